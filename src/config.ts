@@ -1,0 +1,191 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Type, type Static } from 'typebox';
+import { Value } from 'typebox/value';
+import YAML from 'yaml';
+import { isValidRegion } from './sms/phone.ts';
+
+/**
+ * The configuration file (`DEPESHA_CONFIG`, JSON or YAML). Every key is optional;
+ * environment variables override the file; defaults fill the rest.
+ */
+export const ConfigFileSchema = Type.Object(
+  {
+    port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
+    host: Type.Optional(Type.String({ minLength: 1 })),
+    data_dir: Type.Optional(Type.String({ minLength: 1 })),
+    database_url: Type.Optional(Type.String({ pattern: '^postgres(ql)?://' })),
+    log_level: Type.Optional(Type.Union([Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'), Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')])),
+    defaults: Type.Optional(
+      Type.Object(
+        {
+          region: Type.Optional(Type.String({ pattern: '^[A-Z]{2}$' })),
+          ttl_seconds: Type.Optional(Type.Integer({ minimum: 30, maximum: 604800 })),
+          max_parts: Type.Optional(Type.Integer({ minimum: 1, maximum: 255 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    sandbox: Type.Optional(
+      Type.Object(
+        {
+          send_latency_ms: Type.Optional(Type.Integer({ minimum: 0, maximum: 60000 })),
+          receipt_delay_ms: Type.Optional(Type.Integer({ minimum: 0, maximum: 600000 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    retry: Type.Optional(
+      Type.Object(
+        {
+          initial_delay_ms: Type.Optional(Type.Integer({ minimum: 10, maximum: 3600000 })),
+          max_delay_ms: Type.Optional(Type.Integer({ minimum: 10, maximum: 86400000 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    sqlite: Type.Optional(
+      Type.Object({ synchronous: Type.Optional(Type.Union([Type.Literal('full'), Type.Literal('normal')])) }, { additionalProperties: false }),
+    ),
+  },
+  { additionalProperties: false },
+);
+type ConfigFile = Static<typeof ConfigFileSchema>;
+
+export interface Config {
+  /** HTTP port, default 8080 (0 picks a free one) */
+  port: number;
+  /** HTTP bind address, default 0.0.0.0 */
+  host: string;
+  /** where SQLite and other local state live, default ./data */
+  dataDir: string;
+  /** postgres://… switches the store to PostgreSQL; unset means SQLite in dataDir */
+  databaseUrl: string | undefined;
+  /** makes the first API key created on an empty database this value */
+  bootstrapApiKey: string | undefined;
+  logLevel: string;
+  defaults: {
+    /** region for numbers written without a country code (ISO 3166 alpha-2), default RU */
+    region: string;
+    /** validity of a message when the request gives none, default 86400 s */
+    ttlSeconds: number;
+    /** the most SMS parts one message may take, default 10 */
+    maxParts: number;
+  };
+  sandbox: {
+    /** time the sandbox takes to accept a submit, default 5 ms */
+    sendLatencyMs: number;
+    /** time from submit to the sandbox's delivery receipt, default 200 ms */
+    receiptDelayMs: number;
+  };
+  retry: {
+    /** first back-off after a temporary failure, default 1000 ms; doubles each attempt */
+    initialDelayMs: number;
+    /** longest back-off, default 300000 ms */
+    maxDelayMs: number;
+  };
+  sqlite: {
+    /** `full` syncs every commit to disk (survives power loss); `normal` survives process crashes only */
+    synchronous: 'full' | 'normal';
+  };
+}
+
+export class ConfigError extends Error {
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+function intFromEnv(env: Env, name: string, problems: string[], min: number, max: number): number | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  if (!/^\d+$/.test(raw)) {
+    problems.push(`${name}=${JSON.stringify(raw)} is not a whole number`);
+    return undefined;
+  }
+  const value = Number(raw);
+  if (value < min || value > max) {
+    problems.push(`${name}=${raw} is out of range ${min}..${max}`);
+    return undefined;
+  }
+  return value;
+}
+
+function readConfigFile(file: string, problems: string[]): ConfigFile {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    problems.push(`DEPESHA_CONFIG: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    return {};
+  }
+  let parsed: unknown;
+  try {
+    parsed = /\.ya?ml$/i.test(file) ? YAML.parse(text) : JSON.parse(text);
+  } catch (err) {
+    problems.push(`DEPESHA_CONFIG: ${file} is not valid ${/\.ya?ml$/i.test(file) ? 'YAML' : 'JSON'}: ${(err as Error).message}`);
+    return {};
+  }
+  parsed ??= {};
+  const errors = [...Value.Errors(ConfigFileSchema, parsed)];
+  for (const error of errors) {
+    const where = error.instancePath.replace(/^\//, '').replaceAll('/', '.') || '(top level)';
+    const extra = 'additionalProperties' in error.params ? `: ${JSON.stringify(error.params.additionalProperties)}` : '';
+    problems.push(`${file}: ${where} ${error.message}${extra}`);
+  }
+  return errors.length === 0 ? (parsed as ConfigFile) : {};
+}
+
+/** Reads and validates the configuration; throws a ConfigError listing every problem at once. */
+export function loadConfig(env: Env = process.env): Config {
+  const problems: string[] = [];
+  const file: ConfigFile = env.DEPESHA_CONFIG ? readConfigFile(env.DEPESHA_CONFIG, problems) : {};
+
+  const databaseUrl = env.DATABASE_URL || file.database_url;
+  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    problems.push('DATABASE_URL must be a postgres:// or postgresql:// URL (leave it unset for SQLite)');
+  }
+  const bootstrapApiKey = env.DEPESHA_BOOTSTRAP_API_KEY || undefined;
+  if (bootstrapApiKey !== undefined && !/^[A-Za-z0-9_\-]{20,128}$/.test(bootstrapApiKey)) {
+    problems.push('DEPESHA_BOOTSTRAP_API_KEY must be 20–128 characters of letters, digits, "_" or "-"');
+  }
+  const logLevel = env.LOG_LEVEL || file.log_level || 'info';
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
+    problems.push(`LOG_LEVEL=${logLevel} is not one of fatal, error, warn, info, debug, trace, silent`);
+  }
+  const region = (env.DEPESHA_DEFAULT_REGION || file.defaults?.region || 'RU').toUpperCase();
+  if (!isValidRegion(region)) problems.push(`default region ${region} is not a known ISO 3166 country code`);
+  const synchronous = env.DEPESHA_SQLITE_SYNCHRONOUS || file.sqlite?.synchronous || 'full';
+  if (synchronous !== 'full' && synchronous !== 'normal') problems.push('DEPESHA_SQLITE_SYNCHRONOUS must be full or normal');
+
+  const config: Config = {
+    port: intFromEnv(env, 'PORT', problems, 0, 65535) ?? file.port ?? 8080,
+    host: env.HOST || file.host || '0.0.0.0',
+    dataDir: path.resolve(env.DEPESHA_DATA_DIR || file.data_dir || './data'),
+    databaseUrl,
+    bootstrapApiKey,
+    logLevel,
+    defaults: {
+      region,
+      ttlSeconds: intFromEnv(env, 'DEPESHA_DEFAULT_TTL_SECONDS', problems, 30, 604800) ?? file.defaults?.ttl_seconds ?? 86400,
+      maxParts: intFromEnv(env, 'DEPESHA_MAX_PARTS', problems, 1, 255) ?? file.defaults?.max_parts ?? 10,
+    },
+    sandbox: {
+      sendLatencyMs: intFromEnv(env, 'DEPESHA_SANDBOX_SEND_LATENCY_MS', problems, 0, 60000) ?? file.sandbox?.send_latency_ms ?? 5,
+      receiptDelayMs: intFromEnv(env, 'DEPESHA_SANDBOX_RECEIPT_DELAY_MS', problems, 0, 600000) ?? file.sandbox?.receipt_delay_ms ?? 200,
+    },
+    retry: {
+      initialDelayMs: intFromEnv(env, 'DEPESHA_RETRY_INITIAL_DELAY_MS', problems, 10, 3600000) ?? file.retry?.initial_delay_ms ?? 1000,
+      maxDelayMs: intFromEnv(env, 'DEPESHA_RETRY_MAX_DELAY_MS', problems, 10, 86400000) ?? file.retry?.max_delay_ms ?? 300000,
+    },
+    sqlite: { synchronous: synchronous === 'normal' ? 'normal' : 'full' },
+  };
+  if (config.retry.maxDelayMs < config.retry.initialDelayMs) problems.push('retry max delay must not be below the initial delay');
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}

@@ -1,0 +1,92 @@
+import type { FailureReason, ReasonCode } from '../domain/reasons.ts';
+import type { SmsEncoding, SmsPart } from '../sms/encoding.ts';
+
+export type Channel = 'sms';
+
+/** What the pipeline hands a connector: one message, already encoded and split. */
+export interface OutboundMessage {
+  id: string;
+  accountId: string;
+  /** 1 on the first attempt; a connector that supports idempotent submits keys on (id, part) */
+  attempt: number;
+  /** E.164 */
+  to: string;
+  from: string | null;
+  text: string;
+  encoding: SmsEncoding;
+  parts: SmsPart[];
+  trafficType: string;
+  /** epoch ms after which the operator should stop trying (SMPP validity_period) */
+  validUntil: number;
+}
+
+export interface SendResult {
+  /** the provider's message id of each part, in part order */
+  providerIds: string[];
+}
+
+/** A status the provider reported for one part it accepted earlier. */
+export interface Receipt {
+  connectorId: string;
+  providerMessageId: string;
+  status: 'delivered' | 'undelivered' | 'expired' | 'rejected';
+  reason?: FailureReason | undefined;
+  /** epoch ms the provider says it happened (falls back to arrival time) */
+  at: number;
+}
+
+/**
+ * A failed send. `retryable` says whether trying again later can help
+ * (throttling, a link down) or not (a bad number, a refused sender).
+ */
+export class ConnectorError extends Error {
+  readonly retryable: boolean;
+  readonly reason: ReasonCode;
+  readonly providerCode: string | undefined;
+
+  constructor(message: string, options: { retryable: boolean; reason: ReasonCode; providerCode?: string | undefined; cause?: unknown }) {
+    super(message, { cause: options.cause });
+    this.name = 'ConnectorError';
+    this.retryable = options.retryable;
+    this.reason = options.reason;
+    this.providerCode = options.providerCode;
+  }
+}
+
+export interface ConnectorContext {
+  /**
+   * Hands a receipt to the pipeline. The promise resolves once it is durably
+   * recorded; only then may the connector acknowledge it to the provider.
+   */
+  receipt(receipt: Receipt): Promise<void>;
+}
+
+/** One credential or setting of a connector type; the cabinet builds its form from these. */
+export interface ManifestField {
+  name: string;
+  label: string;
+  type: 'string' | 'integer' | 'boolean' | 'secret' | 'enum';
+  required: boolean;
+  default?: string | number | boolean;
+  options?: string[];
+  description: string;
+}
+
+export interface ConnectorManifest {
+  type: string;
+  name: string;
+  channels: Channel[];
+  fields: ManifestField[];
+}
+
+/** A small adapter to one provider. Stateless towards the store: the pipeline records what it returns. */
+export interface Connector {
+  readonly id: string;
+  readonly manifest: ConnectorManifest;
+  /** Submits one message; throws ConnectorError on failure. */
+  send(message: OutboundMessage): Promise<SendResult>;
+  /** Maps the provider's raw status report to a Receipt; null when it is not one of ours. */
+  parseReceipt(raw: unknown): Receipt | null;
+  start(context: ConnectorContext): Promise<void>;
+  stop(): Promise<void>;
+}

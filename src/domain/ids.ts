@@ -1,0 +1,20 @@
+import { encodeTime, monotonicFactory } from 'ulid';
+
+/** Type prefixes of our opaque ids (API conventions: `msg_…`, `bat_…`, …). */
+export type IdPrefix = 'msg' | 'bat' | 'key' | 'acc' | 'usr' | 'evt' | 'req';
+
+const next = monotonicFactory();
+
+/** A new id: type prefix and a time-sortable, monotonic ULID body. */
+export function newId(prefix: IdPrefix, nowMs: number = Date.now()): string {
+  return `${prefix}_${next(nowMs)}`;
+}
+
+/**
+ * The smallest and largest id that a time could have, so a period filter is an
+ * id range on the primary key instead of a second index on a timestamp.
+ */
+export function idBoundsAt(prefix: IdPrefix, ms: number): { lowest: string; highest: string } {
+  const time = encodeTime(Math.max(0, Math.min(ms, 2 ** 48 - 1)), 10);
+  return { lowest: `${prefix}_${time}0000000000000000`, highest: `${prefix}_${time}ZZZZZZZZZZZZZZZZ` };
+}

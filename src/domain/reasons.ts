@@ -1,0 +1,43 @@
+/**
+ * The catalogue of non-delivery reasons (S13). Every failure a message can end
+ * with, or be retried for, carries one of these codes plus the raw
+ * provider/network code. `permanent: true` means retrying can never help.
+ * `docs/statuses.md` documents this table; a test keeps the two in step.
+ */
+export interface ReasonInfo {
+  permanent: boolean;
+  description: string;
+}
+
+export const REASONS = {
+  subscriber_unknown: { permanent: true, description: 'The number does not exist or is not assigned to a subscriber.' },
+  subscriber_absent: { permanent: false, description: 'The handset is switched off or out of coverage.' },
+  subscriber_blocked: { permanent: true, description: 'The subscriber is barred from receiving messages, or has blocked the sender.' },
+  memory_full: { permanent: false, description: 'The handset cannot store more messages.' },
+  invalid_destination: { permanent: true, description: 'The operator rejected the destination address.' },
+  invalid_sender: { permanent: true, description: 'The sender name is not registered or not allowed for this operator.' },
+  content_rejected: { permanent: true, description: 'The operator rejected the content (spam filter, forbidden words, template mismatch).' },
+  no_route: { permanent: true, description: 'No connector can take this message (no route for the number, channel or traffic type).' },
+  operator_throttled: { permanent: false, description: 'The operator asked us to slow down; the message is retried.' },
+  operator_unavailable: { permanent: false, description: 'The operator connection is down or did not answer in time; the message is retried.' },
+  operator_error: { permanent: false, description: 'The operator reported a temporary system error; the message is retried.' },
+  operator_rejected: { permanent: true, description: 'The operator refused the message for a reason it did not specify further.' },
+  validity_expired: { permanent: true, description: 'The validity period ended before the message could be delivered.' },
+  cancelled_by_client: { permanent: true, description: 'The client cancelled the message before it was sent.' },
+  unknown: { permanent: true, description: 'The operator reported a failure without a recognisable reason; the raw code is kept.' },
+} as const satisfies Record<string, ReasonInfo>;
+
+export type ReasonCode = keyof typeof REASONS;
+
+export function isReasonCode(value: string): value is ReasonCode {
+  return Object.hasOwn(REASONS, value);
+}
+
+/** A failure with its catalogue code and, when there is one, the provider's own code. */
+export interface FailureReason {
+  code: ReasonCode;
+  /** the raw provider/network code, e.g. SMPP `command_status` `0x0000000B` or `err:001` */
+  providerCode?: string | undefined;
+  /** a human explanation from the provider, if any */
+  detail?: string | undefined;
+}

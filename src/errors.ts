@@ -1,0 +1,54 @@
+/**
+ * The API error catalogue: every error the HTTP API returns has a stable code,
+ * an HTTP status and a description. `docs/errors.md` documents this table and a
+ * test keeps the two in step.
+ */
+export const API_ERRORS = {
+  malformed_json: { status: 400, description: 'The request body is not valid JSON.' },
+  validation_failed: { status: 400, description: 'The request does not match the schema: a field is missing, of the wrong type, out of range or unknown. `details` names each field.' },
+  unsupported_media_type: { status: 415, description: 'The body must be `application/json`.' },
+  payload_too_large: { status: 413, description: 'The request body is larger than the endpoint accepts.' },
+  unauthorized: { status: 401, description: 'No API key was given, or it is unknown or revoked.' },
+  not_found: { status: 404, description: 'No such object in your account (objects of other accounts are reported the same way).' },
+  route_not_found: { status: 404, description: 'No such endpoint.' },
+  invalid_phone_number: { status: 422, description: 'A recipient number cannot be parsed or is not a valid number; `details` names the input.' },
+  invalid_sender: { status: 422, description: 'The sender name (`from`) is not a valid alphanumeric (up to 11 characters) or numeric (up to 15 digits) sender.' },
+  empty_text: { status: 422, description: 'The message text is empty.' },
+  text_too_long: { status: 422, description: 'The text needs more SMS parts than the account allows; the message says how many it would need.' },
+  encoding_not_possible: { status: 422, description: 'The text cannot be written in the requested encoding (a character is not in the GSM 03.38 alphabet).' },
+  invalid_send_at: { status: 422, description: '`send_at` is not a date-time within the allowed window.' },
+  invalid_cursor: { status: 400, description: 'The pagination cursor is malformed.' },
+  invalid_period: { status: 422, description: '`since` is after `until`.' },
+  too_many_items: { status: 422, description: 'A bulk request holds more items than allowed (10,000).' },
+  bulk_all_invalid: { status: 422, description: 'No item of a bulk request is valid; `details` lists each item and its problem. Nothing was written.' },
+  idempotency_key_reused: { status: 422, description: 'The `Idempotency-Key` was used in the last 24 hours with a different request body.' },
+  idempotency_key_invalid: { status: 400, description: 'The `Idempotency-Key` header is empty or longer than 255 characters.' },
+  idempotency_key_in_use: { status: 409, description: 'A request with this `Idempotency-Key` is still being processed; retry after it finishes.' },
+  service_unavailable: { status: 503, description: 'The gateway is starting up or shutting down, or its database is unreachable; retry later.' },
+  internal_error: { status: 500, description: 'An unexpected error on our side. The `request_id` identifies it in our logs.' },
+} as const satisfies Record<string, { status: number; description: string }>;
+
+export type ApiErrorCode = keyof typeof API_ERRORS;
+
+/** One problem with one field of a request. `field` is a dotted path (`messages.3.to`). */
+export interface ErrorDetail {
+  field: string;
+  issue: string;
+}
+
+/** An error that the HTTP layer renders as `{"error": {code, message, details, request_id}}`. */
+export class ApiError extends Error {
+  readonly code: ApiErrorCode;
+  readonly status: number;
+  readonly details: ErrorDetail[];
+  readonly headers: Record<string, string>;
+
+  constructor(code: ApiErrorCode, message: string, details: ErrorDetail[] = [], headers: Record<string, string> = {}) {
+    super(message);
+    this.name = 'ApiError';
+    this.code = code;
+    this.status = API_ERRORS[code].status;
+    this.details = details;
+    this.headers = headers;
+  }
+}

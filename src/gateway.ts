@@ -1,0 +1,143 @@
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import type { Config } from './config.ts';
+import { createConnectors } from './connectors/registry.ts';
+import { EventBus } from './events/bus.ts';
+import { buildApp } from './ingress/http/app.ts';
+import { createLogger, type Logger } from './log.ts';
+import { Metrics } from './metrics.ts';
+import { AcceptWriter } from './pipeline/accept.ts';
+import { InProcessDispatcher } from './pipeline/dispatcher.ts';
+import { ReceiptProcessor } from './pipeline/receipts.ts';
+import { Scheduler } from './pipeline/scheduler.ts';
+import { DefaultRouter, Sender } from './pipeline/sender.ts';
+import { AccountsRepository, generateApiKey } from './store/accounts.ts';
+import { openDatabase, type Database } from './store/db.ts';
+import { IdempotencyRepository } from './store/idempotency.ts';
+import { MessagesRepository } from './store/messages.ts';
+
+export interface Gateway {
+  app: FastifyInstance;
+  database: Database;
+  bus: EventBus;
+  /** the address it listens on, when it listens */
+  url: string | undefined;
+  close(): Promise<void>;
+}
+
+export interface GatewayOptions {
+  log?: Logger;
+  /** false: build everything but do not open the port (tests use app.inject) */
+  listen?: boolean;
+  /** where the one-time bootstrap credentials are printed; stdout by default, never the log */
+  print?: (text: string) => void;
+  /** PostgreSQL schema (tests) */
+  pgSchema?: string;
+  /** how often the scheduler looks for due messages, default 250 ms */
+  pollMs?: number;
+}
+
+export interface BootstrapResult {
+  accountId: string;
+  apiKey: string;
+  adminEmail: string;
+  adminPassword: string;
+}
+
+/** On an empty database: an administrator and a demo account with one API key. */
+export async function bootstrap(accounts: AccountsRepository, config: Config): Promise<BootstrapResult | undefined> {
+  if ((await accounts.countAccounts()) > 0) return undefined;
+  const account = await accounts.createAccount({ name: 'Demo', defaultRegion: config.defaults.region, defaultTtlSeconds: config.defaults.ttlSeconds, maxParts: config.defaults.maxParts });
+  const apiKey = config.bootstrapApiKey ?? generateApiKey();
+  await accounts.createApiKey(account.id, 'bootstrap', apiKey);
+  const adminEmail = 'admin@depesha.local';
+  const adminPassword = randomBytes(12).toString('base64url');
+  await accounts.createUser({ email: adminEmail, password: adminPassword, role: 'admin', accountId: null });
+  return { accountId: account.id, apiKey, adminEmail, adminPassword };
+}
+
+function bootstrapNotice(b: BootstrapResult): string {
+  return [
+    '',
+    '  Depesha is set up. These credentials are shown once and never again:',
+    `    administrator:  ${b.adminEmail}  /  ${b.adminPassword}`,
+    `    demo account:   ${b.accountId}`,
+    `    API key:        ${b.apiKey}`,
+    '',
+    '  Try:  curl -H "Authorization: Bearer <API key>" -H "Content-Type: application/json" \\',
+    '          -d \'{"to":"+79161234567","text":"Hello"}\' http://localhost:8080/v1/messages',
+    '',
+  ].join('\n');
+}
+
+/** Starts the embedded gateway: store, pipeline, connectors and the HTTP API in one process. */
+export async function startGateway(config: Config, options: GatewayOptions = {}): Promise<Gateway> {
+  const log = options.log ?? createLogger(config.logLevel);
+  const database = await openDatabase({
+    databaseUrl: config.databaseUrl,
+    sqlitePath: path.join(config.dataDir, 'depesha.sqlite'),
+    sqliteSynchronous: config.sqlite.synchronous,
+    ...(options.pgSchema ? { pgSchema: options.pgSchema } : {}),
+  });
+  await database.migrate();
+  const { db } = database;
+  const accounts = new AccountsRepository(db);
+  const boot = await bootstrap(accounts, config);
+  if (boot) (options.print ?? ((t: string) => process.stdout.write(t + '\n')))(bootstrapNotice(boot));
+
+  const metrics = new Metrics();
+  const bus = new EventBus();
+  bus.onStatus((changes) => {
+    for (const c of changes) metrics.statusChanges.inc({ status: c.status });
+  });
+  const connectors = createConnectors(config, { journal: true });
+  const dispatcher = new InProcessDispatcher();
+  const sender = new Sender(db, new DefaultRouter(connectors), bus, log.child({ component: 'sender' }), { retry: config.retry });
+  const receipts = new ReceiptProcessor(db, bus, log.child({ component: 'receipts' }));
+  const scheduler = new Scheduler(db, dispatcher, log.child({ component: 'scheduler' }), options.pollMs === undefined ? {} : { pollMs: options.pollMs });
+
+  const recovered = await scheduler.recoverAfterCrash();
+  if (recovered > 0) log.info({ recovered }, 'messages left in flight by the last run are due again');
+  for (const connector of connectors) await connector.start({ receipt: (r) => receipts.submit(r) });
+  dispatcher.start((ids) => sender.process(ids));
+  scheduler.start();
+
+  let ready = false;
+  const app = await buildApp({
+    config,
+    log,
+    database,
+    accounts,
+    messages: new MessagesRepository(db),
+    idempotency: new IdempotencyRepository(db),
+    writer: new AcceptWriter(db),
+    dispatcher,
+    metrics,
+    isReady: () => ready,
+  });
+  let url: string | undefined;
+  if (options.listen !== false) url = await app.listen({ port: config.port, host: config.host });
+  ready = true;
+  log.info({ url, database: database.dialect }, 'depesha started');
+
+  let closing: Promise<void> | undefined;
+  return {
+    app,
+    database,
+    bus,
+    url,
+    close() {
+      closing ??= (async () => {
+        ready = false;
+        await app.close();
+        await scheduler.stop();
+        await dispatcher.stop();
+        for (const connector of connectors) await connector.stop();
+        await receipts.stop();
+        await database.close();
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,80 @@
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Ajv } from 'ajv';
+import addFormatsModule from 'ajv-formats';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import { newId } from '../../domain/ids.ts';
+import { ApiError } from '../../errors.ts';
+import { maskUrl } from '../../log.ts';
+import { ApiKeyAuthenticator } from './auth.ts';
+import type { HttpDeps } from './deps.ts';
+import { sendError, toApiError } from './errors.ts';
+import { messagesRoutes } from './routes/messages.ts';
+import { opsRoutes } from './routes/ops.ts';
+import { smsRoutes } from './routes/sms.ts';
+import { SendMessageSchema } from './schemas.ts';
+
+const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
+
+function makeAjv(coerce: boolean): Ajv {
+  // Bodies are checked as sent: no type coercion, unknown fields are errors, all problems at once.
+  const ajv = new Ajv({ allErrors: true, coerceTypes: coerce ? 'array' : false, removeAdditional: false, useDefaults: true, strict: false });
+  addFormats(ajv);
+  return ajv;
+}
+
+/** Builds the HTTP API (does not listen): `main.ts` listens, tests use `inject()`. */
+export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.log.child({ component: 'http' }) as FastifyBaseLogger,
+    // Per-request lines would carry phone numbers in URLs; onResponse logs failures with masked URLs.
+    logController: new LogController({ disableRequestLogging: true }),
+    genReqId: () => newId('req'),
+    requestIdHeader: false,
+    bodyLimit: 1024 * 1024,
+    ajv: { customOptions: { strict: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  const bodyAjv = makeAjv(false);
+  const queryAjv = makeAjv(true);
+  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodyAjv : queryAjv).compile(schema));
+  const validateItem = bodyAjv.compile(SendMessageSchema);
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'Depesha API', version: '1.0.0', description: 'Send messages, follow them to their final status. Conventions: docs/api.md.' },
+      components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'API key' } } },
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  const authenticator = new ApiKeyAuthenticator(deps.accounts);
+  app.decorateRequest('auth', undefined);
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+    if (request.url.startsWith('/v1/')) request.auth = await authenticator.authenticate(request);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    deps.metrics.httpRequests.inc({ method: request.method, route, status: reply.statusCode });
+    deps.metrics.httpDuration.observe({ route }, reply.elapsedTime / 1000);
+    if (reply.statusCode >= 500) request.log.error({ method: request.method, url: maskUrl(request.url), status: reply.statusCode }, 'request failed');
+  });
+
+  app.setErrorHandler((err: FastifyError, request, reply) => {
+    const apiError = toApiError(err);
+    if (apiError.status >= 500) request.log.error({ err, url: maskUrl(request.url) }, 'unhandled error');
+    return sendError(reply, request, apiError);
+  });
+  app.setNotFoundHandler((request, reply) =>
+    sendError(reply, request, new ApiError('route_not_found', `no endpoint ${request.method} ${request.url.split('?')[0]}; see /docs`)),
+  );
+
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  await app.register(opsRoutes(deps));
+  await app.register(messagesRoutes(deps, validateItem));
+  await app.register(smsRoutes);
+  return app;
+}

@@ -1,0 +1,24 @@
+import type { Config } from '../../config.ts';
+import type { Logger } from '../../log.ts';
+import type { Metrics } from '../../metrics.ts';
+import type { AcceptWriter } from '../../pipeline/accept.ts';
+import type { Dispatcher } from '../../pipeline/dispatcher.ts';
+import type { Database } from '../../store/db.ts';
+import type { AccountsRepository } from '../../store/accounts.ts';
+import type { IdempotencyRepository } from '../../store/idempotency.ts';
+import type { MessagesRepository } from '../../store/messages.ts';
+
+/** What the HTTP layer needs from the rest of the gateway. */
+export interface HttpDeps {
+  config: Config;
+  log: Logger;
+  database: Database;
+  accounts: AccountsRepository;
+  messages: MessagesRepository;
+  idempotency: IdempotencyRepository;
+  writer: AcceptWriter;
+  dispatcher: Dispatcher;
+  metrics: Metrics;
+  /** false while starting or draining: /readyz answers 503 */
+  isReady(): boolean;
+}

@@ -1,0 +1,41 @@
+import { createHash } from 'node:crypto';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { ApiError } from '../../errors.ts';
+import type { IdempotencyRepository } from '../../store/idempotency.ts';
+
+export interface IdempotencyContext {
+  accountId: string;
+  key: string;
+}
+
+/**
+ * Reads `Idempotency-Key` and claims it. Returns the claimed context (the
+ * caller stores its answer in the same transaction as its work), undefined when
+ * no key was sent, or 'replied' when a stored answer was sent back.
+ */
+export async function claimIdempotency(
+  repo: IdempotencyRepository,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  accountId: string,
+): Promise<IdempotencyContext | undefined | 'replied'> {
+  const raw = request.headers['idempotency-key'];
+  if (raw === undefined) return undefined;
+  const key = Array.isArray(raw) ? raw[0] ?? '' : raw;
+  if (key.length === 0 || key.length > 255) throw new ApiError('idempotency_key_invalid', 'Idempotency-Key must be 1–255 characters', [{ field: 'Idempotency-Key', issue: 'must be 1–255 characters' }]);
+  const hash = createHash('sha256').update(`${request.method} ${request.routeOptions.url ?? request.url}\n`).update(JSON.stringify(request.body ?? null)).digest('hex');
+  const claim = await repo.claim(accountId, key, hash);
+  switch (claim.kind) {
+    case 'new':
+      return { accountId, key };
+    case 'replay':
+      await reply.code(claim.status).header('idempotency-replayed', 'true').type('application/json; charset=utf-8').send(claim.body);
+      return 'replied';
+    case 'mismatch':
+      throw new ApiError('idempotency_key_reused', 'this Idempotency-Key was used in the last 24 hours with a different request; use a new key for a new request', [
+        { field: 'Idempotency-Key', issue: 'already used with a different body' },
+      ]);
+    case 'in_progress':
+      throw new ApiError('idempotency_key_in_use', 'a request with this Idempotency-Key is still being processed; retry in a moment', [], { 'retry-after': '1' });
+  }
+}

@@ -1,0 +1,66 @@
+import { REASONS, isReasonCode } from '../../domain/reasons.ts';
+import type { MessageStatus } from '../../domain/statuses.ts';
+import type { TrafficType } from '../../pipeline/accept.ts';
+import { segment, type SmsEncoding } from '../../sms/encoding.ts';
+import type { EventRow, MessageRow, PartRow } from '../../store/messages.ts';
+
+const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+const isoReq = (ms: number): string => new Date(ms).toISOString();
+
+/** The API shape of a message; parts and events only on the single-message read. */
+export function presentMessage(row: MessageRow, detail?: { parts: PartRow[]; events: EventRow[] }) {
+  const reasonCode = row.reason_code;
+  const reason =
+    reasonCode && isReasonCode(reasonCode)
+      ? { code: reasonCode, description: REASONS[reasonCode].description, permanent: REASONS[reasonCode].permanent, provider_code: row.provider_code }
+      : null;
+  const out = {
+    id: row.id,
+    object: 'message' as const,
+    to: row.recipient,
+    from: row.sender,
+    text: row.body,
+    channel: 'sms' as const,
+    status: row.status as MessageStatus,
+    reason,
+    encoding: row.encoding as SmsEncoding,
+    characters: row.characters,
+    parts_count: row.parts_count,
+    traffic_type: row.traffic_type as TrafficType,
+    group: row.group_tag,
+    project: row.project,
+    reference: row.reference,
+    batch_id: row.batch_id,
+    connector: row.connector_id,
+    attempts: row.attempts,
+    ttl_seconds: row.ttl_seconds,
+    send_at: iso(row.send_at),
+    expires_at: isoReq(row.expires_at),
+    created_at: isoReq(row.created_at),
+    queued_at: iso(row.queued_at),
+    sent_at: iso(row.sent_at),
+    delivered_at: iso(row.delivered_at),
+    completed_at: iso(row.completed_at),
+    updated_at: isoReq(row.updated_at),
+  };
+  if (!detail) return out;
+  const stored = new Map(detail.parts.map((p) => [p.part_index, p]));
+  const parts = segment(row.body, { encoding: row.encoding as SmsEncoding }).parts.map((p) => {
+    const s = stored.get(p.index);
+    return {
+      index: p.index,
+      text: p.text,
+      status: s?.status ?? 'pending',
+      provider_message_id: s?.provider_message_id ?? null,
+      reason: s?.reason_code ?? null,
+      provider_code: s?.provider_code ?? null,
+      sent_at: iso(s?.sent_at ?? null),
+      done_at: iso(s?.done_at ?? null),
+    };
+  });
+  const events = [
+    { status: 'accepted' as MessageStatus, reason: null, provider_code: null, at: isoReq(row.created_at) },
+    ...detail.events.map((e) => ({ status: e.status as MessageStatus, reason: e.reason_code, provider_code: e.provider_code, at: isoReq(e.created_at) })),
+  ];
+  return { ...out, parts, events };
+}

@@ -1,0 +1,233 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { ApiError, type ErrorDetail } from '../../../errors.ts';
+import { newId } from '../../../domain/ids.ts';
+import { prepareMessage, type SendRequest } from '../../../pipeline/accept.ts';
+import { normalizePhone } from '../../../sms/phone.ts';
+import type { BatchRow, MessageRow } from '../../../store/messages.ts';
+import { requireAuth } from '../auth.ts';
+import type { HttpDeps } from '../deps.ts';
+import { detailsFromAjv } from '../errors.ts';
+import { claimIdempotency } from '../idempotency.ts';
+import { presentMessage } from '../present.ts';
+import {
+  BatchSchema,
+  BulkBodySchema,
+  BulkResultSchema,
+  ErrorSchema,
+  IdParams,
+  ListMessagesQuery,
+  MAX_BULK_ITEMS,
+  MessageListSchema,
+  MessageSchema,
+  SendMessageSchema,
+} from '../schemas.ts';
+import type { ValidateFunction } from 'ajv';
+
+const errors = { 400: ErrorSchema, 401: ErrorSchema, 404: ErrorSchema, 409: ErrorSchema, 413: ErrorSchema, 422: ErrorSchema };
+const security = [{ bearerAuth: [] }];
+
+function encodeCursor(id: string): string {
+  return Buffer.from(JSON.stringify({ b: id })).toString('base64url');
+}
+
+function decodeCursor(cursor: string): string {
+  try {
+    const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { b?: unknown };
+    if (typeof parsed.b === 'string' && /^msg_[0-9A-Z]{26}$/.test(parsed.b)) return parsed.b;
+  } catch {
+    // fall through
+  }
+  throw new ApiError('invalid_cursor', 'cursor is not one this API returned; start again without it', [{ field: 'cursor', issue: 'malformed' }]);
+}
+
+export function messagesRoutes(deps: HttpDeps, validateItem: ValidateFunction): FastifyPluginAsyncTypebox {
+  return async (app) => {
+    const enqueueDue = (rows: MessageRow[], now: number) => {
+      const due = rows.filter((r) => r.due_at <= now).map((r) => r.id);
+      if (due.length > 0) deps.dispatcher.enqueue(due);
+      deps.metrics.messagesAccepted.inc(rows.length);
+    };
+
+    app.post(
+      '/v1/messages',
+      {
+        schema: {
+          summary: 'Send one message',
+          description: 'Stores the message durably, then answers 202; delivery continues in the background. Supports `Idempotency-Key`.',
+          tags: ['messages'],
+          security,
+          headers: Type.Object({ 'idempotency-key': Type.Optional(Type.String({ description: 'repeat-safe key, 24 h' })) }),
+          body: SendMessageSchema,
+          response: { 202: MessageSchema, ...errors },
+        },
+      },
+      async (request, reply) => {
+        const auth = requireAuth(request);
+        const now = Date.now();
+        const prepared = prepareMessage(auth.account, request.body, now, null);
+        if (!prepared.ok) throw prepared.error;
+        const idem = await claimIdempotency(deps.idempotency, request, reply, auth.account.id);
+        if (idem === 'replied') return reply;
+        const body = presentMessage(prepared.row);
+        try {
+          await deps.writer.write({ messages: [prepared.row], idempotency: idem && { ...idem, status: 202, body: JSON.stringify(body) } });
+        } catch (err) {
+          if (idem) await deps.idempotency.release(idem.accountId, idem.key).catch(() => {});
+          throw err;
+        }
+        enqueueDue([prepared.row], now);
+        return reply.code(202).send(body);
+      },
+    );
+
+    app.post(
+      '/v1/messages/bulk',
+      {
+        bodyLimit: 32 * 1024 * 1024,
+        schema: {
+          summary: 'Send many messages',
+          description: `Either \`{"messages":[…]}\` (each with its own text) or \`{"to":[…],"text":…}\` (one text, many numbers); up to ${MAX_BULK_ITEMS} items. Every valid item is accepted; every invalid one is listed in \`errors\` with its index. Supports \`Idempotency-Key\`.`,
+          tags: ['messages'],
+          security,
+          body: BulkBodySchema,
+          response: { 202: BulkResultSchema, ...errors },
+        },
+      },
+      async (request, reply) => {
+        const auth = requireAuth(request);
+        const now = Date.now();
+        const body = request.body;
+        const items: { raw: unknown; prefix: string }[] =
+          'messages' in body
+            ? body.messages.map((raw, i) => ({ raw, prefix: `messages.${i}.` }))
+            : body.to.map((to, i) => ({ raw: { ...body, to }, prefix: `to.${i}` }));
+        if (items.length > MAX_BULK_ITEMS) {
+          throw new ApiError('too_many_items', `${items.length} items; at most ${MAX_BULK_ITEMS} per request`, [{ field: 'messages' in body ? 'messages' : 'to', issue: `at most ${MAX_BULK_ITEMS} items` }]);
+        }
+        const batchId = newId('bat', now);
+        const rows: MessageRow[] = [];
+        const accepted: { index: number; id: string; to: string; status: 'accepted'; parts_count: number; encoding: string; reference: string | null }[] = [];
+        const rejected: { index: number; code: string; message: string; details: ErrorDetail[] }[] = [];
+        items.forEach(({ raw, prefix }, index) => {
+          // In the one-text form only the number varies, so problems are reported on `to.N`.
+          const oneText = !('messages' in body);
+          if (!validateItem(raw)) {
+            const details = detailsFromAjv(validateItem.errors ?? [], oneText ? '' : prefix).map((d) => (oneText && d.field === 'to' ? { ...d, field: prefix } : d));
+            rejected.push({ index, code: 'validation_failed', message: details.map((d) => `${d.field} ${d.issue}`).join('; '), details });
+            return;
+          }
+          const p = prepareMessage(auth.account, raw as SendRequest, now, batchId, oneText ? '' : prefix);
+          if (!p.ok) {
+            const details = oneText ? p.error.details.map((d) => (d.field === 'to' ? { ...d, field: prefix } : d)) : p.error.details;
+            rejected.push({ index, code: p.error.code, message: p.error.message, details });
+            return;
+          }
+          rows.push(p.row);
+          accepted.push({ index, id: p.row.id, to: p.row.recipient, status: 'accepted', parts_count: p.row.parts_count, encoding: p.row.encoding, reference: p.row.reference });
+        });
+        if (rows.length === 0) {
+          const details = rejected.flatMap((r) => r.details.map((d) => ({ field: d.field, issue: d.issue })));
+          throw new ApiError('bulk_all_invalid', `none of the ${items.length} items is valid; nothing was sent`, details);
+        }
+        const idem = await claimIdempotency(deps.idempotency, request, reply, auth.account.id);
+        if (idem === 'replied') return reply;
+        const batch: BatchRow = { id: batchId, account_id: auth.account.id, total: items.length, accepted: rows.length, rejected: rejected.length, created_at: now };
+        const result = { batch_id: batchId, accepted: rows.length, rejected: rejected.length, messages: accepted, errors: rejected };
+        try {
+          await deps.writer.write({ messages: rows, batch, idempotency: idem && { ...idem, status: 202, body: JSON.stringify(result) } });
+        } catch (err) {
+          if (idem) await deps.idempotency.release(idem.accountId, idem.key).catch(() => {});
+          throw err;
+        }
+        enqueueDue(rows, now);
+        return reply.code(202).send(result);
+      },
+    );
+
+    app.get(
+      '/v1/messages',
+      {
+        schema: {
+          summary: 'Search message history',
+          description: 'Newest first, cursor-paginated. Filters combine; `since`/`until` bound the period (inclusive).',
+          tags: ['messages'],
+          security,
+          querystring: ListMessagesQuery,
+          response: { 200: MessageListSchema, ...errors },
+        },
+      },
+      async (request) => {
+        const auth = requireAuth(request);
+        const q = request.query;
+        let recipient: string | undefined;
+        if (q.to !== undefined) {
+          const phone = normalizePhone(q.to, auth.account.default_region);
+          if (!phone.ok) throw new ApiError('invalid_phone_number', `"${q.to}" is not a valid phone number: ${phone.issue}`, [{ field: 'to', issue: phone.issue }]);
+          recipient = phone.e164;
+        }
+        const since = q.since === undefined ? undefined : Date.parse(q.since);
+        const until = q.until === undefined ? undefined : Date.parse(q.until);
+        if (since !== undefined && until !== undefined && since > until) {
+          throw new ApiError('invalid_period', '`since` is after `until`', [{ field: 'since', issue: 'must not be after until' }]);
+        }
+        const limit = q.limit ?? 50;
+        const rows = await deps.messages.list(auth.account.id, {
+          recipient,
+          group: q.group,
+          project: q.project,
+          status: q.status,
+          batchId: q.batch_id,
+          since,
+          until,
+          beforeId: q.cursor === undefined ? undefined : decodeCursor(q.cursor),
+          limit: limit + 1,
+        });
+        const page = rows.slice(0, limit);
+        return { data: page.map((r) => presentMessage(r)), next_cursor: rows.length > limit ? encodeCursor(page[page.length - 1]!.id) : null };
+      },
+    );
+
+    app.get(
+      '/v1/messages/:id',
+      {
+        schema: {
+          summary: 'Get a message',
+          description: 'The message with its parts and its status timeline.',
+          tags: ['messages'],
+          security,
+          params: IdParams,
+          response: { 200: MessageSchema, ...errors },
+        },
+      },
+      async (request) => {
+        const auth = requireAuth(request);
+        const row = await deps.messages.get(auth.account.id, request.params.id);
+        if (!row) throw new ApiError('not_found', `no message ${request.params.id} in this account`);
+        const [parts, events] = await Promise.all([deps.messages.parts(auth.account.id, row.id), deps.messages.events(auth.account.id, row.id)]);
+        return presentMessage(row, { parts, events });
+      },
+    );
+
+    app.get(
+      '/v1/batches/:id',
+      {
+        schema: {
+          summary: 'Get a batch',
+          description: 'A bulk request: how many items it had, how many were accepted, and its messages counted by current status.',
+          tags: ['messages'],
+          security,
+          params: IdParams,
+          response: { 200: BatchSchema, ...errors },
+        },
+      },
+      async (request) => {
+        const auth = requireAuth(request);
+        const batch = await deps.messages.getBatch(auth.account.id, request.params.id);
+        if (!batch) throw new ApiError('not_found', `no batch ${request.params.id} in this account`);
+        const counts = await deps.messages.countBatchByStatus(auth.account.id, batch.id);
+        return { id: batch.id, object: 'batch' as const, total: batch.total, accepted: batch.accepted, rejected: batch.rejected, counts, created_at: new Date(batch.created_at).toISOString() };
+      },
+    );
+  };
+}

@@ -1,0 +1,40 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import type { HttpDeps } from '../deps.ts';
+
+/** Liveness, readiness and Prometheus metrics: public, for load balancers and monitoring. */
+export function opsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
+  return async (app) => {
+    app.get(
+      '/healthz',
+      { schema: { summary: 'Liveness', description: 'The process is up.', tags: ['operations'], response: { 200: Type.Object({ status: Type.Literal('ok') }) } } },
+      async () => ({ status: 'ok' as const }),
+    );
+
+    app.get(
+      '/readyz',
+      {
+        schema: {
+          summary: 'Readiness',
+          description: 'The process takes traffic: started, not draining, and its database answers.',
+          tags: ['operations'],
+          response: { 200: Type.Object({ status: Type.Literal('ready') }), 503: Type.Object({ status: Type.Literal('not_ready'), reason: Type.String() }) },
+        },
+      },
+      async (_request, reply) => {
+        if (!deps.isReady()) return reply.code(503).send({ status: 'not_ready' as const, reason: 'starting or shutting down' });
+        try {
+          await deps.database.ping();
+        } catch {
+          return reply.code(503).send({ status: 'not_ready' as const, reason: 'database unreachable' });
+        }
+        return { status: 'ready' as const };
+      },
+    );
+
+    app.get('/metrics', { schema: { summary: 'Prometheus metrics', tags: ['operations'], response: { 200: Type.String({ description: 'Prometheus text format' }) } } }, async (_request, reply) => {
+      deps.metrics.dispatcherDepth.set(deps.dispatcher.depth);
+      return reply.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
+    });
+  };
+}

@@ -1,0 +1,187 @@
+import { Type, type Static, type TSchema } from 'typebox';
+import { MESSAGE_STATUSES } from '../../domain/statuses.ts';
+import { TRAFFIC_TYPES } from '../../pipeline/accept.ts';
+
+/** Request and response schemas: each validates requests and becomes the OpenAPI document. */
+
+const literals = <const T extends string[]>(values: readonly [...T]) => Type.Enum(values);
+const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
+const Timestamp = Type.String({ format: 'date-time', description: 'RFC 3339, UTC, milliseconds', examples: ['2026-11-22T14:05:53.120Z'] });
+
+export const ErrorSchema = Type.Object(
+  {
+    error: Type.Object({
+      code: Type.String({ description: 'stable code from docs/errors.md', examples: ['invalid_phone_number'] }),
+      message: Type.String(),
+      details: Type.Array(Type.Object({ field: Type.String(), issue: Type.String() })),
+      request_id: Type.String(),
+    }),
+  },
+  { $id: 'Error' },
+);
+
+export const SendMessageSchema = Type.Object(
+  {
+    to: Type.String({ minLength: 1, maxLength: 64, description: 'recipient number in any common form; returned in E.164', examples: ['+79161234567'] }),
+    text: Type.String({ maxLength: 10000, description: 'message text; split into SMS parts automatically', examples: ['Your code is 4711'] }),
+    from: Type.Optional(Type.String({ minLength: 1, maxLength: 16, description: 'sender name (alphanumeric up to 11) or number', examples: ['Depesha'] })),
+    ttl_seconds: Type.Optional(Type.Integer({ minimum: 30, maximum: 604800, description: 'validity; the account default when absent' })),
+    send_at: Type.Optional(Type.String({ format: 'date-time', description: 'hold the message until this time (at most 180 days ahead)' })),
+    group: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: 'free grouping tag' })),
+    project: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: 'project code' })),
+    traffic_type: Type.Optional(literals(TRAFFIC_TYPES)),
+    reference: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: 'your own id, echoed everywhere' })),
+  },
+  { additionalProperties: false, $id: 'SendMessage' },
+);
+export type SendMessageBody = Static<typeof SendMessageSchema>;
+
+const PartSchema = Type.Object({
+  index: Type.Integer({ minimum: 1 }),
+  text: Type.String(),
+  status: Type.String({ description: 'status of this part; `pending` until it is sent' }),
+  provider_message_id: Nullable(Type.String()),
+  reason: Nullable(Type.String()),
+  provider_code: Nullable(Type.String()),
+  sent_at: Nullable(Timestamp),
+  done_at: Nullable(Timestamp),
+});
+
+const ReasonSchema = Nullable(
+  Type.Object({
+    code: Type.String({ description: 'non-delivery reason from docs/statuses.md' }),
+    description: Type.String(),
+    permanent: Type.Boolean({ description: 'true when a retry can never succeed' }),
+    provider_code: Nullable(Type.String({ description: 'raw operator/provider code' })),
+  }),
+);
+
+export const MessageSchema = Type.Object(
+  {
+    id: Type.String({ examples: ['msg_01JDQ3X4Y5Z6A7B8C9D0E1F2G3'] }),
+    object: Type.Literal('message'),
+    to: Type.String({ description: 'E.164' }),
+    from: Nullable(Type.String()),
+    text: Type.String(),
+    channel: Type.Literal('sms'),
+    status: literals(MESSAGE_STATUSES),
+    reason: ReasonSchema,
+    encoding: literals(['gsm7', 'ucs2'] as const),
+    characters: Type.Integer(),
+    parts_count: Type.Integer(),
+    traffic_type: literals(TRAFFIC_TYPES),
+    group: Nullable(Type.String()),
+    project: Nullable(Type.String()),
+    reference: Nullable(Type.String()),
+    batch_id: Nullable(Type.String()),
+    connector: Nullable(Type.String()),
+    attempts: Type.Integer(),
+    ttl_seconds: Type.Integer(),
+    send_at: Nullable(Timestamp),
+    expires_at: Timestamp,
+    created_at: Timestamp,
+    queued_at: Nullable(Timestamp),
+    sent_at: Nullable(Timestamp),
+    delivered_at: Nullable(Timestamp),
+    completed_at: Nullable(Timestamp),
+    updated_at: Timestamp,
+    parts: Type.Optional(Type.Array(PartSchema)),
+    events: Type.Optional(
+      Type.Array(
+        Type.Object({
+          status: literals(MESSAGE_STATUSES),
+          reason: Nullable(Type.String()),
+          provider_code: Nullable(Type.String()),
+          at: Timestamp,
+        }),
+        { description: 'the status timeline, oldest first' },
+      ),
+    ),
+  },
+  { $id: 'Message' },
+);
+
+export const MessageListSchema = Type.Object({ data: Type.Array(MessageSchema), next_cursor: Nullable(Type.String()) });
+
+export const ListMessagesQuery = Type.Object(
+  {
+    to: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'recipient number, any common form' })),
+    group: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+    project: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+    status: Type.Optional(literals(MESSAGE_STATUSES)),
+    batch_id: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    since: Type.Optional(Type.String({ format: 'date-time' })),
+    until: Type.Optional(Type.String({ format: 'date-time' })),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 50 })),
+    cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+  },
+  { additionalProperties: false },
+);
+
+export const MAX_BULK_ITEMS = 10_000;
+
+export const BulkBodySchema = Type.Union(
+  [
+    Type.Object(
+      { messages: Type.Array(Type.Unknown({ description: 'a SendMessage object; each is checked on its own' }), { minItems: 1 }) },
+      { additionalProperties: false, description: 'each message with its own text' },
+    ),
+    Type.Object(
+      {
+        to: Type.Array(Type.Unknown({ description: 'a phone number' }), { minItems: 1 }),
+        text: Type.String({ maxLength: 10000 }),
+        from: Type.Optional(Type.String({ minLength: 1, maxLength: 16 })),
+        ttl_seconds: Type.Optional(Type.Integer({ minimum: 30, maximum: 604800 })),
+        send_at: Type.Optional(Type.String({ format: 'date-time' })),
+        group: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+        project: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+        traffic_type: Type.Optional(literals(TRAFFIC_TYPES)),
+        reference: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+      },
+      { additionalProperties: false, description: 'one text to many numbers' },
+    ),
+  ],
+  { description: `up to ${MAX_BULK_ITEMS} items` },
+);
+
+export const BulkResultSchema = Type.Object({
+  batch_id: Type.String(),
+  accepted: Type.Integer(),
+  rejected: Type.Integer(),
+  messages: Type.Array(
+    Type.Object({ index: Type.Integer(), id: Type.String(), to: Type.String(), status: Type.Literal('accepted'), parts_count: Type.Integer(), encoding: Type.String(), reference: Nullable(Type.String()) }),
+  ),
+  errors: Type.Array(
+    Type.Object({ index: Type.Integer(), code: Type.String(), message: Type.String(), details: Type.Array(Type.Object({ field: Type.String(), issue: Type.String() })) }),
+  ),
+});
+
+export const BatchSchema = Type.Object({
+  id: Type.String(),
+  object: Type.Literal('batch'),
+  total: Type.Integer({ description: 'items in the request' }),
+  accepted: Type.Integer(),
+  rejected: Type.Integer(),
+  counts: Type.Record(Type.String(), Type.Integer(), { description: 'accepted messages by current status' }),
+  created_at: Timestamp,
+});
+
+export const SegmentsBodySchema = Type.Object(
+  {
+    text: Type.String({ maxLength: 10000 }),
+    encoding: Type.Optional(literals(['auto', 'gsm7', 'ucs2'] as const)),
+  },
+  { additionalProperties: false },
+);
+
+export const SegmentsResultSchema = Type.Object({
+  encoding: literals(['gsm7', 'ucs2'] as const),
+  characters: Type.Integer({ description: 'Unicode characters in the text' }),
+  units: Type.Integer({ description: 'septets (GSM-7) or UTF-16 code units (UCS-2)' }),
+  units_per_part: Type.Integer(),
+  parts_count: Type.Integer(),
+  max_parts: Type.Integer({ description: "the account's limit of parts per message" }),
+  parts: Type.Array(Type.Object({ index: Type.Integer(), text: Type.String(), units: Type.Integer() })),
+});
+
+export const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) });

@@ -1,0 +1,178 @@
+import type { Kysely } from 'kysely';
+import { ApiError } from '../errors.ts';
+import { newId } from '../domain/ids.ts';
+import { segment, type Segmentation } from '../sms/encoding.ts';
+import { normalizePhone } from '../sms/phone.ts';
+import type { Account } from '../store/accounts.ts';
+import { IdempotencyRepository } from '../store/idempotency.ts';
+import { MessagesRepository, type BatchRow, type MessageRow } from '../store/messages.ts';
+import type { DB } from '../store/schema.ts';
+
+export const TRAFFIC_TYPES = ['service', 'transactional', 'advertising', 'informational'] as const;
+export type TrafficType = (typeof TRAFFIC_TYPES)[number];
+
+/** One message as a client asks for it (already schema-checked: types, lengths, no unknown fields). */
+export interface SendRequest {
+  to: string;
+  text: string;
+  from?: string | undefined;
+  ttl_seconds?: number | undefined;
+  send_at?: string | undefined;
+  group?: string | undefined;
+  project?: string | undefined;
+  traffic_type?: TrafficType | undefined;
+  reference?: string | undefined;
+}
+
+/** `send_at` may be at most this far ahead. */
+export const MAX_SCHEDULE_AHEAD_MS = 180 * 24 * 60 * 60 * 1000;
+
+const ALPHA_SENDER = /^[A-Za-z0-9 .\-_&!'"+]{1,11}$/;
+const NUMERIC_SENDER = /^\+?\d{1,15}$/;
+
+export type Prepared = { ok: true; row: MessageRow; segmentation: Segmentation } | { ok: false; error: ApiError };
+
+/**
+ * Applies the rules that a schema cannot: number, sender, text size in parts,
+ * schedule. Returns the row to store, or the error naming the field.
+ */
+export function prepareMessage(account: Account, req: SendRequest, now: number, batchId: string | null, fieldPrefix = ''): Prepared {
+  const field = (name: string) => fieldPrefix + name;
+  const phone = normalizePhone(req.to, account.default_region);
+  if (!phone.ok) {
+    return { ok: false, error: new ApiError('invalid_phone_number', `"${req.to}" is not a valid phone number: ${phone.issue}`, [{ field: field('to'), issue: phone.issue }]) };
+  }
+  if (req.from !== undefined && !ALPHA_SENDER.test(req.from) && !NUMERIC_SENDER.test(req.from)) {
+    const issue = 'must be 1–11 Latin letters, digits and spaces, or a number of up to 15 digits';
+    return { ok: false, error: new ApiError('invalid_sender', `sender "${req.from}" ${issue}`, [{ field: field('from'), issue }]) };
+  }
+  if (req.text.trim() === '') {
+    return { ok: false, error: new ApiError('empty_text', 'text is empty', [{ field: field('text'), issue: 'must contain at least one visible character' }]) };
+  }
+  const segmentation = segment(req.text);
+  if (segmentation.parts.length > account.max_parts) {
+    const issue = `needs ${segmentation.parts.length} ${segmentation.encoding === 'gsm7' ? 'GSM-7' : 'UCS-2'} parts; the limit is ${account.max_parts}`;
+    return { ok: false, error: new ApiError('text_too_long', `text ${issue}`, [{ field: field('text'), issue }]) };
+  }
+  let sendAt: number | null = null;
+  if (req.send_at !== undefined) {
+    sendAt = Date.parse(req.send_at);
+    if (Number.isNaN(sendAt) || sendAt > now + MAX_SCHEDULE_AHEAD_MS) {
+      const issue = 'must be an RFC 3339 date-time at most 180 days ahead';
+      return { ok: false, error: new ApiError('invalid_send_at', `send_at ${issue}`, [{ field: field('send_at'), issue }]) };
+    }
+  }
+  const ttlSeconds = req.ttl_seconds ?? account.default_ttl_seconds;
+  const start = Math.max(now, sendAt ?? now);
+  return {
+    ok: true,
+    segmentation,
+    row: {
+      id: newId('msg', now),
+      account_id: account.id,
+      batch_id: batchId,
+      channel: 'sms',
+      recipient: phone.e164,
+      sender: req.from ?? null,
+      body: req.text,
+      encoding: segmentation.encoding,
+      characters: segmentation.characters,
+      parts_count: segmentation.parts.length,
+      traffic_type: req.traffic_type ?? 'service',
+      group_tag: req.group ?? null,
+      project: req.project ?? null,
+      reference: req.reference ?? null,
+      status: 'accepted',
+      reason_code: null,
+      provider_code: null,
+      reason_detail: null,
+      connector_id: null,
+      attempts: 0,
+      ttl_seconds: ttlSeconds,
+      send_at: sendAt,
+      expires_at: start + ttlSeconds * 1000,
+      due_at: start,
+      created_at: now,
+      queued_at: null,
+      sent_at: null,
+      delivered_at: null,
+      completed_at: null,
+      updated_at: now,
+    },
+  };
+}
+
+export interface AcceptJob {
+  messages: MessageRow[];
+  batch?: BatchRow | undefined;
+  /** the answer to remember under the request's Idempotency-Key, written in the same transaction */
+  idempotency?: { accountId: string; key: string; status: number; body: string } | undefined;
+}
+
+/**
+ * Writes accepted messages with group commit: the jobs of every request that
+ * arrives within one tick share one transaction, and each caller's promise
+ * resolves only after that transaction commits. A failing group is retried
+ * job by job, so one bad job cannot fail its neighbours.
+ */
+export class AcceptWriter {
+  readonly #db: Kysely<DB>;
+  #queue: { job: AcceptJob; resolve: () => void; reject: (err: Error) => void }[] = [];
+  #scheduled = false;
+  #maxGroup: number;
+
+  constructor(db: Kysely<DB>, options: { maxGroupMessages?: number } = {}) {
+    this.#db = db;
+    this.#maxGroup = options.maxGroupMessages ?? 5000;
+  }
+
+  write(job: AcceptJob): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ job, resolve, reject });
+      if (!this.#scheduled) {
+        this.#scheduled = true;
+        setImmediate(() => void this.#flush());
+      }
+    });
+  }
+
+  async #flush(): Promise<void> {
+    while (this.#queue.length > 0) {
+      let size = 0;
+      let n = 0;
+      while (n < this.#queue.length && (n === 0 || size + this.#queue[n]!.job.messages.length <= this.#maxGroup)) {
+        size += this.#queue[n]!.job.messages.length;
+        n++;
+      }
+      const group = this.#queue.splice(0, n);
+      try {
+        await this.#db.transaction().execute(async (tx) => {
+          for (const { job } of group) await AcceptWriter.#writeJob(tx, job);
+        });
+        for (const item of group) item.resolve();
+      } catch (groupError) {
+        if (group.length === 1) {
+          group[0]!.reject(groupError as Error);
+          continue;
+        }
+        for (const item of group) {
+          try {
+            await this.#db.transaction().execute((tx) => AcceptWriter.#writeJob(tx, item.job));
+            item.resolve();
+          } catch (err) {
+            item.reject(err as Error);
+          }
+        }
+      }
+    }
+    this.#scheduled = false;
+  }
+
+  static async #writeJob(tx: Kysely<DB>, job: AcceptJob): Promise<void> {
+    await MessagesRepository.insertAccepted(tx, job.messages, job.batch);
+    if (job.idempotency) {
+      const i = job.idempotency;
+      await IdempotencyRepository.complete(tx, i.accountId, i.key, i.status, i.body);
+    }
+  }
+}

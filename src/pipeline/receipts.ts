@@ -1,0 +1,180 @@
+import type { Kysely } from 'kysely';
+import type { MessageStatus } from '../domain/statuses.ts';
+import type { EventBus } from '../events/bus.ts';
+import type { Logger } from '../log.ts';
+import type { Receipt } from '../connectors/types.ts';
+import type { DB } from '../store/schema.ts';
+import { finish, insertEvents, type EventInput } from './transitions.ts';
+
+interface Pending {
+  receipt: Receipt;
+  resolve: () => void;
+  reject: (err: Error) => void;
+  /** when this receipt first failed to match a part */
+  unmatchedSince?: number;
+}
+
+const RECEIPT_STATUS: Record<Receipt['status'], MessageStatus> = {
+  delivered: 'delivered',
+  undelivered: 'undelivered',
+  expired: 'expired',
+  rejected: 'rejected',
+};
+
+export interface ReceiptProcessorOptions {
+  /** how long a receipt that matches no part is retried (its submit may not be recorded yet), default 30 s */
+  unmatchedGraceMs?: number;
+}
+
+/**
+ * Applies delivery receipts in batches: updates the part, then the message by
+ * the multipart policy (delivered when every part is delivered; failed as
+ * soon as one part fails), and resolves each receipt once it is committed.
+ */
+export class ReceiptProcessor {
+  readonly #db: Kysely<DB>;
+  readonly #bus: EventBus;
+  readonly #log: Logger;
+  readonly #graceMs: number;
+  #pending: Pending[] = [];
+  #retryLater: Pending[] = [];
+  #flushScheduled = false;
+  #running: Promise<void> | null = null;
+  #retryTimer: NodeJS.Timeout | undefined;
+  #stopped = false;
+
+  constructor(db: Kysely<DB>, bus: EventBus, log: Logger, options: ReceiptProcessorOptions = {}) {
+    this.#db = db;
+    this.#bus = bus;
+    this.#log = log;
+    this.#graceMs = options.unmatchedGraceMs ?? 30_000;
+  }
+
+  /** Resolves when the receipt is durably applied (or judged unmatched after the grace period). */
+  submit(receipt: Receipt): Promise<void> {
+    if (this.#stopped) return Promise.reject(new Error('receipt processor stopped'));
+    return new Promise((resolve, reject) => {
+      this.#pending.push({ receipt, resolve, reject });
+      this.#schedule();
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#retryTimer);
+    while (this.#running) await this.#running;
+    for (const p of [...this.#pending, ...this.#retryLater]) p.reject(new Error('receipt processor stopped'));
+    this.#pending = [];
+    this.#retryLater = [];
+  }
+
+  #schedule(): void {
+    if (this.#flushScheduled || this.#running) return;
+    this.#flushScheduled = true;
+    setImmediate(() => {
+      this.#flushScheduled = false;
+      this.#running = this.#flush().finally(() => {
+        this.#running = null;
+        if (this.#pending.length > 0) this.#schedule();
+      });
+    });
+  }
+
+  async #flush(): Promise<void> {
+    const batch = this.#pending.splice(0, 2000);
+    if (batch.length === 0) return;
+    try {
+      const { events, unmatched } = await this.#apply(batch);
+      this.#bus.publishStatus(events);
+      const now = Date.now();
+      for (const p of batch) if (!unmatched.has(p)) p.resolve();
+      for (const p of unmatched) {
+        p.unmatchedSince ??= now;
+        if (now - p.unmatchedSince >= this.#graceMs) {
+          this.#log.warn({ connector: p.receipt.connectorId, providerMessageId: p.receipt.providerMessageId, status: p.receipt.status }, 'receipt matches no sent part');
+          p.resolve();
+        } else {
+          this.#retryLater.push(p);
+        }
+      }
+      if (this.#retryLater.length > 0 && !this.#retryTimer) {
+        this.#retryTimer = setTimeout(() => {
+          this.#retryTimer = undefined;
+          this.#pending.push(...this.#retryLater.splice(0));
+          this.#schedule();
+        }, 250);
+      }
+    } catch (err) {
+      this.#log.error({ err, count: batch.length }, 'applying receipts failed; the connectors will deliver them again');
+      for (const p of batch) p.reject(err as Error);
+    }
+  }
+
+  async #apply(batch: Pending[]): Promise<{ events: ReturnType<typeof insertEvents> extends Promise<infer T> ? T : never; unmatched: Set<Pending> }> {
+    const now = Date.now();
+    return this.#db.transaction().execute(async (tx) => {
+      const byConnector = new Map<string, Pending[]>();
+      for (const p of batch) {
+        const list = byConnector.get(p.receipt.connectorId) ?? [];
+        list.push(p);
+        byConnector.set(p.receipt.connectorId, list);
+      }
+      const unmatched = new Set<Pending>();
+      const touched = new Map<string, string>(); // message id → account id
+      for (const [connectorId, list] of byConnector) {
+        const parts = await tx
+          .selectFrom('message_parts')
+          .select(['message_id', 'part_index', 'account_id', 'provider_message_id'])
+          .where('connector_id', '=', connectorId)
+          .where(
+            'provider_message_id',
+            'in',
+            list.map((p) => p.receipt.providerMessageId),
+          )
+          .execute();
+        const byProviderId = new Map(parts.map((p) => [p.provider_message_id, p]));
+        for (const p of list) {
+          const part = byProviderId.get(p.receipt.providerMessageId);
+          if (!part) {
+            unmatched.add(p);
+            continue;
+          }
+          const r = p.receipt;
+          await tx
+            .updateTable('message_parts')
+            .set({ status: RECEIPT_STATUS[r.status], reason_code: r.reason?.code ?? null, provider_code: r.reason?.providerCode ?? null, done_at: r.at })
+            .where('message_id', '=', part.message_id)
+            .where('part_index', '=', part.part_index)
+            .execute();
+          touched.set(part.message_id, part.account_id);
+        }
+      }
+      const out: EventInput[] = [];
+      if (touched.size > 0) {
+        const allParts = await tx
+          .selectFrom('message_parts')
+          .innerJoin('messages', 'messages.id', 'message_parts.message_id')
+          .select(['message_parts.message_id', 'message_parts.status', 'message_parts.reason_code', 'message_parts.provider_code', 'messages.parts_count'])
+          .where('message_parts.message_id', 'in', [...touched.keys()])
+          .execute();
+        const byMessage = new Map<string, typeof allParts>();
+        for (const p of allParts) {
+          const list = byMessage.get(p.message_id) ?? [];
+          list.push(p);
+          byMessage.set(p.message_id, list);
+        }
+        for (const [messageId, parts] of byMessage) {
+          const accountId = touched.get(messageId)!;
+          const failed = parts.find((p) => p.status !== 'sent' && p.status !== 'delivered');
+          if (failed) {
+            const reason = failed.reason_code ? { code: failed.reason_code as never, providerCode: failed.provider_code ?? undefined } : undefined;
+            out.push(...(await finish(tx, { id: messageId, accountId }, ['sent'], failed.status as MessageStatus, reason, now)));
+          } else if (parts.length >= (parts[0]?.parts_count ?? 1) && parts.every((p) => p.status === 'delivered')) {
+            out.push(...(await finish(tx, { id: messageId, accountId }, ['sent'], 'delivered', undefined, now)));
+          }
+        }
+      }
+      return { events: await insertEvents(tx, out), unmatched };
+    });
+  }
+}

@@ -1,0 +1,162 @@
+import type { Kysely } from 'kysely';
+import { newId } from '../domain/ids.ts';
+import type { FailureReason } from '../domain/reasons.ts';
+import type { MessageStatus } from '../domain/statuses.ts';
+import type { StatusChange } from '../events/bus.ts';
+import type { MessageRow } from '../store/messages.ts';
+import type { DB } from '../store/schema.ts';
+
+/**
+ * The pipeline's named state changes. Each one states which status it leaves
+ * (`WHERE status IN (…)`) and reports what actually moved, so a duplicate,
+ * late or concurrent change never moves a message backwards or twice.
+ * These act on messages by id for the pipeline itself; nothing here serves a
+ * tenant's request, which always goes through the account-scoped repositories.
+ */
+
+const CHUNK = 500;
+
+function chunks<T>(items: T[], size = CHUNK): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+export interface EventInput {
+  accountId: string;
+  messageId: string;
+  status: MessageStatus;
+  reason?: FailureReason | undefined;
+  at: number;
+}
+
+export async function insertEvents(tx: Kysely<DB>, events: EventInput[]): Promise<StatusChange[]> {
+  for (const part of chunks(events)) {
+    await tx
+      .insertInto('message_events')
+      .values(
+        part.map((e) => ({
+          id: newId('evt', e.at),
+          account_id: e.accountId,
+          message_id: e.messageId,
+          status: e.status,
+          reason_code: e.reason?.code ?? null,
+          provider_code: e.reason?.providerCode ?? null,
+          created_at: e.at,
+        })),
+      )
+      .execute();
+  }
+  return events.map((e) => ({ accountId: e.accountId, messageId: e.messageId, status: e.status, reasonCode: e.reason?.code ?? null, at: e.at }));
+}
+
+/**
+ * accepted|queued → queued, for messages that are due: takes them for this
+ * sender until `leaseUntil` (a crashed sender's messages become due again then).
+ * Returns the rows it took, with `attempts` already counting this attempt.
+ */
+export async function claimDue(db: Kysely<DB>, ids: string[], now: number, leaseUntil: number): Promise<{ rows: MessageRow[]; changes: StatusChange[] }> {
+  return db.transaction().execute(async (tx) => {
+    const rows: MessageRow[] = [];
+    for (const part of chunks(ids)) {
+      const claimed = await tx
+        .updateTable('messages')
+        .set((eb) => ({
+          status: 'queued',
+          queued_at: eb.fn.coalesce('queued_at', eb.val(now)),
+          due_at: leaseUntil,
+          attempts: eb('attempts', '+', 1),
+          updated_at: now,
+        }))
+        .where('id', 'in', part)
+        .where('status', 'in', ['accepted', 'queued'])
+        .where('due_at', '<=', now)
+        .returningAll()
+        .execute();
+      rows.push(...claimed);
+    }
+    const firstTime = rows.filter((r) => r.attempts === 1);
+    const changes = await insertEvents(tx, firstTime.map((r) => ({ accountId: r.account_id, messageId: r.id, status: 'queued', at: now })));
+    return { rows, changes };
+  });
+}
+
+export interface SentRecord {
+  row: MessageRow;
+  connectorId: string;
+  providerIds: string[];
+}
+
+/** queued → sent, with one part row per provider id. */
+export async function markSent(tx: Kysely<DB>, sent: SentRecord[], now: number): Promise<EventInput[]> {
+  if (sent.length === 0) return [];
+  const moved: SentRecord[] = [];
+  for (const s of sent) {
+    const result = await tx
+      .updateTable('messages')
+      .set({ status: 'sent', sent_at: now, connector_id: s.connectorId, updated_at: now })
+      .where('id', '=', s.row.id)
+      .where('status', '=', 'queued')
+      .executeTakeFirst();
+    if (Number(result.numUpdatedRows) === 1) moved.push(s);
+  }
+  const parts = moved.flatMap((s) =>
+    s.providerIds.map((providerId, i) => ({
+      message_id: s.row.id,
+      part_index: i + 1,
+      account_id: s.row.account_id,
+      connector_id: s.connectorId,
+      provider_message_id: providerId,
+      status: 'sent',
+      reason_code: null,
+      provider_code: null,
+      sent_at: now,
+      done_at: null,
+    })),
+  );
+  for (const part of chunks(parts)) {
+    // A resubmit after a crash may meet part rows of the first try: keep those.
+    await tx.insertInto('message_parts').values(part).onConflict((oc) => oc.columns(['message_id', 'part_index']).doNothing()).execute();
+  }
+  return moved.map((s) => ({ accountId: s.row.account_id, messageId: s.row.id, status: 'sent' as const, at: now }));
+}
+
+/** queued stays queued, due again at `dueAt`: a temporary failure waiting for its retry. */
+export async function scheduleRetry(tx: Kysely<DB>, row: MessageRow, dueAt: number, reason: FailureReason, now: number): Promise<EventInput[]> {
+  const result = await tx
+    .updateTable('messages')
+    .set({ due_at: dueAt, reason_code: reason.code, provider_code: reason.providerCode ?? null, reason_detail: reason.detail ?? null, updated_at: now })
+    .where('id', '=', row.id)
+    .where('status', '=', 'queued')
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) === 1 ? [{ accountId: row.account_id, messageId: row.id, status: 'queued', reason, at: now }] : [];
+}
+
+const FINAL_TIME_COLUMN: Partial<Record<MessageStatus, 'delivered_at'>> = { delivered: 'delivered_at' };
+
+/** from → a final status with a reason (rejected, failed, expired, undelivered, delivered). */
+export async function finish(
+  tx: Kysely<DB>,
+  message: { id: string; accountId: string },
+  from: MessageStatus[],
+  status: MessageStatus,
+  reason: FailureReason | undefined,
+  now: number,
+): Promise<EventInput[]> {
+  const timeColumn = FINAL_TIME_COLUMN[status];
+  const result = await tx
+    .updateTable('messages')
+    .set({
+      status,
+      reason_code: reason?.code ?? null,
+      provider_code: reason?.providerCode ?? null,
+      reason_detail: reason?.detail ?? null,
+      completed_at: now,
+      updated_at: now,
+      ...(timeColumn ? { [timeColumn]: now } : {}),
+    })
+    .where('id', '=', message.id)
+    .where('status', 'in', from)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) === 1 ? [{ accountId: message.accountId, messageId: message.id, status, reason, at: now }] : [];
+}

@@ -1,0 +1,128 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import { Kysely, PostgresDialect, SqliteDialect, type SqliteDatabase, type SqliteStatement } from 'kysely';
+import { Migrator, type Migration } from 'kysely/migration';
+import pg from 'pg';
+import * as initial from './migrations/001-initial.ts';
+import type { DB } from './schema.ts';
+
+export type Dialect = 'sqlite' | 'postgres';
+
+export interface Database {
+  db: Kysely<DB>;
+  dialect: Dialect;
+  /** applies pending migrations; safe to call from several processes at once */
+  migrate(): Promise<void>;
+  /** a cheap round trip, for readiness checks */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface DatabaseOptions {
+  /** postgres://… or undefined for SQLite */
+  databaseUrl?: string | undefined;
+  /** SQLite file; `:memory:` for a throwaway database */
+  sqlitePath?: string;
+  sqliteSynchronous?: 'full' | 'normal';
+  /** PostgreSQL schema to use (tests isolate themselves this way); created if missing */
+  pgSchema?: string;
+  pgPoolSize?: number;
+}
+
+const migrations: Record<string, Migration> = {
+  '001-initial': initial,
+};
+
+// bigint columns hold epoch milliseconds, well inside Number's exact range.
+pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
+
+/**
+ * node:sqlite behind the interface Kysely's SqliteDialect expects. Prepared
+ * statements are cached by SQL text: the pipeline runs the same few statements
+ * thousands of times a second.
+ */
+class NodeSqliteAdapter implements SqliteDatabase {
+  readonly #db: DatabaseSync;
+  readonly #cache = new Map<string, SqliteStatement>();
+
+  constructor(db: DatabaseSync) {
+    this.#db = db;
+  }
+
+  close(): void {
+    this.#cache.clear();
+    this.#db.close();
+  }
+
+  prepare(sql: string): SqliteStatement {
+    let statement = this.#cache.get(sql);
+    if (statement) return statement;
+    const raw: StatementSync = this.#db.prepare(sql);
+    statement = {
+      reader: raw.columns().length > 0,
+      all: (params) => raw.all(...(params as never[])),
+      run: (params) => raw.run(...(params as never[])),
+      iterate: (params) => raw.iterate(...(params as never[])) as IterableIterator<unknown>,
+    };
+    if (this.#cache.size > 500) this.#cache.clear();
+    this.#cache.set(sql, statement);
+    return statement;
+  }
+}
+
+export function openSqlite(file: string, synchronous: 'full' | 'normal' = 'full'): DatabaseSync {
+  if (file !== ':memory:') mkdirSync(path.dirname(file), { recursive: true });
+  const db = new DatabaseSync(file, { timeout: 5000 });
+  db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = ${synchronous.toUpperCase()}; PRAGMA foreign_keys = ON;`);
+  return db;
+}
+
+/** Opens the store: PostgreSQL when a URL is given, otherwise SQLite. */
+export async function openDatabase(options: DatabaseOptions): Promise<Database> {
+  if (options.databaseUrl) {
+    const schema = options.pgSchema;
+    if (schema !== undefined && !/^[a-z_][a-z0-9_]*$/.test(schema)) throw new Error(`bad schema name ${schema}`);
+    const poolConfig: pg.PoolConfig = { connectionString: options.databaseUrl, max: options.pgPoolSize ?? 10 };
+    if (schema) {
+      const setup = new pg.Client({ connectionString: options.databaseUrl });
+      await setup.connect();
+      try {
+        await setup.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+      } finally {
+        await setup.end();
+      }
+      poolConfig.options = `-c search_path=${schema}`;
+    }
+    const pool = new pg.Pool(poolConfig);
+    // An idle client's connection error must not crash the process; the pool replaces it.
+    pool.on('error', () => {});
+    const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+    return wrap(db, 'postgres');
+  }
+  const file = options.sqlitePath ?? ':memory:';
+  const raw = openSqlite(file, options.sqliteSynchronous);
+  const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: new NodeSqliteAdapter(raw) }) });
+  return wrap(db, 'sqlite');
+}
+
+function wrap(db: Kysely<DB>, dialect: Dialect): Database {
+  return {
+    db,
+    dialect,
+    async migrate() {
+      const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } });
+      const { error, results } = await migrator.migrateToLatest();
+      if (error) {
+        const failed = results?.find((r) => r.status === 'Error');
+        throw new Error(`migration ${failed?.migrationName ?? '?'} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+      }
+    },
+    async ping() {
+      await db.selectFrom('accounts').select('id').limit(1).execute();
+    },
+    async close() {
+      await db.destroy();
+    },
+  };
+}

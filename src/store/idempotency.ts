@@ -1,0 +1,71 @@
+import type { Kysely } from 'kysely';
+import type { DB } from './schema.ts';
+
+/** How long a key is remembered (API conventions: 24 h). */
+export const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
+
+export type IdempotencyClaim =
+  | { kind: 'new' }
+  | { kind: 'replay'; status: number; body: string }
+  | { kind: 'mismatch' }
+  | { kind: 'in_progress' };
+
+/** Idempotency keys per account: claim before the work, complete in the work's transaction. */
+export class IdempotencyRepository {
+  readonly #db: Kysely<DB>;
+
+  constructor(db: Kysely<DB>) {
+    this.#db = db;
+  }
+
+  /**
+   * Claims a key for a request. Exactly one of several concurrent callers gets
+   * `new`; the others see the stored answer, a body mismatch, or `in_progress`.
+   */
+  async claim(accountId: string, key: string, requestHash: string, now = Date.now()): Promise<IdempotencyClaim> {
+    // An expired claim is forgotten first, so the key can be used again.
+    await this.#db
+      .deleteFrom('idempotency_keys')
+      .where('account_id', '=', accountId)
+      .where('idem_key', '=', key)
+      .where('created_at', '<', now - IDEMPOTENCY_TTL_MS)
+      .execute();
+    const inserted = await this.#db
+      .insertInto('idempotency_keys')
+      .values({ account_id: accountId, idem_key: key, request_hash: requestHash, response_status: null, response_body: null, created_at: now })
+      .onConflict((oc) => oc.columns(['account_id', 'idem_key']).doNothing())
+      .executeTakeFirst();
+    if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) === 1) return { kind: 'new' };
+    const row = await this.#db
+      .selectFrom('idempotency_keys')
+      .select(['request_hash', 'response_status', 'response_body'])
+      .where('account_id', '=', accountId)
+      .where('idem_key', '=', key)
+      .executeTakeFirst();
+    if (!row) return this.claim(accountId, key, requestHash, now);
+    if (row.request_hash !== requestHash) return { kind: 'mismatch' };
+    if (row.response_status === null || row.response_body === null) return { kind: 'in_progress' };
+    return { kind: 'replay', status: row.response_status, body: row.response_body };
+  }
+
+  /** Stores the answer; call inside the transaction that writes the work, so both land or neither. */
+  static async complete(tx: Kysely<DB>, accountId: string, key: string, status: number, body: string): Promise<void> {
+    await tx
+      .updateTable('idempotency_keys')
+      .set({ response_status: status, response_body: body })
+      .where('account_id', '=', accountId)
+      .where('idem_key', '=', key)
+      .execute();
+  }
+
+  /** Gives a key back when the request failed before doing anything, so a retry can run. */
+  async release(accountId: string, key: string): Promise<void> {
+    await this.#db.deleteFrom('idempotency_keys').where('account_id', '=', accountId).where('idem_key', '=', key).where('response_status', 'is', null).execute();
+  }
+
+  /** Housekeeping: forgets keys older than 24 h. Returns how many. */
+  async purgeExpired(now = Date.now()): Promise<number> {
+    const result = await this.#db.deleteFrom('idempotency_keys').where('created_at', '<', now - IDEMPOTENCY_TTL_MS).executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+}

@@ -1,0 +1,127 @@
+import type { Generated } from 'kysely';
+
+/**
+ * Table types for Kysely. Times are epoch milliseconds (`bigint` columns) in
+ * both dialects, so comparisons and sorting are the same everywhere.
+ */
+export interface AccountsTable {
+  id: string;
+  name: string;
+  default_region: string;
+  default_ttl_seconds: number;
+  max_parts: number;
+  created_at: number;
+}
+
+export interface UsersTable {
+  id: string;
+  email: string;
+  /** scrypt: `scrypt$N$r$p$salt$hash` (base64url) */
+  password_hash: string;
+  /** `admin` for platform administrators */
+  role: string;
+  account_id: string | null;
+  created_at: number;
+}
+
+export interface ApiKeysTable {
+  id: string;
+  account_id: string;
+  name: string;
+  /** the first characters of the key, shown in lists so a user can tell keys apart */
+  prefix: string;
+  /** SHA-256 (hex) of the whole key; keys are 190-bit random, so a fast hash is enough */
+  key_hash: string;
+  created_at: number;
+  revoked_at: number | null;
+}
+
+export interface MessagesTable {
+  id: string;
+  account_id: string;
+  batch_id: string | null;
+  channel: string;
+  recipient: string;
+  sender: string | null;
+  body: string;
+  encoding: string;
+  characters: number;
+  parts_count: number;
+  traffic_type: string;
+  group_tag: string | null;
+  project: string | null;
+  reference: string | null;
+  status: string;
+  reason_code: string | null;
+  provider_code: string | null;
+  reason_detail: string | null;
+  connector_id: string | null;
+  attempts: number;
+  ttl_seconds: number;
+  send_at: number | null;
+  expires_at: number;
+  /** when the dispatcher should next look at it (send_at, retry back-off) */
+  due_at: number;
+  created_at: number;
+  queued_at: number | null;
+  sent_at: number | null;
+  delivered_at: number | null;
+  completed_at: number | null;
+  updated_at: number;
+}
+
+export interface MessagePartsTable {
+  message_id: string;
+  part_index: number;
+  account_id: string;
+  connector_id: string;
+  provider_message_id: string;
+  status: string;
+  reason_code: string | null;
+  provider_code: string | null;
+  sent_at: number;
+  done_at: number | null;
+}
+
+export interface MessageEventsTable {
+  id: string;
+  account_id: string;
+  message_id: string;
+  status: string;
+  reason_code: string | null;
+  provider_code: string | null;
+  created_at: number;
+}
+
+export interface BatchesTable {
+  id: string;
+  account_id: string;
+  total: number;
+  accepted: number;
+  rejected: number;
+  created_at: number;
+}
+
+export interface IdempotencyKeysTable {
+  account_id: string;
+  idem_key: string;
+  request_hash: string;
+  /** null while the first request is still being processed */
+  response_status: number | null;
+  response_body: string | null;
+  created_at: number;
+}
+
+export interface DB {
+  accounts: AccountsTable;
+  users: UsersTable;
+  api_keys: ApiKeysTable;
+  messages: MessagesTable;
+  message_parts: MessagePartsTable;
+  message_events: MessageEventsTable;
+  batches: BatchesTable;
+  idempotency_keys: IdempotencyKeysTable;
+}
+
+/** Present so later tables with generated columns keep one import style. */
+export type { Generated };
