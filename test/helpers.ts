@@ -1,0 +1,128 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { loadConfig, type Config } from '../src/config.ts';
+import { startGateway, type Gateway } from '../src/gateway.ts';
+import { createLogger } from '../src/log.ts';
+import { AccountsRepository, generateApiKey } from '../src/store/accounts.ts';
+
+export const TEST_DATABASE_URL = process.env.DEPESHA_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+let pgAvailable: Promise<string | undefined> | undefined;
+
+/** undefined when PostgreSQL answers; otherwise why not. */
+export function postgresUnavailable(): Promise<string | undefined> {
+  pgAvailable ??= (async () => {
+    const client = new pg.Client({ connectionString: TEST_DATABASE_URL, connectionTimeoutMillis: 2000 });
+    try {
+      await client.connect();
+      await client.query('select 1');
+      return undefined;
+    } catch (err) {
+      return `PostgreSQL is not reachable at ${TEST_DATABASE_URL.replace(/\/\/[^@]*@/, '//')}: ${(err as Error).message}`;
+    } finally {
+      await client.end().catch(() => {});
+    }
+  })();
+  return pgAvailable;
+}
+
+export type DialectName = 'sqlite' | 'postgres';
+
+/**
+ * The dialects a suite runs on. PostgreSQL is skipped, with the reason, only
+ * when it is unreachable outside CI; in CI an unreachable PostgreSQL fails.
+ */
+export async function dialects(): Promise<{ name: DialectName; skip: string | false }[]> {
+  const why = await postgresUnavailable();
+  if (why && process.env.CI === 'true') throw new Error(`CI=true but ${why}`);
+  return [
+    { name: 'sqlite', skip: false },
+    { name: 'postgres', skip: why ?? false },
+  ];
+}
+
+export interface TestGateway {
+  gateway: Gateway;
+  config: Config;
+  /** the demo account's API key */
+  apiKey: string;
+  accountId: string;
+  /** a second account and its key, for tenancy checks */
+  makeAccount(name?: string): Promise<{ accountId: string; apiKey: string }>;
+  close(): Promise<void>;
+}
+
+/** A gateway on a fresh database of the given dialect, not listening (use app.inject). */
+export async function startTestGateway(dialect: DialectName, env: Record<string, string> = {}): Promise<TestGateway> {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'depesha-test-'));
+  const apiKey = generateApiKey();
+  const config = loadConfig({
+    DEPESHA_DATA_DIR: dataDir,
+    DEPESHA_BOOTSTRAP_API_KEY: apiKey,
+    LOG_LEVEL: 'silent',
+    DEPESHA_SANDBOX_SEND_LATENCY_MS: '0',
+    DEPESHA_SANDBOX_RECEIPT_DELAY_MS: '20',
+    DEPESHA_RETRY_INITIAL_DELAY_MS: '50',
+    DEPESHA_SQLITE_SYNCHRONOUS: 'normal',
+    ...(dialect === 'postgres' ? { DATABASE_URL: TEST_DATABASE_URL } : {}),
+    ...env,
+  });
+  const pgSchema = dialect === 'postgres' ? `t_${randomBytes(6).toString('hex')}` : undefined;
+  const gateway = await startGateway(config, { log: createLogger('silent'), listen: false, print: () => {}, pollMs: 50, ...(pgSchema ? { pgSchema } : {}) });
+  const accounts = new AccountsRepository(gateway.database.db);
+  const key = await accounts.findApiKeyByHash((await import('../src/store/accounts.ts')).hashApiKey(apiKey));
+  return {
+    gateway,
+    config,
+    apiKey,
+    accountId: key!.accountId,
+    async makeAccount(name = 'Other') {
+      const account = await accounts.createAccount({ name, defaultRegion: 'RU', defaultTtlSeconds: 86400, maxParts: 10 });
+      const other = generateApiKey();
+      await accounts.createApiKey(account.id, 'test', other);
+      return { accountId: account.id, apiKey: other };
+    },
+    async close() {
+      await gateway.close();
+      if (pgSchema) {
+        const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
+        await client.connect();
+        await client.query(`DROP SCHEMA IF EXISTS ${pgSchema} CASCADE`);
+        await client.end();
+      }
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * Resolves with the status once the message reaches one of `statuses`: listens
+ * on the event bus first, then reads the current row, so no change is missed.
+ */
+export function waitForStatus(gateway: Gateway, messageId: string, statuses: readonly string[], timeoutMs = 10_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      off();
+      reject(new Error(`message ${messageId} did not reach ${statuses.join('|')} within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const done = (status: string) => {
+      clearTimeout(timer);
+      off();
+      resolve(status);
+    };
+    const off = gateway.bus.onStatus((changes) => {
+      for (const c of changes) if (c.messageId === messageId && statuses.includes(c.status)) done(c.status);
+    });
+    gateway.database.db
+      .selectFrom('messages')
+      .select('status')
+      .where('id', '=', messageId)
+      .executeTakeFirst()
+      .then((row) => {
+        if (row && statuses.includes(row.status)) done(row.status);
+      }, reject);
+  });
+}
