@@ -36,6 +36,8 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
     ajv: { customOptions: { strict: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
+  // The API speaks JSON only; any other body type is a 415.
+  app.removeContentTypeParser('text/plain');
   const bodyAjv = makeAjv(false);
   const queryAjv = makeAjv(true);
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodyAjv : queryAjv).compile(schema));

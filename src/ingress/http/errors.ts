@@ -8,32 +8,29 @@ interface AjvError {
   params: Record<string, unknown>;
 }
 
-function pathToField(instancePath: string, prefix = ''): string {
-  return prefix + instancePath.replace(/^\//, '').replaceAll('/', '.');
-}
-
-/** Turns JSON-schema errors into `{field, issue}` details a person can act on. */
+/** Turns JSON-schema errors into `{field, issue}` details a person can act on; `prefix` is a dotted path. */
 export function detailsFromAjv(errors: readonly AjvError[], prefix = ''): ErrorDetail[] {
   const details: ErrorDetail[] = [];
   const seen = new Set<string>();
   for (const e of errors) {
-    let field = pathToField(e.instancePath, prefix);
+    const path = [prefix, ...e.instancePath.split('/')].filter(Boolean);
     let issue = e.message ?? 'is invalid';
     if (e.keyword === 'additionalProperties') {
-      field = [field, String(e.params.additionalProperty)].filter(Boolean).join('.');
+      path.push(String(e.params.additionalProperty));
       issue = 'unknown field';
     } else if (e.keyword === 'required') {
-      field = [field, String(e.params.missingProperty)].filter(Boolean).join('.');
+      path.push(String(e.params.missingProperty));
       issue = 'is required';
     } else if (e.keyword === 'anyOf' || e.keyword === 'const') {
       continue; // the branch errors say more
     }
+    const field = path.join('.') || '(body)';
     const key = `${field}\u0000${issue}`;
     if (seen.has(key)) continue;
     seen.add(key);
-    details.push({ field: field || '(body)', issue });
+    details.push({ field, issue });
   }
-  return details.length > 0 ? details : [{ field: prefix.replace(/\.$/, '') || '(body)', issue: 'does not match the schema' }];
+  return details.length > 0 ? details : [{ field: prefix || '(body)', issue: 'does not match the schema' }];
 }
 
 export function sendError(reply: FastifyReply, request: FastifyRequest, error: ApiError): FastifyReply {
@@ -48,7 +45,7 @@ export function sendError(reply: FastifyReply, request: FastifyRequest, error: A
 export function toApiError(err: FastifyError & { validation?: AjvError[]; validationContext?: string }): ApiError {
   if (err instanceof ApiError) return err;
   if (err.validation) {
-    const details = detailsFromAjv(err.validation, err.validationContext === 'querystring' ? '' : '');
+    const details = detailsFromAjv(err.validation);
     const where = err.validationContext === 'querystring' ? 'query parameters' : err.validationContext === 'params' ? 'path' : 'request body';
     return new ApiError('validation_failed', `the ${where} is invalid: ${details.map((d) => `${d.field} ${d.issue}`).join('; ')}`, details);
   }

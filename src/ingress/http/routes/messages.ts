@@ -100,7 +100,7 @@ export function messagesRoutes(deps: HttpDeps, validateItem: ValidateFunction): 
         const body = request.body;
         const items: { raw: unknown; prefix: string }[] =
           'messages' in body
-            ? body.messages.map((raw, i) => ({ raw, prefix: `messages.${i}.` }))
+            ? body.messages.map((raw, i) => ({ raw, prefix: `messages.${i}` }))
             : body.to.map((to, i) => ({ raw: { ...body, to }, prefix: `to.${i}` }));
         if (items.length > MAX_BULK_ITEMS) {
           throw new ApiError('too_many_items', `${items.length} items; at most ${MAX_BULK_ITEMS} per request`, [{ field: 'messages' in body ? 'messages' : 'to', issue: `at most ${MAX_BULK_ITEMS} items` }]);
@@ -117,7 +117,7 @@ export function messagesRoutes(deps: HttpDeps, validateItem: ValidateFunction): 
             rejected.push({ index, code: 'validation_failed', message: details.map((d) => `${d.field} ${d.issue}`).join('; '), details });
             return;
           }
-          const p = prepareMessage(auth.account, raw as SendRequest, now, batchId, oneText ? '' : prefix);
+          const p = prepareMessage(auth.account, raw as SendRequest, now, batchId, oneText ? '' : `${prefix}.`);
           if (!p.ok) {
             const details = oneText ? p.error.details.map((d) => (d.field === 'to' ? { ...d, field: prefix } : d)) : p.error.details;
             rejected.push({ index, code: p.error.code, message: p.error.message, details });

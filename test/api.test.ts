@@ -1,0 +1,305 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { TestGateway } from './helpers.ts';
+import { dialects, startTestGateway, waitForStatus } from './helpers.ts';
+
+interface Reply {
+  status: number;
+  headers: Record<string, unknown>;
+  body: any;
+}
+
+function client(t: () => TestGateway) {
+  return async (method: 'GET' | 'POST', url: string, options: { body?: unknown; raw?: string; key?: string | null; headers?: Record<string, string> } = {}): Promise<Reply> => {
+    const headers: Record<string, string> = { ...options.headers };
+    const key = options.key === undefined ? t().apiKey : options.key;
+    if (key !== null) headers.authorization = `Bearer ${key}`;
+    let payload: string | undefined;
+    if (options.raw !== undefined) payload = options.raw;
+    else if (options.body !== undefined) payload = JSON.stringify(options.body);
+    if (payload !== undefined) headers['content-type'] ??= 'application/json';
+    const res = await t().gateway.app.inject({ method, url, headers, ...(payload !== undefined ? { payload } : {}) });
+    let body: unknown = res.body;
+    if (String(res.headers['content-type'] ?? '').includes('json')) body = res.json();
+    return { status: res.statusCode, headers: res.headers, body };
+  };
+}
+
+let seq = 1000;
+/** A valid Russian mobile number the sandbox delivers, different each call. */
+const nextNumber = () => `+7916${String(1_000_000 + seq++).slice(-7).replace(/000[0-3]$/, '1234')}`;
+
+async function countMessages(t: TestGateway): Promise<number> {
+  const row = await t.gateway.database.db.selectFrom('messages').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
+for (const dialect of await dialects()) {
+  describe(`HTTP API v1 on ${dialect.name}`, { skip: dialect.skip }, () => {
+    let t: TestGateway;
+    const call = client(() => t);
+    before(async () => {
+      t = await startTestGateway(dialect.name);
+    });
+    after(async () => {
+      await t?.close();
+    });
+
+    test('a message is accepted, stored, then delivered with a timestamp for each step', async () => {
+      const res = await call('POST', '/v1/messages', { body: { to: '8 (916) 123-45-67', text: 'Hello from Depesha', reference: 'order-1', group: 'g1', traffic_type: 'transactional' } });
+      assert.equal(res.status, 202);
+      assert.match(res.body.id, /^msg_[0-9A-Z]{26}$/);
+      assert.equal(res.body.to, '+79161234567');
+      assert.equal(res.body.encoding, 'gsm7');
+      assert.equal(res.body.parts_count, 1);
+      assert.equal(res.body.status, 'accepted');
+      assert.equal(res.body.reference, 'order-1');
+      assert.equal(await waitForStatus(t.gateway, res.body.id, ['delivered']), 'delivered');
+      const got = await call('GET', `/v1/messages/${res.body.id}`);
+      assert.equal(got.status, 200);
+      assert.equal(got.body.status, 'delivered');
+      for (const field of ['created_at', 'queued_at', 'sent_at', 'delivered_at', 'completed_at']) assert.match(got.body[field], /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/, field);
+      assert.deepEqual(
+        got.body.events.map((e: { status: string }) => e.status),
+        ['accepted', 'queued', 'sent', 'delivered'],
+      );
+      assert.equal(got.body.parts.length, 1);
+      assert.equal(got.body.parts[0].status, 'delivered');
+      assert.ok(got.body.parts[0].provider_message_id);
+      assert.equal(got.body.reason, null);
+    });
+
+    test('a long Cyrillic text is split and delivered only when every part is', async () => {
+      const text = 'Съешь же ещё этих мягких французских булок, да выпей чаю. '.repeat(3);
+      const res = await call('POST', '/v1/messages', { body: { to: nextNumber(), text } });
+      assert.equal(res.status, 202);
+      assert.equal(res.body.encoding, 'ucs2');
+      assert.equal(res.body.parts_count, 3);
+      await waitForStatus(t.gateway, res.body.id, ['delivered']);
+      const got = await call('GET', `/v1/messages/${res.body.id}`);
+      assert.equal(got.body.parts.length, 3);
+      assert.deepEqual(got.body.parts.map((p: { status: string }) => p.status), ['delivered', 'delivered', 'delivered']);
+      assert.equal(got.body.parts.map((p: { text: string }) => p.text).join(''), text);
+    });
+
+    test('the sandbox: 0000 undeliverable, 0001 retried then delivered, 0002 rejected at submit', async () => {
+      const undeliverable = await call('POST', '/v1/messages', { body: { to: '+79161230000', text: 'x' } });
+      const retried = await call('POST', '/v1/messages', { body: { to: '+79161230001', text: 'x' } });
+      const refused = await call('POST', '/v1/messages', { body: { to: '+79161230002', text: 'x' } });
+      assert.equal(await waitForStatus(t.gateway, undeliverable.body.id, ['undelivered']), 'undelivered');
+      assert.equal(await waitForStatus(t.gateway, retried.body.id, ['delivered']), 'delivered');
+      assert.equal(await waitForStatus(t.gateway, refused.body.id, ['rejected']), 'rejected');
+
+      const u = (await call('GET', `/v1/messages/${undeliverable.body.id}`)).body;
+      assert.deepEqual(u.reason, { code: 'subscriber_unknown', description: u.reason.description, permanent: true, provider_code: 'stat:UNDELIV err:001' });
+      assert.equal(u.parts[0].status, 'undelivered');
+
+      const r = (await call('GET', `/v1/messages/${retried.body.id}`)).body;
+      assert.equal(r.attempts, 2);
+      const retryEvent = r.events.find((e: { reason: string | null }) => e.reason === 'operator_throttled');
+      assert.equal(retryEvent?.status, 'queued');
+      assert.equal(retryEvent?.provider_code, '0x00000058');
+
+      const f = (await call('GET', `/v1/messages/${refused.body.id}`)).body;
+      assert.equal(f.reason.code, 'invalid_destination');
+      assert.equal(f.reason.permanent, true);
+      assert.equal(f.parts[0].status, 'pending');
+    });
+
+    test('send_at holds a message until its time', async () => {
+      const sendAt = new Date(Date.now() + 600).toISOString();
+      const res = await call('POST', '/v1/messages', { body: { to: nextNumber(), text: 'later', send_at: sendAt, ttl_seconds: 600 } });
+      assert.equal(res.status, 202);
+      assert.equal(res.body.send_at, sendAt);
+      assert.equal(res.body.expires_at, new Date(Date.parse(sendAt) + 600_000).toISOString());
+      await waitForStatus(t.gateway, res.body.id, ['delivered']);
+      const got = (await call('GET', `/v1/messages/${res.body.id}`)).body;
+      assert.ok(Date.parse(got.queued_at) >= Date.parse(sendAt), `queued ${got.queued_at} before send_at ${sendAt}`);
+    });
+
+    test('bad input gets a 4xx naming the field, and nothing is written', async () => {
+      const before = await countMessages(t);
+      const cases: [string, { body?: unknown; raw?: string; key?: string | null; headers?: Record<string, string> }, number, string, string | undefined][] = [
+        ['malformed JSON', { raw: '{"to": "+79161234567", "text": ' }, 400, 'malformed_json', undefined],
+        ['empty body', { raw: '' }, 400, 'malformed_json', undefined],
+        ['wrong type', { body: { to: 79161234567, text: 'x' } }, 400, 'validation_failed', 'to'],
+        ['missing text', { body: { to: '+79161234567' } }, 400, 'validation_failed', 'text'],
+        ['unknown field', { body: { to: '+79161234567', text: 'x', colour: 'red' } }, 400, 'validation_failed', 'colour'],
+        ['empty text', { body: { to: '+79161234567', text: '' } }, 422, 'empty_text', 'text'],
+        ['blank text', { body: { to: '+79161234567', text: '   ' } }, 422, 'empty_text', 'text'],
+        ['too long', { body: { to: '+79161234567', text: 'a'.repeat(153 * 10 + 1) } }, 422, 'text_too_long', 'text'],
+        ['bad number', { body: { to: '+7 123', text: 'x' } }, 422, 'invalid_phone_number', 'to'],
+        ['letters in number', { body: { to: 'call me', text: 'x' } }, 422, 'invalid_phone_number', 'to'],
+        ['bad date', { body: { to: '+79161234567', text: 'x', send_at: 'tomorrow' } }, 400, 'validation_failed', 'send_at'],
+        ['too far ahead', { body: { to: '+79161234567', text: 'x', send_at: '2099-01-01T00:00:00Z' } }, 422, 'invalid_send_at', 'send_at'],
+        ['ttl out of range', { body: { to: '+79161234567', text: 'x', ttl_seconds: 5 } }, 400, 'validation_failed', 'ttl_seconds'],
+        ['bad traffic type', { body: { to: '+79161234567', text: 'x', traffic_type: 'spam' } }, 400, 'validation_failed', 'traffic_type'],
+        ['bad sender', { body: { to: '+79161234567', text: 'x', from: 'Имя' } }, 422, 'invalid_sender', 'from'],
+        ['no key', { body: { to: '+79161234567', text: 'x' }, key: null }, 401, 'unauthorized', undefined],
+        ['wrong key', { body: { to: '+79161234567', text: 'x' }, key: 'dpk_wrongwrongwrongwrongwrongwrong' }, 401, 'unauthorized', undefined],
+        ['not JSON', { raw: 'to=1', headers: { 'content-type': 'text/plain' } }, 415, 'unsupported_media_type', undefined],
+      ];
+      for (const [name, options, status, code, field] of cases) {
+        const res = await call('POST', '/v1/messages', options);
+        assert.equal(res.status, status, `${name}: ${JSON.stringify(res.body)}`);
+        assert.equal(res.body.error.code, code, name);
+        assert.ok(res.body.error.message.length > 0, name);
+        assert.match(res.body.error.request_id, /^req_/, name);
+        if (field) assert.ok(res.body.error.details.some((d: { field: string }) => d.field === field), `${name}: details ${JSON.stringify(res.body.error.details)}`);
+      }
+      const tooLong = await call('POST', '/v1/messages', { body: { to: '+79161234567', text: 'a'.repeat(153 * 11) } });
+      assert.match(tooLong.body.error.message, /needs 11 GSM-7 parts; the limit is 10/);
+      const badNumber = await call('POST', '/v1/messages', { body: { to: '+7 123', text: 'x' } });
+      assert.match(badNumber.body.error.message, /"\+7 123"/);
+      assert.equal(await countMessages(t), before);
+    });
+
+    test('Idempotency-Key: the same body replays the first answer, another body is refused', async () => {
+      const body = { to: nextNumber(), text: 'once' };
+      const headers = { 'idempotency-key': `k-${dialect.name}-1` };
+      const first = await call('POST', '/v1/messages', { body, headers });
+      const second = await call('POST', '/v1/messages', { body, headers });
+      assert.equal(first.status, 202);
+      assert.equal(second.status, 202);
+      assert.equal(second.headers['idempotency-replayed'], 'true');
+      assert.equal(second.body.id, first.body.id);
+      const other = await call('POST', '/v1/messages', { body: { ...body, text: 'twice' }, headers });
+      assert.equal(other.status, 422);
+      assert.equal(other.body.error.code, 'idempotency_key_reused');
+      const list = await call('GET', `/v1/messages?to=${encodeURIComponent(body.to)}`);
+      assert.equal(list.body.data.length, 1);
+      // Another account may use the same key for its own request.
+      const b = await t.makeAccount('Idem');
+      const theirs = await call('POST', '/v1/messages', { body, headers, key: b.apiKey });
+      assert.equal(theirs.status, 202);
+      assert.notEqual(theirs.body.id, first.body.id);
+    });
+
+    test('bulk: valid items are accepted, invalid ones listed with their index', async () => {
+      const good = [nextNumber(), nextNumber(), nextNumber()];
+      const res = await call('POST', '/v1/messages/bulk', { body: { to: [good[0], 'garbage', good[1], 42, good[2]], text: 'Bulk hello', group: 'promo' } });
+      assert.equal(res.status, 202, JSON.stringify(res.body));
+      assert.match(res.body.batch_id, /^bat_/);
+      assert.equal(res.body.accepted, 3);
+      assert.equal(res.body.rejected, 2);
+      assert.deepEqual(res.body.messages.map((m: { index: number }) => m.index), [0, 2, 4]);
+      assert.deepEqual(res.body.errors.map((e: { index: number; code: string }) => [e.index, e.code]), [
+        [1, 'invalid_phone_number'],
+        [3, 'validation_failed'],
+      ]);
+      assert.deepEqual(res.body.errors[0].details[0].field, 'to.1');
+      for (const m of res.body.messages) await waitForStatus(t.gateway, m.id, ['delivered']);
+      const batch = await call('GET', `/v1/batches/${res.body.batch_id}`);
+      assert.equal(batch.status, 200);
+      assert.deepEqual(batch.body.counts, { delivered: 3 });
+      assert.equal(batch.body.total, 5);
+
+      const each = await call('POST', '/v1/messages/bulk', {
+        body: { messages: [{ to: nextNumber(), text: 'one' }, { to: nextNumber(), text: '' }, { to: nextNumber(), text: 'three', extra: 1 }] },
+      });
+      assert.equal(each.status, 202);
+      assert.equal(each.body.accepted, 1);
+      assert.deepEqual(each.body.errors.map((e: { index: number; code: string; details: { field: string }[] }) => [e.index, e.code, e.details[0]?.field]), [
+        [1, 'empty_text', 'messages.1.text'],
+        [2, 'validation_failed', 'messages.2.extra'],
+      ]);
+    });
+
+    test('bulk: over 10,000 items or no valid item is refused and writes nothing', async () => {
+      const before = await countMessages(t);
+      const tooMany = await call('POST', '/v1/messages/bulk', { body: { to: Array.from({ length: 10_001 }, () => '+79161234567'), text: 'x' } });
+      assert.equal(tooMany.status, 422);
+      assert.equal(tooMany.body.error.code, 'too_many_items');
+      const allBad = await call('POST', '/v1/messages/bulk', { body: { to: ['nope', '+1'], text: 'x' } });
+      assert.equal(allBad.status, 422);
+      assert.equal(allBad.body.error.code, 'bulk_all_invalid');
+      assert.equal(allBad.body.error.details.length, 2);
+      assert.equal(await countMessages(t), before);
+    });
+
+    test('history search: filters, period, newest first, cursor pagination', async () => {
+      const number = nextNumber();
+      const ids: string[] = [];
+      const start = Date.now();
+      for (let i = 0; i < 5; i++) {
+        const res = await call('POST', '/v1/messages', { body: { to: number, text: `n${i}`, group: `search-${dialect.name}`, project: i % 2 ? 'odd' : 'even' } });
+        ids.push(res.body.id);
+      }
+      const national = number.replace('+7', '8');
+      const page1 = await call('GET', `/v1/messages?to=${encodeURIComponent(national)}&limit=2`);
+      assert.equal(page1.status, 200);
+      assert.deepEqual(page1.body.data.map((m: { id: string }) => m.id), [ids[4], ids[3]]);
+      assert.ok(page1.body.next_cursor);
+      const page2 = await call('GET', `/v1/messages?to=${encodeURIComponent(national)}&limit=2&cursor=${page1.body.next_cursor}`);
+      assert.deepEqual(page2.body.data.map((m: { id: string }) => m.id), [ids[2], ids[1]]);
+      const page3 = await call('GET', `/v1/messages?to=${encodeURIComponent(national)}&limit=2&cursor=${page2.body.next_cursor}`);
+      assert.deepEqual(page3.body.data.map((m: { id: string }) => m.id), [ids[0]]);
+      assert.equal(page3.body.next_cursor, null);
+
+      const odd = await call('GET', `/v1/messages?group=search-${dialect.name}&project=odd`);
+      assert.deepEqual(odd.body.data.map((m: { id: string }) => m.id), [ids[3], ids[1]]);
+      const since = await call('GET', `/v1/messages?group=search-${dialect.name}&since=${new Date(start).toISOString()}&until=${new Date(Date.now() + 1000).toISOString()}`);
+      assert.equal(since.body.data.length, 5);
+      const past = await call('GET', `/v1/messages?group=search-${dialect.name}&until=${new Date(start - 60_000).toISOString()}`);
+      assert.equal(past.body.data.length, 0);
+      const reversed = await call('GET', `/v1/messages?since=${new Date(start + 1000).toISOString()}&until=${new Date(start).toISOString()}`);
+      assert.equal(reversed.body.error.code, 'invalid_period');
+      const badCursor = await call('GET', '/v1/messages?cursor=xyz');
+      assert.equal(badCursor.body.error.code, 'invalid_cursor');
+      const badLimit = await call('GET', '/v1/messages?limit=5000');
+      assert.equal(badLimit.body.error.code, 'validation_failed');
+      const unknown = await call('GET', '/v1/messages?colour=red');
+      assert.equal(unknown.body.error.code, 'validation_failed');
+      await Promise.all(ids.map((id) => waitForStatus(t.gateway, id, ['delivered'])));
+      const delivered = await call('GET', `/v1/messages?group=search-${dialect.name}&status=delivered`);
+      assert.equal(delivered.body.data.length, 5);
+    });
+
+    test('segments: encoding and parts without sending', async () => {
+      const res = await call('POST', '/v1/sms/segments', { body: { text: 'Ü€'.repeat(60) } });
+      assert.equal(res.status, 200);
+      assert.equal(res.body.encoding, 'gsm7');
+      assert.equal(res.body.units, 180);
+      assert.equal(res.body.parts_count, 2);
+      assert.equal(res.body.max_parts, 10);
+      const forced = await call('POST', '/v1/sms/segments', { body: { text: 'Привет', encoding: 'gsm7' } });
+      assert.equal(forced.status, 422);
+      assert.equal(forced.body.error.code, 'encoding_not_possible');
+    });
+
+    test('tenancy: another account cannot see or touch these messages, batches or keys', async () => {
+      const mine = await call('POST', '/v1/messages', { body: { to: nextNumber(), text: 'private', group: 'secret' } });
+      const batch = await call('POST', '/v1/messages/bulk', { body: { to: [nextNumber()], text: 'private bulk', group: 'secret' } });
+      const other = await t.makeAccount('Intruder');
+      const asOther = { key: other.apiKey };
+      const read = await call('GET', `/v1/messages/${mine.body.id}`, asOther);
+      assert.equal(read.status, 404);
+      assert.equal(read.body.error.code, 'not_found');
+      assert.equal((await call('GET', `/v1/batches/${batch.body.batch_id}`, asOther)).status, 404);
+      assert.equal((await call('GET', '/v1/messages?group=secret', asOther)).body.data.length, 0);
+      assert.equal((await call('GET', `/v1/messages?batch_id=${batch.body.batch_id}`, asOther)).body.data.length, 0);
+      assert.equal((await call('GET', '/v1/messages', asOther)).body.data.length, 0);
+      // The same key replayed by another account is a new request of that account, not a view of ours.
+      assert.equal((await call('GET', `/v1/messages/${mine.body.id}`)).status, 200);
+    });
+
+    test('operations endpoints and the OpenAPI document', async () => {
+      assert.equal((await call('GET', '/healthz', { key: null })).status, 200);
+      assert.equal((await call('GET', '/readyz', { key: null })).status, 200);
+      const metrics = await call('GET', '/metrics', { key: null });
+      assert.equal(metrics.status, 200);
+      assert.match(String(metrics.body), /depesha_messages_accepted_total/);
+      const doc = await call('GET', '/openapi.json', { key: null });
+      assert.equal(doc.status, 200);
+      for (const path of ['/v1/messages', '/v1/messages/bulk', '/v1/messages/{id}', '/v1/batches/{id}', '/v1/sms/segments', '/healthz', '/readyz', '/metrics']) {
+        assert.ok(doc.body.paths[path], `${path} missing from OpenAPI`);
+      }
+      assert.ok(doc.body.paths['/v1/messages'].post.requestBody);
+      const ui = await call('GET', '/docs/', { key: null });
+      assert.equal(ui.status, 200);
+      const missing = await call('GET', '/v1/nothing');
+      assert.equal(missing.status, 404);
+      assert.equal(missing.body.error.code, 'route_not_found');
+    });
+  });
+}
