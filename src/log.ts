@@ -1,4 +1,4 @@
-import pino, { type Logger } from 'pino';
+import pino, { type DestinationStream, type Logger } from 'pino';
 
 export type { Logger };
 
@@ -19,8 +19,8 @@ export function maskUrl(url: string): string {
  * The one logger. JSON lines; API keys, passwords, cookies and message bodies
  * are redacted wherever they appear in a logged object.
  */
-export function createLogger(level: string): Logger {
-  return pino({
+export function createLogger(level: string, destination?: DestinationStream): Logger {
+  const options: pino.LoggerOptions = {
     level,
     base: { service: 'depesha' },
     timestamp: pino.stdTimeFunctions.isoTime,
@@ -40,5 +40,6 @@ export function createLogger(level: string): Logger {
       ],
       censor: '[redacted]',
     },
-  });
+  };
+  return destination ? pino(options, destination) : pino(options);
 }

@@ -1,0 +1,51 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, test } from 'node:test';
+import { ConfigError, loadConfig } from './config.ts';
+
+const dir = mkdtempSync(path.join(tmpdir(), 'config-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+test('defaults need no configuration at all', () => {
+  const c = loadConfig({});
+  assert.equal(c.port, 8080);
+  assert.equal(c.host, '0.0.0.0');
+  assert.equal(c.dataDir, path.resolve('./data'));
+  assert.equal(c.databaseUrl, undefined);
+  assert.equal(c.defaults.region, 'RU');
+  assert.equal(c.defaults.maxParts, 10);
+  assert.equal(c.sqlite.synchronous, 'full');
+});
+
+test('environment variables override the file', () => {
+  const file = path.join(dir, 'c.yaml');
+  writeFileSync(file, 'port: 9000\nhost: 127.0.0.1\ndefaults:\n  region: KZ\n  max_parts: 4\n');
+  const c = loadConfig({ DEPESHA_CONFIG: file, PORT: '9100' });
+  assert.equal(c.port, 9100);
+  assert.equal(c.host, '127.0.0.1');
+  assert.equal(c.defaults.region, 'KZ');
+  assert.equal(c.defaults.maxParts, 4);
+});
+
+test('every problem is reported at once', () => {
+  const file = path.join(dir, 'bad.json');
+  writeFileSync(file, JSON.stringify({ port: 'eighty', colour: 'red', defaults: { max_parts: 0 } }));
+  assert.throws(
+    () => loadConfig({ DEPESHA_CONFIG: file, PORT: 'x', DATABASE_URL: 'mysql://db', DEPESHA_DEFAULT_REGION: 'XX', DEPESHA_BOOTSTRAP_API_KEY: 'short' }),
+    (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      const text = err.problems.join('\n');
+      for (const needle of ['PORT="x"', 'DATABASE_URL', 'XX', 'DEPESHA_BOOTSTRAP_API_KEY', 'colour', 'port', 'max_parts']) assert.ok(text.includes(needle), `missing ${needle} in:\n${text}`);
+      return true;
+    },
+  );
+});
+
+test('an unreadable or malformed file is a clear problem', () => {
+  assert.throws(() => loadConfig({ DEPESHA_CONFIG: path.join(dir, 'missing.json') }), /cannot read .*ENOENT/);
+  const broken = path.join(dir, 'broken.json');
+  writeFileSync(broken, '{');
+  assert.throws(() => loadConfig({ DEPESHA_CONFIG: broken }), /not valid JSON/);
+});

@@ -1,0 +1,75 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, describe, test } from 'node:test';
+import { segment } from '../../sms/encoding.ts';
+import { connectorConformance } from '../conformance.ts';
+import { ConnectorError, type OutboundMessage, type Receipt } from '../types.ts';
+import { SandboxConnector } from './sandbox.ts';
+
+describe('sandbox connector conformance', () => {
+  connectorConformance('sandbox', {
+    make: () => new SandboxConnector({ id: 'sandbox', sendLatencyMs: 0, receiptDelayMs: 1 }),
+    deliverableNumber: '+79161234567',
+    refusedNumber: '+79161230002',
+  });
+});
+
+function message(to: string, attempt = 1, id = 'msg_01TESTTESTTESTTESTTESTTEST'): OutboundMessage {
+  const s = segment('hello');
+  return { id, accountId: 'acc_X', attempt, to, from: null, text: 'hello', encoding: s.encoding, parts: s.parts, trafficType: 'service', validUntil: Date.now() + 60_000 };
+}
+
+describe('sandbox connector', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'sandbox-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('0001 is throttled (retryable) on the first attempt and accepted on the next', async () => {
+    const c = new SandboxConnector({ id: 's', sendLatencyMs: 0, receiptDelayMs: 1000 });
+    await c.start({ receipt: async () => {} });
+    await assert.rejects(c.send(message('+79161230001', 1)), (err: unknown) => err instanceof ConnectorError && err.retryable && err.reason === 'operator_throttled' && err.providerCode === '0x00000058');
+    assert.equal((await c.send(message('+79161230001', 2))).providerIds.length, 1);
+    await c.stop();
+  });
+
+  test('receipts map the operator words to our statuses and reasons', () => {
+    const c = new SandboxConnector({ id: 's' });
+    assert.deepEqual(
+      { ...c.parseReceipt('id:ab12 stat:UNDELIV err:001'), at: 0 },
+      { connectorId: 's', providerMessageId: 'ab12', status: 'undelivered', reason: { code: 'subscriber_unknown', providerCode: 'stat:UNDELIV err:001' }, at: 0 },
+    );
+    assert.equal(c.parseReceipt('id:ab12 stat:EXPIRED err:000')?.status, 'expired');
+    assert.equal(c.parseReceipt('id:ab12 stat:DELIVRD err:000')?.status, 'delivered');
+    assert.equal(c.parseReceipt('id:ab12 stat:WHATEVER err:000'), null);
+  });
+
+  test('with a journal, a resubmit is not sent twice and an unacknowledged receipt comes again after a restart', async () => {
+    const journal = path.join(dir, 'journal.jsonl');
+    let firstAttempt: () => void;
+    const attempted = new Promise<void>((r) => (firstAttempt = r));
+    const first = new SandboxConnector({ id: 's', sendLatencyMs: 0, receiptDelayMs: 0, journalPath: journal });
+    await first.start({
+      async receipt() {
+        firstAttempt();
+        throw new Error('database down'); // our side could not record it, so it is not acknowledged
+      },
+    });
+    const sent = await first.send(message('+79161234567'));
+    await attempted;
+    await first.stop(); // the "crash"
+
+    let gotReceipt: (r: Receipt) => void;
+    const redelivered = new Promise<Receipt>((r) => (gotReceipt = r));
+    const second = new SandboxConnector({ id: 's', sendLatencyMs: 0, receiptDelayMs: 0, journalPath: journal });
+    await second.start({ receipt: async (r) => gotReceipt(r) });
+    const again = await second.send(message('+79161234567', 2));
+    assert.deepEqual(again.providerIds, sent.providerIds, 'the resubmit got the first submit id back');
+    const receipt = await redelivered;
+    assert.equal(receipt.providerMessageId, sent.providerIds[0]);
+    assert.equal(receipt.status, 'delivered');
+    await second.stop();
+    const lines = readFileSync(journal, 'utf8').trim().split('\n');
+    assert.equal(lines.filter((l) => l.includes('"t":"s"')).length, 1, 'one send in the journal');
+  });
+});

@@ -1,0 +1,71 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, describe, test } from 'node:test';
+import { loadConfig } from '../src/config.ts';
+import { startGateway } from '../src/gateway.ts';
+import { createLogger } from '../src/log.ts';
+import { dialects, startTestGateway, waitForStatus } from './helpers.ts';
+
+describe('first start', () => {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'depesha-boot-'));
+  after(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  test('prints the administrator and the API key once, never again and never in the logs', async () => {
+    const key = 'dpk_bootstrap_known_value_1234';
+    const config = loadConfig({ DEPESHA_DATA_DIR: dataDir, DEPESHA_BOOTSTRAP_API_KEY: key });
+    const printed: string[] = [];
+    const logged: string[] = [];
+    const log = createLogger('trace', { write: (line: string) => logged.push(line) });
+    const first = await startGateway(config, { log, listen: false, print: (t) => printed.push(t) });
+    const res = await first.app.inject({ method: 'POST', url: '/v1/messages', headers: { authorization: `Bearer ${key}` }, payload: { to: '+79161234567', text: 'hi' } });
+    assert.equal(res.statusCode, 202);
+    await first.close();
+    const second = await startGateway(config, { log, listen: false, print: (t) => printed.push(t) });
+    await second.close();
+    assert.equal(printed.length, 1);
+    assert.match(printed[0]!, /administrator: +admin@depesha\.local +\/ +\S{8,}/);
+    assert.ok(printed[0]!.includes(key));
+    const logs = logged.join('');
+    assert.ok(logs.length > 0);
+    assert.ok(!logs.includes(key), 'the API key appeared in the logs');
+    assert.ok(!logs.includes('+79161234567'), 'a phone number appeared unmasked in the logs');
+  });
+});
+
+for (const dialect of await dialects()) {
+  describe(`message lifecycle on ${dialect.name}`, { skip: dialect.skip }, () => {
+    test('a message whose validity ends before it is sent expires with the reason', async () => {
+      const t = await startTestGateway(dialect.name);
+      try {
+        const res = await t.gateway.app.inject({
+          method: 'POST',
+          url: '/v1/messages',
+          headers: { authorization: `Bearer ${t.apiKey}` },
+          payload: { to: '+79161234567', text: 'too late', send_at: new Date(Date.now() + 300).toISOString() },
+        });
+        assert.equal(res.statusCode, 202);
+        const id = res.json().id as string;
+        // The validity runs out while the message waits for its send_at.
+        await t.gateway.database.db.updateTable('messages').set({ expires_at: Date.now() - 1 }).where('id', '=', id).execute();
+        assert.equal(await waitForStatus(t.gateway, id, ['expired', 'delivered']), 'expired');
+        const got = (await t.gateway.app.inject({ method: 'GET', url: `/v1/messages/${id}`, headers: { authorization: `Bearer ${t.apiKey}` } })).json();
+        assert.equal(got.reason.code, 'validity_expired');
+        assert.equal(got.sent_at, null);
+      } finally {
+        await t.close();
+      }
+    });
+
+    test('an operator-side expiry (sandbox 0003) ends the message as expired', async () => {
+      const t = await startTestGateway(dialect.name);
+      try {
+        const res = await t.gateway.app.inject({ method: 'POST', url: '/v1/messages', headers: { authorization: `Bearer ${t.apiKey}` }, payload: { to: '+79161230003', text: 'x' } });
+        assert.equal(await waitForStatus(t.gateway, res.json().id, ['expired']), 'expired');
+      } finally {
+        await t.close();
+      }
+    });
+  });
+}
