@@ -331,7 +331,7 @@ test('SIGKILL during a bulk load: every acknowledged message survives, reaches i
   t.diagnostic(
     `kill: ${atKill.acked} messages acknowledged, ${atKill.requests} requests (${atKill.messages} messages) in flight; ` +
       `${ackedAfterKillSignal} more acknowledged between the signal and the death; ${failedRequests} requests lost; ` +
-      `acknowledged in total: ${acked.size} messages, ${totalParts} parts`,
+      `acknowledged in total: ${acked.size} messages (${[...acked.values()].filter((a) => a.via === 'single').length} single), ${totalParts} parts`,
   );
 
   // ---- run 2: restart on the same data directory

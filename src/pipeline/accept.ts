@@ -146,9 +146,7 @@ export class AcceptWriter {
       }
       const group = this.#queue.splice(0, n);
       try {
-        await this.#db.transaction().execute(async (tx) => {
-          for (const { job } of group) await AcceptWriter.#writeJob(tx, job);
-        });
+        await this.#db.transaction().execute((tx) => AcceptWriter.#writeJobs(tx, group.map((g) => g.job)));
         for (const item of group) item.resolve();
       } catch (groupError) {
         if (group.length === 1) {
@@ -157,7 +155,7 @@ export class AcceptWriter {
         }
         for (const item of group) {
           try {
-            await this.#db.transaction().execute((tx) => AcceptWriter.#writeJob(tx, item.job));
+            await this.#db.transaction().execute((tx) => AcceptWriter.#writeJobs(tx, [item.job]));
             item.resolve();
           } catch (err) {
             item.reject(err as Error);
@@ -168,11 +166,13 @@ export class AcceptWriter {
     this.#scheduled = false;
   }
 
-  static async #writeJob(tx: Kysely<DB>, job: AcceptJob): Promise<void> {
-    await MessagesRepository.insertAccepted(tx, job.messages, job.batch);
-    if (job.idempotency) {
+  /** All messages of the group go into shared multi-row inserts; batches and idempotency answers beside them. */
+  static async #writeJobs(tx: Kysely<DB>, jobs: AcceptJob[]): Promise<void> {
+    for (const job of jobs) if (job.batch) await MessagesRepository.insertAccepted(tx, [], job.batch);
+    await MessagesRepository.insertAccepted(tx, jobs.length === 1 ? jobs[0]!.messages : jobs.flatMap((j) => j.messages));
+    for (const job of jobs) {
       const i = job.idempotency;
-      await IdempotencyRepository.complete(tx, i.accountId, i.key, i.status, i.body);
+      if (i) await IdempotencyRepository.complete(tx, i.accountId, i.key, i.status, i.body);
     }
   }
 }
