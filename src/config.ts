@@ -44,6 +44,7 @@ export const ConfigFileSchema = Type.Object(
         { additionalProperties: false },
       ),
     ),
+    rate_limit: Type.Optional(Type.Object({ per_second: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000000 })) }, { additionalProperties: false })),
     sqlite: Type.Optional(
       Type.Object({ synchronous: Type.Optional(Type.Union([Type.Literal('full'), Type.Literal('normal')])) }, { additionalProperties: false }),
     ),
@@ -84,6 +85,8 @@ export interface Config {
     /** longest back-off, default 300000 ms */
     maxDelayMs: number;
   };
+  /** requests one API key may make per second, default 10,000 */
+  rateLimitPerSecond: number;
   sqlite: {
     /** `full` syncs every commit to disk (survives power loss); `normal` survives process crashes only */
     synchronous: 'full' | 'normal';
@@ -183,6 +186,7 @@ export function loadConfig(env: Env = process.env): Config {
       initialDelayMs: intFromEnv(env, 'DEPESHA_RETRY_INITIAL_DELAY_MS', problems, 10, 3600000) ?? file.retry?.initial_delay_ms ?? 1000,
       maxDelayMs: intFromEnv(env, 'DEPESHA_RETRY_MAX_DELAY_MS', problems, 10, 86400000) ?? file.retry?.max_delay_ms ?? 300000,
     },
+    rateLimitPerSecond: intFromEnv(env, 'DEPESHA_RATE_LIMIT_PER_SECOND', problems, 1, 1000000) ?? file.rate_limit?.per_second ?? 10000,
     sqlite: { synchronous: synchronous === 'normal' ? 'normal' : 'full' },
   };
   if (config.retry.maxDelayMs < config.retry.initialDelayMs) problems.push('retry max delay must not be below the initial delay');

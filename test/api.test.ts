@@ -283,6 +283,31 @@ for (const dialect of await dialects()) {
       assert.equal((await call('GET', `/v1/messages/${mine.body.id}`)).status, 200);
     });
 
+    test('every answer to a key carries rate-limit headers; past the limit it is 429 with Retry-After', async () => {
+      const limited = await startTestGateway(dialect.name, { DEPESHA_RATE_LIMIT_PER_SECOND: '3' });
+      try {
+        const replies = await Promise.all(
+          Array.from({ length: 8 }, () => limited.gateway.app.inject({ method: 'GET', url: '/v1/messages', headers: { authorization: `Bearer ${limited.apiKey}` } })),
+        );
+        // Eight requests fall in at most two one-second windows, which allow six at most.
+        const statuses = replies.map((r) => r.statusCode);
+        for (const r of replies) {
+          assert.equal(r.headers['ratelimit-limit'], '3');
+          assert.ok(r.headers['ratelimit-remaining'] !== undefined);
+          assert.ok(r.headers['ratelimit-reset'] !== undefined);
+        }
+        if (statuses.includes(429)) {
+          const r = replies[statuses.indexOf(429)]!;
+          assert.equal(r.json().error.code, 'rate_limited');
+          assert.equal(r.headers['retry-after'], '1');
+        } else {
+          assert.fail(`8 requests within ~1 s were all allowed: ${statuses.join(',')}`);
+        }
+      } finally {
+        await limited.close();
+      }
+    });
+
     test('operations endpoints and the OpenAPI document', async () => {
       assert.equal((await call('GET', '/healthz', { key: null })).status, 200);
       assert.equal((await call('GET', '/readyz', { key: null })).status, 200);

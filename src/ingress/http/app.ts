@@ -8,6 +8,7 @@ import { newId } from '../../domain/ids.ts';
 import { ApiError } from '../../errors.ts';
 import { maskUrl } from '../../log.ts';
 import { ApiKeyAuthenticator } from './auth.ts';
+import { RateLimiter } from './rate-limit.ts';
 import type { HttpDeps } from './deps.ts';
 import { sendError, toApiError } from './errors.ts';
 import { messagesRoutes } from './routes/messages.ts';
@@ -53,10 +54,18 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
   const authenticator = new ApiKeyAuthenticator(deps.accounts);
+  const limiter = new RateLimiter(deps.config.rateLimitPerSecond);
   app.decorateRequest('auth', undefined);
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
-    if (request.url.startsWith('/v1/')) request.auth = await authenticator.authenticate(request);
+    if (!request.url.startsWith('/v1/')) return;
+    const auth = await authenticator.authenticate(request);
+    request.auth = auth;
+    const rate = limiter.take(auth.keyId);
+    reply.header('ratelimit-limit', rate.limit).header('ratelimit-remaining', rate.remaining).header('ratelimit-reset', rate.resetSeconds);
+    if (!rate.allowed) {
+      throw new ApiError('rate_limited', `this API key may make ${rate.limit} requests per second; retry after ${rate.resetSeconds} s`, [], { 'retry-after': String(rate.resetSeconds) });
+    }
   });
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
