@@ -6,6 +6,8 @@ import { after, describe, test } from 'node:test';
 import { loadConfig } from '../src/config.ts';
 import { startGateway } from '../src/gateway.ts';
 import { createLogger } from '../src/log.ts';
+import { InProcessDispatcher } from '../src/pipeline/dispatcher.ts';
+import { Scheduler } from '../src/pipeline/scheduler.ts';
 import { dialects, startTestGateway, waitForStatus } from './helpers.ts';
 
 describe('first start', () => {
@@ -53,6 +55,37 @@ for (const dialect of await dialects()) {
         const got = (await t.gateway.app.inject({ method: 'GET', url: `/v1/messages/${id}`, headers: { authorization: `Bearer ${t.apiKey}` } })).json();
         assert.equal(got.reason.code, 'validity_expired');
         assert.equal(got.sent_at, null);
+      } finally {
+        await t.close();
+      }
+    });
+
+    test('after a crash, leased messages are due at once while retry back-offs are kept', async () => {
+      const t = await startTestGateway(dialect.name);
+      try {
+        const ids: string[] = [];
+        for (let i = 0; i < 2; i++) {
+          const res = await t.gateway.app.inject({
+            method: 'POST',
+            url: '/v1/messages',
+            headers: { authorization: `Bearer ${t.apiKey}` },
+            payload: { to: '+79161234567', text: `held ${i}`, send_at: new Date(Date.now() + 3_600_000).toISOString() },
+          });
+          ids.push(res.json().id);
+        }
+        const later = Date.now() + 3_600_000;
+        const db = t.gateway.database.db;
+        // One was in a sender's hands when the process died; the other waits out a back-off.
+        await db.updateTable('messages').set({ status: 'queued', due_at: later, lease_until: later }).where('id', '=', ids[0]!).execute();
+        await db.updateTable('messages').set({ status: 'queued', due_at: later, lease_until: null }).where('id', '=', ids[1]!).execute();
+        const scheduler = new Scheduler(db, new InProcessDispatcher(), createLogger('silent'));
+        const now = Date.now();
+        assert.equal(await scheduler.recoverAfterCrash(now), 1);
+        const rows = await db.selectFrom('messages').select(['id', 'due_at', 'lease_until']).where('id', 'in', ids).orderBy('id').execute();
+        assert.deepEqual(rows.map((r) => ({ ...r })), [
+          { id: ids[0], due_at: now, lease_until: null },
+          { id: ids[1], due_at: later, lease_until: null },
+        ]);
       } finally {
         await t.close();
       }

@@ -40,10 +40,16 @@ export class Scheduler {
 
   /**
    * In the embedded single process nobody else can hold a lease, so messages
-   * left `queued` by a crash are due at once instead of when their lease ends.
+   * left in a sender's hands by a crash are due at once instead of when their
+   * lease ends. Messages waiting out a retry back-off hold no lease and keep it.
    */
   async recoverAfterCrash(now = Date.now()): Promise<number> {
-    const result = await this.#db.updateTable('messages').set({ due_at: now }).where('status', '=', 'queued').where('due_at', '>', now).executeTakeFirst();
+    const result = await this.#db
+      .updateTable('messages')
+      .set({ due_at: now, lease_until: null })
+      .where('status', '=', 'queued')
+      .where('lease_until', 'is not', null)
+      .executeTakeFirst();
     return Number(result.numUpdatedRows);
   }
 

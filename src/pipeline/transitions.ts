@@ -65,6 +65,7 @@ export async function claimDue(db: Kysely<DB>, ids: string[], now: number, lease
           status: 'queued',
           queued_at: eb.fn.coalesce('queued_at', eb.val(now)),
           due_at: leaseUntil,
+          lease_until: leaseUntil,
           attempts: eb('attempts', '+', 1),
           updated_at: now,
         }))
@@ -125,7 +126,7 @@ export async function markSent(tx: Kysely<DB>, sent: SentRecord[], now: number):
 export async function scheduleRetry(tx: Kysely<DB>, row: MessageRow, dueAt: number, reason: FailureReason, now: number): Promise<EventInput[]> {
   const result = await tx
     .updateTable('messages')
-    .set({ due_at: dueAt, reason_code: reason.code, provider_code: reason.providerCode ?? null, reason_detail: reason.detail ?? null, updated_at: now })
+    .set({ due_at: dueAt, lease_until: null, reason_code: reason.code, provider_code: reason.providerCode ?? null, reason_detail: reason.detail ?? null, updated_at: now })
     .where('id', '=', row.id)
     .where('status', '=', 'queued')
     .executeTakeFirst();

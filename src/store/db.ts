@@ -98,7 +98,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     // An idle client's connection error must not crash the process; the pool replaces it.
     pool.on('error', () => {});
     const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
-    return wrap(db, 'postgres');
+    return wrap(db, 'postgres', schema);
   }
   const file = options.sqlitePath ?? ':memory:';
   const raw = openSqlite(file, options.sqliteSynchronous);
@@ -106,12 +106,13 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   return wrap(db, 'sqlite');
 }
 
-function wrap(db: Kysely<DB>, dialect: Dialect): Database {
+function wrap(db: Kysely<DB>, dialect: Dialect, schema?: string): Database {
   return {
     db,
     dialect,
     async migrate() {
-      const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } });
+      // Kysely looks for its bookkeeping tables across schemas; name ours so another schema's do not count.
+      const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations }, ...(schema ? { migrationTableSchema: schema } : {}) });
       const { error, results } = await migrator.migrateToLatest();
       if (error) {
         const failed = results?.find((r) => r.status === 'Error');

@@ -62,6 +62,8 @@ export interface MessagesTable {
   expires_at: number;
   /** when the dispatcher should next look at it (send_at, retry back-off) */
   due_at: number;
+  /** set while a sender holds the message (claimed, being sent); null otherwise */
+  lease_until: number | null;
   created_at: number;
   queued_at: number | null;
   sent_at: number | null;

@@ -70,6 +70,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('send_at', 'bigint')
     .addColumn('expires_at', 'bigint', (c) => c.notNull())
     .addColumn('due_at', 'bigint', (c) => c.notNull())
+    .addColumn('lease_until', 'bigint')
     .addColumn('created_at', 'bigint', (c) => c.notNull())
     .addColumn('queued_at', 'bigint')
     .addColumn('sent_at', 'bigint')
