@@ -95,7 +95,7 @@ export async function markSent(tx: Kysely<DB>, sent: SentRecord[], now: number):
   for (const s of sent) {
     const result = await tx
       .updateTable('messages')
-      .set({ status: 'sent', sent_at: now, connector_id: s.connectorId, updated_at: now })
+      .set({ status: 'sent', sent_at: now, connector_id: s.connectorId, lease_until: null, reason_code: null, provider_code: null, reason_detail: null, updated_at: now })
       .where('id', '=', s.row.id)
       .where('status', '=', 'queued')
       .executeTakeFirst();
@@ -153,6 +153,7 @@ export async function finish(
       provider_code: reason?.providerCode ?? null,
       reason_detail: reason?.detail ?? null,
       completed_at: now,
+      lease_until: null,
       updated_at: now,
       ...(timeColumn ? { [timeColumn]: now } : {}),
     })

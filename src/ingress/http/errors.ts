@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { ApiError, API_ERRORS, type ErrorDetail } from '../../errors.ts';
+import { ApiError, type ErrorDetail } from '../../errors.ts';
 
 interface AjvError {
   instancePath: string;
@@ -46,7 +46,7 @@ export function toApiError(err: FastifyError & { validation?: AjvError[]; valida
   if (err instanceof ApiError) return err;
   if (err.validation) {
     const details = detailsFromAjv(err.validation);
-    const where = err.validationContext === 'querystring' ? 'query parameters' : err.validationContext === 'params' ? 'path' : 'request body';
+    const where = err.validationContext === 'querystring' ? 'query string' : err.validationContext === 'params' ? 'path' : 'request body';
     return new ApiError('validation_failed', `the ${where} is invalid: ${details.map((d) => `${d.field} ${d.issue}`).join('; ')}`, details);
   }
   switch (err.code) {
@@ -58,10 +58,17 @@ export function toApiError(err: FastifyError & { validation?: AjvError[]; valida
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return new ApiError('unsupported_media_type', 'send the body as application/json');
     default:
+      if (isDatabaseUnavailable(err)) return new ApiError('service_unavailable', 'the database is not reachable right now; retry in a few seconds', [], { 'retry-after': '5' });
       if (err instanceof SyntaxError) return new ApiError('malformed_json', `the body is not valid JSON: ${err.message}`);
       if (typeof err.statusCode === 'number' && err.statusCode === 400) return new ApiError('validation_failed', err.message);
       return new ApiError('internal_error', 'something went wrong on our side; quote the request_id when you contact support');
   }
 }
 
-export const ERROR_STATUSES = new Set(Object.values(API_ERRORS).map((e) => e.status));
+/** Connection-level failures of PostgreSQL or a locked SQLite file: the request may succeed if retried. */
+const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P02', '57P03', '53300', '08000', '08003', '08006']);
+function isDatabaseUnavailable(err: Error & { code?: unknown; errcode?: unknown }): boolean {
+  if (typeof err.code === 'string' && UNAVAILABLE_CODES.has(err.code)) return true;
+  return /database is locked|Connection terminated|timeout exceeded when trying to connect/i.test(err.message);
+}
+

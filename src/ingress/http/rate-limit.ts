@@ -22,6 +22,7 @@ export class RateLimiter {
     }
     const used = (this.#counts.get(key) ?? 0) + 1;
     this.#counts.set(key, used);
-    return { allowed: used <= this.#limit, limit: this.#limit, remaining: Math.max(0, this.#limit - used), resetSeconds: 1 };
+    const resetSeconds = Math.max(1, Math.ceil(((window + 1) * 1000 - now) / 1000));
+    return { allowed: used <= this.#limit, limit: this.#limit, remaining: Math.max(0, this.#limit - used), resetSeconds };
   }
 }

@@ -90,6 +90,7 @@ export function messagesRoutes(deps: HttpDeps, validateItem: ValidateFunction): 
           description: `Either \`{"messages":[…]}\` (each with its own text) or \`{"to":[…],"text":…}\` (one text, many numbers); up to ${MAX_BULK_ITEMS} items. Every valid item is accepted; every invalid one is listed in \`errors\` with its index. Supports \`Idempotency-Key\`.`,
           tags: ['messages'],
           security,
+          headers: Type.Object({ 'idempotency-key': Type.Optional(Type.String({ description: 'repeat-safe key, 24 h' })) }),
           body: BulkBodySchema,
           response: { 202: BulkResultSchema, ...errors },
         },
