@@ -96,6 +96,7 @@ for (const dialect of await dialects()) {
 
       const r = (await call('GET', `/v1/messages/${retried.body.id}`)).body;
       assert.equal(r.attempts, 2);
+      assert.equal(r.reason, null, 'the retry reason is cleared once the message is sent');
       const retryEvent = r.events.find((e: { reason: string | null }) => e.reason === 'operator_throttled');
       assert.equal(retryEvent?.status, 'queued');
       assert.equal(retryEvent?.provider_code, '0x00000058');
