@@ -48,10 +48,17 @@ export class SandboxJournal {
       }
     }
     const sends = [...open.values()];
-    const tmp = `${this.#file}.tmp`;
-    writeFileSync(tmp, sends.map((s) => JSON.stringify({ t: 's', ...s }) + '\n').join(''));
-    renameSync(tmp, this.#file);
+    this.compact(sends);
     return sends;
+  }
+
+  /** Rewrites the file with only these (still open) sends; lines buffered for the next write follow them. */
+  compact(open: Iterable<JournalSend>): void {
+    const tmp = `${this.#file}.tmp`;
+    let text = '';
+    for (const s of open) text += JSON.stringify({ t: 's', ...s }) + '\n';
+    writeFileSync(tmp, text);
+    renameSync(tmp, this.#file);
   }
 
   recordSend(send: JournalSend): Promise<void> {

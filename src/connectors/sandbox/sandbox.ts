@@ -54,8 +54,9 @@ export class SandboxConnector implements Connector {
   readonly #sendLatencyMs: number;
   readonly #receiptDelayMs: number;
   readonly #journal: SandboxJournal | undefined;
-  /** submit key → provider id, for idempotent resubmits */
-  readonly #sent = new Map<string, string>();
+  /** sends whose receipt we have not acknowledged yet, by submit key: for idempotent resubmits and redelivery */
+  readonly #open = new Map<string, JournalSend>();
+  #acksSinceCompaction = 0;
   readonly #timers = new Set<NodeJS.Timeout>();
   #context: ConnectorContext | undefined;
   #stopped = false;
@@ -71,7 +72,7 @@ export class SandboxConnector implements Connector {
     this.#context = context;
     this.#stopped = false;
     for (const send of this.#journal?.load() ?? []) {
-      this.#sent.set(send.key, send.providerId);
+      this.#open.set(send.key, send);
       this.#schedule(send);
     }
   }
@@ -95,9 +96,9 @@ export class SandboxConnector implements Connector {
     const fresh: JournalSend[] = [];
     for (const part of message.parts) {
       const key = `${message.id}:${part.index}`;
-      const known = this.#sent.get(key);
+      const known = this.#open.get(key);
       if (known) {
-        providerIds.push(known);
+        providerIds.push(known.providerId);
         continue;
       }
       const providerId = randomBytes(8).toString('hex');
@@ -108,7 +109,7 @@ export class SandboxConnector implements Connector {
     // The operator's memory is written before it answers, as an SMSC stores before submit_sm_resp.
     if (this.#journal && fresh.length > 0) await Promise.all(fresh.map((s) => this.#journal!.recordSend(s)));
     for (const send of fresh) {
-      this.#sent.set(send.key, send.providerId);
+      this.#open.set(send.key, send);
       this.#schedule(send);
     }
     return { providerIds };
@@ -148,7 +149,15 @@ export class SandboxConnector implements Connector {
     if (!receipt) return;
     try {
       await this.#context.receipt(receipt);
-      await this.#journal?.recordAck(send.providerId);
+      // Acknowledged: the message is recorded as sent on our side, so no resubmit can follow.
+      this.#open.delete(send.key);
+      if (this.#journal) {
+        await this.#journal.recordAck(send.providerId);
+        if (++this.#acksSinceCompaction >= 100_000) {
+          this.#acksSinceCompaction = 0;
+          this.#journal.compact(this.#open.values());
+        }
+      }
     } catch {
       // Not recorded on our side: deliver again later, as an SMSC re-sends an unacknowledged deliver_sm.
       if (!this.#stopped) this.#schedule({ ...send, dueAt: Date.now() + 1000 });
