@@ -44,6 +44,7 @@ export const ConfigFileSchema = Type.Object(
         { additionalProperties: false },
       ),
     ),
+    pipeline: Type.Optional(Type.Union([Type.Literal('thread'), Type.Literal('inline')])),
     rate_limit: Type.Optional(Type.Object({ per_second: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000000 })) }, { additionalProperties: false })),
     sqlite: Type.Optional(
       Type.Object({ synchronous: Type.Optional(Type.Union([Type.Literal('full'), Type.Literal('normal')])) }, { additionalProperties: false }),
@@ -85,6 +86,8 @@ export interface Config {
     /** longest back-off, default 300000 ms */
     maxDelayMs: number;
   };
+  /** `thread` (default) runs delivery in a worker thread beside the HTTP API; `inline` runs both on the main thread */
+  pipeline: 'thread' | 'inline';
   /** requests one API key may make per second, default 10,000 */
   rateLimitPerSecond: number;
   sqlite: {
@@ -163,6 +166,8 @@ export function loadConfig(env: Env = process.env): Config {
   }
   const region = (env.DEPESHA_DEFAULT_REGION || file.defaults?.region || 'RU').toUpperCase();
   if (!isValidRegion(region)) problems.push(`default region ${region} is not a known ISO 3166 country code`);
+  const pipeline = env.DEPESHA_PIPELINE || file.pipeline || 'thread';
+  if (pipeline !== 'thread' && pipeline !== 'inline') problems.push('DEPESHA_PIPELINE must be thread or inline');
   const synchronous = env.DEPESHA_SQLITE_SYNCHRONOUS || file.sqlite?.synchronous || 'full';
   if (synchronous !== 'full' && synchronous !== 'normal') problems.push('DEPESHA_SQLITE_SYNCHRONOUS must be full or normal');
 
@@ -186,6 +191,7 @@ export function loadConfig(env: Env = process.env): Config {
       initialDelayMs: intFromEnv(env, 'DEPESHA_RETRY_INITIAL_DELAY_MS', problems, 10, 3600000) ?? file.retry?.initial_delay_ms ?? 1000,
       maxDelayMs: intFromEnv(env, 'DEPESHA_RETRY_MAX_DELAY_MS', problems, 10, 86400000) ?? file.retry?.max_delay_ms ?? 300000,
     },
+    pipeline: pipeline === 'inline' ? 'inline' : 'thread',
     rateLimitPerSecond: intFromEnv(env, 'DEPESHA_RATE_LIMIT_PER_SECOND', problems, 1, 1000000) ?? file.rate_limit?.per_second ?? 10000,
     sqlite: { synchronous: synchronous === 'normal' ? 'normal' : 'full' },
   };

@@ -2,16 +2,13 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from './config.ts';
-import { createConnectors } from './connectors/registry.ts';
 import { EventBus } from './events/bus.ts';
 import { buildApp } from './ingress/http/app.ts';
 import { createLogger, type Logger } from './log.ts';
 import { Metrics } from './metrics.ts';
 import { AcceptWriter } from './pipeline/accept.ts';
-import { InProcessDispatcher } from './pipeline/dispatcher.ts';
-import { ReceiptProcessor } from './pipeline/receipts.ts';
-import { Scheduler } from './pipeline/scheduler.ts';
-import { DefaultRouter, Sender } from './pipeline/sender.ts';
+import { startDelivery } from './pipeline/delivery.ts';
+import { startDeliveryThread } from './pipeline/delivery-thread-handle.ts';
 import { AccountsRepository, generateApiKey } from './store/accounts.ts';
 import { openDatabase, type Database } from './store/db.ts';
 import { IdempotencyRepository } from './store/idempotency.ts';
@@ -71,7 +68,11 @@ function bootstrapNotice(b: BootstrapResult): string {
   ].join('\n');
 }
 
-/** Starts the embedded gateway: store, pipeline, connectors and the HTTP API in one process. */
+/**
+ * Starts the embedded gateway in one process: the HTTP API on the main thread,
+ * the delivery pipeline (dispatcher, sender, connectors, receipts, scheduler)
+ * in a worker thread of its own, both on the same store.
+ */
 export async function startGateway(config: Config, options: GatewayOptions = {}): Promise<Gateway> {
   const log = options.log ?? createLogger(config.logLevel);
   const database = await openDatabase({
@@ -91,17 +92,10 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   bus.onStatus((changes) => {
     for (const c of changes) metrics.statusChanges.inc({ status: c.status });
   });
-  const connectors = createConnectors(config, { journal: true });
-  const dispatcher = new InProcessDispatcher();
-  const sender = new Sender(db, new DefaultRouter(connectors), bus, log.child({ component: 'sender' }), { retry: config.retry });
-  const receipts = new ReceiptProcessor(db, bus, log.child({ component: 'receipts' }));
-  const scheduler = new Scheduler(db, dispatcher, log.child({ component: 'scheduler' }), options.pollMs === undefined ? {} : { pollMs: options.pollMs });
-
-  const recovered = await scheduler.recoverAfterCrash();
-  if (recovered > 0) log.info({ recovered }, 'messages left in flight by the last run are due again');
-  for (const connector of connectors) await connector.start({ receipt: (r) => receipts.submit(r) });
-  dispatcher.start((ids) => sender.process(ids));
-  scheduler.start();
+  const delivery =
+    config.pipeline === 'thread'
+      ? await startDeliveryThread(config, bus, log, { pgSchema: options.pgSchema, pollMs: options.pollMs })
+      : await startDelivery(db, config, bus, log, { pollMs: options.pollMs });
 
   let ready = false;
   const app = await buildApp({
@@ -112,7 +106,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     messages: new MessagesRepository(db),
     idempotency: new IdempotencyRepository(db),
     writer: new AcceptWriter(db),
-    dispatcher,
+    dispatcher: delivery,
     metrics,
     isReady: () => ready,
   });
@@ -131,10 +125,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
       closing ??= (async () => {
         ready = false;
         await app.close();
-        await scheduler.stop();
-        await dispatcher.stop();
-        for (const connector of connectors) await connector.stop();
-        await receipts.stop();
+        await delivery.stop();
         await database.close();
       })();
       return closing;

@@ -58,7 +58,9 @@ class NodeSqliteAdapter implements SqliteDatabase {
   prepare(sql: string): SqliteStatement {
     let statement = this.#cache.get(sql);
     if (statement) return statement;
-    const raw: StatementSync = this.#db.prepare(sql);
+    // Two threads write to the file. Every transaction here writes, so it takes the write lock
+    // up front: a deferred one that read first could not upgrade and would fail with SQLITE_BUSY.
+    const raw: StatementSync = this.#db.prepare(sql === 'begin' ? 'begin immediate' : sql);
     statement = {
       reader: raw.columns().length > 0,
       all: (params) => raw.all(...(params as never[])),

@@ -2,7 +2,7 @@ import type { Config } from '../../config.ts';
 import type { Logger } from '../../log.ts';
 import type { Metrics } from '../../metrics.ts';
 import type { AcceptWriter } from '../../pipeline/accept.ts';
-import type { Dispatcher } from '../../pipeline/dispatcher.ts';
+import type { Delivery } from '../../pipeline/delivery.ts';
 import type { Database } from '../../store/db.ts';
 import type { AccountsRepository } from '../../store/accounts.ts';
 import type { IdempotencyRepository } from '../../store/idempotency.ts';
@@ -17,7 +17,8 @@ export interface HttpDeps {
   messages: MessagesRepository;
   idempotency: IdempotencyRepository;
   writer: AcceptWriter;
-  dispatcher: Dispatcher;
+  /** where accepted, due message ids go */
+  dispatcher: Pick<Delivery, 'enqueue' | 'depth'>;
   metrics: Metrics;
   /** false while starting or draining: /readyz answers 503 */
   isReady(): boolean;

@@ -1,0 +1,75 @@
+import { Worker } from 'node:worker_threads';
+import type { Config } from '../config.ts';
+import type { EventBus, StatusChange } from '../events/bus.ts';
+import type { Logger } from '../log.ts';
+import type { Delivery } from './delivery.ts';
+
+export type ToDelivery = { type: 'enqueue'; ids: string[] } | { type: 'stop' };
+export type FromDelivery = { type: 'ready' } | { type: 'stopped' } | { type: 'status'; changes: StatusChange[]; depth: number };
+
+/**
+ * The main thread's side of the delivery thread. The HTTP API and the
+ * delivery pipeline each get a core: accepting never waits behind sending.
+ * If the thread dies it is started again; messages it held are in the
+ * database and become due again (its leases are recovered on start).
+ */
+export async function startDeliveryThread(config: Config, bus: EventBus, log: Logger, options: { pgSchema?: string | undefined; pollMs?: number | undefined }): Promise<Delivery> {
+  let worker: Worker;
+  let depth = 0;
+  let stopping = false;
+  let pending: string[] = [];
+  let flushScheduled = false;
+
+  const spawn = () =>
+    new Promise<void>((resolve, reject) => {
+      worker = new Worker(new URL('./delivery-thread.ts', import.meta.url), {
+        workerData: { config, ...(options.pgSchema ? { pgSchema: options.pgSchema } : {}), ...(options.pollMs ? { pollMs: options.pollMs } : {}) },
+      });
+      worker.on('message', (message: FromDelivery) => {
+        if (message.type === 'ready') resolve();
+        else if (message.type === 'status') {
+          depth = message.depth;
+          bus.publishStatus(message.changes);
+        }
+      });
+      worker.once('error', (err) => {
+        log.error({ err }, 'delivery thread failed');
+        reject(err);
+      });
+      worker.once('exit', (code) => {
+        if (stopping) return;
+        log.error({ code }, 'delivery thread exited; starting it again');
+        setTimeout(() => void spawn().catch(() => {}), 1000).unref();
+      });
+    });
+  await spawn();
+
+  return {
+    enqueue(ids) {
+      if (stopping) return;
+      pending.push(...ids);
+      if (flushScheduled) return;
+      flushScheduled = true;
+      setImmediate(() => {
+        flushScheduled = false;
+        const message: ToDelivery = { type: 'enqueue', ids: pending };
+        pending = [];
+        worker.postMessage(message);
+      });
+    },
+    get depth() {
+      return depth;
+    },
+    async stop() {
+      stopping = true;
+      const stopped = new Promise<void>((resolve) => {
+        worker.on('message', (m: FromDelivery) => m.type === 'stopped' && resolve());
+        worker.once('exit', () => resolve());
+      });
+      worker.postMessage({ type: 'stop' } satisfies ToDelivery);
+      const timeout = new Promise<void>((resolve) => setTimeout(resolve, 10_000).unref());
+      await Promise.race([stopped, timeout]);
+      await worker.terminate();
+    },
+  };
+}

@@ -1,0 +1,52 @@
+import path from 'node:path';
+import { parentPort, workerData } from 'node:worker_threads';
+import type { Config } from '../config.ts';
+import { EventBus } from '../events/bus.ts';
+import { createLogger } from '../log.ts';
+import { openDatabase } from '../store/db.ts';
+import { startDelivery } from './delivery.ts';
+import type { FromDelivery, ToDelivery } from './delivery-thread-handle.ts';
+
+/**
+ * Entry of the delivery thread: its own database connection, the whole
+ * delivery side, and messages to and from the main thread (ids in, committed
+ * status changes out).
+ */
+interface Data {
+  config: Config;
+  pgSchema?: string;
+  pollMs?: number;
+}
+
+const port = parentPort;
+if (!port) throw new Error('delivery-thread.ts runs as a worker thread');
+const { config, pgSchema, pollMs } = workerData as Data;
+const log = createLogger(config.logLevel).child({ thread: 'delivery' });
+const post = (message: FromDelivery) => port.postMessage(message);
+
+const database = await openDatabase({
+  databaseUrl: config.databaseUrl,
+  sqlitePath: path.join(config.dataDir, 'depesha.sqlite'),
+  sqliteSynchronous: config.sqlite.synchronous,
+  ...(pgSchema ? { pgSchema } : {}),
+});
+const bus = new EventBus();
+bus.onStatus((changes) => post({ type: 'status', changes, depth: delivery.depth }));
+const delivery = await startDelivery(database.db, config, bus, log, { pollMs });
+
+port.on('message', (message: ToDelivery) => {
+  if (message.type === 'enqueue') delivery.enqueue(message.ids);
+  else if (message.type === 'stop') {
+    void delivery
+      .stop()
+      .then(() => database.close())
+      .then(
+        () => post({ type: 'stopped' }),
+        (err: unknown) => {
+          log.error({ err }, 'delivery thread did not stop cleanly');
+          post({ type: 'stopped' });
+        },
+      );
+  }
+});
+post({ type: 'ready' });
