@@ -6,7 +6,6 @@ import { EventBus } from './events/bus.ts';
 import { buildApp } from './ingress/http/app.ts';
 import { createLogger, type Logger } from './log.ts';
 import { Metrics } from './metrics.ts';
-import { AcceptWriter } from './pipeline/accept.ts';
 import { startDelivery } from './pipeline/delivery.ts';
 import { startDeliveryThread } from './pipeline/delivery-thread-handle.ts';
 import { AccountsRepository, generateApiKey } from './store/accounts.ts';
@@ -105,8 +104,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     accounts,
     messages: new MessagesRepository(db),
     idempotency: new IdempotencyRepository(db),
-    writer: new AcceptWriter(db),
-    dispatcher: delivery,
+    delivery,
     metrics,
     isReady: () => ready,
   });

@@ -2,10 +2,15 @@ import { Worker } from 'node:worker_threads';
 import type { Config } from '../config.ts';
 import type { EventBus, StatusChange } from '../events/bus.ts';
 import type { Logger } from '../log.ts';
+import type { AcceptJob } from './accept.ts';
 import type { Delivery } from './delivery.ts';
 
-export type ToDelivery = { type: 'enqueue'; ids: string[] } | { type: 'stop' };
-export type FromDelivery = { type: 'ready' } | { type: 'stopped' } | { type: 'status'; changes: StatusChange[]; depth: number };
+export type ToDelivery = { type: 'enqueue'; ids: string[] } | { type: 'accept'; id: number; job: AcceptJob } | { type: 'stop' };
+export type FromDelivery =
+  | { type: 'ready' }
+  | { type: 'stopped' }
+  | { type: 'status'; changes: StatusChange[]; depth: number }
+  | { type: 'accepted'; id: number; error?: string; code?: string | undefined };
 
 /**
  * The main thread's side of the delivery thread. The HTTP API and the
@@ -19,6 +24,8 @@ export async function startDeliveryThread(config: Config, bus: EventBus, log: Lo
   let stopping = false;
   let pending: string[] = [];
   let flushScheduled = false;
+  let nextAcceptId = 1;
+  const accepting = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
 
   const spawn = () =>
     new Promise<void>((resolve, reject) => {
@@ -27,7 +34,12 @@ export async function startDeliveryThread(config: Config, bus: EventBus, log: Lo
       });
       worker.on('message', (message: FromDelivery) => {
         if (message.type === 'ready') resolve();
-        else if (message.type === 'status') {
+        else if (message.type === 'accepted') {
+          const waiter = accepting.get(message.id);
+          accepting.delete(message.id);
+          if (message.error === undefined) waiter?.resolve();
+          else waiter?.reject(Object.assign(new Error(message.error), message.code === undefined ? {} : { code: message.code }));
+        } else if (message.type === 'status') {
           depth = message.depth;
           bus.publishStatus(message.changes);
         }
@@ -37,6 +49,9 @@ export async function startDeliveryThread(config: Config, bus: EventBus, log: Lo
         reject(err);
       });
       worker.once('exit', (code) => {
+        // Whatever it was storing is unknown: those requests fail and are not acknowledged.
+        for (const waiter of accepting.values()) waiter.reject(new Error('delivery thread exited'));
+        accepting.clear();
         if (stopping) return;
         log.error({ code }, 'delivery thread exited; starting it again');
         setTimeout(() => void spawn().catch(() => {}), 1000).unref();
@@ -45,6 +60,14 @@ export async function startDeliveryThread(config: Config, bus: EventBus, log: Lo
   await spawn();
 
   return {
+    accept(job) {
+      if (stopping) return Promise.reject(new Error('delivery is stopping'));
+      const id = nextAcceptId++;
+      return new Promise<void>((resolve, reject) => {
+        accepting.set(id, { resolve, reject });
+        worker.postMessage({ type: 'accept', id, job } satisfies ToDelivery);
+      });
+    },
     enqueue(ids) {
       if (stopping) return;
       pending.push(...ids);

@@ -36,6 +36,15 @@ const delivery = await startDelivery(database.db, config, bus, log, { pollMs });
 
 port.on('message', (message: ToDelivery) => {
   if (message.type === 'enqueue') delivery.enqueue(message.ids);
+  else if (message.type === 'accept') {
+    delivery.accept(message.job).then(
+      () => post({ type: 'accepted', id: message.id }),
+      (err: unknown) => {
+        log.error({ err }, 'storing accepted messages failed');
+        post({ type: 'accepted', id: message.id, error: err instanceof Error ? err.message : String(err), code: (err as { code?: unknown }).code === undefined ? undefined : String((err as { code?: unknown }).code) });
+      },
+    );
+  }
   else if (message.type === 'stop') {
     void delivery
       .stop()

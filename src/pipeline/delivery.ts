@@ -4,13 +4,20 @@ import { createConnectors } from '../connectors/registry.ts';
 import type { EventBus } from '../events/bus.ts';
 import type { Logger } from '../log.ts';
 import type { DB } from '../store/schema.ts';
+import { AcceptWriter, type AcceptJob } from './accept.ts';
 import { InProcessDispatcher } from './dispatcher.ts';
 import { ReceiptProcessor } from './receipts.ts';
 import { Scheduler } from './scheduler.ts';
 import { DefaultRouter, Sender } from './sender.ts';
 
-/** The running delivery side: takes ids of due messages, sends them, applies receipts. */
+/** The running delivery side: stores accepted messages, sends them when due, applies receipts. */
 export interface Delivery {
+  /**
+   * Stores accepted messages (group commit) and hands those due now to
+   * dispatch. Resolves once they are committed: only then may the client be answered.
+   */
+  accept(job: AcceptJob): Promise<void>;
+  /** ids of committed messages that are due now */
   enqueue(ids: readonly string[]): void;
   readonly depth: number;
   stop(): Promise<void>;
@@ -22,11 +29,14 @@ export interface DeliveryOptions {
 }
 
 /**
- * Wires dispatcher → sender → connectors → receipts, and the scheduler that
- * finds due work, on one database handle. Runs in the delivery thread (the
+ * Wires accept writer → dispatcher → sender → connectors → receipts, and the
+ * scheduler that finds due work, on one database handle: with SQLite this
+ * makes the delivery thread the only writer of messages, so writes never wait
+ * on each other's locks. Runs in the delivery thread (the
  * default) or, with `DEPESHA_PIPELINE=inline`, on the main thread.
  */
 export async function startDelivery(db: Kysely<DB>, config: Config, bus: EventBus, log: Logger, options: DeliveryOptions = {}): Promise<Delivery> {
+  const writer = new AcceptWriter(db);
   const connectors = createConnectors(config, { journal: true });
   const dispatcher = new InProcessDispatcher();
   const sender = new Sender(db, new DefaultRouter(connectors), bus, log.child({ component: 'sender' }), { retry: config.retry });
@@ -40,6 +50,12 @@ export async function startDelivery(db: Kysely<DB>, config: Config, bus: EventBu
   scheduler.start();
 
   return {
+    async accept(job) {
+      await writer.write(job);
+      const now = Date.now();
+      const due = job.messages.filter((m) => m.due_at <= now).map((m) => m.id);
+      if (due.length > 0) dispatcher.enqueue(due);
+    },
     enqueue: (ids) => dispatcher.enqueue(ids),
     get depth() {
       return dispatcher.depth;

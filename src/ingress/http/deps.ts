@@ -1,7 +1,6 @@
 import type { Config } from '../../config.ts';
 import type { Logger } from '../../log.ts';
 import type { Metrics } from '../../metrics.ts';
-import type { AcceptWriter } from '../../pipeline/accept.ts';
 import type { Delivery } from '../../pipeline/delivery.ts';
 import type { Database } from '../../store/db.ts';
 import type { AccountsRepository } from '../../store/accounts.ts';
@@ -16,9 +15,8 @@ export interface HttpDeps {
   accounts: AccountsRepository;
   messages: MessagesRepository;
   idempotency: IdempotencyRepository;
-  writer: AcceptWriter;
-  /** where accepted, due message ids go */
-  dispatcher: Pick<Delivery, 'enqueue' | 'depth'>;
+  /** stores accepted messages and hands them to dispatch */
+  delivery: Pick<Delivery, 'accept' | 'depth'>;
   metrics: Metrics;
   /** false while starting or draining: /readyz answers 503 */
   isReady(): boolean;

@@ -43,12 +43,6 @@ function decodeCursor(cursor: string): string {
 
 export function messagesRoutes(deps: HttpDeps, validateItem: ValidateFunction): FastifyPluginAsyncTypebox {
   return async (app) => {
-    const enqueueDue = (rows: MessageRow[], now: number) => {
-      const due = rows.filter((r) => r.due_at <= now).map((r) => r.id);
-      if (due.length > 0) deps.dispatcher.enqueue(due);
-      deps.metrics.messagesAccepted.inc(rows.length);
-    };
-
     app.post(
       '/v1/messages',
       {
@@ -71,12 +65,12 @@ export function messagesRoutes(deps: HttpDeps, validateItem: ValidateFunction): 
         if (idem === 'replied') return reply;
         const body = presentMessage(prepared.row);
         try {
-          await deps.writer.write({ messages: [prepared.row], idempotency: idem && { ...idem, status: 202, body: JSON.stringify(body) } });
+          await deps.delivery.accept({ messages: [prepared.row], idempotency: idem && { ...idem, status: 202, body: JSON.stringify(body) } });
         } catch (err) {
           if (idem) await deps.idempotency.release(idem.accountId, idem.key).catch(() => {});
           throw err;
         }
-        enqueueDue([prepared.row], now);
+        deps.metrics.messagesAccepted.inc();
         return reply.code(202).send(body);
       },
     );
@@ -136,12 +130,12 @@ export function messagesRoutes(deps: HttpDeps, validateItem: ValidateFunction): 
         const batch: BatchRow = { id: batchId, account_id: auth.account.id, total: items.length, accepted: rows.length, rejected: rejected.length, created_at: now };
         const result = { batch_id: batchId, accepted: rows.length, rejected: rejected.length, messages: accepted, errors: rejected };
         try {
-          await deps.writer.write({ messages: rows, batch, idempotency: idem && { ...idem, status: 202, body: JSON.stringify(result) } });
+          await deps.delivery.accept({ messages: rows, batch, idempotency: idem && { ...idem, status: 202, body: JSON.stringify(result) } });
         } catch (err) {
           if (idem) await deps.idempotency.release(idem.accountId, idem.key).catch(() => {});
           throw err;
         }
-        enqueueDue(rows, now);
+        deps.metrics.messagesAccepted.inc(rows.length);
         return reply.code(202).send(result);
       },
     );

@@ -33,7 +33,7 @@ export function opsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
     );
 
     app.get('/metrics', { schema: { summary: 'Prometheus metrics', tags: ['operations'], response: { 200: Type.String({ description: 'Prometheus text format' }) } } }, async (_request, reply) => {
-      deps.metrics.dispatcherDepth.set(deps.dispatcher.depth);
+      deps.metrics.dispatcherDepth.set(deps.delivery.depth);
       return reply.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
     });
   };
