@@ -1,10 +1,11 @@
 import type { Kysely } from 'kysely';
+import { isReasonCode, type FailureReason } from '../domain/reasons.ts';
 import type { MessageStatus } from '../domain/statuses.ts';
 import type { EventBus } from '../events/bus.ts';
 import type { Logger } from '../log.ts';
 import type { Receipt } from '../connectors/types.ts';
 import type { DB } from '../store/schema.ts';
-import { finish, insertEvents, type EventInput } from './transitions.ts';
+import { finishMany, insertEvents, type EventInput } from './transitions.ts';
 
 interface Pending {
   receipt: Receipt;
@@ -133,6 +134,8 @@ export class ReceiptProcessor {
           )
           .execute();
         const byProviderId = new Map(parts.map((p) => [p.provider_message_id, p]));
+        // Receipts that set the same values are applied in one statement.
+        const groups = new Map<string, { receipt: Receipt; keys: { message_id: string; part_index: number }[] }>();
         for (const p of list) {
           const part = byProviderId.get(p.receipt.providerMessageId);
           if (!part) {
@@ -140,13 +143,21 @@ export class ReceiptProcessor {
             continue;
           }
           const r = p.receipt;
-          await tx
-            .updateTable('message_parts')
-            .set({ status: RECEIPT_STATUS[r.status], reason_code: r.reason?.code ?? null, provider_code: r.reason?.providerCode ?? null, done_at: r.at })
-            .where('message_id', '=', part.message_id)
-            .where('part_index', '=', part.part_index)
-            .execute();
+          const groupKey = JSON.stringify([r.status, r.reason?.code ?? null, r.reason?.providerCode ?? null, r.at]);
+          const group = groups.get(groupKey) ?? { receipt: r, keys: [] };
+          group.keys.push({ message_id: part.message_id, part_index: part.part_index });
+          groups.set(groupKey, group);
           touched.set(part.message_id, part.account_id);
+        }
+        for (const { receipt: r, keys } of groups.values()) {
+          for (let i = 0; i < keys.length; i += 500) {
+            const slice = keys.slice(i, i + 500);
+            await tx
+              .updateTable('message_parts')
+              .set({ status: RECEIPT_STATUS[r.status], reason_code: r.reason?.code ?? null, provider_code: r.reason?.providerCode ?? null, done_at: r.at })
+              .where((eb) => eb.or(slice.map((k) => eb.and([eb('message_id', '=', k.message_id), eb('part_index', '=', k.part_index)]))))
+              .execute();
+          }
         }
       }
       const out: EventInput[] = [];
@@ -163,16 +174,23 @@ export class ReceiptProcessor {
           list.push(p);
           byMessage.set(p.message_id, list);
         }
+        const delivered: { id: string; accountId: string }[] = [];
+        const failures = new Map<string, { status: MessageStatus; reason: FailureReason | undefined; messages: { id: string; accountId: string }[] }>();
         for (const [messageId, parts] of byMessage) {
           const accountId = touched.get(messageId)!;
           const failed = parts.find((p) => p.status !== 'sent' && p.status !== 'delivered');
           if (failed) {
-            const reason = failed.reason_code ? { code: failed.reason_code as never, providerCode: failed.provider_code ?? undefined } : undefined;
-            out.push(...(await finish(tx, { id: messageId, accountId }, ['sent'], failed.status as MessageStatus, reason, now)));
+            const reason = failed.reason_code && isReasonCode(failed.reason_code) ? { code: failed.reason_code, providerCode: failed.provider_code ?? undefined } : undefined;
+            const key = JSON.stringify([failed.status, failed.reason_code, failed.provider_code]);
+            const group = failures.get(key) ?? { status: failed.status as MessageStatus, reason, messages: [] as { id: string; accountId: string }[] };
+            group.messages.push({ id: messageId, accountId });
+            failures.set(key, group);
           } else if (parts.length >= (parts[0]?.parts_count ?? 1) && parts.every((p) => p.status === 'delivered')) {
-            out.push(...(await finish(tx, { id: messageId, accountId }, ['sent'], 'delivered', undefined, now)));
+            delivered.push({ id: messageId, accountId });
           }
         }
+        out.push(...(await finishMany(tx, delivered, ['sent'], 'delivered', undefined, now)));
+        for (const g of failures.values()) out.push(...(await finishMany(tx, g.messages, ['sent'], g.status, g.reason, now)));
       }
       return { events: await insertEvents(tx, out), unmatched };
     });

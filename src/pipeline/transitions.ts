@@ -92,14 +92,25 @@ export interface SentRecord {
 export async function markSent(tx: Kysely<DB>, sent: SentRecord[], now: number): Promise<EventInput[]> {
   if (sent.length === 0) return [];
   const moved: SentRecord[] = [];
+  const byConnector = new Map<string, SentRecord[]>();
   for (const s of sent) {
-    const result = await tx
-      .updateTable('messages')
-      .set({ status: 'sent', sent_at: now, connector_id: s.connectorId, lease_until: null, reason_code: null, provider_code: null, reason_detail: null, updated_at: now })
-      .where('id', '=', s.row.id)
-      .where('status', '=', 'queued')
-      .executeTakeFirst();
-    if (Number(result.numUpdatedRows) === 1) moved.push(s);
+    const list = byConnector.get(s.connectorId) ?? [];
+    list.push(s);
+    byConnector.set(s.connectorId, list);
+  }
+  // One statement per connector and chunk; RETURNING says which really moved.
+  for (const [connectorId, list] of byConnector) {
+    for (const part of chunks(list)) {
+      const movedIds = await tx
+        .updateTable('messages')
+        .set({ status: 'sent', sent_at: now, connector_id: connectorId, lease_until: null, reason_code: null, provider_code: null, reason_detail: null, updated_at: now })
+        .where('id', 'in', part.map((s) => s.row.id))
+        .where('status', '=', 'queued')
+        .returning('id')
+        .execute();
+      const ids = new Set(movedIds.map((r) => r.id));
+      for (const s of part) if (ids.has(s.row.id)) moved.push(s);
+    }
   }
   const parts = moved.flatMap((s) =>
     s.providerIds.map((providerId, i) => ({
@@ -144,21 +155,38 @@ export async function finish(
   reason: FailureReason | undefined,
   now: number,
 ): Promise<EventInput[]> {
+  return finishMany(tx, [message], from, status, reason, now);
+}
+
+/** The same final status and reason for many messages, in one statement per chunk. */
+export async function finishMany(
+  tx: Kysely<DB>,
+  messages: { id: string; accountId: string }[],
+  from: MessageStatus[],
+  status: MessageStatus,
+  reason: FailureReason | undefined,
+  now: number,
+): Promise<EventInput[]> {
   const timeColumn = FINAL_TIME_COLUMN[status];
-  const result = await tx
-    .updateTable('messages')
-    .set({
-      status,
-      reason_code: reason?.code ?? null,
-      provider_code: reason?.providerCode ?? null,
-      reason_detail: reason?.detail ?? null,
-      completed_at: now,
-      lease_until: null,
-      updated_at: now,
-      ...(timeColumn ? { [timeColumn]: now } : {}),
-    })
-    .where('id', '=', message.id)
-    .where('status', 'in', from)
-    .executeTakeFirst();
-  return Number(result.numUpdatedRows) === 1 ? [{ accountId: message.accountId, messageId: message.id, status, reason, at: now }] : [];
+  const events: EventInput[] = [];
+  for (const part of chunks(messages)) {
+    const moved = await tx
+      .updateTable('messages')
+      .set({
+        status,
+        reason_code: reason?.code ?? null,
+        provider_code: reason?.providerCode ?? null,
+        reason_detail: reason?.detail ?? null,
+        completed_at: now,
+        lease_until: null,
+        updated_at: now,
+        ...(timeColumn ? { [timeColumn]: now } : {}),
+      })
+      .where('id', 'in', part.map((m) => m.id))
+      .where('status', 'in', from)
+      .returning(['id', 'account_id'])
+      .execute();
+    for (const m of moved) events.push({ accountId: m.account_id, messageId: m.id, status, reason, at: now });
+  }
+  return events;
 }
