@@ -5,6 +5,7 @@ import type { EventBus } from '../events/bus.ts';
 import type { Logger } from '../log.ts';
 import type { Receipt } from '../connectors/types.ts';
 import type { DB } from '../store/schema.ts';
+import { inLists } from '../store/shapes.ts';
 import { finishMany, insertEvents, type EventInput } from './transitions.ts';
 
 interface Pending {
@@ -123,16 +124,17 @@ export class ReceiptProcessor {
       const unmatched = new Set<Pending>();
       const touched = new Map<string, string>(); // message id → account id
       for (const [connectorId, list] of byConnector) {
-        const parts = await tx
-          .selectFrom('message_parts')
-          .select(['message_id', 'part_index', 'account_id', 'provider_message_id'])
-          .where('connector_id', '=', connectorId)
-          .where(
-            'provider_message_id',
-            'in',
-            list.map((p) => p.receipt.providerMessageId),
-          )
-          .execute();
+        const parts: { message_id: string; part_index: number; account_id: string; provider_message_id: string }[] = [];
+        for (const ids of inLists(list.map((p) => p.receipt.providerMessageId))) {
+          parts.push(
+            ...(await tx
+              .selectFrom('message_parts')
+              .select(['message_id', 'part_index', 'account_id', 'provider_message_id'])
+              .where('connector_id', '=', connectorId)
+              .where('provider_message_id', 'in', ids)
+              .execute()),
+          );
+        }
         const byProviderId = new Map(parts.map((p) => [p.provider_message_id, p]));
         // Receipts that set the same values are applied in one statement.
         const groups = new Map<string, { receipt: Receipt; keys: { message_id: string; part_index: number }[] }>();
@@ -150,8 +152,7 @@ export class ReceiptProcessor {
           touched.set(part.message_id, part.account_id);
         }
         for (const { receipt: r, keys } of groups.values()) {
-          for (let i = 0; i < keys.length; i += 500) {
-            const slice = keys.slice(i, i + 500);
+          for (const slice of inLists(keys, 256)) {
             await tx
               .updateTable('message_parts')
               .set({ status: RECEIPT_STATUS[r.status], reason_code: r.reason?.code ?? null, provider_code: r.reason?.providerCode ?? null, done_at: r.at })
@@ -162,12 +163,17 @@ export class ReceiptProcessor {
       }
       const out: EventInput[] = [];
       if (touched.size > 0) {
-        const allParts = await tx
-          .selectFrom('message_parts')
-          .innerJoin('messages', 'messages.id', 'message_parts.message_id')
-          .select(['message_parts.message_id', 'message_parts.status', 'message_parts.reason_code', 'message_parts.provider_code', 'messages.parts_count'])
-          .where('message_parts.message_id', 'in', [...touched.keys()])
-          .execute();
+        const allParts: { message_id: string; status: string; reason_code: string | null; provider_code: string | null; parts_count: number }[] = [];
+        for (const ids of inLists([...touched.keys()])) {
+          allParts.push(
+            ...(await tx
+              .selectFrom('message_parts')
+              .innerJoin('messages', 'messages.id', 'message_parts.message_id')
+              .select(['message_parts.message_id', 'message_parts.status', 'message_parts.reason_code', 'message_parts.provider_code', 'messages.parts_count'])
+              .where('message_parts.message_id', 'in', ids)
+              .execute()),
+          );
+        }
         const byMessage = new Map<string, typeof allParts>();
         for (const p of allParts) {
           const list = byMessage.get(p.message_id) ?? [];

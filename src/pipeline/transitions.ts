@@ -5,6 +5,7 @@ import type { MessageStatus } from '../domain/statuses.ts';
 import type { StatusChange } from '../events/bus.ts';
 import type { MessageRow } from '../store/messages.ts';
 import type { DB } from '../store/schema.ts';
+import { fixedChunks, inLists } from '../store/shapes.ts';
 
 /**
  * The pipeline's named state changes. Each one states which status it leaves
@@ -14,13 +15,6 @@ import type { DB } from '../store/schema.ts';
  * tenant's request, which always goes through the account-scoped repositories.
  */
 
-const CHUNK = 500;
-
-function chunks<T>(items: T[], size = CHUNK): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
-}
 
 export interface EventInput {
   accountId: string;
@@ -31,7 +25,7 @@ export interface EventInput {
 }
 
 export async function insertEvents(tx: Kysely<DB>, events: EventInput[]): Promise<StatusChange[]> {
-  for (const part of chunks(events)) {
+  for (const part of fixedChunks(events)) {
     await tx
       .insertInto('message_events')
       .values(
@@ -58,7 +52,7 @@ export async function insertEvents(tx: Kysely<DB>, events: EventInput[]): Promis
 export async function claimDue(db: Kysely<DB>, ids: string[], now: number, leaseUntil: number): Promise<{ rows: MessageRow[]; changes: StatusChange[] }> {
   return db.transaction().execute(async (tx) => {
     const rows: MessageRow[] = [];
-    for (const part of chunks(ids)) {
+    for (const part of inLists(ids)) {
       const claimed = await tx
         .updateTable('messages')
         .set((eb) => ({
@@ -100,16 +94,16 @@ export async function markSent(tx: Kysely<DB>, sent: SentRecord[], now: number):
   }
   // One statement per connector and chunk; RETURNING says which really moved.
   for (const [connectorId, list] of byConnector) {
-    for (const part of chunks(list)) {
+    const byId = new Map(list.map((s) => [s.row.id, s]));
+    for (const ids of inLists([...byId.keys()])) {
       const movedIds = await tx
         .updateTable('messages')
         .set({ status: 'sent', sent_at: now, connector_id: connectorId, lease_until: null, reason_code: null, provider_code: null, reason_detail: null, updated_at: now })
-        .where('id', 'in', part.map((s) => s.row.id))
+        .where('id', 'in', ids)
         .where('status', '=', 'queued')
         .returning('id')
         .execute();
-      const ids = new Set(movedIds.map((r) => r.id));
-      for (const s of part) if (ids.has(s.row.id)) moved.push(s);
+      for (const r of movedIds) moved.push(byId.get(r.id)!);
     }
   }
   const parts = moved.flatMap((s) =>
@@ -126,7 +120,7 @@ export async function markSent(tx: Kysely<DB>, sent: SentRecord[], now: number):
       done_at: null,
     })),
   );
-  for (const part of chunks(parts)) {
+  for (const part of fixedChunks(parts)) {
     // A resubmit after a crash may meet part rows of the first try: keep those.
     await tx.insertInto('message_parts').values(part).onConflict((oc) => oc.columns(['message_id', 'part_index']).doNothing()).execute();
   }
@@ -169,7 +163,7 @@ export async function finishMany(
 ): Promise<EventInput[]> {
   const timeColumn = FINAL_TIME_COLUMN[status];
   const events: EventInput[] = [];
-  for (const part of chunks(messages)) {
+  for (const ids of inLists([...new Set(messages.map((m) => m.id))])) {
     const moved = await tx
       .updateTable('messages')
       .set({
@@ -182,7 +176,7 @@ export async function finishMany(
         updated_at: now,
         ...(timeColumn ? { [timeColumn]: now } : {}),
       })
-      .where('id', 'in', part.map((m) => m.id))
+      .where('id', 'in', ids)
       .where('status', 'in', from)
       .returning(['id', 'account_id'])
       .execute();

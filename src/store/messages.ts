@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import { idBoundsAt } from '../domain/ids.ts';
+import { fixedChunks } from './shapes.ts';
 import type { BatchesTable, DB, MessageEventsTable, MessagePartsTable, MessagesTable } from './schema.ts';
 
 export type MessageRow = MessagesTable;
@@ -7,8 +8,6 @@ export type PartRow = MessagePartsTable;
 export type EventRow = MessageEventsTable;
 export type BatchRow = BatchesTable;
 
-/** SQLite allows 32,766 bound variables per statement; messages have ~30 columns. */
-const INSERT_CHUNK = 500;
 
 export interface MessageFilter {
   recipient?: string | undefined;
@@ -36,9 +35,8 @@ export class MessagesRepository {
   /** Inserts accepted messages (and their batch) in the caller's transaction. */
   static async insertAccepted(tx: Kysely<DB>, messages: MessageRow[], batch?: BatchRow): Promise<void> {
     if (batch) await tx.insertInto('batches').values(batch).execute();
-    for (let i = 0; i < messages.length; i += INSERT_CHUNK) {
-      await tx.insertInto('messages').values(messages.slice(i, i + INSERT_CHUNK)).execute();
-    }
+    // At most 256 rows × ~32 columns, well under SQLite's 32,766 bound variables.
+    for (const chunk of fixedChunks(messages)) await tx.insertInto('messages').values(chunk).execute();
   }
 
   async get(accountId: string, id: string): Promise<MessageRow | undefined> {
