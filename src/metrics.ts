@@ -16,6 +16,6 @@ export class Metrics {
   readonly dispatcherDepth = new Gauge({ name: 'depesha_dispatcher_queue_depth', help: 'Message ids waiting in the dispatcher', registers: [this.registry] });
 
   constructor() {
-    collectDefaultMetrics({ register: this.registry, prefix: 'depesha_process_' });
+    collectDefaultMetrics({ register: this.registry, prefix: 'depesha_' });
   }
 }
