@@ -24,6 +24,7 @@ export async function startDeliveryThread(config: Config, bus: EventBus, log: Lo
   let stopping = false;
   let pending: string[] = [];
   let flushScheduled = false;
+  let alive = false;
   let nextAcceptId = 1;
   const accepting = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
 
@@ -33,7 +34,10 @@ export async function startDeliveryThread(config: Config, bus: EventBus, log: Lo
         workerData: { config, ...(options.pgSchema ? { pgSchema: options.pgSchema } : {}), ...(options.pollMs ? { pollMs: options.pollMs } : {}) },
       });
       worker.on('message', (message: FromDelivery) => {
-        if (message.type === 'ready') resolve();
+        if (message.type === 'ready') {
+          alive = true;
+          resolve();
+        }
         else if (message.type === 'accepted') {
           const waiter = accepting.get(message.id);
           accepting.delete(message.id);
@@ -49,6 +53,7 @@ export async function startDeliveryThread(config: Config, bus: EventBus, log: Lo
         reject(err);
       });
       worker.once('exit', (code) => {
+        alive = false;
         // Whatever it was storing is unknown: those requests fail and are not acknowledged.
         for (const waiter of accepting.values()) waiter.reject(new Error('delivery thread exited'));
         accepting.clear();
@@ -61,7 +66,8 @@ export async function startDeliveryThread(config: Config, bus: EventBus, log: Lo
 
   return {
     accept(job) {
-      if (stopping) return Promise.reject(new Error('delivery is stopping'));
+      // EPIPE makes the HTTP layer answer 503 service_unavailable: retry later, nothing was stored.
+      if (stopping || !alive) return Promise.reject(Object.assign(new Error('the delivery thread is not running'), { code: 'EPIPE' }));
       const id = nextAcceptId++;
       return new Promise<void>((resolve, reject) => {
         accepting.set(id, { resolve, reject });
@@ -69,7 +75,7 @@ export async function startDeliveryThread(config: Config, bus: EventBus, log: Lo
       });
     },
     enqueue(ids) {
-      if (stopping) return;
+      if (stopping || !alive) return; // the scheduler finds them once the thread is back
       pending.push(...ids);
       if (flushScheduled) return;
       flushScheduled = true;
