@@ -8,6 +8,7 @@ import { startGateway } from '../src/gateway.ts';
 import { createLogger } from '../src/log.ts';
 import { InProcessDispatcher } from '../src/pipeline/dispatcher.ts';
 import { Scheduler } from '../src/pipeline/scheduler.ts';
+import { IDEMPOTENCY_TTL_MS, IdempotencyRepository } from '../src/store/idempotency.ts';
 import { dialects, startTestGateway, waitForStatus } from './helpers.ts';
 
 describe('first start', () => {
@@ -86,6 +87,20 @@ for (const dialect of await dialects()) {
           { id: ids[0], due_at: now, lease_until: null },
           { id: ids[1], due_at: later, lease_until: null },
         ]);
+      } finally {
+        await t.close();
+      }
+    });
+
+    test('an Idempotency-Key is remembered for 24 h, then free for a new request', async () => {
+      const t = await startTestGateway(dialect.name);
+      try {
+        const repo = new IdempotencyRepository(t.gateway.database.db);
+        const start = 1_000_000;
+        assert.deepEqual(await repo.claim(t.accountId, 'k', 'hash-1', start), { kind: 'new' });
+        assert.deepEqual(await repo.claim(t.accountId, 'k', 'hash-2', start + IDEMPOTENCY_TTL_MS - 1), { kind: 'mismatch' });
+        assert.deepEqual(await repo.claim(t.accountId, 'k', 'hash-1', start + 1), { kind: 'in_progress' });
+        assert.deepEqual(await repo.claim(t.accountId, 'k', 'hash-2', start + IDEMPOTENCY_TTL_MS + 1), { kind: 'new' });
       } finally {
         await t.close();
       }

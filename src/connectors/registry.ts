@@ -1,12 +1,7 @@
 import type { Config } from '../config.ts';
 import path from 'node:path';
-import { SandboxConnector, sandboxManifest } from './sandbox/sandbox.ts';
-import type { Connector, ConnectorManifest } from './types.ts';
-
-/** Every connector type Depesha knows, by type name. */
-export const CONNECTOR_MANIFESTS: Readonly<Record<string, ConnectorManifest>> = {
-  sandbox: sandboxManifest,
-};
+import { SandboxConnector } from './sandbox/sandbox.ts';
+import type { Connector } from './types.ts';
 
 /**
  * The connectors of this node. For now one sandbox connector named `sandbox`;

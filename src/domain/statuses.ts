@@ -39,13 +39,5 @@ export const STATUS_INFO: Readonly<Record<MessageStatus, StatusInfo>> = {
   cancelled: { final: true, description: 'Cancelled by the client before it was sent.' },
 };
 
-export function isFinal(status: MessageStatus): boolean {
-  return STATUS_INFO[status].final;
-}
-
 /** Statuses a message may still leave towards a final one. */
 export const OPEN_STATUSES: readonly MessageStatus[] = MESSAGE_STATUSES.filter((s) => !STATUS_INFO[s].final);
-
-export function isMessageStatus(value: string): value is MessageStatus {
-  return (MESSAGE_STATUSES as readonly string[]).includes(value);
-}

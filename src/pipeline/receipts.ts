@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import { isReasonCode, type FailureReason } from '../domain/reasons.ts';
 import type { MessageStatus } from '../domain/statuses.ts';
-import type { EventBus } from '../events/bus.ts';
+import type { EventBus, StatusChange } from '../events/bus.ts';
 import type { Logger } from '../log.ts';
 import type { Receipt } from '../connectors/types.ts';
 import type { DB } from '../store/schema.ts';
@@ -112,7 +112,7 @@ export class ReceiptProcessor {
     }
   }
 
-  async #apply(batch: Pending[]): Promise<{ events: ReturnType<typeof insertEvents> extends Promise<infer T> ? T : never; unmatched: Set<Pending> }> {
+  async #apply(batch: Pending[]): Promise<{ events: StatusChange[]; unmatched: Set<Pending> }> {
     const now = Date.now();
     return this.#db.transaction().execute(async (tx) => {
       const byConnector = new Map<string, Pending[]>();

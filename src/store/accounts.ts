@@ -1,4 +1,4 @@
-import { createHash, randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { createHash, randomBytes, scrypt as scryptCb, type ScryptOptions } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { newId } from '../domain/ids.ts';
 import type { AccountsTable, DB } from './schema.ts';
@@ -44,19 +44,11 @@ function scrypt(password: string, salt: Buffer, keylen: number, options: ScryptO
 
 const SCRYPT = { N: 16384, r: 8, p: 1, maxmem: 64 * 1024 * 1024 };
 
-/** scrypt (memory-hard), self-describing so parameters can be raised later. */
+/** scrypt (memory-hard), self-describing so parameters can be raised later; sign-in (the cabinet) verifies it. */
 export async function hashPassword(password: string): Promise<string> {
   const salt = randomBytes(16);
   const hash = await scrypt(password, salt, 32, SCRYPT);
   return `scrypt$${SCRYPT.N}$${SCRYPT.r}$${SCRYPT.p}$${salt.toString('base64url')}$${hash.toString('base64url')}`;
-}
-
-export async function verifyPassword(password: string, stored: string): Promise<boolean> {
-  const [scheme, n, r, p, salt, hash] = stored.split('$');
-  if (scheme !== 'scrypt' || !n || !r || !p || !salt || !hash) return false;
-  const expected = Buffer.from(hash, 'base64url');
-  const actual = await scrypt(password, Buffer.from(salt, 'base64url'), expected.length, { N: Number(n), r: Number(r), p: Number(p), maxmem: SCRYPT.maxmem });
-  return timingSafeEqual(actual, expected);
 }
 
 /** Accounts, users and API keys. */

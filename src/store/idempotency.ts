@@ -23,13 +23,6 @@ export class IdempotencyRepository {
    * `new`; the others see the stored answer, a body mismatch, or `in_progress`.
    */
   async claim(accountId: string, key: string, requestHash: string, now = Date.now()): Promise<IdempotencyClaim> {
-    // An expired claim is forgotten first, so the key can be used again.
-    await this.#db
-      .deleteFrom('idempotency_keys')
-      .where('account_id', '=', accountId)
-      .where('idem_key', '=', key)
-      .where('created_at', '<', now - IDEMPOTENCY_TTL_MS)
-      .execute();
     const inserted = await this.#db
       .insertInto('idempotency_keys')
       .values({ account_id: accountId, idem_key: key, request_hash: requestHash, response_status: null, response_body: null, created_at: now })
@@ -38,11 +31,20 @@ export class IdempotencyRepository {
     if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) === 1) return { kind: 'new' };
     const row = await this.#db
       .selectFrom('idempotency_keys')
-      .select(['request_hash', 'response_status', 'response_body'])
+      .select(['request_hash', 'response_status', 'response_body', 'created_at'])
       .where('account_id', '=', accountId)
       .where('idem_key', '=', key)
       .executeTakeFirst();
-    if (!row) return this.claim(accountId, key, requestHash, now);
+    if (!row || row.created_at < now - IDEMPOTENCY_TTL_MS) {
+      // Gone meanwhile, or older than 24 h and not purged yet: forget it and claim afresh.
+      await this.#db
+        .deleteFrom('idempotency_keys')
+        .where('account_id', '=', accountId)
+        .where('idem_key', '=', key)
+        .where('created_at', '<', now - IDEMPOTENCY_TTL_MS)
+        .execute();
+      return this.claim(accountId, key, requestHash, now);
+    }
     if (row.request_hash !== requestHash) return { kind: 'mismatch' };
     if (row.response_status === null || row.response_body === null) return { kind: 'in_progress' };
     return { kind: 'replay', status: row.response_status, body: row.response_body };

@@ -1,5 +1,3 @@
-import type { Generated } from 'kysely';
-
 /**
  * Table types for Kysely. Times are epoch milliseconds (`bigint` columns) in
  * both dialects, so comparisons and sorting are the same everywhere.
@@ -124,6 +122,3 @@ export interface DB {
   batches: BatchesTable;
   idempotency_keys: IdempotencyKeysTable;
 }
-
-/** Present so later tables with generated columns keep one import style. */
-export type { Generated };

@@ -34,7 +34,6 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
     genReqId: () => newId('req'),
     requestIdHeader: false,
     bodyLimit: 1024 * 1024,
-    ajv: { customOptions: { strict: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   // The API speaks JSON only; any other body type is a 415.

@@ -48,11 +48,6 @@ export class ApiKeyAuthenticator {
     this.#cache.set(hash, { auth, expires: now + CACHE_TTL_MS });
     return auth;
   }
-
-  /** Forgets cached keys, e.g. after a revocation. */
-  clear(): void {
-    this.#cache.clear();
-  }
 }
 
 export function requireAuth(request: FastifyRequest): AuthContext {

@@ -34,7 +34,6 @@ export const SendMessageSchema = Type.Object(
   },
   { additionalProperties: false, $id: 'SendMessage' },
 );
-export type SendMessageBody = Static<typeof SendMessageSchema>;
 
 const PartSchema = Type.Object({
   index: Type.Integer({ minimum: 1 }),
