@@ -169,7 +169,7 @@ export class AcceptWriter {
 
   /** All messages of the group go into shared multi-row inserts; batches and idempotency answers beside them. */
   static async #writeJobs(tx: Kysely<DB>, jobs: AcceptJob[]): Promise<void> {
-    for (const job of jobs) if (job.batch) await MessagesRepository.insertAccepted(tx, [], job.batch);
+    for (const job of jobs) if (job.batch) await MessagesRepository.insertBatch(tx, job.batch);
     await MessagesRepository.insertAccepted(tx, jobs.length === 1 ? jobs[0]!.messages : jobs.flatMap((j) => j.messages));
     for (const job of jobs) {
       const i = job.idempotency;

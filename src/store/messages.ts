@@ -32,9 +32,13 @@ export class MessagesRepository {
     this.#db = db;
   }
 
-  /** Inserts accepted messages (and their batch) in the caller's transaction. */
-  static async insertAccepted(tx: Kysely<DB>, messages: MessageRow[], batch?: BatchRow): Promise<void> {
-    if (batch) await tx.insertInto('batches').values(batch).execute();
+  /** Inserts a bulk request's batch in the caller's transaction. */
+  static async insertBatch(tx: Kysely<DB>, batch: BatchRow): Promise<void> {
+    await tx.insertInto('batches').values(batch).execute();
+  }
+
+  /** Inserts accepted messages in the caller's transaction. */
+  static async insertAccepted(tx: Kysely<DB>, messages: MessageRow[]): Promise<void> {
     // At most 256 rows × ~32 columns, well under SQLite's 32,766 bound variables.
     for (const chunk of fixedChunks(messages)) await tx.insertInto('messages').values(chunk).execute();
   }
