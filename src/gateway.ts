@@ -94,7 +94,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   const delivery =
     config.pipeline === 'thread'
       ? await startDeliveryThread(config, bus, log, { pgSchema: options.pgSchema, pollMs: options.pollMs })
-      : await startDelivery(db, config, bus, log, { pollMs: options.pollMs });
+      : await startDelivery(db, database.dialect, config, bus, log, { pollMs: options.pollMs });
 
   let ready = false;
   const app = await buildApp({

@@ -7,6 +7,7 @@ import type { Account } from '../store/accounts.ts';
 import { IdempotencyRepository } from '../store/idempotency.ts';
 import { MessagesRepository, type BatchRow, type MessageRow } from '../store/messages.ts';
 import type { DB } from '../store/schema.ts';
+import { inSavepoint, type WriteBatcher } from '../store/write-batcher.ts';
 
 export const TRAFFIC_TYPES = ['service', 'transactional', 'advertising', 'informational'] as const;
 export type TrafficType = (typeof TRAFFIC_TYPES)[number];
@@ -110,61 +111,63 @@ export interface AcceptJob {
   idempotency?: { accountId: string; key: string; status: number; body: string } | undefined;
 }
 
+interface OpenGroup {
+  jobs: AcceptJob[];
+  size: number;
+  /** settles when the group's transaction has committed: the jobs that failed, with their errors */
+  done: Promise<Map<AcceptJob, Error>>;
+}
+
 /**
  * Writes accepted messages with group commit: the jobs of every request that
- * arrives within one tick share one transaction, and each caller's promise
- * resolves only after that transaction commits. A failing group is retried
- * job by job, so one bad job cannot fail its neighbours.
+ * arrives within one tick go into shared multi-row inserts, in the transaction
+ * the write batcher shares with the rest of the pipeline's writes, and each
+ * caller's promise resolves only after that transaction commits. A failing
+ * group is retried job by job in the same transaction, so one bad job cannot
+ * fail its neighbours.
  */
 export class AcceptWriter {
-  readonly #db: Kysely<DB>;
-  #queue: { job: AcceptJob; resolve: () => void; reject: (err: Error) => void }[] = [];
-  #scheduled = false;
-  #maxGroup: number;
+  readonly #batcher: WriteBatcher;
+  readonly #maxGroup: number;
+  /** the group still taking jobs: it closes when its unit starts running */
+  #open: OpenGroup | null = null;
 
-  constructor(db: Kysely<DB>, options: { maxGroupMessages?: number } = {}) {
-    this.#db = db;
+  constructor(batcher: WriteBatcher, options: { maxGroupMessages?: number } = {}) {
+    this.#batcher = batcher;
     this.#maxGroup = options.maxGroupMessages ?? 5000;
   }
 
-  write(job: AcceptJob): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.#queue.push({ job, resolve, reject });
-      if (!this.#scheduled) {
-        this.#scheduled = true;
-        setImmediate(() => void this.#flush());
-      }
-    });
+  async write(job: AcceptJob): Promise<void> {
+    let group = this.#open;
+    if (!group || (group.size > 0 && group.size + job.messages.length > this.#maxGroup)) {
+      const jobs: AcceptJob[] = [];
+      const opened: OpenGroup = {
+        jobs,
+        size: 0,
+        done: this.#batcher.run(async (tx) => {
+          if (this.#open === opened) this.#open = null;
+          return AcceptWriter.#writeGroup(tx, jobs);
+        }),
+      };
+      group = this.#open = opened;
+    }
+    group.jobs.push(job);
+    group.size += job.messages.length;
+    const failed = (await group.done).get(job);
+    if (failed) throw failed;
   }
 
-  async #flush(): Promise<void> {
-    while (this.#queue.length > 0) {
-      let size = 0;
-      let n = 0;
-      while (n < this.#queue.length && (n === 0 || size + this.#queue[n]!.job.messages.length <= this.#maxGroup)) {
-        size += this.#queue[n]!.job.messages.length;
-        n++;
-      }
-      const group = this.#queue.splice(0, n);
-      try {
-        await this.#db.transaction().execute((tx) => AcceptWriter.#writeJobs(tx, group.map((g) => g.job)));
-        for (const item of group) item.resolve();
-      } catch (groupError) {
-        if (group.length === 1) {
-          group[0]!.reject(groupError as Error);
-          continue;
-        }
-        for (const item of group) {
-          try {
-            await this.#db.transaction().execute((tx) => AcceptWriter.#writeJobs(tx, [item.job]));
-            item.resolve();
-          } catch (err) {
-            item.reject(err as Error);
-          }
-        }
-      }
+  /** The whole group in one go; if that fails, each job on its own. Returns the jobs that failed. */
+  static async #writeGroup(tx: Kysely<DB>, jobs: AcceptJob[]): Promise<Map<AcceptJob, Error>> {
+    const failed = new Map<AcceptJob, Error>();
+    const all = await inSavepoint(tx, (t) => AcceptWriter.#writeJobs(t, jobs));
+    if (all.ok) return failed;
+    if (jobs.length === 1) return failed.set(jobs[0]!, all.error);
+    for (const job of jobs) {
+      const one = await inSavepoint(tx, (t) => AcceptWriter.#writeJobs(t, [job]));
+      if (!one.ok) failed.set(job, one.error);
     }
-    this.#scheduled = false;
+    return failed;
   }
 
   /** All messages of the group go into shared multi-row inserts; batches and idempotency answers beside them. */

@@ -32,7 +32,7 @@ const database = await openDatabase({
 });
 const bus = new EventBus();
 bus.onStatus((changes) => post({ type: 'status', changes, depth: delivery.depth }));
-const delivery = await startDelivery(database.db, config, bus, log, { pollMs });
+const delivery = await startDelivery(database.db, database.dialect, config, bus, log, { pollMs });
 
 port.on('message', (message: ToDelivery) => {
   if (message.type === 'enqueue') delivery.enqueue(message.ids);

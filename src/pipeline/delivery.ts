@@ -3,7 +3,9 @@ import type { Config } from '../config.ts';
 import { createConnectors } from '../connectors/registry.ts';
 import type { EventBus } from '../events/bus.ts';
 import type { Logger } from '../log.ts';
+import type { Dialect } from '../store/db.ts';
 import type { DB } from '../store/schema.ts';
+import { WriteBatcher } from '../store/write-batcher.ts';
 import { AcceptWriter, type AcceptJob } from './accept.ts';
 import { InProcessDispatcher } from './dispatcher.ts';
 import { ReceiptProcessor } from './receipts.ts';
@@ -35,12 +37,13 @@ export interface DeliveryOptions {
  * on each other's locks. Runs in the delivery thread (the
  * default) or, with `DEPESHA_PIPELINE=inline`, on the main thread.
  */
-export async function startDelivery(db: Kysely<DB>, config: Config, bus: EventBus, log: Logger, options: DeliveryOptions = {}): Promise<Delivery> {
-  const writer = new AcceptWriter(db);
+export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Config, bus: EventBus, log: Logger, options: DeliveryOptions = {}): Promise<Delivery> {
+  const batcher = new WriteBatcher(db, { batch: dialect === 'sqlite' });
+  const writer = new AcceptWriter(batcher);
   const connectors = createConnectors(config, { journal: true });
   const dispatcher = new InProcessDispatcher();
-  const sender = new Sender(db, new DefaultRouter(connectors), bus, log.child({ component: 'sender' }), { retry: config.retry });
-  const receipts = new ReceiptProcessor(db, bus, log.child({ component: 'receipts' }));
+  const sender = new Sender(batcher, new DefaultRouter(connectors), bus, log.child({ component: 'sender' }), { retry: config.retry });
+  const receipts = new ReceiptProcessor(batcher, bus, log.child({ component: 'receipts' }));
   const scheduler = new Scheduler(db, dispatcher, log.child({ component: 'scheduler' }), options.pollMs === undefined ? {} : { pollMs: options.pollMs });
 
   const recovered = await scheduler.recoverAfterCrash();

@@ -1,10 +1,9 @@
-import type { Kysely } from 'kysely';
 import { isReasonCode, type FailureReason } from '../domain/reasons.ts';
 import type { MessageStatus } from '../domain/statuses.ts';
 import type { EventBus, StatusChange } from '../events/bus.ts';
 import type { Logger } from '../log.ts';
 import type { Receipt } from '../connectors/types.ts';
-import type { DB } from '../store/schema.ts';
+import type { WriteBatcher } from '../store/write-batcher.ts';
 import { inLists } from '../store/shapes.ts';
 import { finishMany, insertEvents, type EventInput } from './transitions.ts';
 
@@ -34,7 +33,7 @@ export interface ReceiptProcessorOptions {
  * soon as one part fails), and resolves each receipt once it is committed.
  */
 export class ReceiptProcessor {
-  readonly #db: Kysely<DB>;
+  readonly #batcher: WriteBatcher;
   readonly #bus: EventBus;
   readonly #log: Logger;
   readonly #graceMs: number;
@@ -45,8 +44,8 @@ export class ReceiptProcessor {
   #retryTimer: NodeJS.Timeout | undefined;
   #stopped = false;
 
-  constructor(db: Kysely<DB>, bus: EventBus, log: Logger, options: ReceiptProcessorOptions = {}) {
-    this.#db = db;
+  constructor(batcher: WriteBatcher, bus: EventBus, log: Logger, options: ReceiptProcessorOptions = {}) {
+    this.#batcher = batcher;
     this.#bus = bus;
     this.#log = log;
     this.#graceMs = options.unmatchedGraceMs ?? 30_000;
@@ -114,7 +113,7 @@ export class ReceiptProcessor {
 
   async #apply(batch: Pending[]): Promise<{ events: StatusChange[]; unmatched: Set<Pending> }> {
     const now = Date.now();
-    return this.#db.transaction().execute(async (tx) => {
+    return this.#batcher.run(async (tx) => {
       const byConnector = new Map<string, Pending[]>();
       for (const p of batch) {
         const list = byConnector.get(p.receipt.connectorId) ?? [];

@@ -1,11 +1,10 @@
-import type { Kysely } from 'kysely';
 import type { FailureReason } from '../domain/reasons.ts';
 import type { EventBus } from '../events/bus.ts';
 import type { Logger } from '../log.ts';
 import { ConnectorError, type Connector, type OutboundMessage } from '../connectors/types.ts';
 import { segment, type SmsEncoding } from '../sms/encoding.ts';
 import type { MessageRow } from '../store/messages.ts';
-import type { DB } from '../store/schema.ts';
+import type { WriteBatcher } from '../store/write-batcher.ts';
 import { claimDue, finish, insertEvents, markSent, scheduleRetry, type EventInput, type SentRecord } from './transitions.ts';
 
 export interface SenderOptions {
@@ -46,15 +45,15 @@ export function retryDelayMs(attempt: number, retry: { initialDelayMs: number; m
  * connector, and records every outcome in one transaction per batch.
  */
 export class Sender {
-  readonly #db: Kysely<DB>;
+  readonly #batcher: WriteBatcher;
   readonly #router: Router;
   readonly #bus: EventBus;
   readonly #log: Logger;
   readonly #leaseMs: number;
   readonly #retry: SenderOptions['retry'];
 
-  constructor(db: Kysely<DB>, router: Router, bus: EventBus, log: Logger, options: SenderOptions) {
-    this.#db = db;
+  constructor(batcher: WriteBatcher, router: Router, bus: EventBus, log: Logger, options: SenderOptions) {
+    this.#batcher = batcher;
     this.#router = router;
     this.#bus = bus;
     this.#log = log;
@@ -73,13 +72,16 @@ export class Sender {
 
   async #process(ids: string[]): Promise<void> {
     const claimedAt = Date.now();
-    const { rows, changes } = await claimDue(this.#db, ids, claimedAt, claimedAt + this.#leaseMs);
+    const { rows, changes } = await this.#batcher.run(async (tx) => {
+      const claimed = await claimDue(tx, ids, claimedAt, claimedAt + this.#leaseMs);
+      return { rows: claimed.rows, changes: await insertEvents(tx, claimed.events) };
+    });
     this.#bus.publishStatus(changes);
     if (rows.length === 0) return;
     const outcomes = await Promise.all(rows.map((row) => this.#sendOne(row, claimedAt)));
 
     const now = Date.now();
-    const events = await this.#db.transaction().execute(async (tx) => {
+    const events = await this.#batcher.run(async (tx) => {
       const out: EventInput[] = [];
       out.push(...(await markSent(tx, outcomes.flatMap((o) => (o.kind === 'sent' ? [o.record] : [])), now)));
       for (const o of outcomes) {

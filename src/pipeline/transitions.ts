@@ -47,33 +47,31 @@ export async function insertEvents(tx: Kysely<DB>, events: EventInput[]): Promis
 /**
  * accepted|queued → queued, for messages that are due: takes them for this
  * sender until `leaseUntil` (a crashed sender's messages become due again then).
- * Returns the rows it took, with `attempts` already counting this attempt.
+ * Returns the rows it took, with `attempts` already counting this attempt, and
+ * the events to record for those queued for the first time.
  */
-export async function claimDue(db: Kysely<DB>, ids: string[], now: number, leaseUntil: number): Promise<{ rows: MessageRow[]; changes: StatusChange[] }> {
-  return db.transaction().execute(async (tx) => {
-    const rows: MessageRow[] = [];
-    for (const part of inLists(ids)) {
-      const claimed = await tx
-        .updateTable('messages')
-        .set((eb) => ({
-          status: 'queued',
-          queued_at: eb.fn.coalesce('queued_at', eb.val(now)),
-          due_at: leaseUntil,
-          lease_until: leaseUntil,
-          attempts: eb('attempts', '+', 1),
-          updated_at: now,
-        }))
-        .where('id', 'in', part)
-        .where('status', 'in', ['accepted', 'queued'])
-        .where('due_at', '<=', now)
-        .returningAll()
-        .execute();
-      rows.push(...claimed);
-    }
-    const firstTime = rows.filter((r) => r.attempts === 1);
-    const changes = await insertEvents(tx, firstTime.map((r) => ({ accountId: r.account_id, messageId: r.id, status: 'queued', at: now })));
-    return { rows, changes };
-  });
+export async function claimDue(tx: Kysely<DB>, ids: string[], now: number, leaseUntil: number): Promise<{ rows: MessageRow[]; events: EventInput[] }> {
+  const rows: MessageRow[] = [];
+  for (const part of inLists(ids)) {
+    const claimed = await tx
+      .updateTable('messages')
+      .set((eb) => ({
+        status: 'queued',
+        queued_at: eb.fn.coalesce('queued_at', eb.val(now)),
+        due_at: leaseUntil,
+        lease_until: leaseUntil,
+        attempts: eb('attempts', '+', 1),
+        updated_at: now,
+      }))
+      .where('id', 'in', part)
+      .where('status', 'in', ['accepted', 'queued'])
+      .where('due_at', '<=', now)
+      .returningAll()
+      .execute();
+    rows.push(...claimed);
+  }
+  const firstTime = rows.filter((r) => r.attempts === 1);
+  return { rows, events: firstTime.map((r) => ({ accountId: r.account_id, messageId: r.id, status: 'queued' as const, at: now })) };
 }
 
 export interface SentRecord {
