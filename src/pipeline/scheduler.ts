@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Logger } from '../log.ts';
 import { IdempotencyRepository } from '../store/idempotency.ts';
+import { OPEN_STATUS_CONDITION } from '../store/migrations/002-partial-indexes.ts';
 import type { DB } from '../store/schema.ts';
 import type { Dispatcher } from './dispatcher.ts';
 
@@ -79,7 +80,7 @@ export class Scheduler {
       const due = await this.#db
         .selectFrom('messages')
         .select('id')
-        .where('status', 'in', ['accepted', 'queued'])
+        .where(OPEN_STATUS_CONDITION) // as in the partial index messages_due, word for word
         .where('due_at', '<=', now)
         .orderBy('due_at')
         .limit(this.#pollLimit)

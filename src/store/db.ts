@@ -5,6 +5,7 @@ import { Kysely, PostgresDialect, SqliteDialect, type SqliteDatabase, type Sqlit
 import { Migrator, type Migration } from 'kysely/migration';
 import pg from 'pg';
 import * as initial from './migrations/001-initial.ts';
+import * as partialIndexes from './migrations/002-partial-indexes.ts';
 import type { DB } from './schema.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -32,6 +33,7 @@ export interface DatabaseOptions {
 
 const migrations: Record<string, Migration> = {
   '001-initial': initial,
+  '002-partial-indexes': partialIndexes,
 };
 
 // bigint columns hold epoch milliseconds, well inside Number's exact range.
