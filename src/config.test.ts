@@ -49,3 +49,55 @@ test('an unreadable or malformed file is a clear problem', () => {
   writeFileSync(broken, '{');
   assert.throws(() => loadConfig({ DEPESHA_CONFIG: broken }), /not valid JSON/);
 });
+
+test('connectors and routes come from the file; a password can come from the environment', () => {
+  const file = path.join(dir, 'smpp.yaml');
+  writeFileSync(
+    file,
+    [
+      'connectors:',
+      '  - id: operator',
+      '    type: smpp',
+      '    host: smsc.example.net',
+      '    system_id: depesha',
+      '    password_env: SMSC_PASSWORD',
+      '    window: 20',
+      'routes:',
+      '  - connector: operator',
+      '    prefixes: ["7"]',
+      '',
+    ].join('\n'),
+  );
+  const c = loadConfig({ DEPESHA_CONFIG: file, SMSC_PASSWORD: 's3cret' });
+  assert.equal(c.connectors.length, 1);
+  const smpp = c.connectors[0]!;
+  assert.equal(smpp.type, 'smpp');
+  assert.ok(smpp.type === 'smpp' && smpp.password === 's3cret' && smpp.window === 20 && !('password_env' in smpp));
+  assert.deepEqual(c.routes, [{ connector: 'operator', prefixes: ['7'] }]);
+});
+
+test('connector mistakes are named with their place in the file', () => {
+  const file = path.join(dir, 'bad-smpp.json');
+  writeFileSync(
+    file,
+    JSON.stringify({
+      connectors: [
+        { id: 'a', type: 'smpp', host: 'h', system_id: 's' },
+        { id: 'a', type: 'sandbox' },
+        { id: 'b', type: 'smpp', host: 'h', system_id: 's', password_env: 'MISSING_VAR' },
+      ],
+      routes: [{ connector: 'nowhere' }],
+    }),
+  );
+  assert.throws(
+    () => loadConfig({ DEPESHA_CONFIG: file }),
+    (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      const text = err.problems.join('\n');
+      for (const needle of ['connectors.0: an smpp connector needs password', 'connectors.1.id: a is declared twice', 'MISSING_VAR is not set', 'routes.0.connector: no connector with id nowhere']) {
+        assert.ok(text.includes(needle), `missing ${needle} in:\n${text}`);
+      }
+      return true;
+    },
+  );
+});

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { Type, type Static } from 'typebox';
 import { Value } from 'typebox/value';
 import YAML from 'yaml';
+import { ConnectorDefinitionSchema, RouteDefinitionSchema, type ConnectorDefinition, type RouteDefinition } from './connectors/definitions.ts';
 import { isValidRegion } from './sms/phone.ts';
 
 /**
@@ -49,6 +50,8 @@ export const ConfigFileSchema = Type.Object(
     sqlite: Type.Optional(
       Type.Object({ synchronous: Type.Optional(Type.Union([Type.Literal('full'), Type.Literal('normal')])) }, { additionalProperties: false }),
     ),
+    connectors: Type.Optional(Type.Array(ConnectorDefinitionSchema, { maxItems: 1000 })),
+    routes: Type.Optional(Type.Array(RouteDefinitionSchema, { maxItems: 10000 })),
   },
   { additionalProperties: false },
 );
@@ -94,6 +97,14 @@ export interface Config {
     /** `full` syncs every commit to disk (survives power loss); `normal` survives process crashes only */
     synchronous: 'full' | 'normal';
   };
+  /**
+   * Connectors declared in the file, with `password_env` already resolved
+   * into `password`. The sandbox (`sandbox`) always exists; declaring a
+   * connector with that id changes its settings.
+   */
+  connectors: ConnectorDefinition[];
+  /** Routes declared in the file; none: every SMS goes to the sandbox. */
+  routes: RouteDefinition[];
 }
 
 export class ConfigError extends Error {
@@ -194,8 +205,37 @@ export function loadConfig(env: Env = process.env): Config {
     pipeline: pipeline === 'inline' ? 'inline' : 'thread',
     rateLimitPerSecond: intFromEnv(env, 'DEPESHA_RATE_LIMIT_PER_SECOND', problems, 1, 1000000) ?? file.rate_limit?.per_second ?? 10000,
     sqlite: { synchronous: synchronous === 'normal' ? 'normal' : 'full' },
+    connectors: [],
+    routes: [],
   };
   if (config.retry.maxDelayMs < config.retry.initialDelayMs) problems.push('retry max delay must not be below the initial delay');
+  config.connectors = resolveConnectors(file.connectors ?? [], env, problems);
+  const known = new Set(['sandbox', ...config.connectors.map((c) => c.id)]);
+  (file.routes ?? []).forEach((route, i) => {
+    if (!known.has(route.connector)) problems.push(`routes.${i}.connector: no connector with id ${route.connector} is declared`);
+  });
+  config.routes = file.routes ?? [];
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+/** Checks what the schema cannot (unique ids, a password from somewhere) and reads `password_env`. */
+function resolveConnectors(declared: ConnectorDefinition[], env: Env, problems: string[]): ConnectorDefinition[] {
+  const seen = new Set<string>();
+  return declared.map((c, i) => {
+    if (seen.has(c.id)) problems.push(`connectors.${i}.id: ${c.id} is declared twice`);
+    seen.add(c.id);
+    if (c.type !== 'smpp') return c;
+    const { password_env: passwordEnv, ...rest } = c;
+    if (passwordEnv !== undefined && c.password !== undefined) problems.push(`connectors.${i}: give password or password_env, not both`);
+    let password = c.password;
+    if (passwordEnv !== undefined) {
+      password = env[passwordEnv];
+      if (password === undefined) problems.push(`connectors.${i}.password_env: the environment variable ${passwordEnv} is not set`);
+      else if (password.length > 8) problems.push(`connectors.${i}.password_env: SMPP passwords are at most 8 characters (${passwordEnv} has ${password.length})`);
+    }
+    if (password === undefined && passwordEnv === undefined) problems.push(`connectors.${i}: an smpp connector needs password or password_env`);
+    if ((c.reconnect_max_ms ?? 60000) < (c.reconnect_min_ms ?? 1000)) problems.push(`connectors.${i}: reconnect_max_ms must not be below reconnect_min_ms`);
+    return { ...rest, password: password ?? '' };
+  });
 }

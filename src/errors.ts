@@ -9,6 +9,7 @@ export const API_ERRORS = {
   unsupported_media_type: { status: 415, description: 'The body must be `application/json`.' },
   payload_too_large: { status: 413, description: 'The request body is larger than the endpoint accepts.' },
   unauthorized: { status: 401, description: 'No API key was given, or it is unknown or revoked.' },
+  forbidden: { status: 403, description: 'The API key may not do this: the endpoint needs an administrator key.' },
   not_found: { status: 404, description: 'No such object in your account (objects of other accounts are reported the same way).' },
   route_not_found: { status: 404, description: 'No such endpoint.' },
   invalid_phone_number: { status: 422, description: 'A recipient number cannot be parsed or is not a valid number; `details` names the input.' },

@@ -46,7 +46,8 @@ export async function bootstrap(accounts: AccountsRepository, config: Config): P
   if ((await accounts.countAccounts()) > 0) return undefined;
   const account = await accounts.createAccount({ name: 'Demo', defaultRegion: config.defaults.region, defaultTtlSeconds: config.defaults.ttlSeconds, maxParts: config.defaults.maxParts });
   const apiKey = config.bootstrapApiKey ?? generateApiKey();
-  await accounts.createApiKey(account.id, 'bootstrap', apiKey);
+  // The installation's first key administers it too (connectors, routes); keys made later are account keys.
+  await accounts.createApiKey(account.id, 'bootstrap', apiKey, { role: 'admin' });
   const adminEmail = 'admin@depesha.local';
   const adminPassword = randomBytes(12).toString('base64url');
   await accounts.createUser({ email: adminEmail, password: adminPassword, role: 'admin', accountId: null });

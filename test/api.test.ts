@@ -309,6 +309,23 @@ for (const dialect of await dialects()) {
       }
     });
 
+    test('connectors: administrators see each connector and its state; account keys are refused', async () => {
+      const list = await call('GET', '/v1/connectors');
+      assert.equal(list.status, 200);
+      const sandbox = list.body.data.find((c: { id: string }) => c.id === 'sandbox');
+      assert.equal(sandbox.status, 'up');
+      assert.equal(sandbox.links_up, 1);
+      const other = await t.makeAccount();
+      const refused = await call('GET', '/v1/connectors', { key: other.apiKey });
+      assert.equal(refused.status, 403);
+      assert.equal(refused.body.error.code, 'forbidden');
+      const unmatched = await call('GET', '/v1/connectors/sandbox/unmatched-receipts');
+      assert.equal(unmatched.status, 200);
+      assert.deepEqual(unmatched.body, { data: [], next_cursor: null });
+      assert.equal((await call('GET', '/v1/connectors/nope/unmatched-receipts')).status, 404);
+      assert.equal((await call('GET', '/v1/connectors/sandbox/unmatched-receipts?cursor=zzz')).body.error.code, 'invalid_cursor');
+    });
+
     test('operations endpoints and the OpenAPI document', async () => {
       assert.equal((await call('GET', '/healthz', { key: null })).status, 200);
       assert.equal((await call('GET', '/readyz', { key: null })).status, 200);
@@ -317,7 +334,7 @@ for (const dialect of await dialects()) {
       assert.match(String(metrics.body), /depesha_messages_accepted_total/);
       const doc = await call('GET', '/openapi.json', { key: null });
       assert.equal(doc.status, 200);
-      for (const path of ['/v1/messages', '/v1/messages/bulk', '/v1/messages/{id}', '/v1/batches/{id}', '/v1/sms/segments', '/healthz', '/readyz', '/metrics']) {
+      for (const path of ['/v1/messages', '/v1/messages/bulk', '/v1/messages/{id}', '/v1/batches/{id}', '/v1/sms/segments', '/v1/connectors', '/healthz', '/readyz', '/metrics']) {
         assert.ok(doc.body.paths[path], `${path} missing from OpenAPI`);
       }
       assert.ok(doc.body.paths['/v1/messages'].post.requestBody);

@@ -33,6 +33,8 @@ export interface Receipt {
   reason?: FailureReason | undefined;
   /** epoch ms the provider says it happened (falls back to arrival time) */
   at: number;
+  /** the provider's report as it came (e.g. the SMPP receipt text), kept when the receipt matches nothing */
+  raw?: string | undefined;
 }
 
 /**
@@ -79,6 +81,25 @@ export interface ConnectorManifest {
   fields: ManifestField[];
 }
 
+/**
+ * How a connector is doing, for `GET /v1/connectors` and monitoring: `up`
+ * takes traffic, `degraded` takes it with less capacity (some binds down,
+ * throttled), `connecting` and `down` take none and say why in `detail`.
+ */
+export interface ConnectorState {
+  id: string;
+  type: string;
+  status: 'up' | 'degraded' | 'connecting' | 'down' | 'stopped';
+  /** why it is not up, e.g. "bind refused: 0x0000000E invalid password" */
+  detail: string | null;
+  /** epoch ms of the last change of `status` */
+  since: number;
+  /** links (SMPP binds) up and configured */
+  links: { up: number; total: number };
+  /** requests sent and not yet answered */
+  inFlight: number;
+}
+
 /** A small adapter to one provider. Stateless towards the store: the pipeline records what it returns. */
 export interface Connector {
   readonly id: string;
@@ -89,4 +110,5 @@ export interface Connector {
   parseReceipt(raw: unknown): Receipt | null;
   start(context: ConnectorContext): Promise<void>;
   stop(): Promise<void>;
+  state(): ConnectorState;
 }

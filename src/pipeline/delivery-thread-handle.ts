@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import type { Config } from '../config.ts';
+import type { ConnectorState } from '../connectors/types.ts';
 import type { EventBus, StatusChange } from '../events/bus.ts';
 import type { Logger } from '../log.ts';
 import type { AcceptJob } from './accept.ts';
@@ -10,6 +11,7 @@ export type FromDelivery =
   | { type: 'ready' }
   | { type: 'stopped' }
   | { type: 'status'; changes: StatusChange[]; depth: number }
+  | { type: 'connectors'; states: ConnectorState[] }
   | { type: 'accepted'; id: number; error?: string; code?: string | undefined };
 
 /**
@@ -21,6 +23,7 @@ export type FromDelivery =
 export async function startDeliveryThread(config: Config, bus: EventBus, log: Logger, options: { pgSchema?: string | undefined; pollMs?: number | undefined }): Promise<Delivery> {
   let worker: Worker;
   let depth = 0;
+  let connectorStates: ConnectorState[] = [];
   let stopping = false;
   let pending: string[] = [];
   let flushScheduled = false;
@@ -46,6 +49,8 @@ export async function startDeliveryThread(config: Config, bus: EventBus, log: Lo
         } else if (message.type === 'status') {
           depth = message.depth;
           bus.publishStatus(message.changes);
+        } else if (message.type === 'connectors') {
+          connectorStates = message.states;
         }
       });
       worker.once('error', (err) => {
@@ -88,6 +93,11 @@ export async function startDeliveryThread(config: Config, bus: EventBus, log: Lo
     },
     get depth() {
       return depth;
+    },
+    connectors() {
+      if (alive) return connectorStates;
+      const now = Date.now();
+      return connectorStates.map((c) => ({ ...c, status: 'down' as const, detail: 'the delivery thread is restarting', since: now, links: { up: 0, total: c.links.total }, inFlight: 0 }));
     },
     async stop() {
       stopping = true;

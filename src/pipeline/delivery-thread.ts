@@ -46,6 +46,7 @@ port.on('message', (message: ToDelivery) => {
     );
   }
   else if (message.type === 'stop') {
+    clearInterval(connectorTimer);
     void delivery
       .stop()
       .then(() => database.close())
@@ -58,4 +59,9 @@ port.on('message', (message: ToDelivery) => {
       );
   }
 });
+// The main thread answers GET /v1/connectors from the latest of these.
+const postConnectors = () => post({ type: 'connectors', states: delivery.connectors() });
+postConnectors();
+const connectorTimer = setInterval(postConnectors, 1000);
+connectorTimer.unref();
 post({ type: 'ready' });

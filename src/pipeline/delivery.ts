@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Config } from '../config.ts';
 import { createConnectors } from '../connectors/registry.ts';
+import type { ConnectorState } from '../connectors/types.ts';
 import type { EventBus } from '../events/bus.ts';
 import type { Logger } from '../log.ts';
 import type { Dialect } from '../store/db.ts';
@@ -10,7 +11,8 @@ import { AcceptWriter, type AcceptJob } from './accept.ts';
 import { InProcessDispatcher } from './dispatcher.ts';
 import { ReceiptProcessor } from './receipts.ts';
 import { Scheduler } from './scheduler.ts';
-import { DefaultRouter, Sender } from './sender.ts';
+import { RoutingTable } from './router.ts';
+import { Sender } from './sender.ts';
 
 /** The running delivery side: stores accepted messages, sends them when due, applies receipts. */
 export interface Delivery {
@@ -22,6 +24,8 @@ export interface Delivery {
   /** ids of committed messages that are due now */
   enqueue(ids: readonly string[]): void;
   readonly depth: number;
+  /** how each connector is doing */
+  connectors(): ConnectorState[];
   stop(): Promise<void>;
 }
 
@@ -42,7 +46,7 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
   const writer = new AcceptWriter(batcher);
   const connectors = createConnectors(config, { journal: true });
   const dispatcher = new InProcessDispatcher();
-  const sender = new Sender(batcher, new DefaultRouter(connectors), bus, log.child({ component: 'sender' }), { retry: config.retry });
+  const sender = new Sender(batcher, new RoutingTable(connectors, config.routes), bus, log.child({ component: 'sender' }), { retry: config.retry });
   const receipts = new ReceiptProcessor(batcher, bus, log.child({ component: 'receipts' }));
   const scheduler = new Scheduler(db, dispatcher, log.child({ component: 'scheduler' }), options.pollMs === undefined ? {} : { pollMs: options.pollMs });
 
@@ -63,6 +67,7 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
     get depth() {
       return dispatcher.depth;
     },
+    connectors: () => connectors.map((c) => c.state()),
     async stop() {
       await scheduler.stop();
       await dispatcher.stop();

@@ -4,7 +4,8 @@ import type { EventBus, StatusChange } from '../events/bus.ts';
 import type { Logger } from '../log.ts';
 import type { Receipt } from '../connectors/types.ts';
 import type { WriteBatcher } from '../store/write-batcher.ts';
-import { inLists } from '../store/shapes.ts';
+import { fixedChunks, inLists } from '../store/shapes.ts';
+import { newId } from '../domain/ids.ts';
 import { finishMany, insertEvents, type EventInput } from './transitions.ts';
 
 interface Pending {
@@ -89,15 +90,13 @@ export class ReceiptProcessor {
       this.#bus.publishStatus(events);
       const now = Date.now();
       for (const p of batch) if (!unmatched.has(p)) p.resolve();
+      const giveUp: Pending[] = [];
       for (const p of unmatched) {
         p.unmatchedSince ??= now;
-        if (now - p.unmatchedSince >= this.#graceMs) {
-          this.#log.warn({ connector: p.receipt.connectorId, providerMessageId: p.receipt.providerMessageId, status: p.receipt.status }, 'receipt matches no sent part');
-          p.resolve();
-        } else {
-          this.#retryLater.push(p);
-        }
+        if (now - p.unmatchedSince >= this.#graceMs) giveUp.push(p);
+        else this.#retryLater.push(p);
       }
+      if (giveUp.length > 0) await this.#keepUnmatched(giveUp, now);
       if (this.#retryLater.length > 0 && !this.#retryTimer) {
         this.#retryTimer = setTimeout(() => {
           this.#retryTimer = undefined;
@@ -109,6 +108,26 @@ export class ReceiptProcessor {
       this.#log.error({ err, count: batch.length }, 'applying receipts failed; the connectors will deliver them again');
       for (const p of batch) p.reject(err as Error);
     }
+  }
+
+  /** Receipts that matched nothing for the whole grace period are stored where operators can see them, then acknowledged. */
+  async #keepUnmatched(receipts: Pending[], now: number): Promise<void> {
+    for (const p of receipts) {
+      this.#log.warn({ connector: p.receipt.connectorId, providerMessageId: p.receipt.providerMessageId, status: p.receipt.status }, 'receipt matches no sent part; kept in unmatched_receipts');
+    }
+    await this.#batcher.run(async (tx) => {
+      const rows = receipts.map((p) => ({
+        id: newId('urc', now),
+        connector_id: p.receipt.connectorId,
+        provider_message_id: p.receipt.providerMessageId,
+        status: p.receipt.status,
+        provider_code: p.receipt.reason?.providerCode ?? null,
+        raw: p.receipt.raw ?? null,
+        received_at: p.unmatchedSince ?? now,
+      }));
+      for (const chunk of fixedChunks(rows)) await tx.insertInto('unmatched_receipts').values(chunk).execute();
+    });
+    for (const p of receipts) p.resolve();
   }
 
   async #apply(batch: Pending[]): Promise<{ events: StatusChange[]; unmatched: Set<Pending> }> {

@@ -5,28 +5,13 @@ import { ConnectorError, type Connector, type OutboundMessage } from '../connect
 import { segment, type SmsEncoding } from '../sms/encoding.ts';
 import type { MessageRow } from '../store/messages.ts';
 import type { WriteBatcher } from '../store/write-batcher.ts';
+import type { Router } from './router.ts';
 import { claimDue, finish, insertEvents, markSent, scheduleRetry, type EventInput, type SentRecord } from './transitions.ts';
 
 export interface SenderOptions {
   /** how long a claimed message belongs to this sender before others may take it, default 60 s */
   leaseMs?: number;
   retry: { initialDelayMs: number; maxDelayMs: number };
-}
-
-/** Picks the connector for a message. Routing by operator, prefix and account comes later. */
-export interface Router {
-  pick(message: MessageRow): Connector | undefined;
-}
-
-/** The first connector that serves the message's channel. */
-export class DefaultRouter implements Router {
-  readonly #connectors: Connector[];
-  constructor(connectors: Connector[]) {
-    this.#connectors = connectors;
-  }
-  pick(message: MessageRow): Connector | undefined {
-    return this.#connectors.find((c) => c.manifest.channels.includes(message.channel as 'sms'));
-  }
 }
 
 type Outcome =

@@ -11,6 +11,7 @@ export interface ApiKeyRecord {
   name: string;
   prefix: string;
   createdAt: number;
+  role: 'admin' | 'account';
 }
 
 export interface NewAccount {
@@ -82,21 +83,23 @@ export class AccountsRepository {
   }
 
   /** Stores a key by its hash; the caller shows the plain key once and forgets it. */
-  async createApiKey(accountId: string, name: string, plainKey: string, now = Date.now()): Promise<ApiKeyRecord> {
-    const record = { id: newId('key', now), account_id: accountId, name, prefix: plainKey.slice(0, 12), key_hash: hashApiKey(plainKey), created_at: now, revoked_at: null };
+  async createApiKey(accountId: string, name: string, plainKey: string, options: { role?: 'admin' | 'account'; now?: number } = {}): Promise<ApiKeyRecord> {
+    const now = options.now ?? Date.now();
+    const role = options.role ?? 'account';
+    const record = { id: newId('key', now), account_id: accountId, name, prefix: plainKey.slice(0, 12), key_hash: hashApiKey(plainKey), created_at: now, revoked_at: null, role };
     await this.#db.insertInto('api_keys').values(record).execute();
-    return { id: record.id, accountId, name, prefix: record.prefix, createdAt: now };
+    return { id: record.id, accountId, name, prefix: record.prefix, createdAt: now, role };
   }
 
   /** The live key with this hash, or undefined. The only read not scoped by account: it is how the account is found. */
   async findApiKeyByHash(keyHash: string): Promise<ApiKeyRecord | undefined> {
     const row = await this.#db
       .selectFrom('api_keys')
-      .select(['id', 'account_id', 'name', 'prefix', 'created_at'])
+      .select(['id', 'account_id', 'name', 'prefix', 'created_at', 'role'])
       .where('key_hash', '=', keyHash)
       .where('revoked_at', 'is', null)
       .executeTakeFirst();
-    return row && { id: row.id, accountId: row.account_id, name: row.name, prefix: row.prefix, createdAt: row.created_at };
+    return row && { id: row.id, accountId: row.account_id, name: row.name, prefix: row.prefix, createdAt: row.created_at, role: row.role };
   }
 
   async createUser(input: { email: string; password: string; role: string; accountId: string | null }, now = Date.now()): Promise<{ id: string }> {

@@ -6,6 +6,7 @@ import { Migrator, type Migration } from 'kysely/migration';
 import pg from 'pg';
 import * as initial from './migrations/001-initial.ts';
 import * as partialIndexes from './migrations/002-partial-indexes.ts';
+import * as keyRoles from './migrations/003-key-roles-unmatched-receipts.ts';
 import type { DB } from './schema.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -34,6 +35,7 @@ export interface DatabaseOptions {
 const migrations: Record<string, Migration> = {
   '001-initial': initial,
   '002-partial-indexes': partialIndexes,
+  '003-key-roles-unmatched-receipts': keyRoles,
 };
 
 // bigint columns hold epoch milliseconds, well inside Number's exact range.

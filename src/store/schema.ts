@@ -1,3 +1,5 @@
+import type { Generated } from 'kysely';
+
 /**
  * Table types for Kysely. Times are epoch milliseconds (`bigint` columns) in
  * both dialects, so comparisons and sorting are the same everywhere.
@@ -32,6 +34,8 @@ export interface ApiKeysTable {
   key_hash: string;
   created_at: number;
   revoked_at: number | null;
+  /** `admin` may also manage connectors and routes; `account` reaches its account only */
+  role: Generated<'admin' | 'account'>;
 }
 
 export interface MessagesTable {
@@ -112,6 +116,17 @@ export interface IdempotencyKeysTable {
   created_at: number;
 }
 
+/** A receipt that matched no sent part after the grace period: kept for the operator to see. */
+export interface UnmatchedReceiptsTable {
+  id: string;
+  connector_id: string;
+  provider_message_id: string;
+  status: string;
+  provider_code: string | null;
+  raw: string | null;
+  received_at: number;
+}
+
 export interface DB {
   accounts: AccountsTable;
   users: UsersTable;
@@ -121,4 +136,5 @@ export interface DB {
   message_events: MessageEventsTable;
   batches: BatchesTable;
   idempotency_keys: IdempotencyKeysTable;
+  unmatched_receipts: UnmatchedReceiptsTable;
 }

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { FailureReason } from '../../domain/reasons.ts';
-import { ConnectorError, type Connector, type ConnectorContext, type ConnectorManifest, type OutboundMessage, type Receipt, type SendResult } from '../types.ts';
+import { ConnectorError, type Connector, type ConnectorContext, type ConnectorManifest, type ConnectorState, type OutboundMessage, type Receipt, type SendResult } from '../types.ts';
 import { SandboxJournal, type JournalSend } from './journal.ts';
 
 export interface SandboxOptions {
@@ -59,7 +59,8 @@ export class SandboxConnector implements Connector {
   #acksSinceCompaction = 0;
   readonly #timers = new Set<NodeJS.Timeout>();
   #context: ConnectorContext | undefined;
-  #stopped = false;
+  #stopped = true;
+  #since = Date.now();
 
   constructor(options: SandboxOptions) {
     this.id = options.id;
@@ -71,14 +72,21 @@ export class SandboxConnector implements Connector {
   async start(context: ConnectorContext): Promise<void> {
     this.#context = context;
     this.#stopped = false;
+    this.#since = Date.now();
     for (const send of this.#journal?.load() ?? []) {
       this.#open.set(send.key, send);
       this.#schedule(send);
     }
   }
 
+  state(): ConnectorState {
+    const up = !this.#stopped;
+    return { id: this.id, type: 'sandbox', status: up ? 'up' : 'stopped', detail: null, since: this.#since, links: { up: up ? 1 : 0, total: 1 }, inFlight: 0 };
+  }
+
   async stop(): Promise<void> {
     this.#stopped = true;
+    this.#since = Date.now();
     for (const timer of this.#timers) clearTimeout(timer);
     this.#timers.clear();
   }

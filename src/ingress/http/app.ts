@@ -12,6 +12,7 @@ import { RateLimiter } from './rate-limit.ts';
 import type { HttpDeps } from './deps.ts';
 import { sendError, toApiError } from './errors.ts';
 import { messagesRoutes } from './routes/messages.ts';
+import { connectorsRoutes } from './routes/connectors.ts';
 import { opsRoutes } from './routes/ops.ts';
 import { smsRoutes } from './routes/sms.ts';
 import { SendMessageSchema } from './schemas.ts';
@@ -86,5 +87,6 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
   await app.register(opsRoutes(deps));
   await app.register(messagesRoutes(deps, validateItem));
   await app.register(smsRoutes);
+  await app.register(connectorsRoutes(deps));
   return app;
 }

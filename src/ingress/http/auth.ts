@@ -5,6 +5,7 @@ import { hashApiKey, type Account, type AccountsRepository } from '../../store/a
 export interface AuthContext {
   account: Account;
   keyId: string;
+  role: 'admin' | 'account';
 }
 
 declare module 'fastify' {
@@ -43,7 +44,7 @@ export class ApiKeyAuthenticator {
       this.#cache.delete(hash);
       throw new ApiError('unauthorized', 'the API key is unknown or revoked', [], { 'www-authenticate': 'Bearer error="invalid_token"' });
     }
-    const auth = { account, keyId: key.id };
+    const auth = { account, keyId: key.id, role: key.role };
     if (this.#cache.size >= CACHE_MAX) this.#cache.clear();
     this.#cache.set(hash, { auth, expires: now + CACHE_TTL_MS });
     return auth;
@@ -53,4 +54,11 @@ export class ApiKeyAuthenticator {
 export function requireAuth(request: FastifyRequest): AuthContext {
   if (!request.auth) throw new ApiError('unauthorized', 'authentication required');
   return request.auth;
+}
+
+/** For what the whole gateway shares (connectors, routes): an admin key only. */
+export function requireAdmin(request: FastifyRequest): AuthContext {
+  const auth = requireAuth(request);
+  if (auth.role !== 'admin') throw new ApiError('forbidden', 'this needs an administrator API key; account keys reach only their own account');
+  return auth;
 }

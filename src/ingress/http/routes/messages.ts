@@ -23,23 +23,10 @@ import {
   SendMessageSchema,
 } from '../schemas.ts';
 import type { ValidateFunction } from 'ajv';
+import { decodeCursor, encodeCursor } from '../cursor.ts';
 
 const errors = { 400: ErrorSchema, 401: ErrorSchema, 404: ErrorSchema, 409: ErrorSchema, 413: ErrorSchema, 422: ErrorSchema };
 const security = [{ bearerAuth: [] }];
-
-function encodeCursor(id: string): string {
-  return Buffer.from(JSON.stringify({ b: id })).toString('base64url');
-}
-
-function decodeCursor(cursor: string): string {
-  try {
-    const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { b?: unknown };
-    if (typeof parsed.b === 'string' && /^msg_[0-9A-Z]{26}$/.test(parsed.b)) return parsed.b;
-  } catch {
-    // fall through
-  }
-  throw new ApiError('invalid_cursor', 'cursor is not one this API returned; start again without it', [{ field: 'cursor', issue: 'malformed' }]);
-}
 
 export function messagesRoutes(deps: HttpDeps, validateItem: ValidateFunction): FastifyPluginAsyncTypebox {
   return async (app) => {
@@ -175,7 +162,7 @@ export function messagesRoutes(deps: HttpDeps, validateItem: ValidateFunction): 
           batchId: q.batch_id,
           since,
           until,
-          beforeId: q.cursor === undefined ? undefined : decodeCursor(q.cursor),
+          beforeId: q.cursor === undefined ? undefined : decodeCursor(q.cursor, 'msg'),
           limit: limit + 1,
         });
         const page = rows.slice(0, limit);

@@ -1,0 +1,17 @@
+import { ApiError } from '../../errors.ts';
+
+/** List cursors: the last id of the page, opaque to clients (ids sort by time, newest first). */
+export function encodeCursor(id: string): string {
+  return Buffer.from(JSON.stringify({ b: id })).toString('base64url');
+}
+
+/** The id inside a cursor this API returned for objects with this id prefix; invalid_cursor otherwise. */
+export function decodeCursor(cursor: string, prefix: string): string {
+  try {
+    const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { b?: unknown };
+    if (typeof parsed.b === 'string' && parsed.b.startsWith(`${prefix}_`) && /^[a-z]+_[0-9A-Z]{26}$/.test(parsed.b)) return parsed.b;
+  } catch {
+    // fall through
+  }
+  throw new ApiError('invalid_cursor', 'cursor is not one this API returned; start again without it', [{ field: 'cursor', issue: 'malformed' }]);
+}
