@@ -25,6 +25,8 @@ export const API_ERRORS = {
   idempotency_key_reused: { status: 422, description: 'The `Idempotency-Key` was used in the last 24 hours with a different request body.' },
   idempotency_key_invalid: { status: 400, description: 'The `Idempotency-Key` header is empty or longer than 255 characters.' },
   idempotency_key_in_use: { status: 409, description: 'A request with this `Idempotency-Key` is still being processed; retry after it finishes.' },
+  invalid_ip_range: { status: 422, description: 'An entry of `allowed_ips` is not an IP address or CIDR range; `details` names it.' },
+  smpp_system_id_taken: { status: 409, description: 'Another SMPP login already uses this `system_id`; choose another.' },
   rate_limited: { status: 429, description: 'Too many requests for this API key in the current second; wait `Retry-After` seconds.' },
   service_unavailable: { status: 503, description: 'The gateway is starting up or shutting down, or its database is unreachable; retry later.' },
   internal_error: { status: 500, description: 'An unexpected error on our side. The `request_id` identifies it in our logs.' },

@@ -10,7 +10,7 @@ interface Reply {
 }
 
 function client(t: () => TestGateway) {
-  return async (method: 'GET' | 'POST', url: string, options: { body?: unknown; raw?: string; key?: string | null; headers?: Record<string, string> } = {}): Promise<Reply> => {
+  return async (method: 'GET' | 'POST' | 'DELETE', url: string, options: { body?: unknown; raw?: string; key?: string | null; headers?: Record<string, string> } = {}): Promise<Reply> => {
     const headers: Record<string, string> = { ...options.headers };
     const key = options.key === undefined ? t().apiKey : options.key;
     if (key !== null) headers.authorization = `Bearer ${key}`;
@@ -324,6 +324,39 @@ for (const dialect of await dialects()) {
       assert.deepEqual(unmatched.body, { data: [], next_cursor: null });
       assert.equal((await call('GET', '/v1/connectors/nope/unmatched-receipts')).status, 404);
       assert.equal((await call('GET', '/v1/connectors/sandbox/unmatched-receipts?cursor=zzz')).body.error.code, 'invalid_cursor');
+    });
+
+    test('SMPP credentials: created with a hashed password, scoped to the account, revoked', async () => {
+      const created = await call('POST', '/v1/smpp/credentials', { body: { system_id: `shop${dialect.name}`, password: 'pa55word', allowed_ips: ['203.0.113.0/24'] } });
+      assert.equal(created.status, 201);
+      assert.match(created.body.id, /^smc_/);
+      assert.deepEqual(
+        { ...created.body, id: undefined, created_at: undefined },
+        { id: undefined, created_at: undefined, system_id: `shop${dialect.name}`, allowed_ips: ['203.0.113.0/24'], max_binds: 4, max_submits_per_second: 100, receipt_hold_seconds: 259200 },
+      );
+      const stored = await t.gateway.database.db.selectFrom('smpp_credentials').select('password_hash').where('id', '=', created.body.id).executeTakeFirstOrThrow();
+      assert.match(stored.password_hash, /^scrypt\$/);
+      assert.ok(!stored.password_hash.includes('pa55word'));
+
+      const again = await call('POST', '/v1/smpp/credentials', { body: { system_id: `shop${dialect.name}`, password: 'another1' } });
+      assert.equal(again.status, 409);
+      assert.equal(again.body.error.code, 'smpp_system_id_taken');
+      const badIp = await call('POST', '/v1/smpp/credentials', { body: { system_id: 'x1', password: 'pa55word', allowed_ips: ['10.0.0.0/8', 'office'] } });
+      assert.equal(badIp.status, 422);
+      assert.equal(badIp.body.error.code, 'invalid_ip_range');
+      assert.deepEqual(badIp.body.error.details, [{ field: 'allowed_ips[1]', issue: '"office" is not an address or CIDR range' }]);
+      const shortPassword = await call('POST', '/v1/smpp/credentials', { body: { system_id: 'x2', password: '123456789' } });
+      assert.equal(shortPassword.status, 400);
+      assert.equal(await t.gateway.database.db.selectFrom('smpp_credentials').select('id').where('system_id', 'in', ['x1', 'x2']).executeTakeFirst(), undefined);
+
+      const list = await call('GET', '/v1/smpp/credentials');
+      assert.ok(list.body.data.some((c: { id: string }) => c.id === created.body.id));
+      const other = await t.makeAccount();
+      assert.equal((await call('GET', `/v1/smpp/credentials/${created.body.id}`, { key: other.apiKey })).status, 404);
+      assert.equal((await call('DELETE', `/v1/smpp/credentials/${created.body.id}`, { key: other.apiKey })).status, 404);
+      assert.equal((await call('GET', `/v1/smpp/credentials/${created.body.id}`)).status, 200);
+      assert.equal((await call('DELETE', `/v1/smpp/credentials/${created.body.id}`)).status, 204);
+      assert.equal((await call('GET', `/v1/smpp/credentials/${created.body.id}`)).status, 404);
     });
 
     test('operations endpoints and the OpenAPI document', async () => {

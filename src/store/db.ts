@@ -7,6 +7,7 @@ import pg from 'pg';
 import * as initial from './migrations/001-initial.ts';
 import * as partialIndexes from './migrations/002-partial-indexes.ts';
 import * as keyRoles from './migrations/003-key-roles-unmatched-receipts.ts';
+import * as smppServer from './migrations/004-smpp-server.ts';
 import type { DB } from './schema.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -36,6 +37,7 @@ const migrations: Record<string, Migration> = {
   '001-initial': initial,
   '002-partial-indexes': partialIndexes,
   '003-key-roles-unmatched-receipts': keyRoles,
+  '004-smpp-server': smppServer,
 };
 
 // bigint columns hold epoch milliseconds, well inside Number's exact range.

@@ -127,6 +127,43 @@ export interface UnmatchedReceiptsTable {
   received_at: number;
 }
 
+/** A customer's SMPP login. */
+export interface SmppCredentialsTable {
+  id: string;
+  account_id: string;
+  /** unique across the gateway: the bind names only the system_id */
+  system_id: string;
+  /** scrypt, as for user passwords */
+  password_hash: string;
+  /** JSON array of CIDR ranges; empty: any address */
+  allowed_ips: string;
+  max_binds: number;
+  max_submits_per_second: number;
+  /** how long receipts wait for a receiving bind before they are dropped */
+  receipt_hold_seconds: number;
+  created_at: number;
+  revoked_at: number | null;
+}
+
+/** A message that came in over SMPP: who submitted it and whether they want a receipt. */
+export interface SmppSubmitsTable {
+  message_id: string;
+  account_id: string;
+  credential_id: string;
+  /** submit_sm registered_delivery & 3: 0 none, 1 final outcome, 2 failure only */
+  registered_delivery: number;
+  /** the addresses as the customer wrote them, echoed in the receipt */
+  source_addr: string;
+  destination_addr: string;
+}
+
+/** The last event whose receipt a credential has been sent (or that was skipped). */
+export interface SmppReceiptCursorsTable {
+  credential_id: string;
+  last_event_id: string;
+  updated_at: number;
+}
+
 export interface DB {
   accounts: AccountsTable;
   users: UsersTable;
@@ -137,4 +174,7 @@ export interface DB {
   batches: BatchesTable;
   idempotency_keys: IdempotencyKeysTable;
   unmatched_receipts: UnmatchedReceiptsTable;
+  smpp_credentials: SmppCredentialsTable;
+  smpp_submits: SmppSubmitsTable;
+  smpp_receipt_cursors: SmppReceiptCursorsTable;
 }

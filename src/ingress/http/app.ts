@@ -13,6 +13,7 @@ import type { HttpDeps } from './deps.ts';
 import { sendError, toApiError } from './errors.ts';
 import { messagesRoutes } from './routes/messages.ts';
 import { connectorsRoutes } from './routes/connectors.ts';
+import { smppCredentialsRoutes } from './routes/smpp-credentials.ts';
 import { opsRoutes } from './routes/ops.ts';
 import { smsRoutes } from './routes/sms.ts';
 import { SendMessageSchema } from './schemas.ts';
@@ -88,5 +89,6 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
   await app.register(messagesRoutes(deps, validateItem));
   await app.register(smsRoutes);
   await app.register(connectorsRoutes(deps));
+  await app.register(smppCredentialsRoutes(deps));
   return app;
 }
