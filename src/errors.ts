@@ -27,6 +27,8 @@ export const API_ERRORS = {
   idempotency_key_in_use: { status: 409, description: 'A request with this `Idempotency-Key` is still being processed; retry after it finishes.' },
   invalid_ip_range: { status: 422, description: 'An entry of `allowed_ips` is not an IP address or CIDR range; `details` names it.' },
   smpp_system_id_taken: { status: 409, description: 'Another SMPP login already uses this `system_id`; choose another.' },
+  unknown_account: { status: 422, description: 'The `account_id` names no account.' },
+  number_taken: { status: 409, description: 'The number is assigned to an account already; release it first.' },
   rate_limited: { status: 429, description: 'Too many requests for this API key in the current second; wait `Retry-After` seconds.' },
   service_unavailable: { status: 503, description: 'The gateway is starting up or shutting down, or its database is unreachable; retry later.' },
   internal_error: { status: 500, description: 'An unexpected error on our side. The `request_id` identifies it in our logs.' },

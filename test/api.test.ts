@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { createLogger } from '../src/log.ts';
+import { InboundProcessor } from '../src/pipeline/inbound.ts';
+import { WriteBatcher } from '../src/store/write-batcher.ts';
 import type { TestGateway } from './helpers.ts';
 import { dialects, startTestGateway, waitForStatus } from './helpers.ts';
 
@@ -359,6 +362,33 @@ for (const dialect of await dialects()) {
       assert.equal((await call('GET', `/v1/smpp/credentials/${created.body.id}`)).status, 404);
     });
 
+    test('numbers: administrators assign them; inbound messages land in the owning account only', async () => {
+      const other = await t.makeAccount();
+      const number = dialect.name === 'sqlite' ? '79160000101' : '79160000102';
+      assert.equal((await call('POST', '/v1/numbers', { key: other.apiKey, body: { number, account_id: other.accountId } })).status, 403);
+      const assigned = await call('POST', '/v1/numbers', { body: { number: `+${number}`, account_id: other.accountId } });
+      assert.equal(assigned.status, 201);
+      assert.equal(assigned.body.number, number);
+      assert.equal((await call('POST', '/v1/numbers', { body: { number, account_id: t.accountId } })).body.error.code, 'number_taken');
+      assert.equal((await call('POST', '/v1/numbers', { body: { number: '79160000199', account_id: 'acc_nope' } })).body.error.code, 'unknown_account');
+
+      const inbound = new InboundProcessor(new WriteBatcher(t.gateway.database.db), createLogger('silent'), 'RU');
+      const base = { connectorId: 'sandbox', from: '89161234567', text: 'Hi there', partsExpected: 1, partsReceived: 1, complete: true, receivedAt: Date.now() };
+      const mine = await inbound.submit({ ...base, to: number });
+      await inbound.submit({ ...base, to: '79160000198', text: 'to nobody' });
+      const list = await call('GET', '/v1/inbound-messages', { key: other.apiKey });
+      assert.equal(list.status, 200);
+      assert.equal(list.body.data.length, 1);
+      assert.deepEqual({ ...list.body.data[0], received_at: undefined }, { id: mine, from: '+79161234567', to: number, text: 'Hi there', complete: true, parts_expected: 1, parts_received: 1, connector_id: 'sandbox', received_at: undefined });
+      assert.ok(!(await call('GET', '/v1/inbound-messages')).body.data.some((m: { text: string }) => m.text === 'to nobody'));
+      const kept = await t.gateway.database.db.selectFrom('inbound_messages').select('account_id').where('recipient', '=', '79160000198').execute();
+      assert.deepEqual(kept.map((r) => r.account_id), [null]);
+
+      assert.deepEqual((await call('GET', '/v1/numbers', { key: other.apiKey })).body.data.map((n: { number: string }) => n.number), [number]);
+      assert.equal((await call('DELETE', `/v1/numbers/${number}`)).status, 204);
+      assert.deepEqual((await call('GET', '/v1/numbers', { key: other.apiKey })).body.data, []);
+    });
+
     test('operations endpoints and the OpenAPI document', async () => {
       assert.equal((await call('GET', '/healthz', { key: null })).status, 200);
       assert.equal((await call('GET', '/readyz', { key: null })).status, 200);
@@ -367,7 +397,7 @@ for (const dialect of await dialects()) {
       assert.match(String(metrics.body), /depesha_messages_accepted_total/);
       const doc = await call('GET', '/openapi.json', { key: null });
       assert.equal(doc.status, 200);
-      for (const path of ['/v1/messages', '/v1/messages/bulk', '/v1/messages/{id}', '/v1/batches/{id}', '/v1/sms/segments', '/v1/connectors', '/healthz', '/readyz', '/metrics']) {
+      for (const path of ['/v1/messages', '/v1/messages/bulk', '/v1/messages/{id}', '/v1/batches/{id}', '/v1/sms/segments', '/v1/connectors', '/v1/smpp/credentials', '/v1/numbers', '/v1/inbound-messages', '/healthz', '/readyz', '/metrics']) {
         assert.ok(doc.body.paths[path], `${path} missing from OpenAPI`);
       }
       assert.ok(doc.body.paths['/v1/messages'].post.requestBody);

@@ -41,6 +41,7 @@ export function connectorConformance(name: string, options: ConformanceOptions):
     let resolveAll: () => void;
     const all = new Promise<void>((r) => (resolveAll = r));
     await c.start({
+      inbound: async () => {},
       async receipt(r) {
         receipts.push(r);
         if (receipts.length === 3) resolveAll();
@@ -67,7 +68,7 @@ export function connectorConformance(name: string, options: ConformanceOptions):
     const refused = options.refusedNumber;
     test(`${name}: a refusal is a typed ConnectorError that says whether a retry can help`, async () => {
       const c = options.make();
-      await c.start({ receipt: async () => {} });
+      await c.start({ receipt: async () => {}, inbound: async () => {} });
       try {
         await assert.rejects(c.send(outbound(refused, 'x')), (err: unknown) => err instanceof ConnectorError && err.retryable === false && typeof err.reason === 'string');
       } finally {

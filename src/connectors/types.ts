@@ -55,12 +55,29 @@ export class ConnectorError extends Error {
   }
 }
 
+/** A message a subscriber sent to one of our numbers, reassembled from its parts. */
+export interface InboundMessage {
+  connectorId: string;
+  /** as the operator wrote it */
+  from: string;
+  to: string;
+  text: string;
+  partsExpected: number;
+  partsReceived: number;
+  /** false: the reassembly timed out and `text` holds the parts that came */
+  complete: boolean;
+  /** epoch ms of the first part */
+  receivedAt: number;
+}
+
 export interface ConnectorContext {
   /**
    * Hands a receipt to the pipeline. The promise resolves once it is durably
    * recorded; only then may the connector acknowledge it to the provider.
    */
   receipt(receipt: Receipt): Promise<void>;
+  /** Hands an inbound message to the pipeline; resolves once it is stored (then acknowledge it). */
+  inbound(message: InboundMessage): Promise<void>;
 }
 
 /** One credential or setting of a connector type; the cabinet builds its form from these. */

@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import type { Insertable, Kysely } from 'kysely';
 import { ApiError } from '../errors.ts';
 import { newId } from '../domain/ids.ts';
 import { segment, type Segmentation } from '../sms/encoding.ts';
@@ -6,7 +6,8 @@ import { normalizePhone } from '../sms/phone.ts';
 import type { Account } from '../store/accounts.ts';
 import { IdempotencyRepository } from '../store/idempotency.ts';
 import { MessagesRepository, type BatchRow, type MessageRow } from '../store/messages.ts';
-import type { DB } from '../store/schema.ts';
+import type { DB, SmppSubmitsTable } from '../store/schema.ts';
+import { fixedChunks } from '../store/shapes.ts';
 import { inSavepoint, type WriteBatcher } from '../store/write-batcher.ts';
 
 export const TRAFFIC_TYPES = ['service', 'transactional', 'advertising', 'informational'] as const;
@@ -107,6 +108,8 @@ export function prepareMessage(account: Account, req: SendRequest, now: number, 
 export interface AcceptJob {
   messages: MessageRow[];
   batch?: BatchRow | undefined;
+  /** for messages submitted over SMPP: who submitted each and whether they want a receipt */
+  smppSubmits?: Insertable<SmppSubmitsTable>[] | undefined;
   /** the answer to remember under the request's Idempotency-Key, written in the same transaction */
   idempotency?: { accountId: string; key: string; status: number; body: string } | undefined;
 }
@@ -174,6 +177,8 @@ export class AcceptWriter {
   static async #writeJobs(tx: Kysely<DB>, jobs: AcceptJob[]): Promise<void> {
     for (const job of jobs) if (job.batch) await MessagesRepository.insertBatch(tx, job.batch);
     await MessagesRepository.insertAccepted(tx, jobs.length === 1 ? jobs[0]!.messages : jobs.flatMap((j) => j.messages));
+    const submits = jobs.flatMap((j) => j.smppSubmits ?? []);
+    for (const chunk of fixedChunks(submits)) await tx.insertInto('smpp_submits').values(chunk).execute();
     for (const job of jobs) {
       const i = job.idempotency;
       if (i) await IdempotencyRepository.complete(tx, i.accountId, i.key, i.status, i.body);

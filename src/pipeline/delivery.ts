@@ -9,6 +9,7 @@ import type { DB } from '../store/schema.ts';
 import { WriteBatcher } from '../store/write-batcher.ts';
 import { AcceptWriter, type AcceptJob } from './accept.ts';
 import { InProcessDispatcher } from './dispatcher.ts';
+import { InboundProcessor } from './inbound.ts';
 import { ReceiptProcessor } from './receipts.ts';
 import { Scheduler } from './scheduler.ts';
 import { RoutingTable } from './router.ts';
@@ -52,7 +53,8 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
 
   const recovered = await scheduler.recoverAfterCrash();
   if (recovered > 0) log.info({ recovered }, 'messages left in flight by the last run are due again');
-  for (const connector of connectors) await connector.start({ receipt: (r) => receipts.submit(r) });
+  const inbound = new InboundProcessor(batcher, log.child({ component: 'inbound' }), config.defaults.region);
+  for (const connector of connectors) await connector.start({ receipt: (r) => receipts.submit(r), inbound: async (m) => void (await inbound.submit(m)) });
   dispatcher.start((ids) => sender.process(ids));
   scheduler.start();
 

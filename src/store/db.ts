@@ -8,6 +8,7 @@ import * as initial from './migrations/001-initial.ts';
 import * as partialIndexes from './migrations/002-partial-indexes.ts';
 import * as keyRoles from './migrations/003-key-roles-unmatched-receipts.ts';
 import * as smppServer from './migrations/004-smpp-server.ts';
+import * as inbound from './migrations/005-inbound.ts';
 import type { DB } from './schema.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -38,6 +39,7 @@ const migrations: Record<string, Migration> = {
   '002-partial-indexes': partialIndexes,
   '003-key-roles-unmatched-receipts': keyRoles,
   '004-smpp-server': smppServer,
+  '005-inbound': inbound,
 };
 
 // bigint columns hold epoch milliseconds, well inside Number's exact range.

@@ -164,6 +164,30 @@ export interface SmppReceiptCursorsTable {
   updated_at: number;
 }
 
+/** A number (E.164 digits without "+", or a short code) an account receives messages on. */
+export interface NumbersTable {
+  number: string;
+  account_id: string;
+  created_at: number;
+}
+
+/** A message a subscriber sent to one of our numbers (MO). */
+export interface InboundMessagesTable {
+  id: string;
+  /** null: the number belongs to no account */
+  account_id: string | null;
+  connector_id: string;
+  /** E.164 when it parses as a number, otherwise as the operator wrote it */
+  sender: string;
+  recipient: string;
+  body: string;
+  parts_expected: number;
+  parts_received: number;
+  /** 1: every part arrived; 0: reassembly timed out, `body` is what came */
+  complete: number;
+  received_at: number;
+}
+
 export interface DB {
   accounts: AccountsTable;
   users: UsersTable;
@@ -177,4 +201,6 @@ export interface DB {
   smpp_credentials: SmppCredentialsTable;
   smpp_submits: SmppSubmitsTable;
   smpp_receipt_cursors: SmppReceiptCursorsTable;
+  numbers: NumbersTable;
+  inbound_messages: InboundMessagesTable;
 }

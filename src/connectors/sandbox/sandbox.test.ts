@@ -27,7 +27,7 @@ describe('sandbox connector', () => {
 
   test('0001 is throttled (retryable) on the first attempt and accepted on the next', async () => {
     const c = new SandboxConnector({ id: 's', sendLatencyMs: 0, receiptDelayMs: 1000 });
-    await c.start({ receipt: async () => {} });
+    await c.start({ receipt: async () => {}, inbound: async () => {} });
     await assert.rejects(c.send(message('+79161230001', 1)), (err: unknown) => err instanceof ConnectorError && err.retryable && err.reason === 'operator_throttled' && err.providerCode === '0x00000058');
     assert.equal((await c.send(message('+79161230001', 2))).providerIds.length, 1);
     await c.stop();
@@ -50,6 +50,7 @@ describe('sandbox connector', () => {
     const attempted = new Promise<void>((r) => (firstAttempt = r));
     const first = new SandboxConnector({ id: 's', sendLatencyMs: 0, receiptDelayMs: 0, journalPath: journal });
     await first.start({
+      inbound: async () => {},
       async receipt() {
         firstAttempt();
         throw new Error('database down'); // our side could not record it, so it is not acknowledged
@@ -62,7 +63,7 @@ describe('sandbox connector', () => {
     let gotReceipt: (r: Receipt) => void;
     const redelivered = new Promise<Receipt>((r) => (gotReceipt = r));
     const second = new SandboxConnector({ id: 's', sendLatencyMs: 0, receiptDelayMs: 0, journalPath: journal });
-    await second.start({ receipt: async (r) => gotReceipt(r) });
+    await second.start({ receipt: async (r) => gotReceipt(r), inbound: async () => {} });
     const again = await second.send(message('+79161234567', 2));
     assert.deepEqual(again.providerIds, sent.providerIds, 'the resubmit got the first submit id back');
     const receipt = await redelivered;

@@ -14,6 +14,7 @@ import { sendError, toApiError } from './errors.ts';
 import { messagesRoutes } from './routes/messages.ts';
 import { connectorsRoutes } from './routes/connectors.ts';
 import { smppCredentialsRoutes } from './routes/smpp-credentials.ts';
+import { inboundRoutes } from './routes/inbound.ts';
 import { opsRoutes } from './routes/ops.ts';
 import { smsRoutes } from './routes/sms.ts';
 import { SendMessageSchema } from './schemas.ts';
@@ -90,5 +91,6 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
   await app.register(smsRoutes);
   await app.register(connectorsRoutes(deps));
   await app.register(smppCredentialsRoutes(deps));
+  await app.register(inboundRoutes(deps));
   return app;
 }
