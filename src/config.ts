@@ -225,6 +225,7 @@ function resolveConnectors(declared: ConnectorDefinition[], env: Env, problems: 
   return declared.map((c, i) => {
     if (seen.has(c.id)) problems.push(`connectors.${i}.id: ${c.id} is declared twice`);
     seen.add(c.id);
+    if (c.id === 'sandbox' && c.type !== 'sandbox') problems.push(`connectors.${i}.id: sandbox is the built-in sandbox's id; choose another`);
     if (c.type !== 'smpp') return c;
     const { password_env: passwordEnv, ...rest } = c;
     if (passwordEnv !== undefined && c.password !== undefined) problems.push(`connectors.${i}: give password or password_env, not both`);

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -56,8 +56,12 @@ export interface TestGateway {
 }
 
 /** A gateway on a fresh database of the given dialect, not listening (use app.inject). */
-export async function startTestGateway(dialect: DialectName, env: Record<string, string> = {}): Promise<TestGateway> {
+export async function startTestGateway(dialect: DialectName, env: Record<string, string> = {}, options: { configFile?: unknown } = {}): Promise<TestGateway> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'depesha-test-'));
+  if (options.configFile !== undefined) {
+    writeFileSync(path.join(dataDir, 'config.json'), JSON.stringify(options.configFile));
+    env = { DEPESHA_CONFIG: path.join(dataDir, 'config.json'), ...env };
+  }
   const apiKey = generateApiKey();
   const config = loadConfig({
     DEPESHA_DATA_DIR: dataDir,

@@ -1,0 +1,316 @@
+import net from 'node:net';
+import { parseUdh } from './concat.ts';
+import { CommandStatus } from './pdu.ts';
+import { formatReceipt, type ReceiptStatus } from './receipt.ts';
+import { acceptBind, type IncomingRequest, type Reply, type SmppSession } from './session.ts';
+
+/**
+ * An SMSC simulator: what operators' SMSCs do, on loopback, for tests,
+ * benchmarks and the demo configuration. It accepts binds, answers submits
+ * after a delay, sends receipts later, and can be told to misbehave the ways
+ * real SMSCs do: throttling, temporary and permanent errors, undelivered
+ * receipts, dropped connections.
+ */
+export interface SimulatorOptions {
+  host?: string;
+  /** 0 picks a free port */
+  port?: number;
+  /** system_id → password; when unset every bind is accepted */
+  accounts?: Record<string, string> | undefined;
+  /** time from submit_sm to its response, default 0 */
+  submitDelayMs?: number;
+  /** time from submit_sm_resp to the receipt, default 100 */
+  receiptDelayMs?: number;
+  /** how message ids are written: `hex` in submit_sm_resp, `decimal` in receipts is a common real mix; default hex / hex */
+  submitIdFormat?: 'hex' | 'decimal';
+  receiptIdFormat?: 'hex' | 'decimal';
+  /** share of submits answered 0x58 (throttled), 0..1 */
+  throttleRate?: number;
+  /** share of submits answered with a temporary error (0x08, 0x14 or 0x64) */
+  temporaryErrorRate?: number;
+  /** share of submits refused with a permanent error (0x45 submit failed) */
+  permanentErrorRate?: number;
+  /** share of accepted messages whose receipt says UNDELIV */
+  undeliveredRate?: number;
+  /** share of submits after which the connection is dropped without an answer */
+  disconnectRate?: number;
+  /** window for the simulator's own requests (receipts, MO) per session, default 100 */
+  windowSize?: number;
+  random?: () => number;
+}
+
+export interface SimulatedSubmit {
+  messageId: string;
+  systemId: string;
+  sourceAddr: string;
+  destinationAddr: string;
+  dataCoding: number;
+  esmClass: number;
+  /** the short_message or message_payload octets, UDH included */
+  body: Buffer;
+  /** from the UDH or SAR TLVs; null for a single-part message */
+  concat: { ref: number; total: number; seq: number } | null;
+  registeredDelivery: number;
+  at: number;
+}
+
+interface HeldReceipt {
+  systemId: string;
+  submit: SimulatedSubmit;
+  status: ReceiptStatus;
+}
+
+export class SmscSimulator {
+  readonly #options: Required<Omit<SimulatorOptions, 'accounts'>> & { accounts: Record<string, string> | undefined };
+  readonly #server: net.Server;
+  readonly #sessions = new Set<SmppSession>();
+  readonly #timers = new Set<NodeJS.Timeout>();
+  /** receipts waiting for a receiving bind of their system_id */
+  readonly #held: HeldReceipt[] = [];
+  #nextId = 1;
+  #closed = false;
+  /** every submit accepted, in order (tests read it; benchmarks clear it) */
+  readonly submits: SimulatedSubmit[] = [];
+  readonly stats = { binds: 0, submits: 0, accepted: 0, refused: 0, receipts: 0, receiptsAcked: 0, disconnects: 0 };
+  /** set false to keep `submits` empty under load */
+  recordSubmits = true;
+
+  constructor(options: SimulatorOptions = {}) {
+    this.#options = {
+      host: options.host ?? '127.0.0.1',
+      port: options.port ?? 0,
+      accounts: options.accounts,
+      submitDelayMs: options.submitDelayMs ?? 0,
+      receiptDelayMs: options.receiptDelayMs ?? 100,
+      submitIdFormat: options.submitIdFormat ?? 'hex',
+      receiptIdFormat: options.receiptIdFormat ?? 'hex',
+      throttleRate: options.throttleRate ?? 0,
+      temporaryErrorRate: options.temporaryErrorRate ?? 0,
+      permanentErrorRate: options.permanentErrorRate ?? 0,
+      undeliveredRate: options.undeliveredRate ?? 0,
+      disconnectRate: options.disconnectRate ?? 0,
+      windowSize: options.windowSize ?? 100,
+      random: options.random ?? Math.random,
+    };
+    this.#server = net.createServer((socket) => void this.#accept(socket));
+  }
+
+  /** Starts listening; resolves with the port. */
+  async start(): Promise<number> {
+    await new Promise<void>((resolve, reject) => {
+      this.#server.once('error', reject);
+      this.#server.listen(this.#options.port, this.#options.host, () => resolve());
+    });
+    return (this.#server.address() as net.AddressInfo).port;
+  }
+
+  get port(): number {
+    return (this.#server.address() as net.AddressInfo).port;
+  }
+
+  /** Sessions bound now. */
+  get bound(): number {
+    return this.#sessions.size;
+  }
+
+  /** Changes a misbehaviour while running (e.g. start throttling in the middle of a test). */
+  set(options: Partial<Pick<SimulatorOptions, 'throttleRate' | 'temporaryErrorRate' | 'permanentErrorRate' | 'undeliveredRate' | 'disconnectRate' | 'submitDelayMs' | 'receiptDelayMs'>>): void {
+    Object.assign(this.#options, options);
+  }
+
+  /** Drops every connection without unbinding, as a network failure would. */
+  dropConnections(): void {
+    for (const session of this.#sessions) void session.close();
+  }
+
+  /**
+   * Sends a mobile-originated message to a receiving bind of `systemId` (any
+   * when unset); a long text goes as parts with an 8-bit UDH, in the order
+   * given by `order` (part numbers from 1), so tests can shuffle them.
+   */
+  async sendMo(mo: { from: string; to: string; text: string; systemId?: string; partsText?: string[]; order?: number[]; ref?: number }): Promise<void> {
+    const session = this.#receiverFor(mo.systemId);
+    if (!session) throw new Error('no receiving bind');
+    const parts = mo.partsText ?? [mo.text];
+    const ucs2 = [...parts.join('')].some((c) => c.charCodeAt(0) > 0x7f);
+    const encode = (t: string) => (ucs2 ? Buffer.from(t, 'utf16le').swap16() : Buffer.from(t, 'latin1'));
+    const order = mo.order ?? parts.map((_, i) => i + 1);
+    for (const seq of order) {
+      const text = encode(parts[seq - 1]!);
+      const udh = parts.length > 1 ? Buffer.from([5, 0, 3, (mo.ref ?? 7) & 0xff, parts.length, seq]) : Buffer.alloc(0);
+      const resp = await session.request({
+        command: 'deliver_sm',
+        sourceAddr: mo.from,
+        sourceAddrTon: 1,
+        sourceAddrNpi: 1,
+        destinationAddr: mo.to,
+        esmClass: parts.length > 1 ? 0x40 : 0,
+        dataCoding: ucs2 ? 8 : 0,
+        shortMessage: Buffer.concat([udh, text]),
+      });
+      if (resp.status !== 0) throw new Error(`deliver_sm refused with 0x${resp.status.toString(16)}`);
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.#closed = true;
+    for (const timer of this.#timers) clearTimeout(timer);
+    this.#timers.clear();
+    await Promise.all([...this.#sessions].map((s) => s.close()));
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  }
+
+  async #accept(socket: net.Socket): Promise<void> {
+    let session: SmppSession;
+    try {
+      session = await acceptBind(socket, {
+        systemId: 'depesha-sim',
+        windowSize: this.#options.windowSize,
+        enquireLinkIntervalMs: 0,
+        onRequest: (request, s) => this.#onRequest(request, s),
+        authenticate: (bind) => {
+          const accounts = this.#options.accounts;
+          if (!accounts) return CommandStatus.ESME_ROK;
+          if (!(bind.systemId in accounts)) return CommandStatus.ESME_RINVSYSID;
+          return accounts[bind.systemId] === bind.password ? CommandStatus.ESME_ROK : CommandStatus.ESME_RINVPASWD;
+        },
+      });
+    } catch {
+      return; // refused or gone before binding
+    }
+    if (this.#closed) return void session.close();
+    this.stats.binds++;
+    this.#sessions.add(session);
+    session.on('close', () => this.#sessions.delete(session));
+    if (session.bind?.mode !== 'transmitter') this.#flushHeld();
+  }
+
+  #onRequest(request: IncomingRequest, session: SmppSession): Reply | Promise<Reply> | void {
+    if (request.command === 'submit_sm') return this.#onSubmit(request, session);
+    if (request.command === 'query_sm') return { command: 'query_sm_resp', status: CommandStatus.ESME_RQUERYFAIL };
+    if (request.command === 'outbind' || request.command === 'alert_notification') return;
+    return { command: 'generic_nack', status: CommandStatus.ESME_RINVCMDID };
+  }
+
+  async #onSubmit(request: Extract<IncomingRequest, { command: 'submit_sm' }>, session: SmppSession): Promise<Reply> {
+    this.stats.submits++;
+    const o = this.#options;
+    if (o.submitDelayMs > 0) await this.#delay(o.submitDelayMs);
+    const r = o.random;
+    if (o.disconnectRate > 0 && r() < o.disconnectRate) {
+      this.stats.disconnects++;
+      void session.close();
+      return { command: 'submit_sm_resp', status: CommandStatus.ESME_RSYSERR }; // never written: the session is closed
+    }
+    if (o.throttleRate > 0 && r() < o.throttleRate) return this.#refuse(CommandStatus.ESME_RTHROTTLED);
+    if (o.temporaryErrorRate > 0 && r() < o.temporaryErrorRate) return this.#refuse([0x08, 0x14, 0x64][Math.floor(r() * 3)]!);
+    if (o.permanentErrorRate > 0 && r() < o.permanentErrorRate) return this.#refuse(CommandStatus.ESME_RSUBMITFAIL);
+
+    const id = this.#nextId++;
+    const systemId = session.bind?.systemId ?? '';
+    const body = request.tlvs.messagePayload ?? request.shortMessage;
+    const udh = request.esmClass & 0x40 ? parseUdh(body) : null;
+    const sar = request.tlvs.sarTotalSegments ? { ref: request.tlvs.sarMsgRefNum ?? 0, total: request.tlvs.sarTotalSegments, seq: request.tlvs.sarSegmentSeqnum ?? 0 } : null;
+    const submit: SimulatedSubmit = {
+      messageId: this.#formatId(id, 'submit'),
+      systemId,
+      sourceAddr: request.sourceAddr,
+      destinationAddr: request.destinationAddr,
+      dataCoding: request.dataCoding,
+      esmClass: request.esmClass,
+      body,
+      concat: udh?.concat ?? sar,
+      registeredDelivery: request.registeredDelivery,
+      at: Date.now(),
+    };
+    this.stats.accepted++;
+    if (this.recordSubmits) this.submits.push(submit);
+    if (request.registeredDelivery & 0x03) {
+      const status: ReceiptStatus = o.undeliveredRate > 0 && r() < o.undeliveredRate ? 'undelivered' : 'delivered';
+      if ((request.registeredDelivery & 0x03) === 1 || status !== 'delivered') {
+        const receiptId = this.#formatId(id, 'receipt');
+        const timer = setTimeout(() => {
+          this.#timers.delete(timer);
+          this.#held.push({ systemId, submit: { ...submit, messageId: receiptId }, status });
+          this.#flushHeld();
+        }, o.receiptDelayMs);
+        this.#timers.add(timer);
+      }
+    }
+    return { command: 'submit_sm_resp', messageId: submit.messageId };
+  }
+
+  #refuse(status: number): Reply {
+    this.stats.refused++;
+    return { command: 'submit_sm_resp', status };
+  }
+
+  #formatId(n: number, side: 'submit' | 'receipt'): string {
+    const format = side === 'submit' ? this.#options.submitIdFormat : this.#options.receiptIdFormat;
+    return format === 'hex' ? n.toString(16).toUpperCase().padStart(8, '0') : String(n);
+  }
+
+  #receiverFor(systemId: string | undefined): SmppSession | undefined {
+    let best: SmppSession | undefined;
+    for (const s of this.#sessions) {
+      if (s.state !== 'open' || s.bind?.mode === 'transmitter') continue;
+      if (systemId !== undefined && s.bind?.systemId !== systemId) continue;
+      if (!best || s.inFlight + s.queued < best.inFlight + best.queued) best = s;
+    }
+    return best;
+  }
+
+  /** Sends every held receipt that has a receiving bind; those without one keep waiting. */
+  #flushHeld(): void {
+    const waiting = this.#held.splice(0);
+    for (const held of waiting) {
+      const session = this.#receiverFor(held.systemId);
+      if (!session) {
+        this.#held.push(held);
+        continue;
+      }
+      const now = Date.now();
+      const receipt = formatReceipt({ messageId: held.submit.messageId, status: held.status, submitDate: held.submit.at, doneDate: now, errorCode: held.status === 'delivered' ? 0 : 1 });
+      this.stats.receipts++;
+      session
+        .request({
+          command: 'deliver_sm',
+          sourceAddr: held.submit.destinationAddr,
+          sourceAddrTon: 1,
+          sourceAddrNpi: 1,
+          destinationAddr: held.submit.sourceAddr,
+          esmClass: receipt.esmClass,
+          dataCoding: receipt.dataCoding,
+          shortMessage: receipt.shortMessage,
+          tlvs: receipt.tlvs,
+        })
+        .then(
+          (resp) => {
+            if (resp.status === 0) this.stats.receiptsAcked++;
+            else this.#requeue(held); // the ESME could not record it: SMSCs redeliver
+          },
+          () => this.#requeue(held),
+        );
+    }
+  }
+
+  #requeue(held: HeldReceipt): void {
+    if (this.#closed) return;
+    const timer = setTimeout(() => {
+      this.#timers.delete(timer);
+      this.#held.push(held);
+      this.#flushHeld();
+    }, 200);
+    this.#timers.add(timer);
+  }
+
+  #delay(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#timers.delete(timer);
+        resolve();
+      }, ms);
+      this.#timers.add(timer);
+    });
+  }
+}

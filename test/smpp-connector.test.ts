@@ -1,0 +1,133 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { SmscSimulator } from '../src/smpp/simulator.ts';
+import { dialects, startTestGateway, waitForStatus, type TestGateway } from './helpers.ts';
+
+/** The SMPP operator connector against the SMSC simulator, through the whole gateway. */
+for (const dialect of await dialects()) {
+  describe(`SMPP connector on ${dialect.name}`, { skip: dialect.skip }, () => {
+    let sim: SmscSimulator;
+    let t: TestGateway;
+    const post = async (body: unknown, key = t.apiKey) => {
+      const res = await t.gateway.app.inject({ method: 'POST', url: '/v1/messages', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, payload: JSON.stringify(body) });
+      assert.equal(res.statusCode, 202, res.body);
+      return res.json() as { id: string };
+    };
+    const get = async (url: string) => (await t.gateway.app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${t.apiKey}` } })).json();
+
+    before(async () => {
+      // Hex ids in submit responses, decimal in receipts: a mix real SMSCs use.
+      sim = new SmscSimulator({ accounts: { depesha: 'secret1' }, receiptDelayMs: 20, submitIdFormat: 'hex', receiptIdFormat: 'decimal' });
+      const port = await sim.start();
+      t = await startTestGateway(dialect.name, {}, {
+        configFile: {
+          connectors: [
+            { id: 'operator', type: 'smpp', host: '127.0.0.1', port, system_id: 'depesha', password: 'secret1', window: 20, receipt_id_format: 'submit-hex-receipt-decimal', reconnect_min_ms: 20, reconnect_max_ms: 200 },
+            { id: 'wrongpass', type: 'smpp', host: '127.0.0.1', port, system_id: 'depesha', password: 'nope', reconnect_min_ms: 50, reconnect_max_ms: 200 },
+          ],
+          routes: [{ connector: 'operator' }],
+        },
+      });
+      await waitFor(() => connector('operator')?.status === 'up', 'operator bound');
+    });
+    after(async () => {
+      await t?.close();
+      await sim?.stop();
+    });
+
+    async function connectors(): Promise<{ id: string; status: string; detail: string | null; links_up: number }[]> {
+      return (await get('/v1/connectors')).data;
+    }
+    let latest: Awaited<ReturnType<typeof connectors>> = [];
+    const connector = (id: string) => latest.find((c) => c.id === id);
+    /** Polls the connector list (it is refreshed once a second by the delivery thread) until `check` holds. */
+    async function waitFor(check: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        latest = await connectors();
+        if (check()) return;
+        if (Date.now() > deadline) assert.fail(`${what}: not within ${timeoutMs} ms; connectors: ${JSON.stringify(latest)}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    }
+
+    test('a message goes out as submit_sm and its receipt (another id format) makes it delivered', async () => {
+      const { id } = await post({ to: '+79161234567', text: 'Hello over SMPP', from: 'Shop' });
+      assert.equal(await waitForStatus(t.gateway, id, ['delivered', 'undelivered', 'failed', 'rejected', 'expired']), 'delivered');
+      const submit = sim.submits.find((s) => s.destinationAddr === '79161234567');
+      assert.ok(submit);
+      assert.equal(submit.sourceAddr, 'Shop');
+      assert.equal(submit.body.toString('latin1'), 'Hello over SMPP');
+      const message = await get(`/v1/messages/${id}`);
+      assert.equal(message.parts.length, 1);
+    });
+
+    test('a long text goes as UDH parts and is delivered when every part is', async () => {
+      const text = 'Long message. '.repeat(20); // 280 characters: 2 parts of GSM-7
+      const { id } = await post({ to: '+79161234568', text });
+      assert.equal(await waitForStatus(t.gateway, id, ['delivered', 'undelivered', 'failed', 'rejected']), 'delivered');
+      const parts = sim.submits.filter((s) => s.destinationAddr === '79161234568');
+      assert.equal(parts.length, 2);
+      assert.deepEqual(parts.map((p) => p.concat?.seq).sort(), [1, 2]);
+      assert.equal(parts[0]!.concat?.total, 2);
+    });
+
+    test('a connector that cannot bind says why in GET /v1/connectors', async () => {
+      await waitFor(() => connector('wrongpass')?.status === 'down', 'wrongpass down');
+      assert.match(connector('wrongpass')!.detail ?? '', /bind refused: invalid password/);
+      assert.equal(connector('operator')?.status, 'up');
+    });
+
+    test('a throttled submit is retried and delivered; a permanent error ends the message with the raw status', async () => {
+      sim.set({ throttleRate: 1 });
+      const throttled = await post({ to: '+79161234569', text: 'throttled first' });
+      await waitFor(() => sim.stats.refused > 0, 'a refusal');
+      sim.set({ throttleRate: 0 });
+      assert.equal(await waitForStatus(t.gateway, throttled.id, ['delivered', 'failed', 'rejected']), 'delivered');
+      const events = (await get(`/v1/messages/${throttled.id}`)).events as { status: string; reason: string | null; provider_code: string | null }[];
+      assert.ok(events.some((e) => e.reason === 'operator_throttled' && e.provider_code === '0x00000058'), JSON.stringify(events));
+
+      sim.set({ permanentErrorRate: 1 });
+      const refused = await post({ to: '+79161234570', text: 'refused' });
+      assert.equal(await waitForStatus(t.gateway, refused.id, ['delivered', 'failed', 'rejected']), 'rejected');
+      sim.set({ permanentErrorRate: 0 });
+      const message = await get(`/v1/messages/${refused.id}`);
+      assert.equal(message.reason.code, 'operator_rejected');
+      assert.equal(message.reason.provider_code, '0x00000045');
+    });
+
+    test('an undelivered receipt ends the message as undelivered with the operator code', async () => {
+      sim.set({ undeliveredRate: 1 });
+      const { id } = await post({ to: '+79161234571', text: 'nobody home' });
+      assert.equal(await waitForStatus(t.gateway, id, ['delivered', 'undelivered']), 'undelivered');
+      sim.set({ undeliveredRate: 0 });
+      const message = await get(`/v1/messages/${id}`);
+      assert.equal(message.reason.code, 'subscriber_unknown');
+      assert.match(message.reason.provider_code, /stat:UNDELIV err:001/);
+    });
+
+    test('after the SMSC drops the connection the connector binds again and sending goes on', async () => {
+      const bindsBefore = sim.stats.binds;
+      sim.dropConnections();
+      await waitFor(() => sim.stats.binds > bindsBefore && connector('operator')?.status === 'up', 'rebound');
+      const { id } = await post({ to: '+79161234572', text: 'after reconnect' });
+      assert.equal(await waitForStatus(t.gateway, id, ['delivered', 'failed']), 'delivered');
+    });
+
+    test('an inbound long message is reassembled whatever the order of its parts and stored for the owner of the number', async () => {
+      const assign = await t.gateway.app.inject({
+        method: 'POST',
+        url: '/v1/numbers',
+        headers: { authorization: `Bearer ${t.apiKey}`, 'content-type': 'application/json' },
+        payload: JSON.stringify({ number: '79160009999', account_id: t.accountId }),
+      });
+      assert.equal(assign.statusCode, 201);
+      await sim.sendMo({ from: '79161112233', to: '79160009999', text: '', partsText: ['Hello ', 'from the ', 'handset'], order: [3, 1, 2], ref: 42 });
+      const inbound = (await get('/v1/inbound-messages')).data as { text: string; complete: boolean; from: string }[];
+      assert.deepEqual(
+        inbound.map((m) => ({ text: m.text, complete: m.complete, from: m.from })),
+        [{ text: 'Hello from the handset', complete: true, from: '+79161112233' }],
+      );
+    });
+  });
+}
