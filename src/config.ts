@@ -50,6 +50,16 @@ export const ConfigFileSchema = Type.Object(
     sqlite: Type.Optional(
       Type.Object({ synchronous: Type.Optional(Type.Union([Type.Literal('full'), Type.Literal('normal')])) }, { additionalProperties: false }),
     ),
+    smpp: Type.Optional(
+      Type.Object(
+        {
+          port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
+          host: Type.Optional(Type.String({ minLength: 1 })),
+          enabled: Type.Optional(Type.Boolean()),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     connectors: Type.Optional(Type.Array(ConnectorDefinitionSchema, { maxItems: 1000 })),
     routes: Type.Optional(Type.Array(RouteDefinitionSchema, { maxItems: 10000 })),
   },
@@ -96,6 +106,14 @@ export interface Config {
   sqlite: {
     /** `full` syncs every commit to disk (survives power loss); `normal` survives process crashes only */
     synchronous: 'full' | 'normal';
+  };
+  smpp: {
+    /** false: no SMPP server; default true */
+    enabled: boolean;
+    /** SMPP server port, default 2775 (0 picks a free one) */
+    port: number;
+    /** SMPP bind address, default the HTTP one */
+    host: string;
   };
   /**
    * Connectors declared in the file, with `password_env` already resolved
@@ -205,8 +223,16 @@ export function loadConfig(env: Env = process.env): Config {
     pipeline: pipeline === 'inline' ? 'inline' : 'thread',
     rateLimitPerSecond: intFromEnv(env, 'DEPESHA_RATE_LIMIT_PER_SECOND', problems, 1, 1000000) ?? file.rate_limit?.per_second ?? 10000,
     sqlite: { synchronous: synchronous === 'normal' ? 'normal' : 'full' },
+    smpp: { enabled: true, port: 2775, host: '0.0.0.0' },
     connectors: [],
     routes: [],
+  };
+  const smppEnabled = env.SMPP_ENABLED ?? (file.smpp?.enabled === false ? 'false' : 'true');
+  if (smppEnabled !== 'true' && smppEnabled !== 'false') problems.push('SMPP_ENABLED must be true or false');
+  config.smpp = {
+    enabled: smppEnabled !== 'false',
+    port: intFromEnv(env, 'SMPP_PORT', problems, 0, 65535) ?? file.smpp?.port ?? 2775,
+    host: env.SMPP_HOST || file.smpp?.host || config.host,
   };
   if (config.retry.maxDelayMs < config.retry.initialDelayMs) problems.push('retry max delay must not be below the initial delay');
   config.connectors = resolveConnectors(file.connectors ?? [], env, problems);

@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Config } from './config.ts';
 import { EventBus } from './events/bus.ts';
 import { buildApp } from './ingress/http/app.ts';
+import { SmppServer } from './ingress/smpp-server/server.ts';
 import { createLogger, type Logger } from './log.ts';
 import { Metrics } from './metrics.ts';
 import { startDelivery } from './pipeline/delivery.ts';
@@ -19,6 +20,8 @@ export interface Gateway {
   bus: EventBus;
   /** the address it listens on, when it listens */
   url: string | undefined;
+  /** the SMPP server's port, when it listens */
+  smppPort: number | undefined;
   close(): Promise<void>;
 }
 
@@ -32,6 +35,8 @@ export interface GatewayOptions {
   pgSchema?: string;
   /** how often the scheduler looks for due messages, default 250 ms */
   pollMs?: number;
+  /** start the SMPP server even with `listen: false` (tests that speak SMPP) */
+  smpp?: boolean;
 }
 
 export interface BootstrapResult {
@@ -111,8 +116,20 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   });
   let url: string | undefined;
   if (options.listen !== false) url = await app.listen({ port: config.port, host: config.host });
+  let smpp: SmppServer | undefined;
+  if (config.smpp.enabled && (options.listen !== false || options.smpp === true)) {
+    smpp = new SmppServer({ config, log: log.child({ component: 'smpp-server' }), database, accounts, delivery, bus, metrics });
+    try {
+      await smpp.listen();
+    } catch (err) {
+      await app.close();
+      await delivery.stop();
+      await database.close();
+      throw new Error(`the SMPP server cannot listen on ${config.smpp.host}:${config.smpp.port} (${(err as Error).message}); set SMPP_PORT, or SMPP_ENABLED=false`, { cause: err });
+    }
+  }
   ready = true;
-  log.info({ url, database: database.dialect }, 'depesha started');
+  log.info({ url, smppPort: smpp?.port, database: database.dialect }, 'depesha started');
 
   let closing: Promise<void> | undefined;
   return {
@@ -120,9 +137,11 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     database,
     bus,
     url,
+    smppPort: smpp?.port,
     close() {
       closing ??= (async () => {
         ready = false;
+        await smpp?.close();
         await app.close();
         await delivery.stop();
         await database.close();

@@ -74,6 +74,7 @@ async function startServer(dataDir: string): Promise<Server> {
       HOME: process.env.HOME ?? tmpdir(),
       DEPESHA_DATA_DIR: dataDir,
       PORT: String(port),
+      SMPP_PORT: '0',
       HOST: '127.0.0.1',
       DEPESHA_BOOTSTRAP_API_KEY: API_KEY,
       LOG_LEVEL: 'info',

@@ -56,7 +56,7 @@ export interface TestGateway {
 }
 
 /** A gateway on a fresh database of the given dialect, not listening (use app.inject). */
-export async function startTestGateway(dialect: DialectName, env: Record<string, string> = {}, options: { configFile?: unknown } = {}): Promise<TestGateway> {
+export async function startTestGateway(dialect: DialectName, env: Record<string, string> = {}, options: { configFile?: unknown; smpp?: boolean } = {}): Promise<TestGateway> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'depesha-test-'));
   if (options.configFile !== undefined) {
     writeFileSync(path.join(dataDir, 'config.json'), JSON.stringify(options.configFile));
@@ -67,6 +67,8 @@ export async function startTestGateway(dialect: DialectName, env: Record<string,
     DEPESHA_DATA_DIR: dataDir,
     DEPESHA_BOOTSTRAP_API_KEY: apiKey,
     LOG_LEVEL: 'silent',
+    SMPP_PORT: '0',
+    SMPP_HOST: '127.0.0.1',
     DEPESHA_SANDBOX_SEND_LATENCY_MS: '0',
     DEPESHA_SANDBOX_RECEIPT_DELAY_MS: '20',
     DEPESHA_RETRY_INITIAL_DELAY_MS: '50',
@@ -75,7 +77,7 @@ export async function startTestGateway(dialect: DialectName, env: Record<string,
     ...env,
   });
   const pgSchema = dialect === 'postgres' ? `t_${randomBytes(6).toString('hex')}` : undefined;
-  const gateway = await startGateway(config, { log: createLogger('silent'), listen: false, print: () => {}, pollMs: 50, ...(pgSchema ? { pgSchema } : {}) });
+  const gateway = await startGateway(config, { log: createLogger('silent'), listen: false, print: () => {}, pollMs: 50, smpp: options.smpp ?? false, ...(pgSchema ? { pgSchema } : {}) });
   const accounts = new AccountsRepository(gateway.database.db);
   const key = await accounts.findApiKeyByHash((await import('../src/store/accounts.ts')).hashApiKey(apiKey));
   return {

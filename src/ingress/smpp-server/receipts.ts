@@ -1,0 +1,102 @@
+import type { Kysely } from 'kysely';
+import type { Logger } from '../../log.ts';
+import { formatReceipt, type ReceiptStatus } from '../../smpp/receipt.ts';
+import type { SmppSession } from '../../smpp/session.ts';
+import type { DB } from '../../store/schema.ts';
+import type { SmppCredentialRow } from '../../store/smpp-credentials.ts';
+import { SmppReceiptsRepository } from '../../store/smpp-receipts.ts';
+
+export interface ReceiptSenderOptions {
+  db: Kysely<DB>;
+  credential: SmppCredentialRow;
+  log: Logger;
+  /** a receiving bind of the customer now, if there is one */
+  receiver: () => SmppSession | undefined;
+  /** receipts read and sent per round, default 200 */
+  batch?: number;
+}
+
+/**
+ * Sends one customer's receipts as `deliver_sm`, in the order of the stored
+ * events, from the credential's stored position. The position moves only after
+ * the customer has acknowledged every receipt of a round, so a receipt is sent
+ * at least once: a lost connection means the round is sent again. Receipts
+ * older than the credential's `receipt_hold_seconds` are skipped.
+ */
+export class ReceiptSender {
+  readonly #repo: SmppReceiptsRepository;
+  readonly #options: ReceiptSenderOptions;
+  #running: Promise<void> | null = null;
+  #again = false;
+  #stopped = false;
+
+  constructor(options: ReceiptSenderOptions) {
+    this.#options = options;
+    this.#repo = new SmppReceiptsRepository(options.db);
+  }
+
+  /** Something may be waiting: look now (or right after the round in progress). */
+  wake(): void {
+    if (this.#stopped) return;
+    if (this.#running) {
+      this.#again = true;
+      return;
+    }
+    this.#running = this.#pump()
+      .catch((err: unknown) => this.#options.log.error({ err }, 'sending SMPP receipts failed; trying again shortly'))
+      .finally(() => {
+        this.#running = null;
+        if (this.#again) {
+          this.#again = false;
+          this.wake();
+        }
+      });
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#running) await this.#running;
+  }
+
+  async #pump(): Promise<void> {
+    const { credential } = this.#options;
+    const batch = this.#options.batch ?? 200;
+    while (!this.#stopped) {
+      const session = this.#options.receiver();
+      if (!session) return; // held until a receiver or transceiver binds
+      const { receipts, last } = await this.#repo.next(credential.account_id, credential.id, batch);
+      if (last === undefined) return;
+      const oldest = Date.now() - credential.receipt_hold_seconds * 1000;
+      const results = await Promise.allSettled(
+        receipts
+          .filter((r) => r.at >= oldest)
+          .map((r) => {
+            const err = /err:(\d+)/.exec(r.providerCode ?? '');
+            const receipt = formatReceipt({
+              messageId: r.messageId,
+              status: r.status as ReceiptStatus,
+              submitDate: r.submittedAt,
+              doneDate: r.at,
+              errorCode: err ? Number(err[1]) : r.status === 'delivered' ? 0 : 1,
+              text: r.body,
+            });
+            return session.request({
+              command: 'deliver_sm',
+              // The receipt travels back: from the recipient to the customer's sender address.
+              sourceAddr: r.destinationAddr,
+              sourceAddrTon: 1,
+              sourceAddrNpi: 1,
+              destinationAddr: r.sourceAddr,
+              esmClass: receipt.esmClass,
+              dataCoding: receipt.dataCoding,
+              shortMessage: receipt.shortMessage,
+              tlvs: receipt.tlvs,
+            });
+          }),
+      );
+      const failed = results.find((r) => r.status === 'rejected' || r.value.status !== 0);
+      if (failed) return; // not acknowledged: the round is sent again on the next wake
+      await this.#repo.advance(credential.id, last);
+    }
+  }
+}

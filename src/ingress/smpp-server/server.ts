@@ -1,0 +1,348 @@
+import net from 'node:net';
+import type { Config } from '../../config.ts';
+import { ipAllowed } from '../../domain/ip-ranges.ts';
+import type { EventBus } from '../../events/bus.ts';
+import type { Logger } from '../../log.ts';
+import type { Metrics } from '../../metrics.ts';
+import { prepareMessage, type SendRequest } from '../../pipeline/accept.ts';
+import { cancelMessage } from '../../pipeline/cancel.ts';
+import type { Delivery } from '../../pipeline/delivery.ts';
+import { decodeText, inboundBody, type ConcatInfo } from '../../smpp/concat.ts';
+import { CommandStatus } from '../../smpp/pdu.ts';
+import { acceptBind, type IncomingRequest, type Reply, type SmppSession } from '../../smpp/session.ts';
+import { parseSmppTime } from '../../smpp/time.ts';
+import { verifyPassword, type Account, type AccountsRepository } from '../../store/accounts.ts';
+import type { Database } from '../../store/db.ts';
+import { SmppCredentialsRepository, type SmppCredentialRow } from '../../store/smpp-credentials.ts';
+import { ReceiptSender } from './receipts.ts';
+
+export interface SmppServerDeps {
+  config: Config;
+  log: Logger;
+  database: Database;
+  accounts: AccountsRepository;
+  delivery: Pick<Delivery, 'accept'>;
+  bus: EventBus;
+  metrics: Metrics;
+}
+
+/** The API error codes of prepareMessage, as SMPP command_status. */
+const STATUS_FOR_ERROR: Record<string, number> = {
+  invalid_phone_number: CommandStatus.ESME_RINVDSTADR,
+  invalid_sender: CommandStatus.ESME_RINVSRCADR,
+  empty_text: CommandStatus.ESME_RINVMSGLEN,
+  text_too_long: CommandStatus.ESME_RINVMSGLEN,
+  invalid_send_at: CommandStatus.ESME_RINVSCHED,
+};
+
+/** message_state for query_sm, from our status. */
+const MESSAGE_STATE: Record<string, number> = {
+  accepted: 1,
+  queued: 1,
+  sent: 1,
+  delivered: 2,
+  read: 2,
+  expired: 3,
+  cancelled: 4,
+  undelivered: 5,
+  rejected: 8,
+  failed: 8,
+};
+
+/** One customer login with its live binds, submit rate and receipt feed. */
+interface Customer {
+  credential: SmppCredentialRow;
+  account: Account;
+  sessions: Set<SmppSession>;
+  /** submits in the current second, for max_submits_per_second */
+  second: number;
+  submitsThisSecond: number;
+  receipts: ReceiptSender;
+  /** parts of long submits waiting for the rest */
+  pending: Map<string, PendingLong>;
+}
+
+interface PendingLong {
+  firstAt: number;
+  total: number;
+  /** text of each part by its number, and the answer each part waits for */
+  parts: Map<number, { text: string; answer: (reply: Reply) => void; request: SubmitSm }>;
+}
+
+type SubmitSm = Extract<IncomingRequest, { command: 'submit_sm' }>;
+
+/** How long the parts of a long submit wait for the rest before each is refused. */
+const LONG_SUBMIT_TIMEOUT_MS = 30_000;
+
+/**
+ * The SMPP server for customers. A bind is checked against the account's SMPP
+ * credentials (password, allowed addresses, number of binds); `submit_sm`
+ * goes through the same preparation and accept pipeline as the HTTP API, and
+ * `submit_sm_resp` carries our message id only after the message is stored.
+ * Receipts go back as `deliver_sm` on a receiver or transceiver bind, read in
+ * order from the stored status events, so they wait while no such bind exists.
+ */
+export class SmppServer {
+  readonly #deps: SmppServerDeps;
+  readonly #credentials: SmppCredentialsRepository;
+  readonly #server: net.Server;
+  readonly #customers = new Map<string, Customer>();
+  readonly #sockets = new Set<net.Socket>();
+  #timer: NodeJS.Timeout | undefined;
+  #offStatus: (() => void) | undefined;
+
+  constructor(deps: SmppServerDeps) {
+    this.#deps = deps;
+    this.#credentials = new SmppCredentialsRepository(deps.database.db);
+    this.#server = net.createServer((socket) => void this.#accept(socket));
+  }
+
+  async listen(): Promise<number> {
+    const { port, host } = this.#deps.config.smpp;
+    await new Promise<void>((resolve, reject) => {
+      this.#server.once('error', reject);
+      this.#server.listen(port, host, () => resolve());
+    });
+    // Status changes wake the receipt feeds of the accounts they belong to; a timer catches the rest.
+    this.#offStatus = this.#deps.bus.onStatus((changes) => {
+      const accounts = new Set(changes.map((c) => c.accountId));
+      for (const customer of this.#customers.values()) if (accounts.has(customer.account.id)) customer.receipts.wake();
+    });
+    this.#timer = setInterval(() => this.#tick(), 1000);
+    this.#timer.unref();
+    return this.port;
+  }
+
+  get port(): number {
+    return (this.#server.address() as net.AddressInfo).port;
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.#timer);
+    this.#offStatus?.();
+    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    const sessions = [...this.#customers.values()].flatMap((c) => [...c.sessions]);
+    await Promise.all(sessions.map((s) => s.unbind().catch(() => {})));
+    for (const customer of this.#customers.values()) await customer.receipts.stop();
+    for (const socket of this.#sockets) socket.destroy();
+    await closed;
+  }
+
+  async #accept(socket: net.Socket): Promise<void> {
+    this.#sockets.add(socket);
+    socket.once('close', () => this.#sockets.delete(socket));
+    let customer: Customer | undefined;
+    let session: SmppSession;
+    try {
+      session = await acceptBind(socket, {
+        systemId: 'depesha',
+        windowSize: 100,
+        maxIncomingInFlight: 1000,
+        onRequest: (request, s) => (customer ? this.#onRequest(customer, request, s) : undefined),
+        authenticate: async (bind, s) => {
+          const credential = await this.#credentials.findBySystemId(bind.systemId);
+          if (!credential) return CommandStatus.ESME_RINVSYSID;
+          if (!(await verifyPassword(bind.password, credential.password_hash))) return CommandStatus.ESME_RINVPASWD;
+          if (!ipAllowed(s.remoteAddress ?? '', JSON.parse(credential.allowed_ips) as string[])) {
+            this.#deps.log.warn({ systemId: bind.systemId, address: s.remoteAddress }, 'SMPP bind from an address outside allowed_ips');
+            return CommandStatus.ESME_RBINDFAIL;
+          }
+          const account = await this.#deps.accounts.getAccount(credential.account_id);
+          if (!account) return CommandStatus.ESME_RINVSYSID;
+          const existing = this.#customers.get(credential.id);
+          if (existing && existing.sessions.size >= credential.max_binds) return CommandStatus.ESME_RBINDFAIL;
+          customer = existing ?? this.#customer(credential, account);
+          return CommandStatus.ESME_ROK;
+        },
+      });
+    } catch {
+      return; // refused, timed out or gone; acceptBind has closed the socket
+    }
+    if (!customer) return void session.close();
+    const c = customer;
+    c.sessions.add(session);
+    this.#deps.log.info({ systemId: c.credential.system_id, mode: session.bind?.mode, address: session.remoteAddress }, 'SMPP customer bound');
+    session.on('close', (info) => {
+      c.sessions.delete(session);
+      this.#deps.log.info({ systemId: c.credential.system_id, reason: info.reason }, 'SMPP customer session closed');
+    });
+    if (session.bind?.mode !== 'transmitter') c.receipts.wake();
+  }
+
+  #customer(credential: SmppCredentialRow, account: Account): Customer {
+    const customer: Customer = {
+      credential,
+      account,
+      sessions: new Set(),
+      second: 0,
+      submitsThisSecond: 0,
+      pending: new Map(),
+      receipts: new ReceiptSender({
+        db: this.#deps.database.db,
+        credential,
+        log: this.#deps.log.child({ component: 'smpp-receipts', systemId: credential.system_id }),
+        receiver: () => this.#receiver(customer),
+      }),
+    };
+    this.#customers.set(credential.id, customer);
+    return customer;
+  }
+
+  /** A receiving bind of the customer with the most room. */
+  #receiver(customer: Customer): SmppSession | undefined {
+    let best: SmppSession | undefined;
+    for (const s of customer.sessions) {
+      if (s.state !== 'open' || s.bind?.mode === 'transmitter') continue;
+      if (!best || s.inFlight + s.queued < best.inFlight + best.queued) best = s;
+    }
+    return best;
+  }
+
+  async #onRequest(customer: Customer, request: IncomingRequest, session: SmppSession): Promise<Reply | void> {
+    switch (request.command) {
+      case 'submit_sm':
+        if (session.bind?.mode === 'receiver') return { command: 'submit_sm_resp', status: CommandStatus.ESME_RINVBNDSTS };
+        return this.#onSubmit(customer, request);
+      case 'query_sm':
+        return this.#onQuery(customer, request.messageId);
+      case 'cancel_sm': {
+        const changes = await cancelMessage(this.#deps.database.db, customer.account.id, request.messageId);
+        if (!changes) return { command: 'cancel_sm_resp', status: CommandStatus.ESME_RCANCELFAIL };
+        this.#deps.bus.publishStatus(changes);
+        return { command: 'cancel_sm_resp' };
+      }
+      case 'bind_receiver':
+      case 'bind_transmitter':
+      case 'bind_transceiver':
+        return { command: `${request.command}_resp`, status: CommandStatus.ESME_RALYBND };
+      case 'outbind':
+      case 'alert_notification':
+        return;
+      default:
+        return { command: 'generic_nack', status: CommandStatus.ESME_RINVCMDID };
+    }
+  }
+
+  async #onSubmit(customer: Customer, request: SubmitSm): Promise<Reply> {
+    const now = Date.now();
+    const second = Math.floor(now / 1000);
+    if (customer.second !== second) {
+      customer.second = second;
+      customer.submitsThisSecond = 0;
+    }
+    if (++customer.submitsThisSecond > customer.credential.max_submits_per_second) return { command: 'submit_sm_resp', status: CommandStatus.ESME_RTHROTTLED };
+
+    const { concat, body } = inboundBody({ esmClass: request.esmClass, shortMessage: request.shortMessage, tlvs: request.tlvs });
+    const text = decodeText(body, request.dataCoding);
+    if (text === null) return { command: 'submit_sm_resp', status: CommandStatus.ESME_RSUBMITFAIL } // SMPP 3.4 has no code for an unknown data_coding;
+    if (!concat || concat.total <= 1) return this.#store(customer, request, text, now);
+    return this.#collect(customer, request, concat, text, now);
+  }
+
+  /**
+   * A part of a long message: kept until every part is there, then the whole
+   * text is stored as one message and every part is answered with its id.
+   */
+  #collect(customer: Customer, request: SubmitSm, concat: ConcatInfo, text: string, now: number): Promise<Reply> {
+    const key = `${request.sourceAddr}\0${request.destinationAddr}\0${concat.ref}\0${concat.total}`;
+    let pending = customer.pending.get(key);
+    if (!pending) {
+      pending = { firstAt: now, total: concat.total, parts: new Map() };
+      customer.pending.set(key, pending);
+    }
+    const p = pending;
+    return new Promise<Reply>((resolve) => {
+      const earlier = p.parts.get(concat.seq);
+      // A part sent again replaces the first copy; the first copy's submit gets the answer too.
+      const answer = earlier ? (r: Reply) => (earlier.answer(r), resolve(r)) : resolve;
+      p.parts.set(concat.seq, { text, answer, request });
+      if (p.parts.size < p.total) return;
+      customer.pending.delete(key);
+      const parts = [...p.parts.entries()].sort((a, b) => a[0] - b[0]);
+      const whole = parts.map(([, part]) => part.text).join('');
+      void this.#store(customer, parts[0]![1].request, whole, Date.now()).then((reply) => {
+        for (const [, part] of parts) part.answer(reply);
+      });
+    });
+  }
+
+  async #store(customer: Customer, request: SubmitSm, text: string, now: number): Promise<Reply> {
+    const schedule = parseSmppTime(request.scheduleDeliveryTime, now);
+    if (!schedule.ok) return { command: 'submit_sm_resp', status: CommandStatus.ESME_RINVSCHED };
+    const validity = parseSmppTime(request.validityPeriod, now);
+    if (!validity.ok) return { command: 'submit_sm_resp', status: CommandStatus.ESME_RINVEXPIRY };
+    const start = Math.max(now, schedule.at ?? now);
+    const body: SendRequest = {
+      // An international number may come without its "+"; TON 1 says it is one.
+      to: request.destAddrTon === 1 && !request.destinationAddr.startsWith('+') ? `+${request.destinationAddr}` : request.destinationAddr,
+      text,
+      ...(request.sourceAddr ? { from: request.sourceAddr } : {}),
+      ...(schedule.at !== undefined && schedule.at > now ? { send_at: new Date(schedule.at).toISOString() } : {}),
+      ...(validity.at !== undefined ? { ttl_seconds: Math.min(604800, Math.max(30, Math.round((validity.at - start) / 1000))) } : {}),
+    };
+    const prepared = prepareMessage(customer.account, body, now, null);
+    if (!prepared.ok) return { command: 'submit_sm_resp', status: STATUS_FOR_ERROR[prepared.error.code] ?? CommandStatus.ESME_RSUBMITFAIL };
+    const row = prepared.row;
+    try {
+      await this.#deps.delivery.accept({
+        messages: [row],
+        smppSubmits: [
+          {
+            message_id: row.id,
+            account_id: customer.account.id,
+            credential_id: customer.credential.id,
+            registered_delivery: request.registeredDelivery & 0x03,
+            source_addr: request.sourceAddr,
+            destination_addr: request.destinationAddr,
+          },
+        ],
+      });
+    } catch (err) {
+      this.#deps.log.error({ err, systemId: customer.credential.system_id }, 'storing an SMPP submit failed');
+      return { command: 'submit_sm_resp', status: CommandStatus.ESME_RSYSERR }; // temporary: the customer retries
+    }
+    this.#deps.metrics.messagesAccepted.inc();
+    return { command: 'submit_sm_resp', messageId: row.id };
+  }
+
+  async #onQuery(customer: Customer, messageId: string): Promise<Reply> {
+    const row = await this.#deps.database.db
+      .selectFrom('messages')
+      .select(['status', 'completed_at', 'provider_code'])
+      .where('account_id', '=', customer.account.id)
+      .where('id', '=', messageId)
+      .executeTakeFirst();
+    if (!row) return { command: 'query_sm_resp', status: CommandStatus.ESME_RQUERYFAIL };
+    const err = /err:(\d+)/.exec(row.provider_code ?? '');
+    return {
+      command: 'query_sm_resp',
+      messageId,
+      finalDate: row.completed_at === null ? '' : smppAbsolute(row.completed_at),
+      messageState: MESSAGE_STATE[row.status] ?? 7,
+      errorCode: err ? Math.min(255, Number(err[1])) : 0,
+    };
+  }
+
+  /** Once a second: refuse long submits whose parts stopped coming; drop customers with no binds and nothing to send. */
+  #tick(): void {
+    const now = Date.now();
+    for (const [id, customer] of this.#customers) {
+      for (const [key, pending] of customer.pending) {
+        if (now - pending.firstAt < LONG_SUBMIT_TIMEOUT_MS) continue;
+        customer.pending.delete(key);
+        for (const part of pending.parts.values()) part.answer({ command: 'submit_sm_resp', status: CommandStatus.ESME_RSUBMITFAIL });
+      }
+      customer.receipts.wake();
+      if (customer.sessions.size === 0 && customer.pending.size === 0) {
+        this.#customers.delete(id);
+        void customer.receipts.stop();
+      }
+    }
+  }
+}
+
+function smppAbsolute(epochMs: number): string {
+  const d = new Date(epochMs);
+  const two = (n: number) => String(n).padStart(2, '0');
+  return `${two(d.getUTCFullYear() % 100)}${two(d.getUTCMonth() + 1)}${two(d.getUTCDate())}${two(d.getUTCHours())}${two(d.getUTCMinutes())}${two(d.getUTCSeconds())}000+`;
+}

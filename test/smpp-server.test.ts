@@ -1,0 +1,200 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import smpp from 'smpp';
+import type { PDU as LibPdu, Session as LibSession } from 'smpp';
+import { CommandStatus } from '../src/smpp/pdu.ts';
+import { bindClient, SmppBindError, type BindMode, type IncomingRequest, type SmppSession } from '../src/smpp/session.ts';
+import { dialects, startTestGateway, waitForStatus, type TestGateway } from './helpers.ts';
+
+type DeliverSm = Extract<IncomingRequest, { command: 'deliver_sm' }>;
+
+/** Collects deliver_sm (receipts) a bind receives, and lets a test wait for one that matches. */
+class Inbox {
+  readonly received: DeliverSm[] = [];
+  #waiters: { match: (d: DeliverSm) => boolean; resolve: (d: DeliverSm) => void }[] = [];
+  push(d: DeliverSm): void {
+    this.received.push(d);
+    this.#waiters = this.#waiters.filter((w) => (w.match(d) ? (w.resolve(d), false) : true));
+  }
+  wait(match: (d: DeliverSm) => boolean, timeoutMs = 10_000): Promise<DeliverSm> {
+    const found = this.received.find(match);
+    if (found) return Promise.resolve(found);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no matching deliver_sm within ${timeoutMs} ms; got ${this.received.length}`)), timeoutMs);
+      this.#waiters.push({ match, resolve: (d) => (clearTimeout(timer), resolve(d)) });
+    });
+  }
+}
+
+for (const dialect of await dialects()) {
+  describe(`SMPP server on ${dialect.name}`, { skip: dialect.skip }, () => {
+    let t: TestGateway;
+    const sessions: SmppSession[] = [];
+    const api = async (method: 'POST' | 'GET', url: string, body?: unknown) => {
+      const res = await t.gateway.app.inject({ method, url, headers: { authorization: `Bearer ${t.apiKey}`, ...(body ? { 'content-type': 'application/json' } : {}) }, ...(body ? { payload: JSON.stringify(body) } : {}) });
+      return { status: res.statusCode, body: res.json() };
+    };
+    const credential = async (systemId: string, extra: Record<string, unknown> = {}) => {
+      const res = await api('POST', '/v1/smpp/credentials', { system_id: systemId, password: 'pass1234', ...extra });
+      assert.equal(res.status, 201, JSON.stringify(res.body));
+    };
+    const bind = async (systemId: string, mode: BindMode = 'transceiver', password = 'pass1234', inbox?: Inbox) => {
+      const session = await bindClient({
+        host: '127.0.0.1',
+        port: t.gateway.smppPort!,
+        systemId,
+        password,
+        mode,
+        windowSize: 20,
+        onRequest: (request) => {
+          if (request.command !== 'deliver_sm') return;
+          inbox?.push(request);
+          return { command: 'deliver_sm_resp' };
+        },
+      });
+      sessions.push(session);
+      return session;
+    };
+    const submit = (session: SmppSession, fields: Record<string, unknown>) =>
+      session.request({ command: 'submit_sm', sourceAddr: 'Shop', sourceAddrTon: 5, destAddrTon: 1, destAddrNpi: 1, registeredDelivery: 1, ...fields });
+
+    before(async () => {
+      t = await startTestGateway(dialect.name, {}, { smpp: true });
+      await credential('shop');
+    });
+    after(async () => {
+      await Promise.all(sessions.map((s) => s.close()));
+      await t?.close();
+    });
+
+    test('binds are checked: unknown system_id, wrong password, address not allowed, too many binds', async () => {
+      const refused = async (systemId: string, password: string, status: number) => {
+        await assert.rejects(bind(systemId, 'transceiver', password), (err: unknown) => err instanceof SmppBindError && err.commandStatus === status);
+      };
+      await refused('nobody', 'pass1234', CommandStatus.ESME_RINVSYSID);
+      await refused('shop', 'wrong', CommandStatus.ESME_RINVPASWD);
+      await credential('office', { allowed_ips: ['10.0.0.0/8'] });
+      await refused('office', 'pass1234', CommandStatus.ESME_RBINDFAIL);
+      await credential('single', { max_binds: 1 });
+      await bind('single');
+      await refused('single', 'pass1234', CommandStatus.ESME_RBINDFAIL);
+    });
+
+    test('submit_sm is stored before its response, sent, and its receipt comes back as deliver_sm', async () => {
+      const inbox = new Inbox();
+      const session = await bind('shop', 'transceiver', 'pass1234', inbox);
+      const resp = await submit(session, { destinationAddr: '79161234567', shortMessage: Buffer.from('Hello via SMPP') });
+      assert.equal(resp.status, 0);
+      assert.ok(resp.command === 'submit_sm_resp');
+      const id = resp.messageId;
+      const stored = await t.gateway.database.db.selectFrom('messages').select(['body', 'recipient', 'sender']).where('id', '=', id).executeTakeFirstOrThrow();
+      assert.deepEqual({ ...stored }, { body: 'Hello via SMPP', recipient: '+79161234567', sender: 'Shop' });
+      const receipt = await inbox.wait((d) => d.tlvs.receiptedMessageId === id);
+      assert.equal(receipt.esmClass, 0x04);
+      assert.equal(receipt.tlvs.messageState, 2);
+      assert.match(receipt.shortMessage.toString('latin1'), new RegExp(`^id:${id} sub:001 dlvrd:001 submit date:\\d{10} done date:\\d{10} stat:DELIVRD err:000 text:Hello via SMPP$`));
+      assert.equal(receipt.sourceAddr, '79161234567');
+      assert.equal(receipt.destinationAddr, 'Shop');
+    });
+
+    test('a long text in message_payload, and one in SAR parts, each become one message', async () => {
+      const session = await bind('shop', 'transmitter');
+      const long = 'A long text travels in the payload. '.repeat(6);
+      const payload = await submit(session, { destinationAddr: '79161234568', tlvs: { messagePayload: Buffer.from(long) } });
+      assert.equal(payload.status, 0);
+      const sar = await Promise.all(
+        ['First half, ', 'second half.'].map((text, i) =>
+          submit(session, { destinationAddr: '79161234569', shortMessage: Buffer.from(text), tlvs: { sarMsgRefNum: 77, sarTotalSegments: 2, sarSegmentSeqnum: i + 1 } }),
+        ),
+      );
+      assert.deepEqual(sar.map((r) => r.status), [0, 0]);
+      const ids = sar.map((r) => (r.command === 'submit_sm_resp' ? r.messageId : ''));
+      assert.equal(ids[0], ids[1]);
+      const rows = await t.gateway.database.db.selectFrom('messages').select(['id', 'body']).where('recipient', 'in', ['+79161234568', '+79161234569']).execute();
+      assert.deepEqual(rows.map((r) => r.body).sort(), [long, 'First half, second half.'].sort());
+    });
+
+    test('receipts wait while the customer has only a transmitter bind, then arrive on a receiver bind', async () => {
+      await credential('holder');
+      const tx = await bind('holder', 'transmitter');
+      const resp = await submit(tx, { destinationAddr: '79161234570', shortMessage: Buffer.from('held receipt') });
+      assert.ok(resp.command === 'submit_sm_resp');
+      assert.equal(await waitForStatus(t.gateway, resp.messageId, ['delivered']), 'delivered');
+      const inbox = new Inbox();
+      await bind('holder', 'receiver', 'pass1234', inbox);
+      const receipt = await inbox.wait((d) => d.tlvs.receiptedMessageId === resp.messageId);
+      assert.match(receipt.shortMessage.toString('latin1'), /stat:DELIVRD/);
+    });
+
+    test('query_sm answers our status; cancel_sm cancels a message not yet sent, not a delivered one', async () => {
+      const session = await bind('shop', 'transmitter');
+      const later = await submit(session, { destinationAddr: '79161234571', shortMessage: Buffer.from('tomorrow'), scheduleDeliveryTime: '000001000000000R' });
+      assert.ok(later.command === 'submit_sm_resp');
+      const queried = await session.request({ command: 'query_sm', messageId: later.messageId });
+      assert.ok(queried.command === 'query_sm_resp');
+      assert.equal(queried.messageState, 1);
+      const cancelled = await session.request({ command: 'cancel_sm', messageId: later.messageId });
+      assert.equal(cancelled.status, 0);
+      assert.equal((await api('GET', `/v1/messages/${later.messageId}`)).body.status, 'cancelled');
+
+      const now = await submit(session, { destinationAddr: '79161234572', shortMessage: Buffer.from('now') });
+      assert.ok(now.command === 'submit_sm_resp');
+      await waitForStatus(t.gateway, now.messageId, ['delivered']);
+      assert.equal((await session.request({ command: 'cancel_sm', messageId: now.messageId })).status, CommandStatus.ESME_RCANCELFAIL);
+      const done = await session.request({ command: 'query_sm', messageId: now.messageId });
+      assert.ok(done.command === 'query_sm_resp');
+      assert.equal(done.messageState, 2);
+      assert.equal((await session.request({ command: 'query_sm', messageId: 'msg_nope' })).status, CommandStatus.ESME_RQUERYFAIL);
+    });
+
+    test('a bad destination is refused with 0x0B, and submits beyond the limit get 0x58', async () => {
+      await credential('slow', { max_submits_per_second: 2 });
+      const session = await bind('slow', 'transmitter');
+      const bad = await submit(session, { destinationAddr: '12', shortMessage: Buffer.from('x') });
+      assert.equal(bad.status, CommandStatus.ESME_RINVDSTADR);
+      const many = await Promise.all(Array.from({ length: 10 }, (_, i) => submit(session, { destinationAddr: `7916123460${i}`, shortMessage: Buffer.from('burst') })));
+      const statuses = many.map((r) => r.status);
+      assert.ok(statuses.includes(CommandStatus.ESME_RTHROTTLED), statuses.join(','));
+      assert.ok(statuses.filter((s) => s === 0).length <= 4, statuses.join(','));
+    });
+
+    test('the smpp npm package as a client: bind, a UDH long message, and its receipt', async () => {
+      // A login of its own: receipts go to any receiving bind of the login, and other tests hold binds of 'shop'.
+      await credential('libclient');
+      const lib: LibSession = smpp.connect({ host: '127.0.0.1', port: t.gateway.smppPort! });
+      lib.on('error', () => {});
+      const receipts: LibPdu[] = [];
+      let gotReceipt: () => void = () => {};
+      lib.on('deliver_sm', (pdu: LibPdu) => {
+        receipts.push(pdu);
+        lib.send(pdu.response());
+        gotReceipt();
+      });
+      const call = (command: 'bind_transceiver' | 'submit_sm', options: Record<string, unknown>) => new Promise<LibPdu>((resolve) => lib[command](options, resolve));
+      try {
+        assert.equal((await call('bind_transceiver', { system_id: 'libclient', password: 'pass1234' })).command_status, 0);
+        const parts = ['Part one of a long text, ', 'and part two.'];
+        const resps = await Promise.all(
+          parts.map((text, i) => call('submit_sm', { destination_addr: '79161234580', dest_addr_ton: 1, registered_delivery: 1, short_message: { udh: Buffer.from([5, 0, 3, 9, 2, i + 1]), message: text } })),
+        );
+        assert.deepEqual(resps.map((r) => r.command_status), [0, 0]);
+        const id = resps[0]!.message_id as string;
+        assert.equal(resps[1]!.message_id, id);
+        const row = await t.gateway.database.db.selectFrom('messages').select('body').where('id', '=', id).executeTakeFirstOrThrow();
+        assert.equal(row.body, parts.join(''));
+        await waitForStatus(t.gateway, id, ['delivered']);
+        if (!receipts.some((r) => r.receipted_message_id === id)) {
+          await new Promise<void>((resolve, reject) => {
+            const timer = setTimeout(() => reject(new Error('no receipt reached the smpp package client')), 10_000);
+            gotReceipt = () => receipts.some((r) => r.receipted_message_id === id) && (clearTimeout(timer), resolve());
+          });
+        }
+        const receipt = receipts.find((r) => r.receipted_message_id === id)!;
+        assert.equal(receipt.esm_class, 0x04);
+        assert.equal(receipt.message_state, 2);
+      } finally {
+        lib.destroy();
+      }
+    });
+  });
+}
