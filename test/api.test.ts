@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createLogger } from '../src/log.ts';
+import { EventBus } from '../src/events/bus.ts';
 import { InboundProcessor } from '../src/pipeline/inbound.ts';
+import { ReceiptProcessor } from '../src/pipeline/receipts.ts';
 import { WriteBatcher } from '../src/store/write-batcher.ts';
 import type { TestGateway } from './helpers.ts';
 import { dialects, startTestGateway, waitForStatus } from './helpers.ts';
@@ -327,6 +329,19 @@ for (const dialect of await dialects()) {
       assert.deepEqual(unmatched.body, { data: [], next_cursor: null });
       assert.equal((await call('GET', '/v1/connectors/nope/unmatched-receipts')).status, 404);
       assert.equal((await call('GET', '/v1/connectors/sandbox/unmatched-receipts?cursor=zzz')).body.error.code, 'invalid_cursor');
+    });
+
+    test('a receipt that matches nothing is kept and acknowledged at once, and listed for administrators', async () => {
+      const receipts = new ReceiptProcessor(new WriteBatcher(t.gateway.database.db), new EventBus(), createLogger('silent'), { unmatchedGraceMs: 60_000 });
+      const started = Date.now();
+      await receipts.submit({ connectorId: 'sandbox', providerMessageId: `nobody-${dialect.name}`, status: 'delivered', at: started, raw: 'id:nobody stat:DELIVRD' });
+      assert.ok(Date.now() - started < 5_000, 'acknowledged without waiting for the grace period');
+      await receipts.stop();
+      const list = await call('GET', '/v1/connectors/sandbox/unmatched-receipts');
+      const kept = list.body.data.find((r: { provider_message_id: string }) => r.provider_message_id === `nobody-${dialect.name}`);
+      assert.ok(kept, JSON.stringify(list.body));
+      assert.equal(kept.raw, 'id:nobody stat:DELIVRD');
+      assert.equal(kept.status, 'delivered');
     });
 
     test('SMPP credentials: created with a hashed password, scoped to the account, revoked', async () => {

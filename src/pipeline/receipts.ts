@@ -14,6 +14,8 @@ interface Pending {
   reject: (err: Error) => void;
   /** when this receipt first failed to match a part */
   unmatchedSince?: number;
+  /** its row in unmatched_receipts, once kept there (and acknowledged) */
+  keptAs?: string;
 }
 
 const RECEIPT_STATUS: Record<Receipt['status'], MessageStatus> = {
@@ -52,7 +54,7 @@ export class ReceiptProcessor {
     this.#graceMs = options.unmatchedGraceMs ?? 30_000;
   }
 
-  /** Resolves when the receipt is durably applied (or judged unmatched after the grace period). */
+  /** Resolves when the receipt is durably applied, or durably kept as unmatched. */
   submit(receipt: Receipt): Promise<void> {
     if (this.#stopped) return Promise.reject(new Error('receipt processor stopped'));
     return new Promise((resolve, reject) => {
@@ -90,13 +92,15 @@ export class ReceiptProcessor {
       this.#bus.publishStatus(events);
       const now = Date.now();
       for (const p of batch) if (!unmatched.has(p)) p.resolve();
-      const giveUp: Pending[] = [];
+      // An unmatched receipt is kept at once and acknowledged, so the provider's window does not
+      // wait on it; matching is still tried for the grace period (its submit may not be recorded yet).
+      const keep = [...unmatched].filter((p) => p.keptAs === undefined);
+      if (keep.length > 0) await this.#keepUnmatched(keep, now);
       for (const p of unmatched) {
         p.unmatchedSince ??= now;
-        if (now - p.unmatchedSince >= this.#graceMs) giveUp.push(p);
-        else this.#retryLater.push(p);
+        if (now - p.unmatchedSince < this.#graceMs) this.#retryLater.push(p);
+        else this.#log.warn({ connector: p.receipt.connectorId, providerMessageId: p.receipt.providerMessageId, status: p.receipt.status }, 'receipt matches no sent part; kept in unmatched_receipts');
       }
-      if (giveUp.length > 0) await this.#keepUnmatched(giveUp, now);
       if (this.#retryLater.length > 0 && !this.#retryTimer) {
         this.#retryTimer = setTimeout(() => {
           this.#retryTimer = undefined;
@@ -110,20 +114,17 @@ export class ReceiptProcessor {
     }
   }
 
-  /** Receipts that matched nothing for the whole grace period are stored where operators can see them, then acknowledged. */
+  /** Stores receipts that matched nothing where operators can see them, then acknowledges them. */
   async #keepUnmatched(receipts: Pending[], now: number): Promise<void> {
-    for (const p of receipts) {
-      this.#log.warn({ connector: p.receipt.connectorId, providerMessageId: p.receipt.providerMessageId, status: p.receipt.status }, 'receipt matches no sent part; kept in unmatched_receipts');
-    }
     await this.#batcher.run(async (tx) => {
       const rows = receipts.map((p) => ({
-        id: newId('urc', now),
+        id: (p.keptAs = newId('urc', now)),
         connector_id: p.receipt.connectorId,
         provider_message_id: p.receipt.providerMessageId,
         status: p.receipt.status,
         provider_code: p.receipt.reason?.providerCode ?? null,
         raw: p.receipt.raw ?? null,
-        received_at: p.unmatchedSince ?? now,
+        received_at: now,
       }));
       for (const chunk of fixedChunks(rows)) await tx.insertInto('unmatched_receipts').values(chunk).execute();
     });
@@ -216,6 +217,9 @@ export class ReceiptProcessor {
         out.push(...(await finishMany(tx, delivered, ['sent'], 'delivered', undefined, now)));
         for (const g of failures.values()) out.push(...(await finishMany(tx, g.messages, ['sent'], g.status, g.reason, now)));
       }
+      // Receipts kept as unmatched earlier and matched now leave that list.
+      const kept = batch.filter((p) => p.keptAs !== undefined && !unmatched.has(p)).map((p) => p.keptAs!);
+      for (const ids of inLists(kept)) await tx.deleteFrom('unmatched_receipts').where('id', 'in', ids).execute();
       return { events: await insertEvents(tx, out), unmatched };
     });
   }
