@@ -331,8 +331,8 @@ for (const dialect of await dialects()) {
       assert.equal((await call('GET', '/v1/connectors/sandbox/unmatched-receipts?cursor=zzz')).body.error.code, 'invalid_cursor');
     });
 
-    test('a receipt that matches nothing is kept and acknowledged at once, and listed for administrators', async () => {
-      const receipts = new ReceiptProcessor(new WriteBatcher(t.gateway.database.db), new EventBus(), createLogger('silent'), { unmatchedGraceMs: 60_000 });
+    test('a receipt that matches nothing is kept and acknowledged after a short hold, not the whole grace period, and listed for administrators', async () => {
+      const receipts = new ReceiptProcessor(new WriteBatcher(t.gateway.database.db), new EventBus(), createLogger('silent'), { unmatchedGraceMs: 60_000, unmatchedHoldMs: 50 });
       const started = Date.now();
       await receipts.submit({ connectorId: 'sandbox', providerMessageId: `nobody-${dialect.name}`, status: 'delivered', at: started, raw: 'id:nobody stat:DELIVRD' });
       assert.ok(Date.now() - started < 5_000, 'acknowledged without waiting for the grace period');

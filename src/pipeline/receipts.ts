@@ -28,6 +28,8 @@ const RECEIPT_STATUS: Record<Receipt['status'], MessageStatus> = {
 export interface ReceiptProcessorOptions {
   /** how long a receipt that matches no part is retried (its submit may not be recorded yet), default 30 s */
   unmatchedGraceMs?: number;
+  /** how long it is retried before it is kept as unmatched and acknowledged, default 2 s */
+  unmatchedHoldMs?: number;
 }
 
 /**
@@ -40,6 +42,7 @@ export class ReceiptProcessor {
   readonly #bus: EventBus;
   readonly #log: Logger;
   readonly #graceMs: number;
+  readonly #holdMs: number;
   #pending: Pending[] = [];
   #retryLater: Pending[] = [];
   #flushScheduled = false;
@@ -52,6 +55,7 @@ export class ReceiptProcessor {
     this.#bus = bus;
     this.#log = log;
     this.#graceMs = options.unmatchedGraceMs ?? 30_000;
+    this.#holdMs = Math.min(this.#graceMs, options.unmatchedHoldMs ?? 2_000);
   }
 
   /** Resolves when the receipt is durably applied, or durably kept as unmatched. */
@@ -92,15 +96,18 @@ export class ReceiptProcessor {
       this.#bus.publishStatus(events);
       const now = Date.now();
       for (const p of batch) if (!unmatched.has(p)) p.resolve();
-      // An unmatched receipt is kept at once and acknowledged, so the provider's window does not
-      // wait on it; matching is still tried for the grace period (its submit may not be recorded yet).
-      const keep = [...unmatched].filter((p) => p.keptAs === undefined);
-      if (keep.length > 0) await this.#keepUnmatched(keep, now);
+      // An unmatched receipt usually means its send is not committed yet: it is retried unacknowledged
+      // for a short hold, then kept in unmatched_receipts and acknowledged, so the provider's window does
+      // not wait on it; matching is still tried until the grace period ends.
+      const keep: Pending[] = [];
       for (const p of unmatched) {
         p.unmatchedSince ??= now;
-        if (now - p.unmatchedSince < this.#graceMs) this.#retryLater.push(p);
+        const waited = now - p.unmatchedSince;
+        if (p.keptAs === undefined && waited >= this.#holdMs) keep.push(p);
+        if (waited < this.#graceMs) this.#retryLater.push(p);
         else this.#log.warn({ connector: p.receipt.connectorId, providerMessageId: p.receipt.providerMessageId, status: p.receipt.status }, 'receipt matches no sent part; kept in unmatched_receipts');
       }
+      if (keep.length > 0) await this.#keepUnmatched(keep, now);
       if (this.#retryLater.length > 0 && !this.#retryTimer) {
         this.#retryTimer = setTimeout(() => {
           this.#retryTimer = undefined;
