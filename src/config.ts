@@ -78,6 +78,8 @@ export interface Config {
   databaseUrl: string | undefined;
   /** makes the first API key created on an empty database this value */
   bootstrapApiKey: string | undefined;
+  /** 32 bytes, base64: seals secrets in the database; unset: a key file in dataDir */
+  secretKey: string | undefined;
   logLevel: string;
   defaults: {
     /** region for numbers written without a country code (ISO 3166 alpha-2), default RU */
@@ -189,6 +191,8 @@ export function loadConfig(env: Env = process.env): Config {
   if (bootstrapApiKey !== undefined && !/^[A-Za-z0-9_\-]{20,128}$/.test(bootstrapApiKey)) {
     problems.push('DEPESHA_BOOTSTRAP_API_KEY must be 20–128 characters of letters, digits, "_" or "-"');
   }
+  const secretKey = env.DEPESHA_SECRET_KEY || undefined;
+  if (secretKey !== undefined && Buffer.from(secretKey, 'base64').length !== 32) problems.push('DEPESHA_SECRET_KEY must be 32 bytes in base64 (e.g. from: openssl rand -base64 32)');
   const logLevel = env.LOG_LEVEL || file.log_level || 'info';
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
     problems.push(`LOG_LEVEL=${logLevel} is not one of fatal, error, warn, info, debug, trace, silent`);
@@ -206,6 +210,7 @@ export function loadConfig(env: Env = process.env): Config {
     dataDir: path.resolve(env.DEPESHA_DATA_DIR || file.data_dir || './data'),
     databaseUrl,
     bootstrapApiKey,
+    secretKey,
     logLevel,
     defaults: {
       region,

@@ -17,7 +17,7 @@ for (const dialect of await dialects()) {
 
     before(async () => {
       // Hex ids in submit responses, decimal in receipts: a mix real SMSCs use.
-      sim = new SmscSimulator({ accounts: { depesha: 'secret1' }, receiptDelayMs: 20, submitIdFormat: 'hex', receiptIdFormat: 'decimal' });
+      sim = new SmscSimulator({ accounts: { depesha: 'secret1', apiop: 'secret2' }, receiptDelayMs: 20, submitIdFormat: 'hex', receiptIdFormat: 'decimal' });
       const port = await sim.start();
       t = await startTestGateway(dialect.name, {}, {
         configFile: {
@@ -112,6 +112,35 @@ for (const dialect of await dialects()) {
       await waitFor(() => sim.stats.binds > bindsBefore && connector('operator')?.status === 'up', 'rebound');
       const { id } = await post({ to: '+79161234572', text: 'after reconnect' });
       assert.equal(await waitForStatus(t.gateway, id, ['delivered', 'failed']), 'delivered');
+    });
+
+    test('a connector and a route made through the API carry traffic; the password is stored sealed; removal is guarded', async () => {
+      const call = async (method: 'POST' | 'DELETE', url: string, body?: unknown) => {
+        const res = await t.gateway.app.inject({ method, url, headers: { authorization: `Bearer ${t.apiKey}`, ...(body ? { 'content-type': 'application/json' } : {}) }, ...(body ? { payload: JSON.stringify(body) } : {}) });
+        return { status: res.statusCode, body: res.body ? res.json() : undefined };
+      };
+      const made = await call('POST', '/v1/connectors', { id: 'apiop', type: 'smpp', host: '127.0.0.1', port: sim.port, system_id: 'apiop', password: 'secret2', receipt_id_format: 'submit-hex-receipt-decimal', reconnect_min_ms: 20 });
+      assert.equal(made.status, 201, JSON.stringify(made.body));
+      assert.equal((await call('POST', '/v1/connectors', { id: 'operator', type: 'sandbox' })).body.error.code, 'connector_exists');
+      assert.equal((await call('POST', '/v1/routes', { connector: 'nowhere' })).body.error.code, 'unknown_connector');
+      const stored = await t.gateway.database.db.selectFrom('connectors').select('definition').where('id', '=', 'apiop').executeTakeFirstOrThrow();
+      assert.ok(!stored.definition.includes('secret2'), stored.definition);
+      const route = await call('POST', '/v1/routes', { connector: 'apiop', prefixes: ['7999'] });
+      assert.equal(route.status, 201);
+      await waitFor(() => connector('apiop')?.status === 'up', 'apiop bound');
+
+      const { id } = await post({ to: '+79991234567', text: 'through the API connector' });
+      assert.equal(await waitForStatus(t.gateway, id, ['delivered', 'failed', 'rejected']), 'delivered');
+      assert.equal(sim.submits.find((s) => s.destinationAddr === '79991234567')?.systemId, 'apiop');
+      const routes = await get('/v1/routes');
+      assert.deepEqual(routes.data.map((r: { source: string; connector: string }) => [r.source, r.connector]), [['config', 'operator'], ['api', 'apiop']]);
+
+      assert.equal((await call('DELETE', '/v1/connectors/apiop')).body.error.code, 'connector_in_use');
+      assert.equal((await call('DELETE', '/v1/connectors/operator')).body.error.code, 'connector_from_config');
+      assert.equal((await call('DELETE', `/v1/routes/${route.body.id}`)).status, 204);
+      assert.equal((await call('DELETE', '/v1/connectors/apiop')).status, 204);
+      latest = await connectors();
+      assert.equal(connector('apiop'), undefined);
     });
 
     test('an inbound long message is reassembled whatever the order of its parts and stored for the owner of the number', async () => {

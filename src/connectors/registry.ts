@@ -2,12 +2,14 @@ import path from 'node:path';
 import type { Config } from '../config.ts';
 import { SandboxConnector } from './sandbox/sandbox.ts';
 import { SmppConnector } from './smpp/smpp.ts';
+import type { ConnectorDefinition } from './definitions.ts';
 import type { Connector } from './types.ts';
 
 /**
- * The connectors of this node: the sandbox (always there, as `sandbox`,
- * unless the config file gives it other settings) and every connector the
- * config file declares.
+ * The connectors the config file gives this node: the sandbox (always there,
+ * as `sandbox`, with the file's settings if it names it) and every connector
+ * the file declares. Those made through the API come from the store
+ * (pipeline/delivery.ts loads and reloads them).
  */
 export function createConnectors(config: Config, options: { journal: boolean }): Connector[] {
   const declaredSandbox = config.connectors.find((c) => c.id === 'sandbox' && c.type === 'sandbox');
@@ -18,11 +20,17 @@ export function createConnectors(config: Config, options: { journal: boolean }):
     journalPath: options.journal ? path.join(config.dataDir, 'sandbox-journal.jsonl') : undefined,
   });
   const connectors: Connector[] = [sandbox];
-  for (const definition of config.connectors) {
-    if (definition.type === 'smpp') connectors.push(new SmppConnector(definition));
-    else if (definition.id !== 'sandbox') {
-      connectors.push(new SandboxConnector({ id: definition.id, sendLatencyMs: definition.send_latency_ms, receiptDelayMs: definition.receipt_delay_ms, journalPath: options.journal ? path.join(config.dataDir, `sandbox-journal-${definition.id}.jsonl`) : undefined }));
-    }
-  }
+  for (const definition of config.connectors) if (definition.id !== 'sandbox') connectors.push(createConnector(definition, config, options));
   return connectors;
+}
+
+/** One connector from its definition (the config file's or the API's). */
+export function createConnector(definition: ConnectorDefinition, config: Config, options: { journal: boolean }): Connector {
+  if (definition.type === 'smpp') return new SmppConnector(definition);
+  return new SandboxConnector({
+    id: definition.id,
+    sendLatencyMs: definition.send_latency_ms,
+    receiptDelayMs: definition.receipt_delay_ms,
+    journalPath: options.journal ? path.join(config.dataDir, `sandbox-journal-${definition.id}.jsonl`) : undefined,
+  });
 }

@@ -6,12 +6,13 @@ import type { Logger } from '../log.ts';
 import type { AcceptJob } from './accept.ts';
 import type { Delivery } from './delivery.ts';
 
-export type ToDelivery = { type: 'enqueue'; ids: string[] } | { type: 'accept'; id: number; job: AcceptJob } | { type: 'stop' };
+export type ToDelivery = { type: 'enqueue'; ids: string[] } | { type: 'accept'; id: number; job: AcceptJob } | { type: 'reload'; id: number } | { type: 'stop' };
 export type FromDelivery =
   | { type: 'ready' }
   | { type: 'stopped' }
   | { type: 'status'; changes: StatusChange[]; depth: number }
   | { type: 'connectors'; states: ConnectorState[] }
+  | { type: 'reloaded'; id: number; error?: string }
   | { type: 'accepted'; id: number; error?: string; code?: string | undefined };
 
 /**
@@ -51,6 +52,11 @@ export async function startDeliveryThread(config: Config, bus: EventBus, log: Lo
           bus.publishStatus(message.changes);
         } else if (message.type === 'connectors') {
           connectorStates = message.states;
+        } else if (message.type === 'reloaded') {
+          const waiter = accepting.get(message.id);
+          accepting.delete(message.id);
+          if (message.error === undefined) waiter?.resolve();
+          else waiter?.reject(new Error(message.error));
         }
       });
       worker.once('error', (err) => {
@@ -77,6 +83,14 @@ export async function startDeliveryThread(config: Config, bus: EventBus, log: Lo
       return new Promise<void>((resolve, reject) => {
         accepting.set(id, { resolve, reject });
         worker.postMessage({ type: 'accept', id, job } satisfies ToDelivery);
+      });
+    },
+    reload() {
+      if (stopping || !alive) return Promise.resolve(); // a restarted thread reads the store anyway
+      const id = nextAcceptId++;
+      return new Promise<void>((resolve, reject) => {
+        accepting.set(id, { resolve, reject });
+        worker.postMessage({ type: 'reload', id } satisfies ToDelivery);
       });
     },
     enqueue(ids) {

@@ -45,6 +45,18 @@ port.on('message', (message: ToDelivery) => {
       },
     );
   }
+  else if (message.type === 'reload') {
+    delivery.reload().then(
+      () => {
+        postConnectors();
+        post({ type: 'reloaded', id: message.id });
+      },
+      (err: unknown) => {
+        log.error({ err }, 'reloading connectors failed');
+        post({ type: 'reloaded', id: message.id, error: err instanceof Error ? err.message : String(err) });
+      },
+    );
+  }
   else if (message.type === 'stop') {
     clearInterval(connectorTimer);
     void delivery

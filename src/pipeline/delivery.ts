@@ -1,7 +1,9 @@
 import type { Kysely } from 'kysely';
 import type { Config } from '../config.ts';
-import { createConnectors } from '../connectors/registry.ts';
-import type { ConnectorState } from '../connectors/types.ts';
+import { createConnector, createConnectors } from '../connectors/registry.ts';
+import type { Connector, ConnectorState, InboundMessage, Receipt } from '../connectors/types.ts';
+import { ConnectorsRepository } from '../store/connectors.ts';
+import { SecretBox } from '../store/secrets.ts';
 import type { EventBus } from '../events/bus.ts';
 import type { Logger } from '../log.ts';
 import type { Dialect } from '../store/db.ts';
@@ -27,6 +29,8 @@ export interface Delivery {
   readonly depth: number;
   /** how each connector is doing */
   connectors(): ConnectorState[];
+  /** re-reads the connectors and routes made through the API; resolves once they are in use */
+  reload(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -45,16 +49,45 @@ export interface DeliveryOptions {
 export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Config, bus: EventBus, log: Logger, options: DeliveryOptions = {}): Promise<Delivery> {
   const batcher = new WriteBatcher(db, { batch: dialect === 'sqlite' });
   const writer = new AcceptWriter(batcher);
-  const connectors = createConnectors(config, { journal: true });
+  const fixed = createConnectors(config, { journal: true });
+  const stored = new ConnectorsRepository(db, SecretBox.fromConfig(config.secretKey, config.dataDir));
+  /** connectors made through the API, with the definition each was made from */
+  const made = new Map<string, { connector: Connector; definition: string }>();
+  const all = () => [...fixed, ...[...made.values()].map((m) => m.connector)];
+  const router = new RoutingTable(fixed, config.routes);
   const dispatcher = new InProcessDispatcher();
-  const sender = new Sender(batcher, new RoutingTable(connectors, config.routes), bus, log.child({ component: 'sender' }), { retry: config.retry });
+  const sender = new Sender(batcher, router, bus, log.child({ component: 'sender' }), { retry: config.retry });
   const receipts = new ReceiptProcessor(batcher, bus, log.child({ component: 'receipts' }));
   const scheduler = new Scheduler(db, dispatcher, log.child({ component: 'scheduler' }), options.pollMs === undefined ? {} : { pollMs: options.pollMs });
 
   const recovered = await scheduler.recoverAfterCrash();
   if (recovered > 0) log.info({ recovered }, 'messages left in flight by the last run are due again');
   const inbound = new InboundProcessor(batcher, log.child({ component: 'inbound' }), config.defaults.region);
-  for (const connector of connectors) await connector.start({ receipt: (r) => receipts.submit(r), inbound: async (m) => void (await inbound.submit(m)) });
+  const context = { receipt: (r: Receipt) => receipts.submit(r), inbound: async (m: InboundMessage) => void (await inbound.submit(m)) };
+  for (const connector of fixed) await connector.start(context);
+
+  /** Brings the API-made connectors and the routes in line with the store. */
+  let reloading = Promise.resolve();
+  const reload = () =>
+    (reloading = reloading.then(async () => {
+      const definitions = await stored.list();
+      const wanted = new Map(definitions.map((d) => [d.id, d]));
+      for (const [id, m] of made) {
+        const d = wanted.get(id);
+        if (d && JSON.stringify(d) === m.definition) continue;
+        made.delete(id);
+        await m.connector.stop();
+      }
+      for (const d of definitions) {
+        if (made.has(d.id) || fixed.some((c) => c.id === d.id)) continue;
+        const connector = createConnector(d, config, { journal: true });
+        await connector.start(context);
+        made.set(d.id, { connector, definition: JSON.stringify(d) });
+      }
+      const routes = [...config.routes, ...(await stored.listRoutes()).map((r) => r.route)];
+      router.update(all(), routes);
+    }));
+  await reload();
   dispatcher.start((ids) => sender.process(ids));
   scheduler.start();
 
@@ -69,11 +102,13 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
     get depth() {
       return dispatcher.depth;
     },
-    connectors: () => connectors.map((c) => c.state()),
+    connectors: () => all().map((c) => c.state()),
+    reload,
     async stop() {
       await scheduler.stop();
       await dispatcher.stop();
-      for (const connector of connectors) await connector.stop();
+      await reloading;
+      for (const connector of all()) await connector.stop();
       await receipts.stop();
     },
   };

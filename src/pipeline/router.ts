@@ -25,10 +25,15 @@ interface CompiledRoute {
  * sandbox, so a fresh install works without configuration.
  */
 export class RoutingTable implements Router {
-  readonly #connectors: Map<string, Connector>;
-  readonly #routes: CompiledRoute[];
+  #connectors: Map<string, Connector> = new Map();
+  #routes: CompiledRoute[] = [];
 
   constructor(connectors: readonly Connector[], routes: readonly RouteDefinition[]) {
+    this.update(connectors, routes);
+  }
+
+  /** Replaces the table (connectors or routes changed through the API). */
+  update(connectors: readonly Connector[], routes: readonly RouteDefinition[]): void {
     this.#connectors = new Map(connectors.map((c) => [c.id, c]));
     this.#routes = routes.map((r, index) => ({
       index,

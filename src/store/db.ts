@@ -9,6 +9,7 @@ import * as partialIndexes from './migrations/002-partial-indexes.ts';
 import * as keyRoles from './migrations/003-key-roles-unmatched-receipts.ts';
 import * as smppServer from './migrations/004-smpp-server.ts';
 import * as inbound from './migrations/005-inbound.ts';
+import * as connectorsRoutes from './migrations/006-connectors-routes.ts';
 import type { DB } from './schema.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -40,6 +41,7 @@ const migrations: Record<string, Migration> = {
   '003-key-roles-unmatched-receipts': keyRoles,
   '004-smpp-server': smppServer,
   '005-inbound': inbound,
+  '006-connectors-routes': connectorsRoutes,
 };
 
 // bigint columns hold epoch milliseconds, well inside Number's exact range.

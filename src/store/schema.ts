@@ -188,6 +188,22 @@ export interface InboundMessagesTable {
   received_at: number;
 }
 
+/** A connector made through the API: its definition as JSON, the password sealed. */
+export interface ConnectorsTable {
+  id: string;
+  type: string;
+  definition: string;
+  created_at: number;
+}
+
+/** A route made through the API (after the config file's routes). */
+export interface RoutesTable {
+  id: string;
+  connector_id: string;
+  definition: string;
+  created_at: number;
+}
+
 export interface DB {
   accounts: AccountsTable;
   users: UsersTable;
@@ -203,4 +219,6 @@ export interface DB {
   smpp_receipt_cursors: SmppReceiptCursorsTable;
   numbers: NumbersTable;
   inbound_messages: InboundMessagesTable;
+  connectors: ConnectorsTable;
+  routes: RoutesTable;
 }

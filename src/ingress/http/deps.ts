@@ -16,7 +16,7 @@ export interface HttpDeps {
   messages: MessagesRepository;
   idempotency: IdempotencyRepository;
   /** stores accepted messages and hands them to dispatch */
-  delivery: Pick<Delivery, 'accept' | 'depth' | 'connectors'>;
+  delivery: Pick<Delivery, 'accept' | 'depth' | 'connectors' | 'reload'>;
   metrics: Metrics;
   /** false while starting or draining: /readyz answers 503 */
   isReady(): boolean;

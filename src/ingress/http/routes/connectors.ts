@@ -1,7 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { ConnectorState } from '../../../connectors/types.ts';
+import { ConnectorDefinitionSchema, RouteDefinitionSchema, type RouteDefinition } from '../../../connectors/definitions.ts';
 import { ApiError } from '../../../errors.ts';
+import { ConnectorExistsError, ConnectorsRepository } from '../../../store/connectors.ts';
+import { SecretBox } from '../../../store/secrets.ts';
 import { UnmatchedReceiptsRepository } from '../../../store/unmatched-receipts.ts';
 import { requireAdmin } from '../auth.ts';
 import { decodeCursor, encodeCursor } from '../cursor.ts';
@@ -40,6 +43,18 @@ const UnmatchedReceiptSchema = Type.Object(
   { additionalProperties: false },
 );
 
+const RouteSchema = Type.Object(
+  {
+    id: Type.String({ description: '`rte_…` for routes made through the API, `config-<n>` for the config file\'s' }),
+    source: Type.Enum(['config', 'api']),
+    connector: Type.String(),
+    channel: Type.String(),
+    prefixes: Type.Array(Type.String()),
+    accounts: Type.Array(Type.String()),
+  },
+  { additionalProperties: false },
+);
+
 const present = (s: ConnectorState) => ({
   id: s.id,
   type: s.type,
@@ -54,7 +69,143 @@ const present = (s: ConnectorState) => ({
 /** The operator links of the whole gateway and how each is doing: for administrators and monitoring. */
 export function connectorsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
   const unmatched = new UnmatchedReceiptsRepository(deps.database.db);
+  const stored = new ConnectorsRepository(deps.database.db, SecretBox.fromConfig(deps.config.secretKey, deps.config.dataDir));
+  const fromConfig = new Set(['sandbox', ...deps.config.connectors.map((c) => c.id)]);
+  const presentRoute = (id: string, source: 'config' | 'api', r: RouteDefinition) => ({
+    id,
+    source,
+    connector: r.connector,
+    channel: r.channel ?? 'sms',
+    prefixes: r.prefixes ?? [],
+    accounts: r.accounts ?? [],
+  });
   return async (app) => {
+    app.post(
+      '/v1/connectors',
+      {
+        schema: {
+          summary: 'Add a connector',
+          description:
+            'Adds an operator link, as a `connectors:` entry of the config file would (same fields; see docs/configuration.md). ' +
+            'Its password is stored encrypted. It starts at once; route traffic to it with POST /v1/routes. Needs an administrator API key.',
+          tags: ['connectors'],
+          security: [{ bearerAuth: [] }],
+          body: ConnectorDefinitionSchema,
+          response: { 201: ConnectorStateSchema, 400: ErrorSchema, 401: ErrorSchema, 403: ErrorSchema, 409: ErrorSchema, 422: ErrorSchema },
+        },
+      },
+      async (request, reply) => {
+        requireAdmin(request);
+        const definition = request.body;
+        if (definition.type === 'smpp') {
+          if (definition.password_env !== undefined) throw new ApiError('validation_failed', 'password_env is for the config file; send password', [{ field: 'password_env', issue: 'not accepted through the API' }]);
+          if (definition.password === undefined) throw new ApiError('validation_failed', 'an smpp connector needs a password', [{ field: 'password', issue: 'required' }]);
+          if ((definition.reconnect_max_ms ?? 60000) < (definition.reconnect_min_ms ?? 1000)) {
+            throw new ApiError('validation_failed', 'reconnect_max_ms must not be below reconnect_min_ms', [{ field: 'reconnect_max_ms', issue: 'below reconnect_min_ms' }]);
+          }
+        }
+        if (fromConfig.has(definition.id)) throw new ApiError('connector_exists', `connector ${definition.id} is declared in the config file`, [{ field: 'id', issue: 'taken' }]);
+        try {
+          await stored.create(definition);
+        } catch (err) {
+          if (err instanceof ConnectorExistsError) throw new ApiError('connector_exists', `connector ${definition.id} exists`, [{ field: 'id', issue: 'taken' }]);
+          throw err;
+        }
+        await deps.delivery.reload();
+        const state = deps.delivery.connectors().find((c) => c.id === definition.id);
+        const now = Date.now();
+        return reply.code(201).send(present(state ?? { id: definition.id, type: definition.type, status: 'connecting', detail: null, since: now, links: { up: 0, total: 0 }, inFlight: 0 }));
+      },
+    );
+
+    app.delete(
+      '/v1/connectors/:id',
+      {
+        schema: {
+          summary: 'Remove a connector',
+          description: 'Stops and removes a connector made through the API (one declared in the config file is changed there). Refused while a route uses it. Needs an administrator API key.',
+          tags: ['connectors'],
+          security: [{ bearerAuth: [] }],
+          params: Type.Object({ id: Type.String() }),
+          response: { 204: Type.Null(), 401: ErrorSchema, 403: ErrorSchema, 404: ErrorSchema, 409: ErrorSchema },
+        },
+      },
+      async (request, reply) => {
+        requireAdmin(request);
+        const id = request.params.id;
+        if (fromConfig.has(id)) throw new ApiError('connector_from_config', `connector ${id} is declared in the config file; change it there`);
+        const using = await stored.routesUsing(id);
+        if (using > 0) throw new ApiError('connector_in_use', `connector ${id} is used by ${using} route(s); remove them first`);
+        if (!(await stored.delete(id))) throw new ApiError('not_found', `no connector ${id}`);
+        await deps.delivery.reload();
+        return reply.code(204).send(null);
+      },
+    );
+
+    app.get(
+      '/v1/routes',
+      {
+        schema: {
+          summary: 'Routes',
+          description: 'The routes in use: those of the config file, then those made through the API. Needs an administrator API key.',
+          tags: ['connectors'],
+          security: [{ bearerAuth: [] }],
+          response: { 200: Type.Object({ data: Type.Array(RouteSchema), next_cursor: Type.Null() }), 401: ErrorSchema, 403: ErrorSchema },
+        },
+      },
+      async (request) => {
+        requireAdmin(request);
+        const made = await stored.listRoutes();
+        return {
+          data: [...deps.config.routes.map((r, i) => presentRoute(`config-${i + 1}`, 'config', r)), ...made.map((m) => presentRoute(m.id, 'api', m.route))],
+          next_cursor: null,
+        };
+      },
+    );
+
+    app.post(
+      '/v1/routes',
+      {
+        schema: {
+          summary: 'Add a route',
+          description: 'Sends the messages it matches (channel, prefixes, accounts) to a connector; see docs/configuration.md for how a route is chosen. Needs an administrator API key.',
+          tags: ['connectors'],
+          security: [{ bearerAuth: [] }],
+          body: RouteDefinitionSchema,
+          response: { 201: RouteSchema, 400: ErrorSchema, 401: ErrorSchema, 403: ErrorSchema, 422: ErrorSchema },
+        },
+      },
+      async (request, reply) => {
+        requireAdmin(request);
+        const route = request.body;
+        const known = fromConfig.has(route.connector) || (await stored.list()).some((c) => c.id === route.connector);
+        if (!known) throw new ApiError('unknown_connector', `no connector ${route.connector}`, [{ field: 'connector', issue: 'no such connector' }]);
+        const id = await stored.createRoute(route);
+        await deps.delivery.reload();
+        return reply.code(201).send(presentRoute(id, 'api', route));
+      },
+    );
+
+    app.delete(
+      '/v1/routes/:id',
+      {
+        schema: {
+          summary: 'Remove a route',
+          description: 'Removes a route made through the API. Needs an administrator API key.',
+          tags: ['connectors'],
+          security: [{ bearerAuth: [] }],
+          params: Type.Object({ id: Type.String() }),
+          response: { 204: Type.Null(), 401: ErrorSchema, 403: ErrorSchema, 404: ErrorSchema },
+        },
+      },
+      async (request, reply) => {
+        requireAdmin(request);
+        if (!(await stored.deleteRoute(request.params.id))) throw new ApiError('not_found', `no route ${request.params.id} made through the API`);
+        await deps.delivery.reload();
+        return reply.code(204).send(null);
+      },
+    );
+
     app.get(
       '/v1/connectors',
       {

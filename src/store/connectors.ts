@@ -1,0 +1,73 @@
+import type { Kysely } from 'kysely';
+import type { ConnectorDefinition, RouteDefinition } from '../connectors/definitions.ts';
+import { newId } from '../domain/ids.ts';
+import type { DB } from './schema.ts';
+import type { SecretBox } from './secrets.ts';
+
+export class ConnectorExistsError extends Error {
+  constructor(id: string) {
+    super(`a connector with id ${id} exists`);
+    this.name = 'ConnectorExistsError';
+  }
+}
+
+/**
+ * Connectors and routes made through the API. They belong to the gateway, not
+ * to an account (administrators manage them), so queries take no account id.
+ * Passwords are sealed on the way in and opened on the way out.
+ */
+export class ConnectorsRepository {
+  readonly #db: Kysely<DB>;
+  readonly #box: SecretBox;
+
+  constructor(db: Kysely<DB>, box: SecretBox) {
+    this.#db = db;
+    this.#box = box;
+  }
+
+  async list(): Promise<ConnectorDefinition[]> {
+    const rows = await this.#db.selectFrom('connectors').selectAll().orderBy('created_at').orderBy('id').execute();
+    return rows.map((r) => {
+      const stored = JSON.parse(r.definition) as ConnectorDefinition & { password_sealed?: string };
+      const { password_sealed: sealed, ...definition } = stored;
+      return (sealed === undefined ? definition : { ...definition, password: this.#box.open(sealed) }) as ConnectorDefinition;
+    });
+  }
+
+  async create(definition: ConnectorDefinition, now = Date.now()): Promise<void> {
+    const stored: Record<string, unknown> = { ...definition };
+    if (definition.type === 'smpp' && definition.password !== undefined) {
+      delete stored.password;
+      stored.password_sealed = this.#box.seal(definition.password);
+    }
+    const exists = await this.#db.selectFrom('connectors').select('id').where('id', '=', definition.id).executeTakeFirst();
+    if (exists) throw new ConnectorExistsError(definition.id);
+    await this.#db.insertInto('connectors').values({ id: definition.id, type: definition.type, definition: JSON.stringify(stored), created_at: now }).execute();
+  }
+
+  async delete(id: string): Promise<boolean> {
+    const result = await this.#db.deleteFrom('connectors').where('id', '=', id).executeTakeFirst();
+    return Number(result.numDeletedRows) === 1;
+  }
+
+  async listRoutes(): Promise<{ id: string; route: RouteDefinition; createdAt: number }[]> {
+    const rows = await this.#db.selectFrom('routes').selectAll().orderBy('id').execute();
+    return rows.map((r) => ({ id: r.id, route: JSON.parse(r.definition) as RouteDefinition, createdAt: r.created_at }));
+  }
+
+  async createRoute(route: RouteDefinition, now = Date.now()): Promise<string> {
+    const id = newId('rte', now);
+    await this.#db.insertInto('routes').values({ id, connector_id: route.connector, definition: JSON.stringify(route), created_at: now }).execute();
+    return id;
+  }
+
+  async deleteRoute(id: string): Promise<boolean> {
+    const result = await this.#db.deleteFrom('routes').where('id', '=', id).executeTakeFirst();
+    return Number(result.numDeletedRows) === 1;
+  }
+
+  async routesUsing(connectorId: string): Promise<number> {
+    const rows = await this.#db.selectFrom('routes').select('id').where('connector_id', '=', connectorId).execute();
+    return rows.length;
+  }
+}
