@@ -14,6 +14,13 @@ export class Metrics {
   readonly messagesAccepted = new Counter({ name: 'depesha_messages_accepted_total', help: 'Messages accepted', registers: [this.registry] });
   readonly statusChanges = new Counter({ name: 'depesha_message_status_changes_total', help: 'Message status changes by new status', labelNames: ['status'] as const, registers: [this.registry] });
   readonly dispatcherDepth = new Gauge({ name: 'depesha_dispatcher_queue_depth', help: 'Message ids waiting in the dispatcher', registers: [this.registry] });
+  readonly connectorUp = new Gauge({
+    name: 'depesha_connector_up',
+    help: 'Whether a connector takes traffic: 1 up or degraded, 0 connecting, down or stopped',
+    labelNames: ['connector', 'type'],
+    registers: [this.registry],
+  });
+  readonly connectorLinksUp = new Gauge({ name: 'depesha_connector_links_up', help: 'Links (SMPP binds) of a connector that are up', labelNames: ['connector'], registers: [this.registry] });
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'depesha_' });

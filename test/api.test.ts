@@ -410,6 +410,7 @@ for (const dialect of await dialects()) {
       const metrics = await call('GET', '/metrics', { key: null });
       assert.equal(metrics.status, 200);
       assert.match(String(metrics.body), /depesha_messages_accepted_total/);
+      assert.match(String(metrics.body), /depesha_connector_up\{connector="sandbox",type="sandbox"\} 1/);
       const doc = await call('GET', '/openapi.json', { key: null });
       assert.equal(doc.status, 200);
       for (const path of ['/v1/messages', '/v1/messages/bulk', '/v1/messages/{id}', '/v1/batches/{id}', '/v1/sms/segments', '/v1/connectors', '/v1/smpp/credentials', '/v1/numbers', '/v1/inbound-messages', '/healthz', '/readyz', '/metrics']) {

@@ -34,6 +34,12 @@ export function opsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
 
     app.get('/metrics', { schema: { summary: 'Prometheus metrics', tags: ['operations'], response: { 200: Type.String({ description: 'Prometheus text format' }) } } }, async (_request, reply) => {
       deps.metrics.dispatcherDepth.set(deps.delivery.depth);
+      deps.metrics.connectorUp.reset();
+      deps.metrics.connectorLinksUp.reset();
+      for (const c of deps.delivery.connectors()) {
+        deps.metrics.connectorUp.set({ connector: c.id, type: c.type }, c.status === 'up' || c.status === 'degraded' ? 1 : 0);
+        deps.metrics.connectorLinksUp.set({ connector: c.id }, c.links.up);
+      }
       return reply.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
     });
   };
