@@ -22,7 +22,7 @@ for (const dialect of await dialects()) {
       t = await startTestGateway(dialect.name, {}, {
         configFile: {
           connectors: [
-            { id: 'operator', type: 'smpp', host: '127.0.0.1', port, system_id: 'depesha', password: 'secret1', window: 20, receipt_id_format: 'submit-hex-receipt-decimal', reconnect_min_ms: 20, reconnect_max_ms: 200 },
+            { id: 'operator', type: 'smpp', host: '127.0.0.1', port, system_id: 'depesha', password: 'secret1', window: 20, receipt_id_format: 'submit-hex-receipt-decimal', reconnect_min_ms: 20, reconnect_max_ms: 200, inbound_parts_timeout_seconds: 1 },
             { id: 'wrongpass', type: 'smpp', host: '127.0.0.1', port, system_id: 'depesha', password: 'nope', reconnect_min_ms: 50, reconnect_max_ms: 200 },
           ],
           routes: [{ connector: 'operator' }],
@@ -157,6 +157,23 @@ for (const dialect of await dialects()) {
         inbound.map((m) => ({ text: m.text, complete: m.complete, from: m.from })),
         [{ text: 'Hello from the handset', complete: true, from: '+79161112233' }],
       );
+
+      // Part 2 of 3 never comes: after the connector's parts timeout (1 s here) what came is stored, marked incomplete.
+      await sim.sendMo({ from: '79161112244', to: '79160009999', text: '', partsText: ['One ', 'two ', 'three'], order: [1, 3], ref: 43 });
+      const deadline = Date.now() + 10_000;
+      type Inbound = { from: string; text: string; complete: boolean; parts_expected: number; parts_received: number };
+      let incomplete: Inbound | undefined;
+      while (!incomplete) {
+        incomplete = ((await get('/v1/inbound-messages')).data as Inbound[]).find((m) => m.from === '+79161112244');
+        if (!incomplete && Date.now() > deadline) assert.fail('the incomplete inbound message was not stored');
+        if (!incomplete) await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      assert.deepEqual(incomplete && { text: incomplete.text, complete: incomplete.complete, parts_expected: incomplete.parts_expected, parts_received: incomplete.parts_received }, {
+        text: 'One three',
+        complete: false,
+        parts_expected: 3,
+        parts_received: 2,
+      });
     });
   });
 }

@@ -60,6 +60,8 @@ export const SmppDefinitionSchema = Type.Object(
     response_timeout_ms: Type.Optional(Type.Integer({ minimum: 100, maximum: 120000 })),
     reconnect_min_ms: Type.Optional(Type.Integer({ minimum: 10, maximum: 600000 })),
     reconnect_max_ms: Type.Optional(Type.Integer({ minimum: 10, maximum: 3600000 })),
+    /** how long the parts of an inbound long message are awaited before what came is stored as incomplete */
+    inbound_parts_timeout_seconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 3600 })),
   },
   { additionalProperties: false },
 );

@@ -134,7 +134,8 @@ export class SmppConnector implements Connector {
   readonly #binds: Bind[] = [];
   readonly #rate: AdaptiveRate;
   readonly #ids: MessageIdConfig;
-  readonly #reassembler = new Reassembler({ timeoutMs: 120_000 });
+  readonly #reassembler: Reassembler;
+  readonly #partsTimeoutMs: number;
   #context: ConnectorContext | undefined;
   #since = Date.now();
   #lastStatus: ConnectorState['status'] = 'stopped';
@@ -149,6 +150,8 @@ export class SmppConnector implements Connector {
     this.#random = options.random ?? Math.random;
     this.#rate = new AdaptiveRate({ maxPerSecond: definition.max_submits_per_second ?? 0 });
     this.#ids = ID_FORMATS[definition.receipt_id_format ?? 'as-is'];
+    this.#partsTimeoutMs = (definition.inbound_parts_timeout_seconds ?? 120) * 1000;
+    this.#reassembler = new Reassembler({ timeoutMs: this.#partsTimeoutMs });
     const modes: BindMode[] = definition.bind_mode === 'transmitter_receiver' ? ['transmitter', 'receiver'] : ['transceiver'];
     for (let i = 0; i < (definition.binds ?? 1); i++) for (const mode of modes) this.#binds.push(new Bind(this, mode));
   }
@@ -157,7 +160,7 @@ export class SmppConnector implements Connector {
     this.#context = context;
     this.changed();
     for (const bind of this.#binds) void bind.run();
-    this.#expiryTimer = setInterval(() => void this.#expireInbound(), 5000);
+    this.#expiryTimer = setInterval(() => void this.#expireInbound(), Math.min(5000, Math.max(100, this.#partsTimeoutMs / 4)));
     this.#expiryTimer.unref();
   }
 
