@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseSmppTime } from './time.ts';
+import { formatSmppTime, parseSmppTime } from './time.ts';
 
 test('absolute times with their UTC offset, relative times, empty and nonsense', () => {
   const now = Date.UTC(2026, 10, 23, 12, 0, 0);
@@ -9,4 +9,10 @@ test('absolute times with their UTC offset, relative times, empty and nonsense',
   assert.deepEqual(parseSmppTime('261123150000500-', now), { ok: true, at: Date.UTC(2026, 10, 23, 15, 0, 0, 500) });
   assert.deepEqual(parseSmppTime('000001020304000R', now), { ok: true, at: now + ((24 + 2) * 3600 + 3 * 60 + 4) * 1000 });
   for (const bad of ['2611231500000', '261323150000000+', 'abcdefghijklmnop', '261123150000012X']) assert.deepEqual(parseSmppTime(bad, now), { ok: false }, bad);
+});
+
+test('formatted times read back', () => {
+  const at = Date.UTC(2026, 10, 23, 15, 4, 5);
+  assert.equal(formatSmppTime(at), '261123150405000+');
+  assert.deepEqual(parseSmppTime(formatSmppTime(at), 0), { ok: true, at });
 });

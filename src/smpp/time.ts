@@ -20,3 +20,10 @@ export function parseSmppTime(text: string, now: number): { ok: true; at: number
   const offsetMs = nn * 15 * 60_000;
   return { ok: true, at: p === '+' ? utc - offsetMs : utc + offsetMs };
 }
+
+/** An absolute SMPP time in UTC: `YYMMDDhhmmss000+`. */
+export function formatSmppTime(epochMs: number): string {
+  const d = new Date(epochMs);
+  const two = (n: number) => String(n).padStart(2, '0');
+  return `${two(d.getUTCFullYear() % 100)}${two(d.getUTCMonth() + 1)}${two(d.getUTCDate())}${two(d.getUTCHours())}${two(d.getUTCMinutes())}${two(d.getUTCSeconds())}000+`;
+}

@@ -3,6 +3,7 @@ import type { FailureReason, ReasonCode } from '../../domain/reasons.ts';
 import { segment } from '../../sms/encoding.ts';
 import { inboundBody, Reassembler, submitParts, type AssembledMessage } from '../../smpp/concat.ts';
 import { CommandStatus, describeStatus, isTemporaryStatus, type Tlvs } from '../../smpp/pdu.ts';
+import { formatSmppTime } from '../../smpp/time.ts';
 import { canonicalReceiptId, canonicalSubmitId, isReceiptEsmClass, parseReceipt, type MessageIdConfig, type ParsedReceipt } from '../../smpp/receipt.ts';
 import { bindClient, SmppBindError, SmppError, type BindMode, type IncomingRequest, type Reply, type SmppSession } from '../../smpp/session.ts';
 import { ConnectorError, type Connector, type ConnectorContext, type ConnectorManifest, type ConnectorState, type OutboundMessage, type Receipt, type SendResult } from '../types.ts';
@@ -251,7 +252,7 @@ export class SmppConnector implements Connector {
     }
     const source = this.#source(message.from);
     const destination = this.#def.destination ?? { ton: 1, npi: 1 };
-    const validity = smppTime(message.validUntil);
+    const validity = formatSmppTime(message.validUntil);
     const ids = await Promise.all(
       parts.map(async (part) => {
         const wait = this.#rate.reserve();
@@ -376,11 +377,4 @@ export class SmppConnector implements Connector {
   async #expireInbound(): Promise<void> {
     for (const m of this.#reassembler.expire(Date.now())) await this.#deliverInbound(m).catch(() => {});
   }
-}
-
-/** SMPP absolute time in UTC: YYMMDDhhmmss, tenths, quarter hours from UTC, '+'. */
-function smppTime(epochMs: number): string {
-  const d = new Date(epochMs);
-  const two = (n: number) => String(n).padStart(2, '0');
-  return `${two(d.getUTCFullYear() % 100)}${two(d.getUTCMonth() + 1)}${two(d.getUTCDate())}${two(d.getUTCHours())}${two(d.getUTCMinutes())}${two(d.getUTCSeconds())}000+`;
 }

@@ -10,7 +10,7 @@ import type { Delivery } from '../../pipeline/delivery.ts';
 import { decodeText, inboundBody, type ConcatInfo } from '../../smpp/concat.ts';
 import { CommandStatus } from '../../smpp/pdu.ts';
 import { acceptBind, type IncomingRequest, type Reply, type SmppSession } from '../../smpp/session.ts';
-import { parseSmppTime } from '../../smpp/time.ts';
+import { formatSmppTime, parseSmppTime } from '../../smpp/time.ts';
 import { verifyPassword, type Account, type AccountsRepository } from '../../store/accounts.ts';
 import type { Database } from '../../store/db.ts';
 import { SmppCredentialsRepository, type SmppCredentialRow } from '../../store/smpp-credentials.ts';
@@ -317,7 +317,7 @@ export class SmppServer {
     return {
       command: 'query_sm_resp',
       messageId,
-      finalDate: row.completed_at === null ? '' : smppAbsolute(row.completed_at),
+      finalDate: row.completed_at === null ? '' : formatSmppTime(row.completed_at),
       messageState: MESSAGE_STATE[row.status] ?? 7,
       errorCode: err ? Math.min(255, Number(err[1])) : 0,
     };
@@ -339,10 +339,4 @@ export class SmppServer {
       }
     }
   }
-}
-
-function smppAbsolute(epochMs: number): string {
-  const d = new Date(epochMs);
-  const two = (n: number) => String(n).padStart(2, '0');
-  return `${two(d.getUTCFullYear() % 100)}${two(d.getUTCMonth() + 1)}${two(d.getUTCDate())}${two(d.getUTCHours())}${two(d.getUTCMinutes())}${two(d.getUTCSeconds())}000+`;
 }
