@@ -147,6 +147,18 @@ for (const dialect of await dialects()) {
       assert.equal((await session.request({ command: 'query_sm', messageId: 'msg_nope' })).status, CommandStatus.ESME_RQUERYFAIL);
     });
 
+    test('revoking credentials closes their binds and refuses new ones', async () => {
+      await credential('revoked');
+      const session = await bind('revoked', 'transmitter');
+      const closed = new Promise((resolve) => session.once('close', resolve));
+      const list = await api('GET', '/v1/smpp/credentials');
+      const id = list.body.data.find((c: { system_id: string }) => c.system_id === 'revoked').id;
+      const res = await t.gateway.app.inject({ method: 'DELETE', url: `/v1/smpp/credentials/${id}`, headers: { authorization: `Bearer ${t.apiKey}` } });
+      assert.equal(res.statusCode, 204);
+      await closed; // within about 5 s
+      await assert.rejects(bind('revoked'), (err: unknown) => err instanceof SmppBindError && err.commandStatus === CommandStatus.ESME_RINVSYSID);
+    });
+
     test('a bad destination is refused with 0x0B, and submits beyond the limit get 0x58', async () => {
       await credential('slow', { max_submits_per_second: 2 });
       const session = await bind('slow', 'transmitter');

@@ -89,6 +89,7 @@ export class SmppServer {
   readonly #customers = new Map<string, Customer>();
   readonly #sockets = new Set<net.Socket>();
   #timer: NodeJS.Timeout | undefined;
+  #ticks = 0;
   #offStatus: (() => void) | undefined;
 
   constructor(deps: SmppServerDeps) {
@@ -323,8 +324,21 @@ export class SmppServer {
     };
   }
 
-  /** Once a second: refuse long submits whose parts stopped coming; drop customers with no binds and nothing to send. */
+  /** Closes the binds of credentials revoked since they bound. */
+  async #dropRevoked(): Promise<void> {
+    const ids = [...this.#customers.keys()];
+    if (ids.length === 0) return;
+    const live = new Set((await this.#deps.database.db.selectFrom('smpp_credentials').select('id').where('id', 'in', ids).where('revoked_at', 'is', null).execute()).map((r) => r.id));
+    for (const [id, customer] of this.#customers) {
+      if (live.has(id)) continue;
+      this.#deps.log.info({ systemId: customer.credential.system_id }, 'SMPP credentials revoked; closing their binds');
+      for (const session of customer.sessions) void session.unbind().catch(() => {});
+    }
+  }
+
+  /** Once a second: refuse long submits whose parts stopped coming; drop customers with no binds and nothing to send; every 5 s, close binds of revoked credentials. */
   #tick(): void {
+    if (++this.#ticks % 5 === 0) void this.#dropRevoked().catch((err: unknown) => this.#deps.log.error({ err }, 'checking for revoked SMPP credentials failed'));
     const now = Date.now();
     for (const [id, customer] of this.#customers) {
       for (const [key, pending] of customer.pending) {

@@ -130,7 +130,7 @@ export function smppCredentialsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox
       {
         schema: {
           summary: 'Revoke SMPP credentials',
-          description: 'The credentials stop working at once; binds made with them are closed.',
+          description: 'The credentials stop working at once for new binds; binds made with them are closed within 5 s.',
           tags: ['smpp'],
           security,
           params: Type.Object({ id: Type.String() }),
