@@ -231,8 +231,7 @@ export class SmscSimulator {
         const receiptId = this.#formatId(id, 'receipt');
         const timer = setTimeout(() => {
           this.#timers.delete(timer);
-          this.#held.push({ systemId, submit: { ...submit, messageId: receiptId }, status });
-          this.#flushHeld();
+          this.#sendReceipt({ systemId, submit: { ...submit, messageId: receiptId }, status });
         }, o.receiptDelayMs);
         this.#timers.add(timer);
       }
@@ -260,46 +259,50 @@ export class SmscSimulator {
     return best;
   }
 
-  /** Sends every held receipt that has a receiving bind; those without one keep waiting. */
+  /** Sends every held receipt that has a receiving bind now; those without one keep waiting. */
   #flushHeld(): void {
-    const waiting = this.#held.splice(0);
-    for (const held of waiting) {
-      const session = this.#receiverFor(held.systemId);
-      if (!session) {
-        this.#held.push(held);
-        continue;
-      }
-      const now = Date.now();
-      const receipt = formatReceipt({ messageId: held.submit.messageId, status: held.status, submitDate: held.submit.at, doneDate: now, errorCode: held.status === 'delivered' ? 0 : 1 });
-      this.stats.receipts++;
-      session
-        .request({
-          command: 'deliver_sm',
-          sourceAddr: held.submit.destinationAddr,
-          sourceAddrTon: 1,
-          sourceAddrNpi: 1,
-          destinationAddr: held.submit.sourceAddr,
-          esmClass: receipt.esmClass,
-          dataCoding: receipt.dataCoding,
-          shortMessage: receipt.shortMessage,
-          tlvs: receipt.tlvs,
-        })
-        .then(
-          (resp) => {
-            if (resp.status === 0) this.stats.receiptsAcked++;
-            else this.#requeue(held); // the ESME could not record it: SMSCs redeliver
-          },
-          () => this.#requeue(held),
-        );
+    for (const held of this.#held.splice(0)) this.#sendReceipt(held);
+  }
+
+  /**
+   * Sends a receipt to a receiving bind of its system_id, or holds it until
+   * one binds. (Each receipt on its own: rescanning every held receipt on each
+   * one would be quadratic while a transmitter-only ESME submits fast.)
+   */
+  #sendReceipt(held: HeldReceipt): void {
+    const session = this.#receiverFor(held.systemId);
+    if (!session) {
+      this.#held.push(held);
+      return;
     }
+    const receipt = formatReceipt({ messageId: held.submit.messageId, status: held.status, submitDate: held.submit.at, doneDate: Date.now(), errorCode: held.status === 'delivered' ? 0 : 1 });
+    this.stats.receipts++;
+    session
+      .request({
+        command: 'deliver_sm',
+        sourceAddr: held.submit.destinationAddr,
+        sourceAddrTon: 1,
+        sourceAddrNpi: 1,
+        destinationAddr: held.submit.sourceAddr,
+        esmClass: receipt.esmClass,
+        dataCoding: receipt.dataCoding,
+        shortMessage: receipt.shortMessage,
+        tlvs: receipt.tlvs,
+      })
+      .then(
+        (resp) => {
+          if (resp.status === 0) this.stats.receiptsAcked++;
+          else this.#requeue(held); // the ESME could not record it: SMSCs redeliver
+        },
+        () => this.#requeue(held),
+      );
   }
 
   #requeue(held: HeldReceipt): void {
     if (this.#closed) return;
     const timer = setTimeout(() => {
       this.#timers.delete(timer);
-      this.#held.push(held);
-      this.#flushHeld();
+      this.#sendReceipt(held);
     }, 200);
     this.#timers.add(timer);
   }

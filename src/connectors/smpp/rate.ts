@@ -1,12 +1,13 @@
 /**
  * How fast a connector may submit. A hard cap (`max_submits_per_second`,
  * 0 = none) plus an adaptive limit that follows what the SMSC accepts: in a
- * measuring interval with temporary errors (throttled, queue full, system
- * error), the limit becomes the rate the SMSC did accept in it, plus a probe
- * margin; after an interval without any, it grows again until it no longer
- * binds. An SMSC that caps at R settles the limit just above R; an SMSC that
- * refuses a few submits at random barely moves it (the accepted rate is most
- * of the offered one), so the connector neither hammers an overloaded SMSC nor
+ * measuring interval where more than a tenth of the submits got temporary
+ * errors (throttled, queue full, system error), the limit becomes the rate
+ * the SMSC did accept in it, plus a probe margin (never less than half the
+ * limit before); after an interval with fewer, it grows again until it no
+ * longer binds. An SMSC that caps at R settles the limit just above R; an
+ * SMSC that refuses a few submits at random does not move it (those messages
+ * are retried), so the connector neither hammers an overloaded SMSC nor
  * collapses to a crawl on noise, as a fixed pause per throttle would.
  */
 export interface AdaptiveRateOptions {
@@ -20,6 +21,8 @@ export interface AdaptiveRateOptions {
   growth?: number;
   /** the adaptive limit never goes below this, default 1/s */
   floorPerSecond?: number;
+  /** a share of refusals in an interval at or below this is noise and changes nothing, default 0.1 */
+  noiseShare?: number;
   now?: () => number;
 }
 
@@ -29,6 +32,7 @@ export class AdaptiveRate {
   readonly #probe: number;
   readonly #growth: number;
   readonly #floor: number;
+  readonly #noise: number;
   readonly #now: () => number;
   /** the adaptive limit; Infinity while nothing has been throttled */
   #limit = Infinity;
@@ -44,6 +48,7 @@ export class AdaptiveRate {
     this.#probe = options.probe ?? 0.1;
     this.#growth = options.growth ?? 0.25;
     this.#floor = options.floorPerSecond ?? 1;
+    this.#noise = options.noiseShare ?? 0.1;
     this.#now = options.now ?? Date.now;
     this.#intervalStart = this.#now();
   }
@@ -76,7 +81,11 @@ export class AdaptiveRate {
     const elapsed = now - this.#intervalStart;
     if (elapsed < this.#intervalMs) return;
     const offered = ((this.#accepted + this.#refused) * 1000) / elapsed;
-    if (this.#refused > 0) {
+    // A few refusals at random are noise (the messages are retried); a large share means we
+    // are above what the SMSC takes, and only then does the limit come down. A handful of
+    // answers is too few to tell (one refusal in three would otherwise drop it to a crawl).
+    const refusedShare = this.#refused / Math.max(1, this.#accepted + this.#refused);
+    if (this.#refused >= 5 && refusedShare > this.#noise) {
       const acceptedPerSecond = (this.#accepted * 1000) / elapsed;
       // Never more than halve in one interval: an SMSC that refuses everything for a moment
       // (a burst allowance used up) must not drop the limit to the floor at once.
