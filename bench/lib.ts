@@ -239,6 +239,8 @@ export async function startServer(options: StartOptions): Promise<Server> {
     LOG_LEVEL: 'warn',
     // The per-key rate limit (default 10,000/s) would cap the measurement, not the gateway; --env can set it back.
     DEPESHA_RATE_LIMIT_PER_SECOND: '1000000',
+    // The SMPP server would take port 2775; benches that use it turn it on with a port of their own.
+    SMPP_ENABLED: 'false',
     ...(pgDb ? { DATABASE_URL: pgDb.url } : {}),
     ...(common.sqliteSync ? { DEPESHA_SQLITE_SYNCHRONOUS: common.sqliteSync } : {}),
     ...(nodeOptions.length > 0 ? { NODE_OPTIONS: nodeOptions.join(' ') } : {}),

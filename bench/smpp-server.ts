@@ -83,7 +83,7 @@ async function load(session: SmppSession, seconds: number): Promise<{ ok: number
 
 async function oneRun(i: number): Promise<Run> {
   const smppPort = await freePort();
-  server = await startServer({ common, log, env: { SMPP_PORT: String(smppPort), SMPP_HOST: '127.0.0.1' } });
+  server = await startServer({ common, log, env: { SMPP_ENABLED: 'true', SMPP_PORT: String(smppPort), SMPP_HOST: '127.0.0.1' } });
   let session: SmppSession | undefined;
   try {
     const systemId = `bench${i}`;
