@@ -117,8 +117,7 @@ async function setUp(throttleRate: number): Promise<Setup> {
   writeFileSync(configFile, JSON.stringify({ connectors: [connector], routes: [{ connector: 'smsc' }] }));
   const cleanupConfig = () => rmSync(configDir, { recursive: true, force: true });
   try {
-    // SMPP_ENABLED=false: the gateway's own SMPP server (port 2775) is not under test and must not collide.
-    server = await startServer({ common, log, env: { DEPESHA_CONFIG: configFile, SMPP_ENABLED: 'false' } });
+    server = await startServer({ common, log, env: { DEPESHA_CONFIG: configFile } }); // lib.ts starts it without its own SMPP server
   } catch (err) {
     cleanupConfig();
     await sim.stop();

@@ -17,7 +17,7 @@ export type FromDelivery =
 
 /**
  * The main thread's side of the delivery thread. The HTTP API and the
- * delivery pipeline each get a core: accepting never waits behind sending.
+ * delivery pipeline each get a core: waiting never waits behind sending.
  * If the thread dies it is started again; messages it held are in the
  * database and become due again (its leases are recovered on start).
  */
@@ -29,8 +29,9 @@ export async function startDeliveryThread(config: Config, bus: EventBus, log: Lo
   let pending: string[] = [];
   let flushScheduled = false;
   let alive = false;
-  let nextAcceptId = 1;
-  const accepting = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
+  let nextRequestId = 1;
+  /** accepts and reloads posted to the thread, by id, until it answers */
+  const waiting = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
 
   const spawn = () =>
     new Promise<void>((resolve, reject) => {
@@ -43,8 +44,8 @@ export async function startDeliveryThread(config: Config, bus: EventBus, log: Lo
           resolve();
         }
         else if (message.type === 'accepted') {
-          const waiter = accepting.get(message.id);
-          accepting.delete(message.id);
+          const waiter = waiting.get(message.id);
+          waiting.delete(message.id);
           if (message.error === undefined) waiter?.resolve();
           else waiter?.reject(Object.assign(new Error(message.error), message.code === undefined ? {} : { code: message.code }));
         } else if (message.type === 'status') {
@@ -53,8 +54,8 @@ export async function startDeliveryThread(config: Config, bus: EventBus, log: Lo
         } else if (message.type === 'connectors') {
           connectorStates = message.states;
         } else if (message.type === 'reloaded') {
-          const waiter = accepting.get(message.id);
-          accepting.delete(message.id);
+          const waiter = waiting.get(message.id);
+          waiting.delete(message.id);
           if (message.error === undefined) waiter?.resolve();
           else waiter?.reject(new Error(message.error));
         }
@@ -66,8 +67,8 @@ export async function startDeliveryThread(config: Config, bus: EventBus, log: Lo
       worker.once('exit', (code) => {
         alive = false;
         // Whatever it was storing is unknown: those requests fail and are not acknowledged.
-        for (const waiter of accepting.values()) waiter.reject(new Error('delivery thread exited'));
-        accepting.clear();
+        for (const waiter of waiting.values()) waiter.reject(new Error('delivery thread exited'));
+        waiting.clear();
         if (stopping) return;
         log.error({ code }, 'delivery thread exited; starting it again');
         setTimeout(() => void spawn().catch(() => {}), 1000).unref();
@@ -79,17 +80,17 @@ export async function startDeliveryThread(config: Config, bus: EventBus, log: Lo
     accept(job) {
       // EPIPE makes the HTTP layer answer 503 service_unavailable: retry later, nothing was stored.
       if (stopping || !alive) return Promise.reject(Object.assign(new Error('the delivery thread is not running'), { code: 'EPIPE' }));
-      const id = nextAcceptId++;
+      const id = nextRequestId++;
       return new Promise<void>((resolve, reject) => {
-        accepting.set(id, { resolve, reject });
+        waiting.set(id, { resolve, reject });
         worker.postMessage({ type: 'accept', id, job } satisfies ToDelivery);
       });
     },
     reload() {
       if (stopping || !alive) return Promise.resolve(); // a restarted thread reads the store anyway
-      const id = nextAcceptId++;
+      const id = nextRequestId++;
       return new Promise<void>((resolve, reject) => {
-        accepting.set(id, { resolve, reject });
+        waiting.set(id, { resolve, reject });
         worker.postMessage({ type: 'reload', id } satisfies ToDelivery);
       });
     },

@@ -151,6 +151,19 @@ export type SmppSessionEvents = {
   warning: [SmppWarning];
 };
 
+/**
+ * Of the open sessions that `accept` takes, the one with the fewest requests
+ * in flight and queued: where the next request waits least.
+ */
+export function leastBusy(sessions: Iterable<SmppSession>, accept: (session: SmppSession) => boolean): SmppSession | undefined {
+  let best: SmppSession | undefined;
+  for (const s of sessions) {
+    if (s.state !== 'open' || !accept(s)) continue;
+    if (!best || s.inFlight + s.queued < best.inFlight + best.queued) best = s;
+  }
+  return best;
+}
+
 /** The sequence number after `current`: 1..0x7FFFFFFF, wrapping (the spec reserves the top half). */
 export function nextSequence(current: number): number {
   return current >= 0x7fffffff || current < 1 ? 1 : current + 1;

@@ -2,7 +2,7 @@ import net from 'node:net';
 import { parseUdh } from './concat.ts';
 import { CommandStatus } from './pdu.ts';
 import { formatReceipt, type ReceiptStatus } from './receipt.ts';
-import { acceptBind, type IncomingRequest, type Reply, type SmppSession } from './session.ts';
+import { acceptBind, leastBusy, type IncomingRequest, type Reply, type SmppSession } from './session.ts';
 
 /**
  * An SMSC simulator: what operators' SMSCs do, on loopback, for tests,
@@ -250,13 +250,7 @@ export class SmscSimulator {
   }
 
   #receiverFor(systemId: string | undefined): SmppSession | undefined {
-    let best: SmppSession | undefined;
-    for (const s of this.#sessions) {
-      if (s.state !== 'open' || s.bind?.mode === 'transmitter') continue;
-      if (systemId !== undefined && s.bind?.systemId !== systemId) continue;
-      if (!best || s.inFlight + s.queued < best.inFlight + best.queued) best = s;
-    }
-    return best;
+    return leastBusy(this.#sessions, (s) => s.bind?.mode !== 'transmitter' && (systemId === undefined || s.bind?.systemId === systemId));
   }
 
   /** Sends every held receipt that has a receiving bind now; those without one keep waiting. */

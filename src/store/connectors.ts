@@ -40,9 +40,16 @@ export class ConnectorsRepository {
       delete stored.password;
       stored.password_sealed = this.#box.seal(definition.password);
     }
-    const exists = await this.#db.selectFrom('connectors').select('id').where('id', '=', definition.id).executeTakeFirst();
-    if (exists) throw new ConnectorExistsError(definition.id);
-    await this.#db.insertInto('connectors').values({ id: definition.id, type: definition.type, definition: JSON.stringify(stored), created_at: now }).execute();
+    try {
+      await this.#db.insertInto('connectors').values({ id: definition.id, type: definition.type, definition: JSON.stringify(stored), created_at: now }).execute();
+    } catch (err) {
+      if (await this.exists(definition.id)) throw new ConnectorExistsError(definition.id);
+      throw err;
+    }
+  }
+
+  async exists(id: string): Promise<boolean> {
+    return (await this.#db.selectFrom('connectors').select('id').where('id', '=', id).executeTakeFirst()) !== undefined;
   }
 
   async delete(id: string): Promise<boolean> {

@@ -23,10 +23,14 @@ export class InboundRepository {
 
   /** Assigns a number (digits only) to an account; administrators only, so not scoped by account. */
   async assignNumber(number: string, accountId: string, now = Date.now()): Promise<NumberRow> {
-    const taken = await this.#db.selectFrom('numbers').selectAll().where('number', '=', number).executeTakeFirst();
-    if (taken) throw new NumberTakenError(number, taken.account_id);
     const row = { number, account_id: accountId, created_at: now };
-    await this.#db.insertInto('numbers').values(row).execute();
+    try {
+      await this.#db.insertInto('numbers').values(row).execute();
+    } catch (err) {
+      const taken = await this.#db.selectFrom('numbers').select('account_id').where('number', '=', number).executeTakeFirst();
+      if (taken) throw new NumberTakenError(number, taken.account_id);
+      throw err;
+    }
     return row;
   }
 

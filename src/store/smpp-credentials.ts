@@ -42,9 +42,6 @@ export class SmppCredentialsRepository {
       created_at: now,
       revoked_at: null,
     };
-    // A revoked credential keeps its system_id: receipts and logs name it.
-    const taken = await this.#db.selectFrom('smpp_credentials').select('id').where('system_id', '=', input.systemId).executeTakeFirst();
-    if (taken) throw new SystemIdTakenError(input.systemId);
     try {
       await this.#db.transaction().execute(async (tx) => {
         await tx.insertInto('smpp_credentials').values(row).execute();
@@ -52,7 +49,8 @@ export class SmppCredentialsRepository {
         await tx.insertInto('smpp_receipt_cursors').values({ credential_id: row.id, last_event_id: newId('evt', now), updated_at: now }).execute();
       });
     } catch (err) {
-      // Two creates racing for one system_id: the unique index decides.
+      // The unique index decides, also between two creates racing. A revoked credential keeps its
+      // system_id (receipts and logs name it), so it still counts.
       const again = await this.#db.selectFrom('smpp_credentials').select('id').where('system_id', '=', input.systemId).executeTakeFirst();
       if (again) throw new SystemIdTakenError(input.systemId);
       throw err;

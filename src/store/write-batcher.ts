@@ -47,14 +47,6 @@ export class WriteBatcher {
     });
   }
 
-  /** Resolves when everything submitted so far has been committed or has failed. */
-  async idle(): Promise<void> {
-    while (this.#running || this.#scheduled || this.#queue.length > 0) {
-      if (this.#running) await this.#running;
-      else await new Promise((resolve) => setImmediate(resolve));
-    }
-  }
-
   #schedule(): void {
     if (this.#scheduled || this.#running) return;
     this.#scheduled = true;

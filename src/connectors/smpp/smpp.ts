@@ -135,6 +135,7 @@ export class SmppConnector implements Connector {
   readonly #binds: Bind[] = [];
   readonly #rate: AdaptiveRate;
   readonly #ids: MessageIdConfig;
+  readonly #receiptOptions: { utcOffsetMinutes: number };
   readonly #reassembler: Reassembler;
   readonly #partsTimeoutMs: number;
   #context: ConnectorContext | undefined;
@@ -151,6 +152,7 @@ export class SmppConnector implements Connector {
     this.#random = options.random ?? Math.random;
     this.#rate = new AdaptiveRate({ maxPerSecond: definition.max_submits_per_second ?? 0 });
     this.#ids = ID_FORMATS[definition.receipt_id_format ?? 'as-is'];
+    this.#receiptOptions = { utcOffsetMinutes: (definition.receipt_utc_offset_hours ?? 0) * 60 };
     this.#partsTimeoutMs = (definition.inbound_parts_timeout_seconds ?? 120) * 1000;
     this.#reassembler = new Reassembler({ timeoutMs: this.#partsTimeoutMs });
     const modes: BindMode[] = definition.bind_mode === 'transmitter_receiver' ? ['transmitter', 'receiver'] : ['transceiver'];
@@ -229,7 +231,7 @@ export class SmppConnector implements Connector {
   parseReceipt(raw: unknown): Receipt | null {
     const pdu = raw as Extract<IncomingRequest, { command: 'deliver_sm' }>;
     if (!pdu || typeof pdu !== 'object' || !isReceiptEsmClass(pdu.esmClass)) return null;
-    const parsed = parseReceipt(pdu, { utcOffsetMinutes: (this.#def.receipt_utc_offset_hours ?? 0) * 60 });
+    const parsed = parseReceipt(pdu, this.#receiptOptions);
     return parsed && this.#toReceipt(parsed, pdu.shortMessage);
   }
 
@@ -326,7 +328,7 @@ export class SmppConnector implements Connector {
     const shortMessage = request.command === 'deliver_sm' ? request.shortMessage : Buffer.alloc(0);
     try {
       if (isReceiptEsmClass(request.esmClass)) {
-        const parsed = parseReceipt({ esmClass: request.esmClass, dataCoding: request.dataCoding, shortMessage, tlvs: request.tlvs }, { utcOffsetMinutes: (this.#def.receipt_utc_offset_hours ?? 0) * 60 });
+        const parsed = parseReceipt({ esmClass: request.esmClass, dataCoding: request.dataCoding, shortMessage, tlvs: request.tlvs }, this.#receiptOptions);
         // Intermediate states (ENROUTE, ACCEPTD) change nothing; a receipt with no id cannot be matched or kept.
         if (parsed && parsed.final) await context.receipt(this.#toReceipt(parsed, shortMessage));
       } else {

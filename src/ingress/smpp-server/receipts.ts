@@ -6,6 +6,12 @@ import type { DB } from '../../store/schema.ts';
 import type { SmppCredentialRow } from '../../store/smpp-credentials.ts';
 import { SmppReceiptsRepository } from '../../store/smpp-receipts.ts';
 
+/** The operator's `err:` code kept in a provider code like `stat:UNDELIV err:001`, if there is one. */
+export function operatorErrorCode(providerCode: string | null): number | undefined {
+  const err = /err:(\d+)/.exec(providerCode ?? '');
+  return err ? Number(err[1]) : undefined;
+}
+
 export interface ReceiptSenderOptions {
   db: Kysely<DB>;
   credential: SmppCredentialRow;
@@ -71,13 +77,12 @@ export class ReceiptSender {
         receipts
           .filter((r) => r.at >= oldest)
           .map((r) => {
-            const err = /err:(\d+)/.exec(r.providerCode ?? '');
             const receipt = formatReceipt({
               messageId: r.messageId,
               status: r.status as ReceiptStatus,
               submitDate: r.submittedAt,
               doneDate: r.at,
-              errorCode: err ? Number(err[1]) : r.status === 'delivered' ? 0 : 1,
+              errorCode: operatorErrorCode(r.providerCode) ?? (r.status === 'delivered' ? 0 : 1),
               text: r.body,
             });
             return session.request({

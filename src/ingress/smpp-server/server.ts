@@ -9,12 +9,12 @@ import { cancelMessage } from '../../pipeline/cancel.ts';
 import type { Delivery } from '../../pipeline/delivery.ts';
 import { decodeText, inboundBody, type ConcatInfo } from '../../smpp/concat.ts';
 import { CommandStatus } from '../../smpp/pdu.ts';
-import { acceptBind, type IncomingRequest, type Reply, type SmppSession } from '../../smpp/session.ts';
+import { acceptBind, leastBusy, type IncomingRequest, type Reply, type SmppSession } from '../../smpp/session.ts';
 import { formatSmppTime, parseSmppTime } from '../../smpp/time.ts';
 import { verifyPassword, type Account, type AccountsRepository } from '../../store/accounts.ts';
 import type { Database } from '../../store/db.ts';
 import { SmppCredentialsRepository, type SmppCredentialRow } from '../../store/smpp-credentials.ts';
-import { ReceiptSender } from './receipts.ts';
+import { operatorErrorCode, ReceiptSender } from './receipts.ts';
 
 export interface SmppServerDeps {
   config: Config;
@@ -182,21 +182,11 @@ export class SmppServer {
         db: this.#deps.database.db,
         credential,
         log: this.#deps.log.child({ component: 'smpp-receipts', systemId: credential.system_id }),
-        receiver: () => this.#receiver(customer),
+        receiver: () => leastBusy(customer.sessions, (s) => s.bind?.mode !== 'transmitter'),
       }),
     };
     this.#customers.set(credential.id, customer);
     return customer;
-  }
-
-  /** A receiving bind of the customer with the most room. */
-  #receiver(customer: Customer): SmppSession | undefined {
-    let best: SmppSession | undefined;
-    for (const s of customer.sessions) {
-      if (s.state !== 'open' || s.bind?.mode === 'transmitter') continue;
-      if (!best || s.inFlight + s.queued < best.inFlight + best.queued) best = s;
-    }
-    return best;
   }
 
   async #onRequest(customer: Customer, request: IncomingRequest, session: SmppSession): Promise<Reply | void> {
@@ -314,13 +304,12 @@ export class SmppServer {
       .where('id', '=', messageId)
       .executeTakeFirst();
     if (!row) return { command: 'query_sm_resp', status: CommandStatus.ESME_RQUERYFAIL };
-    const err = /err:(\d+)/.exec(row.provider_code ?? '');
     return {
       command: 'query_sm_resp',
       messageId,
       finalDate: row.completed_at === null ? '' : formatSmppTime(row.completed_at),
       messageState: MESSAGE_STATE[row.status] ?? 7,
-      errorCode: err ? Math.min(255, Number(err[1])) : 0,
+      errorCode: Math.min(255, operatorErrorCode(row.provider_code) ?? 0),
     };
   }
 

@@ -178,7 +178,7 @@ export function connectorsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
       async (request, reply) => {
         requireAdmin(request);
         const route = request.body;
-        const known = fromConfig.has(route.connector) || (await stored.list()).some((c) => c.id === route.connector);
+        const known = fromConfig.has(route.connector) || (await stored.exists(route.connector));
         if (!known) throw new ApiError('unknown_connector', `no connector ${route.connector}`, [{ field: 'connector', issue: 'no such connector' }]);
         const id = await stored.createRoute(route);
         await deps.delivery.reload();
