@@ -3,7 +3,21 @@ import { encodeTime, monotonicFactory } from 'ulid';
 /** Type prefixes of our opaque ids (API conventions: `msg_…`, `bat_…`, …). */
 export type IdPrefix = 'msg' | 'bat' | 'key' | 'acc' | 'usr' | 'evt' | 'req' | 'urc' | 'smc' | 'inb' | 'rte';
 
-const next = monotonicFactory();
+/**
+ * ulid's default PRNG asks the OS for randomness once per character (16 calls
+ * for each new millisecond); this one draws 4 KiB at a time and hands it out.
+ */
+const pool = new Uint32Array(1024);
+let used = pool.length;
+function pooledRandom(): number {
+  if (used === pool.length) {
+    crypto.getRandomValues(pool);
+    used = 0;
+  }
+  return pool[used++]! / 2 ** 32;
+}
+
+const next = monotonicFactory(pooledRandom);
 
 /** A new id: type prefix and a time-sortable, monotonic ULID body. */
 export function newId(prefix: IdPrefix, nowMs: number = Date.now()): string {
