@@ -86,7 +86,7 @@ test('connector mistakes are named with their place in the file', () => {
         { id: 'a', type: 'sandbox' },
         { id: 'b', type: 'smpp', host: 'h', system_id: 's', password_env: 'MISSING_VAR' },
       ],
-      routes: [{ connector: 'nowhere' }],
+      routes: [{ connector: 'nowhere' }, { connector: 'a', failover: ['a'] }, { failover: ['a', 'ghost'] }, { split: [{ connector: 'a', weight: 1 }, { connector: 'a', weight: 2 }] }],
     }),
   );
   assert.throws(
@@ -94,7 +94,15 @@ test('connector mistakes are named with their place in the file', () => {
     (err: unknown) => {
       assert.ok(err instanceof ConfigError);
       const text = err.problems.join('\n');
-      for (const needle of ['connectors.0: an smpp connector needs password', 'connectors.1.id: a is declared twice', 'MISSING_VAR is not set', 'routes.0.connector: no connector with id nowhere']) {
+      for (const needle of [
+        'connectors.0: an smpp connector needs password',
+        'connectors.1.id: a is declared twice',
+        'MISSING_VAR is not set',
+        'routes.0.connector: no connector with id nowhere',
+        'routes.1.connector: give exactly one of connector, failover or split (got connector, failover)',
+        'routes.2.failover: no connector with id ghost',
+        'routes.3.split: a connector appears twice',
+      ]) {
         assert.ok(text.includes(needle), `missing ${needle} in:\n${text}`);
       }
       return true;

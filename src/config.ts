@@ -3,7 +3,7 @@ import path from 'node:path';
 import { Type, type Static } from 'typebox';
 import { Value } from 'typebox/value';
 import YAML from 'yaml';
-import { ConnectorDefinitionSchema, RouteDefinitionSchema, type ConnectorDefinition, type RouteDefinition } from './connectors/definitions.ts';
+import { ConnectorDefinitionSchema, RouteDefinitionSchema, routeConnectorIds, routeProblems, type ConnectorDefinition, type RouteDefinition } from './connectors/definitions.ts';
 import { isValidRegion } from './sms/phone.ts';
 
 /**
@@ -41,6 +41,16 @@ export const ConfigFileSchema = Type.Object(
         {
           initial_delay_ms: Type.Optional(Type.Integer({ minimum: 10, maximum: 3600000 })),
           max_delay_ms: Type.Optional(Type.Integer({ minimum: 10, maximum: 86400000 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    circuit_breaker: Type.Optional(
+      Type.Object(
+        {
+          failure_threshold: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000 })),
+          open_ms: Type.Optional(Type.Integer({ minimum: 10, maximum: 3600000 })),
+          max_open_ms: Type.Optional(Type.Integer({ minimum: 10, maximum: 86400000 })),
         },
         { additionalProperties: false },
       ),
@@ -100,6 +110,15 @@ export interface Config {
     initialDelayMs: number;
     /** longest back-off, default 300000 ms */
     maxDelayMs: number;
+  };
+  /** when a failing connector is taken out of rotation (pipeline/rotation.ts) */
+  rotation: {
+    /** consecutive link failures that open a connector's circuit, default 5 */
+    failureThreshold: number;
+    /** how long it stays open the first time, default 30000 ms; doubles after a failed probe */
+    openMs: number;
+    /** the longest it stays open, default 300000 ms */
+    maxOpenMs: number;
   };
   /** `thread` (default) runs delivery in a worker thread beside the HTTP API; `inline` runs both on the main thread */
   pipeline: 'thread' | 'inline';
@@ -225,6 +244,11 @@ export function loadConfig(env: Env = process.env): Config {
       initialDelayMs: intFromEnv(env, 'DEPESHA_RETRY_INITIAL_DELAY_MS', problems, 10, 3600000) ?? file.retry?.initial_delay_ms ?? 1000,
       maxDelayMs: intFromEnv(env, 'DEPESHA_RETRY_MAX_DELAY_MS', problems, 10, 86400000) ?? file.retry?.max_delay_ms ?? 300000,
     },
+    rotation: {
+      failureThreshold: intFromEnv(env, 'DEPESHA_CIRCUIT_FAILURE_THRESHOLD', problems, 1, 10000) ?? file.circuit_breaker?.failure_threshold ?? 5,
+      openMs: intFromEnv(env, 'DEPESHA_CIRCUIT_OPEN_MS', problems, 10, 3600000) ?? file.circuit_breaker?.open_ms ?? 30000,
+      maxOpenMs: intFromEnv(env, 'DEPESHA_CIRCUIT_MAX_OPEN_MS', problems, 10, 86400000) ?? file.circuit_breaker?.max_open_ms ?? 300000,
+    },
     pipeline: pipeline === 'inline' ? 'inline' : 'thread',
     rateLimitPerSecond: intFromEnv(env, 'DEPESHA_RATE_LIMIT_PER_SECOND', problems, 1, 1000000) ?? file.rate_limit?.per_second ?? 10000,
     sqlite: { synchronous: synchronous === 'normal' ? 'normal' : 'full' },
@@ -240,10 +264,13 @@ export function loadConfig(env: Env = process.env): Config {
     host: env.SMPP_HOST || file.smpp?.host || config.host,
   };
   if (config.retry.maxDelayMs < config.retry.initialDelayMs) problems.push('retry max delay must not be below the initial delay');
+  if (config.rotation.maxOpenMs < config.rotation.openMs) problems.push('circuit breaker max open time must not be below its open time');
   config.connectors = resolveConnectors(file.connectors ?? [], env, problems);
   const known = new Set(['sandbox', ...config.connectors.map((c) => c.id)]);
   (file.routes ?? []).forEach((route, i) => {
-    if (!known.has(route.connector)) problems.push(`routes.${i}.connector: no connector with id ${route.connector} is declared`);
+    for (const p of routeProblems(route)) problems.push(`routes.${i}.${p.field}: ${p.issue}`);
+    const field = route.connector !== undefined ? 'connector' : route.failover ? 'failover' : 'split';
+    for (const id of routeConnectorIds(route)) if (!known.has(id)) problems.push(`routes.${i}.${field}: no connector with id ${id} is declared`);
   });
   config.routes = file.routes ?? [];
   if (problems.length > 0) throw new ConfigError(problems);

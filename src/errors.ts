@@ -33,6 +33,7 @@ export const API_ERRORS = {
   connector_from_config: { status: 409, description: 'The connector is declared in the config file; change it there.' },
   connector_in_use: { status: 409, description: 'A route uses the connector; remove the route first.' },
   unknown_connector: { status: 422, description: 'The route names a connector that does not exist.' },
+  invalid_route: { status: 422, description: 'A route must name exactly one of `connector`, `failover` or `split`, and a connector only once.' },
   rate_limited: { status: 429, description: 'Too many requests for this API key in the current second; wait `Retry-After` seconds.' },
   service_unavailable: { status: 503, description: 'The gateway is starting up or shutting down, or its database is unreachable; retry later.' },
   internal_error: { status: 500, description: 'An unexpected error on our side. The `request_id` identifies it in our logs.' },

@@ -72,15 +72,46 @@ export type SandboxDefinition = Static<typeof SandboxDefinitionSchema>;
 export type SmppDefinition = Static<typeof SmppDefinitionSchema>;
 export type ConnectorDefinition = Static<typeof ConnectorDefinitionSchema>;
 
+const TrafficType = Type.Union([Type.Literal('service'), Type.Literal('transactional'), Type.Literal('advertising'), Type.Literal('informational')]);
+
 export const RouteDefinitionSchema = Type.Object(
   {
-    connector: ConnectorId,
+    /** one connector takes everything the route matches */
+    connector: Type.Optional(ConnectorId),
+    /** connectors in order: the first one in rotation takes the message, the next ones take over when it fails */
+    failover: Type.Optional(Type.Array(ConnectorId, { minItems: 1, maxItems: 32, uniqueItems: true })),
+    /** traffic shared by weight; when one is out of rotation the others take its share */
+    split: Type.Optional(
+      Type.Array(Type.Object({ connector: ConnectorId, weight: Type.Integer({ minimum: 1, maximum: 1000000 }) }, { additionalProperties: false }), { minItems: 1, maxItems: 32 }),
+    ),
     channel: Type.Optional(Type.Literal('sms')),
     /** E.164 prefixes without "+", e.g. ["7916", "7"]; none: every number */
     prefixes: Type.Optional(Type.Array(Type.String({ pattern: '^\\+?[0-9]{1,15}$' }), { maxItems: 10000 })),
     /** account ids this route serves; none: every account */
     accounts: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { maxItems: 10000 })),
+    /** the messages' `project` values this route serves; none: any project or none */
+    projects: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { minItems: 1, maxItems: 1000 })),
+    /** recipients' operator codes (docs/mno.md, e.g. "mts", "megafon"); none: any operator, known or not */
+    operators: Type.Optional(Type.Array(Type.String({ pattern: '^[a-z0-9_]{1,64}$' }), { minItems: 1, maxItems: 1000 })),
+    /** none: every traffic type */
+    traffic_types: Type.Optional(Type.Array(TrafficType, { minItems: 1, maxItems: 4, uniqueItems: true })),
   },
   { additionalProperties: false },
 );
 export type RouteDefinition = Static<typeof RouteDefinitionSchema>;
+
+/** The connectors a route sends to, in its order; [] for a route that names none (refused by routeProblems). */
+export function routeConnectorIds(route: RouteDefinition): string[] {
+  if (route.connector !== undefined) return [route.connector];
+  if (route.failover) return [...route.failover];
+  return (route.split ?? []).map((s) => s.connector);
+}
+
+/** What is wrong with a route beyond its schema: exactly one of connector, failover and split; split connectors distinct. */
+export function routeProblems(route: RouteDefinition): { field: string; issue: string }[] {
+  const given = (['connector', 'failover', 'split'] as const).filter((k) => route[k] !== undefined);
+  if (given.length !== 1) return [{ field: 'connector', issue: `give exactly one of connector, failover or split (got ${given.length === 0 ? 'none' : given.join(', ')})` }];
+  const ids = routeConnectorIds(route);
+  if (new Set(ids).size !== ids.length) return [{ field: 'split', issue: 'a connector appears twice' }];
+  return [];
+}

@@ -41,3 +41,13 @@ export interface FailureReason {
   /** a human explanation from the provider, if any */
   detail?: string | undefined;
 }
+
+/**
+ * Refusals that another connector may not make (the sender name, the content,
+ * an unspecified refusal): a route with more connectors tries the next one at
+ * once instead of ending the message. Subscriber errors are not among them.
+ */
+export const REROUTABLE_REASONS: ReadonlySet<ReasonCode> = new Set<ReasonCode>(['invalid_sender', 'content_rejected', 'operator_rejected']);
+
+/** Temporary failures that say the link itself is failing: they count towards a connector's circuit breaker. */
+export const LINK_FAILURE_REASONS: ReadonlySet<ReasonCode> = new Set<ReasonCode>(['operator_unavailable', 'operator_error']);

@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import type { Config } from '../config.ts';
-import type { ConnectorState } from '../connectors/types.ts';
+import type { ConnectorView } from './delivery.ts';
 import type { EventBus, StatusChange } from '../events/bus.ts';
 import type { Logger } from '../log.ts';
 import type { AcceptJob } from './accept.ts';
@@ -11,7 +11,7 @@ export type FromDelivery =
   | { type: 'ready' }
   | { type: 'stopped' }
   | { type: 'status'; changes: StatusChange[]; depth: number }
-  | { type: 'connectors'; states: ConnectorState[] }
+  | { type: 'connectors'; states: ConnectorView[] }
   | { type: 'reloaded'; id: number; error?: string }
   | { type: 'accepted'; id: number; error?: string; code?: string | undefined };
 
@@ -24,7 +24,7 @@ export type FromDelivery =
 export async function startDeliveryThread(config: Config, bus: EventBus, log: Logger, options: { pgSchema?: string | undefined; pollMs?: number | undefined }): Promise<Delivery> {
   let worker: Worker;
   let depth = 0;
-  let connectorStates: ConnectorState[] = [];
+  let connectorStates: ConnectorView[] = [];
   let stopping = false;
   let pending: string[] = [];
   let flushScheduled = false;

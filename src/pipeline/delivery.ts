@@ -15,6 +15,7 @@ import { InboundProcessor } from './inbound.ts';
 import { ReceiptProcessor } from './receipts.ts';
 import { Scheduler } from './scheduler.ts';
 import { RoutingTable } from './router.ts';
+import { Rotation, type CircuitState } from './rotation.ts';
 import { Sender } from './sender.ts';
 
 /** The running delivery side: stores accepted messages, sends them when due, applies receipts. */
@@ -28,10 +29,16 @@ export interface Delivery {
   enqueue(ids: readonly string[]): void;
   readonly depth: number;
   /** how each connector is doing */
-  connectors(): ConnectorState[];
+  connectors(): ConnectorView[];
   /** re-reads the connectors and routes made through the API; resolves once they are in use */
   reload(): Promise<void>;
   stop(): Promise<void>;
+}
+
+/** A connector's own state plus what routing makes of it: switched on or off, and its circuit breaker. */
+export interface ConnectorView extends ConnectorState {
+  enabled: boolean;
+  circuit: CircuitState;
 }
 
 export interface DeliveryOptions {
@@ -54,9 +61,11 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
   /** connectors made through the API, with the definition each was made from */
   const made = new Map<string, { connector: Connector; definition: string }>();
   const all = () => [...fixed, ...[...made.values()].map((m) => m.connector)];
-  const router = new RoutingTable(fixed, config.routes);
+  const table = new RoutingTable();
+  const rotation = new Rotation(config.rotation);
+  const loaded = new Map<string, Connector>();
   const dispatcher = new InProcessDispatcher();
-  const sender = new Sender(batcher, router, bus, log.child({ component: 'sender' }), { retry: config.retry });
+  const sender = new Sender(batcher, { table, rotation, connector: (id) => loaded.get(id) }, bus, log.child({ component: 'sender' }), { retry: config.retry });
   const receipts = new ReceiptProcessor(batcher, bus, log.child({ component: 'receipts' }));
   const scheduler = new Scheduler(db, dispatcher, log.child({ component: 'scheduler' }), options.pollMs === undefined ? {} : { pollMs: options.pollMs });
 
@@ -84,8 +93,10 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
         await connector.start(context);
         made.set(d.id, { connector, definition: JSON.stringify(d) });
       }
-      const routes = [...config.routes, ...(await stored.listRoutes()).map((r) => r.route)];
-      router.update(all(), routes);
+      table.update(await stored.namedRoutes(config.routes));
+      rotation.setDisabled(await stored.disabled());
+      loaded.clear();
+      for (const c of all()) loaded.set(c.id, c);
     }));
   await reload();
   dispatcher.start((ids) => sender.process(ids));
@@ -102,7 +113,7 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
     get depth() {
       return dispatcher.depth;
     },
-    connectors: () => all().map((c) => c.state()),
+    connectors: () => all().map((c) => ({ ...c.state(), enabled: rotation.isEnabled(c.id), circuit: rotation.circuit(c.id) })),
     reload,
     async stop() {
       await scheduler.stop();

@@ -1,11 +1,12 @@
-import type { FailureReason } from '../domain/reasons.ts';
+import { LINK_FAILURE_REASONS, REROUTABLE_REASONS, type FailureReason } from '../domain/reasons.ts';
 import type { EventBus } from '../events/bus.ts';
 import type { Logger } from '../log.ts';
 import { ConnectorError, type Connector, type OutboundMessage } from '../connectors/types.ts';
 import { segment, type SmsEncoding } from '../sms/encoding.ts';
 import type { MessageRow } from '../store/messages.ts';
 import type { WriteBatcher } from '../store/write-batcher.ts';
-import type { Router } from './router.ts';
+import type { RouteInput, RoutingTable } from './router.ts';
+import type { LinkStatus, Rotation } from './rotation.ts';
 import { claimDue, finish, insertEvents, markSent, scheduleRetry, type EventInput, type SentRecord } from './transitions.ts';
 
 export interface SenderOptions {
@@ -14,9 +15,18 @@ export interface SenderOptions {
   retry: { initialDelayMs: number; maxDelayMs: number };
 }
 
+/** What the sender needs to choose a connector: the routes, who is in rotation, and the loaded connectors. */
+export interface Routing {
+  table: RoutingTable;
+  rotation: Rotation;
+  connector(id: string): Connector | undefined;
+}
+
 type Outcome =
   | { kind: 'sent'; record: SentRecord }
   | { kind: 'retry'; row: MessageRow; reason: FailureReason }
+  /** refused for a reason the route's next connector may not have: try that one at once */
+  | { kind: 'reroute'; row: MessageRow; reason: FailureReason; failed: string[] }
   | { kind: 'final'; row: MessageRow; status: 'rejected' | 'failed' | 'expired'; reason: FailureReason };
 
 /** Exponential back-off with full jitter between half and all of the step. */
@@ -31,15 +41,15 @@ export function retryDelayMs(attempt: number, retry: { initialDelayMs: number; m
  */
 export class Sender {
   readonly #batcher: WriteBatcher;
-  readonly #router: Router;
+  readonly #routing: Routing;
   readonly #bus: EventBus;
   readonly #log: Logger;
   readonly #leaseMs: number;
   readonly #retry: SenderOptions['retry'];
 
-  constructor(batcher: WriteBatcher, router: Router, bus: EventBus, log: Logger, options: SenderOptions) {
+  constructor(batcher: WriteBatcher, routing: Routing, bus: EventBus, log: Logger, options: SenderOptions) {
     this.#batcher = batcher;
-    this.#router = router;
+    this.#routing = routing;
     this.#bus = bus;
     this.#log = log;
     this.#leaseMs = options.leaseMs ?? 60_000;
@@ -73,6 +83,8 @@ export class Sender {
         if (o.kind === 'retry') {
           const dueAt = Math.min(now + retryDelayMs(o.row.attempts, this.#retry), o.row.expires_at);
           out.push(...(await scheduleRetry(tx, o.row, dueAt, o.reason, now)));
+        } else if (o.kind === 'reroute') {
+          out.push(...(await scheduleRetry(tx, o.row, now, o.reason, now, o.failed)));
         } else if (o.kind === 'final') {
           out.push(...(await finish(tx, { id: o.row.id, accountId: o.row.account_id }, ['queued'], o.status, o.reason, now)));
         }
@@ -86,8 +98,13 @@ export class Sender {
     if (row.expires_at <= now) {
       return { kind: 'final', row, status: 'expired', reason: { code: 'validity_expired', providerCode: row.provider_code ?? undefined } };
     }
-    const connector = this.#router.pick(row);
-    if (!connector) return { kind: 'final', row, status: 'failed', reason: { code: 'no_route', detail: `no connector serves channel ${row.channel}` } };
+    const choice = this.#routing.table.resolve(routeInput(row));
+    if (!choice) return { kind: 'final', row, status: 'failed', reason: { code: 'no_route', detail: `no route takes ${row.channel} to this number` } };
+    const failed = row.failed_connectors ? row.failed_connectors.split(',') : [];
+    const candidates = choice.connectors.filter((id) => !failed.includes(id));
+    const pick = this.#routing.rotation.pick(candidates, (id) => this.#routing.connector(id)?.state().status as LinkStatus | undefined, now);
+    if ('blocked' in pick) return { kind: 'retry', row, reason: { code: 'operator_unavailable', detail: `route ${choice.routeId}: ${pick.blocked}` } };
+    const connector = this.#routing.connector(pick.connectorId)!;
     const message: OutboundMessage = {
       id: row.id,
       accountId: row.account_id,
@@ -100,17 +117,37 @@ export class Sender {
       trafficType: row.traffic_type,
       validUntil: row.expires_at,
     };
+    const rotation = this.#routing.rotation;
     try {
       const result = await connector.send(message);
+      rotation.success(connector.id);
       return { kind: 'sent', record: { row, connectorId: connector.id, providerIds: result.providerIds } };
     } catch (err) {
       if (err instanceof ConnectorError) {
         const reason: FailureReason = { code: err.reason, providerCode: err.providerCode, detail: err.message };
-        return err.retryable ? { kind: 'retry', row, reason } : { kind: 'final', row, status: 'rejected', reason };
+        if (err.retryable) {
+          if (LINK_FAILURE_REASONS.has(err.reason)) rotation.failure(connector.id, `${err.reason}: ${err.message}`);
+          return { kind: 'retry', row, reason };
+        }
+        if (REROUTABLE_REASONS.has(err.reason) && candidates.some((id) => id !== connector.id)) return { kind: 'reroute', row, reason, failed: [...failed, connector.id] };
+        return { kind: 'final', row, status: 'rejected', reason };
       }
       // A bug or an unexpected failure in a connector: retry rather than lose the message.
       this.#log.error({ err, messageId: row.id, connector: connector.id }, 'connector threw an untyped error');
+      rotation.failure(connector.id, 'unexpected connector error');
       return { kind: 'retry', row, reason: { code: 'operator_error', detail: 'unexpected connector error' } };
     }
   }
+}
+
+/** What routing looks at in a stored message. */
+export function routeInput(row: MessageRow): RouteInput {
+  return {
+    accountId: row.account_id,
+    channel: row.channel,
+    recipient: row.recipient,
+    project: row.project,
+    trafficType: row.traffic_type,
+    operator: (row as MessageRow & { operator?: string | null }).operator ?? null,
+  };
 }

@@ -125,11 +125,23 @@ export async function markSent(tx: Kysely<DB>, sent: SentRecord[], now: number):
   return moved.map((s) => ({ accountId: s.row.account_id, messageId: s.row.id, status: 'sent' as const, at: now }));
 }
 
-/** queued stays queued, due again at `dueAt`: a temporary failure waiting for its retry. */
-export async function scheduleRetry(tx: Kysely<DB>, row: MessageRow, dueAt: number, reason: FailureReason, now: number): Promise<EventInput[]> {
+/**
+ * queued stays queued, due again at `dueAt`: a temporary failure waiting for
+ * its retry, or (with `failedConnectors`) a refusal that the route's next
+ * connector gets a chance at.
+ */
+export async function scheduleRetry(tx: Kysely<DB>, row: MessageRow, dueAt: number, reason: FailureReason, now: number, failedConnectors?: string[]): Promise<EventInput[]> {
   const result = await tx
     .updateTable('messages')
-    .set({ due_at: dueAt, lease_until: null, reason_code: reason.code, provider_code: reason.providerCode ?? null, reason_detail: reason.detail ?? null, updated_at: now })
+    .set({
+      due_at: dueAt,
+      lease_until: null,
+      reason_code: reason.code,
+      provider_code: reason.providerCode ?? null,
+      reason_detail: reason.detail ?? null,
+      updated_at: now,
+      ...(failedConnectors ? { failed_connectors: failedConnectors.join(',') } : {}),
+    })
     .where('id', '=', row.id)
     .where('status', '=', 'queued')
     .executeTakeFirst();

@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { ConnectorDefinition, RouteDefinition } from '../connectors/definitions.ts';
+import { routeConnectorIds, type ConnectorDefinition, type RouteDefinition } from '../connectors/definitions.ts';
 import { newId } from '../domain/ids.ts';
 import type { DB } from './schema.ts';
 import type { SecretBox } from './secrets.ts';
@@ -64,7 +64,8 @@ export class ConnectorsRepository {
 
   async createRoute(route: RouteDefinition, now = Date.now()): Promise<string> {
     const id = newId('rte', now);
-    await this.#db.insertInto('routes').values({ id, connector_id: route.connector, definition: JSON.stringify(route), created_at: now }).execute();
+    // connector_id keeps the first connector; routesUsing reads the definitions for the rest.
+    await this.#db.insertInto('routes').values({ id, connector_id: routeConnectorIds(route)[0]!, definition: JSON.stringify(route), created_at: now }).execute();
     return id;
   }
 
@@ -74,7 +75,26 @@ export class ConnectorsRepository {
   }
 
   async routesUsing(connectorId: string): Promise<number> {
-    const rows = await this.#db.selectFrom('routes').select('id').where('connector_id', '=', connectorId).execute();
-    return rows.length;
+    return (await this.listRoutes()).filter((r) => routeConnectorIds(r.route).includes(connectorId)).length;
+  }
+
+  /** Every route in use with the id it is known by: the config file's (`config-<n>`) first, then the API's. */
+  async namedRoutes(fileRoutes: readonly RouteDefinition[]): Promise<{ id: string; route: RouteDefinition }[]> {
+    const made = await this.listRoutes();
+    return [...fileRoutes.map((route, i) => ({ id: `config-${i + 1}`, route })), ...made.map((m) => ({ id: m.id, route: m.route }))];
+  }
+
+  /** Connectors switched off through the API. */
+  async disabled(): Promise<string[]> {
+    const rows = await this.#db.selectFrom('connector_switches').select('connector_id').where('enabled', '=', 0).execute();
+    return rows.map((r) => r.connector_id);
+  }
+
+  async setEnabled(connectorId: string, enabled: boolean, now = Date.now()): Promise<void> {
+    await this.#db
+      .insertInto('connector_switches')
+      .values({ connector_id: connectorId, enabled: enabled ? 1 : 0, updated_at: now })
+      .onConflict((oc) => oc.column('connector_id').doUpdateSet({ enabled: enabled ? 1 : 0, updated_at: now }))
+      .execute();
   }
 }

@@ -72,6 +72,8 @@ export interface MessagesTable {
   delivered_at: number | null;
   completed_at: number | null;
   updated_at: number;
+  /** connectors that refused it for a reason another one may not have, comma-separated (failover) */
+  failed_connectors?: string | null;
 }
 
 export interface MessagePartsTable {
@@ -196,6 +198,13 @@ export interface ConnectorsTable {
   created_at: number;
 }
 
+/** A connector switched on or off through the API (any connector, from the file or the API). */
+export interface ConnectorSwitchesTable {
+  connector_id: string;
+  enabled: number;
+  updated_at: number;
+}
+
 /** A route made through the API (after the config file's routes). */
 export interface RoutesTable {
   id: string;
@@ -221,4 +230,5 @@ export interface DB {
   inbound_messages: InboundMessagesTable;
   connectors: ConnectorsTable;
   routes: RoutesTable;
+  connector_switches: ConnectorSwitchesTable;
 }

@@ -1,8 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import type { ConnectorState } from '../../../connectors/types.ts';
-import { ConnectorDefinitionSchema, RouteDefinitionSchema, type RouteDefinition } from '../../../connectors/definitions.ts';
+import { ConnectorDefinitionSchema, RouteDefinitionSchema, routeConnectorIds, routeProblems, type RouteDefinition } from '../../../connectors/definitions.ts';
 import { ApiError } from '../../../errors.ts';
+import type { ConnectorView } from '../../../pipeline/delivery.ts';
+import { RoutingTable } from '../../../pipeline/router.ts';
+import { firstInRotation } from '../../../pipeline/rotation.ts';
+import { normalizePhone } from '../../../sms/phone.ts';
 import { ConnectorExistsError, ConnectorsRepository } from '../../../store/connectors.ts';
 import { SecretBox } from '../../../store/secrets.ts';
 import { UnmatchedReceiptsRepository } from '../../../store/unmatched-receipts.ts';
@@ -23,10 +26,34 @@ const ConnectorStateSchema = Type.Object(
     links_up: Type.Integer({ description: 'links (SMPP binds) up' }),
     links_total: Type.Integer({ description: 'links configured' }),
     in_flight: Type.Integer({ description: 'requests sent and not yet answered' }),
+    enabled: Type.Boolean({ description: 'false: switched off with PATCH /v1/connectors/{id}; it takes no traffic' }),
+    circuit: Type.Object(
+      {
+        status: Type.Enum(['closed', 'open', 'half_open'], { description: '`open`: out of rotation after repeated link failures; `half_open`: one probe message is let through' }),
+        reason: Type.Union([Type.String(), Type.Null()], { description: 'the failure that opened it' }),
+        since: Type.String({ format: 'date-time' }),
+        until: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], { description: 'when an open circuit lets a probe through' }),
+        consecutive_failures: Type.Integer(),
+      },
+      { additionalProperties: false },
+    ),
   },
   {
     additionalProperties: false,
-    examples: [{ id: 'operator', type: 'smpp', status: 'down', detail: 'bind refused: 0x0000000E invalid password', since: '2026-11-23T15:30:00.000Z', links_up: 0, links_total: 2, in_flight: 0 }],
+    examples: [
+      {
+        id: 'operator',
+        type: 'smpp',
+        status: 'down',
+        detail: 'bind refused: 0x0000000E invalid password',
+        since: '2026-11-23T15:30:00.000Z',
+        links_up: 0,
+        links_total: 2,
+        in_flight: 0,
+        enabled: true,
+        circuit: { status: 'closed', reason: null, since: '2026-11-23T15:00:00.000Z', until: null, consecutive_failures: 0 },
+      },
+    ],
   },
 );
 
@@ -47,15 +74,54 @@ const RouteSchema = Type.Object(
   {
     id: Type.String({ description: '`rte_…` for routes made through the API, `config-<n>` for the config file\'s' }),
     source: Type.Enum(['config', 'api']),
-    connector: Type.String(),
+    connectors: Type.Array(Type.String(), { description: 'every connector the route sends to, in its order' }),
+    connector: Type.Optional(Type.String()),
+    failover: Type.Optional(Type.Array(Type.String())),
+    split: Type.Optional(Type.Array(Type.Object({ connector: Type.String(), weight: Type.Integer() }, { additionalProperties: false }))),
     channel: Type.String(),
     prefixes: Type.Array(Type.String()),
     accounts: Type.Array(Type.String()),
+    projects: Type.Array(Type.String()),
+    operators: Type.Array(Type.String()),
+    traffic_types: Type.Array(Type.String()),
   },
   { additionalProperties: false },
 );
 
-const present = (s: ConnectorState) => ({
+const RouteTestSchema = Type.Object(
+  {
+    to: Type.String({ minLength: 1, maxLength: 32, description: 'the recipient, in any common form' }),
+    account_id: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'the sending account; default: the caller\'s' })),
+    project: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    traffic_type: Type.Optional(Type.Enum(['service', 'transactional', 'advertising', 'informational'], { default: 'service' })),
+    channel: Type.Optional(Type.Literal('sms')),
+    operator: Type.Optional(Type.String({ pattern: '^[a-z0-9_]{1,64}$', description: "the recipient's operator code; default: looked up from the number" })),
+  },
+  { additionalProperties: false },
+);
+
+const RouteTestResultSchema = Type.Object(
+  {
+    to: Type.String({ description: 'E.164' }),
+    operator: Type.Union([Type.String(), Type.Null()]),
+    route: Type.Union([Type.String(), Type.Null()], { description: 'the route taken, or null: the message would fail with no_route' }),
+    connector: Type.Union([Type.String(), Type.Null()], { description: 'the connector that would take it now, or null' }),
+    explanation: Type.String({ description: 'why, in one sentence' }),
+    candidates: Type.Array(
+      Type.Object(
+        { id: Type.String(), in_rotation: Type.Boolean(), status: Type.Union([Type.String(), Type.Null()]), enabled: Type.Boolean(), circuit: Type.Union([Type.String(), Type.Null()]) },
+        { additionalProperties: false },
+      ),
+      { description: "the route's connectors in the order they would be tried (a split route: by weight)" },
+    ),
+    routes: Type.Array(Type.Object({ id: Type.String(), matches: Type.Boolean(), why: Type.String() }, { additionalProperties: false }), {
+      description: 'every route, with why it matches or not',
+    }),
+  },
+  { additionalProperties: false },
+);
+
+const present = (s: ConnectorView) => ({
   id: s.id,
   type: s.type,
   status: s.status,
@@ -64,6 +130,14 @@ const present = (s: ConnectorState) => ({
   links_up: s.links.up,
   links_total: s.links.total,
   in_flight: s.inFlight,
+  enabled: s.enabled,
+  circuit: {
+    status: s.circuit.status,
+    reason: s.circuit.reason,
+    since: new Date(s.circuit.since).toISOString(),
+    until: s.circuit.until === null ? null : new Date(s.circuit.until).toISOString(),
+    consecutive_failures: s.circuit.consecutiveFailures,
+  },
 });
 
 /** The operator links of the whole gateway and how each is doing: for administrators and monitoring. */
@@ -74,10 +148,16 @@ export function connectorsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
   const presentRoute = (id: string, source: 'config' | 'api', r: RouteDefinition) => ({
     id,
     source,
-    connector: r.connector,
+    connectors: routeConnectorIds(r),
+    ...(r.connector === undefined ? {} : { connector: r.connector }),
+    ...(r.failover === undefined ? {} : { failover: r.failover }),
+    ...(r.split === undefined ? {} : { split: r.split }),
     channel: r.channel ?? 'sms',
     prefixes: r.prefixes ?? [],
     accounts: r.accounts ?? [],
+    projects: r.projects ?? [],
+    operators: r.operators ?? [],
+    traffic_types: r.traffic_types ?? [],
   });
   return async (app) => {
     app.post(
@@ -114,7 +194,7 @@ export function connectorsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
         await deps.delivery.reload();
         const state = deps.delivery.connectors().find((c) => c.id === definition.id);
         const now = Date.now();
-        return reply.code(201).send(present(state ?? { id: definition.id, type: definition.type, status: 'connecting', detail: null, since: now, links: { up: 0, total: 0 }, inFlight: 0 }));
+        return reply.code(201).send(present(state ?? { id: definition.id, type: definition.type, status: 'connecting', detail: null, since: now, links: { up: 0, total: 0 }, inFlight: 0, enabled: true, circuit: { status: 'closed', reason: null, since: now, until: null, consecutiveFailures: 0 } }));
       },
     );
 
@@ -168,7 +248,9 @@ export function connectorsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
       {
         schema: {
           summary: 'Add a route',
-          description: 'Sends the messages it matches (channel, prefixes, accounts) to a connector; see docs/configuration.md for how a route is chosen. Needs an administrator API key.',
+          description:
+            'Sends the messages it matches (channel, prefixes, accounts, projects, operators, traffic types) to one connector, to a failover list, or split by weight; ' +
+            'see docs/routing.md for how a route is chosen. Needs an administrator API key.',
           tags: ['connectors'],
           security: [{ bearerAuth: [] }],
           body: RouteDefinitionSchema,
@@ -178,8 +260,12 @@ export function connectorsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
       async (request, reply) => {
         requireAdmin(request);
         const route = request.body;
-        const known = fromConfig.has(route.connector) || (await stored.exists(route.connector));
-        if (!known) throw new ApiError('unknown_connector', `no connector ${route.connector}`, [{ field: 'connector', issue: 'no such connector' }]);
+        const problems = routeProblems(route);
+        if (problems.length > 0) throw new ApiError('invalid_route', problems[0]!.issue, problems);
+        for (const connectorId of routeConnectorIds(route)) {
+          const known = fromConfig.has(connectorId) || (await stored.exists(connectorId));
+          if (!known) throw new ApiError('unknown_connector', `no connector ${connectorId}`, [{ field: route.connector === undefined ? (route.failover ? 'failover' : 'split') : 'connector', issue: `no connector ${connectorId}` }]);
+        }
         const id = await stored.createRoute(route);
         await deps.delivery.reload();
         return reply.code(201).send(presentRoute(id, 'api', route));
@@ -203,6 +289,95 @@ export function connectorsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
         if (!(await stored.deleteRoute(request.params.id))) throw new ApiError('not_found', `no route ${request.params.id} made through the API`);
         await deps.delivery.reload();
         return reply.code(204).send(null);
+      },
+    );
+
+    app.post(
+      '/v1/routes/test',
+      {
+        schema: {
+          summary: 'Route dry run',
+          description:
+            'Which connector a message to this number would take now, and why: every route with why it matches or not, and the chosen route\'s connectors ' +
+            'with whether each is in rotation (switched on, circuit closed, link up). Sends nothing. Needs an administrator API key.',
+          tags: ['connectors'],
+          security: [{ bearerAuth: [] }],
+          body: RouteTestSchema,
+          response: { 200: RouteTestResultSchema, 400: ErrorSchema, 401: ErrorSchema, 403: ErrorSchema, 422: ErrorSchema },
+        },
+      },
+      async (request) => {
+        const caller = requireAdmin(request);
+        const body = request.body;
+        const parsed = normalizePhone(body.to, caller.account.default_region);
+        if (!parsed.ok) throw new ApiError('invalid_phone_number', `${body.to} is not a valid phone number`, [{ field: 'to', issue: parsed.issue }]);
+        const operator = body.operator ?? null;
+        const input = {
+          accountId: body.account_id ?? caller.account.id,
+          channel: body.channel ?? 'sms',
+          recipient: parsed.e164,
+          project: body.project ?? null,
+          trafficType: body.traffic_type ?? 'service',
+          operator,
+        };
+        const { choice, verdicts } = new RoutingTable(await stored.namedRoutes(deps.config.routes)).explain(input);
+        const states = new Map(deps.delivery.connectors().map((c) => [c.id, c]));
+        const view = (id: string) => {
+          const c = states.get(id);
+          return c && { status: c.status, enabled: c.enabled, open: c.circuit.status !== 'closed', circuit: c.circuit };
+        };
+        const pick = choice ? firstInRotation(choice.connectors, view) : null;
+        const connector = pick && 'connectorId' in pick ? pick.connectorId : null;
+        const explanation = !choice
+          ? 'no route matches: the message would fail with no_route'
+          : connector
+            ? `route ${choice.routeId} sends it to ${connector}`
+            : `route ${choice.routeId} matches, but none of its connectors is in rotation (${pick && 'blocked' in pick ? pick.blocked : ''}): the message would wait and be retried`;
+        return {
+          to: parsed.e164,
+          operator,
+          route: choice?.routeId ?? null,
+          connector,
+          explanation,
+          candidates: (choice?.connectors ?? []).map((id) => {
+            const c = states.get(id);
+            return {
+              id,
+              in_rotation: c !== undefined && c.enabled && c.circuit.status === 'closed' && (c.status === 'up' || c.status === 'degraded'),
+              status: c?.status ?? null,
+              enabled: c?.enabled ?? false,
+              circuit: c?.circuit.status ?? null,
+            };
+          }),
+          routes: verdicts.map((v) => ({ id: v.routeId, matches: v.matches, why: v.why })),
+        };
+      },
+    );
+
+    app.patch(
+      '/v1/connectors/:id',
+      {
+        schema: {
+          summary: 'Switch a connector on or off',
+          description:
+            'A switched-off connector takes no traffic: its routes fail over to their next connector, or their messages wait. ' +
+            'Works for connectors of the config file too; takes effect before the answer, without a restart. Needs an administrator API key.',
+          tags: ['connectors'],
+          security: [{ bearerAuth: [] }],
+          params: Type.Object({ id: Type.String() }),
+          body: Type.Object({ enabled: Type.Boolean() }, { additionalProperties: false }),
+          response: { 200: ConnectorStateSchema, 400: ErrorSchema, 401: ErrorSchema, 403: ErrorSchema, 404: ErrorSchema },
+        },
+      },
+      async (request) => {
+        requireAdmin(request);
+        const { id } = request.params;
+        if (!fromConfig.has(id) && !(await stored.exists(id))) throw new ApiError('not_found', `no connector ${id}`);
+        await stored.setEnabled(id, request.body.enabled);
+        await deps.delivery.reload();
+        const state = deps.delivery.connectors().find((c) => c.id === id);
+        if (!state) throw new ApiError('not_found', `no connector ${id}`);
+        return present(state);
       },
     );
 
