@@ -10,6 +10,8 @@ import { Metrics } from './metrics.ts';
 import { startDelivery } from './pipeline/delivery.ts';
 import { startDeliveryThread } from './pipeline/delivery-thread-handle.ts';
 import { AccountsRepository, generateApiKey } from './store/accounts.ts';
+import { SenderNamesRepository } from './store/sender-names.ts';
+import { SenderRegistryCache } from './pipeline/policy.ts';
 import { openDatabase, type Database } from './store/db.ts';
 import { IdempotencyRepository } from './store/idempotency.ts';
 import { MessagesRepository } from './store/messages.ts';
@@ -103,6 +105,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
       : await startDelivery(db, database.dialect, config, bus, log, { pollMs: options.pollMs });
 
   let ready = false;
+  const senderRegistry = new SenderRegistryCache(new SenderNamesRepository(db));
   const app = await buildApp({
     config,
     log,
@@ -112,13 +115,14 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     idempotency: new IdempotencyRepository(db),
     delivery,
     metrics,
+    senderRegistry,
     isReady: () => ready,
   });
   let url: string | undefined;
   if (options.listen !== false) url = await app.listen({ port: config.port, host: config.host });
   let smpp: SmppServer | undefined;
   if (config.smpp.enabled && (options.listen !== false || options.smpp === true)) {
-    smpp = new SmppServer({ config, log: log.child({ component: 'smpp-server' }), database, accounts, delivery, bus, metrics });
+    smpp = new SmppServer({ config, log: log.child({ component: 'smpp-server' }), database, accounts, delivery, bus, metrics, senderRegistry });
     try {
       await smpp.listen();
     } catch (err) {

@@ -82,6 +82,11 @@ export class AccountsRepository {
       default_ttl_seconds: input.defaultTtlSeconds,
       max_parts: input.maxParts,
       created_at: now,
+      time_zone: 'Europe/Moscow',
+      quiet_hours_start: null,
+      quiet_hours_end: null,
+      require_registered_senders: 0,
+      fallback_sender: null,
     };
     await this.#db.insertInto('accounts').values(account).execute();
     return account;
@@ -89,6 +94,15 @@ export class AccountsRepository {
 
   async getAccount(accountId: string): Promise<Account | undefined> {
     return this.#db.selectFrom('accounts').selectAll().where('id', '=', accountId).executeTakeFirst();
+  }
+
+  /** Changes an account's settings; returns the account as it is now, or undefined when there is none. */
+  async updateSettings(
+    accountId: string,
+    patch: Partial<Pick<Account, 'name' | 'default_region' | 'default_ttl_seconds' | 'max_parts' | 'time_zone' | 'quiet_hours_start' | 'quiet_hours_end' | 'require_registered_senders' | 'fallback_sender'>>,
+  ): Promise<Account | undefined> {
+    if (Object.keys(patch).length > 0) await this.#db.updateTable('accounts').set(patch).where('id', '=', accountId).execute();
+    return this.getAccount(accountId);
   }
 
   /** Stores a key by its hash; the caller shows the plain key once and forgets it. */

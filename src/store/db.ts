@@ -11,6 +11,7 @@ import * as smppServer from './migrations/004-smpp-server.ts';
 import * as inbound from './migrations/005-inbound.ts';
 import * as connectorsRoutes from './migrations/006-connectors-routes.ts';
 import * as routing from './migrations/010-routing.ts';
+import * as sendersSettings from './migrations/011-senders-settings.ts';
 import type { DB } from './schema.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -44,6 +45,7 @@ const migrations: Record<string, Migration> = {
   '005-inbound': inbound,
   '006-connectors-routes': connectorsRoutes,
   '010-routing': routing,
+  '011-senders-settings': sendersSettings,
 };
 
 // bigint columns hold epoch milliseconds, well inside Number's exact range.

@@ -11,6 +11,15 @@ export interface AccountsTable {
   default_ttl_seconds: number;
   max_parts: number;
   created_at: number;
+  /** IANA zone for quiet hours when the recipient's region is not known, default Europe/Moscow */
+  time_zone: string;
+  /** "HH:MM" local time; both null: no quiet hours */
+  quiet_hours_start: string | null;
+  quiet_hours_end: string | null;
+  /** 1: a sender name must be in the registry and approved for the recipient's operator */
+  require_registered_senders: number;
+  /** used instead of a sender that is not approved for the recipient's operator */
+  fallback_sender: string | null;
 }
 
 export interface UsersTable {
@@ -205,6 +214,25 @@ export interface ConnectorSwitchesTable {
   updated_at: number;
 }
 
+/** A sender name an account registered (the `from` of its messages). */
+export interface SenderNamesTable {
+  id: string;
+  account_id: string;
+  name: string;
+  created_at: number;
+}
+
+/** A sender name's registration with one operator (`*`: every operator not listed). */
+export interface SenderNameStatusesTable {
+  sender_name_id: string;
+  account_id: string;
+  operator: string;
+  /** pending | approved | rejected */
+  status: string;
+  reason: string | null;
+  updated_at: number;
+}
+
 /** A route made through the API (after the config file's routes). */
 export interface RoutesTable {
   id: string;
@@ -231,4 +259,6 @@ export interface DB {
   connectors: ConnectorsTable;
   routes: RoutesTable;
   connector_switches: ConnectorSwitchesTable;
+  sender_names: SenderNamesTable;
+  sender_name_statuses: SenderNameStatusesTable;
 }

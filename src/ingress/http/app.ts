@@ -16,6 +16,8 @@ import { connectorsRoutes } from './routes/connectors.ts';
 import { smppCredentialsRoutes } from './routes/smpp-credentials.ts';
 import { inboundRoutes } from './routes/inbound.ts';
 import { opsRoutes } from './routes/ops.ts';
+import { accountRoutes } from './routes/account.ts';
+import { senderNamesRoutes } from './routes/sender-names.ts';
 import { smsRoutes } from './routes/sms.ts';
 import { SendMessageSchema } from './schemas.ts';
 
@@ -92,5 +94,7 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
   await app.register(connectorsRoutes(deps));
   await app.register(smppCredentialsRoutes(deps));
   await app.register(inboundRoutes(deps));
+  await app.register(accountRoutes(deps, authenticator));
+  await app.register(senderNamesRoutes(deps, deps.senderRegistry));
   return app;
 }

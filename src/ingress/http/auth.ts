@@ -21,7 +21,7 @@ const CACHE_MAX = 10_000;
  * Authenticates `Authorization: Bearer <api key>`. Keys are looked up by hash;
  * found keys are cached for 30 s so a busy client costs no query per request.
  */
-export class ApiKeyAuthenticator {
+export class ApiKeyAuthenticator implements AccountCache {
   readonly #accounts: AccountsRepository;
   readonly #cache = new Map<string, { auth: AuthContext; expires: number }>();
 
@@ -49,6 +49,15 @@ export class ApiKeyAuthenticator {
     this.#cache.set(hash, { auth, expires: now + CACHE_TTL_MS });
     return auth;
   }
+
+  forgetAccount(accountId: string): void {
+    for (const [hash, entry] of this.#cache) if (entry.auth.account.id === accountId) this.#cache.delete(hash);
+  }
+}
+
+export interface AccountCache {
+  /** Drops what is cached of an account's keys, so the next request reads the account anew (its settings changed). */
+  forgetAccount(accountId: string): void;
 }
 
 export function requireAuth(request: FastifyRequest): AuthContext {

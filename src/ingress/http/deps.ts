@@ -2,6 +2,7 @@ import type { Config } from '../../config.ts';
 import type { Logger } from '../../log.ts';
 import type { Metrics } from '../../metrics.ts';
 import type { Delivery } from '../../pipeline/delivery.ts';
+import type { SenderRegistryCache } from '../../pipeline/policy.ts';
 import type { Database } from '../../store/db.ts';
 import type { AccountsRepository } from '../../store/accounts.ts';
 import type { IdempotencyRepository } from '../../store/idempotency.ts';
@@ -18,6 +19,8 @@ export interface HttpDeps {
   /** stores accepted messages and hands them to dispatch */
   delivery: Pick<Delivery, 'accept' | 'depth' | 'connectors' | 'reload'>;
   metrics: Metrics;
+  /** each account's registered sender names, checked at accept */
+  senderRegistry: SenderRegistryCache;
   /** false while starting or draining: /readyz answers 503 */
   isReady(): boolean;
 }

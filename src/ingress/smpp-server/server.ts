@@ -5,6 +5,7 @@ import type { EventBus } from '../../events/bus.ts';
 import type { Logger } from '../../log.ts';
 import type { Metrics } from '../../metrics.ts';
 import { prepareMessage, type SendRequest } from '../../pipeline/accept.ts';
+import type { SenderRegistryCache } from '../../pipeline/policy.ts';
 import { cancelMessage } from '../../pipeline/cancel.ts';
 import type { Delivery } from '../../pipeline/delivery.ts';
 import { decodeText, inboundBody, type ConcatInfo } from '../../smpp/concat.ts';
@@ -24,6 +25,8 @@ export interface SmppServerDeps {
   delivery: Pick<Delivery, 'accept'>;
   bus: EventBus;
   metrics: Metrics;
+  /** each account's registered sender names, checked at accept */
+  senderRegistry: SenderRegistryCache;
 }
 
 /** The API error codes of prepareMessage, as SMPP command_status. */
