@@ -2,6 +2,7 @@ import type { Insertable, Kysely } from 'kysely';
 import { ApiError } from '../errors.ts';
 import { newId } from '../domain/ids.ts';
 import { segment, type Segmentation } from '../sms/encoding.ts';
+import type { OperatorLookup } from '../sms/mno.ts';
 import { normalizePhone } from '../sms/phone.ts';
 import type { Account } from '../store/accounts.ts';
 import { IdempotencyRepository } from '../store/idempotency.ts';
@@ -37,8 +38,10 @@ export type Prepared = { ok: true; row: MessageRow; segmentation: Segmentation }
 /**
  * Applies the rules that a schema cannot: number, sender, text size in parts,
  * schedule. Returns the row to store, or the error naming the field.
+ * `operators` gives the recipient's operator and region (null when the
+ * registry does not cover the number); without it both stay null.
  */
-export function prepareMessage(account: Account, req: SendRequest, now: number, batchId: string | null, fieldPrefix = ''): Prepared {
+export function prepareMessage(account: Account, req: SendRequest, now: number, batchId: string | null, fieldPrefix = '', operators?: OperatorLookup): Prepared {
   const field = (name: string) => fieldPrefix + name;
   const phone = normalizePhone(req.to, account.default_region);
   if (!phone.ok) {
@@ -66,6 +69,7 @@ export function prepareMessage(account: Account, req: SendRequest, now: number, 
   }
   const ttlSeconds = req.ttl_seconds ?? account.default_ttl_seconds;
   const start = Math.max(now, sendAt ?? now);
+  const mno = operators?.lookup(phone.e164.slice(1)) ?? null;
   return {
     ok: true,
     segmentation,
@@ -101,6 +105,8 @@ export function prepareMessage(account: Account, req: SendRequest, now: number, 
       delivered_at: null,
       completed_at: null,
       updated_at: now,
+      operator: mno?.operator ?? null,
+      region: mno?.region ?? null,
     },
   };
 }

@@ -6,6 +6,7 @@ import type { Database } from '../../store/db.ts';
 import type { AccountsRepository } from '../../store/accounts.ts';
 import type { IdempotencyRepository } from '../../store/idempotency.ts';
 import type { MessagesRepository } from '../../store/messages.ts';
+import type { MnoCache } from '../../store/mno.ts';
 
 /** What the HTTP layer needs from the rest of the gateway. */
 export interface HttpDeps {
@@ -18,6 +19,8 @@ export interface HttpDeps {
   /** stores accepted messages and hands them to dispatch */
   delivery: Pick<Delivery, 'accept' | 'depth' | 'connectors' | 'reload'>;
   metrics: Metrics;
+  /** the operator of a number: in-memory registry and ported numbers */
+  mno: MnoCache;
   /** false while starting or draining: /readyz answers 503 */
   isReady(): boolean;
 }

@@ -12,6 +12,7 @@ import { CommandStatus } from '../../smpp/pdu.ts';
 import { acceptBind, leastBusy, type IncomingRequest, type Reply, type SmppSession } from '../../smpp/session.ts';
 import { formatSmppTime, parseSmppTime } from '../../smpp/time.ts';
 import { verifyPassword, type Account, type AccountsRepository } from '../../store/accounts.ts';
+import type { OperatorLookup } from '../../sms/mno.ts';
 import type { Database } from '../../store/db.ts';
 import { SmppCredentialsRepository, type SmppCredentialRow } from '../../store/smpp-credentials.ts';
 import { operatorErrorCode, ReceiptSender } from './receipts.ts';
@@ -24,6 +25,8 @@ export interface SmppServerDeps {
   delivery: Pick<Delivery, 'accept'>;
   bus: EventBus;
   metrics: Metrics;
+  /** the recipient's operator at accept time */
+  mno: OperatorLookup;
 }
 
 /** The API error codes of prepareMessage, as SMPP command_status. */
@@ -271,7 +274,7 @@ export class SmppServer {
       ...(schedule.at !== undefined && schedule.at > now ? { send_at: new Date(schedule.at).toISOString() } : {}),
       ...(validity.at !== undefined ? { ttl_seconds: Math.min(604800, Math.max(30, Math.round((validity.at - start) / 1000))) } : {}),
     };
-    const prepared = prepareMessage(customer.account, body, now, null);
+    const prepared = prepareMessage(customer.account, body, now, null, '', this.#deps.mno);
     if (!prepared.ok) return { command: 'submit_sm_resp', status: STATUS_FOR_ERROR[prepared.error.code] ?? CommandStatus.ESME_RSUBMITFAIL };
     const row = prepared.row;
     try {

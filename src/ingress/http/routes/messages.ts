@@ -46,7 +46,7 @@ export function messagesRoutes(deps: HttpDeps, validateItem: ValidateFunction): 
       async (request, reply) => {
         const auth = requireAuth(request);
         const now = Date.now();
-        const prepared = prepareMessage(auth.account, request.body, now, null);
+        const prepared = prepareMessage(auth.account, request.body, now, null, '', deps.mno);
         if (!prepared.ok) throw prepared.error;
         const idem = await claimIdempotency(deps.idempotency, request, reply, auth.account.id);
         if (idem === 'replied') return reply;
@@ -99,7 +99,7 @@ export function messagesRoutes(deps: HttpDeps, validateItem: ValidateFunction): 
             rejected.push({ index, code: 'validation_failed', message: details.map((d) => `${d.field} ${d.issue}`).join('; '), details });
             return;
           }
-          const p = prepareMessage(auth.account, raw as SendRequest, now, batchId, oneText ? '' : `${prefix}.`);
+          const p = prepareMessage(auth.account, raw as SendRequest, now, batchId, oneText ? '' : `${prefix}.`, deps.mno);
           if (!p.ok) {
             const details = oneText ? p.error.details.map((d) => (d.field === 'to' ? { ...d, field: prefix } : d)) : p.error.details;
             rejected.push({ index, code: p.error.code, message: p.error.message, details });
@@ -160,6 +160,7 @@ export function messagesRoutes(deps: HttpDeps, validateItem: ValidateFunction): 
           project: q.project,
           status: q.status,
           batchId: q.batch_id,
+          operator: q.operator,
           since,
           until,
           beforeId: q.cursor === undefined ? undefined : decodeCursor(q.cursor, 'msg'),
