@@ -64,8 +64,15 @@ describe('operator lookup on the registry file', () => {
     // The neighbour is untouched; a number outside every range can be ported too.
     assert.equal(ported.lookup('79161234568')?.operator, 'mts');
     assert.equal(ported.lookup('79010238500')?.operator, 'inn_7743200179');
+    // Changes after a full load: removing a loaded number, adding one, changing one.
     ported.setPorted('79161234567', null);
     assert.equal(ported.lookup('79161234567')?.operator, 'mts');
+    assert.equal(ported.portedCount, 1);
+    ported.setPorted('79031234567', { operator: 'mts', operatorName: null, region: null });
+    ported.setPorted('79010238500', { operator: 'beeline', operatorName: null, region: null });
+    assert.deepEqual(ported.lookup('79031234567'), { operator: 'mts', operatorName: 'ПАО "Мобильные ТелеСистемы"', region: MOSCOW, ported: true });
+    assert.deepEqual(ported.lookup('79010238500'), { operator: 'beeline', operatorName: 'ПАО "Вымпел-Коммуникации"', region: null, ported: true });
+    assert.equal(ported.portedCount, 2);
     ported.replacePorted([{ number: '79261234567', operator: 't2', operatorName: null, region: null }]);
     assert.equal(ported.portedCount, 1);
     assert.equal(ported.lookup('79261234567')?.operator, 't2');
