@@ -161,5 +161,13 @@ for (const dialect of await dialects()) {
       assert.equal((await call('GET', '/v1/mno/registry')).body.ported_numbers, 1);
       assert.equal((await call('POST', '/v1/ported-numbers/import', { csv: '79031234567;mts\n', key: accountKey })).status, 403);
     });
+
+    test('7. the endpoints are in the OpenAPI document, and the message schema has operator and region', async () => {
+      const doc = (await t.gateway.app.inject({ method: 'GET', url: '/openapi.json' })).json();
+      for (const path of ['/v1/mno/registry', '/v1/mno/lookup', '/v1/ported-numbers', '/v1/ported-numbers/{number}', '/v1/ported-numbers/import']) assert.ok(doc.paths[path], `${path} missing`);
+      assert.ok(doc.paths['/v1/ported-numbers/{number}'].put.requestBody);
+      const message = doc.paths['/v1/messages/{id}'].get.responses['200'].content['application/json'].schema;
+      assert.ok(message.properties.operator && message.properties.region);
+    });
   });
 }
