@@ -136,7 +136,27 @@ for (const dialect of await dialects()) {
       assert.equal(cache.lookup('79031234567')?.operator, 't2');
     });
 
-    test('5. bad arguments are a usage error', async () => {
+    test('5. a change in this process after one in another loads both, not just its own', async () => {
+      cache.stop(); // no polling from here on: only portedChanged() can bring the other process's change in
+      const before = cache.loaded.portedRevision;
+      const file = path.join(dataDir, 'ported2.csv');
+      writeFileSync(file, '79261234567;beeline\n');
+      assert.equal((await depesha(env, 'import-ported', file)).code, 0);
+      const repo = new MnoRepository(database.db);
+      const { revision } = await repo.putPorted({ number: '79161234567', operator: 't2', inn: '7743895280', operator_name: null, region: null, updated_at: Date.now() });
+      assert.equal(revision, before + 2);
+      await cache.portedChanged(revision, '79161234567', { operator: 't2', operatorName: null, region: null });
+      assert.equal(cache.loaded.portedRevision, revision);
+      assert.equal(cache.lookup('79161234567')?.operator, 't2');
+      assert.equal(cache.lookup('79261234567')?.operator, 'beeline', 'the other process\'s change is loaded too');
+      // The next revision is applied in place.
+      const next = await repo.deletePorted('79161234567');
+      await cache.portedChanged(next!, '79161234567', null);
+      assert.equal(cache.lookup('79161234567')?.operator, 'mts');
+      assert.equal(cache.loaded.ported, 2);
+    });
+
+    test('6. bad arguments are a usage error', async () => {
       const run = await depesha(env, 'import');
       assert.equal(run.code, 2);
       assert.match(run.stderr, /usage: depesha mno/);

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parseRegistry } from '../src/sms/mno-csv.ts';
+import { bindClient } from '../src/smpp/session.ts';
 import { MnoRepository } from '../src/store/mno.ts';
 import type { TestGateway } from './helpers.ts';
 import { dialects, startTestGateway } from './helpers.ts';
@@ -18,7 +19,7 @@ for (const dialect of await dialects()) {
     const call = async (method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, options: { body?: unknown; csv?: string; key?: string } = {}) => {
       const headers: Record<string, string> = { authorization: `Bearer ${options.key ?? t.apiKey}` };
       let payload: string | undefined;
-      if (options.csv !== undefined) [payload, headers['content-type']] = [options.csv, 'text/csv'];
+      if (options.csv !== undefined) [payload, headers['content-type']] = [options.csv, 'text/csv; charset=utf-8'];
       else if (options.body !== undefined) [payload, headers['content-type']] = [JSON.stringify(options.body), 'application/json'];
       const res = await t.gateway.app.inject({ method, url, headers, ...(payload !== undefined ? { payload } : {}) });
       return { status: res.statusCode, body: res.body === '' ? undefined : res.json() };
@@ -30,7 +31,7 @@ for (const dialect of await dialects()) {
     };
 
     before(async () => {
-      t = await startTestGateway(dialect.name);
+      t = await startTestGateway(dialect.name, {}, { smpp: true });
       accountKey = (await t.makeAccount()).apiKey;
     });
     after(async () => {
@@ -162,7 +163,22 @@ for (const dialect of await dialects()) {
       assert.equal((await call('POST', '/v1/ported-numbers/import', { csv: '79031234567;mts\n', key: accountKey })).status, 403);
     });
 
-    test('7. the endpoints are in the OpenAPI document, and the message schema has operator and region', async () => {
+    test('7. a message submitted over SMPP records its operator too', async () => {
+      const credential = await call('POST', '/v1/smpp/credentials', { body: { system_id: 'mno', password: 'pass1234' } });
+      assert.equal(credential.status, 201, JSON.stringify(credential.body));
+      const session = await bindClient({ host: '127.0.0.1', port: t.gateway.smppPort!, systemId: 'mno', password: 'pass1234', mode: 'transmitter', windowSize: 1 });
+      try {
+        const resp = await session.request({ command: 'submit_sm', destAddrTon: 1, destAddrNpi: 1, destinationAddr: '79161234568', shortMessage: Buffer.from('x'), scheduleDeliveryTime: '000001000000000R' });
+        assert.ok(resp.command === 'submit_sm_resp' && resp.status === 0, JSON.stringify(resp));
+        const got = await call('GET', `/v1/messages/${resp.messageId}`);
+        assert.equal(got.body.operator, 'mts');
+        assert.equal(got.body.region, MOSCOW);
+      } finally {
+        await session.close();
+      }
+    });
+
+    test('8. the endpoints are in the OpenAPI document, and the message schema has operator and region', async () => {
       const doc = (await t.gateway.app.inject({ method: 'GET', url: '/openapi.json' })).json();
       for (const path of ['/v1/mno/registry', '/v1/mno/lookup', '/v1/ported-numbers', '/v1/ported-numbers/{number}', '/v1/ported-numbers/import']) assert.ok(doc.paths[path], `${path} missing`);
       assert.ok(doc.paths['/v1/ported-numbers/{number}'].put.requestBody);

@@ -23,6 +23,15 @@ describe('parseRegistry', () => {
     );
   });
 
+  test('columns are found by name: a copy with Территория ГАР reads the same', () => {
+    const r = parseRegistry('АВС/ DEF;От;До;Емкость;Оператор;Регион;Территория ГАР;ИНН\n900;0;999;1000;"ООО ""Т2 Мобайл""";Краснодарский край;г. Краснодар;7743895280\n');
+    assert.ok(r.ok);
+    assert.deepEqual(
+      r.rows.map((x) => [x.start, x.operator, x.region]),
+      [[79000000000, 't2', 'Краснодарский край']],
+    );
+  });
+
   test('every bad row is reported with its line number, and no row is returned', () => {
     const problems = problemsOf(
       file(
@@ -45,7 +54,7 @@ describe('parseRegistry', () => {
     assert.match(problems[2]!.issue, /not a 3-digit code/);
     assert.match(problems[3]!.issue, /ИНН "12345"/);
     assert.match(problems[4]!.issue, /Оператор is empty/);
-    assert.match(problems[5]!.issue, /6 fields, expected 7/);
+    assert.match(problems[5]!.issue, /6 fields, expected 7 as in the header/);
     assert.match(problems[6]!.issue, /До "abc"/);
   });
 
@@ -61,7 +70,8 @@ describe('parseRegistry', () => {
   });
 
   test('a wrong header, an empty file and a header alone are refused', () => {
-    assert.match(problemsOf('DEF;From;To;Capacity;Operator;Region;INN\n900;0;999;1000;X;Y;7743895280\n')[0]!.issue, /the header must be/);
+    assert.match(problemsOf('DEF;From;To;Capacity;Operator;Region;INN\n900;0;999;1000;X;Y;7743895280\n')[0]!.issue, /the header must name each of the columns/);
+    assert.match(problemsOf('АВС/ DEF;От;До;Емкость;Оператор;Регион;ИНН;ИНН\n900;0;999;1000;X;Y;7743895280;7743895280\n')[0]!.issue, /once/);
     assert.deepEqual(problemsOf(''), [{ line: 1, issue: 'the file is empty' }]);
     assert.deepEqual(problemsOf(file()), [{ line: 1, issue: 'the file has a header but no ranges' }]);
   });

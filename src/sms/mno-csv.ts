@@ -48,7 +48,8 @@ const WHOLE = /^\d{1,7}$/;
 
 /**
  * Parses the registry: header `АВС/ DEF;От;До;Емкость;Оператор;Регион;ИНН`,
- * one range per row. A row is bad if a field is missing or malformed, if From
+ * one range per row. Columns are found by their names, so a copy with more
+ * columns (later copies add `Территория ГАР` before `ИНН`) reads the same. A row is bad if a field is missing or malformed, if From
  * is after To, or if Емкость is not To − From + 1; the file is bad if any row
  * is, or if two ranges overlap. Ranges come back in full E.164 digits.
  */
@@ -57,18 +58,20 @@ export function parseRegistry(text: string): CsvResult<RegistryRange & { line: n
   const all = records(text, problems);
   const [header, ...rows] = all;
   if (!header) return { ok: false, problems: [{ line: 1, issue: 'the file is empty' }] };
-  if (header.fields.length !== REGISTRY_HEADER.length || header.fields.some((f, i) => f.trim() !== REGISTRY_HEADER[i])) {
-    problems.unshift({ line: header.line, issue: `the header must be "${REGISTRY_HEADER.join(';')}", got "${header.fields.join(';')}"` });
+  const names = header.fields.map((f) => f.trim());
+  const columns = REGISTRY_HEADER.map((name) => names.indexOf(name));
+  if (columns.some((c, i) => c < 0 || names.lastIndexOf(REGISTRY_HEADER[i]!) !== c)) {
+    problems.unshift({ line: header.line, issue: `the header must name each of the columns "${REGISTRY_HEADER.join(';')}" once, got "${header.fields.join(';')}"` });
     return { ok: false, problems };
   }
   const ranges: (RegistryRange & { line: number })[] = [];
   for (const { line, fields } of rows) {
     const bad = (issue: string) => problems.push({ line, issue });
-    if (fields.length !== REGISTRY_HEADER.length) {
-      bad(`${fields.length} fields, expected ${REGISTRY_HEADER.length}`);
+    if (fields.length !== names.length) {
+      bad(`${fields.length} fields, expected ${names.length} as in the header`);
       continue;
     }
-    const [def, from, to, capacity, name, region, inn] = fields.map((f) => f.trim()) as [string, string, string, string, string, string, string];
+    const [def, from, to, capacity, name, region, inn] = columns.map((c) => fields[c]!.trim()) as [string, string, string, string, string, string, string];
     const issues: string[] = [];
     if (!/^\d{3}$/.test(def)) issues.push(`АВС/ DEF "${def}" is not a 3-digit code`);
     if (!WHOLE.test(from)) issues.push(`От "${from}" is not a number of up to 7 digits`);

@@ -67,18 +67,22 @@ export class MnoRepository {
     return version;
   }
 
-  /** The current version's ranges; a version deleted while being read is read again from the new current one. */
+  /**
+   * The current version's ranges. A version that a newer import deleted while
+   * it was being read comes back short; then the new current one is read.
+   */
   async loadRegistry(): Promise<{ version: number | null; ranges: RegistryRange[] }> {
-    for (let attempt = 0; ; attempt++) {
+    for (let attempt = 1; ; attempt++) {
       const current = await this.current();
       if (!current) return { version: null, ranges: [] };
       const rows = await this.#db.selectFrom('mno_ranges').selectAll().where('version', '=', current.version).execute();
-      if (rows.length === current.ranges || attempt >= 3) {
+      if (rows.length === current.ranges) {
         return {
           version: current.version,
           ranges: rows.map((r) => ({ start: r.range_start, end: r.range_end, operator: r.operator, inn: r.inn, operatorName: r.operator_name, region: r.region })),
         };
       }
+      if (attempt === 3) throw new Error(`registry version ${current.version} has ${rows.length} ranges stored, ${current.ranges} expected`);
     }
   }
 
