@@ -217,8 +217,14 @@ export class MnoCache implements OperatorLookup {
   /** Loads what is stored, then looks at the marker every `pollMs`. */
   async start(): Promise<void> {
     await this.refresh();
+    let polling = false;
     this.#timer = setInterval(() => {
-      this.refresh().catch((err: unknown) => this.#log.error({ err }, 'reloading the operator registry failed'));
+      // A reload slower than the interval must not pile up more behind it.
+      if (polling) return;
+      polling = true;
+      this.refresh()
+        .catch((err: unknown) => this.#log.error({ err }, 'reloading the operator registry failed'))
+        .finally(() => (polling = false));
     }, this.#pollMs);
     this.#timer.unref();
   }
