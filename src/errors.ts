@@ -32,6 +32,8 @@ export const API_ERRORS = {
   connector_exists: { status: 409, description: 'A connector with this `id` exists (made through the API or declared in the config file).' },
   connector_from_config: { status: 409, description: 'The connector is declared in the config file; change it there.' },
   connector_in_use: { status: 409, description: 'A route uses the connector; remove the route first.' },
+  unknown_operator: { status: 422, description: 'The operator is neither an operator code (`mts`, `megafon`, `beeline`, `t2`, `inn_<INN>`) nor an INN.' },
+  invalid_csv: { status: 422, description: 'An imported CSV file has bad rows; `details` names each line (`line 12`) and its problem. Nothing was imported.' },
   unknown_connector: { status: 422, description: 'The route names a connector that does not exist.' },
   invalid_setting: { status: 422, description: 'An account setting is not valid (an unknown region or time zone); `details` names each field.' },
   sender_name_exists: { status: 409, description: 'The account has registered this sender name already.' },

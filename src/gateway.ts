@@ -15,11 +15,14 @@ import { SenderRegistryCache } from './pipeline/policy.ts';
 import { openDatabase, type Database } from './store/db.ts';
 import { IdempotencyRepository } from './store/idempotency.ts';
 import { MessagesRepository } from './store/messages.ts';
+import { MnoCache, MnoRepository } from './store/mno.ts';
 
 export interface Gateway {
   app: FastifyInstance;
   database: Database;
   bus: EventBus;
+  /** the operator of a number: the registry and ported numbers in memory */
+  mno: MnoCache;
   /** the address it listens on, when it listens */
   url: string | undefined;
   /** the SMPP server's port, when it listens */
@@ -39,6 +42,8 @@ export interface GatewayOptions {
   pollMs?: number;
   /** start the SMPP server even with `listen: false` (tests that speak SMPP) */
   smpp?: boolean;
+  /** how often the operator registry's marker is checked for imports by other processes, default 5000 ms */
+  mnoPollMs?: number;
 }
 
 export interface BootstrapResult {
@@ -104,6 +109,10 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
       ? await startDeliveryThread(config, bus, log, { pgSchema: options.pgSchema, pollMs: options.pollMs })
       : await startDelivery(db, database.dialect, config, bus, log, { pollMs: options.pollMs });
 
+  // Accept runs here, in the main thread: it looks every recipient's operator up in memory.
+  const mno = new MnoCache(new MnoRepository(db), log.child({ component: 'mno' }), { pollMs: options.mnoPollMs });
+  await mno.start();
+
   let ready = false;
   const senderRegistry = new SenderRegistryCache(new SenderNamesRepository(db));
   const app = await buildApp({
@@ -116,17 +125,19 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     delivery,
     metrics,
     senderRegistry,
+    mno,
     isReady: () => ready,
   });
   let url: string | undefined;
   if (options.listen !== false) url = await app.listen({ port: config.port, host: config.host });
   let smpp: SmppServer | undefined;
   if (config.smpp.enabled && (options.listen !== false || options.smpp === true)) {
-    smpp = new SmppServer({ config, log: log.child({ component: 'smpp-server' }), database, accounts, delivery, bus, metrics, senderRegistry });
+    smpp = new SmppServer({ config, log: log.child({ component: 'smpp-server' }), database, accounts, delivery, bus, metrics, senderRegistry, mno });
     try {
       await smpp.listen();
     } catch (err) {
       await app.close();
+      mno.stop();
       await delivery.stop();
       await database.close();
       throw new Error(`the SMPP server cannot listen on ${config.smpp.host}:${config.smpp.port} (${(err as Error).message}); set SMPP_PORT, or SMPP_ENABLED=false`, { cause: err });
@@ -140,6 +151,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     app,
     database,
     bus,
+    mno,
     url,
     smppPort: smpp?.port,
     close() {
@@ -147,6 +159,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
         ready = false;
         await smpp?.close();
         await app.close();
+        mno.stop();
         await delivery.stop();
         await database.close();
       })();

@@ -2,6 +2,7 @@
 import { ConfigError, loadConfig } from './config.ts';
 import { startGateway } from './gateway.ts';
 import { createLogger } from './log.ts';
+import { runMno } from './mno-cli.ts';
 import { openDatabase } from './store/db.ts';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -12,6 +13,7 @@ const USAGE = `usage: depesha <command>
 commands:
   start     run the gateway (HTTP API, pipeline, sandbox connector)
   migrate   apply database migrations and exit
+  mno       import the numbering-plan registry and ported numbers (depesha mno help)
   sim       run an SMSC simulator to point an SMPP connector at (depesha sim --help)
 
 configuration: environment variables and DEPESHA_CONFIG; see README.md`;
@@ -61,6 +63,8 @@ async function main(argv: string[]): Promise<number> {
       log.info('migrations applied');
       return 0;
     }
+    case 'mno':
+      return runMno(argv.slice(1), config, { stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) });
     default:
       process.stderr.write(`unknown command "${command}"\n\n${USAGE}\n`);
       return 2;

@@ -59,6 +59,7 @@ for (const dialect of await dialects()) {
       assert.equal(res.body.parts_count, 1);
       assert.equal(res.body.status, 'accepted');
       assert.equal(res.body.reference, 'order-1');
+      assert.equal(res.body.operator, null, 'no registry is imported in this suite (test/mno.test.ts imports one)');
       assert.equal(await waitForStatus(t.gateway, res.body.id, ['delivered']), 'delivered');
       const got = await call('GET', `/v1/messages/${res.body.id}`);
       assert.equal(got.status, 200);

@@ -32,7 +32,7 @@ function localMinutes(ms: number, timeZone: string): number {
   }
   const parts = format.formatToParts(ms);
   const get = (type: string) => Number(parts.find((p) => p.type === type)!.value);
-  return get('hour') * 60 + get('minute') + get('second') / 60;
+  return get('hour') * 60 + get('minute') + get('second') / 60 + (((ms % 1000) + 1000) % 1000) / 60_000;
 }
 
 export function isValidTimeZone(timeZone: string): boolean {
@@ -58,8 +58,8 @@ export function quietUntil(ms: number, timeZone: string, quiet: QuietHours): num
   const inside = start < end ? now >= start && now < end : now >= start || now < end;
   if (!inside) return null;
   const wait = (end - now + 1440) % 1440;
-  let until = Math.ceil(ms + wait * 60_000);
+  let until = Math.round(ms + wait * 60_000);
   const drift = (localMinutes(until, timeZone) - end + 1440 + 720) % 1440 - 720;
-  if (Math.abs(drift) >= 1) until = Math.ceil(until - drift * 60_000);
+  if (Math.abs(drift) >= 1) until = Math.round(until - drift * 60_000);
   return until;
 }

@@ -2,13 +2,16 @@ import type { Insertable, Kysely } from 'kysely';
 import { ApiError } from '../errors.ts';
 import { newId } from '../domain/ids.ts';
 import { segment, type Segmentation } from '../sms/encoding.ts';
+import type { OperatorLookup } from '../sms/mno.ts';
 import { normalizePhone } from '../sms/phone.ts';
 import type { Account } from '../store/accounts.ts';
 import { IdempotencyRepository } from '../store/idempotency.ts';
 import { MessagesRepository, type BatchRow, type MessageRow } from '../store/messages.ts';
 import type { DB, SmppSubmitsTable } from '../store/schema.ts';
+import type { SenderRegistry } from '../store/sender-names.ts';
 import { fixedChunks } from '../store/shapes.ts';
 import { inSavepoint, type WriteBatcher } from '../store/write-batcher.ts';
+import { checkSender, quietHoursRelease, type SenderRegistryCache } from './policy.ts';
 
 export const TRAFFIC_TYPES = ['service', 'transactional', 'advertising', 'informational'] as const;
 export type TrafficType = (typeof TRAFFIC_TYPES)[number];
@@ -37,8 +40,25 @@ export type Prepared = { ok: true; row: MessageRow; segmentation: Segmentation }
 /**
  * Applies the rules that a schema cannot: number, sender, text size in parts,
  * schedule. Returns the row to store, or the error naming the field.
+ * `operators` gives the recipient's operator and region (null when the
+ * registry does not cover the number); without it both stay null.
  */
-export function prepareMessage(account: Account, req: SendRequest, now: number, batchId: string | null, fieldPrefix = ''): Prepared {
+/** What accept needs beyond the account and the request. */
+export interface AcceptContext {
+  /** the recipient's operator and region (sms/mno.ts) */
+  operators: OperatorLookup | undefined;
+  /** the account's sender names; needed only when the account requires registered senders (acceptContext loads them then) */
+  senders: SenderRegistry | undefined;
+}
+
+const NO_SENDERS: SenderRegistry = new Map();
+
+/** The context for an account's accepts: the lookup, and its sender registry when its policy needs it. */
+export async function acceptContext(account: Account, operators: OperatorLookup | undefined, registries: SenderRegistryCache): Promise<AcceptContext> {
+  return { operators, senders: account.require_registered_senders === 1 ? await registries.get(account.id) : undefined };
+}
+
+export function prepareMessage(account: Account, req: SendRequest, now: number, batchId: string | null, context: AcceptContext, fieldPrefix = ''): Prepared {
   const field = (name: string) => fieldPrefix + name;
   const phone = normalizePhone(req.to, account.default_region);
   if (!phone.ok) {
@@ -64,8 +84,13 @@ export function prepareMessage(account: Account, req: SendRequest, now: number, 
       return { ok: false, error: new ApiError('invalid_send_at', `send_at ${issue}`, [{ field: field('send_at'), issue }]) };
     }
   }
+  const mno = context.operators?.lookup(phone.e164.slice(1)) ?? null;
+  const sender = checkSender(account, context.senders ?? NO_SENDERS, req.from ?? null, mno?.operator ?? null);
+  if (!sender.ok) return { ok: false, error: new ApiError('sender_not_allowed', sender.issue, [{ field: field('from'), issue: sender.issue }]) };
   const ttlSeconds = req.ttl_seconds ?? account.default_ttl_seconds;
-  const start = Math.max(now, sendAt ?? now);
+  const trafficType = req.traffic_type ?? 'service';
+  // Validity counts from when the message may go: its send_at, or the end of quiet hours.
+  const start = quietHoursRelease(account, trafficType, mno?.region ?? null, Math.max(now, sendAt ?? now));
   return {
     ok: true,
     segmentation,
@@ -75,12 +100,12 @@ export function prepareMessage(account: Account, req: SendRequest, now: number, 
       batch_id: batchId,
       channel: 'sms',
       recipient: phone.e164,
-      sender: req.from ?? null,
+      sender: sender.sender,
       body: req.text,
       encoding: segmentation.encoding,
       characters: segmentation.characters,
       parts_count: segmentation.parts.length,
-      traffic_type: req.traffic_type ?? 'service',
+      traffic_type: trafficType,
       group_tag: req.group ?? null,
       project: req.project ?? null,
       reference: req.reference ?? null,
@@ -101,6 +126,8 @@ export function prepareMessage(account: Account, req: SendRequest, now: number, 
       delivered_at: null,
       completed_at: null,
       updated_at: now,
+      operator: mno?.operator ?? null,
+      region: mno?.region ?? null,
     },
   };
 }

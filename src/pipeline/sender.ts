@@ -148,6 +148,6 @@ export function routeInput(row: MessageRow): RouteInput {
     recipient: row.recipient,
     project: row.project,
     trafficType: row.traffic_type,
-    operator: (row as MessageRow & { operator?: string | null }).operator ?? null,
+    operator: row.operator,
   };
 }

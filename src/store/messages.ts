@@ -15,6 +15,7 @@ export interface MessageFilter {
   project?: string | undefined;
   status?: string | undefined;
   batchId?: string | undefined;
+  operator?: string | undefined;
   /** epoch ms, inclusive */
   since?: number | undefined;
   /** epoch ms, inclusive */
@@ -75,6 +76,7 @@ export class MessagesRepository {
     if (f.project !== undefined) q = q.where('project', '=', f.project);
     if (f.status !== undefined) q = q.where('status', '=', f.status);
     if (f.batchId !== undefined) q = q.where('batch_id', '=', f.batchId);
+    if (f.operator !== undefined) q = q.where('operator', '=', f.operator);
     // Ids sort by creation time, so a period is an id range on the index already in use.
     if (f.since !== undefined) q = q.where('id', '>=', idBoundsAt('msg', f.since).lowest);
     if (f.until !== undefined) q = q.where('id', '<=', idBoundsAt('msg', f.until).highest);

@@ -83,6 +83,10 @@ export interface MessagesTable {
   updated_at: number;
   /** connectors that refused it for a reason another one may not have, comma-separated (failover) */
   failed_connectors?: string | null;
+  /** the recipient's operator code at accept time (`mts`, `inn_…`); null when the registry does not cover the number */
+  operator: string | null;
+  /** the region of the recipient's number range at accept time */
+  region: string | null;
 }
 
 export interface MessagePartsTable {
@@ -241,6 +245,51 @@ export interface RoutesTable {
   created_at: number;
 }
 
+/** One row: the current registry version and the ported-numbers revision, the marker other processes poll. */
+export interface MnoStateTable {
+  id: number;
+  /** null until a registry is imported */
+  registry_version: number | null;
+  /** goes up with every change of `ported_numbers` */
+  ported_revision: number;
+  updated_at: number;
+}
+
+/** One imported registry file. */
+export interface MnoVersionsTable {
+  version: number;
+  /** the file name it was imported from */
+  source: string;
+  ranges: number;
+  operators: number;
+  imported_at: number;
+}
+
+/** A numbering-plan range of one registry version, in full E.164 digits. */
+export interface MnoRangesTable {
+  version: number;
+  range_start: number;
+  /** inclusive */
+  range_end: number;
+  /** operator code: `mts`, `megafon`, `beeline`, `t2` or `inn_<INN>` */
+  operator: string;
+  inn: string;
+  /** as the registry writes it */
+  operator_name: string;
+  region: string;
+}
+
+/** A number ported to another operator: overrides the registry. */
+export interface PortedNumbersTable {
+  /** E.164 digits without "+" */
+  number: string;
+  operator: string;
+  inn: string;
+  operator_name: string | null;
+  region: string | null;
+  updated_at: number;
+}
+
 export interface DB {
   accounts: AccountsTable;
   users: UsersTable;
@@ -261,4 +310,8 @@ export interface DB {
   connector_switches: ConnectorSwitchesTable;
   sender_names: SenderNamesTable;
   sender_name_statuses: SenderNameStatusesTable;
+  mno_state: MnoStateTable;
+  mno_versions: MnoVersionsTable;
+  mno_ranges: MnoRangesTable;
+  ported_numbers: PortedNumbersTable;
 }

@@ -15,6 +15,7 @@ import { messagesRoutes } from './routes/messages.ts';
 import { connectorsRoutes } from './routes/connectors.ts';
 import { smppCredentialsRoutes } from './routes/smpp-credentials.ts';
 import { inboundRoutes } from './routes/inbound.ts';
+import { mnoRoutes } from './routes/mno.ts';
 import { opsRoutes } from './routes/ops.ts';
 import { accountRoutes } from './routes/account.ts';
 import { senderNamesRoutes } from './routes/sender-names.ts';
@@ -96,5 +97,6 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
   await app.register(inboundRoutes(deps));
   await app.register(accountRoutes(deps, authenticator));
   await app.register(senderNamesRoutes(deps, deps.senderRegistry));
+  await app.register(mnoRoutes(deps));
   return app;
 }

@@ -7,6 +7,7 @@ import type { Database } from '../../store/db.ts';
 import type { AccountsRepository } from '../../store/accounts.ts';
 import type { IdempotencyRepository } from '../../store/idempotency.ts';
 import type { MessagesRepository } from '../../store/messages.ts';
+import type { MnoCache } from '../../store/mno.ts';
 
 /** What the HTTP layer needs from the rest of the gateway. */
 export interface HttpDeps {
@@ -21,6 +22,8 @@ export interface HttpDeps {
   metrics: Metrics;
   /** each account's registered sender names, checked at accept */
   senderRegistry: SenderRegistryCache;
+  /** the operator of a number: in-memory registry and ported numbers */
+  mno: MnoCache;
   /** false while starting or draining: /readyz answers 503 */
   isReady(): boolean;
 }

@@ -42,6 +42,8 @@ export function presentMessage(row: MessageRow, detail?: { parts: PartRow[]; eve
     delivered_at: iso(row.delivered_at),
     completed_at: iso(row.completed_at),
     updated_at: isoReq(row.updated_at),
+    operator: row.operator,
+    region: row.region,
   };
   if (!detail) return out;
   const stored = new Map(detail.parts.map((p) => [p.part_index, p]));

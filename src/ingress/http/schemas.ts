@@ -84,6 +84,8 @@ export const MessageSchema = Type.Object(
     delivered_at: Nullable(Timestamp),
     completed_at: Nullable(Timestamp),
     updated_at: Timestamp,
+    operator: Nullable(Type.String({ description: "the recipient's mobile operator at accept time, from the numbering-plan registry and ported numbers (docs/mno.md): `mts`, `megafon`, `beeline`, `t2` or `inn_<INN>`; null when unknown", examples: ['mts'] })),
+    region: Nullable(Type.String({ description: "the region of the recipient's number range, as the registry writes it", examples: ['г. Москва и Московская область'] })),
     parts: Type.Optional(Type.Array(PartSchema)),
     events: Type.Optional(
       Type.Array(
@@ -109,6 +111,7 @@ export const ListMessagesQuery = Type.Object(
     project: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
     status: Type.Optional(literals(MESSAGE_STATUSES)),
     batch_id: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    operator: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'operator code at accept time (`mts`, `inn_7743200179`)' })),
     since: Type.Optional(Type.String({ format: 'date-time' })),
     until: Type.Optional(Type.String({ format: 'date-time' })),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 50 })),

@@ -4,7 +4,7 @@ import { ipAllowed } from '../../domain/ip-ranges.ts';
 import type { EventBus } from '../../events/bus.ts';
 import type { Logger } from '../../log.ts';
 import type { Metrics } from '../../metrics.ts';
-import { prepareMessage, type SendRequest } from '../../pipeline/accept.ts';
+import { acceptContext, prepareMessage, type SendRequest } from '../../pipeline/accept.ts';
 import type { SenderRegistryCache } from '../../pipeline/policy.ts';
 import { cancelMessage } from '../../pipeline/cancel.ts';
 import type { Delivery } from '../../pipeline/delivery.ts';
@@ -13,6 +13,7 @@ import { CommandStatus } from '../../smpp/pdu.ts';
 import { acceptBind, leastBusy, type IncomingRequest, type Reply, type SmppSession } from '../../smpp/session.ts';
 import { formatSmppTime, parseSmppTime } from '../../smpp/time.ts';
 import { verifyPassword, type Account, type AccountsRepository } from '../../store/accounts.ts';
+import type { OperatorLookup } from '../../sms/mno.ts';
 import type { Database } from '../../store/db.ts';
 import { SmppCredentialsRepository, type SmppCredentialRow } from '../../store/smpp-credentials.ts';
 import { operatorErrorCode, ReceiptSender } from './receipts.ts';
@@ -27,12 +28,15 @@ export interface SmppServerDeps {
   metrics: Metrics;
   /** each account's registered sender names, checked at accept */
   senderRegistry: SenderRegistryCache;
+  /** the recipient's operator at accept time */
+  mno: OperatorLookup;
 }
 
 /** The API error codes of prepareMessage, as SMPP command_status. */
 const STATUS_FOR_ERROR: Record<string, number> = {
   invalid_phone_number: CommandStatus.ESME_RINVDSTADR,
   invalid_sender: CommandStatus.ESME_RINVSRCADR,
+  sender_not_allowed: CommandStatus.ESME_RINVSRCADR,
   empty_text: CommandStatus.ESME_RINVMSGLEN,
   text_too_long: CommandStatus.ESME_RINVMSGLEN,
   invalid_send_at: CommandStatus.ESME_RINVSCHED,
@@ -274,7 +278,7 @@ export class SmppServer {
       ...(schedule.at !== undefined && schedule.at > now ? { send_at: new Date(schedule.at).toISOString() } : {}),
       ...(validity.at !== undefined ? { ttl_seconds: Math.min(604800, Math.max(30, Math.round((validity.at - start) / 1000))) } : {}),
     };
-    const prepared = prepareMessage(customer.account, body, now, null);
+    const prepared = prepareMessage(customer.account, body, now, null, await acceptContext(customer.account, this.#deps.mno, this.#deps.senderRegistry));
     if (!prepared.ok) return { command: 'submit_sm_resp', status: STATUS_FOR_ERROR[prepared.error.code] ?? CommandStatus.ESME_RSUBMITFAIL };
     const row = prepared.row;
     try {

@@ -311,7 +311,7 @@ export function connectorsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
         const body = request.body;
         const parsed = normalizePhone(body.to, caller.account.default_region);
         if (!parsed.ok) throw new ApiError('invalid_phone_number', `${body.to} is not a valid phone number`, [{ field: 'to', issue: parsed.issue }]);
-        const operator = body.operator ?? null;
+        const operator = body.operator ?? deps.mno.lookup(parsed.e164.slice(1))?.operator ?? null;
         const input = {
           accountId: body.account_id ?? caller.account.id,
           channel: body.channel ?? 'sms',

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { ApiError, type ErrorDetail } from '../../../errors.ts';
 import { newId } from '../../../domain/ids.ts';
-import { prepareMessage, type SendRequest } from '../../../pipeline/accept.ts';
+import { acceptContext, prepareMessage, type SendRequest } from '../../../pipeline/accept.ts';
 import { normalizePhone } from '../../../sms/phone.ts';
 import type { BatchRow, MessageRow } from '../../../store/messages.ts';
 import { requireAuth } from '../auth.ts';
@@ -46,7 +46,7 @@ export function messagesRoutes(deps: HttpDeps, validateItem: ValidateFunction): 
       async (request, reply) => {
         const auth = requireAuth(request);
         const now = Date.now();
-        const prepared = prepareMessage(auth.account, request.body, now, null);
+        const prepared = prepareMessage(auth.account, request.body, now, null, await acceptContext(auth.account, deps.mno, deps.senderRegistry));
         if (!prepared.ok) throw prepared.error;
         const idem = await claimIdempotency(deps.idempotency, request, reply, auth.account.id);
         if (idem === 'replied') return reply;
@@ -88,6 +88,7 @@ export function messagesRoutes(deps: HttpDeps, validateItem: ValidateFunction): 
           throw new ApiError('too_many_items', `${items.length} items; at most ${MAX_BULK_ITEMS} per request`, [{ field: 'messages' in body ? 'messages' : 'to', issue: `at most ${MAX_BULK_ITEMS} items` }]);
         }
         const batchId = newId('bat', now);
+        const context = await acceptContext(auth.account, deps.mno, deps.senderRegistry);
         const rows: MessageRow[] = [];
         const accepted: { index: number; id: string; to: string; status: 'accepted'; parts_count: number; encoding: string; reference: string | null }[] = [];
         const rejected: { index: number; code: string; message: string; details: ErrorDetail[] }[] = [];
@@ -99,7 +100,7 @@ export function messagesRoutes(deps: HttpDeps, validateItem: ValidateFunction): 
             rejected.push({ index, code: 'validation_failed', message: details.map((d) => `${d.field} ${d.issue}`).join('; '), details });
             return;
           }
-          const p = prepareMessage(auth.account, raw as SendRequest, now, batchId, oneText ? '' : `${prefix}.`);
+          const p = prepareMessage(auth.account, raw as SendRequest, now, batchId, context, oneText ? '' : `${prefix}.`);
           if (!p.ok) {
             const details = oneText ? p.error.details.map((d) => (d.field === 'to' ? { ...d, field: prefix } : d)) : p.error.details;
             rejected.push({ index, code: p.error.code, message: p.error.message, details });
@@ -160,6 +161,7 @@ export function messagesRoutes(deps: HttpDeps, validateItem: ValidateFunction): 
           project: q.project,
           status: q.status,
           batchId: q.batch_id,
+          operator: q.operator,
           since,
           until,
           beforeId: q.cursor === undefined ? undefined : decodeCursor(q.cursor, 'msg'),
