@@ -1,7 +1,7 @@
 import { encodeTime, monotonicFactory } from 'ulid';
 
 /** Type prefixes of our opaque ids (API conventions: `msg_…`, `bat_…`, …). */
-export type IdPrefix = 'msg' | 'bat' | 'key' | 'acc' | 'usr' | 'evt' | 'req' | 'urc' | 'smc' | 'inb' | 'rte';
+export type IdPrefix = 'msg' | 'bat' | 'key' | 'acc' | 'usr' | 'evt' | 'req' | 'urc' | 'smc' | 'inb' | 'rte' | 'whk' | 'whd' | 'wha';
 
 const next = monotonicFactory();
 

@@ -1,6 +1,7 @@
 import type { Insertable, Kysely } from 'kysely';
 import { ApiError } from '../errors.ts';
 import { newId } from '../domain/ids.ts';
+import { webhookUrlProblem } from '../events/webhooks/url.ts';
 import { segment, type Segmentation } from '../sms/encoding.ts';
 import { normalizePhone } from '../sms/phone.ts';
 import type { Account } from '../store/accounts.ts';
@@ -24,6 +25,8 @@ export interface SendRequest {
   project?: string | undefined;
   traffic_type?: TrafficType | undefined;
   reference?: string | undefined;
+  /** where this message's status events are also posted, signed with the account's callback secret */
+  callback_url?: string | undefined;
 }
 
 /** `send_at` may be at most this far ahead. */
@@ -64,6 +67,10 @@ export function prepareMessage(account: Account, req: SendRequest, now: number, 
       return { ok: false, error: new ApiError('invalid_send_at', `send_at ${issue}`, [{ field: field('send_at'), issue }]) };
     }
   }
+  if (req.callback_url !== undefined) {
+    const issue = webhookUrlProblem(req.callback_url);
+    if (issue) return { ok: false, error: new ApiError('invalid_webhook_url', `callback_url ${issue}`, [{ field: field('callback_url'), issue }]) };
+  }
   const ttlSeconds = req.ttl_seconds ?? account.default_ttl_seconds;
   const start = Math.max(now, sendAt ?? now);
   return {
@@ -101,6 +108,7 @@ export function prepareMessage(account: Account, req: SendRequest, now: number, 
       delivered_at: null,
       completed_at: null,
       updated_at: now,
+      callback_url: req.callback_url ?? null,
     },
   };
 }

@@ -1,5 +1,6 @@
 import type { FailureReason } from '../domain/reasons.ts';
 import type { EventBus } from '../events/bus.ts';
+import type { EventOutbox } from '../events/webhooks/outbox.ts';
 import type { Logger } from '../log.ts';
 import { ConnectorError, type Connector, type OutboundMessage } from '../connectors/types.ts';
 import { segment, type SmsEncoding } from '../sms/encoding.ts';
@@ -12,6 +13,8 @@ export interface SenderOptions {
   /** how long a claimed message belongs to this sender before others may take it, default 60 s */
   leaseMs?: number;
   retry: { initialDelayMs: number; maxDelayMs: number };
+  /** where status events become webhook deliveries, in the same transaction */
+  outbox?: EventOutbox | undefined;
 }
 
 type Outcome =
@@ -36,6 +39,7 @@ export class Sender {
   readonly #log: Logger;
   readonly #leaseMs: number;
   readonly #retry: SenderOptions['retry'];
+  readonly #outbox: EventOutbox | undefined;
 
   constructor(batcher: WriteBatcher, router: Router, bus: EventBus, log: Logger, options: SenderOptions) {
     this.#batcher = batcher;
@@ -44,6 +48,7 @@ export class Sender {
     this.#log = log;
     this.#leaseMs = options.leaseMs ?? 60_000;
     this.#retry = options.retry;
+    this.#outbox = options.outbox;
   }
 
   async process(ids: string[]): Promise<void> {
@@ -59,7 +64,7 @@ export class Sender {
     const claimedAt = Date.now();
     const { rows, changes } = await this.#batcher.run(async (tx) => {
       const claimed = await claimDue(tx, ids, claimedAt, claimedAt + this.#leaseMs);
-      return { rows: claimed.rows, changes: await insertEvents(tx, claimed.events) };
+      return { rows: claimed.rows, changes: await insertEvents(tx, claimed.events, this.#outbox) };
     });
     this.#bus.publishStatus(changes);
     if (rows.length === 0) return;
@@ -77,7 +82,7 @@ export class Sender {
           out.push(...(await finish(tx, { id: o.row.id, accountId: o.row.account_id }, ['queued'], o.status, o.reason, now)));
         }
       }
-      return insertEvents(tx, out);
+      return insertEvents(tx, out, this.#outbox);
     });
     this.#bus.publishStatus(events);
   }

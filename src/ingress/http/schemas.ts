@@ -8,6 +8,13 @@ const literals = <const T extends string[]>(values: readonly [...T]) => Type.Enu
 const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
 const Timestamp = Type.String({ format: 'date-time', description: 'RFC 3339, UTC, milliseconds', examples: ['2026-11-22T14:05:53.120Z'] });
 
+const CallbackUrl = Type.String({
+  minLength: 1,
+  maxLength: 2048,
+  description: "http(s) URL that receives this message's status events as webhooks, signed with the account's callback secret (GET /v1/webhooks/callback-secret)",
+  examples: ['https://example.com/hooks/depesha'],
+});
+
 export const ErrorSchema = Type.Object(
   {
     error: Type.Object({
@@ -31,6 +38,7 @@ export const SendMessageSchema = Type.Object(
     project: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: 'project code' })),
     traffic_type: Type.Optional(literals(TRAFFIC_TYPES)),
     reference: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: 'your own id, echoed everywhere' })),
+    callback_url: Type.Optional(CallbackUrl),
   },
   { additionalProperties: false, $id: 'SendMessage' },
 );
@@ -84,6 +92,7 @@ export const MessageSchema = Type.Object(
     delivered_at: Nullable(Timestamp),
     completed_at: Nullable(Timestamp),
     updated_at: Timestamp,
+    callback_url: Nullable(Type.String({ description: 'where its status events are also posted' })),
     parts: Type.Optional(Type.Array(PartSchema)),
     events: Type.Optional(
       Type.Array(
@@ -136,6 +145,7 @@ export const BulkBodySchema = Type.Union(
         project: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
         traffic_type: Type.Optional(literals(TRAFFIC_TYPES)),
         reference: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+        callback_url: Type.Optional(CallbackUrl),
       },
       { additionalProperties: false, description: 'one text to many numbers' },
     ),
