@@ -54,6 +54,7 @@ export const ConfigFileSchema = Type.Object(
           retry_base_ms: Type.Optional(Type.Integer({ minimum: 10, maximum: 3600000 })),
           retry_max_ms: Type.Optional(Type.Integer({ minimum: 10, maximum: 86400000 })),
           disable_after_ms: Type.Optional(Type.Integer({ minimum: 100, maximum: 2592000000 })),
+          retention_days: Type.Optional(Type.Integer({ minimum: 1, maximum: 3650 })),
         },
         { additionalProperties: false },
       ),
@@ -124,6 +125,8 @@ export interface Config {
     retryMaxMs: number;
     /** an endpoint that fails this long is disabled, default 259,200,000 ms (3 days) */
     disableAfterMs: number;
+    /** finished deliveries and the delivery log are kept this long (and can be replayed), default 30 days */
+    retentionDays: number;
   };
   /** `thread` (default) runs delivery in a worker thread beside the HTTP API; `inline` runs both on the main thread */
   pipeline: 'thread' | 'inline';
@@ -255,6 +258,7 @@ export function loadConfig(env: Env = process.env): Config {
       retryBaseMs: intFromEnv(env, 'DEPESHA_WEBHOOK_RETRY_BASE_MS', problems, 10, 3600000) ?? file.webhooks?.retry_base_ms ?? 5000,
       retryMaxMs: intFromEnv(env, 'DEPESHA_WEBHOOK_RETRY_MAX_MS', problems, 10, 86400000) ?? file.webhooks?.retry_max_ms ?? 3600000,
       disableAfterMs: intFromEnv(env, 'DEPESHA_WEBHOOK_DISABLE_AFTER_MS', problems, 100, 2592000000) ?? file.webhooks?.disable_after_ms ?? 259200000,
+      retentionDays: intFromEnv(env, 'DEPESHA_WEBHOOK_RETENTION_DAYS', problems, 1, 3650) ?? file.webhooks?.retention_days ?? 30,
     },
     pipeline: pipeline === 'inline' ? 'inline' : 'thread',
     rateLimitPerSecond: intFromEnv(env, 'DEPESHA_RATE_LIMIT_PER_SECOND', problems, 1, 1000000) ?? file.rate_limit?.per_second ?? 10000,

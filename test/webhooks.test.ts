@@ -6,6 +6,8 @@
 import { describe, test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Webhook } from 'standardwebhooks';
+import { SmscSimulator } from '../src/smpp/simulator.ts';
+import { WebhookOutbox } from '../src/store/webhooks.ts';
 import { dialects, startTestGateway, waitForStatus, type TestGateway } from './helpers.ts';
 import { byMessage, Receiver } from './webhooks-receiver.ts';
 
@@ -211,6 +213,32 @@ for (const { name, skip } of await dialects()) {
       }
     });
 
+    test('a message a subscriber sends to the account\'s number arrives as inbound_message.received', async () => {
+      const sim = new SmscSimulator({ accounts: { depesha: 'secret1' } });
+      const port = await sim.start();
+      const t = await startTestGateway(name, FAST_RETRIES, {
+        configFile: { connectors: [{ id: 'operator', type: 'smpp', host: '127.0.0.1', port, system_id: 'depesha', password: 'secret1', reconnect_min_ms: 20, reconnect_max_ms: 200 }], routes: [{ connector: 'operator' }] },
+      });
+      try {
+        const r = await receiver();
+        const sub = await subscribe(t, r.url, ['inbound_message.received']);
+        assert.equal((await call(t, 'POST', '/v1/numbers', { number: '79160009999', account_id: t.accountId })).status, 201);
+        await until('the operator bound', async () => ((await call(t, 'GET', '/v1/connectors')).body!.data.some((c: { id: string; status: string }) => c.id === 'operator' && c.status === 'up') ? true : undefined));
+        await sim.sendMo({ from: '79161112233', to: '79160009999', text: 'STOP' });
+        await r.waitFor(() => r.accepted.length > 0, 'the inbound event');
+        const { event, body, headers } = r.accepted[0]!;
+        new Webhook(sub.secret).verify(body, headers as Record<string, string>);
+        assert.equal(event.type, 'inbound_message.received');
+        assert.match(String(event.data.id), /^inb_/);
+        assert.equal(event.data.text, 'STOP');
+        assert.equal(event.data.from, '+79161112233');
+        assert.equal(event.data.to, '79160009999');
+      } finally {
+        await t.close();
+        await sim.stop();
+      }
+    });
+
     test('a subscription failing for the whole retry window is disabled with a reason; enabling sends what waited, replay sends again', async () => {
       const t = await startTestGateway(name, { ...FAST_RETRIES, DEPESHA_WEBHOOK_DISABLE_AFTER_MS: '300' });
       try {
@@ -224,6 +252,11 @@ for (const { name, skip } of await dialects()) {
         });
         assert.match(disabled.disabled_reason, /failed since .*answered 503.*enable/);
         assert.ok(disabled.pending_deliveries > 0, 'its deliveries wait');
+        // Retention removes the log and finished deliveries, never what is still pending.
+        const removed = await t.gateway.database.db.transaction().execute((tx) => WebhookOutbox.purge(tx, Date.now() + 1000, 10_000));
+        assert.ok(removed > 0);
+        assert.equal((await call(t, 'GET', `/v1/webhooks/${sub.id}/deliveries`)).body!.data.length, 0);
+        assert.equal((await call(t, 'GET', `/v1/webhooks/${sub.id}`)).body!.pending_deliveries, disabled.pending_deliveries);
 
         r.behaviour = () => 200;
         const before = r.received.length;

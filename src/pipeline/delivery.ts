@@ -63,7 +63,7 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
   const dispatcher = new InProcessDispatcher();
   const subscriptions = new Subscriptions();
   subscriptions.replace(await WebhookOutbox.subscriptions(db, box));
-  const webhooks = new WebhookSender(db, dialect, batcher, subscriptions, box, log.child({ component: 'webhooks' }), { ...config.webhooks, pollMs: options.pollMs ?? 250 });
+  const webhooks = new WebhookSender(db, dialect, batcher, subscriptions, box, log.child({ component: 'webhooks' }), { ...config.webhooks, retentionMs: config.webhooks.retentionDays * 86_400_000, pollMs: options.pollMs ?? 250 });
   // Deliveries written in a transaction are looked for once it has committed: the status changes are published then.
   let webhooksWritten = false;
   const outbox = new WebhookOutboxWriter(subscriptions, dialect, () => (webhooksWritten = true));

@@ -220,10 +220,11 @@ export const WebhookOutbox = {
    * Deliveries waiting behind an earlier one of their chain: not due before it
    * is, as long as it is still pending. On PostgreSQL the predecessor's row is
    * locked first, so a success committing meanwhile (which makes its chain due
-   * at once) is seen rather than overwritten.
+   * at once) is seen rather than overwritten. Returns how many waits found
+   * their predecessor finished already (those deliveries may go now).
    */
-  async defer(tx: Kysely<DB>, dialect: 'sqlite' | 'postgres', waits: readonly { headId: string; at: number; ids: string[] }[]): Promise<void> {
-    if (waits.length === 0) return;
+  async defer(tx: Kysely<DB>, dialect: 'sqlite' | 'postgres', waits: readonly { headId: string; at: number; ids: string[] }[]): Promise<number> {
+    if (waits.length === 0) return 0;
     const pending = new Set<string>();
     for (const list of inLists([...new Set(waits.map((w) => w.headId))])) {
       let q = tx.selectFrom('webhook_deliveries').select('id').where('id', 'in', list).where(PENDING_CONDITION);
@@ -235,12 +236,14 @@ export const WebhookOutbox = {
     for (const [at, ids] of byAt) {
       for (const list of inLists(ids)) await tx.updateTable('webhook_deliveries').set({ next_attempt_at: at }).where('id', 'in', list).where(PENDING_CONDITION).where('next_attempt_at', '<', at).execute();
     }
+    return waits.filter((w) => !pending.has(w.headId)).length;
   },
 
   // Outcomes apply only while the row still holds the lease it was sent under: a replay meanwhile
   // (pending again, lease cleared) must not be overwritten by the older send's result.
 
-  async delivered(tx: Kysely<DB>, row: DeliveryRow, now: number): Promise<void> {
+  /** Returns how many later deliveries of its chain became due by it. */
+  async delivered(tx: Kysely<DB>, row: DeliveryRow, now: number): Promise<number> {
     await tx
       .updateTable('webhook_deliveries')
       .set({ status: 'delivered', delivered_at: now, lease_until: null, attempts: row.attempts + 1 })
@@ -248,7 +251,7 @@ export const WebhookOutbox = {
       .where('lease_until', '=', row.lease_until!)
       .execute();
     // The next of its chain may go now.
-    await tx
+    const followers = await tx
       .updateTable('webhook_deliveries')
       .set({ next_attempt_at: now })
       .where(PENDING_CONDITION)
@@ -256,7 +259,8 @@ export const WebhookOutbox = {
       .where('endpoint', '=', row.endpoint)
       .where('lease_until', 'is', null)
       .where('next_attempt_at', '>', now)
-      .execute();
+      .executeTakeFirst();
+    return Number(followers.numUpdatedRows);
   },
 
   async retryAt(tx: Kysely<DB>, row: DeliveryRow, at: number): Promise<void> {
@@ -282,6 +286,23 @@ export const WebhookOutbox = {
 
   async disable(tx: Kysely<DB>, webhookId: string, reason: string, now: number): Promise<void> {
     await tx.updateTable('webhooks').set({ enabled: 0, disabled_reason: reason, disabled_at: now, updated_at: now }).where('id', '=', webhookId).execute();
+  },
+
+  /**
+   * Removes up to `limit` finished deliveries (delivered, given up) made before
+   * `before`, and as many log rows; returns how many rows went. Pending ones
+   * are kept whatever their age.
+   */
+  async purge(tx: Kysely<DB>, before: number, limit: number): Promise<number> {
+    const deliveries = await tx
+      .deleteFrom('webhook_deliveries')
+      .where('id', 'in', (eb) => eb.selectFrom('webhook_deliveries').select('id').where('id', '<', idBoundsAt('whd', before).lowest).where('status', '<>', 'pending').limit(limit))
+      .executeTakeFirst();
+    const attempts = await tx
+      .deleteFrom('webhook_attempts')
+      .where('id', 'in', (eb) => eb.selectFrom('webhook_attempts').select('id').where('id', '<', idBoundsAt('wha', before).lowest).limit(limit))
+      .executeTakeFirst();
+    return Number(deliveries.numDeletedRows) + Number(attempts.numDeletedRows);
   },
 
   /** At start: what the last run had in flight is due at once (it may have been sent; at least once). */

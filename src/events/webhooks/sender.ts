@@ -22,11 +22,16 @@ export interface WebhookSenderOptions {
   disableAfterMs: number;
   /** how often due retries are looked for, default 250 ms */
   pollMs: number;
+  /** finished deliveries and log entries older than this are removed, default 30 days */
+  retentionMs: number;
 }
 
 /** The most deliveries one endpoint holds in memory (in flight and queued); past that it is left out of the fetch. */
 const MAX_HELD_PER_ENDPOINT = 256;
 const FETCH_LIMIT = 500;
+const PURGE_EVERY_MS = 10 * 60_000;
+/** rows removed per transaction, so a large purge does not hold the writer long */
+const PURGE_CHUNK = 5_000;
 const EXCERPT_BYTES = 1024;
 /**
  * A delivery behind one in flight is looked at again this soon. Its
@@ -77,6 +82,8 @@ export class WebhookSender {
   readonly #callbackSecrets = new Map<string, Promise<string>>();
   readonly #abort = new AbortController();
   #timer: NodeJS.Timeout | undefined;
+  #purgeTimer: NodeJS.Timeout | undefined;
+  #purging: Promise<void> | null = null;
   #pumping: Promise<void> | null = null;
   #again = false;
   #stopped = false;
@@ -97,7 +104,26 @@ export class WebhookSender {
     if (recovered > 0) this.#log.info({ recovered }, 'webhook deliveries left in flight by the last run are due again');
     this.#timer = setInterval(() => this.nudge(), this.#options.pollMs);
     this.#timer.unref();
+    this.#purgeTimer = setInterval(() => void (this.#purging ??= this.purge().then(() => undefined).finally(() => (this.#purging = null))), PURGE_EVERY_MS);
+    this.#purgeTimer.unref();
     this.nudge();
+  }
+
+  /** Removes finished deliveries and log entries past the retention, a chunk per transaction. */
+  async purge(now = Date.now()): Promise<number> {
+    let total = 0;
+    try {
+      for (;;) {
+        if (this.#stopped) break;
+        const removed = await this.#batcher.run((tx) => WebhookOutbox.purge(tx, now - this.#options.retentionMs, PURGE_CHUNK));
+        total += removed;
+        if (removed === 0) break;
+      }
+    } catch (err) {
+      this.#log.error({ err }, 'purging old webhook deliveries failed; trying again later');
+    }
+    if (total > 0) this.#log.info({ removed: total }, 'old webhook deliveries and log entries removed');
+    return total;
   }
 
   /** Looks for due deliveries now (coalesced: one fetch at a time, one more if nudged meanwhile). */
@@ -113,6 +139,8 @@ export class WebhookSender {
   async stop(): Promise<void> {
     this.#stopped = true;
     clearInterval(this.#timer);
+    clearInterval(this.#purgeTimer);
+    await this.#purging;
     // What is in flight stays leased; the next start sends it again.
     this.#abort.abort();
     await this.#pumping;
@@ -169,9 +197,9 @@ export class WebhookSender {
     }
     if (take.length === 0 && defer.size === 0) return false;
     const leaseUntil = now + this.#options.timeoutMs + 5_000;
-    await this.#batcher.run(async (tx) => {
+    const headsDone = await this.#batcher.run(async (tx) => {
       await WebhookOutbox.lease(tx, take.map((r) => r.id), leaseUntil);
-      await WebhookOutbox.defer(tx, this.#dialect, [...defer.values()]);
+      return WebhookOutbox.defer(tx, this.#dialect, [...defer.values()]);
     });
     for (const row of take) {
       this.#held.add(row.id);
@@ -180,7 +208,8 @@ export class WebhookSender {
       e.queue.push({ ...row, lease_until: leaseUntil });
       this.#drain(row.endpoint);
     }
-    return rows.length >= FETCH_LIMIT;
+    // A predecessor that finished meanwhile: its followers are due now, look again.
+    return rows.length >= FETCH_LIMIT || headsDone > 0;
   }
 
   #drain(key: string): void {
@@ -212,8 +241,8 @@ export class WebhookSender {
     const secret = subscription ? subscription.secret : await this.#callbackSecret(row.account_id);
     const outcome = await this.#post(url, secret, row);
     if (outcome === undefined) return; // stopping: left leased for the next start
-    await this.#record(row, subscription, url, outcome);
-    if (outcome.ok) this.nudge(); // the next of its chain may go now
+    const followers = await this.#record(row, subscription, url, outcome);
+    if (followers > 0) this.nudge(); // the next of its chain may go now
   }
 
   async #post(url: string, secret: string, row: DeliveryRow): Promise<Outcome | undefined> {
@@ -236,7 +265,8 @@ export class WebhookSender {
     }
   }
 
-  async #record(row: DeliveryRow, subscription: Subscription | undefined, url: string, outcome: Outcome): Promise<void> {
+  /** Writes the outcome and the log entry; returns how many later deliveries of the chain it made due. */
+  async #record(row: DeliveryRow, subscription: Subscription | undefined, url: string, outcome: Outcome): Promise<number> {
     const now = Date.now();
     const o = this.#options;
     let nextAttemptAt: number | null = null;
@@ -266,18 +296,19 @@ export class WebhookSender {
       attempted_at: now,
     };
     const failingBefore = subscription?.failingSince ?? null;
-    await this.#batcher.run(async (tx) => {
+    const followers = await this.#batcher.run(async (tx) => {
       await WebhookOutbox.logAttempts(tx, [attempt]);
       if (outcome.ok) {
-        await WebhookOutbox.delivered(tx, row, now);
+        const n = await WebhookOutbox.delivered(tx, row, now);
         if (subscription && failingBefore !== null) await WebhookOutbox.setFailing(tx, subscription.id, null);
-        return;
+        return n;
       }
       if (subscription && failingBefore === null) await WebhookOutbox.setFailing(tx, subscription.id, now);
       if (giveUp) await WebhookOutbox.giveUp(tx, row);
       // A disabled subscription keeps its pending deliveries: enabling it sends them, in order.
       else await WebhookOutbox.retryAt(tx, row, nextAttemptAt ?? now);
       if (disable !== null && subscription) await WebhookOutbox.disable(tx, subscription.id, disable, now);
+      return 0;
     });
     if (subscription) {
       if (outcome.ok) subscription.failingSince = null;
@@ -288,6 +319,7 @@ export class WebhookSender {
       }
     }
     if (giveUp) this.#log.warn({ delivery: row.id, account: row.account_id }, 'callback_url delivery given up after the retry window');
+    return followers;
   }
 
   #callbackSecret(accountId: string): Promise<string> {
