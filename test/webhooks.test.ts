@@ -109,6 +109,9 @@ for (const { name, skip } of await dialects()) {
         const patched = await call(t, 'PATCH', `/v1/webhooks/${id}`, { url: 'https://example.org/new', enabled: false });
         assert.equal(patched.body!.url, 'https://example.org/new');
         assert.equal(patched.body!.enabled, false);
+        const openapi = await t.gateway.app.inject({ method: 'GET', url: '/openapi.json' });
+        const paths = Object.keys((openapi.json() as { paths: Record<string, unknown> }).paths);
+        for (const p of ['/v1/webhooks', '/v1/webhooks/{id}', '/v1/webhooks/{id}/replay', '/v1/webhooks/{id}/enable', '/v1/webhooks/{id}/deliveries', '/v1/webhooks/callback-secret']) assert.ok(paths.includes(p), p);
         assert.equal((await call(t, 'DELETE', `/v1/webhooks/${id}`)).status, 204);
         assert.equal((await call(t, 'GET', `/v1/webhooks/${id}`)).status, 404);
       } finally {
