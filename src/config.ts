@@ -56,6 +56,19 @@ export const ConfigFileSchema = Type.Object(
       ),
     ),
     pipeline: Type.Optional(Type.Union([Type.Literal('thread'), Type.Literal('inline')])),
+    webhooks: Type.Optional(
+      Type.Object(
+        {
+          timeout_ms: Type.Optional(Type.Integer({ minimum: 100, maximum: 60000 })),
+          concurrency: Type.Optional(Type.Integer({ minimum: 1, maximum: 256 })),
+          retry_base_ms: Type.Optional(Type.Integer({ minimum: 10, maximum: 3600000 })),
+          retry_max_ms: Type.Optional(Type.Integer({ minimum: 10, maximum: 86400000 })),
+          disable_after_ms: Type.Optional(Type.Integer({ minimum: 100, maximum: 2592000000 })),
+          retention_days: Type.Optional(Type.Integer({ minimum: 1, maximum: 3650 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     rate_limit: Type.Optional(Type.Object({ per_second: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000000 })) }, { additionalProperties: false })),
     sqlite: Type.Optional(
       Type.Object({ synchronous: Type.Optional(Type.Union([Type.Literal('full'), Type.Literal('normal')])) }, { additionalProperties: false }),
@@ -119,6 +132,20 @@ export interface Config {
     openMs: number;
     /** the longest it stays open, default 300000 ms */
     maxOpenMs: number;
+  };
+  webhooks: {
+    /** how long one webhook POST may take, answer included, default 10,000 ms */
+    timeoutMs: number;
+    /** requests in flight per endpoint, default 8 */
+    concurrency: number;
+    /** first back-off after a failed delivery, default 5,000 ms; doubles each attempt */
+    retryBaseMs: number;
+    /** longest back-off, default 3,600,000 ms (1 h) */
+    retryMaxMs: number;
+    /** an endpoint that fails this long is disabled, default 259,200,000 ms (3 days) */
+    disableAfterMs: number;
+    /** finished deliveries and the delivery log are kept this long (and can be replayed), default 30 days */
+    retentionDays: number;
   };
   /** `thread` (default) runs delivery in a worker thread beside the HTTP API; `inline` runs both on the main thread */
   pipeline: 'thread' | 'inline';
@@ -249,6 +276,14 @@ export function loadConfig(env: Env = process.env): Config {
       openMs: intFromEnv(env, 'DEPESHA_CIRCUIT_OPEN_MS', problems, 10, 3600000) ?? file.circuit_breaker?.open_ms ?? 30000,
       maxOpenMs: intFromEnv(env, 'DEPESHA_CIRCUIT_MAX_OPEN_MS', problems, 10, 86400000) ?? file.circuit_breaker?.max_open_ms ?? 300000,
     },
+    webhooks: {
+      timeoutMs: intFromEnv(env, 'DEPESHA_WEBHOOK_TIMEOUT_MS', problems, 100, 60000) ?? file.webhooks?.timeout_ms ?? 10000,
+      concurrency: intFromEnv(env, 'DEPESHA_WEBHOOK_CONCURRENCY', problems, 1, 256) ?? file.webhooks?.concurrency ?? 8,
+      retryBaseMs: intFromEnv(env, 'DEPESHA_WEBHOOK_RETRY_BASE_MS', problems, 10, 3600000) ?? file.webhooks?.retry_base_ms ?? 5000,
+      retryMaxMs: intFromEnv(env, 'DEPESHA_WEBHOOK_RETRY_MAX_MS', problems, 10, 86400000) ?? file.webhooks?.retry_max_ms ?? 3600000,
+      disableAfterMs: intFromEnv(env, 'DEPESHA_WEBHOOK_DISABLE_AFTER_MS', problems, 100, 2592000000) ?? file.webhooks?.disable_after_ms ?? 259200000,
+      retentionDays: intFromEnv(env, 'DEPESHA_WEBHOOK_RETENTION_DAYS', problems, 1, 3650) ?? file.webhooks?.retention_days ?? 30,
+    },
     pipeline: pipeline === 'inline' ? 'inline' : 'thread',
     rateLimitPerSecond: intFromEnv(env, 'DEPESHA_RATE_LIMIT_PER_SECOND', problems, 1, 1000000) ?? file.rate_limit?.per_second ?? 10000,
     sqlite: { synchronous: synchronous === 'normal' ? 'normal' : 'full' },
@@ -265,6 +300,7 @@ export function loadConfig(env: Env = process.env): Config {
   };
   if (config.retry.maxDelayMs < config.retry.initialDelayMs) problems.push('retry max delay must not be below the initial delay');
   if (config.rotation.maxOpenMs < config.rotation.openMs) problems.push('circuit breaker max open time must not be below its open time');
+  if (config.webhooks.retryMaxMs < config.webhooks.retryBaseMs) problems.push('webhook retry max delay must not be below its base delay');
   config.connectors = resolveConnectors(file.connectors ?? [], env, problems);
   const known = new Set(['sandbox', ...config.connectors.map((c) => c.id)]);
   (file.routes ?? []).forEach((route, i) => {

@@ -1,6 +1,7 @@
 import type { Insertable, Kysely } from 'kysely';
 import { ApiError } from '../errors.ts';
 import { newId } from '../domain/ids.ts';
+import { webhookUrlProblem } from '../events/webhooks/url.ts';
 import { segment, type Segmentation } from '../sms/encoding.ts';
 import type { OperatorLookup } from '../sms/mno.ts';
 import { normalizePhone } from '../sms/phone.ts';
@@ -27,6 +28,8 @@ export interface SendRequest {
   project?: string | undefined;
   traffic_type?: TrafficType | undefined;
   reference?: string | undefined;
+  /** where this message's status events are also posted, signed with the account's callback secret */
+  callback_url?: string | undefined;
 }
 
 /** `send_at` may be at most this far ahead. */
@@ -87,6 +90,10 @@ export function prepareMessage(account: Account, req: SendRequest, now: number, 
   const mno = context.operators?.lookup(phone.e164.slice(1)) ?? null;
   const sender = checkSender(account, context.senders ?? NO_SENDERS, req.from ?? null, mno?.operator ?? null);
   if (!sender.ok) return { ok: false, error: new ApiError('sender_not_allowed', sender.issue, [{ field: field('from'), issue: sender.issue }]) };
+  if (req.callback_url !== undefined) {
+    const issue = webhookUrlProblem(req.callback_url);
+    if (issue) return { ok: false, error: new ApiError('invalid_webhook_url', `callback_url ${issue}`, [{ field: field('callback_url'), issue }]) };
+  }
   const ttlSeconds = req.ttl_seconds ?? account.default_ttl_seconds;
   const trafficType = req.traffic_type ?? 'service';
   // Validity counts from when the message may go: its send_at, or the end of quiet hours.
@@ -128,6 +135,7 @@ export function prepareMessage(account: Account, req: SendRequest, now: number, 
       updated_at: now,
       operator: mno?.operator ?? null,
       region: mno?.region ?? null,
+      callback_url: req.callback_url ?? null,
     },
   };
 }

@@ -5,6 +5,10 @@ import type { Connector, ConnectorState, InboundMessage, Receipt } from '../conn
 import { ConnectorsRepository } from '../store/connectors.ts';
 import { SecretBox } from '../store/secrets.ts';
 import type { EventBus } from '../events/bus.ts';
+import { WebhookOutboxWriter } from '../events/webhooks/outbox.ts';
+import { WebhookSender } from '../events/webhooks/sender.ts';
+import { Subscriptions } from '../events/webhooks/subscriptions.ts';
+import { WebhookOutbox } from '../store/webhooks.ts';
 import type { Logger } from '../log.ts';
 import type { Dialect } from '../store/db.ts';
 import type { DB } from '../store/schema.ts';
@@ -30,7 +34,7 @@ export interface Delivery {
   readonly depth: number;
   /** how each connector is doing */
   connectors(): ConnectorView[];
-  /** re-reads the connectors and routes made through the API; resolves once they are in use */
+  /** re-reads the connectors, routes and webhook subscriptions made through the API; resolves once they are in use */
   reload(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -57,7 +61,8 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
   const batcher = new WriteBatcher(db, { batch: dialect === 'sqlite' });
   const writer = new AcceptWriter(batcher);
   const fixed = createConnectors(config, { journal: true });
-  const stored = new ConnectorsRepository(db, SecretBox.fromConfig(config.secretKey, config.dataDir));
+  const box = SecretBox.fromConfig(config.secretKey, config.dataDir);
+  const stored = new ConnectorsRepository(db, box);
   /** connectors made through the API, with the definition each was made from */
   const made = new Map<string, { connector: Connector; definition: string }>();
   const all = () => [...fixed, ...[...made.values()].map((m) => m.connector)];
@@ -65,13 +70,24 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
   const rotation = new Rotation(config.rotation);
   const loaded = new Map<string, Connector>();
   const dispatcher = new InProcessDispatcher();
-  const sender = new Sender(batcher, { table, rotation, connector: (id) => loaded.get(id) }, bus, log.child({ component: 'sender' }), { retry: config.retry });
-  const receipts = new ReceiptProcessor(batcher, bus, log.child({ component: 'receipts' }));
+  const subscriptions = new Subscriptions();
+  subscriptions.replace(await WebhookOutbox.subscriptions(db, box));
+  const webhooks = new WebhookSender(db, dialect, batcher, subscriptions, box, log.child({ component: 'webhooks' }), { ...config.webhooks, retentionMs: config.webhooks.retentionDays * 86_400_000, pollMs: options.pollMs ?? 250 });
+  // Deliveries written in a transaction are looked for once it has committed: the status changes are published then.
+  let webhooksWritten = false;
+  const outbox = new WebhookOutboxWriter(subscriptions, dialect, () => (webhooksWritten = true));
+  bus.onStatus(() => {
+    if (!webhooksWritten) return;
+    webhooksWritten = false;
+    webhooks.nudge();
+  });
+  const sender = new Sender(batcher, { table, rotation, connector: (id) => loaded.get(id) }, bus, log.child({ component: 'sender' }), { retry: config.retry, outbox });
+  const receipts = new ReceiptProcessor(batcher, bus, log.child({ component: 'receipts' }), { outbox });
   const scheduler = new Scheduler(db, dispatcher, log.child({ component: 'scheduler' }), options.pollMs === undefined ? {} : { pollMs: options.pollMs });
 
   const recovered = await scheduler.recoverAfterCrash();
   if (recovered > 0) log.info({ recovered }, 'messages left in flight by the last run are due again');
-  const inbound = new InboundProcessor(batcher, log.child({ component: 'inbound' }), config.defaults.region);
+  const inbound = new InboundProcessor(batcher, log.child({ component: 'inbound' }), config.defaults.region, { outbox, committed: () => webhooks.nudge() });
   const context = { receipt: (r: Receipt) => receipts.submit(r), inbound: async (m: InboundMessage) => void (await inbound.submit(m)) };
   for (const connector of fixed) await connector.start(context);
 
@@ -97,10 +113,13 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
       rotation.setDisabled(await stored.disabled());
       loaded.clear();
       for (const c of all()) loaded.set(c.id, c);
+      subscriptions.replace(await WebhookOutbox.subscriptions(db, box));
+      webhooks.nudge();
     }));
   await reload();
   dispatcher.start((ids) => sender.process(ids));
   scheduler.start();
+  await webhooks.start();
 
   return {
     async accept(job) {
@@ -118,6 +137,7 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
     async stop() {
       await scheduler.stop();
       await dispatcher.stop();
+      await webhooks.stop();
       await reloading;
       for (const connector of all()) await connector.stop();
       await receipts.stop();

@@ -1,6 +1,7 @@
 import { isReasonCode, type FailureReason } from '../domain/reasons.ts';
 import type { MessageStatus } from '../domain/statuses.ts';
 import type { EventBus, StatusChange } from '../events/bus.ts';
+import type { EventOutbox } from '../events/webhooks/outbox.ts';
 import type { Logger } from '../log.ts';
 import type { Receipt } from '../connectors/types.ts';
 import type { WriteBatcher } from '../store/write-batcher.ts';
@@ -30,6 +31,8 @@ export interface ReceiptProcessorOptions {
   unmatchedGraceMs?: number;
   /** how long it is retried before it is kept as unmatched and acknowledged, default 2 s */
   unmatchedHoldMs?: number;
+  /** where status events become webhook deliveries, in the same transaction */
+  outbox?: EventOutbox | undefined;
 }
 
 /**
@@ -43,6 +46,7 @@ export class ReceiptProcessor {
   readonly #log: Logger;
   readonly #graceMs: number;
   readonly #holdMs: number;
+  readonly #outbox: EventOutbox | undefined;
   #pending: Pending[] = [];
   #retryLater: Pending[] = [];
   #flushScheduled = false;
@@ -56,6 +60,7 @@ export class ReceiptProcessor {
     this.#log = log;
     this.#graceMs = options.unmatchedGraceMs ?? 30_000;
     this.#holdMs = Math.min(this.#graceMs, options.unmatchedHoldMs ?? 2_000);
+    this.#outbox = options.outbox;
   }
 
   /** Resolves when the receipt is durably applied, or durably kept as unmatched. */
@@ -227,7 +232,7 @@ export class ReceiptProcessor {
       // Receipts kept as unmatched earlier and matched now leave that list.
       const kept = batch.filter((p) => p.keptAs !== undefined && !unmatched.has(p)).map((p) => p.keptAs!);
       for (const ids of inLists(kept)) await tx.deleteFrom('unmatched_receipts').where('id', 'in', ids).execute();
-      return { events: await insertEvents(tx, out), unmatched };
+      return { events: await insertEvents(tx, out, this.#outbox), unmatched };
     });
   }
 }

@@ -1,5 +1,6 @@
 import { LINK_FAILURE_REASONS, REROUTABLE_REASONS, type FailureReason } from '../domain/reasons.ts';
 import type { EventBus } from '../events/bus.ts';
+import type { EventOutbox } from '../events/webhooks/outbox.ts';
 import type { Logger } from '../log.ts';
 import { ConnectorError, type Connector, type OutboundMessage } from '../connectors/types.ts';
 import { segment, type SmsEncoding } from '../sms/encoding.ts';
@@ -13,6 +14,8 @@ export interface SenderOptions {
   /** how long a claimed message belongs to this sender before others may take it, default 60 s */
   leaseMs?: number;
   retry: { initialDelayMs: number; maxDelayMs: number };
+  /** where status events become webhook deliveries, in the same transaction */
+  outbox?: EventOutbox | undefined;
 }
 
 /** What the sender needs to choose a connector: the routes, who is in rotation, and the loaded connectors. */
@@ -46,6 +49,7 @@ export class Sender {
   readonly #log: Logger;
   readonly #leaseMs: number;
   readonly #retry: SenderOptions['retry'];
+  readonly #outbox: EventOutbox | undefined;
 
   constructor(batcher: WriteBatcher, routing: Routing, bus: EventBus, log: Logger, options: SenderOptions) {
     this.#batcher = batcher;
@@ -54,6 +58,7 @@ export class Sender {
     this.#log = log;
     this.#leaseMs = options.leaseMs ?? 60_000;
     this.#retry = options.retry;
+    this.#outbox = options.outbox;
   }
 
   async process(ids: string[]): Promise<void> {
@@ -69,7 +74,7 @@ export class Sender {
     const claimedAt = Date.now();
     const { rows, changes } = await this.#batcher.run(async (tx) => {
       const claimed = await claimDue(tx, ids, claimedAt, claimedAt + this.#leaseMs);
-      return { rows: claimed.rows, changes: await insertEvents(tx, claimed.events) };
+      return { rows: claimed.rows, changes: await insertEvents(tx, claimed.events, this.#outbox) };
     });
     this.#bus.publishStatus(changes);
     if (rows.length === 0) return;
@@ -89,7 +94,7 @@ export class Sender {
           out.push(...(await finish(tx, { id: o.row.id, accountId: o.row.account_id }, ['queued'], o.status, o.reason, now)));
         }
       }
-      return insertEvents(tx, out);
+      return insertEvents(tx, out, this.#outbox);
     });
     this.#bus.publishStatus(events);
   }

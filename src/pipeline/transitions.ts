@@ -3,6 +3,7 @@ import { newId } from '../domain/ids.ts';
 import type { FailureReason } from '../domain/reasons.ts';
 import type { MessageStatus } from '../domain/statuses.ts';
 import type { StatusChange } from '../events/bus.ts';
+import type { EventOutbox } from '../events/webhooks/outbox.ts';
 import type { MessageRow } from '../store/messages.ts';
 import type { DB } from '../store/schema.ts';
 import { fixedChunks, inLists } from '../store/shapes.ts';
@@ -22,25 +23,26 @@ export interface EventInput {
   status: MessageStatus;
   reason?: FailureReason | undefined;
   at: number;
+  /** the message after the change, when the transition returned it (webhooks carry it) */
+  row?: MessageRow | undefined;
 }
 
-export async function insertEvents(tx: Kysely<DB>, events: EventInput[]): Promise<StatusChange[]> {
-  for (const part of fixedChunks(events)) {
-    await tx
-      .insertInto('message_events')
-      .values(
-        part.map((e) => ({
-          id: newId('evt', e.at),
-          account_id: e.accountId,
-          message_id: e.messageId,
-          status: e.status,
-          reason_code: e.reason?.code ?? null,
-          provider_code: e.reason?.providerCode ?? null,
-          created_at: e.at,
-        })),
-      )
-      .execute();
-  }
+/**
+ * Appends the events; with an `outbox`, their webhook deliveries go into the
+ * same transaction, so no event is committed without them.
+ */
+export async function insertEvents(tx: Kysely<DB>, events: EventInput[], outbox?: EventOutbox): Promise<StatusChange[]> {
+  const rows = events.map((e) => ({
+    id: newId('evt', e.at),
+    account_id: e.accountId,
+    message_id: e.messageId,
+    status: e.status,
+    reason_code: e.reason?.code ?? null,
+    provider_code: e.reason?.providerCode ?? null,
+    created_at: e.at,
+  }));
+  for (const part of fixedChunks(rows)) await tx.insertInto('message_events').values(part).execute();
+  if (outbox && events.length > 0) await outbox.messageEvents(tx, events.map((e, i) => ({ id: rows[i]!.id, accountId: e.accountId, messageId: e.messageId, status: e.status, at: e.at, row: e.row })));
   return events.map((e) => ({ accountId: e.accountId, messageId: e.messageId, status: e.status, reasonCode: e.reason?.code ?? null, at: e.at }));
 }
 
@@ -71,7 +73,7 @@ export async function claimDue(tx: Kysely<DB>, ids: string[], now: number, lease
     rows.push(...claimed);
   }
   const firstTime = rows.filter((r) => r.attempts === 1);
-  return { rows, events: firstTime.map((r) => ({ accountId: r.account_id, messageId: r.id, status: 'queued' as const, at: now })) };
+  return { rows, events: firstTime.map((r) => ({ accountId: r.account_id, messageId: r.id, status: 'queued' as const, at: now, row: r })) };
 }
 
 export interface SentRecord {
@@ -83,7 +85,7 @@ export interface SentRecord {
 /** queued → sent, with one part row per provider id. */
 export async function markSent(tx: Kysely<DB>, sent: SentRecord[], now: number): Promise<EventInput[]> {
   if (sent.length === 0) return [];
-  const moved: SentRecord[] = [];
+  const moved: { record: SentRecord; row: MessageRow }[] = [];
   const byConnector = new Map<string, SentRecord[]>();
   for (const s of sent) {
     const list = byConnector.get(s.connectorId) ?? [];
@@ -99,12 +101,12 @@ export async function markSent(tx: Kysely<DB>, sent: SentRecord[], now: number):
         .set({ status: 'sent', sent_at: now, connector_id: connectorId, lease_until: null, reason_code: null, provider_code: null, reason_detail: null, updated_at: now })
         .where('id', 'in', ids)
         .where('status', '=', 'queued')
-        .returning('id')
+        .returningAll()
         .execute();
-      for (const r of movedIds) moved.push(byId.get(r.id)!);
+      for (const r of movedIds) moved.push({ record: byId.get(r.id)!, row: r });
     }
   }
-  const parts = moved.flatMap((s) =>
+  const parts = moved.flatMap(({ record: s }) =>
     s.providerIds.map((providerId, i) => ({
       message_id: s.row.id,
       part_index: i + 1,
@@ -122,7 +124,7 @@ export async function markSent(tx: Kysely<DB>, sent: SentRecord[], now: number):
     // A resubmit after a crash may meet part rows of the first try: keep those.
     await tx.insertInto('message_parts').values(part).onConflict((oc) => oc.columns(['message_id', 'part_index']).doNothing()).execute();
   }
-  return moved.map((s) => ({ accountId: s.row.account_id, messageId: s.row.id, status: 'sent' as const, at: now }));
+  return moved.map(({ row }) => ({ accountId: row.account_id, messageId: row.id, status: 'sent' as const, at: now, row }));
 }
 
 /**
@@ -144,8 +146,9 @@ export async function scheduleRetry(tx: Kysely<DB>, row: MessageRow, dueAt: numb
     })
     .where('id', '=', row.id)
     .where('status', '=', 'queued')
+    .returningAll()
     .executeTakeFirst();
-  return Number(result.numUpdatedRows) === 1 ? [{ accountId: row.account_id, messageId: row.id, status: 'queued', reason, at: now }] : [];
+  return result ? [{ accountId: row.account_id, messageId: row.id, status: 'queued', reason, at: now, row: result }] : [];
 }
 
 const FINAL_TIME_COLUMN: Partial<Record<MessageStatus, 'delivered_at'>> = { delivered: 'delivered_at' };
@@ -188,9 +191,9 @@ export async function finishMany(
       })
       .where('id', 'in', ids)
       .where('status', 'in', from)
-      .returning(['id', 'account_id'])
+      .returningAll()
       .execute();
-    for (const m of moved) events.push({ accountId: m.account_id, messageId: m.id, status, reason, at: now });
+    for (const m of moved) events.push({ accountId: m.account_id, messageId: m.id, status, reason, at: now, row: m });
   }
   return events;
 }

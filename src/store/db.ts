@@ -10,6 +10,7 @@ import * as keyRoles from './migrations/003-key-roles-unmatched-receipts.ts';
 import * as smppServer from './migrations/004-smpp-server.ts';
 import * as inbound from './migrations/005-inbound.ts';
 import * as connectorsRoutes from './migrations/006-connectors-routes.ts';
+import * as webhooks from './migrations/007-webhooks.ts';
 import * as mno from './migrations/008-mno.ts';
 import * as routing from './migrations/010-routing.ts';
 import * as sendersSettings from './migrations/011-senders-settings.ts';
@@ -45,6 +46,7 @@ const migrations: Record<string, Migration> = {
   '004-smpp-server': smppServer,
   '005-inbound': inbound,
   '006-connectors-routes': connectorsRoutes,
+  '007-webhooks': webhooks,
   '008-mno': mno,
   '010-routing': routing,
   '011-senders-settings': sendersSettings,

@@ -87,6 +87,8 @@ export interface MessagesTable {
   operator: string | null;
   /** the region of the recipient's number range at accept time */
   region: string | null;
+  /** where this message's status events are also posted (webhooks); null: nowhere */
+  callback_url: string | null;
 }
 
 export interface MessagePartsTable {
@@ -290,6 +292,80 @@ export interface PortedNumbersTable {
   updated_at: number;
 }
 
+/** A webhook subscription of an account. */
+export interface WebhooksTable {
+  id: string;
+  account_id: string;
+  url: string;
+  description: string | null;
+  /** JSON array of event types (`message.delivered`, `batch.completed`, …) */
+  event_types: string;
+  /** `whsec_…`, sealed with SecretBox */
+  secret_sealed: string;
+  /** 1: receives events; 0: disabled by the account or after failing for the whole retry window */
+  enabled: number;
+  /** why it was disabled by the gateway; null when enabled or disabled by the account */
+  disabled_reason: string | null;
+  disabled_at: number | null;
+  /** since when every attempt has failed; null while it works */
+  failing_since: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+/** One event for one endpoint (the outbox): written with the event, updated when sent. */
+export interface WebhookDeliveriesTable {
+  id: string;
+  account_id: string;
+  /** the subscription; null for a message's `callback_url` */
+  webhook_id: string | null;
+  callback_url: string | null;
+  /** the webhook id, or `callback:<url>`: deliveries in order per (endpoint, order_key) */
+  endpoint: string;
+  /** what order is kept for: the message id (or the inbound message's, the batch's) */
+  order_key: string;
+  event_id: string;
+  event_type: string;
+  /** the envelope as sent, JSON */
+  payload: string;
+  /** `pending` until a 2xx; `delivered`; `failed` (a callback given up after the retry window) */
+  status: string;
+  attempts: number;
+  next_attempt_at: number;
+  /** set while a send is in flight; a crash leaves it, and the next start makes the row due */
+  lease_until: number | null;
+  created_at: number;
+  delivered_at: number | null;
+}
+
+/** The delivery log: one row per attempt. */
+export interface WebhookAttemptsTable {
+  id: string;
+  account_id: string;
+  webhook_id: string | null;
+  delivery_id: string;
+  event_id: string;
+  event_type: string;
+  url: string;
+  /** 1: a 2xx answer */
+  succeeded: number;
+  status_code: number | null;
+  latency_ms: number;
+  /** the first 1 KB of the answer */
+  response_excerpt: string | null;
+  error: string | null;
+  /** when the next attempt is due, after a failure */
+  next_attempt_at: number | null;
+  attempted_at: number;
+}
+
+/** The secret that signs an account's `callback_url` deliveries. */
+export interface WebhookAccountSecretsTable {
+  account_id: string;
+  secret_sealed: string;
+  created_at: number;
+}
+
 export interface DB {
   accounts: AccountsTable;
   users: UsersTable;
@@ -314,4 +390,8 @@ export interface DB {
   mno_versions: MnoVersionsTable;
   mno_ranges: MnoRangesTable;
   ported_numbers: PortedNumbersTable;
+  webhooks: WebhooksTable;
+  webhook_deliveries: WebhookDeliveriesTable;
+  webhook_attempts: WebhookAttemptsTable;
+  webhook_account_secrets: WebhookAccountSecretsTable;
 }

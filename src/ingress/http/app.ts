@@ -19,6 +19,7 @@ import { mnoRoutes } from './routes/mno.ts';
 import { opsRoutes } from './routes/ops.ts';
 import { accountRoutes } from './routes/account.ts';
 import { senderNamesRoutes } from './routes/sender-names.ts';
+import { webhooksRoutes } from './routes/webhooks.ts';
 import { smsRoutes } from './routes/sms.ts';
 import { SendMessageSchema } from './schemas.ts';
 
@@ -98,5 +99,6 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
   await app.register(accountRoutes(deps, authenticator));
   await app.register(senderNamesRoutes(deps, deps.senderRegistry));
   await app.register(mnoRoutes(deps));
+  await app.register(webhooksRoutes(deps));
   return app;
 }

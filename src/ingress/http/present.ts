@@ -2,7 +2,8 @@ import { REASONS, isReasonCode } from '../../domain/reasons.ts';
 import type { MessageStatus } from '../../domain/statuses.ts';
 import type { TrafficType } from '../../pipeline/accept.ts';
 import { segment, type SmsEncoding } from '../../sms/encoding.ts';
-import type { EventRow, MessageRow, PartRow } from '../../store/messages.ts';
+import type { InboundMessageRow } from '../../store/inbound.ts';
+import type { BatchRow, EventRow, MessageRow, PartRow } from '../../store/messages.ts';
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 const isoReq = (ms: number): string => new Date(ms).toISOString();
@@ -44,6 +45,7 @@ export function presentMessage(row: MessageRow, detail?: { parts: PartRow[]; eve
     updated_at: isoReq(row.updated_at),
     operator: row.operator,
     region: row.region,
+    callback_url: row.callback_url,
   };
   if (!detail) return out;
   const stored = new Map(detail.parts.map((p) => [p.part_index, p]));
@@ -65,4 +67,24 @@ export function presentMessage(row: MessageRow, detail?: { parts: PartRow[]; eve
     ...detail.events.map((e) => ({ status: e.status as MessageStatus, reason: e.reason_code, provider_code: e.provider_code, at: isoReq(e.created_at) })),
   ];
   return { ...out, parts, events };
+}
+
+/** The API shape of an inbound (MO) message. */
+export function presentInbound(r: InboundMessageRow) {
+  return {
+    id: r.id,
+    from: r.sender,
+    to: r.recipient,
+    text: r.body,
+    complete: r.complete === 1,
+    parts_expected: r.parts_expected,
+    parts_received: r.parts_received,
+    connector_id: r.connector_id,
+    received_at: isoReq(r.received_at),
+  };
+}
+
+/** The API shape of a batch, with its messages counted by current status. */
+export function presentBatch(batch: BatchRow, counts: Record<string, number>) {
+  return { id: batch.id, object: 'batch' as const, total: batch.total, accepted: batch.accepted, rejected: batch.rejected, counts, created_at: isoReq(batch.created_at) };
 }

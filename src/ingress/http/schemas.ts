@@ -8,6 +8,13 @@ const literals = <const T extends string[]>(values: readonly [...T]) => Type.Enu
 const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
 const Timestamp = Type.String({ format: 'date-time', description: 'RFC 3339, UTC, milliseconds', examples: ['2026-11-22T14:05:53.120Z'] });
 
+const CallbackUrl = Type.String({
+  minLength: 1,
+  maxLength: 2048,
+  description: "http(s) URL that receives this message's status events as webhooks, signed with the account's callback secret (GET /v1/webhooks/callback-secret)",
+  examples: ['https://example.com/hooks/depesha'],
+});
+
 export const ErrorSchema = Type.Object(
   {
     error: Type.Object({
@@ -31,6 +38,7 @@ export const SendMessageSchema = Type.Object(
     project: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: 'project code' })),
     traffic_type: Type.Optional(literals(TRAFFIC_TYPES)),
     reference: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: 'your own id, echoed everywhere' })),
+    callback_url: Type.Optional(CallbackUrl),
   },
   { additionalProperties: false, $id: 'SendMessage' },
 );
@@ -86,6 +94,7 @@ export const MessageSchema = Type.Object(
     updated_at: Timestamp,
     operator: Nullable(Type.String({ description: "the recipient's mobile operator at accept time, from the numbering-plan registry and ported numbers (docs/mno.md): `mts`, `megafon`, `beeline`, `t2` or `inn_<INN>`; null when unknown", examples: ['mts'] })),
     region: Nullable(Type.String({ description: "the region of the recipient's number range, as the registry writes it", examples: ['г. Москва и Московская область'] })),
+    callback_url: Nullable(Type.String({ description: 'where its status events are also posted' })),
     parts: Type.Optional(Type.Array(PartSchema)),
     events: Type.Optional(
       Type.Array(
@@ -139,6 +148,7 @@ export const BulkBodySchema = Type.Union(
         project: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
         traffic_type: Type.Optional(literals(TRAFFIC_TYPES)),
         reference: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+        callback_url: Type.Optional(CallbackUrl),
       },
       { additionalProperties: false, description: 'one text to many numbers' },
     ),

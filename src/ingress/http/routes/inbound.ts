@@ -1,10 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { ApiError } from '../../../errors.ts';
-import { InboundRepository, NumberTakenError, type InboundMessageRow } from '../../../store/inbound.ts';
+import { InboundRepository, NumberTakenError } from '../../../store/inbound.ts';
 import { requireAdmin, requireAuth } from '../auth.ts';
 import { decodeCursor, encodeCursor } from '../cursor.ts';
 import type { HttpDeps } from '../deps.ts';
+import { presentInbound } from '../present.ts';
 import { ErrorSchema } from '../schemas.ts';
 
 const NumberSchema = Type.Object(
@@ -26,18 +27,6 @@ const InboundSchema = Type.Object(
   },
   { additionalProperties: false },
 );
-
-const presentInbound = (r: InboundMessageRow) => ({
-  id: r.id,
-  from: r.sender,
-  to: r.recipient,
-  text: r.body,
-  complete: r.complete === 1,
-  parts_expected: r.parts_expected,
-  parts_received: r.parts_received,
-  connector_id: r.connector_id,
-  received_at: new Date(r.received_at).toISOString(),
-});
 
 const security = [{ bearerAuth: [] }];
 

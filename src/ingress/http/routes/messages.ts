@@ -9,7 +9,7 @@ import { requireAuth } from '../auth.ts';
 import type { HttpDeps } from '../deps.ts';
 import { detailsFromAjv } from '../errors.ts';
 import { claimIdempotency } from '../idempotency.ts';
-import { presentMessage } from '../present.ts';
+import { presentBatch, presentMessage } from '../present.ts';
 import {
   BatchSchema,
   BulkBodySchema,
@@ -210,7 +210,7 @@ export function messagesRoutes(deps: HttpDeps, validateItem: ValidateFunction): 
         const batch = await deps.messages.getBatch(auth.account.id, request.params.id);
         if (!batch) throw new ApiError('not_found', `no batch ${request.params.id} in this account`);
         const counts = await deps.messages.countBatchByStatus(auth.account.id, batch.id);
-        return { id: batch.id, object: 'batch' as const, total: batch.total, accepted: batch.accepted, rejected: batch.rejected, counts, created_at: new Date(batch.created_at).toISOString() };
+        return presentBatch(batch, counts);
       },
     );
   };

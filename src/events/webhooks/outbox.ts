@@ -1,0 +1,135 @@
+import type { Insertable, Kysely } from 'kysely';
+import { newId } from '../../domain/ids.ts';
+import { OPEN_STATUSES, STATUS_INFO, type MessageStatus } from '../../domain/statuses.ts';
+import { presentBatch, presentInbound, presentMessage } from '../../ingress/http/present.ts';
+import type { Dialect } from '../../store/db.ts';
+import type { InboundMessageRow } from '../../store/inbound.ts';
+import type { MessageRow } from '../../store/messages.ts';
+import type { DB, WebhookDeliveriesTable } from '../../store/schema.ts';
+import { inLists } from '../../store/shapes.ts';
+import { WebhookOutbox } from '../../store/webhooks.ts';
+import type { Subscriptions } from './subscriptions.ts';
+
+/** A committed message event as the outbox needs it: its id and, when the transition has it, the row after the change. */
+export interface OutboxMessageEvent {
+  id: string;
+  accountId: string;
+  messageId: string;
+  status: MessageStatus;
+  at: number;
+  row?: MessageRow | undefined;
+}
+
+/** Where events become deliveries: the pipeline calls it inside the transaction that commits the events. */
+export interface EventOutbox {
+  messageEvents(tx: Kysely<DB>, events: readonly OutboxMessageEvent[]): Promise<void>;
+  inboundMessage(tx: Kysely<DB>, row: InboundMessageRow): Promise<void>;
+}
+
+const CALLBACK_PREFIX = 'callback:';
+
+/** The endpoint key of a message's `callback_url`. */
+export function callbackEndpoint(url: string): string {
+  return CALLBACK_PREFIX + url;
+}
+
+/**
+ * The transactional outbox: for every event it writes one delivery row per
+ * endpoint that wants it (the account's matching enabled subscriptions, and
+ * the message's `callback_url`), in the transaction of the event itself, so
+ * an event is never committed without its deliveries. The rows of a whole
+ * batch of events go into shared multi-row inserts. An event nobody wants
+ * costs no statement.
+ */
+export class WebhookOutboxWriter implements EventOutbox {
+  readonly #subscriptions: Subscriptions;
+  readonly #dialect: Dialect;
+  readonly #written: () => void;
+
+  /** `written` is called (inside the transaction) whenever deliveries were added: the sender looks after the commit. */
+  constructor(subscriptions: Subscriptions, dialect: Dialect, written: () => void) {
+    this.#subscriptions = subscriptions;
+    this.#dialect = dialect;
+    this.#written = written;
+  }
+
+  async messageEvents(tx: Kysely<DB>, events: readonly OutboxMessageEvent[]): Promise<void> {
+    const wanted = events.filter((e) => this.#subscriptions.matching(e.accountId, `message.${e.status}`).length > 0 || e.row?.callback_url);
+    // A transition that did not return its row (a cancel) is read here, and only when someone subscribes.
+    const missing = events.filter((e) => !e.row && this.#subscriptions.matching(e.accountId, `message.${e.status}`).length > 0).map((e) => e.messageId);
+    const fetched = new Map<string, MessageRow>();
+    for (const ids of inLists([...new Set(missing)])) for (const r of await tx.selectFrom('messages').selectAll().where('id', 'in', ids).execute()) fetched.set(r.id, r);
+
+    const rows: Insertable<WebhookDeliveriesTable>[] = [];
+    const batches = new Map<string, string>(); // batch id → account id
+    for (const e of wanted) {
+      const row = e.row ?? fetched.get(e.messageId);
+      if (!row) continue;
+      const type = `message.${e.status}`;
+      const payload = JSON.stringify({ id: e.id, type, created_at: new Date(e.at).toISOString(), data: presentMessage(row) });
+      for (const s of this.#subscriptions.matching(e.accountId, type)) rows.push(delivery(e.accountId, s.id, null, s.id, row.id, e.id, type, payload, e.at));
+      if (row.callback_url) rows.push(delivery(e.accountId, null, row.callback_url, callbackEndpoint(row.callback_url), row.id, e.id, type, payload, e.at));
+    }
+    for (const e of events) {
+      if (!STATUS_INFO[e.status].final) continue;
+      const batchId = e.row?.batch_id ?? fetched.get(e.messageId)?.batch_id;
+      if (batchId && this.#subscriptions.matching(e.accountId, 'batch.completed').length > 0) batches.set(batchId, e.accountId);
+    }
+    for (const [batchId, accountId] of batches) rows.push(...(await this.#batchCompleted(tx, batchId, accountId)));
+    if (rows.length === 0) return;
+    await WebhookOutbox.insert(tx, rows);
+    this.#written();
+  }
+
+  async inboundMessage(tx: Kysely<DB>, row: InboundMessageRow): Promise<void> {
+    if (row.account_id === null) return;
+    const subscribers = this.#subscriptions.matching(row.account_id, 'inbound_message.received');
+    if (subscribers.length === 0) return;
+    const id = newId('evt', row.received_at);
+    const payload = JSON.stringify({ id, type: 'inbound_message.received', created_at: new Date(row.received_at).toISOString(), data: presentInbound(row) });
+    await WebhookOutbox.insert(tx, subscribers.map((s) => delivery(row.account_id!, s.id, null, s.id, row.id, id, 'inbound_message.received', payload, row.received_at)));
+    this.#written();
+  }
+
+  /** `batch.completed` once the batch's last open message has reached a final status in this transaction. */
+  async #batchCompleted(tx: Kysely<DB>, batchId: string, accountId: string): Promise<Insertable<WebhookDeliveriesTable>[]> {
+    // On PostgreSQL two transactions may finish a batch's last two messages at once; the row lock
+    // makes the second wait and then see the first, so exactly one of them finds no open message.
+    let q = tx.selectFrom('batches').selectAll().where('id', '=', batchId);
+    if (this.#dialect === 'postgres') q = q.forUpdate();
+    const batch = await q.executeTakeFirst();
+    if (!batch) return [];
+    const counts = await tx
+      .selectFrom('messages')
+      .select(['status', (eb) => eb.fn.countAll<number>().as('n')])
+      .where('batch_id', '=', batchId)
+      .groupBy('status')
+      .execute();
+    const byStatus = Object.fromEntries(counts.map((c) => [c.status, Number(c.n)]));
+    if (OPEN_STATUSES.some((s) => (byStatus[s] ?? 0) > 0)) return [];
+    const now = Date.now();
+    const id = newId('evt', now);
+    const payload = JSON.stringify({ id, type: 'batch.completed', created_at: new Date(now).toISOString(), data: presentBatch(batch, byStatus) });
+    return this.#subscriptions.matching(accountId, 'batch.completed').map((s) => delivery(accountId, s.id, null, s.id, batchId, id, 'batch.completed', payload, now));
+  }
+}
+
+function delivery(accountId: string, webhookId: string | null, callbackUrl: string | null, endpoint: string, orderKey: string, eventId: string, type: string, payload: string, at: number): Insertable<WebhookDeliveriesTable> {
+  return {
+    id: newId('whd', at),
+    account_id: accountId,
+    webhook_id: webhookId,
+    callback_url: callbackUrl,
+    endpoint,
+    order_key: orderKey,
+    event_id: eventId,
+    event_type: type,
+    payload,
+    status: 'pending',
+    attempts: 0,
+    next_attempt_at: at,
+    lease_until: null,
+    created_at: at,
+    delivered_at: null,
+  };
+}

@@ -1,0 +1,358 @@
+import type { Kysely } from 'kysely';
+import { newId } from '../../domain/ids.ts';
+import type { Logger } from '../../log.ts';
+import type { Dialect } from '../../store/db.ts';
+import type { DB } from '../../store/schema.ts';
+import type { SecretBox } from '../../store/secrets.ts';
+import { openOrMakeCallbackSecret, WebhookOutbox, type AttemptRow, type DeliveryRow, type Subscription } from '../../store/webhooks.ts';
+import type { WriteBatcher } from '../../store/write-batcher.ts';
+import { generateSecret, signatureHeaders } from './signing.ts';
+import type { Subscriptions } from './subscriptions.ts';
+
+export interface WebhookSenderOptions {
+  /** how long one POST may take, answer included, default 10,000 ms */
+  timeoutMs: number;
+  /** requests in flight per endpoint, default 8 */
+  concurrency: number;
+  /** first back-off after a failed attempt, default 5,000 ms; doubles each attempt */
+  retryBaseMs: number;
+  /** longest back-off, default 3,600,000 ms (1 h) */
+  retryMaxMs: number;
+  /** an endpoint failing this long is disabled (a callback_url delivery given up), default 3 days */
+  disableAfterMs: number;
+  /** how often due retries are looked for, default 250 ms */
+  pollMs: number;
+  /** finished deliveries and log entries older than this are removed, default 30 days */
+  retentionMs: number;
+}
+
+/** The most deliveries one endpoint holds in memory (in flight and queued); past that it is left out of the fetch. */
+const MAX_HELD_PER_ENDPOINT = 256;
+const FETCH_LIMIT = 500;
+const PURGE_EVERY_MS = 10 * 60_000;
+/** rows removed per transaction, so a large purge does not hold the writer long */
+const PURGE_CHUNK = 5_000;
+const EXCERPT_BYTES = 1024;
+/**
+ * A delivery behind one in flight is looked at again this soon. Its
+ * predecessor's success makes it due at once, but that write may commit just
+ * before this deferral does (PostgreSQL runs them side by side); the short
+ * deferral bounds what that race costs.
+ */
+const BEHIND_IN_FLIGHT_MS = 1_000;
+
+/** Back-off after the `attempt`-th failure: between half and all of min(max, base × 2^(attempt−1)). */
+export function webhookRetryDelayMs(attempt: number, baseMs: number, maxMs: number, random = Math.random): number {
+  const step = Math.min(maxMs, baseMs * 2 ** Math.max(0, attempt - 1));
+  return Math.round(step / 2 + (random() * step) / 2);
+}
+
+interface Endpoint {
+  active: number;
+  queue: DeliveryRow[];
+}
+
+interface Outcome {
+  ok: boolean;
+  statusCode: number | null;
+  excerpt: string | null;
+  error: string | null;
+  latencyMs: number;
+}
+
+/**
+ * Sends the outbox: takes due deliveries (nudged after every commit that
+ * added some, and polled for retries that came due), keeps order per message
+ * and endpoint (a delivery waits while an earlier one of its chain is
+ * pending), and gives every endpoint its own queue and concurrency limit, so
+ * a slow endpoint only delays itself. Every outcome, and the attempt in the
+ * log, is written through the write batcher.
+ */
+export class WebhookSender {
+  readonly #db: Kysely<DB>;
+  readonly #dialect: Dialect;
+  readonly #batcher: WriteBatcher;
+  readonly #subscriptions: Subscriptions;
+  readonly #box: SecretBox;
+  readonly #log: Logger;
+  readonly #options: WebhookSenderOptions;
+  readonly #endpoints = new Map<string, Endpoint>();
+  readonly #held = new Set<string>();
+  readonly #inFlight = new Set<Promise<void>>();
+  readonly #callbackSecrets = new Map<string, Promise<string>>();
+  readonly #abort = new AbortController();
+  #timer: NodeJS.Timeout | undefined;
+  #purgeTimer: NodeJS.Timeout | undefined;
+  #purging: Promise<void> | null = null;
+  #pumping: Promise<void> | null = null;
+  #again = false;
+  #stopped = false;
+
+  constructor(db: Kysely<DB>, dialect: Dialect, batcher: WriteBatcher, subscriptions: Subscriptions, box: SecretBox, log: Logger, options: WebhookSenderOptions) {
+    this.#db = db;
+    this.#dialect = dialect;
+    this.#batcher = batcher;
+    this.#subscriptions = subscriptions;
+    this.#box = box;
+    this.#log = log;
+    this.#options = options;
+  }
+
+  /** Frees what the last run left in flight, then starts polling. */
+  async start(): Promise<void> {
+    const recovered = await this.#batcher.run((tx) => WebhookOutbox.recover(tx, Date.now()));
+    if (recovered > 0) this.#log.info({ recovered }, 'webhook deliveries left in flight by the last run are due again');
+    this.#timer = setInterval(() => this.nudge(), this.#options.pollMs);
+    this.#timer.unref();
+    this.#purgeTimer = setInterval(() => void (this.#purging ??= this.purge().then(() => undefined).finally(() => (this.#purging = null))), PURGE_EVERY_MS);
+    this.#purgeTimer.unref();
+    this.nudge();
+  }
+
+  /** Removes finished deliveries and log entries past the retention, a chunk per transaction. */
+  async purge(now = Date.now()): Promise<number> {
+    let total = 0;
+    try {
+      for (;;) {
+        if (this.#stopped) break;
+        const removed = await this.#batcher.run((tx) => WebhookOutbox.purge(tx, now - this.#options.retentionMs, PURGE_CHUNK));
+        total += removed;
+        if (removed === 0) break;
+      }
+    } catch (err) {
+      this.#log.error({ err }, 'purging old webhook deliveries failed; trying again later');
+    }
+    if (total > 0) this.#log.info({ removed: total }, 'old webhook deliveries and log entries removed');
+    return total;
+  }
+
+  /** Looks for due deliveries now (coalesced: one fetch at a time, one more if nudged meanwhile). */
+  nudge(): void {
+    if (this.#stopped) return;
+    if (this.#pumping) {
+      this.#again = true;
+      return;
+    }
+    this.#pumping = this.#pump().finally(() => (this.#pumping = null));
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearInterval(this.#timer);
+    clearInterval(this.#purgeTimer);
+    await this.#purging;
+    // What is in flight stays leased; the next start sends it again.
+    this.#abort.abort();
+    await this.#pumping;
+    await Promise.allSettled([...this.#inFlight]);
+  }
+
+  async #pump(): Promise<void> {
+    do {
+      this.#again = false;
+      try {
+        if (await this.#fetchOnce()) this.#again = true;
+      } catch (err) {
+        if (this.#stopped) return;
+        this.#log.error({ err }, 'reading due webhook deliveries failed; retrying at the next poll');
+        return;
+      }
+    } while (this.#again && !this.#stopped);
+  }
+
+  /** One page of due deliveries; true when there may be more. */
+  async #fetchOnce(): Promise<boolean> {
+    const now = Date.now();
+    const busy = [...this.#endpoints].filter(([, e]) => e.active + e.queue.length >= MAX_HELD_PER_ENDPOINT).map(([k]) => k);
+    const rows = (await WebhookOutbox.due(this.#db, now, [...busy, ...this.#subscriptions.disabledIds()], FETCH_LIMIT)).filter((r) => !this.#held.has(r.id));
+    if (rows.length === 0 || this.#stopped) return false;
+    // The first pending delivery of each chain (endpoint + message) is the only one that may go.
+    const chains = await WebhookOutbox.chains(this.#db, [...new Set(rows.map((r) => r.order_key))]);
+    const heads = new Map<string, { id: string; next_attempt_at: number; lease_until: number | null }>();
+    for (const c of chains) {
+      const key = `${c.endpoint}\u0000${c.order_key}`;
+      const head = heads.get(key);
+      if (!head || c.id < head.id) heads.set(key, c);
+    }
+    const take: DeliveryRow[] = [];
+    const defer = new Map<string, { headId: string; at: number; ids: string[] }>();
+    const room = new Map<string, number>();
+    for (const row of rows) {
+      const head = heads.get(`${row.endpoint}\u0000${row.order_key}`);
+      if (head && head.id !== row.id) {
+        // Not before its predecessor: due again when that one is (or sooner, when it is delivered).
+        const at = head.lease_until === null ? head.next_attempt_at : Math.min(head.next_attempt_at, now + BEHIND_IN_FLIGHT_MS);
+        if (at > now) {
+          const wait = defer.get(head.id) ?? { headId: head.id, at, ids: [] };
+          wait.ids.push(row.id);
+          defer.set(head.id, wait);
+        }
+        continue;
+      }
+      const e = this.#endpoints.get(row.endpoint);
+      const free = room.get(row.endpoint) ?? MAX_HELD_PER_ENDPOINT - (e ? e.active + e.queue.length : 0);
+      if (free <= 0) continue;
+      room.set(row.endpoint, free - 1);
+      take.push(row);
+    }
+    if (take.length === 0 && defer.size === 0) return false;
+    const leaseUntil = now + this.#options.timeoutMs + 5_000;
+    const headsDone = await this.#batcher.run(async (tx) => {
+      await WebhookOutbox.lease(tx, take.map((r) => r.id), leaseUntil);
+      return WebhookOutbox.defer(tx, this.#dialect, [...defer.values()]);
+    });
+    for (const row of take) {
+      this.#held.add(row.id);
+      const e = this.#endpoints.get(row.endpoint) ?? { active: 0, queue: [] };
+      this.#endpoints.set(row.endpoint, e);
+      e.queue.push({ ...row, lease_until: leaseUntil });
+      this.#drain(row.endpoint);
+    }
+    // A predecessor that finished meanwhile: its followers are due now, look again.
+    return rows.length >= FETCH_LIMIT || headsDone > 0;
+  }
+
+  #drain(key: string): void {
+    const e = this.#endpoints.get(key);
+    if (!e) return;
+    while (!this.#stopped && e.active < this.#options.concurrency && e.queue.length > 0) {
+      const row = e.queue.shift()!;
+      e.active++;
+      const job: Promise<void> = this.#deliver(row)
+        .catch((err: unknown) => this.#log.error({ err, delivery: row.id }, 'recording a webhook delivery failed; it is sent again when its lease ends'))
+        .finally(() => {
+          this.#inFlight.delete(job);
+          this.#held.delete(row.id);
+          e.active--;
+          const wasFull = e.active + e.queue.length + 1 >= MAX_HELD_PER_ENDPOINT;
+          if (e.active === 0 && e.queue.length === 0) this.#endpoints.delete(key);
+          else this.#drain(key);
+          if (wasFull) this.nudge();
+        });
+      this.#inFlight.add(job);
+    }
+  }
+
+  async #deliver(row: DeliveryRow): Promise<void> {
+    const subscription = row.webhook_id === null ? undefined : this.#subscriptions.get(row.webhook_id);
+    // Deleted (its rows go with it) or disabled meanwhile: it waits, leased, until enabled or recovered.
+    if (row.webhook_id !== null && (!subscription || !subscription.enabled)) return;
+    const url = subscription ? subscription.url : row.callback_url!;
+    const secret = subscription ? subscription.secret : await this.#callbackSecret(row.account_id);
+    const outcome = await this.#post(url, secret, row);
+    if (outcome === undefined) return; // stopping: left leased for the next start
+    const followers = await this.#record(row, subscription, url, outcome);
+    if (followers > 0) this.nudge(); // the next of its chain may go now
+  }
+
+  async #post(url: string, secret: string, row: DeliveryRow): Promise<Outcome | undefined> {
+    const started = performance.now();
+    const latency = () => Math.round(performance.now() - started);
+    try {
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'user-agent': 'Depesha-Webhooks/1', ...signatureHeaders(secret, row.event_id, row.payload) },
+        body: row.payload,
+        redirect: 'manual',
+        signal: AbortSignal.any([AbortSignal.timeout(this.#options.timeoutMs), this.#abort.signal]),
+      });
+      const excerpt = await readExcerpt(res);
+      const ok = res.status >= 200 && res.status < 300;
+      return { ok, statusCode: res.status, excerpt, error: ok ? null : `answered ${res.status}`, latencyMs: latency() };
+    } catch (err) {
+      if (this.#abort.signal.aborted) return undefined;
+      return { ok: false, statusCode: null, excerpt: null, error: describeFailure(err, this.#options.timeoutMs), latencyMs: latency() };
+    }
+  }
+
+  /** Writes the outcome and the log entry; returns how many later deliveries of the chain it made due. */
+  async #record(row: DeliveryRow, subscription: Subscription | undefined, url: string, outcome: Outcome): Promise<number> {
+    const now = Date.now();
+    const o = this.#options;
+    let nextAttemptAt: number | null = null;
+    let disable: string | null = null;
+    let giveUp = false;
+    if (!outcome.ok) {
+      const failingSince = subscription ? (subscription.failingSince ?? now) : row.created_at;
+      if (now - failingSince >= o.disableAfterMs) {
+        if (subscription) disable = `every delivery failed since ${new Date(failingSince).toISOString()} (last: ${outcome.error}); enable it again with POST /v1/webhooks/${subscription.id}/enable`;
+        else giveUp = true;
+      } else nextAttemptAt = now + webhookRetryDelayMs(row.attempts + 1, o.retryBaseMs, o.retryMaxMs);
+    }
+    const attempt: AttemptRow = {
+      id: newId('wha', now),
+      account_id: row.account_id,
+      webhook_id: row.webhook_id,
+      delivery_id: row.id,
+      event_id: row.event_id,
+      event_type: row.event_type,
+      url,
+      succeeded: outcome.ok ? 1 : 0,
+      status_code: outcome.statusCode,
+      latency_ms: outcome.latencyMs,
+      response_excerpt: outcome.excerpt,
+      error: outcome.error,
+      next_attempt_at: nextAttemptAt,
+      attempted_at: now,
+    };
+    const failingBefore = subscription?.failingSince ?? null;
+    const followers = await this.#batcher.run(async (tx) => {
+      await WebhookOutbox.logAttempts(tx, [attempt]);
+      if (outcome.ok) {
+        const n = await WebhookOutbox.delivered(tx, row, now);
+        if (subscription && failingBefore !== null) await WebhookOutbox.setFailing(tx, subscription.id, null);
+        return n;
+      }
+      if (subscription && failingBefore === null) await WebhookOutbox.setFailing(tx, subscription.id, now);
+      if (giveUp) await WebhookOutbox.giveUp(tx, row);
+      // A disabled subscription keeps its pending deliveries: enabling it sends them, in order.
+      else await WebhookOutbox.retryAt(tx, row, nextAttemptAt ?? now);
+      if (disable !== null && subscription) await WebhookOutbox.disable(tx, subscription.id, disable, now);
+      return 0;
+    });
+    if (subscription) {
+      if (outcome.ok) subscription.failingSince = null;
+      else subscription.failingSince ??= now;
+      if (disable !== null) {
+        subscription.enabled = false;
+        this.#log.warn({ webhook: subscription.id, account: row.account_id }, 'webhook disabled after failing for the whole retry window');
+      }
+    }
+    if (giveUp) this.#log.warn({ delivery: row.id, account: row.account_id }, 'callback_url delivery given up after the retry window');
+    return followers;
+  }
+
+  #callbackSecret(accountId: string): Promise<string> {
+    let secret = this.#callbackSecrets.get(accountId);
+    if (!secret) {
+      secret = this.#batcher.run((tx) => openOrMakeCallbackSecret(tx, this.#box, accountId, generateSecret));
+      secret.catch(() => this.#callbackSecrets.delete(accountId));
+      this.#callbackSecrets.set(accountId, secret);
+    }
+    return secret;
+  }
+}
+
+/** The first 1 KB of the answer, as text; the rest is not read. */
+async function readExcerpt(res: Response): Promise<string | null> {
+  if (!res.body) return null;
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  while (size < EXCERPT_BYTES) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    size += value.length;
+  }
+  await reader.cancel().catch(() => {});
+  if (size === 0) return null;
+  return Buffer.concat(chunks).subarray(0, EXCERPT_BYTES).toString('utf8');
+}
+
+function describeFailure(err: unknown, timeoutMs: number): string {
+  const e = err as { name?: string; message?: string; cause?: { code?: string; message?: string } };
+  if (e.name === 'TimeoutError') return `no answer within ${timeoutMs} ms`;
+  if (e.cause?.code) return `${e.cause.code}${e.cause.message ? `: ${e.cause.message}` : ''}`;
+  return e.message ?? String(err);
+}
