@@ -46,6 +46,16 @@ export const ConfigFileSchema = Type.Object(
       ),
     ),
     pipeline: Type.Optional(Type.Union([Type.Literal('thread'), Type.Literal('inline')])),
+    receipt_grace_seconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 604800 })),
+    stream: Type.Optional(
+      Type.Object(
+        {
+          max_per_key: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000 })),
+          keepalive_seconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 300 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     rate_limit: Type.Optional(Type.Object({ per_second: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000000 })) }, { additionalProperties: false })),
     sqlite: Type.Optional(
       Type.Object({ synchronous: Type.Optional(Type.Union([Type.Literal('full'), Type.Literal('normal')])) }, { additionalProperties: false }),
@@ -100,6 +110,17 @@ export interface Config {
     initialDelayMs: number;
     /** longest back-off, default 300000 ms */
     maxDelayMs: number;
+  };
+  /**
+   * how long a sent message waits for its receipt after its validity ended
+   * before it is finished as `expired` (`no_receipt`), default 3600 s
+   */
+  receiptGraceSeconds: number;
+  stream: {
+    /** open `GET /v1/events/stream` connections one API key may hold, default 10 */
+    maxPerKey: number;
+    /** seconds between keep-alive comments on an idle stream, default 15 */
+    keepAliveSeconds: number;
   };
   /** `thread` (default) runs delivery in a worker thread beside the HTTP API; `inline` runs both on the main thread */
   pipeline: 'thread' | 'inline';
@@ -224,6 +245,11 @@ export function loadConfig(env: Env = process.env): Config {
     retry: {
       initialDelayMs: intFromEnv(env, 'DEPESHA_RETRY_INITIAL_DELAY_MS', problems, 10, 3600000) ?? file.retry?.initial_delay_ms ?? 1000,
       maxDelayMs: intFromEnv(env, 'DEPESHA_RETRY_MAX_DELAY_MS', problems, 10, 86400000) ?? file.retry?.max_delay_ms ?? 300000,
+    },
+    receiptGraceSeconds: intFromEnv(env, 'DEPESHA_RECEIPT_GRACE_SECONDS', problems, 0, 604800) ?? file.receipt_grace_seconds ?? 3600,
+    stream: {
+      maxPerKey: intFromEnv(env, 'DEPESHA_STREAM_MAX_PER_KEY', problems, 1, 10000) ?? file.stream?.max_per_key ?? 10,
+      keepAliveSeconds: intFromEnv(env, 'DEPESHA_STREAM_KEEPALIVE_SECONDS', problems, 1, 300) ?? file.stream?.keepalive_seconds ?? 15,
     },
     pipeline: pipeline === 'inline' ? 'inline' : 'thread',
     rateLimitPerSecond: intFromEnv(env, 'DEPESHA_RATE_LIMIT_PER_SECOND', problems, 1, 1000000) ?? file.rate_limit?.per_second ?? 10000,

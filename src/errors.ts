@@ -33,6 +33,8 @@ export const API_ERRORS = {
   connector_from_config: { status: 409, description: 'The connector is declared in the config file; change it there.' },
   connector_in_use: { status: 409, description: 'A route uses the connector; remove the route first.' },
   unknown_connector: { status: 422, description: 'The route names a connector that does not exist.' },
+  message_not_cancellable: { status: 409, description: 'The message cannot be cancelled any more: a sender holds it, or it is sent or finished. The message says its status.' },
+  too_many_streams: { status: 429, description: 'This API key holds as many open event streams as it may (`stream.max_per_key`, default 10); close one first.' },
   rate_limited: { status: 429, description: 'Too many requests for this API key in the current second; wait `Retry-After` seconds.' },
   service_unavailable: { status: 503, description: 'The gateway is starting up or shutting down, or its database is unreachable; retry later.' },
   internal_error: { status: 500, description: 'An unexpected error on our side. The `request_id` identifies it in our logs.' },

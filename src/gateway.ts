@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from './config.ts';
 import { EventBus } from './events/bus.ts';
+import { LiveHub } from './events/live.ts';
 import { buildApp } from './ingress/http/app.ts';
 import { SmppServer } from './ingress/smpp-server/server.ts';
 import { createLogger, type Logger } from './log.ts';
@@ -102,6 +103,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
       ? await startDeliveryThread(config, bus, log, { pgSchema: options.pgSchema, pollMs: options.pollMs })
       : await startDelivery(db, database.dialect, config, bus, log, { pollMs: options.pollMs });
 
+  const live = new LiveHub(bus, { maxPerKey: config.stream.maxPerKey });
   let ready = false;
   const app = await buildApp({
     config,
@@ -111,6 +113,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     messages: new MessagesRepository(db),
     idempotency: new IdempotencyRepository(db),
     delivery,
+    live,
     metrics,
     isReady: () => ready,
   });
@@ -143,6 +146,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
         ready = false;
         await smpp?.close();
         await app.close();
+        live.stop();
         await delivery.stop();
         await database.close();
       })();

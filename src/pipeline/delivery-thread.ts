@@ -57,6 +57,15 @@ port.on('message', (message: ToDelivery) => {
       },
     );
   }
+  else if (message.type === 'cancel') {
+    delivery.cancel(message.accountId, message.messageId).then(
+      (result) => post({ type: 'cancelled', id: message.id, result }),
+      (err: unknown) => {
+        log.error({ err }, 'cancelling a message failed');
+        post({ type: 'cancelled', id: message.id, error: err instanceof Error ? err.message : String(err) });
+      },
+    );
+  }
   else if (message.type === 'stop') {
     clearInterval(connectorTimer);
     void delivery

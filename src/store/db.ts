@@ -10,6 +10,7 @@ import * as keyRoles from './migrations/003-key-roles-unmatched-receipts.ts';
 import * as smppServer from './migrations/004-smpp-server.ts';
 import * as inbound from './migrations/005-inbound.ts';
 import * as connectorsRoutes from './migrations/006-connectors-routes.ts';
+import * as sentExpiry from './migrations/009-sent-expiry.ts';
 import type { DB } from './schema.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -42,6 +43,7 @@ const migrations: Record<string, Migration> = {
   '004-smpp-server': smppServer,
   '005-inbound': inbound,
   '006-connectors-routes': connectorsRoutes,
+  '009-sent-expiry': sentExpiry,
 };
 
 // bigint columns hold epoch milliseconds, well inside Number's exact range.

@@ -15,6 +15,7 @@ import { messagesRoutes } from './routes/messages.ts';
 import { connectorsRoutes } from './routes/connectors.ts';
 import { smppCredentialsRoutes } from './routes/smpp-credentials.ts';
 import { inboundRoutes } from './routes/inbound.ts';
+import { eventsRoutes } from './routes/events.ts';
 import { opsRoutes } from './routes/ops.ts';
 import { smsRoutes } from './routes/sms.ts';
 import { SendMessageSchema } from './schemas.ts';
@@ -92,5 +93,6 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
   await app.register(connectorsRoutes(deps));
   await app.register(smppCredentialsRoutes(deps));
   await app.register(inboundRoutes(deps));
+  await app.register(eventsRoutes(deps));
   return app;
 }
