@@ -19,6 +19,8 @@ export interface Gateway {
   app: FastifyInstance;
   database: Database;
   bus: EventBus;
+  /** the live subscribers of the bus (open event streams) */
+  live: LiveHub;
   /** the address it listens on, when it listens */
   url: string | undefined;
   /** the SMPP server's port, when it listens */
@@ -139,6 +141,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     app,
     database,
     bus,
+    live,
     url,
     smppPort: smpp?.port,
     close() {

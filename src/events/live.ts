@@ -1,4 +1,5 @@
 import type { Writable } from 'node:stream';
+import { decodeTime } from 'ulid';
 import type { MessageStatus } from '../domain/statuses.ts';
 import type { EventBus, StatusChange } from './bus.ts';
 
@@ -27,7 +28,12 @@ export class LiveHub {
   constructor(bus: EventBus, options: LiveHubOptions = {}) {
     this.#maxPerKey = options.maxPerKey ?? 10;
     this.#maxQueued = options.maxQueued ?? 10_000;
-    this.#off = bus.onStatus((changes) => {
+    // The changes of one commit are published by several units, not in id order; a turn's worth is
+    // gathered and sorted, so a stream carries ids in commit order and Last-Event-ID is a true position.
+    let turn: StatusChange[] = [];
+    const fanOut = () => {
+      const changes = turn.sort((a, b) => (a.eventId < b.eventId ? -1 : a.eventId > b.eventId ? 1 : 0));
+      turn = [];
       let forAccount: Map<string, StatusChange[]> | undefined;
       for (const c of changes) {
         if (!this.#byAccount.has(c.accountId)) continue;
@@ -38,6 +44,11 @@ export class LiveHub {
       }
       if (!forAccount) return;
       for (const [accountId, list] of forAccount) for (const sub of this.#byAccount.get(accountId) ?? []) sub.push(list);
+    };
+    this.#off = bus.onStatus((changes) => {
+      if (this.#byAccount.size === 0) return;
+      if (turn.length === 0) setImmediate(fanOut);
+      for (const c of changes) turn.push(c);
     });
   }
 
@@ -97,6 +108,7 @@ export class LiveSubscription {
   #queue: StatusChange[] = [];
   #wake: (() => void) | undefined;
   #ended: DropReason | 'closed' | undefined;
+  readonly #endListeners = new Set<() => void>();
 
   constructor(accountId: string, maxQueued: number, statuses: ReadonlySet<MessageStatus> | undefined, onClose: () => void) {
     this.accountId = accountId;
@@ -144,7 +156,19 @@ export class LiveSubscription {
     this.#ended = reason;
     this.#queue = [];
     this.#onClose();
+    for (const listener of this.#endListeners) listener();
+    this.#endListeners.clear();
     this.#signal();
+  }
+
+  /** Calls `listener` once the stream has a reason to end; returns the way to stop listening. */
+  onEnd(listener: () => void): () => void {
+    if (this.#ended) {
+      listener();
+      return () => {};
+    }
+    this.#endListeners.add(listener);
+    return () => void this.#endListeners.delete(listener);
   }
 
   #signal(): void {
@@ -189,10 +213,12 @@ export async function writeStream(sub: LiveSubscription, out: Writable, options:
     if (sub.ended) return false;
     if (out.write(text)) return true;
     const drained = await new Promise<boolean>((resolve) => {
+      let offEnd = () => {};
       const done = (ok: boolean) => {
         clearTimeout(timer);
         out.off('drain', onDrain);
         out.off('close', onGone);
+        offEnd();
         resolve(ok);
       };
       const onDrain = () => done(true);
@@ -200,6 +226,8 @@ export async function writeStream(sub: LiveSubscription, out: Writable, options:
       const timer = setTimeout(() => done(false), stallMs);
       out.on('drain', onDrain);
       out.on('close', onGone);
+      // The queue overflowing while this write waits ends the stream too.
+      offEnd = sub.onEnd(onGone);
     });
     if (!drained && !sub.ended) sub.end('slow_consumer');
     return drained && !sub.ended;
@@ -207,13 +235,15 @@ export async function writeStream(sub: LiveSubscription, out: Writable, options:
 
   try {
     if (!(await write(`retry: ${options.retryMs ?? 3000}\n: connected\n\n`))) return finish();
-    let replayedUpTo = options.lastEventId;
-    if (replayedUpTo !== undefined) {
+    const seam = options.lastEventId === undefined ? undefined : new Seam(options.lastEventId);
+    if (seam) {
       const page = options.replayPage ?? 500;
       for (;;) {
-        const rows = await options.replay(replayedUpTo, page);
-        for (const c of rows) if (!(await write(options.format(c)))) return finish();
-        if (rows.length > 0) replayedUpTo = rows[rows.length - 1]!.eventId;
+        const rows = await options.replay(seam.upTo, page);
+        for (const c of rows) {
+          if (!(await write(options.format(c)))) return finish();
+          seam.replayed(c.eventId);
+        }
         if (rows.length < page) break;
       }
     }
@@ -225,7 +255,7 @@ export async function writeStream(sub: LiveSubscription, out: Writable, options:
         continue;
       }
       let text = '';
-      for (const c of changes) if (replayedUpTo === undefined || c.eventId > replayedUpTo) text += options.format(c);
+      for (const c of changes) if (!seam || seam.isNew(c.eventId)) text += options.format(c);
       if (text !== '' && !(await write(text))) return finish();
     }
   } catch (err) {
@@ -245,5 +275,50 @@ export async function writeStream(sub: LiveSubscription, out: Writable, options:
       setTimeout(() => out.destroy(), 1000).unref();
     }
     return reason;
+  }
+}
+
+/**
+ * Where the replay meets the live queue. Live changes at or below the last
+ * replayed id were written by the replay, with one exception: an event whose
+ * transaction committed after the replay read past its id (PostgreSQL runs the
+ * delivery thread's transactions side by side, so ids can commit out of order
+ * by milliseconds). The ids replayed in the last few seconds before the
+ * high-water mark are kept, so such a late event still goes out, and once.
+ */
+class Seam {
+  static readonly WINDOW_MS = 2000;
+  upTo: string;
+  readonly #resumedAfter: string;
+  readonly #recent = new Set<string>();
+  readonly #order: string[] = [];
+
+  constructor(lastEventId: string) {
+    this.upTo = lastEventId;
+    this.#resumedAfter = lastEventId;
+  }
+
+  replayed(id: string): void {
+    this.upTo = id;
+    this.#recent.add(id);
+    this.#order.push(id);
+    const oldest = Seam.#time(id) - Seam.WINDOW_MS;
+    while (this.#order.length > 0 && Seam.#time(this.#order[0]!) < oldest) this.#recent.delete(this.#order.shift()!);
+  }
+
+  /** true when a live change has not been written by the replay and the client does not have it */
+  isNew(id: string): boolean {
+    if (id > this.upTo) return true;
+    if (id <= this.#resumedAfter || this.#recent.has(id)) return false;
+    // Older than the window: it was replayed (its id is no longer kept).
+    return Seam.#time(id) >= Seam.#time(this.upTo) - Seam.WINDOW_MS;
+  }
+
+  static #time(id: string): number {
+    try {
+      return decodeTime(id.slice(id.indexOf('_') + 1));
+    } catch {
+      return 0;
+    }
   }
 }
