@@ -34,14 +34,14 @@ const bus = new EventBus();
 // The units of one commit publish their changes one by one and not in id order: one post per turn,
 // sorted by event id, hands the main thread the changes in commit order (and costs fewer posts).
 let committed: StatusChange[] = [];
+const postStatus = () => {
+  if (committed.length === 0) return;
+  const sorted = committed.sort((a, b) => (a.eventId < b.eventId ? -1 : a.eventId > b.eventId ? 1 : 0));
+  committed = [];
+  post({ type: 'status', changes: sorted, depth: delivery.depth });
+};
 bus.onStatus((changes) => {
-  if (committed.length === 0) {
-    setImmediate(() => {
-      const sorted = committed.sort((a, b) => (a.eventId < b.eventId ? -1 : a.eventId > b.eventId ? 1 : 0));
-      committed = [];
-      post({ type: 'status', changes: sorted, depth: delivery.depth });
-    });
-  }
+  if (committed.length === 0) setImmediate(postStatus);
   for (const c of changes) committed.push(c);
 });
 const delivery = await startDelivery(database.db, database.dialect, config, bus, log, { pollMs });
@@ -71,7 +71,10 @@ port.on('message', (message: ToDelivery) => {
   }
   else if (message.type === 'cancel') {
     delivery.cancel(message.accountId, message.messageId).then(
-      (result) => post({ type: 'cancelled', id: message.id, result }),
+      (result) => {
+        postStatus(); // the change reaches the main thread's bus before the answer does
+        post({ type: 'cancelled', id: message.id, result });
+      },
       (err: unknown) => {
         log.error({ err }, 'cancelling a message failed');
         post({ type: 'cancelled', id: message.id, error: err instanceof Error ? err.message : String(err) });
