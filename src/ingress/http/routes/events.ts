@@ -43,7 +43,7 @@ export const EventSchema = Type.Object(
   },
 );
 
-const EventListSchema = Type.Object({ data: Type.Array(EventSchema), next_cursor: Type.Union([Type.String(), Type.Null()]) });
+const EventListSchema = Type.Object({ data: Type.Array(EventSchema, { description: 'oldest first' }), next_cursor: Type.Union([Type.String(), Type.Null()]) });
 
 const HistoryQuery = Type.Object(
   {
