@@ -8,6 +8,45 @@ import { WriteBatcher } from '../src/store/write-batcher.ts';
 import { dialects, startTestGateway, waitForStatus, type TestGateway } from './helpers.ts';
 
 for (const dialect of await dialects()) {
+  describe(`validity expiry on ${dialect.name}`, { skip: dialect.skip }, () => {
+    let t: TestGateway;
+    before(async () => {
+      // The only route goes to an operator that never answers: every attempt is a temporary failure.
+      t = await startTestGateway(dialect.name, {}, {
+        configFile: {
+          connectors: [{ id: 'down', type: 'smpp', host: '127.0.0.1', port: 1, system_id: 'depesha', password: 'secret1', reconnect_min_ms: 1000, reconnect_max_ms: 1000 }],
+          routes: [{ connector: 'down' }],
+        },
+      });
+    });
+    after(() => t.close());
+
+    test('temporary failures are retried with back-off until the validity ends, then the message is expired with the reason', async () => {
+      const res = await t.gateway.app.inject({ method: 'POST', url: '/v1/messages', headers: { authorization: `Bearer ${t.apiKey}` }, payload: { to: '+79161234567', text: 'nobody answers' } });
+      assert.equal(res.statusCode, 202);
+      const id = res.json().id as string;
+      // 1. The first attempt fails temporarily and the message waits for its retry.
+      const retried = new Promise<void>((resolve) => {
+        const off = t.gateway.bus.onStatus((changes) => {
+          if (!changes.some((c) => c.messageId === id && c.status === 'queued' && c.reasonCode === 'operator_unavailable')) return;
+          off();
+          resolve();
+        });
+      });
+      await retried;
+      // 2. Its validity now ends shortly (the test stands in for the passing time): retries go on until then.
+      await t.gateway.database.db.updateTable('messages').set({ expires_at: Date.now() + 300 }).where('id', '=', id).execute();
+      assert.equal(await waitForStatus(t.gateway, id, ['expired', 'sent', 'delivered']), 'expired');
+      const got = (await t.gateway.app.inject({ method: 'GET', url: `/v1/messages/${id}`, headers: { authorization: `Bearer ${t.apiKey}` } })).json();
+      assert.equal(got.reason.code, 'validity_expired');
+      assert.ok(got.attempts >= 2, `retried: ${got.attempts} attempts`);
+      assert.equal(got.sent_at, null);
+      const kinds = got.events.map((e: { status: string; reason: string | null }) => `${e.status}:${e.reason}`);
+      assert.equal(kinds.at(-1), 'expired:validity_expired');
+      assert.ok(kinds.filter((k: string) => k === 'queued:operator_unavailable').length >= 1);
+    });
+  });
+
   describe(`the end of sent on ${dialect.name}`, { skip: dialect.skip }, () => {
     let t: TestGateway;
     /** receipts applied from the test, as a connector would hand them over (the sandbox's own never come in this suite) */
