@@ -240,10 +240,8 @@ export async function writeStream(sub: LiveSubscription, out: Writable, options:
       const page = options.replayPage ?? 500;
       for (;;) {
         const rows = await options.replay(seam.upTo, page);
-        for (const c of rows) {
-          if (!(await write(options.format(c)))) return finish();
-          seam.replayed(c.eventId);
-        }
+        if (rows.length > 0 && !(await write(rows.map(options.format).join('')))) return finish();
+        for (const c of rows) seam.replayed(c.eventId);
         if (rows.length < page) break;
       }
     }
