@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { CommandStatus } from '../src/smpp/pdu.ts';
+import { bindClient } from '../src/smpp/session.ts';
 import { dialects, startTestGateway, waitForStatus, type TestGateway } from './helpers.ts';
 
 const pipelines: { pipeline: string; env: Record<string, string> }[] = [
@@ -24,7 +26,7 @@ for (const dialect of await dialects()) {
       const db = () => t.gateway.database.db;
 
       before(async () => {
-        t = await startTestGateway(dialect.name, env);
+        t = await startTestGateway(dialect.name, env, { smpp: true });
       });
       after(() => t.close());
 
@@ -94,6 +96,27 @@ for (const dialect of await dialects()) {
         const twice = await api('POST', `/v1/messages/${once}/cancel`);
         assert.equal(twice.status, 409);
         assert.match(twice.body.error.message, /cancelled/);
+      });
+
+      test('SMPP cancel_sm takes the same way: one change on the bus with its stored id; not for another account', async () => {
+        const credential = await t.gateway.app.inject({ method: 'POST', url: '/v1/smpp/credentials', headers: { authorization: `Bearer ${t.apiKey}` }, payload: { system_id: `c${pipeline}`, password: 'pass1234' } });
+        assert.equal(credential.statusCode, 201);
+        const session = await bindClient({ host: '127.0.0.1', port: t.gateway.smppPort!, systemId: `c${pipeline}`, password: 'pass1234', mode: 'transmitter' });
+        try {
+          const mine = await send({ send_at: later() });
+          const other = await t.makeAccount();
+          const theirs = (await api('POST', '/v1/messages', { to: '+79161234567', text: 'x', send_at: later() }, other.apiKey)).body.id as string;
+          const heard: string[] = [];
+          const off = t.gateway.bus.onStatus((changes) => heard.push(...changes.filter((c) => c.messageId === mine).map((c) => c.eventId)));
+          assert.equal((await session.request({ command: 'cancel_sm', messageId: mine })).status, CommandStatus.ESME_ROK);
+          off();
+          const stored = await db().selectFrom('message_events').select('id').where('message_id', '=', mine).execute();
+          assert.deepEqual(heard, stored.map((e) => e.id));
+          assert.equal((await session.request({ command: 'cancel_sm', messageId: theirs })).status, CommandStatus.ESME_RCANCELFAIL);
+          assert.equal((await api('GET', `/v1/messages/${theirs}`, undefined, other.apiKey)).body.status, 'accepted');
+        } finally {
+          await session.unbind().catch(() => {});
+        }
       });
 
       test("another account's message, or none, is a 404 and is left alone", async () => {
