@@ -69,6 +69,16 @@ export const ConfigFileSchema = Type.Object(
         { additionalProperties: false },
       ),
     ),
+    receipt_grace_seconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 604800 })),
+    stream: Type.Optional(
+      Type.Object(
+        {
+          max_per_key: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000 })),
+          keepalive_seconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 300 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     rate_limit: Type.Optional(Type.Object({ per_second: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000000 })) }, { additionalProperties: false })),
     sqlite: Type.Optional(
       Type.Object({ synchronous: Type.Optional(Type.Union([Type.Literal('full'), Type.Literal('normal')])) }, { additionalProperties: false }),
@@ -146,6 +156,17 @@ export interface Config {
     disableAfterMs: number;
     /** finished deliveries and the delivery log are kept this long (and can be replayed), default 30 days */
     retentionDays: number;
+  };
+  /**
+   * how long a sent message waits for its receipt after its validity ended
+   * before it is finished as `expired` (`no_receipt`), default 3600 s
+   */
+  receiptGraceSeconds: number;
+  stream: {
+    /** open `GET /v1/events/stream` connections one API key may hold, default 10 */
+    maxPerKey: number;
+    /** seconds between keep-alive comments on an idle stream, default 15 */
+    keepAliveSeconds: number;
   };
   /** `thread` (default) runs delivery in a worker thread beside the HTTP API; `inline` runs both on the main thread */
   pipeline: 'thread' | 'inline';
@@ -283,6 +304,11 @@ export function loadConfig(env: Env = process.env): Config {
       retryMaxMs: intFromEnv(env, 'DEPESHA_WEBHOOK_RETRY_MAX_MS', problems, 10, 86400000) ?? file.webhooks?.retry_max_ms ?? 3600000,
       disableAfterMs: intFromEnv(env, 'DEPESHA_WEBHOOK_DISABLE_AFTER_MS', problems, 100, 2592000000) ?? file.webhooks?.disable_after_ms ?? 259200000,
       retentionDays: intFromEnv(env, 'DEPESHA_WEBHOOK_RETENTION_DAYS', problems, 1, 3650) ?? file.webhooks?.retention_days ?? 30,
+    },
+    receiptGraceSeconds: intFromEnv(env, 'DEPESHA_RECEIPT_GRACE_SECONDS', problems, 0, 604800) ?? file.receipt_grace_seconds ?? 3600,
+    stream: {
+      maxPerKey: intFromEnv(env, 'DEPESHA_STREAM_MAX_PER_KEY', problems, 1, 10000) ?? file.stream?.max_per_key ?? 10,
+      keepAliveSeconds: intFromEnv(env, 'DEPESHA_STREAM_KEEPALIVE_SECONDS', problems, 1, 300) ?? file.stream?.keepalive_seconds ?? 15,
     },
     pipeline: pipeline === 'inline' ? 'inline' : 'thread',
     rateLimitPerSecond: intFromEnv(env, 'DEPESHA_RATE_LIMIT_PER_SECOND', problems, 1, 1000000) ?? file.rate_limit?.per_second ?? 10000,

@@ -42,6 +42,8 @@ export const API_ERRORS = {
   invalid_webhook_url: { status: 422, description: 'A webhook `url` or a message\'s `callback_url` is not an absolute `http` or `https` URL (or carries a user name or password).' },
   invalid_webhook_secret: { status: 422, description: 'A webhook `secret` given on creation is not `whsec_` followed by the base64 of 24–64 bytes.' },
   replay_nothing_found: { status: 404, description: 'A webhook replay found no delivery of that event (or in that period) for the subscription.' },
+  message_not_cancellable: { status: 409, description: 'The message cannot be cancelled any more: a sender holds it, or it is sent or finished. The message says its status.' },
+  too_many_streams: { status: 429, description: 'This API key holds as many open event streams as it may (`stream.max_per_key`, default 10); close one first.' },
   rate_limited: { status: 429, description: 'Too many requests for this API key in the current second; wait `Retry-After` seconds.' },
   service_unavailable: { status: 503, description: 'The gateway is starting up or shutting down, or its database is unreachable; retry later.' },
   internal_error: { status: 500, description: 'An unexpected error on our side. The `request_id` identifies it in our logs.' },

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from './config.ts';
 import { EventBus } from './events/bus.ts';
+import { LiveHub } from './events/live.ts';
 import { buildApp } from './ingress/http/app.ts';
 import { SmppServer } from './ingress/smpp-server/server.ts';
 import { createLogger, type Logger } from './log.ts';
@@ -23,6 +24,8 @@ export interface Gateway {
   bus: EventBus;
   /** the operator of a number: the registry and ported numbers in memory */
   mno: MnoCache;
+  /** the live subscribers of the bus (open event streams) */
+  live: LiveHub;
   /** the address it listens on, when it listens */
   url: string | undefined;
   /** the SMPP server's port, when it listens */
@@ -113,6 +116,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   const mno = new MnoCache(new MnoRepository(db), log.child({ component: 'mno' }), { pollMs: options.mnoPollMs });
   await mno.start();
 
+  const live = new LiveHub(bus, { maxPerKey: config.stream.maxPerKey });
   let ready = false;
   const senderRegistry = new SenderRegistryCache(new SenderNamesRepository(db));
   const app = await buildApp({
@@ -123,6 +127,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     messages: new MessagesRepository(db),
     idempotency: new IdempotencyRepository(db),
     delivery,
+    live,
     metrics,
     senderRegistry,
     mno,
@@ -152,6 +157,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     database,
     bus,
     mno,
+    live,
     url,
     smppPort: smpp?.port,
     close() {
@@ -160,6 +166,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
         await smpp?.close();
         await app.close();
         mno.stop();
+        live.stop();
         await delivery.stop();
         await database.close();
       })();

@@ -23,6 +23,7 @@ export const REASONS = {
   operator_error: { permanent: false, description: 'The operator reported a temporary system error; the message is retried.' },
   operator_rejected: { permanent: true, description: 'The operator refused the message for a reason it did not specify further.' },
   validity_expired: { permanent: true, description: 'The validity period ended before the message could be delivered.' },
+  no_receipt: { permanent: true, description: 'The message was sent, but no delivery receipt came before its validity period and the grace period after it ended.' },
   cancelled_by_client: { permanent: true, description: 'The client cancelled the message before it was sent.' },
   unknown: { permanent: true, description: 'The operator reported a failure without a recognisable reason; the raw code is kept.' },
 } as const satisfies Record<string, ReasonInfo>;

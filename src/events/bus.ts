@@ -3,16 +3,21 @@ import type { MessageStatus } from '../domain/statuses.ts';
 
 /** A message moved to a new status (after the change is committed). */
 export interface StatusChange {
+  /** the `message_events` row that records this change (`evt_…`): ids grow in commit order on SQLite */
+  eventId: string;
   accountId: string;
   messageId: string;
   status: MessageStatus;
   reasonCode: string | null;
+  /** the provider's raw code that came with the reason, if any */
+  providerCode: string | null;
   at: number;
 }
 
 /**
  * The in-process event bus: the pipeline publishes committed status changes,
- * subscribers (metrics now; webhooks and live updates later) react. A slow or
+ * subscribers (metrics, the SMPP server's receipt feeds, the live stream of
+ * `events/live.ts`; webhooks later) react. A slow or
  * failing subscriber never affects the pipeline.
  */
 export class EventBus {

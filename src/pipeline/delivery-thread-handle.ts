@@ -4,15 +4,22 @@ import type { ConnectorView } from './delivery.ts';
 import type { EventBus, StatusChange } from '../events/bus.ts';
 import type { Logger } from '../log.ts';
 import type { AcceptJob } from './accept.ts';
+import type { CancelResult } from './cancel.ts';
 import type { Delivery } from './delivery.ts';
 
-export type ToDelivery = { type: 'enqueue'; ids: string[] } | { type: 'accept'; id: number; job: AcceptJob } | { type: 'reload'; id: number } | { type: 'stop' };
+export type ToDelivery =
+  | { type: 'enqueue'; ids: string[] }
+  | { type: 'accept'; id: number; job: AcceptJob }
+  | { type: 'reload'; id: number }
+  | { type: 'cancel'; id: number; accountId: string; messageId: string }
+  | { type: 'stop' };
 export type FromDelivery =
   | { type: 'ready' }
   | { type: 'stopped' }
   | { type: 'status'; changes: StatusChange[]; depth: number }
   | { type: 'connectors'; states: ConnectorView[] }
   | { type: 'reloaded'; id: number; error?: string }
+  | { type: 'cancelled'; id: number; result?: CancelResult; error?: string }
   | { type: 'accepted'; id: number; error?: string; code?: string | undefined };
 
 /**
@@ -30,8 +37,8 @@ export async function startDeliveryThread(config: Config, bus: EventBus, log: Lo
   let flushScheduled = false;
   let alive = false;
   let nextRequestId = 1;
-  /** accepts and reloads posted to the thread, by id, until it answers */
-  const waiting = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
+  /** accepts, reloads and cancels posted to the thread, by id, until it answers */
+  const waiting = new Map<number, { resolve: (value?: unknown) => void; reject: (err: Error) => void }>();
 
   const spawn = () =>
     new Promise<void>((resolve, reject) => {
@@ -58,6 +65,12 @@ export async function startDeliveryThread(config: Config, bus: EventBus, log: Lo
           waiting.delete(message.id);
           if (message.error === undefined) waiter?.resolve();
           else waiter?.reject(new Error(message.error));
+        } else if (message.type === 'cancelled') {
+          // Posted after the change's 'status' message: the bus has it before the caller hears back.
+          const waiter = waiting.get(message.id);
+          waiting.delete(message.id);
+          if (message.error === undefined) waiter?.resolve(message.result);
+          else waiter?.reject(new Error(message.error));
         }
       });
       worker.once('error', (err) => {
@@ -82,7 +95,7 @@ export async function startDeliveryThread(config: Config, bus: EventBus, log: Lo
       if (stopping || !alive) return Promise.reject(Object.assign(new Error('the delivery thread is not running'), { code: 'EPIPE' }));
       const id = nextRequestId++;
       return new Promise<void>((resolve, reject) => {
-        waiting.set(id, { resolve, reject });
+        waiting.set(id, { resolve: () => resolve(), reject });
         worker.postMessage({ type: 'accept', id, job } satisfies ToDelivery);
       });
     },
@@ -90,8 +103,16 @@ export async function startDeliveryThread(config: Config, bus: EventBus, log: Lo
       if (stopping || !alive) return Promise.resolve(); // a restarted thread reads the store anyway
       const id = nextRequestId++;
       return new Promise<void>((resolve, reject) => {
-        waiting.set(id, { resolve, reject });
+        waiting.set(id, { resolve: () => resolve(), reject });
         worker.postMessage({ type: 'reload', id } satisfies ToDelivery);
+      });
+    },
+    cancel(accountId, messageId) {
+      if (stopping || !alive) return Promise.reject(Object.assign(new Error('the delivery thread is not running'), { code: 'EPIPE' }));
+      const id = nextRequestId++;
+      return new Promise<CancelResult>((resolve, reject) => {
+        waiting.set(id, { resolve: resolve as (value?: unknown) => void, reject });
+        worker.postMessage({ type: 'cancel', id, accountId, messageId } satisfies ToDelivery);
       });
     },
     enqueue(ids) {

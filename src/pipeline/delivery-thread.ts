@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Config } from '../config.ts';
-import { EventBus } from '../events/bus.ts';
+import { EventBus, type StatusChange } from '../events/bus.ts';
 import { createLogger } from '../log.ts';
 import { openDatabase } from '../store/db.ts';
 import { startDelivery } from './delivery.ts';
@@ -31,7 +31,19 @@ const database = await openDatabase({
   ...(pgSchema ? { pgSchema } : {}),
 });
 const bus = new EventBus();
-bus.onStatus((changes) => post({ type: 'status', changes, depth: delivery.depth }));
+// The units of one commit publish their changes one by one and not in id order: one post per turn,
+// sorted by event id, hands the main thread the changes in commit order (and costs fewer posts).
+let committed: StatusChange[] = [];
+const postStatus = () => {
+  if (committed.length === 0) return;
+  const sorted = committed.sort((a, b) => (a.eventId < b.eventId ? -1 : a.eventId > b.eventId ? 1 : 0));
+  committed = [];
+  post({ type: 'status', changes: sorted, depth: delivery.depth });
+};
+bus.onStatus((changes) => {
+  if (committed.length === 0) setImmediate(postStatus);
+  for (const c of changes) committed.push(c);
+});
 const delivery = await startDelivery(database.db, database.dialect, config, bus, log, { pollMs });
 
 port.on('message', (message: ToDelivery) => {
@@ -54,6 +66,18 @@ port.on('message', (message: ToDelivery) => {
       (err: unknown) => {
         log.error({ err }, 'reloading connectors failed');
         post({ type: 'reloaded', id: message.id, error: err instanceof Error ? err.message : String(err) });
+      },
+    );
+  }
+  else if (message.type === 'cancel') {
+    delivery.cancel(message.accountId, message.messageId).then(
+      (result) => {
+        postStatus(); // the change reaches the main thread's bus before the answer does
+        post({ type: 'cancelled', id: message.id, result });
+      },
+      (err: unknown) => {
+        log.error({ err }, 'cancelling a message failed');
+        post({ type: 'cancelled', id: message.id, error: err instanceof Error ? err.message : String(err) });
       },
     );
   }

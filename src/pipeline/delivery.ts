@@ -14,6 +14,7 @@ import type { Dialect } from '../store/db.ts';
 import type { DB } from '../store/schema.ts';
 import { WriteBatcher } from '../store/write-batcher.ts';
 import { AcceptWriter, type AcceptJob } from './accept.ts';
+import { cancelMessage, type CancelResult } from './cancel.ts';
 import { InProcessDispatcher } from './dispatcher.ts';
 import { InboundProcessor } from './inbound.ts';
 import { ReceiptProcessor } from './receipts.ts';
@@ -21,6 +22,7 @@ import { Scheduler } from './scheduler.ts';
 import { RoutingTable } from './router.ts';
 import { Rotation, type CircuitState } from './rotation.ts';
 import { Sender } from './sender.ts';
+import { insertEvents } from './transitions.ts';
 
 /** The running delivery side: stores accepted messages, sends them when due, applies receipts. */
 export interface Delivery {
@@ -29,6 +31,12 @@ export interface Delivery {
    * dispatch. Resolves once they are committed: only then may the client be answered.
    */
   accept(job: AcceptJob): Promise<void>;
+  /**
+   * Cancels a message of the account that no sender holds yet (`accepted`, or
+   * `queued` waiting for a retry). Resolves after the commit, once the change
+   * is on the event bus.
+   */
+  cancel(accountId: string, messageId: string): Promise<CancelResult>;
   /** ids of committed messages that are due now */
   enqueue(ids: readonly string[]): void;
   readonly depth: number;
@@ -83,7 +91,10 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
   });
   const sender = new Sender(batcher, { table, rotation, connector: (id) => loaded.get(id) }, bus, log.child({ component: 'sender' }), { retry: config.retry, outbox });
   const receipts = new ReceiptProcessor(batcher, bus, log.child({ component: 'receipts' }), { outbox });
-  const scheduler = new Scheduler(db, dispatcher, log.child({ component: 'scheduler' }), options.pollMs === undefined ? {} : { pollMs: options.pollMs });
+  const scheduler = new Scheduler(db, dispatcher, log.child({ component: 'scheduler' }), {
+    ...(options.pollMs === undefined ? {} : { pollMs: options.pollMs }),
+    expiry: { batcher, bus, receiptGraceMs: config.receiptGraceSeconds * 1000, outbox },
+  });
 
   const recovered = await scheduler.recoverAfterCrash();
   if (recovered > 0) log.info({ recovered }, 'messages left in flight by the last run are due again');
@@ -127,6 +138,14 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
       const now = Date.now();
       const due = job.messages.filter((m) => m.due_at <= now).map((m) => m.id);
       if (due.length > 0) dispatcher.enqueue(due);
+    },
+    async cancel(accountId, messageId) {
+      const { result, changes } = await batcher.run(async (tx) => {
+        const { result, events } = await cancelMessage(tx, accountId, messageId, Date.now());
+        return { result, changes: await insertEvents(tx, events, outbox) };
+      });
+      bus.publishStatus(changes);
+      return result;
     },
     enqueue: (ids) => dispatcher.enqueue(ids),
     get depth() {

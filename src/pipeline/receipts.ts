@@ -187,6 +187,8 @@ export class ReceiptProcessor {
             await tx
               .updateTable('message_parts')
               .set({ status: RECEIPT_STATUS[r.status], reason_code: r.reason?.code ?? null, provider_code: r.reason?.providerCode ?? null, done_at: r.at })
+              // A part with its final status keeps it: a duplicate receipt, or one after the wait for it ended (no_receipt).
+              .where('status', '=', 'sent')
               .where((eb) => eb.or(slice.map((k) => eb.and([eb('message_id', '=', k.message_id), eb('part_index', '=', k.part_index)]))))
               .execute();
           }

@@ -1,9 +1,13 @@
 import type { Kysely } from 'kysely';
+import type { EventBus } from '../events/bus.ts';
 import type { Logger } from '../log.ts';
 import { IdempotencyRepository } from '../store/idempotency.ts';
 import { OPEN_STATUS_CONDITION } from '../store/migrations/002-partial-indexes.ts';
 import type { DB } from '../store/schema.ts';
+import type { WriteBatcher } from '../store/write-batcher.ts';
 import type { Dispatcher } from './dispatcher.ts';
+import { expireSent, insertEvents } from './transitions.ts';
+import type { EventOutbox } from '../events/webhooks/outbox.ts';
 
 export interface SchedulerOptions {
   /** how often due messages are looked for, default 250 ms */
@@ -12,12 +16,27 @@ export interface SchedulerOptions {
   pollLimit?: number;
   /** the dispatcher queue depth above which a poll is skipped, default 20,000 */
   maxDepth?: number;
+  /** finishing `sent` messages whose receipt never came; off when absent */
+  expiry?: {
+    batcher: WriteBatcher;
+    bus: EventBus;
+    /** how long after its validity ends a sent message still waits for its receipt */
+    receiptGraceMs: number;
+    /** how often to look, default 1000 ms */
+    everyMs?: number;
+    /** messages finished per transaction at most, default 500 */
+    batchLimit?: number;
+    /** webhook deliveries of the expiries, written in their transaction */
+    outbox?: EventOutbox | undefined;
+  };
 }
 
 /**
  * Finds messages that are due (a `send_at` reached, a retry back-off over, a
  * crashed sender's lease run out, or an id the dispatcher never got) and hands
- * them to the dispatcher; forgets expired idempotency keys.
+ * them to the dispatcher; finishes sent messages whose receipt did not come
+ * within their validity and the grace after it (`expired`, `no_receipt`);
+ * forgets expired idempotency keys.
  */
 export class Scheduler {
   readonly #db: Kysely<DB>;
@@ -29,6 +48,8 @@ export class Scheduler {
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | null = null;
   #lastPurge = 0;
+  readonly #expiry: SchedulerOptions['expiry'];
+  #lastExpiry = 0;
 
   constructor(db: Kysely<DB>, dispatcher: Dispatcher, log: Logger, options: SchedulerOptions = {}) {
     this.#db = db;
@@ -37,6 +58,7 @@ export class Scheduler {
     this.#pollMs = options.pollMs ?? 250;
     this.#pollLimit = options.pollLimit ?? 2000;
     this.#maxDepth = options.maxDepth ?? 20_000;
+    this.#expiry = options.expiry;
   }
 
   /**
@@ -73,7 +95,27 @@ export class Scheduler {
     if (this.#running) await this.#running;
   }
 
-  /** One pass: hand over due messages; purge old idempotency keys once a minute. */
+  /**
+   * Finishes, in bounded batches, sent messages whose validity plus the
+   * receipt grace is over; each batch is one unit of the write batcher, and its
+   * changes go on the bus after the commit. Returns how many were finished.
+   */
+  async expireSent(now = Date.now()): Promise<number> {
+    const expiry = this.#expiry;
+    if (!expiry) return 0;
+    const limit = expiry.batchLimit ?? 500;
+    let total = 0;
+    // A backlog (after a long outage) is worked off over several passes, not in one.
+    for (let round = 0; round < 20; round++) {
+      const changes = await expiry.batcher.run(async (tx) => insertEvents(tx, await expireSent(tx, now - expiry.receiptGraceMs, limit, now), expiry.outbox));
+      expiry.bus.publishStatus(changes);
+      total += changes.length;
+      if (changes.length < limit) break;
+    }
+    return total;
+  }
+
+  /** One pass: hand over due messages; once a second finish sent messages whose receipt is overdue; purge old idempotency keys once a minute. */
   async tick(now = Date.now()): Promise<number> {
     let handed = 0;
     if (this.#dispatcher.depth < this.#maxDepth) {
@@ -87,6 +129,11 @@ export class Scheduler {
         .execute();
       handed = due.length;
       if (handed > 0) this.#dispatcher.enqueue(due.map((r) => r.id));
+    }
+    if (this.#expiry && now - this.#lastExpiry >= (this.#expiry.everyMs ?? 1000)) {
+      this.#lastExpiry = now;
+      const expired = await this.expireSent(now);
+      if (expired > 0) this.#log.info({ expired }, 'sent messages without a receipt past their validity are expired (no_receipt)');
     }
     if (now - this.#lastPurge > 60_000) {
       this.#lastPurge = now;

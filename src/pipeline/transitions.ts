@@ -5,6 +5,7 @@ import type { MessageStatus } from '../domain/statuses.ts';
 import type { StatusChange } from '../events/bus.ts';
 import type { EventOutbox } from '../events/webhooks/outbox.ts';
 import type { MessageRow } from '../store/messages.ts';
+import { SENT_CONDITION } from '../store/migrations/009-sent-expiry.ts';
 import type { DB } from '../store/schema.ts';
 import { fixedChunks, inLists } from '../store/shapes.ts';
 
@@ -28,22 +29,38 @@ export interface EventInput {
 }
 
 /**
- * Appends the events; with an `outbox`, their webhook deliveries go into the
- * same transaction, so no event is committed without them.
+ * Appends events to `message_events`; with an `outbox`, their webhook
+ * deliveries go into the same transaction, so no event is committed without
+ * them. Returns them as status changes, each with its event id.
  */
 export async function insertEvents(tx: Kysely<DB>, events: EventInput[], outbox?: EventOutbox): Promise<StatusChange[]> {
-  const rows = events.map((e) => ({
-    id: newId('evt', e.at),
-    account_id: e.accountId,
-    message_id: e.messageId,
+  const changes: StatusChange[] = events.map((e) => ({
+    eventId: newId('evt', e.at),
+    accountId: e.accountId,
+    messageId: e.messageId,
     status: e.status,
-    reason_code: e.reason?.code ?? null,
-    provider_code: e.reason?.providerCode ?? null,
-    created_at: e.at,
+    reasonCode: e.reason?.code ?? null,
+    providerCode: e.reason?.providerCode ?? null,
+    at: e.at,
   }));
-  for (const part of fixedChunks(rows)) await tx.insertInto('message_events').values(part).execute();
-  if (outbox && events.length > 0) await outbox.messageEvents(tx, events.map((e, i) => ({ id: rows[i]!.id, accountId: e.accountId, messageId: e.messageId, status: e.status, at: e.at, row: e.row })));
-  return events.map((e) => ({ accountId: e.accountId, messageId: e.messageId, status: e.status, reasonCode: e.reason?.code ?? null, at: e.at }));
+  for (const part of fixedChunks(changes)) {
+    await tx
+      .insertInto('message_events')
+      .values(
+        part.map((c) => ({
+          id: c.eventId,
+          account_id: c.accountId,
+          message_id: c.messageId,
+          status: c.status,
+          reason_code: c.reasonCode,
+          provider_code: c.providerCode,
+          created_at: c.at,
+        })),
+      )
+      .execute();
+  }
+  if (outbox && events.length > 0) await outbox.messageEvents(tx, events.map((e, i) => ({ id: changes[i]!.eventId, accountId: e.accountId, messageId: e.messageId, status: e.status, at: e.at, row: e.row })));
+  return changes;
 }
 
 /**
@@ -194,6 +211,35 @@ export async function finishMany(
       .returningAll()
       .execute();
     for (const m of moved) events.push({ accountId: m.account_id, messageId: m.id, status, reason, at: now, row: m });
+  }
+  return events;
+}
+
+/**
+ * sent → expired with `no_receipt`, for at most `limit` messages whose validity
+ * ended before `endedBefore` (the end of validity plus the grace for late
+ * receipts): the receipt is not coming. Their parts still waiting (`sent`) are
+ * closed with the same reason; parts with a receipt keep theirs.
+ */
+export async function expireSent(tx: Kysely<DB>, endedBefore: number, limit: number, now: number): Promise<EventInput[]> {
+  const waiting = await tx
+    .selectFrom('messages')
+    .select(['id', 'account_id'])
+    .where(SENT_CONDITION) // as in the partial index messages_sent_expiry, word for word
+    .where('expires_at', '<', endedBefore)
+    .orderBy('expires_at')
+    .limit(limit)
+    .execute();
+  if (waiting.length === 0) return [];
+  const reason: FailureReason = { code: 'no_receipt' };
+  const events = await finishMany(tx, waiting.map((m) => ({ id: m.id, accountId: m.account_id })), ['sent'], 'expired', reason, now);
+  for (const ids of inLists(events.map((e) => e.messageId))) {
+    await tx
+      .updateTable('message_parts')
+      .set({ status: 'expired', reason_code: reason.code, provider_code: null, done_at: now })
+      .where('message_id', 'in', ids)
+      .where('status', '=', 'sent')
+      .execute();
   }
   return events;
 }

@@ -12,6 +12,7 @@ import * as inbound from './migrations/005-inbound.ts';
 import * as connectorsRoutes from './migrations/006-connectors-routes.ts';
 import * as webhooks from './migrations/007-webhooks.ts';
 import * as mno from './migrations/008-mno.ts';
+import * as sentExpiry from './migrations/009-sent-expiry.ts';
 import * as routing from './migrations/010-routing.ts';
 import * as sendersSettings from './migrations/011-senders-settings.ts';
 import type { DB } from './schema.ts';
@@ -48,6 +49,7 @@ const migrations: Record<string, Migration> = {
   '006-connectors-routes': connectorsRoutes,
   '007-webhooks': webhooks,
   '008-mno': mno,
+  '009-sent-expiry': sentExpiry,
   '010-routing': routing,
   '011-senders-settings': sendersSettings,
 };

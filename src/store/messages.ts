@@ -68,6 +68,20 @@ export class MessagesRepository {
       .execute();
   }
 
+  /** One message's events after an event id, oldest first (its status history, a page at a time). */
+  async eventsAfter(accountId: string, messageId: string, afterId: string | undefined, limit: number): Promise<EventRow[]> {
+    let q = this.#db.selectFrom('message_events').selectAll().where('account_id', '=', accountId).where('message_id', '=', messageId);
+    if (afterId !== undefined) q = q.where('id', '>', afterId);
+    return q.orderBy('id').limit(limit).execute();
+  }
+
+  /** The account's events after an event id, oldest first (a stream's replay), only of these statuses when given. */
+  async accountEventsAfter(accountId: string, afterId: string, limit: number, statuses?: readonly string[]): Promise<EventRow[]> {
+    let q = this.#db.selectFrom('message_events').selectAll().where('account_id', '=', accountId).where('id', '>', afterId);
+    if (statuses !== undefined) q = q.where('status', 'in', statuses);
+    return q.orderBy('id').limit(limit).execute();
+  }
+
   /** Newest first; one more row than asked tells the caller whether there is a next page. */
   async list(accountId: string, f: MessageFilter): Promise<MessageRow[]> {
     let q = this.#db.selectFrom('messages').selectAll().where('account_id', '=', accountId);

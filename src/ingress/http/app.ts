@@ -16,6 +16,7 @@ import { connectorsRoutes } from './routes/connectors.ts';
 import { smppCredentialsRoutes } from './routes/smpp-credentials.ts';
 import { inboundRoutes } from './routes/inbound.ts';
 import { mnoRoutes } from './routes/mno.ts';
+import { eventsRoutes } from './routes/events.ts';
 import { opsRoutes } from './routes/ops.ts';
 import { accountRoutes } from './routes/account.ts';
 import { senderNamesRoutes } from './routes/sender-names.ts';
@@ -100,5 +101,6 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
   await app.register(senderNamesRoutes(deps, deps.senderRegistry));
   await app.register(mnoRoutes(deps));
   await app.register(webhooksRoutes(deps));
+  await app.register(eventsRoutes(deps));
   return app;
 }

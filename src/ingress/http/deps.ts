@@ -1,4 +1,5 @@
 import type { Config } from '../../config.ts';
+import type { LiveHub } from '../../events/live.ts';
 import type { Logger } from '../../log.ts';
 import type { Metrics } from '../../metrics.ts';
 import type { Delivery } from '../../pipeline/delivery.ts';
@@ -18,7 +19,9 @@ export interface HttpDeps {
   messages: MessagesRepository;
   idempotency: IdempotencyRepository;
   /** stores accepted messages and hands them to dispatch */
-  delivery: Pick<Delivery, 'accept' | 'depth' | 'connectors' | 'reload'>;
+  delivery: Pick<Delivery, 'accept' | 'cancel' | 'depth' | 'connectors' | 'reload'>;
+  /** live subscribers of the event bus (the event stream) */
+  live: LiveHub;
   metrics: Metrics;
   /** each account's registered sender names, checked at accept */
   senderRegistry: SenderRegistryCache;

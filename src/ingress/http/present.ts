@@ -1,5 +1,6 @@
 import { REASONS, isReasonCode } from '../../domain/reasons.ts';
 import type { MessageStatus } from '../../domain/statuses.ts';
+import type { StatusChange } from '../../events/bus.ts';
 import type { TrafficType } from '../../pipeline/accept.ts';
 import { segment, type SmsEncoding } from '../../sms/encoding.ts';
 import type { InboundMessageRow } from '../../store/inbound.ts';
@@ -10,11 +11,7 @@ const isoReq = (ms: number): string => new Date(ms).toISOString();
 
 /** The API shape of a message; parts and events only on the single-message read. */
 export function presentMessage(row: MessageRow, detail?: { parts: PartRow[]; events: EventRow[] }) {
-  const reasonCode = row.reason_code;
-  const reason =
-    reasonCode && isReasonCode(reasonCode)
-      ? { code: reasonCode, description: REASONS[reasonCode].description, permanent: REASONS[reasonCode].permanent, provider_code: row.provider_code }
-      : null;
+  const reason = presentReason(row.reason_code, row.provider_code);
   const out = {
     id: row.id,
     object: 'message' as const,
@@ -87,4 +84,37 @@ export function presentInbound(r: InboundMessageRow) {
 /** The API shape of a batch, with its messages counted by current status. */
 export function presentBatch(batch: BatchRow, counts: Record<string, number>) {
   return { id: batch.id, object: 'batch' as const, total: batch.total, accepted: batch.accepted, rejected: batch.rejected, counts, created_at: isoReq(batch.created_at) };
+}
+
+/** A reason code and the provider's code as the API's reason object; null without a known code. */
+function presentReason(code: string | null, providerCode: string | null) {
+  return code && isReasonCode(code) ? { code, description: REASONS[code].description, permanent: REASONS[code].permanent, provider_code: providerCode } : null;
+}
+
+/**
+ * A status change in the event envelope of webhooks and the stream:
+ * `{id, type: "message.<status>", created_at, data: {message_id, status, reason}}`.
+ * The history (`GET /v1/messages/{id}/events`) and the stream use this one shape.
+ */
+export function presentEvent(e: Pick<StatusChange, 'eventId' | 'messageId' | 'status' | 'reasonCode' | 'providerCode' | 'at'>) {
+  return {
+    id: e.eventId,
+    type: `message.${e.status}`,
+    created_at: isoReq(e.at),
+    data: { object: 'status_change' as const, message_id: e.messageId, status: e.status, reason: presentReason(e.reasonCode, e.providerCode) },
+  };
+}
+
+/** A stored event row as a status change. */
+export function eventFromRow(e: EventRow): StatusChange {
+  return { eventId: e.id, accountId: e.account_id, messageId: e.message_id, status: e.status as MessageStatus, reasonCode: e.reason_code, providerCode: e.provider_code, at: e.created_at };
+}
+
+/**
+ * The `accepted` step, which is not stored: it happens when the message is
+ * written. Its id is the message id's body under the event prefix, so it sorts
+ * at the message's creation, before every stored event of the message.
+ */
+export function acceptedEvent(row: MessageRow): StatusChange {
+  return { eventId: `evt_${row.id.slice(row.id.indexOf('_') + 1)}`, accountId: row.account_id, messageId: row.id, status: 'accepted', reasonCode: null, providerCode: null, at: row.created_at };
 }

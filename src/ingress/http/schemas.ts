@@ -6,7 +6,7 @@ import { TRAFFIC_TYPES } from '../../pipeline/accept.ts';
 
 const literals = <const T extends string[]>(values: readonly [...T]) => Type.Enum(values);
 const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
-const Timestamp = Type.String({ format: 'date-time', description: 'RFC 3339, UTC, milliseconds', examples: ['2026-11-22T14:05:53.120Z'] });
+export const Timestamp = Type.String({ format: 'date-time', description: 'RFC 3339, UTC, milliseconds', examples: ['2026-11-22T14:05:53.120Z'] });
 
 const CallbackUrl = Type.String({
   minLength: 1,
@@ -54,7 +54,7 @@ const PartSchema = Type.Object({
   done_at: Nullable(Timestamp),
 });
 
-const ReasonSchema = Nullable(
+export const ReasonSchema = Nullable(
   Type.Object({
     code: Type.String({ description: 'non-delivery reason from docs/statuses.md' }),
     description: Type.String(),

@@ -6,7 +6,6 @@ import type { Logger } from '../../log.ts';
 import type { Metrics } from '../../metrics.ts';
 import { acceptContext, prepareMessage, type SendRequest } from '../../pipeline/accept.ts';
 import type { SenderRegistryCache } from '../../pipeline/policy.ts';
-import { cancelMessage } from '../../pipeline/cancel.ts';
 import type { Delivery } from '../../pipeline/delivery.ts';
 import { decodeText, inboundBody, type ConcatInfo } from '../../smpp/concat.ts';
 import { CommandStatus } from '../../smpp/pdu.ts';
@@ -23,7 +22,7 @@ export interface SmppServerDeps {
   log: Logger;
   database: Database;
   accounts: AccountsRepository;
-  delivery: Pick<Delivery, 'accept'>;
+  delivery: Pick<Delivery, 'accept' | 'cancel'>;
   bus: EventBus;
   metrics: Metrics;
   /** each account's registered sender names, checked at accept */
@@ -204,9 +203,13 @@ export class SmppServer {
       case 'query_sm':
         return this.#onQuery(customer, request.messageId);
       case 'cancel_sm': {
-        const changes = await cancelMessage(this.#deps.database.db, customer.account.id, request.messageId);
-        if (!changes) return { command: 'cancel_sm_resp', status: CommandStatus.ESME_RCANCELFAIL };
-        this.#deps.bus.publishStatus(changes);
+        // The delivery thread cancels (it is the one writer of messages) and puts the change on the bus.
+        const result = await this.#deps.delivery.cancel(customer.account.id, request.messageId).catch((err: unknown) => {
+          this.#deps.log.error({ err, systemId: customer.credential.system_id }, 'cancel_sm failed');
+          return undefined;
+        });
+        if (result === undefined) return { command: 'cancel_sm_resp', status: CommandStatus.ESME_RSYSERR };
+        if (result.outcome !== 'cancelled') return { command: 'cancel_sm_resp', status: CommandStatus.ESME_RCANCELFAIL };
         return { command: 'cancel_sm_resp' };
       }
       case 'bind_receiver':

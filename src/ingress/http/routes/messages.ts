@@ -193,6 +193,33 @@ export function messagesRoutes(deps: HttpDeps, validateItem: ValidateFunction): 
       },
     );
 
+    app.post(
+      '/v1/messages/:id/cancel',
+      {
+        schema: {
+          summary: 'Cancel a message',
+          description: 'Cancels a message that is not sent yet: `accepted` (waiting for dispatch or its `send_at`) or `queued` while it waits for a retry. It becomes `cancelled` with reason `cancelled_by_client`; the answer is the message. A message a sender holds, or one sent or finished, is refused with `409 message_not_cancellable`.',
+          tags: ['messages'],
+          security,
+          params: IdParams,
+          response: { 200: MessageSchema, ...errors },
+        },
+      },
+      async (request) => {
+        const auth = requireAuth(request);
+        const id = request.params.id;
+        const result = await deps.delivery.cancel(auth.account.id, id);
+        if (result.outcome === 'not_found') throw new ApiError('not_found', `no message ${id} in this account`);
+        if (result.outcome === 'not_cancellable') {
+          const why = result.leased ? 'a sender is handing it to the operator now' : `it is ${result.status}`;
+          throw new ApiError('message_not_cancellable', `message ${id} cannot be cancelled: ${why}`, [{ field: 'status', issue: result.status }]);
+        }
+        const row = await deps.messages.get(auth.account.id, id);
+        if (!row) throw new ApiError('not_found', `no message ${id} in this account`);
+        return presentMessage(row);
+      },
+    );
+
     app.get(
       '/v1/batches/:id',
       {

@@ -1,0 +1,165 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { MESSAGE_STATUSES, type MessageStatus } from '../../../domain/statuses.ts';
+import { ApiError } from '../../../errors.ts';
+import { writeStream, type DropReason, type LiveHub } from '../../../events/live.ts';
+import { requireAuth } from '../auth.ts';
+import { decodeCursor, encodeCursor } from '../cursor.ts';
+import type { HttpDeps } from '../deps.ts';
+import { acceptedEvent, eventFromRow, presentEvent } from '../present.ts';
+import { ErrorSchema, IdParams, ReasonSchema, Timestamp } from '../schemas.ts';
+
+/** Statuses a stored event can have: `accepted` is not stored, and the stream does not carry it. */
+const STREAMED_STATUSES = MESSAGE_STATUSES.filter((s) => s !== 'accepted');
+const EVENT_ID = /^evt_[0-9A-HJKMNP-TV-Z]{26}$/;
+
+export const EventSchema = Type.Object(
+  {
+    id: Type.String({ description: 'event id; on the stream also the SSE `id:`, usable as `Last-Event-ID`', examples: ['evt_01JDQ3X4Y5Z6A7B8C9D0E1F2G3'] }),
+    type: Type.String({ description: '`message.<status>`', examples: ['message.delivered'] }),
+    created_at: Timestamp,
+    data: Type.Object({
+      object: Type.Literal('status_change'),
+      message_id: Type.String({ examples: ['msg_01JDQ3X4Y5Z6A7B8C9D0E1F2G3'] }),
+      status: Type.Enum(MESSAGE_STATUSES),
+      reason: ReasonSchema,
+    }),
+  },
+  {
+    $id: 'Event',
+    examples: [
+      {
+        id: 'evt_01JDQ3X4Y5Z6A7B8C9D0E1F2G3',
+        type: 'message.undelivered',
+        created_at: '2026-11-22T14:05:53.120Z',
+        data: {
+          object: 'status_change',
+          message_id: 'msg_01JDQ3X4Y5Z6A7B8C9D0E1F2G0',
+          status: 'undelivered',
+          reason: { code: 'subscriber_unknown', description: 'The number does not exist or is not assigned to a subscriber.', permanent: true, provider_code: 'stat:UNDELIV err:001' },
+        },
+      },
+    ],
+  },
+);
+
+const EventListSchema = Type.Object({ data: Type.Array(EventSchema, { description: 'oldest first' }), next_cursor: Type.Union([Type.String(), Type.Null()]) });
+
+const HistoryQuery = Type.Object(
+  {
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 50 })),
+    cursor: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+  },
+  { additionalProperties: false },
+);
+
+const StreamQuery = Type.Object(
+  {
+    types: Type.Optional(
+      Type.String({
+        pattern: `^(message\\.(${STREAMED_STATUSES.join('|')}))(,message\\.(${STREAMED_STATUSES.join('|')}))*$`,
+        description: 'only these event types, comma-separated',
+        examples: ['message.delivered,message.undelivered'],
+      }),
+    ),
+    last_event_id: Type.Optional(Type.String({ pattern: EVENT_ID.source, description: 'as the `Last-Event-ID` header, for clients that cannot set headers' })),
+  },
+  { additionalProperties: false },
+);
+
+const errors = { 400: ErrorSchema, 401: ErrorSchema, 404: ErrorSchema, 429: ErrorSchema };
+const security = [{ bearerAuth: [] }];
+
+/** One event as SSE text. JSON never holds a raw newline, so `data:` is one line. */
+function sse(change: Parameters<typeof presentEvent>[0]): string {
+  const event = presentEvent(change);
+  return `id: ${event.id}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`;
+}
+
+const FAREWELL: Record<DropReason, string> = {
+  slow_consumer: 'the client did not read fast enough; reconnect with Last-Event-ID to resume',
+  shutting_down: 'the gateway is shutting down; reconnect with Last-Event-ID to resume',
+};
+
+export function eventsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
+  const live: LiveHub = deps.live;
+  return async (app) => {
+    // Open streams end before the server closes, or closing would wait for them.
+    app.addHook('preClose', async () => live.closeAll('shutting_down'));
+
+    app.get(
+      '/v1/messages/:id/events',
+      {
+        schema: {
+          summary: "A message's status history",
+          description: 'The status timeline, **oldest first** (unlike other lists), cursor-paginated. The first entry is `message.accepted`, made from the message\'s creation (it is not stored, and the stream does not carry it).',
+          tags: ['events'],
+          security,
+          params: IdParams,
+          querystring: HistoryQuery,
+          response: { 200: EventListSchema, ...errors },
+        },
+      },
+      async (request) => {
+        const auth = requireAuth(request);
+        const row = await deps.messages.get(auth.account.id, request.params.id);
+        if (!row) throw new ApiError('not_found', `no message ${request.params.id} in this account`);
+        const limit = request.query.limit ?? 50;
+        const after = request.query.cursor === undefined ? undefined : decodeCursor(request.query.cursor, 'evt');
+        const accepted = acceptedEvent(row);
+        const first = after === undefined || after < accepted.eventId;
+        const stored = (await deps.messages.eventsAfter(auth.account.id, row.id, after, limit + 1)).map(eventFromRow);
+        const all = first ? [accepted, ...stored] : stored;
+        const page = all.slice(0, limit);
+        return { data: page.map(presentEvent), next_cursor: all.length > limit ? encodeCursor(page[page.length - 1]!.eventId) : null };
+      },
+    );
+
+    app.get(
+      '/v1/events/stream',
+      {
+        schema: {
+          summary: "Live status changes of the account's messages",
+          description:
+            'Server-Sent Events (`text/event-stream`): every committed status change of the account, as it happens, one event per change (`id:` the event id, `event:` its type, `data:` the event envelope). Resume after a disconnect with the `Last-Event-ID` header (or `last_event_id`): the stored events after it come first, then live ones, with no gap or duplicate between them. Keep-alive comments every 15 s. A client that stops reading is dropped with an `event: dropped`.',
+          tags: ['events'],
+          security,
+          headers: Type.Object({ 'last-event-id': Type.Optional(Type.String({ pattern: EVENT_ID.source, description: 'the last event id you received' })) }),
+          querystring: StreamQuery,
+          response: { 200: { description: 'an endless `text/event-stream`; each `data:` is an Event', content: { 'text/event-stream': { schema: EventSchema } } }, ...errors },
+        },
+      },
+      async (request, reply) => {
+        const auth = requireAuth(request);
+        const lastEventId = request.headers['last-event-id'] ?? request.query.last_event_id;
+        const statuses = request.query.types === undefined ? undefined : new Set(request.query.types.split(',').map((t) => t.slice('message.'.length) as MessageStatus));
+        const sub = live.open(auth.account.id, auth.keyId, statuses);
+        if (!sub) throw new ApiError('too_many_streams', `this API key holds ${live.maxPerKey} open streams already; close one first`);
+        deps.metrics.streamsOpen.set(live.size);
+        const log = request.log.child({ stream: true });
+        reply.hijack();
+        const res = reply.raw;
+        // The headers set so far (request id, rate limits) go out with the stream's own.
+        for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) res.setHeader(name, value);
+        res.writeHead(200, {
+          'content-type': 'text/event-stream; charset=utf-8',
+          'cache-control': 'no-cache, no-transform',
+          connection: 'keep-alive',
+          'x-accel-buffering': 'no',
+        });
+        res.flushHeaders();
+        const only = statuses === undefined ? undefined : [...statuses];
+        const reason = await writeStream(sub, res, {
+          lastEventId,
+          replay: async (afterId, limit) => (await deps.messages.accountEventsAfter(auth.account.id, afterId, limit, only)).map(eventFromRow),
+          format: sse,
+          farewell: (why) => `event: dropped\ndata: ${JSON.stringify({ reason: why, message: FAREWELL[why] })}\n\n`,
+          keepAliveMs: deps.config.stream.keepAliveSeconds * 1000,
+        });
+        if (reason === 'slow_consumer') log.warn({ account: auth.account.id }, 'event stream dropped: the client did not read');
+        deps.metrics.streamsEnded.inc({ reason });
+        deps.metrics.streamsOpen.set(live.size);
+      },
+    );
+  };
+}
