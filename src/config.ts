@@ -146,7 +146,7 @@ export interface Config {
   webhooks: {
     /** how long one webhook POST may take, answer included, default 10,000 ms */
     timeoutMs: number;
-    /** requests in flight per endpoint, default 8 */
+    /** requests in flight per endpoint, default 32 */
     concurrency: number;
     /** first back-off after a failed delivery, default 5,000 ms; doubles each attempt */
     retryBaseMs: number;
@@ -299,7 +299,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     webhooks: {
       timeoutMs: intFromEnv(env, 'DEPESHA_WEBHOOK_TIMEOUT_MS', problems, 100, 60000) ?? file.webhooks?.timeout_ms ?? 10000,
-      concurrency: intFromEnv(env, 'DEPESHA_WEBHOOK_CONCURRENCY', problems, 1, 256) ?? file.webhooks?.concurrency ?? 8,
+      concurrency: intFromEnv(env, 'DEPESHA_WEBHOOK_CONCURRENCY', problems, 1, 256) ?? file.webhooks?.concurrency ?? 32,
       retryBaseMs: intFromEnv(env, 'DEPESHA_WEBHOOK_RETRY_BASE_MS', problems, 10, 3600000) ?? file.webhooks?.retry_base_ms ?? 5000,
       retryMaxMs: intFromEnv(env, 'DEPESHA_WEBHOOK_RETRY_MAX_MS', problems, 10, 86400000) ?? file.webhooks?.retry_max_ms ?? 3600000,
       disableAfterMs: intFromEnv(env, 'DEPESHA_WEBHOOK_DISABLE_AFTER_MS', problems, 100, 2592000000) ?? file.webhooks?.disable_after_ms ?? 259200000,

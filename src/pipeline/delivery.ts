@@ -6,6 +6,7 @@ import { ConnectorsRepository } from '../store/connectors.ts';
 import { SecretBox } from '../store/secrets.ts';
 import type { EventBus } from '../events/bus.ts';
 import { WebhookOutboxWriter } from '../events/webhooks/outbox.ts';
+import { ThreadPoster } from '../events/webhooks/poster.ts';
 import { WebhookSender } from '../events/webhooks/sender.ts';
 import { Subscriptions } from '../events/webhooks/subscriptions.ts';
 import { WebhookOutbox } from '../store/webhooks.ts';
@@ -80,14 +81,20 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
   const dispatcher = new InProcessDispatcher();
   const subscriptions = new Subscriptions();
   subscriptions.replace(await WebhookOutbox.subscriptions(db, box));
-  const webhooks = new WebhookSender(db, dialect, batcher, subscriptions, box, log.child({ component: 'webhooks' }), { ...config.webhooks, retentionMs: config.webhooks.retentionDays * 86_400_000, pollMs: options.pollMs ?? 250 });
+  const webhooks = new WebhookSender(db, dialect, batcher, subscriptions, box, log.child({ component: 'webhooks' }), { ...config.webhooks, retentionMs: config.webhooks.retentionDays * 86_400_000, pollMs: options.pollMs ?? 250 }, new ThreadPoster());
   // Deliveries written in a transaction are looked for once it has committed: the status changes are published then.
-  let webhooksWritten = false;
-  const outbox = new WebhookOutboxWriter(subscriptions, dialect, () => (webhooksWritten = true));
+  const written = new Set<string>();
+  const outbox = new WebhookOutboxWriter(subscriptions, dialect, (endpoints) => {
+    for (const e of endpoints) written.add(e);
+  });
+  /** After a commit: the endpoints that got deliveries are looked at (not before: a fetch must see the rows). */
+  const committed = () => {
+    if (written.size === 0) return;
+    webhooks.track(written);
+    written.clear();
+  };
   bus.onStatus(() => {
-    if (!webhooksWritten) return;
-    webhooksWritten = false;
-    webhooks.nudge();
+    committed();
   });
   const sender = new Sender(batcher, { table, rotation, connector: (id) => loaded.get(id) }, bus, log.child({ component: 'sender' }), { retry: config.retry, outbox });
   const receipts = new ReceiptProcessor(batcher, bus, log.child({ component: 'receipts' }), { outbox });
@@ -98,7 +105,7 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
 
   const recovered = await scheduler.recoverAfterCrash();
   if (recovered > 0) log.info({ recovered }, 'messages left in flight by the last run are due again');
-  const inbound = new InboundProcessor(batcher, log.child({ component: 'inbound' }), config.defaults.region, { outbox, committed: () => webhooks.nudge() });
+  const inbound = new InboundProcessor(batcher, log.child({ component: 'inbound' }), config.defaults.region, { outbox, committed });
   const context = { receipt: (r: Receipt) => receipts.submit(r), inbound: async (m: InboundMessage) => void (await inbound.submit(m)) };
   for (const connector of fixed) await connector.start(context);
 

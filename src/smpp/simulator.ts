@@ -74,6 +74,8 @@ export class SmscSimulator {
   readonly stats = { binds: 0, submits: 0, accepted: 0, refused: 0, receipts: 0, receiptsAcked: 0, disconnects: 0 };
   /** set false to keep `submits` empty under load */
   recordSubmits = true;
+  /** called as each receipt's deliver_sm goes out (benchmarks time what follows from here) */
+  onReceipt: ((destinationAddr: string, status: ReceiptStatus, at: number) => void) | undefined;
 
   constructor(options: SimulatorOptions = {}) {
     this.#options = {
@@ -271,6 +273,7 @@ export class SmscSimulator {
     }
     const receipt = formatReceipt({ messageId: held.submit.messageId, status: held.status, submitDate: held.submit.at, doneDate: Date.now(), errorCode: held.status === 'delivered' ? 0 : 1 });
     this.stats.receipts++;
+    this.onReceipt?.(held.submit.destinationAddr, held.status, Date.now());
     session
       .request({
         command: 'deliver_sm',

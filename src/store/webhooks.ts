@@ -195,11 +195,44 @@ export const WebhookOutbox = {
     for (const chunk of fixedChunks(rows)) await tx.insertInto('webhook_deliveries').values(chunk).execute();
   },
 
-  /** Pending deliveries that are due, oldest due first, leaving out endpoints that are busy or disabled. */
-  async due(db: Kysely<DB>, now: number, skipEndpoints: readonly string[], limit: number): Promise<DeliveryRow[]> {
-    let q = db.selectFrom('webhook_deliveries').selectAll().where(PENDING_CONDITION).where('next_attempt_at', '<=', now);
-    if (skipEndpoints.length > 0) q = q.where('endpoint', 'not in', inLists(skipEndpoints, 4096)[0]!);
-    return q.orderBy('next_attempt_at').orderBy('id').limit(limit).execute();
+  /** The endpoints that have pending deliveries (read once at start; the outbox reports new ones). */
+  async pendingEndpoints(db: Kysely<DB>): Promise<string[]> {
+    const rows = await db.selectFrom('webhook_deliveries').select('endpoint').distinct().where(PENDING_CONDITION).execute();
+    return rows.map((r) => r.endpoint);
+  },
+
+  /** One endpoint's pending deliveries that are due, oldest due first. */
+  async dueFor(db: Kysely<DB>, endpoint: string, now: number, limit: number): Promise<DeliveryRow[]> {
+    return db
+      .selectFrom('webhook_deliveries')
+      .selectAll()
+      .where(PENDING_CONDITION)
+      .where('endpoint', '=', endpoint)
+      .where('next_attempt_at', '<=', now)
+      .orderBy('next_attempt_at')
+      .orderBy('id')
+      .limit(limit)
+      .execute();
+  },
+
+  /** These deliveries, those still pending, due and not leased, oldest first. */
+  async pendingByIds(db: Kysely<DB>, ids: readonly string[], now: number): Promise<DeliveryRow[]> {
+    const out: DeliveryRow[] = [];
+    for (const list of inLists(ids)) {
+      out.push(...(await db.selectFrom('webhook_deliveries').selectAll().where('id', 'in', list).where(PENDING_CONDITION).where('lease_until', 'is', null).where('next_attempt_at', '<=', now).execute()));
+    }
+    return out.sort((a, b) => (a.id < b.id ? -1 : 1));
+  },
+
+  async hasPending(db: Kysely<DB>, endpoint: string): Promise<boolean> {
+    return (await db.selectFrom('webhook_deliveries').select('id').where(PENDING_CONDITION).where('endpoint', '=', endpoint).limit(1).executeTakeFirst()) !== undefined;
+  },
+
+  /** Hands back leased deliveries that were not attempted (their endpoint was paused first): pending and due, attempts unchanged. */
+  async release(tx: Kysely<DB>, rows: readonly DeliveryRow[], now: number): Promise<void> {
+    for (const row of rows) {
+      await tx.updateTable('webhook_deliveries').set({ lease_until: null, next_attempt_at: now }).where('id', '=', row.id).where('lease_until', '=', row.lease_until!).execute();
+    }
   },
 
   /** The pending deliveries of these chains (order keys), to find each chain's first. */

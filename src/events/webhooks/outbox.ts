@@ -44,10 +44,10 @@ export function callbackEndpoint(url: string): string {
 export class WebhookOutboxWriter implements EventOutbox {
   readonly #subscriptions: Subscriptions;
   readonly #dialect: Dialect;
-  readonly #written: () => void;
+  readonly #written: (endpoints: string[]) => void;
 
-  /** `written` is called (inside the transaction) whenever deliveries were added: the sender looks after the commit. */
-  constructor(subscriptions: Subscriptions, dialect: Dialect, written: () => void) {
+  /** `written` is called (inside the transaction) with the endpoints of the deliveries it added: the sender looks after the commit. */
+  constructor(subscriptions: Subscriptions, dialect: Dialect, written: (endpoints: string[]) => void) {
     this.#subscriptions = subscriptions;
     this.#dialect = dialect;
     this.#written = written;
@@ -78,7 +78,7 @@ export class WebhookOutboxWriter implements EventOutbox {
     for (const [batchId, accountId] of batches) rows.push(...(await this.#batchCompleted(tx, batchId, accountId)));
     if (rows.length === 0) return;
     await WebhookOutbox.insert(tx, rows);
-    this.#written();
+    this.#written([...new Set(rows.map((r) => r.endpoint))]);
   }
 
   async inboundMessage(tx: Kysely<DB>, row: InboundMessageRow): Promise<void> {
@@ -88,7 +88,7 @@ export class WebhookOutboxWriter implements EventOutbox {
     const id = newId('evt', row.received_at);
     const payload = JSON.stringify({ id, type: 'inbound_message.received', created_at: new Date(row.received_at).toISOString(), data: presentInbound(row) });
     await WebhookOutbox.insert(tx, subscribers.map((s) => delivery(row.account_id!, s.id, null, s.id, row.id, id, 'inbound_message.received', payload, row.received_at)));
-    this.#written();
+    this.#written(subscribers.map((s) => s.id));
   }
 
   /** `batch.completed` once the batch's last open message has reached a final status in this transaction. */

@@ -8,11 +8,12 @@ import { openOrMakeCallbackSecret, WebhookOutbox, type AttemptRow, type Delivery
 import type { WriteBatcher } from '../../store/write-batcher.ts';
 import { generateSecret, signatureHeaders } from './signing.ts';
 import type { Subscriptions } from './subscriptions.ts';
+import { DirectPoster, type Outcome, type Poster } from './poster.ts';
 
 export interface WebhookSenderOptions {
   /** how long one POST may take, answer included, default 10,000 ms */
   timeoutMs: number;
-  /** requests in flight per endpoint, default 8 */
+  /** requests in flight per endpoint, default 32 */
   concurrency: number;
   /** first back-off after a failed attempt, default 5,000 ms; doubles each attempt */
   retryBaseMs: number;
@@ -32,7 +33,6 @@ const FETCH_LIMIT = 500;
 const PURGE_EVERY_MS = 10 * 60_000;
 /** rows removed per transaction, so a large purge does not hold the writer long */
 const PURGE_CHUNK = 5_000;
-const EXCERPT_BYTES = 1024;
 /**
  * A delivery behind one in flight is looked at again this soon. Its
  * predecessor's success makes it due at once, but that write may commit just
@@ -50,15 +50,18 @@ export function webhookRetryDelayMs(attempt: number, baseMs: number, maxMs: numb
 interface Endpoint {
   active: number;
   queue: DeliveryRow[];
+  /**
+   * While failing the endpoint is paused: nothing is sent before this time,
+   * then one delivery at a time (a probe) until one succeeds. 0: not paused.
+   */
+  pausedUntil: number;
+  /** failed probes in a row: the pause doubles with each */
+  step: number;
 }
 
-interface Outcome {
-  ok: boolean;
-  statusCode: number | null;
-  excerpt: string | null;
-  error: string | null;
-  latencyMs: number;
-}
+/** An endpoint with nothing pending is forgotten only after this long, so a commit racing the check is not missed. */
+const FORGET_AFTER_MS = 1_000;
+
 
 /**
  * Sends the outbox: takes due deliveries (nudged after every commit that
@@ -77,10 +80,12 @@ export class WebhookSender {
   readonly #log: Logger;
   readonly #options: WebhookSenderOptions;
   readonly #endpoints = new Map<string, Endpoint>();
+  /** endpoints that may have pending deliveries, and since when a look found none */
+  readonly #pending = new Map<string, number | null>();
   readonly #held = new Set<string>();
   readonly #inFlight = new Set<Promise<void>>();
   readonly #callbackSecrets = new Map<string, Promise<string>>();
-  readonly #abort = new AbortController();
+  readonly #poster: Poster;
   #timer: NodeJS.Timeout | undefined;
   #purgeTimer: NodeJS.Timeout | undefined;
   #purging: Promise<void> | null = null;
@@ -88,7 +93,8 @@ export class WebhookSender {
   #again = false;
   #stopped = false;
 
-  constructor(db: Kysely<DB>, dialect: Dialect, batcher: WriteBatcher, subscriptions: Subscriptions, box: SecretBox, log: Logger, options: WebhookSenderOptions) {
+  constructor(db: Kysely<DB>, dialect: Dialect, batcher: WriteBatcher, subscriptions: Subscriptions, box: SecretBox, log: Logger, options: WebhookSenderOptions, poster: Poster = new DirectPoster()) {
+    this.#poster = poster;
     this.#db = db;
     this.#dialect = dialect;
     this.#batcher = batcher;
@@ -102,6 +108,7 @@ export class WebhookSender {
   async start(): Promise<void> {
     const recovered = await this.#batcher.run((tx) => WebhookOutbox.recover(tx, Date.now()));
     if (recovered > 0) this.#log.info({ recovered }, 'webhook deliveries left in flight by the last run are due again');
+    for (const endpoint of await WebhookOutbox.pendingEndpoints(this.#db)) this.#pending.set(endpoint, null);
     this.#timer = setInterval(() => this.nudge(), this.#options.pollMs);
     this.#timer.unref();
     this.#purgeTimer = setInterval(() => void (this.#purging ??= this.purge().then(() => undefined).finally(() => (this.#purging = null))), PURGE_EVERY_MS);
@@ -126,6 +133,12 @@ export class WebhookSender {
     return total;
   }
 
+  /** Endpoints that got deliveries in a transaction that has committed: looked at now. */
+  track(endpoints: Iterable<string>): void {
+    for (const endpoint of endpoints) this.#pending.set(endpoint, null);
+    this.nudge();
+  }
+
   /** Looks for due deliveries now (coalesced: one fetch at a time, one more if nudged meanwhile). */
   nudge(): void {
     if (this.#stopped) return;
@@ -142,7 +155,7 @@ export class WebhookSender {
     clearInterval(this.#purgeTimer);
     await this.#purging;
     // What is in flight stays leased; the next start sends it again.
-    this.#abort.abort();
+    await this.#poster.close();
     await this.#pumping;
     await Promise.allSettled([...this.#inFlight]);
   }
@@ -160,11 +173,52 @@ export class WebhookSender {
     } while (this.#again && !this.#stopped);
   }
 
-  /** One page of due deliveries; true when there may be more. */
+  #endpoint(key: string): Endpoint {
+    let e = this.#endpoints.get(key);
+    if (!e) {
+      e = { active: 0, queue: [], pausedUntil: 0, step: 0 };
+      this.#endpoints.set(key, e);
+    }
+    return e;
+  }
+
+  /**
+   * One look at every endpoint that may have work: its due deliveries, as
+   * many as it has room for (one while it is probed after a pause; none while
+   * paused, busy or its subscription is disabled). Each endpoint is read on
+   * its own index range, so one endpoint's backlog costs the others nothing.
+   * True when there may be more.
+   */
   async #fetchOnce(): Promise<boolean> {
     const now = Date.now();
-    const busy = [...this.#endpoints].filter(([, e]) => e.active + e.queue.length >= MAX_HELD_PER_ENDPOINT).map(([k]) => k);
-    const rows = (await WebhookOutbox.due(this.#db, now, [...busy, ...this.#subscriptions.disabledIds()], FETCH_LIMIT)).filter((r) => !this.#held.has(r.id));
+    const rows: DeliveryRow[] = [];
+    /** how many more each endpoint may take in this look */
+    const rooms = new Map<string, number>();
+    let more = false;
+    for (const [key, emptySince] of [...this.#pending]) {
+      if (this.#stopped) return false;
+      const subscription = this.#subscriptions.get(key);
+      if (subscription && !subscription.enabled) continue;
+      const e = this.#endpoints.get(key);
+      if (e && e.pausedUntil > now) continue;
+      const held = e ? e.active + e.queue.length : 0;
+      const room = e && e.pausedUntil > 0 ? (held === 0 ? 1 : 0) : Math.min(FETCH_LIMIT, MAX_HELD_PER_ENDPOINT - held);
+      if (room <= 0) continue;
+      const found = (await WebhookOutbox.dueFor(this.#db, key, now, room)).filter((r) => !this.#held.has(r.id));
+      if (found.length === room && room === FETCH_LIMIT) more = true;
+      if (found.length > 0 || held > 0) {
+        this.#pending.set(key, null);
+        rooms.set(key, room);
+        rows.push(...found);
+        continue;
+      }
+      if (await WebhookOutbox.hasPending(this.#db, key)) this.#pending.set(key, null);
+      else if (emptySince === null) this.#pending.set(key, now);
+      else if (now - emptySince >= FORGET_AFTER_MS && this.#pending.get(key) === emptySince && !(e && e.pausedUntil > 0)) {
+        this.#pending.delete(key);
+        this.#endpoints.delete(key);
+      }
+    }
     if (rows.length === 0 || this.#stopped) return false;
     // The first pending delivery of each chain (endpoint + message) is the only one that may go.
     const chains = await WebhookOutbox.chains(this.#db, [...new Set(rows.map((r) => r.order_key))]);
@@ -175,8 +229,17 @@ export class WebhookSender {
       if (!head || c.id < head.id) heads.set(key, c);
     }
     const take: DeliveryRow[] = [];
+    const taken = new Set<string>();
+    const takeRow = (row: DeliveryRow) => {
+      const room = rooms.get(row.endpoint) ?? 0;
+      if (room <= 0 || taken.has(row.id) || this.#held.has(row.id)) return;
+      rooms.set(row.endpoint, room - 1);
+      taken.add(row.id);
+      take.push(row);
+    };
     const defer = new Map<string, { headId: string; at: number; ids: string[] }>();
-    const room = new Map<string, number>();
+    /** due predecessors of rows that were found: they go first (a page may hold a chain's followers but not its head) */
+    const dueHeads = new Set<string>();
     for (const row of rows) {
       const head = heads.get(`${row.endpoint}\u0000${row.order_key}`);
       if (head && head.id !== row.id) {
@@ -186,15 +249,13 @@ export class WebhookSender {
           const wait = defer.get(head.id) ?? { headId: head.id, at, ids: [] };
           wait.ids.push(row.id);
           defer.set(head.id, wait);
-        }
+        } else if (head.lease_until === null) dueHeads.add(head.id);
         continue;
       }
-      const e = this.#endpoints.get(row.endpoint);
-      const free = room.get(row.endpoint) ?? MAX_HELD_PER_ENDPOINT - (e ? e.active + e.queue.length : 0);
-      if (free <= 0) continue;
-      room.set(row.endpoint, free - 1);
-      take.push(row);
+      takeRow(row);
     }
+    const missingHeads = [...dueHeads].filter((id) => !taken.has(id) && !this.#held.has(id));
+    if (missingHeads.length > 0) for (const head of await WebhookOutbox.pendingByIds(this.#db, missingHeads, now)) takeRow(head);
     if (take.length === 0 && defer.size === 0) return false;
     const leaseUntil = now + this.#options.timeoutMs + 5_000;
     const headsDone = await this.#batcher.run(async (tx) => {
@@ -203,13 +264,11 @@ export class WebhookSender {
     });
     for (const row of take) {
       this.#held.add(row.id);
-      const e = this.#endpoints.get(row.endpoint) ?? { active: 0, queue: [] };
-      this.#endpoints.set(row.endpoint, e);
-      e.queue.push({ ...row, lease_until: leaseUntil });
+      this.#endpoint(row.endpoint).queue.push({ ...row, lease_until: leaseUntil });
       this.#drain(row.endpoint);
     }
     // A predecessor that finished meanwhile: its followers are due now, look again.
-    return rows.length >= FETCH_LIMIT || headsDone > 0;
+    return more || headsDone > 0;
   }
 
   #drain(key: string): void {
@@ -218,66 +277,71 @@ export class WebhookSender {
     while (!this.#stopped && e.active < this.#options.concurrency && e.queue.length > 0) {
       const row = e.queue.shift()!;
       e.active++;
-      const job: Promise<void> = this.#deliver(row)
+      // The request's slot is free once its answer is in: the next one goes while the outcome is written.
+      let freed = false;
+      const free = () => {
+        if (freed) return;
+        freed = true;
+        e.active--;
+        const wasFull = e.active + e.queue.length + 1 >= MAX_HELD_PER_ENDPOINT;
+        if (e.active === 0 && e.queue.length === 0 && e.pausedUntil === 0) this.#endpoints.delete(key);
+        else this.#drain(key);
+        if (wasFull) this.nudge();
+      };
+      const job: Promise<void> = this.#deliver(row, free)
         .catch((err: unknown) => this.#log.error({ err, delivery: row.id }, 'recording a webhook delivery failed; it is sent again when its lease ends'))
         .finally(() => {
           this.#inFlight.delete(job);
           this.#held.delete(row.id);
-          e.active--;
-          const wasFull = e.active + e.queue.length + 1 >= MAX_HELD_PER_ENDPOINT;
-          if (e.active === 0 && e.queue.length === 0) this.#endpoints.delete(key);
-          else this.#drain(key);
-          if (wasFull) this.nudge();
+          free();
         });
       this.#inFlight.add(job);
     }
   }
 
-  async #deliver(row: DeliveryRow): Promise<void> {
+  /** Sends one delivery and records the outcome; `free` gives its request slot back as soon as the answer is in. */
+  async #deliver(row: DeliveryRow, free: () => void): Promise<void> {
     const subscription = row.webhook_id === null ? undefined : this.#subscriptions.get(row.webhook_id);
     // Deleted (its rows go with it) or disabled meanwhile: it waits, leased, until enabled or recovered.
     if (row.webhook_id !== null && (!subscription || !subscription.enabled)) return;
     const url = subscription ? subscription.url : row.callback_url!;
     const secret = subscription ? subscription.secret : await this.#callbackSecret(row.account_id);
-    const outcome = await this.#post(url, secret, row);
+    const outcome = await this.#poster.post({ url, headers: signatureHeaders(secret, row.event_id, row.payload), body: row.payload, timeoutMs: this.#options.timeoutMs });
     if (outcome === undefined) return; // stopping: left leased for the next start
-    const followers = await this.#record(row, subscription, url, outcome);
+    const followers = await this.#record(row, subscription, url, outcome, free);
     if (followers > 0) this.nudge(); // the next of its chain may go now
   }
 
-  async #post(url: string, secret: string, row: DeliveryRow): Promise<Outcome | undefined> {
-    const started = performance.now();
-    const latency = () => Math.round(performance.now() - started);
-    try {
-      const res = await fetch(url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'user-agent': 'Depesha-Webhooks/1', ...signatureHeaders(secret, row.event_id, row.payload) },
-        body: row.payload,
-        redirect: 'manual',
-        signal: AbortSignal.any([AbortSignal.timeout(this.#options.timeoutMs), this.#abort.signal]),
-      });
-      const excerpt = await readExcerpt(res);
-      const ok = res.status >= 200 && res.status < 300;
-      return { ok, statusCode: res.status, excerpt, error: ok ? null : `answered ${res.status}`, latencyMs: latency() };
-    } catch (err) {
-      if (this.#abort.signal.aborted) return undefined;
-      return { ok: false, statusCode: null, excerpt: null, error: describeFailure(err, this.#options.timeoutMs), latencyMs: latency() };
-    }
-  }
-
   /** Writes the outcome and the log entry; returns how many later deliveries of the chain it made due. */
-  async #record(row: DeliveryRow, subscription: Subscription | undefined, url: string, outcome: Outcome): Promise<number> {
+  async #record(row: DeliveryRow, subscription: Subscription | undefined, url: string, outcome: Outcome, free: () => void): Promise<number> {
     const now = Date.now();
     const o = this.#options;
     let nextAttemptAt: number | null = null;
     let disable: string | null = null;
     let giveUp = false;
+    const e = this.#endpoint(row.endpoint);
+    /** deliveries queued for the endpoint, not yet tried: they go back when it is paused */
+    let unsent: DeliveryRow[] = [];
+    let resumed = false;
     if (!outcome.ok) {
       const failingSince = subscription ? (subscription.failingSince ?? now) : row.created_at;
       if (now - failingSince >= o.disableAfterMs) {
         if (subscription) disable = `every delivery failed since ${new Date(failingSince).toISOString()} (last: ${outcome.error}); enable it again with POST /v1/webhooks/${subscription.id}/enable`;
         else giveUp = true;
-      } else nextAttemptAt = now + webhookRetryDelayMs(row.attempts + 1, o.retryBaseMs, o.retryMaxMs);
+      } else {
+        // The endpoint is failing, not this delivery: pause it (longer after each failed probe) and try one again then.
+        if (e.pausedUntil <= now) {
+          e.step++;
+          e.pausedUntil = now + webhookRetryDelayMs(e.step, o.retryBaseMs, o.retryMaxMs);
+          unsent = e.queue.splice(0);
+        }
+        nextAttemptAt = e.pausedUntil;
+      }
+    } else if (e.pausedUntil > 0) {
+      // The probe got through: everything pending for the endpoint may go again, at full speed.
+      e.pausedUntil = 0;
+      e.step = 0;
+      resumed = true;
     }
     const attempt: AttemptRow = {
       id: newId('wha', now),
@@ -296,6 +360,8 @@ export class WebhookSender {
       attempted_at: now,
     };
     const failingBefore = subscription?.failingSince ?? null;
+    // The endpoint's pause (if any) is set above, before the slot is handed on.
+    free();
     const followers = await this.#batcher.run(async (tx) => {
       await WebhookOutbox.logAttempts(tx, [attempt]);
       if (outcome.ok) {
@@ -304,6 +370,7 @@ export class WebhookSender {
         return n;
       }
       if (subscription && failingBefore === null) await WebhookOutbox.setFailing(tx, subscription.id, now);
+      await WebhookOutbox.release(tx, unsent, now);
       if (giveUp) await WebhookOutbox.giveUp(tx, row);
       // A disabled subscription keeps its pending deliveries: enabling it sends them, in order.
       else await WebhookOutbox.retryAt(tx, row, nextAttemptAt ?? now);
@@ -318,6 +385,8 @@ export class WebhookSender {
         this.#log.warn({ webhook: subscription.id, account: row.account_id }, 'webhook disabled after failing for the whole retry window');
       }
     }
+    for (const u of unsent) this.#held.delete(u.id);
+    if (resumed) this.nudge();
     if (giveUp) this.#log.warn({ delivery: row.id, account: row.account_id }, 'callback_url delivery given up after the retry window');
     return followers;
   }
@@ -331,28 +400,4 @@ export class WebhookSender {
     }
     return secret;
   }
-}
-
-/** The first 1 KB of the answer, as text; the rest is not read. */
-async function readExcerpt(res: Response): Promise<string | null> {
-  if (!res.body) return null;
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  while (size < EXCERPT_BYTES) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    chunks.push(value);
-    size += value.length;
-  }
-  await reader.cancel().catch(() => {});
-  if (size === 0) return null;
-  return Buffer.concat(chunks).subarray(0, EXCERPT_BYTES).toString('utf8');
-}
-
-function describeFailure(err: unknown, timeoutMs: number): string {
-  const e = err as { name?: string; message?: string; cause?: { code?: string; message?: string } };
-  if (e.name === 'TimeoutError') return `no answer within ${timeoutMs} ms`;
-  if (e.cause?.code) return `${e.cause.code}${e.cause.message ? `: ${e.cause.message}` : ''}`;
-  return e.message ?? String(err);
 }

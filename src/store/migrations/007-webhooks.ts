@@ -46,7 +46,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('created_at', 'bigint', (c) => c.notNull())
     .addColumn('delivered_at', 'bigint')
     .execute();
-  await db.schema.createIndex('webhook_deliveries_due').on('webhook_deliveries').columns(['next_attempt_at', 'id']).where(PENDING_CONDITION).execute();
+  // Each endpoint's due deliveries: a paused or busy endpoint's backlog is never scanned for another's.
+  await db.schema.createIndex('webhook_deliveries_due').on('webhook_deliveries').columns(['endpoint', 'next_attempt_at', 'id']).where(PENDING_CONDITION).execute();
   await db.schema.createIndex('webhook_deliveries_chain').on('webhook_deliveries').columns(['order_key', 'endpoint', 'id']).where(PENDING_CONDITION).execute();
   await db.schema.createIndex('webhook_deliveries_webhook').on('webhook_deliveries').columns(['webhook_id', 'event_id']).where('webhook_id', 'is not', null).execute();
   await db.schema

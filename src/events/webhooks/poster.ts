@@ -1,0 +1,137 @@
+import { Worker } from 'node:worker_threads';
+
+/** One webhook request, signed already: the poster only sends it. */
+export interface PostRequest {
+  url: string;
+  headers: Record<string, string>;
+  body: string;
+  timeoutMs: number;
+}
+
+/** What came of one POST. */
+export interface Outcome {
+  ok: boolean;
+  statusCode: number | null;
+  /** the first 1 KB of the answer */
+  excerpt: string | null;
+  error: string | null;
+  latencyMs: number;
+}
+
+/** Sends webhook requests. `post` resolves undefined when the poster was closed meanwhile (the delivery stays leased). */
+export interface Poster {
+  post(request: PostRequest): Promise<Outcome | undefined>;
+  close(): Promise<void>;
+}
+
+const EXCERPT_BYTES = 1024;
+
+/** Sends on this thread's event loop. */
+export class DirectPoster implements Poster {
+  readonly #abort = new AbortController();
+
+  async post(request: PostRequest): Promise<Outcome | undefined> {
+    const outcome = await postOnce(request, this.#abort.signal);
+    return this.#abort.signal.aborted ? undefined : outcome;
+  }
+
+  async close(): Promise<void> {
+    this.#abort.abort();
+  }
+}
+
+/**
+ * Sends from a worker thread of its own. The delivery thread blocks in
+ * synchronous SQLite calls (statements, COMMIT) for milliseconds at a time;
+ * answers waiting on its event loop meanwhile made every POST slower and
+ * webhooks queue up under load. Here the HTTP client (undici, TLS, streams)
+ * has a loop of its own, and the delivery thread only signs, leases and
+ * records.
+ */
+export class ThreadPoster implements Poster {
+  readonly #worker: Worker;
+  readonly #waiting = new Map<number, (outcome: Outcome | undefined) => void>();
+  #next = 1;
+  #closed = false;
+
+  constructor() {
+    this.#worker = new Worker(new URL('./poster-thread.ts', import.meta.url));
+    this.#worker.unref();
+    this.#worker.on('message', (m: { id: number; outcome: Outcome }) => {
+      const resolve = this.#waiting.get(m.id);
+      this.#waiting.delete(m.id);
+      resolve?.(m.outcome);
+    });
+    // A poster thread that dies takes its requests with it: they are retried like any failure.
+    this.#worker.on('error', (err) => this.#failAll(`the webhook poster stopped: ${err.message}`));
+    this.#worker.on('exit', () => this.#failAll('the webhook poster stopped'));
+  }
+
+  post(request: PostRequest): Promise<Outcome | undefined> {
+    if (this.#closed) return Promise.resolve(undefined);
+    const id = this.#next++;
+    return new Promise((resolve) => {
+      this.#waiting.set(id, resolve);
+      this.#worker.postMessage({ id, request });
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const resolve of this.#waiting.values()) resolve(undefined);
+    this.#waiting.clear();
+    await this.#worker.terminate();
+  }
+
+  #failAll(error: string): void {
+    const waiting = [...this.#waiting.values()];
+    this.#waiting.clear();
+    for (const resolve of waiting) resolve(this.#closed ? undefined : { ok: false, statusCode: null, excerpt: null, error, latencyMs: 0 });
+  }
+}
+
+/** One POST: a 2xx is success; anything else, a timeout or a refused connection is a failure with its reason. */
+export async function postOnce(request: PostRequest, stop?: AbortSignal): Promise<Outcome> {
+  const started = performance.now();
+  const latency = () => Math.round(performance.now() - started);
+  const timeout = AbortSignal.timeout(request.timeoutMs);
+  try {
+    const res = await fetch(request.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'user-agent': 'Depesha-Webhooks/1', ...request.headers },
+      body: request.body,
+      redirect: 'manual',
+      signal: stop ? AbortSignal.any([timeout, stop]) : timeout,
+    });
+    const excerpt = await readExcerpt(res);
+    const ok = res.status >= 200 && res.status < 300;
+    return { ok, statusCode: res.status, excerpt, error: ok ? null : `answered ${res.status}`, latencyMs: latency() };
+  } catch (err) {
+    return { ok: false, statusCode: null, excerpt: null, error: describeFailure(err, request.timeoutMs), latencyMs: latency() };
+  }
+}
+
+/** The first 1 KB of the answer, as text; the rest is not read. */
+async function readExcerpt(res: Response): Promise<string | null> {
+  if (!res.body) return null;
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  while (size < EXCERPT_BYTES) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    size += value.length;
+  }
+  await reader.cancel().catch(() => {});
+  if (size === 0) return null;
+  return Buffer.concat(chunks).subarray(0, EXCERPT_BYTES).toString('utf8');
+}
+
+function describeFailure(err: unknown, timeoutMs: number): string {
+  const e = err as { name?: string; message?: string; cause?: { code?: string; message?: string } };
+  if (e.name === 'TimeoutError') return `no answer within ${timeoutMs} ms`;
+  if (e.cause?.code) return `${e.cause.code}${e.cause.message ? `: ${e.cause.message}` : ''}`;
+  return e.message ?? String(err);
+}
