@@ -150,7 +150,7 @@ export interface Config {
     concurrency: number;
     /** first back-off after a failed delivery, default 5,000 ms; doubles each attempt */
     retryBaseMs: number;
-    /** longest back-off, default 3,600,000 ms (1 h) */
+    /** longest back-off, default 120,000 ms (2 min) */
     retryMaxMs: number;
     /** an endpoint that fails this long is disabled, default 259,200,000 ms (3 days) */
     disableAfterMs: number;
@@ -301,7 +301,7 @@ export function loadConfig(env: Env = process.env): Config {
       timeoutMs: intFromEnv(env, 'DEPESHA_WEBHOOK_TIMEOUT_MS', problems, 100, 60000) ?? file.webhooks?.timeout_ms ?? 10000,
       concurrency: intFromEnv(env, 'DEPESHA_WEBHOOK_CONCURRENCY', problems, 1, 256) ?? file.webhooks?.concurrency ?? 32,
       retryBaseMs: intFromEnv(env, 'DEPESHA_WEBHOOK_RETRY_BASE_MS', problems, 10, 3600000) ?? file.webhooks?.retry_base_ms ?? 5000,
-      retryMaxMs: intFromEnv(env, 'DEPESHA_WEBHOOK_RETRY_MAX_MS', problems, 10, 86400000) ?? file.webhooks?.retry_max_ms ?? 3600000,
+      retryMaxMs: intFromEnv(env, 'DEPESHA_WEBHOOK_RETRY_MAX_MS', problems, 10, 86400000) ?? file.webhooks?.retry_max_ms ?? 120000,
       disableAfterMs: intFromEnv(env, 'DEPESHA_WEBHOOK_DISABLE_AFTER_MS', problems, 100, 2592000000) ?? file.webhooks?.disable_after_ms ?? 259200000,
       retentionDays: intFromEnv(env, 'DEPESHA_WEBHOOK_RETENTION_DAYS', problems, 1, 3650) ?? file.webhooks?.retention_days ?? 30,
     },

@@ -17,7 +17,7 @@ export interface WebhookSenderOptions {
   concurrency: number;
   /** first back-off after a failed attempt, default 5,000 ms; doubles each attempt */
   retryBaseMs: number;
-  /** longest back-off, default 3,600,000 ms (1 h) */
+  /** longest back-off, default 120,000 ms (2 min) */
   retryMaxMs: number;
   /** an endpoint failing this long is disabled (a callback_url delivery given up), default 3 days */
   disableAfterMs: number;
