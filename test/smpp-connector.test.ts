@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { SmscSimulator } from '../src/smpp/simulator.ts';
+import { parseSmppTime } from '../src/smpp/time.ts';
 import { dialects, startTestGateway, waitForStatus, type TestGateway } from './helpers.ts';
 
 /** The SMPP operator connector against the SMSC simulator, through the whole gateway. */
@@ -50,6 +51,18 @@ for (const dialect of await dialects()) {
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
     }
+
+    test('the message\'s validity goes to the SMSC as validity_period', async () => {
+      const { id } = await post({ to: '+79161234570', text: 'valid for ten minutes', ttl_seconds: 600 });
+      assert.equal(await waitForStatus(t.gateway, id, ['delivered', 'undelivered', 'failed', 'rejected', 'expired']), 'delivered');
+      const message = await get(`/v1/messages/${id}`);
+      const submit = sim.submits.find((s) => s.destinationAddr === '79161234570');
+      assert.ok(submit);
+      const parsed = parseSmppTime(submit.validityPeriod, Date.now());
+      assert.ok(parsed.ok && parsed.at !== undefined, `validity_period ${JSON.stringify(submit.validityPeriod)} is a time`);
+      // SMPP absolute times have a resolution of a tenth of a second.
+      assert.ok(Math.abs(parsed.at - Date.parse(message.expires_at)) < 1000, `${submit.validityPeriod} is the message's expires_at ${message.expires_at}`);
+    });
 
     test('a message goes out as submit_sm and its receipt (another id format) makes it delivered', async () => {
       const { id } = await post({ to: '+79161234567', text: 'Hello over SMPP', from: 'Shop' });

@@ -51,6 +51,8 @@ export interface SimulatedSubmit {
   /** from the UDH or SAR TLVs; null for a single-part message */
   concat: { ref: number; total: number; seq: number } | null;
   registeredDelivery: number;
+  /** as the ESME wrote it ("" for the SMSC default) */
+  validityPeriod: string;
   at: number;
 }
 
@@ -223,6 +225,7 @@ export class SmscSimulator {
       body,
       concat: udh?.concat ?? sar,
       registeredDelivery: request.registeredDelivery,
+      validityPeriod: request.validityPeriod,
       at: Date.now(),
     };
     this.stats.accepted++;
