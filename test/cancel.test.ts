@@ -31,7 +31,8 @@ for (const dialect of await dialects()) {
       after(() => t.close());
 
       test('an accepted message waiting for its send_at is cancelled: the answer, the timeline, the bus, and it is never sent', async () => {
-        const id = await send({ send_at: later(400) });
+        // Far enough ahead that a loaded machine still cancels it before it is due.
+        const id = await send({ send_at: later(2000) });
         const heard: string[] = [];
         const off = t.gateway.bus.onStatus((changes) => {
           for (const c of changes) if (c.messageId === id) heard.push(`${c.status}:${c.eventId}`);
@@ -48,7 +49,7 @@ for (const dialect of await dialects()) {
         assert.deepEqual(events.map((e) => e.status), ['cancelled']);
         assert.deepEqual(heard, [`cancelled:${events[0]!.id}`]);
         // Its send_at passes: a message sent after it is delivered, and it is still cancelled and never sent.
-        const next = await send({ send_at: later(500) });
+        const next = await send({ send_at: later(2100) });
         await waitForStatus(t.gateway, next, ['delivered']);
         const row = await db().selectFrom('messages').select(['status', 'sent_at', 'attempts']).where('id', '=', id).executeTakeFirstOrThrow();
         assert.deepEqual({ ...row }, { status: 'cancelled', sent_at: null, attempts: 0 });
