@@ -9,8 +9,12 @@
  *
  *   node bench/receipt-visibility.ts [--db sqlite|postgres] [--duration 30] [--rate 500] [--runs 1]
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
 import { createParser } from 'eventsource-parser';
+import { SmscSimulator } from '../src/smpp/simulator.ts';
 import {
   API_KEY,
   authHeaders,
@@ -36,14 +40,23 @@ import {
 const USAGE = `usage: node bench/receipt-visibility.ts [flags]
   messages sent at --rate for --duration seconds; receipt → stream latency per delivered message
   --rate N                messages per second, one POST /v1/messages each (default 500)
-  --receipt-delay MS      DEPESHA_SANDBOX_RECEIPT_DELAY_MS (default: the gateway's, 200)
+  --via sandbox|smpp      sandbox (default): the receipt time is the part's done_at, when the sandbox made it;
+                          smpp: an SMPP connector to the SMSC simulator in this process, and the receipt time is
+                          when the simulator sends its deliver_sm (this process's clock)
+  --receipt-delay MS      sandbox: DEPESHA_SANDBOX_RECEIPT_DELAY_MS (default: the gateway's, 200); smpp: the simulator's (100)
   --drain SECONDS         after the load, wait up to this long for the last deliveries (default 30)
   --details N             messages whose receipt time is read back (GET /v1/messages/{id}), at most (default 20000)`;
 
 const TARGET = { p99_ms: 100 };
 
 checkNodeVersion();
-const { common, values } = parseBenchArgs(USAGE, { rate: { type: 'string' }, 'receipt-delay': { type: 'string' }, drain: { type: 'string' }, details: { type: 'string' } }, { duration: 30, connections: 20 });
+const { common, values } = parseBenchArgs(
+  USAGE,
+  { rate: { type: 'string' }, via: { type: 'string', default: 'sandbox' }, 'receipt-delay': { type: 'string' }, drain: { type: 'string' }, details: { type: 'string' } },
+  { duration: 30, connections: 20 },
+);
+const via = values.via as string;
+if (via !== 'sandbox' && via !== 'smpp') fail('--via must be sandbox or smpp');
 const rate = numberFlag(values, 'rate', 500);
 const drainS = numberFlag(values, 'drain', 30, true);
 const details = Math.round(numberFlag(values, 'details', 20_000));
@@ -75,8 +88,10 @@ function listen(url: string): { arrivals: Map<string, number>; ready: Promise<vo
 }
 
 /** Sends `rate` messages per second for `seconds`, at most `connections` at once; returns the accepted ids. */
-async function load(url: string, seconds: number): Promise<{ ids: string[]; refused: number }> {
+async function load(url: string, seconds: number): Promise<{ ids: string[]; refused: number; numbers: Map<string, string> }> {
   const ids: string[] = [];
+  /** message id → the number's digits */
+  const numbers = new Map<string, string>();
   let refused = 0;
   let inFlight = 0;
   const total = Math.round(rate * seconds);
@@ -88,11 +103,14 @@ async function load(url: string, seconds: number): Promise<{ ids: string[]; refu
     if (wait > 1) await sleep(wait);
     while (inFlight >= common.connections) await Promise.race(pending);
     inFlight++;
-    const p: Promise<void> = fetch(`${url}/v1/messages`, { method: 'POST', headers: authHeaders, body: JSON.stringify({ to: randomPhone(), text: SMS_TEXT }) })
+    const to = randomPhone();
+    const p: Promise<void> = fetch(`${url}/v1/messages`, { method: 'POST', headers: authHeaders, body: JSON.stringify({ to, text: SMS_TEXT }) })
       .then(async (res) => {
         const body = (await res.json()) as { id?: string };
-        if (res.status === 202 && body.id) ids.push(body.id);
-        else refused++;
+        if (res.status === 202 && body.id) {
+          ids.push(body.id);
+          numbers.set(body.id, to.replace(/^\+/, ''));
+        } else refused++;
       })
       .catch(() => void refused++)
       .finally(() => {
@@ -102,7 +120,7 @@ async function load(url: string, seconds: number): Promise<{ ids: string[]; refu
     pending.add(p);
   }
   await Promise.all(pending);
-  return { ids, refused };
+  return { ids, refused, numbers };
 }
 
 /** The receipt time of each message (latest part `done_at`), read back through the API. */
@@ -137,24 +155,37 @@ interface Run {
 
 async function oneRun(i: number): Promise<Run> {
   const busyBefore = await waitForQuietMachine(log);
-  server = await startServer({
-    common,
-    log,
-    env: { DEPESHA_STREAM_KEEPALIVE_SECONDS: '1', ...(receiptDelay === undefined ? {} : { DEPESHA_SANDBOX_RECEIPT_DELAY_MS: receiptDelay }) },
-  });
+  // --via smpp: the simulator here, one smpp connector to it; receipts timed as they leave the simulator.
+  let sim: SmscSimulator | undefined;
+  let configDir: string | undefined;
+  const sentAt = new Map<string, number>();
+  const env: Record<string, string> = { DEPESHA_STREAM_KEEPALIVE_SECONDS: '1' };
+  if (via === 'smpp') {
+    sim = new SmscSimulator({ accounts: { depesha: 'bench' }, receiptDelayMs: receiptDelay === undefined ? 100 : Number(receiptDelay) });
+    sim.recordSubmits = false;
+    sim.onReceipt = (to, status, at) => {
+      if (status === 'delivered' && !sentAt.has(to)) sentAt.set(to, at);
+    };
+    const port = await sim.start();
+    configDir = mkdtempSync(path.join(os.tmpdir(), 'depesha-bench-rv-'));
+    env.DEPESHA_CONFIG = path.join(configDir, 'depesha.json');
+    writeFileSync(env.DEPESHA_CONFIG, JSON.stringify({ connectors: [{ id: 'smsc', type: 'smpp', host: '127.0.0.1', port, system_id: 'depesha', password: 'bench', binds: 2, window: 50 }], routes: [{ connector: 'smsc' }] }));
+  } else if (receiptDelay !== undefined) env.DEPESHA_SANDBOX_RECEIPT_DELAY_MS = receiptDelay;
+  server = await startServer({ common, log, env });
   const srv = server;
+  while (sim && sim.bound < 2) await sleep(50);
   const stream = listen(srv.url);
   try {
     await stream.ready; // the first keep-alive: the subscription is open
-    log(`run ${i + 1}/${common.runs}: server ${srv.url} (${common.db}); ${rate} msg/s for ${common.duration} s`);
-    const { ids, refused } = await load(srv.url, common.duration);
+    log(`run ${i + 1}/${common.runs}: server ${srv.url} (${common.db}, via ${via}); ${rate} msg/s for ${common.duration} s`);
+    const { ids, refused, numbers } = await load(srv.url, common.duration);
     const deadline = performance.now() + drainS * 1000;
     while (performance.now() < deadline && ids.some((id) => !stream.arrivals.has(id))) await sleep(100);
     const seen = ids.filter((id) => stream.arrivals.has(id));
     // Evenly spread over the run when there are more than --details.
     const step = Math.max(1, Math.ceil(seen.length / details));
     const sample = seen.filter((_, k) => k % step === 0);
-    const times = await receiptTimes(srv.url, sample);
+    const times = via === 'smpp' ? new Map(sample.flatMap((id) => (sentAt.has(numbers.get(id)!) ? [[id, sentAt.get(numbers.get(id)!)!] as const] : []))) : await receiptTimes(srv.url, sample);
     const latencies = sample.filter((id) => times.has(id)).map((id) => stream.arrivals.get(id)! - times.get(id)!);
     const run: Run = {
       sent: ids.length,
@@ -174,6 +205,8 @@ async function oneRun(i: number): Promise<Run> {
     stream.close();
     await srv.stop();
     server = undefined;
+    await sim?.stop();
+    if (configDir) rmSync(configDir, { recursive: true, force: true });
   }
 }
 
@@ -184,13 +217,14 @@ const met = p99 <= TARGET.p99_ms;
 printResult(
   common.quiet,
   [
-    `receipt visibility (${common.db}, ${rate} msg/s, ${common.duration} s × ${common.runs} run${common.runs > 1 ? 's' : ''}): receipt emitted → message.delivered on /v1/events/stream`,
+    `receipt visibility (${common.db}, via ${via}, ${rate} msg/s, ${common.duration} s × ${common.runs} run${common.runs > 1 ? 's' : ''}): receipt emitted → message.delivered on /v1/events/stream`,
     `  median p50 ${median(runs.map((r) => r.p50_ms))} ms, p99 ${p99} ms  →  target p99 ≤ ${TARGET.p99_ms} ms: ${met ? 'MET' : 'MISSED'}`,
     ...runs.map((r, k) => `  run ${k + 1}: ${r.sent} sent, ${r.delivered_seen} seen, p50 ${r.p50_ms} ms, p90 ${r.p90_ms} ms, p99 ${r.p99_ms} ms, max ${r.max_ms} ms (${r.measured} measured)`),
   ],
   {
     bench: 'receipt-visibility',
     db: common.db,
+    via,
     rate,
     duration_s: common.duration,
     runs: runs.length,
