@@ -40,12 +40,6 @@ const NUMERIC_SENDER = /^\+?\d{1,15}$/;
 
 export type Prepared = { ok: true; row: MessageRow; segmentation: Segmentation } | { ok: false; error: ApiError };
 
-/**
- * Applies the rules that a schema cannot: number, sender, text size in parts,
- * schedule. Returns the row to store, or the error naming the field.
- * `operators` gives the recipient's operator and region (null when the
- * registry does not cover the number); without it both stay null.
- */
 /** What accept needs beyond the account and the request. */
 export interface AcceptContext {
   /** the recipient's operator and region (sms/mno.ts) */
@@ -61,6 +55,13 @@ export async function acceptContext(account: Account, operators: OperatorLookup 
   return { operators, senders: account.require_registered_senders === 1 ? await registries.get(account.id) : undefined };
 }
 
+/**
+ * Applies the rules that a schema cannot: number, sender (and the account's
+ * sender policy), text size in parts, schedule (and quiet hours). Returns the
+ * row to store, or the error naming the field. The context's `operators`
+ * gives the recipient's operator and region (null when the registry does not
+ * cover the number).
+ */
 export function prepareMessage(account: Account, req: SendRequest, now: number, batchId: string | null, context: AcceptContext, fieldPrefix = ''): Prepared {
   const field = (name: string) => fieldPrefix + name;
   const phone = normalizePhone(req.to, account.default_region);

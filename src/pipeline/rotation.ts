@@ -1,3 +1,5 @@
+import type { ConnectorState } from '../connectors/types.ts';
+
 /**
  * Which connectors are in rotation: switched on, and not failing. Each
  * connector has a circuit breaker: after `failureThreshold` sends in a row
@@ -31,8 +33,8 @@ export interface CircuitState {
   consecutiveFailures: number;
 }
 
-/** How a connector is doing as the delivery side sees it: 'up' and 'degraded' take traffic. */
-export type LinkStatus = 'up' | 'degraded' | 'connecting' | 'down' | 'stopped';
+/** How a connector's link is doing (its own state): 'up' and 'degraded' take traffic. */
+export type LinkStatus = ConnectorState['status'];
 
 export type Pick = { connectorId: string } | { blocked: string };
 

@@ -7,7 +7,7 @@ import { segment, type SmsEncoding } from '../sms/encoding.ts';
 import type { MessageRow } from '../store/messages.ts';
 import type { WriteBatcher } from '../store/write-batcher.ts';
 import type { RouteInput, RoutingTable } from './router.ts';
-import type { LinkStatus, Rotation } from './rotation.ts';
+import type { Rotation } from './rotation.ts';
 import { claimDue, finish, insertEvents, markSent, scheduleRetry, type EventInput, type SentRecord } from './transitions.ts';
 
 export interface SenderOptions {
@@ -107,7 +107,7 @@ export class Sender {
     if (!choice) return { kind: 'final', row, status: 'failed', reason: { code: 'no_route', detail: `no route takes ${row.channel} to this number` } };
     const failed = row.failed_connectors ? row.failed_connectors.split(',') : [];
     const candidates = choice.connectors.filter((id) => !failed.includes(id));
-    const pick = this.#routing.rotation.pick(candidates, (id) => this.#routing.connector(id)?.state().status as LinkStatus | undefined, now);
+    const pick = this.#routing.rotation.pick(candidates, (id) => this.#routing.connector(id)?.state().status, now);
     if ('blocked' in pick) return { kind: 'retry', row, reason: { code: 'operator_unavailable', detail: `route ${choice.routeId}: ${pick.blocked}` } };
     const connector = this.#routing.connector(pick.connectorId)!;
     const message: OutboundMessage = {
@@ -146,7 +146,7 @@ export class Sender {
 }
 
 /** What routing looks at in a stored message. */
-export function routeInput(row: MessageRow): RouteInput {
+function routeInput(row: MessageRow): RouteInput {
   return {
     accountId: row.account_id,
     channel: row.channel,

@@ -29,7 +29,6 @@ export interface WebhookSenderOptions {
 
 /** The most deliveries one endpoint holds in memory (in flight and queued); past that it is left out of the fetch. */
 const MAX_HELD_PER_ENDPOINT = 256;
-const FETCH_LIMIT = 500;
 const PURGE_EVERY_MS = 10 * 60_000;
 /** rows removed per transaction, so a large purge does not hold the writer long */
 const PURGE_CHUNK = 5_000;
@@ -187,14 +186,13 @@ export class WebhookSender {
    * many as it has room for (one while it is probed after a pause; none while
    * paused, busy or its subscription is disabled). Each endpoint is read on
    * its own index range, so one endpoint's backlog costs the others nothing.
-   * True when there may be more.
+   * True when a deferral found its predecessor finished (look again now).
    */
   async #fetchOnce(): Promise<boolean> {
     const now = Date.now();
     const rows: DeliveryRow[] = [];
     /** how many more each endpoint may take in this look */
     const rooms = new Map<string, number>();
-    let more = false;
     for (const [key, emptySince] of [...this.#pending]) {
       if (this.#stopped) return false;
       const subscription = this.#subscriptions.get(key);
@@ -202,10 +200,9 @@ export class WebhookSender {
       const e = this.#endpoints.get(key);
       if (e && e.pausedUntil > now) continue;
       const held = e ? e.active + e.queue.length : 0;
-      const room = e && e.pausedUntil > 0 ? (held === 0 ? 1 : 0) : Math.min(FETCH_LIMIT, MAX_HELD_PER_ENDPOINT - held);
+      const room = e && e.pausedUntil > 0 ? (held === 0 ? 1 : 0) : MAX_HELD_PER_ENDPOINT - held;
       if (room <= 0) continue;
       const found = (await WebhookOutbox.dueFor(this.#db, key, now, room)).filter((r) => !this.#held.has(r.id));
-      if (found.length === room && room === FETCH_LIMIT) more = true;
       if (found.length > 0 || held > 0) {
         this.#pending.set(key, null);
         rooms.set(key, room);
@@ -267,8 +264,9 @@ export class WebhookSender {
       this.#endpoint(row.endpoint).queue.push({ ...row, lease_until: leaseUntil });
       this.#drain(row.endpoint);
     }
-    // A predecessor that finished meanwhile: its followers are due now, look again.
-    return more || headsDone > 0;
+    // A predecessor that finished meanwhile: its followers are due now, look again. (An endpoint that
+    // filled its room is looked at again when a slot frees: see #drain.)
+    return headsDone > 0;
   }
 
   #drain(key: string): void {

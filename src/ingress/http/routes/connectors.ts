@@ -340,13 +340,13 @@ export function connectorsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
           connector,
           explanation,
           candidates: (choice?.connectors ?? []).map((id) => {
-            const c = states.get(id);
+            const v = view(id);
             return {
               id,
-              in_rotation: c !== undefined && c.enabled && c.circuit.status === 'closed' && (c.status === 'up' || c.status === 'degraded'),
-              status: c?.status ?? null,
-              enabled: c?.enabled ?? false,
-              circuit: c?.circuit.status ?? null,
+              in_rotation: v !== undefined && v.enabled && !v.open && (v.status === 'up' || v.status === 'degraded'),
+              status: v?.status ?? null,
+              enabled: v?.enabled ?? false,
+              circuit: v?.circuit.status ?? null,
             };
           }),
           routes: verdicts.map((v) => ({ id: v.routeId, matches: v.matches, why: v.why })),
