@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { WebhookOutboxWriter, type OutboxMessageEvent } from '../src/events/webhooks/outbox.ts';
+import { DirectPoster } from '../src/events/webhooks/poster.ts';
 import { WebhookSender } from '../src/events/webhooks/sender.ts';
 import { Subscriptions } from '../src/events/webhooks/subscriptions.ts';
 import { newId } from '../src/domain/ids.ts';
@@ -44,7 +45,7 @@ before(async () => {
   subscriptions.replace(await WebhookOutbox.subscriptions(store.db, box));
   batcher = new WriteBatcher(store.db);
   const options = { timeoutMs: 2_000, concurrency: 4, retryBaseMs: 20, retryMaxMs: 40, disableAfterMs: 3_600_000, pollMs: 20, retentionMs: 86_400_000 };
-  sender = new WebhookSender(store.db, 'sqlite', batcher, subscriptions, box, createLogger('silent'), options, undefined, true);
+  sender = new WebhookSender(store.db, 'sqlite', batcher, subscriptions, box, createLogger('silent'), options, new DirectPoster({ allowPrivateAddresses: true }), true);
   const written = new Set<string>();
   writer = new WebhookOutboxWriter(
     subscriptions,

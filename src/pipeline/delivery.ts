@@ -83,7 +83,7 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
   subscriptions.replace(await WebhookOutbox.subscriptions(db, box));
   // With SQLite's one writer at a time, new deliveries go to the sender straight from the transaction that writes them.
   const handoff = dialect === 'sqlite';
-  const webhooks = new WebhookSender(db, dialect, batcher, subscriptions, box, log.child({ component: 'webhooks' }), { ...config.webhooks, retentionMs: config.webhooks.retentionDays * 86_400_000, pollMs: options.pollMs ?? 250 }, new ThreadPoster(), handoff);
+  const webhooks = new WebhookSender(db, dialect, batcher, subscriptions, box, log.child({ component: 'webhooks' }), { ...config.webhooks, retentionMs: config.webhooks.retentionDays * 86_400_000, pollMs: options.pollMs ?? 250 }, new ThreadPoster({ allowPrivateAddresses: config.webhooks.allowPrivateAddresses }), handoff);
   // Deliveries written in a transaction are looked for once it has committed: the status changes are published then.
   const written = new Set<string>();
   const outbox = new WebhookOutboxWriter(
