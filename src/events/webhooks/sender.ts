@@ -244,14 +244,14 @@ export class WebhookSender {
     const now = Date.now();
     this.#batcher
       .run((tx) => WebhookOutbox.release(tx, rows, now))
-      .then(() => {
+      .catch((err: unknown) => this.#log.error({ err, count: rows.length }, 'handing webhook deliveries back failed; they are due again when their lease ends'))
+      .finally(() => {
         for (const row of rows) {
           this.#unhold(row);
           this.#pending.set(row.endpoint, null);
         }
         this.nudge();
-      })
-      .catch((err: unknown) => this.#log.error({ err, count: rows.length }, 'handing webhook deliveries back failed; they are due again when their lease ends'));
+      });
   }
 
   #hold(row: DeliveryRow): void {
