@@ -40,11 +40,13 @@ export function connectorConformance(name: string, options: ConformanceOptions):
     const receipts: Receipt[] = [];
     let resolveAll: () => void;
     const all = new Promise<void>((r) => (resolveAll = r));
+    // A connector that hands over the whole text gets one id (repeated per part) and one receipt.
+    const expected = c.manifest.wholeMessage ? 1 : 3;
     await c.start({
       inbound: async () => {},
       async receipt(r) {
         receipts.push(r);
-        if (receipts.length === 3) resolveAll();
+        if (receipts.length === expected) resolveAll();
       },
     });
     try {
@@ -52,7 +54,7 @@ export function connectorConformance(name: string, options: ConformanceOptions):
       assert.equal(message.parts.length, 3);
       const result = await c.send(message);
       assert.equal(result.providerIds.length, 3);
-      assert.equal(new Set(result.providerIds).size, 3);
+      assert.equal(new Set(result.providerIds).size, expected);
       await all;
       assert.deepEqual(new Set(receipts.map((r) => r.providerMessageId)), new Set(result.providerIds));
       for (const r of receipts) {

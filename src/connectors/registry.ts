@@ -1,6 +1,7 @@
 import path from 'node:path';
 import type { Config } from '../config.ts';
 import { SandboxConnector } from './sandbox/sandbox.ts';
+import { HttpConnector } from './http/http.ts';
 import { SmppConnector } from './smpp/smpp.ts';
 import type { ConnectorDefinition } from './definitions.ts';
 import type { Connector } from './types.ts';
@@ -27,6 +28,7 @@ export function createConnectors(config: Config, options: { journal: boolean }):
 /** One connector from its definition (the config file's or the API's). */
 export function createConnector(definition: ConnectorDefinition, config: Config, options: { journal: boolean }): Connector {
   if (definition.type === 'smpp') return new SmppConnector(definition);
+  if (definition.type === 'http') return new HttpConnector(definition);
   return new SandboxConnector({
     id: definition.id,
     sendLatencyMs: definition.send_latency_ms,

@@ -89,6 +89,8 @@ export interface MessagesTable {
   region: string | null;
   /** where this message's status events are also posted (webhooks); null: nowhere */
   callback_url: string | null;
+  /** JSON of what a non-SMS message carries besides its text (subject, html, template: connectors/channels.ts); absent or null for SMS */
+  content?: string | null;
 }
 
 export interface MessagePartsTable {
