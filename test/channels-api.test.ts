@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { CallbackRelay } from './fakes/callback-relay.ts';
 import { FakeAggregator } from './fakes/http-aggregator.ts';
+import { FakeTelegramBot, FakeWhatsApp } from './fakes/messengers.ts';
 import { dialects, startTestGateway, waitForStatus, type TestGateway } from './helpers.ts';
 
 const FINAL = ['delivered', 'undelivered', 'failed', 'rejected', 'expired'];
@@ -17,6 +18,8 @@ for (const dialect of await dialects()) {
     let smsc: FakeAggregator;
     let devino: FakeAggregator;
     let relay: CallbackRelay;
+    let whatsapp: FakeWhatsApp;
+    let bot: FakeTelegramBot;
     const call = async (method: 'GET' | 'POST', url: string, body?: unknown, auth = true) => {
       const res = await t.gateway.app.inject({
         method,
@@ -45,8 +48,11 @@ for (const dialect of await dialects()) {
       const publicUrl = await relay.start();
       smsc = new FakeAggregator('smsc');
       devino = new FakeAggregator('devino');
-      const [smscUrl, devinoUrl] = [await smsc.start(), await devino.start()];
+      whatsapp = new FakeWhatsApp();
+      bot = new FakeTelegramBot();
+      const [smscUrl, devinoUrl, whatsappUrl, botUrl] = [await smsc.start(), await devino.start(), await whatsapp.start(), await bot.start()];
       smsc.accountCallbackUrl = `${publicUrl}/v1/callbacks/smsc?token=cb-secret`;
+      whatsapp.webhookUrl = `${publicUrl}/v1/callbacks/wa`;
       t = await startTestGateway(
         dialect.name,
         {},
@@ -55,8 +61,10 @@ for (const dialect of await dialects()) {
             connectors: [
               { id: 'smsc', type: 'http', preset: 'smsc_ru', base_url: smscUrl, public_url: publicUrl, secrets: { login: 'depesha', password: 'secret', callback_secret: 'cb-secret' } },
               { id: 'viber', type: 'http', preset: 'devino', channels: ['viber'], base_url: devinoUrl, public_url: publicUrl, secrets: { api_key: 'secret', sender: 'Shop', callback_secret: 'cb-secret' } },
+              { id: 'wa', type: 'whatsapp', base_url: whatsappUrl, phone_number_id: '1055', secrets: { access_token: whatsapp.accessToken, app_secret: whatsapp.appSecret, verify_token: 'verify-me' } },
+              { id: 'tg', type: 'telegram_bot', base_url: botUrl, secrets: { bot_token: bot.token } },
             ],
-            routes: [{ connector: 'smsc' }, { channel: 'viber', connector: 'viber' }],
+            routes: [{ connector: 'smsc' }, { channel: 'viber', connector: 'viber' }, { channel: 'whatsapp', connector: 'wa' }, { channel: 'telegram', connector: 'tg' }],
           },
         },
       );
@@ -66,6 +74,8 @@ for (const dialect of await dialects()) {
       await relay?.stop();
       await smsc?.stop();
       await devino?.stop();
+      await whatsapp?.stop();
+      await bot?.stop();
     });
 
     test('an SMS goes through the aggregator and its report, posted to the callback route, delivers it (multipart: one id for all parts)', async () => {
@@ -100,15 +110,32 @@ for (const dialect of await dialects()) {
       assert.deepEqual([ok.statusCode, ok.body], [200, 'OK']);
     });
 
-    test('a Viber message takes the viber route and its template; telegram without a route fails with no_route', async () => {
+    test('a Viber message takes the viber route and its template; voice without a route fails with no_route', async () => {
       const viber = await send({ channel: 'viber', to: '8 916 123-45-99', text: 'Ваш заказ готов', template: { name: 'order_ready', params: ['42'] } });
       assert.equal(viber.channel, 'viber');
       const done = await finalOf(viber.id);
       assert.deepEqual([done.status, done.connector, done.to, done.template], ['delivered', 'viber', '+79161234599', { name: 'order_ready', params: ['42'] }]);
       assert.equal(devino.requests.at(-1)!.path, '/sms/messages');
-      const tg = await finalOf((await send({ channel: 'telegram', to: '-100123456', text: 'hi' })).id);
-      assert.deepEqual([tg.status, tg.reason?.code, tg.to], ['failed', 'no_route', '-100123456']);
+      const voice = await finalOf((await send({ channel: 'voice', to: '+79161234567', text: 'hi' })).id);
+      assert.deepEqual([voice.status, voice.reason?.code], ['failed', 'no_route']);
       assert.equal(smsc.requests.some((r) => r.fields.mes === 'hi'), false, 'not sent by SMS');
+    });
+
+    test('WhatsApp: a template with the code is delivered by its signed status webhook; the GET handshake answers through the public route', async () => {
+      const wa = await finalOf((await send({ channel: 'whatsapp', to: '+79161234567', text: '', template: { name: 'auth_code', params: ['4711'] } })).id);
+      assert.deepEqual([wa.status, wa.connector, wa.parts_count], ['delivered', 'wa', 1]);
+      const failed = await finalOf((await send({ channel: 'whatsapp', to: '+79161230000', text: 'x' })).id);
+      assert.deepEqual([failed.status, failed.reason?.code, failed.reason?.provider_code], ['undelivered', 'subscriber_unknown', '131026']);
+      const hello = await t.gateway.app.inject({ method: 'GET', url: '/v1/callbacks/wa?hub.mode=subscribe&hub.verify_token=verify-me&hub.challenge=987' });
+      assert.deepEqual([hello.statusCode, hello.body], [200, '987']);
+      assert.equal((await t.gateway.app.inject({ method: 'GET', url: '/v1/callbacks/wa?hub.mode=subscribe&hub.verify_token=x&hub.challenge=987' })).statusCode, 403);
+    });
+
+    test('Telegram bot: accepted by the API is delivered; a chat that blocked the bot is rejected', async () => {
+      const tg = await finalOf((await send({ channel: 'telegram', to: '-100123456', text: 'hi' })).id);
+      assert.deepEqual([tg.status, tg.connector, tg.to], ['delivered', 'tg', '-100123456']);
+      const blocked = await finalOf((await send({ channel: 'telegram', to: '100003', text: 'hi' })).id);
+      assert.deepEqual([blocked.status, blocked.reason?.code], ['rejected', 'subscriber_blocked']);
     });
 
     test('each channel checks its own fields, with clear error codes', async () => {

@@ -10,6 +10,8 @@ export interface ConformanceOptions {
   deliverableNumber: string;
   /** how to make the provider answer with a permanent refusal, if it can */
   refusedNumber?: string;
+  /** a text the provider takes, when it takes only some (Telegram Gateway: a code); it must need three SMS parts */
+  text?: string;
 }
 
 function outbound(to: string, text: string, attempt = 1): OutboundMessage {
@@ -50,7 +52,7 @@ export function connectorConformance(name: string, options: ConformanceOptions):
       },
     });
     try {
-      const message = outbound(options.deliverableNumber, 'Проверка связи. '.repeat(10));
+      const message = outbound(options.deliverableNumber, options.text ?? 'Проверка связи. '.repeat(10));
       assert.equal(message.parts.length, 3);
       const result = await c.send(message);
       assert.equal(result.providerIds.length, 3);
@@ -72,7 +74,7 @@ export function connectorConformance(name: string, options: ConformanceOptions):
       const c = options.make();
       await c.start({ receipt: async () => {}, inbound: async () => {} });
       try {
-        await assert.rejects(c.send(outbound(refused, 'x')), (err: unknown) => err instanceof ConnectorError && err.retryable === false && typeof err.reason === 'string');
+        await assert.rejects(c.send(outbound(refused, options.text ?? 'x')), (err: unknown) => err instanceof ConnectorError && err.retryable === false && typeof err.reason === 'string');
       } finally {
         await c.stop();
       }

@@ -1,6 +1,9 @@
 import { Type, type Static } from 'typebox';
 import { CHANNELS } from './channels.ts';
 import { HttpDefinitionSchema } from './http/spec.ts';
+import { TelegramBotDefinitionSchema } from './telegram/bot.ts';
+import { TelegramGatewayDefinitionSchema } from './telegram/gateway.ts';
+import { WhatsAppDefinitionSchema } from './whatsapp/whatsapp.ts';
 
 /**
  * What a connector and a route look like when declared: in the config file
@@ -68,7 +71,7 @@ export const SmppDefinitionSchema = Type.Object(
   { additionalProperties: false },
 );
 
-export const ConnectorDefinitionSchema = Type.Union([SandboxDefinitionSchema, SmppDefinitionSchema, HttpDefinitionSchema]);
+export const ConnectorDefinitionSchema = Type.Union([SandboxDefinitionSchema, SmppDefinitionSchema, HttpDefinitionSchema, TelegramBotDefinitionSchema, TelegramGatewayDefinitionSchema, WhatsAppDefinitionSchema]);
 
 export type SandboxDefinition = Static<typeof SandboxDefinitionSchema>;
 export type SmppDefinition = Static<typeof SmppDefinitionSchema>;

@@ -2,6 +2,9 @@ import path from 'node:path';
 import type { Config } from '../config.ts';
 import { SandboxConnector } from './sandbox/sandbox.ts';
 import { HttpConnector } from './http/http.ts';
+import { TelegramBotConnector } from './telegram/bot.ts';
+import { TelegramGatewayConnector } from './telegram/gateway.ts';
+import { WhatsAppConnector } from './whatsapp/whatsapp.ts';
 import { SmppConnector } from './smpp/smpp.ts';
 import type { ConnectorDefinition } from './definitions.ts';
 import type { Connector } from './types.ts';
@@ -29,6 +32,9 @@ export function createConnectors(config: Config, options: { journal: boolean }):
 export function createConnector(definition: ConnectorDefinition, config: Config, options: { journal: boolean }): Connector {
   if (definition.type === 'smpp') return new SmppConnector(definition);
   if (definition.type === 'http') return new HttpConnector(definition);
+  if (definition.type === 'telegram_bot') return new TelegramBotConnector(definition);
+  if (definition.type === 'telegram_gateway') return new TelegramGatewayConnector(definition);
+  if (definition.type === 'whatsapp') return new WhatsAppConnector(definition);
   return new SandboxConnector({
     id: definition.id,
     sendLatencyMs: definition.send_latency_ms,

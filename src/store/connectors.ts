@@ -14,7 +14,7 @@ export class ConnectorExistsError extends Error {
 /**
  * Connectors and routes made through the API. They belong to the gateway, not
  * to an account (administrators manage them), so queries take no account id.
- * Passwords and HTTP connectors' secrets are sealed on the way in and opened on the way out.
+ * Passwords and provider connectors' secrets are sealed on the way in and opened on the way out.
  */
 export class ConnectorsRepository {
   readonly #db: Kysely<DB>;
@@ -41,9 +41,9 @@ export class ConnectorsRepository {
       delete stored.password;
       stored.password_sealed = this.#box.seal(definition.password);
     }
-    if (definition.type === 'http' && definition.secrets !== undefined) {
+    if ('secrets' in definition && definition.secrets !== undefined) {
       delete stored.secrets;
-      stored.secrets_sealed = Object.fromEntries(Object.entries(definition.secrets).map(([k, v]) => [k, this.#box.seal(v)]));
+      stored.secrets_sealed = Object.fromEntries(Object.entries(definition.secrets).flatMap(([k, v]) => (v === undefined ? [] : [[k, this.#box.seal(v)]])));
     }
     try {
       await this.#db.insertInto('connectors').values({ id: definition.id, type: definition.type, definition: JSON.stringify(stored), created_at: now }).execute();

@@ -1,7 +1,8 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import { Liquid, type Template } from 'liquidjs';
 import type { FailureReason } from '../../domain/reasons.ts';
 import { ConnectorError, type CallbackReply, type CallbackRequest, type Connector, type ConnectorContext, type ConnectorManifest, type ConnectorState, type OutboundMessage, type Receipt, type SendResult } from '../types.ts';
+import { secretEquals as equal, wholeMessageIds } from '../shared/http-client.ts';
 import { atPath, asText, readerFor, type Reader } from './extract.ts';
 import { resolveHttpDefinition, type ResolvedHttp } from './presets.ts';
 import type { CodeMeaning, HttpDefinition } from './spec.ts';
@@ -155,7 +156,7 @@ export class HttpConnector implements Connector {
     if (providerId === undefined || providerId === '') {
       throw new ConnectorError(`${this.id}: the reply has no message id at ${spec.id}`, { retryable: true, reason: 'operator_error' });
     }
-    return { providerIds: message.parts.map(() => providerId) };
+    return { providerIds: wholeMessageIds(message.parts, providerId) };
   }
 
   /** What the templates see. */
@@ -232,10 +233,4 @@ export class HttpConnector implements Connector {
     const providerCode = `status:${providerStatus}${code === undefined ? '' : ` err:${code}`}`;
     return { connectorId: this.id, providerMessageId, status: ours, reason: { code: known?.reason ?? DEFAULT_REASON[ours], providerCode }, at, raw: rawText };
   }
-}
-
-function equal(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
 }

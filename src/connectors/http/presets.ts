@@ -51,19 +51,6 @@ export function httpDefinitionProblems(d: HttpDefinition): { field: string; issu
   return problems;
 }
 
-/** Reads `secrets_env` (config file only) into `secrets`. */
-export function resolveHttpSecretsEnv(d: HttpDefinition, env: Record<string, string | undefined>, where: string, problems: string[]): HttpDefinition {
-  const { secrets_env: fromEnv, ...rest } = d;
-  const secrets = { ...(d.secrets ?? {}) };
-  for (const [name, variable] of Object.entries(fromEnv ?? {})) {
-    const value = env[variable];
-    if (value === undefined) problems.push(`${where}.secrets_env.${name}: the environment variable ${variable} is not set`);
-    else secrets[name] = value;
-  }
-  for (const p of httpDefinitionProblems({ ...rest, secrets })) problems.push(`${where}.${p.field}: ${p.issue}`);
-  return { ...rest, secrets };
-}
-
 export function resolveHttpDefinition(d: HttpDefinition): ResolvedHttp {
   const preset = d.preset === undefined ? undefined : PRESETS.get(d.preset);
   if (d.preset !== undefined && !preset) throw new Error(`unknown HTTP connector preset ${d.preset}`);

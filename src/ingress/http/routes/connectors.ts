@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { ConnectorDefinitionSchema, RouteDefinitionSchema, routeConnectorIds, routeProblems, type RouteDefinition } from '../../../connectors/definitions.ts';
-import { httpDefinitionProblems } from '../../../connectors/http/presets.ts';
+import { connectorProblems } from '../../../connectors/problems.ts';
 import { ApiError } from '../../../errors.ts';
 import type { ConnectorView } from '../../../pipeline/delivery.ts';
 import { RoutingTable } from '../../../pipeline/router.ts';
@@ -185,11 +185,9 @@ export function connectorsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
             throw new ApiError('validation_failed', 'reconnect_max_ms must not be below reconnect_min_ms', [{ field: 'reconnect_max_ms', issue: 'below reconnect_min_ms' }]);
           }
         }
-        if (definition.type === 'http') {
-          if (definition.secrets_env !== undefined) throw new ApiError('validation_failed', 'secrets_env is for the config file; send secrets', [{ field: 'secrets_env', issue: 'not accepted through the API' }]);
-          const problems = httpDefinitionProblems(definition);
-          if (problems.length > 0) throw new ApiError('validation_failed', problems.map((p) => `${p.field} ${p.issue}`).join('; '), problems);
-        }
+        if ('secrets_env' in definition && definition.secrets_env !== undefined) throw new ApiError('validation_failed', 'secrets_env is for the config file; send secrets', [{ field: 'secrets_env', issue: 'not accepted through the API' }]);
+        const problems = connectorProblems(definition);
+        if (problems.length > 0) throw new ApiError('validation_failed', problems.map((p) => `${p.field} ${p.issue}`).join('; '), problems);
         if (fromConfig.has(definition.id)) throw new ApiError('connector_exists', `connector ${definition.id} is declared in the config file`, [{ field: 'id', issue: 'taken' }]);
         try {
           await stored.create(definition);
