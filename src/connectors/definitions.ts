@@ -1,5 +1,6 @@
 import { Type, type Static } from 'typebox';
 import { CHANNELS } from './channels.ts';
+import { EmailDefinitionSchema } from './email/email.ts';
 import { HttpDefinitionSchema } from './http/spec.ts';
 import { TelegramBotDefinitionSchema } from './telegram/bot.ts';
 import { TelegramGatewayDefinitionSchema } from './telegram/gateway.ts';
@@ -71,7 +72,7 @@ export const SmppDefinitionSchema = Type.Object(
   { additionalProperties: false },
 );
 
-export const ConnectorDefinitionSchema = Type.Union([SandboxDefinitionSchema, SmppDefinitionSchema, HttpDefinitionSchema, TelegramBotDefinitionSchema, TelegramGatewayDefinitionSchema, WhatsAppDefinitionSchema]);
+export const ConnectorDefinitionSchema = Type.Union([SandboxDefinitionSchema, SmppDefinitionSchema, HttpDefinitionSchema, TelegramBotDefinitionSchema, TelegramGatewayDefinitionSchema, WhatsAppDefinitionSchema, EmailDefinitionSchema]);
 
 export type SandboxDefinition = Static<typeof SandboxDefinitionSchema>;
 export type SmppDefinition = Static<typeof SmppDefinitionSchema>;

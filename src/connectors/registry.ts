@@ -1,6 +1,7 @@
 import path from 'node:path';
 import type { Config } from '../config.ts';
 import { SandboxConnector } from './sandbox/sandbox.ts';
+import { EmailConnector } from './email/email.ts';
 import { HttpConnector } from './http/http.ts';
 import { TelegramBotConnector } from './telegram/bot.ts';
 import { TelegramGatewayConnector } from './telegram/gateway.ts';
@@ -35,6 +36,7 @@ export function createConnector(definition: ConnectorDefinition, config: Config,
   if (definition.type === 'telegram_bot') return new TelegramBotConnector(definition);
   if (definition.type === 'telegram_gateway') return new TelegramGatewayConnector(definition);
   if (definition.type === 'whatsapp') return new WhatsAppConnector(definition);
+  if (definition.type === 'email') return new EmailConnector(definition);
   return new SandboxConnector({
     id: definition.id,
     sendLatencyMs: definition.send_latency_ms,
