@@ -23,6 +23,7 @@ import { senderNamesRoutes } from './routes/sender-names.ts';
 import { webhooksRoutes } from './routes/webhooks.ts';
 import { smsRoutes } from './routes/sms.ts';
 import { callbacksRoutes } from './routes/callbacks.ts';
+import { verificationsRoutes } from './routes/verifications.ts';
 import { SendMessageSchema } from './schemas.ts';
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
@@ -106,5 +107,6 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
   await app.register(webhooksRoutes(deps));
   await app.register(eventsRoutes(deps));
   await app.register(callbacksRoutes(deps));
+  await app.register(verificationsRoutes(deps));
   return app;
 }
