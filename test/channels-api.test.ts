@@ -116,6 +116,9 @@ for (const dialect of await dialects()) {
       const done = await finalOf(viber.id);
       assert.deepEqual([done.status, done.connector, done.to, done.template], ['delivered', 'viber', '+79161234599', { name: 'order_ready', params: ['42'] }]);
       assert.equal(devino.requests.at(-1)!.path, '/sms/messages');
+      const dry = await call('POST', '/v1/routes/test', { to: '+79161234599', channel: 'viber' });
+      assert.deepEqual([dry.status, dry.body.connector], [200, 'viber']);
+      assert.equal((await call('POST', '/v1/routes/test', { to: '+79161234599' })).body.connector, 'smsc');
       const voice = await finalOf((await send({ channel: 'voice', to: '+79161234567', text: 'hi' })).id);
       assert.deepEqual([voice.status, voice.reason?.code], ['failed', 'no_route']);
       assert.equal(smsc.requests.some((r) => r.fields.mes === 'hi'), false, 'not sent by SMS');
