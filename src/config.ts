@@ -3,6 +3,7 @@ import path from 'node:path';
 import { Type, type Static } from 'typebox';
 import { Value } from 'typebox/value';
 import YAML from 'yaml';
+import { resolveFileConnector } from './connectors/problems.ts';
 import { ConnectorDefinitionSchema, RouteDefinitionSchema, routeConnectorIds, routeProblems, type ConnectorDefinition, type RouteDefinition } from './connectors/definitions.ts';
 import { isValidRegion } from './sms/phone.ts';
 
@@ -359,6 +360,7 @@ function resolveConnectors(declared: ConnectorDefinition[], env: Env, problems: 
     if (seen.has(c.id)) problems.push(`connectors.${i}.id: ${c.id} is declared twice`);
     seen.add(c.id);
     if (c.id === 'sandbox' && c.type !== 'sandbox') problems.push(`connectors.${i}.id: sandbox is the built-in sandbox's id; choose another`);
+    if (c.type !== 'smpp' && c.type !== 'sandbox') return resolveFileConnector(c, env, `connectors.${i}`, problems);
     if (c.type !== 'smpp') return c;
     const { password_env: passwordEnv, ...rest } = c;
     if (passwordEnv !== undefined && c.password !== undefined) problems.push(`connectors.${i}: give password or password_env, not both`);

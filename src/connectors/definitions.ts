@@ -1,4 +1,10 @@
 import { Type, type Static } from 'typebox';
+import { CHANNELS } from './channels.ts';
+import { EmailDefinitionSchema } from './email/email.ts';
+import { HttpDefinitionSchema } from './http/spec.ts';
+import { TelegramBotDefinitionSchema } from './telegram/bot.ts';
+import { TelegramGatewayDefinitionSchema } from './telegram/gateway.ts';
+import { WhatsAppDefinitionSchema } from './whatsapp/whatsapp.ts';
 
 /**
  * What a connector and a route look like when declared: in the config file
@@ -66,7 +72,7 @@ export const SmppDefinitionSchema = Type.Object(
   { additionalProperties: false },
 );
 
-export const ConnectorDefinitionSchema = Type.Union([SandboxDefinitionSchema, SmppDefinitionSchema]);
+export const ConnectorDefinitionSchema = Type.Union([SandboxDefinitionSchema, SmppDefinitionSchema, HttpDefinitionSchema, TelegramBotDefinitionSchema, TelegramGatewayDefinitionSchema, WhatsAppDefinitionSchema, EmailDefinitionSchema]);
 
 export type SandboxDefinition = Static<typeof SandboxDefinitionSchema>;
 export type SmppDefinition = Static<typeof SmppDefinitionSchema>;
@@ -84,7 +90,8 @@ export const RouteDefinitionSchema = Type.Object(
     split: Type.Optional(
       Type.Array(Type.Object({ connector: ConnectorId, weight: Type.Integer({ minimum: 1, maximum: 1000000 }) }, { additionalProperties: false }), { minItems: 1, maxItems: 32 }),
     ),
-    channel: Type.Optional(Type.Literal('sms')),
+    /** default sms */
+    channel: Type.Optional(Type.Enum([...CHANNELS])),
     /** E.164 prefixes without "+", e.g. ["7916", "7"]; none: every number */
     prefixes: Type.Optional(Type.Array(Type.String({ pattern: '^\\+?[0-9]{1,15}$' }), { maxItems: 10000 })),
     /** account ids this route serves; none: every account */

@@ -1,6 +1,11 @@
 import path from 'node:path';
 import type { Config } from '../config.ts';
 import { SandboxConnector } from './sandbox/sandbox.ts';
+import { EmailConnector } from './email/email.ts';
+import { HttpConnector } from './http/http.ts';
+import { TelegramBotConnector } from './telegram/bot.ts';
+import { TelegramGatewayConnector } from './telegram/gateway.ts';
+import { WhatsAppConnector } from './whatsapp/whatsapp.ts';
 import { SmppConnector } from './smpp/smpp.ts';
 import type { ConnectorDefinition } from './definitions.ts';
 import type { Connector } from './types.ts';
@@ -27,6 +32,11 @@ export function createConnectors(config: Config, options: { journal: boolean }):
 /** One connector from its definition (the config file's or the API's). */
 export function createConnector(definition: ConnectorDefinition, config: Config, options: { journal: boolean }): Connector {
   if (definition.type === 'smpp') return new SmppConnector(definition);
+  if (definition.type === 'http') return new HttpConnector(definition);
+  if (definition.type === 'telegram_bot') return new TelegramBotConnector(definition);
+  if (definition.type === 'telegram_gateway') return new TelegramGatewayConnector(definition);
+  if (definition.type === 'whatsapp') return new WhatsAppConnector(definition);
+  if (definition.type === 'email') return new EmailConnector(definition);
   return new SandboxConnector({
     id: definition.id,
     sendLatencyMs: definition.send_latency_ms,

@@ -1,7 +1,8 @@
 import type { FailureReason, ReasonCode } from '../domain/reasons.ts';
 import type { SmsEncoding, SmsPart } from '../sms/encoding.ts';
+import type { Channel, MessageContent } from './channels.ts';
 
-export type Channel = 'sms';
+export type { Channel } from './channels.ts';
 
 /** What the pipeline hands a connector: one message, already encoded and split. */
 export interface OutboundMessage {
@@ -18,6 +19,10 @@ export interface OutboundMessage {
   trafficType: string;
   /** epoch ms after which the operator should stop trying (SMPP validity_period) */
   validUntil: number;
+  /** absent: sms */
+  channel?: Channel | undefined;
+  /** a non-SMS message's subject, HTML body or template */
+  content?: MessageContent | null | undefined;
 }
 
 export interface SendResult {
@@ -96,6 +101,29 @@ export interface ConnectorManifest {
   name: string;
   channels: Channel[];
   fields: ManifestField[];
+  /**
+   * The provider takes the whole text in one request and splits it itself
+   * (HTTP aggregators, messengers): send() returns its one id once per part,
+   * and one receipt settles every part.
+   */
+  wholeMessage?: boolean;
+}
+
+/** A request to the connector's public callback route (`/v1/callbacks/{connector_id}`), as it came. */
+export interface CallbackRequest {
+  method: 'GET' | 'POST';
+  /** lower-case names */
+  headers: Record<string, string>;
+  query: Record<string, string>;
+  /** the raw body: signatures are checked over these exact bytes */
+  body: string;
+}
+
+/** What the callback route answers the provider. */
+export interface CallbackReply {
+  status: number;
+  body: string;
+  contentType?: string | undefined;
 }
 
 /**
@@ -125,6 +153,12 @@ export interface Connector {
   send(message: OutboundMessage): Promise<SendResult>;
   /** Maps the provider's raw status report to a Receipt; null when it is not one of ours. */
   parseReceipt(raw: unknown): Receipt | null;
+  /**
+   * Handles a request to its callback route: checks it is the provider's
+   * (signature, secret), hands the status reports in it to the pipeline and
+   * resolves once they are recorded. Connectors without callbacks leave it out.
+   */
+  callback?(request: CallbackRequest): Promise<CallbackReply>;
   start(context: ConnectorContext): Promise<void>;
   stop(): Promise<void>;
   state(): ConnectorState;

@@ -24,6 +24,7 @@ export const REASONS = {
   operator_rejected: { permanent: true, description: 'The operator refused the message for a reason it did not specify further.' },
   validity_expired: { permanent: true, description: 'The validity period ended before the message could be delivered.' },
   no_receipt: { permanent: true, description: 'The message was sent, but no delivery receipt came before its validity period and the grace period after it ended.' },
+  security_block: { permanent: true, description: 'The provider blocked the message for security (a recent SIM swap, suspected fraud or SMS pumping); a code must not be sent again to this number now.' },
   cancelled_by_client: { permanent: true, description: 'The client cancelled the message before it was sent.' },
   unknown: { permanent: true, description: 'The operator reported a failure without a recognisable reason; the raw code is kept.' },
 } as const satisfies Record<string, ReasonInfo>;

@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import type { Config } from '../config.ts';
+import type { CallbackReply, CallbackRequest } from '../connectors/types.ts';
 import type { ConnectorView } from './delivery.ts';
 import type { EventBus, StatusChange } from '../events/bus.ts';
 import type { Logger } from '../log.ts';
@@ -12,6 +13,7 @@ export type ToDelivery =
   | { type: 'accept'; id: number; job: AcceptJob }
   | { type: 'reload'; id: number }
   | { type: 'cancel'; id: number; accountId: string; messageId: string }
+  | { type: 'callback'; id: number; connectorId: string; request: CallbackRequest }
   | { type: 'stop' };
 export type FromDelivery =
   | { type: 'ready' }
@@ -20,7 +22,8 @@ export type FromDelivery =
   | { type: 'connectors'; states: ConnectorView[] }
   | { type: 'reloaded'; id: number; error?: string }
   | { type: 'cancelled'; id: number; result?: CancelResult; error?: string }
-  | { type: 'accepted'; id: number; error?: string; code?: string | undefined };
+  | { type: 'accepted'; id: number; error?: string; code?: string | undefined }
+  | { type: 'callbackReply'; id: number; reply?: CallbackReply; error?: string };
 
 /**
  * The main thread's side of the delivery thread. The HTTP API and the
@@ -64,6 +67,11 @@ export async function startDeliveryThread(config: Config, bus: EventBus, log: Lo
           const waiter = waiting.get(message.id);
           waiting.delete(message.id);
           if (message.error === undefined) waiter?.resolve();
+          else waiter?.reject(new Error(message.error));
+        } else if (message.type === 'callbackReply') {
+          const waiter = waiting.get(message.id);
+          waiting.delete(message.id);
+          if (message.error === undefined) waiter?.resolve(message.reply);
           else waiter?.reject(new Error(message.error));
         } else if (message.type === 'cancelled') {
           // Posted after the change's 'status' message: the bus has it before the caller hears back.
@@ -113,6 +121,14 @@ export async function startDeliveryThread(config: Config, bus: EventBus, log: Lo
       return new Promise<CancelResult>((resolve, reject) => {
         waiting.set(id, { resolve: resolve as (value?: unknown) => void, reject });
         worker.postMessage({ type: 'cancel', id, accountId, messageId } satisfies ToDelivery);
+      });
+    },
+    callback(connectorId, request) {
+      if (stopping || !alive) return Promise.resolve({ status: 503, body: 'the gateway is restarting; send the report again' });
+      const id = nextRequestId++;
+      return new Promise<CallbackReply>((resolve, reject) => {
+        waiting.set(id, { resolve: resolve as (value?: unknown) => void, reject });
+        worker.postMessage({ type: 'callback', id, connectorId, request } satisfies ToDelivery);
       });
     },
     enqueue(ids) {

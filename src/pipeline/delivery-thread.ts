@@ -81,6 +81,15 @@ port.on('message', (message: ToDelivery) => {
       },
     );
   }
+  else if (message.type === 'callback') {
+    delivery.callback(message.connectorId, message.request).then(
+      (reply) => post({ type: 'callbackReply', id: message.id, reply }),
+      (err: unknown) => {
+        log.error({ err, connector: message.connectorId }, 'a connector callback failed');
+        post({ type: 'callbackReply', id: message.id, error: err instanceof Error ? err.message : String(err) });
+      },
+    );
+  }
   else if (message.type === 'stop') {
     clearInterval(connectorTimer);
     void delivery

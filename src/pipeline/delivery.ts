@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Config } from '../config.ts';
 import { createConnector, createConnectors } from '../connectors/registry.ts';
-import type { Connector, ConnectorState, InboundMessage, Receipt } from '../connectors/types.ts';
+import type { CallbackReply, CallbackRequest, Connector, ConnectorState, InboundMessage, Receipt } from '../connectors/types.ts';
 import { ConnectorsRepository } from '../store/connectors.ts';
 import { SecretBox } from '../store/secrets.ts';
 import type { EventBus } from '../events/bus.ts';
@@ -45,6 +45,8 @@ export interface Delivery {
   connectors(): ConnectorView[];
   /** re-reads the connectors, routes and webhook subscriptions made through the API; resolves once they are in use */
   reload(): Promise<void>;
+  /** hands a request to a connector's public callback route to that connector; resolves with its answer once the reports in it are recorded */
+  callback(connectorId: string, request: CallbackRequest): Promise<CallbackReply>;
   stop(): Promise<void>;
 }
 
@@ -173,6 +175,11 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
     },
     connectors: () => all().map((c) => ({ ...c.state(), enabled: rotation.isEnabled(c.id), circuit: rotation.circuit(c.id) })),
     reload,
+    async callback(connectorId, request) {
+      const connector = loaded.get(connectorId);
+      if (!connector?.callback) return { status: 404, body: `no connector ${connectorId} takes status reports` };
+      return connector.callback(request);
+    },
     async stop() {
       await scheduler.stop();
       await dispatcher.stop();

@@ -166,21 +166,25 @@ export class ReceiptProcessor {
               .execute()),
           );
         }
-        const byProviderId = new Map(parts.map((p) => [p.provider_message_id, p]));
+        // Several parts share one provider id when a connector hands the provider the whole text (manifest.wholeMessage).
+        const byProviderId = new Map<string, typeof parts>();
+        for (const part of parts) byProviderId.set(part.provider_message_id, [...(byProviderId.get(part.provider_message_id) ?? []), part]);
         // Receipts that set the same values are applied in one statement.
         const groups = new Map<string, { receipt: Receipt; keys: { message_id: string; part_index: number }[] }>();
         for (const p of list) {
-          const part = byProviderId.get(p.receipt.providerMessageId);
-          if (!part) {
+          const matched = byProviderId.get(p.receipt.providerMessageId);
+          if (!matched) {
             unmatched.add(p);
             continue;
           }
           const r = p.receipt;
           const groupKey = JSON.stringify([r.status, r.reason?.code ?? null, r.reason?.providerCode ?? null, r.at]);
           const group = groups.get(groupKey) ?? { receipt: r, keys: [] };
-          group.keys.push({ message_id: part.message_id, part_index: part.part_index });
+          for (const part of matched) {
+            group.keys.push({ message_id: part.message_id, part_index: part.part_index });
+            touched.set(part.message_id, part.account_id);
+          }
           groups.set(groupKey, group);
-          touched.set(part.message_id, part.account_id);
         }
         for (const { receipt: r, keys } of groups.values()) {
           for (const slice of inLists(keys, 256)) {

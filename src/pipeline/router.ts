@@ -47,7 +47,7 @@ interface CompiledRoute {
   trafficTypes: Set<string> | null;
 }
 
-/** The sandbox takes every SMS when no route is declared, so a fresh install works. */
+/** The sandbox takes every SMS when no route is declared, so a fresh install works; other channels need a route. */
 export const DEFAULT_ROUTE: RouteChoice = { routeId: 'default', connectors: ['sandbox'] };
 
 /**
@@ -85,7 +85,7 @@ export class RoutingTable {
 
   /** The route for a message, or null when none matches (the message fails with no_route). */
   resolve(input: RouteInput, random: () => number = Math.random): RouteChoice | null {
-    if (this.#routes.length === 0) return DEFAULT_ROUTE;
+    if (this.#routes.length === 0) return input.channel === 'sms' ? DEFAULT_ROUTE : null;
     const best = this.#best(input);
     if (!best) return null;
     const { route } = best;
@@ -94,7 +94,7 @@ export class RoutingTable {
 
   /** The dry run: every route with why it matches or not, and the one taken. */
   explain(input: RouteInput): { choice: RouteChoice | null; verdicts: RouteVerdict[] } {
-    if (this.#routes.length === 0) return { choice: DEFAULT_ROUTE, verdicts: [] };
+    if (this.#routes.length === 0) return { choice: input.channel === 'sms' ? DEFAULT_ROUTE : null, verdicts: [] };
     const best = this.#best(input);
     const verdicts = this.#routes.map((route): RouteVerdict => {
       const miss = mismatch(route, input);

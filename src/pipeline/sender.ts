@@ -2,7 +2,8 @@ import { LINK_FAILURE_REASONS, REROUTABLE_REASONS, type FailureReason } from '..
 import type { EventBus } from '../events/bus.ts';
 import type { EventOutbox } from '../events/webhooks/outbox.ts';
 import type { Logger } from '../log.ts';
-import { ConnectorError, type Connector, type OutboundMessage } from '../connectors/types.ts';
+import { parseContent } from '../connectors/channels.ts';
+import { ConnectorError, type Channel, type Connector, type OutboundMessage } from '../connectors/types.ts';
 import { segment, type SmsEncoding } from '../sms/encoding.ts';
 import type { MessageRow } from '../store/messages.ts';
 import type { WriteBatcher } from '../store/write-batcher.ts';
@@ -121,6 +122,8 @@ export class Sender {
       parts: segment(row.body, { encoding: row.encoding as SmsEncoding }).parts,
       trafficType: row.traffic_type,
       validUntil: row.expires_at,
+      channel: row.channel as Channel,
+      content: parseContent(row.content),
     };
     const rotation = this.#routing.rotation;
     try {

@@ -14,7 +14,7 @@ export class ConnectorExistsError extends Error {
 /**
  * Connectors and routes made through the API. They belong to the gateway, not
  * to an account (administrators manage them), so queries take no account id.
- * Passwords are sealed on the way in and opened on the way out.
+ * Passwords and provider connectors' secrets are sealed on the way in and opened on the way out.
  */
 export class ConnectorsRepository {
   readonly #db: Kysely<DB>;
@@ -28,9 +28,10 @@ export class ConnectorsRepository {
   async list(): Promise<ConnectorDefinition[]> {
     const rows = await this.#db.selectFrom('connectors').selectAll().orderBy('created_at').orderBy('id').execute();
     return rows.map((r) => {
-      const stored = JSON.parse(r.definition) as ConnectorDefinition & { password_sealed?: string };
-      const { password_sealed: sealed, ...definition } = stored;
-      return (sealed === undefined ? definition : { ...definition, password: this.#box.open(sealed) }) as ConnectorDefinition;
+      const stored = JSON.parse(r.definition) as ConnectorDefinition & { password_sealed?: string; secrets_sealed?: Record<string, string> };
+      const { password_sealed: sealed, secrets_sealed: sealedSecrets, ...definition } = stored;
+      const secrets = sealedSecrets === undefined ? {} : { secrets: Object.fromEntries(Object.entries(sealedSecrets).map(([k, v]) => [k, this.#box.open(v)])) };
+      return (sealed === undefined ? { ...definition, ...secrets } : { ...definition, ...secrets, password: this.#box.open(sealed) }) as ConnectorDefinition;
     });
   }
 
@@ -39,6 +40,10 @@ export class ConnectorsRepository {
     if (definition.type === 'smpp' && definition.password !== undefined) {
       delete stored.password;
       stored.password_sealed = this.#box.seal(definition.password);
+    }
+    if ('secrets' in definition && definition.secrets !== undefined) {
+      delete stored.secrets;
+      stored.secrets_sealed = Object.fromEntries(Object.entries(definition.secrets).flatMap(([k, v]) => (v === undefined ? [] : [[k, this.#box.seal(v)]])));
     }
     try {
       await this.#db.insertInto('connectors').values({ id: definition.id, type: definition.type, definition: JSON.stringify(stored), created_at: now }).execute();

@@ -89,6 +89,8 @@ export interface MessagesTable {
   region: string | null;
   /** where this message's status events are also posted (webhooks); null: nowhere */
   callback_url: string | null;
+  /** JSON of what a non-SMS message carries besides its text (subject, html, template: connectors/channels.ts); absent or null for SMS */
+  content?: string | null;
 }
 
 export interface MessagePartsTable {
@@ -366,6 +368,26 @@ export interface WebhookAccountSecretsTable {
   created_at: number;
 }
 
+/** A one-time code sent to a number (POST /v1/verifications); the code itself is never stored. */
+export interface VerificationsTable {
+  id: string;
+  account_id: string;
+  recipient: string;
+  channel: string;
+  /** the message that carries the code */
+  message_id: string;
+  code_salt: string;
+  /** hex SHA-256 of salt and code */
+  code_hash: string;
+  /** pending, verified, expired, failed (too many attempts) */
+  status: string;
+  attempts: number;
+  max_attempts: number;
+  expires_at: number;
+  created_at: number;
+  verified_at: number | null;
+}
+
 export interface DB {
   accounts: AccountsTable;
   users: UsersTable;
@@ -394,4 +416,5 @@ export interface DB {
   webhook_deliveries: WebhookDeliveriesTable;
   webhook_attempts: WebhookAttemptsTable;
   webhook_account_secrets: WebhookAccountSecretsTable;
+  verifications: VerificationsTable;
 }

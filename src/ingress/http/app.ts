@@ -22,6 +22,8 @@ import { accountRoutes } from './routes/account.ts';
 import { senderNamesRoutes } from './routes/sender-names.ts';
 import { webhooksRoutes } from './routes/webhooks.ts';
 import { smsRoutes } from './routes/sms.ts';
+import { callbacksRoutes } from './routes/callbacks.ts';
+import { verificationsRoutes } from './routes/verifications.ts';
 import { SendMessageSchema } from './schemas.ts';
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
@@ -66,6 +68,8 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
     if (!request.url.startsWith('/v1/')) return;
+    // Providers' status reports: each connector checks the provider's signature or its own secret.
+    if (request.url.startsWith('/v1/callbacks/')) return;
     const auth = await authenticator.authenticate(request);
     request.auth = auth;
     const rate = limiter.take(auth.keyId);
@@ -102,5 +106,7 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
   await app.register(mnoRoutes(deps));
   await app.register(webhooksRoutes(deps));
   await app.register(eventsRoutes(deps));
+  await app.register(callbacksRoutes(deps));
+  await app.register(verificationsRoutes(deps));
   return app;
 }

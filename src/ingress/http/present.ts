@@ -1,3 +1,4 @@
+import { presentContent, type Channel } from '../../connectors/channels.ts';
 import { REASONS, isReasonCode } from '../../domain/reasons.ts';
 import type { MessageStatus } from '../../domain/statuses.ts';
 import type { StatusChange } from '../../events/bus.ts';
@@ -18,7 +19,8 @@ export function presentMessage(row: MessageRow, detail?: { parts: PartRow[]; eve
     to: row.recipient,
     from: row.sender,
     text: row.body,
-    channel: 'sms' as const,
+    channel: row.channel as Channel,
+    ...presentContent(row.content),
     status: row.status as MessageStatus,
     reason,
     encoding: row.encoding as SmsEncoding,

@@ -1,10 +1,11 @@
 import { Type, type Static, type TSchema } from 'typebox';
 import { MESSAGE_STATUSES } from '../../domain/statuses.ts';
+import { CHANNELS } from '../../connectors/channels.ts';
 import { TRAFFIC_TYPES } from '../../pipeline/accept.ts';
 
 /** Request and response schemas: each validates requests and becomes the OpenAPI document. */
 
-const literals = <const T extends string[]>(values: readonly [...T]) => Type.Enum(values);
+const literals = <const T extends string[]>(values: readonly [...T], options?: { description?: string; examples?: unknown[] }) => Type.Enum(values, options);
 const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
 export const Timestamp = Type.String({ format: 'date-time', description: 'RFC 3339, UTC, milliseconds', examples: ['2026-11-22T14:05:53.120Z'] });
 
@@ -27,11 +28,29 @@ export const ErrorSchema = Type.Object(
   { $id: 'Error' },
 );
 
+const TemplateSchema = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 512, description: 'the template as approved at the provider', examples: ['auth_code'] }),
+    language: Type.Optional(Type.String({ minLength: 2, maxLength: 16, description: 'its language code, e.g. `ru`, `en_US`', examples: ['ru'] })),
+    params: Type.Optional(Type.Array(Type.String({ maxLength: 1024 }), { maxItems: 20, description: 'values of its placeholders in order (an authentication template: the code)', examples: [['4711']] })),
+  },
+  { additionalProperties: false, description: 'whatsapp, viber: send an approved template instead of free text' },
+);
+
 export const SendMessageSchema = Type.Object(
   {
-    to: Type.String({ minLength: 1, maxLength: 64, description: 'recipient number in any common form; returned in E.164', examples: ['+79161234567'] }),
-    text: Type.String({ maxLength: 10000, description: 'message text; split into SMS parts automatically', examples: ['Your code is 4711'] }),
-    from: Type.Optional(Type.String({ minLength: 1, maxLength: 16, description: 'sender name (alphanumeric up to 11) or number', examples: ['Depesha'] })),
+    channel: Type.Optional(literals(CHANNELS, { description: 'how the message goes; default `sms`. docs/api.md lists what each channel needs', examples: ['sms'] })),
+    to: Type.String({
+      minLength: 1,
+      maxLength: 254,
+      description: 'sms, whatsapp, viber, voice: a number in any common form, returned in E.164; email: an address; telegram: a chat id, @username or E.164 number',
+      examples: ['+79161234567'],
+    }),
+    text: Type.String({ maxLength: 10000, description: 'message text; split into SMS parts automatically; the plain-text body of an e-mail', examples: ['Your code is 4711'] }),
+    from: Type.Optional(Type.String({ minLength: 1, maxLength: 254, description: 'sender name (alphanumeric up to 11) or number; email: the sender address', examples: ['Depesha'] })),
+    subject: Type.Optional(Type.String({ minLength: 1, maxLength: 998, description: 'email only, required there' })),
+    html: Type.Optional(Type.String({ minLength: 1, maxLength: 500000, description: 'email only: the HTML body beside `text`' })),
+    template: Type.Optional(TemplateSchema),
     ttl_seconds: Type.Optional(Type.Integer({ minimum: 30, maximum: 604800, description: 'validity; the account default when absent' })),
     send_at: Type.Optional(Type.String({ format: 'date-time', description: 'hold the message until this time (at most 180 days ahead)' })),
     group: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: 'free grouping tag' })),
@@ -70,7 +89,10 @@ export const MessageSchema = Type.Object(
     to: Type.String({ description: 'E.164' }),
     from: Nullable(Type.String()),
     text: Type.String(),
-    channel: Type.Literal('sms'),
+    channel: literals(CHANNELS),
+    subject: Type.Optional(Type.String({ description: 'email' })),
+    html: Type.Optional(Type.String({ description: 'email' })),
+    template: Type.Optional(TemplateSchema),
     status: literals(MESSAGE_STATUSES),
     reason: ReasonSchema,
     encoding: literals(['gsm7', 'ucs2'] as const),

@@ -1,6 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { ConnectorDefinitionSchema, RouteDefinitionSchema, routeConnectorIds, routeProblems, type RouteDefinition } from '../../../connectors/definitions.ts';
+import { CHANNELS } from '../../../connectors/channels.ts';
+import { connectorProblems } from '../../../connectors/problems.ts';
 import { ApiError } from '../../../errors.ts';
 import type { ConnectorView } from '../../../pipeline/delivery.ts';
 import { RoutingTable } from '../../../pipeline/router.ts';
@@ -17,7 +19,7 @@ import { ErrorSchema } from '../schemas.ts';
 const ConnectorStateSchema = Type.Object(
   {
     id: Type.String(),
-    type: Type.String({ description: 'sandbox, smpp' }),
+    type: Type.String({ description: 'sandbox, smpp, http, telegram_bot, telegram_gateway, whatsapp, email' }),
     status: Type.Enum(['up', 'degraded', 'connecting', 'down', 'stopped'], {
       description: '`up` takes traffic; `degraded` takes it with less capacity; `connecting` and `down` take none and say why in `detail`',
     }),
@@ -94,7 +96,7 @@ const RouteTestSchema = Type.Object(
     account_id: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'the sending account; default: the caller\'s' })),
     project: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
     traffic_type: Type.Optional(Type.Enum(['service', 'transactional', 'advertising', 'informational'], { default: 'service' })),
-    channel: Type.Optional(Type.Literal('sms')),
+    channel: Type.Optional(Type.Enum([...CHANNELS], { description: 'default sms; the dry run takes a number, so e-mail routes cannot be tried with it' })),
     operator: Type.Optional(Type.String({ pattern: '^[a-z0-9_]{1,64}$', description: "the recipient's operator code; default: looked up from the number" })),
   },
   { additionalProperties: false },
@@ -184,6 +186,9 @@ export function connectorsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
             throw new ApiError('validation_failed', 'reconnect_max_ms must not be below reconnect_min_ms', [{ field: 'reconnect_max_ms', issue: 'below reconnect_min_ms' }]);
           }
         }
+        if ('secrets_env' in definition && definition.secrets_env !== undefined) throw new ApiError('validation_failed', 'secrets_env is for the config file; send secrets', [{ field: 'secrets_env', issue: 'not accepted through the API' }]);
+        const problems = connectorProblems(definition);
+        if (problems.length > 0) throw new ApiError('validation_failed', problems.map((p) => `${p.field} ${p.issue}`).join('; '), problems);
         if (fromConfig.has(definition.id)) throw new ApiError('connector_exists', `connector ${definition.id} is declared in the config file`, [{ field: 'id', issue: 'taken' }]);
         try {
           await stored.create(definition);

@@ -1,0 +1,214 @@
+import nodemailer, { type Transporter } from 'nodemailer';
+import { SMTPServer } from 'smtp-server';
+import { Type, type Static } from 'typebox';
+import type { ReasonCode } from '../../domain/reasons.ts';
+import { ConnectorIdSchema, secretsEnvSchema, secretsSchema } from '../shared/definition.ts';
+import { wholeMessageIds } from '../shared/http-client.ts';
+import { ConnectorError, type Connector, type ConnectorContext, type ConnectorManifest, type ConnectorState, type OutboundMessage, type Receipt, type SendResult } from '../types.ts';
+import { dsnReason, parseDsn, type Dsn } from './dsn.ts';
+
+export const EmailDefinitionSchema = Type.Object(
+  {
+    id: ConnectorIdSchema,
+    type: Type.Literal('email'),
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    /** the SMTP relay (submission server) */
+    host: Type.String({ minLength: 1, maxLength: 255 }),
+    port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, default: 587 })),
+    /** true: TLS from the start (port 465); false: STARTTLS when offered */
+    secure: Type.Optional(Type.Boolean()),
+    /** pooled connections to the relay, default 5 */
+    max_connections: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
+    /** the sender domain: `from` addresses must be in it, and it signs with DKIM when a key is given */
+    domain: Type.String({ pattern: '^[A-Za-z0-9.-]{1,253}$' }),
+    /** the address used when a message names none */
+    from: Type.String({ minLength: 3, maxLength: 254 }),
+    /** DKIM selector; the private key is the secret `dkim_private_key` (PEM) */
+    dkim_selector: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9._-]{1,63}$' })),
+    /** where our own SMTP endpoint for bounces (DSN) listens; the relay must deliver `bounces+…@<bounce_domain>` there */
+    bounce_host: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+    bounce_port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
+    /** the domain of the return path (VERP); default `domain` */
+    bounce_domain: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9.-]{1,253}$' })),
+    /**
+     * `dsn` (default): a message stays `sent` until a DSN says delivered or
+     * failed (the relay must support DSN); `accepted`: the relay accepting it
+     * counts as delivered, and a later bounce is kept as a late receipt only.
+     */
+    delivered_on: Type.Optional(Type.Enum(['dsn', 'accepted'])),
+    secrets: Type.Optional(secretsSchema(['username', 'password', 'dkim_private_key'] as const)),
+    secrets_env: Type.Optional(secretsEnvSchema(['username', 'password', 'dkim_private_key'] as const)),
+  },
+  { additionalProperties: false },
+);
+export type EmailDefinition = Static<typeof EmailDefinitionSchema>;
+
+export const emailManifest: ConnectorManifest = {
+  type: 'email',
+  name: 'E-mail (SMTP)',
+  channels: ['email'],
+  wholeMessage: true,
+  fields: [
+    { name: 'host', label: 'SMTP host', type: 'string', required: true, description: 'The relay messages are submitted to.' },
+    { name: 'port', label: 'Port', type: 'integer', required: false, default: 587, description: '587 (STARTTLS) or 465 (TLS).' },
+    { name: 'domain', label: 'Sender domain', type: 'string', required: true, description: 'Sender addresses must be in it; DKIM signs for it.' },
+    { name: 'from', label: 'Default sender', type: 'string', required: true, description: 'Used when a message names no sender.' },
+    { name: 'username', label: 'User name', type: 'string', required: false, description: 'SMTP AUTH user, if the relay needs one.' },
+    { name: 'password', label: 'Password', type: 'secret', required: false, description: 'SMTP AUTH password.' },
+    { name: 'dkim_private_key', label: 'DKIM private key', type: 'secret', required: false, description: 'PEM key whose public half is published at <selector>._domainkey.<domain>.' },
+    { name: 'bounce_port', label: 'Bounce port', type: 'integer', required: false, description: 'Our SMTP endpoint for DSNs (bounces).' },
+  ],
+};
+
+const VERP = 'bounces';
+
+/** A send refusal of the relay → our reason, by the enhanced status code in its answer (or the SMTP code). */
+function refusal(err: { code?: string; responseCode?: number; response?: string; message: string }, id: string): ConnectorError {
+  const response = err.response ?? err.message;
+  const enhanced = /\b([245]\.\d{1,3}\.\d{1,3})\b/.exec(response)?.[1];
+  const providerCode = enhanced ?? (err.responseCode ? String(err.responseCode) : err.code);
+  const say = (reason: ReasonCode, retryable: boolean) => new ConnectorError(`${id}: ${response}`, { retryable, reason, providerCode, cause: err });
+  if (err.code === 'EAUTH') return say('operator_unavailable', true);
+  if (err.responseCode === undefined || err.responseCode < 500) {
+    // Connection trouble and 4xx answers: try again later.
+    if (err.responseCode === 421 || err.responseCode === undefined) return say('operator_unavailable', true);
+    return say(err.responseCode === 452 || err.responseCode === 451 ? 'operator_throttled' : 'operator_error', true);
+  }
+  const reason = enhanced ? dsnReason(enhanced, undefined).code : 'operator_rejected';
+  return say(reason === 'unknown' ? 'operator_rejected' : reason, false);
+}
+
+/**
+ * E-mail through an SMTP relay with a pool of connections (nodemailer),
+ * text and HTML bodies, DKIM-signed for the sender domain, with DSNs asked
+ * for and received on our own SMTP endpoint (smtp-server + mailparser).
+ */
+export class EmailConnector implements Connector {
+  readonly id: string;
+  readonly manifest = emailManifest;
+  readonly #definition: EmailDefinition;
+  readonly #transport: Transporter;
+  #bounces: SMTPServer | undefined;
+  #bouncePort: number | undefined;
+  #context: ConnectorContext | undefined;
+  #stopped = true;
+  #since = Date.now();
+  #inFlight = 0;
+  #detail: string | null = null;
+
+  constructor(definition: EmailDefinition) {
+    this.id = definition.id;
+    this.#definition = definition;
+    const s = definition.secrets ?? {};
+    this.#transport = nodemailer.createTransport({
+      pool: true,
+      host: definition.host,
+      port: definition.port ?? 587,
+      secure: definition.secure ?? false,
+      maxConnections: definition.max_connections ?? 5,
+      maxMessages: Infinity,
+      ...(s.username ? { auth: { user: s.username, pass: s.password ?? '' } } : {}),
+      ...(s.dkim_private_key && definition.dkim_selector ? { dkim: { domainName: definition.domain, keySelector: definition.dkim_selector, privateKey: s.dkim_private_key } } : {}),
+    });
+  }
+
+  /** The port the bounce endpoint listens on (bounce_port 0 picks a free one), once started. */
+  get bouncePort(): number | undefined {
+    return this.#bouncePort;
+  }
+
+  async start(context: ConnectorContext): Promise<void> {
+    this.#context = context;
+    this.#stopped = false;
+    this.#since = Date.now();
+    if (this.#definition.bounce_port === undefined) return;
+    const server = new SMTPServer({
+      authOptional: true,
+      disabledCommands: ['AUTH'],
+      hideSTARTTLS: true,
+      logger: false,
+      onData: (stream, session, callback) => {
+        const chunks: Buffer[] = [];
+        stream.on('data', (c: Buffer) => chunks.push(c));
+        stream.on('end', () => {
+          const rcpt = session.envelope.rcptTo.map((r) => r.address);
+          this.#bounce(Buffer.concat(chunks), rcpt).then(
+            () => callback(),
+            // Not recorded: a 4xx makes the relay deliver the DSN again later.
+            (err: unknown) => callback(Object.assign(new Error(`not recorded: ${(err as Error).message}`), { responseCode: 451 })),
+          );
+        });
+      },
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.#definition.bounce_port, this.#definition.bounce_host ?? '127.0.0.1', () => resolve());
+    });
+    this.#bounces = server;
+    this.#bouncePort = (server.server.address() as { port: number }).port;
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#since = Date.now();
+    this.#transport.close();
+    const server = this.#bounces;
+    this.#bounces = undefined;
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  state(): ConnectorState {
+    return { id: this.id, type: 'email', status: this.#stopped ? 'stopped' : 'up', detail: this.#detail, since: this.#since, links: { up: this.#stopped ? 0 : 1, total: 1 }, inFlight: this.#inFlight };
+  }
+
+  async send(message: OutboundMessage): Promise<SendResult> {
+    const d = this.#definition;
+    const from = message.from ?? d.from;
+    const domain = from.slice(from.lastIndexOf('@') + 1).toLowerCase();
+    if (domain !== d.domain.toLowerCase()) {
+      throw new ConnectorError(`${this.id}: the sender ${from} is not in the domain ${d.domain}`, { retryable: false, reason: 'invalid_sender' });
+    }
+    const html = message.content?.html;
+    this.#inFlight++;
+    try {
+      await this.#transport.sendMail({
+        from,
+        to: message.to,
+        subject: message.content?.subject ?? '',
+        ...(message.text.trim() !== '' ? { text: message.text } : {}),
+        ...(html ? { html } : {}),
+        messageId: `<${message.id}@${d.domain}>`,
+        // The return path carries our id (VERP) and the DSN carries it as ENVID: either finds the message again.
+        envelope: { from: `${VERP}+${message.id}@${d.bounce_domain ?? d.domain}`, to: message.to },
+        dsn: { id: message.id, return: 'headers', notify: ['success', 'failure', 'delay'], recipient: message.to },
+      });
+    } catch (err) {
+      throw refusal(err as { code?: string; responseCode?: number; response?: string; message: string }, this.id);
+    } finally {
+      this.#inFlight--;
+    }
+    if (d.delivered_on === 'accepted' && this.#context) {
+      const context = this.#context;
+      setImmediate(() => void context.receipt({ connectorId: this.id, providerMessageId: message.id, status: 'delivered', at: Date.now() }).catch(() => {}));
+    }
+    return { providerIds: wholeMessageIds(message.parts, message.id) };
+  }
+
+  async #bounce(raw: Buffer, recipients: string[]): Promise<void> {
+    const dsn = await parseDsn(raw, recipients, VERP);
+    if (!dsn || !this.#context) return; // not a DSN of ours: accepted and dropped, so the relay does not retry it
+    const receipt = this.parseReceipt(dsn);
+    if (receipt) await this.#context.receipt(receipt);
+  }
+
+  /** A parsed DSN → Receipt: delivered/relayed settle it, failed with the reason of its status code; delayed and expanded are interim. */
+  parseReceipt(raw: unknown): Receipt | null {
+    if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return null;
+    const dsn = raw as Partial<Dsn>;
+    if (typeof dsn.messageId !== 'string' || typeof dsn.status !== 'string' || typeof dsn.action !== 'string') return null;
+    const base = { connectorId: this.id, providerMessageId: dsn.messageId, at: Date.now(), raw: JSON.stringify(raw) };
+    if (dsn.action === 'delivered' || dsn.action === 'relayed') return { ...base, status: 'delivered' };
+    if (dsn.action !== 'failed') return null;
+    return { ...base, status: 'undelivered', reason: dsnReason(dsn.status, dsn.diagnostic) };
+  }
+}

@@ -1,0 +1,215 @@
+import { createHash, randomBytes, randomInt } from 'node:crypto';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { secretEquals } from '../../../connectors/shared/http-client.ts';
+import { newId } from '../../../domain/ids.ts';
+import { ApiError } from '../../../errors.ts';
+import { acceptContext, prepareMessage, type SendRequest } from '../../../pipeline/accept.ts';
+import { VerificationsRepository, type VerificationRow } from '../../../store/verifications.ts';
+import { requireAuth } from '../auth.ts';
+import type { HttpDeps } from '../deps.ts';
+import { claimIdempotency } from '../idempotency.ts';
+import { ErrorSchema, IdParams, Timestamp } from '../schemas.ts';
+
+/** Against SMS pumping: verifications per number and per account in a sliding window. */
+export const VERIFY_LIMITS = { perNumber: { count: 5, windowMs: 10 * 60_000 }, perAccount: { count: 1000, windowMs: 60 * 60_000 } };
+const MAX_ATTEMPTS = 5;
+
+const CreateVerificationSchema = Type.Object(
+  {
+    to: Type.String({ minLength: 1, maxLength: 64, description: 'the number to verify, any common form', examples: ['+79161234567'] }),
+    channel: Type.Optional(Type.Enum(['sms', 'telegram', 'whatsapp'], { description: 'how the code goes; default sms. `telegram` uses Telegram Gateway when the route\'s connector is one' })),
+    code_length: Type.Optional(Type.Integer({ minimum: 4, maximum: 8, description: 'digits of a generated code, default 6' })),
+    code: Type.Optional(Type.String({ pattern: '^[0-9]{4,8}$', description: 'your own code instead of a generated one' })),
+    ttl_seconds: Type.Optional(Type.Integer({ minimum: 60, maximum: 3600, description: 'how long the code is valid, default 600' })),
+    text: Type.Optional(Type.String({ minLength: 1, maxLength: 1000, pattern: '\\{code\\}', description: 'the message, with `{code}` where the code goes; default "Your code is {code}"', examples: ['Код для входа: {code}'] })),
+    from: Type.Optional(Type.String({ minLength: 1, maxLength: 16 })),
+    template: Type.Optional(Type.Object({ name: Type.String({ minLength: 1, maxLength: 512 }), language: Type.Optional(Type.String({ minLength: 2, maxLength: 16 })) }, { additionalProperties: false, description: 'whatsapp: the authentication template; the code is its parameter' })),
+  },
+  { additionalProperties: false, examples: [{ to: '+79161234567', code_length: 6, ttl_seconds: 300 }] },
+);
+
+const VerificationSchema = Type.Object(
+  {
+    id: Type.String({ examples: ['ver_01JDQ3X4Y5Z6A7B8C9D0E1F2G3'] }),
+    object: Type.Literal('verification'),
+    to: Type.String(),
+    channel: Type.String(),
+    status: Type.Enum(['pending', 'verified', 'expired', 'failed'], { description: '`failed`: too many wrong codes' }),
+    message_id: Type.String({ description: 'the message carrying the code: follow its delivery with GET /v1/messages/{id}' }),
+    attempts: Type.Integer(),
+    max_attempts: Type.Integer(),
+    expires_at: Timestamp,
+    created_at: Timestamp,
+    verified_at: Type.Union([Timestamp, Type.Null()]),
+  },
+  { $id: 'Verification' },
+);
+
+const CheckSchema = Type.Object({ code: Type.String({ minLength: 1, maxLength: 16, examples: ['052817'] }) }, { additionalProperties: false });
+const CheckResultSchema = Type.Object({
+  id: Type.String(),
+  result: Type.Enum(['valid', 'invalid', 'expired', 'too_many_attempts'], { description: 'a code is valid once; checking again answers `expired`' }),
+  status: Type.Enum(['pending', 'verified', 'expired', 'failed']),
+  attempts_left: Type.Integer(),
+});
+
+const hashCode = (salt: string, code: string) => createHash('sha256').update(`${salt}:${code}`).digest('hex');
+
+function present(v: VerificationRow) {
+  const iso = (ms: number) => new Date(ms).toISOString();
+  return {
+    id: v.id,
+    object: 'verification' as const,
+    to: v.recipient,
+    channel: v.channel,
+    status: v.status as 'pending' | 'verified' | 'expired' | 'failed',
+    message_id: v.message_id,
+    attempts: v.attempts,
+    max_attempts: v.max_attempts,
+    expires_at: iso(v.expires_at),
+    created_at: iso(v.created_at),
+    verified_at: v.verified_at === null ? null : iso(v.verified_at),
+  };
+}
+
+/**
+ * One-time codes (docs/verify.md): the gateway makes the code (or takes
+ * one), sends it as a message of the chosen channel, keeps only its salted
+ * hash, and answers checks. The cascade over several channels is not built yet.
+ */
+export function verificationsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
+  const repo = new VerificationsRepository(deps.database.db);
+  const security = [{ bearerAuth: [] }];
+  return async (app) => {
+    app.post(
+      '/v1/verifications',
+      {
+        schema: {
+          summary: 'Send a verification code',
+          description: 'Generates (or takes) a code, sends it, stores only its hash. Limits per number and account against SMS pumping. Supports `Idempotency-Key`.',
+          tags: ['verifications'],
+          security,
+          headers: Type.Object({ 'idempotency-key': Type.Optional(Type.String()) }),
+          body: CreateVerificationSchema,
+          response: { 201: VerificationSchema, 400: ErrorSchema, 401: ErrorSchema, 422: ErrorSchema, 429: ErrorSchema },
+        },
+      },
+      async (request, reply) => {
+        const auth = requireAuth(request);
+        const body = request.body;
+        const now = Date.now();
+        const channel = body.channel ?? 'sms';
+        if (channel === 'whatsapp' && !body.template) throw new ApiError('verification_needs_template', 'a WhatsApp verification needs template', [{ field: 'template', issue: 'required for whatsapp' }]);
+        const code = body.code ?? Array.from({ length: body.code_length ?? 6 }, () => randomInt(10)).join('');
+        const ttlSeconds = body.ttl_seconds ?? 600;
+        const send: SendRequest = {
+          channel,
+          to: body.to,
+          text: channel === 'whatsapp' ? '' : (body.text ?? 'Your code is {code}').replaceAll('{code}', code),
+          ttl_seconds: ttlSeconds,
+          traffic_type: 'service',
+          ...(body.from === undefined ? {} : { from: body.from }),
+          ...(body.template ? { template: { name: body.template.name, language: body.template.language, params: [code] } } : {}),
+        };
+        const prepared = prepareMessage(auth.account, send, now, null, await acceptContext(auth.account, deps.mno, deps.senderRegistry));
+        if (!prepared.ok) throw prepared.error;
+        const recipient = prepared.row.recipient;
+        const { perNumber, perAccount } = VERIFY_LIMITS;
+        if ((await repo.countSince(auth.account.id, now - perNumber.windowMs, recipient)) >= perNumber.count) {
+          throw new ApiError('verification_limit_exceeded', `${recipient} got ${perNumber.count} verifications in the last ${perNumber.windowMs / 60_000} minutes; retry later`, [{ field: 'to', issue: 'too many verifications for this number' }], { 'retry-after': String(perNumber.windowMs / 1000) });
+        }
+        if ((await repo.countSince(auth.account.id, now - perAccount.windowMs)) >= perAccount.count) {
+          throw new ApiError('verification_limit_exceeded', `the account started ${perAccount.count} verifications in the last hour; retry later`, [], { 'retry-after': '60' });
+        }
+        const idem = await claimIdempotency(deps.idempotency, request, reply, auth.account.id);
+        if (idem === 'replied') return reply;
+        const salt = randomBytes(16).toString('base64url');
+        const row: VerificationRow = {
+          id: newId('ver', now),
+          account_id: auth.account.id,
+          recipient,
+          channel,
+          message_id: prepared.row.id,
+          code_salt: salt,
+          code_hash: hashCode(salt, code),
+          status: 'pending',
+          attempts: 0,
+          max_attempts: MAX_ATTEMPTS,
+          expires_at: now + ttlSeconds * 1000,
+          created_at: now,
+          verified_at: null,
+        };
+        const answer = present(row);
+        try {
+          // The verification first: a message without one could never be checked.
+          await repo.insert(row);
+          await deps.delivery.accept({ messages: [prepared.row], idempotency: idem && { ...idem, status: 201, body: JSON.stringify(answer) } });
+        } catch (err) {
+          if (idem) await deps.idempotency.release(idem.accountId, idem.key).catch(() => {});
+          throw err;
+        }
+        return reply.code(201).send(answer);
+      },
+    );
+
+    app.get(
+      '/v1/verifications/:id',
+      { schema: { summary: 'Get a verification', tags: ['verifications'], security, params: IdParams, response: { 200: VerificationSchema, 401: ErrorSchema, 404: ErrorSchema } } },
+      async (request) => {
+        const auth = requireAuth(request);
+        const v = await repo.get(auth.account.id, request.params.id);
+        if (!v) throw new ApiError('not_found', `no verification ${request.params.id}`);
+        return present(v);
+      },
+    );
+
+    app.post(
+      '/v1/verifications/:id/check',
+      {
+        schema: {
+          summary: 'Check a code',
+          description: 'Answers `valid` (once), `invalid`, `expired` or `too_many_attempts` (after 5 wrong codes). Example: `{"code": "052817"}` → `{"result": "valid", …}`.',
+          tags: ['verifications'],
+          security,
+          params: IdParams,
+          body: CheckSchema,
+          response: { 200: CheckResultSchema, 400: ErrorSchema, 401: ErrorSchema, 404: ErrorSchema },
+        },
+      },
+      async (request) => {
+        const auth = requireAuth(request);
+        const accountId = auth.account.id;
+        const id = request.params.id;
+        const now = Date.now();
+        const before = await repo.get(accountId, id);
+        if (!before) throw new ApiError('not_found', `no verification ${id}`);
+        const answer = async (result: 'valid' | 'invalid' | 'expired' | 'too_many_attempts') => {
+          const v = (await repo.get(accountId, id))!;
+          return { id, result, status: v.status as 'pending' | 'verified' | 'expired' | 'failed', attempts_left: Math.max(0, v.max_attempts - v.attempts) };
+        };
+        if (before.status === 'failed') return answer('too_many_attempts');
+        if (before.status !== 'pending') return answer('expired');
+        if (before.expires_at <= now) {
+          await repo.settle(accountId, id, 'expired', now);
+          return answer('expired');
+        }
+        // The attempt is counted before the comparison, so parallel guesses cannot exceed the limit.
+        if (!(await repo.countAttempt(accountId, id, now))) {
+          const v = (await repo.get(accountId, id))!;
+          if (v.status === 'pending' && v.attempts >= v.max_attempts) await repo.settle(accountId, id, 'failed', now);
+          return answer(v.status === 'pending' && v.attempts >= v.max_attempts ? 'too_many_attempts' : 'expired');
+        }
+        if (secretEquals(hashCode(before.code_salt, request.body.code), before.code_hash)) {
+          return answer((await repo.settle(accountId, id, 'verified', now)) ? 'valid' : 'expired');
+        }
+        const v = (await repo.get(accountId, id))!;
+        if (v.attempts >= v.max_attempts) {
+          await repo.settle(accountId, id, 'failed', now);
+          return answer('too_many_attempts');
+        }
+        return answer('invalid');
+      },
+    );
+  };
+}
