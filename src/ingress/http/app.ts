@@ -16,6 +16,8 @@ import { apiKeysRoutes } from './routes/api-keys.ts';
 import { auditRoutes, auditTrail } from './routes/audit.ts';
 import { sessionsRoutes } from './routes/sessions.ts';
 import { usersRoutes } from './routes/users.ts';
+import { statsRoutes } from './routes/stats.ts';
+import { StatsRepository } from '../../store/stats.ts';
 import { cabinetRoutes } from './cabinet.ts';
 import { RateLimiter } from './rate-limit.ts';
 import type { HttpDeps } from './deps.ts';
@@ -126,5 +128,6 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
   await app.register(usersRoutes({ accounts: deps.accounts, users, sessions, audit }));
   await app.register(apiKeysRoutes(deps.accounts, audit, authenticator.keys));
   await app.register(auditRoutes(audit));
+  await app.register(statsRoutes(new StatsRepository(deps.database.db)));
   return app;
 }
