@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import ExcelJS from 'exceljs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -115,7 +116,7 @@ describe('the cabinet in Chromium', { skip: browserMissing() }, () => {
     await context.close();
   });
 
-  test('History filters by number and period', async () => {
+  test('History filters by number and period, and exports what it shows as CSV and XLSX', async () => {
     for (const to of ['+79161110001', '+79162220002']) {
       const res = await fetch(base + '/v1/messages', { method: 'POST', headers: { authorization: `Bearer ${t.apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ to, text: `filter ${to}` }) });
       assert.equal(res.status, 202);
@@ -140,6 +141,16 @@ describe('the cabinet in Chromium', { skip: browserMissing() }, () => {
     await page.getByRole('button', { name: 'Search' }).click();
     await rows.first().waitFor();
     assert.deepEqual([...new Set(await rows.locator('td:nth-child(2)').allTextContents())], ['+79161110001']);
+
+    // The export carries the same filters.
+    const [csv] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Export CSV' }).click()]);
+    const lines = readFileSync((await csv.path())!, 'utf8').trim().split('\n');
+    assert.equal(lines.length, 2, lines.join('\n'));
+    assert.match(lines[1]!, /\+79161110001,.*filter \+79161110001/);
+    const [xlsx] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Export XLSX' }).click()]);
+    const book = new ExcelJS.Workbook();
+    await book.xlsx.readFile((await xlsx.path())!);
+    assert.equal(book.getWorksheet('messages')!.getRow(2).getCell(3).value, '+79161110001');
     await context.close();
   });
 

@@ -17,6 +17,7 @@ import { auditRoutes, auditTrail } from './routes/audit.ts';
 import { sessionsRoutes } from './routes/sessions.ts';
 import { usersRoutes } from './routes/users.ts';
 import { statsRoutes } from './routes/stats.ts';
+import { reportsRoutes } from './routes/reports.ts';
 import { StatsRepository } from '../../store/stats.ts';
 import { cabinetRoutes } from './cabinet.ts';
 import { RateLimiter } from './rate-limit.ts';
@@ -129,5 +130,6 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
   await app.register(apiKeysRoutes(deps.accounts, audit, authenticator.keys));
   await app.register(auditRoutes(audit));
   await app.register(statsRoutes(new StatsRepository(deps.database.db)));
+  await app.register(reportsRoutes(deps));
   return app;
 }

@@ -50,6 +50,8 @@ const RU: Record<string, string> = {
   Parts: 'Частей',
   'No messages match. Change the filters or send one.': 'Сообщений не найдено. Измените фильтры или отправьте сообщение.',
   Newer: 'Новее',
+  'Export CSV': 'Выгрузить CSV',
+  'Export XLSX': 'Выгрузить XLSX',
   Older: 'Старше',
   'Live: updates as they happen': 'Онлайн: обновляется само',
   Message: 'Сообщение',

@@ -1,4 +1,5 @@
 import { Alert, Button, Group, Select, Stack, Table, Text, TextInput, Title } from '@mantine/core';
+
 import { useForm } from '@mantine/form';
 import { keepPreviousData, useQuery } from '@tanstack/react-query';
 import { useState } from 'react';
@@ -32,7 +33,8 @@ export function HistoryPage() {
   // Cursors of the pages before this one: the server paginates, the cabinet only remembers the way back.
   const [cursors, setCursors] = useState<(string | undefined)[]>([undefined]);
   const cursor = cursors[cursors.length - 1];
-  const query = qs({ to: filters.to.trim(), status: filters.status, since: dayBound(filters.since, false), until: dayBound(filters.until, true), cursor, limit: 25 });
+  const filterParams = { to: filters.to.trim(), status: filters.status, since: dayBound(filters.since, false), until: dayBound(filters.until, true) };
+  const query = qs({ ...filterParams, cursor, limit: 25 });
   const page = useQuery({ queryKey: ['messages', query], queryFn: () => api<Page<Message>>('GET', `/v1/messages${query}`), placeholderData: keepPreviousData });
   const apply = (f: Filters) => {
     setFilters(f);
@@ -101,6 +103,13 @@ export function HistoryPage() {
       </Table>
       {page.data && page.data.data.length === 0 && <Text c="dimmed">{t('No messages match. Change the filters or send one.')}</Text>}
       <Group>
+        {/* The report streams from the server with the same filters; the browser downloads it with the session cookie. */}
+        <Button component="a" variant="light" href={`/v1/reports/messages${qs({ format: 'csv', ...filterParams })}`} download>
+          {t('Export CSV')}
+        </Button>
+        <Button component="a" variant="light" href={`/v1/reports/messages${qs({ format: 'xlsx', ...filterParams })}`} download>
+          {t('Export XLSX')}
+        </Button>
         <Button variant="default" disabled={cursors.length <= 1} onClick={() => setCursors((c) => c.slice(0, -1))}>
           {t('Newer')}
         </Button>
