@@ -26,7 +26,7 @@ describe('the cabinet in Chromium', { skip: browserMissing() }, () => {
   let browser: Browser;
   let receiver: Server;
   let received = 0;
-  const emails = { owner: 'owner@example.com', viewer: 'viewer@example.com' };
+  const emails = { owner: 'owner@example.com', viewer: 'viewer@example.com', admin: 'admin@example.com' };
 
   before(async () => {
     buildCabinetIfStale();
@@ -36,6 +36,7 @@ describe('the cabinet in Chromium', { skip: browserMissing() }, () => {
     const users = new UsersRepository(t.gateway.database.db);
     await users.create({ email: emails.owner, password: PASSWORD, role: 'owner', accountId: t.accountId });
     await users.create({ email: emails.viewer, password: PASSWORD, role: 'viewer', accountId: t.accountId });
+    await users.create({ email: emails.admin, password: PASSWORD, role: 'administrator', accountId: null });
     const address = await t.gateway.app.listen({ port: 0, host: '127.0.0.1' });
     // localhost: a secure context, where Chromium keeps the Secure session cookie over plain HTTP.
     base = address.replace('127.0.0.1', 'localhost');
@@ -58,12 +59,12 @@ describe('the cabinet in Chromium', { skip: browserMissing() }, () => {
     await t?.close();
   });
 
-  async function signIn(email: string): Promise<{ context: BrowserContext; page: Page }> {
+  async function signIn(email: string, password = PASSWORD): Promise<{ context: BrowserContext; page: Page }> {
     const context = await browser.newContext({ viewport: { width: 1366, height: 820 }, locale: 'en-GB' });
     const page = await context.newPage();
     await page.goto(base + '/');
     await page.getByLabel('Email').fill(email);
-    await page.locator('input[type=password]').fill(PASSWORD);
+    await page.locator('input[type=password]').fill(password);
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
     return { context, page };
@@ -209,6 +210,49 @@ describe('the cabinet in Chromium', { skip: browserMissing() }, () => {
     await page.getByRole('link', { name: 'History' }).click();
     await page.getByTestId('history-table').locator('tbody tr').first().waitFor();
     await page.screenshot({ path: path.join(ARTIFACTS, 'viewer-history.png'), fullPage: true });
+    await context.close();
+  });
+
+  test('an owner invites a manager, who signs in with the temporary password and changes it', async () => {
+    const { context, page } = await signIn(emails.owner);
+    await page.getByRole('link', { name: 'Users' }).click();
+    await page.getByLabel('Email').fill('new.manager@example.com');
+    await page.getByLabel('Role', { exact: true }).first().click();
+    await page.getByRole('option', { name: 'manager' }).click();
+    await page.getByRole('button', { name: 'Invite' }).click();
+    const temporary = (await page.getByTestId('temporary-password').textContent())!.trim();
+    assert.ok(temporary.length >= 16);
+    await page.getByRole('button', { name: 'Done' }).click();
+    await page.getByTestId('users-table').locator('tr', { hasText: 'new.manager@example.com' }).waitFor();
+    const listed = (await (await apiGet(t.apiKey, '/v1/users?limit=100')).json()) as { data: { email: string; role: string }[] };
+    assert.equal(listed.data.find((u) => u.email === 'new.manager@example.com')?.role, 'manager');
+    await page.screenshot({ path: path.join(ARTIFACTS, 'users.png'), fullPage: true });
+    await context.close();
+
+    const invited = await signIn('new.manager@example.com', temporary);
+    await invited.page.getByRole('button', { name: 'Change password' }).click();
+    await invited.page.getByLabel('Current password').fill(temporary);
+    await invited.page.getByLabel('New password').fill('my own long password');
+    await invited.page.getByRole('dialog').getByRole('button', { name: 'Change password' }).click();
+    await invited.page.getByText('Password changed').waitFor();
+    await invited.context.close();
+    (await signIn('new.manager@example.com', 'my own long password')).context.close();
+  });
+
+  test('an administrator sees connector health and switches a connector off and on', async () => {
+    const { context, page } = await signIn(emails.admin);
+    const toggle = page.getByRole('switch', { name: 'Enabled: sandbox' });
+    await toggle.waitFor();
+    assert.equal(await toggle.isChecked(), true);
+    await toggle.click({ force: true });
+    await page.waitForResponse((r) => r.url().endsWith('/v1/connectors') && r.request().method() === 'GET');
+    const off = (await (await apiGet(t.apiKey, '/v1/connectors')).json()) as { data: { id: string; enabled: boolean }[] };
+    assert.equal(off.data.find((c) => c.id === 'sandbox')!.enabled, false);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-admin.png'), fullPage: true });
+    await toggle.click({ force: true });
+    await page.waitForResponse((r) => r.url().endsWith('/v1/connectors') && r.request().method() === 'GET');
+    const on = (await (await apiGet(t.apiKey, '/v1/connectors')).json()) as { data: { id: string; enabled: boolean }[] };
+    assert.equal(on.data.find((c) => c.id === 'sandbox')!.enabled, true);
     await context.close();
   });
 

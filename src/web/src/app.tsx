@@ -13,7 +13,9 @@ import { HistoryPage } from './pages/history.tsx';
 import { MessagePage } from './pages/message.tsx';
 import { SendPage } from './pages/send.tsx';
 import { SignInPage } from './pages/sign-in.tsx';
+import { UsersPage } from './pages/users.tsx';
 import { WebhooksPage } from './pages/webhooks.tsx';
+import { PasswordModal } from './password.tsx';
 import { SessionContext } from './session.tsx';
 
 export function LanguageSwitch() {
@@ -55,6 +57,7 @@ export function App() {
 function Shell({ session }: { session: Session }) {
   const { t } = useI18n();
   const [opened, { toggle }] = useDisclosure();
+  const [passwordOpened, password] = useDisclosure();
   const location = useLocation();
   const client = useQueryClient();
   useLiveEvents();
@@ -72,6 +75,7 @@ function Shell({ session }: { session: Session }) {
     { to: '/history', label: t('History') },
     { to: '/api-keys', label: t('API keys') },
     { to: '/webhooks', label: t('Webhooks') },
+    ...(session.role !== 'viewer' ? [{ to: '/users', label: t('Users') }] : []),
     ...(can.readAudit(session.role) ? [{ to: '/audit', label: t('Audit log') }] : []),
   ];
   return (
@@ -91,6 +95,11 @@ function Shell({ session }: { session: Session }) {
               {session.user?.email}
             </Text>
             <Badge variant="light">{t(session.role)}</Badge>
+            {session.user && (
+              <Button variant="subtle" size="xs" onClick={password.open}>
+                {t('Change password')}
+              </Button>
+            )}
             <Button variant="subtle" size="xs" onClick={() => signOut.mutate()}>
               {t('Sign out')}
             </Button>
@@ -102,6 +111,7 @@ function Shell({ session }: { session: Session }) {
           <NavLink key={item.to} component={Link} to={item.to} label={item.label} active={item.to === '/' ? location.pathname === '/' : location.pathname.startsWith(item.to)} />
         ))}
       </AppShell.Navbar>
+      <PasswordModal opened={passwordOpened} onClose={password.close} />
       <AppShell.Main>
         {session.role === 'viewer' && (
           <Text c="dimmed" size="sm" mb="sm">
@@ -115,6 +125,7 @@ function Shell({ session }: { session: Session }) {
           <Route path="/messages/:id" element={<MessagePage />} />
           <Route path="/api-keys" element={<ApiKeysPage />} />
           <Route path="/webhooks" element={<WebhooksPage />} />
+          <Route path="/users" element={<UsersPage />} />
           <Route path="/audit" element={<AuditPage />} />
           <Route path="*" element={<Navigate to="/" replace />} />
         </Routes>

@@ -1,5 +1,5 @@
-import { Alert, Badge, Paper, SimpleGrid, Stack, Table, Text, Title } from '@mantine/core';
-import { useQuery } from '@tanstack/react-query';
+import { Alert, Badge, Paper, SimpleGrid, Stack, Switch, Table, Text, Title } from '@mantine/core';
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { api, can, MESSAGE_STATUSES, qs, type ConnectorState } from '../api.ts';
 import { useI18n } from '../i18n.tsx';
 import { useSession } from '../session.tsx';
@@ -25,6 +25,12 @@ export function DashboardPage() {
     queryFn: () => api<{ data: ConnectorState[] }>('GET', '/v1/connectors'),
     enabled: can.seeConnectors(session.role),
     refetchInterval: 5_000,
+  });
+  const client = useQueryClient();
+  // Switching a connector off sends its routes' traffic to their next connector (docs/routing.md).
+  const toggle = useMutation({
+    mutationFn: (c: { id: string; enabled: boolean }) => api<ConnectorState>('PATCH', `/v1/connectors/${encodeURIComponent(c.id)}`, { enabled: c.enabled }),
+    onSuccess: () => void client.invalidateQueries({ queryKey: ['connectors'] }),
   });
   const s = stats.data;
   const delivered = (s?.by_status.delivered ?? 0) + (s?.by_status.read ?? 0);
@@ -61,6 +67,7 @@ export function DashboardPage() {
         ))}
       </SimpleGrid>
       <Title order={4}>{t('Connector health')}</Title>
+      {toggle.error && <Alert color="red">{(toggle.error as Error).message}</Alert>}
       {!can.seeConnectors(session.role) ? (
         <Text c="dimmed">{t('Connector health is visible to platform administrators and staff.')}</Text>
       ) : (
@@ -92,7 +99,14 @@ export function DashboardPage() {
                 <Table.Td>
                   {c.links_up}/{c.links_total}
                 </Table.Td>
-                <Table.Td>{c.enabled ? t('yes') : t('no')}</Table.Td>
+                <Table.Td>
+                  <Switch
+                    checked={c.enabled}
+                    aria-label={`${t('Enabled')}: ${c.id}`}
+                    disabled={toggle.isPending}
+                    onChange={(e) => toggle.mutate({ id: c.id, enabled: e.currentTarget.checked })}
+                  />
+                </Table.Td>
               </Table.Tr>
             ))}
           </Table.Tbody>
