@@ -141,7 +141,7 @@ async function run(i: number): Promise<Run> {
     }),
   );
   try {
-    server = await startServer({ common, log, env: { DEPESHA_CONFIG: configFile } });
+    server = await startServer({ common, log, env: { DEPESHA_CONFIG: configFile, DEPESHA_WEBHOOK_ALLOW_PRIVATE_ADDRESSES: 'true' } });
     const srv = server;
     while (sim.bound < 2) await sleep(50);
     const sub = await fetch(`${srv.url}/v1/webhooks`, { method: 'POST', headers: authHeaders, body: JSON.stringify({ url: receiverUrl, event_types: ['message.delivered'] }) });

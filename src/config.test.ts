@@ -112,7 +112,9 @@ test('connector mistakes are named with their place in the file', () => {
 
 test('webhook settings: defaults, the file, the environment, and their checks', () => {
   const d = loadConfig({}).webhooks;
-  assert.deepEqual(d, { timeoutMs: 10000, concurrency: 32, retryBaseMs: 5000, retryMaxMs: 120000, disableAfterMs: 259200000, retentionDays: 30 });
+  assert.deepEqual(d, { timeoutMs: 10000, concurrency: 32, retryBaseMs: 5000, retryMaxMs: 120000, disableAfterMs: 259200000, retentionDays: 30, allowPrivateAddresses: false });
+  assert.equal(loadConfig({ DEPESHA_WEBHOOK_ALLOW_PRIVATE_ADDRESSES: 'true' }).webhooks.allowPrivateAddresses, true);
+  assert.throws(() => loadConfig({ DEPESHA_WEBHOOK_ALLOW_PRIVATE_ADDRESSES: 'yes' }), /DEPESHA_WEBHOOK_ALLOW_PRIVATE_ADDRESSES must be true or false/);
   const file = path.join(dir, 'webhooks.yaml');
   writeFileSync(file, 'webhooks:\n  timeout_ms: 2000\n  retention_days: 7\n');
   const c = loadConfig({ DEPESHA_CONFIG: file, DEPESHA_WEBHOOK_RETRY_BASE_MS: '20', DEPESHA_WEBHOOK_RETRY_MAX_MS: '200' }).webhooks;

@@ -65,6 +65,7 @@ export const ConfigFileSchema = Type.Object(
           retry_max_ms: Type.Optional(Type.Integer({ minimum: 10, maximum: 86400000 })),
           disable_after_ms: Type.Optional(Type.Integer({ minimum: 100, maximum: 2592000000 })),
           retention_days: Type.Optional(Type.Integer({ minimum: 1, maximum: 3650 })),
+          allow_private_addresses: Type.Optional(Type.Boolean()),
         },
         { additionalProperties: false },
       ),
@@ -158,6 +159,8 @@ export interface Config {
     disableAfterMs: number;
     /** finished deliveries and the delivery log are kept this long (and can be replayed), default 30 days */
     retentionDays: number;
+    /** whether webhooks may go to private, loopback and link-local addresses (refused by default: SSRF), default false */
+    allowPrivateAddresses: boolean;
   };
   /**
    * how long a sent message waits for its receipt after its validity ended
@@ -206,6 +209,15 @@ export class ConfigError extends Error {
 }
 
 type Env = Record<string, string | undefined>;
+
+function boolFromEnv(env: Env, name: string, problems: string[]): boolean | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  if (raw === 'true') return true;
+  if (raw === 'false') return false;
+  problems.push(`${name} must be true or false, not ${JSON.stringify(raw)}`);
+  return undefined;
+}
 
 function intFromEnv(env: Env, name: string, problems: string[], min: number, max: number): number | undefined {
   const raw = env[name];
@@ -311,6 +323,7 @@ export function loadConfig(env: Env = process.env): Config {
       retryMaxMs: intFromEnv(env, 'DEPESHA_WEBHOOK_RETRY_MAX_MS', problems, 10, 86400000) ?? file.webhooks?.retry_max_ms ?? 120000,
       disableAfterMs: intFromEnv(env, 'DEPESHA_WEBHOOK_DISABLE_AFTER_MS', problems, 100, 2592000000) ?? file.webhooks?.disable_after_ms ?? 259200000,
       retentionDays: intFromEnv(env, 'DEPESHA_WEBHOOK_RETENTION_DAYS', problems, 1, 3650) ?? file.webhooks?.retention_days ?? 30,
+      allowPrivateAddresses: boolFromEnv(env, 'DEPESHA_WEBHOOK_ALLOW_PRIVATE_ADDRESSES', problems) ?? file.webhooks?.allow_private_addresses ?? false,
     },
     receiptGraceSeconds: intFromEnv(env, 'DEPESHA_RECEIPT_GRACE_SECONDS', problems, 0, 604800) ?? file.receipt_grace_seconds ?? 3600,
     stream: {

@@ -131,6 +131,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     metrics,
     senderRegistry,
     mno,
+    accountChanged: (account) => smpp?.accountChanged(account),
     isReady: () => ready,
   });
   let url: string | undefined;

@@ -73,6 +73,8 @@ export async function startTestGateway(dialect: DialectName, env: Record<string,
     DEPESHA_SANDBOX_RECEIPT_DELAY_MS: '20',
     DEPESHA_RETRY_INITIAL_DELAY_MS: '50',
     DEPESHA_SQLITE_SYNCHRONOUS: 'normal',
+    // The suites' webhook receivers listen on 127.0.0.1.
+    DEPESHA_WEBHOOK_ALLOW_PRIVATE_ADDRESSES: 'true',
     ...(dialect === 'postgres' ? { DATABASE_URL: TEST_DATABASE_URL } : {}),
     ...env,
   });

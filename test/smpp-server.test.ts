@@ -30,7 +30,7 @@ for (const dialect of await dialects()) {
   describe(`SMPP server on ${dialect.name}`, { skip: dialect.skip }, () => {
     let t: TestGateway;
     const sessions: SmppSession[] = [];
-    const api = async (method: 'POST' | 'GET', url: string, body?: unknown) => {
+    const api = async (method: 'POST' | 'GET' | 'PATCH', url: string, body?: unknown) => {
       const res = await t.gateway.app.inject({ method, url, headers: { authorization: `Bearer ${t.apiKey}`, ...(body ? { 'content-type': 'application/json' } : {}) }, ...(body ? { payload: JSON.stringify(body) } : {}) });
       return { status: res.statusCode, body: res.json() };
     };
@@ -95,6 +95,20 @@ for (const dialect of await dialects()) {
       assert.match(receipt.shortMessage.toString('latin1'), new RegExp(`^id:${id} sub:001 dlvrd:001 submit date:\\d{10} done date:\\d{10} stat:DELIVRD err:000 text:Hello via SMPP$`));
       assert.equal(receipt.sourceAddr, '79161234567');
       assert.equal(receipt.destinationAddr, 'Shop');
+    });
+
+    test('account settings changed through the API apply to a bind that is already live', async () => {
+      const session = await bind('shop', 'transmitter');
+      const before = await submit(session, { destinationAddr: '79161234580', shortMessage: Buffer.from('any sender goes') });
+      assert.equal(before.status, 0);
+      assert.equal((await api('PATCH', '/v1/account', { require_registered_senders: true })).status, 200);
+      try {
+        const after = await submit(session, { destinationAddr: '79161234581', shortMessage: Buffer.from('Shop is not registered') });
+        assert.equal(after.status, CommandStatus.ESME_RINVSRCADR, 'the bind follows the changed sender policy');
+      } finally {
+        assert.equal((await api('PATCH', '/v1/account', { require_registered_senders: false })).status, 200);
+      }
+      assert.equal((await submit(session, { destinationAddr: '79161234582', shortMessage: Buffer.from('free again') })).status, 0);
     });
 
     test('a long text in message_payload, and one in SAR parts, each become one message', async () => {

@@ -34,6 +34,7 @@ async function startServer(): Promise<{ child: ChildProcess; base: string; exite
     env: {
       PATH: process.env.PATH ?? '/usr/bin:/bin',
       HOME: process.env.HOME ?? tmpdir(),
+      DEPESHA_WEBHOOK_ALLOW_PRIVATE_ADDRESSES: 'true',
       DEPESHA_DATA_DIR: dataDir,
       PORT: '0',
       HOST: '127.0.0.1',

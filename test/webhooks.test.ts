@@ -197,6 +197,30 @@ for (const { name, skip } of await dialects()) {
       }
     });
 
+    test('private addresses are refused unless the operator allows them: an IP literal at subscription, a name when connecting', async () => {
+      const t = await startTestGateway(name, { ...FAST_RETRIES, DEPESHA_WEBHOOK_ALLOW_PRIVATE_ADDRESSES: 'false' });
+      try {
+        const r = await receiver();
+        for (const url of [r.url, 'http://[::1]/hook', 'http://169.254.169.254/latest/meta-data', 'http://10.0.0.7/hook']) {
+          const res = await call(t, 'POST', '/v1/webhooks', { url, event_types: LIFECYCLE });
+          assert.equal(res.status, 422, url);
+          assert.equal(res.body!.error.code, 'invalid_webhook_url');
+          assert.match(res.body!.error.message, /private, loopback or link-local/);
+        }
+        // A name is accepted, but where it points is checked at every connection.
+        const sub = await subscribe(t, r.url.replace('127.0.0.1', 'localhost'));
+        await send(t, 1);
+        const attempt = await until('a refused attempt', async () => {
+          const log = await call(t, 'GET', `/v1/webhooks/${sub.id}/deliveries?status=failed`);
+          return log.body!.data[0] as { error: string } | undefined;
+        });
+        assert.match(attempt.error, /^EBLOCKEDADDRESS: localhost resolves only to addresses webhooks may not reach/);
+        assert.equal(r.received.length, 0, 'nothing reached the receiver');
+      } finally {
+        await t.close();
+      }
+    });
+
     test('a receiver that never answers does not hold up a fast one', async () => {
       const t = await startTestGateway(name, { ...FAST_RETRIES, DEPESHA_WEBHOOK_TIMEOUT_MS: '10000' });
       try {

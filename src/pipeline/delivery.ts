@@ -81,12 +81,25 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
   const dispatcher = new InProcessDispatcher();
   const subscriptions = new Subscriptions();
   subscriptions.replace(await WebhookOutbox.subscriptions(db, box));
-  const webhooks = new WebhookSender(db, dialect, batcher, subscriptions, box, log.child({ component: 'webhooks' }), { ...config.webhooks, retentionMs: config.webhooks.retentionDays * 86_400_000, pollMs: options.pollMs ?? 250 }, new ThreadPoster());
+  // With SQLite's one writer at a time, new deliveries go to the sender straight from the transaction that writes them.
+  const handoff = dialect === 'sqlite';
+  const webhooks = new WebhookSender(db, dialect, batcher, subscriptions, box, log.child({ component: 'webhooks' }), { ...config.webhooks, retentionMs: config.webhooks.retentionDays * 86_400_000, pollMs: options.pollMs ?? 250 }, new ThreadPoster({ allowPrivateAddresses: config.webhooks.allowPrivateAddresses }), handoff);
   // Deliveries written in a transaction are looked for once it has committed: the status changes are published then.
   const written = new Set<string>();
-  const outbox = new WebhookOutboxWriter(subscriptions, dialect, (endpoints) => {
-    for (const e of endpoints) written.add(e);
-  });
+  const outbox = new WebhookOutboxWriter(
+    subscriptions,
+    dialect,
+    (endpoints) => {
+      for (const e of endpoints) written.add(e);
+    },
+    handoff
+      ? (rows) => {
+          const taken = webhooks.admit(rows, Date.now());
+          if (taken.length > 0) batcher.onSettled((stored) => webhooks.settle(taken, stored));
+          return taken;
+        }
+      : undefined,
+  );
   /** After a commit: the endpoints that got deliveries are looked at (not before: a fetch must see the rows). */
   const committed = () => {
     if (written.size === 0) return;
@@ -132,7 +145,7 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
       loaded.clear();
       for (const c of all()) loaded.set(c.id, c);
       subscriptions.replace(await WebhookOutbox.subscriptions(db, box));
-      webhooks.nudge();
+      await webhooks.refresh();
     }));
   await reload();
   dispatcher.start((ids) => sender.process(ids));

@@ -228,6 +228,12 @@ export const WebhookOutbox = {
     return (await db.selectFrom('webhook_deliveries').select('id').where(PENDING_CONDITION).where('endpoint', '=', endpoint).limit(1).executeTakeFirst()) !== undefined;
   },
 
+  /** How many deliveries of one endpoint are pending, leased or not. */
+  async pendingCount(db: Kysely<DB>, endpoint: string): Promise<number> {
+    const row = await db.selectFrom('webhook_deliveries').select((eb) => eb.fn.countAll<number>().as('n')).where(PENDING_CONDITION).where('endpoint', '=', endpoint).executeTakeFirst();
+    return Number(row?.n ?? 0);
+  },
+
   /** Hands back leased deliveries that were not attempted (their endpoint was paused first): pending and due, attempts unchanged. */
   async release(tx: Kysely<DB>, rows: readonly DeliveryRow[], now: number): Promise<void> {
     for (const row of rows) {

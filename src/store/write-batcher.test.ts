@@ -91,3 +91,24 @@ test('units submitted while a transaction runs go into the next one', async () =
   assert.deepEqual(visible(), [1, 2]);
   await close();
 });
+
+test('onSettled tells each unit whether its own writes are stored, after the commit and before its promise settles', async () => {
+  const { db, visible, close } = open('settled.sqlite');
+  const batcher = new WriteBatcher(db);
+  const told: [number, boolean, number[]][] = [];
+  const unit = (id: number, fail: boolean) =>
+    batcher.run(async (tx) => {
+      batcher.onSettled((stored) => told.push([id, stored, visible()]));
+      await insert(id)(tx);
+      if (fail) throw new Error('unit fails after its insert');
+    });
+  const results = await Promise.allSettled([unit(1, false), unit(2, true), unit(3, false)]);
+  assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
+  assert.deepEqual(told, [
+    [1, true, [1, 3]],
+    [2, false, [1, 3]],
+    [3, true, [1, 3]],
+  ]);
+  assert.throws(() => batcher.onSettled(() => {}), /only for a unit of work/);
+  await close();
+});

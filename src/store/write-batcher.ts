@@ -33,6 +33,8 @@ export class WriteBatcher {
   #queue: Queued[] = [];
   #scheduled = false;
   #running: Promise<void> | null = null;
+  /** what the unit running now wants told once its outcome is known */
+  #unitHooks: ((stored: boolean) => void)[] | null = null;
 
   constructor(db: Kysely<DB>, options: WriteBatcherOptions = {}) {
     this.#db = db;
@@ -45,6 +47,17 @@ export class WriteBatcher {
       this.#queue.push({ work, resolve: resolve as (value: unknown) => void, reject });
       this.#schedule();
     });
+  }
+
+  /**
+   * Called from inside a unit of work: `fn` learns whether the unit's writes
+   * are stored (true: the shared transaction committed with them; false: the
+   * unit rolled back or the transaction failed), before the unit's promise
+   * settles. Batching mode only (SQLite), where units run one after another.
+   */
+  onSettled(fn: (stored: boolean) => void): void {
+    if (!this.#unitHooks) throw new Error('WriteBatcher.onSettled is only for a unit of work in batching mode');
+    this.#unitHooks.push(fn);
   }
 
   #schedule(): void {
@@ -63,17 +76,29 @@ export class WriteBatcher {
     const units = this.#queue.splice(0);
     if (units.length === 0) return;
     const results: ({ ok: true; value: unknown } | { ok: false; error: Error })[] = [];
+    const hooks: ((stored: boolean) => void)[][] = units.map(() => []);
     try {
       await this.#db.transaction().execute(async (tx) => {
-        for (const unit of units) results.push(await inSavepoint(tx, unit.work));
+        for (const [i, unit] of units.entries()) {
+          this.#unitHooks = hooks[i]!;
+          try {
+            results.push(await inSavepoint(tx, unit.work));
+          } finally {
+            this.#unitHooks = null;
+          }
+        }
       });
     } catch (err) {
       // The transaction itself failed (BEGIN or COMMIT): nothing of it is stored.
-      for (const unit of units) unit.reject(err as Error);
+      units.forEach((unit, i) => {
+        for (const hook of hooks[i]!) hook(false);
+        unit.reject(err as Error);
+      });
       return;
     }
     units.forEach((unit, i) => {
       const result = results[i]!;
+      for (const hook of hooks[i]!) hook(result.ok);
       if (result.ok) unit.resolve(result.value);
       else unit.reject(result.error);
     });

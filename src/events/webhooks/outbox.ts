@@ -1,13 +1,13 @@
-import type { Insertable, Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
 import { newId } from '../../domain/ids.ts';
 import { OPEN_STATUSES, STATUS_INFO, type MessageStatus } from '../../domain/statuses.ts';
 import { presentBatch, presentInbound, presentMessage } from '../../ingress/http/present.ts';
 import type { Dialect } from '../../store/db.ts';
 import type { InboundMessageRow } from '../../store/inbound.ts';
 import type { MessageRow } from '../../store/messages.ts';
-import type { DB, WebhookDeliveriesTable } from '../../store/schema.ts';
+import type { DB } from '../../store/schema.ts';
 import { inLists } from '../../store/shapes.ts';
-import { WebhookOutbox } from '../../store/webhooks.ts';
+import { WebhookOutbox, type DeliveryRow } from '../../store/webhooks.ts';
 import type { Subscriptions } from './subscriptions.ts';
 
 /** A committed message event as the outbox needs it: its id and, when the transition has it, the row after the change. */
@@ -25,6 +25,13 @@ export interface EventOutbox {
   messageEvents(tx: Kysely<DB>, events: readonly OutboxMessageEvent[]): Promise<void>;
   inboundMessage(tx: Kysely<DB>, row: InboundMessageRow): Promise<void>;
 }
+
+/**
+ * Called inside the transaction, before the insert, with the new deliveries:
+ * returns those the sender takes straight after the commit (it leases them;
+ * see `WebhookSender.admit`). The others are read back after the commit.
+ */
+export type DeliveryHandoff = (rows: DeliveryRow[]) => readonly DeliveryRow[];
 
 const CALLBACK_PREFIX = 'callback:';
 
@@ -45,12 +52,18 @@ export class WebhookOutboxWriter implements EventOutbox {
   readonly #subscriptions: Subscriptions;
   readonly #dialect: Dialect;
   readonly #written: (endpoints: string[]) => void;
+  readonly #handoff: DeliveryHandoff | undefined;
 
-  /** `written` is called (inside the transaction) with the endpoints of the deliveries it added: the sender looks after the commit. */
-  constructor(subscriptions: Subscriptions, dialect: Dialect, written: (endpoints: string[]) => void) {
+  /**
+   * `written` is called (inside the transaction) with the endpoints of the
+   * deliveries it added that `handoff` did not take: the sender looks after
+   * the commit.
+   */
+  constructor(subscriptions: Subscriptions, dialect: Dialect, written: (endpoints: string[]) => void, handoff?: DeliveryHandoff) {
     this.#subscriptions = subscriptions;
     this.#dialect = dialect;
     this.#written = written;
+    this.#handoff = handoff;
   }
 
   async messageEvents(tx: Kysely<DB>, events: readonly OutboxMessageEvent[]): Promise<void> {
@@ -60,7 +73,7 @@ export class WebhookOutboxWriter implements EventOutbox {
     const fetched = new Map<string, MessageRow>();
     for (const ids of inLists([...new Set(missing)])) for (const r of await tx.selectFrom('messages').selectAll().where('id', 'in', ids).execute()) fetched.set(r.id, r);
 
-    const rows: Insertable<WebhookDeliveriesTable>[] = [];
+    const rows: DeliveryRow[] = [];
     const batches = new Map<string, string>(); // batch id → account id
     for (const e of wanted) {
       const row = e.row ?? fetched.get(e.messageId);
@@ -77,8 +90,15 @@ export class WebhookOutboxWriter implements EventOutbox {
     }
     for (const [batchId, accountId] of batches) rows.push(...(await this.#batchCompleted(tx, batchId, accountId)));
     if (rows.length === 0) return;
+    await this.#insert(tx, rows);
+  }
+
+  async #insert(tx: Kysely<DB>, rows: DeliveryRow[]): Promise<void> {
+    const taken = new Set(this.#handoff?.(rows));
     await WebhookOutbox.insert(tx, rows);
-    this.#written([...new Set(rows.map((r) => r.endpoint))]);
+    const left = new Set<string>();
+    for (const r of rows) if (!taken.has(r)) left.add(r.endpoint);
+    if (left.size > 0) this.#written([...left]);
   }
 
   async inboundMessage(tx: Kysely<DB>, row: InboundMessageRow): Promise<void> {
@@ -87,12 +107,11 @@ export class WebhookOutboxWriter implements EventOutbox {
     if (subscribers.length === 0) return;
     const id = newId('evt', row.received_at);
     const payload = JSON.stringify({ id, type: 'inbound_message.received', created_at: new Date(row.received_at).toISOString(), data: presentInbound(row) });
-    await WebhookOutbox.insert(tx, subscribers.map((s) => delivery(row.account_id!, s.id, null, s.id, row.id, id, 'inbound_message.received', payload, row.received_at)));
-    this.#written(subscribers.map((s) => s.id));
+    await this.#insert(tx, subscribers.map((s) => delivery(row.account_id!, s.id, null, s.id, row.id, id, 'inbound_message.received', payload, row.received_at)));
   }
 
   /** `batch.completed` once the batch's last open message has reached a final status in this transaction. */
-  async #batchCompleted(tx: Kysely<DB>, batchId: string, accountId: string): Promise<Insertable<WebhookDeliveriesTable>[]> {
+  async #batchCompleted(tx: Kysely<DB>, batchId: string, accountId: string): Promise<DeliveryRow[]> {
     // On PostgreSQL two transactions may finish a batch's last two messages at once; the row lock
     // makes the second wait and then see the first, so exactly one of them finds no open message.
     let q = tx.selectFrom('batches').selectAll().where('id', '=', batchId);
@@ -114,7 +133,7 @@ export class WebhookOutboxWriter implements EventOutbox {
   }
 }
 
-function delivery(accountId: string, webhookId: string | null, callbackUrl: string | null, endpoint: string, orderKey: string, eventId: string, type: string, payload: string, at: number): Insertable<WebhookDeliveriesTable> {
+function delivery(accountId: string, webhookId: string | null, callbackUrl: string | null, endpoint: string, orderKey: string, eventId: string, type: string, payload: string, at: number): DeliveryRow {
   return {
     id: newId('whd', at),
     account_id: accountId,

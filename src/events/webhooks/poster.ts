@@ -1,4 +1,6 @@
 import { Worker } from 'node:worker_threads';
+import { Agent, fetch, type Dispatcher } from 'undici';
+import { guardedLookup, isBlockedAddress, literalAddress } from './address-guard.ts';
 
 /** One webhook request, signed already: the poster only sends it. */
 export interface PostRequest {
@@ -24,19 +26,41 @@ export interface Poster {
   close(): Promise<void>;
 }
 
+export interface PosterOptions {
+  /** false (the default): no request goes to a private, loopback or link-local address (see address-guard.ts) */
+  allowPrivateAddresses: boolean;
+}
+
 const EXCERPT_BYTES = 1024;
+
+/**
+ * Where requests go out: with private addresses refused, every name is
+ * resolved through the guard at connect time (so re-pointing a name later
+ * does not get around it).
+ */
+export function webhookDispatcher(options: PosterOptions): Dispatcher {
+  return options.allowPrivateAddresses ? new Agent() : new Agent({ connect: { lookup: guardedLookup } });
+}
 
 /** Sends on this thread's event loop. */
 export class DirectPoster implements Poster {
   readonly #abort = new AbortController();
+  readonly #options: PosterOptions;
+  readonly #dispatcher: Dispatcher;
+
+  constructor(options: PosterOptions = { allowPrivateAddresses: false }) {
+    this.#options = options;
+    this.#dispatcher = webhookDispatcher(options);
+  }
 
   async post(request: PostRequest): Promise<Outcome | undefined> {
-    const outcome = await postOnce(request, this.#abort.signal);
+    const outcome = await postOnce(request, this.#dispatcher, this.#options, this.#abort.signal);
     return this.#abort.signal.aborted ? undefined : outcome;
   }
 
   async close(): Promise<void> {
     this.#abort.abort();
+    await this.#dispatcher.close();
   }
 }
 
@@ -54,8 +78,8 @@ export class ThreadPoster implements Poster {
   #next = 1;
   #closed = false;
 
-  constructor() {
-    this.#worker = new Worker(new URL('./poster-thread.ts', import.meta.url));
+  constructor(options: PosterOptions = { allowPrivateAddresses: false }) {
+    this.#worker = new Worker(new URL('./poster-thread.ts', import.meta.url), { workerData: options });
     this.#worker.unref();
     this.#worker.on('message', (m: { id: number; outcome: Outcome }) => {
       const resolve = this.#waiting.get(m.id);
@@ -91,13 +115,22 @@ export class ThreadPoster implements Poster {
   }
 }
 
-/** One POST: a 2xx is success; anything else, a timeout or a refused connection is a failure with its reason. */
-export async function postOnce(request: PostRequest, stop?: AbortSignal): Promise<Outcome> {
+/**
+ * One POST: a 2xx is success; anything else, a timeout, a refused connection
+ * or an address webhooks may not reach is a failure with its reason.
+ */
+export async function postOnce(request: PostRequest, dispatcher: Dispatcher, options: PosterOptions, stop?: AbortSignal): Promise<Outcome> {
   const started = performance.now();
   const latency = () => Math.round(performance.now() - started);
   const timeout = AbortSignal.timeout(request.timeoutMs);
   try {
+    const literal = options.allowPrivateAddresses ? undefined : literalAddress(new URL(request.url));
+    // A literal address is connected to without a lookup, so the guard's lookup never sees it.
+    if (literal !== undefined && isBlockedAddress(literal)) {
+      return { ok: false, statusCode: null, excerpt: null, error: `EBLOCKEDADDRESS: ${literal} is an address webhooks may not reach (private, loopback or link-local); an operator may allow them with webhooks.allow_private_addresses`, latencyMs: latency() };
+    }
     const res = await fetch(request.url, {
+      dispatcher,
       method: 'POST',
       headers: { 'content-type': 'application/json', 'user-agent': 'Depesha-Webhooks/1', ...request.headers },
       body: request.body,
@@ -113,7 +146,7 @@ export async function postOnce(request: PostRequest, stop?: AbortSignal): Promis
 }
 
 /** The first 1 KB of the answer, as text; the rest is not read. */
-async function readExcerpt(res: Response): Promise<string | null> {
+async function readExcerpt(res: Awaited<ReturnType<typeof fetch>>): Promise<string | null> {
   if (!res.body) return null;
   const reader = res.body.getReader();
   const chunks: Uint8Array[] = [];

@@ -56,6 +56,14 @@ interface Endpoint {
   pausedUntil: number;
   /** failed probes in a row: the pause doubles with each */
   step: number;
+  /**
+   * The chains (order keys) with a delivery held here, in flight or queued,
+   * each with the deliveries handed over directly that wait behind it, in
+   * order (see `admit`).
+   */
+  chains: Map<string, DeliveryRow[]>;
+  /** how many deliveries wait in `chains` */
+  behind: number;
 }
 
 /** An endpoint with nothing pending is forgotten only after this long, so a commit racing the check is not missed. */
@@ -81,7 +89,19 @@ export class WebhookSender {
   readonly #endpoints = new Map<string, Endpoint>();
   /** endpoints that may have pending deliveries, and since when a look found none */
   readonly #pending = new Map<string, number | null>();
-  readonly #held = new Set<string>();
+  /** deliveries held in memory (leased): id → endpoint */
+  readonly #held = new Map<string, string>();
+  /** how many deliveries each endpoint holds in memory */
+  readonly #heldPer = new Map<string, number>();
+  /**
+   * Endpoints whose every pending delivery is held here: new deliveries for
+   * them are handed over by the transaction that writes them (`admit`),
+   * without being read back and leased in a second one.
+   */
+  readonly #fast = new Set<string>();
+  /** deliveries admitted in a transaction that has not settled yet, per endpoint */
+  readonly #reserved = new Map<string, number>();
+  readonly #handoff: boolean;
   readonly #inFlight = new Set<Promise<void>>();
   readonly #callbackSecrets = new Map<string, Promise<string>>();
   readonly #poster: Poster;
@@ -92,8 +112,15 @@ export class WebhookSender {
   #again = false;
   #stopped = false;
 
-  constructor(db: Kysely<DB>, dialect: Dialect, batcher: WriteBatcher, subscriptions: Subscriptions, box: SecretBox, log: Logger, options: WebhookSenderOptions, poster: Poster = new DirectPoster()) {
+  /**
+   * `handoff`: new deliveries may be handed over by the transaction that
+   * writes them (`admit`, `settle`); it needs the batcher's one writer at a
+   * time (SQLite), so that whether an endpoint's every pending delivery is
+   * held here can be known.
+   */
+  constructor(db: Kysely<DB>, dialect: Dialect, batcher: WriteBatcher, subscriptions: Subscriptions, box: SecretBox, log: Logger, options: WebhookSenderOptions, poster: Poster = new DirectPoster(), handoff = false) {
     this.#poster = poster;
+    this.#handoff = handoff;
     this.#db = db;
     this.#dialect = dialect;
     this.#batcher = batcher;
@@ -130,6 +157,119 @@ export class WebhookSender {
     }
     if (total > 0) this.#log.info({ removed: total }, 'old webhook deliveries and log entries removed');
     return total;
+  }
+
+  /**
+   * Inside the transaction that writes these new deliveries, before their
+   * insert: leases and returns the ones this sender takes as soon as the
+   * transaction commits (`settle`), for endpoints whose every pending
+   * delivery it holds, while they have room. A delivery of any other endpoint
+   * is left to the reads after the commit (`track`), and its endpoint is no
+   * longer one whose every delivery is held here.
+   */
+  admit(rows: DeliveryRow[], now: number): DeliveryRow[] {
+    const taken: DeliveryRow[] = [];
+    const leaseUntil = now + this.#options.timeoutMs + 5_000;
+    for (const row of rows) {
+      const key = row.endpoint;
+      const e = this.#endpoints.get(key);
+      const reserved = this.#reserved.get(key) ?? 0;
+      if (this.#stopped || !this.#fast.has(key) || (e && e.pausedUntil > 0) || (this.#heldPer.get(key) ?? 0) + reserved >= MAX_HELD_PER_ENDPOINT) {
+        this.#fast.delete(key);
+        continue;
+      }
+      // Leased as `lease` would: not due while this sender holds it, due again if it dies holding it.
+      row.lease_until = leaseUntil;
+      row.next_attempt_at = leaseUntil;
+      this.#reserved.set(key, reserved + 1);
+      taken.push(row);
+    }
+    return taken;
+  }
+
+  /**
+   * The deliveries `admit` took, once their transaction has settled: if
+   * stored, each is queued, or waits behind the delivery of its chain held
+   * here. One whose endpoint stopped being fast meanwhile is handed back.
+   */
+  settle(rows: readonly DeliveryRow[], stored: boolean): void {
+    const back: DeliveryRow[] = [];
+    const endpoints = new Set<string>();
+    for (const row of rows) {
+      const key = row.endpoint;
+      const reserved = (this.#reserved.get(key) ?? 1) - 1;
+      if (reserved > 0) this.#reserved.set(key, reserved);
+      else this.#reserved.delete(key);
+      if (!stored) continue;
+      if (!this.#fast.has(key) || this.#stopped) {
+        back.push(row);
+        continue;
+      }
+      this.#hold(row);
+      const e = this.#endpoint(key);
+      const chain = e.chains.get(row.order_key);
+      if (chain) {
+        chain.push(row);
+        e.behind++;
+      } else {
+        e.chains.set(row.order_key, []);
+        e.queue.push(row);
+      }
+      endpoints.add(key);
+    }
+    for (const key of endpoints) this.#drain(key);
+    if (back.length > 0) this.#handBack(back);
+  }
+
+  /**
+   * After the subscriptions or the deliveries changed outside this sender (a
+   * replay, an endpoint enabled): nothing is taken for granted. Every endpoint
+   * with pending deliveries is looked at by reading, and the deliveries
+   * waiting behind their chain in memory are handed back to be read in order.
+   */
+  async refresh(): Promise<void> {
+    this.#fast.clear();
+    const back: DeliveryRow[] = [];
+    for (const e of this.#endpoints.values()) {
+      for (const chain of e.chains.values()) back.push(...chain.splice(0));
+      e.behind = 0;
+    }
+    if (back.length > 0) this.#handBack(back);
+    for (const endpoint of await WebhookOutbox.pendingEndpoints(this.#db)) this.#pending.set(endpoint, null);
+    this.nudge();
+  }
+
+  /** Gives leased deliveries that were not attempted back to the store: pending and due now. */
+  #handBack(rows: DeliveryRow[]): void {
+    const now = Date.now();
+    this.#batcher
+      .run((tx) => WebhookOutbox.release(tx, rows, now))
+      .catch((err: unknown) => this.#log.error({ err, count: rows.length }, 'handing webhook deliveries back failed; they are due again when their lease ends'))
+      .finally(() => {
+        for (const row of rows) {
+          this.#unhold(row);
+          this.#pending.set(row.endpoint, null);
+        }
+        this.nudge();
+      });
+  }
+
+  #hold(row: DeliveryRow): void {
+    if (this.#held.has(row.id)) return;
+    this.#held.set(row.id, row.endpoint);
+    this.#heldPer.set(row.endpoint, (this.#heldPer.get(row.endpoint) ?? 0) + 1);
+  }
+
+  #unhold(row: DeliveryRow): void {
+    if (!this.#held.delete(row.id)) return;
+    const n = (this.#heldPer.get(row.endpoint) ?? 1) - 1;
+    if (n > 0) this.#heldPer.set(row.endpoint, n);
+    else this.#heldPer.delete(row.endpoint);
+  }
+
+  /** Whether new deliveries to this endpoint are handed over by the transaction that writes them. */
+  handsOver(endpoint: string): boolean {
+    return this.#fast.has(endpoint);
   }
 
   /** Endpoints that got deliveries in a transaction that has committed: looked at now. */
@@ -175,7 +315,7 @@ export class WebhookSender {
   #endpoint(key: string): Endpoint {
     let e = this.#endpoints.get(key);
     if (!e) {
-      e = { active: 0, queue: [], pausedUntil: 0, step: 0 };
+      e = { active: 0, queue: [], pausedUntil: 0, step: 0, chains: new Map(), behind: 0 };
       this.#endpoints.set(key, e);
     }
     return e;
@@ -195,6 +335,13 @@ export class WebhookSender {
     const rooms = new Map<string, number>();
     for (const [key, emptySince] of [...this.#pending]) {
       if (this.#stopped) return false;
+      if (this.#fast.has(key)) {
+        // Its deliveries come straight from their transactions; forgotten once idle for a while.
+        if (this.#heldPer.has(key) || this.#reserved.has(key)) this.#pending.set(key, null);
+        else if (emptySince === null) this.#pending.set(key, now);
+        else if (now - emptySince >= FORGET_AFTER_MS) this.#forget(key);
+        continue;
+      }
       const subscription = this.#subscriptions.get(key);
       if (subscription && !subscription.enabled) continue;
       const e = this.#endpoints.get(key);
@@ -203,6 +350,12 @@ export class WebhookSender {
       const room = e && e.pausedUntil > 0 ? (held === 0 ? 1 : 0) : MAX_HELD_PER_ENDPOINT - held;
       if (room <= 0) continue;
       const found = (await WebhookOutbox.dueFor(this.#db, key, now, room)).filter((r) => !this.#held.has(r.id));
+      if (found.length === 0 && this.#handoff && !(e && e.pausedUntil > 0) && (await WebhookOutbox.pendingCount(this.#db, key)) === (this.#heldPer.get(key) ?? 0)) {
+        // Everything pending for it is held here (or nothing is): what comes next may be handed over directly.
+        this.#fast.add(key);
+        this.#pending.set(key, null);
+        continue;
+      }
       if (found.length > 0 || held > 0) {
         this.#pending.set(key, null);
         rooms.set(key, room);
@@ -211,10 +364,7 @@ export class WebhookSender {
       }
       if (await WebhookOutbox.hasPending(this.#db, key)) this.#pending.set(key, null);
       else if (emptySince === null) this.#pending.set(key, now);
-      else if (now - emptySince >= FORGET_AFTER_MS && this.#pending.get(key) === emptySince && !(e && e.pausedUntil > 0)) {
-        this.#pending.delete(key);
-        this.#endpoints.delete(key);
-      }
+      else if (now - emptySince >= FORGET_AFTER_MS && this.#pending.get(key) === emptySince && !(e && e.pausedUntil > 0)) this.#forget(key);
     }
     if (rows.length === 0 || this.#stopped) return false;
     // The first pending delivery of each chain (endpoint + message) is the only one that may go.
@@ -260,13 +410,22 @@ export class WebhookSender {
       return WebhookOutbox.defer(tx, this.#dialect, [...defer.values()]);
     });
     for (const row of take) {
-      this.#held.add(row.id);
-      this.#endpoint(row.endpoint).queue.push({ ...row, lease_until: leaseUntil });
+      const leased = { ...row, lease_until: leaseUntil };
+      this.#hold(leased);
+      const e = this.#endpoint(row.endpoint);
+      if (!e.chains.has(row.order_key)) e.chains.set(row.order_key, []);
+      e.queue.push(leased);
       this.#drain(row.endpoint);
     }
     // A predecessor that finished meanwhile: its followers are due now, look again. (An endpoint that
     // filled its room is looked at again when a slot frees: see #drain.)
     return headsDone > 0;
+  }
+
+  #forget(key: string): void {
+    this.#pending.delete(key);
+    this.#endpoints.delete(key);
+    this.#fast.delete(key);
   }
 
   #drain(key: string): void {
@@ -282,7 +441,7 @@ export class WebhookSender {
         freed = true;
         e.active--;
         const wasFull = e.active + e.queue.length + 1 >= MAX_HELD_PER_ENDPOINT;
-        if (e.active === 0 && e.queue.length === 0 && e.pausedUntil === 0) this.#endpoints.delete(key);
+        if (e.active === 0 && e.queue.length === 0 && e.behind === 0 && e.pausedUntil === 0) this.#endpoints.delete(key);
         else this.#drain(key);
         if (wasFull) this.nudge();
       };
@@ -290,7 +449,7 @@ export class WebhookSender {
         .catch((err: unknown) => this.#log.error({ err, delivery: row.id }, 'recording a webhook delivery failed; it is sent again when its lease ends'))
         .finally(() => {
           this.#inFlight.delete(job);
-          this.#held.delete(row.id);
+          this.#unhold(row);
           free();
         });
       this.#inFlight.add(job);
@@ -332,14 +491,28 @@ export class WebhookSender {
           e.step++;
           e.pausedUntil = now + webhookRetryDelayMs(e.step, o.retryBaseMs, o.retryMaxMs);
           unsent = e.queue.splice(0);
+          for (const chain of e.chains.values()) unsent.push(...chain);
+          e.chains.clear();
+          e.behind = 0;
+          this.#fast.delete(row.endpoint);
+          this.#pending.set(row.endpoint, null);
         }
         nextAttemptAt = e.pausedUntil;
       }
-    } else if (e.pausedUntil > 0) {
-      // The probe got through: everything pending for the endpoint may go again, at full speed.
-      e.pausedUntil = 0;
-      e.step = 0;
-      resumed = true;
+    } else {
+      if (e.pausedUntil > 0) {
+        // The probe got through: everything pending for the endpoint may go again, at full speed.
+        e.pausedUntil = 0;
+        e.step = 0;
+        resumed = true;
+      }
+      // The next of its chain held here goes now: its predecessor has been answered.
+      const chain = e.chains.get(row.order_key);
+      const next = chain?.shift();
+      if (next) {
+        e.behind--;
+        e.queue.push(next);
+      } else e.chains.delete(row.order_key);
     }
     const attempt: AttemptRow = {
       id: newId('wha', now),
@@ -383,7 +556,7 @@ export class WebhookSender {
         this.#log.warn({ webhook: subscription.id, account: row.account_id }, 'webhook disabled after failing for the whole retry window');
       }
     }
-    for (const u of unsent) this.#held.delete(u.id);
+    for (const u of unsent) this.#unhold(u);
     if (resumed) this.nudge();
     if (giveUp) this.#log.warn({ delivery: row.id, account: row.account_id }, 'callback_url delivery given up after the retry window');
     return followers;

@@ -5,7 +5,7 @@ import type { Metrics } from '../../metrics.ts';
 import type { Delivery } from '../../pipeline/delivery.ts';
 import type { SenderRegistryCache } from '../../pipeline/policy.ts';
 import type { Database } from '../../store/db.ts';
-import type { AccountsRepository } from '../../store/accounts.ts';
+import type { Account, AccountsRepository } from '../../store/accounts.ts';
 import type { IdempotencyRepository } from '../../store/idempotency.ts';
 import type { MessagesRepository } from '../../store/messages.ts';
 import type { MnoCache } from '../../store/mno.ts';
@@ -27,6 +27,8 @@ export interface HttpDeps {
   senderRegistry: SenderRegistryCache;
   /** the operator of a number: in-memory registry and ported numbers */
   mno: MnoCache;
+  /** told after an account's settings changed, so what holds them (live SMPP binds) takes them at once */
+  accountChanged(account: Account): void;
   /** false while starting or draining: /readyz answers 503 */
   isReady(): boolean;
 }

@@ -58,7 +58,10 @@ const MESSAGE_STATE: Record<string, number> = {
 /** One customer login with its live binds, submit rate and receipt feed. */
 interface Customer {
   credential: SmppCredentialRow;
+  /** the account as last read: read again when older than ACCOUNT_TTL_MS, so a bind follows changed settings */
   account: Account;
+  accountReadAt: number;
+  accountReading: Promise<void> | null;
   sessions: Set<SmppSession>;
   /** submits in the current second, for max_submits_per_second */
   second: number;
@@ -76,6 +79,13 @@ interface PendingLong {
 }
 
 type SubmitSm = Extract<IncomingRequest, { command: 'submit_sm' }>;
+
+/**
+ * How long a bind goes by the account settings it read (time zone, quiet
+ * hours, sender policy) before reading them again: a change made through the
+ * API applies to live binds within this time, on every node.
+ */
+const ACCOUNT_TTL_MS = 10_000;
 
 /** How long the parts of a long submit wait for the rest before each is refused. */
 const LONG_SUBMIT_TIMEOUT_MS = 30_000;
@@ -180,6 +190,8 @@ export class SmppServer {
     const customer: Customer = {
       credential,
       account,
+      accountReadAt: Date.now(),
+      accountReading: null,
       sessions: new Set(),
       second: 0,
       submitsThisSecond: 0,
@@ -267,6 +279,28 @@ export class SmppServer {
     });
   }
 
+  /** An account's settings changed on this node: its live binds take them now (other nodes within ACCOUNT_TTL_MS). */
+  accountChanged(account: Account): void {
+    for (const customer of this.#customers.values()) {
+      if (customer.account.id !== account.id) continue;
+      customer.account = account;
+      customer.accountReadAt = Date.now();
+    }
+  }
+
+  /** Reads the customer's account again (once for all submits that find it stale); on failure the one read before goes on. */
+  #readAccount(customer: Customer, now: number): Promise<void> {
+    customer.accountReading ??= this.#deps.accounts
+      .getAccount(customer.account.id)
+      .then((account) => {
+        if (account) customer.account = account;
+        customer.accountReadAt = now;
+      })
+      .catch((err: unknown) => this.#deps.log.warn({ err, account: customer.account.id }, 'reading the account for an SMPP bind failed; its last settings apply'))
+      .finally(() => (customer.accountReading = null));
+    return customer.accountReading;
+  }
+
   async #store(customer: Customer, request: SubmitSm, text: string, now: number): Promise<Reply> {
     const schedule = parseSmppTime(request.scheduleDeliveryTime, now);
     if (!schedule.ok) return { command: 'submit_sm_resp', status: CommandStatus.ESME_RINVSCHED };
@@ -281,6 +315,7 @@ export class SmppServer {
       ...(schedule.at !== undefined && schedule.at > now ? { send_at: new Date(schedule.at).toISOString() } : {}),
       ...(validity.at !== undefined ? { ttl_seconds: Math.min(604800, Math.max(30, Math.round((validity.at - start) / 1000))) } : {}),
     };
+    if (now - customer.accountReadAt >= ACCOUNT_TTL_MS) await this.#readAccount(customer, now);
     const prepared = prepareMessage(customer.account, body, now, null, await acceptContext(customer.account, this.#deps.mno, this.#deps.senderRegistry));
     if (!prepared.ok) return { command: 'submit_sm_resp', status: STATUS_FOR_ERROR[prepared.error.code] ?? CommandStatus.ESME_RSUBMITFAIL };
     const row = prepared.row;

@@ -119,6 +119,7 @@ export function accountRoutes(deps: HttpDeps, cache: AccountCache): FastifyPlugi
           ...(b.fallback_sender === undefined ? {} : { fallback_sender: b.fallback_sender }),
         });
         cache.forgetAccount(auth.account.id);
+        deps.accountChanged(updated!);
         return presentAccount(updated!);
       },
     );

@@ -99,8 +99,8 @@ const presentAttempt = (a: AttemptRow) => ({
   attempted_at: new Date(a.attempted_at).toISOString(),
 });
 
-function checkUrl(url: string): void {
-  const issue = webhookUrlProblem(url);
+function checkUrl(url: string, allowPrivateAddresses: boolean): void {
+  const issue = webhookUrlProblem(url, allowPrivateAddresses);
   if (issue) throw new ApiError('invalid_webhook_url', `url ${issue}`, [{ field: 'url', issue }]);
 }
 
@@ -146,7 +146,7 @@ export function webhooksRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
       async (request, reply) => {
         const auth = requireAuth(request);
         const body = request.body;
-        checkUrl(body.url);
+        checkUrl(body.url, deps.config.webhooks.allowPrivateAddresses);
         if (body.secret !== undefined && !isValidSecret(body.secret)) {
           throw new ApiError('invalid_webhook_secret', 'secret must be "whsec_" and the base64 of 24–64 bytes', [{ field: 'secret', issue: 'not a whsec_ secret' }]);
         }
@@ -225,7 +225,7 @@ export function webhooksRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
       async (request) => {
         const auth = requireAuth(request);
         const body = request.body;
-        if (body.url !== undefined) checkUrl(body.url);
+        if (body.url !== undefined) checkUrl(body.url, deps.config.webhooks.allowPrivateAddresses);
         const row = await repo.update(auth.account.id, request.params.id, { url: body.url, eventTypes: body.event_types, description: body.description, enabled: body.enabled });
         if (!row) throw new ApiError('not_found', `no webhook ${request.params.id} in this account`);
         await deps.delivery.reload();
