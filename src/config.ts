@@ -113,6 +113,8 @@ export interface Config {
   databaseUrl: string | undefined;
   /** makes the first API key created on an empty database this value */
   bootstrapApiKey: string | undefined;
+  /** the first administrator made on an empty database (DEPESHA_ADMIN_EMAIL/PASSWORD); unset: admin@depesha.local with a printed one-time password */
+  bootstrapAdmin: { email: string | undefined; password: string | undefined };
   /** 32 bytes, base64: seals secrets in the database; unset: a key file in dataDir */
   secretKey: string | undefined;
   logLevel: string;
@@ -271,6 +273,10 @@ export function loadConfig(env: Env = process.env): Config {
   if (bootstrapApiKey !== undefined && !/^[A-Za-z0-9_\-]{20,128}$/.test(bootstrapApiKey)) {
     problems.push('DEPESHA_BOOTSTRAP_API_KEY must be 20–128 characters of letters, digits, "_" or "-"');
   }
+  const adminEmail = env.DEPESHA_ADMIN_EMAIL || undefined;
+  if (adminEmail !== undefined && !/^[^@\s]+@[^@\s]+$/.test(adminEmail)) problems.push('DEPESHA_ADMIN_EMAIL must be an email address');
+  const adminPassword = env.DEPESHA_ADMIN_PASSWORD || undefined;
+  if (adminPassword !== undefined && adminPassword.length < 10) problems.push('DEPESHA_ADMIN_PASSWORD must be at least 10 characters');
   const secretKey = env.DEPESHA_SECRET_KEY || undefined;
   if (secretKey !== undefined && Buffer.from(secretKey, 'base64').length !== 32) problems.push('DEPESHA_SECRET_KEY must be 32 bytes in base64 (e.g. from: openssl rand -base64 32)');
   const logLevel = env.LOG_LEVEL || file.log_level || 'info';
@@ -290,6 +296,7 @@ export function loadConfig(env: Env = process.env): Config {
     dataDir: path.resolve(env.DEPESHA_DATA_DIR || file.data_dir || './data'),
     databaseUrl,
     bootstrapApiKey,
+    bootstrapAdmin: { email: adminEmail, password: adminPassword },
     secretKey,
     logLevel,
     defaults: {

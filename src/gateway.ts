@@ -63,9 +63,9 @@ export async function bootstrap(accounts: AccountsRepository, config: Config): P
   const apiKey = config.bootstrapApiKey ?? generateApiKey();
   // The installation's first key administers it too (connectors, routes); keys made later are account keys.
   await accounts.createApiKey(account.id, 'bootstrap', apiKey, { role: 'admin' });
-  const adminEmail = 'admin@depesha.local';
-  const adminPassword = randomBytes(12).toString('base64url');
-  await accounts.createUser({ email: adminEmail, password: adminPassword, role: 'admin', accountId: null });
+  const adminEmail = config.bootstrapAdmin.email ?? 'admin@depesha.local';
+  const adminPassword = config.bootstrapAdmin.password ?? randomBytes(12).toString('base64url');
+  await accounts.createUser({ email: adminEmail, password: adminPassword, role: 'administrator', accountId: null });
   return { accountId: account.id, apiKey, adminEmail, adminPassword };
 }
 

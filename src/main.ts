@@ -3,6 +3,7 @@ import { ConfigError, loadConfig } from './config.ts';
 import { startGateway } from './gateway.ts';
 import { createLogger } from './log.ts';
 import { runMno } from './mno-cli.ts';
+import { runUser } from './user-cli.ts';
 import { openDatabase } from './store/db.ts';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -15,6 +16,7 @@ commands:
   migrate   apply database migrations and exit
   mno       import the numbering-plan registry and ported numbers (depesha mno help)
   sim       run an SMSC simulator to point an SMPP connector at (depesha sim --help)
+  user      make a cabinet user, e.g. the first administrator (depesha user help)
 
 configuration: environment variables and DEPESHA_CONFIG; see README.md`;
 
@@ -63,6 +65,8 @@ async function main(argv: string[]): Promise<number> {
       log.info('migrations applied');
       return 0;
     }
+    case 'user':
+      return runUser(argv.slice(1), config, { stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) });
     case 'mno':
       return runMno(argv.slice(1), config, { stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) });
     default:

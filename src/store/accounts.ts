@@ -125,6 +125,30 @@ export class AccountsRepository {
     return row && { id: row.id, accountId: row.account_id, name: row.name, prefix: row.prefix, createdAt: row.created_at, role: row.role };
   }
 
+  /** The account's keys, live and revoked, newest first; `before` is the last id of the previous page. */
+  async listApiKeys(accountId: string, limit: number, before?: string): Promise<(ApiKeyRecord & { revokedAt: number | null })[]> {
+    let q = this.#db
+      .selectFrom('api_keys')
+      .select(['id', 'account_id', 'name', 'prefix', 'created_at', 'role', 'revoked_at'])
+      .where('account_id', '=', accountId)
+      .orderBy('id', 'desc')
+      .limit(limit);
+    if (before) q = q.where('id', '<', before);
+    const rows = await q.execute();
+    return rows.map((r) => ({ id: r.id, accountId: r.account_id, name: r.name, prefix: r.prefix, createdAt: r.created_at, role: r.role, revokedAt: r.revoked_at }));
+  }
+
+  /** Revokes a live key of the account; false when it has none such (unknown, another account's, or revoked already). */
+  async revokeApiKey(accountId: string, keyId: string, now = Date.now()): Promise<boolean> {
+    const result = await this.#db.updateTable('api_keys').set({ revoked_at: now }).where('id', '=', keyId).where('account_id', '=', accountId).where('revoked_at', 'is', null).executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
+  }
+
+  /** The oldest account: where a platform user's session acts until it chooses another. */
+  async firstAccount(): Promise<Account | undefined> {
+    return this.#db.selectFrom('accounts').selectAll().orderBy('id', 'asc').limit(1).executeTakeFirst();
+  }
+
   async createUser(input: { email: string; password: string; role: string; accountId: string | null }, now = Date.now()): Promise<{ id: string }> {
     const id = newId('usr', now);
     await this.#db

@@ -15,6 +15,7 @@ import * as mno from './migrations/008-mno.ts';
 import * as sentExpiry from './migrations/009-sent-expiry.ts';
 import * as routing from './migrations/010-routing.ts';
 import * as sendersSettings from './migrations/011-senders-settings.ts';
+import * as cabinetUsers from './migrations/013-cabinet-users.ts';
 import * as channels from './migrations/014-channels.ts';
 import type { DB } from './schema.ts';
 
@@ -53,6 +54,7 @@ const migrations: Record<string, Migration> = {
   '009-sent-expiry': sentExpiry,
   '010-routing': routing,
   '011-senders-settings': sendersSettings,
+  '013-cabinet-users': cabinetUsers,
   '014-channels': channels,
 };
 

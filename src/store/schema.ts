@@ -27,9 +27,49 @@ export interface UsersTable {
   email: string;
   /** scrypt: `scrypt$N$r$p$salt$hash` (base64url) */
   password_hash: string;
-  /** `admin` for platform administrators */
+  /** platform: `administrator`, `staff`; in an account: `owner`, `manager`, `viewer` */
   role: string;
   account_id: string | null;
+  created_at: number;
+  /** failed sign-ins since the last success; reaching the limit locks the user */
+  failed_sign_ins: Generated<number>;
+  locked_until: number | null;
+  disabled_at: number | null;
+  password_changed_at: number | null;
+}
+
+/** Cabinet sessions, found by the SHA-256 of the cookie's token (migration 013). */
+export interface SessionsTable {
+  id: string;
+  token_hash: string;
+  user_id: string;
+  /** the account the session acts in (a platform user's is chosen at sign-in) */
+  account_id: string;
+  ip: string | null;
+  user_agent: string | null;
+  created_at: number;
+  last_seen_at: number;
+  expires_at: number;
+  revoked_at: number | null;
+}
+
+/** Administrative changes and sign-ins (migration 013); account_id null for platform-wide ones. */
+export interface AuditLogTable {
+  id: string;
+  account_id: string | null;
+  /** `user` or `api_key` or `anonymous` (failed sign-ins) */
+  actor_type: string;
+  actor_id: string | null;
+  /** email or key prefix, kept so the entry reads the same after the actor is gone */
+  actor_label: string;
+  /** e.g. `api_key.create`, `POST /v1/webhooks` */
+  action: string;
+  target_id: string | null;
+  /** `succeeded` or `failed` */
+  outcome: string;
+  /** JSON object, never secrets */
+  details: string | null;
+  ip: string | null;
   created_at: number;
 }
 
@@ -391,6 +431,8 @@ export interface VerificationsTable {
 export interface DB {
   accounts: AccountsTable;
   users: UsersTable;
+  sessions: SessionsTable;
+  audit_log: AuditLogTable;
   api_keys: ApiKeysTable;
   messages: MessagesTable;
   message_parts: MessagePartsTable;

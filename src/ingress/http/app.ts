@@ -7,7 +7,19 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type
 import { newId } from '../../domain/ids.ts';
 import { ApiError } from '../../errors.ts';
 import { maskUrl } from '../../log.ts';
-import { ApiKeyAuthenticator } from './auth.ts';
+import cookie from '@fastify/cookie';
+import { AuditRepository } from '../../store/audit.ts';
+import { SessionsRepository } from '../../store/sessions.ts';
+import { UsersRepository } from '../../store/users.ts';
+import { Authenticator, checkRole } from './auth.ts';
+import { apiKeysRoutes } from './routes/api-keys.ts';
+import { auditRoutes, auditTrail } from './routes/audit.ts';
+import { sessionsRoutes } from './routes/sessions.ts';
+import { usersRoutes } from './routes/users.ts';
+import { statsRoutes } from './routes/stats.ts';
+import { reportsRoutes } from './routes/reports.ts';
+import { StatsRepository } from '../../store/stats.ts';
+import { cabinetRoutes } from './cabinet.ts';
 import { RateLimiter } from './rate-limit.ts';
 import type { HttpDeps } from './deps.ts';
 import { sendError, toApiError } from './errors.ts';
@@ -62,16 +74,23 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
-  const authenticator = new ApiKeyAuthenticator(deps.accounts);
+  await app.register(cookie);
+  const users = new UsersRepository(deps.database.db);
+  const sessions = new SessionsRepository(deps.database.db);
+  const audit = new AuditRepository(deps.database.db);
+  const authenticator = new Authenticator(deps.accounts, users, sessions);
   const limiter = new RateLimiter(deps.config.rateLimitPerSecond);
   app.decorateRequest('auth', undefined);
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
     if (!request.url.startsWith('/v1/')) return;
-    // Providers' status reports: each connector checks the provider's signature or its own secret.
-    if (request.url.startsWith('/v1/callbacks/')) return;
+    // Public under /v1: providers' status reports (each connector checks the provider's signature or its
+    // own secret), and signing in (it limits its own attempts).
+    if (request.routeOptions.url === '/v1/callbacks/:connector_id') return;
+    if (request.method === 'POST' && request.routeOptions.url === '/v1/sessions') return;
     const auth = await authenticator.authenticate(request);
     request.auth = auth;
+    checkRole(auth, request.method, request.routeOptions.url);
     const rate = limiter.take(auth.keyId);
     reply.header('ratelimit-limit', rate.limit).header('ratelimit-remaining', rate.remaining).header('ratelimit-reset', rate.resetSeconds);
     if (!rate.allowed) {
@@ -90,8 +109,12 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
     if (apiError.status >= 500) request.log.error({ err, url: maskUrl(request.url) }, 'unhandled error');
     return sendError(reply, request, apiError);
   });
+  auditTrail(app, audit);
+  const cabinet = await cabinetRoutes(app);
   app.setNotFoundHandler((request, reply) =>
-    sendError(reply, request, new ApiError('route_not_found', `no endpoint ${request.method} ${request.url.split('?')[0]}; see /docs`)),
+    cabinet.serves(request)
+      ? cabinet.index(reply)
+      : sendError(reply, request, new ApiError('route_not_found', `no endpoint ${request.method} ${request.url.split('?')[0]}; see /docs`)),
   );
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
@@ -108,5 +131,11 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
   await app.register(eventsRoutes(deps));
   await app.register(callbacksRoutes(deps));
   await app.register(verificationsRoutes(deps));
+  await app.register(sessionsRoutes({ accounts: deps.accounts, users, sessions, audit }));
+  await app.register(usersRoutes({ accounts: deps.accounts, users, sessions, audit }));
+  await app.register(apiKeysRoutes(deps.accounts, audit, authenticator.keys));
+  await app.register(auditRoutes(audit));
+  await app.register(statsRoutes(new StatsRepository(deps.database.db)));
+  await app.register(reportsRoutes(deps));
   return app;
 }

@@ -1,11 +1,23 @@
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { timingSafeEqual } from 'node:crypto';
 import { ApiError } from '../../errors.ts';
 import { hashApiKey, type Account, type AccountsRepository } from '../../store/accounts.ts';
+import { csrfTokenFor, SESSION_TTL, type SessionsRepository } from '../../store/sessions.ts';
+import { isPlatformRole, type UserRole, type UsersRepository } from '../../store/users.ts';
+
+/** Who may do what: platform roles reach every account, account roles only their own. */
+export type Role = UserRole;
 
 export interface AuthContext {
   account: Account;
+  /** the API key's id; for a session, the user's id (rate limits and stream limits count per caller) */
   keyId: string;
+  /** `admin`: may manage what the whole gateway shares (connectors, routes): an admin key, a platform administrator or staff */
   role: 'admin' | 'account';
+  /** the role the permission checks go by; an admin key counts as an administrator, an account key as the owner */
+  principal: Role;
+  /** set when the caller signed in to the cabinet */
+  session?: { id: string; userId: string; email: string; csrfToken: string };
 }
 
 declare module 'fastify' {
@@ -13,6 +25,9 @@ declare module 'fastify' {
     auth: AuthContext | undefined;
   }
 }
+
+export const SESSION_COOKIE = 'depesha_session';
+export const CSRF_HEADER = 'x-csrf-token';
 
 const CACHE_TTL_MS = 30_000;
 const CACHE_MAX = 10_000;
@@ -31,7 +46,7 @@ export class ApiKeyAuthenticator implements AccountCache {
 
   async authenticate(request: FastifyRequest): Promise<AuthContext> {
     const header = request.headers.authorization;
-    if (!header) throw new ApiError('unauthorized', 'send your API key as "Authorization: Bearer <key>"', [], { 'www-authenticate': 'Bearer' });
+    if (!header) throw new ApiError('unauthorized', 'send your API key as "Authorization: Bearer <key>", or sign in to the cabinet', [], { 'www-authenticate': 'Bearer' });
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
     if (!match) throw new ApiError('unauthorized', 'the Authorization header must be "Bearer <key>"', [], { 'www-authenticate': 'Bearer' });
     const hash = hashApiKey(match[1]!);
@@ -44,7 +59,7 @@ export class ApiKeyAuthenticator implements AccountCache {
       this.#cache.delete(hash);
       throw new ApiError('unauthorized', 'the API key is unknown or revoked', [], { 'www-authenticate': 'Bearer error="invalid_token"' });
     }
-    const auth = { account, keyId: key.id, role: key.role };
+    const auth: AuthContext = { account, keyId: key.id, role: key.role, principal: key.role === 'admin' ? 'administrator' : 'owner' };
     if (this.#cache.size >= CACHE_MAX) this.#cache.clear();
     this.#cache.set(hash, { auth, expires: now + CACHE_TTL_MS });
     return auth;
@@ -53,6 +68,11 @@ export class ApiKeyAuthenticator implements AccountCache {
   forgetAccount(accountId: string): void {
     for (const [hash, entry] of this.#cache) if (entry.auth.account.id === accountId) this.#cache.delete(hash);
   }
+
+  /** Drops a revoked key at once rather than after the cache's 30 s. */
+  forgetKey(keyId: string): void {
+    for (const [hash, entry] of this.#cache) if (entry.auth.keyId === keyId) this.#cache.delete(hash);
+  }
 }
 
 export interface AccountCache {
@@ -60,14 +80,107 @@ export interface AccountCache {
   forgetAccount(accountId: string): void;
 }
 
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/**
+ * API keys in the Authorization header, else the cabinet's session cookie.
+ * A cookie-authenticated request that changes something must also carry the
+ * session's CSRF token in `X-CSRF-Token`: a form or script on another site
+ * sends the cookie but cannot read the token.
+ */
+export class Authenticator implements AccountCache {
+  readonly keys: ApiKeyAuthenticator;
+  readonly #accounts: AccountsRepository;
+  readonly #users: UsersRepository;
+  readonly #sessions: SessionsRepository;
+
+  constructor(accounts: AccountsRepository, users: UsersRepository, sessions: SessionsRepository) {
+    this.keys = new ApiKeyAuthenticator(accounts);
+    this.#accounts = accounts;
+    this.#users = users;
+    this.#sessions = sessions;
+  }
+
+  async authenticate(request: FastifyRequest): Promise<AuthContext> {
+    const token = request.cookies[SESSION_COOKIE];
+    if (request.headers.authorization || !token) return this.keys.authenticate(request);
+    const session = await this.#sessions.findLive(token);
+    const user = session && (await this.#users.findById(session.user_id));
+    const account = session && (await this.#accounts.getAccount(session.account_id));
+    // An account user's session acts in that user's account only; a platform user's in any.
+    const allowed = user && user.disabled_at === null && (isPlatformRole(user.role) || user.account_id === session.account_id);
+    if (!session || !user || !allowed || !account) throw new ApiError('unauthorized', 'the session has ended; sign in again');
+    const csrfToken = csrfTokenFor(token);
+    if (!SAFE_METHODS.has(request.method) && !sameToken(request.headers[CSRF_HEADER], csrfToken)) {
+      throw new ApiError('csrf_token_invalid', `a signed-in request that changes something must carry the session's CSRF token in ${CSRF_HEADER} (GET /v1/session gives it)`);
+    }
+    const principal = user.role as Role;
+    return {
+      account,
+      keyId: user.id,
+      role: isPlatformRole(principal) ? 'admin' : 'account',
+      principal,
+      session: { id: session.id, userId: user.id, email: user.email, csrfToken },
+    };
+  }
+
+  forgetAccount(accountId: string): void {
+    this.keys.forgetAccount(accountId);
+  }
+}
+
+function sameToken(given: string | string[] | undefined, expected: string): boolean {
+  if (typeof given !== 'string' || given.length !== expected.length) return false;
+  return timingSafeEqual(Buffer.from(given), Buffer.from(expected));
+}
+
+/** The session cookie: HttpOnly, SameSite=Strict; Secure over HTTPS and on localhost (where browsers accept it over plain HTTP). */
+export function setSessionCookie(request: FastifyRequest, reply: FastifyReply, token: string): void {
+  reply.setCookie(SESSION_COOKIE, token, { path: '/', httpOnly: true, sameSite: 'strict', secure: cookieSecure(request), maxAge: Math.floor(SESSION_TTL.absoluteMs / 1000) });
+}
+
+export function clearSessionCookie(request: FastifyRequest, reply: FastifyReply): void {
+  reply.clearCookie(SESSION_COOKIE, { path: '/', httpOnly: true, sameSite: 'strict', secure: cookieSecure(request) });
+}
+
+function cookieSecure(request: FastifyRequest): boolean {
+  return request.protocol === 'https' || request.hostname === 'localhost' || request.hostname.startsWith('localhost:');
+}
+
 export function requireAuth(request: FastifyRequest): AuthContext {
   if (!request.auth) throw new ApiError('unauthorized', 'authentication required');
   return request.auth;
 }
 
-/** For what the whole gateway shares (connectors, routes): an admin key only. */
+/** For what the whole gateway shares (connectors, routes): an admin key, a platform administrator or staff. */
 export function requireAdmin(request: FastifyRequest): AuthContext {
   const auth = requireAuth(request);
-  if (auth.role !== 'admin') throw new ApiError('forbidden', 'this needs an administrator API key; account keys reach only their own account');
+  if (auth.role !== 'admin') throw new ApiError('forbidden', 'this needs an administrator API key or a platform administrator; account keys and users reach only their own account');
   return auth;
+}
+
+/** One of these roles, or forbidden. */
+export function requireRole(request: FastifyRequest, roles: readonly Role[]): AuthContext {
+  const auth = requireAuth(request);
+  if (!roles.includes(auth.principal)) throw new ApiError('forbidden', `this needs the role ${roles.join(' or ')}; you are ${auth.principal}`);
+  return auth;
+}
+
+// Changes that every signed-in user may make for themselves.
+const SELF_SERVICE = new Set(['DELETE /v1/session', 'PATCH /v1/session', 'POST /v1/session/password', 'POST /v1/sms/segments']);
+// What a manager may read but only an owner (or the platform) may change.
+const OWNER_ONLY = ['/v1/api-keys', '/v1/users', '/v1/account', '/v1/smpp/'];
+
+/**
+ * The role gate every request passes, whatever the endpoint: a viewer changes
+ * nothing, a manager changes the account's traffic and integrations but not
+ * its people, keys and settings. Endpoints add their own checks on top
+ * (requireAdmin, requireRole).
+ */
+export function checkRole(auth: AuthContext, method: string, routeUrl: string | undefined): void {
+  if (SAFE_METHODS.has(method) || SELF_SERVICE.has(`${method} ${routeUrl}`)) return;
+  if (auth.principal === 'viewer') throw new ApiError('forbidden', 'a viewer may look but not change anything; ask an owner for the manager role');
+  if (auth.principal === 'manager' && routeUrl !== undefined && OWNER_ONLY.some((p) => routeUrl.startsWith(p))) {
+    throw new ApiError('forbidden', 'only an owner may change API keys, users, SMPP logins and account settings');
+  }
 }

@@ -1,0 +1,174 @@
+/** The cabinet's only way to the server: the public HTTP API under /v1, with the session cookie. */
+
+export class ApiError extends Error {
+  readonly status: number;
+  readonly code: string;
+  readonly details: { field: string; issue: string }[];
+
+  constructor(status: number, code: string, message: string, details: { field: string; issue: string }[] = []) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.details = details;
+  }
+}
+
+let csrfToken: string | null = null;
+
+/** The session's CSRF token, sent with every request that changes something. */
+export function setCsrfToken(token: string | null): void {
+  csrfToken = token;
+}
+
+export async function api<T>(method: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<T> {
+  const headers: Record<string, string> = {};
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  if (method !== 'GET' && csrfToken) headers['x-csrf-token'] = csrfToken;
+  const res = await fetch(path, { method, headers, credentials: 'same-origin', ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+  if (res.status === 204) return undefined as T;
+  const json = (await res.json().catch(() => null)) as { error?: { code: string; message: string; details?: { field: string; issue: string }[] } } | null;
+  if (!res.ok) throw new ApiError(res.status, json?.error?.code ?? 'network_error', json?.error?.message ?? res.statusText, json?.error?.details ?? []);
+  return json as T;
+}
+
+/** A query string from the set fields. */
+export function qs(params: Record<string, string | number | undefined | null>): string {
+  const entries = Object.entries(params).filter(([, v]) => v !== undefined && v !== null && v !== '') as [string, string | number][];
+  return entries.length === 0 ? '' : `?${new URLSearchParams(entries.map(([k, v]) => [k, String(v)])).toString()}`;
+}
+
+export type Role = 'administrator' | 'staff' | 'owner' | 'manager' | 'viewer';
+
+export interface Session {
+  object: 'session';
+  kind: 'cookie' | 'api_key';
+  id: string | null;
+  role: Role;
+  user: { id: string; email: string } | null;
+  account: { id: string; name: string; time_zone: string };
+  csrf_token: string | null;
+}
+
+export interface Page<T> {
+  data: T[];
+  next_cursor: string | null;
+}
+
+export const MESSAGE_STATUSES = ['accepted', 'queued', 'sent', 'delivered', 'read', 'undelivered', 'failed', 'expired', 'rejected', 'cancelled'] as const;
+export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
+
+export interface Reason {
+  code: string;
+  description: string;
+  permanent: boolean;
+  provider_code: string | null;
+}
+
+export interface Message {
+  id: string;
+  to: string;
+  from: string | null;
+  text: string;
+  status: MessageStatus;
+  reason: Reason | null;
+  encoding: 'gsm7' | 'ucs2';
+  characters: number;
+  parts_count: number;
+  connector: string | null;
+  operator?: string | null;
+  group: string | null;
+  project: string | null;
+  created_at: string;
+  sent_at: string | null;
+  parts?: { index: number; status: string; provider_message_id: string | null; provider_code: string | null }[];
+}
+
+export interface StatusEvent {
+  id: string;
+  type: string;
+  created_at: string;
+  data: { object: 'status_change'; message_id: string; status: MessageStatus; reason: Reason | null };
+}
+
+export interface Segments {
+  encoding: 'gsm7' | 'ucs2';
+  characters: number;
+  units: number;
+  units_per_part: number;
+  parts_count: number;
+  max_parts: number;
+}
+
+export interface ApiKey {
+  id: string;
+  name: string;
+  prefix: string;
+  role: 'account' | 'admin';
+  created_at: string;
+  revoked_at: string | null;
+  key?: string;
+}
+
+export interface Webhook {
+  id: string;
+  url: string;
+  description: string | null;
+  event_types: string[];
+  enabled: boolean;
+  failing_since: string | null;
+  created_at: string;
+  secret?: string;
+}
+
+export interface WebhookAttempt {
+  id: string;
+  event_type: string;
+  status: 'succeeded' | 'failed';
+  status_code: number | null;
+  latency_ms: number;
+  error: string | null;
+  attempted_at: string;
+}
+
+export interface ConnectorState {
+  id: string;
+  type: string;
+  status: 'up' | 'degraded' | 'connecting' | 'down' | 'stopped';
+  detail: string | null;
+  enabled: boolean;
+  links_up: number;
+  links_total: number;
+}
+
+export interface AuditEntry {
+  id: string;
+  actor: { type: string; label: string };
+  action: string;
+  target_id: string | null;
+  outcome: 'succeeded' | 'failed';
+  ip: string | null;
+  created_at: string;
+}
+
+export const WEBHOOK_EVENT_TYPES = [
+  'message.queued',
+  'message.sent',
+  'message.delivered',
+  'message.read',
+  'message.undelivered',
+  'message.failed',
+  'message.expired',
+  'message.rejected',
+  'message.cancelled',
+  'inbound_message.received',
+  'batch.completed',
+];
+
+/** What a role may change; the server refuses the rest anyway, the cabinet only does not offer it. */
+export const can = {
+  send: (r: Role) => r !== 'viewer',
+  manageKeys: (r: Role) => r === 'owner' || r === 'administrator',
+  manageWebhooks: (r: Role) => r !== 'viewer',
+  readAudit: (r: Role) => r === 'owner' || r === 'administrator' || r === 'staff',
+  seeConnectors: (r: Role) => r === 'administrator' || r === 'staff',
+};

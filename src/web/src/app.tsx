@@ -1,0 +1,135 @@
+import { AppShell, Badge, Burger, Center, Group, Loader, NavLink, SegmentedControl, Text, Title, Button } from '@mantine/core';
+import { useDisclosure } from '@mantine/hooks';
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { useEffect } from 'react';
+import { Link, Navigate, Route, Routes, useLocation } from 'react-router';
+import { api, ApiError, can, setCsrfToken, type Session } from './api.ts';
+import { useI18n, type Lang } from './i18n.tsx';
+import { useLiveEvents } from './live.ts';
+import { ApiKeysPage } from './pages/api-keys.tsx';
+import { AuditPage } from './pages/audit.tsx';
+import { DashboardPage } from './pages/dashboard.tsx';
+import { HistoryPage } from './pages/history.tsx';
+import { MessagePage } from './pages/message.tsx';
+import { SendPage } from './pages/send.tsx';
+import { SignInPage } from './pages/sign-in.tsx';
+import { UsersPage } from './pages/users.tsx';
+import { WebhooksPage } from './pages/webhooks.tsx';
+import { PasswordModal } from './password.tsx';
+import { SessionContext } from './session.tsx';
+
+export function LanguageSwitch() {
+  const { lang, setLang } = useI18n();
+  return (
+    <SegmentedControl
+      size="xs"
+      value={lang}
+      onChange={(v) => setLang(v as Lang)}
+      data={[
+        { value: 'ru', label: 'RU' },
+        { value: 'en', label: 'EN' },
+      ]}
+      aria-label="Language / Язык"
+    />
+  );
+}
+
+export function App() {
+  const session = useQuery({ queryKey: ['session'], queryFn: () => api<Session>('GET', '/v1/session') });
+  useEffect(() => setCsrfToken(session.data?.csrf_token ?? null), [session.data]);
+  if (session.isPending) {
+    return (
+      <Center h="100vh">
+        <Loader />
+      </Center>
+    );
+  }
+  if (session.error instanceof ApiError && session.error.status === 401) return <SignInPage />;
+  if (!session.data) return <SignInPage />;
+  setCsrfToken(session.data.csrf_token);
+  return (
+    <SessionContext.Provider value={session.data}>
+      <Shell session={session.data} />
+    </SessionContext.Provider>
+  );
+}
+
+function Shell({ session }: { session: Session }) {
+  const { t } = useI18n();
+  const [opened, { toggle }] = useDisclosure();
+  const [passwordOpened, password] = useDisclosure();
+  const location = useLocation();
+  const client = useQueryClient();
+  useLiveEvents();
+  const signOut = useMutation({
+    mutationFn: () => api('DELETE', '/v1/session'),
+    onSettled: () => {
+      setCsrfToken(null);
+      client.clear();
+      void client.invalidateQueries({ queryKey: ['session'] });
+    },
+  });
+  const nav = [
+    { to: '/', label: t('Dashboard') },
+    { to: '/send', label: t('Send') },
+    { to: '/history', label: t('History') },
+    { to: '/api-keys', label: t('API keys') },
+    { to: '/webhooks', label: t('Webhooks') },
+    ...(session.role !== 'viewer' ? [{ to: '/users', label: t('Users') }] : []),
+    ...(can.readAudit(session.role) ? [{ to: '/audit', label: t('Audit log') }] : []),
+  ];
+  return (
+    <AppShell header={{ height: 56 }} navbar={{ width: 220, breakpoint: 'sm', collapsed: { mobile: !opened } }} padding="md">
+      <AppShell.Header>
+        <Group h="100%" px="md" justify="space-between">
+          <Group>
+            <Burger opened={opened} onClick={toggle} hiddenFrom="sm" size="sm" />
+            <Title order={4}>Depesha</Title>
+            <Text c="dimmed" size="sm">
+              {session.account.name}
+            </Text>
+          </Group>
+          <Group>
+            <LanguageSwitch />
+            <Text size="sm" data-testid="user-email">
+              {session.user?.email}
+            </Text>
+            <Badge variant="light">{t(session.role)}</Badge>
+            {session.user && (
+              <Button variant="subtle" size="xs" onClick={password.open}>
+                {t('Change password')}
+              </Button>
+            )}
+            <Button variant="subtle" size="xs" onClick={() => signOut.mutate()}>
+              {t('Sign out')}
+            </Button>
+          </Group>
+        </Group>
+      </AppShell.Header>
+      <AppShell.Navbar p="xs">
+        {nav.map((item) => (
+          <NavLink key={item.to} component={Link} to={item.to} label={item.label} active={item.to === '/' ? location.pathname === '/' : location.pathname.startsWith(item.to)} />
+        ))}
+      </AppShell.Navbar>
+      <PasswordModal opened={passwordOpened} onClose={password.close} />
+      <AppShell.Main>
+        {session.role === 'viewer' && (
+          <Text c="dimmed" size="sm" mb="sm">
+            {t('Read only: your role is viewer.')}
+          </Text>
+        )}
+        <Routes>
+          <Route path="/" element={<DashboardPage />} />
+          <Route path="/send" element={<SendPage />} />
+          <Route path="/history" element={<HistoryPage />} />
+          <Route path="/messages/:id" element={<MessagePage />} />
+          <Route path="/api-keys" element={<ApiKeysPage />} />
+          <Route path="/webhooks" element={<WebhooksPage />} />
+          <Route path="/users" element={<UsersPage />} />
+          <Route path="/audit" element={<AuditPage />} />
+          <Route path="*" element={<Navigate to="/" replace />} />
+        </Routes>
+      </AppShell.Main>
+    </AppShell>
+  );
+}

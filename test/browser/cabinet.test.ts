@@ -1,0 +1,268 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import ExcelJS from 'exceljs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { UsersRepository } from '../../src/store/users.ts';
+import { buildCabinetIfStale } from '../../src/web/build-if-stale.ts';
+import { startTestGateway, type TestGateway } from '../helpers.ts';
+
+const CHROMIUM = '/usr/bin/chromium';
+const ARTIFACTS = path.resolve(import.meta.dirname, '../../test-artifacts/cabinet');
+const PASSWORD = 'correct horse battery';
+
+function browserMissing(): string | false {
+  if (existsSync(CHROMIUM)) return false;
+  if (process.env.CI === 'true') throw new Error(`CI=true but ${CHROMIUM} is missing (apt-get install -y chromium)`);
+  return `${CHROMIUM} is missing; apt-get install -y chromium to run the cabinet's browser tests`;
+}
+
+describe('the cabinet in Chromium', { skip: browserMissing() }, () => {
+  let t: TestGateway;
+  let base: string;
+  let browser: Browser;
+  let receiver: Server;
+  let received = 0;
+  const emails = { owner: 'owner@example.com', viewer: 'viewer@example.com', admin: 'admin@example.com' };
+
+  before(async () => {
+    buildCabinetIfStale();
+    mkdirSync(ARTIFACTS, { recursive: true });
+    // Receipts come a while after sending, so History shows the message before it is delivered.
+    t = await startTestGateway('sqlite', { DEPESHA_SANDBOX_RECEIPT_DELAY_MS: '1500' });
+    const users = new UsersRepository(t.gateway.database.db);
+    await users.create({ email: emails.owner, password: PASSWORD, role: 'owner', accountId: t.accountId });
+    await users.create({ email: emails.viewer, password: PASSWORD, role: 'viewer', accountId: t.accountId });
+    await users.create({ email: emails.admin, password: PASSWORD, role: 'administrator', accountId: null });
+    const address = await t.gateway.app.listen({ port: 0, host: '127.0.0.1' });
+    // localhost: a secure context, where Chromium keeps the Secure session cookie over plain HTTP.
+    base = address.replace('127.0.0.1', 'localhost');
+    receiver = createServer((req, res) => {
+      received++;
+      req.resume();
+      req.on('end', () => res.writeHead(204).end());
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+  });
+
+  after(async () => {
+    await browser?.close();
+    receiver?.close();
+    await t?.close();
+  });
+
+  async function signIn(email: string, password = PASSWORD): Promise<{ context: BrowserContext; page: Page }> {
+    const context = await browser.newContext({ viewport: { width: 1366, height: 820 }, locale: 'en-GB' });
+    const page = await context.newPage();
+    await page.goto(base + '/');
+    await page.getByLabel('Email').fill(email);
+    await page.locator('input[type=password]').fill(password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
+    return { context, page };
+  }
+
+  const apiGet = (key: string, url: string) => fetch(base + url, { headers: { authorization: `Bearer ${key}` } });
+
+  test('an owner signs in, sends a message and sees it turn delivered in History without reloading', async () => {
+    const { context, page } = await signIn(emails.owner);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard.png'), fullPage: true });
+    // A wrong password on the sign-in page is said plainly (checked in a fresh context).
+    const other = await browser.newContext();
+    const signInPage = await other.newPage();
+    await signInPage.goto(base + '/');
+    await signInPage.getByLabel('Email').fill(emails.owner);
+    await signInPage.locator('input[type=password]').fill('wrong password');
+    await signInPage.getByRole('button', { name: 'Sign in' }).click();
+    await signInPage.getByRole('alert').filter({ hasText: 'the email or the password is wrong' }).waitFor();
+    await signInPage.screenshot({ path: path.join(ARTIFACTS, 'sign-in.png') });
+    await other.close();
+
+    await page.getByRole('link', { name: 'Send' }).click();
+    await page.getByLabel('Recipients').fill('+79161234567');
+    await page.getByLabel('Text').fill('Привет из кабинета');
+    await page.getByTestId('segment-counter').filter({ hasText: '18 characters · 1 of 10 parts · UCS-2' }).waitFor();
+    await page.screenshot({ path: path.join(ARTIFACTS, 'send.png'), fullPage: true });
+    await page.evaluate(() => ((globalThis as unknown as { marker: number }).marker = 42));
+    const listRequests: string[] = [];
+    page.on('request', (r) => {
+      if (new URL(r.url()).pathname === '/v1/messages' && r.method() === 'GET') listRequests.push(r.url());
+    });
+    await page.getByRole('button', { name: 'Send message' }).click();
+
+    await page.getByRole('heading', { name: 'History' }).waitFor();
+    const row = page.locator('tr', { hasText: 'Привет из кабинета' }).first();
+    await row.waitFor();
+    const first = await row.locator('[data-status]').getAttribute('data-status');
+    assert.notEqual(first, 'delivered', 'the receipt comes 1.5 s later, so the row first shows an earlier status');
+    const requestsBefore = listRequests.length;
+    await row.locator('[data-status="delivered"]').waitFor({ timeout: 15_000 });
+    assert.equal(listRequests.length, requestsBefore, 'the change arrived over the event stream, not by fetching the list again');
+    assert.equal(await page.evaluate(() => (globalThis as unknown as { marker?: number }).marker), 42, 'the page was not reloaded');
+    await page.screenshot({ path: path.join(ARTIFACTS, 'history.png'), fullPage: true });
+
+    await row.click();
+    await page.getByRole('heading', { name: 'Message' }).waitFor();
+    await page.getByTestId('timeline').locator('[data-status="delivered"]').waitFor();
+    assert.ok(await page.getByTestId('timeline').locator('[data-status="sent"]').count() >= 1);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'message.png'), fullPage: true });
+    await context.close();
+  });
+
+  test('History filters by number and period, and exports what it shows as CSV and XLSX', async () => {
+    for (const to of ['+79161110001', '+79162220002']) {
+      const res = await fetch(base + '/v1/messages', { method: 'POST', headers: { authorization: `Bearer ${t.apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ to, text: `filter ${to}` }) });
+      assert.equal(res.status, 202);
+    }
+    const { context, page } = await signIn(emails.owner);
+    await page.getByRole('link', { name: 'History' }).click();
+    await page.locator('tr', { hasText: 'filter +79162220002' }).waitFor();
+    await page.getByLabel('Number').fill('8 916 111-00-01');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await page.locator('tbody tr', { hasText: 'filter +79162220002' }).waitFor({ state: 'detached' });
+    const rows = page.getByTestId('history-table').locator('tbody tr');
+    await rows.first().waitFor();
+    const tos = await rows.locator('td:nth-child(2)').allTextContents();
+    assert.deepEqual([...new Set(tos)], ['+79161110001']);
+    // A period that starts tomorrow holds nothing; one that ends today holds the message.
+    const day = (offset: number) => new Date(Date.now() + offset * 86_400_000).toLocaleDateString('sv-SE');
+    await page.getByLabel('From').fill(day(1));
+    await page.getByRole('button', { name: 'Search' }).click();
+    await page.getByText('No messages match. Change the filters or send one.').waitFor();
+    await page.getByLabel('From').fill(day(-1));
+    await page.getByLabel('Until').fill(day(0));
+    await page.getByRole('button', { name: 'Search' }).click();
+    await rows.first().waitFor();
+    assert.deepEqual([...new Set(await rows.locator('td:nth-child(2)').allTextContents())], ['+79161110001']);
+
+    // The export carries the same filters.
+    const [csv] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Export CSV' }).click()]);
+    const lines = readFileSync((await csv.path())!, 'utf8').trim().split('\n');
+    assert.equal(lines.length, 2, lines.join('\n'));
+    assert.match(lines[1]!, /\+79161110001,.*filter \+79161110001/);
+    const [xlsx] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Export XLSX' }).click()]);
+    const book = new ExcelJS.Workbook();
+    await book.xlsx.readFile((await xlsx.path())!);
+    assert.equal(book.getWorksheet('messages')!.getRow(2).getCell(3).value, '+79161110001');
+    await context.close();
+  });
+
+  test('an owner creates an API key, which works, and revokes it, which stops it', async () => {
+    const { context, page } = await signIn(emails.owner);
+    await page.getByRole('link', { name: 'API keys' }).click();
+    await page.getByLabel('Name').fill('from the browser');
+    await page.getByRole('button', { name: 'Create key' }).click();
+    const key = (await page.getByTestId('new-key').textContent())!.trim();
+    assert.match(key, /^dpk_[A-Za-z0-9]{32}$/);
+    assert.equal((await apiGet(key, '/v1/account')).status, 200);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'api-key-created.png') });
+    await page.getByRole('button', { name: 'Done' }).click();
+    const row = page.locator('tr', { hasText: 'from the browser' });
+    await row.getByRole('button', { name: 'Revoke' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Revoke' }).click();
+    await row.getByText('Revoked').waitFor();
+    assert.equal((await apiGet(key, '/v1/account')).status, 401);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'api-keys.png'), fullPage: true });
+    await context.close();
+  });
+
+  test('an owner creates a webhook and sees its deliveries', async () => {
+    const { context, page } = await signIn(emails.owner);
+    await page.getByRole('link', { name: 'Webhooks' }).click();
+    const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+    await page.getByLabel('URL').fill(url);
+    await page.getByRole('button', { name: 'Create webhook' }).click();
+    await page.getByRole('dialog').getByRole('button', { name: 'Done' }).click();
+    const sent = await fetch(base + '/v1/messages', { method: 'POST', headers: { authorization: `Bearer ${t.apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ to: '+79161234567', text: 'hooked' }) });
+    assert.equal(sent.status, 202);
+    await page.locator('tr', { hasText: url }).click();
+    await page.getByTestId('deliveries-table').locator('tr', { hasText: 'message.delivered' }).waitFor({ timeout: 20_000 });
+    assert.ok(received >= 1);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'webhooks.png'), fullPage: true });
+    await context.close();
+  });
+
+  test('a viewer sees everything and can change nothing, in the page and in the API', async () => {
+    const { context, page } = await signIn(emails.viewer);
+    await page.getByText('Read only: your role is viewer.').waitFor();
+    await page.getByRole('link', { name: 'Send' }).click();
+    await page.getByText('Viewers cannot send messages.').waitFor();
+    assert.equal(await page.getByRole('button', { name: 'Send message' }).isDisabled(), true);
+    await page.getByRole('link', { name: 'API keys' }).click();
+    await page.getByTestId('api-keys-table').waitFor();
+    assert.equal(await page.getByRole('button', { name: 'Create key' }).count(), 0);
+    assert.equal(await page.getByRole('button', { name: 'Revoke' }).count(), 0);
+    // The server refuses too: the same request the page would make, with the session's CSRF token.
+    const status = await page.evaluate(async () => {
+      const session = (await (await fetch('/v1/session')).json()) as { csrf_token: string };
+      const res = await fetch('/v1/api-keys', { method: 'POST', headers: { 'content-type': 'application/json', 'x-csrf-token': session.csrf_token }, body: JSON.stringify({ name: 'sneaky' }) });
+      return res.status;
+    });
+    assert.equal(status, 403);
+    await page.getByRole('link', { name: 'History' }).click();
+    await page.getByTestId('history-table').locator('tbody tr').first().waitFor();
+    await page.screenshot({ path: path.join(ARTIFACTS, 'viewer-history.png'), fullPage: true });
+    await context.close();
+  });
+
+  test('an owner invites a manager, who signs in with the temporary password and changes it', async () => {
+    const { context, page } = await signIn(emails.owner);
+    await page.getByRole('link', { name: 'Users' }).click();
+    await page.getByLabel('Email').fill('new.manager@example.com');
+    await page.getByLabel('Role', { exact: true }).first().click();
+    await page.getByRole('option', { name: 'manager' }).click();
+    await page.getByRole('button', { name: 'Invite' }).click();
+    const temporary = (await page.getByTestId('temporary-password').textContent())!.trim();
+    assert.ok(temporary.length >= 16);
+    await page.getByRole('button', { name: 'Done' }).click();
+    await page.getByTestId('users-table').locator('tr', { hasText: 'new.manager@example.com' }).waitFor();
+    const listed = (await (await apiGet(t.apiKey, '/v1/users?limit=100')).json()) as { data: { email: string; role: string }[] };
+    assert.equal(listed.data.find((u) => u.email === 'new.manager@example.com')?.role, 'manager');
+    await page.screenshot({ path: path.join(ARTIFACTS, 'users.png'), fullPage: true });
+    await context.close();
+
+    const invited = await signIn('new.manager@example.com', temporary);
+    await invited.page.getByRole('button', { name: 'Change password' }).click();
+    await invited.page.getByLabel('Current password').fill(temporary);
+    await invited.page.getByLabel('New password').fill('my own long password');
+    await invited.page.getByRole('dialog').getByRole('button', { name: 'Change password' }).click();
+    await invited.page.getByText('Password changed').waitFor();
+    await invited.context.close();
+    (await signIn('new.manager@example.com', 'my own long password')).context.close();
+  });
+
+  test('an administrator sees connector health and switches a connector off and on', async () => {
+    const { context, page } = await signIn(emails.admin);
+    const toggle = page.getByRole('switch', { name: 'Enabled: sandbox' });
+    await toggle.waitFor();
+    assert.equal(await toggle.isChecked(), true);
+    await toggle.click({ force: true });
+    await page.waitForResponse((r) => r.url().endsWith('/v1/connectors') && r.request().method() === 'GET');
+    const off = (await (await apiGet(t.apiKey, '/v1/connectors')).json()) as { data: { id: string; enabled: boolean }[] };
+    assert.equal(off.data.find((c) => c.id === 'sandbox')!.enabled, false);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-admin.png'), fullPage: true });
+    await toggle.click({ force: true });
+    await page.waitForResponse((r) => r.url().endsWith('/v1/connectors') && r.request().method() === 'GET');
+    const on = (await (await apiGet(t.apiKey, '/v1/connectors')).json()) as { data: { id: string; enabled: boolean }[] };
+    assert.equal(on.data.find((c) => c.id === 'sandbox')!.enabled, true);
+    await context.close();
+  });
+
+  test('the cabinet switches to Russian and stays Russian after a reload', async () => {
+    const { context, page } = await signIn(emails.owner);
+    await page.getByText('RU', { exact: true }).click();
+    await page.getByRole('heading', { name: 'Обзор' }).waitFor();
+    await page.reload();
+    await page.getByRole('link', { name: 'История' }).waitFor();
+    await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-ru.png'), fullPage: true });
+    await context.close();
+  });
+});

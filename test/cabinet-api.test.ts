@@ -1,0 +1,273 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { loadConfig } from '../src/config.ts';
+import { UsersRepository, type UserRole } from '../src/store/users.ts';
+import { runUser } from '../src/user-cli.ts';
+import { dialects, startTestGateway, type TestGateway } from './helpers.ts';
+
+type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE' | 'PUT';
+interface Caller {
+  call(method: Method, url: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; json: any; headers: Record<string, unknown> }>;
+}
+
+const PASSWORD = 'correct horse battery';
+
+function keyCaller(t: TestGateway, apiKey: string): Caller {
+  return {
+    async call(method, url, body, headers = {}) {
+      const res = await t.gateway.app.inject({ method, url, headers: { authorization: `Bearer ${apiKey}`, ...headers }, ...(body === undefined ? {} : { payload: body as object }) });
+      return { status: res.statusCode, json: res.body ? res.json() : undefined, headers: res.headers };
+    },
+  };
+}
+
+async function signIn(t: TestGateway, email: string, password = PASSWORD): Promise<Caller & { token: string; csrf: string; cookie: { httpOnly?: boolean; sameSite?: string; path?: string } }> {
+  const res = await t.gateway.app.inject({ method: 'POST', url: '/v1/sessions', payload: { email, password } });
+  assert.equal(res.statusCode, 201, res.body);
+  const cookie = res.cookies.find((c) => c.name === 'depesha_session')!;
+  const csrf = res.json().csrf_token as string;
+  return {
+    token: cookie.value,
+    csrf,
+    cookie,
+    async call(method, url, body, headers = {}) {
+      const r = await t.gateway.app.inject({ method, url, cookies: { depesha_session: cookie.value }, headers: { 'x-csrf-token': csrf, ...headers }, ...(body === undefined ? {} : { payload: body as object }) });
+      return { status: r.statusCode, json: r.body ? r.json() : undefined, headers: r.headers };
+    },
+  };
+}
+
+async function makeUser(t: TestGateway, role: UserRole, accountId: string | null = t.accountId): Promise<string> {
+  const email = `${role}-${Math.random().toString(36).slice(2, 8)}@example.com`;
+  await new UsersRepository(t.gateway.database.db).create({ email, password: PASSWORD, role, accountId });
+  return email;
+}
+
+for (const { name, skip } of await dialects()) {
+  describe(`cabinet users, sessions, roles, API keys and audit (${name})`, { skip }, () => {
+    let t: TestGateway;
+    before(async () => {
+      t = await startTestGateway(name);
+    });
+    after(() => t?.close());
+
+    test('sign-in sets an HttpOnly SameSite cookie; who-am-I; unsafe requests need the CSRF token; sign-out ends the session', async () => {
+      const email = await makeUser(t, 'owner');
+      const s = await signIn(t, email.toUpperCase());
+      assert.equal(s.cookie.httpOnly, true);
+      assert.equal(s.cookie.sameSite, 'Strict');
+      const me = await s.call('GET', '/v1/session');
+      assert.equal(me.status, 200);
+      assert.equal(me.json.user.email, email);
+      assert.equal(me.json.role, 'owner');
+      assert.equal(me.json.account.id, t.accountId);
+      assert.equal(me.json.csrf_token, s.csrf);
+
+      const noCsrf = await t.gateway.app.inject({ method: 'POST', url: '/v1/messages', cookies: { depesha_session: s.token }, payload: { to: '+79161234567', text: 'hi' } });
+      assert.equal(noCsrf.statusCode, 403);
+      assert.equal(noCsrf.json().error.code, 'csrf_token_invalid');
+      const wrongCsrf = await s.call('POST', '/v1/messages', { to: '+79161234567', text: 'hi' }, { 'x-csrf-token': s.csrf.replace(/^./, (c) => (c === 'A' ? 'B' : 'A')) });
+      assert.equal(wrongCsrf.json.error.code, 'csrf_token_invalid');
+      const sent = await s.call('POST', '/v1/messages', { to: '+79161234567', text: 'hi' });
+      assert.equal(sent.status, 202, JSON.stringify(sent.json));
+
+      assert.equal((await s.call('DELETE', '/v1/session')).status, 204);
+      const afterOut = await s.call('GET', '/v1/session');
+      assert.equal(afterOut.status, 401);
+    });
+
+    test('wrong passwords: the same answer for an unknown email; five lock the user, an owner\'s reset lifts the lock', async () => {
+      const email = await makeUser(t, 'viewer');
+      const unknown = await t.gateway.app.inject({ method: 'POST', url: '/v1/sessions', payload: { email: 'nobody@example.com', password: 'x' } });
+      assert.equal(unknown.statusCode, 401);
+      assert.equal(unknown.json().error.code, 'invalid_credentials');
+      for (let i = 0; i < 5; i++) {
+        const res = await t.gateway.app.inject({ method: 'POST', url: '/v1/sessions', payload: { email, password: 'wrong' } });
+        assert.equal(res.json().error.code, 'invalid_credentials');
+      }
+      const locked = await t.gateway.app.inject({ method: 'POST', url: '/v1/sessions', payload: { email, password: PASSWORD } });
+      assert.equal(locked.statusCode, 429);
+      assert.equal(locked.json().error.code, 'sign_in_locked');
+      assert.ok(Number(locked.headers['retry-after']) > 800);
+
+      const owner = await signIn(t, await makeUser(t, 'owner'));
+      const users = await owner.call('GET', '/v1/users?limit=100');
+      const user = users.json.data.find((u: { email: string }) => u.email === email);
+      assert.ok(user.locked_until);
+      const reset = await owner.call('POST', `/v1/users/${user.id}/reset-password`);
+      assert.equal(reset.status, 200);
+      assert.equal(reset.json.locked_until, null);
+      await signIn(t, email, reset.json.temporary_password);
+    });
+
+    test('one address that fails 20 times in a minute must wait, whichever users it tries', async () => {
+      const email = await makeUser(t, 'viewer');
+      const attempt = (password: string) => t.gateway.app.inject({ method: 'POST', url: '/v1/sessions', remoteAddress: '192.0.2.77', payload: { email: `guess${Math.random()}@example.com`, password } });
+      for (let i = 0; i < 20; i++) assert.equal((await attempt('x')).statusCode, 401);
+      const blocked = await attempt('x');
+      assert.equal(blocked.json().error.code, 'sign_in_locked');
+      const right = await t.gateway.app.inject({ method: 'POST', url: '/v1/sessions', remoteAddress: '192.0.2.77', payload: { email, password: PASSWORD } });
+      assert.equal(right.statusCode, 429, 'even the right password waits');
+      await signIn(t, email);
+    });
+
+    test('password change needs the current password and ends the other sessions', async () => {
+      const email = await makeUser(t, 'manager');
+      const first = await signIn(t, email);
+      const second = await signIn(t, email);
+      assert.equal((await second.call('POST', '/v1/session/password', { current_password: 'nope', new_password: 'a new long password' })).json.error.code, 'weak_password');
+      assert.equal((await second.call('POST', '/v1/session/password', { current_password: PASSWORD, new_password: 'short' })).json.error.code, 'weak_password');
+      assert.equal((await second.call('POST', '/v1/session/password', { current_password: PASSWORD, new_password: 'a new long password' })).status, 204);
+      assert.equal((await first.call('GET', '/v1/session')).status, 401);
+      assert.equal((await second.call('GET', '/v1/session')).status, 200);
+      await signIn(t, email, 'a new long password');
+    });
+
+    test('the API refuses what each role may not do', async () => {
+      const viewer = await signIn(t, await makeUser(t, 'viewer'));
+      const manager = await signIn(t, await makeUser(t, 'manager'));
+      const owner = await signIn(t, await makeUser(t, 'owner'));
+      const staff = await signIn(t, await makeUser(t, 'staff', null));
+      const admin = await signIn(t, await makeUser(t, 'administrator', null));
+      const message = { to: '+79161234567', text: 'hello' };
+      const webhook = { url: 'https://example.com/hook', event_types: ['message.delivered'] };
+      const code = async (c: Caller, method: Method, url: string, body?: unknown) => {
+        const r = await c.call(method, url, body);
+        return r.status >= 400 ? r.json.error.code : r.status;
+      };
+
+      // viewer: reads, changes nothing
+      assert.equal(await code(viewer, 'GET', '/v1/messages'), 200);
+      assert.equal(await code(viewer, 'GET', '/v1/api-keys'), 200);
+      assert.equal(await code(viewer, 'POST', '/v1/sms/segments', { text: 'hi' }), 200);
+      for (const [method, url, body] of [
+        ['POST', '/v1/messages', message],
+        ['POST', '/v1/webhooks', webhook],
+        ['PATCH', '/v1/account', { name: 'X' }],
+        ['POST', '/v1/api-keys', { name: 'k' }],
+        ['POST', '/v1/users', { email: 'v@example.com', role: 'viewer' }],
+      ] as const) {
+        assert.equal(await code(viewer, method, url, body), 'forbidden', `viewer ${method} ${url}`);
+      }
+      assert.equal(await code(viewer, 'GET', '/v1/audit-log'), 'forbidden');
+      assert.equal(await code(viewer, 'GET', '/v1/users'), 'forbidden');
+
+      // manager: traffic and integrations, not people, keys or settings
+      assert.equal(await code(manager, 'POST', '/v1/messages', message), 202);
+      assert.equal(await code(manager, 'POST', '/v1/webhooks', webhook), 201);
+      assert.equal(await code(manager, 'GET', '/v1/users'), 200);
+      for (const [method, url, body] of [
+        ['PATCH', '/v1/account', { name: 'X' }],
+        ['POST', '/v1/api-keys', { name: 'k' }],
+        ['POST', '/v1/users', { email: 'm@example.com', role: 'viewer' }],
+        ['POST', '/v1/smpp/credentials', { system_id: 'mgr', password: 'pw123456' }],
+      ] as const) {
+        assert.equal(await code(manager, method, url, body), 'forbidden', `manager ${method} ${url}`);
+      }
+      assert.equal(await code(manager, 'GET', '/v1/audit-log'), 'forbidden');
+
+      // owner: the whole account, not what the gateway shares
+      assert.equal(await code(owner, 'POST', '/v1/api-keys', { name: 'k' }), 201);
+      assert.equal(await code(owner, 'POST', '/v1/api-keys', { name: 'k', role: 'admin' }), 'forbidden');
+      assert.equal(await code(owner, 'POST', '/v1/users', { email: `o${Date.now()}@example.com`, role: 'manager' }), 201);
+      assert.equal(await code(owner, 'POST', '/v1/users', { email: 'o2@example.com', role: 'administrator' }), 'forbidden');
+      assert.equal(await code(owner, 'GET', '/v1/connectors'), 'forbidden');
+      assert.equal(await code(owner, 'GET', '/v1/audit-log'), 200);
+
+      // staff: connectors and routes, account users, not platform users or admin keys
+      assert.equal(await code(staff, 'GET', '/v1/connectors'), 200);
+      assert.equal(await code(staff, 'POST', '/v1/users', { email: 's@example.com', role: 'staff' }), 'forbidden');
+      assert.equal(await code(staff, 'GET', '/v1/users?platform=true'), 200);
+      assert.equal(await code(staff, 'POST', '/v1/api-keys', { name: 'k' }), 'forbidden');
+
+      // administrator: all of it
+      assert.equal(await code(admin, 'GET', '/v1/connectors'), 200);
+      assert.equal(await code(admin, 'POST', '/v1/users', { email: `a${Date.now()}@example.com`, role: 'staff' }), 201);
+      assert.equal(await code(admin, 'POST', '/v1/api-keys', { name: 'admin key', role: 'admin' }), 201);
+
+      // nobody changes their own role
+      const me = (await owner.call('GET', '/v1/session')).json.user.id;
+      assert.equal(await code(owner, 'PATCH', `/v1/users/${me}`, { role: 'viewer' }), 'forbidden');
+    });
+
+    test('API keys: created shown once, listed by prefix, revoked keys stop working at once; another account cannot revoke them', async () => {
+      const owner = keyCaller(t, t.apiKey);
+      const created = await owner.call('POST', '/v1/api-keys', { name: 'CRM' });
+      assert.equal(created.status, 201);
+      assert.match(created.json.key, /^dpk_[A-Za-z0-9]{32}$/);
+      assert.equal(created.json.prefix, created.json.key.slice(0, 12));
+      const fresh = keyCaller(t, created.json.key);
+      assert.equal((await fresh.call('GET', '/v1/account')).status, 200);
+      const list = await owner.call('GET', '/v1/api-keys?limit=1');
+      assert.equal(list.json.data[0].id, created.json.id);
+      assert.equal('key' in list.json.data[0], false);
+      assert.ok(list.json.next_cursor);
+      const page2 = await owner.call('GET', `/v1/api-keys?limit=1&cursor=${list.json.next_cursor}`);
+      assert.notEqual(page2.json.data[0].id, created.json.id);
+
+      const other = await t.makeAccount();
+      assert.equal((await keyCaller(t, other.apiKey).call('DELETE', `/v1/api-keys/${created.json.id}`)).json.error.code, 'not_found');
+      assert.equal((await owner.call('DELETE', `/v1/api-keys/${created.json.id}`)).status, 204);
+      assert.equal((await fresh.call('GET', '/v1/account')).status, 401);
+      assert.equal((await owner.call('DELETE', `/v1/api-keys/${created.json.id}`)).status, 404);
+      const revoked = (await owner.call('GET', '/v1/api-keys?limit=100')).json.data.find((k: { id: string }) => k.id === created.json.id);
+      assert.ok(revoked.revoked_at);
+    });
+
+    test('the audit log records sign-ins, keys, webhooks and refusals; an owner sees only the account\'s', async () => {
+      const ownerEmail = await makeUser(t, 'owner');
+      const owner = await signIn(t, ownerEmail);
+      await t.gateway.app.inject({ method: 'POST', url: '/v1/sessions', payload: { email: ownerEmail, password: 'wrong' } });
+      const key = await owner.call('POST', '/v1/api-keys', { name: 'audited' });
+      const hook = await owner.call('POST', '/v1/webhooks', { url: 'https://example.com/audited', event_types: ['message.sent'] });
+      const viewer = await signIn(t, await makeUser(t, 'viewer'));
+      await viewer.call('PATCH', '/v1/account', { name: 'nope' });
+
+      const log = (await owner.call('GET', '/v1/audit-log?limit=1000')).json.data as { action: string; target_id: string; outcome: string; actor: { label: string }; account_id: string; details: unknown }[];
+      assert.ok(log.find((e) => e.action === 'session.sign_in' && e.outcome === 'succeeded' && e.actor.label === ownerEmail));
+      assert.ok(log.find((e) => e.action === 'session.sign_in' && e.outcome === 'failed' && e.actor.label === ownerEmail));
+      assert.ok(log.find((e) => e.action === 'api_key.create' && e.target_id === key.json.id));
+      assert.ok(log.find((e) => e.action === 'POST /v1/webhooks' && e.target_id === hook.json.id && e.outcome === 'succeeded'));
+      assert.ok(log.find((e) => e.action === 'PATCH /v1/account' && e.outcome === 'failed'));
+      assert.ok(!JSON.stringify(log).includes(key.json.key), 'no secret in the log');
+      assert.ok(log.every((e) => e.account_id === t.accountId));
+
+      const other = await t.makeAccount();
+      const theirs = (await keyCaller(t, other.apiKey).call('GET', '/v1/audit-log')).json.data as { account_id: string }[];
+      assert.ok(theirs.every((e) => e.account_id === other.accountId));
+      const admin = await signIn(t, await makeUser(t, 'administrator', null));
+      const all = (await admin.call('GET', `/v1/audit-log?account_id=${other.accountId}`)).json.data as { account_id: string }[];
+      assert.ok(all.every((e) => e.account_id === other.accountId));
+    });
+
+    test('a platform user switches the account the session acts in', async () => {
+      const admin = await signIn(t, await makeUser(t, 'administrator', null));
+      const other = await t.makeAccount('Switched');
+      const switched = await admin.call('PATCH', '/v1/session', { account_id: other.accountId });
+      assert.equal(switched.json.account.name, 'Switched');
+      assert.equal((await admin.call('GET', '/v1/account')).json.id, other.accountId);
+      const owner = await signIn(t, await makeUser(t, 'owner'));
+      assert.equal((await owner.call('PATCH', '/v1/session', { account_id: other.accountId })).json.error.code, 'forbidden');
+    });
+  });
+}
+
+test('depesha user create makes an administrator who can sign in', async () => {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'depesha-user-cli-'));
+  try {
+    const config = loadConfig({ DEPESHA_DATA_DIR: dataDir, LOG_LEVEL: 'silent' });
+    const out: string[] = [];
+    const err: string[] = [];
+    const io = { stdout: (s: string) => out.push(s), stderr: (s: string) => err.push(s) };
+    assert.equal(await runUser(['create', '--email', 'root@example.com', '--password', 'short', '--role', 'administrator'], config, io), 2);
+    assert.match(err.join(''), /at least 10/);
+    assert.equal(await runUser(['create', '--email', 'root@example.com', '--password', PASSWORD, '--role', 'administrator'], config, io), 0, err.join(''));
+    assert.match(out.join(''), /usr_\w+ \(root@example.com, administrator\) created/);
+    assert.equal(await runUser(['create', '--email', 'root@example.com', '--password', PASSWORD, '--role', 'administrator'], config, io), 1);
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
