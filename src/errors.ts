@@ -46,6 +46,15 @@ export const API_ERRORS = {
   too_many_streams: { status: 429, description: 'This API key holds as many open event streams as it may (`stream.max_per_key`, default 10); close one first.' },
   rate_limited: { status: 429, description: 'Too many requests for this API key in the current second; wait `Retry-After` seconds.' },
   service_unavailable: { status: 503, description: 'The gateway is starting up or shutting down, or its database is unreachable; retry later.' },
+  project_code_taken: { status: 409, description: 'The account has a project with this `code` already.' },
+  unknown_project: { status: 422, description: 'The `project_id` names no project of the account.' },
+  unknown_template: { status: 422, description: 'The `template_id` names no template of the account.' },
+  invalid_contact: { status: 422, description: 'A contact field breaks a rule (a phone number that is not valid, an e-mail address, a gender, a time zone); `details` names each field.' },
+  contact_guid_taken: { status: 409, description: 'The project has a contact with this `guid` already.' },
+  invalid_import: { status: 422, description: 'An imported contacts file (CSV or XLSX) has bad rows; `details` names each row (`row 12`) and its problem. Nothing was imported.' },
+  invalid_template: { status: 422, description: 'A template text is not valid LiquidJS; the message quotes the parser.' },
+  template_render_failed: { status: 422, description: 'A template could not be rendered for the contact: it uses a variable the contact and the parameters lack (the message names it).' },
+  mailing_wrong_status: { status: 409, description: 'The mailing is not in a status the action starts from (a finished mailing cannot be paused); the message says its status.' },
   internal_error: { status: 500, description: 'An unexpected error on our side. The `request_id` identifies it in our logs.' },
 } as const satisfies Record<string, { status: number; description: string }>;
 

@@ -15,6 +15,7 @@ import * as mno from './migrations/008-mno.ts';
 import * as sentExpiry from './migrations/009-sent-expiry.ts';
 import * as routing from './migrations/010-routing.ts';
 import * as sendersSettings from './migrations/011-senders-settings.ts';
+import * as contacts from './migrations/015-contacts.ts';
 import type { DB } from './schema.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -52,6 +53,7 @@ const migrations: Record<string, Migration> = {
   '009-sent-expiry': sentExpiry,
   '010-routing': routing,
   '011-senders-settings': sendersSettings,
+  '015-contacts': contacts,
 };
 
 // bigint columns hold epoch milliseconds, well inside Number's exact range.

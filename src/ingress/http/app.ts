@@ -22,6 +22,11 @@ import { accountRoutes } from './routes/account.ts';
 import { senderNamesRoutes } from './routes/sender-names.ts';
 import { webhooksRoutes } from './routes/webhooks.ts';
 import { smsRoutes } from './routes/sms.ts';
+import { projectsRoutes } from './routes/projects.ts';
+import { contactsRoutes } from './routes/contacts.ts';
+import { templatesRoutes } from './routes/templates.ts';
+import { balanceRoutes } from './routes/balance.ts';
+import { mailingsRoutes } from './routes/mailings.ts';
 import { SendMessageSchema } from './schemas.ts';
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
@@ -102,5 +107,10 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
   await app.register(mnoRoutes(deps));
   await app.register(webhooksRoutes(deps));
   await app.register(eventsRoutes(deps));
+  await app.register(projectsRoutes(deps));
+  await app.register(contactsRoutes(deps));
+  await app.register(templatesRoutes(deps));
+  await app.register(balanceRoutes(deps));
+  await app.register(mailingsRoutes(deps));
   return app;
 }
