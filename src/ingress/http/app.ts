@@ -27,6 +27,8 @@ import { contactsRoutes } from './routes/contacts.ts';
 import { templatesRoutes } from './routes/templates.ts';
 import { balanceRoutes } from './routes/balance.ts';
 import { mailingsRoutes } from './routes/mailings.ts';
+import { compatApiV1Routes } from './compat/api-v1.ts';
+import { compatAllowlistRoutes } from './compat/allowlist.ts';
 import { SendMessageSchema } from './schemas.ts';
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
@@ -112,5 +114,7 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
   await app.register(templatesRoutes(deps));
   await app.register(balanceRoutes(deps));
   await app.register(mailingsRoutes(deps));
+  await app.register(compatApiV1Routes(deps, authenticator));
+  await app.register(compatAllowlistRoutes(deps));
   return app;
 }
