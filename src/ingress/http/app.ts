@@ -29,6 +29,7 @@ import { balanceRoutes } from './routes/balance.ts';
 import { mailingsRoutes } from './routes/mailings.ts';
 import { compatApiV1Routes } from './compat/api-v1.ts';
 import { compatAllowlistRoutes } from './compat/allowlist.ts';
+import { compatCrmRoutes } from './compat/crm.ts';
 import { SendMessageSchema } from './schemas.ts';
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
@@ -116,5 +117,6 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
   await app.register(mailingsRoutes(deps));
   await app.register(compatApiV1Routes(deps, authenticator));
   await app.register(compatAllowlistRoutes(deps));
+  await app.register(compatCrmRoutes(deps, authenticator));
   return app;
 }
