@@ -54,6 +54,7 @@ export const API_ERRORS = {
   invalid_import: { status: 422, description: 'An imported contacts file (CSV or XLSX) has bad rows; `details` names each row (`row 12`) and its problem. Nothing was imported.' },
   invalid_template: { status: 422, description: 'A template text is not valid LiquidJS; the message quotes the parser.' },
   template_render_failed: { status: 422, description: 'A template could not be rendered for the contact: it uses a variable the contact and the parameters lack (the message names it).' },
+  ip_range_taken: { status: 409, description: 'The address range is opened for the compatibility APIs already; close it first.' },
   mailing_wrong_status: { status: 409, description: 'The mailing is not in a status the action starts from (a finished mailing cannot be paused); the message says its status.' },
   internal_error: { status: 500, description: 'An unexpected error on our side. The `request_id` identifies it in our logs.' },
 } as const satisfies Record<string, { status: number; description: string }>;

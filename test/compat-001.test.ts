@@ -170,6 +170,7 @@ for (const dialect of await dialects()) {
     test('G3: an address an administrator opened acts for its account without a key', async () => {
       const opened = await v1('POST', '/v1/compat/ip-ranges', { account_id: t.accountId, range: '127.0.0.0/8' });
       assert.equal(opened.status, 201, JSON.stringify(opened.body));
+      assert.equal((await v1('POST', '/v1/compat/ip-ranges', { account_id: t.accountId, range: '127.0.0.0/8' })).body.error.code, 'ip_range_taken');
       const keyless = await api('GET', EXAMPLES.balance, null);
       assert.equal(keyless.status, 200, JSON.stringify(keyless.body));
       assert.equal((await api('GET', EXAMPLES.balance, 'dpk_wrong')).status, 403, 'a bad key is not rescued by the address');

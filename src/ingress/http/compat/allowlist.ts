@@ -33,7 +33,7 @@ export function compatAllowlistRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox
           tags: ['compatibility'],
           security,
           body: Type.Object({ account_id: Type.String({ minLength: 1, maxLength: 64 }), range: Type.String({ minLength: 1, maxLength: 64 }) }, { additionalProperties: false, examples: [{ account_id: 'acc_01KB2Z0A1B2C3D4E5F6G7H8J9K', range: '10.20.0.0/16' }] }),
-          response: { 201: EntrySchema, ...errors },
+          response: { 201: EntrySchema, 409: ErrorSchema, ...errors },
         },
       },
       async (request, reply) => {
@@ -41,6 +41,8 @@ export function compatAllowlistRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox
         const { account_id: accountId, range } = request.body;
         if (!parseRange(range)) throw new ApiError('invalid_ip_range', `${range} is not an IP address or CIDR range`, [{ field: 'range', issue: 'not an IP address or CIDR range' }]);
         if (!(await deps.accounts.getAccount(accountId))) throw new ApiError('unknown_account', `no account ${accountId}`, [{ field: 'account_id', issue: 'names no account' }]);
+        const existing = (await repo.allowlist()).find((e) => e.range === range.trim());
+        if (existing) throw new ApiError('ip_range_taken', `${range} is opened already (${existing.id}); close it first`, [{ field: 'range', issue: 'opened already' }]);
         return reply.code(201).send(present(await repo.allow(accountId, range.trim())));
       },
     );
