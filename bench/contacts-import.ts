@@ -1,6 +1,6 @@
 /**
- * Contact import without HTTP: a generated CSV of --rows rows (default
- * 100,000) read, checked and normalised row by row (readContactsFile), then
+ * Contact import without HTTP: a generated CSV of --rows rows (default 50,000,
+ * the most one file may hold) read, checked and normalised row by row (readContactsFile), then
  * written in one transaction (ContactsRepository.importRows), into a fresh
  * SQLite file or a throwaway PostgreSQL schema. Prints the time of each phase
  * and rows/s for --runs runs (median), and one line of JSON last.
@@ -16,7 +16,7 @@ import { ContactsRepository } from '../src/store/contacts.ts';
 import { openDatabase } from '../src/store/db.ts';
 import { ProjectsRepository } from '../src/store/projects.ts';
 
-const { values } = parseArgs({ options: { rows: { type: 'string', default: '100000' }, runs: { type: 'string', default: '3' }, db: { type: 'string', default: 'sqlite' }, 'pg-url': { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/test' } } });
+const { values } = parseArgs({ options: { rows: { type: 'string', default: '50000' }, runs: { type: 'string', default: '3' }, db: { type: 'string', default: 'sqlite' }, 'pg-url': { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/test' } } });
 const rows = Number(values.rows);
 const runs = Number(values.runs);
 

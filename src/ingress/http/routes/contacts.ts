@@ -217,7 +217,7 @@ export function contactsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
         schema: {
           summary: 'Import contacts from a file',
           description:
-            `Body: a CSV file (\`Content-Type: text/csv\`, \`,\` or \`;\` separated, UTF-8) or an XLSX workbook (\`${XLSX_TYPE}\`, its first sheet), at most 32 MiB, with a header row. ` +
+            `Body: a CSV file (\`Content-Type: text/csv\`, \`,\` or \`;\` separated, UTF-8) or an XLSX workbook (\`${XLSX_TYPE}\`, its first sheet), at most 32 MiB and 50,000 rows, with a header row. ` +
             'Columns: guid, first_name, last_name, middle_name, gender, phones (or phone), emails (or email), time_zone, blocked, consent.<channel>, messenger.<name>, ' +
             'attributes/consent/messenger_ids as JSON, any other column a custom attribute (docs/contacts.md). A row whose guid the project has replaces that contact\'s columns the file has. ' +
             'Every row is checked first; if any is bad, nothing is imported and `invalid_import` lists the rows. Otherwise all rows are written in one transaction.',
