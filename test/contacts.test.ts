@@ -194,5 +194,25 @@ for (const dialect of await dialects()) {
       assert.equal((await call('PUT', '/v1/prices', { channel: 'sms', price: '2.10' }, other.apiKey)).status, 403);
       assert.deepEqual((await call('GET', '/v1/prices')).body.data.map((p: { operator: string; price: string }) => [p.operator, p.price]), [['*', '2.08'], ['mts', '3.10']]);
     });
+    test('9. creating contacts, templates and mailings honours Idempotency-Key', async () => {
+      const post = async (url: string, body: unknown, key: string) => {
+        const res = await t.gateway.app.inject({ method: 'POST', url, headers: { authorization: `Bearer ${t.apiKey}`, 'content-type': 'application/json', 'idempotency-key': key }, payload: JSON.stringify(body) });
+        return { status: res.statusCode, body: res.json(), replayed: res.headers['idempotency-replayed'] };
+      };
+      const body = { project_id: project.id, first_name: 'Once', phones: ['+79160000201'] };
+      const first = await post('/v1/contacts', body, 'contact-once');
+      const again = await post('/v1/contacts', body, 'contact-once');
+      assert.deepEqual([first.status, again.status, again.replayed, again.body.id], [201, 201, 'true', first.body.id]);
+      assert.equal((await post('/v1/contacts', { ...body, first_name: 'Twice' }, 'contact-once')).body.error.code, 'idempotency_key_reused');
+      assert.equal((await call('GET', `/v1/contacts?phone=${encodeURIComponent('+79160000201')}`)).body.data.length, 1);
+      const tpl = { project_id: project.id, channel: 'sms', name: 'once', text: 'x' };
+      const t1 = await post('/v1/templates', tpl, 'tpl-once');
+      assert.equal((await post('/v1/templates', tpl, 'tpl-once')).body.id, t1.body.id);
+      const mailing = { project_id: project.id, template_id: t1.body.id, name: 'once', channels: ['sms'] };
+      const m1 = await post('/v1/mailings', mailing, 'mlg-once');
+      assert.equal((await post('/v1/mailings', mailing, 'mlg-once')).body.id, m1.body.id);
+      assert.equal((await post('/v1/contacts', { project_id: project.id, guid: 'crm-1' }, 'taken-guid')).body.error.code, 'contact_guid_taken', 'a refused create inside the transaction is still its own error');
+      assert.equal((await post('/v1/contacts', { project_id: project.id, guid: 'crm-new' }, 'taken-guid')).status, 201, 'and it left the key free');
+    });
   });
 }

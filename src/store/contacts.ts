@@ -165,6 +165,8 @@ export class ContactsRepository {
 
   async create(accountId: string, projectId: string, patch: ContactPatch, now = Date.now()): Promise<Contact> {
     const row: ContactsTable = { ...EMPTY, ...patch, id: newId('cnt', now), account_id: accountId, project_id: projectId, created_at: now, updated_at: now };
+    // Checked first: inside a PostgreSQL transaction a failed insert leaves nothing to ask with.
+    if (row.guid !== null && (await this.getByGuid(accountId, projectId, row.guid))) throw new ContactGuidTakenError(row.guid);
     try {
       await this.#db.insertInto('contacts').values(row).execute();
     } catch (err) {

@@ -8,6 +8,7 @@ import { requireAuth } from '../auth.ts';
 import { decodeCursor, encodeCursor } from '../cursor.ts';
 import type { HttpDeps } from '../deps.ts';
 import { ErrorSchema, IdParams } from '../schemas.ts';
+import { idempotentCreate } from './idempotent-create.ts';
 import { csvExport, csvRows, readContactsFile, XLSX_TYPE, xlsxExport, xlsxRows } from './contacts-files.ts';
 
 const Str = (maxLength: number, description?: string) => Type.Union([Type.String({ maxLength }), Type.Null()], description ? { description } : {});
@@ -79,6 +80,7 @@ export const presentContact = (c: Contact) => ({ ...c, object: 'contact' as cons
 
 const security = [{ bearerAuth: [] }];
 const errors = { 400: ErrorSchema, 401: ErrorSchema, 404: ErrorSchema, 409: ErrorSchema, 413: ErrorSchema, 415: ErrorSchema, 422: ErrorSchema };
+const IdempotencyHeader = Type.Object({ 'idempotency-key': Type.Optional(Type.String({ description: 'repeat-safe key, 24 h' })) });
 const MAX_IMPORT_BYTES = 32 * 1024 * 1024;
 
 function toInput(body: Static<typeof ContactPatchBody>): ContactInput {
@@ -106,7 +108,7 @@ export function contactsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
 
     app.post(
       '/v1/contacts',
-      { schema: { summary: 'Create a contact', tags: ['contacts'], security, body: ContactBody, response: { 201: ContactSchema, ...errors } } },
+      { schema: { summary: 'Create a contact', description: 'Supports `Idempotency-Key`.', tags: ['contacts'], security, headers: IdempotencyHeader, body: ContactBody, response: { 201: ContactSchema, ...errors } } },
       async (request, reply) => {
         const auth = requireAuth(request);
         const { project_id: projectId, ...fields } = request.body;
@@ -114,7 +116,7 @@ export function contactsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
         const normalized = normalizeContact(toInput(fields), auth.account.default_region);
         if (!normalized.ok) throw new ApiError('invalid_contact', normalized.details.map((d) => `${d.field}: ${d.issue}`).join('; '), normalized.details);
         try {
-          return reply.code(201).send(presentContact(await repo.create(auth.account.id, projectId, normalized.patch)));
+          return await idempotentCreate(deps, request, reply, auth.account.id, async (db) => presentContact(await new ContactsRepository(db).create(auth.account.id, projectId, normalized.patch)));
         } catch (err) {
           throw guidTaken(err);
         }

@@ -8,6 +8,7 @@ import { requireAuth } from '../auth.ts';
 import { decodeCursor, encodeCursor } from '../cursor.ts';
 import type { HttpDeps } from '../deps.ts';
 import { ErrorSchema, IdParams } from '../schemas.ts';
+import { idempotentCreate } from './idempotent-create.ts';
 import { TEMPLATE_CHANNELS } from './templates.ts';
 
 const MailingSchema = Type.Object(
@@ -89,7 +90,8 @@ export function mailingsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
       {
         schema: {
           summary: 'Create a mailing',
-          description: 'A draft: the template sent to the project\'s contacts over `channels` (a cascade order), from `start_at`, at most `throttle_per_minute` messages a minute.',
+          description: 'A draft: the template sent to the project\'s contacts over `channels` (a cascade order), from `start_at`, at most `throttle_per_minute` messages a minute. Supports `Idempotency-Key`.',
+          headers: Type.Object({ 'idempotency-key': Type.Optional(Type.String({ description: 'repeat-safe key, 24 h' })) }),
           tags: ['mailings'],
           security,
           body: Type.Object(
@@ -112,7 +114,7 @@ export function mailingsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
         if (!(await projects.get(auth.account.id, b.project_id))) throw new ApiError('unknown_project', `no project ${b.project_id} in this account`, [{ field: 'project_id', issue: 'names no project' }]);
         const template = await templates.get(auth.account.id, b.template_id);
         if (!template || template.project_id !== b.project_id) throw new ApiError('unknown_template', `no template ${b.template_id} in this project`, [{ field: 'template_id', issue: 'names no template of the project' }]);
-        const mailing = await repo.create(auth.account.id, {
+        const input = {
           project_id: b.project_id,
           template_id: b.template_id,
           name: b.name,
@@ -120,8 +122,8 @@ export function mailingsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
           status: 'draft',
           start_at: b.start_at === undefined ? null : Date.parse(b.start_at),
           throttle_per_minute: b.throttle_per_minute ?? null,
-        });
-        return reply.code(201).send(presentMailing(mailing));
+        } as const;
+        return idempotentCreate(deps, request, reply, auth.account.id, async (db) => presentMailing(await new MailingsRepository(db).create(auth.account.id, input)));
       },
     );
 

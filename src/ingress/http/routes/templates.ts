@@ -10,6 +10,7 @@ import { requireAuth } from '../auth.ts';
 import { decodeCursor, encodeCursor } from '../cursor.ts';
 import type { HttpDeps } from '../deps.ts';
 import { ErrorSchema, IdParams } from '../schemas.ts';
+import { idempotentCreate } from './idempotent-create.ts';
 
 export const TEMPLATE_CHANNELS = ['sms', 'email', 'telegram', 'whatsapp', 'viber', 'vk', 'max', 'voice'] as const;
 
@@ -114,7 +115,8 @@ export function templatesRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
       {
         schema: {
           summary: 'Create a template',
-          description: '`text` is the neutral text, used when the contact\'s gender is unknown or its variant is not given; `text_male` and `text_female` are the gender variants. All are LiquidJS (`{{first_name}}`, `{{ city | default: "—" }}`), checked on creation.',
+          description: '`text` is the neutral text, used when the contact\'s gender is unknown or its variant is not given; `text_male` and `text_female` are the gender variants. All are LiquidJS (`{{first_name}}`, `{{ city | default: "—" }}`), checked on creation. Supports `Idempotency-Key`.',
+          headers: Type.Object({ 'idempotency-key': Type.Optional(Type.String({ description: 'repeat-safe key, 24 h' })) }),
           tags: ['templates'],
           security,
           body: Type.Object(
@@ -129,7 +131,7 @@ export function templatesRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
         const b = request.body;
         if (!(await projects.get(auth.account.id, b.project_id))) throw new ApiError('unknown_project', `no project ${b.project_id} in this account`, [{ field: 'project_id', issue: 'names no project' }]);
         checkTexts({ text: b.text, text_male: b.text_male, text_female: b.text_female });
-        return reply.code(201).send(present(await repo.create(auth.account.id, b)));
+        return idempotentCreate(deps, request, reply, auth.account.id, async (db) => present(await new TemplatesRepository(db).create(auth.account.id, b)));
       },
     );
 
