@@ -48,6 +48,7 @@ export const API_ERRORS = {
   service_unavailable: { status: 503, description: 'The gateway is starting up or shutting down, or its database is unreachable; retry later.' },
   project_code_taken: { status: 409, description: 'The account has a project with this `code` already.' },
   unknown_project: { status: 422, description: 'The `project_id` names no project of the account.' },
+  unknown_list: { status: 422, description: 'The `list_id` names no contact list of the project.' },
   unknown_template: { status: 422, description: 'The `template_id` names no template of the account.' },
   invalid_contact: { status: 422, description: 'A contact field breaks a rule (a phone number that is not valid, an e-mail address, a gender, a time zone); `details` names each field.' },
   contact_guid_taken: { status: 409, description: 'The project has a contact with this `guid` already.' },

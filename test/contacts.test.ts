@@ -214,5 +214,31 @@ for (const dialect of await dialects()) {
       assert.equal((await post('/v1/contacts', { project_id: project.id, guid: 'crm-1' }, 'taken-guid')).body.error.code, 'contact_guid_taken', 'a refused create inside the transaction is still its own error');
       assert.equal((await post('/v1/contacts', { project_id: project.id, guid: 'crm-new' }, 'taken-guid')).status, 201, 'and it left the key free');
     });
+    test('10. contact lists: members of the project only, paged, audiences of mailings, kept through a merge', async () => {
+      const list = await call('POST', '/v1/contact-lists', { project_id: project.id, name: 'VIP' });
+      assert.equal(list.status, 201, JSON.stringify(list.body));
+      const a = (await call('POST', '/v1/contacts', { project_id: project.id, first_name: 'ListA' })).body;
+      const b = (await call('POST', '/v1/contacts', { project_id: project.id, first_name: 'ListB' })).body;
+      const c = (await call('POST', '/v1/contacts', { project_id: project.id, first_name: 'ListC' })).body;
+      const theirs = (await call('POST', '/v1/contacts', { project_id: (await call('GET', '/v1/projects', undefined, other.apiKey)).body.data[0].id, first_name: 'X' }, other.apiKey)).body;
+      const added = await call('POST', `/v1/contact-lists/${list.body.id}/members`, { contact_ids: [a.id, b.id, theirs.id] });
+      assert.equal(added.status, 200, JSON.stringify(added.body));
+      assert.deepEqual([added.body.list.size, added.body.not_added], [2, [theirs.id]]);
+      assert.equal((await call('POST', `/v1/contact-lists/${list.body.id}/members`, { contact_ids: [a.id] })).body.list.size, 2, 'adding twice changes nothing');
+      const page1 = await call('GET', `/v1/contact-lists/${list.body.id}/members?limit=1`);
+      const page2 = await call('GET', `/v1/contact-lists/${list.body.id}/members?limit=1&cursor=${page1.body.next_cursor}`);
+      assert.deepEqual([...page1.body.data, ...page2.body.data].map((x: { id: string }) => x.id), [a.id, b.id]);
+      assert.equal(page2.body.next_cursor, null);
+      // c merges b away: b's membership moves to c.
+      assert.equal((await call('POST', `/v1/contacts/${c.id}/merge`, { contact_ids: [b.id] })).status, 200);
+      assert.deepEqual((await call('GET', `/v1/contact-lists/${list.body.id}/members`)).body.data.map((x: { id: string }) => x.id), [a.id, c.id]);
+      assert.equal((await call('DELETE', `/v1/contact-lists/${list.body.id}/members/${a.id}`)).status, 204);
+      assert.equal((await call('GET', `/v1/contact-lists/${list.body.id}`)).body.size, 1);
+      assert.equal((await call('GET', `/v1/contact-lists/${list.body.id}`, undefined, other.apiKey)).status, 404);
+      const tpl = (await call('GET', `/v1/templates?project_id=${project.id}`)).body.data[0];
+      const m = await call('POST', '/v1/mailings', { project_id: project.id, template_id: tpl.id, list_id: list.body.id, name: 'VIP', channels: ['sms'] });
+      assert.equal(m.body.list_id, list.body.id);
+      assert.equal((await call('POST', '/v1/mailings', { project_id: project.id, template_id: tpl.id, list_id: 'lst_nope', name: 'x', channels: ['sms'] })).body.error.code, 'unknown_list');
+    });
   });
 }

@@ -302,6 +302,19 @@ export class ContactsRepository {
         for (const [channel, agreed] of Object.entries(other.consent)) merged.consent[channel] = (merged.consent[channel] ?? true) && agreed;
         merged.blocked ||= other.blocked;
       }
+      // The duplicates' list memberships move to the contact that stays.
+      await tx
+        .insertInto('contact_list_members')
+        .columns(['list_id', 'contact_id', 'account_id', 'added_at'])
+        .expression((eb) =>
+          eb
+            .selectFrom('contact_list_members')
+            .select((s) => ['list_id', s.val(targetId).as('contact_id'), 'account_id', 'added_at'])
+            .where('account_id', '=', accountId)
+            .where('contact_id', 'in', [...otherIds]),
+        )
+        .onConflict((oc) => oc.columns(['list_id', 'contact_id']).doNothing())
+        .execute();
       await tx.deleteFrom('contacts').where('account_id', '=', accountId).where('id', 'in', [...otherIds]).execute();
       await tx
         .updateTable('contacts')

@@ -23,6 +23,7 @@ export type MailingVerb = keyof typeof MAILING_TRANSITIONS;
 export interface MailingInput {
   project_id: string;
   template_id: string;
+  list_id: string | null;
   name: string;
   channels: string[];
   status: 'draft' | 'scheduled';
@@ -49,6 +50,7 @@ export class MailingsRepository {
         number,
         project_id: input.project_id,
         template_id: input.template_id,
+        list_id: input.list_id,
         name: input.name,
         channels: JSON.stringify(input.channels),
         status: input.status,

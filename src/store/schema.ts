@@ -405,6 +405,21 @@ export interface ContactsTable {
   updated_at: number;
 }
 
+export interface ContactListsTable {
+  id: string;
+  account_id: string;
+  project_id: string;
+  name: string;
+  created_at: number;
+}
+
+export interface ContactListMembersTable {
+  list_id: string;
+  contact_id: string;
+  account_id: string;
+  added_at: number;
+}
+
 export interface TemplatesTable {
   id: string;
   account_id: string;
@@ -426,6 +441,8 @@ export interface MailingsTable {
   number: number;
   project_id: string;
   template_id: string;
+  /** the audience: a contact list, or null for every contact of the project */
+  list_id: string | null;
   name: string;
   /** JSON array of channels, in cascade order */
   channels: string;
@@ -524,6 +541,8 @@ export interface DB {
   webhook_account_secrets: WebhookAccountSecretsTable;
   projects: ProjectsTable;
   contacts: ContactsTable;
+  contact_lists: ContactListsTable;
+  contact_list_members: ContactListMembersTable;
   templates: TemplatesTable;
   mailings: MailingsTable;
   balances: BalancesTable;

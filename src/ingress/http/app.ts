@@ -24,6 +24,7 @@ import { webhooksRoutes } from './routes/webhooks.ts';
 import { smsRoutes } from './routes/sms.ts';
 import { projectsRoutes } from './routes/projects.ts';
 import { contactsRoutes } from './routes/contacts.ts';
+import { contactListsRoutes } from './routes/contact-lists.ts';
 import { templatesRoutes } from './routes/templates.ts';
 import { balanceRoutes } from './routes/balance.ts';
 import { mailingsRoutes } from './routes/mailings.ts';
@@ -112,6 +113,7 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
   await app.register(eventsRoutes(deps));
   await app.register(projectsRoutes(deps));
   await app.register(contactsRoutes(deps));
+  await app.register(contactListsRoutes(deps));
   await app.register(templatesRoutes(deps));
   await app.register(balanceRoutes(deps));
   await app.register(mailingsRoutes(deps));

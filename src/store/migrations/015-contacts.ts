@@ -1,7 +1,8 @@
 import type { Kysely } from 'kysely';
 
 /**
- * Projects, contacts, templates, mailings, the balance ledger and price list,
+ * Projects, contacts and contact lists, templates, mailings, the balance
+ * ledger and price list,
  * and the requests of the compatibility API of seed 001 (answered by `key`).
  * Projects, templates and mailings also carry a per-account `number`: the
  * integer id the compatibility API of seed 004 speaks.
@@ -46,6 +47,24 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   await db.schema.createIndex('contacts_account_project_id').on('contacts').columns(['account_id', 'project_id', 'id']).execute();
 
   await db.schema
+    .createTable('contact_lists')
+    .addColumn('id', 'text', (c) => c.primaryKey())
+    .addColumn('account_id', 'text', (c) => c.notNull().references('accounts.id'))
+    .addColumn('project_id', 'text', (c) => c.notNull().references('projects.id'))
+    .addColumn('name', 'text', (c) => c.notNull())
+    .addColumn('created_at', 'bigint', (c) => c.notNull())
+    .execute();
+  await db.schema
+    .createTable('contact_list_members')
+    .addColumn('list_id', 'text', (c) => c.notNull().references('contact_lists.id').onDelete('cascade'))
+    .addColumn('contact_id', 'text', (c) => c.notNull().references('contacts.id').onDelete('cascade'))
+    .addColumn('account_id', 'text', (c) => c.notNull())
+    .addColumn('added_at', 'bigint', (c) => c.notNull())
+    .addPrimaryKeyConstraint('contact_list_members_pk', ['list_id', 'contact_id'])
+    .execute();
+  await db.schema.createIndex('contact_list_members_contact').on('contact_list_members').columns(['contact_id']).execute();
+
+  await db.schema
     .createTable('templates')
     .addColumn('id', 'text', (c) => c.primaryKey())
     .addColumn('account_id', 'text', (c) => c.notNull().references('accounts.id'))
@@ -68,6 +87,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('number', 'integer', (c) => c.notNull())
     .addColumn('project_id', 'text', (c) => c.notNull().references('projects.id'))
     .addColumn('template_id', 'text', (c) => c.notNull().references('templates.id'))
+    // the audience: one list, or (null) every contact of the project
+    .addColumn('list_id', 'text', (c) => c.references('contact_lists.id'))
     .addColumn('name', 'text', (c) => c.notNull())
     .addColumn('channels', 'text', (c) => c.notNull())
     .addColumn('status', 'text', (c) => c.notNull())
@@ -137,7 +158,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
-  for (const table of ['compat_ip_allowlist', 'compat_requests', 'prices', 'ledger_entries', 'balances', 'mailings', 'templates', 'contacts', 'projects']) {
+  for (const table of ['compat_ip_allowlist', 'compat_requests', 'prices', 'ledger_entries', 'balances', 'mailings', 'templates', 'contact_list_members', 'contact_lists', 'contacts', 'projects']) {
     await db.schema.dropTable(table).execute();
   }
 }

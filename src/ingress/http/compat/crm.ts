@@ -198,7 +198,7 @@ export function compatCrmRoutes(deps: HttpDeps, authenticator: ApiKeyAuthenticat
         }
         const startAt = parseLocalDateTime(body.event, auth.account.time_zone);
         if (startAt === undefined) throw new CrmError(400, `event ${body.event} is not a date`);
-        await mailings.create(auth.account.id, { project_id: project.id, template_id: template.id, name: body.name, channels, status, start_at: startAt, throttle_per_minute: null });
+        await mailings.create(auth.account.id, { project_id: project.id, template_id: template.id, list_id: null, name: body.name, channels, status, start_at: startAt, throttle_per_minute: null });
       }),
     );
 

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { ApiError } from '../../../errors.ts';
+import { ContactListsRepository } from '../../../store/contact-lists.ts';
 import { MAILING_STATUSES, MAILING_TRANSITIONS, MailingsRepository, type MailingRow, type MailingVerb } from '../../../store/mailings.ts';
 import { ProjectsRepository } from '../../../store/projects.ts';
 import { TemplatesRepository } from '../../../store/templates.ts';
@@ -18,6 +19,7 @@ const MailingSchema = Type.Object(
     number: Type.Integer(),
     project_id: Type.String(),
     template_id: Type.String(),
+    list_id: Type.Union([Type.String(), Type.Null()]),
     name: Type.String(),
     channels: Type.Array(Type.String(), { description: 'in cascade order' }),
     status: Type.Enum([...MAILING_STATUSES]),
@@ -37,6 +39,7 @@ const MailingSchema = Type.Object(
         number: 1,
         project_id: 'prj_01KB2Z1T6S0R7Q4P3N2M1L0K9J',
         template_id: 'tpl_01KB2Z6C1D0R7Q4P3N2M1L0K9J',
+        list_id: null,
         name: 'SMSMailing',
         channels: ['sms'],
         status: 'scheduled',
@@ -58,6 +61,7 @@ export const presentMailing = (m: MailingRow) => ({
   number: m.number,
   project_id: m.project_id,
   template_id: m.template_id,
+  list_id: m.list_id,
   name: m.name,
   channels: JSON.parse(m.channels) as string[],
   status: m.status as (typeof MAILING_STATUSES)[number],
@@ -84,6 +88,7 @@ export function mailingsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
   const repo = new MailingsRepository(deps.database.db);
   const projects = new ProjectsRepository(deps.database.db);
   const templates = new TemplatesRepository(deps.database.db);
+  const lists = new ContactListsRepository(deps.database.db);
   return async (app) => {
     app.post(
       '/v1/mailings',
@@ -98,6 +103,7 @@ export function mailingsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
             {
               project_id: Type.String({ minLength: 1, maxLength: 64 }),
               template_id: Type.String({ minLength: 1, maxLength: 64 }),
+              list_id: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'the audience: a contact list of the project; absent: every contact of the project' })),
               name: Type.String({ minLength: 1, maxLength: 200 }),
               channels: Type.Array(Type.Enum([...TEMPLATE_CHANNELS]), { minItems: 1, maxItems: 8, uniqueItems: true }),
               start_at: Type.Optional(Type.String({ format: 'date-time' })),
@@ -114,9 +120,14 @@ export function mailingsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
         if (!(await projects.get(auth.account.id, b.project_id))) throw new ApiError('unknown_project', `no project ${b.project_id} in this account`, [{ field: 'project_id', issue: 'names no project' }]);
         const template = await templates.get(auth.account.id, b.template_id);
         if (!template || template.project_id !== b.project_id) throw new ApiError('unknown_template', `no template ${b.template_id} in this project`, [{ field: 'template_id', issue: 'names no template of the project' }]);
+        if (b.list_id !== undefined) {
+          const list = await lists.get(auth.account.id, b.list_id);
+          if (!list || list.project_id !== b.project_id) throw new ApiError('unknown_list', `no contact list ${b.list_id} in this project`, [{ field: 'list_id', issue: 'names no list of the project' }]);
+        }
         const input = {
           project_id: b.project_id,
           template_id: b.template_id,
+          list_id: b.list_id ?? null,
           name: b.name,
           channels: b.channels,
           status: 'draft',
