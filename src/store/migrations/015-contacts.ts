@@ -2,8 +2,8 @@ import type { Kysely } from 'kysely';
 
 /**
  * Projects, contacts and contact lists, templates, mailings, the balance
- * ledger and price list,
- * and the requests of the compatibility API of seed 001 (answered by `key`).
+ * ledger and price list, and the requests of the compatibility API of seed
+ * 001 (answered by `key`).
  * Projects, templates and mailings also carry a per-account `number`: the
  * integer id the compatibility API of seed 004 speaks.
  */
