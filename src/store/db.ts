@@ -137,7 +137,10 @@ function wrap(db: Kysely<DB>, dialect: Dialect, schema?: string): Database {
     async migrate() {
       // Kysely looks for its bookkeeping tables across schemas; name ours so another schema's do not count.
       const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations }, ...(schema ? { migrationTableSchema: schema } : {}) });
-      const { error, results } = await migrator.migrateToLatest();
+      let { error, results } = await migrator.migrateToLatest();
+      // Kysely looks for its table by listing every schema's tables; another schema dropped meanwhile
+      // (test suites share a database) fails that listing with 3F000, and only then: it is worth another try.
+      for (let attempt = 0; attempt < 3 && isOtherSchemaGone(error, schema); attempt++) ({ error, results } = await migrator.migrateToLatest());
       if (error) {
         const failed = results?.find((r) => r.status === 'Error');
         throw new Error(`migration ${failed?.migrationName ?? '?'} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
@@ -150,4 +153,9 @@ function wrap(db: Kysely<DB>, dialect: Dialect, schema?: string): Database {
       await db.destroy();
     },
   };
+}
+
+function isOtherSchemaGone(error: unknown, schema: string | undefined): boolean {
+  const e = error as { code?: unknown; message?: unknown } | undefined;
+  return e?.code === '3F000' && typeof e.message === 'string' && (schema === undefined || !e.message.includes(`"${schema}"`));
 }
