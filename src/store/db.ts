@@ -139,7 +139,7 @@ function wrap(db: Kysely<DB>, dialect: Dialect, schema?: string): Database {
       const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations }, ...(schema ? { migrationTableSchema: schema } : {}) });
       let { error, results } = await migrator.migrateToLatest();
       // Kysely looks for its table by listing every schema's tables; another schema dropped meanwhile
-      // (test suites share a database) fails that listing with 3F000, and only then: it is worth another try.
+      // (test suites share a database) fails that listing, and only then: it is worth another try.
       for (let attempt = 0; attempt < 3 && isOtherSchemaGone(error, schema); attempt++) ({ error, results } = await migrator.migrateToLatest());
       if (error) {
         const failed = results?.find((r) => r.status === 'Error');
@@ -155,7 +155,9 @@ function wrap(db: Kysely<DB>, dialect: Dialect, schema?: string): Database {
   };
 }
 
+/** 3F000 (a schema) or 42P01 (a table of it) gone, and not ours. */
 function isOtherSchemaGone(error: unknown, schema: string | undefined): boolean {
   const e = error as { code?: unknown; message?: unknown } | undefined;
-  return e?.code === '3F000' && typeof e.message === 'string' && (schema === undefined || !e.message.includes(`"${schema}"`));
+  if ((e?.code !== '3F000' && e?.code !== '42P01') || typeof e.message !== 'string') return false;
+  return schema === undefined || !(e.message.includes(`"${schema}"`) || e.message.includes(`"${schema}.`));
 }
