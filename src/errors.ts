@@ -56,6 +56,17 @@ export const API_ERRORS = {
   verification_needs_template: { status: 422, description: 'A WhatsApp verification needs `template`: the name of an approved authentication template, which gets the code as its parameter.' },
   rate_limited: { status: 429, description: 'Too many requests for this API key in the current second; wait `Retry-After` seconds.' },
   service_unavailable: { status: 503, description: 'The gateway is starting up or shutting down, or its database is unreachable; retry later.' },
+  project_code_taken: { status: 409, description: 'The account has a project with this `code` already.' },
+  unknown_project: { status: 422, description: 'The `project_id` names no project of the account.' },
+  unknown_list: { status: 422, description: 'The `list_id` names no contact list of the project.' },
+  unknown_template: { status: 422, description: 'The `template_id` names no template of the account.' },
+  invalid_contact: { status: 422, description: 'A contact field breaks a rule (a phone number that is not valid, an e-mail address, a gender, a time zone); `details` names each field.' },
+  contact_guid_taken: { status: 409, description: 'The project has a contact with this `guid` already.' },
+  invalid_import: { status: 422, description: 'An imported contacts file (CSV or XLSX) has bad rows; `details` names each row (`row 12`) and its problem. Nothing was imported.' },
+  invalid_template: { status: 422, description: 'A template text is not valid LiquidJS; the message quotes the parser.' },
+  template_render_failed: { status: 422, description: 'A template could not be rendered for the contact: it uses a variable the contact and the parameters lack (the message names it).' },
+  ip_range_taken: { status: 409, description: 'The address range is opened for the compatibility APIs already; close it first.' },
+  mailing_wrong_status: { status: 409, description: 'The mailing is not in a status the action starts from (a finished mailing cannot be paused); the message says its status.' },
   internal_error: { status: 500, description: 'An unexpected error on our side. The `request_id` identifies it in our logs.' },
 } as const satisfies Record<string, { status: number; description: string }>;
 

@@ -17,6 +17,7 @@ import * as routing from './migrations/010-routing.ts';
 import * as sendersSettings from './migrations/011-senders-settings.ts';
 import * as cabinetUsers from './migrations/013-cabinet-users.ts';
 import * as channels from './migrations/014-channels.ts';
+import * as contacts from './migrations/015-contacts.ts';
 import type { DB } from './schema.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -56,6 +57,7 @@ const migrations: Record<string, Migration> = {
   '011-senders-settings': sendersSettings,
   '013-cabinet-users': cabinetUsers,
   '014-channels': channels,
+  '015-contacts': contacts,
 };
 
 // bigint columns hold epoch milliseconds, well inside Number's exact range.
@@ -139,7 +141,10 @@ function wrap(db: Kysely<DB>, dialect: Dialect, schema?: string): Database {
     async migrate() {
       // Kysely looks for its bookkeeping tables across schemas; name ours so another schema's do not count.
       const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations }, ...(schema ? { migrationTableSchema: schema } : {}) });
-      const { error, results } = await migrator.migrateToLatest();
+      let { error, results } = await migrator.migrateToLatest();
+      // Kysely looks for its table by listing every schema's tables; another schema dropped meanwhile
+      // (test suites share a database) fails that listing, and only then: it is worth another try.
+      for (let attempt = 0; attempt < 3 && isOtherSchemaGone(error, schema); attempt++) ({ error, results } = await migrator.migrateToLatest());
       if (error) {
         const failed = results?.find((r) => r.status === 'Error');
         throw new Error(`migration ${failed?.migrationName ?? '?'} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
@@ -152,4 +157,11 @@ function wrap(db: Kysely<DB>, dialect: Dialect, schema?: string): Database {
       await db.destroy();
     },
   };
+}
+
+/** 3F000 (a schema) or 42P01 (a table of it) gone, and not ours. */
+function isOtherSchemaGone(error: unknown, schema: string | undefined): boolean {
+  const e = error as { code?: unknown; message?: unknown } | undefined;
+  if ((e?.code !== '3F000' && e?.code !== '42P01') || typeof e.message !== 'string') return false;
+  return schema === undefined || !(e.message.includes(`"${schema}"`) || e.message.includes(`"${schema}.`));
 }

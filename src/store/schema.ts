@@ -428,6 +428,151 @@ export interface VerificationsTable {
   verified_at: number | null;
 }
 
+export interface ProjectsTable {
+  id: string;
+  account_id: string;
+  /** the integer id of the compatibility API (seed 004), per account */
+  number: number;
+  name: string;
+  code: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface ContactsTable {
+  id: string;
+  account_id: string;
+  project_id: string;
+  /** the client's own id, unique per project */
+  guid: string | null;
+  first_name: string | null;
+  last_name: string | null;
+  middle_name: string | null;
+  /** `male` | `female`; null: unknown (templates use their neutral text) */
+  gender: string | null;
+  /** JSON array of E.164 numbers */
+  phones: string;
+  /** JSON array of lower-cased addresses */
+  emails: string;
+  /** JSON object: messenger → id */
+  messenger_ids: string;
+  time_zone: string | null;
+  /** JSON object of the client's own fields */
+  attributes: string;
+  /** JSON object: channel → true (agreed) | false (refused) */
+  consent: string;
+  /** 1: never send to this contact */
+  blocked: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface ContactListsTable {
+  id: string;
+  account_id: string;
+  project_id: string;
+  name: string;
+  created_at: number;
+}
+
+export interface ContactListMembersTable {
+  list_id: string;
+  contact_id: string;
+  account_id: string;
+  added_at: number;
+}
+
+export interface TemplatesTable {
+  id: string;
+  account_id: string;
+  number: number;
+  project_id: string;
+  channel: string;
+  name: string;
+  /** the neutral (alternative) text, LiquidJS */
+  text: string;
+  text_male: string | null;
+  text_female: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface MailingsTable {
+  id: string;
+  account_id: string;
+  number: number;
+  project_id: string;
+  template_id: string;
+  /** the audience: a contact list, or null for every contact of the project */
+  list_id: string | null;
+  name: string;
+  /** JSON array of channels, in cascade order */
+  channels: string;
+  /** draft | scheduled | running | paused | finished | cancelled */
+  status: string;
+  start_at: number | null;
+  throttle_per_minute: number | null;
+  created_at: number;
+  updated_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+}
+
+export interface BalancesTable {
+  account_id: string;
+  currency: string;
+  /** minor units (kopecks) */
+  amount_minor: number;
+  credit_limit_minor: number;
+  updated_at: number;
+}
+
+export interface LedgerEntriesTable {
+  id: string;
+  account_id: string;
+  /** top_up | adjustment | reserve | charge | refund */
+  kind: string;
+  /** signed, minor units */
+  amount_minor: number;
+  balance_after_minor: number;
+  message_id: string | null;
+  note: string | null;
+  created_at: number;
+}
+
+export interface PricesTable {
+  id: string;
+  channel: string;
+  /** an operator code, or `*` */
+  operator: string;
+  /** a traffic type, or `*` */
+  traffic_type: string;
+  price_minor: number;
+  currency: string;
+  updated_at: number;
+}
+
+/** A request of the seed 001 API, found again by its `key`. */
+export interface CompatRequestsTable {
+  key: string;
+  account_id: string;
+  /** send | balance */
+  kind: string;
+  route: string | null;
+  mode: string | null;
+  /** JSON */
+  result: string;
+  created_at: number;
+}
+
+/** Addresses an administrator opened the compatibility APIs to without a key, each on behalf of one account (G3). */
+export interface CompatIpAllowlistTable {
+  id: string;
+  account_id: string;
+  range: string;
+  created_at: number;
+}
+
 export interface DB {
   accounts: AccountsTable;
   users: UsersTable;
@@ -459,4 +604,15 @@ export interface DB {
   webhook_attempts: WebhookAttemptsTable;
   webhook_account_secrets: WebhookAccountSecretsTable;
   verifications: VerificationsTable;
+  projects: ProjectsTable;
+  contacts: ContactsTable;
+  contact_lists: ContactListsTable;
+  contact_list_members: ContactListMembersTable;
+  templates: TemplatesTable;
+  mailings: MailingsTable;
+  balances: BalancesTable;
+  ledger_entries: LedgerEntriesTable;
+  prices: PricesTable;
+  compat_requests: CompatRequestsTable;
+  compat_ip_allowlist: CompatIpAllowlistTable;
 }

@@ -36,6 +36,15 @@ import { webhooksRoutes } from './routes/webhooks.ts';
 import { smsRoutes } from './routes/sms.ts';
 import { callbacksRoutes } from './routes/callbacks.ts';
 import { verificationsRoutes } from './routes/verifications.ts';
+import { projectsRoutes } from './routes/projects.ts';
+import { contactsRoutes } from './routes/contacts.ts';
+import { contactListsRoutes } from './routes/contact-lists.ts';
+import { templatesRoutes } from './routes/templates.ts';
+import { balanceRoutes } from './routes/balance.ts';
+import { mailingsRoutes } from './routes/mailings.ts';
+import { compatApiV1Routes } from './compat/api-v1.ts';
+import { compatAllowlistRoutes } from './compat/allowlist.ts';
+import { compatCrmRoutes } from './compat/crm.ts';
 import { SendMessageSchema } from './schemas.ts';
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
@@ -137,5 +146,14 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
   await app.register(auditRoutes(audit));
   await app.register(statsRoutes(new StatsRepository(deps.database.db)));
   await app.register(reportsRoutes(deps));
+  await app.register(projectsRoutes(deps));
+  await app.register(contactsRoutes(deps));
+  await app.register(contactListsRoutes(deps));
+  await app.register(templatesRoutes(deps));
+  await app.register(balanceRoutes(deps));
+  await app.register(mailingsRoutes(deps));
+  await app.register(compatApiV1Routes(deps, authenticator.keys));
+  await app.register(compatAllowlistRoutes(deps));
+  await app.register(compatCrmRoutes(deps, authenticator.keys));
   return app;
 }

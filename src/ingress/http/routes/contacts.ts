@@ -1,0 +1,278 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Readable } from 'node:stream';
+import { Type, type Static } from 'typebox';
+import { ApiError } from '../../../errors.ts';
+import { ContactGuidTakenError, ContactsRepository, normalizeContact, type Contact, type ContactInput } from '../../../store/contacts.ts';
+import { ProjectsRepository } from '../../../store/projects.ts';
+import { requireAuth } from '../auth.ts';
+import { decodeCursor, encodeCursor } from '../cursor.ts';
+import type { HttpDeps } from '../deps.ts';
+import { ErrorSchema, IdParams } from '../schemas.ts';
+import { idempotentCreate } from './idempotent-create.ts';
+import { csvExport, csvRows, readContactsFile, XLSX_TYPE, xlsxExport, xlsxRows } from './contacts-files.ts';
+
+const Str = (maxLength: number, description?: string) => Type.Union([Type.String({ maxLength }), Type.Null()], description ? { description } : {});
+const Attribute = Type.Union([Type.String({ maxLength: 2000 }), Type.Number(), Type.Boolean(), Type.Null()]);
+const Key = { propertyNames: { minLength: 1, maxLength: 64 }, maxProperties: 100 };
+
+const contactFields = {
+  guid: Type.Optional(Str(200, "the client's own id, unique in the project")),
+  first_name: Type.Optional(Str(200)),
+  last_name: Type.Optional(Str(200)),
+  middle_name: Type.Optional(Str(200)),
+  gender: Type.Optional(Str(16, 'male or female (also m/f, м/ж); null: unknown')),
+  phones: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { maxItems: 20, description: 'in any common form; stored in E.164' })),
+  emails: Type.Optional(Type.Array(Type.String({ minLength: 3, maxLength: 320 }), { maxItems: 20 })),
+  messenger_ids: Type.Optional(Type.Record(Type.String(), Type.String({ minLength: 1, maxLength: 200 }), { ...Key, description: 'messenger → id (telegram, whatsapp, viber, vk, max…)' })),
+  time_zone: Type.Optional(Str(64, 'IANA time zone, for sending at local time')),
+  attributes: Type.Optional(Type.Record(Type.String(), Attribute, { ...Key, description: 'custom fields; templates see them' })),
+  consent: Type.Optional(Type.Record(Type.String(), Type.Boolean(), { ...Key, description: 'channel → agreed (true) or refused (false)' })),
+  blocked: Type.Optional(Type.Boolean({ description: 'never send to this contact' })),
+};
+
+const ContactBody = Type.Object({ project_id: Type.String({ minLength: 1, maxLength: 64 }), ...contactFields }, { additionalProperties: false });
+const ContactPatchBody = Type.Object(contactFields, { additionalProperties: false });
+
+const example = {
+  id: 'cnt_01KB2Z4M8P0R7Q4P3N2M1L0K9J',
+  object: 'contact',
+  project_id: 'prj_01KB2Z1T6S0R7Q4P3N2M1L0K9J',
+  guid: 'crm-1042',
+  first_name: 'Иван',
+  last_name: 'Иванов',
+  middle_name: 'Иванович',
+  gender: 'male',
+  phones: ['+79161234567'],
+  emails: ['ivan@example.com'],
+  messenger_ids: { telegram: '123456789' },
+  time_zone: 'Europe/Moscow',
+  attributes: { city: 'Москва', tier: 'gold' },
+  consent: { sms: true, email: false },
+  blocked: false,
+  created_at: '2026-12-01T10:00:00.000Z',
+  updated_at: '2026-12-01T10:00:00.000Z',
+};
+
+export const ContactSchema = Type.Object(
+  {
+    id: Type.String(),
+    object: Type.Literal('contact'),
+    project_id: Type.String(),
+    guid: Type.Union([Type.String(), Type.Null()]),
+    first_name: Type.Union([Type.String(), Type.Null()]),
+    last_name: Type.Union([Type.String(), Type.Null()]),
+    middle_name: Type.Union([Type.String(), Type.Null()]),
+    gender: Type.Union([Type.Enum(['male', 'female']), Type.Null()]),
+    phones: Type.Array(Type.String()),
+    emails: Type.Array(Type.String()),
+    messenger_ids: Type.Record(Type.String(), Type.String()),
+    time_zone: Type.Union([Type.String(), Type.Null()]),
+    attributes: Type.Record(Type.String(), Attribute),
+    consent: Type.Record(Type.String(), Type.Boolean()),
+    blocked: Type.Boolean(),
+    created_at: Type.String({ format: 'date-time' }),
+    updated_at: Type.String({ format: 'date-time' }),
+  },
+  { additionalProperties: false, examples: [example] },
+);
+
+export const presentContact = (c: Contact) => ({ ...c, object: 'contact' as const, created_at: new Date(c.created_at).toISOString(), updated_at: new Date(c.updated_at).toISOString() });
+
+const security = [{ bearerAuth: [] }];
+const errors = { 400: ErrorSchema, 401: ErrorSchema, 404: ErrorSchema, 409: ErrorSchema, 413: ErrorSchema, 415: ErrorSchema, 422: ErrorSchema };
+const IdempotencyHeader = Type.Object({ 'idempotency-key': Type.Optional(Type.String({ description: 'repeat-safe key, 24 h' })) });
+const MAX_IMPORT_BYTES = 32 * 1024 * 1024;
+
+function toInput(body: Static<typeof ContactPatchBody>): ContactInput {
+  return body;
+}
+
+/**
+ * Contacts of an account's projects (M3): create, find, change, delete, merge
+ * duplicates, and import/export whole files. A contact's `guid` is unique in
+ * its project.
+ */
+export function contactsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
+  const repo = new ContactsRepository(deps.database.db);
+  const projects = new ProjectsRepository(deps.database.db);
+  const projectOf = async (accountId: string, projectId: string, field = 'project_id') => {
+    const project = await projects.get(accountId, projectId);
+    if (!project) throw new ApiError('unknown_project', `no project ${projectId} in this account`, [{ field, issue: 'names no project' }]);
+    return project;
+  };
+  const guidTaken = (err: unknown) => (err instanceof ContactGuidTakenError ? new ApiError('contact_guid_taken', err.message, [{ field: 'guid', issue: 'used by another contact of the project' }]) : err);
+  return async (app) => {
+    // Imports come as files; the parsers are this plugin's alone.
+    app.addContentTypeParser('text/csv', { parseAs: 'string', bodyLimit: MAX_IMPORT_BYTES }, (_request, body, done) => done(null, body));
+    app.addContentTypeParser(XLSX_TYPE, { parseAs: 'buffer', bodyLimit: MAX_IMPORT_BYTES }, (_request, body, done) => done(null, body));
+
+    app.post(
+      '/v1/contacts',
+      { schema: { summary: 'Create a contact', description: 'Supports `Idempotency-Key`.', tags: ['contacts'], security, headers: IdempotencyHeader, body: ContactBody, response: { 201: ContactSchema, ...errors } } },
+      async (request, reply) => {
+        const auth = requireAuth(request);
+        const { project_id: projectId, ...fields } = request.body;
+        await projectOf(auth.account.id, projectId);
+        const normalized = normalizeContact(toInput(fields), auth.account.default_region);
+        if (!normalized.ok) throw new ApiError('invalid_contact', normalized.details.map((d) => `${d.field}: ${d.issue}`).join('; '), normalized.details);
+        try {
+          return await idempotentCreate(deps, request, reply, auth.account.id, async (db) => presentContact(await new ContactsRepository(db).create(auth.account.id, projectId, normalized.patch)));
+        } catch (err) {
+          throw guidTaken(err);
+        }
+      },
+    );
+
+    app.get(
+      '/v1/contacts',
+      {
+        schema: {
+          summary: 'List contacts',
+          description: 'Newest first, cursor-paginated; filter by project, guid or phone (any common form).',
+          tags: ['contacts'],
+          security,
+          querystring: Type.Object(
+            {
+              project_id: Type.Optional(Type.String({ maxLength: 64 })),
+              guid: Type.Optional(Type.String({ maxLength: 200 })),
+              phone: Type.Optional(Type.String({ maxLength: 64 })),
+              limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 50 })),
+              cursor: Type.Optional(Type.String({ maxLength: 200 })),
+            },
+            { additionalProperties: false },
+          ),
+          response: { 200: Type.Object({ data: Type.Array(ContactSchema), next_cursor: Type.Union([Type.String(), Type.Null()]) }), ...errors },
+        },
+      },
+      async (request) => {
+        const auth = requireAuth(request);
+        const q = request.query;
+        let phone: string | undefined;
+        if (q.phone !== undefined) {
+          const normalized = normalizeContact({ phones: [q.phone] }, auth.account.default_region);
+          if (!normalized.ok) throw new ApiError('invalid_phone_number', `"${q.phone}" is not a valid phone number`, [{ field: 'phone', issue: 'not a valid phone number' }]);
+          phone = (JSON.parse(normalized.patch.phones!) as string[])[0];
+        }
+        const limit = q.limit ?? 50;
+        const rows = await repo.list(auth.account.id, { projectId: q.project_id, guid: q.guid, phone, beforeId: q.cursor === undefined ? undefined : decodeCursor(q.cursor, 'cnt'), limit: limit + 1 });
+        const page = rows.slice(0, limit);
+        return { data: page.map(presentContact), next_cursor: rows.length > limit ? encodeCursor(page[page.length - 1]!.id) : null };
+      },
+    );
+
+    app.get('/v1/contacts/:id', { schema: { summary: 'Get a contact', tags: ['contacts'], security, params: IdParams, response: { 200: ContactSchema, ...errors } } }, async (request) => {
+      const auth = requireAuth(request);
+      const contact = await repo.get(auth.account.id, request.params.id);
+      if (!contact) throw new ApiError('not_found', `no contact ${request.params.id} in this account`);
+      return presentContact(contact);
+    });
+
+    app.patch(
+      '/v1/contacts/:id',
+      { schema: { summary: 'Change a contact', description: 'Changes only the fields given; `phones`, `emails`, `attributes`, `consent` and `messenger_ids` are replaced whole.', tags: ['contacts'], security, params: IdParams, body: ContactPatchBody, response: { 200: ContactSchema, ...errors } } },
+      async (request) => {
+        const auth = requireAuth(request);
+        const normalized = normalizeContact(toInput(request.body), auth.account.default_region);
+        if (!normalized.ok) throw new ApiError('invalid_contact', normalized.details.map((d) => `${d.field}: ${d.issue}`).join('; '), normalized.details);
+        try {
+          const contact = await repo.update(auth.account.id, request.params.id, normalized.patch);
+          if (!contact) throw new ApiError('not_found', `no contact ${request.params.id} in this account`);
+          return presentContact(contact);
+        } catch (err) {
+          throw guidTaken(err);
+        }
+      },
+    );
+
+    app.delete('/v1/contacts/:id', { schema: { summary: 'Delete a contact', tags: ['contacts'], security, params: IdParams, response: { 204: Type.Null(), ...errors } } }, async (request, reply) => {
+      const auth = requireAuth(request);
+      if (!(await repo.delete(auth.account.id, request.params.id))) throw new ApiError('not_found', `no contact ${request.params.id} in this account`);
+      return reply.code(204).send(null);
+    });
+
+    app.post(
+      '/v1/contacts/:id/merge',
+      {
+        schema: {
+          summary: 'Merge duplicates into a contact',
+          description: 'Joins the phones, e-mails and messenger ids of `contact_ids` into this contact, fills its blank names and attributes from them, keeps any refusal of consent and any block, and deletes them. All must be in the same project.',
+          tags: ['contacts'],
+          security,
+          params: IdParams,
+          body: Type.Object({ contact_ids: Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { minItems: 1, maxItems: 100, uniqueItems: true }) }, { additionalProperties: false }),
+          response: { 200: ContactSchema, ...errors },
+        },
+      },
+      async (request) => {
+        const auth = requireAuth(request);
+        const others = request.body.contact_ids.filter((id) => id !== request.params.id);
+        const merged = others.length === 0 ? await repo.get(auth.account.id, request.params.id) : await repo.merge(auth.account.id, request.params.id, others);
+        if (!merged) throw new ApiError('not_found', 'the contact or one of contact_ids is not in this account, or not in the same project');
+        return presentContact(merged);
+      },
+    );
+
+    app.post(
+      '/v1/contacts/import',
+      {
+        bodyLimit: MAX_IMPORT_BYTES,
+        schema: {
+          summary: 'Import contacts from a file',
+          description:
+            `Body: a CSV file (\`Content-Type: text/csv\`, \`,\` or \`;\` separated, UTF-8) or an XLSX workbook (\`${XLSX_TYPE}\`, its first sheet), at most 32 MiB and 50,000 rows, with a header row. ` +
+            'Columns: guid, first_name, last_name, middle_name, gender, phones (or phone), emails (or email), time_zone, blocked, consent.<channel>, messenger.<name>, ' +
+            'attributes/consent/messenger_ids as JSON, any other column a custom attribute (docs/contacts.md). A row whose guid the project has replaces that contact\'s columns the file has. ' +
+            'Every row is checked first; if any is bad, nothing is imported and `invalid_import` lists the rows. Otherwise all rows are written in one transaction.',
+          tags: ['contacts'],
+          security,
+          querystring: Type.Object({ project_id: Type.String({ minLength: 1, maxLength: 64 }) }, { additionalProperties: false }),
+          response: { 200: Type.Object({ object: Type.Literal('contact_import'), rows: Type.Integer(), created: Type.Integer(), updated: Type.Integer() }, { examples: [{ object: 'contact_import', rows: 2, created: 1, updated: 1 }] }), ...errors },
+        },
+      },
+      async (request) => {
+        const auth = requireAuth(request);
+        const projectId = (await projectOf(auth.account.id, request.query.project_id)).id;
+        const body: unknown = request.body;
+        let source: AsyncIterable<string[]>;
+        if (typeof body === 'string') source = csvRows(body);
+        else if (Buffer.isBuffer(body)) source = xlsxRows(body);
+        else throw new ApiError('unsupported_media_type', `send the file as text/csv or ${XLSX_TYPE}`);
+        let outcome;
+        try {
+          outcome = await readContactsFile(source, auth.account.default_region);
+        } catch (err) {
+          throw new ApiError('invalid_import', `the file cannot be read: ${(err as Error).message.split('\n')[0]}`, [{ field: '(body)', issue: 'unreadable' }]);
+        }
+        if (outcome.badRows > 0) {
+          throw new ApiError('invalid_import', `${outcome.badRows} bad row(s) (the first ${outcome.problems.length} listed); nothing was imported`, outcome.problems);
+        }
+        const written = await repo.importRows(auth.account.id, projectId, outcome.rows, outcome.columns);
+        return { object: 'contact_import' as const, rows: outcome.rows.length, ...written };
+      },
+    );
+
+    app.get(
+      '/v1/contacts/export',
+      {
+        schema: {
+          summary: 'Export a project\'s contacts',
+          description: 'Every contact of the project, oldest first, streamed as CSV (default) or XLSX; the import reads the file back.',
+          tags: ['contacts'],
+          security,
+          querystring: Type.Object({ project_id: Type.String({ minLength: 1, maxLength: 64 }), format: Type.Optional(Type.Enum(['csv', 'xlsx'])) }, { additionalProperties: false }),
+        },
+      },
+      async (request, reply) => {
+        const auth = requireAuth(request);
+        const project = await projectOf(auth.account.id, request.query.project_id);
+        const contacts = repo.stream(auth.account.id, project.id);
+        if (request.query.format === 'xlsx') {
+          reply.type(XLSX_TYPE).header('content-disposition', `attachment; filename="contacts-${project.number}.xlsx"`);
+          return reply.send(xlsxExport(contacts));
+        }
+        reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="contacts-${project.number}.csv"`);
+        return reply.send(Readable.from(csvExport(contacts)));
+      },
+    );
+  };
+}

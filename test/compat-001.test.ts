@@ -1,0 +1,182 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { dialects, startTestGateway, waitForStatus, type TestGateway } from './helpers.ts';
+
+/**
+ * Seed 001 ("СМС шлюз", /api/v1): every example of the seed replayed as it is
+ * written (GET and POST alike), then what the seed leaves to us: errors,
+ * access, debug mode, timeLimit.
+ */
+const EXAMPLES = {
+  balance: { balance: ['rub'], route: 'ds' },
+  send: {
+    send: {
+      text_male: 'Уважаемый {{first_name}}! Поздравляем Вас с наступающим Новым годом!',
+      text_female: 'Уважаемая {{first_name}}! Поздравляем Вас с наступающим Новым годом!',
+      fields: ['first_name'],
+      users: [
+        { phone: '+79281706700', gender: 'male', first_name: 'Андрей' },
+        { phone: '+79281706700', gender: 'male', first_name: 'Андрей' },
+        { phone: '+79281706700', gender: 'male', first_name: 'Андрей' },
+      ],
+    },
+    route: 'ds',
+    ttl: 7200,
+    mode: 'debug',
+  },
+  voice: {
+    send: {
+      text_male: 'Здравствуйете. Поздравляем с наступающим Новым Годом!',
+      text_alternative: 'Здравствуйете. Поздравляем с наступающим Новым Годом!',
+      fields: ['fio'],
+      users: [{ phone: '+79198828851', fio: 'Дмитрий Дмитриевич' }],
+    },
+    voice: 1,
+    timeLimit: '2022-03-15 13:00',
+    route: 'осм',
+  },
+};
+const KEY = /^[0-9a-f]{32}$/;
+
+for (const dialect of await dialects()) {
+  describe(`compat API of seed 001 on ${dialect.name}`, { skip: dialect.skip }, () => {
+    let t: TestGateway;
+    const api = async (method: 'GET' | 'POST', body: unknown, key: string | null = t.apiKey, raw?: string) => {
+      const res = await t.gateway.app.inject({
+        method,
+        url: '/api/v1',
+        headers: { 'content-type': 'application/json', ...(key === null ? {} : { authorization: `Bearer ${key}` }) },
+        payload: raw ?? JSON.stringify(body),
+      });
+      return { status: res.statusCode, body: res.json() };
+    };
+    const v1 = async (method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, body?: unknown) => {
+      const res = await t.gateway.app.inject({ method, url, headers: { authorization: `Bearer ${t.apiKey}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, ...(body === undefined ? {} : { payload: JSON.stringify(body) }) });
+      return { status: res.statusCode, body: res.body === '' ? null : res.json() };
+    };
+    const messageCount = async () => Number((await t.gateway.database.db.selectFrom('messages').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
+
+    before(async () => {
+      t = await startTestGateway(dialect.name);
+      // The balance and SMS price behind the seed's answer: 97.9 RUB, 47 SMS at 2.08.
+      assert.equal((await v1('POST', '/v1/balance/entries', { account_id: t.accountId, kind: 'top_up', amount: '97.90' })).status, 201);
+      assert.equal((await v1('PUT', '/v1/prices', { channel: 'sms', operator: '*', traffic_type: '*', price: '2.08' })).status, 200);
+    });
+    after(async () => t?.close());
+
+    test('3.2.1–3.2.4: a balance request (GET with a JSON body) and its status by key, in the seed\'s shapes', async () => {
+      const asked = await api('GET', EXAMPLES.balance);
+      assert.equal(asked.status, 200, JSON.stringify(asked.body));
+      const key = asked.body.message[0].balance.key;
+      assert.match(key, KEY);
+      assert.deepEqual(asked.body, { status: 'ok', message: [{ balance: { message: 'Запрос баланса успешно отправлен', key } }] });
+
+      const status = await api('GET', { status: { key }, route: 'ds' });
+      assert.equal(status.status, 200, JSON.stringify(status.body));
+      const xml = '<?xml version="1.0" encoding="utf-8"?>\n<response>\n <sms area="Россия">47</sms><money currency="RUR">97.9</money>\n</response>';
+      assert.deepEqual(status.body, { status: 'ok', message: [{ balance: { message: 'Статус запроса получен', status: xml } }] });
+      // POST to the same path with the same body answers the same.
+      const posted = await api('POST', EXAMPLES.balance);
+      assert.equal(posted.body.message[0].balance.message, 'Запрос баланса успешно отправлен');
+      assert.equal((await api('POST', { status: { key: posted.body.message[0].balance.key }, route: 'ds' })).body.message[0].balance.status, xml);
+    });
+
+    test('3.2.5–3.2.6: the send example (mode debug) is validated and recorded, not sent', async () => {
+      const before = await messageCount();
+      const sent = await api('POST', EXAMPLES.send);
+      assert.equal(sent.status, 200, JSON.stringify(sent.body));
+      const key = sent.body[0].send.key;
+      assert.match(key, KEY);
+      assert.deepEqual(sent.body, [{ send: { status: 'ok', message: 'Сообщения в очереди на отправку', key } }]);
+      assert.equal(await messageCount(), before, 'debug mode stores no message');
+      const status = await api('GET', { status: { key }, route: 'ds' });
+      assert.deepEqual(status.body.message[0].send.status, Array(3).fill({ phone: '+79281706700', status: 'debug', text: 'Уважаемый Андрей! Поздравляем Вас с наступающим Новым годом!' }));
+    });
+
+    test('3.2.5 without debug, sent by GET: each user gets the text of their gender, through the same accept as /v1/messages', async () => {
+      const body = structuredClone(EXAMPLES.send) as Record<string, unknown> & { send: { users: Record<string, string>[] } };
+      delete body.mode;
+      body.send.users = [
+        { phone: '+79281706700', gender: 'male', first_name: 'Андрей' },
+        { phone: '8 916 123-45-67', gender: 'female', first_name: 'Ольга' },
+      ];
+      const sent = await api('GET', body);
+      assert.equal(sent.status, 200, JSON.stringify(sent.body));
+      assert.equal(sent.body[0].send.message, 'Сообщения в очереди на отправку');
+      const status = await api('POST', { status: { key: sent.body[0].send.key }, route: 'ds' });
+      const list = status.body.message[0].send.status as { phone: string; id: string }[];
+      assert.deepEqual(list.map((m) => m.phone), ['+79281706700', '+79161234567']);
+      const olga = (await v1('GET', `/v1/messages/${list[1]!.id}`)).body;
+      assert.equal(olga.text, 'Уважаемая Ольга! Поздравляем Вас с наступающим Новым годом!');
+      assert.equal(olga.ttl_seconds, 7200);
+      assert.equal(await waitForStatus(t.gateway, list[0]!.id, ['delivered']), 'delivered');
+    });
+
+    test('3.2.7: the voice example is validated but refused in the seed\'s shape: there is no voice channel', async () => {
+      const before = await messageCount();
+      const voice = await api('POST', EXAMPLES.voice);
+      assert.equal(voice.status, 400);
+      assert.equal(voice.body[0].send.status, 'error');
+      assert.match(voice.body[0].send.message, /voice: 1.*голосовой канал/);
+      assert.equal(await messageCount(), before);
+      const invalid = await api('POST', { ...EXAMPLES.voice, voice: 2 });
+      assert.match(invalid.body[0].send.message, /Ошибка валидации: voice/, 'the field itself is validated');
+    });
+
+    test('the send rules the seed states: gender when text_female is given, fields present, valid phones; nothing half-sent', async () => {
+      const before = await messageCount();
+      const noGender = await api('POST', { send: { text_male: 'M', text_female: 'F', users: [{ phone: '+79161234567' }] }, route: 'ds' });
+      assert.equal(noGender.status, 400);
+      assert.match(noGender.body[0].send.message, /send\.users\.0\.gender/);
+      const missing = await api('POST', { send: { text_male: 'Hi {{fio}}', fields: ['fio'], users: [{ phone: '+79161234567', fio: 'A' }, { phone: '+79161234568' }] }, route: 'ds' });
+      assert.match(missing.body[0].send.message, /send\.users\.1: нет полей fio/);
+      const badPhone = await api('POST', { send: { text_male: 'Hi', users: [{ phone: '+79161234567' }, { phone: '12' }] }, route: 'ds' });
+      assert.match(badPhone.body[0].send.message, /send\.users\.1\.phone/);
+      assert.equal((await api('POST', { send: { text_male: 'Hi', users: [{ phone: '+79161234567' }] } })).body[0].send.message.includes('route'), true, 'route is required for a send');
+      assert.match((await api('POST', { ...EXAMPLES.send, mode: 'real' })).body[0].send.message, /mode/);
+      assert.equal(await messageCount(), before);
+    });
+
+    test('timeLimit holds the messages until that local time of the account', async () => {
+      const sent = await api('POST', { send: { text_male: 'Позже', users: [{ phone: '+79161234567' }] }, route: 'ds', timeLimit: '2099-01-01 13:00' });
+      assert.match((await api('POST', { send: { text_male: 'x', users: [{ phone: '+79161234567' }] }, route: 'ds', timeLimit: '2099-01-01 13:00' })).body[0].send.message, /timeLimit/, 'beyond 180 days is refused');
+      assert.equal(sent.status, 400);
+      const soon = new Date(Date.now() + 86_400_000);
+      const local = new Intl.DateTimeFormat('sv-SE', { timeZone: 'Europe/Moscow', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit' }).format(soon);
+      const held = await api('POST', { send: { text_male: 'Позже', users: [{ phone: '+79161234567' }] }, route: 'ds', timeLimit: local });
+      assert.equal(held.status, 200, JSON.stringify(held.body));
+      const id = (await api('POST', { status: { key: held.body[0].send.key } })).body.message[0].send.status[0].id;
+      const message = (await v1('GET', `/v1/messages/${id}`)).body;
+      assert.equal(message.status, 'accepted');
+      assert.equal(Math.abs(Date.parse(message.send_at) - soon.getTime()) < 60_000, true, `${message.send_at} vs ${soon.toISOString()}`);
+    });
+
+    test('errors in the seed\'s envelope: no or a bad key 403, malformed JSON 400, unknown key 404', async () => {
+      const noKey = await api('GET', EXAMPLES.balance, null);
+      assert.equal(noKey.status, 403);
+      assert.equal(noKey.body.status, 'error');
+      assert.equal((await api('POST', EXAMPLES.send, 'dpk_wrong')).status, 403);
+      const malformed = await api('POST', undefined, t.apiKey, '{"send":');
+      assert.deepEqual([malformed.status, malformed.body.status], [400, 'error']);
+      assert.equal((await api('POST', { balance: ['rub'], status: { key: 'a'.repeat(32) } })).status, 400, 'one kind of request at a time');
+      const unknown = await api('GET', { status: { key: 'f'.repeat(32) }, route: 'ds' });
+      assert.equal(unknown.status, 404);
+      assert.match(unknown.body.message[0].balance.message, /не найден/);
+      const other = await t.makeAccount('Other');
+      const mine = (await api('POST', EXAMPLES.balance)).body.message[0].balance.key;
+      assert.equal((await api('POST', { status: { key: mine } }, other.apiKey)).status, 404, 'keys are per account');
+    });
+
+    test('G3: an address an administrator opened acts for its account without a key', async () => {
+      const opened = await v1('POST', '/v1/compat/ip-ranges', { account_id: t.accountId, range: '127.0.0.0/8' });
+      assert.equal(opened.status, 201, JSON.stringify(opened.body));
+      assert.equal((await v1('POST', '/v1/compat/ip-ranges', { account_id: t.accountId, range: '127.0.0.0/8' })).body.error.code, 'ip_range_taken');
+      const keyless = await api('GET', EXAMPLES.balance, null);
+      assert.equal(keyless.status, 200, JSON.stringify(keyless.body));
+      assert.equal((await api('GET', EXAMPLES.balance, 'dpk_wrong')).status, 403, 'a bad key is not rescued by the address');
+      assert.equal((await v1('DELETE', `/v1/compat/ip-ranges/${opened.body.id}`)).status, 204);
+      assert.equal((await api('GET', EXAMPLES.balance, null)).status, 403);
+      assert.equal((await v1('POST', '/v1/compat/ip-ranges', { account_id: t.accountId, range: 'nope' })).body.error.code, 'invalid_ip_range');
+    });
+  });
+}
