@@ -86,7 +86,8 @@ function bootstrapNotice(b: BootstrapResult): string {
 /**
  * Starts the embedded gateway in one process: the HTTP API on the main thread,
  * the delivery pipeline (dispatcher, sender, connectors, receipts, scheduler)
- * in a worker thread of its own, both on the same store.
+ * in a worker thread of its own, both on the same store. With REDIS_URL it is
+ * one node of a cluster and runs only its roles (`config.roles`).
  */
 export async function startGateway(config: Config, options: GatewayOptions = {}): Promise<Gateway> {
   const log = options.log ?? createLogger(config.logLevel);
@@ -133,10 +134,11 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     mno,
     isReady: () => ready,
   });
+  // A node without the api role (a worker, a scheduler) opens no HTTP port; without smpp, no SMPP port.
   let url: string | undefined;
-  if (options.listen !== false) url = await app.listen({ port: config.port, host: config.host });
+  if (options.listen !== false && config.roles.includes('api')) url = await app.listen({ port: config.port, host: config.host });
   let smpp: SmppServer | undefined;
-  if (config.smpp.enabled && (options.listen !== false || options.smpp === true)) {
+  if (config.smpp.enabled && config.roles.includes('smpp') && (options.listen !== false || options.smpp === true)) {
     smpp = new SmppServer({ config, log: log.child({ component: 'smpp-server' }), database, accounts, delivery, bus, metrics, senderRegistry, mno });
     try {
       await smpp.listen();
@@ -149,7 +151,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     }
   }
   ready = true;
-  log.info({ url, smppPort: smpp?.port, database: database.dialect }, 'depesha started');
+  log.info({ url, smppPort: smpp?.port, database: database.dialect, roles: config.roles, cluster: config.redisUrl !== undefined }, 'depesha started');
 
   let closing: Promise<void> | undefined;
   return {
