@@ -11,6 +11,19 @@ redis.call('SET', KEYS[1], string.format('%.3f', at + tonumber(ARGV[1])), 'PX', 
 return tostring(at - now)`;
 
 /**
+ * How late a submit may leave its slot (event-loop delays, the socket, the
+ * operator reading it) and still not break the limit in any second the
+ * operator counts: slots are spaced so that a second and this much more holds
+ * at most the limit. At 40/s that spaces them 26.9 ms apart instead of 25 ms.
+ */
+export const JITTER_MS = 50;
+
+/** The spacing of one connector's submit slots, ms. */
+export function slotMs(perSecond: number): number {
+  return perSecond <= 1 ? 1000 + JITTER_MS : (1000 + JITTER_MS) / (perSecond - 1);
+}
+
+/**
  * A connector's submits per second held across every worker node: each send
  * takes its slots from one schedule in Redis (a virtual-time token bucket
  * without burst) and waits for them before it submits. The connector's own
@@ -29,7 +42,7 @@ export class ClusterSubmitRate {
   /** Waits until `submits` submits through the connector keep it within `perSecond` cluster-wide (0: no limit). */
   async take(connectorId: string, perSecond: number, submits: number): Promise<void> {
     if (perSecond <= 0) return;
-    const wait = Number(await this.#redis.eval(TAKE, 1, `${this.#prefix}:rate:${connectorId}`, (submits * 1000) / perSecond));
+    const wait = Number(await this.#redis.eval(TAKE, 1, `${this.#prefix}:rate:${connectorId}`, submits * slotMs(perSecond)));
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
   }
 }

@@ -38,6 +38,9 @@ type Outcome =
   /** not sent because the sender is stopping: handed back, due at once for another sender */
   | { kind: 'release'; row: MessageRow };
 
+/** a claimed message is submitted only while this much of its lease is left: the outcome must be recorded before it runs out */
+const LEASE_MARGIN_MS = 1000;
+
 /** Exponential back-off with full jitter between half and all of the step. */
 export function retryDelayMs(attempt: number, retry: { initialDelayMs: number; maxDelayMs: number }, random = Math.random): number {
   const step = Math.min(retry.maxDelayMs, retry.initialDelayMs * 2 ** Math.max(0, attempt - 1));
@@ -139,7 +142,8 @@ export class Sender {
     };
     const rotation = this.#routing.rotation;
     if (this.#pace) await this.#pace(connector.id, message.parts.length);
-    if (this.#stopping) return { kind: 'release', row };
+    // Stopping, or the lease ran out while waiting for the rate (another sender may have claimed it since): not sent here.
+    if (this.#stopping || Date.now() >= row.lease_until! - LEASE_MARGIN_MS) return { kind: 'release', row };
     try {
       const result = await connector.send(message);
       rotation.success(connector.id);
