@@ -128,6 +128,6 @@ export function clusterEnv(options: { databaseUrl: string; prefix: string; apiKe
     DEPESHA_SECRET_KEY: randomBytes(32).toString('base64'),
     SMPP_ENABLED: 'false',
     HOST: '127.0.0.1',
-    LOG_LEVEL: 'debug',
+    LOG_LEVEL: 'info',
   };
 }

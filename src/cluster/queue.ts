@@ -3,6 +3,8 @@ import type { Redis } from 'ioredis';
 import type { Logger } from '../log.ts';
 import type { Dispatcher } from '../pipeline/dispatcher.ts';
 
+const MAX_PENDING = 200_000;
+
 export interface QueueDispatcherOptions {
   /** Redis key prefix of this cluster */
   prefix: string;
@@ -63,6 +65,8 @@ export class QueueDispatcher implements Dispatcher {
     if (this.#stopped) return;
     const now = Date.now();
     for (const id of ids) {
+      // While Redis is away the ids pile up here; past this many the scheduler finds the rest in the database.
+      if (this.#pending.length >= MAX_PENDING) break;
       const at = this.#recent.get(id);
       if (at !== undefined && now - at < this.#options.rehandMs) continue;
       this.#recent.set(id, now);
