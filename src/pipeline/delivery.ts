@@ -4,7 +4,7 @@ import { createConnector, createConnectors } from '../connectors/registry.ts';
 import type { Connector, ConnectorState, InboundMessage, Receipt } from '../connectors/types.ts';
 import { ConnectorsRepository } from '../store/connectors.ts';
 import { SecretBox } from '../store/secrets.ts';
-import type { EventBus } from '../events/bus.ts';
+import type { EventBus, StatusChange } from '../events/bus.ts';
 import { WebhookOutboxWriter } from '../events/webhooks/outbox.ts';
 import { ThreadPoster } from '../events/webhooks/poster.ts';
 import { WebhookSender } from '../events/webhooks/sender.ts';
@@ -102,8 +102,12 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
     webhooks?.track(written);
     written.clear();
   };
-  bus.onStatus(() => {
+  /** changes other nodes made: published here for the live streams and receipt feeds, not relayed back */
+  const remote = new WeakSet<StatusChange[]>();
+  bus.onStatus((changes) => {
+    if (remote.has(changes)) return;
     committed();
+    cluster?.publishStatus(changes);
   });
   const pace = cluster ? (connectorId: string, submits: number) => cluster.rate.take(connectorId, limits.get(connectorId) ?? 0, submits) : undefined;
   const sender = new Sender(batcher, { table, rotation, connector: (id) => loaded.get(id) }, bus, log.child({ component: 'sender' }), { retry: config.retry, outbox, leaseMs: config.leaseSeconds * 1000, pace });
@@ -168,6 +172,10 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
       async pollWebhooks() {
         // Deliveries other nodes wrote: the sender learns of endpoints only from its own commits and its start.
         webhooks?.track(await WebhookOutbox.pendingEndpoints(db));
+      },
+      remoteStatus(changes) {
+        remote.add(changes);
+        bus.publishStatus(changes);
       },
       async yieldLead() {
         await scheduler.stop();
