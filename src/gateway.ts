@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
+import { sql } from 'kysely';
 import type { Config } from './config.ts';
 import { EventBus } from './events/bus.ts';
 import { LiveHub } from './events/live.ts';
@@ -69,6 +70,25 @@ export async function bootstrap(accounts: AccountsRepository, config: Config): P
   return { accountId: account.id, apiKey, adminEmail, adminPassword };
 }
 
+/**
+ * Bootstraps under a PostgreSQL advisory lock, so nodes of a cluster starting
+ * together on an empty database make one demo account, not one each.
+ */
+async function bootstrapOnce(database: Database, config: Config): Promise<BootstrapResult | undefined> {
+  if (database.dialect !== 'postgres') return bootstrap(new AccountsRepository(database.db), config);
+  return database.db.connection().execute(async (conn) => {
+    await sql`select pg_advisory_lock(${BOOTSTRAP_LOCK})`.execute(conn);
+    try {
+      return await bootstrap(new AccountsRepository(conn), config);
+    } finally {
+      await sql`select pg_advisory_unlock(${BOOTSTRAP_LOCK})`.execute(conn);
+    }
+  });
+}
+
+/** the advisory lock key of the bootstrap ("dpsh" in ASCII) */
+const BOOTSTRAP_LOCK = 0x64707368;
+
 function bootstrapNotice(b: BootstrapResult): string {
   return [
     '',
@@ -100,7 +120,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   await database.migrate();
   const { db } = database;
   const accounts = new AccountsRepository(db);
-  const boot = await bootstrap(accounts, config);
+  const boot = await bootstrapOnce(database, config);
   if (boot) (options.print ?? ((t: string) => process.stdout.write(t + '\n')))(bootstrapNotice(boot));
 
   const metrics = new Metrics();
