@@ -26,6 +26,9 @@ import { Rotation, type CircuitState } from './rotation.ts';
 import { Sender } from './sender.ts';
 import { insertEvents } from './transitions.ts';
 
+/** in a cluster, how long the scheduler leaves a message the accepting node handed to the queue itself */
+const HANDED_OVER_MS = 10_000;
+
 /** The running delivery side: stores accepted messages, sends them when due, applies receipts. */
 export interface Delivery {
   /**
@@ -114,6 +117,7 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
   const receipts = new ReceiptProcessor(batcher, bus, log.child({ component: 'receipts' }), { outbox });
   const scheduler = new Scheduler(db, dispatcher, log.child({ component: 'scheduler' }), {
     ...(options.pollMs === undefined ? {} : { pollMs: options.pollMs }),
+    handedOverMs: cluster ? HANDED_OVER_MS : undefined,
     expiry: { batcher, bus, receiptGraceMs: config.receiptGraceSeconds * 1000, outbox },
   });
 
