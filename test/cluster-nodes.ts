@@ -131,3 +131,14 @@ export function clusterEnv(options: { databaseUrl: string; prefix: string; apiKe
     LOG_LEVEL: 'info',
   };
 }
+
+/** A bounded wait for what only the database or the simulator shows (polled: they have no events to wait on). */
+export async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`${what} did not happen within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}

@@ -13,7 +13,7 @@ import { test } from 'node:test';
 import pg from 'pg';
 import { generateApiKey } from '../src/store/accounts.ts';
 import { SmscSimulator } from '../src/smpp/simulator.ts';
-import { clusterEnv, createDatabase, dropRedisPrefix, Node, redisUnavailable } from './cluster-nodes.ts';
+import { clusterEnv, createDatabase, dropRedisPrefix, Node, redisUnavailable, until } from './cluster-nodes.ts';
 import { postgresUnavailable } from './helpers.ts';
 
 const why = (await postgresUnavailable()) ?? (await redisUnavailable());
@@ -25,16 +25,6 @@ async function freePort(): Promise<number> {
   const port = (server.address() as { port: number }).port;
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`${what} did not happen within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
 }
 
 test('rolling restart of every node under load: no request refused, every message delivered once', { skip: why ?? false, timeout: 240_000 }, async (t) => {

@@ -13,7 +13,7 @@ import { after, before, test } from 'node:test';
 import pg from 'pg';
 import { generateApiKey } from '../src/store/accounts.ts';
 import { SmscSimulator } from '../src/smpp/simulator.ts';
-import { clusterEnv, createDatabase, dropRedisPrefix, Node, redisUnavailable } from './cluster-nodes.ts';
+import { clusterEnv, createDatabase, dropRedisPrefix, Node, redisUnavailable, until } from './cluster-nodes.ts';
 import { openStream } from './events-client.ts';
 import { postgresUnavailable } from './helpers.ts';
 import { byMessage, Receiver } from './webhooks-receiver.ts';
@@ -25,17 +25,6 @@ const KILL_AFTER_SUBMITS = 100;
 
 const why = (await postgresUnavailable()) ?? (await redisUnavailable());
 if (why && process.env.CI === 'true') throw new Error(`CI=true but ${why}`);
-
-/** A bounded wait for what only the database shows. */
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`${what} did not happen within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 test('cluster: 2 API nodes, 3 workers (one killed), a scheduler: all delivered, duplicates only from the killed worker, the rate held', { skip: why ?? false, timeout: 180_000 }, async (t) => {
   const sim = new SmscSimulator({ accounts: { depesha: 'secret1' }, receiptDelayMs: 100 });
