@@ -9,7 +9,7 @@ import { after, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { LeaderLock } from '../src/cluster/leader.ts';
 import { QueueDispatcher } from '../src/cluster/queue.ts';
-import { ClusterSubmitRate, slotMs } from '../src/cluster/submit-rate.ts';
+import { ClusterSubmitRate } from '../src/cluster/submit-rate.ts';
 import { createLogger } from '../src/log.ts';
 import { dropRedisPrefix, redisUnavailable, TEST_REDIS_URL } from './cluster-nodes.ts';
 
@@ -38,8 +38,9 @@ test('the submit schedule holds a rate across nodes: no second sees more than th
   const windows = new Map<number, number>();
   for (const t of times) windows.set(Math.floor(t / 1000), (windows.get(Math.floor(t / 1000)) ?? 0) + 1);
   assert.ok(Math.max(...windows.values()) <= perSecond, `a second saw ${Math.max(...windows.values())}`);
-  // 90 slots spaced slotMs apart: the last one is not before 89 spacings from the first.
-  assert.ok(Date.now() - started >= 89 * slotMs(perSecond) - 5, `took only ${Date.now() - started} ms`);
+  // 90 slots at 50 a second fill at least two windows: the last is in the third second counted from the first.
+  assert.ok(Math.floor(Date.now() / 1000) - Math.floor(started / 1000) >= 1, `took only ${Date.now() - started} ms`);
+  assert.ok(windows.size >= 2, `${windows.size} windows`);
   // Another connector has a schedule of its own, and no limit costs nothing.
   const other = Date.now();
   await nodes[0]!.take('other', perSecond, 1);
