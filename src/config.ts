@@ -4,6 +4,7 @@ import { Type, type Static } from 'typebox';
 import { Value } from 'typebox/value';
 import YAML from 'yaml';
 import { resolveFileConnector } from './connectors/problems.ts';
+import { hasAllRoles, parseRoles, ROLES, type Role } from './cluster/roles.ts';
 import { ConnectorDefinitionSchema, RouteDefinitionSchema, routeConnectorIds, routeProblems, type ConnectorDefinition, type RouteDefinition } from './connectors/definitions.ts';
 import { isValidRegion } from './sms/phone.ts';
 
@@ -198,6 +199,14 @@ export interface Config {
   connectors: ConnectorDefinition[];
   /** Routes declared in the file; none: every SMS goes to the sandbox. */
   routes: RouteDefinition[];
+  /** what this node runs (DEPESHA_ROLES or `start --roles`), default all of them */
+  roles: Role[];
+  /** redis://… (with DATABASE_URL) makes this node one of a cluster sharing PostgreSQL and Redis */
+  redisUrl: string | undefined;
+  /** what the cluster's Redis keys start with (DEPESHA_REDIS_PREFIX), default depesha: clusters sharing a Redis differ in it */
+  redisPrefix: string;
+  /** how long a claimed message belongs to its sender before another may take it, default 60 s */
+  leaseSeconds: number;
 }
 
 export class ConfigError extends Error {
@@ -337,7 +346,15 @@ export function loadConfig(env: Env = process.env): Config {
     smpp: { enabled: true, port: 2775, host: '0.0.0.0' },
     connectors: [],
     routes: [],
+    roles: parseRoles(env.DEPESHA_ROLES || ROLES.join(','), problems),
+    redisUrl: env.REDIS_URL || undefined,
+    redisPrefix: env.DEPESHA_REDIS_PREFIX || 'depesha',
+    leaseSeconds: intFromEnv(env, 'DEPESHA_LEASE_SECONDS', problems, 2, 3600) ?? 60,
   };
+  if (config.redisUrl !== undefined && !/^rediss?:\/\//.test(config.redisUrl)) problems.push('REDIS_URL must be a redis:// or rediss:// URL');
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(config.redisPrefix)) problems.push('DEPESHA_REDIS_PREFIX must be 1–64 letters, digits, "_", "." or "-"');
+  if (config.redisUrl !== undefined && databaseUrl === undefined) problems.push('REDIS_URL needs DATABASE_URL: the nodes of a cluster share a PostgreSQL database');
+  if (!hasAllRoles(config.roles) && config.redisUrl === undefined) problems.push('running only some roles (DEPESHA_ROLES, --roles) needs DATABASE_URL and REDIS_URL: the other roles run on other nodes');
   const smppEnabled = env.SMPP_ENABLED ?? (file.smpp?.enabled === false ? 'false' : 'true');
   if (smppEnabled !== 'true' && smppEnabled !== 'false') problems.push('SMPP_ENABLED must be true or false');
   config.smpp = {

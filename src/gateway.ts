@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
+import { sql } from 'kysely';
 import type { Config } from './config.ts';
 import { EventBus } from './events/bus.ts';
 import { LiveHub } from './events/live.ts';
@@ -69,6 +70,25 @@ export async function bootstrap(accounts: AccountsRepository, config: Config): P
   return { accountId: account.id, apiKey, adminEmail, adminPassword };
 }
 
+/**
+ * Bootstraps under a PostgreSQL advisory lock, so nodes of a cluster starting
+ * together on an empty database make one demo account, not one each.
+ */
+async function bootstrapOnce(database: Database, config: Config): Promise<BootstrapResult | undefined> {
+  if (database.dialect !== 'postgres') return bootstrap(new AccountsRepository(database.db), config);
+  return database.db.connection().execute(async (conn) => {
+    await sql`select pg_advisory_lock(${BOOTSTRAP_LOCK})`.execute(conn);
+    try {
+      return await bootstrap(new AccountsRepository(conn), config);
+    } finally {
+      await sql`select pg_advisory_unlock(${BOOTSTRAP_LOCK})`.execute(conn);
+    }
+  });
+}
+
+/** the advisory lock key of the bootstrap ("dpsh" in ASCII) */
+const BOOTSTRAP_LOCK = 0x64707368;
+
 function bootstrapNotice(b: BootstrapResult): string {
   return [
     '',
@@ -86,7 +106,8 @@ function bootstrapNotice(b: BootstrapResult): string {
 /**
  * Starts the embedded gateway in one process: the HTTP API on the main thread,
  * the delivery pipeline (dispatcher, sender, connectors, receipts, scheduler)
- * in a worker thread of its own, both on the same store.
+ * in a worker thread of its own, both on the same store. With REDIS_URL it is
+ * one node of a cluster and runs only its roles (`config.roles`).
  */
 export async function startGateway(config: Config, options: GatewayOptions = {}): Promise<Gateway> {
   const log = options.log ?? createLogger(config.logLevel);
@@ -99,7 +120,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   await database.migrate();
   const { db } = database;
   const accounts = new AccountsRepository(db);
-  const boot = await bootstrap(accounts, config);
+  const boot = await bootstrapOnce(database, config);
   if (boot) (options.print ?? ((t: string) => process.stdout.write(t + '\n')))(bootstrapNotice(boot));
 
   const metrics = new Metrics();
@@ -134,10 +155,11 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     accountChanged: (account) => smpp?.accountChanged(account),
     isReady: () => ready,
   });
+  // A node without the api role (a worker, a scheduler) opens no HTTP port; without smpp, no SMPP port.
   let url: string | undefined;
-  if (options.listen !== false) url = await app.listen({ port: config.port, host: config.host });
+  if (options.listen !== false && config.roles.includes('api')) url = await app.listen({ port: config.port, host: config.host });
   let smpp: SmppServer | undefined;
-  if (config.smpp.enabled && (options.listen !== false || options.smpp === true)) {
+  if (config.smpp.enabled && config.roles.includes('smpp') && (options.listen !== false || options.smpp === true)) {
     smpp = new SmppServer({ config, log: log.child({ component: 'smpp-server' }), database, accounts, delivery, bus, metrics, senderRegistry, mno });
     try {
       await smpp.listen();
@@ -150,7 +172,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     }
   }
   ready = true;
-  log.info({ url, smppPort: smpp?.port, database: database.dialect }, 'depesha started');
+  log.info({ url, smppPort: smpp?.port, database: database.dialect, roles: config.roles, cluster: config.redisUrl !== undefined }, 'depesha started');
 
   let closing: Promise<void> | undefined;
   return {

@@ -13,6 +13,8 @@ const USAGE = `usage: depesha <command>
 
 commands:
   start     run the gateway (HTTP API, pipeline, sandbox connector)
+            --roles api,smpp,worker,scheduler   what this node runs (default all; a subset
+            needs DATABASE_URL and REDIS_URL, see docs/deploy.md)
   migrate   apply database migrations and exit
   mno       import the numbering-plan registry and ported numbers (depesha mno help)
   sim       run an SMSC simulator to point an SMPP connector at (depesha sim --help)
@@ -27,9 +29,20 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (command === 'sim') return runSimulator(argv.slice(1));
+  let env = process.env;
+  if (command === 'start') {
+    let values;
+    try {
+      ({ values } = parseArgs({ args: argv.slice(1), options: { roles: { type: 'string' } }, allowPositionals: false, strict: true }));
+    } catch (err) {
+      process.stderr.write(`depesha start: ${(err as Error).message}\n\n${USAGE}\n`);
+      return 2;
+    }
+    if (values.roles !== undefined) env = { ...env, DEPESHA_ROLES: values.roles };
+  }
   let config;
   try {
-    config = loadConfig();
+    config = loadConfig(env);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(err.message + '\n');

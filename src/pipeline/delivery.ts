@@ -4,7 +4,7 @@ import { createConnector, createConnectors } from '../connectors/registry.ts';
 import type { CallbackReply, CallbackRequest, Connector, ConnectorState, InboundMessage, Receipt } from '../connectors/types.ts';
 import { ConnectorsRepository } from '../store/connectors.ts';
 import { SecretBox } from '../store/secrets.ts';
-import type { EventBus } from '../events/bus.ts';
+import type { EventBus, StatusChange } from '../events/bus.ts';
 import { WebhookOutboxWriter } from '../events/webhooks/outbox.ts';
 import { ThreadPoster } from '../events/webhooks/poster.ts';
 import { WebhookSender } from '../events/webhooks/sender.ts';
@@ -16,7 +16,8 @@ import type { DB } from '../store/schema.ts';
 import { WriteBatcher } from '../store/write-batcher.ts';
 import { AcceptWriter, type AcceptJob } from './accept.ts';
 import { cancelMessage, type CancelResult } from './cancel.ts';
-import { InProcessDispatcher } from './dispatcher.ts';
+import { InProcessDispatcher, type Dispatcher } from './dispatcher.ts';
+import { startCluster, type ClusterNode } from '../cluster/node.ts';
 import { InboundProcessor } from './inbound.ts';
 import { ReceiptProcessor } from './receipts.ts';
 import { Scheduler } from './scheduler.ts';
@@ -24,6 +25,9 @@ import { RoutingTable } from './router.ts';
 import { Rotation, type CircuitState } from './rotation.ts';
 import { Sender } from './sender.ts';
 import { insertEvents } from './transitions.ts';
+
+/** in a cluster, how long the scheduler leaves a message the accepting node handed to the queue itself */
+const HANDED_OVER_MS = 10_000;
 
 /** The running delivery side: stores accepted messages, sends them when due, applies receipts. */
 export interface Delivery {
@@ -71,21 +75,29 @@ export interface DeliveryOptions {
 export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Config, bus: EventBus, log: Logger, options: DeliveryOptions = {}): Promise<Delivery> {
   const batcher = new WriteBatcher(db, { batch: dialect === 'sqlite' });
   const writer = new AcceptWriter(batcher);
-  const fixed = createConnectors(config, { journal: true });
+  // Embedded (no REDIS_URL): every role in this process, as ever. In a cluster only this node's roles run here.
+  const cluster: ClusterNode | undefined = config.redisUrl === undefined ? undefined : await startCluster(config, log, { pollMs: options.pollMs });
+  const sends = cluster === undefined || config.roles.includes('worker');
+  const fixed = sends ? createConnectors(config, { journal: true }) : [];
   const box = SecretBox.fromConfig(config.secretKey, config.dataDir);
   const stored = new ConnectorsRepository(db, box);
   /** connectors made through the API, with the definition each was made from */
   const made = new Map<string, { connector: Connector; definition: string }>();
   const all = () => [...fixed, ...[...made.values()].map((m) => m.connector)];
+  /** each connector's max_submits_per_second (0: none), which the cluster holds across its nodes */
+  const limits = new Map<string, number>();
   const table = new RoutingTable();
   const rotation = new Rotation(config.rotation);
   const loaded = new Map<string, Connector>();
-  const dispatcher = new InProcessDispatcher();
+  const dispatcher: Dispatcher = cluster?.dispatcher ?? new InProcessDispatcher();
   const subscriptions = new Subscriptions();
   subscriptions.replace(await WebhookOutbox.subscriptions(db, box));
-  // With SQLite's one writer at a time, new deliveries go to the sender straight from the transaction that writes them.
-  const handoff = dialect === 'sqlite';
-  const webhooks = new WebhookSender(db, dialect, batcher, subscriptions, box, log.child({ component: 'webhooks' }), { ...config.webhooks, retentionMs: config.webhooks.retentionDays * 86_400_000, pollMs: options.pollMs ?? 250 }, new ThreadPoster({ allowPrivateAddresses: config.webhooks.allowPrivateAddresses }), handoff);
+  // One webhook sender in the cluster (the leading scheduler's): it leases in the database, but its start frees every lease.
+  const makeWebhookSender = () =>
+    new WebhookSender(db, dialect, batcher, subscriptions, box, log.child({ component: 'webhooks' }), { ...config.webhooks, retentionMs: config.webhooks.retentionDays * 86_400_000, pollMs: options.pollMs ?? 250 }, new ThreadPoster({ allowPrivateAddresses: config.webhooks.allowPrivateAddresses }), handoff);
+  // With SQLite's one writer at a time (embedded only), new deliveries go to the sender straight from the transaction that writes them.
+  const handoff = dialect === 'sqlite' && !cluster;
+  let webhooks: WebhookSender | undefined = cluster ? undefined : makeWebhookSender();
   // Deliveries written in a transaction are looked for once it has committed: the status changes are published then.
   const written = new Set<string>();
   const outbox = new WebhookOutboxWriter(
@@ -96,8 +108,9 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
     },
     handoff
       ? (rows) => {
-          const taken = webhooks.admit(rows, Date.now());
-          if (taken.length > 0) batcher.onSettled((stored) => webhooks.settle(taken, stored));
+          const w = webhooks;
+          const taken = w ? w.admit(rows, Date.now()) : [];
+          if (taken.length > 0) batcher.onSettled((stored) => w!.settle(taken, stored));
           return taken;
         }
       : undefined,
@@ -105,28 +118,37 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
   /** After a commit: the endpoints that got deliveries are looked at (not before: a fetch must see the rows). */
   const committed = () => {
     if (written.size === 0) return;
-    webhooks.track(written);
+    webhooks?.track(written);
     written.clear();
   };
-  bus.onStatus(() => {
+  /** changes other nodes made: published here for the live streams and receipt feeds, not relayed back */
+  const remote = new WeakSet<StatusChange[]>();
+  bus.onStatus((changes) => {
+    if (remote.has(changes)) return;
     committed();
+    cluster?.publishStatus(changes);
   });
-  const sender = new Sender(batcher, { table, rotation, connector: (id) => loaded.get(id) }, bus, log.child({ component: 'sender' }), { retry: config.retry, outbox });
+  const pace = cluster ? (connectorId: string, submits: number) => cluster.rate.take(connectorId, limits.get(connectorId) ?? 0, submits) : undefined;
+  const sender = new Sender(batcher, { table, rotation, connector: (id) => loaded.get(id) }, bus, log.child({ component: 'sender' }), { retry: config.retry, outbox, leaseMs: config.leaseSeconds * 1000, pace });
   const receipts = new ReceiptProcessor(batcher, bus, log.child({ component: 'receipts' }), { outbox });
   const scheduler = new Scheduler(db, dispatcher, log.child({ component: 'scheduler' }), {
     ...(options.pollMs === undefined ? {} : { pollMs: options.pollMs }),
+    handedOverMs: cluster ? HANDED_OVER_MS : undefined,
     expiry: { batcher, bus, receiptGraceMs: config.receiptGraceSeconds * 1000, outbox },
   });
 
-  const recovered = await scheduler.recoverAfterCrash();
-  if (recovered > 0) log.info({ recovered }, 'messages left in flight by the last run are due again');
+  if (!cluster) {
+    // Only in the embedded process can nobody else hold a lease; in a cluster leases lapse instead.
+    const recovered = await scheduler.recoverAfterCrash();
+    if (recovered > 0) log.info({ recovered }, 'messages left in flight by the last run are due again');
+  }
   const inbound = new InboundProcessor(batcher, log.child({ component: 'inbound' }), config.defaults.region, { outbox, committed });
   const context = { receipt: (r: Receipt) => receipts.submit(r), inbound: async (m: InboundMessage) => void (await inbound.submit(m)) };
   for (const connector of fixed) await connector.start(context);
 
   /** Brings the API-made connectors and the routes in line with the store. */
   let reloading = Promise.resolve();
-  const reload = () =>
+  const reloadHere = () =>
     (reloading = reloading.then(async () => {
       const definitions = await stored.list();
       const wanted = new Map(definitions.map((d) => [d.id, d]));
@@ -136,23 +158,52 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
         made.delete(id);
         await m.connector.stop();
       }
-      for (const d of definitions) {
-        if (made.has(d.id) || fixed.some((c) => c.id === d.id)) continue;
-        const connector = createConnector(d, config, { journal: true });
-        await connector.start(context);
-        made.set(d.id, { connector, definition: JSON.stringify(d) });
+      if (sends) {
+        for (const d of definitions) {
+          if (made.has(d.id) || fixed.some((c) => c.id === d.id)) continue;
+          const connector = createConnector(d, config, { journal: true });
+          await connector.start(context);
+          made.set(d.id, { connector, definition: JSON.stringify(d) });
+        }
       }
+      limits.clear();
+      for (const d of [...config.connectors, ...definitions]) limits.set(d.id, d.type === 'smpp' ? (d.max_submits_per_second ?? 0) : 0);
       table.update(await stored.namedRoutes(config.routes));
       rotation.setDisabled(await stored.disabled());
       loaded.clear();
       for (const c of all()) loaded.set(c.id, c);
       subscriptions.replace(await WebhookOutbox.subscriptions(db, box));
-      await webhooks.refresh();
+      await webhooks?.refresh();
     }));
-  await reload();
-  dispatcher.start((ids) => sender.process(ids));
-  scheduler.start();
-  await webhooks.start();
+  await reloadHere();
+  if (sends) dispatcher.start((ids) => sender.process(ids));
+  if (!cluster) {
+    scheduler.start();
+    await webhooks!.start();
+  } else {
+    await cluster.start({
+      reload: reloadHere,
+      scheduled: config.roles.includes('scheduler'),
+      async lead() {
+        scheduler.start();
+        webhooks = makeWebhookSender();
+        await webhooks.start();
+      },
+      async pollWebhooks() {
+        // Deliveries other nodes wrote: the sender learns of endpoints only from its own commits and its start.
+        webhooks?.track(await WebhookOutbox.pendingEndpoints(db));
+      },
+      remoteStatus(changes) {
+        remote.add(changes);
+        bus.publishStatus(changes);
+      },
+      async yieldLead() {
+        await scheduler.stop();
+        await webhooks?.stop();
+        webhooks = undefined;
+      },
+    });
+  }
 
   return {
     async accept(job) {
@@ -174,19 +225,26 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
       return dispatcher.depth;
     },
     connectors: () => all().map((c) => ({ ...c.state(), enabled: rotation.isEnabled(c.id), circuit: rotation.circuit(c.id) })),
-    reload,
+    async reload() {
+      await reloadHere();
+      await cluster?.announceReload();
+    },
     async callback(connectorId, request) {
       const connector = loaded.get(connectorId);
       if (!connector?.callback) return { status: 404, body: `no connector ${connectorId} takes status reports` };
       return connector.callback(request);
     },
     async stop() {
-      await scheduler.stop();
+      // Stop taking work first; claimed messages not yet submitted are handed back, the rest finish.
+      sender.stopping();
+      if (cluster) await cluster.stopLeading();
+      else await scheduler.stop();
       await dispatcher.stop();
-      await webhooks.stop();
+      await webhooks?.stop();
       await reloading;
       for (const connector of all()) await connector.stop();
       await receipts.stop();
+      await cluster?.close();
     },
   };
 }

@@ -16,6 +16,14 @@ export interface SchedulerOptions {
   pollLimit?: number;
   /** the dispatcher queue depth above which a poll is skipped, default 20,000 */
   maxDepth?: number;
+  /**
+   * In a cluster the accepting node hands a message due at once to the queue
+   * itself: such a message is left alone for this long after it was accepted,
+   * and handed over only if it is still waiting then (its hand-over was lost).
+   * Without it, every poll under a backlog would queue the backlog again.
+   * Absent (embedded): every due message is handed over.
+   */
+  handedOverMs?: number | undefined;
   /** finishing `sent` messages whose receipt never came; off when absent */
   expiry?: {
     batcher: WriteBatcher;
@@ -45,6 +53,7 @@ export class Scheduler {
   readonly #pollMs: number;
   readonly #pollLimit: number;
   readonly #maxDepth: number;
+  readonly #handedOverMs: number | undefined;
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | null = null;
   #lastPurge = 0;
@@ -58,6 +67,7 @@ export class Scheduler {
     this.#pollMs = options.pollMs ?? 250;
     this.#pollLimit = options.pollLimit ?? 2000;
     this.#maxDepth = options.maxDepth ?? 20_000;
+    this.#handedOverMs = options.handedOverMs;
     this.#expiry = options.expiry;
   }
 
@@ -119,14 +129,16 @@ export class Scheduler {
   async tick(now = Date.now()): Promise<number> {
     let handed = 0;
     if (this.#dispatcher.depth < this.#maxDepth) {
-      const due = await this.#db
+      let query = this.#db
         .selectFrom('messages')
         .select('id')
         .where(OPEN_STATUS_CONDITION) // as in the partial index messages_due, word for word
-        .where('due_at', '<=', now)
-        .orderBy('due_at')
-        .limit(this.#pollLimit)
-        .execute();
+        .where('due_at', '<=', now);
+      const handedOverMs = this.#handedOverMs;
+      if (handedOverMs !== undefined) {
+        query = query.where((eb) => eb.not(eb.and([eb('status', '=', 'accepted'), eb('due_at', '<=', eb.ref('created_at')), eb('created_at', '>', now - handedOverMs)])));
+      }
+      const due = await query.orderBy('due_at').limit(this.#pollLimit).execute();
       handed = due.length;
       if (handed > 0) this.#dispatcher.enqueue(due.map((r) => r.id));
     }

@@ -5,7 +5,9 @@ import type { Logger } from '../log.ts';
 import { parseContent } from '../connectors/channels.ts';
 import { ConnectorError, type Channel, type Connector, type OutboundMessage } from '../connectors/types.ts';
 import { segment, type SmsEncoding } from '../sms/encoding.ts';
+import type { Kysely } from 'kysely';
 import type { MessageRow } from '../store/messages.ts';
+import type { DB } from '../store/schema.ts';
 import type { WriteBatcher } from '../store/write-batcher.ts';
 import type { RouteInput, RoutingTable } from './router.ts';
 import type { Rotation } from './rotation.ts';
@@ -17,6 +19,8 @@ export interface SenderOptions {
   retry: { initialDelayMs: number; maxDelayMs: number };
   /** where status events become webhook deliveries, in the same transaction */
   outbox?: EventOutbox | undefined;
+  /** waits until the connector may take this many more submits (the cluster-wide rate); absent: only the connector's own limiter */
+  pace?: ((connectorId: string, submits: number) => Promise<void>) | undefined;
 }
 
 /** What the sender needs to choose a connector: the routes, who is in rotation, and the loaded connectors. */
@@ -31,7 +35,12 @@ type Outcome =
   | { kind: 'retry'; row: MessageRow; reason: FailureReason }
   /** refused for a reason the route's next connector may not have: try that one at once */
   | { kind: 'reroute'; row: MessageRow; reason: FailureReason; failed: string[] }
-  | { kind: 'final'; row: MessageRow; status: 'rejected' | 'failed' | 'expired'; reason: FailureReason };
+  | { kind: 'final'; row: MessageRow; status: 'rejected' | 'failed' | 'expired'; reason: FailureReason }
+  /** not sent because the sender is stopping: handed back, due at once for another sender */
+  | { kind: 'release'; row: MessageRow };
+
+/** a claimed message is submitted only while this much of its lease is left: the outcome must be recorded before it runs out */
+const LEASE_MARGIN_MS = 1000;
 
 /** Exponential back-off with full jitter between half and all of the step. */
 export function retryDelayMs(attempt: number, retry: { initialDelayMs: number; maxDelayMs: number }, random = Math.random): number {
@@ -51,6 +60,8 @@ export class Sender {
   readonly #leaseMs: number;
   readonly #retry: SenderOptions['retry'];
   readonly #outbox: EventOutbox | undefined;
+  readonly #pace: SenderOptions['pace'];
+  #stopping = false;
 
   constructor(batcher: WriteBatcher, routing: Routing, bus: EventBus, log: Logger, options: SenderOptions) {
     this.#batcher = batcher;
@@ -60,6 +71,12 @@ export class Sender {
     this.#leaseMs = options.leaseMs ?? 60_000;
     this.#retry = options.retry;
     this.#outbox = options.outbox;
+    this.#pace = options.pace;
+  }
+
+  /** From now on claimed messages not yet submitted are handed back instead of sent (graceful shutdown). */
+  stopping(): void {
+    this.#stopping = true;
   }
 
   async process(ids: string[]): Promise<void> {
@@ -85,6 +102,7 @@ export class Sender {
     const events = await this.#batcher.run(async (tx) => {
       const out: EventInput[] = [];
       out.push(...(await markSent(tx, outcomes.flatMap((o) => (o.kind === 'sent' ? [o.record] : [])), now)));
+      await releaseClaims(tx, outcomes.flatMap((o) => (o.kind === 'release' ? [o.row] : [])), now);
       for (const o of outcomes) {
         if (o.kind === 'retry') {
           const dueAt = Math.min(now + retryDelayMs(o.row.attempts, this.#retry), o.row.expires_at);
@@ -126,6 +144,9 @@ export class Sender {
       content: parseContent(row.content),
     };
     const rotation = this.#routing.rotation;
+    if (this.#pace) await this.#pace(connector.id, message.parts.length);
+    // Stopping, or the lease ran out while waiting for the rate (another sender may have claimed it since): not sent here.
+    if (this.#stopping || Date.now() >= row.lease_until! - LEASE_MARGIN_MS) return { kind: 'release', row };
     try {
       const result = await connector.send(message);
       rotation.success(connector.id);
@@ -145,6 +166,17 @@ export class Sender {
       rotation.failure(connector.id, 'unexpected connector error');
       return { kind: 'retry', row, reason: { code: 'operator_error', detail: 'unexpected connector error' } };
     }
+  }
+}
+
+/**
+ * queued (claimed, not submitted) → queued and due now without a lease, so
+ * another sender takes it at once instead of after the lease. Only while this
+ * sender's claim still holds (the same lease), never after another's.
+ */
+async function releaseClaims(tx: Kysely<DB>, rows: readonly MessageRow[], now: number): Promise<void> {
+  for (const row of rows) {
+    await tx.updateTable('messages').set({ due_at: now, lease_until: null, updated_at: now }).where('id', '=', row.id).where('status', '=', 'queued').where('lease_until', '=', row.lease_until).execute();
   }
 }
 

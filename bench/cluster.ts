@@ -1,0 +1,154 @@
+/**
+ * Cluster throughput and latency: the embedded single process (SQLite) against
+ * a cluster on PostgreSQL + Redis of one API node, one scheduler and 1, 2 or 3
+ * worker processes, all on this machine, sending through the SMPP connector to
+ * the simulator (in this process, no submit limit).
+ *
+ * For each layout: `--messages` messages offered in bulk requests (100 each, 4
+ * in flight) as fast as they are accepted, timed from the first 202 to the
+ * simulator's last submit (submits/s); then `--rate` single `POST
+ * /v1/messages` a second for `--seconds` s, each timed from its 202 to its
+ * submit at the simulator (p50/p99 accept-to-submit).
+ *
+ *   node bench/cluster.ts [--layouts embedded,1,2,3] [--messages 4000] [--rate 100] [--seconds 5] [--runs 1]
+ */
+import { randomBytes } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import { SmscSimulator } from '../src/smpp/simulator.ts';
+import { clusterEnv, createDatabase, dropRedisPrefix, Node } from '../test/cluster-nodes.ts';
+import { API_KEY, machineInfo, median, percentile, round } from './lib.ts';
+
+const { values } = parseArgs({
+  options: {
+    layouts: { type: 'string', default: 'embedded,1,2,3' },
+    messages: { type: 'string', default: '4000' },
+    rate: { type: 'string', default: '100' },
+    seconds: { type: 'string', default: '5' },
+    runs: { type: 'string', default: '1' },
+  },
+});
+const MESSAGES = Number(values.messages);
+const RATE = Number(values.rate);
+const SECONDS = Number(values.seconds);
+const RUNS = Number(values.runs);
+const log = (line: string) => process.stderr.write(line + '\n');
+
+interface Result {
+  layout: string;
+  submitsPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+}
+
+async function until(what: string, probe: () => boolean, timeoutMs = 120_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!probe()) {
+    if (Date.now() > deadline) throw new Error(`${what} did not happen within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+async function runLayout(layout: string): Promise<Result> {
+  const sim = new SmscSimulator({ receiptDelayMs: 50 });
+  const simPort = await sim.start();
+  const configFile = { connectors: [{ id: 'operator', type: 'smpp', host: '127.0.0.1', port: simPort, system_id: 'bench', password: 'bench', window: 100 }], routes: [{ connector: 'operator' }] };
+  const nodes: Node[] = [];
+  let cleanup = async () => {};
+  let base: string;
+  try {
+    if (layout === 'embedded') {
+      const env = clusterEnv({ databaseUrl: '', prefix: 'unused', apiKey: API_KEY, configFile });
+      delete (env as Record<string, string>).DATABASE_URL;
+      delete (env as Record<string, string>).REDIS_URL;
+      const node = new Node('embedded', 'api,smpp,worker,scheduler', { ...env, PORT: '0', DEPESHA_SQLITE_SYNCHRONOUS: 'full' });
+      nodes.push(node);
+      base = String((await node.started()).url);
+    } else {
+      const database = await createDatabase();
+      const prefix = `bench-${randomBytes(3).toString('hex')}`;
+      cleanup = async () => {
+        await database.drop();
+        await dropRedisPrefix(prefix);
+      };
+      const env = { ...clusterEnv({ databaseUrl: database.url, prefix, apiKey: API_KEY, configFile }), PORT: '0' };
+      const api = new Node('api', 'api', env);
+      nodes.push(api);
+      base = String((await api.started()).url);
+      const rest = [new Node('scheduler', 'scheduler', env), ...[...Array(Number(layout))].map((_, i) => new Node(`worker-${i + 1}`, 'worker', env))];
+      nodes.push(...rest);
+      await Promise.all(rest.map((n) => n.started()));
+    }
+    const workers = layout === 'embedded' ? 1 : Number(layout);
+    await until('binds', () => sim.bound === workers);
+    const headers = { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' };
+
+    // Throughput: bulk requests as fast as accepted.
+    const phone = (i: number) => `+7916${String(i).padStart(7, '0')}`;
+    let next = 0;
+    let firstAccepted = 0;
+    const bulk = async () => {
+      while (next < MESSAGES) {
+        const from = next;
+        next += 100;
+        const to = [...Array(Math.min(100, MESSAGES - from))].map((_, k) => phone(from + k));
+        const res = await fetch(`${base}/v1/messages/bulk`, { method: 'POST', headers, body: JSON.stringify({ to, text: 'bench' }) });
+        if (res.status !== 202) throw new Error(`bulk: ${res.status} ${await res.text()}`);
+        await res.arrayBuffer();
+        firstAccepted ||= Date.now();
+      }
+    };
+    await Promise.all([bulk(), bulk(), bulk(), bulk()]);
+    await until('every bulk message submitted', () => sim.submits.length >= MESSAGES);
+    const lastSubmit = Math.max(...sim.submits.map((s) => s.at));
+    const submitsPerSecond = MESSAGES / ((lastSubmit - firstAccepted) / 1000);
+
+    // Latency at a fixed rate: each message's text carries its number; its 202 time is kept.
+    const acceptedAt = new Map<string, number>();
+    const start = Date.now();
+    const total = RATE * SECONDS;
+    const inFlight: Promise<void>[] = [];
+    for (let i = 0; i < total; i++) {
+      const due = start + (i * 1000) / RATE;
+      const wait = due - Date.now();
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      const text = `lat ${i}`;
+      inFlight.push(
+        fetch(`${base}/v1/messages`, { method: 'POST', headers, body: JSON.stringify({ to: phone(5_000_000 + i), text }) }).then(async (res) => {
+          await res.arrayBuffer();
+          if (res.status === 202) acceptedAt.set(text, Date.now());
+        }),
+      );
+    }
+    await Promise.all(inFlight);
+    await until('every rate message submitted', () => sim.submits.length >= MESSAGES + total);
+    const latencies = sim.submits.flatMap((s) => {
+      const at = acceptedAt.get(s.body.toString('latin1'));
+      return at === undefined ? [] : [Math.max(0, s.at - at)];
+    });
+    return { layout, submitsPerSecond: round(submitsPerSecond, 0), p50Ms: round(percentile(latencies, 50), 1), p99Ms: round(percentile(latencies, 99), 1) };
+  } finally {
+    for (const n of nodes) n.child.kill('SIGTERM');
+    await Promise.all(nodes.map((n) => n.exited));
+    await sim.stop();
+    await cleanup();
+  }
+}
+
+const results: Record<string, Result[]> = {};
+for (let run = 0; run < RUNS; run++) {
+  for (const layout of values.layouts.split(',')) {
+    log(`run ${run + 1}/${RUNS}: ${layout}${layout === 'embedded' ? '' : ' worker(s)'}`);
+    const r = await runLayout(layout);
+    log(`  ${r.submitsPerSecond} submits/s; accept-to-submit at ${RATE}/s p50 ${r.p50Ms} ms, p99 ${r.p99Ms} ms`);
+    (results[layout] ??= []).push(r);
+  }
+}
+const summary = Object.entries(results).map(([layout, rs]) => ({
+  layout,
+  submits_per_second: median(rs.map((r) => r.submitsPerSecond)),
+  p50_ms: median(rs.map((r) => r.p50Ms)),
+  p99_ms: median(rs.map((r) => r.p99Ms)),
+  runs: rs.length,
+}));
+for (const s of summary) process.stdout.write(`${s.layout.padEnd(9)} ${String(s.submits_per_second).padStart(6)} submits/s   p50 ${s.p50_ms} ms   p99 ${s.p99_ms} ms at ${RATE}/s (median of ${s.runs})\n`);
+process.stdout.write(JSON.stringify({ bench: 'cluster', machine: machineInfo(), messages: MESSAGES, rate: RATE, seconds: SECONDS, summary }) + '\n');

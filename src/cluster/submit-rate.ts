@@ -1,0 +1,63 @@
+import type { Redis } from 'ioredis';
+
+/**
+ * How late a submit may leave its slot (event-loop delays, the socket, the
+ * operator reading it) and still count in the second it was meant for: slots
+ * are given out only in the first 1000 − GUARD_MS ms of each second.
+ */
+export const GUARD_MS = 200;
+/** and none in the first LEAD_MS: a timer may fire a little early, or two clocks differ by a fraction of a ms */
+export const LEAD_MS = 10;
+
+// Fixed one-second windows on Redis's clock (slots from LEAD_MS to 1000 − GUARD_MS ms into each) (so the nodes' clocks do not matter): a window gives out at most
+// `perSecond` submits, spread evenly over its usable part; a caller gets the next free slot, in a later window if
+// this one is full or its usable part is over. Returns how long to wait, ms.
+const TAKE = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local per = tonumber(ARGV[1])
+local n = math.min(tonumber(ARGV[2]), per)
+local usable = tonumber(ARGV[3])
+local LEAD = tonumber(ARGV[4])
+local win = tonumber(redis.call('HGET', KEYS[1], 'w') or '0')
+local used = tonumber(redis.call('HGET', KEYS[1], 'c') or '0')
+local current = math.floor(now / 1000)
+if win < current then win = current; used = 0 end
+local at
+while true do
+  if used + n <= per then
+    at = math.max(now, win * 1000 + LEAD + used * usable / per)
+    if at <= win * 1000 + LEAD + usable then break end
+  end
+  win = win + 1
+  used = 0
+end
+redis.call('HSET', KEYS[1], 'w', win, 'c', used + n)
+redis.call('PEXPIRE', KEYS[1], 60000)
+return tostring(at - now)`;
+
+/**
+ * A connector's submits per second held across every worker node: each send
+ * takes its slots (one per submit) from one schedule in Redis and waits for
+ * them before it submits. No second on the operator's clock sees more than
+ * the limit, as long as a submit arrives within GUARD_MS of its slot; and
+ * since the slots of a second are spread evenly, no sliding second does
+ * either. The connector's own limiter (connectors/smpp/rate.ts) still spaces
+ * and adapts on each node, and is all there is in the embedded process.
+ */
+export class ClusterSubmitRate {
+  readonly #redis: Redis;
+  readonly #prefix: string;
+
+  constructor(redis: Redis, prefix: string) {
+    this.#redis = redis;
+    this.#prefix = prefix;
+  }
+
+  /** Waits until `submits` submits through the connector keep it within `perSecond` cluster-wide (0: no limit). */
+  async take(connectorId: string, perSecond: number, submits: number): Promise<void> {
+    if (perSecond <= 0) return;
+    const wait = Number(await this.#redis.eval(TAKE, 1, `${this.#prefix}:rate:${connectorId}`, perSecond, submits, 1000 - GUARD_MS - LEAD_MS, LEAD_MS));
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, Math.ceil(wait)));
+  }
+}

@@ -1,0 +1,144 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { TEST_DATABASE_URL } from './helpers.ts';
+
+export const TEST_REDIS_URL = process.env.DEPESHA_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/** undefined when Redis answers; otherwise why not. */
+export async function redisUnavailable(): Promise<string | undefined> {
+  const redis = new Redis(TEST_REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 2000 });
+  try {
+    await redis.connect();
+    await redis.ping();
+    return undefined;
+  } catch (err) {
+    return `Redis is not reachable at ${TEST_REDIS_URL}: ${(err as Error).message}`;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** A database of its own on the test server (the nodes are separate processes: a schema per suite would not reach them). */
+export async function createDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = `cluster_${randomBytes(5).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: TEST_DATABASE_URL });
+  await admin.connect();
+  await admin.query(`create database ${name}`);
+  await admin.end();
+  const url = new URL(TEST_DATABASE_URL);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    async drop() {
+      const c = new pg.Client({ connectionString: TEST_DATABASE_URL });
+      await c.connect();
+      await c.query(`drop database if exists ${name} with (force)`);
+      await c.end();
+    },
+  };
+}
+
+/** Removes every key of a cluster's prefix. */
+export async function dropRedisPrefix(prefix: string): Promise<void> {
+  const redis = new Redis(TEST_REDIS_URL);
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length > 0) await redis.del(...keys);
+  } while (cursor !== '0');
+  redis.disconnect();
+}
+
+/** One node of the cluster: `depesha start --roles …` as a child process; its JSON log lines are kept. */
+export class Node {
+  readonly name: string;
+  readonly child: ChildProcess;
+  readonly lines: Record<string, unknown>[] = [];
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  #waiters: { check: (line: Record<string, unknown>) => boolean; resolve: (line: Record<string, unknown>) => void }[] = [];
+  #buffer = '';
+
+  constructor(name: string, roles: string, env: Record<string, string>) {
+    this.name = name;
+    const dataDir = mkdtempSync(path.join(tmpdir(), `depesha-${name}-`));
+    this.child = spawn(process.execPath, ['src/main.ts', 'start', '--roles', roles], { env: { ...process.env, ...env, DEPESHA_DATA_DIR: dataDir }, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child.stdout!.setEncoding('utf8').on('data', (chunk: string) => this.#take(chunk));
+    let stderr = '';
+    this.child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    this.exited = new Promise((resolve) =>
+      this.child.once('exit', (code, signal) => {
+        if (code !== 0 && signal === null && stderr) process.stderr.write(`[${name}] ${stderr}\n`);
+        resolve({ code, signal });
+      }),
+    );
+  }
+
+  #take(chunk: string): void {
+    this.#buffer += chunk;
+    let nl;
+    while ((nl = this.#buffer.indexOf('\n')) >= 0) {
+      const text = this.#buffer.slice(0, nl);
+      this.#buffer = this.#buffer.slice(nl + 1);
+      if (!text.startsWith('{')) continue; // the bootstrap notice
+      const line = JSON.parse(text) as Record<string, unknown>;
+      this.lines.push(line);
+      this.#waiters = this.#waiters.filter((w) => {
+        if (!w.check(line)) return true;
+        w.resolve(line);
+        return false;
+      });
+    }
+  }
+
+  /** Resolves with the first log line (already seen or to come) that matches; fails if the node exits first or on timeout. */
+  waitForLine(check: (line: Record<string, unknown>) => boolean, what: string, timeoutMs = 20_000): Promise<Record<string, unknown>> {
+    const seen = this.lines.find(check);
+    if (seen) return Promise.resolve(seen);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${this.name}: ${what} did not happen within ${timeoutMs} ms; last log lines:\n${this.lines.slice(-5).map((l) => JSON.stringify(l)).join('\n')}`)), timeoutMs);
+      void this.exited.then(({ code, signal }) => reject(new Error(`${this.name} exited (${code ?? signal}) before ${what}`)));
+      this.#waiters.push({ check, resolve: (line) => (clearTimeout(timer), resolve(line)) });
+    });
+  }
+
+  started(): Promise<Record<string, unknown>> {
+    // Generous: six processes type-strip and start at once on a shared 2-core machine.
+    return this.waitForLine((l) => l.msg === 'depesha started', 'start', 60_000);
+  }
+}
+
+/** The environment every node of one cluster shares. */
+export function clusterEnv(options: { databaseUrl: string; prefix: string; apiKey: string; configFile: unknown }): Record<string, string> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'depesha-cluster-'));
+  const file = path.join(dir, 'config.json');
+  writeFileSync(file, JSON.stringify(options.configFile));
+  return {
+    DATABASE_URL: options.databaseUrl,
+    REDIS_URL: TEST_REDIS_URL,
+    DEPESHA_REDIS_PREFIX: options.prefix,
+    DEPESHA_CONFIG: file,
+    DEPESHA_BOOTSTRAP_API_KEY: options.apiKey,
+    // Every node must open the same sealed secrets (webhook signing keys, connector passwords).
+    DEPESHA_SECRET_KEY: randomBytes(32).toString('base64'),
+    SMPP_ENABLED: 'false',
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'info',
+  };
+}
+
+/** A bounded wait for what only the database or the simulator shows (polled: they have no events to wait on). */
+export async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`${what} did not happen within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}

@@ -1,0 +1,97 @@
+/**
+ * The cluster's Redis parts on their own, against the local Redis: the shared
+ * submit schedule holds a rate across connections, the leader lock has one
+ * holder at a time and passes on when it is given up, and the queue dispatcher
+ * carries ids from a node that only hands over to one that works.
+ */
+import assert from 'node:assert/strict';
+import { after, test } from 'node:test';
+import { Redis } from 'ioredis';
+import { LeaderLock } from '../src/cluster/leader.ts';
+import { QueueDispatcher } from '../src/cluster/queue.ts';
+import { ClusterSubmitRate } from '../src/cluster/submit-rate.ts';
+import { createLogger } from '../src/log.ts';
+import { dropRedisPrefix, redisUnavailable, TEST_REDIS_URL } from './cluster-nodes.ts';
+
+const why = await redisUnavailable();
+if (why && process.env.CI === 'true') throw new Error(`CI=true but ${why}`);
+const prefix = `tp-${Date.now().toString(36)}`;
+const log = createLogger('silent');
+const connections: Redis[] = [];
+const connect = () => {
+  const r = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
+  connections.push(r);
+  return r;
+};
+after(async () => {
+  if (why) return;
+  await dropRedisPrefix(prefix);
+  for (const r of connections) r.disconnect();
+});
+
+test('the submit schedule holds a rate across nodes: no second sees more than the limit', { skip: why ?? false }, async () => {
+  const perSecond = 50;
+  const nodes = [new ClusterSubmitRate(connect(), prefix), new ClusterSubmitRate(connect(), prefix), new ClusterSubmitRate(connect(), prefix)];
+  const times: number[] = [];
+  const started = Date.now();
+  await Promise.all([...Array(90)].map((_, i) => nodes[i % 3]!.take('op', perSecond, 1).then(() => times.push(Date.now()))));
+  const windows = new Map<number, number>();
+  for (const t of times) windows.set(Math.floor(t / 1000), (windows.get(Math.floor(t / 1000)) ?? 0) + 1);
+  assert.ok(Math.max(...windows.values()) <= perSecond, `a second saw ${Math.max(...windows.values())}`);
+  // 90 slots at 50 a second fill at least two windows: the last is in the third second counted from the first.
+  assert.ok(Math.floor(Date.now() / 1000) - Math.floor(started / 1000) >= 1, `took only ${Date.now() - started} ms`);
+  assert.ok(windows.size >= 2, `${windows.size} windows`);
+  // Another connector has a schedule of its own, and no limit costs nothing.
+  const other = Date.now();
+  await nodes[0]!.take('other', perSecond, 1);
+  await nodes[0]!.take('none', 0, 1000);
+  assert.ok(Date.now() - other < 200);
+});
+
+test('the leader lock: one holder at a time; giving it up hands it on', { skip: why ?? false }, async () => {
+  const events: string[] = [];
+  let acquired2: () => void = () => {};
+  const second = new Promise<void>((resolve) => (acquired2 = resolve));
+  let acquired1: () => void = () => {};
+  const first = new Promise<void>((resolve) => (acquired1 = resolve));
+  const a = new LeaderLock(connect(), `${prefix}:leader`, log, { ttlMs: 600, onAcquire: async () => (events.push('a+'), acquired1()), onLose: async () => void events.push('a-') });
+  const b = new LeaderLock(connect(), `${prefix}:leader`, log, { ttlMs: 600, onAcquire: async () => (events.push('b+'), acquired2()), onLose: async () => void events.push('b-') });
+  a.start();
+  await first;
+  b.start();
+  // b keeps trying (every 200 ms) while a renews: it must not get the lock.
+  const redis = connect();
+  const holder = await redis.get(`${prefix}:leader`);
+  await new Promise((resolve) => setTimeout(resolve, 700)); // more than one TTL: a lapsed lock would have gone to b
+  assert.equal(await redis.get(`${prefix}:leader`), holder);
+  assert.deepEqual(events, ['a+']);
+  await a.stop();
+  await second;
+  assert.deepEqual(events, ['a+', 'a-', 'b+']);
+  assert.equal(a.leader, false);
+  assert.equal(b.leader, true);
+  await b.stop();
+  assert.equal(await redis.get(`${prefix}:leader`), null);
+});
+
+test('the queue dispatcher: an api node hands ids over in jobs of a batch, a worker node gets each once', { skip: why ?? false }, async () => {
+  const api = new QueueDispatcher(connect(), log, { prefix, consume: false, batchSize: 10 });
+  const worker = new QueueDispatcher(connect(), log, { prefix, consume: true, batchSize: 10 });
+  const batches: string[][] = [];
+  let done: () => void = () => {};
+  const all = new Promise<void>((resolve) => (done = resolve));
+  worker.start(async (ids) => {
+    batches.push(ids);
+    if (batches.flat().length >= 25) done();
+  });
+  api.start(async () => assert.fail('an api node does not consume'));
+  const ids = [...Array(25)].map((_, i) => `msg_${i}`);
+  api.enqueue(ids);
+  api.enqueue(ids.slice(0, 5)); // handed over a moment ago: not again
+  await all;
+  await api.stop();
+  await worker.stop();
+  assert.deepEqual(batches.flat().sort(), [...ids].sort());
+  assert.ok(batches.every((b) => b.length <= 10));
+  assert.equal(batches.length, 3);
+});
