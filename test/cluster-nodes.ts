@@ -127,6 +127,8 @@ export function clusterEnv(options: { databaseUrl: string; prefix: string; apiKe
     // Every node must open the same sealed secrets (webhook signing keys, connector passwords).
     DEPESHA_SECRET_KEY: randomBytes(32).toString('base64'),
     SMPP_ENABLED: 'false',
+    // The test's webhook receiver listens on 127.0.0.1.
+    DEPESHA_WEBHOOK_ALLOW_PRIVATE_ADDRESSES: 'true',
     HOST: '127.0.0.1',
     LOG_LEVEL: 'info',
   };
