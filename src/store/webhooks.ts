@@ -302,6 +302,45 @@ export const WebhookOutbox = {
     return Number(followers.numUpdatedRows);
   },
 
+  /**
+   * Many successes at once (the answers of one event-loop turn): their log
+   * entries, each delivery marked delivered while it still holds its lease,
+   * and the next of each chain due now. Returns how many followers became due.
+   */
+  async deliveredMany(tx: Kysely<DB>, rows: readonly DeliveryRow[], attempts: AttemptRow[], now: number): Promise<number> {
+    await WebhookOutbox.logAttempts(tx, attempts);
+    const byLease = new Map<number, string[]>();
+    for (const r of rows) byLease.set(r.lease_until!, [...(byLease.get(r.lease_until!) ?? []), r.id]);
+    for (const [lease, ids] of byLease) {
+      for (const list of inLists(ids)) {
+        await tx
+          .updateTable('webhook_deliveries')
+          .set((eb) => ({ status: 'delivered', delivered_at: now, lease_until: null, attempts: eb('attempts', '+', 1) }))
+          .where('id', 'in', list)
+          .where('lease_until', '=', lease)
+          .execute();
+      }
+    }
+    const byEndpoint = new Map<string, Set<string>>();
+    for (const r of rows) byEndpoint.set(r.endpoint, (byEndpoint.get(r.endpoint) ?? new Set()).add(r.order_key));
+    let followers = 0;
+    for (const [endpoint, keys] of byEndpoint) {
+      for (const list of inLists([...keys])) {
+        const result = await tx
+          .updateTable('webhook_deliveries')
+          .set({ next_attempt_at: now })
+          .where(PENDING_CONDITION)
+          .where('endpoint', '=', endpoint)
+          .where('order_key', 'in', list)
+          .where('lease_until', 'is', null)
+          .where('next_attempt_at', '>', now)
+          .executeTakeFirst();
+        followers += Number(result.numUpdatedRows);
+      }
+    }
+    return followers;
+  },
+
   async retryAt(tx: Kysely<DB>, row: DeliveryRow, at: number): Promise<void> {
     await tx
       .updateTable('webhook_deliveries')

@@ -102,6 +102,8 @@ export class WebhookSender {
   /** deliveries admitted in a transaction that has not settled yet, per endpoint */
   readonly #reserved = new Map<string, number>();
   readonly #handoff: boolean;
+  /** successes waiting for their shared write (see #recordSuccess) */
+  readonly #successes: { row: DeliveryRow; attempt: AttemptRow; resolve: (followers: number) => void; reject: (err: Error) => void }[] = [];
   readonly #inFlight = new Set<Promise<void>>();
   readonly #callbackSecrets = new Map<string, Promise<string>>();
   readonly #poster: Poster;
@@ -533,7 +535,9 @@ export class WebhookSender {
     const failingBefore = subscription?.failingSince ?? null;
     // The endpoint's pause (if any) is set above, before the slot is handed on.
     free();
-    const followers = await this.#batcher.run(async (tx) => {
+    // A plain success (the common case) is written with the others of its event-loop turn.
+    const plain = outcome.ok && !(subscription && failingBefore !== null);
+    const followers = plain ? await this.#recordSuccess(row, attempt) : await this.#batcher.run(async (tx) => {
       await WebhookOutbox.logAttempts(tx, [attempt]);
       if (outcome.ok) {
         const n = await WebhookOutbox.delivered(tx, row, now);
@@ -560,6 +564,21 @@ export class WebhookSender {
     if (resumed) this.nudge();
     if (giveUp) this.#log.warn({ delivery: row.id, account: row.account_id }, 'callback_url delivery given up after the retry window');
     return followers;
+  }
+
+  /** Queues a success for the shared write of this event-loop turn; resolves with the followers it made due (counted once per write). */
+  #recordSuccess(row: DeliveryRow, attempt: AttemptRow): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.#successes.push({ row, attempt, resolve, reject });
+      if (this.#successes.length > 1) return;
+      setImmediate(() => {
+        const batch = this.#successes.splice(0);
+        this.#batcher.run((tx) => WebhookOutbox.deliveredMany(tx, batch.map((b) => b.row), batch.map((b) => b.attempt), Date.now())).then(
+          (followers) => batch.forEach((b, i) => b.resolve(i === 0 ? followers : 0)),
+          (err: Error) => batch.forEach((b) => b.reject(err)),
+        );
+      });
+    });
   }
 
   #callbackSecret(accountId: string): Promise<string> {
