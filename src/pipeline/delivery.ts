@@ -73,7 +73,9 @@ export interface DeliveryOptions {
  * default) or, with `DEPESHA_PIPELINE=inline`, on the main thread.
  */
 export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Config, bus: EventBus, log: Logger, options: DeliveryOptions = {}): Promise<Delivery> {
-  const batcher = new WriteBatcher(db, { batch: dialect === 'sqlite' });
+  // One transaction at a time on PostgreSQL too: event ids are made in the transaction, so commits come in id order
+  // and a reader resuming after an event id (Last-Event-ID, cursors) cannot miss one that committed later.
+  const batcher = new WriteBatcher(db);
   const writer = new AcceptWriter(batcher);
   // Embedded (no REDIS_URL): every role in this process, as ever. In a cluster only this node's roles run here.
   const cluster: ClusterNode | undefined = config.redisUrl === undefined ? undefined : await startCluster(config, log, { pollMs: options.pollMs });

@@ -53,7 +53,7 @@ export class WriteBatcher {
    * Called from inside a unit of work: `fn` learns whether the unit's writes
    * are stored (true: the shared transaction committed with them; false: the
    * unit rolled back or the transaction failed), before the unit's promise
-   * settles. Batching mode only (SQLite), where units run one after another.
+   * settles. Batching mode only, where units run one after another.
    */
   onSettled(fn: (stored: boolean) => void): void {
     if (!this.#unitHooks) throw new Error('WriteBatcher.onSettled is only for a unit of work in batching mode');

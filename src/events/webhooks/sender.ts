@@ -35,7 +35,7 @@ const PURGE_CHUNK = 5_000;
 /**
  * A delivery behind one in flight is looked at again this soon. Its
  * predecessor's success makes it due at once, but that write may commit just
- * before this deferral does (PostgreSQL runs them side by side); the short
+ * before this deferral does (another process's write, on PostgreSQL); the short
  * deferral bounds what that race costs.
  */
 const BEHIND_IN_FLIGHT_MS = 1_000;
