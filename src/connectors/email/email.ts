@@ -6,6 +6,7 @@ import { ConnectorIdSchema, secretsEnvSchema, secretsSchema } from '../shared/de
 import { wholeMessageIds } from '../shared/http-client.ts';
 import { ConnectorError, type Connector, type ConnectorContext, type ConnectorManifest, type ConnectorState, type OutboundMessage, type Receipt, type SendResult } from '../types.ts';
 import { dsnReason, parseDsn, type Dsn } from './dsn.ts';
+import { SingleLink } from '../shared/link.ts';
 
 export const EmailDefinitionSchema = Type.Object(
   {
@@ -90,10 +91,7 @@ export class EmailConnector implements Connector {
   readonly #transport: Transporter;
   #bounces: SMTPServer | undefined;
   #bouncePort: number | undefined;
-  #context: ConnectorContext | undefined;
-  #stopped = true;
-  #since = Date.now();
-  #inFlight = 0;
+  readonly #link = new SingleLink();
   #detail: string | null = null;
 
   constructor(definition: EmailDefinition) {
@@ -118,9 +116,7 @@ export class EmailConnector implements Connector {
   }
 
   async start(context: ConnectorContext): Promise<void> {
-    this.#context = context;
-    this.#stopped = false;
-    this.#since = Date.now();
+    this.#link.start(context);
     if (this.#definition.bounce_port === undefined) return;
     const server = new SMTPServer({
       authOptional: true,
@@ -149,8 +145,7 @@ export class EmailConnector implements Connector {
   }
 
   async stop(): Promise<void> {
-    this.#stopped = true;
-    this.#since = Date.now();
+    this.#link.stop();
     this.#transport.close();
     const server = this.#bounces;
     this.#bounces = undefined;
@@ -158,7 +153,7 @@ export class EmailConnector implements Connector {
   }
 
   state(): ConnectorState {
-    return { id: this.id, type: 'email', status: this.#stopped ? 'stopped' : 'up', detail: this.#detail, since: this.#since, links: { up: this.#stopped ? 0 : 1, total: 1 }, inFlight: this.#inFlight };
+    return this.#link.state(this.id, 'email', this.#detail);
   }
 
   async send(message: OutboundMessage): Promise<SendResult> {
@@ -169,7 +164,7 @@ export class EmailConnector implements Connector {
       throw new ConnectorError(`${this.id}: the sender ${from} is not in the domain ${d.domain}`, { retryable: false, reason: 'invalid_sender' });
     }
     const html = message.content?.html;
-    this.#inFlight++;
+    this.#link.inFlight++;
     try {
       await this.#transport.sendMail({
         from,
@@ -185,10 +180,10 @@ export class EmailConnector implements Connector {
     } catch (err) {
       throw refusal(err as { code?: string; responseCode?: number; response?: string; message: string }, this.id);
     } finally {
-      this.#inFlight--;
+      this.#link.inFlight--;
     }
-    if (d.delivered_on === 'accepted' && this.#context) {
-      const context = this.#context;
+    if (d.delivered_on === 'accepted' && this.#link.context) {
+      const context = this.#link.context;
       setImmediate(() => void context.receipt({ connectorId: this.id, providerMessageId: message.id, status: 'delivered', at: Date.now() }).catch(() => {}));
     }
     return { providerIds: wholeMessageIds(message.parts, message.id) };
@@ -196,9 +191,9 @@ export class EmailConnector implements Connector {
 
   async #bounce(raw: Buffer, recipients: string[]): Promise<void> {
     const dsn = await parseDsn(raw, recipients, VERP);
-    if (!dsn || !this.#context) return; // not a DSN of ours: accepted and dropped, so the relay does not retry it
+    if (!dsn || !this.#link.context) return; // not a DSN of ours: accepted and dropped, so the relay does not retry it
     const receipt = this.parseReceipt(dsn);
-    if (receipt) await this.#context.receipt(receipt);
+    if (receipt) await this.#link.context.receipt(receipt);
   }
 
   /** A parsed DSN → Receipt: delivered/relayed settle it, failed with the reason of its status code; delayed and expanded are interim. */

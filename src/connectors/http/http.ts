@@ -6,6 +6,7 @@ import { secretEquals as equal, wholeMessageIds } from '../shared/http-client.ts
 import { atPath, asText, readerFor, type Reader } from './extract.ts';
 import { resolveHttpDefinition, type ResolvedHttp } from './presets.ts';
 import type { CodeMeaning, HttpDefinition } from './spec.ts';
+import { SingleLink } from '../shared/link.ts';
 
 const liquid = new Liquid({ strictFilters: true, ownPropertyOnly: true });
 
@@ -39,10 +40,7 @@ export class HttpConnector implements Connector {
   readonly #spec: ResolvedHttp;
   readonly #send: CompiledRequest;
   readonly #read: Reader;
-  #context: ConnectorContext | undefined;
-  #stopped = true;
-  #since = Date.now();
-  #inFlight = 0;
+  readonly #link = new SingleLink();
 
   constructor(definition: HttpDefinition) {
     this.id = definition.id;
@@ -75,18 +73,15 @@ export class HttpConnector implements Connector {
   }
 
   async start(context: ConnectorContext): Promise<void> {
-    this.#context = context;
-    this.#stopped = false;
-    this.#since = Date.now();
+    this.#link.start(context);
   }
 
   async stop(): Promise<void> {
-    this.#stopped = true;
-    this.#since = Date.now();
+    this.#link.stop();
   }
 
   state(): ConnectorState {
-    return { id: this.id, type: 'http', status: this.#stopped ? 'stopped' : 'up', detail: null, since: this.#since, links: { up: this.#stopped ? 0 : 1, total: 1 }, inFlight: this.#inFlight };
+    return this.#link.state(this.id, 'http');
   }
 
   async send(message: OutboundMessage): Promise<SendResult> {
@@ -116,7 +111,7 @@ export class HttpConnector implements Connector {
       headers['content-type'] = 'application/json';
     }
 
-    this.#inFlight++;
+    this.#link.inFlight++;
     let status: number;
     let text: string;
     try {
@@ -126,7 +121,7 @@ export class HttpConnector implements Connector {
     } catch (err) {
       throw new ConnectorError(`${this.id}: the aggregator did not answer: ${(err as Error).message}`, { retryable: true, reason: 'operator_unavailable', cause: err });
     } finally {
-      this.#inFlight--;
+      this.#link.inFlight--;
     }
     if (status === 429) throw new ConnectorError(`${this.id}: throttled (HTTP 429)`, { retryable: true, reason: 'operator_throttled', providerCode: 'http_429' });
     if (status === 401 || status === 403) throw new ConnectorError(`${this.id}: credentials refused (HTTP ${status})`, { retryable: true, reason: 'operator_unavailable', providerCode: `http_${status}` });
@@ -200,9 +195,9 @@ export class HttpConnector implements Connector {
     }
     const items = spec.items === undefined ? [body] : atPath(body, spec.items);
     const receipts = (Array.isArray(items) ? items : []).map((item) => this.parseReceipt(item)).filter((r): r is Receipt => r !== null);
-    if (!this.#context || this.#stopped) return { status: 503, body: 'not running' };
+    if (!this.#link.context || this.#link.stopped) return { status: 503, body: 'not running' };
     // Acknowledged only once recorded: on an error the provider sends the report again.
-    await Promise.all(receipts.map((r) => this.#context!.receipt(r)));
+    await Promise.all(receipts.map((r) => this.#link.context!.receipt(r)));
     return { status: spec.reply?.status ?? 200, body: spec.reply?.body ?? 'OK', contentType: 'text/plain' };
   }
 

@@ -3,6 +3,7 @@ import type { ReasonCode } from '../../domain/reasons.ts';
 import { BaseUrl, ConnectorIdSchema, secretsEnvSchema, secretsSchema } from '../shared/definition.ts';
 import { requestJson, wholeMessageIds } from '../shared/http-client.ts';
 import { ConnectorError, type Connector, type ConnectorContext, type ConnectorManifest, type ConnectorState, type OutboundMessage, type Receipt, type SendResult } from '../types.ts';
+import { SingleLink } from '../shared/link.ts';
 
 export const TelegramBotDefinitionSchema = Type.Object(
   {
@@ -44,10 +45,7 @@ export class TelegramBotConnector implements Connector {
   readonly #base: string;
   readonly #token: string;
   readonly #parseMode: string | undefined;
-  #context: ConnectorContext | undefined;
-  #stopped = true;
-  #since = Date.now();
-  #inFlight = 0;
+  readonly #link = new SingleLink();
 
   constructor(definition: TelegramBotDefinition) {
     this.id = definition.id;
@@ -57,36 +55,33 @@ export class TelegramBotConnector implements Connector {
   }
 
   async start(context: ConnectorContext): Promise<void> {
-    this.#context = context;
-    this.#stopped = false;
-    this.#since = Date.now();
+    this.#link.start(context);
   }
 
   async stop(): Promise<void> {
-    this.#stopped = true;
-    this.#since = Date.now();
+    this.#link.stop();
   }
 
   state(): ConnectorState {
-    return { id: this.id, type: 'telegram_bot', status: this.#stopped ? 'stopped' : 'up', detail: null, since: this.#since, links: { up: this.#stopped ? 0 : 1, total: 1 }, inFlight: this.#inFlight };
+    return this.#link.state(this.id, 'telegram_bot');
   }
 
   async send(message: OutboundMessage): Promise<SendResult> {
     if (message.to.startsWith('+')) {
       throw new ConnectorError(`${this.id}: a bot cannot write to a phone number; give the chat id`, { retryable: false, reason: 'invalid_destination' });
     }
-    this.#inFlight++;
+    this.#link.inFlight++;
     let reply;
     try {
       reply = await requestJson(this.id, `${this.#base}/bot${this.#token}/sendMessage`, { body: { chat_id: message.to, text: message.text, ...(this.#parseMode ? { parse_mode: this.#parseMode } : {}) } });
     } finally {
-      this.#inFlight--;
+      this.#link.inFlight--;
     }
     const body = reply.json as { ok?: boolean; result?: { message_id?: number; chat?: { id?: number } }; error_code?: number; description?: string; parameters?: { retry_after?: number } } | undefined;
     if (reply.status === 200 && body?.ok === true && body.result?.message_id !== undefined) {
       const providerId = `${body.result.chat?.id ?? message.to}:${body.result.message_id}`;
       // Accepted is all the Bot API ever says; the receipt follows the answer, as an operator's would.
-      const context = this.#context;
+      const context = this.#link.context;
       if (context) setImmediate(() => void context.receipt(this.parseReceipt(`telegram_bot:${providerId}`)!).catch(() => {}));
       return { providerIds: wholeMessageIds(message.parts, providerId) };
     }

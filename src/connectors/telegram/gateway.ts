@@ -4,6 +4,7 @@ import type { FailureReason, ReasonCode } from '../../domain/reasons.ts';
 import { BaseUrl, ConnectorIdSchema, secretsEnvSchema, secretsSchema } from '../shared/definition.ts';
 import { requestJson, secretEquals, wholeMessageIds, type ProviderReply } from '../shared/http-client.ts';
 import { ConnectorError, type CallbackReply, type CallbackRequest, type Connector, type ConnectorContext, type ConnectorManifest, type ConnectorState, type OutboundMessage, type Receipt, type SendResult } from '../types.ts';
+import { SingleLink } from '../shared/link.ts';
 
 export const TelegramGatewayDefinitionSchema = Type.Object(
   {
@@ -70,10 +71,7 @@ export class TelegramGatewayConnector implements Connector {
   readonly #callbackUrl: string | undefined;
   readonly #check: boolean;
   readonly #senderUsername: string | undefined;
-  #context: ConnectorContext | undefined;
-  #stopped = true;
-  #since = Date.now();
-  #inFlight = 0;
+  readonly #link = new SingleLink();
 
   constructor(definition: TelegramGatewayDefinition) {
     this.id = definition.id;
@@ -85,18 +83,15 @@ export class TelegramGatewayConnector implements Connector {
   }
 
   async start(context: ConnectorContext): Promise<void> {
-    this.#context = context;
-    this.#stopped = false;
-    this.#since = Date.now();
+    this.#link.start(context);
   }
 
   async stop(): Promise<void> {
-    this.#stopped = true;
-    this.#since = Date.now();
+    this.#link.stop();
   }
 
   state(): ConnectorState {
-    return { id: this.id, type: 'telegram_gateway', status: this.#stopped ? 'stopped' : 'up', detail: null, since: this.#since, links: { up: this.#stopped ? 0 : 1, total: 1 }, inFlight: this.#inFlight };
+    return this.#link.state(this.id, 'telegram_gateway');
   }
 
   async send(message: OutboundMessage): Promise<SendResult> {
@@ -139,8 +134,8 @@ export class TelegramGatewayConnector implements Connector {
   }
 
   #post(method: string, body: Record<string, unknown>): Promise<ProviderReply> {
-    this.#inFlight++;
-    return requestJson(this.id, `${this.#base}/${method}`, { body, headers: { authorization: `Bearer ${this.#token}` } }).finally(() => this.#inFlight--);
+    this.#link.inFlight++;
+    return requestJson(this.id, `${this.#base}/${method}`, { body, headers: { authorization: `Bearer ${this.#token}` } }).finally(() => this.#link.inFlight--);
   }
 
   async callback(request: CallbackRequest): Promise<CallbackReply> {
@@ -157,7 +152,7 @@ export class TelegramGatewayConnector implements Connector {
       return { status: 400, body: 'not JSON' };
     }
     const receipt = this.parseReceipt(body);
-    if (receipt && this.#context && !this.#stopped) await this.#context.receipt(receipt);
+    if (receipt && this.#link.context && !this.#link.stopped) await this.#link.context.receipt(receipt);
     return { status: 200, body: 'OK' };
   }
 

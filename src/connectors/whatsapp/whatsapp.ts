@@ -4,6 +4,7 @@ import type { ReasonCode } from '../../domain/reasons.ts';
 import { BaseUrl, ConnectorIdSchema, secretsEnvSchema, secretsSchema } from '../shared/definition.ts';
 import { requestJson, secretEquals, wholeMessageIds } from '../shared/http-client.ts';
 import { ConnectorError, type CallbackReply, type CallbackRequest, type Connector, type ConnectorContext, type ConnectorManifest, type ConnectorState, type OutboundMessage, type Receipt, type SendResult } from '../types.ts';
+import { SingleLink } from '../shared/link.ts';
 
 export const WhatsAppDefinitionSchema = Type.Object(
   {
@@ -80,10 +81,7 @@ export class WhatsAppConnector implements Connector {
   readonly #secrets: NonNullable<WhatsAppDefinition['secrets']>;
   readonly #language: string;
   readonly #otpButton: boolean;
-  #context: ConnectorContext | undefined;
-  #stopped = true;
-  #since = Date.now();
-  #inFlight = 0;
+  readonly #link = new SingleLink();
 
   constructor(definition: WhatsAppDefinition) {
     this.id = definition.id;
@@ -95,18 +93,15 @@ export class WhatsAppConnector implements Connector {
   }
 
   async start(context: ConnectorContext): Promise<void> {
-    this.#context = context;
-    this.#stopped = false;
-    this.#since = Date.now();
+    this.#link.start(context);
   }
 
   async stop(): Promise<void> {
-    this.#stopped = true;
-    this.#since = Date.now();
+    this.#link.stop();
   }
 
   state(): ConnectorState {
-    return { id: this.id, type: 'whatsapp', status: this.#stopped ? 'stopped' : 'up', detail: null, since: this.#since, links: { up: this.#stopped ? 0 : 1, total: 1 }, inFlight: this.#inFlight };
+    return this.#link.state(this.id, 'whatsapp');
   }
 
   async send(message: OutboundMessage): Promise<SendResult> {
@@ -127,12 +122,12 @@ export class WhatsAppConnector implements Connector {
           },
         }
       : { messaging_product: 'whatsapp', to, type: 'text', text: { body: message.text } };
-    this.#inFlight++;
+    this.#link.inFlight++;
     let reply;
     try {
       reply = await requestJson(this.id, this.#url, { body, headers: { authorization: `Bearer ${this.#secrets.access_token ?? ''}` } });
     } finally {
-      this.#inFlight--;
+      this.#link.inFlight--;
     }
     const answer = reply.json as { messages?: { id?: string }[]; error?: { code?: number; message?: string } } | undefined;
     const wamid = answer?.messages?.[0]?.id;
@@ -162,8 +157,8 @@ export class WhatsAppConnector implements Connector {
       const r = this.parseReceipt(s);
       if (r) receipts.push(r);
     }
-    if (receipts.length > 0 && (!this.#context || this.#stopped)) return { status: 503, body: 'not running' };
-    await Promise.all(receipts.map((r) => this.#context!.receipt(r)));
+    if (receipts.length > 0 && (!this.#link.context || this.#link.stopped)) return { status: 503, body: 'not running' };
+    await Promise.all(receipts.map((r) => this.#link.context!.receipt(r)));
     return { status: 200, body: 'OK' };
   }
 
