@@ -2,7 +2,7 @@
  * Webhooks under load (issue 4): messages at a fixed rate through the SMPP
  * connector to the SMSC simulator (in this process), receipts back, and a
  * webhook subscription posting every `message.delivered` to a receiver in
- * this process. Measures the time from the simulator sending a receipt
+ * a child process (bench/webhook-receiver.ts). Measures the time from the simulator sending a receipt
  * (deliver_sm) to the webhook POST arriving at the receiver, on one clock.
  * With --outage S the receiver answers 503 for S seconds in the middle of the
  * load; the bench then waits until every delivered message's webhook has
@@ -14,7 +14,7 @@
  *   node bench/webhooks.ts [--rate 1000] [--duration 30] [--outage 0] [--runs 1]
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
+import { fork, type ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { SmscSimulator } from '../src/smpp/simulator.ts';
@@ -96,34 +96,20 @@ interface Run {
 async function run(i: number): Promise<Run> {
   const busyBefore = await waitForQuietMachine(log);
   const receiptAt = new Map<string, number>();
-  const webhookAt = new Map<string, number>();
-  /** message ids whose delivered webhook arrived (numbers can repeat; ids do not) */
-  const webhookIds = new Set<string>();
-  let posts = 0;
-  let refused = 0;
-  let outage = false;
-  const receiver = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      posts++;
-      if (outage) {
-        refused++;
-        res.writeHead(503).end();
-        return;
-      }
-      const at = Date.now();
-      const event = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { type: string; data: { id: string; to: string } };
-      const digits = event.data.to.replace(/^\+/, '');
-      if (event.type === 'message.delivered') {
-        webhookIds.add(event.data.id);
-        if (!webhookAt.has(digits)) webhookAt.set(digits, at);
-      }
-      res.writeHead(204).end();
+  // The receiver runs in a child process (bench/webhook-receiver.ts): see there why.
+  const receiver: ChildProcess = fork(new URL('./webhook-receiver.ts', import.meta.url), [], { execArgv: process.execArgv });
+  let counts = { ids: 0, posts: 0, refused: 0 };
+  let reported: ((r: { arrivals: [string, number][] } & typeof counts) => void) | undefined;
+  const receiverPort = await new Promise<number>((resolve, reject) => {
+    receiver.once('error', reject);
+    receiver.on('message', (m: { type: string; port?: number; arrivals?: [string, number][]; ids?: number; posts?: number; refused?: number }) => {
+      if (m.type === 'ready') resolve(m.port!);
+      else if (m.type === 'counts') counts = { ids: m.ids!, posts: m.posts!, refused: m.refused! };
+      else if (m.type === 'report') reported?.({ arrivals: m.arrivals!, ids: m.ids!, posts: m.posts!, refused: m.refused! });
     });
   });
-  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
-  const receiverUrl = `http://127.0.0.1:${(receiver.address() as { port: number }).port}/hooks`;
+  const setOutage = (on: boolean) => receiver.send({ type: 'outage', on });
+  const receiverUrl = `http://127.0.0.1:${receiverPort}/hooks`;
 
   const sim = new SmscSimulator({ accounts: { depesha: 'bench' }, receiptDelayMs });
   sim.recordSubmits = false;
@@ -157,17 +143,17 @@ async function run(i: number): Promise<Run> {
     if (outageS > 0) {
       timers.push(
         setTimeout(() => {
-          outage = true;
+          setOutage(true);
           log('  receiver down');
         }, (warmup + 10) * 1000),
         setTimeout(() => {
-          outage = false;
+          setOutage(false);
           outageEnd = Date.now();
           log('  receiver up again');
         }, (warmup + 10 + outageS) * 1000),
       );
     }
-    const progress = setInterval(() => log(`  t=${Math.round((Date.now() - t0) / 1000)} s: ${receiptAt.size} receipts, ${webhookIds.size} webhooks, ${posts} POSTs (${refused} refused)`), 10_000);
+    const progress = setInterval(() => log(`  t=${Math.round((Date.now() - t0) / 1000)} s: ${receiptAt.size} receipts, ${counts.ids} webhooks, ${counts.posts} POSTs (${counts.refused} refused)`), 10_000);
     await cannon({
       url: srv.url,
       connections: common.connections,
@@ -191,7 +177,7 @@ async function run(i: number): Promise<Run> {
       const delivered = metric(m, M.delivered);
       const accepted = metric(m, M.accepted);
       const finals = ['delivered', 'undelivered', 'rejected', 'failed', 'expired'].reduce((a, s) => a + metric(m, M.status(s)), 0);
-      if (finals >= accepted && webhookIds.size >= delivered) {
+      if (finals >= accepted && counts.ids >= delivered) {
         drainedAt = Date.now();
         break;
       }
@@ -200,6 +186,12 @@ async function run(i: number): Promise<Run> {
       m = await scrape(srv.url);
     }
     clearInterval(progress);
+    const report = await new Promise<{ arrivals: [string, number][] } & typeof counts>((resolve) => {
+      reported = resolve;
+      receiver.send({ type: 'report' });
+    });
+    const webhookAt = new Map(report.arrivals);
+    const { ids: webhooksReceived, posts, refused } = report;
     const latencies: number[] = [];
     for (const [to, at] of receiptAt) {
       const hook = webhookAt.get(to);
@@ -207,7 +199,7 @@ async function run(i: number): Promise<Run> {
       if (hook !== undefined && at >= measureFrom && (outageS === 0 || at < measureFrom + 10_000)) latencies.push(hook - at);
     }
     const delivered = metric(m, M.delivered);
-    const missing = delivered - webhookIds.size;
+    const missing = delivered - webhooksReceived;
     // Diagnostic: how long the POSTs themselves took, from the delivery log (the newest 1,000 attempts).
     const logPage = (await (await fetch(`${srv.url}/v1/webhooks/${subscriptionId}/deliveries?limit=1000`, { headers: authHeaders })).json()) as { data: { latency_ms: number }[] };
     const postMs = logPage.data.map((a) => a.latency_ms);
@@ -216,7 +208,7 @@ async function run(i: number): Promise<Run> {
       offered_per_s: rate,
       accepted: metric(m, M.accepted),
       delivered,
-      webhooks_received: webhookIds.size,
+      webhooks_received: webhooksReceived,
       webhook_posts: posts,
       refused_during_outage: refused,
       missing,
@@ -238,8 +230,7 @@ async function run(i: number): Promise<Run> {
     await server?.stop();
     server = undefined;
     await sim.stop();
-    await new Promise<void>((resolve) => receiver.close(() => resolve()));
-    receiver.closeAllConnections();
+    receiver.disconnect();
     rmSync(configDir, { recursive: true, force: true });
   }
 }

@@ -1,11 +1,12 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { postOnce, webhookDispatcher, type PosterOptions, type PostRequest } from './poster.ts';
+import { EndpointQueues, postOnce, webhookDispatcher, type PosterOptions, type PostRequest } from './poster.ts';
 
-/** The webhook poster's thread: POSTs what the delivery thread signed, answers with the outcome. */
+/** The webhook poster's thread: POSTs what the delivery thread signed (each endpoint's limit kept here), answers with the outcome. */
 const port = parentPort;
 if (!port) throw new Error('poster-thread.ts runs as a worker thread');
 const options = workerData as PosterOptions;
 const dispatcher = webhookDispatcher(options);
+const queues = new EndpointQueues((request) => postOnce(request, dispatcher, options));
 port.on('message', (m: { id: number; request: PostRequest }) => {
-  void postOnce(m.request, dispatcher, options).then((outcome) => port.postMessage({ id: m.id, outcome }));
+  void queues.post(m.request).then((outcome) => port.postMessage({ id: m.id, outcome }));
 });

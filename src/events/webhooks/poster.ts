@@ -8,6 +8,10 @@ export interface PostRequest {
   headers: Record<string, string>;
   body: string;
   timeoutMs: number;
+  /** the endpoint's key: its requests share `limit` */
+  endpoint: string;
+  /** requests in flight to this endpoint at most; the rest wait in order */
+  limit: number;
 }
 
 /** What came of one POST. */
@@ -20,10 +24,66 @@ export interface Outcome {
   latencyMs: number;
 }
 
-/** Sends webhook requests. `post` resolves undefined when the poster was closed meanwhile (the delivery stays leased). */
+/**
+ * A request that waited for its endpoint's slot when another request to that
+ * endpoint failed: it was not sent (the sender pauses the endpoint on a
+ * failure, and this one goes back with the rest).
+ */
+export const SKIPPED = 'skipped';
+
+/**
+ * Sends webhook requests, at most `limit` at a time per endpoint (the rest
+ * wait in order, on the poster's own loop). `post` resolves undefined when the
+ * poster was closed meanwhile (the delivery stays leased), SKIPPED when it was
+ * not sent because another request to its endpoint failed first.
+ */
 export interface Poster {
-  post(request: PostRequest): Promise<Outcome | undefined>;
+  post(request: PostRequest): Promise<Outcome | typeof SKIPPED | undefined>;
   close(): Promise<void>;
+}
+
+type Send = (request: PostRequest) => Promise<Outcome | undefined>;
+
+/**
+ * The per-endpoint limit, kept where the requests go out: a slot is handed on
+ * the moment its answer is in, without a round trip through the delivery
+ * thread (whose loop blocks in SQLite for milliseconds at a time). When a
+ * request fails, the ones still waiting for that endpoint are not sent.
+ */
+export class EndpointQueues {
+  readonly #send: Send;
+  readonly #endpoints = new Map<string, { active: number; waiting: { request: PostRequest; resolve: (o: Outcome | typeof SKIPPED | undefined) => void }[] }>();
+
+  constructor(send: Send) {
+    this.#send = send;
+  }
+
+  post(request: PostRequest): Promise<Outcome | typeof SKIPPED | undefined> {
+    let e = this.#endpoints.get(request.endpoint);
+    if (!e) this.#endpoints.set(request.endpoint, (e = { active: 0, waiting: [] }));
+    const queue = e;
+    return new Promise((resolve) => {
+      queue.waiting.push({ request, resolve });
+      this.#pump(request.endpoint);
+    });
+  }
+
+  #pump(key: string): void {
+    const e = this.#endpoints.get(key);
+    if (!e) return;
+    while (e.waiting.length > 0 && e.active < e.waiting[0]!.request.limit) {
+      const { request, resolve } = e.waiting.shift()!;
+      e.active++;
+      void this.#send(request).then((outcome) => {
+        e.active--;
+        // The failure first: the sender pauses the endpoint on it, then takes the skipped ones back.
+        resolve(outcome);
+        if (outcome && !outcome.ok) for (const w of e.waiting.splice(0)) w.resolve(SKIPPED);
+        if (e.active === 0 && e.waiting.length === 0) this.#endpoints.delete(key);
+        else this.#pump(key);
+      });
+    }
+  }
 }
 
 export interface PosterOptions {
@@ -47,15 +107,20 @@ export class DirectPoster implements Poster {
   readonly #abort = new AbortController();
   readonly #options: PosterOptions;
   readonly #dispatcher: Dispatcher;
+  readonly #queues: EndpointQueues;
 
   constructor(options: PosterOptions = { allowPrivateAddresses: false }) {
     this.#options = options;
     this.#dispatcher = webhookDispatcher(options);
+    this.#queues = new EndpointQueues(async (request) => {
+      if (this.#abort.signal.aborted) return undefined;
+      const outcome = await postOnce(request, this.#dispatcher, this.#options, this.#abort.signal);
+      return this.#abort.signal.aborted ? undefined : outcome;
+    });
   }
 
-  async post(request: PostRequest): Promise<Outcome | undefined> {
-    const outcome = await postOnce(request, this.#dispatcher, this.#options, this.#abort.signal);
-    return this.#abort.signal.aborted ? undefined : outcome;
+  post(request: PostRequest): Promise<Outcome | typeof SKIPPED | undefined> {
+    return this.#queues.post(request);
   }
 
   async close(): Promise<void> {
@@ -74,14 +139,14 @@ export class DirectPoster implements Poster {
  */
 export class ThreadPoster implements Poster {
   readonly #worker: Worker;
-  readonly #waiting = new Map<number, (outcome: Outcome | undefined) => void>();
+  readonly #waiting = new Map<number, (outcome: Outcome | typeof SKIPPED | undefined) => void>();
   #next = 1;
   #closed = false;
 
   constructor(options: PosterOptions = { allowPrivateAddresses: false }) {
     this.#worker = new Worker(new URL('./poster-thread.ts', import.meta.url), { workerData: options });
     this.#worker.unref();
-    this.#worker.on('message', (m: { id: number; outcome: Outcome }) => {
+    this.#worker.on('message', (m: { id: number; outcome: Outcome | typeof SKIPPED }) => {
       const resolve = this.#waiting.get(m.id);
       this.#waiting.delete(m.id);
       resolve?.(m.outcome);
@@ -91,7 +156,7 @@ export class ThreadPoster implements Poster {
     this.#worker.on('exit', () => this.#failAll('the webhook poster stopped'));
   }
 
-  post(request: PostRequest): Promise<Outcome | undefined> {
+  post(request: PostRequest): Promise<Outcome | typeof SKIPPED | undefined> {
     if (this.#closed) return Promise.resolve(undefined);
     const id = this.#next++;
     return new Promise((resolve) => {

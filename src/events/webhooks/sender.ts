@@ -8,7 +8,7 @@ import { openOrMakeCallbackSecret, WebhookOutbox, type AttemptRow, type Delivery
 import type { WriteBatcher } from '../../store/write-batcher.ts';
 import { generateSecret, signatureHeaders } from './signing.ts';
 import type { Subscriptions } from './subscriptions.ts';
-import { DirectPoster, type Outcome, type Poster } from './poster.ts';
+import { DirectPoster, SKIPPED, type Outcome, type Poster } from './poster.ts';
 
 export interface WebhookSenderOptions {
   /** how long one POST may take, answer included, default 10,000 ms */
@@ -99,6 +99,8 @@ export class WebhookSender {
    * without being read back and leased in a second one.
    */
   readonly #fast = new Set<string>();
+  /** deliveries the poster did not send while their endpoint paused, handed back together (see #notSent) */
+  readonly #unsent: DeliveryRow[] = [];
   /** deliveries admitted in a transaction that has not settled yet, per endpoint */
   readonly #reserved = new Map<string, number>();
   readonly #handoff: boolean;
@@ -433,7 +435,8 @@ export class WebhookSender {
   #drain(key: string): void {
     const e = this.#endpoints.get(key);
     if (!e) return;
-    while (!this.#stopped && e.active < this.#options.concurrency && e.queue.length > 0) {
+    // Everything queued goes to the poster, which keeps the endpoint's limit (`concurrency`) on its own loop.
+    while (!this.#stopped && e.queue.length > 0) {
       const row = e.queue.shift()!;
       e.active++;
       // The request's slot is free once its answer is in: the next one goes while the outcome is written.
@@ -447,28 +450,50 @@ export class WebhookSender {
         else this.#drain(key);
         if (wasFull) this.nudge();
       };
+      /** not attempted (SKIPPED): still held, queued again or being handed back */
+      let kept = false;
       const job: Promise<void> = this.#deliver(row, free)
+        .then((k) => void (kept = k))
         .catch((err: unknown) => this.#log.error({ err, delivery: row.id }, 'recording a webhook delivery failed; it is sent again when its lease ends'))
         .finally(() => {
           this.#inFlight.delete(job);
-          this.#unhold(row);
+          if (!kept) this.#unhold(row);
           free();
         });
       this.#inFlight.add(job);
     }
   }
 
-  /** Sends one delivery and records the outcome; `free` gives its request slot back as soon as the answer is in. */
-  async #deliver(row: DeliveryRow, free: () => void): Promise<void> {
+  /**
+   * Sends one delivery and records the outcome; `free` gives its request slot
+   * back as soon as the answer is in. True when it was not sent (another
+   * request to its endpoint failed while it waited in the poster): it is then
+   * queued again, or handed back if the endpoint is paused, and stays held.
+   */
+  async #deliver(row: DeliveryRow, free: () => void): Promise<boolean> {
     const subscription = row.webhook_id === null ? undefined : this.#subscriptions.get(row.webhook_id);
     // Deleted (its rows go with it) or disabled meanwhile: it waits, leased, until enabled or recovered.
-    if (row.webhook_id !== null && (!subscription || !subscription.enabled)) return;
+    if (row.webhook_id !== null && (!subscription || !subscription.enabled)) return false;
     const url = subscription ? subscription.url : row.callback_url!;
     const secret = subscription ? subscription.secret : await this.#callbackSecret(row.account_id);
-    const outcome = await this.#poster.post({ url, headers: signatureHeaders(secret, row.event_id, row.payload), body: row.payload, timeoutMs: this.#options.timeoutMs });
-    if (outcome === undefined) return; // stopping: left leased for the next start
+    const outcome = await this.#poster.post({ url, headers: signatureHeaders(secret, row.event_id, row.payload), body: row.payload, timeoutMs: this.#options.timeoutMs, endpoint: row.endpoint, limit: this.#options.concurrency });
+    if (outcome === undefined) return false; // stopping: left leased for the next start
+    if (outcome === SKIPPED) return this.#notSent(row);
     const followers = await this.#record(row, subscription, url, outcome, free);
     if (followers > 0) this.nudge(); // the next of its chain may go now
+    return false;
+  }
+
+  /** A delivery the poster did not send: back in its endpoint's queue, or (paused meanwhile) back to the store with the others of this turn. */
+  #notSent(row: DeliveryRow): boolean {
+    if (this.#stopped) return false; // left leased for the next start
+    const e = this.#endpoints.get(row.endpoint);
+    if (e && e.pausedUntil === 0) e.queue.push(row);
+    else {
+      this.#unsent.push(row);
+      if (this.#unsent.length === 1) setImmediate(() => this.#handBack(this.#unsent.splice(0)));
+    }
+    return true;
   }
 
   /** Writes the outcome and the log entry; returns how many later deliveries of the chain it made due. */

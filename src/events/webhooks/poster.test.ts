@@ -1,0 +1,60 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { EndpointQueues, SKIPPED, type Outcome, type PostRequest } from './poster.ts';
+
+const ok: Outcome = { ok: true, statusCode: 204, excerpt: null, error: null, latencyMs: 1 };
+const failed: Outcome = { ok: false, statusCode: 503, excerpt: null, error: 'answered 503', latencyMs: 1 };
+
+/** A send whose answers the test gives by hand, in any order. */
+function manualSend() {
+  const started: { request: PostRequest; answer: (o: Outcome) => void }[] = [];
+  const send = (request: PostRequest) => new Promise<Outcome>((resolve) => started.push({ request, answer: resolve }));
+  return { started, send };
+}
+
+const request = (endpoint: string, body: string, limit = 2): PostRequest => ({ url: `http://${endpoint}/`, headers: {}, body, timeoutMs: 1000, endpoint, limit });
+
+test('at most `limit` requests per endpoint are in flight; the next starts as one is answered, in order; endpoints do not wait for each other', async () => {
+  const { started, send } = manualSend();
+  const queues = new EndpointQueues(send);
+  const results = ['a1', 'a2', 'a3', 'a4'].map((b) => queues.post(request('a', b)));
+  const other = queues.post(request('b', 'b1'));
+  assert.deepEqual(started.map((s) => s.request.body), ['a1', 'a2', 'b1']);
+  started[1]!.answer(ok);
+  assert.equal(await results[1], ok);
+  assert.deepEqual(started.map((s) => s.request.body), ['a1', 'a2', 'b1', 'a3']);
+  started[2]!.answer(ok);
+  assert.equal(await other, ok);
+  started[0]!.answer(ok);
+  await results[0];
+  assert.deepEqual(started.map((s) => s.request.body), ['a1', 'a2', 'b1', 'a3', 'a4']);
+  started[3]!.answer(ok);
+  started[4]!.answer(ok);
+  assert.deepEqual(await Promise.all(results), [ok, ok, ok, ok]);
+});
+
+test('a failure skips what waits for that endpoint (after the failure itself is reported), not what is in flight, and not other endpoints', async () => {
+  const { started, send } = manualSend();
+  const queues = new EndpointQueues(send);
+  const order: string[] = [];
+  const post = (r: PostRequest) => queues.post(r).then((o) => (order.push(`${r.body}:${o === SKIPPED ? 'skipped' : o?.ok ? 'ok' : 'failed'}`), o));
+  const a = ['a1', 'a2', 'a3', 'a4'].map((b) => post(request('a', b)));
+  const b = [post(request('b', 'b1', 1)), post(request('b', 'b2', 1))];
+  started[0]!.answer(failed); // a1
+  assert.equal(await a[0], failed);
+  assert.equal(await a[2], SKIPPED);
+  assert.equal(await a[3], SKIPPED);
+  assert.deepEqual(order, ['a1:failed', 'a3:skipped', 'a4:skipped']);
+  started[1]!.answer(ok); // a2 was in flight: it goes on
+  assert.equal(await a[1], ok);
+  started[2]!.answer(ok); // b1
+  await b[0];
+  assert.equal(started[3]!.request.body, 'b2');
+  started[3]!.answer(ok);
+  assert.equal(await b[1], ok);
+  // The endpoint is usable again: a new request (the sender's probe) is sent.
+  const probe = post(request('a', 'a5'));
+  assert.equal(started[4]!.request.body, 'a5');
+  started[4]!.answer(ok);
+  assert.equal(await probe, ok);
+});
