@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
@@ -143,4 +144,92 @@ export async function until<T>(what: string, probe: () => Promise<T | undefined>
     if (Date.now() > deadline) throw new Error(`${what} did not happen within ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+}
+
+/** A free TCP port on 127.0.0.1 (for a server started after this returns). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/**
+ * A Redis server of the test's own (the machine's is shared with the other
+ * suites, so it cannot be restarted): no persistence, so a restart loses
+ * every key, the worst case for the cluster.
+ */
+export async function privateRedis(): Promise<{ url: string; kill(): Promise<void>; start(): Promise<void>; stop(): Promise<void> }> {
+  const port = await freePort();
+  const url = `redis://127.0.0.1:${port}`;
+  let child: ChildProcess | undefined;
+  let exited: Promise<void> = Promise.resolve();
+  const start = async () => {
+    const c = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    child = c;
+    exited = new Promise((resolve) => c.once('exit', () => resolve()));
+    await until('the private Redis answering', async () => {
+      const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      probe.on('error', () => {}); // refused until it is up: the connect() below says so
+      try {
+        await probe.connect();
+        return (await probe.ping()) === 'PONG' ? true : undefined;
+      } catch {
+        return undefined;
+      } finally {
+        probe.disconnect();
+      }
+    }, 10_000);
+  };
+  const kill = async () => {
+    child?.kill('SIGKILL');
+    await exited;
+  };
+  await start();
+  return { url, kill, start, stop: kill };
+}
+
+/**
+ * A PostgreSQL server of the test's own, in a temporary directory (initdb as
+ * the postgres user when the test runs as root), so that it can be stopped
+ * and started again under load without touching the machine's server.
+ */
+export async function privatePostgres(): Promise<{ url: string; crash(): Promise<void>; start(): Promise<void>; stop(): Promise<void> }> {
+  const bin = await postgresBin();
+  const port = await freePort();
+  const dir = mkdtempSync(path.join(tmpdir(), 'depesha-pg-'));
+  const asPostgres = process.getuid?.() === 0;
+  if (asPostgres) await run('chown', ['postgres:postgres', dir]);
+  const pgRun = (tool: string, args: string[]) => (asPostgres ? run('runuser', ['-u', 'postgres', '--', path.join(bin, tool), ...args]) : run(path.join(bin, tool), args));
+  await pgRun('initdb', ['-D', path.join(dir, 'data'), '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8']);
+  const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=100`;
+  const start = () => pgRun('pg_ctl', ['-D', path.join(dir, 'data'), '-o', options, '-l', path.join(dir, 'log'), '-w', 'start']);
+  await start();
+  return {
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    // An immediate stop is a crash: no checkpoint, every connection cut; the next start recovers from the WAL.
+    crash: () => pgRun('pg_ctl', ['-D', path.join(dir, 'data'), '-m', 'immediate', '-w', 'stop']),
+    start,
+    stop: () => pgRun('pg_ctl', ['-D', path.join(dir, 'data'), '-m', 'immediate', '-w', 'stop']).catch(() => {}),
+  };
+}
+
+/** The directory of the PostgreSQL server binaries (initdb, pg_ctl): Debian keeps them under /usr/lib/postgresql/<version>/bin. */
+async function postgresBin(): Promise<string> {
+  const { readdirSync, existsSync } = await import('node:fs');
+  const root = '/usr/lib/postgresql';
+  const versions = existsSync(root) ? readdirSync(root).sort((a, b) => Number(b) - Number(a)) : [];
+  for (const v of versions) if (existsSync(path.join(root, v, 'bin', 'pg_ctl'))) return path.join(root, v, 'bin');
+  throw new Error('no PostgreSQL server binaries (pg_ctl, initdb) under /usr/lib/postgresql/*/bin');
+}
+
+function run(command: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const c = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    c.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    c.once('error', reject);
+    c.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${command} ${args.join(' ')} exited ${code}: ${stderr.trim()}`))));
+  });
 }

@@ -8,24 +8,15 @@
  * stops finishes or hands back what it holds.
  */
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { test } from 'node:test';
 import pg from 'pg';
 import { generateApiKey } from '../src/store/accounts.ts';
 import { SmscSimulator } from '../src/smpp/simulator.ts';
-import { clusterEnv, createDatabase, dropRedisPrefix, Node, redisUnavailable, until } from './cluster-nodes.ts';
+import { clusterEnv, createDatabase, dropRedisPrefix, freePort, Node, redisUnavailable, until } from './cluster-nodes.ts';
 import { postgresUnavailable } from './helpers.ts';
 
 const why = (await postgresUnavailable()) ?? (await redisUnavailable());
 if (why && process.env.CI === 'true') throw new Error(`CI=true but ${why}`);
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 test('rolling restart of every node under load: no request refused, every message delivered once', { skip: why ?? false, timeout: 240_000 }, async (t) => {
   const sim = new SmscSimulator({ accounts: { depesha: 'secret1' }, receiptDelayMs: 50 });

@@ -8,7 +8,7 @@ import { startGateway } from '../src/gateway.ts';
 import { createLogger } from '../src/log.ts';
 import { InProcessDispatcher } from '../src/pipeline/dispatcher.ts';
 import { Scheduler } from '../src/pipeline/scheduler.ts';
-import { IDEMPOTENCY_TTL_MS, IdempotencyRepository } from '../src/store/idempotency.ts';
+import { IDEMPOTENCY_CLAIM_STALE_MS, IDEMPOTENCY_TTL_MS, IdempotencyRepository } from '../src/store/idempotency.ts';
 import { dialects, startTestGateway, waitForStatus } from './helpers.ts';
 
 describe('first start', () => {
@@ -100,10 +100,35 @@ for (const dialect of await dialects()) {
         const repo = new IdempotencyRepository(t.gateway.database.db);
         // Now, not a date long past: the scheduler purges keys older than 24 h on its own, and would race this test.
         const start = Date.now();
-        assert.deepEqual(await repo.claim(t.accountId, 'k', 'hash-1', start), { kind: 'new' });
+        assert.deepEqual(await repo.claim(t.accountId, 'k', 'hash-1', start), { kind: 'new', claimedAt: start });
         assert.deepEqual(await repo.claim(t.accountId, 'k', 'hash-2', start + IDEMPOTENCY_TTL_MS - 1), { kind: 'mismatch' });
         assert.deepEqual(await repo.claim(t.accountId, 'k', 'hash-1', start + 1), { kind: 'in_progress' });
-        assert.deepEqual(await repo.claim(t.accountId, 'k', 'hash-2', start + IDEMPOTENCY_TTL_MS + 1), { kind: 'new' });
+        await t.gateway.database.db.transaction().execute((tx) => IdempotencyRepository.complete(tx, { accountId: t.accountId, key: 'k', claimedAt: start }, 202, '{}'));
+        assert.deepEqual(await repo.claim(t.accountId, 'k', 'hash-1', start + IDEMPOTENCY_TTL_MS - 1), { kind: 'replay', status: 202, body: '{}' });
+        assert.deepEqual(await repo.claim(t.accountId, 'k', 'hash-2', start + IDEMPOTENCY_TTL_MS + 1), { kind: 'new', claimedAt: start + IDEMPOTENCY_TTL_MS + 1 });
+      } finally {
+        await t.close();
+      }
+    });
+
+    test('a claim abandoned for 30 s (its request died with the database away) is taken over by a retry; the first request, if it finishes after all, cannot store its work', async () => {
+      const t = await startTestGateway(dialect.name);
+      try {
+        const repo = new IdempotencyRepository(t.gateway.database.db);
+        const db = t.gateway.database.db;
+        const start = Date.now();
+        const first = { accountId: t.accountId, key: 'stale', claimedAt: start };
+        assert.deepEqual(await repo.claim(t.accountId, 'stale', 'h', start), { kind: 'new', claimedAt: start });
+        assert.deepEqual(await repo.claim(t.accountId, 'stale', 'h', start + IDEMPOTENCY_CLAIM_STALE_MS), { kind: 'in_progress' });
+        const takeover = start + IDEMPOTENCY_CLAIM_STALE_MS + 1;
+        assert.deepEqual(await repo.claim(t.accountId, 'stale', 'h', takeover), { kind: 'new', claimedAt: takeover });
+        // A second retry at the same moment does not take it as well.
+        assert.deepEqual(await repo.claim(t.accountId, 'stale', 'h', takeover), { kind: 'in_progress' });
+        // The first request finishing late: its transaction fails, so its work rolls back; its give-back leaves the new claim alone.
+        await assert.rejects(db.transaction().execute((tx) => IdempotencyRepository.complete(tx, first, 202, '{"first":true}')), /taken over/);
+        await repo.release(first);
+        await db.transaction().execute((tx) => IdempotencyRepository.complete(tx, { accountId: t.accountId, key: 'stale', claimedAt: takeover }, 202, '{"second":true}'));
+        assert.deepEqual(await repo.claim(t.accountId, 'stale', 'h', takeover + 1), { kind: 'replay', status: 202, body: '{"second":true}' });
       } finally {
         await t.close();
       }

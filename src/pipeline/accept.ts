@@ -7,7 +7,7 @@ import { segment, type Segmentation } from '../sms/encoding.ts';
 import type { OperatorLookup } from '../sms/mno.ts';
 import { normalizePhone } from '../sms/phone.ts';
 import type { Account } from '../store/accounts.ts';
-import { IdempotencyRepository } from '../store/idempotency.ts';
+import { IdempotencyRepository, type IdempotencyHold } from '../store/idempotency.ts';
 import { MessagesRepository, type BatchRow, type MessageRow } from '../store/messages.ts';
 import type { DB, SmppSubmitsTable } from '../store/schema.ts';
 import type { SenderRegistry } from '../store/sender-names.ts';
@@ -184,7 +184,7 @@ export interface AcceptJob {
   /** for messages submitted over SMPP: who submitted each and whether they want a receipt */
   smppSubmits?: Insertable<SmppSubmitsTable>[] | undefined;
   /** the answer to remember under the request's Idempotency-Key, written in the same transaction */
-  idempotency?: { accountId: string; key: string; status: number; body: string } | undefined;
+  idempotency?: (IdempotencyHold & { status: number; body: string }) | undefined;
 }
 
 interface OpenGroup {
@@ -226,6 +226,14 @@ export class AcceptWriter {
         }),
       };
       group = this.#open = opened;
+      // A transaction that fails before its units run (no connection: the database is away) never
+      // closes the group from inside: close it here, or every later job would join the failed group.
+      void opened.done.then(
+        () => {},
+        () => {
+          if (this.#open === opened) this.#open = null;
+        },
+      );
     }
     group.jobs.push(job);
     group.size += job.messages.length;
@@ -254,7 +262,7 @@ export class AcceptWriter {
     for (const chunk of fixedChunks(submits)) await tx.insertInto('smpp_submits').values(chunk).execute();
     for (const job of jobs) {
       const i = job.idempotency;
-      if (i) await IdempotencyRepository.complete(tx, i.accountId, i.key, i.status, i.body);
+      if (i) await IdempotencyRepository.complete(tx, i, i.status, i.body);
     }
   }
 }

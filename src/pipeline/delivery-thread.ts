@@ -38,13 +38,16 @@ const postStatus = () => {
   if (committed.length === 0) return;
   const sorted = committed.sort((a, b) => (a.eventId < b.eventId ? -1 : a.eventId > b.eventId ? 1 : 0));
   committed = [];
-  post({ type: 'status', changes: sorted, depth: delivery.depth });
+  // Changes may come while startDelivery is still starting (its recovery): the depth is 0 until it is up.
+  post({ type: 'status', changes: sorted, depth: started?.depth ?? 0 });
 };
+let started: Awaited<ReturnType<typeof startDelivery>> | undefined;
 bus.onStatus((changes) => {
   if (committed.length === 0) setImmediate(postStatus);
   for (const c of changes) committed.push(c);
 });
 const delivery = await startDelivery(database.db, database.dialect, config, bus, log, { pollMs });
+started = delivery;
 
 port.on('message', (message: ToDelivery) => {
   if (message.type === 'enqueue') delivery.enqueue(message.ids);

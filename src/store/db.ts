@@ -123,8 +123,11 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
       poolConfig.options = `-c search_path=${schema}`;
     }
     const pool = new pg.Pool(poolConfig);
-    // An idle client's connection error must not crash the process; the pool replaces it.
+    // A connection error must not crash the process: an idle client's is reported here and the pool
+    // replaces it; a checked-out client's (the server went away between two statements of a
+    // transaction) would be an unhandled 'error' event; its next query fails instead.
     pool.on('error', () => {});
+    pool.on('connect', (client) => client.on('error', () => {}));
     const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
     return wrap(db, 'postgres', schema);
   }

@@ -1,12 +1,9 @@
 import { createHash } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError } from '../../errors.ts';
-import type { IdempotencyRepository } from '../../store/idempotency.ts';
+import type { IdempotencyHold, IdempotencyRepository } from '../../store/idempotency.ts';
 
-export interface IdempotencyContext {
-  accountId: string;
-  key: string;
-}
+export type IdempotencyContext = IdempotencyHold;
 
 /**
  * Reads `Idempotency-Key` and claims it. Returns the claimed context (the
@@ -27,7 +24,7 @@ export async function claimIdempotency(
   const claim = await repo.claim(accountId, key, hash);
   switch (claim.kind) {
     case 'new':
-      return { accountId, key };
+      return { accountId, key, claimedAt: claim.claimedAt };
     case 'replay':
       await reply.code(claim.status).header('idempotency-replayed', 'true').type('application/json; charset=utf-8').send(claim.body);
       return 'replied';

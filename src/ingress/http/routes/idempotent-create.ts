@@ -18,12 +18,12 @@ export async function idempotentCreate(deps: HttpDeps, request: FastifyRequest, 
   try {
     const body = await deps.database.db.transaction().execute(async (tx) => {
       const created = await work(tx);
-      await IdempotencyRepository.complete(tx, accountId, idem.key, 201, JSON.stringify(created));
+      await IdempotencyRepository.complete(tx, idem, 201, JSON.stringify(created));
       return created;
     });
     return reply.code(201).send(body);
   } catch (err) {
-    await deps.idempotency.release(accountId, idem.key).catch(() => {});
+    await deps.idempotency.release(idem).catch(() => {});
     throw err;
   }
 }

@@ -54,7 +54,7 @@ export function messagesRoutes(deps: HttpDeps, validateItem: ValidateFunction): 
         try {
           await deps.delivery.accept({ messages: [prepared.row], idempotency: idem && { ...idem, status: 202, body: JSON.stringify(body) } });
         } catch (err) {
-          if (idem) await deps.idempotency.release(idem.accountId, idem.key).catch(() => {});
+          if (idem) await deps.idempotency.release(idem).catch(() => {});
           throw err;
         }
         deps.metrics.messagesAccepted.inc();
@@ -120,7 +120,7 @@ export function messagesRoutes(deps: HttpDeps, validateItem: ValidateFunction): 
         try {
           await deps.delivery.accept({ messages: rows, batch, idempotency: idem && { ...idem, status: 202, body: JSON.stringify(result) } });
         } catch (err) {
-          if (idem) await deps.idempotency.release(idem.accountId, idem.key).catch(() => {});
+          if (idem) await deps.idempotency.release(idem).catch(() => {});
           throw err;
         }
         deps.metrics.messagesAccepted.inc(rows.length);

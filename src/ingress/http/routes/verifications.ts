@@ -146,7 +146,7 @@ export function verificationsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
           await repo.insert(row);
           await deps.delivery.accept({ messages: [prepared.row], idempotency: idem && { ...idem, status: 201, body: JSON.stringify(answer) } });
         } catch (err) {
-          if (idem) await deps.idempotency.release(idem.accountId, idem.key).catch(() => {});
+          if (idem) await deps.idempotency.release(idem).catch(() => {});
           throw err;
         }
         return reply.code(201).send(answer);
