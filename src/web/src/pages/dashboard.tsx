@@ -69,8 +69,8 @@ function LiveCharts() {
             <YAxis />
             <Tooltip />
             <Legend />
-            <Line type="monotone" dataKey="submit_latency_ms" name={t('to the provider')} stroke="#fab005" connectNulls dot={false} isAnimationActive={false} />
-            <Line type="monotone" dataKey="delivery_latency_ms" name={t('to the receipt')} stroke="#fa5252" connectNulls dot={false} isAnimationActive={false} />
+            <Line type="monotone" dataKey="submit_latency_ms" name={t('to the provider')} stroke="#fab005" connectNulls dot={{ r: 2 }} isAnimationActive={false} />
+            <Line type="monotone" dataKey="delivery_latency_ms" name={t('to the receipt')} stroke="#fa5252" connectNulls dot={{ r: 2 }} isAnimationActive={false} />
           </LineChart>
         </ResponsiveContainer>
       </Paper>
