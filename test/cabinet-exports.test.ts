@@ -145,5 +145,29 @@ for (const { name, skip } of await dialects()) {
         assert.equal((await as('GET', '/v1/stats/throughput')).statusCode, 200);
       }
     });
+    test('connector types: each manifest with where its fields go, for the platform only; account roles are refused', async () => {
+      const res = await call(t.apiKey, 'GET', '/v1/connector-types');
+      assert.equal(res.status, 200, res.body);
+      const types = res.json.data as { type: string; fields: { name: string; in: string; type: string }[] }[];
+      assert.deepEqual(types.map((m) => m.type).sort(), ['email', 'sandbox', 'smpp', 'telegram_bot', 'telegram_gateway', 'whatsapp']);
+      assert.equal(types.find((m) => m.type === 'smpp')!.fields.find((f) => f.name === 'password')!.in, 'definition');
+      assert.equal(types.find((m) => m.type === 'telegram_bot')!.fields.find((f) => f.name === 'bot_token')!.in, 'secrets');
+      assert.equal(types.find((m) => m.type === 'email')!.fields.find((f) => f.name === 'username')!.in, 'secrets');
+      const account = await t.makeAccount('types-other');
+      assert.equal((await call(account.apiKey, 'GET', '/v1/connector-types')).status, 403);
+      for (const role of ['owner', 'manager', 'viewer'] as const) {
+        const as = await session(role);
+        const refused = await as('GET', '/v1/connector-types');
+        assert.equal(refused.statusCode, 403, role);
+        assert.equal(refused.json().error.code, 'forbidden');
+      }
+      for (const role of ['administrator', 'staff'] as const) {
+        const email = `${role}-${Math.random().toString(36).slice(2, 8)}@example.com`;
+        await new UsersRepository(t.gateway.database.db).create({ email, password: PASSWORD, role, accountId: null });
+        const signed = await t.gateway.app.inject({ method: 'POST', url: '/v1/sessions', payload: { email, password: PASSWORD } });
+        const cookie = signed.cookies.find((c) => c.name === 'depesha_session')!.value;
+        assert.equal((await t.gateway.app.inject({ method: 'GET', url: '/v1/connector-types', cookies: { depesha_session: cookie } })).statusCode, 200, role);
+      }
+    });
   });
 }
