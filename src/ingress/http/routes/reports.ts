@@ -82,7 +82,10 @@ export async function* reportRows(deps: Pick<HttpDeps, 'messages'>, accountId: s
   let beforeId: string | undefined;
   for (;;) {
     const page = await deps.messages.list(accountId, { ...filter, beforeId, limit: CHUNK });
-    for (const row of page) yield COLUMNS.map(([, read]) => read(presentMessage(row)));
+    for (const row of page) {
+      const m = presentMessage(row);
+      yield COLUMNS.map(([, read]) => read(m));
+    }
     if (page.length < CHUNK) return;
     beforeId = page[page.length - 1]!.id;
   }
