@@ -51,7 +51,13 @@ export function seedMessages(sqliteFile: string, accountId: string, n: number, s
   const step = (shape.days * 86_400_000 - 60_000) / n;
   // A fixed pseudo-random sequence, so runs seed the same data.
   let seed = 42;
-  const rand = () => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+  // mulberry32
+  const rand = () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let x = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
+    return ((x ^ (x >>> 14)) >>> 0) / 4_294_967_296;
+  };
   const BATCH = 20_000;
   for (let done = 0; done < n; ) {
     db.exec('BEGIN');

@@ -345,6 +345,7 @@ describe('the cabinet in Chromium', { skip: browserMissing() }, () => {
     await page.getByRole('button', { name: 'Search' }).click();
     await page.getByTestId('history-table').locator('tbody tr', { hasText: 'uploaded list' }).waitFor();
     await page.getByRole('button', { name: 'Export in background' }).click();
+    await page.getByRole('menuitem', { name: 'CSV' }).click();
     await page.getByRole('heading', { name: 'Exports' }).waitFor();
     const row = page.getByTestId('exports-table').locator('tbody tr').first();
     await row.locator('[data-export-status="ready"]').waitFor({ timeout: 20_000 });

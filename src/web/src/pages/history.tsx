@@ -1,4 +1,4 @@
-import { Alert, Button, Group, Select, Stack, Table, Text, TextInput, Title } from '@mantine/core';
+import { Alert, Button, Group, Menu, Select, Stack, Table, Text, TextInput, Title } from '@mantine/core';
 
 import { useForm } from '@mantine/form';
 import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
@@ -113,9 +113,17 @@ export function HistoryPage() {
         <Button component="a" variant="light" href={`/v1/reports/messages${qs({ format: 'xlsx', ...filterParams })}`} download>
           {t('Export XLSX')}
         </Button>
-        <Button variant="light" color="gray" loading={background.isPending} onClick={() => background.mutate('csv')}>
-          {t('Export in background')}
-        </Button>
+        <Menu>
+          <Menu.Target>
+            <Button variant="light" color="gray" loading={background.isPending}>
+              {t('Export in background')}
+            </Button>
+          </Menu.Target>
+          <Menu.Dropdown>
+            <Menu.Item onClick={() => background.mutate('csv')}>CSV</Menu.Item>
+            <Menu.Item onClick={() => background.mutate('xlsx')}>XLSX</Menu.Item>
+          </Menu.Dropdown>
+        </Menu>
         <Button variant="default" disabled={cursors.length <= 1} onClick={() => setCursors((c) => c.slice(0, -1))}>
           {t('Newer')}
         </Button>
