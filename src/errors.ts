@@ -56,6 +56,7 @@ export const API_ERRORS = {
   verification_needs_template: { status: 422, description: 'A WhatsApp verification needs `template`: the name of an approved authentication template, which gets the code as its parameter.' },
   rate_limited: { status: 429, description: 'Too many requests for this API key in the current second; wait `Retry-After` seconds.' },
   service_unavailable: { status: 503, description: 'The gateway is starting up or shutting down, or its database is unreachable; retry later.' },
+  export_not_ready: { status: 409, description: 'The export is still running or has failed, so it has no file to download yet; `GET /v1/exports/{id}` says its status.' },
   project_code_taken: { status: 409, description: 'The account has a project with this `code` already.' },
   unknown_project: { status: 422, description: 'The `project_id` names no project of the account.' },
   unknown_list: { status: 422, description: 'The `list_id` names no contact list of the project.' },

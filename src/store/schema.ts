@@ -87,6 +87,24 @@ export interface ApiKeysTable {
   role: Generated<'admin' | 'account'>;
 }
 
+/** A background export of the delivery report (cabinet); its file is `<dataDir>/exports/<id>.<format>`. */
+export interface ExportsTable {
+  id: string;
+  account_id: string;
+  format: string;
+  /** JSON of the report filters */
+  filters: string;
+  /** queued, running, ready, failed */
+  status: string;
+  rows: number;
+  bytes: number | null;
+  error: string | null;
+  /** the user or key that asked for it */
+  created_by: string | null;
+  created_at: number;
+  completed_at: number | null;
+}
+
 export interface MessagesTable {
   id: string;
   account_id: string;
@@ -615,4 +633,5 @@ export interface DB {
   prices: PricesTable;
   compat_requests: CompatRequestsTable;
   compat_ip_allowlist: CompatIpAllowlistTable;
+  exports: ExportsTable;
 }

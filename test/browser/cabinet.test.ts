@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import ExcelJS from 'exceljs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -8,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { UsersRepository } from '../../src/store/users.ts';
 import { buildCabinetIfStale } from '../../src/web/build-if-stale.ts';
-import { startTestGateway, type TestGateway } from '../helpers.ts';
+import { startTestGateway, waitForStatus, type TestGateway } from '../helpers.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = path.resolve(import.meta.dirname, '../../test-artifacts/cabinet');
@@ -71,6 +72,7 @@ describe('the cabinet in Chromium', { skip: browserMissing() }, () => {
   }
 
   const apiGet = (key: string, url: string) => fetch(base + url, { headers: { authorization: `Bearer ${key}` } });
+  const apiPatchAccount = async (body: unknown) => assert.equal((await fetch(base + '/v1/account', { method: 'PATCH', headers: { authorization: `Bearer ${t.apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify(body) })).status, 200);
 
   test('an owner signs in, sends a message and sees it turn delivered in History without reloading', async () => {
     const { context, page } = await signIn(emails.owner);
@@ -86,7 +88,7 @@ describe('the cabinet in Chromium', { skip: browserMissing() }, () => {
     await signInPage.screenshot({ path: path.join(ARTIFACTS, 'sign-in.png') });
     await other.close();
 
-    await page.getByRole('link', { name: 'Send' }).click();
+    await page.getByRole('link', { name: 'Send', exact: true }).click();
     await page.getByLabel('Recipients').fill('+79161234567');
     await page.getByLabel('Text').fill('Привет из кабинета');
     await page.getByTestId('segment-counter').filter({ hasText: '18 characters · 1 of 10 parts · UCS-2' }).waitFor();
@@ -132,8 +134,8 @@ describe('the cabinet in Chromium', { skip: browserMissing() }, () => {
     await rows.first().waitFor();
     const tos = await rows.locator('td:nth-child(2)').allTextContents();
     assert.deepEqual([...new Set(tos)], ['+79161110001']);
-    // A period that starts tomorrow holds nothing; one that ends today holds the message.
-    const day = (offset: number) => new Date(Date.now() + offset * 86_400_000).toLocaleDateString('sv-SE');
+    // A period that starts tomorrow (in the account's time zone) holds nothing; one that ends today holds the message.
+    const day = (offset: number) => new Date(Date.now() + offset * 86_400_000).toLocaleDateString('sv-SE', { timeZone: 'Europe/Moscow' }); // the account's time zone
     await page.getByLabel('From').fill(day(1));
     await page.getByRole('button', { name: 'Search' }).click();
     await page.getByText('No messages match. Change the filters or send one.').waitFor();
@@ -193,7 +195,7 @@ describe('the cabinet in Chromium', { skip: browserMissing() }, () => {
   test('a viewer sees everything and can change nothing, in the page and in the API', async () => {
     const { context, page } = await signIn(emails.viewer);
     await page.getByText('Read only: your role is viewer.').waitFor();
-    await page.getByRole('link', { name: 'Send' }).click();
+    await page.getByRole('link', { name: 'Send', exact: true }).click();
     await page.getByText('Viewers cannot send messages.').waitFor();
     assert.equal(await page.getByRole('button', { name: 'Send message' }).isDisabled(), true);
     await page.getByRole('link', { name: 'API keys' }).click();
@@ -253,6 +255,162 @@ describe('the cabinet in Chromium', { skip: browserMissing() }, () => {
     await page.waitForResponse((r) => r.url().endsWith('/v1/connectors') && r.request().method() === 'GET');
     const on = (await (await apiGet(t.apiKey, '/v1/connectors')).json()) as { data: { id: string; enabled: boolean }[] };
     assert.equal(on.data.find((c) => c.id === 'sandbox')!.enabled, true);
+    await context.close();
+  });
+
+  const apiSend = async (to: string, text: string): Promise<string> => {
+    const res = await fetch(base + '/v1/messages', { method: 'POST', headers: { authorization: `Bearer ${t.apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ to, text }) });
+    assert.equal(res.status, 202);
+    return ((await res.json()) as { id: string }).id;
+  };
+  const apiPost = (url: string, body: unknown) => fetch(base + url, { method: 'POST', headers: { authorization: `Bearer ${t.apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const messageConnector = async (id: string) => ((await (await apiGet(t.apiKey, `/v1/messages/${id}`)).json()) as { connector: string | null }).connector;
+
+  test('an administrator switches a connector off in Connectors and routes, and traffic fails over to the next one', async () => {
+    // Two sandbox connectors and a route with failover (docs/routing.md), for numbers starting 7999 only.
+    for (const id of ['primary', 'backup']) assert.equal((await apiPost('/v1/connectors', { id, type: 'sandbox', receipt_delay_ms: 50 })).status, 201);
+    const route = await apiPost('/v1/routes', { failover: ['primary', 'backup'], prefixes: ['7999'] });
+    assert.equal(route.status, 201);
+    const routeId = ((await route.json()) as { id: string }).id;
+    const before = await apiSend('+79991234567', 'before the switch');
+    assert.equal(await waitForStatus(t.gateway, before, ['delivered']), 'delivered');
+    assert.equal(await messageConnector(before), 'primary');
+
+    const { context, page } = await signIn(emails.admin);
+    await page.getByRole('link', { name: 'Connectors and routes' }).click();
+    await page.getByTestId('routes-table').locator('tr', { hasText: 'primary → backup' }).waitFor();
+    // The dry run names the connector that would take it now.
+    await page.getByLabel('Number to try').fill('+7 999 123-45-67');
+    await page.getByRole('button', { name: 'Try' }).click();
+    await page.getByTestId('dry-run-connector').filter({ hasText: 'primary' }).waitFor();
+
+    const toggle = page.getByRole('switch', { name: 'Enabled: primary' });
+    assert.equal(await toggle.isChecked(), true);
+    await Promise.all([page.waitForResponse((r) => r.url().endsWith('/v1/connectors/primary') && r.request().method() === 'PATCH' && r.ok()), toggle.click({ force: true })]);
+    await page.getByTestId('connectors-table').locator('tr[data-connector-id="primary"] input[type=checkbox]:not(:checked)').waitFor({ state: 'attached' });
+    await page.getByRole('button', { name: 'Try' }).click();
+    await page.getByTestId('dry-run-connector').filter({ hasText: 'backup' }).waitFor();
+    await page.screenshot({ path: path.join(ARTIFACTS, 'connectors.png'), fullPage: true });
+
+    const after = await apiSend('+79991234568', 'after the switch');
+    assert.equal(await waitForStatus(t.gateway, after, ['delivered']), 'delivered');
+    assert.equal(await messageConnector(after), 'backup', 'the route failed over to its next connector');
+
+    await Promise.all([page.waitForResponse((r) => r.url().endsWith('/v1/connectors/primary') && r.request().method() === 'PATCH' && r.ok()), toggle.click({ force: true })]);
+    const again = await apiSend('+79991234569', 'switched back on');
+    assert.equal(await waitForStatus(t.gateway, again, ['delivered']), 'delivered');
+    assert.equal(await messageConnector(again), 'primary');
+
+    // The Add connector form is built from the type's manifest.
+    await page.getByRole('button', { name: 'Add connector' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByLabel('Id').fill('third');
+    await dialog.getByLabel('Receipt delay, ms').fill('100');
+    await dialog.getByRole('button', { name: 'Add connector' }).click();
+    await page.getByTestId('connectors-table').locator('tr[data-connector-id="third"]').waitFor();
+    await context.close();
+    // With a route in place, numbers no route matches would fail with no_route: the other tests send to 7916.
+    assert.equal((await fetch(base + `/v1/routes/${routeId}`, { method: 'DELETE', headers: { authorization: `Bearer ${t.apiKey}` } })).status, 204);
+  });
+
+  test('an owner uploads a CSV and an XLSX of numbers on Send and sends to all of them', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'depesha-upload-'));
+    const csv = path.join(dir, 'numbers.csv');
+    writeFileSync(csv, 'name;phone\nAnna;+7 916 700-11-11\nBoris;89167002222\nVera;+79167003333\n');
+    const xlsx = path.join(dir, 'numbers.xlsx');
+    const book = new ExcelJS.Workbook();
+    const sheet = book.addWorksheet('list');
+    sheet.addRow(['Номер', 'Имя']);
+    sheet.addRow(['+79167004444', 'Gleb']);
+    await book.xlsx.writeFile(xlsx);
+
+    const { context, page } = await signIn(emails.owner);
+    await page.getByRole('link', { name: 'Send', exact: true }).click();
+    await page.locator('input[type=file]').setInputFiles(csv);
+    await page.getByTestId('file-note').filter({ hasText: 'numbers.csv: 3 numbers added' }).waitFor();
+    await page.locator('input[type=file]').setInputFiles(xlsx);
+    await page.getByTestId('file-note').filter({ hasText: 'numbers.xlsx: 1 numbers added' }).waitFor();
+    await page.getByTestId('recipient-count').filter({ hasText: '4 recipients' }).waitFor();
+    await page.getByLabel('Text').fill('uploaded list');
+    await page.getByTestId('segment-counter').filter({ hasText: '13 characters · 1 of 10 parts · GSM-7' }).waitFor();
+    await page.screenshot({ path: path.join(ARTIFACTS, 'send-upload.png'), fullPage: true });
+    await page.getByRole('button', { name: 'Send to 4 numbers' }).click();
+    await page.getByRole('heading', { name: 'History' }).waitFor();
+    await page.locator('tr', { hasText: 'uploaded list' }).nth(3).waitFor();
+    const tos = await page.locator('tr', { hasText: 'uploaded list' }).locator('td:nth-child(2)').allTextContents();
+    assert.deepEqual(tos.sort(), ['+79167001111', '+79167002222', '+79167003333', '+79167004444']);
+    await context.close();
+  });
+
+  test('an owner exports History in the background and downloads the file when it is ready', async () => {
+    const { context, page } = await signIn(emails.owner);
+    await page.getByRole('link', { name: 'History' }).click();
+    await page.getByLabel('Number').fill('+79167002222');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await page.getByTestId('history-table').locator('tbody tr', { hasText: 'uploaded list' }).waitFor();
+    await page.getByRole('button', { name: 'Export in background' }).click();
+    await page.getByRole('menuitem', { name: 'CSV' }).click();
+    await page.getByRole('heading', { name: 'Exports' }).waitFor();
+    const row = page.getByTestId('exports-table').locator('tbody tr').first();
+    await row.locator('[data-export-status="ready"]').waitFor({ timeout: 20_000 });
+    await page.screenshot({ path: path.join(ARTIFACTS, 'exports.png'), fullPage: true });
+    const [download] = await Promise.all([page.waitForEvent('download'), row.getByRole('link', { name: 'Download' }).click()]);
+    const lines = readFileSync((await download.path())!, 'utf8').trim().split('\n');
+    assert.equal(lines.length, 2, lines.join('\n'));
+    assert.match(lines[1]!, /\+79167002222,.*uploaded list/);
+    // The download link is the account's: without the session it is refused.
+    const href = (await row.getByRole('link', { name: 'Download' }).getAttribute('href'))!;
+    assert.equal((await fetch(base + href)).status, 401);
+    await context.close();
+  });
+
+  test('the dashboard shows today\'s numbers, the live charts and the other pages render', async () => {
+    for (const to of ['+79161238881', '+79161238882', '+79161238883']) assert.equal(await waitForStatus(t.gateway, await apiSend(to, 'for the dashboard'), ['delivered']), 'delivered');
+    const { context, page } = await signIn(emails.owner);
+    const total = page.getByTestId('stat-total');
+    await total.filter({ hasText: /^[1-9]\d*$/ }).waitFor();
+    assert.ok(Number(await total.textContent()) >= 3);
+    await page.getByTestId('stat-by-channel').locator('tr', { hasText: 'sms' }).waitFor();
+    await page.getByTestId('stat-delivery-rate').filter({ hasText: '%' }).waitFor();
+    // recharts draws a line for each series once the per-minute data is there.
+    for (const chart of ['throughput-chart', 'latency-chart']) {
+      const line = page.getByTestId(chart).locator('.recharts-line-curve').first();
+      await line.waitFor({ state: 'attached' });
+      assert.match((await line.getAttribute('d')) ?? '', /^M[\d.]+,[\d.]+/, `${chart} draws its data`);
+    }
+    // This minute's mean latency is a dot on the latency chart.
+    await page.getByTestId('latency-chart').locator('.recharts-line-dots circle').first().waitFor();
+    await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard.png'), fullPage: true });
+    for (const [link, heading, shot] of [
+      ['Sender names', 'Sender names', 'sender-names.png'],
+      ['SMPP credentials', 'SMPP credentials', 'smpp.png'],
+      ['Settings', 'Settings', 'settings.png'],
+      ['Audit log', 'Audit log', 'audit.png'],
+    ] as const) {
+      await page.getByRole('link', { name: link, exact: true }).click();
+      await page.getByRole('heading', { name: heading }).waitFor();
+      await page.screenshot({ path: path.join(ARTIFACTS, shot), fullPage: true });
+    }
+    await context.close();
+  });
+
+  test('an owner sets the account\'s time zone in Settings and the cabinet shows dates in it', async () => {
+    const id = await apiSend('+79161237777', 'time zone check');
+    const { context, page } = await signIn(emails.owner);
+    await page.getByRole('link', { name: 'Settings' }).click();
+    const zone = page.getByRole('combobox', { name: 'Time zone' });
+    await zone.click();
+    await zone.fill('Asia/Tokyo');
+    await page.getByRole('option', { name: 'Asia/Tokyo' }).click();
+    await Promise.all([page.waitForResponse((r) => r.url().endsWith('/v1/account') && r.request().method() === 'PATCH' && r.ok()), page.getByRole('button', { name: 'Save' }).click()]);
+    const account = (await (await apiGet(t.apiKey, '/v1/account')).json()) as { time_zone: string };
+    assert.equal(account.time_zone, 'Asia/Tokyo');
+    await page.getByRole('link', { name: 'History' }).click();
+    const created = ((await (await apiGet(t.apiKey, `/v1/messages/${id}`)).json()) as { created_at: string }).created_at;
+    const expected = new Intl.DateTimeFormat('en-GB', { dateStyle: 'short', timeStyle: 'medium', timeZone: 'Asia/Tokyo' }).format(new Date(created));
+    await page.locator(`tr[data-message-id="${id}"] td`).first().filter({ hasText: expected }).waitFor();
+    // Back to the account's zone of the other tests.
+    await apiPatchAccount({ time_zone: 'Europe/Moscow' });
     await context.close();
   });
 

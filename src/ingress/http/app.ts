@@ -18,6 +18,8 @@ import { sessionsRoutes } from './routes/sessions.ts';
 import { usersRoutes } from './routes/users.ts';
 import { statsRoutes } from './routes/stats.ts';
 import { reportsRoutes } from './routes/reports.ts';
+import { exportsRoutes } from './routes/exports.ts';
+import { connectorTypesRoutes } from './routes/connector-types.ts';
 import { StatsRepository } from '../../store/stats.ts';
 import { cabinetRoutes } from './cabinet.ts';
 import { RateLimiter } from './rate-limit.ts';
@@ -146,6 +148,8 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
   await app.register(auditRoutes(audit));
   await app.register(statsRoutes(new StatsRepository(deps.database.db)));
   await app.register(reportsRoutes(deps));
+  await app.register(exportsRoutes(deps));
+  await app.register(connectorTypesRoutes());
   await app.register(projectsRoutes(deps));
   await app.register(contactsRoutes(deps));
   await app.register(contactListsRoutes(deps));

@@ -166,8 +166,8 @@ export function requireRole(request: FastifyRequest, roles: readonly Role[]): Au
   return auth;
 }
 
-// Changes that every signed-in user may make for themselves.
-const SELF_SERVICE = new Set(['DELETE /v1/session', 'PATCH /v1/session', 'POST /v1/session/password', 'POST /v1/sms/segments']);
+// Changes that every signed-in user may make for themselves (an export only reads the account's messages).
+const SELF_SERVICE = new Set(['DELETE /v1/session', 'PATCH /v1/session', 'POST /v1/session/password', 'POST /v1/sms/segments', 'POST /v1/exports']);
 // What a manager may read but only an owner (or the platform) may change.
 const OWNER_ONLY = ['/v1/api-keys', '/v1/users', '/v1/account', '/v1/smpp/'];
 

@@ -122,6 +122,7 @@ export interface Webhook {
 
 export interface WebhookAttempt {
   id: string;
+  event_id: string;
   event_type: string;
   status: 'succeeded' | 'failed';
   status_code: number | null;
@@ -172,3 +173,85 @@ export const can = {
   readAudit: (r: Role) => r === 'owner' || r === 'administrator' || r === 'staff',
   seeConnectors: (r: Role) => r === 'administrator' || r === 'staff',
 };
+
+export interface MessageStats {
+  total: number;
+  by_status: Record<string, number>;
+  by_channel: Record<string, number>;
+  by_operator: Record<string, number>;
+}
+
+export interface MinuteStats {
+  minute: string;
+  accepted: number;
+  sent: number;
+  delivered: number;
+  submit_latency_ms: number | null;
+  delivery_latency_ms: number | null;
+}
+
+export interface ExportJob {
+  id: string;
+  format: 'csv' | 'xlsx';
+  filters: Record<string, string>;
+  status: 'queued' | 'running' | 'ready' | 'failed';
+  rows: number;
+  bytes: number | null;
+  error: string | null;
+  download_url: string | null;
+  created_at: string;
+  completed_at: string | null;
+}
+
+export interface Account {
+  id: string;
+  name: string;
+  default_region: string;
+  default_ttl_seconds: number;
+  max_parts: number;
+  time_zone: string;
+  quiet_hours: { start: string; end: string } | null;
+  require_registered_senders: boolean;
+  fallback_sender: string | null;
+}
+
+export interface Route {
+  id: string;
+  source: 'config' | 'api';
+  connectors: string[];
+  connector?: string;
+  failover?: string[];
+  split?: { connector: string; weight: number }[];
+  channel: string;
+  prefixes: string[];
+  accounts: string[];
+  projects: string[];
+  operators: string[];
+  traffic_types: string[];
+}
+
+export interface RouteTest {
+  to: string;
+  operator: string | null;
+  route: string | null;
+  connector: string | null;
+  explanation: string;
+  candidates: { id: string; in_rotation: boolean; status: string | null; enabled: boolean; circuit: string | null }[];
+}
+
+export interface SenderName {
+  id: string;
+  name: string;
+  operators: { operator: string; status: 'pending' | 'approved' | 'rejected'; reason: string | null; updated_at: string }[];
+  created_at: string;
+}
+
+export interface SmppCredential {
+  id: string;
+  system_id: string;
+  allowed_ips: string[];
+  max_binds: number;
+  max_submits_per_second: number;
+  receipt_hold_seconds: number;
+  created_at: string;
+}

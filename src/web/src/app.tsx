@@ -8,10 +8,14 @@ import { useI18n, type Lang } from './i18n.tsx';
 import { useLiveEvents } from './live.ts';
 import { ApiKeysPage } from './pages/api-keys.tsx';
 import { AuditPage } from './pages/audit.tsx';
+import { ConnectorsPage } from './pages/connectors.tsx';
 import { DashboardPage } from './pages/dashboard.tsx';
+import { ExportsPage } from './pages/exports.tsx';
 import { HistoryPage } from './pages/history.tsx';
 import { MessagePage } from './pages/message.tsx';
 import { SendPage } from './pages/send.tsx';
+import { SenderNamesPage, SmppPage } from './pages/senders.tsx';
+import { SettingsPage } from './pages/settings.tsx';
 import { SignInPage } from './pages/sign-in.tsx';
 import { UsersPage } from './pages/users.tsx';
 import { WebhooksPage } from './pages/webhooks.tsx';
@@ -36,7 +40,10 @@ export function LanguageSwitch() {
 
 export function App() {
   const session = useQuery({ queryKey: ['session'], queryFn: () => api<Session>('GET', '/v1/session') });
+  const { setTimeZone } = useI18n();
   useEffect(() => setCsrfToken(session.data?.csrf_token ?? null), [session.data]);
+  // Dates are shown in the account's time zone (Settings), the one its quiet hours and reports speak.
+  useEffect(() => setTimeZone(session.data?.account.time_zone ?? null), [session.data, setTimeZone]);
   if (session.isPending) {
     return (
       <Center h="100vh">
@@ -73,10 +80,15 @@ function Shell({ session }: { session: Session }) {
     { to: '/', label: t('Dashboard') },
     { to: '/send', label: t('Send') },
     { to: '/history', label: t('History') },
+    { to: '/exports', label: t('Exports') },
     { to: '/api-keys', label: t('API keys') },
     { to: '/webhooks', label: t('Webhooks') },
+    { to: '/sender-names', label: t('Sender names') },
+    { to: '/smpp', label: t('SMPP credentials') },
+    ...(can.seeConnectors(session.role) ? [{ to: '/connectors', label: t('Connectors and routes') }] : []),
     ...(session.role !== 'viewer' ? [{ to: '/users', label: t('Users') }] : []),
     ...(can.readAudit(session.role) ? [{ to: '/audit', label: t('Audit log') }] : []),
+    { to: '/settings', label: t('Settings') },
   ];
   return (
     <AppShell header={{ height: 56 }} navbar={{ width: 220, breakpoint: 'sm', collapsed: { mobile: !opened } }} padding="md">
@@ -127,6 +139,11 @@ function Shell({ session }: { session: Session }) {
           <Route path="/webhooks" element={<WebhooksPage />} />
           <Route path="/users" element={<UsersPage />} />
           <Route path="/audit" element={<AuditPage />} />
+          <Route path="/exports" element={<ExportsPage />} />
+          <Route path="/sender-names" element={<SenderNamesPage />} />
+          <Route path="/smpp" element={<SmppPage />} />
+          <Route path="/connectors" element={<ConnectorsPage />} />
+          <Route path="/settings" element={<SettingsPage />} />
           <Route path="*" element={<Navigate to="/" replace />} />
         </Routes>
       </AppShell.Main>

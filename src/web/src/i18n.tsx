@@ -1,4 +1,10 @@
+import dayjs from 'dayjs';
+import timezone from 'dayjs/plugin/timezone';
+import utc from 'dayjs/plugin/utc';
 import { createContext, useContext, useMemo, useState, type ReactNode } from 'react';
+
+dayjs.extend(utc);
+dayjs.extend(timezone);
 
 export type Lang = 'en' | 'ru';
 
@@ -117,6 +123,94 @@ const RU: Record<string, string> = {
   owner: 'владелец',
   manager: 'менеджер',
   viewer: 'наблюдатель',
+  'Exports': 'Выгрузки',
+  'Sender names': 'Имена отправителей',
+  'SMPP credentials': 'SMPP-логины',
+  'Connectors and routes': 'Подключения и маршруты',
+  'Settings': 'Настройки',
+  'Connector {id} added': 'Подключение {id} добавлено',
+  'Id': 'Идентификатор',
+  'lower-case letters, digits, "_" and "-"': 'строчные латинские буквы, цифры, «_» и «-»',
+  'Add connector': 'Добавить подключение',
+  'Route dry run': 'Пробный подбор маршрута',
+  'Number to try': 'Номер для проверки',
+  'Try': 'Проверить',
+  'Route': 'Маршрут',
+  'in rotation': 'в работе',
+  'off': 'выключено',
+  'Connectors and routes are shared by the whole gateway: platform administrators and staff manage them.': 'Подключения и маршруты общие для всего шлюза: ими управляют администраторы и сотрудники платформы.',
+  'A connector switched off takes no traffic: its routes send to their next connector.': 'Выключенное подключение не получает трафик: его маршруты отправляют через следующее подключение.',
+  'Routes': 'Маршруты',
+  'Connectors, in order': 'Подключения по порядку',
+  'Channel': 'Канал',
+  'Prefixes': 'Префиксы',
+  'Accounts': 'Аккаунты',
+  'every number': 'любой номер',
+  'all': 'все',
+  'Remove': 'Удалить',
+  'config file': 'файл конфигурации',
+  'No routes: every message goes to the sandbox. Add one below.': 'Маршрутов нет: все сообщения идут в песочницу. Добавьте маршрут ниже.',
+  'Connectors, in failover order': 'Подключения в порядке резервирования',
+  'Add route': 'Добавить маршрут',
+  'No messages yet today.': 'Сегодня сообщений ещё нет.',
+  'Throughput, messages a minute': 'Пропускная способность, сообщений в минуту',
+  'Latency, ms (mean a minute)': 'Задержка, мс (среднее за минуту)',
+  'to the provider': 'до провайдера',
+  'to the receipt': 'до отчёта о доставке',
+  'No messages yet today. Send one from the Send page or through the API.': 'Сегодня сообщений ещё нет. Отправьте сообщение со страницы «Отправка» или через API.',
+  'By channel': 'По каналам',
+  'By operator': 'По операторам',
+  'Large reports are written in the background: start one from History with "Export in background", then download it here when it is ready.': 'Большие отчёты готовятся в фоне: запустите выгрузку в «Истории» кнопкой «Выгрузить в фоне» и скачайте её здесь, когда она будет готова.',
+  'Format': 'Формат',
+  'Filters': 'Фильтры',
+  'Rows': 'Строк',
+  'Size': 'Размер',
+  'all messages': 'все сообщения',
+  'Download': 'Скачать',
+  'No exports yet. Start one from History.': 'Выгрузок пока нет. Запустите выгрузку в «Истории».',
+  'Export in background': 'Выгрузить в фоне',
+  '{file}: no numbers found. Put them in the first column, or in a column named phone.': '{file}: номера не найдены. Поместите их в первый столбец или в столбец с заголовком phone.',
+  '{file}: {n} numbers added': '{file}: добавлено номеров: {n}',
+  '{file} could not be read: {error}': 'Не удалось прочитать {file}: {error}',
+  'Upload CSV or XLSX': 'Загрузить CSV или XLSX',
+  '{n} recipients': 'Получателей: {n}',
+  '{n} numbers were refused': 'Отклонено номеров: {n}',
+  'Sender name': 'Имя отправителя',
+  '1–11 Latin letters and digits, or a number': '1–11 латинских букв и цифр или номер',
+  'Operators': 'Операторы',
+  'empty: every operator': 'пусто: все операторы',
+  'Register': 'Зарегистрировать',
+  'every operator': 'все операторы',
+  'No sender names yet. Register one to send from it.': 'Имён отправителя пока нет. Зарегистрируйте имя, чтобы отправлять от него.',
+  'Your own SMPP clients bind to the gateway with these logins.': 'С этими логинами ваши SMPP-клиенты подключаются к шлюзу.',
+  'System ID': 'System ID',
+  '6–8 characters': '6–8 символов',
+  'Allowed addresses': 'Разрешённые адреса',
+  'empty: any': 'пусто: любые',
+  'Submits per second': 'Отправок в секунду',
+  'Create': 'Создать',
+  'Binds': 'Соединения',
+  'any': 'любые',
+  'No SMPP logins yet.': 'SMPP-логинов пока нет.',
+  'SMPP login created': 'SMPP-логин создан',
+  'The password is stored hashed and is not shown again.': 'Пароль хранится в виде хеша и больше не будет показан.',
+  'Two capital letters, e.g. RU': 'Две заглавные буквы, например RU',
+  'Settings saved': 'Настройки сохранены',
+  'Only an owner changes the account settings.': 'Настройки аккаунта меняет только владелец.',
+  'Time zone': 'Часовой пояс',
+  'Dates in the cabinet and reports, and quiet hours when the recipient\'s zone is unknown': 'Даты в кабинете и отчётах, а также тихие часы, когда пояс получателя неизвестен',
+  'Default region': 'Регион по умолчанию',
+  'For numbers written without a country code (ISO 3166, e.g. RU)': 'Для номеров без кода страны (ISO 3166, например RU)',
+  'Quiet hours for advertising': 'Тихие часы для рекламы',
+  'Advertising is held through quiet hours in the recipient\'s time zone.': 'Реклама задерживается на время тихих часов в часовом поясе получателя.',
+  'Save': 'Сохранить',
+  '{n} deliveries queued again': 'Повторно поставлено доставок: {n}',
+  'Replay': 'Отправить снова',
+  'running': 'выполняется',
+  'ready': 'готово',
+  'pending': 'на рассмотрении',
+  'approved': 'одобрено',
+  'unknown': 'неизвестен',
   accepted: 'принято',
   queued: 'в очереди',
   sent: 'отправлено',
@@ -133,8 +227,17 @@ interface I18n {
   lang: Lang;
   setLang(lang: Lang): void;
   t(phrase: string, values?: Record<string, string | number>): string;
-  /** a date-time in the user's time zone and language */
+  /** the time zone dates are shown in: the account's (settings), else the browser's */
+  timeZone: string;
+  setTimeZone(zone: string | null): void;
+  /** a date-time in the account's time zone and the user's language */
   dateTime(iso: string | null | undefined): string;
+  /** a short time of day (charts) */
+  time(iso: string): string;
+  /** the start (or the end) of a calendar day (YYYY-MM-DD) in that time zone, as an instant */
+  dayBound(day: string, end: boolean): string | undefined;
+  /** today's date in that time zone (YYYY-MM-DD) */
+  today(offsetDays?: number): string;
 }
 
 const I18nContext = createContext<I18n | null>(null);
@@ -148,10 +251,23 @@ function initialLang(): Lang {
 
 export function I18nProvider({ children }: { children: ReactNode }) {
   const [lang, setLangState] = useState<Lang>(initialLang);
+  const [zone, setZone] = useState<string | null>(null);
   const value = useMemo<I18n>(() => {
-    const format = new Intl.DateTimeFormat(lang === 'ru' ? 'ru-RU' : 'en-GB', { dateStyle: 'short', timeStyle: 'medium' });
+    const timeZone = zone ?? Intl.DateTimeFormat().resolvedOptions().timeZone;
+    const locale = lang === 'ru' ? 'ru-RU' : 'en-GB';
+    const format = new Intl.DateTimeFormat(locale, { dateStyle: 'short', timeStyle: 'medium', timeZone });
+    const short = new Intl.DateTimeFormat(locale, { hour: '2-digit', minute: '2-digit', timeZone });
     return {
       lang,
+      timeZone,
+      setTimeZone: (next) => setZone(next),
+      time: (iso) => short.format(new Date(iso)),
+      dayBound(day, end) {
+        if (!day) return undefined;
+        const start = dayjs.tz(day, timeZone);
+        return (end ? start.add(1, 'day').subtract(1, 'millisecond') : start).toISOString();
+      },
+      today: (offsetDays = 0) => dayjs().tz(timeZone).add(offsetDays, 'day').format('YYYY-MM-DD'),
       setLang(next) {
         localStorage.setItem(STORAGE_KEY, next);
         document.documentElement.lang = next;
@@ -163,7 +279,7 @@ export function I18nProvider({ children }: { children: ReactNode }) {
       },
       dateTime: (iso) => (iso ? format.format(new Date(iso)) : '—'),
     };
-  }, [lang]);
+  }, [lang, zone]);
   return <I18nContext.Provider value={value}>{children}</I18nContext.Provider>;
 }
 

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { stringify } from 'csv-stringify';
 import ExcelJS from 'exceljs';
-import { PassThrough, Readable } from 'node:stream';
+import { PassThrough, Readable, type Writable } from 'node:stream';
 import { Type } from 'typebox';
 import { MESSAGE_STATUSES } from '../../../domain/statuses.ts';
 import { ApiError } from '../../../errors.ts';
@@ -38,9 +38,19 @@ const COLUMNS: [string, (m: Presented) => string | number | null][] = [
 // Rows read per query: memory stays flat whatever the report's size.
 const CHUNK = 1000;
 
-const ReportQuery = Type.Object(
+
+/** The report's filters as the query or an export job gives them. */
+export interface ReportFilters {
+  to?: string | undefined;
+  group?: string | undefined;
+  project?: string | undefined;
+  status?: (typeof MESSAGE_STATUSES)[number] | undefined;
+  since?: string | undefined;
+  until?: string | undefined;
+}
+
+export const ReportFiltersSchema = Type.Object(
   {
-    format: Type.Enum(['csv', 'xlsx'], { description: '`csv` (UTF-8, comma, header row) or `xlsx`' }),
     to: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
     group: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
     project: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
@@ -50,6 +60,45 @@ const ReportQuery = Type.Object(
   },
   { additionalProperties: false },
 );
+
+/** The repository's filter from the report's, checked as History checks them. */
+export function reportFilter(q: ReportFilters, defaultRegion: string): Omit<MessageFilter, 'limit' | 'beforeId'> {
+  const filter: Omit<MessageFilter, 'limit' | 'beforeId'> = { group: q.group, project: q.project, status: q.status };
+  if (q.to !== undefined) {
+    const phone = normalizePhone(q.to, defaultRegion);
+    if (!phone.ok) throw new ApiError('invalid_phone_number', `"${q.to}" is not a valid phone number: ${phone.issue}`, [{ field: 'to', issue: phone.issue }]);
+    filter.recipient = phone.e164;
+  }
+  if (q.since !== undefined) filter.since = Date.parse(q.since);
+  if (q.until !== undefined) filter.until = Date.parse(q.until);
+  if (filter.since !== undefined && filter.until !== undefined && filter.since > filter.until) {
+    throw new ApiError('invalid_period', '`since` is after `until`', [{ field: 'since', issue: 'must not be after until' }]);
+  }
+  return filter;
+}
+
+/** The report's rows, newest first, read in keyset pages of CHUNK so memory stays flat. */
+export async function* reportRows(deps: Pick<HttpDeps, 'messages'>, accountId: string, filter: Omit<MessageFilter, 'limit' | 'beforeId'>): AsyncGenerator<(string | number | null)[]> {
+  let beforeId: string | undefined;
+  for (;;) {
+    const page = await deps.messages.list(accountId, { ...filter, beforeId, limit: CHUNK });
+    for (const row of page) {
+      const m = presentMessage(row);
+      yield COLUMNS.map(([, read]) => read(m));
+    }
+    if (page.length < CHUNK) return;
+    beforeId = page[page.length - 1]!.id;
+  }
+}
+
+/** The CSV of the rows: a header line, then one line a row. */
+export function csvOf(rows: AsyncIterable<(string | number | null)[]>): NodeJS.ReadableStream {
+  const csv = stringify({ header: true, columns: REPORT_COLUMNS });
+  Readable.from(rows).pipe(csv);
+  return csv;
+}
+
+export const REPORT_COLUMNS = COLUMNS.map(([c]) => c);
 
 /**
  * GET /v1/reports/messages: the delivery report, History's filters, as a CSV
@@ -65,7 +114,7 @@ export function reportsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
           description: `Every message matching the filters (as in GET /v1/messages), newest first, with the columns ${COLUMNS.map(([c]) => `\`${c}\``).join(', ')}. Times are RFC 3339 UTC. The file streams as it is read.`,
           tags: ['reports'],
           security: [{ bearerAuth: [] }],
-          querystring: ReportQuery,
+          querystring: Type.Object({ format: Type.Enum(['csv', 'xlsx'], { description: '`csv` (UTF-8, comma, header row) or `xlsx`' }), ...ReportFiltersSchema.properties }, { additionalProperties: false }),
           response: {
             200: {
               description: 'the report file',
@@ -80,32 +129,12 @@ export function reportsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
       async (request, reply) => {
         const auth = requireAuth(request);
         const q = request.query;
-        const filter: Omit<MessageFilter, 'limit' | 'beforeId'> = { group: q.group, project: q.project, status: q.status };
-        if (q.to !== undefined) {
-          const phone = normalizePhone(q.to, auth.account.default_region);
-          if (!phone.ok) throw new ApiError('invalid_phone_number', `"${q.to}" is not a valid phone number: ${phone.issue}`, [{ field: 'to', issue: phone.issue }]);
-          filter.recipient = phone.e164;
-        }
-        if (q.since !== undefined) filter.since = Date.parse(q.since);
-        if (q.until !== undefined) filter.until = Date.parse(q.until);
-        if (filter.since !== undefined && filter.until !== undefined && filter.since > filter.until) {
-          throw new ApiError('invalid_period', '`since` is after `until`', [{ field: 'since', issue: 'must not be after until' }]);
-        }
-        const accountId = auth.account.id;
-        async function* rows(): AsyncGenerator<(string | number | null)[]> {
-          let beforeId: string | undefined;
-          for (;;) {
-            const page = await deps.messages.list(accountId, { ...filter, beforeId, limit: CHUNK });
-            for (const row of page) yield COLUMNS.map(([, read]) => read(presentMessage(row)));
-            if (page.length < CHUNK) return;
-            beforeId = page[page.length - 1]!.id;
-          }
-        }
+        const filter = reportFilter(q, auth.account.default_region);
+        const rows = () => reportRows(deps, auth.account.id, filter);
         const stamp = new Date().toISOString().slice(0, 19).replace(/[-:]/g, '');
         reply.header('content-disposition', `attachment; filename="messages-${stamp}.${q.format}"`);
         if (q.format === 'csv') {
-          const csv = stringify({ header: true, columns: COLUMNS.map(([c]) => c) });
-          Readable.from(rows()).pipe(csv);
+          const csv = csvOf(rows());
           // A stream: the schema above types the body as the file it becomes.
           return reply.type('text/csv; charset=utf-8').send(csv as never);
         }
@@ -121,7 +150,7 @@ export function reportsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
 }
 
 /** Writes the rows as one worksheet, committing each row so the workbook holds none of them. */
-async function writeXlsx(rows: AsyncIterable<(string | number | null)[]>, out: PassThrough): Promise<void> {
+export async function writeXlsx(rows: AsyncIterable<(string | number | null)[]>, out: Writable): Promise<void> {
   const workbook = new ExcelJS.stream.xlsx.WorkbookWriter({ stream: out, useStyles: false, useSharedStrings: false });
   const sheet = workbook.addWorksheet('messages');
   sheet.columns = COLUMNS.map(([header]) => ({ header, key: header }));

@@ -1,25 +1,89 @@
-import { Alert, Badge, Paper, SimpleGrid, Stack, Switch, Table, Text, Title } from '@mantine/core';
+import { Alert, Badge, Group, Paper, SimpleGrid, Stack, Switch, Table, Text, Title } from '@mantine/core';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { api, can, MESSAGE_STATUSES, qs, type ConnectorState } from '../api.ts';
+import { CartesianGrid, Legend, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
+import { api, can, MESSAGE_STATUSES, qs, type ConnectorState, type MessageStats, type MinuteStats } from '../api.ts';
 import { useI18n } from '../i18n.tsx';
 import { useSession } from '../session.tsx';
 import { StatusBadge } from '../status.tsx';
 
-interface Stats {
-  total: number;
-  by_status: Record<string, number>;
+function Counts({ title, counts, testId }: { title: string; counts: Record<string, number>; testId: string }) {
+  const { t } = useI18n();
+  const entries = Object.entries(counts).sort((a, b) => b[1] - a[1]);
+  return (
+    <Paper withBorder p="md">
+      <Text fw={600} mb="xs">
+        {title}
+      </Text>
+      {entries.length === 0 ? (
+        <Text c="dimmed" size="sm">
+          {t('No messages yet today.')}
+        </Text>
+      ) : (
+        <Table data-testid={testId}>
+          <Table.Tbody>
+            {entries.map(([k, n]) => (
+              <Table.Tr key={k}>
+                <Table.Td>{t(k)}</Table.Td>
+                <Table.Td ta="right">{n}</Table.Td>
+              </Table.Tr>
+            ))}
+          </Table.Tbody>
+        </Table>
+      )}
+    </Paper>
+  );
 }
 
-function startOfToday(): string {
-  const d = new Date();
-  d.setHours(0, 0, 0, 0);
-  return d.toISOString();
+/** The last hour, a point a minute: polled every 5 s (and at once when the event stream reports a change). */
+function LiveCharts() {
+  const { t, time } = useI18n();
+  const series = useQuery({ queryKey: ['stats', 'throughput'], queryFn: () => api<{ data: MinuteStats[] }>('GET', '/v1/stats/throughput?minutes=60'), refetchInterval: 5_000 });
+  const data = (series.data?.data ?? []).map((m) => ({ ...m, label: time(m.minute) }));
+  return (
+    <SimpleGrid cols={{ base: 1, lg: 2 }}>
+      <Paper withBorder p="md" data-testid="throughput-chart">
+        <Text fw={600} mb="xs">
+          {t('Throughput, messages a minute')}
+        </Text>
+        <ResponsiveContainer width="100%" height={220}>
+          <LineChart data={data}>
+            <CartesianGrid strokeDasharray="3 3" />
+            <XAxis dataKey="label" minTickGap={24} />
+            <YAxis allowDecimals={false} />
+            <Tooltip />
+            <Legend />
+            <Line type="monotone" dataKey="accepted" name={t('accepted')} stroke="#4c6ef5" dot={false} isAnimationActive={false} />
+            <Line type="monotone" dataKey="sent" name={t('sent')} stroke="#15aabf" dot={false} isAnimationActive={false} />
+            <Line type="monotone" dataKey="delivered" name={t('delivered')} stroke="#40c057" dot={false} isAnimationActive={false} />
+          </LineChart>
+        </ResponsiveContainer>
+      </Paper>
+      <Paper withBorder p="md" data-testid="latency-chart">
+        <Text fw={600} mb="xs">
+          {t('Latency, ms (mean a minute)')}
+        </Text>
+        <ResponsiveContainer width="100%" height={220}>
+          <LineChart data={data}>
+            <CartesianGrid strokeDasharray="3 3" />
+            <XAxis dataKey="label" minTickGap={24} />
+            <YAxis />
+            <Tooltip />
+            <Legend />
+            <Line type="monotone" dataKey="submit_latency_ms" name={t('to the provider')} stroke="#fab005" connectNulls dot={{ r: 2 }} isAnimationActive={false} />
+            <Line type="monotone" dataKey="delivery_latency_ms" name={t('to the receipt')} stroke="#fa5252" connectNulls dot={{ r: 2 }} isAnimationActive={false} />
+          </LineChart>
+        </ResponsiveContainer>
+      </Paper>
+    </SimpleGrid>
+  );
 }
 
 export function DashboardPage() {
-  const { t } = useI18n();
+  const { t, dayBound, today } = useI18n();
   const session = useSession();
-  const stats = useQuery({ queryKey: ['stats', 'today'], queryFn: () => api<Stats>('GET', `/v1/stats/messages${qs({ since: startOfToday() })}`), refetchInterval: 10_000 });
+  // "Today" is the account's day (its time zone, Settings).
+  const since = dayBound(today(), false);
+  const stats = useQuery({ queryKey: ['stats', 'today', since], queryFn: () => api<MessageStats>('GET', `/v1/stats/messages${qs({ since })}`), refetchInterval: 10_000 });
   const connectors = useQuery({
     queryKey: ['connectors'],
     queryFn: () => api<{ data: ConnectorState[] }>('GET', '/v1/connectors'),
@@ -53,7 +117,7 @@ export function DashboardPage() {
           <Text size="xs" c="dimmed">
             {t('Delivery rate')}
           </Text>
-          <Text size="xl" fw={700}>
+          <Text size="xl" fw={700} data-testid="stat-delivery-rate">
             {finished === 0 ? '—' : `${Math.round((delivered / finished) * 100)} %`}
           </Text>
         </Paper>
@@ -66,52 +130,62 @@ export function DashboardPage() {
           </Paper>
         ))}
       </SimpleGrid>
-      <Title order={4}>{t('Connector health')}</Title>
+      {s && s.total === 0 && <Text c="dimmed">{t('No messages yet today. Send one from the Send page or through the API.')}</Text>}
+      <SimpleGrid cols={{ base: 1, sm: 2 }}>
+        <Counts title={t('By channel')} counts={s?.by_channel ?? {}} testId="stat-by-channel" />
+        <Counts title={t('By operator')} counts={s?.by_operator ?? {}} testId="stat-by-operator" />
+      </SimpleGrid>
+      <LiveCharts />
+      <Group justify="space-between">
+        <Title order={4}>{t('Connector health')}</Title>
+      </Group>
       {toggle.error && <Alert color="red">{(toggle.error as Error).message}</Alert>}
       {!can.seeConnectors(session.role) ? (
         <Text c="dimmed">{t('Connector health is visible to platform administrators and staff.')}</Text>
       ) : (
-        <Table striped withTableBorder>
-          <Table.Thead>
-            <Table.Tr>
-              <Table.Th>{t('Connector')}</Table.Th>
-              <Table.Th>{t('Type')}</Table.Th>
-              <Table.Th>{t('Status')}</Table.Th>
-              <Table.Th>{t('Links')}</Table.Th>
-              <Table.Th>{t('Enabled')}</Table.Th>
-            </Table.Tr>
-          </Table.Thead>
-          <Table.Tbody>
-            {(connectors.data?.data ?? []).map((c) => (
-              <Table.Tr key={c.id}>
-                <Table.Td>{c.id}</Table.Td>
-                <Table.Td>{c.type}</Table.Td>
-                <Table.Td>
-                  <Badge color={c.status === 'up' ? 'green' : c.status === 'degraded' ? 'yellow' : 'red'} variant="light">
-                    {c.status}
-                  </Badge>
-                  {c.detail && (
-                    <Text size="xs" c="dimmed">
-                      {c.detail}
-                    </Text>
-                  )}
-                </Table.Td>
-                <Table.Td>
-                  {c.links_up}/{c.links_total}
-                </Table.Td>
-                <Table.Td>
-                  <Switch
-                    checked={c.enabled}
-                    aria-label={`${t('Enabled')}: ${c.id}`}
-                    disabled={toggle.isPending}
-                    onChange={(e) => toggle.mutate({ id: c.id, enabled: e.currentTarget.checked })}
-                  />
-                </Table.Td>
-              </Table.Tr>
-            ))}
-          </Table.Tbody>
-        </Table>
+        <ConnectorTable connectors={connectors.data?.data ?? []} onToggle={(id, enabled) => toggle.mutate({ id, enabled })} busy={toggle.isPending} />
       )}
     </Stack>
+  );
+}
+
+export function ConnectorTable({ connectors, onToggle, busy }: { connectors: ConnectorState[]; onToggle(id: string, enabled: boolean): void; busy: boolean }) {
+  const { t } = useI18n();
+  return (
+    <Table striped withTableBorder data-testid="connectors-table">
+      <Table.Thead>
+        <Table.Tr>
+          <Table.Th>{t('Connector')}</Table.Th>
+          <Table.Th>{t('Type')}</Table.Th>
+          <Table.Th>{t('Status')}</Table.Th>
+          <Table.Th>{t('Links')}</Table.Th>
+          <Table.Th>{t('Enabled')}</Table.Th>
+        </Table.Tr>
+      </Table.Thead>
+      <Table.Tbody>
+        {connectors.map((c) => (
+          <Table.Tr key={c.id} data-connector-id={c.id}>
+            <Table.Td>{c.id}</Table.Td>
+            <Table.Td>{c.type}</Table.Td>
+            <Table.Td>
+              <Badge color={c.status === 'up' ? 'green' : c.status === 'degraded' ? 'yellow' : 'red'} variant="light">
+                {c.status}
+              </Badge>
+              {c.detail && (
+                <Text size="xs" c="dimmed">
+                  {c.detail}
+                </Text>
+              )}
+            </Table.Td>
+            <Table.Td>
+              {c.links_up}/{c.links_total}
+            </Table.Td>
+            <Table.Td>
+              <Switch checked={c.enabled} aria-label={`${t('Enabled')}: ${c.id}`} disabled={busy} onChange={(e) => onToggle(c.id, e.currentTarget.checked)} />
+            </Table.Td>
+          </Table.Tr>
+        ))}
+      </Table.Tbody>
+    </Table>
   );
 }

@@ -1,10 +1,10 @@
-import { Alert, Button, Group, Select, Stack, Table, Text, TextInput, Title } from '@mantine/core';
+import { Alert, Button, Group, Menu, Select, Stack, Table, Text, TextInput, Title } from '@mantine/core';
 
 import { useForm } from '@mantine/form';
-import { keepPreviousData, useQuery } from '@tanstack/react-query';
+import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
 import { useNavigate } from 'react-router';
-import { api, MESSAGE_STATUSES, qs, type Message, type Page } from '../api.ts';
+import { api, ApiError, MESSAGE_STATUSES, qs, type ExportJob, type Message, type Page } from '../api.ts';
 import { useI18n } from '../i18n.tsx';
 import { StatusBadge } from '../status.tsx';
 
@@ -17,16 +17,9 @@ interface Filters {
 
 const EMPTY: Filters = { to: '', status: null, since: '', until: '' };
 
-/** A date input's day as the start or the end of that day in the user's time zone. */
-function dayBound(day: string, end: boolean): string | undefined {
-  if (!day) return undefined;
-  const d = new Date(`${day}T00:00:00`);
-  if (end) d.setHours(23, 59, 59, 999);
-  return d.toISOString();
-}
 
 export function HistoryPage() {
-  const { t, dateTime } = useI18n();
+  const { t, dateTime, dayBound } = useI18n();
   const navigate = useNavigate();
   const form = useForm<Filters>({ initialValues: EMPTY });
   const [filters, setFilters] = useState<Filters>(EMPTY);
@@ -36,6 +29,15 @@ export function HistoryPage() {
   const filterParams = { to: filters.to.trim(), status: filters.status, since: dayBound(filters.since, false), until: dayBound(filters.until, true) };
   const query = qs({ ...filterParams, cursor, limit: 25 });
   const page = useQuery({ queryKey: ['messages', query], queryFn: () => api<Page<Message>>('GET', `/v1/messages${query}`), placeholderData: keepPreviousData });
+  const client = useQueryClient();
+  // Large reports: the server writes the file in the background; the Exports page offers it when ready.
+  const background = useMutation({
+    mutationFn: (format: 'csv' | 'xlsx') => api<ExportJob>('POST', '/v1/exports', { format, ...Object.fromEntries(Object.entries(filterParams).filter(([, v]) => v !== undefined && v !== null && v !== '')) }),
+    onSuccess: () => {
+      void client.invalidateQueries({ queryKey: ['exports'] });
+      navigate('/exports');
+    },
+  });
   const apply = (f: Filters) => {
     setFilters(f);
     setCursors([undefined]);
@@ -73,6 +75,7 @@ export function HistoryPage() {
         </Group>
       </form>
       {page.error && <Alert color="red">{(page.error as Error).message}</Alert>}
+      {background.error && <Alert color="red">{(background.error as ApiError).message}</Alert>}
       <Table striped highlightOnHover withTableBorder data-testid="history-table">
         <Table.Thead>
           <Table.Tr>
@@ -110,6 +113,17 @@ export function HistoryPage() {
         <Button component="a" variant="light" href={`/v1/reports/messages${qs({ format: 'xlsx', ...filterParams })}`} download>
           {t('Export XLSX')}
         </Button>
+        <Menu>
+          <Menu.Target>
+            <Button variant="light" color="gray" loading={background.isPending}>
+              {t('Export in background')}
+            </Button>
+          </Menu.Target>
+          <Menu.Dropdown>
+            <Menu.Item onClick={() => background.mutate('csv')}>CSV</Menu.Item>
+            <Menu.Item onClick={() => background.mutate('xlsx')}>XLSX</Menu.Item>
+          </Menu.Dropdown>
+        </Menu>
         <Button variant="default" disabled={cursors.length <= 1} onClick={() => setCursors((c) => c.slice(0, -1))}>
           {t('Newer')}
         </Button>

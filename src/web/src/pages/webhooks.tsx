@@ -1,5 +1,6 @@
 import { Alert, Badge, Button, Code, Group, Modal, MultiSelect, Stack, Table, Text, TextInput, Title } from '@mantine/core';
 import { useForm } from '@mantine/form';
+import { notifications } from '@mantine/notifications';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useState } from 'react';
 import { api, ApiError, can, WEBHOOK_EVENT_TYPES, type Page, type Webhook, type WebhookAttempt } from '../api.ts';
@@ -8,9 +9,21 @@ import { useSession } from '../session.tsx';
 
 function Deliveries({ webhook }: { webhook: Webhook }) {
   const { t, dateTime } = useI18n();
+  const session = useSession();
+  const client = useQueryClient();
+  // Sends an event again (POST /v1/webhooks/{id}/replay): a new delivery appears in the log.
+  const replay = useMutation({
+    mutationFn: (eventId: string) => api<{ replayed: number }>('POST', `/v1/webhooks/${webhook.id}/replay`, { event_id: eventId }),
+    onSuccess: (r) => {
+      notifications.show({ color: 'green', message: t('{n} deliveries queued again', { n: r.replayed }) });
+      void client.invalidateQueries({ queryKey: ['webhook-deliveries', webhook.id] });
+    },
+  });
   const attempts = useQuery({ queryKey: ['webhook-deliveries', webhook.id], queryFn: () => api<Page<WebhookAttempt>>('GET', `/v1/webhooks/${webhook.id}/deliveries?limit=50`), refetchInterval: 5_000 });
   if (attempts.data?.data.length === 0) return <Text c="dimmed">{t('No deliveries yet.')}</Text>;
   return (
+    <>
+    {replay.error && <Alert color="red">{(replay.error as ApiError).message}</Alert>}
     <Table striped withTableBorder data-testid="deliveries-table">
       <Table.Thead>
         <Table.Tr>
@@ -20,6 +33,7 @@ function Deliveries({ webhook }: { webhook: Webhook }) {
           <Table.Th>{t('HTTP status')}</Table.Th>
           <Table.Th>{t('Latency')}</Table.Th>
           <Table.Th>{t('Error')}</Table.Th>
+          <Table.Th />
         </Table.Tr>
       </Table.Thead>
       <Table.Tbody>
@@ -35,10 +49,18 @@ function Deliveries({ webhook }: { webhook: Webhook }) {
             <Table.Td>{a.status_code ?? '—'}</Table.Td>
             <Table.Td>{a.latency_ms} ms</Table.Td>
             <Table.Td>{a.error ?? ''}</Table.Td>
+            <Table.Td>
+              {can.manageWebhooks(session.role) && (
+                <Button size="xs" variant="subtle" loading={replay.isPending && replay.variables === a.event_id} onClick={() => replay.mutate(a.event_id)}>
+                  {t('Replay')}
+                </Button>
+              )}
+            </Table.Td>
           </Table.Tr>
         ))}
       </Table.Tbody>
     </Table>
+    </>
   );
 }
 

@@ -1,0 +1,203 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { createReadStream, createWriteStream, mkdirSync } from 'node:fs';
+import { rename, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { finished, pipeline } from 'node:stream/promises';
+import { Type } from 'typebox';
+import { ApiError } from '../../../errors.ts';
+import { ExportsRepository, type ExportRow } from '../../../store/exports.ts';
+import { requireAuth } from '../auth.ts';
+import { decodeCursor, encodeCursor } from '../cursor.ts';
+import type { HttpDeps } from '../deps.ts';
+import { ErrorSchema, IdParams } from '../schemas.ts';
+import { csvOf, reportFilter, reportRows, ReportFiltersSchema, writeXlsx, type ReportFilters } from './reports.ts';
+
+const ExportSchema = Type.Object(
+  {
+    id: Type.String(),
+    object: Type.Literal('export'),
+    format: Type.Enum(['csv', 'xlsx']),
+    filters: ReportFiltersSchema,
+    status: Type.Enum(['queued', 'running', 'ready', 'failed'], { description: '`ready`: `download_url` gives the file; `failed`: `error` says why' }),
+    rows: Type.Integer({ description: 'rows written so far (all of them once ready)' }),
+    bytes: Type.Union([Type.Integer(), Type.Null()], { description: 'the file size once ready' }),
+    error: Type.Union([Type.String(), Type.Null()]),
+    download_url: Type.Union([Type.String(), Type.Null()], { description: 'relative URL of the file once ready; it needs the same authentication and account' }),
+    created_at: Type.String({ format: 'date-time' }),
+    completed_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  },
+  {
+    additionalProperties: false,
+    examples: [
+      {
+        id: 'exp_01KBD7Q6Y3A9W0C2XJ1V5T8M4N',
+        object: 'export',
+        format: 'csv',
+        filters: { status: 'delivered', since: '2026-12-01T00:00:00.000Z' },
+        status: 'ready',
+        rows: 120345,
+        bytes: 18234012,
+        error: null,
+        download_url: '/v1/exports/exp_01KBD7Q6Y3A9W0C2XJ1V5T8M4N/file',
+        created_at: '2026-12-02T03:00:00.000Z',
+        completed_at: '2026-12-02T03:00:41.000Z',
+      },
+    ],
+  },
+);
+
+const TYPES = { csv: 'text/csv; charset=utf-8', xlsx: 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet' } as const;
+const security = [{ bearerAuth: [] }];
+
+const present = (e: ExportRow) => ({
+  id: e.id,
+  object: 'export' as const,
+  format: e.format as 'csv' | 'xlsx',
+  filters: JSON.parse(e.filters) as ReportFilters,
+  status: e.status as 'queued' | 'running' | 'ready' | 'failed',
+  rows: e.rows,
+  bytes: e.bytes,
+  error: e.error,
+  download_url: e.status === 'ready' ? `/v1/exports/${e.id}/file` : null,
+  created_at: new Date(e.created_at).toISOString(),
+  completed_at: e.completed_at === null ? null : new Date(e.completed_at).toISOString(),
+});
+
+// Progress is written every this many rows.
+const PROGRESS_EVERY = 10_000;
+
+/**
+ * Background exports of the delivery report (the cabinet's large exports):
+ * POST makes a job, which this process writes to `<dataDir>/exports/<id>.<format>`
+ * one keyset page at a time, one job at a time; GET says how far it is and,
+ * once ready, the file downloads from `/v1/exports/{id}/file`.
+ */
+export function exportsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
+  const jobs = new ExportsRepository(deps.database.db);
+  const dir = path.join(deps.config.dataDir, 'exports');
+  const fileOf = (e: Pick<ExportRow, 'id' | 'format'>) => path.join(dir, `${e.id}.${e.format}`);
+  // One export at a time per process: each is a long read, and the others wait their turn.
+  let queue: Promise<void> = Promise.resolve();
+
+  async function run(job: ExportRow): Promise<void> {
+    const account = await deps.accounts.getAccount(job.account_id);
+    const part = `${fileOf(job)}.part`;
+    try {
+      if (!account) throw new Error('the account is gone');
+      await jobs.running(job.account_id, job.id);
+      mkdirSync(dir, { recursive: true });
+      const filter = reportFilter(JSON.parse(job.filters) as ReportFilters, account.default_region);
+      let count = 0;
+      async function* counted() {
+        for await (const row of reportRows(deps, job.account_id, filter)) {
+          count++;
+          if (count % PROGRESS_EVERY === 0) await jobs.progress(job.account_id, job.id, count);
+          yield row;
+        }
+      }
+      const out = createWriteStream(part);
+      if (job.format === 'csv') {
+        await pipeline(csvOf(counted()), out);
+      } else {
+        await writeXlsx(counted(), out);
+        await finished(out);
+      }
+      await rename(part, fileOf(job));
+      await jobs.finish(job.account_id, job.id, { rows: count, bytes: (await stat(fileOf(job))).size });
+    } catch (err) {
+      deps.log.error({ err, export_id: job.id }, 'an export failed');
+      await rm(part, { force: true });
+      await jobs.finish(job.account_id, job.id, { error: err instanceof Error ? err.message : String(err) });
+    }
+  }
+
+  return async (app) => {
+    // What a previous process left unfinished is not resumed.
+    await jobs.failUnfinished();
+
+    app.post(
+      '/v1/exports',
+      {
+        schema: {
+          summary: 'Export the delivery report in the background',
+          description:
+            'Starts writing the delivery report of the filters (as GET /v1/reports/messages takes them) to a file. Answers at once with the job; poll GET /v1/exports/{id} until `status` is `ready`, then download `download_url`. For reports too large to wait for. Every role may export (it changes nothing).',
+          tags: ['reports'],
+          security,
+          body: Type.Object({ format: Type.Enum(['csv', 'xlsx']), ...ReportFiltersSchema.properties }, { additionalProperties: false }),
+          response: { 202: ExportSchema, 400: ErrorSchema, 401: ErrorSchema, 422: ErrorSchema },
+        },
+      },
+      async (request, reply) => {
+        const auth = requireAuth(request);
+        const { format, ...filters } = request.body;
+        reportFilter(filters, auth.account.default_region); // refuses bad filters now, not in the background
+        const job = await jobs.create({ accountId: auth.account.id, format, filters: filters as Record<string, string>, createdBy: auth.session?.userId ?? auth.keyId });
+        queue = queue.then(() => run(job));
+        return reply.code(202).send(present(job));
+      },
+    );
+
+    app.get(
+      '/v1/exports',
+      {
+        schema: {
+          summary: 'Exports',
+          description: "The account's exports, newest first.",
+          tags: ['reports'],
+          security,
+          querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20 })), cursor: Type.Optional(Type.String()) }, { additionalProperties: false }),
+          response: { 200: Type.Object({ data: Type.Array(ExportSchema), next_cursor: Type.Union([Type.String(), Type.Null()]) }), 400: ErrorSchema, 401: ErrorSchema },
+        },
+      },
+      async (request) => {
+        const auth = requireAuth(request);
+        const limit = request.query.limit ?? 20;
+        const beforeId = request.query.cursor === undefined ? undefined : decodeCursor(request.query.cursor, 'exp');
+        const rows = await jobs.list(auth.account.id, limit + 1, beforeId);
+        const page = rows.slice(0, limit);
+        return { data: page.map(present), next_cursor: rows.length > limit ? encodeCursor(page[page.length - 1]!.id) : null };
+      },
+    );
+
+    app.get(
+      '/v1/exports/:id',
+      { schema: { summary: 'An export and its status', tags: ['reports'], security, params: IdParams, response: { 200: ExportSchema, 401: ErrorSchema, 404: ErrorSchema } } },
+      async (request) => {
+        const auth = requireAuth(request);
+        const job = await jobs.get(auth.account.id, request.params.id);
+        if (!job) throw new ApiError('not_found', `no export ${request.params.id} in this account`);
+        return present(job);
+      },
+    );
+
+    app.get(
+      '/v1/exports/:id/file',
+      {
+        schema: {
+          summary: "Download an export's file",
+          description: 'The file of a `ready` export, streamed. Only the account that made it can download it.',
+          tags: ['reports'],
+          security,
+          params: IdParams,
+          response: {
+            200: { description: 'the report file', content: { 'text/csv': { schema: Type.String() }, 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet': { schema: Type.String({ format: 'binary' }) } } },
+            401: ErrorSchema,
+            404: ErrorSchema,
+            409: ErrorSchema,
+          },
+        },
+      },
+      async (request, reply) => {
+        const auth = requireAuth(request);
+        const job = await jobs.get(auth.account.id, request.params.id);
+        if (!job) throw new ApiError('not_found', `no export ${request.params.id} in this account`);
+        if (job.status !== 'ready') throw new ApiError('export_not_ready', `export ${job.id} is ${job.status}${job.error ? `: ${job.error}` : ''}; download it when GET /v1/exports/${job.id} says ready`);
+        const stamp = new Date(job.created_at).toISOString().slice(0, 19).replace(/[-:]/g, '');
+        reply.header('content-disposition', `attachment; filename="messages-${stamp}.${job.format}"`);
+        if (job.bytes !== null) reply.header('content-length', job.bytes);
+        return reply.type(TYPES[job.format as 'csv' | 'xlsx']).send(createReadStream(fileOf(job)) as never);
+      },
+    );
+  };
+}

@@ -1,0 +1,75 @@
+import { Alert, Button, Group, Select, Stack, Switch, Text, TextInput, Title } from '@mantine/core';
+import { useForm } from '@mantine/form';
+import { notifications } from '@mantine/notifications';
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { useEffect } from 'react';
+import { api, ApiError, type Account } from '../api.ts';
+import { useI18n } from '../i18n.tsx';
+import { useSession } from '../session.tsx';
+
+const ZONES = typeof Intl.supportedValuesOf === 'function' ? Intl.supportedValuesOf('timeZone') : ['UTC', 'Europe/Moscow'];
+
+interface Values {
+  time_zone: string;
+  default_region: string;
+  quiet: boolean;
+  quiet_start: string;
+  quiet_end: string;
+}
+
+/** The account's settings: time zone (dates, quiet hours, "today"), default region of numbers, quiet hours for advertising. */
+export function SettingsPage() {
+  const { t } = useI18n();
+  const session = useSession();
+  const client = useQueryClient();
+  const account = useQuery({ queryKey: ['account'], queryFn: () => api<Account>('GET', '/v1/account') });
+  const form = useForm<Values>({
+    initialValues: { time_zone: 'UTC', default_region: '', quiet: false, quiet_start: '21:00', quiet_end: '09:00' },
+    validate: { default_region: (v) => (/^[A-Z]{2}$/.test(v) ? null : t('Two capital letters, e.g. RU')) },
+  });
+  const a = account.data;
+  useEffect(() => {
+    if (!a) return;
+    form.setValues({ time_zone: a.time_zone, default_region: a.default_region, quiet: a.quiet_hours !== null, quiet_start: a.quiet_hours?.start ?? '21:00', quiet_end: a.quiet_hours?.end ?? '09:00' });
+    form.resetDirty();
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [a]);
+  const save = useMutation({
+    mutationFn: (v: Values) => api<Account>('PATCH', '/v1/account', { time_zone: v.time_zone, default_region: v.default_region, quiet_hours: v.quiet ? { start: v.quiet_start, end: v.quiet_end } : null }),
+    onSuccess: () => {
+      notifications.show({ color: 'green', message: t('Settings saved') });
+      void client.invalidateQueries({ queryKey: ['account'] });
+      void client.invalidateQueries({ queryKey: ['session'] });
+    },
+  });
+  const allowed = session.role === 'owner' || session.role === 'administrator' || session.role === 'staff';
+  return (
+    <Stack maw={560}>
+      <Title order={2}>{t('Settings')}</Title>
+      {!allowed && <Alert color="gray">{t('Only an owner changes the account settings.')}</Alert>}
+      {account.error && <Alert color="red">{(account.error as Error).message}</Alert>}
+      <form onSubmit={form.onSubmit((v) => save.mutate(v))}>
+        <Stack>
+          <Select label={t('Time zone')} description={t('Dates in the cabinet and reports, and quiet hours when the recipient\'s zone is unknown')} data={ZONES} searchable disabled={!allowed} {...form.getInputProps('time_zone')} />
+          <TextInput label={t('Default region')} description={t('For numbers written without a country code (ISO 3166, e.g. RU)')} maxLength={2} disabled={!allowed} {...form.getInputProps('default_region')} name="default-region" />
+          <Switch label={t('Quiet hours for advertising')} disabled={!allowed} {...form.getInputProps('quiet', { type: 'checkbox' })} />
+          {form.values.quiet && (
+            <Group>
+              <TextInput type="time" label={t('From')} disabled={!allowed} {...form.getInputProps('quiet_start')} name="quiet-start" />
+              <TextInput type="time" label={t('Until')} disabled={!allowed} {...form.getInputProps('quiet_end')} name="quiet-end" />
+            </Group>
+          )}
+          <Text size="xs" c="dimmed">
+            {t('Advertising is held through quiet hours in the recipient\'s time zone.')}
+          </Text>
+          {save.error && <Alert color="red">{(save.error as ApiError).message}</Alert>}
+          <Group>
+            <Button type="submit" loading={save.isPending} disabled={!allowed}>
+              {t('Save')}
+            </Button>
+          </Group>
+        </Stack>
+      </form>
+    </Stack>
+  );
+}
