@@ -3,11 +3,12 @@ import { Tokenizer, TokenKind } from 'liquidjs';
 /**
  * Template matching as operators do it: a registered template is fixed text
  * with variable slots, and a message is template traffic when its text is
- * that fixed text with something in each slot. A template compiles to an
- * anchored pattern (`{{ … }}` and `{% … %}` become slots); the approved
- * templates of one account and operator compile to one alternation, so a
- * message costs one regular-expression run however many templates there are.
- * Pure: no I/O.
+ * that fixed text, in order and whole (anchored at both ends), with one or
+ * more characters in each slot. A template compiles once to its fixed parts
+ * (`{{ … }}` and `{% … %}` are slots); matching finds each part leftmost
+ * after the previous one (`indexOf`), which is exact for slots that take any
+ * text and linear in the text per template, so no text can make it
+ * backtrack. Pure: no I/O.
  */
 
 /** One approved text of a template for one operator (each gender variant is a text of its own). */
@@ -17,94 +18,89 @@ export interface ApprovedText {
   text: string;
 }
 
-/** A slot takes 1 to this many characters (operators bound variables, and it keeps the pattern linear). */
-export const MAX_SLOT_LENGTH = 200;
-
 /** Whitespace runs count as one space and the ends are trimmed, on both sides of a match. */
 export function normaliseSpace(text: string): string {
   return text.replace(/\s+/g, ' ').trim();
 }
 
-const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-const SLOT = `[\\s\\S]{1,${MAX_SLOT_LENGTH}}?`;
-
-/** The pattern body (no anchors) of one template text: its fixed parts escaped, its tags as slots. Adjacent slots merge into one. */
-export function patternSource(text: string): string {
-  const parts: string[] = [];
+/**
+ * The fixed parts of a template text around its slots: `n` slots give `n + 1`
+ * parts (the first or last empty when the text starts or ends with a slot);
+ * adjacent slots are one slot.
+ */
+export function fixedParts(text: string): string[] {
+  const parts: string[] = [''];
   let lastWasSlot = false;
   for (const token of new Tokenizer(normaliseSpace(text)).readTopLevelTokens()) {
     if (token.kind === TokenKind.HTML) {
-      const fixed = token.getText();
-      if (fixed === '') continue;
-      parts.push(escape(fixed).replace(/ /g, '\\s+'));
+      parts[parts.length - 1] += token.getText();
       lastWasSlot = false;
     } else if (!lastWasSlot) {
-      parts.push(SLOT);
+      parts.push('');
       lastWasSlot = true;
     }
   }
-  return parts.join('');
+  return parts;
 }
 
-/** A compiled set of alternatives: `^(?:a()|b()|…)$`, the empty group after each telling which one matched. */
+/** Whether the text is the parts with one or more characters in each slot between them. */
+export function fitsParts(text: string, parts: readonly string[]): boolean {
+  const first = parts[0]!;
+  if (parts.length === 1) return text === first;
+  const last = parts[parts.length - 1]!;
+  if (!text.startsWith(first) || !text.endsWith(last)) return false;
+  const end = text.length - last.length;
+  let pos = first.length;
+  for (let i = 1; i < parts.length - 1; i++) {
+    // Leftmost after a non-empty slot leaves the most room for the rest, so it is the only try needed.
+    const at = text.indexOf(parts[i]!, pos + 1);
+    if (at < 0 || at + parts[i]!.length > end) return false;
+    pos = at + parts[i]!.length;
+  }
+  return end >= pos + 1;
+}
+
 interface Compiled {
-  pattern: RegExp;
-  templateIds: string[];
+  templateId: string;
+  parts: string[];
 }
-
-/** At most this many alternatives in one pattern (large accounts get several). */
-const ALTERNATIVES_PER_PATTERN = 200;
 
 /**
- * An account's approved template texts, compiled per operator. `match`
- * returns the id of the first template (in the order given) whose pattern
- * the whole text fits, or null.
+ * An account's approved template texts, compiled per operator and indexed by
+ * the first character of their fixed start. `match` returns the id of the
+ * first template (in the order given) that the whole text fits, or null.
  */
 export class TemplateMatcher {
-  readonly #byOperator = new Map<string, Compiled[]>();
+  /** operator → first character of the fixed start ('' for a text that starts with a slot) → templates */
+  readonly #byOperator = new Map<string, Map<string, Compiled[]>>();
   readonly size: number;
 
   constructor(texts: readonly ApprovedText[]) {
     this.size = texts.length;
-    const grouped = new Map<string, ApprovedText[]>();
     for (const t of texts) {
-      const list = grouped.get(t.operator) ?? [];
-      list.push(t);
-      grouped.set(t.operator, list);
-    }
-    for (const [operator, list] of grouped) {
-      const compiled: Compiled[] = [];
-      for (let i = 0; i < list.length; i += ALTERNATIVES_PER_PATTERN) {
-        const chunk = list.slice(i, i + ALTERNATIVES_PER_PATTERN);
-        const sources: string[] = [];
-        const templateIds: string[] = [];
-        for (const t of chunk) {
-          let source: string;
-          try {
-            source = patternSource(t.text);
-          } catch {
-            continue; // a text the tokenizer refuses was never a valid template; it matches nothing
-          }
-          sources.push(`${source}()`);
-          templateIds.push(t.templateId);
-        }
-        if (sources.length > 0) compiled.push({ pattern: new RegExp(`^(?:${sources.join('|')})$`, 'u'), templateIds });
+      let parts: string[];
+      try {
+        parts = fixedParts(t.text);
+      } catch {
+        continue; // a text the tokenizer refuses was never a valid template; it matches nothing
       }
-      this.#byOperator.set(operator, compiled);
+      let index = this.#byOperator.get(t.operator);
+      if (!index) this.#byOperator.set(t.operator, (index = new Map()));
+      const key = parts[0]!.charAt(0);
+      const list = index.get(key) ?? [];
+      list.push({ templateId: t.templateId, parts });
+      index.set(key, list);
     }
   }
 
   /** The template the text matches for this operator (templates are approved per operator), or null. */
   match(text: string, operator: string | null): string | null {
     if (operator === null || this.size === 0) return null;
-    const compiled = this.#byOperator.get(operator);
-    if (!compiled) return null;
+    const index = this.#byOperator.get(operator);
+    if (!index) return null;
     const normalised = normaliseSpace(text);
-    for (const c of compiled) {
-      const m = c.pattern.exec(normalised);
-      if (!m) continue;
-      // Groups: the marker group of each alternative is the only one the pattern has.
-      for (let g = 1; g < m.length; g++) if (m[g] !== undefined) return c.templateIds[g - 1]!;
+    for (const key of [normalised.charAt(0), '']) {
+      for (const c of index.get(key) ?? []) if (fitsParts(normalised, c.parts)) return c.templateId;
     }
     return null;
   }
