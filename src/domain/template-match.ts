@@ -15,6 +15,8 @@ import { Tokenizer, TokenKind } from 'liquidjs';
 export interface ApprovedText {
   templateId: string;
   operator: string;
+  /** the sender name it is registered for; null: any */
+  sender: string | null;
   text: string;
 }
 
@@ -62,6 +64,7 @@ export function fitsParts(text: string, parts: readonly string[]): boolean {
 
 interface Compiled {
   templateId: string;
+  sender: string | null;
   parts: string[];
 }
 
@@ -88,19 +91,19 @@ export class TemplateMatcher {
       if (!index) this.#byOperator.set(t.operator, (index = new Map()));
       const key = parts[0]!.charAt(0);
       const list = index.get(key) ?? [];
-      list.push({ templateId: t.templateId, parts });
+      list.push({ templateId: t.templateId, sender: t.sender, parts });
       index.set(key, list);
     }
   }
 
-  /** The template the text matches for this operator (templates are approved per operator), or null. */
-  match(text: string, operator: string | null): string | null {
+  /** The template the text matches for this operator and sender (templates are approved per operator and sender), or null. */
+  match(text: string, operator: string | null, sender: string | null = null): string | null {
     if (operator === null || this.size === 0) return null;
     const index = this.#byOperator.get(operator);
     if (!index) return null;
     const normalised = normaliseSpace(text);
     for (const key of [normalised.charAt(0), '']) {
-      for (const c of index.get(key) ?? []) if (fitsParts(normalised, c.parts)) return c.templateId;
+      for (const c of index.get(key) ?? []) if ((c.sender === null || c.sender === sender) && fitsParts(normalised, c.parts)) return c.templateId;
     }
     return null;
   }

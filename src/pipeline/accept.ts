@@ -172,7 +172,7 @@ export function prepareMessage(account: Account, req: SendRequest, now: number, 
       // Left out of SMS rows, so they are written exactly as before.
       ...(content === null ? {} : { content }),
       // Likewise absent for a free message that matched no template.
-      ...billMessage(context.billing, account.id, channel, req.text, trafficType, mno?.operator ?? null),
+      ...billMessage(context.billing, account.id, channel, req.text, trafficType, mno?.operator ?? null, sender),
     },
   };
 }

@@ -40,9 +40,9 @@ export async function billingContext(billing: AcceptBilling | undefined, account
  * of its parts; both absent when they do not apply, so the row is written as
  * before.
  */
-export function billMessage(context: BillingContext | undefined, accountId: string, channel: string, text: string, trafficType: string, operator: string | null): { price_minor?: number; template_id?: string } {
+export function billMessage(context: BillingContext | undefined, accountId: string, channel: string, text: string, trafficType: string, operator: string | null, sender: string | null): { price_minor?: number; template_id?: string } {
   if (!context) return {};
-  const templateId = channel === 'sms' && context.templates.size > 0 && TEMPLATED_TRAFFIC.has(trafficType) ? context.templates.match(text, operator) : null;
+  const templateId = channel === 'sms' && context.templates.size > 0 && TEMPLATED_TRAFFIC.has(trafficType) ? context.templates.match(text, operator, sender) : null;
   const price = context.prices.priceFor(accountId, channel, operator, trafficType, templateId !== null);
   return { ...(price > 0 ? { price_minor: price } : {}), ...(templateId !== null ? { template_id: templateId } : {}) };
 }

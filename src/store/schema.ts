@@ -510,7 +510,9 @@ export interface TemplateRegistrationsTable {
   /** draft | submitted | approved | rejected */
   status: string;
   reason: string | null;
-  /** the text submitted to the operator (what an approval covers) */
+  /** the sender name it is registered for; null: any sender */
+  sender: string | null;
+  /** the texts submitted to the operator, JSON (what an approval covers) */
   text: string | null;
   created_at: number;
   updated_at: number;

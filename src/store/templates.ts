@@ -125,17 +125,17 @@ export class TemplateRegistrationsRepository {
    * status it leaves in the UPDATE (a decision needs `submitted`); a missing
    * registration starts as a draft. `texts` is recorded on submission.
    */
-  async move(accountId: string, templateId: string, operator: string, status: RegistrationStatus, options: { reason?: string | null; texts?: RegisteredTexts }, now = Date.now()): Promise<RegistrationMove> {
+  async move(accountId: string, templateId: string, operator: string, status: RegistrationStatus, options: { reason?: string | null; texts?: RegisteredTexts; sender?: string | null }, now = Date.now()): Promise<RegistrationMove> {
     return this.#db.transaction().execute(async (tx) => {
       await tx
         .insertInto('template_registrations')
-        .values({ id: newId('trg', now), account_id: accountId, template_id: templateId, operator, status: 'draft', reason: null, text: null, created_at: now, updated_at: now })
+        .values({ id: newId('trg', now), account_id: accountId, template_id: templateId, operator, status: 'draft', reason: null, sender: null, text: null, created_at: now, updated_at: now })
         .onConflict((oc) => oc.columns(['template_id', 'operator']).doNothing())
         .execute();
       const from = (Object.keys(MOVES) as RegistrationStatus[]).filter((s) => MOVES[s].includes(status));
       const moved = await tx
         .updateTable('template_registrations')
-        .set({ status, reason: options.reason ?? null, updated_at: now, ...(options.texts ? { text: JSON.stringify(options.texts) } : {}) })
+        .set({ status, reason: options.reason ?? null, updated_at: now, ...(options.texts ? { text: JSON.stringify(options.texts), sender: options.sender ?? null } : {}) })
         .where('account_id', '=', accountId)
         .where('template_id', '=', templateId)
         .where('operator', '=', operator)
@@ -153,12 +153,12 @@ export class TemplateRegistrationsRepository {
 
   /** The account's approved texts, every variant a text of its own (what matching compiles). */
   async approvedTexts(accountId: string): Promise<ApprovedText[]> {
-    const rows = await this.#db.selectFrom('template_registrations').select(['template_id', 'operator', 'text']).where('account_id', '=', accountId).where('status', '=', 'approved').orderBy('template_id').execute();
+    const rows = await this.#db.selectFrom('template_registrations').select(['template_id', 'operator', 'sender', 'text']).where('account_id', '=', accountId).where('status', '=', 'approved').orderBy('template_id').execute();
     const out: ApprovedText[] = [];
     for (const r of rows) {
       if (r.text === null) continue;
       const texts = JSON.parse(r.text) as RegisteredTexts;
-      for (const text of [texts.text, texts.text_male, texts.text_female]) if (text) out.push({ templateId: r.template_id, operator: r.operator, text });
+      for (const text of [texts.text, texts.text_male, texts.text_female]) if (text) out.push({ templateId: r.template_id, operator: r.operator, sender: r.sender, text });
     }
     return out;
   }

@@ -24,6 +24,8 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('operator', 'text', (c) => c.notNull())
     .addColumn('status', 'text', (c) => c.notNull())
     .addColumn('reason', 'text')
+    // the sender name the template is registered for (operators register templates per sender); null: any
+    .addColumn('sender', 'text')
     // the template text that was submitted (and so approved): a later edit needs a new submission
     .addColumn('text', 'text')
     .addColumn('created_at', 'bigint', (c) => c.notNull())
