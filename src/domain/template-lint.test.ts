@@ -73,3 +73,10 @@ test('an operator\'s rejection reason picks rewrites by its hint words, and quot
   const shorter = suggestRewrite({ text: 'Ваш код {{code}}. Никому его не сообщайте, даже сотрудникам банка' }, 'megafon', { sender: 'Shop', reason: 'Слишком длинный текст' })!;
   assert.ok(shorter.texts.text.length < 'Ваш код {{code}}. Никому его не сообщайте, даже сотрудникам банка'.length);
 });
+
+test('docs/templates.md lists every finding code with its description', async () => {
+  const { readFileSync } = await import('node:fs');
+  const doc = readFileSync(new URL('../../docs/templates.md', import.meta.url), 'utf8');
+  const rows = new Map([...doc.matchAll(/^\| `([a-z_]+)` \| (.+) \|$/gm)].map((m) => [m[1]!, m[2]!]));
+  for (const code of LINT_CODES) assert.equal(rows.get(code), LINT_CODE_DESCRIPTIONS[code], `docs/templates.md row for ${code}`);
+});

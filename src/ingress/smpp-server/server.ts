@@ -1,6 +1,7 @@
 import net from 'node:net';
 import type { Config } from '../../config.ts';
 import { ipAllowed } from '../../domain/ip-ranges.ts';
+import { ApiError } from '../../errors.ts';
 import type { EventBus } from '../../events/bus.ts';
 import type { Logger } from '../../log.ts';
 import type { Metrics } from '../../metrics.ts';
@@ -337,6 +338,8 @@ export class SmppServer {
         ],
       });
     } catch (err) {
+      // Refused by a rule checked when storing (insufficient_balance): final, not a system error.
+      if (err instanceof ApiError) return { command: 'submit_sm_resp', status: STATUS_FOR_ERROR[err.code] ?? CommandStatus.ESME_RSUBMITFAIL };
       this.#deps.log.error({ err, systemId: customer.credential.system_id }, 'storing an SMPP submit failed');
       return { command: 'submit_sm_resp', status: CommandStatus.ESME_RSYSERR }; // temporary: the customer retries
     }
