@@ -220,22 +220,25 @@ export interface ReserveDemand<K> {
  * the order given, while the account's balance plus its credit limit covers
  * it. The balance rows are locked first (an UPDATE that changes nothing but
  * holds the row on PostgreSQL; SQLite's writer holds the database), so two
- * transactions cannot both spend the same money. One UPDATE and one ledger
- * insert per account and chunk, whatever the number of messages. Returns the
+ * transactions cannot both spend the same money. Two UPDATEs per account and
+ * one ledger insert per chunk, whatever the number of messages. Returns the
  * keys of the demands refused, with the amount that was available to them.
  */
 export async function reserveInTx<K>(tx: Kysely<DB>, demands: readonly ReserveDemand<K>[], now: number): Promise<Map<K, { neededMinor: number; availableMinor: number }>> {
   const refused = new Map<K, { neededMinor: number; availableMinor: number }>();
   const priced = demands.filter((d) => d.messages.some((m) => reserveOf(m) > 0));
   if (priced.length === 0) return refused;
-  const accounts = [...new Set(priced.map((d) => d.accountId))];
-  const locked = await tx
-    .updateTable('balances')
-    .set((eb) => ({ updated_at: eb.ref('updated_at') }))
-    .where('account_id', 'in', accounts)
-    .returning(['account_id', 'amount_minor', 'credit_limit_minor'])
-    .execute();
-  const state = new Map(locked.map((b) => [b.account_id, { amount: Number(b.amount_minor), credit: Number(b.credit_limit_minor), taken: 0 }]));
+  // One account at a time in id order, so two processes' writers (a cluster) lock rows in the same order.
+  const state = new Map<string, { amount: number; credit: number; taken: number }>();
+  for (const accountId of [...new Set(priced.map((d) => d.accountId))].sort()) {
+    const b = await tx
+      .updateTable('balances')
+      .set((eb) => ({ updated_at: eb.ref('updated_at') }))
+      .where('account_id', '=', accountId)
+      .returning(['amount_minor', 'credit_limit_minor'])
+      .executeTakeFirst();
+    if (b) state.set(accountId, { amount: Number(b.amount_minor), credit: Number(b.credit_limit_minor), taken: 0 });
+  }
   const entries: LedgerEntry[] = [];
   for (const demand of priced) {
     const s = state.get(demand.accountId) ?? { amount: 0, credit: 0, taken: 0 };
@@ -297,7 +300,8 @@ export async function settleInTx(tx: Kysely<DB>, changes: readonly SettledChange
     byAccount.set(s.row.account_id, list);
   }
   const entries: LedgerEntry[] = [];
-  for (const [accountId, list] of byAccount) {
+  for (const accountId of [...byAccount.keys()].sort()) {
+    const list = byAccount.get(accountId)!;
     const refund = list.reduce((sum, s) => sum + (s.kind === 'refund' ? s.amount : 0), 0);
     const after = await tx
       .updateTable('balances')
