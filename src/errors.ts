@@ -68,6 +68,10 @@ export const API_ERRORS = {
   template_render_failed: { status: 422, description: 'A template could not be rendered for the contact: it uses a variable the contact and the parameters lack (the message names it).' },
   ip_range_taken: { status: 409, description: 'The address range is opened for the compatibility APIs already; close it first.' },
   mailing_wrong_status: { status: 409, description: 'The mailing is not in a status the action starts from (a finished mailing cannot be paused); the message says its status.' },
+  insufficient_balance: { status: 402, description: 'The account\'s balance plus its credit limit does not cover what the message costs (price × parts, from the price list); the message says what it costs and what is available. In a bulk request the items beyond the balance are listed in `errors` with this code and the rest are accepted. Top up the balance.' },
+  template_lint_failed: { status: 422, description: 'The template breaks the operator\'s rules and was not submitted; `details` lists each finding (`code: message`, docs/templates.md). Fix it (`GET /v1/templates/{id}/lint` suggests a rewrite) or submit with `force`.' },
+  unknown_registration: { status: 404, description: 'The template has no registration with that operator yet; submit it first.' },
+  registration_wrong_status: { status: 409, description: 'The registration is not in a status the action starts from (an operator\'s decision needs `submitted`); the message says its status.' },
   internal_error: { status: 500, description: 'An unexpected error on our side. The `request_id` identifies it in our logs.' },
 } as const satisfies Record<string, { status: number; description: string }>;
 

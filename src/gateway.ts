@@ -14,6 +14,9 @@ import { startDeliveryThread } from './pipeline/delivery-thread-handle.ts';
 import { AccountsRepository, generateApiKey } from './store/accounts.ts';
 import { SenderNamesRepository } from './store/sender-names.ts';
 import { SenderRegistryCache } from './pipeline/policy.ts';
+import type { AcceptBilling } from './pipeline/billing.ts';
+import { BalanceRepository, PriceCache } from './store/balance.ts';
+import { TemplateMatcherCache, TemplateRegistrationsRepository } from './store/templates.ts';
 import { openDatabase, type Database } from './store/db.ts';
 import { IdempotencyRepository } from './store/idempotency.ts';
 import { MessagesRepository } from './store/messages.ts';
@@ -140,6 +143,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   const live = new LiveHub(bus, { maxPerKey: config.stream.maxPerKey });
   let ready = false;
   const senderRegistry = new SenderRegistryCache(new SenderNamesRepository(db));
+  const billing: AcceptBilling = { prices: new PriceCache(new BalanceRepository(db)), templates: new TemplateMatcherCache(new TemplateRegistrationsRepository(db)) };
   const app = await buildApp({
     config,
     log,
@@ -151,6 +155,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     live,
     metrics,
     senderRegistry,
+    billing,
     mno,
     accountChanged: (account) => smpp?.accountChanged(account),
     isReady: () => ready,
@@ -160,7 +165,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   if (options.listen !== false && config.roles.includes('api')) url = await app.listen({ port: config.port, host: config.host });
   let smpp: SmppServer | undefined;
   if (config.smpp.enabled && config.roles.includes('smpp') && (options.listen !== false || options.smpp === true)) {
-    smpp = new SmppServer({ config, log: log.child({ component: 'smpp-server' }), database, accounts, delivery, bus, metrics, senderRegistry, mno });
+    smpp = new SmppServer({ config, log: log.child({ component: 'smpp-server' }), database, accounts, delivery, bus, metrics, senderRegistry, billing, mno });
     try {
       await smpp.listen();
     } catch (err) {

@@ -13,6 +13,8 @@ import type { DB, SmppSubmitsTable } from '../store/schema.ts';
 import type { SenderRegistry } from '../store/sender-names.ts';
 import { fixedChunks } from '../store/shapes.ts';
 import { inSavepoint, type WriteBatcher } from '../store/write-batcher.ts';
+import { reserveInTx } from '../store/balance.ts';
+import { billingContext, billMessage, insufficientBalance, type AcceptBilling, type BillingContext } from './billing.ts';
 import { checkSender, quietHoursRelease, type SenderRegistryCache } from './policy.ts';
 
 export const TRAFFIC_TYPES = ['service', 'transactional', 'advertising', 'informational'] as const;
@@ -54,13 +56,15 @@ export interface AcceptContext {
   operators: OperatorLookup | undefined;
   /** the account's sender names; needed only when the account requires registered senders (acceptContext loads them then) */
   senders: SenderRegistry | undefined;
+  /** the price list and the account's approved templates (pipeline/billing.ts); absent: nothing is priced or matched */
+  billing?: BillingContext | undefined;
 }
 
 const NO_SENDERS: SenderRegistry = new Map();
 
 /** The context for an account's accepts: the lookup, and its sender registry when its policy needs it. */
-export async function acceptContext(account: Account, operators: OperatorLookup | undefined, registries: SenderRegistryCache): Promise<AcceptContext> {
-  return { operators, senders: account.require_registered_senders === 1 ? await registries.get(account.id) : undefined };
+export async function acceptContext(account: Account, operators: OperatorLookup | undefined, registries: SenderRegistryCache, billing?: AcceptBilling): Promise<AcceptContext> {
+  return { operators, senders: account.require_registered_senders === 1 ? await registries.get(account.id) : undefined, billing: await billingContext(billing, account.id) };
 }
 
 /**
@@ -167,6 +171,8 @@ export function prepareMessage(account: Account, req: SendRequest, now: number, 
       callback_url: req.callback_url ?? null,
       // Left out of SMS rows, so they are written exactly as before.
       ...(content === null ? {} : { content }),
+      // Likewise absent for a free message that matched no template.
+      ...billMessage(context.billing, account.id, channel, req.text, trafficType, mno?.operator ?? null, sender),
     },
   };
 }
@@ -245,17 +251,28 @@ export class AcceptWriter {
   static async #writeGroup(tx: Kysely<DB>, jobs: AcceptJob[]): Promise<Map<AcceptJob, Error>> {
     const failed = new Map<AcceptJob, Error>();
     const all = await inSavepoint(tx, (t) => AcceptWriter.#writeJobs(t, jobs));
-    if (all.ok) return failed;
+    if (all.ok) return all.value;
     if (jobs.length === 1) return failed.set(jobs[0]!, all.error);
     for (const job of jobs) {
       const one = await inSavepoint(tx, (t) => AcceptWriter.#writeJobs(t, [job]));
       if (!one.ok) failed.set(job, one.error);
+      else for (const [j, err] of one.value) failed.set(j, err);
     }
     return failed;
   }
 
-  /** All messages of the group go into shared multi-row inserts; batches and idempotency answers beside them. */
-  static async #writeJobs(tx: Kysely<DB>, jobs: AcceptJob[]): Promise<void> {
+  /**
+   * All messages of the group go into shared multi-row inserts; batches and
+   * idempotency answers beside them. First the reserves of priced messages
+   * (store/balance.ts): a job the account's money does not cover is left out
+   * and returned with `insufficient_balance`.
+   */
+  static async #writeJobs(tx: Kysely<DB>, all: AcceptJob[]): Promise<Map<AcceptJob, Error>> {
+    const refused = await reserveInTx(tx, all.map((job) => ({ key: job, accountId: job.messages[0]?.account_id ?? '', messages: job.messages })), Date.now());
+    const failed = new Map<AcceptJob, Error>();
+    for (const [job, r] of refused) failed.set(job, insufficientBalance(r.neededMinor, r.availableMinor, job.messages.length === 1 ? 'this message' : `these ${job.messages.length} messages`));
+    const jobs = refused.size === 0 ? all : all.filter((job) => !refused.has(job));
+    if (jobs.length === 0) return failed;
     for (const job of jobs) if (job.batch) await MessagesRepository.insertBatch(tx, job.batch);
     await MessagesRepository.insertAccepted(tx, jobs.length === 1 ? jobs[0]!.messages : jobs.flatMap((j) => j.messages));
     const submits = jobs.flatMap((j) => j.smppSubmits ?? []);
@@ -264,5 +281,6 @@ export class AcceptWriter {
       const i = job.idempotency;
       if (i) await IdempotencyRepository.complete(tx, i, i.status, i.body);
     }
+    return failed;
   }
 }

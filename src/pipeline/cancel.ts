@@ -28,9 +28,11 @@ export async function cancelMessage(tx: Kysely<DB>, accountId: string, messageId
     .where('account_id', '=', accountId)
     .where('id', '=', messageId)
     .where((eb) => eb.or([eb('status', '=', 'accepted'), eb.and([eb('status', '=', 'queued'), eb('lease_until', 'is', null)])]))
+    .returningAll()
     .executeTakeFirst();
-  if (Number(moved.numUpdatedRows) === 1) {
-    return { result: { outcome: 'cancelled' }, events: [{ accountId, messageId, status: 'cancelled', reason: { code: 'cancelled_by_client' }, at: now }] };
+  if (moved) {
+    // The row goes with the event: a priced message's reserve is refunded from it.
+    return { result: { outcome: 'cancelled' }, events: [{ accountId, messageId, status: 'cancelled', reason: { code: 'cancelled_by_client' }, at: now, row: moved }] };
   }
   const row = await tx.selectFrom('messages').select(['status', 'lease_until']).where('account_id', '=', accountId).where('id', '=', messageId).executeTakeFirst();
   if (!row) return { result: { outcome: 'not_found' }, events: [] };

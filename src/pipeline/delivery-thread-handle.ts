@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import type { Config } from '../config.ts';
+import { API_ERRORS, ApiError, type ApiErrorCode } from '../errors.ts';
 import type { CallbackReply, CallbackRequest } from '../connectors/types.ts';
 import type { ConnectorView } from './delivery.ts';
 import type { EventBus, StatusChange } from '../events/bus.ts';
@@ -57,6 +58,8 @@ export async function startDeliveryThread(config: Config, bus: EventBus, log: Lo
           const waiter = waiting.get(message.id);
           waiting.delete(message.id);
           if (message.error === undefined) waiter?.resolve();
+          // An API error (insufficient_balance from the reserve) crosses the thread as its code and message.
+          else if (message.code !== undefined && message.code in API_ERRORS) waiter?.reject(new ApiError(message.code as ApiErrorCode, message.error));
           else waiter?.reject(Object.assign(new Error(message.error), message.code === undefined ? {} : { code: message.code }));
         } else if (message.type === 'status') {
           depth = message.depth;

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Config } from '../config.ts';
+import { ApiError } from '../errors.ts';
 import { EventBus, type StatusChange } from '../events/bus.ts';
 import { createLogger } from '../log.ts';
 import { openDatabase } from '../store/db.ts';
@@ -55,7 +56,7 @@ port.on('message', (message: ToDelivery) => {
     delivery.accept(message.job).then(
       () => post({ type: 'accepted', id: message.id }),
       (err: unknown) => {
-        log.error({ err }, 'storing accepted messages failed');
+        if (!(err instanceof ApiError)) log.error({ err }, 'storing accepted messages failed');
         post({ type: 'accepted', id: message.id, error: err instanceof Error ? err.message : String(err), code: (err as { code?: unknown }).code === undefined ? undefined : String((err as { code?: unknown }).code) });
       },
     );

@@ -6,6 +6,7 @@ import type { StatusChange } from '../events/bus.ts';
 import type { EventOutbox } from '../events/webhooks/outbox.ts';
 import type { MessageRow } from '../store/messages.ts';
 import { SENT_CONDITION } from '../store/migrations/009-sent-expiry.ts';
+import { settleInTx } from '../store/balance.ts';
 import type { DB } from '../store/schema.ts';
 import { fixedChunks, inLists } from '../store/shapes.ts';
 
@@ -31,9 +32,12 @@ export interface EventInput {
 /**
  * Appends events to `message_events`; with an `outbox`, their webhook
  * deliveries go into the same transaction, so no event is committed without
- * them. Returns them as status changes, each with its event id.
+ * them; so do the charges and refunds of priced messages (a sent message is
+ * charged, one that ends unsent is refunded: store/balance.ts settleInTx).
+ * Returns them as status changes, each with its event id.
  */
 export async function insertEvents(tx: Kysely<DB>, events: EventInput[], outbox?: EventOutbox): Promise<StatusChange[]> {
+  await settleInTx(tx, events);
   const changes: StatusChange[] = events.map((e) => ({
     eventId: newId('evt', e.at),
     accountId: e.accountId,

@@ -19,6 +19,7 @@ import * as cabinetUsers from './migrations/013-cabinet-users.ts';
 import * as channels from './migrations/014-channels.ts';
 import * as contacts from './migrations/015-contacts.ts';
 import * as exportJobs from './migrations/019-exports.ts';
+import * as templatesBalance from './migrations/020-templates-balance.ts';
 import type { DB } from './schema.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -60,6 +61,7 @@ const migrations: Record<string, Migration> = {
   '014-channels': channels,
   '015-contacts': contacts,
   '019-exports': exportJobs,
+  '020-templates-balance': templatesBalance,
 };
 
 // bigint columns hold epoch milliseconds, well inside Number's exact range.

@@ -149,6 +149,10 @@ export interface MessagesTable {
   callback_url: string | null;
   /** JSON of what a non-SMS message carries besides its text (subject, html, template: connectors/channels.ts); absent or null for SMS */
   content?: string | null;
+  /** the price of one part at accept (minor units); absent or null when the message costs nothing (no reserve) */
+  price_minor?: number | null;
+  /** the approved template the text matched (template traffic); absent or null otherwise */
+  template_id?: string | null;
 }
 
 export interface MessagePartsTable {
@@ -515,6 +519,34 @@ export interface TemplatesTable {
   updated_at: number;
 }
 
+/** A template's registration with one operator: draft → submitted → approved | rejected (with the operator's reason). */
+export interface TemplateRegistrationsTable {
+  id: string;
+  account_id: string;
+  template_id: string;
+  operator: string;
+  /** draft | submitted | approved | rejected */
+  status: string;
+  reason: string | null;
+  /** the sender name it is registered for; null: any sender */
+  sender: string | null;
+  /** the texts submitted to the operator, JSON (what an approval covers) */
+  text: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+/** Every status a registration took, oldest first. */
+export interface TemplateRegistrationEventsTable {
+  id: string;
+  account_id: string;
+  template_id: string;
+  operator: string;
+  status: string;
+  reason: string | null;
+  created_at: number;
+}
+
 export interface MailingsTable {
   id: string;
   account_id: string;
@@ -560,10 +592,12 @@ export interface LedgerEntriesTable {
 
 export interface PricesTable {
   id: string;
+  /** the account the price is for, or `*`: the platform's price list */
+  account_id: string;
   channel: string;
   /** an operator code, or `*` */
   operator: string;
-  /** a traffic type, or `*` */
+  /** a traffic type, `template` (a text that matched an approved template), or `*` */
   traffic_type: string;
   price_minor: number;
   currency: string;
@@ -627,6 +661,8 @@ export interface DB {
   contact_lists: ContactListsTable;
   contact_list_members: ContactListMembersTable;
   templates: TemplatesTable;
+  template_registrations: TemplateRegistrationsTable;
+  template_registration_events: TemplateRegistrationEventsTable;
   mailings: MailingsTable;
   balances: BalancesTable;
   ledger_entries: LedgerEntriesTable;

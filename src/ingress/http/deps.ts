@@ -3,6 +3,7 @@ import type { LiveHub } from '../../events/live.ts';
 import type { Logger } from '../../log.ts';
 import type { Metrics } from '../../metrics.ts';
 import type { Delivery } from '../../pipeline/delivery.ts';
+import type { AcceptBilling } from '../../pipeline/billing.ts';
 import type { SenderRegistryCache } from '../../pipeline/policy.ts';
 import type { Database } from '../../store/db.ts';
 import type { Account, AccountsRepository } from '../../store/accounts.ts';
@@ -25,6 +26,8 @@ export interface HttpDeps {
   metrics: Metrics;
   /** each account's registered sender names, checked at accept */
   senderRegistry: SenderRegistryCache;
+  /** the price list and each account's compiled approved templates, read at accept */
+  billing: AcceptBilling;
   /** the operator of a number: in-memory registry and ported numbers */
   mno: MnoCache;
   /** told after an account's settings changed, so what holds them (live SMPP binds) takes them at once */

@@ -4,6 +4,7 @@ import type { MessageStatus } from '../../domain/statuses.ts';
 import type { StatusChange } from '../../events/bus.ts';
 import type { TrafficType } from '../../pipeline/accept.ts';
 import { segment, type SmsEncoding } from '../../sms/encoding.ts';
+import { formatMoney } from '../../store/balance.ts';
 import type { InboundMessageRow } from '../../store/inbound.ts';
 import type { BatchRow, EventRow, MessageRow, PartRow } from '../../store/messages.ts';
 
@@ -45,6 +46,8 @@ export function presentMessage(row: MessageRow, detail?: { parts: PartRow[]; eve
     operator: row.operator,
     region: row.region,
     callback_url: row.callback_url,
+    ...(row.price_minor ? { price: formatMoney(Number(row.price_minor)) } : {}),
+    ...(row.template_id ? { template_id: row.template_id } : {}),
   };
   if (!detail) return out;
   const stored = new Map(detail.parts.map((p) => [p.part_index, p]));

@@ -117,6 +117,8 @@ export const MessageSchema = Type.Object(
     operator: Nullable(Type.String({ description: "the recipient's mobile operator at accept time, from the numbering-plan registry and ported numbers (docs/mno.md): `mts`, `megafon`, `beeline`, `t2` or `inn_<INN>`; null when unknown", examples: ['mts'] })),
     region: Nullable(Type.String({ description: "the region of the recipient's number range, as the registry writes it", examples: ['г. Москва и Московская область'] })),
     callback_url: Nullable(Type.String({ description: 'where its status events are also posted' })),
+    price: Type.Optional(Type.String({ description: 'the price of one part from the price list at accept (RUB); absent for a free message. Its parts times this was reserved (docs/balance.md)', examples: ['2.08'] })),
+    template_id: Type.Optional(Type.String({ description: 'the approved template the text matched (template traffic, docs/templates.md); absent when it matched none', examples: ['tpl_01KB2Z0A1B2C3D4E5F6G7H8J9K'] })),
     parts: Type.Optional(Type.Array(PartSchema)),
     events: Type.Optional(
       Type.Array(

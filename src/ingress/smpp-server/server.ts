@@ -1,11 +1,13 @@
 import net from 'node:net';
 import type { Config } from '../../config.ts';
 import { ipAllowed } from '../../domain/ip-ranges.ts';
+import { ApiError } from '../../errors.ts';
 import type { EventBus } from '../../events/bus.ts';
 import type { Logger } from '../../log.ts';
 import type { Metrics } from '../../metrics.ts';
 import { acceptContext, prepareMessage, type SendRequest } from '../../pipeline/accept.ts';
 import type { SenderRegistryCache } from '../../pipeline/policy.ts';
+import type { AcceptBilling } from '../../pipeline/billing.ts';
 import type { Delivery } from '../../pipeline/delivery.ts';
 import { decodeText, inboundBody, type ConcatInfo } from '../../smpp/concat.ts';
 import { CommandStatus } from '../../smpp/pdu.ts';
@@ -27,6 +29,8 @@ export interface SmppServerDeps {
   metrics: Metrics;
   /** each account's registered sender names, checked at accept */
   senderRegistry: SenderRegistryCache;
+  /** prices and approved templates at accept (pipeline/billing.ts) */
+  billing?: AcceptBilling | undefined;
   /** the recipient's operator at accept time */
   mno: OperatorLookup;
 }
@@ -316,7 +320,7 @@ export class SmppServer {
       ...(validity.at !== undefined ? { ttl_seconds: Math.min(604800, Math.max(30, Math.round((validity.at - start) / 1000))) } : {}),
     };
     if (now - customer.accountReadAt >= ACCOUNT_TTL_MS) await this.#readAccount(customer, now);
-    const prepared = prepareMessage(customer.account, body, now, null, await acceptContext(customer.account, this.#deps.mno, this.#deps.senderRegistry));
+    const prepared = prepareMessage(customer.account, body, now, null, await acceptContext(customer.account, this.#deps.mno, this.#deps.senderRegistry, this.#deps.billing));
     if (!prepared.ok) return { command: 'submit_sm_resp', status: STATUS_FOR_ERROR[prepared.error.code] ?? CommandStatus.ESME_RSUBMITFAIL };
     const row = prepared.row;
     try {
@@ -334,6 +338,8 @@ export class SmppServer {
         ],
       });
     } catch (err) {
+      // Refused by a rule checked when storing (insufficient_balance): final, not a system error.
+      if (err instanceof ApiError) return { command: 'submit_sm_resp', status: STATUS_FOR_ERROR[err.code] ?? CommandStatus.ESME_RSUBMITFAIL };
       this.#deps.log.error({ err, systemId: customer.credential.system_id }, 'storing an SMPP submit failed');
       return { command: 'submit_sm_resp', status: CommandStatus.ESME_RSYSERR }; // temporary: the customer retries
     }

@@ -2,6 +2,7 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { Type, type Static } from 'typebox';
 import { Ajv } from 'ajv';
 import { newId } from '../../../domain/ids.ts';
+import { ApiError } from '../../../errors.ts';
 import { parseGender, renderTemplate } from '../../../domain/templates.ts';
 import { acceptContext, prepareMessage } from '../../../pipeline/accept.ts';
 import { BalanceRepository } from '../../../store/balance.ts';
@@ -104,7 +105,7 @@ export function compatApiV1Routes(deps: HttpDeps, authenticator: ApiKeyAuthentic
       sendAt = new Date(ms).toISOString();
     }
     const fields = s.fields === undefined ? [] : Array.isArray(s.fields) ? s.fields : Object.keys(s.fields);
-    const context = await acceptContext(account, deps.mno, deps.senderRegistry);
+    const context = await acceptContext(account, deps.mno, deps.senderRegistry, deps.billing);
     const batchId = newId('bat', now);
     const rows: MessageRow[] = [];
     const issues: string[] = [];
@@ -136,7 +137,12 @@ export function compatApiV1Routes(deps: HttpDeps, authenticator: ApiKeyAuthentic
     );
     if (!debug) {
       const batch: BatchRow = { id: batchId, account_id: account.id, total: rows.length, accepted: rows.length, rejected: 0, created_at: now };
-      await deps.delivery.accept({ messages: rows, batch });
+      try {
+        await deps.delivery.accept({ messages: rows, batch });
+      } catch (err) {
+        if (err instanceof ApiError && err.code === 'insufficient_balance') throw fail('send', 400, `Недостаточно средств; сообщения не приняты: ${err.message}`);
+        throw err;
+      }
       deps.metrics.messagesAccepted.inc(rows.length);
     }
     return [{ send: { status: 'ok', message: 'Сообщения в очереди на отправку', key: record.key } }];
@@ -144,9 +150,9 @@ export function compatApiV1Routes(deps: HttpDeps, authenticator: ApiKeyAuthentic
 
   async function balance(auth: AuthContext, body: Static<typeof BalanceBody>): Promise<unknown> {
     const b = await balances.get(auth.account.id);
-    const price = await balances.priceFor('sms', null, 'service');
+    const price = await balances.priceFor(auth.account.id, 'sms', null, 'service');
     const available = b.amount_minor + b.credit_limit_minor;
-    const sms = price && price.price_minor > 0 ? Math.max(0, Math.floor(available / price.price_minor)) : 0;
+    const sms = price > 0 ? Math.max(0, Math.floor(available / price)) : 0;
     const record = await compat.record(auth.account.id, 'balance', body.route ?? null, body.mode ?? null, { amount_minor: b.amount_minor, sms });
     return { status: 'ok', message: [{ balance: { message: 'Запрос баланса успешно отправлен', key: record.key } }] };
   }

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { ApiError } from '../../../errors.ts';
-import { BalanceRepository, formatMoney, parseMoney, type LedgerEntry, type Price } from '../../../store/balance.ts';
+import { BalanceRepository, formatMoney, parseMoney, type Balance, type LedgerEntry, type Price } from '../../../store/balance.ts';
 import { requireAdmin, requireAuth } from '../auth.ts';
 import { decodeCursor, encodeCursor } from '../cursor.ts';
 import type { HttpDeps } from '../deps.ts';
@@ -21,8 +21,8 @@ const EntrySchema = Type.Object(
 );
 
 const PriceSchema = Type.Object(
-  { object: Type.Literal('price'), channel: Type.String(), operator: Type.String(), traffic_type: Type.String(), price: Type.String(), currency: Type.String(), updated_at: Type.String({ format: 'date-time' }) },
-  { additionalProperties: false, examples: [{ object: 'price', channel: 'sms', operator: '*', traffic_type: '*', price: '2.08', currency: 'RUB', updated_at: '2026-12-01T10:00:00.000Z' }] },
+  { object: Type.Literal('price'), account_id: Type.Union([Type.String(), Type.Null()], { description: 'the account the price is for; null: the platform\'s price list' }), channel: Type.String(), operator: Type.String(), traffic_type: Type.String(), price: Type.String(), currency: Type.String(), updated_at: Type.String({ format: 'date-time' }) },
+  { additionalProperties: false, examples: [{ object: 'price', account_id: null, channel: 'sms', operator: '*', traffic_type: '*', price: '2.08', currency: 'RUB', updated_at: '2026-12-01T10:00:00.000Z' }] },
 );
 
 const presentEntry = (e: LedgerEntry) => ({
@@ -36,7 +36,16 @@ const presentEntry = (e: LedgerEntry) => ({
   note: e.note,
   created_at: new Date(e.created_at).toISOString(),
 });
-const presentPrice = (p: Price) => ({ object: 'price' as const, channel: p.channel, operator: p.operator, traffic_type: p.traffic_type, price: formatMoney(p.price_minor), currency: p.currency, updated_at: new Date(p.updated_at).toISOString() });
+const presentPrice = (p: Price) => ({ object: 'price' as const, account_id: p.account_id === '*' ? null : p.account_id, channel: p.channel, operator: p.operator, traffic_type: p.traffic_type, price: formatMoney(p.price_minor), currency: p.currency, updated_at: new Date(p.updated_at).toISOString() });
+
+const presentBalance = (accountId: string, b: Balance) => ({
+  object: 'balance' as const,
+  account_id: accountId,
+  amount: formatMoney(b.amount_minor),
+  credit_limit: formatMoney(b.credit_limit_minor),
+  available: formatMoney(b.amount_minor + b.credit_limit_minor),
+  currency: b.currency,
+});
 
 const security = [{ bearerAuth: [] }];
 const errors = { 400: ErrorSchema, 401: ErrorSchema, 403: ErrorSchema, 422: ErrorSchema };
@@ -49,8 +58,7 @@ export function balanceRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
     app.get('/v1/balance', { schema: { summary: 'Get the balance', tags: ['balance'], security, querystring: AccountQuery, response: { 200: BalanceSchema, ...errors } } }, async (request) => {
       const auth = request.query.account_id === undefined ? requireAuth(request) : requireAdmin(request);
       const accountId = request.query.account_id ?? auth.account.id;
-      const b = await repo.get(accountId);
-      return { object: 'balance' as const, account_id: accountId, amount: formatMoney(b.amount_minor), credit_limit: formatMoney(b.credit_limit_minor), available: formatMoney(b.amount_minor + b.credit_limit_minor), currency: b.currency };
+      return presentBalance(accountId, await repo.get(accountId));
     });
 
     app.get(
@@ -98,24 +106,59 @@ export function balanceRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
       },
     );
 
-    app.get('/v1/prices', { schema: { summary: 'List prices', tags: ['balance'], security, response: { 200: Type.Object({ data: Type.Array(PriceSchema), next_cursor: Type.Null() }), ...errors } } }, async (request) => {
-      requireAuth(request);
-      return { data: (await repo.prices()).map(presentPrice), next_cursor: null };
-    });
+    app.get(
+      '/v1/prices',
+      {
+        schema: {
+          summary: 'List prices',
+          description: 'The platform\'s price list and the caller\'s account\'s own prices (which win over it); an administrator may name another account.',
+          tags: ['balance'],
+          security,
+          querystring: AccountQuery,
+          response: { 200: Type.Object({ data: Type.Array(PriceSchema), next_cursor: Type.Null() }), ...errors },
+        },
+      },
+      async (request) => {
+        const auth = request.query.account_id === undefined ? requireAuth(request) : requireAdmin(request);
+        return { data: (await repo.prices(request.query.account_id ?? auth.account.id)).map(presentPrice), next_cursor: null };
+      },
+    );
+
+    app.put(
+      '/v1/balance/credit-limit',
+      {
+        schema: {
+          summary: 'Set a credit limit',
+          description: 'How far below zero the account\'s balance may go: sending is refused with `insufficient_balance` when the balance plus this limit does not cover a message. Needs an administrator API key.',
+          tags: ['balance'],
+          security,
+          body: Type.Object({ account_id: Type.String({ minLength: 1, maxLength: 64 }), credit_limit: Type.String({ pattern: '^\\d{1,9}(\\.\\d{1,2})?$' }) }, { additionalProperties: false, examples: [{ account_id: 'acc_01KB2Z0A1B2C3D4E5F6G7H8J9K', credit_limit: '500.00' }] }),
+          response: { 200: BalanceSchema, ...errors },
+        },
+      },
+      async (request) => {
+        requireAdmin(request);
+        const b = request.body;
+        if (!(await deps.accounts.getAccount(b.account_id))) throw new ApiError('unknown_account', `no account ${b.account_id}`, [{ field: 'account_id', issue: 'names no account' }]);
+        await repo.setCreditLimit(b.account_id, parseMoney(b.credit_limit)!);
+        return presentBalance(b.account_id, await repo.get(b.account_id));
+      },
+    );
 
     app.put(
       '/v1/prices',
       {
         schema: {
           summary: 'Set a price',
-          description: 'The price of one message (one SMS part) by channel, operator and traffic type; `*` matches any operator or traffic type, the most specific price applies. Needs an administrator API key.',
+          description: 'The price of one message (one SMS part) by channel, operator and traffic type, for the platform or (with `account_id`) one account; `*` matches any operator or traffic type, `template` is the price of a text that matched an approved template; the most specific price applies (docs/balance.md). Needs an administrator API key.',
           tags: ['balance'],
           security,
           body: Type.Object(
             {
+              account_id: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'the account\'s own price; absent: the platform\'s price list' })),
               channel: Type.Enum([...TEMPLATE_CHANNELS]),
               operator: Type.String({ pattern: '^([a-z0-9_]{1,64}|\\*)$', default: '*' }),
-              traffic_type: Type.Enum(['service', 'transactional', 'advertising', 'informational', '*'], { default: '*' }),
+              traffic_type: Type.Enum(['service', 'transactional', 'advertising', 'informational', 'template', '*'], { default: '*' }),
               price: Type.String({ pattern: '^\\d{1,9}(\\.\\d{1,2})?$' }),
             },
             { additionalProperties: false, examples: [{ channel: 'sms', operator: '*', traffic_type: '*', price: '2.08' }] },
@@ -126,7 +169,10 @@ export function balanceRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
       async (request) => {
         requireAdmin(request);
         const b = request.body;
-        return presentPrice(await repo.setPrice({ channel: b.channel, operator: b.operator, traffic_type: b.traffic_type, price_minor: parseMoney(b.price)! }));
+        if (b.account_id !== undefined && !(await deps.accounts.getAccount(b.account_id))) throw new ApiError('unknown_account', `no account ${b.account_id}`, [{ field: 'account_id', issue: 'names no account' }]);
+        const price = await repo.setPrice({ account_id: b.account_id, channel: b.channel, operator: b.operator, traffic_type: b.traffic_type, price_minor: parseMoney(b.price)! });
+        deps.billing.prices.invalidate();
+        return presentPrice(price);
       },
     );
   };

@@ -3,6 +3,8 @@ import { Type } from 'typebox';
 import { ApiError, type ErrorDetail } from '../../../errors.ts';
 import { newId } from '../../../domain/ids.ts';
 import { acceptContext, prepareMessage, type SendRequest } from '../../../pipeline/accept.ts';
+import { affordable } from '../../../pipeline/billing.ts';
+import { BalanceRepository } from '../../../store/balance.ts';
 import { normalizePhone } from '../../../sms/phone.ts';
 import type { BatchRow, MessageRow } from '../../../store/messages.ts';
 import { requireAuth } from '../auth.ts';
@@ -29,6 +31,7 @@ const errors = { 400: ErrorSchema, 401: ErrorSchema, 404: ErrorSchema, 409: Erro
 const security = [{ bearerAuth: [] }];
 
 export function messagesRoutes(deps: HttpDeps, validateItem: ValidateFunction): FastifyPluginAsyncTypebox {
+  const balances = new BalanceRepository(deps.database.db);
   return async (app) => {
     app.post(
       '/v1/messages',
@@ -46,7 +49,7 @@ export function messagesRoutes(deps: HttpDeps, validateItem: ValidateFunction): 
       async (request, reply) => {
         const auth = requireAuth(request);
         const now = Date.now();
-        const prepared = prepareMessage(auth.account, request.body, now, null, await acceptContext(auth.account, deps.mno, deps.senderRegistry));
+        const prepared = prepareMessage(auth.account, request.body, now, null, await acceptContext(auth.account, deps.mno, deps.senderRegistry, deps.billing));
         if (!prepared.ok) throw prepared.error;
         const idem = await claimIdempotency(deps.idempotency, request, reply, auth.account.id);
         if (idem === 'replied') return reply;
@@ -88,7 +91,7 @@ export function messagesRoutes(deps: HttpDeps, validateItem: ValidateFunction): 
           throw new ApiError('too_many_items', `${items.length} items; at most ${MAX_BULK_ITEMS} per request`, [{ field: 'messages' in body ? 'messages' : 'to', issue: `at most ${MAX_BULK_ITEMS} items` }]);
         }
         const batchId = newId('bat', now);
-        const context = await acceptContext(auth.account, deps.mno, deps.senderRegistry);
+        const context = await acceptContext(auth.account, deps.mno, deps.senderRegistry, deps.billing);
         const rows: MessageRow[] = [];
         const accepted: { index: number; id: string; to: string; status: 'accepted'; parts_count: number; encoding: string; reference: string | null }[] = [];
         const rejected: { index: number; code: string; message: string; details: ErrorDetail[] }[] = [];
@@ -109,6 +112,20 @@ export function messagesRoutes(deps: HttpDeps, validateItem: ValidateFunction): 
           rows.push(p.row);
           accepted.push({ index, id: p.row.id, to: p.row.recipient, status: 'accepted', parts_count: p.row.parts_count, encoding: p.row.encoding, reference: p.row.reference });
         });
+        if (rows.some((r) => r.price_minor)) {
+          // Items beyond what the account can pay are refused like invalid ones; the rest go.
+          const { refused } = await affordable(balances, auth.account.id, rows);
+          for (const [row, error] of refused) {
+            const at = accepted.findIndex((a) => a.id === row.id);
+            rejected.push({ index: accepted[at]!.index, code: error.code, message: error.message, details: error.details });
+            accepted.splice(at, 1);
+            rows.splice(rows.indexOf(row), 1);
+          }
+          rejected.sort((x, y) => x.index - y.index);
+          if (rows.length === 0 && rejected.every((r) => r.code === 'insufficient_balance')) {
+            throw new ApiError('insufficient_balance', `the balance does not cover any of the ${items.length} items; nothing was sent: top up the balance`, rejected.map((r) => ({ field: `${'messages' in body ? 'messages' : 'to'}.${r.index}`, issue: r.details[0]?.issue ?? 'not covered by the balance' })));
+          }
+        }
         if (rows.length === 0) {
           const details = rejected.flatMap((r) => r.details.map((d) => ({ field: d.field, issue: d.issue })));
           throw new ApiError('bulk_all_invalid', `none of the ${items.length} items is valid; nothing was sent`, details);

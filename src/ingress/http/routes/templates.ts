@@ -11,6 +11,7 @@ import { decodeCursor, encodeCursor } from '../cursor.ts';
 import type { HttpDeps } from '../deps.ts';
 import { ErrorSchema, IdParams } from '../schemas.ts';
 import { idempotentCreate } from './idempotent-create.ts';
+import { templateRegistrationsRoutes } from './template-registrations.ts';
 
 export const TEMPLATE_CHANNELS = ['sms', 'email', 'telegram', 'whatsapp', 'viber', 'vk', 'max', 'voice'] as const;
 
@@ -102,7 +103,8 @@ const InlineContact = Type.Object(
 
 /**
  * Message templates per project and channel (S16): LiquidJS texts with gender
- * variants, and a preview for a chosen contact.
+ * variants, and a preview for a chosen contact; their registration with
+ * operators and the linter are in template-registrations.ts (S22).
  */
 export function templatesRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
   const repo = new TemplatesRepository(deps.database.db);
@@ -110,6 +112,8 @@ export function templatesRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
   const contacts = new ContactsRepository(deps.database.db);
   const notFound = (id: string) => new ApiError('not_found', `no template ${id} in this account`);
   return async (app) => {
+    await app.register(templateRegistrationsRoutes(deps));
+
     app.post(
       '/v1/templates',
       {
@@ -190,6 +194,7 @@ export function templatesRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
     app.delete('/v1/templates/:id', { schema: { summary: 'Delete a template', tags: ['templates'], security, params: IdParams, response: { 204: Type.Null(), ...errors } } }, async (request, reply) => {
       const auth = requireAuth(request);
       if (!(await repo.delete(auth.account.id, request.params.id))) throw notFound(request.params.id);
+      deps.billing.templates.forget(auth.account.id);
       return reply.code(204).send(null);
     });
 

@@ -112,7 +112,7 @@ export function verificationsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
           ...(body.from === undefined ? {} : { from: body.from }),
           ...(body.template ? { template: { name: body.template.name, language: body.template.language, params: [code] } } : {}),
         };
-        const prepared = prepareMessage(auth.account, send, now, null, await acceptContext(auth.account, deps.mno, deps.senderRegistry));
+        const prepared = prepareMessage(auth.account, send, now, null, await acceptContext(auth.account, deps.mno, deps.senderRegistry, deps.billing));
         if (!prepared.ok) throw prepared.error;
         const recipient = prepared.row.recipient;
         const { perNumber, perAccount } = VERIFY_LIMITS;
