@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { connectorConformance } from '../src/connectors/conformance.ts';
+import { connectorProblems } from '../src/connectors/problems.ts';
 import { EmailConnector, type EmailDefinition } from '../src/connectors/email/email.ts';
 import { ConnectorError, type OutboundMessage, type Receipt } from '../src/connectors/types.ts';
 import { segment } from '../src/sms/encoding.ts';
@@ -214,6 +215,8 @@ describe('email connector: bounces over IMAP', () => {
     while (!(c.state().detail ?? '').includes('IMAP')) await new Promise((r) => setTimeout(r, 10));
     assert.match(c.state().detail!, /IMAP bounces: .*(auth|fail)/i);
     await c.stop();
+    const definition = { id: 'm', type: 'email' as const, host: 'h', domain: 'example.com', from: 'a@example.com', imap: { host: 'imap.example.com' } };
+    assert.deepEqual(connectorProblems(definition).map((p) => p.field), ['secrets.imap_username', 'secrets.imap_password']);
   });
 });
 

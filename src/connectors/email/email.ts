@@ -94,7 +94,7 @@ function headerRecipients(raw: Buffer): string[] {
   const head = raw.subarray(0, end < 0 ? raw.length : end).toString('utf8').replace(/\r?\n[ \t]+/g, ' ');
   const out: string[] = [];
   for (const line of head.split(/\r?\n/)) {
-    if (!/^(delivered-to|x-original-to|envelope-to|to|x-failed-recipients-of):/i.test(line)) continue;
+    if (!/^(delivered-to|x-original-to|envelope-to|to):/i.test(line)) continue;
     for (const m of line.matchAll(/[^\s<>,:;"]+@[^\s<>,;"]+/g)) out.push(m[0]);
   }
   return out;
