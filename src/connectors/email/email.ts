@@ -1,4 +1,3 @@
-import { ImapFlow } from 'imapflow';
 import nodemailer, { type Transporter } from 'nodemailer';
 import { SMTPServer } from 'smtp-server';
 import { Type, type Static } from 'typebox';
@@ -262,6 +261,8 @@ export class EmailConnector implements Connector {
     const context = this.#link.context;
     if (!imap || !context || this.#link.stopped) return { read: 0, receipts: 0 };
     const secure = imap.secure ?? true;
+    // Loaded only by connectors that read a mailbox: it costs every process half a second at start otherwise.
+    const { ImapFlow } = await import('imapflow');
     const client = new ImapFlow({
       host: imap.host,
       port: imap.port ?? (secure ? 993 : 143),
