@@ -1,11 +1,19 @@
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { after, describe, test } from 'node:test';
+import { loadConfig } from '../src/config.ts';
+import { startGateway } from '../src/gateway.ts';
+import { createLogger } from '../src/log.ts';
+import { generateApiKey } from '../src/store/accounts.ts';
+import { waitForStatus } from './helpers.ts';
 import { connectorConformance } from '../src/connectors/conformance.ts';
 import { HttpConnector } from '../src/connectors/http/http.ts';
 import { httpDefinitionProblems, PRESETS } from '../src/connectors/http/presets.ts';
 import type { HttpDefinition } from '../src/connectors/http/spec.ts';
-import { ConnectorError, type OutboundMessage, type Receipt } from '../src/connectors/types.ts';
+import { ConnectorError, type OpenPart, type OpenPartsQuery, type OutboundMessage, type Receipt } from '../src/connectors/types.ts';
 import { segment } from '../src/sms/encoding.ts';
 import { CallbackRelay } from './fakes/callback-relay.ts';
 import { FakeAggregator, type Flavour } from './fakes/http-aggregator.ts';
@@ -201,5 +209,126 @@ describe('http connector: status reports', () => {
       [['p2', 'undelivered', 'subscriber_absent'], ['p3', 'delivered', undefined]],
     );
     await c.stop();
+  });
+});
+
+describe('http connector: status polling', () => {
+  /** A context whose open parts are the sends it was told of, minus those a receipt settled (as the store does). */
+  function pollingContext() {
+    const open: OpenPart[] = [];
+    const receipts: Receipt[] = [];
+    const queries: OpenPartsQuery[] = [];
+    return {
+      open,
+      receipts,
+      queries,
+      context: {
+        inbound: async () => {},
+        async receipt(r: Receipt) {
+          receipts.push(r);
+          for (let i = open.length - 1; i >= 0; i--) if (open[i]!.providerMessageId === r.providerMessageId) open.splice(i, 1);
+        },
+        async openParts(q: OpenPartsQuery) {
+          queries.push(q);
+          return open.filter((p) => p.sentAt >= q.sentFrom && p.sentAt < q.sentBefore).slice(0, q.limit);
+        },
+      },
+    };
+  }
+
+  test('SMSC.ru (receipts: poll): interim answers are asked again, final ones become receipts with their reasons; too old parts are given up', async () => {
+    const c = make('smsc', { receipts: 'poll', public_url: undefined, secrets: { login: 'depesha', password: 'secret' } });
+    const { fake } = fakes.get('smsc')!;
+    fake.accountCallbackUrl = undefined;
+    fake.interimPolls = 1;
+    const p = pollingContext();
+    await c.start(p.context);
+    const t0 = Date.now();
+    const good = await c.send(outbound('+79161234567', 'Проверка связи. '.repeat(10)));
+    const bad = await c.send(outbound('+79161230000'));
+    const swap = await c.send(outbound('+79161230219'));
+    for (const [i, sent] of [good, bad, swap].entries()) {
+      // A whole message: one id for all its parts.
+      sent.providerIds.forEach((id, part) => p.open.push({ messageId: `msg_${i}`, partIndex: part, providerMessageId: id, recipient: ['+79161234567', '+79161230000', '+79161230219'][i]!, sentAt: t0 }));
+    }
+    p.open.push({ messageId: 'msg_old', partIndex: 0, providerMessageId: 'ancient', recipient: '+79161234567', sentAt: t0 - 4 * 86_400_000 });
+    await c.pollOnce(t0 + 30_000);
+    assert.equal(fake.statusRequests.size, 0, 'nothing is asked about before one interval (60 s) has passed');
+    await c.pollOnce(t0 + 61_000);
+    assert.equal(p.receipts.length, 0, 'the first answers are interim (-1)');
+    assert.equal(fake.statusRequests.get(good.providerIds[0]!), 1, 'one request for the three parts of one message');
+    await c.pollOnce(t0 + 90_000);
+    assert.equal(fake.statusRequests.get(good.providerIds[0]!), 1, 'not asked again within the interval');
+    await c.pollOnce(t0 + 122_000);
+    const byId = new Map(p.receipts.map((r) => [r.providerMessageId, r]));
+    assert.equal(byId.get(good.providerIds[0]!)?.status, 'delivered');
+    assert.deepEqual([byId.get(bad.providerIds[0]!)?.status, byId.get(bad.providerIds[0]!)?.reason], ['undelivered', { code: 'subscriber_unknown', providerCode: 'status:20 err:1' }]);
+    assert.deepEqual(byId.get(swap.providerIds[0]!)?.reason, { code: 'security_block', providerCode: 'status:20 err:219' });
+    assert.equal(fake.statusRequests.has('ancient'), false, 'a part older than give_up_after_seconds is not asked about');
+    const q = p.queries.at(-1)!;
+    assert.deepEqual([q.connectorId, q.sentFrom, q.sentBefore], ['agg-smsc', t0 + 122_000 - 259_200_000, t0 + 122_000 - 60_000 + 1], 'the store is asked for parts sent between the give-up age and one interval ago');
+    const asked = fake.requests.filter((r) => r.path === '/sys/status.php').at(-1)!;
+    assert.deepEqual([asked.method, asked.fields.login, asked.fields.psw, asked.fields.fmt], ['GET', 'depesha', 'secret', '3']);
+    assert.ok(['79161234567', '79161230000', '79161230219'].includes(asked.fields.phone!));
+    await c.stop();
+  });
+
+  test('SMS Aero polls sms/status with Basic auth; a preset without poll cannot be set to poll; poll mode needs no callback secret', async () => {
+    const c = make('smsaero', { receipts: 'poll', public_url: undefined, secrets: { email: 'depesha', api_key: 'secret', sender: 'Depesha' } });
+    const { fake } = fakes.get('smsaero')!;
+    fake.interimPolls = 0;
+    const p = pollingContext();
+    await c.start(p.context);
+    const t0 = Date.now();
+    const sent = await c.send(outbound('+79161230000'));
+    assert.equal('callbackUrl' in (fake.requests.at(-1)!.json as object), false, 'no callback URL is given in poll mode');
+    p.open.push({ messageId: 'm', partIndex: 0, providerMessageId: sent.providerIds[0]!, recipient: '+79161230000', sentAt: t0 });
+    await c.pollOnce(t0 + 61_000);
+    assert.deepEqual(p.receipts.map((r) => [r.providerMessageId, r.status, r.reason?.providerCode]), [[sent.providerIds[0], 'undelivered', 'status:2']]);
+    await c.stop();
+    assert.deepEqual(httpDefinitionProblems({ id: 'x', type: 'http', preset: 'smstraffic', receipts: 'poll', secrets: { login: 'a', password: 'b' } }).map((p) => p.field), ['receipts']);
+    assert.deepEqual(httpDefinitionProblems({ id: 'x', type: 'http', preset: 'smsc_ru', receipts: 'poll', secrets: { login: 'a', password: 'b' } }), []);
+  });
+
+  test('through the gateway: a sent message is delivered by polling, and polling goes on after a restart (what to ask about is in the database)', async () => {
+    const { fake, url } = fakes.get('smsc')!;
+    fake.accountCallbackUrl = undefined;
+    fake.interimPolls = 0;
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'depesha-poll-'));
+    after(() => rmSync(dataDir, { recursive: true, force: true }));
+    writeFileSync(
+      path.join(dataDir, 'config.json'),
+      JSON.stringify({
+        connectors: [{ id: 'smsc', type: 'http', preset: 'smsc_ru', base_url: url, receipts: 'poll', secrets: { login: 'depesha', password: 'secret' }, poll: { ...PRESETS.get('smsc_ru')!.poll!, interval_seconds: 0.1 } }],
+        routes: [{ connector: 'smsc' }],
+      }),
+    );
+    const apiKey = generateApiKey();
+    const config = loadConfig({ DEPESHA_DATA_DIR: dataDir, DEPESHA_CONFIG: path.join(dataDir, 'config.json'), DEPESHA_BOOTSTRAP_API_KEY: apiKey, LOG_LEVEL: 'silent', DEPESHA_SQLITE_SYNCHRONOUS: 'normal' });
+    const boot = () => startGateway(config, { log: createLogger('silent'), listen: false, print: () => {}, pollMs: 50, smpp: false });
+    const sendSms = async (g: Awaited<ReturnType<typeof boot>>, to: string) => {
+      const res = await g.app.inject({ method: 'POST', url: '/v1/messages', headers: { authorization: `Bearer ${apiKey}` }, payload: { to, text: 'Код 4711' } });
+      assert.equal(res.statusCode, 202, res.body);
+      return res.json().id as string;
+    };
+    let g = await boot();
+    try {
+      const polled = await sendSms(g, '+79161234561');
+      assert.equal(await waitForStatus(g, polled, ['delivered', 'undelivered']), 'delivered');
+      fake.holdStatus = true;
+      const held = await sendSms(g, '+79161230000');
+      assert.equal(await waitForStatus(g, held, ['sent']), 'sent');
+      const part = await g.database.db.selectFrom('message_parts').select('provider_message_id').where('message_id', '=', held).executeTakeFirstOrThrow();
+      while ((fake.statusRequests.get(part.provider_message_id) ?? 0) < 1) await new Promise((r) => setTimeout(r, 20));
+      await g.close();
+      fake.holdStatus = false;
+      g = await boot();
+      assert.equal(await waitForStatus(g, held, ['undelivered', 'delivered']), 'undelivered');
+      const row = await g.database.db.selectFrom('messages').select(['reason_code', 'provider_code']).where('id', '=', held).executeTakeFirstOrThrow();
+      assert.deepEqual([row.reason_code, row.provider_code], ['subscriber_unknown', 'status:20 err:1']);
+    } finally {
+      fake.holdStatus = false;
+      await g.close();
+    }
   });
 });

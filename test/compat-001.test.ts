@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { FakeFreeSwitch } from './fakes/freeswitch.ts';
 import { dialects, startTestGateway, waitForStatus, type TestGateway } from './helpers.ts';
 
 /**
@@ -37,6 +38,9 @@ const EXAMPLES = {
   },
 };
 const KEY = /^[0-9a-f]{32}$/;
+const fs = new FakeFreeSwitch();
+const fsPort = await fs.start();
+after(() => fs.stop());
 
 for (const dialect of await dialects()) {
   describe(`compat API of seed 001 on ${dialect.name}`, { skip: dialect.skip }, () => {
@@ -112,15 +116,39 @@ for (const dialect of await dialects()) {
       assert.equal(await waitForStatus(t.gateway, list[0]!.id, ['delivered']), 'delivered');
     });
 
-    test('3.2.7: the voice example is validated but refused in the seed\'s shape: there is no voice channel', async () => {
+    test('3.2.7: the voice example is validated, and refused in the seed\'s shape while the account has no voice route', async () => {
       const before = await messageCount();
       const voice = await api('POST', EXAMPLES.voice);
       assert.equal(voice.status, 400);
       assert.equal(voice.body[0].send.status, 'error');
-      assert.match(voice.body[0].send.message, /voice: 1.*голосовой канал/);
+      assert.match(voice.body[0].send.message, /voice: 1.*нет голосового маршрута/);
       assert.equal(await messageCount(), before);
       const invalid = await api('POST', { ...EXAMPLES.voice, voice: 2 });
       assert.match(invalid.body[0].send.message, /Ошибка валидации: voice/, 'the field itself is validated');
+    });
+
+    test('3.2.7 with a voice connector and route: each user gets a call through FreeSWITCH; a route of another account does not count', async () => {
+      const made = await v1('POST', '/v1/connectors', { id: 'fs', type: 'voice', host: '127.0.0.1', port: fsPort, gateway: 'trunk1', reconnect_min_ms: 20, secrets: { password: 'ClueCon' } });
+      assert.equal(made.status, 201, JSON.stringify(made.body));
+      const other = await t.makeAccount('Other voice');
+      const foreign = await v1('POST', '/v1/routes', { channel: 'voice', connector: 'fs', accounts: [other.accountId] });
+      assert.equal(foreign.status, 201, JSON.stringify(foreign.body));
+      assert.match((await api('POST', EXAMPLES.voice)).body[0].send.message, /нет голосового маршрута/, 'only the other account has a voice route');
+      const mine = await v1('POST', '/v1/routes', { channel: 'voice', connector: 'fs', accounts: [t.accountId] });
+      assert.equal(mine.status, 201, JSON.stringify(mine.body));
+      const sent = await api('POST', EXAMPLES.voice);
+      assert.equal(sent.status, 200, JSON.stringify(sent.body));
+      assert.equal(sent.body[0].send.message, 'Сообщения в очереди на отправку');
+      const status = await api('POST', { status: { key: sent.body[0].send.key }, route: 'осм' });
+      const [user] = status.body.message[0].send.status as { phone: string; id: string }[];
+      assert.equal(user!.phone, '+79198828851');
+      assert.equal(await waitForStatus(t.gateway, user!.id, ['delivered', 'undelivered', 'failed']), 'delivered');
+      const message = (await v1('GET', `/v1/messages/${user!.id}`)).body;
+      assert.deepEqual([message.channel, message.connector, message.text], ['voice', 'fs', 'Здравствуйете. Поздравляем с наступающим Новым Годом!']);
+      const call = fs.calls.get(message.parts[0].provider_message_id)!;
+      assert.equal(call.app, 'speak(flite|kal|Здравствуйете. Поздравляем с наступающим Новым Годом!)');
+      assert.equal(call.number, '79198828851');
+      for (const id of [mine.body.id, foreign.body.id]) assert.equal((await v1('DELETE', `/v1/routes/${id}`)).status, 204);
     });
 
     test('the send rules the seed states: gender when text_female is given, fields present, valid phones; nothing half-sent', async () => {

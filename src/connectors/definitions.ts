@@ -4,6 +4,7 @@ import { EmailDefinitionSchema } from './email/email.ts';
 import { HttpDefinitionSchema } from './http/spec.ts';
 import { TelegramBotDefinitionSchema } from './telegram/bot.ts';
 import { TelegramGatewayDefinitionSchema } from './telegram/gateway.ts';
+import { VoiceDefinitionSchema } from './voice/freeswitch.ts';
 import { WhatsAppDefinitionSchema } from './whatsapp/whatsapp.ts';
 
 /**
@@ -72,7 +73,7 @@ export const SmppDefinitionSchema = Type.Object(
   { additionalProperties: false },
 );
 
-export const ConnectorDefinitionSchema = Type.Union([SandboxDefinitionSchema, SmppDefinitionSchema, HttpDefinitionSchema, TelegramBotDefinitionSchema, TelegramGatewayDefinitionSchema, WhatsAppDefinitionSchema, EmailDefinitionSchema]);
+export const ConnectorDefinitionSchema = Type.Union([SandboxDefinitionSchema, SmppDefinitionSchema, HttpDefinitionSchema, TelegramBotDefinitionSchema, TelegramGatewayDefinitionSchema, WhatsAppDefinitionSchema, EmailDefinitionSchema, VoiceDefinitionSchema]);
 
 export type SandboxDefinition = Static<typeof SandboxDefinitionSchema>;
 export type SmppDefinition = Static<typeof SmppDefinitionSchema>;

@@ -5,6 +5,7 @@ import { EmailConnector } from './email/email.ts';
 import { HttpConnector } from './http/http.ts';
 import { TelegramBotConnector } from './telegram/bot.ts';
 import { TelegramGatewayConnector } from './telegram/gateway.ts';
+import { VoiceConnector } from './voice/freeswitch.ts';
 import { WhatsAppConnector } from './whatsapp/whatsapp.ts';
 import { SmppConnector } from './smpp/smpp.ts';
 import type { ConnectorDefinition } from './definitions.ts';
@@ -37,6 +38,7 @@ export function createConnector(definition: ConnectorDefinition, config: Config,
   if (definition.type === 'telegram_gateway') return new TelegramGatewayConnector(definition);
   if (definition.type === 'whatsapp') return new WhatsAppConnector(definition);
   if (definition.type === 'email') return new EmailConnector(definition);
+  if (definition.type === 'voice') return new VoiceConnector(definition);
   return new SandboxConnector({
     id: definition.id,
     sendLatencyMs: definition.send_latency_ms,

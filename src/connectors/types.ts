@@ -83,6 +83,34 @@ export interface ConnectorContext {
   receipt(receipt: Receipt): Promise<void>;
   /** Hands an inbound message to the pipeline; resolves once it is stored (then acknowledge it). */
   inbound(message: InboundMessage): Promise<void>;
+  /**
+   * The parts this connector sent that still wait for a status (`sent`),
+   * read from the store, for connectors that ask the provider (status
+   * polling): what to ask about survives a restart. Absent in contexts
+   * without a store (unit tests).
+   */
+  openParts?(query: OpenPartsQuery): Promise<OpenPart[]>;
+}
+
+export interface OpenPartsQuery {
+  connectorId: string;
+  /** epoch ms: parts sent at or after this … */
+  sentFrom: number;
+  /** … and before this */
+  sentBefore: number;
+  /** keyset: only parts after this one in (sent_at, message_id, part_index) order */
+  after?: { sentAt: number; messageId: string; partIndex: number } | undefined;
+  limit: number;
+}
+
+/** A part sent and not yet final. */
+export interface OpenPart {
+  messageId: string;
+  partIndex: number;
+  providerMessageId: string;
+  /** E.164 or the channel's address */
+  recipient: string;
+  sentAt: number;
 }
 
 /** One credential or setting of a connector type; the cabinet builds its form from these. */

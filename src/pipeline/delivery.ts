@@ -1,9 +1,10 @@
 import type { Kysely } from 'kysely';
 import type { Config } from '../config.ts';
 import { createConnector, createConnectors } from '../connectors/registry.ts';
-import type { CallbackReply, CallbackRequest, Connector, ConnectorState, InboundMessage, Receipt } from '../connectors/types.ts';
+import type { CallbackReply, CallbackRequest, Connector, ConnectorContext, ConnectorState, InboundMessage, Receipt } from '../connectors/types.ts';
 import { ConnectorsRepository } from '../store/connectors.ts';
 import { SecretBox } from '../store/secrets.ts';
+import { openParts } from '../store/open-parts.ts';
 import type { EventBus, StatusChange } from '../events/bus.ts';
 import { WebhookOutboxWriter } from '../events/webhooks/outbox.ts';
 import { ThreadPoster } from '../events/webhooks/poster.ts';
@@ -145,7 +146,7 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
     if (recovered > 0) log.info({ recovered }, 'messages left in flight by the last run are due again');
   }
   const inbound = new InboundProcessor(batcher, log.child({ component: 'inbound' }), config.defaults.region, { outbox, committed });
-  const context = { receipt: (r: Receipt) => receipts.submit(r), inbound: async (m: InboundMessage) => void (await inbound.submit(m)) };
+  const context: ConnectorContext = { receipt: (r: Receipt) => receipts.submit(r), inbound: async (m: InboundMessage) => void (await inbound.submit(m)), openParts: (q) => openParts(db, q) };
   for (const connector of fixed) await connector.start(context);
 
   /** Brings the API-made connectors and the routes in line with the store. */

@@ -18,6 +18,7 @@ import * as sendersSettings from './migrations/011-senders-settings.ts';
 import * as cabinetUsers from './migrations/013-cabinet-users.ts';
 import * as channels from './migrations/014-channels.ts';
 import * as contacts from './migrations/015-contacts.ts';
+import * as openParts from './migrations/017-open-parts.ts';
 import * as exportJobs from './migrations/019-exports.ts';
 import * as templatesBalance from './migrations/020-templates-balance.ts';
 import type { DB } from './schema.ts';
@@ -60,6 +61,7 @@ const migrations: Record<string, Migration> = {
   '013-cabinet-users': cabinetUsers,
   '014-channels': channels,
   '015-contacts': contacts,
+  '017-open-parts': openParts,
   '019-exports': exportJobs,
   '020-templates-balance': templatesBalance,
 };

@@ -10,6 +10,9 @@ import type { AddressInfo } from 'node:net';
  * `0000` accepted then undelivered (unknown subscriber), `0002` refused at
  * submit (bad number), `0005` HTTP 500, `0009` HTTP 429, `0219` accepted then
  * blocked for a SIM swap (SMSC.ru); anything else accepted and delivered.
+ * SMSC.ru (`status.php`) and SMS Aero (`sms/status`) also answer status
+ * requests: interim while `holdStatus` is set or for the first
+ * `interimPolls` requests about an id, then the message's final status.
  */
 export type Flavour = 'smsc' | 'smsaero' | 'devino' | 'smstraffic';
 
@@ -34,6 +37,13 @@ export class FakeAggregator {
   readonly callbacks: FakeCallback[] = [];
   /** where SMSC.ru posts reports (set in its cabinet); the others take a callbackUrl per message */
   accountCallbackUrl: string | undefined;
+  /** status requests answered interim before the final status, per id */
+  interimPolls = 1;
+  /** while true every status request is answered interim */
+  holdStatus = false;
+  /** status requests received, by provider id */
+  readonly statusRequests = new Map<string, number>();
+  readonly #sent = new Map<string, { status: string; err: string }>();
   readonly #credentials: { login: string; password: string };
   readonly #server: Server;
   #onCallback: ((c: FakeCallback) => void)[] = [];
@@ -88,7 +98,7 @@ export class FakeAggregator {
       case 'smsc':
         return this.#smsc(url.pathname, fields);
       case 'smsaero':
-        return this.#smsaero(url.pathname, req.headers.authorization, json as Record<string, unknown>);
+        return this.#smsaero(url.pathname, req.headers.authorization, json as Record<string, unknown>, req.url ?? '/');
       case 'devino':
         return this.#devino(url.pathname, req.headers.authorization, json as { messages: Record<string, unknown>[] });
       case 'smstraffic':
@@ -98,28 +108,44 @@ export class FakeAggregator {
 
   #smsc(path: string, f: Record<string, string>) {
     const json = (body: unknown, status = 200) => ({ status, body: JSON.stringify(body), type: 'application/json' });
-    if (path !== '/sys/send.php') return json({ error: 'not found' }, 404);
+    if (path !== '/sys/send.php' && path !== '/sys/status.php') return json({ error: 'not found' }, 404);
     if (f.login !== this.#credentials.login || f.psw !== this.#credentials.password) return json({ error: 'authorise error', error_code: 2 });
+    if (path === '/sys/status.php') {
+      const known = this.#sent.get(f.id ?? '');
+      if (!known) return json({ status: -3, last_timestamp: 0, err: 0 });
+      if (this.#interim(f.id!)) return json({ status: -1, last_timestamp: Math.floor(Date.now() / 1000), err: 0 });
+      return json({ status: Number(known.status), last_timestamp: Math.floor(Date.now() / 1000), err: Number(known.err) });
+    }
     const phone = f.phones ?? '';
     const fault = this.#fault(phone);
     if (fault) return fault;
     if (phone.endsWith('0002')) return json({ error: 'invalid number', error_code: 7 });
     const id = String(Math.floor(Math.random() * 1e9));
     const [status, err] = phone.endsWith('0000') ? ['20', '1'] : phone.endsWith('0219') ? ['20', '219'] : ['1', '0'];
+    this.#sent.set(id, { status, err });
     if (this.accountCallbackUrl) this.#post(this.accountCallbackUrl, new URLSearchParams({ id, phone, status, err }).toString(), 'application/x-www-form-urlencoded');
     return json({ id, cnt: 1 });
   }
 
-  #smsaero(path: string, authorization: string | undefined, body: Record<string, unknown>) {
+  #smsaero(path: string, authorization: string | undefined, body: Record<string, unknown> | undefined, url: string) {
     const json = (b: unknown, status = 200) => ({ status, body: JSON.stringify(b), type: 'application/json' });
     const expected = `Basic ${Buffer.from(`${this.#credentials.login}:${this.#credentials.password}`).toString('base64')}`;
     if (authorization !== expected) return json({ success: false, data: null, message: 'Unauthorized' }, 401);
+    if (path === '/v2/sms/status') {
+      const id = new URL(url, 'http://x').searchParams.get('id') ?? String(body?.id ?? '');
+      const known = this.#sent.get(id);
+      if (!known) return json({ success: false, data: null, message: 'Message not found' }, 404);
+      const status = this.#interim(id) ? 4 : Number(known.status);
+      return json({ success: true, data: { id: Number(id), status, extendStatus: status === 1 ? 'delivery' : 'in progress' }, message: null });
+    }
     if (path !== '/v2/sms/send') return json({ success: false, message: 'not found' }, 404);
+    body ??= {};
     const number = String(body.number ?? '');
     const fault = this.#fault(number);
     if (fault) return fault;
     if (number.endsWith('0002')) return json({ success: false, data: null, message: 'Validation error: number is invalid' }, 400);
     const id = Math.floor(Math.random() * 1e9);
+    this.#sent.set(String(id), { status: number.endsWith('0000') ? '2' : '1', err: '0' });
     if (typeof body.callbackUrl === 'string') this.#post(body.callbackUrl, JSON.stringify({ id, number, status: number.endsWith('0000') ? 2 : 1 }), 'application/json');
     return json({ success: true, data: { id, number, text: body.text, status: 8 }, message: null });
   }
@@ -155,6 +181,13 @@ export class FakeAggregator {
     if (phone.endsWith('0002')) return xml('ERROR', 402, 'Invalid phone number');
     const id = String(Math.floor(Math.random() * 1e9));
     return xml('OK', 0, 'queued 1 messages', `<message_infos>\n<message_info>\n<phone>${phone}</phone>\n<sms_id>${id}</sms_id>\n</message_info>\n</message_infos>\n`);
+  }
+
+  /** Counts a status request about `id`; true while it is to be answered interim. */
+  #interim(id: string): boolean {
+    const n = (this.statusRequests.get(id) ?? 0) + 1;
+    this.statusRequests.set(id, n);
+    return this.holdStatus || n <= this.interimPolls;
   }
 
   #fault(number: string) {

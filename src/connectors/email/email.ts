@@ -37,8 +37,30 @@ export const EmailDefinitionSchema = Type.Object(
      * counts as delivered, and a later bounce is kept as a late receipt only.
      */
     delivered_on: Type.Optional(Type.Enum(['dsn', 'accepted'])),
-    secrets: Type.Optional(secretsSchema(['username', 'password', 'dkim_private_key'] as const)),
-    secrets_env: Type.Optional(secretsEnvSchema(['username', 'password', 'dkim_private_key'] as const)),
+    /**
+     * Bounces fetched over IMAP instead of (or besides) our SMTP endpoint: the
+     * mailbox the return path (`bounces+…@<bounce_domain>`) is delivered to.
+     * Secrets `imap_username`, `imap_password`.
+     */
+    imap: Type.Optional(
+      Type.Object(
+        {
+          host: Type.String({ minLength: 1, maxLength: 255 }),
+          /** default 993 with TLS, 143 without */
+          port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
+          /** TLS from the start, default true */
+          secure: Type.Optional(Type.Boolean()),
+          mailbox: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+          /** how often the mailbox is read, default 60 */
+          poll_seconds: Type.Optional(Type.Number({ minimum: 0.05, maximum: 86400 })),
+          /** a mailbox processed mail is moved to; without it processed mail is marked \\Seen */
+          move_to: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    secrets: Type.Optional(secretsSchema(['username', 'password', 'dkim_private_key', 'imap_username', 'imap_password'] as const)),
+    secrets_env: Type.Optional(secretsEnvSchema(['username', 'password', 'dkim_private_key', 'imap_username', 'imap_password'] as const)),
   },
   { additionalProperties: false },
 );
@@ -58,10 +80,24 @@ export const emailManifest: ConnectorManifest = {
     { name: 'password', label: 'Password', type: 'secret', required: false, description: 'SMTP AUTH password.' },
     { name: 'dkim_private_key', label: 'DKIM private key', type: 'secret', required: false, description: 'PEM key whose public half is published at <selector>._domainkey.<domain>.' },
     { name: 'bounce_port', label: 'Bounce port', type: 'integer', required: false, description: 'Our SMTP endpoint for DSNs (bounces).' },
+    { name: 'imap_username', label: 'IMAP user', type: 'string', required: false, description: 'The bounce mailbox login, when bounces are fetched over IMAP.' },
+    { name: 'imap_password', label: 'IMAP password', type: 'secret', required: false, description: 'The bounce mailbox password.' },
   ],
 };
 
 const VERP = 'bounces';
+
+/** The addresses a fetched bounce was delivered to (no SMTP envelope over IMAP): where its VERP return path shows. */
+function headerRecipients(raw: Buffer): string[] {
+  const end = raw.indexOf('\r\n\r\n');
+  const head = raw.subarray(0, end < 0 ? raw.length : end).toString('utf8').replace(/\r?\n[ \t]+/g, ' ');
+  const out: string[] = [];
+  for (const line of head.split(/\r?\n/)) {
+    if (!/^(delivered-to|x-original-to|envelope-to|to):/i.test(line)) continue;
+    for (const m of line.matchAll(/[^\s<>,:;"]+@[^\s<>,;"]+/g)) out.push(m[0]);
+  }
+  return out;
+}
 
 /** A send refusal of the relay → our reason, by the enhanced status code in its answer (or the SMTP code). */
 function refusal(err: { code?: string; responseCode?: number; response?: string; message: string }, id: string): ConnectorError {
@@ -93,6 +129,8 @@ export class EmailConnector implements Connector {
   #bouncePort: number | undefined;
   readonly #link = new SingleLink();
   #detail: string | null = null;
+  #imapTimer: NodeJS.Timeout | undefined;
+  #imapRound: Promise<void> | undefined;
 
   constructor(definition: EmailDefinition) {
     this.id = definition.id;
@@ -117,6 +155,7 @@ export class EmailConnector implements Connector {
 
   async start(context: ConnectorContext): Promise<void> {
     this.#link.start(context);
+    if (this.#definition.imap) this.#nextImapRound(0);
     if (this.#definition.bounce_port === undefined) return;
     const server = new SMTPServer({
       authOptional: true,
@@ -146,6 +185,9 @@ export class EmailConnector implements Connector {
 
   async stop(): Promise<void> {
     this.#link.stop();
+    clearTimeout(this.#imapTimer);
+    this.#imapTimer = undefined;
+    await this.#imapRound;
     this.#transport.close();
     const server = this.#bounces;
     this.#bounces = undefined;
@@ -187,6 +229,83 @@ export class EmailConnector implements Connector {
       setImmediate(() => void context.receipt({ connectorId: this.id, providerMessageId: message.id, status: 'delivered', at: Date.now() }).catch(() => {}));
     }
     return { providerIds: wholeMessageIds(message.parts, message.id) };
+  }
+
+  #nextImapRound(delayMs: number): void {
+    if (this.#link.stopped || !this.#definition.imap) return;
+    this.#imapTimer = setTimeout(() => {
+      this.#imapRound = this.fetchBounces().then(
+        () => {
+          this.#detail = null;
+        },
+        (err: unknown) => {
+          this.#detail = `IMAP bounces: ${(err as Error).message}`;
+        },
+      );
+      void this.#imapRound.then(() => this.#nextImapRound((this.#definition.imap?.poll_seconds ?? 60) * 1000));
+    }, delayMs);
+    this.#imapTimer.unref();
+  }
+
+  /**
+   * One round over the bounce mailbox: every unseen mail is read; a DSN of
+   * one of our messages goes to the pipeline, and only once it is recorded is
+   * the mail marked \Seen (or moved to `move_to`), so a mail whose receipt
+   * failed is read again next round. Mail that is no DSN of ours is filed
+   * the same way, so it is not read again. The mailbox's flags are the state:
+   * a restart goes on where the last run stopped.
+   */
+  async fetchBounces(): Promise<{ read: number; receipts: number }> {
+    const d = this.#definition;
+    const imap = d.imap;
+    const context = this.#link.context;
+    if (!imap || !context || this.#link.stopped) return { read: 0, receipts: 0 };
+    const secure = imap.secure ?? true;
+    // Loaded only by connectors that read a mailbox: it costs every process half a second at start otherwise.
+    const { ImapFlow } = await import('imapflow');
+    const client = new ImapFlow({
+      host: imap.host,
+      port: imap.port ?? (secure ? 993 : 143),
+      secure,
+      auth: { user: d.secrets?.imap_username ?? '', pass: d.secrets?.imap_password ?? '' },
+      logger: false,
+      disableAutoIdle: true,
+      connectionTimeout: 15_000,
+    });
+    client.on('error', () => {}); // a dropped connection fails the round below
+    let read = 0;
+    let receipts = 0;
+    await client.connect();
+    try {
+      const lock = await client.getMailboxLock(imap.mailbox ?? 'INBOX');
+      try {
+        const uids = await client.search({ seen: false }, { uid: true });
+        if (uids === false) throw new Error('the server refused the search for unseen mail');
+        const done: number[] = [];
+        for (const uid of uids ?? []) {
+          const mail = await client.fetchOne(String(uid), { uid: true, source: true }, { uid: true });
+          if (!mail || !mail.source) continue;
+          read++;
+          const dsn = await parseDsn(mail.source, headerRecipients(mail.source), VERP);
+          const receipt = dsn ? this.parseReceipt(dsn) : null;
+          if (receipt) {
+            await context.receipt(receipt); // throws when not recorded: the mail stays unseen for the next round
+            receipts++;
+          }
+          done.push(uid);
+        }
+        if (done.length > 0) {
+          const range = done.join(',');
+          if (imap.move_to) await client.messageMove(range, imap.move_to, { uid: true });
+          else await client.messageFlagsAdd(range, ['\\Seen'], { uid: true });
+        }
+      } finally {
+        lock.release();
+      }
+    } finally {
+      await client.logout().catch(() => client.close());
+    }
+    return { read, receipts };
   }
 
   async #bounce(raw: Buffer, recipients: string[]): Promise<void> {

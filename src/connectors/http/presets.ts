@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import type { Channel } from '../channels.ts';
-import type { CallbackSpec, CodeMeaning, HttpDefinition, HttpPreset, RequestSpec, ResponseSpec } from './spec.ts';
+import type { CallbackSpec, CodeMeaning, HttpDefinition, HttpPreset, PollSpec, RequestSpec, ResponseSpec } from './spec.ts';
 
 /**
  * Ready manifests for known aggregators, one JSON file each in presets/:
@@ -24,7 +24,10 @@ export interface ResolvedHttp {
   response: ResponseSpec;
   sendErrors: Record<string, CodeMeaning>;
   defaultError: CodeMeaning;
+  /** undefined when statuses come by polling */
   callback: CallbackSpec | undefined;
+  /** undefined when statuses come by callback */
+  poll: PollSpec | undefined;
   statusErrors: Record<string, CodeMeaning>;
   secrets: Record<string, string>;
   settings: Record<string, string>;
@@ -45,7 +48,10 @@ export function httpDefinitionProblems(d: HttpDefinition): { field: string; issu
   for (const f of preset?.fields ?? []) {
     if (d.secrets?.[f.name] === undefined && d.secrets_env?.[f.name] === undefined && d.settings?.[f.name] === undefined) problems.push({ field: `secrets.${f.name}`, issue: `required by the ${d.preset} preset (${f.label})` });
   }
-  if ((d.callback ?? preset?.callback) && d.secrets?.callback_secret === undefined && d.secrets_env?.callback_secret === undefined) {
+  const poll = d.poll ?? preset?.poll;
+  if (d.receipts === 'poll' && !poll) problems.push({ field: 'receipts', issue: 'poll needs a poll section (the preset has none)' });
+  if (d.receipts === 'callback' && !(d.callback ?? preset?.callback)) problems.push({ field: 'receipts', issue: 'callback needs a callback section (the preset has none)' });
+  if (d.receipts !== 'poll' && (d.callback ?? preset?.callback) && d.secrets?.callback_secret === undefined && d.secrets_env?.callback_secret === undefined) {
     problems.push({ field: 'secrets.callback_secret', issue: 'required: status reports are accepted only with it' });
   }
   return problems;
@@ -59,9 +65,11 @@ export function resolveHttpDefinition(d: HttpDefinition): ResolvedHttp {
   const baseUrl = (d.base_url ?? preset?.base_url ?? '').replace(/\/$/, '');
   if (!send || !response || !baseUrl) throw new Error(`connector ${d.id}: give a preset, or send, response and base_url`);
   const secrets = d.secrets ?? {};
-  const callback = d.callback ?? preset?.callback;
+  const poll = d.poll ?? preset?.poll;
+  const mode = d.receipts ?? ((d.callback ?? preset?.callback) ? 'callback' : poll ? 'poll' : 'callback');
+  const callback = mode === 'callback' ? (d.callback ?? preset?.callback) : undefined;
   let callbackUrl = '';
-  if (d.public_url) {
+  if (d.public_url && mode === 'callback') {
     callbackUrl = `${d.public_url.replace(/\/$/, '')}/v1/callbacks/${encodeURIComponent(d.id)}`;
     if (callback?.auth.type === 'token' && secrets.callback_secret) callbackUrl += `?${encodeURIComponent(callback.auth.query)}=${encodeURIComponent(secrets.callback_secret)}`;
   }
@@ -75,6 +83,7 @@ export function resolveHttpDefinition(d: HttpDefinition): ResolvedHttp {
     sendErrors: { ...(preset?.send_errors ?? {}), ...(d.send_errors ?? {}) },
     defaultError: d.default_error ?? preset?.default_error ?? { reason: 'operator_rejected', permanent: true },
     callback,
+    poll: mode === 'poll' ? poll : undefined,
     statusErrors: { ...(preset?.status_errors ?? {}), ...(d.status_errors ?? {}) },
     secrets,
     settings: d.settings ?? {},

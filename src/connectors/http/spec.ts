@@ -94,6 +94,35 @@ export const CallbackSpecSchema = Type.Object(
   { additionalProperties: false },
 );
 
+/**
+ * Status requests (polling), for providers that answer "what became of
+ * message X" but do not post reports, or when we have no public address.
+ * The request's templates also see `message.provider_id`.
+ */
+export const PollSpecSchema = Type.Object(
+  {
+    request: RequestSpecSchema,
+    response: Type.Object(
+      {
+        format: Type.Enum(['json', 'text']),
+        /** dotted path (json) or pattern (text) of the provider's status */
+        status: Type.String({ minLength: 1, maxLength: 500 }),
+        error_code: Type.Optional(Type.String({ minLength: 1, maxLength: 500 })),
+      },
+      { additionalProperties: false },
+    ),
+    /** provider status → ours; `ignore` for interim ones (asked again next time) */
+    statuses: Type.Record(Type.String(), Type.Enum(['delivered', 'read', 'undelivered', 'expired', 'rejected', 'ignore'])),
+    /** how often a sent message is asked about, default 60 s (the first time this long after it was sent) */
+    interval_seconds: Type.Optional(Type.Number({ minimum: 0.05, maximum: 86400 })),
+    /** a message sent longer ago than this is no longer asked about (it ends with no_receipt), default 86400 */
+    give_up_after_seconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 2592000 })),
+    /** status requests at once, default 4 */
+    concurrency: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })),
+  },
+  { additionalProperties: false },
+);
+
 const Secrets = Type.Record(Type.String({ pattern: '^[a-z][a-z0-9_]{0,62}$' }), Type.String({ maxLength: 4096 }));
 
 export const HttpDefinitionSchema = Type.Object(
@@ -120,6 +149,13 @@ export const HttpDefinitionSchema = Type.Object(
     send_errors: Type.Optional(Type.Record(Type.String(), CodeMeaningSchema)),
     default_error: Type.Optional(CodeMeaningSchema),
     callback: Type.Optional(CallbackSpecSchema),
+    poll: Type.Optional(PollSpecSchema),
+    /**
+     * How statuses come: `callback` (reports posted to us; the default when
+     * the manifest has a callback) or `poll` (status requests; the default
+     * when it has only `poll`).
+     */
+    receipts: Type.Optional(Type.Enum(['callback', 'poll'])),
     /** error code in a status report → reason */
     status_errors: Type.Optional(Type.Record(Type.String(), CodeMeaningSchema)),
   },
@@ -130,6 +166,7 @@ export type RequestSpec = Static<typeof RequestSpecSchema>;
 export type ResponseSpec = Static<typeof ResponseSpecSchema>;
 export type CallbackSpec = Static<typeof CallbackSpecSchema>;
 export type CodeMeaning = Static<typeof CodeMeaningSchema>;
+export type PollSpec = Static<typeof PollSpecSchema>;
 
 /** What a preset file holds: a manifest without the deployment's own parts (id, secrets, addresses). */
 export interface HttpPreset {
@@ -143,5 +180,6 @@ export interface HttpPreset {
   send_errors?: Record<string, CodeMeaning>;
   default_error?: CodeMeaning;
   callback?: CallbackSpec;
+  poll?: PollSpec;
   status_errors?: Record<string, CodeMeaning>;
 }

@@ -5,7 +5,10 @@ import { newId } from '../../../domain/ids.ts';
 import { ApiError } from '../../../errors.ts';
 import { parseGender, renderTemplate } from '../../../domain/templates.ts';
 import { acceptContext, prepareMessage } from '../../../pipeline/accept.ts';
+import { RoutingTable } from '../../../pipeline/router.ts';
 import { BalanceRepository } from '../../../store/balance.ts';
+import { ConnectorsRepository } from '../../../store/connectors.ts';
+import { SecretBox } from '../../../store/secrets.ts';
 import { CompatRepository } from '../../../store/compat-requests.ts';
 import type { BatchRow, MessageRow } from '../../../store/messages.ts';
 import type { ApiKeyAuthenticator, AuthContext } from '../auth.ts';
@@ -89,14 +92,18 @@ const rubles = (minor: number) => String(minor / 100);
 export function compatApiV1Routes(deps: HttpDeps, authenticator: ApiKeyAuthenticator): FastifyPluginAsync {
   const compat = new CompatRepository(deps.database.db);
   const balances = new BalanceRepository(deps.database.db);
+  const connectors = new ConnectorsRepository(deps.database.db, SecretBox.fromConfig(deps.config.secretKey, deps.config.dataDir));
+
+  /** The users whose number no voice route of the account takes (routes of the config file and the API, as the sender resolves them). */
+  async function withoutVoiceRoute(accountId: string, rows: readonly MessageRow[]): Promise<string[]> {
+    const table = new RoutingTable(await connectors.namedRoutes(deps.config.routes));
+    return rows.filter((r) => table.resolve({ accountId, channel: 'voice', recipient: r.recipient, project: r.project, trafficType: r.traffic_type, operator: r.operator }) === null).map((r) => r.recipient);
+  }
 
   async function send(auth: AuthContext, body: Static<typeof SendBody>): Promise<unknown> {
     const { account } = auth;
     const s = body.send;
-    if (body.voice === 1) {
-      // The API knows the voice channel, but no connector places calls yet (FreeSWITCH): refused up front, not failed later.
-      throw fail('send', 400, 'Голосовые сообщения (voice: 1) не поддерживаются: на шлюзе не подключён голосовой канал. Сообщения не приняты.');
-    }
+    const voice = body.voice === 1;
     const now = Date.now();
     let sendAt: string | undefined;
     if (body.timeLimit !== undefined) {
@@ -120,12 +127,20 @@ export function compatApiV1Routes(deps: HttpDeps, authenticator: ApiKeyAuthentic
       const source = gender === 'female' && s.text_female !== undefined ? s.text_female : gender === null && s.text_alternative !== undefined ? s.text_alternative : s.text_male;
       const rendered = renderTemplate(source, values);
       if (!rendered.ok) return void issues.push(`${at}: текст не собран: ${rendered.issue}`);
-      const prepared = prepareMessage(account, { to: user.phone, text: rendered.text, ttl_seconds: body.ttl, send_at: sendAt }, now, batchId, context, `${at}.`);
+      const prepared = prepareMessage(account, { ...(voice ? { channel: 'voice' as const } : {}), to: user.phone, text: rendered.text, ttl_seconds: body.ttl, send_at: sendAt }, now, batchId, context, `${at}.`);
       if (!prepared.ok && prepared.error.code === 'invalid_send_at') return void issues.push(`timeLimit: не позже чем через 180 дней`);
       if (!prepared.ok) return void issues.push(`${(prepared.error.details[0]?.field ?? at).replace(/\.to$/, '.phone')}: ${prepared.error.message}`);
       rows.push(prepared.row);
     });
     if (issues.length > 0) throw fail('send', 400, `Ошибка валидации; сообщения не приняты: ${issues.slice(0, 20).join('; ')}${issues.length > 20 ? ` (и ещё ${issues.length - 20})` : ''}`);
+    if (voice) {
+      // A call needs a voice route (a FreeSWITCH connector): without one the whole request is refused up front, not failed later.
+      const unrouted = await withoutVoiceRoute(account.id, rows);
+      if (unrouted.length > 0) {
+        const which = unrouted.length === rows.length ? '' : ` для номеров ${[...new Set(unrouted)].slice(0, 20).join(', ')}`;
+        throw fail('send', 400, `Голосовые сообщения (voice: 1) не отправить: у аккаунта нет голосового маршрута${which} (подключите голосовой коннектор FreeSWITCH и маршрут channel: voice). Сообщения не приняты.`);
+      }
+    }
     const debug = body.mode === 'debug';
     const record = await compat.record(
       account.id,

@@ -19,7 +19,7 @@ import { ErrorSchema } from '../schemas.ts';
 const ConnectorStateSchema = Type.Object(
   {
     id: Type.String(),
-    type: Type.String({ description: 'sandbox, smpp, http, telegram_bot, telegram_gateway, whatsapp, email' }),
+    type: Type.String({ description: 'sandbox, smpp, http, telegram_bot, telegram_gateway, whatsapp, email, voice' }),
     status: Type.Enum(['up', 'degraded', 'connecting', 'down', 'stopped'], {
       description: '`up` takes traffic; `degraded` takes it with less capacity; `connecting` and `down` take none and say why in `detail`',
     }),
