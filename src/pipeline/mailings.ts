@@ -306,3 +306,16 @@ export class MailingRunner {
     return true;
   }
 }
+
+/**
+ * When a mailing being scheduled starts its first run: at `start_at` (for a
+ * local-time mailing, when that wall-clock time first comes anywhere), or at
+ * the first cron occurrence from `start_at` or now. Null when it has neither.
+ */
+export function firstRunAt(m: Pick<MailingRow, 'start_at' | 'schedule_cron' | 'time_zone' | 'local_time'>, accountTimeZone: string, now: number): number | null {
+  const zone = m.time_zone ?? accountTimeZone;
+  const localTime = m.local_time === 1;
+  if (m.schedule_cron) return runStartFor(nextCronOccurrence(m.schedule_cron, zone, Math.max(now, m.start_at ?? now) - 1), zone, localTime);
+  if (m.start_at === null) return null;
+  return runStartFor(m.start_at, zone, localTime);
+}
