@@ -245,8 +245,16 @@ export class MailingsRepository {
    * breaks the primary key, and the page (its messages too) is not written.
    */
   static async writePage(tx: Kysely<DB>, page: MailingPage): Promise<void> {
-    const m = await tx.selectFrom('mailings').select(['status', 'run_number']).where('id', '=', page.mailingId).executeTakeFirst();
-    if (!m || m.status !== 'running' || m.run_number !== page.runNumber) throw new MailingNotRunningError(page.mailingId, page.runNumber);
+    // An UPDATE, not a SELECT: on PostgreSQL it locks the row, so a pause either waits for this page or, committed
+    // first, makes this statement see it (read committed re-checks the WHERE) and the page is not written.
+    const held = await tx
+      .updateTable('mailings')
+      .set((eb) => ({ run_number: eb.ref('run_number') }))
+      .where('id', '=', page.mailingId)
+      .where('status', '=', 'running')
+      .where('run_number', '=', page.runNumber)
+      .executeTakeFirst();
+    if (Number(held.numUpdatedRows) === 0) throw new MailingNotRunningError(page.mailingId, page.runNumber);
     for (const chunk of fixedChunks(page.recipients)) await tx.insertInto('mailing_recipients').values(chunk).execute();
   }
 }

@@ -294,7 +294,7 @@ export function mailingsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
             const m = await repo.get(auth.account.id, id);
             if (m) {
               const next = firstRunAt(m, auth.account.time_zone, Date.now());
-              if (next === null) throw new ApiError('invalid_schedule', `mailing ${id} has neither start_at nor schedule_cron; it cannot be scheduled`, [{ field: 'start_at', issue: 'is required to schedule (or schedule_cron)' }]);
+              if (next === null) throw new ApiError('mailing_wrong_status', `mailing ${id} has neither start_at nor schedule_cron; it cannot be scheduled`, [{ field: 'start_at', issue: 'is required to schedule (or schedule_cron)' }]);
               extra = { next_run_at: next };
             }
           }
