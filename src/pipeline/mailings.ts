@@ -219,7 +219,8 @@ export class MailingRunner {
       this.#states.delete(m.id);
       return false;
     }
-    return m.throttle_per_minute === null;
+    // Unthrottled, or the bucket still holds a page's worth (a slow pass): the next page at once.
+    return m.throttle_per_minute === null || (page.contacts.length === budget && state.tokens >= 1);
   }
 
   /** The page's messages and recipient rows. */
