@@ -248,7 +248,7 @@ async function startServer(dataDir: string): Promise<{ child: ChildProcess; base
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => stderr.push(chunk));
   const exited = new Promise((resolve) => child.once('exit', resolve));
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start within 20 s; stderr:\n${stderr.join('')}`)), 20_000);
+    const timer = setTimeout(() => reject(new Error(`server did not start within 60 s; stderr:\n${stderr.join('')}`)), 60_000);
     void exited.then(() => reject(new Error(`server exited before it started; stderr:\n${stderr.join('')}`)));
     createInterface({ input: child.stdout! }).on('line', (line) => {
       if (line.startsWith('{') && line.includes('"depesha started"')) {
