@@ -72,6 +72,10 @@ export const API_ERRORS = {
   template_lint_failed: { status: 422, description: 'The template breaks the operator\'s rules and was not submitted; `details` lists each finding (`code: message`, docs/templates.md). Fix it (`GET /v1/templates/{id}/lint` suggests a rewrite) or submit with `force`.' },
   unknown_registration: { status: 404, description: 'The template has no registration with that operator yet; submit it first.' },
   registration_wrong_status: { status: 409, description: 'The registration is not in a status the action starts from (an operator\'s decision needs `submitted`); the message says its status.' },
+  unknown_segment: { status: 422, description: 'The `segment_id` names no segment of the project.' },
+  invalid_segment_filter: { status: 422, description: 'A segment filter names a field that is not a contact field or `attributes.<name>`, or an operator lacks its value; `details` names the condition.' },
+  segment_in_use: { status: 409, description: 'The segment is the audience of a mailing that is not finished or cancelled; cancel the mailing or give it another audience first.' },
+  invalid_schedule: { status: 422, description: 'A mailing schedule cannot be used: a cron expression that does not parse, a time zone that is not an IANA name, both `list_id` and `segment_id`, or both throttles; `details` names the field.' },
   internal_error: { status: 500, description: 'An unexpected error on our side. The `request_id` identifies it in our logs.' },
 } as const satisfies Record<string, { status: number; description: string }>;
 

@@ -81,14 +81,29 @@ for (const dialect of await dialects()) {
       assert.deepEqual(await call('GET', '/client/create').then((r) => [r.status, r.body]), [405, E405]);
     });
 
-    test('3.1.17–3.1.19: POST /mailing/create with the example values; its record is a mailing with a lifecycle', async () => {
+    test('3.1.17–3.1.19: POST /mailing/create with the example values; its record is a mailing the runner runs', async () => {
       const project = (await v1('GET', '/v1/projects')).data.find((p: { code: string }) => p.code === '010');
       const template = await v1('POST', '/v1/templates', { project_id: project.id, channel: 'sms', name: 'SMS', text: 'Здравствуйте, {{first_name}}!' });
+      const contact = await v1('POST', '/v1/contacts', { project_id: project.id, guid: 'mailing-1', first_name: 'Ольга', phones: ['+79165550011'] });
       const body = { name: 'SMSMailing', project_id: String(project.number).padStart(4, '0'), template_id: String(template.number), status: '1', channels: ['1'], event: '2020-08-02' };
       assert.deepEqual(await call('POST', '/mailing/create', body).then((r) => [r.status, r.body]), [201, OK]);
       const mailing = (await v1('GET', '/v1/mailings')).data[0];
-      assert.deepEqual([mailing.name, mailing.status, mailing.channels, mailing.project_id, mailing.template_id], ['SMSMailing', 'scheduled', ['sms'], project.id, template.id]);
+      assert.deepEqual([mailing.name, mailing.channels, mailing.project_id, mailing.template_id], ['SMSMailing', ['sms'], project.id, template.id]);
+      assert.ok(['scheduled', 'running', 'finished'].includes(mailing.status), mailing.status);
       assert.equal(mailing.start_at, '2020-08-01T21:00:00.000Z', 'the date at midnight in the account\'s time zone');
+      // The event date has passed: the runner sends it at once, to every contact of the project.
+      const deadline = Date.now() + 20_000;
+      let finished = mailing;
+      while (finished.status !== 'finished' && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        finished = await v1('GET', `/v1/mailings/${mailing.id}`);
+      }
+      assert.equal(finished.status, 'finished');
+      const recipients = (await v1('GET', `/v1/mailings/${mailing.id}/recipients`)).data;
+      const ours = recipients.find((r: { contact_id: string }) => r.contact_id === contact.id);
+      assert.equal(ours.status, 'accepted');
+      const message = await v1('GET', `/v1/messages/${ours.message_id}`);
+      assert.deepEqual([message.to, message.text], ['+79165550011', 'Здравствуйте, Ольга!']);
       assert.deepEqual(await call('POST', '/mailing/create', { ...body, status: 0, channels: [1, 2], event: '2027-01-01 10:00' }).then((r) => [r.status, r.body]), [201, OK]);
       assert.equal((await v1('GET', '/v1/mailings')).data[0].status, 'draft');
       for (const bad of [{ ...body, project_id: '0236' }, { ...body, template_id: 156 }, { ...body, status: 7 }, { ...body, channels: [42] }, { ...body, event: 'tomorrow' }, { ...body, name: undefined }]) {

@@ -9,6 +9,7 @@ import { normalizePhone } from '../sms/phone.ts';
 import type { Account } from '../store/accounts.ts';
 import { IdempotencyRepository, type IdempotencyHold } from '../store/idempotency.ts';
 import { MessagesRepository, type BatchRow, type MessageRow } from '../store/messages.ts';
+import { MailingsRepository, type MailingPage } from '../store/mailings.ts';
 import type { DB, SmppSubmitsTable } from '../store/schema.ts';
 import type { SenderRegistry } from '../store/sender-names.ts';
 import { fixedChunks } from '../store/shapes.ts';
@@ -191,6 +192,8 @@ export interface AcceptJob {
   smppSubmits?: Insertable<SmppSubmitsTable>[] | undefined;
   /** the answer to remember under the request's Idempotency-Key, written in the same transaction */
   idempotency?: (IdempotencyHold & { status: number; body: string }) | undefined;
+  /** a mailing runner's page: its recipient rows go in the same transaction, and only while the mailing's run is running */
+  mailing?: MailingPage | undefined;
 }
 
 interface OpenGroup {
@@ -274,6 +277,7 @@ export class AcceptWriter {
     const jobs = refused.size === 0 ? all : all.filter((job) => !refused.has(job));
     if (jobs.length === 0) return failed;
     for (const job of jobs) if (job.batch) await MessagesRepository.insertBatch(tx, job.batch);
+    for (const job of jobs) if (job.mailing) await MailingsRepository.writePage(tx, job.mailing);
     await MessagesRepository.insertAccepted(tx, jobs.length === 1 ? jobs[0]!.messages : jobs.flatMap((j) => j.messages));
     const submits = jobs.flatMap((j) => j.smppSubmits ?? []);
     for (const chunk of fixedChunks(submits)) await tx.insertInto('smpp_submits').values(chunk).execute();

@@ -26,6 +26,8 @@ import { RoutingTable } from './router.ts';
 import { Rotation, type CircuitState } from './rotation.ts';
 import { Sender } from './sender.ts';
 import { insertEvents } from './transitions.ts';
+import { MailingRunner } from './mailings.ts';
+import { MnoCache, MnoRepository } from '../store/mno.ts';
 
 /** in a cluster, how long the scheduler leaves a message the accepting node handed to the queue itself */
 const HANDED_OVER_MS = 10_000;
@@ -140,6 +142,16 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
     expiry: { batcher, bus, receiptGraceMs: config.receiptGraceSeconds * 1000, outbox },
   });
 
+  // The mailing runner accepts its pages through the same writer, then hands what is due now to dispatch.
+  const mno = new MnoCache(new MnoRepository(db), log.child({ component: 'mno' }));
+  const acceptHere = async (job: AcceptJob) => {
+    await writer.write(job);
+    const now = Date.now();
+    const due = job.messages.filter((m) => m.due_at <= now).map((m) => m.id);
+    if (due.length > 0) dispatcher.enqueue(due);
+  };
+  const mailings = new MailingRunner(db, acceptHere, log.child({ component: 'mailings' }), { operators: mno, ...(options.pollMs === undefined ? {} : { pollMs: options.pollMs }) });
+
   if (!cluster) {
     // Only in the embedded process can nobody else hold a lease; in a cluster leases lapse instead.
     const recovered = await scheduler.recoverAfterCrash();
@@ -183,12 +195,16 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
   if (!cluster) {
     scheduler.start();
     await webhooks!.start();
+    await mno.start();
+    mailings.start();
   } else {
     await cluster.start({
       reload: reloadHere,
       scheduled: config.roles.includes('scheduler'),
       async lead() {
         scheduler.start();
+        await mno.start();
+        mailings.start();
         webhooks = makeWebhookSender();
         await webhooks.start();
       },
@@ -201,6 +217,8 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
         bus.publishStatus(changes);
       },
       async yieldLead() {
+        await mailings.stop();
+        mno.stop();
         await scheduler.stop();
         await webhooks?.stop();
         webhooks = undefined;
@@ -209,12 +227,7 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
   }
 
   return {
-    async accept(job) {
-      await writer.write(job);
-      const now = Date.now();
-      const due = job.messages.filter((m) => m.due_at <= now).map((m) => m.id);
-      if (due.length > 0) dispatcher.enqueue(due);
-    },
+    accept: acceptHere,
     async cancel(accountId, messageId) {
       const { result, changes } = await batcher.run(async (tx) => {
         const { result, events } = await cancelMessage(tx, accountId, messageId, Date.now());
@@ -240,6 +253,8 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
     async stop() {
       // Stop taking work first; claimed messages not yet submitted are handed back, the rest finish.
       sender.stopping();
+      await mailings.stop();
+      mno.stop();
       if (cluster) await cluster.stopLeading();
       else await scheduler.stop();
       await dispatcher.stop();

@@ -19,6 +19,7 @@ import * as cabinetUsers from './migrations/013-cabinet-users.ts';
 import * as channels from './migrations/014-channels.ts';
 import * as contacts from './migrations/015-contacts.ts';
 import * as openParts from './migrations/017-open-parts.ts';
+import * as mailingRunner from './migrations/018-mailing-runner.ts';
 import * as exportJobs from './migrations/019-exports.ts';
 import * as templatesBalance from './migrations/020-templates-balance.ts';
 import type { DB } from './schema.ts';
@@ -62,6 +63,7 @@ const migrations: Record<string, Migration> = {
   '014-channels': channels,
   '015-contacts': contacts,
   '017-open-parts': openParts,
+  '018-mailing-runner': mailingRunner,
   '019-exports': exportJobs,
   '020-templates-balance': templatesBalance,
 };

@@ -1,7 +1,8 @@
-import type { Kysely } from 'kysely';
+import type { Kysely, Updateable } from 'kysely';
 import { newId } from '../domain/ids.ts';
 import { insertNumbered } from './projects.ts';
-import type { DB, MailingsTable } from './schema.ts';
+import type { DB, MailingRecipientsTable, MailingsTable } from './schema.ts';
+import { fixedChunks } from './shapes.ts';
 
 export const MAILING_STATUSES = ['draft', 'scheduled', 'running', 'paused', 'finished', 'cancelled'] as const;
 export type MailingStatus = (typeof MAILING_STATUSES)[number];
@@ -16,6 +17,8 @@ export const MAILING_TRANSITIONS = {
   resume: { from: ['paused'], to: 'running' },
   finish: { from: ['running'], to: 'finished' },
   cancel: { from: ['draft', 'scheduled', 'running', 'paused'], to: 'cancelled' },
+  /** the runner: a recurring mailing's run is over, the next one waits */
+  rearm: { from: ['running'], to: 'scheduled' },
 } as const satisfies Record<string, { from: readonly MailingStatus[]; to: MailingStatus }>;
 
 export type MailingVerb = keyof typeof MAILING_TRANSITIONS;
@@ -29,9 +32,63 @@ export interface MailingInput {
   status: 'draft' | 'scheduled';
   start_at: number | null;
   throttle_per_minute: number | null;
+  segment_id?: string | null | undefined;
+  schedule_cron?: string | null | undefined;
+  time_zone?: string | null | undefined;
+  local_time?: boolean | undefined;
+  traffic_type?: string | undefined;
+  sender?: string | null | undefined;
+  error_threshold_percent?: number | null | undefined;
+  error_min_sample?: number | null | undefined;
+  /** when the runner starts the first run (set with status scheduled) */
+  next_run_at?: number | null | undefined;
 }
 
-/** Mailings as data: what to send, to whom, when, and where in its lifecycle it is. The runner is not built yet. */
+/** The runner's defaults for auto-pause: a fifth of at least 50 finished messages failed. */
+export const DEFAULT_ERROR_THRESHOLD_PERCENT = 20;
+export const DEFAULT_ERROR_MIN_SAMPLE = 50;
+
+/** Message statuses that count as errors for auto-pause and the statistics. */
+export const MAILING_ERROR_STATUSES = ['rejected', 'failed', 'undelivered', 'expired'] as const;
+/** Message statuses not yet out of our hands. */
+export const MAILING_OPEN_STATUSES = ['accepted', 'queued'] as const;
+
+/** What one page of a mailing run writes beside its messages (in the same transaction). */
+export interface MailingPage {
+  mailingId: string;
+  runNumber: number;
+  recipients: MailingRecipientsTable[];
+}
+
+/** The mailing's run was no longer running when its page was to be written (paused, cancelled, a new run): nothing was written. */
+export class MailingNotRunningError extends Error {
+  constructor(id: string, run: number) {
+    super(`mailing ${id} run ${run} is not running`);
+    this.name = 'MailingNotRunningError';
+  }
+}
+
+export interface MailingStats {
+  /** the current (or last) run */
+  run_number: number;
+  /** recipients of the current run: accepted (a message) or skipped (none, with a reason) */
+  recipients: { accepted: number; skipped: number };
+  /** every message the mailing sent, by status */
+  messages: Record<string, number>;
+  errors: number;
+}
+
+export interface RecipientView {
+  contact_id: string;
+  run_number: number;
+  status: string;
+  reason: string | null;
+  message_id: string | null;
+  message_status: string | null;
+  created_at: number;
+}
+
+/** Mailings: what to send, to whom, when, where in its lifecycle it is, and what each run sent (pipeline/mailings.ts runs them). */
 export class MailingsRepository {
   readonly #db: Kysely<DB>;
 
@@ -56,6 +113,17 @@ export class MailingsRepository {
         status: input.status,
         start_at: input.start_at,
         throttle_per_minute: input.throttle_per_minute,
+        segment_id: input.segment_id ?? null,
+        schedule_cron: input.schedule_cron ?? null,
+        time_zone: input.time_zone ?? null,
+        local_time: input.local_time ? 1 : 0,
+        traffic_type: input.traffic_type ?? 'advertising',
+        sender: input.sender ?? null,
+        error_threshold_percent: input.error_threshold_percent ?? null,
+        error_min_sample: input.error_min_sample ?? null,
+        run_number: 0,
+        next_run_at: input.status === 'scheduled' ? (input.next_run_at ?? input.start_at) : null,
+        paused_reason: null,
         created_at: now,
         updated_at: now,
         started_at: null,
@@ -80,12 +148,19 @@ export class MailingsRepository {
    * starts from (checked in the UPDATE itself, so two callers cannot both win).
    * Returns the mailing after the change, or what stopped it.
    */
-  async transition(accountId: string, id: string, verb: MailingVerb, now = Date.now()): Promise<{ ok: true; mailing: MailingRow } | { ok: false; reason: 'not_found' } | { ok: false; reason: 'wrong_status'; status: string }> {
+  async transition(
+    accountId: string,
+    id: string,
+    verb: MailingVerb,
+    now = Date.now(),
+    extra: Updateable<MailingsTable> = {},
+  ): Promise<{ ok: true; mailing: MailingRow } | { ok: false; reason: 'not_found' } | { ok: false; reason: 'wrong_status'; status: string }> {
     const { from, to } = MAILING_TRANSITIONS[verb];
-    const stamps = to === 'running' && verb === 'start' ? { started_at: now } : to === 'finished' || to === 'cancelled' ? { finished_at: now } : {};
+    const stamps = to === 'finished' || to === 'cancelled' ? { finished_at: now, next_run_at: null } : {};
+    const cleared = verb === 'resume' || verb === 'cancel' ? { paused_reason: null } : {};
     const result = await this.#db
       .updateTable('mailings')
-      .set({ status: to, updated_at: now, ...stamps })
+      .set({ status: to, updated_at: now, ...stamps, ...cleared, ...extra })
       .where('account_id', '=', accountId)
       .where('id', '=', id)
       .where('status', 'in', [...from])
@@ -95,4 +170,92 @@ export class MailingsRepository {
     if (Number(result.numUpdatedRows) === 0) return { ok: false, reason: 'wrong_status', status: mailing.status };
     return { ok: true, mailing };
   }
+
+  /** The runner: scheduled mailings whose next run is due, of every account. */
+  async due(now: number, limit: number): Promise<MailingRow[]> {
+    return this.#db.selectFrom('mailings').selectAll().where('status', '=', 'scheduled').where('next_run_at', '<=', now).orderBy('next_run_at').limit(limit).execute();
+  }
+
+  /** The runner: running mailings of every account. */
+  async running(limit: number): Promise<MailingRow[]> {
+    return this.#db.selectFrom('mailings').selectAll().where('status', '=', 'running').orderBy('id').limit(limit).execute();
+  }
+
+  /** The runner: scheduled → running with the next run number; false when someone else moved it first. */
+  async startRun(m: MailingRow, now: number): Promise<boolean> {
+    const result = await this.#db
+      .updateTable('mailings')
+      .set((eb) => ({ status: 'running', run_number: eb('run_number', '+', 1), updated_at: now, started_at: m.started_at ?? now, paused_reason: null }))
+      .where('account_id', '=', m.account_id)
+      .where('id', '=', m.id)
+      .where('status', '=', 'scheduled')
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
+  }
+
+  /** Where a run resumes: the largest contact id it has a recipient row for ('' when none). */
+  async cursor(mailingId: string, runNumber: number): Promise<string> {
+    const row = await this.#db.selectFrom('mailing_recipients').select((eb) => eb.fn.max('contact_id').as('last')).where('mailing_id', '=', mailingId).where('run_number', '=', runNumber).executeTakeFirst();
+    return (row?.last as string | null | undefined) ?? '';
+  }
+
+  /** Counts of the mailing's messages in the given statuses (small index ranges of `messages_mailing`). */
+  async countMessages(mailingId: string, statuses?: readonly string[]): Promise<Record<string, number>> {
+    let q = this.#db.selectFrom('messages').select(['status', (eb) => eb.fn.countAll<number>().as('n')]).where('mailing_id', '=', mailingId);
+    if (statuses) q = q.where('status', 'in', [...statuses]);
+    const rows = await q.groupBy('status').execute();
+    return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
+  }
+
+  async stats(accountId: string, m: MailingRow): Promise<MailingStats> {
+    const recipients = await this.#db
+      .selectFrom('mailing_recipients')
+      .select(['status', (eb) => eb.fn.countAll<number>().as('n')])
+      .where('mailing_id', '=', m.id)
+      .where('account_id', '=', accountId)
+      .where('run_number', '=', m.run_number ?? 0)
+      .groupBy('status')
+      .execute();
+    const byStatus = Object.fromEntries(recipients.map((r) => [r.status, Number(r.n)]));
+    const messages = await this.countMessages(m.id);
+    const errors = MAILING_ERROR_STATUSES.reduce((sum, s) => sum + (messages[s] ?? 0), 0);
+    return { run_number: m.run_number ?? 0, recipients: { accepted: byStatus.accepted ?? 0, skipped: byStatus.skipped ?? 0 }, messages, errors };
+  }
+
+  /** A run's recipients in contact id order after `afterId`, with their message's current status. */
+  async recipients(accountId: string, mailingId: string, runNumber: number, options: { afterId: string; limit: number }): Promise<RecipientView[]> {
+    const rows = await this.#db
+      .selectFrom('mailing_recipients as r')
+      .leftJoin('messages as msg', 'msg.id', 'r.message_id')
+      .select(['r.contact_id', 'r.run_number', 'r.status', 'r.reason', 'r.message_id', 'r.created_at', 'msg.status as message_status'])
+      .where('r.account_id', '=', accountId)
+      .where('r.mailing_id', '=', mailingId)
+      .where('r.run_number', '=', runNumber)
+      .where('r.contact_id', '>', options.afterId)
+      .orderBy('r.contact_id')
+      .limit(options.limit)
+      .execute();
+    return rows.map((r) => ({ ...r, message_status: r.message_status ?? null }));
+  }
+
+  /**
+   * Writes a run's recipient rows in the accepting transaction, after checking
+   * that the run is still the running one: a pause or cancel that committed
+   * first stops the page whole. A recipient already written for the run
+   * breaks the primary key, and the page (its messages too) is not written.
+   */
+  static async writePage(tx: Kysely<DB>, page: MailingPage): Promise<void> {
+    // An UPDATE, not a SELECT: on PostgreSQL it locks the row, so a pause either waits for this page or, committed
+    // first, makes this statement see it (read committed re-checks the WHERE) and the page is not written.
+    const held = await tx
+      .updateTable('mailings')
+      .set((eb) => ({ run_number: eb.ref('run_number') }))
+      .where('id', '=', page.mailingId)
+      .where('status', '=', 'running')
+      .where('run_number', '=', page.runNumber)
+      .executeTakeFirst();
+    if (Number(held.numUpdatedRows) === 0) throw new MailingNotRunningError(page.mailingId, page.runNumber);
+    for (const chunk of fixedChunks(page.recipients)) await tx.insertInto('mailing_recipients').values(chunk).execute();
+  }
 }
+

@@ -153,6 +153,8 @@ export interface MessagesTable {
   price_minor?: number | null;
   /** the approved template the text matched (template traffic); absent or null otherwise */
   template_id?: string | null;
+  /** the mailing that sent it (018); absent or null otherwise */
+  mailing_id?: string | null;
 }
 
 export interface MessagePartsTable {
@@ -566,6 +568,50 @@ export interface MailingsTable {
   updated_at: number;
   started_at: number | null;
   finished_at: number | null;
+  /** the audience as a saved segment (018); list_id and segment_id are never both set */
+  segment_id?: string | null;
+  /** recurring: a cron expression (5 or 6 fields) in `time_zone`; null: once at start_at */
+  schedule_cron?: string | null;
+  /** IANA zone of the schedule (cron, local time); null: the account's */
+  time_zone?: string | null;
+  /** 1: start_at's wall-clock time is each recipient's local time */
+  local_time?: number;
+  traffic_type?: string;
+  sender?: string | null;
+  /** auto-pause when this share of finished messages failed (null: 20) */
+  error_threshold_percent?: number | null;
+  /** …once at least this many messages finished (null: 50) */
+  error_min_sample?: number | null;
+  /** the run under way or last run (0 before the first) */
+  run_number?: number;
+  /** when the runner starts the next run (scheduled mailings) */
+  next_run_at?: number | null;
+  /** why the runner paused it (`error_threshold`), null when a client did */
+  paused_reason?: string | null;
+}
+
+export interface SegmentsTable {
+  id: string;
+  account_id: string;
+  project_id: string;
+  name: string;
+  /** JSON SegmentFilter (domain/segments.ts) */
+  filter: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface MailingRecipientsTable {
+  mailing_id: string;
+  run_number: number;
+  contact_id: string;
+  account_id: string;
+  message_id: string | null;
+  /** accepted | skipped */
+  status: string;
+  /** why skipped */
+  reason: string | null;
+  created_at: number;
 }
 
 export interface BalancesTable {
@@ -664,6 +710,8 @@ export interface DB {
   template_registrations: TemplateRegistrationsTable;
   template_registration_events: TemplateRegistrationEventsTable;
   mailings: MailingsTable;
+  segments: SegmentsTable;
+  mailing_recipients: MailingRecipientsTable;
   balances: BalancesTable;
   ledger_entries: LedgerEntriesTable;
   prices: PricesTable;

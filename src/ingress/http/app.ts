@@ -44,6 +44,7 @@ import { contactListsRoutes } from './routes/contact-lists.ts';
 import { templatesRoutes } from './routes/templates.ts';
 import { balanceRoutes } from './routes/balance.ts';
 import { mailingsRoutes } from './routes/mailings.ts';
+import { segmentsRoutes } from './routes/segments.ts';
 import { compatApiV1Routes } from './compat/api-v1.ts';
 import { compatAllowlistRoutes } from './compat/allowlist.ts';
 import { compatCrmRoutes } from './compat/crm.ts';
@@ -156,6 +157,7 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
   await app.register(templatesRoutes(deps));
   await app.register(balanceRoutes(deps));
   await app.register(mailingsRoutes(deps));
+  await app.register(segmentsRoutes(deps));
   await app.register(compatApiV1Routes(deps, authenticator.keys));
   await app.register(compatAllowlistRoutes(deps));
   await app.register(compatCrmRoutes(deps, authenticator.keys));

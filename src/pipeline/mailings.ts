@@ -1,0 +1,322 @@
+import type { Kysely } from 'kysely';
+import { CHANNELS, type Channel } from '../connectors/channels.ts';
+import { nextCronOccurrence, nominalOfRun, recipientDueAt, runStartFor } from '../domain/mailing-schedule.ts';
+import { renderForContact } from '../domain/templates.ts';
+import type { Logger } from '../log.ts';
+import { timeZoneOfRegion } from '../sms/region-time-zones.ts';
+import type { OperatorLookup } from '../sms/mno.ts';
+import { AccountsRepository, type Account } from '../store/accounts.ts';
+import { contactFields, type Contact } from '../store/contacts.ts';
+import {
+  DEFAULT_ERROR_MIN_SAMPLE,
+  DEFAULT_ERROR_THRESHOLD_PERCENT,
+  MAILING_ERROR_STATUSES,
+  MAILING_OPEN_STATUSES,
+  MailingNotRunningError,
+  MailingsRepository,
+  type MailingRow,
+} from '../store/mailings.ts';
+import type { DB, MailingRecipientsTable } from '../store/schema.ts';
+import { audiencePage, SegmentsRepository } from '../store/segments.ts';
+import { SenderNamesRepository } from '../store/sender-names.ts';
+import { TemplatesRepository, type TemplateRow } from '../store/templates.ts';
+import { acceptContext, prepareMessage, type AcceptJob } from './accept.ts';
+import { SenderRegistryCache } from './policy.ts';
+
+export interface MailingRunnerOptions {
+  /** the clock (tests move it by hand) */
+  now?: () => number;
+  /** how often the runner looks at its mailings, default 250 ms */
+  pollMs?: number;
+  /** contacts read per page at most, default 500 */
+  pageSize?: number;
+  /** how often a running mailing's error share is looked at, default 2000 ms */
+  errorCheckMs?: number;
+  /** the recipients' operator and region */
+  operators?: OperatorLookup | undefined;
+}
+
+/** What the runner holds of a running mailing: where its run is, and its throttle's tokens. Rebuilt from the store after a restart. */
+interface RunState {
+  run: number;
+  cursor: string;
+  /** throttle bucket: messages that may go now */
+  tokens: number;
+  refilledAt: number;
+  /** the audience is read to its end */
+  exhausted: boolean;
+  /** auto-pause: counts when this state began, messages accepted since */
+  baseErrors: number;
+  acceptedSince: number;
+  checkedAt: number;
+}
+
+/** Why a contact got no message. */
+export type SkipReason = 'blocked' | 'no_consent' | 'no_address' | 'channel_unsupported' | 'template_render_failed' | string;
+
+/** The address of a contact on a channel, or null when it has none. */
+export function addressFor(contact: Contact, channel: string): string | null {
+  if (channel === 'email') return contact.emails[0] ?? null;
+  if (channel === 'sms' || channel === 'voice' || channel === 'whatsapp' || channel === 'viber') return contact.phones[0] ?? null;
+  if (channel === 'telegram') return contact.messenger_ids.telegram ?? contact.phones[0] ?? null;
+  return contact.messenger_ids[channel] ?? null;
+}
+
+/**
+ * Throttle as a token bucket: `perMinute` messages a minute, holding at most a
+ * second's worth (at least one), so a stalled runner does not burst.
+ */
+export function refill(tokens: number, elapsedMs: number, perMinute: number): number {
+  const capacity = Math.max(1, perMinute / 60);
+  return Math.min(capacity, tokens + (perMinute * Math.max(0, elapsedMs)) / 60_000);
+}
+
+/** Whether the share of failed messages passed the threshold. */
+export function overErrorThreshold(errors: number, finished: number, thresholdPercent: number, minSample: number): boolean {
+  return finished >= minSample && finished > 0 && errors * 100 >= thresholdPercent * finished;
+}
+
+/**
+ * Runs mailings: starts a scheduled one when its run is due, walks its
+ * audience in contact id order a page at a time (never the whole audience in
+ * memory), renders the template for each contact (gender variant, fields),
+ * and hands each page to the accept writer with the page's recipient rows, so
+ * both commit together. The recipients' primary key (mailing, run, contact)
+ * makes a second message to a contact in one run impossible, and the largest
+ * contact id of a run's rows is where it resumes after a restart. Throttle,
+ * local time and quiet hours decide how fast and when; a run that reached
+ * the end of its audience finishes the mailing, or for a recurring one
+ * schedules the next run. A mailing whose errors pass its threshold is paused.
+ * Runs on the delivery side (in a cluster, the leader).
+ */
+export class MailingRunner {
+  readonly #db: Kysely<DB>;
+  readonly #accept: (job: AcceptJob) => Promise<void>;
+  readonly #log: Logger;
+  readonly #now: () => number;
+  readonly #pollMs: number;
+  readonly #pageSize: number;
+  readonly #errorCheckMs: number;
+  readonly #operators: OperatorLookup | undefined;
+  readonly #mailings: MailingsRepository;
+  readonly #accounts: AccountsRepository;
+  readonly #templates: TemplatesRepository;
+  readonly #segments: SegmentsRepository;
+  readonly #registries: SenderRegistryCache;
+  readonly #states = new Map<string, RunState>();
+  #timer: NodeJS.Timeout | undefined;
+  #ticking: Promise<void> | null = null;
+  #stopped = false;
+
+  constructor(db: Kysely<DB>, accept: (job: AcceptJob) => Promise<void>, log: Logger, options: MailingRunnerOptions = {}) {
+    this.#db = db;
+    this.#accept = accept;
+    this.#log = log;
+    this.#now = options.now ?? Date.now;
+    this.#pollMs = options.pollMs ?? 250;
+    this.#pageSize = options.pageSize ?? 500;
+    this.#errorCheckMs = options.errorCheckMs ?? 2000;
+    this.#operators = options.operators;
+    this.#mailings = new MailingsRepository(db);
+    this.#accounts = new AccountsRepository(db);
+    this.#templates = new TemplatesRepository(db);
+    this.#segments = new SegmentsRepository(db);
+    this.#registries = new SenderRegistryCache(new SenderNamesRepository(db));
+  }
+
+  start(): void {
+    this.#stopped = false;
+    const loop = () => {
+      if (this.#stopped) return;
+      this.#ticking = this.tick()
+        .catch((err: unknown) => this.#log.error({ err }, 'the mailing runner failed a pass'))
+        .finally(() => {
+          this.#ticking = null;
+          // A pass that had more to send goes again at once; otherwise after the poll interval.
+          if (!this.#stopped) this.#timer = setTimeout(loop, this.#busy ? 0 : this.#pollMs);
+        });
+    };
+    this.#timer = setTimeout(loop, 0);
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    await this.#ticking;
+  }
+
+  #busy = false;
+
+  /** One pass: start the due runs, send one page of each running mailing within its throttle, check error shares. */
+  async tick(): Promise<void> {
+    const now = this.#now();
+    this.#busy = false;
+    for (const m of await this.#mailings.due(now, 100)) {
+      if (await this.#mailings.startRun(m, now)) this.#log.info({ mailing: m.id, run: (m.run_number ?? 0) + 1 }, 'mailing run started');
+    }
+    const running = await this.#mailings.running(1000);
+    const ids = new Set(running.map((m) => m.id));
+    for (const id of this.#states.keys()) if (!ids.has(id)) this.#states.delete(id);
+    for (const m of running) {
+      try {
+        if (await this.#step(m, now)) this.#busy = true;
+      } catch (err) {
+        this.#states.delete(m.id);
+        if (!(err instanceof MailingNotRunningError)) this.#log.error({ err, mailing: m.id }, 'a mailing page failed; it is read again from the store');
+      }
+    }
+  }
+
+  async #state(m: MailingRow, now: number): Promise<RunState> {
+    const run = m.run_number ?? 0;
+    let state = this.#states.get(m.id);
+    if (state && state.run === run) return state;
+    const errors = await this.#mailings.countMessages(m.id, MAILING_ERROR_STATUSES);
+    state = {
+      run,
+      cursor: await this.#mailings.cursor(m.id, run),
+      tokens: m.throttle_per_minute === null ? 0 : Math.max(1, m.throttle_per_minute / 60),
+      refilledAt: now,
+      exhausted: false,
+      baseErrors: Object.values(errors).reduce((a, b) => a + b, 0),
+      acceptedSince: 0,
+      checkedAt: now,
+    };
+    this.#states.set(m.id, state);
+    return state;
+  }
+
+  /** One page of one running mailing. Returns whether it has more to send at once. */
+  async #step(m: MailingRow, now: number): Promise<boolean> {
+    const state = await this.#state(m, now);
+    if (await this.#checkErrors(m, state, now)) return false;
+    let budget = this.#pageSize;
+    if (m.throttle_per_minute !== null) {
+      state.tokens = refill(state.tokens, now - state.refilledAt, m.throttle_per_minute);
+      state.refilledAt = now;
+      budget = Math.min(budget, Math.floor(state.tokens));
+      if (budget < 1) return false;
+    }
+    const account = await this.#accounts.getAccount(m.account_id);
+    const template = await this.#templates.get(m.account_id, m.template_id);
+    const project = await this.#db.selectFrom('projects').select('code').where('account_id', '=', m.account_id).where('id', '=', m.project_id).executeTakeFirst();
+    if (!account || !template || !project) {
+      this.#log.error({ mailing: m.id }, 'a mailing names an account, template or project that is gone; it is cancelled');
+      await this.#mailings.transition(m.account_id, m.id, 'cancel', now);
+      return false;
+    }
+    const segment = m.segment_id ? await this.#segments.get(m.account_id, m.segment_id) : undefined;
+    const page = await audiencePage(this.#db, { accountId: m.account_id, projectId: m.project_id, listId: m.list_id, filter: segment?.filter ?? null }, state.cursor, budget);
+    const job = await this.#page(m, account, template, project.code, page.contacts, state.run, now);
+    if (job.mailing!.recipients.length > 0) {
+      await this.#accept(job);
+      state.tokens -= job.messages.length;
+      state.acceptedSince += job.messages.length;
+    }
+    state.cursor = page.lastId;
+    if (page.done) {
+      await this.#endRun(m, now);
+      this.#states.delete(m.id);
+      return false;
+    }
+    // Unthrottled, or the bucket still holds a page's worth (a slow pass): the next page at once.
+    return m.throttle_per_minute === null || (page.contacts.length === budget && state.tokens >= 1);
+  }
+
+  /** The page's messages and recipient rows. */
+  async #page(m: MailingRow, account: Account, template: TemplateRow, projectCode: string, contacts: Contact[], run: number, now: number): Promise<AcceptJob> {
+    const channels = JSON.parse(m.channels) as string[];
+    // Cascades are built elsewhere: today a mailing sends on its first channel; the order is stored for them.
+    const channel = channels[0] ?? 'sms';
+    const context = await acceptContext(account, this.#operators, this.#registries);
+    const scheduleZone = m.time_zone ?? account.time_zone;
+    const localTime = m.local_time === 1;
+    const nominal = nominalOfRun(m.next_run_at ?? m.start_at ?? now, scheduleZone, localTime);
+    const quiet = account.quiet_hours_start !== null && account.quiet_hours_end !== null ? { start: account.quiet_hours_start, end: account.quiet_hours_end } : null;
+    const messages: AcceptJob['messages'] = [];
+    const recipients: MailingRecipientsTable[] = [];
+    const skip = (c: Contact, reason: SkipReason) => recipients.push({ mailing_id: m.id, run_number: run, contact_id: c.id, account_id: m.account_id, message_id: null, status: 'skipped', reason, created_at: now });
+    for (const c of contacts) {
+      if (c.blocked) { skip(c, 'blocked'); continue; }
+      if (c.consent[channel] === false) { skip(c, 'no_consent'); continue; }
+      if (!(CHANNELS as readonly string[]).includes(channel)) { skip(c, 'channel_unsupported'); continue; }
+      const to = addressFor(c, channel);
+      if (to === null) { skip(c, 'no_address'); continue; }
+      const rendered = renderForContact(template, contactFields(c));
+      if (!rendered.ok) { skip(c, 'template_render_failed'); continue; }
+      const region = channel === 'email' || !this.#operators ? null : (this.#operators.lookup(to.replace(/^\+/, ''))?.region ?? null);
+      const recipientZone = c.time_zone ?? timeZoneOfRegion(region) ?? account.time_zone;
+      const due = recipientDueAt({ now, nominal, timeZone: scheduleZone, localTime, recipientZone, quiet });
+      const prepared = prepareMessage(
+        account,
+        {
+          channel: channel as Channel,
+          to,
+          text: rendered.text,
+          ...(m.sender ? { from: m.sender } : {}),
+          traffic_type: (m.traffic_type ?? 'advertising') as 'advertising',
+          project: projectCode,
+          reference: m.id,
+          ...(due > now ? { send_at: new Date(due).toISOString() } : {}),
+          ...(channel === 'email' ? { subject: m.name } : {}),
+        },
+        now,
+        null,
+        context,
+      );
+      if (!prepared.ok) { skip(c, prepared.error.code); continue; }
+      const row = { ...prepared.row, mailing_id: m.id };
+      messages.push(row);
+      recipients.push({ mailing_id: m.id, run_number: run, contact_id: c.id, account_id: m.account_id, message_id: row.id, status: 'accepted', reason: null, created_at: now });
+    }
+    return { messages, mailing: { mailingId: m.id, runNumber: run, recipients } };
+  }
+
+  /** The audience is exhausted: a recurring mailing waits for its next run, any other is finished. */
+  async #endRun(m: MailingRow, now: number): Promise<void> {
+    if (m.schedule_cron) {
+      const account = await this.#accounts.getAccount(m.account_id);
+      const zone = m.time_zone ?? account?.time_zone ?? 'UTC';
+      const localTime = m.local_time === 1;
+      // The next occurrence after this run's nominal time and after now: a run that overran skips what it overran.
+      const after = Math.max(nominalOfRun(m.next_run_at ?? now, zone, localTime), now);
+      const next = nextCronOccurrence(m.schedule_cron, zone, after);
+      await this.#mailings.transition(m.account_id, m.id, 'rearm', now, { next_run_at: runStartFor(next, zone, localTime) });
+      this.#log.info({ mailing: m.id, run: m.run_number, next }, 'mailing run finished; the next is scheduled');
+    } else {
+      await this.#mailings.transition(m.account_id, m.id, 'finish', now);
+      this.#log.info({ mailing: m.id }, 'mailing finished');
+    }
+  }
+
+  /** Pauses the mailing when the errors since this state began pass its threshold. Returns whether it paused. */
+  async #checkErrors(m: MailingRow, state: RunState, now: number): Promise<boolean> {
+    if (now - state.checkedAt < this.#errorCheckMs) return false;
+    state.checkedAt = now;
+    const counts = await this.#mailings.countMessages(m.id, [...MAILING_ERROR_STATUSES, ...MAILING_OPEN_STATUSES]);
+    const errors = MAILING_ERROR_STATUSES.reduce((sum, s) => sum + (counts[s] ?? 0), 0) - state.baseErrors;
+    const open = MAILING_OPEN_STATUSES.reduce((sum, s) => sum + (counts[s] ?? 0), 0);
+    // Finished since: what was accepted since, less what is still open (old open messages make this err low).
+    const finished = Math.max(0, state.acceptedSince - open);
+    const threshold = m.error_threshold_percent ?? DEFAULT_ERROR_THRESHOLD_PERCENT;
+    const minSample = m.error_min_sample ?? DEFAULT_ERROR_MIN_SAMPLE;
+    if (!overErrorThreshold(errors, finished, threshold, minSample)) return false;
+    const paused = await this.#mailings.transition(m.account_id, m.id, 'pause', now, { paused_reason: 'error_threshold' });
+    if (paused.ok) this.#log.warn({ mailing: m.id, errors, finished, threshold }, 'mailing paused: its errors passed the threshold');
+    this.#states.delete(m.id);
+    return true;
+  }
+}
+
+/**
+ * When a mailing being scheduled starts its first run: at `start_at` (for a
+ * local-time mailing, when that wall-clock time first comes anywhere), or at
+ * the first cron occurrence from `start_at` or now. Null when it has neither.
+ */
+export function firstRunAt(m: Pick<MailingRow, 'start_at' | 'schedule_cron' | 'time_zone' | 'local_time'>, accountTimeZone: string, now: number): number | null {
+  const zone = m.time_zone ?? accountTimeZone;
+  const localTime = m.local_time === 1;
+  if (m.schedule_cron) return runStartFor(nextCronOccurrence(m.schedule_cron, zone, Math.max(now, m.start_at ?? now) - 1), zone, localTime);
+  if (m.start_at === null) return null;
+  return runStartFor(m.start_at, zone, localTime);
+}

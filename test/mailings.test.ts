@@ -1,0 +1,308 @@
+/**
+ * Segments and the mailing runner through the HTTP API: a scheduled mailing
+ * is run by the gateway (audience by segment, per-contact rendering, every
+ * recipient once), its lifecycle verbs, throttle, recurring runs, statistics
+ * and recipients, a test send, auto-pause on errors; and a gateway killed in
+ * the middle of a mailing resumes it without sending anyone a second message.
+ * (Clock-driven cases, local time and quiet hours, are in src/pipeline/mailings.test.ts.)
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { DatabaseSync } from 'node:sqlite';
+import { setTimeout as delay } from 'node:timers/promises';
+import { after, before, describe, test } from 'node:test';
+import { dialects, startTestGateway, type TestGateway } from './helpers.ts';
+
+/** Resolves once `check` returns a value that is not undefined; the condition is looked at every 20 ms until the deadline. */
+async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await delay(20);
+  }
+}
+
+const phone = (i: number) => `+7916${String(10_000_000 + i).slice(1)}`;
+
+for (const dialect of await dialects()) {
+  describe(`segments and mailings on ${dialect.name}`, { skip: dialect.skip }, () => {
+    let t: TestGateway;
+    let other: { accountId: string; apiKey: string };
+    let project: { id: string; code: string };
+    let template: { id: string };
+    const call = async (method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, body?: unknown, key = t.apiKey) => {
+      const res = await t.gateway.app.inject({
+        method,
+        url,
+        headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        ...(body === undefined ? {} : { payload: JSON.stringify(body) }),
+      });
+      return { status: res.statusCode, body: res.body === '' ? null : res.json() };
+    };
+    const importCsv = async (projectId: string, csv: string) => {
+      const res = await t.gateway.app.inject({ method: 'POST', url: `/v1/contacts/import?project_id=${projectId}`, headers: { authorization: `Bearer ${t.apiKey}`, 'content-type': 'text/csv' }, payload: csv });
+      assert.equal(res.statusCode, 200, res.body);
+    };
+    const newProject = async (code: string, rows: string[]) => {
+      const p = (await call('POST', '/v1/projects', { name: code, code })).body;
+      await importCsv(p.id, ['guid,first_name,phone,gender,city,consent.sms', ...rows].join('\n'));
+      const tpl = (await call('POST', '/v1/templates', { project_id: p.id, channel: 'sms', name: 't', text: 'Здравствуйте, {{first_name}}!', text_male: 'Уважаемый {{first_name}}!', text_female: 'Уважаемая {{first_name}}!' })).body;
+      return { project: p, template: tpl };
+    };
+    const messagesOf = (mailingId: string) => t.gateway.database.db.selectFrom('messages').selectAll().where('mailing_id', '=', mailingId).execute();
+    const mailing = async (id: string) => (await call('GET', `/v1/mailings/${id}`)).body;
+    const waitStatus = (id: string, statuses: string[], timeoutMs?: number) => until(`mailing ${id} ${statuses.join('|')}`, async () => {
+      const m = await mailing(id);
+      return statuses.includes(m.status) ? m : undefined;
+    }, timeoutMs);
+
+    before(async () => {
+      t = await startTestGateway(dialect.name);
+      other = await t.makeAccount('Other');
+      const made = await newProject('SEG', [
+        'g1,Анна,+79161110011,f,Москва,1',
+        'g2,Пётр,+79161110012,m,Москва,1',
+        'g3,Олег,+79161110013,m,Казань,1',
+        'g4,Мария,+79161110014,f,Москва,0',
+        'g5,Иван,+79161110015,m,москва,1',
+      ]);
+      project = made.project;
+      template = made.template;
+    });
+    after(async () => t?.close());
+
+    test('segments: CRUD, a count and preview, a bad filter named, tenant-scoped', async () => {
+      const filter = { conditions: [{ field: 'attributes.city', op: 'eq', value: 'Москва' }], consent: 'sms' };
+      const created = await call('POST', '/v1/segments', { project_id: project.id, name: 'msk', filter });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      assert.deepEqual(created.body.filter, filter);
+      const preview = await call('GET', `/v1/segments/${created.body.id}/preview?sample=2`);
+      assert.equal(preview.body.count, 3, 'Москва with consent, case-insensitive: Анна, Пётр, Иван');
+      assert.equal(preview.body.sample.length, 2);
+      const bad = await call('POST', '/v1/segments', { project_id: project.id, name: 'x', filter: { conditions: [{ field: 'city', op: 'eq', value: 'x' }] } });
+      assert.deepEqual([bad.status, bad.body.error.code, bad.body.error.details[0].field], [422, 'invalid_segment_filter', 'filter.conditions[0].field']);
+      assert.equal((await call('POST', '/v1/segments', { project_id: 'prj_nope', name: 'x', filter })).body.error.code, 'unknown_project');
+      const renamed = await call('PATCH', `/v1/segments/${created.body.id}`, { name: 'Moscow' });
+      assert.equal(renamed.body.name, 'Moscow');
+      assert.deepEqual((await call('GET', `/v1/segments?project_id=${project.id}`)).body.data.map((s: { id: string }) => s.id), [created.body.id]);
+      assert.equal((await call('GET', `/v1/segments/${created.body.id}`, undefined, other.apiKey)).status, 404);
+      assert.equal((await call('DELETE', `/v1/segments/${created.body.id}`, undefined, other.apiKey)).status, 404);
+      const gone = await call('POST', '/v1/segments', { project_id: project.id, name: 'tmp', filter: { conditions: [] } });
+      assert.equal((await call('DELETE', `/v1/segments/${gone.body.id}`)).status, 204);
+      assert.equal((await call('GET', `/v1/segments/${gone.body.id}`)).status, 404);
+    });
+
+    test('a scheduled mailing to a segment runs: each matching contact gets its variant once, delivered; stats and recipients', async () => {
+      const segment = (await call('POST', '/v1/segments', { project_id: project.id, name: 'msk2', filter: { conditions: [{ field: 'attributes.city', op: 'contains', value: 'моск' }], consent: 'sms' } })).body;
+      const created = await call('POST', '/v1/mailings', { project_id: project.id, template_id: template.id, segment_id: segment.id, name: 'run', channels: ['sms', 'email'], start_at: new Date(Date.now() - 1000).toISOString(), traffic_type: 'service' });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      assert.equal(created.body.status, 'draft');
+      assert.equal((await call('DELETE', `/v1/segments/${segment.id}`)).body.error.code, 'segment_in_use');
+      const scheduled = await call('POST', `/v1/mailings/${created.body.id}/schedule`);
+      assert.equal(scheduled.body.status, 'scheduled');
+      assert.ok(scheduled.body.next_run_at);
+      const done = await waitStatus(created.body.id, ['finished']);
+      assert.equal(done.run_number, 1);
+      const msgs = await messagesOf(created.body.id);
+      assert.deepEqual(msgs.map((m) => m.body).sort(), ['Уважаемая Анна!', 'Уважаемый Иван!', 'Уважаемый Пётр!']);
+      assert.ok(msgs.every((m) => m.project === 'SEG' && m.channel === 'sms'), 'the first channel of the cascade order');
+      await until('delivered', async () => ((await messagesOf(created.body.id)).every((m) => m.status === 'delivered') ? true : undefined));
+      const stats = await call('GET', `/v1/mailings/${created.body.id}/stats`);
+      assert.deepEqual([stats.body.recipients, stats.body.messages, stats.body.errors], [{ accepted: 3, skipped: 0 }, { delivered: 3 }, 0]);
+      const recipients = await call('GET', `/v1/mailings/${created.body.id}/recipients?limit=2`);
+      assert.equal(recipients.body.data.length, 2);
+      assert.ok(recipients.body.next_cursor);
+      const rest = await call('GET', `/v1/mailings/${created.body.id}/recipients?limit=2&cursor=${recipients.body.next_cursor}`);
+      assert.deepEqual([...recipients.body.data, ...rest.body.data].map((r: { message_status: string }) => r.message_status), ['delivered', 'delivered', 'delivered']);
+      assert.equal((await call('GET', `/v1/mailings/${created.body.id}/stats`, undefined, other.apiKey)).status, 404);
+      assert.equal((await call('POST', `/v1/mailings/${created.body.id}/pause`)).status, 409, 'a finished mailing cannot be paused');
+    });
+
+    test('throttle, pause, resume and cancel: paused sends nothing more, resumed finishes with every contact once', async () => {
+      const rows = Array.from({ length: 30 }, (_, i) => `t${i},Имя${i},${phone(200 + i)},m,Тверь,1`);
+      const made = await newProject('THR', rows);
+      const m = (await call('POST', '/v1/mailings', { project_id: made.project.id, template_id: made.template.id, name: 'slow', channels: ['sms'], start_at: new Date().toISOString(), throttle_per_second: 10, traffic_type: 'service' })).body;
+      assert.equal(m.throttle_per_minute, 600);
+      await call('POST', `/v1/mailings/${m.id}/schedule`);
+      await until('some sent', async () => ((await messagesOf(m.id)).length >= 3 ? true : undefined));
+      const paused = await call('POST', `/v1/mailings/${m.id}/pause`);
+      assert.equal(paused.body.status, 'paused');
+      const atPause = (await messagesOf(m.id)).length;
+      assert.ok(atPause < 30, `throttled: ${atPause} of 30 within the first moments`);
+      // A page is written only while its run is running (checked in its transaction): nothing more comes while paused,
+      // however many runner passes happen while what was sent gets delivered.
+      await until('the sent ones delivered', async () => ((await messagesOf(m.id)).every((x) => x.status === 'delivered') ? true : undefined));
+      assert.equal((await messagesOf(m.id)).length, atPause, 'nothing after the pause');
+      const stopped = atPause;
+      assert.equal((await call('POST', `/v1/mailings/${m.id}/resume`)).body.status, 'running');
+      await waitStatus(m.id, ['finished']);
+      const msgs = await messagesOf(m.id);
+      assert.equal(msgs.length, 30);
+      assert.equal(new Set(msgs.map((x) => x.recipient)).size, 30, 'every contact once');
+      assert.ok(stopped < 30);
+
+      const c = (await call('POST', '/v1/mailings', { project_id: made.project.id, template_id: made.template.id, name: 'cancel me', channels: ['sms'], start_at: new Date().toISOString(), throttle_per_minute: 120 })).body;
+      await call('POST', `/v1/mailings/${c.id}/schedule`);
+      await until('started', async () => ((await messagesOf(c.id)).length >= 1 ? true : undefined));
+      assert.equal((await call('POST', `/v1/mailings/${c.id}/cancel`)).body.status, 'cancelled');
+      assert.ok((await messagesOf(c.id)).length < 30);
+    });
+
+    test('recurring: a cron schedule runs again, each run reaching every contact once', async () => {
+      const made = await newProject('REC', ['r1,Аня,+79162220011,f,Омск,1', 'r2,Боря,+79162220012,m,Омск,1']);
+      const m = (await call('POST', '/v1/mailings', { project_id: made.project.id, template_id: made.template.id, name: 'every second', channels: ['sms'], schedule_cron: '* * * * * *', time_zone: 'Europe/Moscow', traffic_type: 'service' })).body;
+      assert.equal(m.schedule_cron, '* * * * * *');
+      assert.equal((await call('POST', '/v1/mailings', { project_id: made.project.id, template_id: made.template.id, name: 'bad', channels: ['sms'], schedule_cron: '61 * * * *' })).body.error.code, 'invalid_schedule');
+      assert.equal((await call('POST', '/v1/mailings', { project_id: made.project.id, template_id: made.template.id, name: 'bad', channels: ['sms'], schedule_cron: '0 9 * * *', time_zone: 'Mars/Olympus' })).body.error.code, 'invalid_schedule');
+      await call('POST', `/v1/mailings/${m.id}/schedule`);
+      await until('two runs', async () => ((await mailing(m.id)).run_number >= 2 && (await mailing(m.id)).status === 'scheduled' ? true : undefined));
+      assert.equal((await call('POST', `/v1/mailings/${m.id}/cancel`)).body.status, 'cancelled');
+      const runs = await t.gateway.database.db.selectFrom('mailing_recipients').select(['run_number', 'contact_id']).where('mailing_id', '=', m.id).execute();
+      const perRun = new Map<number, number>();
+      for (const r of runs) perRun.set(r.run_number, (perRun.get(r.run_number) ?? 0) + 1);
+      assert.ok(perRun.size >= 2);
+      for (const [run, n] of perRun) if (run < Math.max(...perRun.keys())) assert.equal(n, 2, `run ${run}`);
+      assert.equal((await messagesOf(m.id)).length, runs.length);
+    });
+
+    test('test send: the rendered text to chosen numbers at once, outside the mailing\'s statistics', async () => {
+      const m = (await call('POST', '/v1/mailings', { project_id: project.id, template_id: template.id, name: 'draft', channels: ['sms'] })).body;
+      const contact = (await call('GET', `/v1/contacts?project_id=${project.id}&guid=g1`)).body.data[0];
+      const sent = await call('POST', `/v1/mailings/${m.id}/test`, { to: ['+79169990011', 'not a number'], contact_id: contact.id });
+      assert.equal(sent.status, 200, JSON.stringify(sent.body));
+      assert.equal(sent.body.text, 'Уважаемая Анна!');
+      assert.equal(sent.body.messages[1].error.code, 'invalid_phone_number');
+      const id = sent.body.messages[0].message_id;
+      await until('delivered', async () => ((await call('GET', `/v1/messages/${id}`)).body.status === 'delivered' ? true : undefined));
+      assert.equal((await call('GET', `/v1/messages/${id}`)).body.reference, `test:${m.id}`);
+      assert.deepEqual((await call('GET', `/v1/mailings/${m.id}/stats`)).body.messages, {});
+      assert.equal((await mailing(m.id)).status, 'draft');
+      assert.equal((await call('POST', `/v1/mailings/${m.id}/test`, { to: ['+79169990011'] }, other.apiKey)).status, 404);
+    });
+
+    test('auto-pause: a mailing whose messages fail past its threshold is paused with the reason', async () => {
+      // The sandbox operator refuses numbers ending in 0000 (undeliverable).
+      const rows = Array.from({ length: 60 }, (_, i) => `u${i},Имя${i},+7916${String(100 + i).padStart(3, '0')}0000,m,Тула,1`);
+      const made = await newProject('ERR', rows);
+      const m = (await call('POST', '/v1/mailings', { project_id: made.project.id, template_id: made.template.id, name: 'bad list', channels: ['sms'], start_at: new Date().toISOString(), throttle_per_second: 10, error_threshold_percent: 50, error_min_sample: 5, traffic_type: 'service' })).body;
+      await call('POST', `/v1/mailings/${m.id}/schedule`);
+      const paused = await waitStatus(m.id, ['paused', 'finished'], 30_000);
+      assert.deepEqual([paused.status, paused.paused_reason], ['paused', 'error_threshold']);
+      const stats = (await call('GET', `/v1/mailings/${m.id}/stats`)).body;
+      assert.ok(stats.errors >= 5, JSON.stringify(stats));
+      assert.ok(stats.recipients.accepted < 60);
+      assert.equal((await call('POST', `/v1/mailings/${m.id}/resume`)).body.paused_reason, null);
+    });
+  });
+}
+
+// ---------------------------------------------------------------- crash
+
+const ROOT = path.resolve(import.meta.dirname, '..');
+const NODE = path.join(ROOT, 'node_modules', '.bin', 'node');
+const API_KEY = 'mailing_crash_test_key_0123456789ab';
+const CONTACTS = 400;
+const children = new Set<ChildProcess>();
+const dirs: string[] = [];
+
+after(async () => {
+  for (const child of children) {
+    if (child.exitCode === null && child.signalCode === null) {
+      const gone = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGKILL');
+      await gone;
+    }
+  }
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const address = srv.address();
+      if (address === null || typeof address === 'string') return reject(new Error('no port'));
+      srv.close(() => resolve(address.port));
+    });
+  });
+}
+
+/** `node src/main.ts start` on the data directory; resolves with its base URL once it logged "depesha started" and /readyz is 200. */
+async function startServer(dataDir: string): Promise<{ child: ChildProcess; base: string; exited: Promise<unknown> }> {
+  const port = await freePort();
+  const child = spawn(NODE, ['src/main.ts', 'start'], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? tmpdir(), DEPESHA_DATA_DIR: dataDir, PORT: String(port), SMPP_PORT: '0', HOST: '127.0.0.1', DEPESHA_BOOTSTRAP_API_KEY: API_KEY, LOG_LEVEL: 'info', DEPESHA_SANDBOX_RECEIPT_DELAY_MS: '20', DEPESHA_SQLITE_SYNCHRONOUS: 'full' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.add(child);
+  const stderr: string[] = [];
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => stderr.push(chunk));
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start within 60 s; stderr:\n${stderr.join('')}`)), 60_000);
+    void exited.then(() => reject(new Error(`server exited before it started; stderr:\n${stderr.join('')}`)));
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      if (line.startsWith('{') && line.includes('"depesha started"')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+  const base = `http://127.0.0.1:${port}`;
+  await until('/readyz', async () => {
+    try {
+      return (await fetch(`${base}/readyz`)).status === 200 ? true : undefined;
+    } catch {
+      return undefined;
+    }
+  });
+  return { child, base, exited };
+}
+
+describe('a mailing survives a crash of the gateway', () => {
+  test(`SIGKILL mid-mailing, restart: the run resumes and each of ${CONTACTS} contacts gets exactly one message`, async () => {
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'depesha-mailing-crash-'));
+    dirs.push(dataDir);
+    let server = await startServer(dataDir);
+    const api = async (method: string, url: string, body?: unknown, type = 'application/json') => {
+      const res = await fetch(server.base + url, { method, headers: { authorization: `Bearer ${API_KEY}`, ...(body === undefined ? {} : { 'content-type': type }) }, ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }) });
+      return { status: res.status, body: (await res.json()) as Record<string, unknown> & { id: string } };
+    };
+    const project = (await api('POST', '/v1/projects', { name: 'Crash', code: 'CR' })).body;
+    const csv = ['guid,first_name,phone', ...Array.from({ length: CONTACTS }, (_, i) => `c${i},Имя${i},${phone(5000 + i)}`)].join('\n');
+    assert.equal((await api('POST', `/v1/contacts/import?project_id=${project.id}`, csv, 'text/csv')).status, 200);
+    const template = (await api('POST', '/v1/templates', { project_id: project.id, channel: 'sms', name: 't', text: 'Привет, {{first_name}}' })).body;
+    const m = (await api('POST', '/v1/mailings', { project_id: project.id, template_id: template.id, name: 'crash', channels: ['sms'], start_at: new Date().toISOString(), throttle_per_second: 100, traffic_type: 'service' })).body;
+    await api('POST', `/v1/mailings/${m.id}/schedule`);
+    const accepted = async () => ((await api('GET', `/v1/mailings/${m.id}/stats`)).body.recipients as { accepted: number }).accepted;
+    const atKill = await until('a part of the mailing sent', async () => {
+      const n = await accepted();
+      return n >= 60 ? n : undefined;
+    });
+    server.child.kill('SIGKILL');
+    await server.exited;
+    assert.ok(atKill < CONTACTS, `killed mid-mailing (${atKill} of ${CONTACTS})`);
+
+    server = await startServer(dataDir);
+    await until('the mailing finished', async () => ((await api('GET', `/v1/mailings/${m.id}`)).body.status === 'finished' ? true : undefined), 60_000);
+    server.child.kill('SIGTERM');
+    await server.exited;
+
+    const db = new DatabaseSync(path.join(dataDir, 'depesha.sqlite'), { readOnly: true });
+    const perRecipient = db.prepare('SELECT recipient, count(*) AS n FROM messages WHERE mailing_id = ? GROUP BY recipient').all(m.id) as { recipient: string; n: number }[];
+    const recipients = db.prepare('SELECT count(*) AS n FROM mailing_recipients WHERE mailing_id = ?').get(m.id) as { n: number };
+    db.close();
+    assert.equal(perRecipient.length, CONTACTS, 'every contact got a message');
+    assert.deepEqual(perRecipient.filter((r) => r.n !== 1), [], 'nobody got two');
+    assert.equal(recipients.n, CONTACTS);
+  });
+});
