@@ -18,6 +18,7 @@ import * as sendersSettings from './migrations/011-senders-settings.ts';
 import * as cabinetUsers from './migrations/013-cabinet-users.ts';
 import * as channels from './migrations/014-channels.ts';
 import * as contacts from './migrations/015-contacts.ts';
+import * as cascades from './migrations/016-cascades.ts';
 import type { DB } from './schema.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -58,6 +59,7 @@ const migrations: Record<string, Migration> = {
   '013-cabinet-users': cabinetUsers,
   '014-channels': channels,
   '015-contacts': contacts,
+  '016-cascades': cascades,
 };
 
 // bigint columns hold epoch milliseconds, well inside Number's exact range.
