@@ -1,5 +1,11 @@
 import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, createHmac } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { CallbackRelay } from './fakes/callback-relay.ts';
 import { FakeAggregator } from './fakes/http-aggregator.ts';
@@ -228,3 +234,136 @@ for (const dialect of await dialects()) {
     });
   });
 }
+
+// ---------------------------------------------------------------- restarts
+
+const ROOT = path.resolve(import.meta.dirname, '..');
+const NODE = path.join(ROOT, 'node_modules', '.bin', 'node');
+const RESTART_KEY = 'cascade_restart_test_key_0123456789';
+
+interface Server {
+  child: ChildProcess;
+  base: string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+const children = new Set<ChildProcess>();
+after(() => {
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** `node src/main.ts start` on the data directory; resolves once /readyz answers 200. */
+async function startServer(dataDir: string, configFile: string): Promise<Server> {
+  const port = await freePort();
+  const child = spawn(NODE, ['src/main.ts', 'start'], {
+    cwd: ROOT,
+    env: {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      HOME: process.env.HOME ?? tmpdir(),
+      DEPESHA_DATA_DIR: dataDir,
+      DEPESHA_CONFIG: configFile,
+      PORT: String(port),
+      SMPP_PORT: '0',
+      HOST: '127.0.0.1',
+      DEPESHA_BOOTSTRAP_API_KEY: RESTART_KEY,
+      LOG_LEVEL: 'warn',
+      DEPESHA_SANDBOX_RECEIPT_DELAY_MS: '50',
+    },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  children.add(child);
+  const stderr: string[] = [];
+  child.stderr!.setEncoding('utf8').on('data', (c: string) => stderr.push(c));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const base = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`server exited: ${stderr.join('')}`);
+    try {
+      if ((await fetch(`${base}/readyz`)).status === 200) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`server not ready in 30 s: ${stderr.join('')}`);
+    await delay(50); // polling for readiness: there is no event to wait on from outside the process
+  }
+  return { child, base, exited };
+}
+
+describe('cascades across a crash', () => {
+  test('SIGKILL while the first steps wait for their timeout: after the restart every cascade goes on to SMS exactly once', { timeout: 120_000 }, async () => {
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'depesha-cascade-crash-'));
+    const muted = new FakeWhatsApp();
+    const url = await muted.start();
+    const configFile = path.join(dataDir, 'config.json');
+    writeFileSync(
+      configFile,
+      JSON.stringify({
+        connectors: [{ id: 'wa-mute', type: 'whatsapp', base_url: url, phone_number_id: '1055', secrets: { access_token: muted.accessToken, app_secret: muted.appSecret, verify_token: 'v' } }],
+        routes: [{ connector: 'sandbox' }, { channel: 'whatsapp', connector: 'wa-mute' }],
+      }),
+    );
+    const auth = { authorization: `Bearer ${RESTART_KEY}`, 'content-type': 'application/json' };
+    const get = async (base: string, id: string) => (await (await fetch(`${base}/v1/messages/${id}`, { headers: auth })).json()) as { status: string; channel: string; cascade: { status: string; steps: { status: string | null; message_id: string | null }[] } };
+    try {
+      const first = await startServer(dataDir, configFile);
+      const numbers = Array.from({ length: 12 }, (_, i) => `+791612340${String(10 + i)}`);
+      const cascade = (to: string) => ({ to, text: 'Код 4711', cascade: [{ channel: 'whatsapp', timeout_seconds: 3, template: { name: 'auth_code', params: ['4711'] } }, { channel: 'sms' }] });
+      const post = async (to: string) => {
+        const res = await fetch(`${first.base}/v1/messages`, { method: 'POST', headers: auth, body: JSON.stringify(cascade(to)) });
+        assert.equal(res.status, 202);
+        return ((await res.json()) as { id: string }).id;
+      };
+      // Most wait on their WhatsApp step's timeout when the kill comes; the last few are hardly accepted.
+      const waiting = await Promise.all(numbers.slice(0, 9).map(post));
+      for (const id of waiting) {
+        for (let m = await get(first.base, id); m.cascade.steps[0]!.status !== 'sent'; m = await get(first.base, id)) await delay(20); // polling another process
+      }
+      const fresh = await Promise.all(numbers.slice(9).map(post));
+      first.child.kill('SIGKILL');
+      assert.deepEqual(await first.exited, { code: null, signal: 'SIGKILL' });
+
+      const second = await startServer(dataDir, configFile);
+      const parents = [...waiting, ...fresh];
+      const deadline = Date.now() + 30_000;
+      for (const id of parents) {
+        for (let m = await get(second.base, id); m.cascade.status !== 'done'; m = await get(second.base, id)) {
+          assert.ok(Date.now() < deadline, `cascade ${id} not done 30 s after the restart: ${JSON.stringify(m.cascade)}`);
+          await delay(50); // polling another process
+        }
+      }
+      const smsIds = new Set<string>();
+      for (const id of parents) {
+        const m = await get(second.base, id);
+        assert.deepEqual([m.status, m.channel, m.cascade.steps.map((s) => s.status)], ['delivered', 'sms', ['sent', 'delivered']], id);
+        smsIds.add(m.cascade.steps[1]!.message_id!);
+      }
+      // Exactly once: one message per step in the store, and one SMS send per cascade at the sandbox.
+      const res = await fetch(`${second.base}/v1/messages?limit=1000`, { headers: auth });
+      const all = ((await res.json()) as { data: { id: string; parent_id?: string; cascade_step?: number }[] }).data;
+      for (const id of parents) assert.deepEqual(all.filter((m) => m.parent_id === id).map((m) => m.cascade_step).sort(), [1, 2], id);
+      const journal = readFileSync(path.join(dataDir, 'sandbox-journal.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { t: string; key?: string; providerId: string });
+      const sent = new Map<string, Set<string>>();
+      for (const l of journal) if (l.t === 's') sent.set(l.key!, (sent.get(l.key!) ?? new Set()).add(l.providerId));
+      assert.deepEqual([...sent.keys()].map((k) => k.split(':')[0]).sort(), [...smsIds].sort(), 'the sandbox sent exactly the SMS steps');
+      assert.ok([...sent.values()].every((ids) => ids.size === 1), 'each once');
+      for (const to of numbers.slice(0, 9)) assert.equal(muted.requests.filter((r) => r.body.to === to.slice(1)).length, 1, `one WhatsApp send to ${to}`);
+      second.child.kill('SIGTERM');
+      assert.equal((await second.exited).code, 0);
+    } finally {
+      await muted.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
