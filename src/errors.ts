@@ -44,7 +44,7 @@ export const API_ERRORS = {
   invalid_csv: { status: 422, description: 'An imported CSV file has bad rows; `details` names each line (`line 12`) and its problem. Nothing was imported.' },
   unknown_connector: { status: 422, description: 'The route, or a cascade step, names a connector that does not exist.' },
   cascade_invalid: { status: 422, description: 'A `cascade` breaks a rule: a step but the last without `timeout_seconds`, or `channel`, `subject`, `html` or `template` beside `cascade` instead of on its steps; `details` names the field.' },
-  invalid_setting: { status: 422, description: 'An account setting is not valid (an unknown region or time zone); `details` names each field.' },
+  invalid_setting: { status: 422, description: 'An account setting is not valid (an unknown region or time zone, a `default_cascade` step but the last without `timeout_seconds`); `details` names each field.' },
   sender_name_exists: { status: 409, description: 'The account has registered this sender name already.' },
   sender_not_allowed: { status: 422, description: 'The account requires registered senders and `from` is not approved for the recipient\'s operator (and no approved fallback sender is set); the message says which operator and what status.' },
   invalid_route: { status: 422, description: 'A route must name exactly one of `connector`, `failover` or `split`, and a connector only once.' },
