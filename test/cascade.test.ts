@@ -102,15 +102,21 @@ for (const dialect of await dialects()) {
       assert.ok(Date.now() - started >= 2000, 'two timeouts of 1 s passed before the SMS');
       assert.deepEqual([done.status, done.channel, done.connector], ['delivered', 'sms', 'sandbox']);
       assert.deepEqual([done.cascade.status, done.cascade.current_step, done.cascade.decided_by.step, done.cascade.decided_by.channel], ['done', 3, 3, 'sms']);
-      assert.deepEqual(done.cascade.steps.map((s: { channel: string; status: string }) => [s.channel, s.status]), [['telegram', 'sent'], ['whatsapp', 'sent'], ['sms', 'delivered']]);
+      // A muted step is sent and never delivered; on a slow machine it may still wait for its send at the timeout, and is then withdrawn.
+      const statuses = done.cascade.steps.map((s: { channel: string; status: string }) => [s.channel, s.status]);
+      assert.deepEqual(statuses.map(([c]: string[]) => c), ['telegram', 'whatsapp', 'sms']);
+      for (const [, status] of statuses.slice(0, 2)) assert.ok(status === 'sent' || status === 'cancelled', JSON.stringify(statuses));
+      assert.equal(statuses[2][1], 'delivered');
       assert.deepEqual(done.parts, [], 'the parent itself is never sent');
       const [tg, wa, sms] = await Promise.all(done.cascade.steps.map((s: { message_id: string }) => message(s.message_id)));
       assert.deepEqual([tg.parent_id, tg.cascade_step, tg.connector, wa.connector, sms.cascade_step], [parent.id, 1, 'tg-mute', 'wa-mute', 3]);
+      if (tg.status === 'cancelled') assert.equal(tg.reason.code, 'cascade_superseded');
       assert.ok(Date.parse(wa.created_at) - Date.parse(tg.created_at) >= 1000, 'WhatsApp started after Telegram\'s timeout');
+      assert.ok(Date.parse(sms.created_at) - Date.parse(wa.created_at) >= 1000, 'SMS started after WhatsApp\'s timeout');
       // One timeline: the parent's events and every step's, in time order.
       const timeline = done.events.map((e: { message_id: string; status: string; step?: number }) => `${e.step ?? 0}:${e.status}`);
-      for (const expected of ['0:accepted', '1:sent', '2:sent', '3:delivered', '0:delivered']) assert.ok(timeline.includes(expected), `${expected} in ${timeline.join(' ')}`);
-      assert.ok(timeline.indexOf('1:sent') < timeline.indexOf('2:accepted') && timeline.indexOf('2:accepted') < timeline.indexOf('3:accepted'), timeline.join(' '));
+      for (const expected of ['0:accepted', '1:accepted', '2:accepted', '3:sent', '3:delivered', '0:delivered']) assert.ok(timeline.includes(expected), `${expected} in ${timeline.join(' ')}`);
+      assert.ok(timeline.indexOf('1:accepted') < timeline.indexOf('2:accepted') && timeline.indexOf('2:accepted') < timeline.indexOf('3:accepted'), timeline.join(' '));
       assert.equal(timeline.at(-1), '0:delivered');
       const list = (await call('GET', `/v1/messages?to=%2B79161234567&limit=10`)).body.data.filter((m: { parent_id?: string; id: string }) => m.parent_id === parent.id);
       assert.equal(list.length, 3, 'the steps are messages of their own, linked to the parent');
@@ -152,7 +158,7 @@ for (const dialect of await dialects()) {
     });
 
     test('a late receipt of an earlier step is recorded on its message and does not re-open the parent', async () => {
-      const parent = await send({ to: '+79161234570', text: 'Код 8800', cascade: [{ channel: 'telegram', connector: 'tg-mute', timeout_seconds: 1 }, { channel: 'sms' }] });
+      const parent = await send({ to: '+79161234570', text: 'Код 8800', cascade: [{ channel: 'telegram', connector: 'tg-mute', timeout_seconds: 3 }, { channel: 'sms' }] });
       const done = await finalOf(parent.id);
       assert.deepEqual([done.status, done.channel], ['delivered', 'sms']);
       const first = await message(done.cascade.steps[0].message_id);
@@ -319,7 +325,7 @@ describe('cascades across a crash', () => {
     try {
       const first = await startServer(dataDir, configFile);
       const numbers = Array.from({ length: 12 }, (_, i) => `+791612340${String(10 + i)}`);
-      const cascade = (to: string) => ({ to, text: 'Код 4711', cascade: [{ channel: 'whatsapp', timeout_seconds: 3, template: { name: 'auth_code', params: ['4711'] } }, { channel: 'sms' }] });
+      const cascade = (to: string) => ({ to, text: 'Код 4711', cascade: [{ channel: 'whatsapp', timeout_seconds: 5, template: { name: 'auth_code', params: ['4711'] } }, { channel: 'sms' }] });
       const post = async (to: string) => {
         const res = await fetch(`${first.base}/v1/messages`, { method: 'POST', headers: auth, body: JSON.stringify(cascade(to)) });
         assert.equal(res.status, 202);
@@ -328,7 +334,10 @@ describe('cascades across a crash', () => {
       // Most wait on their WhatsApp step's timeout when the kill comes; the last few are hardly accepted.
       const waiting = await Promise.all(numbers.slice(0, 9).map(post));
       for (const id of waiting) {
-        for (let m = await get(first.base, id); m.cascade.steps[0]!.status !== 'sent'; m = await get(first.base, id)) await delay(20); // polling another process
+        for (let m = await get(first.base, id); m.cascade.steps[0]!.status !== 'sent'; m = await get(first.base, id)) {
+          assert.notEqual(m.cascade.steps[0]!.status, 'cancelled', 'the WhatsApp step was sent before its timeout');
+          await delay(20); // polling another process
+        }
       }
       const fresh = await Promise.all(numbers.slice(9).map(post));
       first.child.kill('SIGKILL');

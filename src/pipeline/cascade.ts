@@ -298,9 +298,11 @@ export class CascadeEngine {
 
   /** A timer fired: in one unit, if the cascade still waits on it, the next step starts (or the cascade ends). */
   async fire(id: string, now = Date.now()): Promise<void> {
-    await this.#batcher.run(async (tx) => {
+    const early = await this.#batcher.run(async (tx) => {
       const [c] = await CascadesRepository.byIds(tx, [id]);
-      if (!c || c.status !== 'running' || c.timer_at === null || c.timer_at > now) return;
+      if (!c || c.status !== 'running' || c.timer_at === null) return undefined;
+      // A timer may fire a millisecond early (or the row moved on to a later timer): wait for it again.
+      if (c.timer_at > now) return c.timer_at;
       const child = await tx.selectFrom('messages').select(['status']).where('id', '=', c.child_id).executeTakeFirst();
       const action = decideOnTimer(c, parseSteps(c), child?.status ?? 'accepted');
       const effects = this.#effects();
@@ -310,7 +312,9 @@ export class CascadeEngine {
         await tx.updateTable('cascades').set({ timer_at: null, updated_at: now }).where('id', '=', c.id).where('step', '=', c.step).execute();
       }
       effects.changes.push(...(await insertEvents(tx, events, this.#outbox)));
+      return undefined;
     });
+    if (early !== undefined) this.arm(id, early);
   }
 
   /** The outbox's hook: the changes of steps' messages and of parents, in their transaction. */
