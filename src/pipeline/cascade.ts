@@ -323,7 +323,8 @@ export class CascadeEngine {
     const rowless: OutboxMessageEvent[] = [];
     for (const e of events) {
       if (!e.row) rowless.push(e);
-      else if (e.row.cascade_step !== null && e.row.cascade_step !== undefined) relevant.push({ e, row: e.row as CascadeFields });
+      // A parent's own changes matter only when it ends by itself (a cancel, an expiry); most are the engine's own.
+      else if (e.row.cascade_step === 0 ? FAILED.has(e.status) : e.row.cascade_step !== null && e.row.cascade_step !== undefined) relevant.push({ e, row: e.row as CascadeFields });
     }
     if (rowless.length > 0) {
       // A transition that returns no row (a cancel): read what the engine needs, only for those.
@@ -334,7 +335,7 @@ export class CascadeEngine {
       }
       for (const e of rowless) {
         const row = found.get(e.messageId);
-        if (row) relevant.push({ e, row });
+        if (row && (row.cascade_step !== 0 || FAILED.has(e.status))) relevant.push({ e, row });
       }
     }
     if (relevant.length === 0) return;
@@ -343,6 +344,8 @@ export class CascadeEngine {
     const cascades = new Map((await CascadesRepository.byIds(tx, relevant.map(cascadeIdOf))).map((c) => [c.id, c]));
     const effects = this.#effects();
     const out: EventInput[] = [];
+    /** parents to move on, by the status they move to: one statement each, after the decisions */
+    const progress = new Map<'queued' | 'sent', Map<string, string>>([['queued', new Map()], ['sent', new Map()]]);
     for (const x of relevant) {
       const c = cascades.get(cascadeIdOf(x));
       if (!c) continue;
@@ -352,7 +355,13 @@ export class CascadeEngine {
         continue;
       }
       const action = decideOnChild(c, parseSteps(c), x.row.cascade_step!, x.e.status, x.row.reason_code ?? null);
-      await this.#apply(tx, c, action, now, out, effects);
+      if (action.kind === 'progress') progress.get(action.status)!.set(c.id, c.account_id);
+      else await this.#apply(tx, c, action, now, out, effects);
+    }
+    // queued first: a parent whose step was taken and sent in one batch goes through both.
+    for (const status of ['queued', 'sent'] as const) {
+      const ids = [...progress.get(status)!.keys()];
+      if (ids.length > 0) out.push(...(await progressParents(tx, ids, status, now)));
     }
     if (out.length > 0) effects.changes.push(...(await insertEvents(tx, out, this.#outbox)));
   }
@@ -377,16 +386,7 @@ export class CascadeEngine {
   async #apply(tx: Kysely<DB>, c: CascadeRow, action: CascadeAction, now: number, out: EventInput[], effects: Effects): Promise<void> {
     if (action.kind === 'none') return;
     if (action.kind === 'progress') {
-      const from: MessageStatus[] = action.status === 'queued' ? ['accepted'] : ['accepted', 'queued'];
-      const time = action.status === 'queued' ? { queued_at: now } : { sent_at: now };
-      const moved = await tx
-        .updateTable('messages')
-        .set((eb) => ({ status: action.status, ...(action.status === 'sent' ? { queued_at: eb.fn.coalesce('queued_at', eb.val(now)) } : {}), ...time, updated_at: now }))
-        .where('id', '=', c.id)
-        .where('status', 'in', from)
-        .returningAll()
-        .executeTakeFirst();
-      if (moved) out.push({ accountId: c.account_id, messageId: c.id, status: action.status, at: now, row: moved });
+      out.push(...(await progressParents(tx, [c.id], action.status, now)));
       return;
     }
     if (action.kind === 'read') {
@@ -487,6 +487,23 @@ export class CascadeEngine {
 }
 
 type CascadeFields = Pick<MessageRow, 'parent_id' | 'cascade_step' | 'reason_code'>;
+
+/** Parents whose step message was taken (→ queued) or sent (→ sent), in one statement per list; only forwards. */
+async function progressParents(tx: Kysely<DB>, ids: readonly string[], status: 'queued' | 'sent', now: number): Promise<EventInput[]> {
+  const from: MessageStatus[] = status === 'queued' ? ['accepted'] : ['accepted', 'queued'];
+  const out: EventInput[] = [];
+  for (const list of inLists(ids)) {
+    const moved = await tx
+      .updateTable('messages')
+      .set((eb) => ({ status, queued_at: eb.fn.coalesce('queued_at', eb.val(now)), ...(status === 'sent' ? { sent_at: now } : {}), updated_at: now }))
+      .where('id', 'in', list)
+      .where('status', 'in', from)
+      .returningAll()
+      .execute();
+    for (const m of moved) out.push({ accountId: m.account_id, messageId: m.id, status, at: now, row: m });
+  }
+  return out;
+}
 
 /** The message of step `n`, made from the parent and the step's prepared message, due now. */
 export function stepMessage(parent: MessageRow, spec: CascadeStepSpec, n: number, now: number): MessageRow {
