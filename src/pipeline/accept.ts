@@ -16,6 +16,8 @@ import { fixedChunks } from '../store/shapes.ts';
 import { inSavepoint, type WriteBatcher } from '../store/write-batcher.ts';
 import { reserveInTx } from '../store/balance.ts';
 import { billingContext, billMessage, insufficientBalance, type AcceptBilling, type BillingContext } from './billing.ts';
+import { CascadesRepository, type CascadeRow } from '../store/cascades.ts';
+import type { CascadeStepRequest } from './cascade.ts';
 import { checkSender, quietHoursRelease, type SenderRegistryCache } from './policy.ts';
 
 export const TRAFFIC_TYPES = ['service', 'transactional', 'advertising', 'informational'] as const;
@@ -41,6 +43,8 @@ export interface SendRequest {
   html?: string | undefined;
   /** whatsapp, viber */
   template?: TemplateRef | undefined;
+  /** send by these steps in turn instead (pipeline/cascade.ts: prepareCascade) */
+  cascade?: CascadeStepRequest[] | undefined;
 }
 
 /** `send_at` may be at most this far ahead. */
@@ -190,6 +194,8 @@ export interface AcceptJob {
   batch?: BatchRow | undefined;
   /** for messages submitted over SMPP: who submitted each and whether they want a receipt */
   smppSubmits?: Insertable<SmppSubmitsTable>[] | undefined;
+  /** cascades of parents among `messages`, written in the same transaction */
+  cascades?: CascadeRow[] | undefined;
   /** the answer to remember under the request's Idempotency-Key, written in the same transaction */
   idempotency?: (IdempotencyHold & { status: number; body: string }) | undefined;
   /** a mailing runner's page: its recipient rows go in the same transaction, and only while the mailing's run is running */
@@ -281,6 +287,8 @@ export class AcceptWriter {
     await MessagesRepository.insertAccepted(tx, jobs.length === 1 ? jobs[0]!.messages : jobs.flatMap((j) => j.messages));
     const submits = jobs.flatMap((j) => j.smppSubmits ?? []);
     for (const chunk of fixedChunks(submits)) await tx.insertInto('smpp_submits').values(chunk).execute();
+    const cascades = jobs.flatMap((j) => j.cascades ?? []);
+    if (cascades.length > 0) await CascadesRepository.insert(tx, cascades);
     for (const job of jobs) {
       const i = job.idempotency;
       if (i) await IdempotencyRepository.complete(tx, i, i.status, i.body);

@@ -16,6 +16,7 @@ import type { Dialect } from '../store/db.ts';
 import type { DB } from '../store/schema.ts';
 import { WriteBatcher } from '../store/write-batcher.ts';
 import { AcceptWriter, type AcceptJob } from './accept.ts';
+import { CascadeEngine } from './cascade.ts';
 import { cancelMessage, type CancelResult } from './cancel.ts';
 import { InProcessDispatcher, type Dispatcher } from './dispatcher.ts';
 import { startCluster, type ClusterNode } from '../cluster/node.ts';
@@ -105,7 +106,8 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
   let webhooks: WebhookSender | undefined = cluster ? undefined : makeWebhookSender();
   // Deliveries written in a transaction are looked for once it has committed: the status changes are published then.
   const written = new Set<string>();
-  const outbox = new WebhookOutboxWriter(
+  const cascades = new CascadeEngine(db, batcher, bus, log.child({ component: 'cascades' }), { pollMs: options.pollMs });
+  const webhookOutbox = new WebhookOutboxWriter(
     subscriptions,
     dialect,
     (endpoints) => {
@@ -120,6 +122,8 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
         }
       : undefined,
   );
+  // Cascades decide in the transaction of the changes they react to: the engine sees every batch of events after the webhooks.
+  const outbox = cascades.outbox(webhookOutbox);
   /** After a commit: the endpoints that got deliveries are looked at (not before: a fetch must see the rows). */
   const committed = () => {
     if (written.size === 0) return;
@@ -146,6 +150,7 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
   const mno = new MnoCache(new MnoRepository(db), log.child({ component: 'mno' }));
   const acceptHere = async (job: AcceptJob) => {
     await writer.write(job);
+    if (job.cascades) cascades.accepted(job.cascades);
     const now = Date.now();
     const due = job.messages.filter((m) => m.due_at <= now).map((m) => m.id);
     if (due.length > 0) dispatcher.enqueue(due);
@@ -191,9 +196,11 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
       await webhooks?.refresh();
     }));
   await reloadHere();
+  cascades.wire(dispatcher, outbox);
   if (sends) dispatcher.start((ids) => sender.process(ids));
   if (!cluster) {
     scheduler.start();
+    cascades.start();
     await webhooks!.start();
     await mno.start();
     mailings.start();
@@ -205,6 +212,7 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
         scheduler.start();
         await mno.start();
         mailings.start();
+        cascades.start();
         webhooks = makeWebhookSender();
         await webhooks.start();
       },
@@ -220,6 +228,7 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
         await mailings.stop();
         mno.stop();
         await scheduler.stop();
+        await cascades.stop();
         await webhooks?.stop();
         webhooks = undefined;
       },
@@ -257,6 +266,7 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
       mno.stop();
       if (cluster) await cluster.stopLeading();
       else await scheduler.stop();
+      await cascades.stop();
       await dispatcher.stop();
       await webhooks?.stop();
       await reloading;

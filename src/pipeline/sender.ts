@@ -122,7 +122,8 @@ export class Sender {
     if (row.expires_at <= now) {
       return { kind: 'final', row, status: 'expired', reason: { code: 'validity_expired', providerCode: row.provider_code ?? undefined } };
     }
-    const choice = this.#routing.table.resolve(routeInput(row));
+    // A cascade step that names its connector goes by that one only (pipeline/cascade.ts).
+    const choice = row.cascade_step && row.connector_id ? { routeId: 'cascade', connectors: [row.connector_id] } : this.#routing.table.resolve(routeInput(row));
     if (!choice) return { kind: 'final', row, status: 'failed', reason: { code: 'no_route', detail: `no route takes ${row.channel} to this number` } };
     const failed = row.failed_connectors ? row.failed_connectors.split(',') : [];
     const candidates = choice.connectors.filter((id) => !failed.includes(id));

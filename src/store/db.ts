@@ -18,6 +18,7 @@ import * as sendersSettings from './migrations/011-senders-settings.ts';
 import * as cabinetUsers from './migrations/013-cabinet-users.ts';
 import * as channels from './migrations/014-channels.ts';
 import * as contacts from './migrations/015-contacts.ts';
+import * as cascades from './migrations/016-cascades.ts';
 import * as openParts from './migrations/017-open-parts.ts';
 import * as mailingRunner from './migrations/018-mailing-runner.ts';
 import * as exportJobs from './migrations/019-exports.ts';
@@ -62,6 +63,7 @@ const migrations: Record<string, Migration> = {
   '013-cabinet-users': cabinetUsers,
   '014-channels': channels,
   '015-contacts': contacts,
+  '016-cascades': cascades,
   '017-open-parts': openParts,
   '018-mailing-runner': mailingRunner,
   '019-exports': exportJobs,

@@ -20,6 +20,8 @@ export interface AccountsTable {
   require_registered_senders: number;
   /** used instead of a sender that is not approved for the recipient's operator */
   fallback_sender: string | null;
+  /** JSON array of cascade steps: the channel order of verifications that give none (migration 016); null: SMS alone */
+  default_cascade?: string | null;
 }
 
 export interface UsersTable {
@@ -155,6 +157,10 @@ export interface MessagesTable {
   template_id?: string | null;
   /** the mailing that sent it (018); absent or null otherwise */
   mailing_id?: string | null;
+  /** a cascade step's message: its parent (migration 016); null otherwise */
+  parent_id?: string | null;
+  /** 0 on a cascade's parent, 1… on its steps' messages; null on other messages */
+  cascade_step?: number | null;
 }
 
 export interface MessagePartsTable {
@@ -671,6 +677,26 @@ export interface CompatIpAllowlistTable {
   created_at: number;
 }
 
+/** A cascade's state (migration 016): one row per parent message, same id. */
+export interface CascadesTable {
+  id: string;
+  account_id: string;
+  /** JSON: CascadeStepSpec[] (store/cascades.ts) */
+  steps: string;
+  /** 1-based: the step running now, or the last one run */
+  step: number;
+  /** the message of that step */
+  child_id: string;
+  /** running | done */
+  status: string;
+  /** when the running step's timeout passes; null when it has none (the last step) or the cascade is done */
+  timer_at: number | null;
+  /** the step whose message decided the parent's final status */
+  decided_step: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
 export interface DB {
   accounts: AccountsTable;
   users: UsersTable;
@@ -718,4 +744,5 @@ export interface DB {
   compat_requests: CompatRequestsTable;
   compat_ip_allowlist: CompatIpAllowlistTable;
   exports: ExportsTable;
+  cascades: CascadesTable;
 }

@@ -6,13 +6,14 @@ import type { TrafficType } from '../../pipeline/accept.ts';
 import { segment, type SmsEncoding } from '../../sms/encoding.ts';
 import { formatMoney } from '../../store/balance.ts';
 import type { InboundMessageRow } from '../../store/inbound.ts';
+import { parseSteps, type CascadeRow } from '../../store/cascades.ts';
 import type { BatchRow, EventRow, MessageRow, PartRow } from '../../store/messages.ts';
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 const isoReq = (ms: number): string => new Date(ms).toISOString();
 
 /** The API shape of a message; parts and events only on the single-message read. */
-export function presentMessage(row: MessageRow, detail?: { parts: PartRow[]; events: EventRow[] }) {
+export function presentMessage(row: MessageRow, detail?: { parts: PartRow[]; events: EventRow[]; cascade?: { row: CascadeRow; children: MessageRow[]; childEvents: EventRow[] } | undefined }) {
   const reason = presentReason(row.reason_code, row.provider_code);
   const out = {
     id: row.id,
@@ -48,6 +49,8 @@ export function presentMessage(row: MessageRow, detail?: { parts: PartRow[]; eve
     callback_url: row.callback_url,
     ...(row.price_minor ? { price: formatMoney(Number(row.price_minor)) } : {}),
     ...(row.template_id ? { template_id: row.template_id } : {}),
+    // A cascade step's message says whose step it is; other messages look as they always did.
+    ...(row.parent_id ? { parent_id: row.parent_id, cascade_step: row.cascade_step ?? 1 } : {}),
   };
   if (!detail) return out;
   const stored = new Map(detail.parts.map((p) => [p.part_index, p]));
@@ -68,7 +71,42 @@ export function presentMessage(row: MessageRow, detail?: { parts: PartRow[]; eve
     { status: 'accepted' as MessageStatus, reason: null, provider_code: null, at: isoReq(row.created_at) },
     ...detail.events.map((e) => ({ status: e.status as MessageStatus, reason: e.reason_code, provider_code: e.provider_code, at: isoReq(e.created_at) })),
   ];
-  return { ...out, parts, events };
+  if (!detail.cascade) return { ...out, parts, events };
+  return { ...out, ...presentCascade(row, events, detail.cascade) };
+}
+
+/** A cascade's message: its steps, and one timeline of its own events and its steps' (docs/api.md#cascade). */
+function presentCascade(
+  row: MessageRow,
+  own: { status: MessageStatus; reason: string | null; provider_code: string | null; at: string }[],
+  c: { row: CascadeRow; children: MessageRow[]; childEvents: EventRow[] },
+) {
+  const steps = parseSteps(c.row);
+  const byStep = new Map(c.children.map((m) => [m.cascade_step ?? 0, m]));
+  const child = new Map(c.children.map((m) => [m.id, m]));
+  type Entry = { status: MessageStatus; reason: string | null; provider_code: string | null; at: string; message_id: string; step?: number; channel: string; key: string };
+  const timeline: Entry[] = own.map((e, i) => ({ ...e, message_id: row.id, channel: row.channel, key: `${e.at}|0|${i}` }));
+  for (const m of c.children) timeline.push({ status: 'accepted', reason: null, provider_code: null, at: isoReq(m.created_at), message_id: m.id, step: m.cascade_step ?? 0, channel: m.channel, key: `${isoReq(m.created_at)}|1|${m.id}` });
+  for (const e of c.childEvents) {
+    const m = child.get(e.message_id)!;
+    timeline.push({ status: e.status as MessageStatus, reason: e.reason_code, provider_code: e.provider_code, at: isoReq(e.created_at), message_id: m.id, step: m.cascade_step ?? 0, channel: m.channel, key: `${isoReq(e.created_at)}|2|${e.id}` });
+  }
+  timeline.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  const decided = c.row.decided_step === null ? undefined : byStep.get(c.row.decided_step);
+  return {
+    // The parent itself is never sent: its steps' messages have the parts.
+    parts: [],
+    cascade: {
+      status: c.row.status as 'running' | 'done',
+      current_step: c.row.step,
+      decided_by: decided ? { step: decided.cascade_step ?? 0, channel: decided.channel, message_id: decided.id } : null,
+      steps: steps.map((s, i) => {
+        const m = byStep.get(i + 1);
+        return { step: i + 1, channel: s.channel, connector: s.connector, until: s.until, timeout_seconds: s.timeout_seconds, message_id: m?.id ?? null, status: (m?.status ?? null) as MessageStatus | null };
+      }),
+    },
+    events: timeline.map(({ key: _key, ...e }) => e),
+  };
 }
 
 /** The API shape of an inbound (MO) message. */

@@ -37,6 +37,22 @@ const TemplateSchema = Type.Object(
   { additionalProperties: false, description: 'whatsapp, viber: send an approved template instead of free text' },
 );
 
+export const CascadeStepSchema = Type.Object(
+  {
+    channel: literals(CHANNELS, { description: 'how this step goes' }),
+    connector: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'send by this connector only; default: the route of the channel' })),
+    until: Type.Optional(literals(['delivered', 'read'] as const, { description: 'the status that ends the cascade at this step; default `delivered` (`read` counts too)' })),
+    timeout_seconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 86400, description: 'how long this step may take before the next one starts; required on every step but the last' })),
+    to: Type.Optional(Type.String({ minLength: 1, maxLength: 254, description: 'this step\'s recipient, when it differs from `to` (a chat id, an address)' })),
+    from: Type.Optional(Type.String({ minLength: 1, maxLength: 254 })),
+    text: Type.Optional(Type.String({ maxLength: 10000, description: 'this step\'s text; default the message\'s `text`' })),
+    subject: Type.Optional(Type.String({ minLength: 1, maxLength: 998, description: 'email' })),
+    html: Type.Optional(Type.String({ minLength: 1, maxLength: 500000, description: 'email' })),
+    template: Type.Optional(TemplateSchema),
+  },
+  { additionalProperties: false },
+);
+
 export const SendMessageSchema = Type.Object(
   {
     channel: Type.Optional(literals(CHANNELS, { description: 'how the message goes; default `sms`. docs/api.md lists what each channel needs', examples: ['sms'] })),
@@ -58,6 +74,13 @@ export const SendMessageSchema = Type.Object(
     traffic_type: Type.Optional(literals(TRAFFIC_TYPES)),
     reference: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: 'your own id, echoed everywhere' })),
     callback_url: Type.Optional(CallbackUrl),
+    cascade: Type.Optional(
+      Type.Array(CascadeStepSchema, {
+        minItems: 1,
+        maxItems: 8,
+        description: 'send by these steps in turn (docs/api.md#cascade): each step\'s message is a child of this one; the next starts when a step fails for good or its timeout passes without its `until`',
+      }),
+    ),
   },
   { additionalProperties: false, $id: 'SendMessage' },
 );
@@ -119,6 +142,26 @@ export const MessageSchema = Type.Object(
     callback_url: Nullable(Type.String({ description: 'where its status events are also posted' })),
     price: Type.Optional(Type.String({ description: 'the price of one part from the price list at accept (RUB); absent for a free message. Its parts times this was reserved (docs/balance.md)', examples: ['2.08'] })),
     template_id: Type.Optional(Type.String({ description: 'the approved template the text matched (template traffic, docs/templates.md); absent when it matched none', examples: ['tpl_01KB2Z0A1B2C3D4E5F6G7H8J9K'] })),
+    parent_id: Type.Optional(Type.String({ description: 'a cascade step\'s message: the cascade\'s message' })),
+    cascade_step: Type.Optional(Type.Integer({ minimum: 1, description: 'a cascade step\'s message: its step, from 1' })),
+    cascade: Type.Optional(
+      Type.Object({
+        status: literals(['running', 'done'] as const),
+        current_step: Type.Integer({ description: 'the step running now, or the last one run' }),
+        decided_by: Nullable(Type.Object({ step: Type.Integer(), channel: Type.String(), message_id: Type.String() }, { description: 'the step whose message gave this one its final status' })),
+        steps: Type.Array(
+          Type.Object({
+            step: Type.Integer(),
+            channel: Type.String(),
+            connector: Nullable(Type.String()),
+            until: Type.String(),
+            timeout_seconds: Nullable(Type.Integer()),
+            message_id: Nullable(Type.String({ description: 'null: the step was never started' })),
+            status: Nullable(literals(MESSAGE_STATUSES)),
+          }),
+        ),
+      }, { description: 'a cascade\'s message (GET by id only): its steps and how far it got' }),
+    ),
     parts: Type.Optional(Type.Array(PartSchema)),
     events: Type.Optional(
       Type.Array(
@@ -127,8 +170,11 @@ export const MessageSchema = Type.Object(
           reason: Nullable(Type.String()),
           provider_code: Nullable(Type.String()),
           at: Timestamp,
+          message_id: Type.Optional(Type.String({ description: 'a cascade\'s timeline: whose event it is (the cascade\'s message or a step\'s)' })),
+          step: Type.Optional(Type.Integer({ description: 'a cascade\'s timeline: the step of a step\'s event' })),
+          channel: Type.Optional(Type.String()),
         }),
-        { description: 'the status timeline, oldest first' },
+        { description: 'the status timeline, oldest first; for a cascade, its steps\' events too' },
       ),
     ),
   },

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { Type } from 'typebox';
+import { Type, type Static } from 'typebox';
 import { isValidTimeZone } from '../../../domain/quiet-hours.ts';
 import { ApiError } from '../../../errors.ts';
 import { isValidRegion } from '../../../sms/phone.ts';
@@ -16,6 +16,21 @@ const QuietHoursSchema = Type.Union(
   { description: 'advertising is held through this window, in the recipient\'s time zone (from the numbering plan) or else the account\'s; null: none' },
 );
 
+/** A step of the account's default cascade (verifications that give no channel order): a message cascade step without its text. */
+export const DefaultCascadeStepSchema = Type.Object(
+  {
+    channel: Type.Enum(['sms', 'telegram', 'whatsapp', 'viber', 'voice'] as const),
+    connector: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    until: Type.Optional(Type.Enum(['delivered', 'read'] as const)),
+    timeout_seconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 86400, description: 'required on every step but the last' })),
+    template: Type.Optional(Type.Object({ name: Type.String({ minLength: 1, maxLength: 512 }), language: Type.Optional(Type.String({ minLength: 2, maxLength: 16 })) }, { additionalProperties: false, description: 'whatsapp, viber: the authentication template; the code is its parameter' })),
+  },
+  { additionalProperties: false },
+);
+const DefaultCascadeSchema = Type.Union([Type.Array(DefaultCascadeStepSchema, { minItems: 1, maxItems: 8 }), Type.Null()], {
+  description: 'the channel order of verifications that give none (docs/verify.md); null: SMS alone',
+});
+
 const AccountSchema = Type.Object(
   {
     id: Type.String(),
@@ -28,6 +43,7 @@ const AccountSchema = Type.Object(
     quiet_hours: QuietHoursSchema,
     require_registered_senders: Type.Boolean({ description: 'true: a `from` must be a sender name approved for the recipient\'s operator (GET /v1/sender-names)' }),
     fallback_sender: Type.Union([Sender, Type.Null()], { description: 'sent instead of a sender that is not approved for the recipient\'s operator; null: such messages are refused' }),
+    default_cascade: DefaultCascadeSchema,
     created_at: Type.String({ format: 'date-time' }),
   },
   {
@@ -44,6 +60,7 @@ const AccountSchema = Type.Object(
         quiet_hours: { start: '21:00', end: '09:00' },
         require_registered_senders: true,
         fallback_sender: 'Shop',
+        default_cascade: [{ channel: 'telegram', timeout_seconds: 60 }, { channel: 'sms' }],
         created_at: '2026-11-22T10:00:00.000Z',
       },
     ],
@@ -60,6 +77,7 @@ const PatchAccountSchema = Type.Object(
     quiet_hours: Type.Optional(QuietHoursSchema),
     require_registered_senders: Type.Optional(Type.Boolean()),
     fallback_sender: Type.Optional(Type.Union([Sender, Type.Null()])),
+    default_cascade: Type.Optional(DefaultCascadeSchema),
   },
   { additionalProperties: false },
 );
@@ -75,6 +93,7 @@ export const presentAccount = (a: Account) => ({
   quiet_hours: a.quiet_hours_start === null || a.quiet_hours_end === null ? null : { start: a.quiet_hours_start, end: a.quiet_hours_end },
   require_registered_senders: a.require_registered_senders === 1,
   fallback_sender: a.fallback_sender,
+  default_cascade: a.default_cascade ? (JSON.parse(a.default_cascade) as Static<typeof DefaultCascadeStepSchema>[]) : null,
   created_at: new Date(a.created_at).toISOString(),
 });
 
@@ -107,6 +126,9 @@ export function accountRoutes(deps: HttpDeps, cache: AccountCache): FastifyPlugi
         const problems: { field: string; issue: string }[] = [];
         if (b.default_region !== undefined && !isValidRegion(b.default_region)) problems.push({ field: 'default_region', issue: `${b.default_region} is not a region with a numbering plan` });
         if (b.time_zone !== undefined && !isValidTimeZone(b.time_zone)) problems.push({ field: 'time_zone', issue: `${b.time_zone} is not an IANA time zone (like Europe/Moscow)` });
+        b.default_cascade?.forEach((step, i, all) => {
+          if (i < all.length - 1 && step.timeout_seconds === undefined) problems.push({ field: `default_cascade.${i}.timeout_seconds`, issue: 'is required on every step but the last' });
+        });
         if (problems.length > 0) throw new ApiError('invalid_setting', problems.map((p) => p.issue).join('; '), problems);
         const updated = await deps.accounts.updateSettings(auth.account.id, {
           ...(b.name === undefined ? {} : { name: b.name }),
@@ -117,6 +139,7 @@ export function accountRoutes(deps: HttpDeps, cache: AccountCache): FastifyPlugi
           ...(b.quiet_hours === undefined ? {} : { quiet_hours_start: b.quiet_hours?.start ?? null, quiet_hours_end: b.quiet_hours?.end ?? null }),
           ...(b.require_registered_senders === undefined ? {} : { require_registered_senders: b.require_registered_senders ? 1 : 0 }),
           ...(b.fallback_sender === undefined ? {} : { fallback_sender: b.fallback_sender }),
+          ...(b.default_cascade === undefined ? {} : { default_cascade: b.default_cascade === null ? null : JSON.stringify(b.default_cascade) }),
         });
         cache.forgetAccount(auth.account.id);
         deps.accountChanged(updated!);

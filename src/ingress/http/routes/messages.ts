@@ -2,7 +2,10 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { ApiError, type ErrorDetail } from '../../../errors.ts';
 import { newId } from '../../../domain/ids.ts';
-import { acceptContext, prepareMessage, type SendRequest } from '../../../pipeline/accept.ts';
+import { acceptContext, prepareMessage, type AcceptContext, type SendRequest } from '../../../pipeline/accept.ts';
+import { prepareCascade } from '../../../pipeline/cascade.ts';
+import type { Account } from '../../../store/accounts.ts';
+import { CascadesRepository, type CascadeRow } from '../../../store/cascades.ts';
 import { affordable } from '../../../pipeline/billing.ts';
 import { BalanceRepository } from '../../../store/balance.ts';
 import { normalizePhone } from '../../../sms/phone.ts';
@@ -30,8 +33,22 @@ import { decodeCursor, encodeCursor } from '../cursor.ts';
 const errors = { 400: ErrorSchema, 401: ErrorSchema, 404: ErrorSchema, 409: ErrorSchema, 413: ErrorSchema, 422: ErrorSchema };
 const security = [{ bearerAuth: [] }];
 
+/** One message, or a cascade (its parent, first step and cascade row): the rows to store and the one to answer with. */
+type PreparedSend = { ok: true; rows: MessageRow[]; head: MessageRow; cascade: CascadeRow | undefined } | { ok: false; error: ApiError };
+
+function prepareSend(deps: HttpDeps, account: Account, req: SendRequest, now: number, batchId: string | null, context: AcceptContext, prefix = ''): PreparedSend {
+  if (req.cascade === undefined) {
+    const p = prepareMessage(account, req, now, batchId, context, prefix);
+    return p.ok ? { ok: true, rows: [p.row], head: p.row, cascade: undefined } : p;
+  }
+  const known = new Set(deps.delivery.connectors().map((c) => c.id));
+  const c = prepareCascade(account, req, now, batchId, context, prefix, (id) => known.has(id));
+  return c.ok ? { ok: true, rows: [c.parent, c.first], head: c.parent, cascade: c.cascade } : c;
+}
+
 export function messagesRoutes(deps: HttpDeps, validateItem: ValidateFunction): FastifyPluginAsyncTypebox {
   const balances = new BalanceRepository(deps.database.db);
+  const cascades = new CascadesRepository(deps.database.db);
   return async (app) => {
     app.post(
       '/v1/messages',
@@ -49,13 +66,13 @@ export function messagesRoutes(deps: HttpDeps, validateItem: ValidateFunction): 
       async (request, reply) => {
         const auth = requireAuth(request);
         const now = Date.now();
-        const prepared = prepareMessage(auth.account, request.body, now, null, await acceptContext(auth.account, deps.mno, deps.senderRegistry, deps.billing));
+        const prepared = prepareSend(deps, auth.account, request.body, now, null, await acceptContext(auth.account, deps.mno, deps.senderRegistry, deps.billing));
         if (!prepared.ok) throw prepared.error;
         const idem = await claimIdempotency(deps.idempotency, request, reply, auth.account.id);
         if (idem === 'replied') return reply;
-        const body = presentMessage(prepared.row);
+        const body = presentMessage(prepared.head);
         try {
-          await deps.delivery.accept({ messages: [prepared.row], idempotency: idem && { ...idem, status: 202, body: JSON.stringify(body) } });
+          await deps.delivery.accept({ messages: prepared.rows, ...(prepared.cascade ? { cascades: [prepared.cascade] } : {}), idempotency: idem && { ...idem, status: 202, body: JSON.stringify(body) } });
         } catch (err) {
           if (idem) await deps.idempotency.release(idem).catch(() => {});
           throw err;
@@ -93,6 +110,7 @@ export function messagesRoutes(deps: HttpDeps, validateItem: ValidateFunction): 
         const batchId = newId('bat', now);
         const context = await acceptContext(auth.account, deps.mno, deps.senderRegistry, deps.billing);
         const rows: MessageRow[] = [];
+        const cascadeRows: CascadeRow[] = [];
         const accepted: { index: number; id: string; to: string; status: 'accepted'; parts_count: number; encoding: string; reference: string | null }[] = [];
         const rejected: { index: number; code: string; message: string; details: ErrorDetail[] }[] = [];
         items.forEach(({ raw, prefix }, index) => {
@@ -103,44 +121,54 @@ export function messagesRoutes(deps: HttpDeps, validateItem: ValidateFunction): 
             rejected.push({ index, code: 'validation_failed', message: details.map((d) => `${d.field} ${d.issue}`).join('; '), details });
             return;
           }
-          const p = prepareMessage(auth.account, raw as SendRequest, now, batchId, context, oneText ? '' : `${prefix}.`);
+          const p = prepareSend(deps, auth.account, raw as SendRequest, now, batchId, context, oneText ? '' : `${prefix}.`);
           if (!p.ok) {
             const details = oneText ? p.error.details.map((d) => (d.field === 'to' ? { ...d, field: prefix } : d)) : p.error.details;
             rejected.push({ index, code: p.error.code, message: p.error.message, details });
             return;
           }
-          rows.push(p.row);
-          accepted.push({ index, id: p.row.id, to: p.row.recipient, status: 'accepted', parts_count: p.row.parts_count, encoding: p.row.encoding, reference: p.row.reference });
+          rows.push(...p.rows);
+          if (p.cascade) cascadeRows.push(p.cascade);
+          const h = p.head;
+          accepted.push({ index, id: h.id, to: h.recipient, status: 'accepted', parts_count: h.parts_count, encoding: h.encoding, reference: h.reference });
         });
         if (rows.some((r) => r.price_minor)) {
-          // Items beyond what the account can pay are refused like invalid ones; the rest go.
+          // Items beyond what the account can pay are refused like invalid ones; the rest go. A cascade
+          // is one item: its parent is free, its first step is what is reserved.
           const { refused } = await affordable(balances, auth.account.id, rows);
+          const dropped = new Set<string>();
           for (const [row, error] of refused) {
-            const at = accepted.findIndex((a) => a.id === row.id);
+            const head = row.parent_id ?? row.id;
+            if (dropped.has(head)) continue;
+            dropped.add(head);
+            const at = accepted.findIndex((a) => a.id === head);
             rejected.push({ index: accepted[at]!.index, code: error.code, message: error.message, details: error.details });
             accepted.splice(at, 1);
-            rows.splice(rows.indexOf(row), 1);
+          }
+          if (dropped.size > 0) {
+            for (let i = rows.length - 1; i >= 0; i--) if (dropped.has(rows[i]!.parent_id ?? rows[i]!.id)) rows.splice(i, 1);
+            for (let i = cascadeRows.length - 1; i >= 0; i--) if (dropped.has(cascadeRows[i]!.id)) cascadeRows.splice(i, 1);
           }
           rejected.sort((x, y) => x.index - y.index);
-          if (rows.length === 0 && rejected.every((r) => r.code === 'insufficient_balance')) {
+          if (accepted.length === 0 && rejected.every((r) => r.code === 'insufficient_balance')) {
             throw new ApiError('insufficient_balance', `the balance does not cover any of the ${items.length} items; nothing was sent: top up the balance`, rejected.map((r) => ({ field: `${'messages' in body ? 'messages' : 'to'}.${r.index}`, issue: r.details[0]?.issue ?? 'not covered by the balance' })));
           }
         }
-        if (rows.length === 0) {
+        if (accepted.length === 0) {
           const details = rejected.flatMap((r) => r.details.map((d) => ({ field: d.field, issue: d.issue })));
           throw new ApiError('bulk_all_invalid', `none of the ${items.length} items is valid; nothing was sent`, details);
         }
         const idem = await claimIdempotency(deps.idempotency, request, reply, auth.account.id);
         if (idem === 'replied') return reply;
-        const batch: BatchRow = { id: batchId, account_id: auth.account.id, total: items.length, accepted: rows.length, rejected: rejected.length, created_at: now };
-        const result = { batch_id: batchId, accepted: rows.length, rejected: rejected.length, messages: accepted, errors: rejected };
+        const batch: BatchRow = { id: batchId, account_id: auth.account.id, total: items.length, accepted: accepted.length, rejected: rejected.length, created_at: now };
+        const result = { batch_id: batchId, accepted: accepted.length, rejected: rejected.length, messages: accepted, errors: rejected };
         try {
-          await deps.delivery.accept({ messages: rows, batch, idempotency: idem && { ...idem, status: 202, body: JSON.stringify(result) } });
+          await deps.delivery.accept({ messages: rows, batch, ...(cascadeRows.length > 0 ? { cascades: cascadeRows } : {}), idempotency: idem && { ...idem, status: 202, body: JSON.stringify(result) } });
         } catch (err) {
           if (idem) await deps.idempotency.release(idem).catch(() => {});
           throw err;
         }
-        deps.metrics.messagesAccepted.inc(rows.length);
+        deps.metrics.messagesAccepted.inc(accepted.length);
         return reply.code(202).send(result);
       },
     );
@@ -206,7 +234,11 @@ export function messagesRoutes(deps: HttpDeps, validateItem: ValidateFunction): 
         const row = await deps.messages.get(auth.account.id, request.params.id);
         if (!row) throw new ApiError('not_found', `no message ${request.params.id} in this account`);
         const [parts, events] = await Promise.all([deps.messages.parts(auth.account.id, row.id), deps.messages.events(auth.account.id, row.id)]);
-        return presentMessage(row, { parts, events });
+        const cascade = row.cascade_step === 0 ? await cascades.get(auth.account.id, row.id) : undefined;
+        if (!cascade) return presentMessage(row, { parts, events });
+        const children = await cascades.children(auth.account.id, row.id);
+        const childEvents = (await Promise.all(children.map((c) => deps.messages.events(auth.account.id, c.id)))).flat();
+        return presentMessage(row, { parts: [], events, cascade: { row: cascade, children, childEvents } });
       },
     );
 

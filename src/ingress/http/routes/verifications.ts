@@ -4,7 +4,11 @@ import { Type } from 'typebox';
 import { secretEquals } from '../../../connectors/shared/http-client.ts';
 import { newId } from '../../../domain/ids.ts';
 import { ApiError } from '../../../errors.ts';
+import type { Channel } from '../../../connectors/channels.ts';
 import { acceptContext, prepareMessage, type SendRequest } from '../../../pipeline/accept.ts';
+import { prepareCascade, type CascadeStepRequest } from '../../../pipeline/cascade.ts';
+import type { CascadeRow } from '../../../store/cascades.ts';
+import type { MessageRow } from '../../../store/messages.ts';
 import { VerificationsRepository, type VerificationRow } from '../../../store/verifications.ts';
 import { requireAuth } from '../auth.ts';
 import type { HttpDeps } from '../deps.ts';
@@ -18,7 +22,11 @@ const MAX_ATTEMPTS = 5;
 const CreateVerificationSchema = Type.Object(
   {
     to: Type.String({ minLength: 1, maxLength: 64, description: 'the number to verify, any common form', examples: ['+79161234567'] }),
-    channel: Type.Optional(Type.Enum(['sms', 'telegram', 'whatsapp'], { description: 'how the code goes; default sms. `telegram` uses Telegram Gateway when the route\'s connector is one' })),
+    channel: Type.Optional(Type.Enum(['sms', 'telegram', 'whatsapp'], { description: 'one channel only. `telegram` uses Telegram Gateway when the route\'s connector is one. Without `channel` and `channels`: the account\'s `default_cascade`, or SMS alone' })),
+    channels: Type.Optional(
+      Type.Array(Type.Enum(['sms', 'telegram', 'whatsapp']), { minItems: 1, maxItems: 3, uniqueItems: true, description: 'the channel order: the code goes by a cascade of these, each until delivered (docs/verify.md)', examples: [['telegram', 'whatsapp', 'sms']] }),
+    ),
+    step_timeout_seconds: Type.Optional(Type.Integer({ minimum: 5, maximum: 600, description: 'with `channels`: how long each step waits for delivery before the next starts, default 60' })),
     code_length: Type.Optional(Type.Integer({ minimum: 4, maximum: 8, description: 'digits of a generated code, default 6' })),
     code: Type.Optional(Type.String({ pattern: '^[0-9]{4,8}$', description: 'your own code instead of a generated one' })),
     ttl_seconds: Type.Optional(Type.Integer({ minimum: 60, maximum: 3600, description: 'how long the code is valid, default 600' })),
@@ -34,9 +42,10 @@ const VerificationSchema = Type.Object(
     id: Type.String({ examples: ['ver_01JDQ3X4Y5Z6A7B8C9D0E1F2G3'] }),
     object: Type.Literal('verification'),
     to: Type.String(),
-    channel: Type.String(),
+    channel: Type.String({ description: 'the (first) channel the code goes by' }),
+    channels: Type.Array(Type.String(), { description: 'the channel order: one channel, or a cascade\'s steps' }),
     status: Type.Enum(['pending', 'verified', 'expired', 'failed'], { description: '`failed`: too many wrong codes' }),
-    message_id: Type.String({ description: 'the message carrying the code: follow its delivery with GET /v1/messages/{id}' }),
+    message_id: Type.String({ description: 'the message carrying the code (with several channels, the cascade\'s message): follow its delivery with GET /v1/messages/{id}' }),
     attempts: Type.Integer(),
     max_attempts: Type.Integer(),
     expires_at: Timestamp,
@@ -54,6 +63,15 @@ const CheckResultSchema = Type.Object({
   attempts_left: Type.Integer(),
 });
 
+/** A step of a verification's channel order (the account's `default_cascade` has this shape). */
+interface DefaultStep {
+  channel: string;
+  connector?: string | undefined;
+  until?: 'delivered' | 'read' | undefined;
+  timeout_seconds?: number | undefined;
+  template?: { name: string; language?: string | undefined } | undefined;
+}
+
 const hashCode = (salt: string, code: string) => createHash('sha256').update(`${salt}:${code}`).digest('hex');
 
 function present(v: VerificationRow) {
@@ -62,7 +80,8 @@ function present(v: VerificationRow) {
     id: v.id,
     object: 'verification' as const,
     to: v.recipient,
-    channel: v.channel,
+    channel: v.channel.split(',')[0]!,
+    channels: v.channel.split(','),
     status: v.status as 'pending' | 'verified' | 'expired' | 'failed',
     message_id: v.message_id,
     attempts: v.attempts,
@@ -76,7 +95,8 @@ function present(v: VerificationRow) {
 /**
  * One-time codes (docs/verify.md): the gateway makes the code (or takes
  * one), sends it as a message of the chosen channel, keeps only its salted
- * hash, and answers checks. The cascade over several channels is not built yet.
+ * hash, and answers checks. With several channels (`channels`, or the
+ * account's `default_cascade`) the code goes by a cascade (pipeline/cascade.ts).
  */
 export function verificationsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
   const repo = new VerificationsRepository(deps.database.db);
@@ -99,22 +119,57 @@ export function verificationsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
         const auth = requireAuth(request);
         const body = request.body;
         const now = Date.now();
-        const channel = body.channel ?? 'sms';
-        if (channel === 'whatsapp' && !body.template) throw new ApiError('verification_needs_template', 'a WhatsApp verification needs template', [{ field: 'template', issue: 'required for whatsapp' }]);
+        if (body.channel !== undefined && body.channels !== undefined) throw new ApiError('validation_failed', 'give channel or channels, not both', [{ field: 'channels', issue: 'not together with channel' }]);
         const code = body.code ?? Array.from({ length: body.code_length ?? 6 }, () => randomInt(10)).join('');
         const ttlSeconds = body.ttl_seconds ?? 600;
-        const send: SendRequest = {
-          channel,
-          to: body.to,
-          text: channel === 'whatsapp' ? '' : (body.text ?? 'Your code is {code}').replaceAll('{code}', code),
-          ttl_seconds: ttlSeconds,
-          traffic_type: 'service',
-          ...(body.from === undefined ? {} : { from: body.from }),
-          ...(body.template ? { template: { name: body.template.name, language: body.template.language, params: [code] } } : {}),
-        };
-        const prepared = prepareMessage(auth.account, send, now, null, await acceptContext(auth.account, deps.mno, deps.senderRegistry, deps.billing));
-        if (!prepared.ok) throw prepared.error;
-        const recipient = prepared.row.recipient;
+        const text = (body.text ?? 'Your code is {code}').replaceAll('{code}', code);
+        const withCode = (t: { name: string; language?: string | undefined } | undefined) => (t ? { template: { name: t.name, language: t.language, params: [code] } } : {});
+        // The channel order: one channel, the given order, the account's default cascade, or SMS alone.
+        const order: DefaultStep[] =
+          body.channel !== undefined
+            ? [{ channel: body.channel }]
+            : body.channels !== undefined
+              ? body.channels.map((channel, i, all) => ({ channel, ...(i < all.length - 1 ? { timeout_seconds: body.step_timeout_seconds ?? 60 } : {}) }))
+              : auth.account.default_cascade
+                ? (JSON.parse(auth.account.default_cascade) as DefaultStep[])
+                : [{ channel: 'sms' }];
+        const field = (i: number) => (body.channels !== undefined ? `channels.${i}` : body.channel !== undefined || !auth.account.default_cascade ? 'template' : `default_cascade.${i}.template`);
+        order.forEach((step, i) => {
+          if ((step.channel === 'whatsapp' || step.channel === 'viber') && !(step.template ?? body.template)) {
+            throw new ApiError('verification_needs_template', `a ${step.channel} verification needs template`, [{ field: field(i), issue: `required for ${step.channel}` }]);
+          }
+        });
+        const base: SendRequest = { to: body.to, text, ttl_seconds: ttlSeconds, traffic_type: 'service', ...(body.from === undefined ? {} : { from: body.from }) };
+        const context = await acceptContext(auth.account, deps.mno, deps.senderRegistry, deps.billing);
+        let rows: MessageRow[];
+        let head: MessageRow;
+        let cascade: CascadeRow | undefined;
+        if (order.length === 1 && order[0]!.connector === undefined) {
+          const only = order[0]!;
+          const templated = only.channel === 'whatsapp' || only.channel === 'viber';
+          const prepared = prepareMessage(auth.account, { ...base, channel: only.channel as Channel, ...(templated ? { text: '', ...withCode(only.template ?? body.template) } : {}) }, now, null, context);
+          if (!prepared.ok) throw prepared.error;
+          rows = [prepared.row];
+          head = prepared.row;
+        } else {
+          const steps: CascadeStepRequest[] = order.map((step) => {
+            const templated = step.channel === 'whatsapp' || step.channel === 'viber';
+            return {
+              channel: step.channel as Channel,
+              until: step.until ?? 'delivered',
+              ...(step.timeout_seconds === undefined ? {} : { timeout_seconds: step.timeout_seconds }),
+              ...(step.connector === undefined ? {} : { connector: step.connector }),
+              ...(templated ? { text: '', ...withCode(step.template ?? body.template) } : {}),
+            };
+          });
+          const known = new Set(deps.delivery.connectors().map((c) => c.id));
+          const prepared = prepareCascade(auth.account, { ...base, cascade: steps }, now, null, context, '', (id) => known.has(id));
+          if (!prepared.ok) throw prepared.error;
+          rows = [prepared.parent, prepared.first];
+          head = prepared.parent;
+          cascade = prepared.cascade;
+        }
+        const recipient = head.recipient;
         const { perNumber, perAccount } = VERIFY_LIMITS;
         if ((await repo.countSince(auth.account.id, now - perNumber.windowMs, recipient)) >= perNumber.count) {
           throw new ApiError('verification_limit_exceeded', `${recipient} got ${perNumber.count} verifications in the last ${perNumber.windowMs / 60_000} minutes; retry later`, [{ field: 'to', issue: 'too many verifications for this number' }], { 'retry-after': String(perNumber.windowMs / 1000) });
@@ -129,8 +184,8 @@ export function verificationsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
           id: newId('ver', now),
           account_id: auth.account.id,
           recipient,
-          channel,
-          message_id: prepared.row.id,
+          channel: order.map((s) => s.channel).join(','),
+          message_id: head.id,
           code_salt: salt,
           code_hash: hashCode(salt, code),
           status: 'pending',
@@ -144,7 +199,7 @@ export function verificationsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
         try {
           // The verification first: a message without one could never be checked.
           await repo.insert(row);
-          await deps.delivery.accept({ messages: [prepared.row], idempotency: idem && { ...idem, status: 201, body: JSON.stringify(answer) } });
+          await deps.delivery.accept({ messages: rows, ...(cascade ? { cascades: [cascade] } : {}), idempotency: idem && { ...idem, status: 201, body: JSON.stringify(answer) } });
         } catch (err) {
           if (idem) await deps.idempotency.release(idem).catch(() => {});
           throw err;

@@ -1,0 +1,553 @@
+import type { Kysely } from 'kysely';
+import type { Channel, TemplateRef } from '../connectors/channels.ts';
+import { newId } from '../domain/ids.ts';
+import { isReasonCode } from '../domain/reasons.ts';
+import type { MessageStatus } from '../domain/statuses.ts';
+import { ApiError } from '../errors.ts';
+import type { EventBus, StatusChange } from '../events/bus.ts';
+import type { EventOutbox, OutboxMessageEvent } from '../events/webhooks/outbox.ts';
+import type { Logger } from '../log.ts';
+import type { Account } from '../store/accounts.ts';
+import { CascadesRepository, PARENT_DUE_AT, parseSteps, type CascadeRow, type CascadeStepSpec, type CascadeUntil } from '../store/cascades.ts';
+import type { InboundMessageRow } from '../store/inbound.ts';
+import { MessagesRepository, type MessageRow } from '../store/messages.ts';
+import type { DB } from '../store/schema.ts';
+import { inLists } from '../store/shapes.ts';
+import type { WriteBatcher } from '../store/write-batcher.ts';
+import { prepareMessage, type AcceptContext, type SendRequest } from './accept.ts';
+import type { Dispatcher } from './dispatcher.ts';
+import { insertEvents, type EventInput } from './transitions.ts';
+
+/**
+ * Cascade fallback (docs/api.md#cascade): one parent message, sent as child
+ * messages one channel after another. A step ends its cascade when its
+ * message reaches the step's condition (`delivered` or `read`); the next step
+ * starts at once when the step's message fails for good, or when the step's
+ * timeout passes first. The parent's final status is that of the step that
+ * decided it, and its `channel` and `connector` say which one.
+ *
+ * Every decision is made inside the transaction that records the change it
+ * reacts to (the engine is part of the event outbox), and a step's timeout is
+ * a row (`cascades.timer_at`): a crash at any point leaves either the change
+ * and its consequence or neither, and the timer is found again after a restart.
+ * Each move checks the step it moves from (`WHERE step = ?`), so a decision
+ * is taken once even when two nodes race for it.
+ */
+
+// ---------------------------------------------------------------- the request
+
+/** One step as a client writes it. */
+export interface CascadeStepRequest {
+  channel: Channel;
+  /** the connector the step must go by; default: the route of the channel */
+  connector?: string | undefined;
+  until?: CascadeUntil | undefined;
+  /** required on every step but the last */
+  timeout_seconds?: number | undefined;
+  to?: string | undefined;
+  from?: string | undefined;
+  text?: string | undefined;
+  subject?: string | undefined;
+  html?: string | undefined;
+  template?: TemplateRef | undefined;
+}
+
+export const MAX_CASCADE_STEPS = 8;
+
+export type PreparedCascade = { ok: true; parent: MessageRow; first: MessageRow; cascade: CascadeRow } | { ok: false; error: ApiError };
+
+/**
+ * Checks a cascade request and prepares what accept stores: the parent (never
+ * sent itself), the first step's message and the cascade row. Each step is
+ * checked as a message of its channel (errors name `cascade.N.…`); the
+ * top-level `text`, `to` and `from` are every step's defaults.
+ */
+export function prepareCascade(
+  account: Account,
+  req: SendRequest,
+  now: number,
+  batchId: string | null,
+  context: AcceptContext,
+  fieldPrefix = '',
+  connectorExists?: (id: string) => boolean,
+): PreparedCascade {
+  const steps = req.cascade ?? [];
+  const field = (name: string) => fieldPrefix + name;
+  const invalid = (name: string, issue: string) => ({ ok: false as const, error: new ApiError('cascade_invalid', `${name} ${issue}`, [{ field: field(name), issue }]) });
+  if (steps.length === 0 || steps.length > MAX_CASCADE_STEPS) return invalid('cascade', `must have 1 to ${MAX_CASCADE_STEPS} steps`);
+  if (req.channel !== undefined) return invalid('channel', 'is given on each cascade step, not beside `cascade`');
+  for (const name of ['subject', 'html', 'template'] as const) if (req[name] !== undefined) return invalid(name, 'is given on the cascade step that needs it, not beside `cascade`');
+  const specs: CascadeStepSpec[] = [];
+  let first: MessageRow | undefined;
+  for (const [i, s] of steps.entries()) {
+    const last = i === steps.length - 1;
+    if (!last && s.timeout_seconds === undefined) return invalid(`cascade.${i}.timeout_seconds`, 'is required on every step but the last');
+    if (s.connector !== undefined && connectorExists && !connectorExists(s.connector)) {
+      const issue = `names no connector (GET /v1/connectors lists them)`;
+      return { ok: false, error: new ApiError('unknown_connector', `cascade step ${i}: connector ${s.connector} does not exist`, [{ field: field(`cascade.${i}.connector`), issue }]) };
+    }
+    const stepReq: SendRequest = {
+      ...req,
+      cascade: undefined,
+      channel: s.channel,
+      to: s.to ?? req.to,
+      text: s.text ?? req.text,
+      from: s.from ?? req.from,
+      subject: s.subject,
+      html: s.html,
+      template: s.template,
+    };
+    const p = prepareMessage(account, stepReq, now, null, context, `${fieldPrefix}cascade.${i}.`);
+    if (!p.ok) return p;
+    const r = p.row;
+    if (i === 0) first = r;
+    specs.push({
+      channel: s.channel,
+      until: s.until ?? 'delivered',
+      timeout_seconds: last ? null : s.timeout_seconds!,
+      connector: s.connector ?? null,
+      message: { channel: r.channel, recipient: r.recipient, sender: r.sender, body: r.body, encoding: r.encoding, characters: r.characters, parts_count: r.parts_count, operator: r.operator, region: r.region, content: r.content ?? null },
+    });
+  }
+  const head = first!;
+  const parentId = newId('msg', now);
+  const waits = specs.reduce((sum, s) => sum + (s.timeout_seconds ?? 0), 0) * 1000;
+  const parent: MessageRow = { ...head, id: parentId, batch_id: batchId, due_at: PARENT_DUE_AT, expires_at: head.expires_at + waits, parent_id: null, cascade_step: 0 };
+  // The parent is never sent: it costs nothing (only its steps are reserved and charged).
+  delete parent.price_minor;
+  delete parent.template_id;
+  const child: MessageRow = { ...head, parent_id: parentId, cascade_step: 1, connector_id: specs[0]!.connector };
+  const timeout = specs[0]!.timeout_seconds;
+  const cascade: CascadeRow = {
+    id: parentId,
+    account_id: account.id,
+    steps: JSON.stringify(specs),
+    step: 1,
+    child_id: child.id,
+    status: 'running',
+    timer_at: timeout === null ? null : child.due_at + timeout * 1000,
+    decided_step: null,
+    created_at: now,
+    updated_at: now,
+  };
+  return { ok: true, parent, first: child, cascade };
+}
+
+// ---------------------------------------------------------------- decisions
+
+const FAILED: ReadonlySet<string> = new Set(['undelivered', 'failed', 'expired', 'rejected', 'cancelled']);
+
+/** Whether a step's message in this status meets the step's condition. */
+export function conditionMet(until: CascadeUntil, status: string): boolean {
+  return until === 'read' ? status === 'read' : status === 'delivered' || status === 'read';
+}
+
+/** What the cascade does about one change. */
+export type CascadeAction =
+  | { kind: 'none' }
+  /** the parent moves on to this status (a step's message was taken or sent) */
+  | { kind: 'progress'; status: 'queued' | 'sent' }
+  /** the parent ends with the status and reason of this step's message; the cascade is done */
+  | { kind: 'finish'; step: number }
+  /** the next step starts; `stop`: the step whose unsent message is withdrawn */
+  | { kind: 'advance'; to: number; stop: number | null }
+  /** the message of the step that delivered the parent was read: so is the parent */
+  | { kind: 'read' };
+
+interface State {
+  status: string;
+  step: number;
+  decided_step: number | null;
+}
+
+/** A change of the message of step `k` (1-based). */
+export function decideOnChild(state: State, steps: readonly Pick<CascadeStepSpec, 'until'>[], k: number, status: string, reason: string | null): CascadeAction {
+  if (state.status !== 'running') return status === 'read' && state.decided_step === k ? { kind: 'read' } : { kind: 'none' };
+  if (status === 'queued') return { kind: 'progress', status: 'queued' };
+  if (status === 'sent') return { kind: 'progress', status: 'sent' };
+  if (status === 'delivered' || status === 'read') {
+    // The last step has nothing to fall back to; an earlier step that got there late still ends the cascade.
+    if (k === steps.length || conditionMet(steps[k - 1]!.until, status)) return { kind: 'finish', step: k };
+    return { kind: 'progress', status: 'sent' };
+  }
+  if (!FAILED.has(status)) return { kind: 'none' };
+  // A SIM swap or fraud block: no code may go to this number by any channel now.
+  if (reason === 'security_block') return { kind: 'finish', step: k };
+  if (k !== state.step) return { kind: 'none' }; // an earlier step's message, after the cascade moved on: recorded on it only
+  if (k === steps.length) return { kind: 'finish', step: k };
+  return { kind: 'advance', to: k + 1, stop: null };
+}
+
+/** The running step's timeout passed; `status` is its message's. */
+export function decideOnTimer(state: State, steps: readonly Pick<CascadeStepSpec, 'until'>[], status: string): CascadeAction {
+  if (state.status !== 'running' || state.step >= steps.length) return { kind: 'none' };
+  if (conditionMet(steps[state.step - 1]!.until, status)) return { kind: 'finish', step: state.step };
+  return { kind: 'advance', to: state.step + 1, stop: FAILED.has(status) ? null : state.step };
+}
+
+// ---------------------------------------------------------------- the engine
+
+export interface CascadeEngineOptions {
+  /** how often timers due soon are read from the store, default 250 ms */
+  pollMs?: number | undefined;
+}
+
+/** What one unit of work did, for after its commit. */
+interface Effects {
+  dispatch: string[];
+  timers: { id: string; at: number }[];
+  changes: StatusChange[];
+}
+
+/** How far ahead a timer is held in memory; later ones are read from the store when they come near. */
+const HORIZON_MS = 60_000;
+
+/**
+ * Runs cascades in the delivery thread. `onEvents` is called by the event
+ * outbox inside the transaction of every batch of status changes; timers
+ * fire from memory (armed after the commit that set them) and, as a net for
+ * restarts and lost arms, from a poll of the due index.
+ */
+export class CascadeEngine {
+  readonly #db: Kysely<DB>;
+  readonly #batcher: WriteBatcher;
+  readonly #bus: EventBus;
+  readonly #log: Logger;
+  readonly #pollMs: number;
+  readonly #repo: CascadesRepository;
+  #dispatcher: Dispatcher | undefined;
+  #outbox: EventOutbox | undefined;
+  readonly #timers = new Map<string, { at: number; handle: NodeJS.Timeout }>();
+  #poll: NodeJS.Timeout | undefined;
+  #polling: Promise<void> | null = null;
+  #stopped = false;
+  #firing = new Set<Promise<unknown>>();
+
+  constructor(db: Kysely<DB>, batcher: WriteBatcher, bus: EventBus, log: Logger, options: CascadeEngineOptions = {}) {
+    this.#db = db;
+    this.#batcher = batcher;
+    this.#bus = bus;
+    this.#log = log;
+    this.#pollMs = options.pollMs ?? 250;
+    this.#repo = new CascadesRepository(db);
+  }
+
+  /** Where new step messages go once committed, and the outbox their events are written through. */
+  wire(dispatcher: Dispatcher, outbox: EventOutbox): void {
+    this.#dispatcher = dispatcher;
+    this.#outbox = outbox;
+  }
+
+  /** Wraps an outbox: every batch of events is shown to the engine in the same transaction, after the webhooks. */
+  outbox(inner: EventOutbox): EventOutbox {
+    return {
+      messageEvents: async (tx, events) => {
+        await inner.messageEvents(tx, events);
+        await this.onEvents(tx, events);
+      },
+      inboundMessage: (tx: Kysely<DB>, row: InboundMessageRow) => inner.inboundMessage(tx, row),
+    };
+  }
+
+  start(): void {
+    this.#stopped = false;
+    const tick = () => {
+      this.#polling = this.pollOnce()
+        .then(() => undefined)
+        .catch((err: unknown) => this.#log.error({ err }, 'reading cascade timers failed'))
+        .finally(() => {
+          this.#polling = null;
+          if (!this.#stopped) this.#poll = setTimeout(tick, this.#pollMs);
+        });
+    };
+    this.#poll = setTimeout(tick, 0);
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#poll);
+    for (const t of this.#timers.values()) clearTimeout(t.handle);
+    this.#timers.clear();
+    if (this.#polling) await this.#polling;
+    await Promise.allSettled([...this.#firing]);
+  }
+
+  /** Arms the timers of cascades just stored (accept). */
+  accepted(cascades: readonly Pick<CascadeRow, 'id' | 'timer_at'>[]): void {
+    for (const c of cascades) if (c.timer_at !== null) this.arm(c.id, c.timer_at);
+  }
+
+  /** Holds a timer in memory; a later one replaces it. Far ones are left to the poll. */
+  arm(id: string, at: number, now = Date.now()): void {
+    if (this.#stopped || at - now > HORIZON_MS) return;
+    const held = this.#timers.get(id);
+    if (held && held.at === at) return;
+    if (held) clearTimeout(held.handle);
+    const handle = setTimeout(() => {
+      if (this.#timers.get(id)?.handle === handle) this.#timers.delete(id);
+      const p = this.fire(id).catch((err: unknown) => this.#log.error({ err, cascade: id }, 'a cascade timer failed; the poll tries again'));
+      this.#firing.add(p);
+      void p.finally(() => this.#firing.delete(p));
+    }, Math.max(0, at - now));
+    this.#timers.set(id, { at, handle });
+  }
+
+  /** Arms the timers that fall due soon (after a restart, or an arm lost with a failed commit). */
+  async pollOnce(now = Date.now()): Promise<number> {
+    const due = await this.#repo.timersBefore(now + Math.max(1000, 2 * this.#pollMs), 2000);
+    for (const t of due) this.arm(t.id, t.timer_at, now);
+    return due.length;
+  }
+
+  /** A timer fired: in one unit, if the cascade still waits on it, the next step starts (or the cascade ends). */
+  async fire(id: string, now = Date.now()): Promise<void> {
+    const early = await this.#batcher.run(async (tx) => {
+      const [c] = await CascadesRepository.byIds(tx, [id]);
+      if (!c || c.status !== 'running' || c.timer_at === null) return undefined;
+      // A timer may fire a millisecond early (or the row moved on to a later timer): wait for it again.
+      if (c.timer_at > now) return c.timer_at;
+      const child = await tx.selectFrom('messages').select(['status']).where('id', '=', c.child_id).executeTakeFirst();
+      const action = decideOnTimer(c, parseSteps(c), child?.status ?? 'accepted');
+      const effects = this.#effects();
+      const events: EventInput[] = [];
+      await this.#apply(tx, c, action, now, events, effects);
+      if (action.kind === 'none') {
+        await tx.updateTable('cascades').set({ timer_at: null, updated_at: now }).where('id', '=', c.id).where('step', '=', c.step).execute();
+      }
+      effects.changes.push(...(await insertEvents(tx, events, this.#outbox)));
+      return undefined;
+    });
+    if (early !== undefined) this.arm(id, early);
+  }
+
+  /** The outbox's hook: the changes of steps' messages and of parents, in their transaction. */
+  async onEvents(tx: Kysely<DB>, events: readonly OutboxMessageEvent[]): Promise<void> {
+    const relevant: { e: OutboxMessageEvent; row: CascadeFields }[] = [];
+    const rowless: OutboxMessageEvent[] = [];
+    for (const e of events) {
+      if (!e.row) rowless.push(e);
+      // A parent's own changes matter only when it ends by itself (a cancel, an expiry); most are the engine's own.
+      else if (e.row.cascade_step === 0 ? FAILED.has(e.status) : e.row.cascade_step !== null && e.row.cascade_step !== undefined) relevant.push({ e, row: e.row as CascadeFields });
+    }
+    if (rowless.length > 0) {
+      // A transition that returns no row (a cancel): read what the engine needs, only for those.
+      const found = new Map<string, CascadeFields>();
+      for (const ids of inLists([...new Set(rowless.map((e) => e.messageId))])) {
+        const rows = await tx.selectFrom('messages').select(['id', 'parent_id', 'cascade_step', 'reason_code']).where('id', 'in', ids).where('cascade_step', 'is not', null).execute();
+        for (const r of rows) found.set(r.id, r as CascadeFields);
+      }
+      for (const e of rowless) {
+        const row = found.get(e.messageId);
+        if (row && (row.cascade_step !== 0 || FAILED.has(e.status))) relevant.push({ e, row });
+      }
+    }
+    if (relevant.length === 0) return;
+    const now = Date.now();
+    const cascadeIdOf = (x: { e: OutboxMessageEvent; row: CascadeFields }) => (x.row.cascade_step === 0 ? x.e.messageId : x.row.parent_id!);
+    const cascades = new Map((await CascadesRepository.byIds(tx, relevant.map(cascadeIdOf))).map((c) => [c.id, c]));
+    const effects = this.#effects();
+    const out: EventInput[] = [];
+    /** parents to move on, by the status they move to: one statement each, after the decisions */
+    const progress = new Map<'queued' | 'sent', Map<string, string>>([['queued', new Map()], ['sent', new Map()]]);
+    for (const x of relevant) {
+      const c = cascades.get(cascadeIdOf(x));
+      if (!c) continue;
+      if (x.row.cascade_step === 0) {
+        // The parent itself ended (cancelled by the client, or expired): the cascade stops with it.
+        if (c.status === 'running' && FAILED.has(x.e.status)) await this.#end(tx, c, null, now, out);
+        continue;
+      }
+      const action = decideOnChild(c, parseSteps(c), x.row.cascade_step!, x.e.status, x.row.reason_code ?? null);
+      if (action.kind === 'progress') progress.get(action.status)!.set(c.id, c.account_id);
+      else await this.#apply(tx, c, action, now, out, effects);
+    }
+    // queued first: a parent whose step was taken and sent in one batch goes through both.
+    for (const status of ['queued', 'sent'] as const) {
+      const ids = [...progress.get(status)!.keys()];
+      if (ids.length > 0) out.push(...(await progressParents(tx, ids, status, now)));
+    }
+    if (out.length > 0) effects.changes.push(...(await insertEvents(tx, out, this.#outbox)));
+  }
+
+  /** Effects to carry out once the current unit has committed. */
+  #effects(): Effects {
+    const effects: Effects = { dispatch: [], timers: [], changes: [] };
+    const after = (stored: boolean) => {
+      if (!stored) return;
+      if (effects.changes.length > 0) this.#bus.publishStatus(effects.changes);
+      if (effects.dispatch.length > 0) this.#dispatcher?.enqueue(effects.dispatch);
+      for (const t of effects.timers) this.arm(t.id, t.at);
+    };
+    try {
+      this.#batcher.onSettled(after);
+    } catch {
+      // Not inside a batching unit: the poll and the scheduler find the work instead.
+    }
+    return effects;
+  }
+
+  async #apply(tx: Kysely<DB>, c: CascadeRow, action: CascadeAction, now: number, out: EventInput[], effects: Effects): Promise<void> {
+    if (action.kind === 'none') return;
+    if (action.kind === 'progress') {
+      out.push(...(await progressParents(tx, [c.id], action.status, now)));
+      return;
+    }
+    if (action.kind === 'read') {
+      const moved = await tx.updateTable('messages').set({ status: 'read', updated_at: now }).where('id', '=', c.id).where('status', '=', 'delivered').returningAll().executeTakeFirst();
+      if (moved) out.push({ accountId: c.account_id, messageId: c.id, status: 'read', at: now, row: moved });
+      return;
+    }
+    if (action.kind === 'finish') {
+      await this.#end(tx, c, action.step, now, out);
+      return;
+    }
+    // advance: the cascade row moves first, and only from the step it was in, so the move happens once.
+    const steps = parseSteps(c);
+    const spec = steps[action.to - 1]!;
+    const parent = await tx.selectFrom('messages').selectAll().where('id', '=', c.id).executeTakeFirst();
+    if (!parent) return;
+    const child = stepMessage(parent, spec, action.to, now);
+    const timerAt = spec.timeout_seconds === null ? null : now + spec.timeout_seconds * 1000;
+    const moved = await tx
+      .updateTable('cascades')
+      .set({ step: action.to, child_id: child.id, timer_at: timerAt, updated_at: now })
+      .where('id', '=', c.id)
+      .where('step', '=', c.step)
+      .where('status', '=', 'running')
+      .executeTakeFirst();
+    if (Number(moved.numUpdatedRows) !== 1) return;
+    const previous = c.child_id;
+    Object.assign(c, { step: action.to, child_id: child.id, timer_at: timerAt, updated_at: now });
+    await MessagesRepository.insertAccepted(tx, [child]);
+    // The parent's validity covers its newest step's.
+    const lasts = Math.max(child.expires_at, timerAt ?? 0);
+    if (lasts > parent.expires_at) await tx.updateTable('messages').set({ expires_at: lasts }).where('id', '=', c.id).execute();
+    if (action.stop !== null) await this.#withdraw(tx, previous, now, out);
+    effects.dispatch.push(child.id);
+    if (timerAt !== null) effects.timers.push({ id: c.id, at: timerAt });
+  }
+
+  /**
+   * Ends the cascade: the parent takes the status and reason of the deciding
+   * step's message (with its channel and connector), or with `step` null (the
+   * parent ended by itself) only the cascade stops. The running step's message,
+   * if it is another and not sent yet, is withdrawn.
+   */
+  async #end(tx: Kysely<DB>, c: CascadeRow, step: number | null, now: number, out: EventInput[]): Promise<void> {
+    const moved = await tx
+      .updateTable('cascades')
+      .set({ status: 'done', timer_at: null, decided_step: step, updated_at: now })
+      .where('id', '=', c.id)
+      .where('status', '=', 'running')
+      .executeTakeFirst();
+    if (Number(moved.numUpdatedRows) !== 1) return;
+    Object.assign(c, { status: 'done', timer_at: null, decided_step: step, updated_at: now });
+    let decidedBy: string | null = null;
+    if (step !== null) {
+      const child = await tx.selectFrom('messages').selectAll().where('parent_id', '=', c.id).where('cascade_step', '=', step).executeTakeFirst();
+      if (child) {
+        decidedBy = child.id;
+        const status = child.status as MessageStatus;
+        const delivered = status === 'delivered' || status === 'read';
+        const parent = await tx
+          .updateTable('messages')
+          .set((eb) => ({
+            status,
+            reason_code: child.reason_code,
+            provider_code: child.provider_code,
+            reason_detail: child.reason_detail,
+            channel: child.channel,
+            connector_id: child.connector_id,
+            completed_at: now,
+            lease_until: null,
+            updated_at: now,
+            ...(delivered ? { delivered_at: now, sent_at: eb.fn.coalesce('sent_at', eb.val(child.sent_at ?? now)) } : {}),
+          }))
+          .where('id', '=', c.id)
+          .where('status', 'in', ['accepted', 'queued', 'sent'])
+          .returningAll()
+          .executeTakeFirst();
+        if (parent) {
+          const reason = child.reason_code && isReasonCode(child.reason_code) ? { code: child.reason_code, providerCode: child.provider_code ?? undefined, detail: child.reason_detail ?? undefined } : undefined;
+          out.push({ accountId: c.account_id, messageId: c.id, status, reason, at: now, row: parent });
+        }
+      }
+    }
+    if (c.child_id !== decidedBy) await this.#withdraw(tx, c.child_id, now, out);
+  }
+
+  /** A step's message that is not sent yet (and no sender holds) is not needed any more: cancelled, `cascade_superseded`. */
+  async #withdraw(tx: Kysely<DB>, messageId: string, now: number, out: EventInput[]): Promise<void> {
+    const row = await tx
+      .updateTable('messages')
+      .set({ status: 'cancelled', reason_code: 'cascade_superseded', provider_code: null, reason_detail: null, completed_at: now, updated_at: now })
+      .where('id', '=', messageId)
+      .where((eb) => eb.or([eb('status', '=', 'accepted'), eb.and([eb('status', '=', 'queued'), eb('lease_until', 'is', null)])]))
+      .returningAll()
+      .executeTakeFirst();
+    if (row) out.push({ accountId: row.account_id, messageId, status: 'cancelled', reason: { code: 'cascade_superseded' }, at: now, row });
+  }
+}
+
+type CascadeFields = Pick<MessageRow, 'parent_id' | 'cascade_step' | 'reason_code'>;
+
+/** Parents whose step message was taken (→ queued) or sent (→ sent), in one statement per list; only forwards. */
+async function progressParents(tx: Kysely<DB>, ids: readonly string[], status: 'queued' | 'sent', now: number): Promise<EventInput[]> {
+  const from: MessageStatus[] = status === 'queued' ? ['accepted'] : ['accepted', 'queued'];
+  const out: EventInput[] = [];
+  for (const list of inLists(ids)) {
+    const moved = await tx
+      .updateTable('messages')
+      .set((eb) => ({ status, queued_at: eb.fn.coalesce('queued_at', eb.val(now)), ...(status === 'sent' ? { sent_at: now } : {}), updated_at: now }))
+      .where('id', 'in', list)
+      .where('status', 'in', from)
+      .returningAll()
+      .execute();
+    for (const m of moved) out.push({ accountId: m.account_id, messageId: m.id, status, at: now, row: m });
+  }
+  return out;
+}
+
+/** The message of step `n`, made from the parent and the step's prepared message, due now. */
+export function stepMessage(parent: MessageRow, spec: CascadeStepSpec, n: number, now: number): MessageRow {
+  const m = spec.message;
+  return {
+    id: newId('msg', now),
+    account_id: parent.account_id,
+    batch_id: null,
+    channel: m.channel,
+    recipient: m.recipient,
+    sender: m.sender,
+    body: m.body,
+    encoding: m.encoding,
+    characters: m.characters,
+    parts_count: m.parts_count,
+    traffic_type: parent.traffic_type,
+    group_tag: parent.group_tag,
+    project: parent.project,
+    reference: parent.reference,
+    status: 'accepted',
+    reason_code: null,
+    provider_code: null,
+    reason_detail: null,
+    connector_id: spec.connector,
+    attempts: 0,
+    ttl_seconds: parent.ttl_seconds,
+    send_at: null,
+    expires_at: now + parent.ttl_seconds * 1000,
+    due_at: now,
+    lease_until: null,
+    created_at: now,
+    queued_at: null,
+    sent_at: null,
+    delivered_at: null,
+    completed_at: null,
+    updated_at: now,
+    operator: m.operator,
+    region: m.region,
+    callback_url: parent.callback_url,
+    content: m.content,
+    parent_id: parent.id,
+    cascade_step: n,
+  };
+}

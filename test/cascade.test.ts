@@ -1,0 +1,378 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash, createHmac } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { after, before, describe, test } from 'node:test';
+import { CallbackRelay } from './fakes/callback-relay.ts';
+import { FakeAggregator } from './fakes/http-aggregator.ts';
+import { FakeTelegramGateway, FakeWhatsApp } from './fakes/messengers.ts';
+import { dialects, startTestGateway, waitForStatus, type TestGateway } from './helpers.ts';
+
+const FINAL = ['delivered', 'read', 'undelivered', 'failed', 'rejected', 'expired', 'cancelled'];
+
+/**
+ * Cascade fallback through the whole gateway, against the loopback fakes:
+ * Telegram (Gateway) → WhatsApp → SMS on timeouts and on permanent failures,
+ * delivered at the first step, a late receipt of an earlier step, the stop on
+ * a SIM-swap block, the request's errors, and verifications by cascade.
+ * `tg-mute` and `wa-mute` accept messages but never report on them (no
+ * callback address), so their steps can only time out.
+ */
+for (const dialect of await dialects()) {
+  describe(`cascades on ${dialect.name}`, { skip: dialect.skip }, () => {
+    let t: TestGateway;
+    let relay: CallbackRelay;
+    let gateway: FakeTelegramGateway;
+    let whatsapp: FakeWhatsApp;
+    let muteWhatsapp: FakeWhatsApp;
+    let smsc: FakeAggregator;
+    const call = async (method: 'GET' | 'POST' | 'PATCH', url: string, body?: unknown) => {
+      const res = await t.gateway.app.inject({
+        method,
+        url,
+        headers: { authorization: `Bearer ${t.apiKey}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        ...(body === undefined ? {} : { payload: JSON.stringify(body) }),
+      });
+      return { status: res.statusCode, body: res.body === '' ? null : res.json() };
+    };
+    const send = async (body: Record<string, unknown>) => {
+      const res = await call('POST', '/v1/messages', body);
+      assert.equal(res.status, 202, JSON.stringify(res.body));
+      return res.body as { id: string; status: string };
+    };
+    const finalOf = async (id: string, timeoutMs = 15_000) => {
+      await waitForStatus(t.gateway, id, FINAL, timeoutMs);
+      return (await call('GET', `/v1/messages/${id}`)).body;
+    };
+    const message = async (id: string) => (await call('GET', `/v1/messages/${id}`)).body;
+
+    before(async () => {
+      relay = new CallbackRelay(async (r) => {
+        const res = await t.gateway.app.inject({ method: r.method, url: r.url, headers: r.headers, ...(r.method === 'POST' ? { payload: r.body } : {}) });
+        return { status: res.statusCode, body: res.body };
+      });
+      const publicUrl = await relay.start();
+      gateway = new FakeTelegramGateway();
+      whatsapp = new FakeWhatsApp();
+      muteWhatsapp = new FakeWhatsApp();
+      smsc = new FakeAggregator('smsc');
+      const [gatewayUrl, whatsappUrl, muteUrl, smscUrl] = [await gateway.start(), await whatsapp.start(), await muteWhatsapp.start(), await smsc.start()];
+      whatsapp.webhookUrl = `${publicUrl}/v1/callbacks/wa`;
+      smsc.accountCallbackUrl = `${publicUrl}/v1/callbacks/smsc?token=cb-secret`;
+      const wa = (id: string, url: string, fake: FakeWhatsApp) => ({ id, type: 'whatsapp', base_url: url, phone_number_id: '1055', secrets: { access_token: fake.accessToken, app_secret: fake.appSecret, verify_token: 'verify-me' } });
+      t = await startTestGateway(
+        dialect.name,
+        {},
+        {
+          configFile: {
+            connectors: [
+              { id: 'tg', type: 'telegram_gateway', base_url: gatewayUrl, public_url: publicUrl, secrets: { token: gateway.token } },
+              { id: 'tg-mute', type: 'telegram_gateway', base_url: gatewayUrl, secrets: { token: gateway.token } },
+              wa('wa', whatsappUrl, whatsapp),
+              wa('wa-mute', muteUrl, muteWhatsapp),
+              { id: 'smsc', type: 'http', preset: 'smsc_ru', base_url: smscUrl, public_url: publicUrl, secrets: { login: 'depesha', password: 'secret', callback_secret: 'cb-secret' } },
+            ],
+            routes: [{ connector: 'sandbox' }, { channel: 'telegram', connector: 'tg' }, { channel: 'whatsapp', connector: 'wa' }],
+          },
+        },
+      );
+    });
+    after(async () => {
+      await t?.close();
+      for (const fake of [relay, gateway, whatsapp, muteWhatsapp, smsc]) await fake?.stop();
+    });
+
+    test('Telegram → WhatsApp → SMS on timeouts: each step starts when the one before times out; the parent says SMS delivered; one timeline', async () => {
+      const started = Date.now();
+      const parent = await send({
+        to: '+79161234567',
+        text: 'Your code is 4711',
+        cascade: [
+          { channel: 'telegram', connector: 'tg-mute', until: 'delivered', timeout_seconds: 1 },
+          { channel: 'whatsapp', connector: 'wa-mute', timeout_seconds: 1 },
+          { channel: 'sms' },
+        ],
+      });
+      assert.equal(parent.status, 'accepted');
+      const done = await finalOf(parent.id);
+      assert.ok(Date.now() - started >= 2000, 'two timeouts of 1 s passed before the SMS');
+      assert.deepEqual([done.status, done.channel, done.connector], ['delivered', 'sms', 'sandbox']);
+      assert.deepEqual([done.cascade.status, done.cascade.current_step, done.cascade.decided_by.step, done.cascade.decided_by.channel], ['done', 3, 3, 'sms']);
+      // A muted step is sent and never delivered; on a slow machine it may still wait for its send at the timeout, and is then withdrawn.
+      const statuses = done.cascade.steps.map((s: { channel: string; status: string }) => [s.channel, s.status]);
+      assert.deepEqual(statuses.map(([c]: string[]) => c), ['telegram', 'whatsapp', 'sms']);
+      for (const [, status] of statuses.slice(0, 2)) assert.ok(status === 'sent' || status === 'cancelled', JSON.stringify(statuses));
+      assert.equal(statuses[2][1], 'delivered');
+      assert.deepEqual(done.parts, [], 'the parent itself is never sent');
+      const [tg, wa, sms] = await Promise.all(done.cascade.steps.map((s: { message_id: string }) => message(s.message_id)));
+      assert.deepEqual([tg.parent_id, tg.cascade_step, tg.connector, wa.connector, sms.cascade_step], [parent.id, 1, 'tg-mute', 'wa-mute', 3]);
+      if (tg.status === 'cancelled') assert.equal(tg.reason.code, 'cascade_superseded');
+      assert.ok(Date.parse(wa.created_at) - Date.parse(tg.created_at) >= 1000, 'WhatsApp started after Telegram\'s timeout');
+      assert.ok(Date.parse(sms.created_at) - Date.parse(wa.created_at) >= 1000, 'SMS started after WhatsApp\'s timeout');
+      // One timeline: the parent's events and every step's, in time order.
+      const timeline = done.events.map((e: { message_id: string; status: string; step?: number }) => `${e.step ?? 0}:${e.status}`);
+      for (const expected of ['0:accepted', '1:accepted', '2:accepted', '3:sent', '3:delivered', '0:delivered']) assert.ok(timeline.includes(expected), `${expected} in ${timeline.join(' ')}`);
+      assert.ok(timeline.indexOf('1:accepted') < timeline.indexOf('2:accepted') && timeline.indexOf('2:accepted') < timeline.indexOf('3:accepted'), timeline.join(' '));
+      assert.equal(timeline.at(-1), '0:delivered');
+      const list = (await call('GET', `/v1/messages?to=%2B79161234567&limit=10`)).body.data.filter((m: { parent_id?: string; id: string }) => m.parent_id === parent.id);
+      assert.equal(list.length, 3, 'the steps are messages of their own, linked to the parent');
+    });
+
+    test('Telegram → WhatsApp → SMS on permanent failures: the next step starts at once, not after the timeout', async () => {
+      const started = Date.now();
+      const parent = await send({
+        to: '+79161230002', // Telegram cannot send codes to it; WhatsApp refuses it
+        text: 'Код 4711',
+        cascade: [
+          { channel: 'telegram', timeout_seconds: 60 },
+          { channel: 'whatsapp', timeout_seconds: 60, template: { name: 'auth_code', params: ['4711'] } },
+          { channel: 'sms', to: '+79161234568' },
+        ],
+      });
+      const done = await finalOf(parent.id);
+      assert.ok(Date.now() - started < 10_000, 'no timeout was waited for');
+      assert.deepEqual([done.status, done.channel, done.cascade.decided_by.step], ['delivered', 'sms', 3]);
+      assert.deepEqual(
+        done.cascade.steps.map((s: { status: string }) => s.status),
+        ['rejected', 'rejected', 'delivered'],
+      );
+      const [tg, wa] = await Promise.all(done.cascade.steps.slice(0, 2).map((s: { message_id: string }) => message(s.message_id)));
+      assert.deepEqual([tg.reason.code, wa.reason.code], ['subscriber_unknown', 'operator_rejected']);
+      // Never sent, so no part of them is charged: no provider id, no sent_at.
+      assert.deepEqual([tg.sent_at, wa.sent_at, tg.parts[0].provider_message_id], [null, null, null]);
+    });
+
+    test('delivered at the first step: the cascade ends there and later steps never start', async () => {
+      const parent = await send({ to: '+79161234569', text: 'Код 5522', cascade: [{ channel: 'telegram', timeout_seconds: 30 }, { channel: 'sms' }] });
+      const done = await finalOf(parent.id);
+      assert.deepEqual([done.status, done.channel, done.connector, done.cascade.decided_by.step], ['delivered', 'telegram', 'tg', 1]);
+      assert.deepEqual(done.cascade.steps.map((s: { message_id: string | null }) => s.message_id === null), [false, true], 'the SMS step was never started');
+      const sendCodes = gateway.requests.filter((r) => r.path === '/sendVerificationMessage' && r.body.phone_number === '79161234569');
+      assert.deepEqual(sendCodes.map((r) => r.body.code), ['5522'], 'Telegram Gateway sent the code itself');
+      const rows = await t.gateway.database.db.selectFrom('messages').select('id').where('parent_id', '=', parent.id).execute();
+      assert.equal(rows.length, 1);
+    });
+
+    test('a late receipt of an earlier step is recorded on its message and does not re-open the parent', async () => {
+      const parent = await send({ to: '+79161234570', text: 'Код 8800', cascade: [{ channel: 'telegram', connector: 'tg-mute', timeout_seconds: 3 }, { channel: 'sms' }] });
+      const done = await finalOf(parent.id);
+      assert.deepEqual([done.status, done.channel], ['delivered', 'sms']);
+      const first = await message(done.cascade.steps[0].message_id);
+      assert.equal(first.status, 'sent');
+      // Telegram reports the first step delivered after all, signed as Telegram signs it.
+      const report = JSON.stringify({ request_id: first.parts[0].provider_message_id, delivery_status: { status: 'delivered', updated_at: Math.floor(Date.now() / 1000) } });
+      const ts = String(Math.floor(Date.now() / 1000));
+      const signature = createHmac('sha256', createHash('sha256').update(gateway.token).digest()).update(`${ts}\n${report}`).digest('hex');
+      const posted = await t.gateway.app.inject({ method: 'POST', url: '/v1/callbacks/tg-mute', headers: { 'content-type': 'application/json', 'x-request-timestamp': ts, 'x-request-signature': signature }, payload: report });
+      assert.equal(posted.statusCode, 200);
+      assert.equal((await message(first.id)).status, 'delivered', 'recorded on the step\'s message');
+      const again = await message(parent.id);
+      assert.deepEqual([again.status, again.channel, again.cascade.decided_by.step, again.events.filter((e: { message_id: string }) => e.message_id === parent.id).length], ['delivered', 'sms', 2, done.events.filter((e: { message_id: string }) => e.message_id === parent.id).length]);
+    });
+
+    test('a SIM-swap block from the provider stops the cascade: no later step starts', async () => {
+      const parent = await send({ to: '+79161230219', text: 'Код 1234', cascade: [{ channel: 'sms', connector: 'smsc', timeout_seconds: 30 }, { channel: 'whatsapp', template: { name: 'auth_code', params: ['1234'] } }] });
+      const done = await finalOf(parent.id);
+      assert.deepEqual([done.status, done.reason?.code, done.cascade.decided_by.step], ['undelivered', 'security_block', 1]);
+      assert.equal(done.cascade.steps[1].message_id, null);
+    });
+
+    test('cancelling the parent before it is sent stops the cascade', async () => {
+      const parent = await send({ to: '+79161234571', text: 'later', send_at: new Date(Date.now() + 3_600_000).toISOString(), cascade: [{ channel: 'telegram', timeout_seconds: 30 }, { channel: 'sms' }] });
+      const cancelled = await call('POST', `/v1/messages/${parent.id}/cancel`);
+      assert.equal(cancelled.status, 200, JSON.stringify(cancelled.body));
+      const done = await message(parent.id);
+      assert.deepEqual([done.status, done.cascade.status], ['cancelled', 'done']);
+      assert.deepEqual([done.cascade.steps[0].status, (await message(done.cascade.steps[0].message_id)).reason.code], ['cancelled', 'cascade_superseded']);
+    });
+
+    test('bad cascades are refused with the field named', async () => {
+      const bad = async (body: Record<string, unknown>) => {
+        const res = await call('POST', '/v1/messages', { to: '+79161234567', text: 'x', ...body });
+        return [res.status, res.body.error.code, res.body.error.details[0]?.field];
+      };
+      assert.deepEqual(await bad({ cascade: [{ channel: 'telegram' }, { channel: 'sms' }] }), [422, 'cascade_invalid', 'cascade.0.timeout_seconds']);
+      assert.deepEqual(await bad({ channel: 'sms', cascade: [{ channel: 'sms' }] }), [422, 'cascade_invalid', 'channel']);
+      assert.deepEqual(await bad({ cascade: [{ channel: 'sms', connector: 'nobody' }] }), [422, 'unknown_connector', 'cascade.0.connector']);
+      assert.deepEqual(await bad({ cascade: [{ channel: 'email', timeout_seconds: 5 }, { channel: 'sms' }] }), [422, 'invalid_recipient', 'cascade.0.to']);
+      assert.deepEqual(await bad({ cascade: [{ channel: 'sms', until: 'seen' }] }), [400, 'validation_failed', 'cascade.0.until']);
+      assert.deepEqual(await bad({ cascade: [] }), [400, 'validation_failed', 'cascade']);
+      const bulk = await call('POST', '/v1/messages/bulk', { messages: [{ to: '+79161234572', text: 'a', cascade: [{ channel: 'telegram', connector: 'tg-mute', timeout_seconds: 1 }, { channel: 'sms' }] }, { to: '+79161234573', text: 'b' }] });
+      assert.deepEqual([bulk.status, bulk.body.accepted, bulk.body.rejected], [202, 2, 0]);
+      const batch = (await call('GET', `/v1/batches/${bulk.body.batch_id}`)).body;
+      assert.equal(batch.accepted, 2, 'a cascade is one item of its batch');
+      assert.equal((await finalOf(bulk.body.messages[0].id)).channel, 'sms');
+    });
+
+    test('verifications by cascade: the channel order given, the account\'s default cascade, Telegram Gateway\'s own code', async () => {
+      const byOrder = await call('POST', '/v1/verifications', { to: '+79161234574', channels: ['telegram', 'sms'], code: '246810' });
+      assert.equal(byOrder.status, 201, JSON.stringify(byOrder.body));
+      assert.deepEqual([byOrder.body.channel, byOrder.body.channels], ['telegram', ['telegram', 'sms']]);
+      const viaTelegram = await finalOf(byOrder.body.message_id);
+      assert.deepEqual([viaTelegram.status, viaTelegram.channel], ['delivered', 'telegram']);
+      assert.equal(gateway.requests.filter((r) => r.path === '/sendVerificationMessage' && r.body.phone_number === '79161234574').at(-1)!.body.code, '246810');
+      assert.equal((await call('POST', `/v1/verifications/${byOrder.body.id}/check`, { code: '246810' })).body.result, 'valid');
+
+      const patched = await call('PATCH', '/v1/account', { default_cascade: [{ channel: 'whatsapp', connector: 'wa-mute', timeout_seconds: 1, template: { name: 'auth_code' } }, { channel: 'sms' }] });
+      assert.equal(patched.status, 200, JSON.stringify(patched.body));
+      assert.equal(patched.body.default_cascade.length, 2);
+      const byDefault = await call('POST', '/v1/verifications', { to: '+79161234575', code_length: 6 });
+      assert.equal(byDefault.status, 201, JSON.stringify(byDefault.body));
+      assert.deepEqual(byDefault.body.channels, ['whatsapp', 'sms']);
+      const viaSms = await finalOf(byDefault.body.message_id);
+      assert.deepEqual([viaSms.status, viaSms.channel], ['delivered', 'sms']);
+      const waStep = await message(viaSms.cascade.steps[0].message_id);
+      const code = waStep.template.params[0] as string;
+      assert.match((await message(viaSms.cascade.steps[1].message_id)).text, new RegExp(code), 'the same code by both channels');
+      assert.equal((await call('POST', `/v1/verifications/${byDefault.body.id}/check`, { code })).body.result, 'valid');
+
+      const noTimeout = await call('PATCH', '/v1/account', { default_cascade: [{ channel: 'telegram' }, { channel: 'sms' }] });
+      assert.deepEqual([noTimeout.status, noTimeout.body.error.code], [422, 'invalid_setting']);
+      assert.equal((await call('PATCH', '/v1/account', { default_cascade: null })).body.default_cascade, null);
+      const smsAlone = await call('POST', '/v1/verifications', { to: '+79161234576' });
+      assert.deepEqual([smsAlone.body.channels, (await message(smsAlone.body.message_id)).channel], [['sms'], 'sms']);
+      const waNoTemplate = await call('POST', '/v1/verifications', { to: '+79161234577', channels: ['whatsapp', 'sms'] });
+      assert.deepEqual([waNoTemplate.status, waNoTemplate.body.error.code, waNoTemplate.body.error.details[0].field], [422, 'verification_needs_template', 'channels.0']);
+    });
+  });
+}
+
+// ---------------------------------------------------------------- restarts
+
+const ROOT = path.resolve(import.meta.dirname, '..');
+const NODE = path.join(ROOT, 'node_modules', '.bin', 'node');
+const RESTART_KEY = 'cascade_restart_test_key_0123456789';
+
+interface Server {
+  child: ChildProcess;
+  base: string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+const children = new Set<ChildProcess>();
+after(() => {
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** `node src/main.ts start` on the data directory; resolves once /readyz answers 200. */
+async function startServer(dataDir: string, configFile: string): Promise<Server> {
+  const port = await freePort();
+  const child = spawn(NODE, ['src/main.ts', 'start'], {
+    cwd: ROOT,
+    env: {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      HOME: process.env.HOME ?? tmpdir(),
+      DEPESHA_DATA_DIR: dataDir,
+      DEPESHA_CONFIG: configFile,
+      PORT: String(port),
+      SMPP_PORT: '0',
+      HOST: '127.0.0.1',
+      DEPESHA_BOOTSTRAP_API_KEY: RESTART_KEY,
+      LOG_LEVEL: 'warn',
+      DEPESHA_SANDBOX_RECEIPT_DELAY_MS: '50',
+    },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  children.add(child);
+  const stderr: string[] = [];
+  child.stderr!.setEncoding('utf8').on('data', (c: string) => stderr.push(c));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const base = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`server exited: ${stderr.join('')}`);
+    try {
+      if ((await fetch(`${base}/readyz`)).status === 200) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`server not ready in 30 s: ${stderr.join('')}`);
+    await delay(50); // polling for readiness: there is no event to wait on from outside the process
+  }
+  return { child, base, exited };
+}
+
+describe('cascades across a crash', () => {
+  test('SIGKILL while the first steps wait for their timeout: after the restart every cascade goes on to SMS exactly once', { timeout: 120_000 }, async () => {
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'depesha-cascade-crash-'));
+    const muted = new FakeWhatsApp();
+    const url = await muted.start();
+    const configFile = path.join(dataDir, 'config.json');
+    writeFileSync(
+      configFile,
+      JSON.stringify({
+        connectors: [{ id: 'wa-mute', type: 'whatsapp', base_url: url, phone_number_id: '1055', secrets: { access_token: muted.accessToken, app_secret: muted.appSecret, verify_token: 'v' } }],
+        routes: [{ connector: 'sandbox' }, { channel: 'whatsapp', connector: 'wa-mute' }],
+      }),
+    );
+    const auth = { authorization: `Bearer ${RESTART_KEY}`, 'content-type': 'application/json' };
+    const get = async (base: string, id: string) => (await (await fetch(`${base}/v1/messages/${id}`, { headers: auth })).json()) as { status: string; channel: string; cascade: { status: string; steps: { status: string | null; message_id: string | null }[] } };
+    try {
+      const first = await startServer(dataDir, configFile);
+      const numbers = Array.from({ length: 12 }, (_, i) => `+791612340${String(10 + i)}`);
+      const cascade = (to: string) => ({ to, text: 'Код 4711', cascade: [{ channel: 'whatsapp', timeout_seconds: 5, template: { name: 'auth_code', params: ['4711'] } }, { channel: 'sms' }] });
+      const post = async (to: string) => {
+        const res = await fetch(`${first.base}/v1/messages`, { method: 'POST', headers: auth, body: JSON.stringify(cascade(to)) });
+        assert.equal(res.status, 202);
+        return ((await res.json()) as { id: string }).id;
+      };
+      // Most wait on their WhatsApp step's timeout when the kill comes; the last few are hardly accepted.
+      const waiting = await Promise.all(numbers.slice(0, 9).map(post));
+      for (const id of waiting) {
+        for (let m = await get(first.base, id); m.cascade.steps[0]!.status !== 'sent'; m = await get(first.base, id)) {
+          assert.notEqual(m.cascade.steps[0]!.status, 'cancelled', 'the WhatsApp step was sent before its timeout');
+          await delay(20); // polling another process
+        }
+      }
+      const fresh = await Promise.all(numbers.slice(9).map(post));
+      first.child.kill('SIGKILL');
+      assert.deepEqual(await first.exited, { code: null, signal: 'SIGKILL' });
+
+      const second = await startServer(dataDir, configFile);
+      const parents = [...waiting, ...fresh];
+      const deadline = Date.now() + 30_000;
+      for (const id of parents) {
+        for (let m = await get(second.base, id); m.cascade.status !== 'done'; m = await get(second.base, id)) {
+          assert.ok(Date.now() < deadline, `cascade ${id} not done 30 s after the restart: ${JSON.stringify(m.cascade)}`);
+          await delay(50); // polling another process
+        }
+      }
+      const smsIds = new Set<string>();
+      for (const id of parents) {
+        const m = await get(second.base, id);
+        assert.deepEqual([m.status, m.channel, m.cascade.steps.map((s) => s.status)], ['delivered', 'sms', ['sent', 'delivered']], id);
+        smsIds.add(m.cascade.steps[1]!.message_id!);
+      }
+      // Exactly once: one message per step in the store, and one SMS send per cascade at the sandbox.
+      const res = await fetch(`${second.base}/v1/messages?limit=1000`, { headers: auth });
+      const all = ((await res.json()) as { data: { id: string; parent_id?: string; cascade_step?: number }[] }).data;
+      for (const id of parents) assert.deepEqual(all.filter((m) => m.parent_id === id).map((m) => m.cascade_step).sort(), [1, 2], id);
+      const journal = readFileSync(path.join(dataDir, 'sandbox-journal.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { t: string; key?: string; providerId: string });
+      const sent = new Map<string, Set<string>>();
+      for (const l of journal) if (l.t === 's') sent.set(l.key!, (sent.get(l.key!) ?? new Set()).add(l.providerId));
+      assert.deepEqual([...sent.keys()].map((k) => k.split(':')[0]).sort(), [...smsIds].sort(), 'the sandbox sent exactly the SMS steps');
+      assert.ok([...sent.values()].every((ids) => ids.size === 1), 'each once');
+      for (const to of numbers.slice(0, 9)) assert.equal(muted.requests.filter((r) => r.body.to === to.slice(1)).length, 1, `one WhatsApp send to ${to}`);
+      second.child.kill('SIGTERM');
+      assert.equal((await second.exited).code, 0);
+    } finally {
+      await muted.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
