@@ -5,7 +5,7 @@ import type { Redis } from 'ioredis';
  * operator reading it) and still count in the second it was meant for: slots
  * are given out only in the first 1000 − GUARD_MS ms of each second.
  */
-export const GUARD_MS = 200;
+export const GUARD_MS = 300;
 /** and none in the first LEAD_MS: a timer may fire a little early, or two clocks differ by a fraction of a ms */
 export const LEAD_MS = 10;
 
