@@ -37,7 +37,7 @@ for (const dialect of await dialects()) {
     let other: { accountId: string; apiKey: string };
     let project: { id: string; code: string };
     let template: { id: string };
-    const call = async (method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, body?: unknown, key = t.apiKey) => {
+    const call = async (method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', url: string, body?: unknown, key = t.apiKey) => {
       const res = await t.gateway.app.inject({
         method,
         url,
@@ -199,6 +199,25 @@ for (const dialect of await dialects()) {
       assert.ok(stats.errors >= 5, JSON.stringify(stats));
       assert.ok(stats.recipients.accepted < 60);
       assert.equal((await call('POST', `/v1/mailings/${m.id}/resume`)).body.paused_reason, null);
+    });
+
+    test('a priced account without money: the mailing is paused with insufficient_balance and sends nothing; a top-up and resume send it, reserved', async () => {
+      const made = await newProject('PAY', ['p1,Анна,+79161110021,f,Москва,1', 'p2,Пётр,+79161110022,m,Москва,1']);
+      // Priced for the demo account from now on (the last test of this gateway); the delivery side reads the list again at once.
+      assert.equal((await call('PUT', '/v1/prices', { account_id: t.accountId, channel: 'sms', price: '1.00' })).status, 200);
+      const m = (await call('POST', '/v1/mailings', { project_id: made.project.id, template_id: made.template.id, name: 'unpaid', channels: ['sms'], start_at: new Date().toISOString(), traffic_type: 'service' })).body;
+      await call('POST', `/v1/mailings/${m.id}/schedule`);
+      const paused = await waitStatus(m.id, ['paused', 'finished'], 30_000);
+      assert.deepEqual([paused.status, paused.paused_reason], ['paused', 'insufficient_balance']);
+      assert.deepEqual(await messagesOf(m.id), [], 'nothing half-sent');
+      assert.equal((await call('POST', '/v1/balance/entries', { account_id: t.accountId, kind: 'top_up', amount: '5.00' })).status, 201);
+      await call('POST', `/v1/mailings/${m.id}/resume`);
+      await waitStatus(m.id, ['finished'], 30_000);
+      const msgs = await messagesOf(m.id);
+      assert.equal(msgs.length, 2);
+      assert.ok(msgs.every((x) => Number(x.price_minor) === 100), 'priced like the API\'s messages');
+      assert.equal((await call('GET', '/v1/balance')).body.amount, '3.00');
+      assert.equal((await call('PUT', '/v1/prices', { account_id: t.accountId, channel: 'sms', price: '0.00' })).status, 200);
     });
   });
 }

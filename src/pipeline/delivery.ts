@@ -1,3 +1,6 @@
+import type { AcceptBilling } from './billing.ts';
+import { BalanceRepository, PriceCache } from '../store/balance.ts';
+import { TemplateMatcherCache, TemplateRegistrationsRepository } from '../store/templates.ts';
 import type { Kysely } from 'kysely';
 import type { Config } from '../config.ts';
 import { createConnector, createConnectors } from '../connectors/registry.ts';
@@ -155,7 +158,8 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
     const due = job.messages.filter((m) => m.due_at <= now).map((m) => m.id);
     if (due.length > 0) dispatcher.enqueue(due);
   };
-  const mailings = new MailingRunner(db, acceptHere, log.child({ component: 'mailings' }), { operators: mno, ...(options.pollMs === undefined ? {} : { pollMs: options.pollMs }) });
+  const billing: AcceptBilling = { prices: new PriceCache(new BalanceRepository(db)), templates: new TemplateMatcherCache(new TemplateRegistrationsRepository(db)) };
+  const mailings = new MailingRunner(db, acceptHere, log.child({ component: 'mailings' }), { operators: mno, billing, ...(options.pollMs === undefined ? {} : { pollMs: options.pollMs }) });
 
   if (!cluster) {
     // Only in the embedded process can nobody else hold a lease; in a cluster leases lapse instead.
@@ -170,6 +174,7 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
   let reloading = Promise.resolve();
   const reloadHere = () =>
     (reloading = reloading.then(async () => {
+      billing.prices.invalidate();
       const definitions = await stored.list();
       const wanted = new Map(definitions.map((d) => [d.id, d]));
       for (const [id, m] of made) {

@@ -21,6 +21,7 @@ import { audiencePage, SegmentsRepository } from '../store/segments.ts';
 import { SenderNamesRepository } from '../store/sender-names.ts';
 import { TemplatesRepository, type TemplateRow } from '../store/templates.ts';
 import { acceptContext, prepareMessage, type AcceptJob } from './accept.ts';
+import type { AcceptBilling } from './billing.ts';
 import { SenderRegistryCache } from './policy.ts';
 
 export interface MailingRunnerOptions {
@@ -34,6 +35,8 @@ export interface MailingRunnerOptions {
   errorCheckMs?: number;
   /** the recipients' operator and region */
   operators?: OperatorLookup | undefined;
+  /** the price list and approved templates: a mailing's messages are priced and reserved like the API's */
+  billing?: AcceptBilling | undefined;
 }
 
 /** What the runner holds of a running mailing: where its run is, and its throttle's tokens. Rebuilt from the store after a restart. */
@@ -103,6 +106,7 @@ export class MailingRunner {
   readonly #templates: TemplatesRepository;
   readonly #segments: SegmentsRepository;
   readonly #registries: SenderRegistryCache;
+  readonly #billing: AcceptBilling | undefined;
   readonly #states = new Map<string, RunState>();
   #timer: NodeJS.Timeout | undefined;
   #ticking: Promise<void> | null = null;
@@ -117,6 +121,7 @@ export class MailingRunner {
     this.#pageSize = options.pageSize ?? 500;
     this.#errorCheckMs = options.errorCheckMs ?? 2000;
     this.#operators = options.operators;
+    this.#billing = options.billing;
     this.#mailings = new MailingsRepository(db);
     this.#accounts = new AccountsRepository(db);
     this.#templates = new TemplatesRepository(db);
@@ -209,7 +214,16 @@ export class MailingRunner {
     const page = await audiencePage(this.#db, { accountId: m.account_id, projectId: m.project_id, listId: m.list_id, filter: segment?.filter ?? null }, state.cursor, budget);
     const job = await this.#page(m, account, template, project.code, page.contacts, state.run, now);
     if (job.mailing!.recipients.length > 0) {
-      await this.#accept(job);
+      try {
+        await this.#accept(job);
+      } catch (err) {
+        if ((err as { code?: unknown }).code !== 'insufficient_balance') throw err;
+        // The balance does not cover this page (a page is reserved whole): the mailing waits, paused, for a top-up.
+        const paused = await this.#mailings.transition(m.account_id, m.id, 'pause', now, { paused_reason: 'insufficient_balance' });
+        if (paused.ok) this.#log.warn({ mailing: m.id, account: m.account_id }, 'mailing paused: the balance does not cover its next page');
+        this.#states.delete(m.id);
+        return false;
+      }
       state.tokens -= job.messages.length;
       state.acceptedSince += job.messages.length;
     }
@@ -228,7 +242,7 @@ export class MailingRunner {
     const channels = JSON.parse(m.channels) as string[];
     // Cascades are built elsewhere: today a mailing sends on its first channel; the order is stored for them.
     const channel = channels[0] ?? 'sms';
-    const context = await acceptContext(account, this.#operators, this.#registries);
+    const context = await acceptContext(account, this.#operators, this.#registries, this.#billing);
     const scheduleZone = m.time_zone ?? account.time_zone;
     const localTime = m.local_time === 1;
     const nominal = nominalOfRun(m.next_run_at ?? m.start_at ?? now, scheduleZone, localTime);

@@ -172,6 +172,8 @@ export function balanceRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
         if (b.account_id !== undefined && !(await deps.accounts.getAccount(b.account_id))) throw new ApiError('unknown_account', `no account ${b.account_id}`, [{ field: 'account_id', issue: 'names no account' }]);
         const price = await repo.setPrice({ account_id: b.account_id, channel: b.channel, operator: b.operator, traffic_type: b.traffic_type, price_minor: parseMoney(b.price)! });
         deps.billing.prices.invalidate();
+        // The delivery side prices the mailings' messages: it reads the list again too (every node, in a cluster).
+        await deps.delivery.reload();
         return presentPrice(price);
       },
     );

@@ -32,7 +32,7 @@ const MailingSchema = Type.Object(
     name: Type.String(),
     channels: Type.Array(Type.String(), { description: 'in cascade order; today a mailing sends on the first' }),
     status: Type.Enum([...MAILING_STATUSES]),
-    paused_reason: Type.Union([Type.Literal('error_threshold'), Type.Null()], { description: 'why the runner paused it; null when a client did' }),
+    paused_reason: Type.Union([Type.Literal('error_threshold'), Type.Literal('insufficient_balance'), Type.Null()], { description: 'why the runner paused it (its errors passed the threshold; the balance does not cover its next page); null when a client did' }),
     start_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
     schedule_cron: Type.Union([Type.String(), Type.Null()]),
     time_zone: Type.Union([Type.String(), Type.Null()], { description: 'the schedule\'s zone; null: the account\'s' }),
@@ -96,7 +96,7 @@ export const presentMailing = (m: MailingRow) => ({
   name: m.name,
   channels: JSON.parse(m.channels) as string[],
   status: m.status as (typeof MAILING_STATUSES)[number],
-  paused_reason: m.paused_reason === 'error_threshold' ? ('error_threshold' as const) : null,
+  paused_reason: pausedReason(m.paused_reason),
   start_at: iso(m.start_at),
   schedule_cron: m.schedule_cron ?? null,
   time_zone: m.time_zone ?? null,
@@ -118,6 +118,9 @@ const security = [{ bearerAuth: [] }];
 const errors = { 400: ErrorSchema, 401: ErrorSchema, 404: ErrorSchema, 409: ErrorSchema, 422: ErrorSchema };
 
 /** The verbs a client may call; `start` and `finish` belong to the mailing runner. */
+const PAUSED_REASONS = ['error_threshold', 'insufficient_balance'] as const;
+const pausedReason = (r: string | null | undefined): (typeof PAUSED_REASONS)[number] | null => (PAUSED_REASONS as readonly string[]).includes(r ?? '') ? (r as (typeof PAUSED_REASONS)[number]) : null;
+
 const CLIENT_VERBS = ['schedule', 'pause', 'resume', 'cancel'] as const satisfies readonly MailingVerb[];
 
 /** A schedule that can be used: its zone is an IANA name and its cron expression parses. */
@@ -133,7 +136,7 @@ const StatsSchema = Type.Object(
     object: Type.Literal('mailing_stats'),
     mailing_id: Type.String(),
     status: Type.Enum([...MAILING_STATUSES]),
-    paused_reason: Type.Union([Type.Literal('error_threshold'), Type.Null()]),
+    paused_reason: Type.Union([Type.Literal('error_threshold'), Type.Literal('insufficient_balance'), Type.Null()]),
     run_number: Type.Integer(),
     recipients: Type.Object({ accepted: Type.Integer(), skipped: Type.Integer() }, { description: 'the current run: contacts given a message, and contacts skipped (blocked, consent refused, no address, the template failed)' }),
     messages: Type.Record(Type.String(), Type.Integer(), { description: 'every message of the mailing by its current status' }),
@@ -310,7 +313,7 @@ export function mailingsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
       const auth = requireAuth(request);
       const m = await mailingOf(auth.account.id, request.params.id);
       const stats = await repo.stats(auth.account.id, m);
-      return { object: 'mailing_stats' as const, mailing_id: m.id, status: m.status as (typeof MAILING_STATUSES)[number], paused_reason: m.paused_reason === 'error_threshold' ? ('error_threshold' as const) : null, ...stats };
+      return { object: 'mailing_stats' as const, mailing_id: m.id, status: m.status as (typeof MAILING_STATUSES)[number], paused_reason: pausedReason(m.paused_reason), ...stats };
     });
 
     app.get(
