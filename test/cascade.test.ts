@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, createHmac } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -10,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { CallbackRelay } from './fakes/callback-relay.ts';
 import { FakeAggregator } from './fakes/http-aggregator.ts';
 import { FakeTelegramGateway, FakeWhatsApp } from './fakes/messengers.ts';
-import { dialects, startTestGateway, waitForStatus, type TestGateway } from './helpers.ts';
+import { dialects, startTestGateway, waitForStatus, type TestGateway, freePort } from './helpers.ts';
 
 const FINAL = ['delivered', 'read', 'undelivered', 'failed', 'rejected', 'expired', 'cancelled'];
 
@@ -258,16 +257,6 @@ after(() => {
   for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** `node src/main.ts start` on the data directory; resolves once /readyz answers 200. */
 async function startServer(dataDir: string, configFile: string): Promise<Server> {

@@ -1,12 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { TEST_DATABASE_URL } from './helpers.ts';
+import { freePort, TEST_DATABASE_URL } from './helpers.ts';
+
+export { freePort };
 
 export const TEST_REDIS_URL = process.env.DEPESHA_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -146,14 +147,6 @@ export async function until<T>(what: string, probe: () => Promise<T | undefined>
   }
 }
 
-/** A free TCP port on 127.0.0.1 (for a server started after this returns). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 /**
  * A Redis server of the test's own (the machine's is shared with the other
@@ -217,7 +210,6 @@ export async function privatePostgres(): Promise<{ url: string; crash(): Promise
 
 /** The directory of the PostgreSQL server binaries (initdb, pg_ctl): Debian keeps them under /usr/lib/postgresql/<version>/bin. */
 async function postgresBin(): Promise<string> {
-  const { readdirSync, existsSync } = await import('node:fs');
   const root = '/usr/lib/postgresql';
   const versions = existsSync(root) ? readdirSync(root).sort((a, b) => Number(b) - Number(a)) : [];
   for (const v of versions) if (existsSync(path.join(root, v, 'bin', 'pg_ctl'))) return path.join(root, v, 'bin');

@@ -6,9 +6,9 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { freePort } from './helpers.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, watch } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -50,18 +50,6 @@ after(async () => {
   for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
 });
 
-/** A port that was free a moment ago on 127.0.0.1. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address();
-      if (address === null || typeof address === 'string') return reject(new Error('no port'));
-      srv.close(() => resolve(address.port));
-    });
-  });
-}
 
 /** Starts `node src/main.ts start` and resolves once it logged "depesha started" and /readyz answers 200. */
 async function startServer(dataDir: string): Promise<Server> {

@@ -1,3 +1,4 @@
+import { createServer } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -133,4 +134,13 @@ export function waitForStatus(gateway: Gateway, messageId: string, statuses: rea
         if (row && statuses.includes(row.status)) done(row.status);
       }, reject);
   });
+}
+
+/** A free TCP port on 127.0.0.1 (for a server started after this returns). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
 }

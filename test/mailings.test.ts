@@ -9,14 +9,13 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { DatabaseSync } from 'node:sqlite';
 import { setTimeout as delay } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
-import { dialects, startTestGateway, type TestGateway } from './helpers.ts';
+import { dialects, startTestGateway, type TestGateway, freePort } from './helpers.ts';
 
 /** Resolves once `check` returns a value that is not undefined; the condition is looked at every 20 ms until the deadline. */
 async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
@@ -246,17 +245,6 @@ after(async () => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address();
-      if (address === null || typeof address === 'string') return reject(new Error('no port'));
-      srv.close(() => resolve(address.port));
-    });
-  });
-}
 
 /** `node src/main.ts start` on the data directory; resolves with its base URL once it logged "depesha started" and /readyz is 200. */
 async function startServer(dataDir: string): Promise<{ child: ChildProcess; base: string; exited: Promise<unknown> }> {
