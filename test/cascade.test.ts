@@ -29,11 +29,11 @@ for (const dialect of await dialects()) {
     let whatsapp: FakeWhatsApp;
     let muteWhatsapp: FakeWhatsApp;
     let smsc: FakeAggregator;
-    const call = async (method: 'GET' | 'POST' | 'PATCH', url: string, body?: unknown) => {
+    const call = async (method: 'GET' | 'POST' | 'PATCH' | 'PUT', url: string, body?: unknown, key = t.apiKey) => {
       const res = await t.gateway.app.inject({
         method,
         url,
-        headers: { authorization: `Bearer ${t.apiKey}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
         ...(body === undefined ? {} : { payload: JSON.stringify(body) }),
       });
       return { status: res.statusCode, body: res.body === '' ? null : res.json() };
@@ -43,11 +43,11 @@ for (const dialect of await dialects()) {
       assert.equal(res.status, 202, JSON.stringify(res.body));
       return res.body as { id: string; status: string };
     };
-    const finalOf = async (id: string, timeoutMs = 15_000) => {
+    const finalOf = async (id: string, timeoutMs = 15_000, key = t.apiKey) => {
       await waitForStatus(t.gateway, id, FINAL, timeoutMs);
-      return (await call('GET', `/v1/messages/${id}`)).body;
+      return (await call('GET', `/v1/messages/${id}`, undefined, key)).body;
     };
-    const message = async (id: string) => (await call('GET', `/v1/messages/${id}`)).body;
+    const message = async (id: string, key = t.apiKey) => (await call('GET', `/v1/messages/${id}`, undefined, key)).body;
 
     before(async () => {
       relay = new CallbackRelay(async (r) => {
@@ -187,6 +187,89 @@ for (const dialect of await dialects()) {
       const done = await message(parent.id);
       assert.deepEqual([done.status, done.cascade.status], ['cancelled', 'done']);
       assert.deepEqual([done.cascade.steps[0].status, (await message(done.cascade.steps[0].message_id)).reason.code], ['cancelled', 'cascade_superseded']);
+    });
+
+    /** A new account with `amount` on its balance and its own price per part of each channel given. */
+    const priced = async (amount: string, prices: Record<string, string>) => {
+      const a = await t.makeAccount('Priced cascades');
+      assert.equal((await call('POST', '/v1/balance/entries', { account_id: a.accountId, kind: 'top_up', amount })).status, 201);
+      for (const [channel, price] of Object.entries(prices)) assert.equal((await call('PUT', '/v1/prices', { account_id: a.accountId, channel, price })).status, 200);
+      return a;
+    };
+    const ledgerOf = async (key: string) =>
+      ((await call('GET', '/v1/balance/entries?limit=100', undefined, key)).body.data as { kind: string; amount: string; message_id: string | null }[]).reverse();
+    const sendAs = async (key: string, body: Record<string, unknown>) => {
+      const res = await call('POST', '/v1/messages', body, key);
+      assert.equal(res.status, 202, JSON.stringify(res.body));
+      return res.body as { id: string; status: string };
+    };
+
+    test('each step that is sent is reserved and charged at its channel\'s price; a step never started costs nothing; the parent costs nothing', async () => {
+      const a = await priced('10.00', { telegram: '1.00', sms: '0.50' });
+      // Telegram times out (never reported on), so SMS goes too: both are paid for.
+      const both = await sendAs(a.apiKey, { to: '+79161234580', text: 'Код 1357', cascade: [{ channel: 'telegram', connector: 'tg-mute', timeout_seconds: 1 }, { channel: 'sms' }] });
+      const done = await finalOf(both.id, 15_000, a.apiKey);
+      assert.deepEqual([done.status, done.channel], ['delivered', 'sms']);
+      const [tgId, smsId] = done.cascade.steps.map((s: { message_id: string }) => s.message_id);
+      const entries = await ledgerOf(a.apiKey);
+      assert.ok(!entries.some((e) => e.message_id === both.id), 'nothing is reserved or charged for the parent');
+      const tg = entries.filter((e) => e.message_id === tgId).map((e) => [e.kind, e.amount]);
+      const tgStatus = (await message(tgId, a.apiKey)).status;
+      // On a slow machine the Telegram step may still wait for its send at the timeout: then it is withdrawn and refunded.
+      assert.deepEqual(tg, tgStatus === 'cancelled' ? [['reserve', '-1.00'], ['refund', '1.00']] : [['reserve', '-1.00'], ['charge', '-1.00']], `${tgStatus}: ${JSON.stringify(tg)}`);
+      assert.deepEqual(entries.filter((e) => e.message_id === smsId).map((e) => [e.kind, e.amount]), [['reserve', '-0.50'], ['charge', '-0.50']]);
+      assert.equal((await message(smsId, a.apiKey)).price, '0.50');
+      // Delivered at the first step: the SMS step never starts and costs nothing.
+      const first = await sendAs(a.apiKey, { to: '+79161234581', text: 'Код 2468', cascade: [{ channel: 'telegram', timeout_seconds: 30 }, { channel: 'sms' }] });
+      const one = await finalOf(first.id, 15_000, a.apiKey);
+      assert.deepEqual([one.status, one.channel, one.cascade.steps[1].message_id], ['delivered', 'telegram', null]);
+      const after = await ledgerOf(a.apiKey);
+      assert.deepEqual(after.slice(entries.length).map((e) => [e.kind, e.amount, e.message_id]), [['reserve', '-1.00', one.cascade.steps[0].message_id], ['charge', '-1.00', one.cascade.steps[0].message_id]]);
+      const spent = tgStatus === 'cancelled' ? 0.5 + 1 : 1 + 0.5 + 1;
+      assert.equal((await call('GET', '/v1/balance', undefined, a.apiKey)).body.amount, (10 - spent).toFixed(2));
+    });
+
+    test('a step refused by the provider at once is refunded, and the next step is reserved and charged', async () => {
+      const a = await priced('10.00', { telegram: '1.00', sms: '0.50' });
+      const parent = await sendAs(a.apiKey, { to: '+79161230002', text: 'Код 4711', cascade: [{ channel: 'telegram', timeout_seconds: 60 }, { channel: 'sms', to: '+79161234582' }] });
+      const done = await finalOf(parent.id, 15_000, a.apiKey);
+      assert.deepEqual([done.status, done.channel], ['delivered', 'sms']);
+      const [tgId, smsId] = done.cascade.steps.map((s: { message_id: string }) => s.message_id);
+      const entries = await ledgerOf(a.apiKey);
+      assert.deepEqual(entries.map((e) => [e.kind, e.amount, e.message_id]), [
+        ['top_up', '10.00', null],
+        ['reserve', '-1.00', tgId],
+        ['refund', '1.00', tgId],
+        ['reserve', '-0.50', smsId],
+        ['charge', '-0.50', smsId],
+      ]);
+      assert.equal((await call('GET', '/v1/balance', undefined, a.apiKey)).body.amount, '9.50');
+    });
+
+    test('a step the balance does not cover ends the cascade: the parent and that step fail with insufficient_balance, nothing is reserved for it', async () => {
+      const a = await priced('1.00', { telegram: '1.00', sms: '0.50' });
+      const parent = await sendAs(a.apiKey, { to: '+79161234583', text: 'Код 9753', cascade: [{ channel: 'telegram', connector: 'tg-mute', timeout_seconds: 1 }, { channel: 'sms' }] });
+      const done = await finalOf(parent.id, 15_000, a.apiKey);
+      const tgStatus = (await message(done.cascade.steps[0].message_id, a.apiKey)).status;
+      if (tgStatus === 'cancelled') {
+        // The Telegram step was withdrawn unsent at its timeout: its refund paid for the SMS, which went.
+        assert.deepEqual([done.status, done.channel], ['delivered', 'sms']);
+        return;
+      }
+      assert.deepEqual([done.status, done.reason?.code, done.channel, done.cascade.status, done.cascade.decided_by.step], ['failed', 'insufficient_balance', 'sms', 'done', 2]);
+      const stored = await t.gateway.database.db.selectFrom('messages').select('reason_detail').where('id', '=', parent.id).executeTakeFirstOrThrow();
+      assert.match(stored.reason_detail ?? '', /step 2 \(sms\) costs 0\.50 RUB, 0\.00 RUB available/);
+      const smsStep = await message(done.cascade.steps[1].message_id, a.apiKey);
+      assert.deepEqual([smsStep.status, smsStep.reason.code, smsStep.sent_at, smsStep.parts[0].provider_message_id], ['failed', 'insufficient_balance', null, null]);
+      const entries = await ledgerOf(a.apiKey);
+      assert.deepEqual(entries.map((e) => [e.kind, e.amount, e.message_id]), [
+        ['top_up', '1.00', null],
+        ['reserve', '-1.00', done.cascade.steps[0].message_id],
+        ['charge', '-1.00', done.cascade.steps[0].message_id],
+      ]);
+      assert.equal((await call('GET', '/v1/balance', undefined, a.apiKey)).body.amount, '0.00');
+      const timeline = done.events.map((e: { status: string; step?: number; reason: string | null }) => `${e.step ?? 0}:${e.status}${e.reason ? `:${e.reason}` : ''}`);
+      assert.ok(timeline.includes('2:failed:insufficient_balance') && timeline.includes('0:failed:insufficient_balance'), timeline.join(' '));
     });
 
     test('bad cascades are refused with the field named', async () => {

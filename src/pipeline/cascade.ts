@@ -1,13 +1,14 @@
 import type { Kysely } from 'kysely';
 import type { Channel, TemplateRef } from '../connectors/channels.ts';
 import { newId } from '../domain/ids.ts';
-import { isReasonCode } from '../domain/reasons.ts';
+import { isReasonCode, type FailureReason } from '../domain/reasons.ts';
 import type { MessageStatus } from '../domain/statuses.ts';
 import { ApiError } from '../errors.ts';
 import type { EventBus, StatusChange } from '../events/bus.ts';
 import type { EventOutbox, OutboxMessageEvent } from '../events/webhooks/outbox.ts';
 import type { Logger } from '../log.ts';
 import type { Account } from '../store/accounts.ts';
+import { formatMoney, reserveInTx } from '../store/balance.ts';
 import { CascadesRepository, PARENT_DUE_AT, parseSteps, type CascadeRow, type CascadeStepSpec, type CascadeUntil } from '../store/cascades.ts';
 import type { InboundMessageRow } from '../store/inbound.ts';
 import { MessagesRepository, type MessageRow } from '../store/messages.ts';
@@ -106,7 +107,20 @@ export function prepareCascade(
       until: s.until ?? 'delivered',
       timeout_seconds: last ? null : s.timeout_seconds!,
       connector: s.connector ?? null,
-      message: { channel: r.channel, recipient: r.recipient, sender: r.sender, body: r.body, encoding: r.encoding, characters: r.characters, parts_count: r.parts_count, operator: r.operator, region: r.region, content: r.content ?? null },
+      message: {
+        channel: r.channel,
+        recipient: r.recipient,
+        sender: r.sender,
+        body: r.body,
+        encoding: r.encoding,
+        characters: r.characters,
+        parts_count: r.parts_count,
+        operator: r.operator,
+        region: r.region,
+        content: r.content ?? null,
+        ...(r.price_minor ? { price_minor: r.price_minor } : {}),
+        ...(r.template_id ? { template_id: r.template_id } : {}),
+      },
     });
   }
   const head = first!;
@@ -418,13 +432,42 @@ export class CascadeEngine {
     if (Number(moved.numUpdatedRows) !== 1) return;
     const previous = c.child_id;
     Object.assign(c, { step: action.to, child_id: child.id, timer_at: timerAt, updated_at: now });
+    if (action.stop !== null) {
+      // The step left behind, not sent yet, is withdrawn first: its refund (written with its event) may pay for the next.
+      const withdrawn: EventInput[] = [];
+      await this.#withdraw(tx, previous, now, withdrawn);
+      if (withdrawn.length > 0) effects.changes.push(...(await insertEvents(tx, withdrawn, this.#outbox)));
+    }
+    // The step is paid for like any message: reserved now (charged when sent, refunded if it ends unsent).
+    const short = (await reserveInTx(tx, [{ key: child.id, accountId: c.account_id, messages: [child] }], now)).get(child.id);
+    if (short) {
+      await this.#unaffordable(tx, c, child, short, now, out);
+      return;
+    }
     await MessagesRepository.insertAccepted(tx, [child]);
     // The parent's validity covers its newest step's.
     const lasts = Math.max(child.expires_at, timerAt ?? 0);
     if (lasts > parent.expires_at) await tx.updateTable('messages').set({ expires_at: lasts }).where('id', '=', c.id).execute();
-    if (action.stop !== null) await this.#withdraw(tx, previous, now, out);
     effects.dispatch.push(child.id);
     if (timerAt !== null) effects.timers.push({ id: c.id, at: timerAt });
+  }
+
+  /**
+   * The balance does not cover the step that is due: its message is stored
+   * as `failed` with `insufficient_balance` (never sent, nothing reserved, so
+   * nothing to refund) and the cascade ends on it, the parent with it.
+   */
+  async #unaffordable(tx: Kysely<DB>, c: CascadeRow, child: MessageRow, short: { neededMinor: number; availableMinor: number }, now: number, out: EventInput[]): Promise<void> {
+    const reason: FailureReason = {
+      code: 'insufficient_balance',
+      detail: `step ${child.cascade_step} (${child.channel}) costs ${formatMoney(short.neededMinor)} RUB, ${formatMoney(short.availableMinor)} RUB available (balance plus credit limit)`,
+    };
+    const failed: MessageRow = { ...child, status: 'failed', reason_code: reason.code, reason_detail: reason.detail!, completed_at: now, updated_at: now };
+    // Unpriced as stored: nothing was reserved, so its failure refunds nothing.
+    delete failed.price_minor;
+    await MessagesRepository.insertAccepted(tx, [failed]);
+    out.push({ accountId: c.account_id, messageId: failed.id, status: 'failed', reason, at: now, row: failed });
+    await this.#end(tx, c, child.cascade_step!, now, out);
   }
 
   /**
@@ -549,5 +592,7 @@ export function stepMessage(parent: MessageRow, spec: CascadeStepSpec, n: number
     content: m.content,
     parent_id: parent.id,
     cascade_step: n,
+    ...(m.price_minor ? { price_minor: m.price_minor } : {}),
+    ...(m.template_id ? { template_id: m.template_id } : {}),
   };
 }

@@ -9,8 +9,16 @@ export type CascadeRow = CascadesTable;
 /** What a step waits for before the cascade stops: `delivered` (or read), or `read` only. */
 export type CascadeUntil = 'delivered' | 'read';
 
-/** The message a step sends, prepared (and checked) when the parent was accepted. */
-export type StepMessage = Pick<MessageRow, 'channel' | 'recipient' | 'sender' | 'body' | 'encoding' | 'characters' | 'parts_count' | 'operator' | 'region'> & { content: string | null };
+/**
+ * The message a step sends, prepared (and checked) when the parent was
+ * accepted, priced then too: `price_minor` per part (absent: free) and the
+ * template it matched. A later step is reserved when it starts, at this price.
+ */
+export type StepMessage = Pick<MessageRow, 'channel' | 'recipient' | 'sender' | 'body' | 'encoding' | 'characters' | 'parts_count' | 'operator' | 'region'> & {
+  content: string | null;
+  price_minor?: number | undefined;
+  template_id?: string | undefined;
+};
 
 /** One step as stored in `cascades.steps`. */
 export interface CascadeStepSpec {
