@@ -189,6 +189,53 @@ for (const dialect of await dialects()) {
       assert.deepEqual([done.cascade.steps[0].status, (await message(done.cascade.steps[0].message_id)).reason.code], ['cancelled', 'cascade_superseded']);
     });
 
+    test('until read: a step stops on read, not on delivered; a delivered step stops on delivered (and its read follows to the parent)', async () => {
+      // Telegram reports the code delivered, then read (numbers ending 0007): the read step ends the cascade, the parent delivered then read.
+      const readParent = await send({ to: '+79161230007', text: 'Код 7007', cascade: [{ channel: 'telegram', until: 'read', timeout_seconds: 30 }, { channel: 'sms' }] });
+      await waitForStatus(t.gateway, readParent.id, ['read']);
+      const read = await message(readParent.id);
+      assert.deepEqual([read.status, read.channel, read.cascade.decided_by.step, read.cascade.steps[1].message_id], ['read', 'telegram', 1, null]);
+      const own = read.events.filter((e: { message_id: string }) => e.message_id === readParent.id).map((e: { status: string }) => e.status);
+      assert.deepEqual(own.slice(-2), ['delivered', 'read'], own.join(' '));
+      assert.equal((await message(read.cascade.steps[0].message_id)).status, 'read');
+      // Delivered but never read within the step's timeout: the next step starts.
+      const unread = await send({ to: '+79161234584', text: 'Код 8118', cascade: [{ channel: 'telegram', until: 'read', timeout_seconds: 1 }, { channel: 'sms' }] });
+      const fell = await finalOf(unread.id);
+      assert.deepEqual([fell.status, fell.channel, fell.cascade.decided_by.step], ['delivered', 'sms', 2]);
+      assert.equal((await message(fell.cascade.steps[0].message_id)).status, 'delivered', 'delivered, not read: not enough for this step');
+      // WhatsApp until delivered: delivered ends it; the read that follows (the fake reads every message) reaches the parent too.
+      const waParent = await send({ to: '+79161234585', text: 'Код 5151', cascade: [{ channel: 'whatsapp', timeout_seconds: 30, template: { name: 'auth_code', params: ['5151'] } }, { channel: 'sms' }] });
+      await waitForStatus(t.gateway, waParent.id, ['read']);
+      const wa = await message(waParent.id);
+      assert.deepEqual([wa.status, wa.channel, wa.cascade.decided_by.step, wa.cascade.steps[1].message_id], ['read', 'whatsapp', 1, null]);
+    });
+
+    test('a read report before the delivered one (WhatsApp posts out of order): the message is delivered, then read, both recorded once', async () => {
+      // One step by the muted WhatsApp (it posts nothing itself): the reports are posted here, signed with its app secret.
+      const parent = await send({ to: '+79161234586', text: '', cascade: [{ channel: 'whatsapp', connector: 'wa-mute', template: { name: 'auth_code', params: ['6161'] } }] });
+      await waitForStatus(t.gateway, parent.id, ['sent']);
+      const stepId = (await message(parent.id)).cascade.steps[0].message_id as string;
+      await waitForStatus(t.gateway, stepId, ['sent']);
+      // (A template message with no text of its own lists no parts in the API; its part row holds the wamid.)
+      const { provider_message_id: wamid } = await t.gateway.database.db.selectFrom('message_parts').select('provider_message_id').where('message_id', '=', stepId).executeTakeFirstOrThrow();
+      const post = async (status: string) => {
+        const body = JSON.stringify({ object: 'whatsapp_business_account', entry: [{ id: 'WABA', changes: [{ field: 'messages', value: { statuses: [{ id: wamid, status, timestamp: String(Math.floor(Date.now() / 1000)), recipient_id: '79161234586' }] } }] }] });
+        const signature = `sha256=${createHmac('sha256', muteWhatsapp.appSecret).update(body).digest('hex')}`;
+        const res = await t.gateway.app.inject({ method: 'POST', url: '/v1/callbacks/wa-mute', headers: { 'content-type': 'application/json', 'x-hub-signature-256': signature }, payload: body });
+        assert.equal(res.statusCode, 200, res.body);
+      };
+      await post('read');
+      await post('delivered');
+      await post('read');
+      const step = await message(stepId);
+      assert.equal(step.status, 'read');
+      assert.deepEqual(step.events.map((e: { status: string }) => e.status), ['accepted', 'queued', 'sent', 'delivered', 'read']);
+      assert.ok(step.delivered_at !== null);
+      const done = await message(parent.id);
+      assert.deepEqual([done.status, done.channel], ['read', 'whatsapp']);
+      assert.deepEqual(done.events.filter((e: { message_id: string }) => e.message_id === parent.id).map((e: { status: string }) => e.status), ['accepted', 'queued', 'sent', 'delivered', 'read']);
+    });
+
     /** A new account with `amount` on its balance and its own price per part of each channel given. */
     const priced = async (amount: string, prices: Record<string, string>) => {
       const a = await t.makeAccount('Priced cascades');

@@ -125,8 +125,12 @@ for (const dialect of await dialects()) {
     });
 
     test('WhatsApp: a template with the code is delivered by its signed status webhook; the GET handshake answers through the public route', async () => {
-      const wa = await finalOf((await send({ channel: 'whatsapp', to: '+79161234567', text: '', template: { name: 'auth_code', params: ['4711'] } })).id);
-      assert.deepEqual([wa.status, wa.connector, wa.parts_count], ['delivered', 'wa', 1]);
+      const waId = (await send({ channel: 'whatsapp', to: '+79161234567', text: '', template: { name: 'auth_code', params: ['4711'] } })).id;
+      // The fake reports it delivered, then read (in either order): read is where it ends, delivered on the way.
+      await waitForStatus(t.gateway, waId, ['read']);
+      const wa = (await call('GET', `/v1/messages/${waId}`)).body;
+      assert.deepEqual([wa.status, wa.connector, wa.parts_count, wa.delivered_at !== null], ['read', 'wa', 1, true]);
+      assert.deepEqual(wa.events.map((e: { status: string }) => e.status).slice(-2), ['delivered', 'read']);
       const failed = await finalOf((await send({ channel: 'whatsapp', to: '+79161230000', text: 'x' })).id);
       assert.deepEqual([failed.status, failed.reason?.code, failed.reason?.provider_code], ['undelivered', 'subscriber_unknown', '131026']);
       const hello = await t.gateway.app.inject({ method: 'GET', url: '/v1/callbacks/wa?hub.mode=subscribe&hub.verify_token=verify-me&hub.challenge=987' });

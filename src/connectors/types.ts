@@ -30,11 +30,14 @@ export interface SendResult {
   providerIds: string[];
 }
 
-/** A status the provider reported for one part it accepted earlier. */
+/**
+ * A status the provider reported for one part it accepted earlier. `read`:
+ * the recipient opened it (messengers that report it); it implies delivered.
+ */
 export interface Receipt {
   connectorId: string;
   providerMessageId: string;
-  status: 'delivered' | 'undelivered' | 'expired' | 'rejected';
+  status: 'delivered' | 'read' | 'undelivered' | 'expired' | 'rejected';
   reason?: FailureReason | undefined;
   /** epoch ms the provider says it happened (falls back to arrival time) */
   at: number;

@@ -17,7 +17,7 @@ import { inLists } from '../store/shapes.ts';
 import type { WriteBatcher } from '../store/write-batcher.ts';
 import { prepareMessage, type AcceptContext, type SendRequest } from './accept.ts';
 import type { Dispatcher } from './dispatcher.ts';
-import { insertEvents, type EventInput } from './transitions.ts';
+import { insertEvents, markRead, type EventInput } from './transitions.ts';
 
 /**
  * Cascade fallback (docs/api.md#cascade): one parent message, sent as child
@@ -407,8 +407,7 @@ export class CascadeEngine {
       return;
     }
     if (action.kind === 'read') {
-      const moved = await tx.updateTable('messages').set({ status: 'read', updated_at: now }).where('id', '=', c.id).where('status', '=', 'delivered').returningAll().executeTakeFirst();
-      if (moved) out.push({ accountId: c.account_id, messageId: c.id, status: 'read', at: now, row: moved });
+      out.push(...(await markRead(tx, [{ id: c.id, accountId: c.account_id }], now)));
       return;
     }
     if (action.kind === 'finish') {
@@ -490,8 +489,10 @@ export class CascadeEngine {
       const child = await tx.selectFrom('messages').selectAll().where('parent_id', '=', c.id).where('cascade_step', '=', step).executeTakeFirst();
       if (child) {
         decidedBy = child.id;
-        const status = child.status as MessageStatus;
-        const delivered = status === 'delivered' || status === 'read';
+        // A read step's message makes the parent delivered, then read: its events say both, as the step's do.
+        const read = child.status === 'read';
+        const status = (read ? 'delivered' : child.status) as MessageStatus;
+        const delivered = status === 'delivered';
         const parent = await tx
           .updateTable('messages')
           .set((eb) => ({
@@ -513,6 +514,7 @@ export class CascadeEngine {
         if (parent) {
           const reason = child.reason_code && isReasonCode(child.reason_code) ? { code: child.reason_code, providerCode: child.provider_code ?? undefined, detail: child.reason_detail ?? undefined } : undefined;
           out.push({ accountId: c.account_id, messageId: c.id, status, reason, at: now, row: parent });
+          if (read) out.push(...(await markRead(tx, [{ id: c.id, accountId: c.account_id }], now)));
         }
       }
     }

@@ -106,8 +106,10 @@ export class FakeTelegramBot extends JsonFake {
 
 /**
  * Gateway API: numbers ending `0002` cannot get codes (checkSendAbility
- * fails), `0000` get the code but it expires; others are delivered. Reports
- * go to the request's callback_url, signed with the SHA-256 of the token.
+ * fails), `0000` get the code but it expires, `0007` get it and read it;
+ * others are delivered (and not read). Reports go to the request's
+ * callback_url, signed with the SHA-256 of the token, one after another in
+ * the order they happened.
  */
 export class FakeTelegramGateway extends JsonFake {
   readonly token: string;
@@ -133,7 +135,7 @@ export class FakeTelegramGateway extends JsonFake {
       const requestId = typeof body.request_id === 'string' ? body.request_id : `req${this.#next++}`;
       ok(status(requestId, 'sent'));
       if (typeof body.callback_url === 'string') {
-        for (const delivery of phone.endsWith('0000') ? ['expired'] : ['sent', 'delivered']) this.#report(body.callback_url, status(requestId, delivery));
+        for (const delivery of phone.endsWith('0000') ? ['expired'] : phone.endsWith('0007') ? ['sent', 'delivered', 'read'] : ['sent', 'delivered']) this.#report(body.callback_url, status(requestId, delivery));
       }
       return;
     }
