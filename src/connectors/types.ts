@@ -185,6 +185,13 @@ export interface Connector {
   /** Maps the provider's raw status report to a Receipt; null when it is not one of ours. */
   parseReceipt(raw: unknown): Receipt | null;
   /**
+   * Withdraws a message sent earlier, by its provider id, where the provider
+   * can (Telegram Gateway's revokeVerificationMessage): a verification code
+   * no longer needed. Resolves true when the provider took the request;
+   * throws when it could not be asked. Connectors that cannot leave it out.
+   */
+  revoke?(providerMessageId: string): Promise<boolean>;
+  /**
    * Handles a request to its callback route: checks it is the provider's
    * (signature, secret), hands the status reports in it to the pipeline and
    * resolves once they are recorded. Connectors without callbacks leave it out.

@@ -20,6 +20,7 @@ abstract class JsonFake {
   readonly posted: Posted[] = [];
   readonly #server: Server;
   #waiters: ((p: Posted) => void)[] = [];
+  #requestWaiters: (() => void)[] = [];
 
   constructor() {
     this.#server = createServer((req, res) => {
@@ -31,6 +32,7 @@ abstract class JsonFake {
         const path = new URL(req.url ?? '/', 'http://x').pathname;
         this.requests.push({ path, headers: req.headers, body });
         this.handle(path, req.headers, body, res);
+        for (const w of [...this.#requestWaiters]) w();
       });
     });
   }
@@ -54,6 +56,22 @@ abstract class JsonFake {
   #record(p: Posted): void {
     this.posted.push(p);
     for (const w of [...this.#waiters]) w(p);
+  }
+
+  /** Resolves with the first request (received already, or when it comes) to `path` that `match` accepts. */
+  requestTo(path: string, match: (body: Record<string, unknown>) => boolean = () => true): Promise<JsonFake['requests'][number]> {
+    const find = () => this.requests.find((r) => r.path === path && match(r.body));
+    const found = find();
+    if (found) return Promise.resolve(found);
+    return new Promise((resolve) => {
+      const w = () => {
+        const r = find();
+        if (!r) return;
+        this.#requestWaiters = this.#requestWaiters.filter((x) => x !== w);
+        resolve(r);
+      };
+      this.#requestWaiters.push(w);
+    });
   }
 
   /** Resolves once `count` more reports have been posted and answered. */
