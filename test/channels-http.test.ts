@@ -286,8 +286,43 @@ describe('http connector: status polling', () => {
     await c.pollOnce(t0 + 61_000);
     assert.deepEqual(p.receipts.map((r) => [r.providerMessageId, r.status, r.reason?.providerCode]), [[sent.providerIds[0], 'undelivered', 'status:2']]);
     await c.stop();
-    assert.deepEqual(httpDefinitionProblems({ id: 'x', type: 'http', preset: 'smstraffic', receipts: 'poll', secrets: { login: 'a', password: 'b' } }).map((p) => p.field), ['receipts']);
+    assert.deepEqual(httpDefinitionProblems({ id: 'x', type: 'http', preset: 'devino', receipts: 'poll', secrets: { api_key: 'a', sender: 'b' } }).map((p) => p.field), ['receipts']);
     assert.deepEqual(httpDefinitionProblems({ id: 'x', type: 'http', preset: 'smsc_ru', receipts: 'poll', secrets: { login: 'a', password: 'b' } }), []);
+  });
+
+  test('SMS Traffic polls multi.php (operation=status): its XML status, interim while buffered, then delivered, undelivered or expired', async () => {
+    // The preset has no status reports: polling is its default.
+    assert.deepEqual(httpDefinitionProblems({ id: 'x', type: 'http', preset: 'smstraffic', secrets: { login: 'a', password: 'b' } }), []);
+    const c = make('smstraffic');
+    const { fake } = fakes.get('smstraffic')!;
+    fake.interimPolls = 1;
+    const p = pollingContext();
+    await c.start(p.context);
+    const t0 = Date.now();
+    const numbers = ['+79161234567', '+79161230000', '+79161230003'];
+    const sent = [];
+    for (const [i, to] of numbers.entries()) {
+      const s = await c.send(outbound(to, i === 0 ? 'Проверка связи. '.repeat(10) : 'Код 4711'));
+      sent.push(s);
+      s.providerIds.forEach((id, part) => p.open.push({ messageId: `msg_${i}`, partIndex: part, providerMessageId: id, recipient: to, sentAt: t0 }));
+    }
+    assert.equal(fake.requests.find((r) => r.fields.phones === '79161234567')!.fields.max_parts, '3', 'a long text may take all its parts');
+    p.open.push({ messageId: 'msg_gone', partIndex: 0, providerMessageId: '424242', recipient: '+79161234567', sentAt: t0 });
+    await c.pollOnce(t0 + 61_000);
+    assert.deepEqual(p.receipts, [], '"Buffered SMSC" is interim; an unknown id (an ERROR reply) is asked again');
+    assert.match(c.state().detail ?? '', /1 of 4 status requests failed/);
+    await c.pollOnce(t0 + 122_000);
+    const byId = new Map(p.receipts.map((r) => [r.providerMessageId, [r.status, r.reason?.providerCode]]));
+    assert.deepEqual(sent.map((s) => byId.get(s.providerIds[0]!)), [['delivered', undefined], ['undelivered', 'status:Non Delivered'], ['expired', 'status:Expired']]);
+    const asked = fake.requests.filter((r) => r.fields.operation === 'status').at(-1)!;
+    assert.deepEqual([asked.method, asked.path, asked.fields.login, asked.fields.password], ['POST', '/multi.php', 'depesha', 'secret']);
+    assert.equal(fake.statusRequests.get(sent[0]!.providerIds[0]!), 2, 'one request per round for the three parts of one message');
+    await c.stop();
+  });
+
+  test('a status mapped to read is a read receipt (SMSC.ru status 2)', () => {
+    const c = make('smsc');
+    assert.deepEqual([c.parseReceipt({ id: '77', status: '2', err: '0' })?.status, c.parseReceipt({ id: '77', status: '1', err: '0' })?.status], ['read', 'delivered']);
   });
 
   test('through the gateway: a sent message is delivered by polling, and polling goes on after a restart (what to ask about is in the database)', async () => {

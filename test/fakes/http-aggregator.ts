@@ -8,11 +8,12 @@ import type { AddressInfo } from 'node:net';
  * them: the send request, its success and error replies, and status reports
  * posted back. What happens to a number depends on its last four digits:
  * `0000` accepted then undelivered (unknown subscriber), `0002` refused at
- * submit (bad number), `0005` HTTP 500, `0009` HTTP 429, `0219` accepted then
+ * submit (bad number), `0003` accepted then expired (SMS Traffic), `0005` HTTP 500, `0009` HTTP 429, `0219` accepted then
  * blocked for a SIM swap (SMSC.ru); anything else accepted and delivered.
- * SMSC.ru (`status.php`) and SMS Aero (`sms/status`) also answer status
- * requests: interim while `holdStatus` is set or for the first
- * `interimPolls` requests about an id, then the message's final status.
+ * SMSC.ru (`status.php`), SMS Aero (`sms/status`) and SMS Traffic
+ * (`multi.php` with `operation=status`) also answer status requests: interim
+ * while `holdStatus` is set or for the first `interimPolls` requests about an
+ * id, then the message's final status.
  */
 export type Flavour = 'smsc' | 'smsaero' | 'devino' | 'smstraffic';
 
@@ -175,11 +176,23 @@ export class FakeAggregator {
     });
     if (path !== '/multi.php') return { status: 404, body: '', type: 'text/plain' };
     if (f.login !== this.#credentials.login || f.password !== this.#credentials.password) return xml('ERROR', 401, 'Wrong login or password');
+    if (f.operation === 'status') {
+      const known = this.#sent.get(f.sms_id ?? '');
+      if (!known) return xml('ERROR', 1, 'no such message or this message does not belong to you');
+      const date = new Date().toISOString().slice(0, 19).replace('T', ' ');
+      const status = this.#interim(f.sms_id!) ? 'Buffered SMSC' : known.status;
+      return {
+        status: 200,
+        body: `<?xml version="1.0"?>\n<reply>\n<submition_date>${date}</submition_date>\n<send_date>${date}</send_date>\n<last_status_change_date>${date}</last_status_change_date>\n<sms_id>${f.sms_id}</sms_id>\n<status>${status}</status>\n<error></error>\n</reply>\n`,
+        type: 'text/xml',
+      };
+    }
     const phone = f.phones ?? '';
     const fault = this.#fault(phone);
     if (fault) return fault;
     if (phone.endsWith('0002')) return xml('ERROR', 402, 'Invalid phone number');
     const id = String(Math.floor(Math.random() * 1e9));
+    this.#sent.set(id, { status: phone.endsWith('0000') ? 'Non Delivered' : phone.endsWith('0003') ? 'Expired' : 'Delivered', err: '' });
     return xml('OK', 0, 'queued 1 messages', `<message_infos>\n<message_info>\n<phone>${phone}</phone>\n<sms_id>${id}</sms_id>\n</message_info>\n</message_infos>\n`);
   }
 
