@@ -300,7 +300,7 @@ describe('http connector: status polling', () => {
     await c.start(p.context);
     const t0 = Date.now();
     const numbers = ['+79161234567', '+79161230000', '+79161230003'];
-    const sent = [];
+    const sent: { providerIds: string[] }[] = [];
     for (const [i, to] of numbers.entries()) {
       const s = await c.send(outbound(to, i === 0 ? 'Проверка связи. '.repeat(10) : 'Код 4711'));
       sent.push(s);
@@ -309,7 +309,7 @@ describe('http connector: status polling', () => {
     assert.equal(fake.requests.find((r) => r.fields.phones === '79161234567')!.fields.max_parts, '3', 'a long text may take all its parts');
     p.open.push({ messageId: 'msg_gone', partIndex: 0, providerMessageId: '424242', recipient: '+79161234567', sentAt: t0 });
     await c.pollOnce(t0 + 61_000);
-    assert.deepEqual(p.receipts, [], '"Buffered SMSC" is interim; an unknown id (an ERROR reply) is asked again');
+    assert.equal(p.receipts.length, 0, '"Buffered SMSC" is interim; an unknown id (an ERROR reply) is asked again');
     assert.match(c.state().detail ?? '', /1 of 4 status requests failed/);
     await c.pollOnce(t0 + 122_000);
     const byId = new Map(p.receipts.map((r) => [r.providerMessageId, [r.status, r.reason?.providerCode]]));
