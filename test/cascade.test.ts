@@ -282,6 +282,36 @@ for (const dialect of await dialects()) {
       assert.deepEqual(left.map((r) => r.sweep_at), [null, null, null]);
     });
 
+    test('a verification checked valid while its cascade still waits on a step: no later step starts', async () => {
+      assert.equal((await call('PATCH', '/v1/account', { default_cascade: [{ channel: 'telegram', connector: 'tg-mute', timeout_seconds: 30 }, { channel: 'sms' }] })).status, 200);
+      const v = await call('POST', '/v1/verifications', { to: '+79161234593', code: '515151' });
+      assert.equal((await call('PATCH', '/v1/account', { default_cascade: null })).status, 200);
+      assert.equal(v.status, 201, JSON.stringify(v.body));
+      const parentId = v.body.message_id as string;
+      await waitForStatus(t.gateway, parentId, ['sent']);
+      // The user had the code from Telegram before its delivery report came.
+      assert.equal((await call('POST', `/v1/verifications/${v.body.id}/check`, { code: '515151' })).body.result, 'valid');
+      // The sweeper handles the end; no event tells of that write, so it is looked for (bounded).
+      const db = t.gateway.database.db;
+      for (let deadline = Date.now() + 10_000; (await db.selectFrom('verifications').select('sweep_at').where('id', '=', v.body.id).executeTakeFirstOrThrow()).sweep_at !== null; ) {
+        assert.ok(Date.now() < deadline, 'handled within 10 s');
+        await delay(20);
+      }
+      const row = await db.selectFrom('cascades').select(['status', 'step', 'timer_at', 'steps']).where('id', '=', parentId).executeTakeFirstOrThrow();
+      assert.deepEqual([row.status, row.step, row.timer_at, (JSON.parse(row.steps) as { dropped?: boolean }[]).map((s) => s.dropped ?? false)], ['running', 1, null, [false, true]], 'the SMS step is dropped and no timer is left to start it');
+      // Telegram's report comes after all: the cascade ends by Telegram, as its last step now.
+      const first = await message(parentId);
+      const tgStep = await message(first.cascade.steps[0].message_id);
+      assert.equal(tgStep.status, 'sent');
+      const report = JSON.stringify({ request_id: tgStep.parts[0].provider_message_id, delivery_status: { status: 'delivered', updated_at: Math.floor(Date.now() / 1000) } });
+      const ts = String(Math.floor(Date.now() / 1000));
+      const signature = createHmac('sha256', createHash('sha256').update(gateway.token).digest()).update(`${ts}\n${report}`).digest('hex');
+      const posted = await t.gateway.app.inject({ method: 'POST', url: '/v1/callbacks/tg-mute', headers: { 'content-type': 'application/json', 'x-request-timestamp': ts, 'x-request-signature': signature }, payload: report });
+      assert.equal(posted.statusCode, 200);
+      const done = await message(parentId);
+      assert.deepEqual([done.status, done.channel, done.cascade.status, done.cascade.steps[1].message_id], ['delivered', 'telegram', 'done', null]);
+    });
+
     /** A new account with `amount` on its balance and its own price per part of each channel given. */
     const priced = async (amount: string, prices: Record<string, string>) => {
       const a = await t.makeAccount('Priced cascades');

@@ -9,7 +9,7 @@ import type { EventOutbox, OutboxMessageEvent } from '../events/webhooks/outbox.
 import type { Logger } from '../log.ts';
 import type { Account } from '../store/accounts.ts';
 import { formatMoney, reserveInTx } from '../store/balance.ts';
-import { CascadesRepository, PARENT_DUE_AT, parseSteps, type CascadeRow, type CascadeStepSpec, type CascadeUntil } from '../store/cascades.ts';
+import { CascadesRepository, lastStep, PARENT_DUE_AT, parseSteps, type CascadeRow, type CascadeStepSpec, type CascadeUntil } from '../store/cascades.ts';
 import type { InboundMessageRow } from '../store/inbound.ts';
 import { MessagesRepository, type MessageRow } from '../store/messages.ts';
 import type { DB } from '../store/schema.ts';
@@ -175,26 +175,26 @@ interface State {
 }
 
 /** A change of the message of step `k` (1-based). */
-export function decideOnChild(state: State, steps: readonly Pick<CascadeStepSpec, 'until'>[], k: number, status: string, reason: string | null): CascadeAction {
+export function decideOnChild(state: State, steps: readonly Pick<CascadeStepSpec, 'until' | 'dropped'>[], k: number, status: string, reason: string | null): CascadeAction {
   if (state.status !== 'running') return status === 'read' && state.decided_step === k ? { kind: 'read' } : { kind: 'none' };
   if (status === 'queued') return { kind: 'progress', status: 'queued' };
   if (status === 'sent') return { kind: 'progress', status: 'sent' };
   if (status === 'delivered' || status === 'read') {
     // The last step has nothing to fall back to; an earlier step that got there late still ends the cascade.
-    if (k === steps.length || conditionMet(steps[k - 1]!.until, status)) return { kind: 'finish', step: k };
+    if (k === lastStep(steps) || conditionMet(steps[k - 1]!.until, status)) return { kind: 'finish', step: k };
     return { kind: 'progress', status: 'sent' };
   }
   if (!FAILED.has(status)) return { kind: 'none' };
   // A SIM swap or fraud block: no code may go to this number by any channel now.
   if (reason === 'security_block') return { kind: 'finish', step: k };
   if (k !== state.step) return { kind: 'none' }; // an earlier step's message, after the cascade moved on: recorded on it only
-  if (k === steps.length) return { kind: 'finish', step: k };
+  if (k >= lastStep(steps)) return { kind: 'finish', step: k };
   return { kind: 'advance', to: k + 1, stop: null };
 }
 
 /** The running step's timeout passed; `status` is its message's. */
-export function decideOnTimer(state: State, steps: readonly Pick<CascadeStepSpec, 'until'>[], status: string): CascadeAction {
-  if (state.status !== 'running' || state.step >= steps.length) return { kind: 'none' };
+export function decideOnTimer(state: State, steps: readonly Pick<CascadeStepSpec, 'until' | 'dropped'>[], status: string): CascadeAction {
+  if (state.status !== 'running' || state.step >= lastStep(steps)) return { kind: 'none' };
   if (conditionMet(steps[state.step - 1]!.until, status)) return { kind: 'finish', step: state.step };
   return { kind: 'advance', to: state.step + 1, stop: FAILED.has(status) ? null : state.step };
 }
@@ -332,6 +332,34 @@ export class CascadeEngine {
       return undefined;
     });
     if (early !== undefined) this.arm(id, early);
+  }
+
+  /**
+   * No step after the running one starts any more (the cascade's
+   * verification ended: the code is used up or dead): the later steps are
+   * dropped and the timer cleared. The running step's message, if not sent
+   * yet, is withdrawn, which ends the cascade; a sent one decides it as the
+   * last step would. Resolves true when the cascade was running.
+   */
+  async stopAfterCurrent(id: string, now = Date.now()): Promise<boolean> {
+    return this.#batcher.run(async (tx) => {
+      const [c] = await CascadesRepository.byIds(tx, [id]);
+      if (!c || c.status !== 'running') return false;
+      const steps = parseSteps(c).map((s, i) => (i >= c.step ? { ...s, dropped: true as const } : s));
+      const moved = await tx
+        .updateTable('cascades')
+        .set({ steps: JSON.stringify(steps), timer_at: null, updated_at: now })
+        .where('id', '=', c.id)
+        .where('step', '=', c.step)
+        .where('status', '=', 'running')
+        .executeTakeFirst();
+      if (Number(moved.numUpdatedRows) !== 1) return false;
+      const effects = this.#effects();
+      const out: EventInput[] = [];
+      await this.#withdraw(tx, c.child_id, now, out);
+      if (out.length > 0) effects.changes.push(...(await insertEvents(tx, out, this.#outbox)));
+      return true;
+    });
   }
 
   /** The outbox's hook: the changes of steps' messages and of parents, in their transaction. */

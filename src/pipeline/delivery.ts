@@ -168,7 +168,7 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
     if (recovered > 0) log.info({ recovered }, 'messages left in flight by the last run are due again');
   }
   // Ended verifications: their codes withdrawn where the provider can (Telegram Gateway), by the connectors of this node.
-  const verifications = new VerificationSweeper(db, (id) => loaded.get(id), log.child({ component: 'verifications' }), { pollMs: options.pollMs });
+  const verifications = new VerificationSweeper(db, (id) => loaded.get(id), log.child({ component: 'verifications' }), { pollMs: options.pollMs, stopCascade: (id) => cascades.stopAfterCurrent(id) });
   const inbound = new InboundProcessor(batcher, log.child({ component: 'inbound' }), config.defaults.region, { outbox, committed });
   const context: ConnectorContext = { receipt: (r: Receipt) => receipts.submit(r), inbound: async (m: InboundMessage) => void (await inbound.submit(m)), openParts: (q) => openParts(db, q) };
   for (const connector of fixed) await connector.start(context);

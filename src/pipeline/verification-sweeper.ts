@@ -11,15 +11,17 @@ export interface VerificationSweeperOptions {
   retryMs?: number | undefined;
   /** how long after its expiry a verification's revokes are still tried, default 1 h */
   giveUpMs?: number | undefined;
+  /** tells the cascade of this parent message to start no further step (CascadeEngine.stopAfterCurrent) */
+  stopCascade?: ((messageId: string) => Promise<unknown>) | undefined;
 }
 
 /**
  * Handles the end of verifications (docs/verify.md), in the delivery side
  * that holds the connectors: once a verification is checked valid, fails
- * for too many wrong codes, or its lifetime passes, every code it sent by a
- * connector that can withdraw messages (Telegram Gateway:
- * revokeVerificationMessage) and that was not read is revoked, and an
- * expired one is marked `expired`. What is due is data (`verifications.sweep_at`),
+ * for too many wrong codes, or its lifetime passes, its cascade (if the code
+ * goes by one) starts no further step, every code it sent by a connector that
+ * can withdraw messages (Telegram Gateway: revokeVerificationMessage) and
+ * that was not read is revoked, and an expired one is marked `expired`. What is due is data (`verifications.sweep_at`),
  * so an end is handled after a restart too.
  */
 export class VerificationSweeper {
@@ -29,6 +31,7 @@ export class VerificationSweeper {
   readonly #pollMs: number;
   readonly #retryMs: number;
   readonly #giveUpMs: number;
+  readonly #stopCascade: ((messageId: string) => Promise<unknown>) | undefined;
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<unknown> | null = null;
   #stopped = true;
@@ -40,6 +43,7 @@ export class VerificationSweeper {
     this.#pollMs = options.pollMs ?? 1000;
     this.#retryMs = options.retryMs ?? 30_000;
     this.#giveUpMs = options.giveUpMs ?? 3_600_000;
+    this.#stopCascade = options.stopCascade;
   }
 
   start(): void {
@@ -69,6 +73,8 @@ export class VerificationSweeper {
   }
 
   async #handle(v: EndedVerification, now: number): Promise<void> {
+    // The code is used up or dead: sending it by yet another channel would only cost money.
+    await this.#stopCascade?.(v.message_id);
     const parts = await VerificationsRepository.revocableParts(this.#db, v);
     let failed = 0;
     const seen = new Set<string>();

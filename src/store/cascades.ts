@@ -29,6 +29,14 @@ export interface CascadeStepSpec {
   /** the connector the step's message must go by; null: the route of its channel */
   connector: string | null;
   message: StepMessage;
+  /** set on the steps after the running one when the cascade was told to go no further (its verification ended) */
+  dropped?: true | undefined;
+}
+
+/** The number of the cascade's last step that may run: steps dropped at the end do not count. */
+export function lastStep(steps: readonly Pick<CascadeStepSpec, 'dropped'>[]): number {
+  const first = steps.findIndex((s) => s.dropped);
+  return first === -1 ? steps.length : first;
 }
 
 /** A cascade's parent is never claimed by a sender: its due time never comes. */
