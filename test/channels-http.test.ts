@@ -86,7 +86,7 @@ for (const flavour of ['smsc', 'smsaero', 'devino'] as const) {
 
 describe('http connector: presets', () => {
   test('every preset file is a complete manifest', () => {
-    assert.deepEqual([...PRESETS.keys()].sort(), ['devino', 'smsaero', 'smsc_ru', 'smstraffic']);
+    assert.deepEqual([...PRESETS.keys()].sort(), ['devino', 'smsaero', 'smsaero_viber', 'smsc_ru', 'smstraffic']);
     for (const [name, p] of PRESETS) {
       assert.ok(p.name && p.base_url.startsWith('https://') && p.send.url && p.response.id, name);
       assert.ok(p.fields.length > 0, `${name} names the secrets it needs`);
@@ -317,6 +317,37 @@ describe('http connector: status polling', () => {
     const asked = fake.requests.filter((r) => r.fields.operation === 'status').at(-1)!;
     assert.deepEqual([asked.method, asked.path, asked.fields.login, asked.fields.password], ['POST', '/multi.php', 'depesha', 'secret']);
     assert.equal(fake.statusRequests.get(sent[0]!.providerIds[0]!), 2, 'one request per round for the three parts of one message');
+    await c.stop();
+  });
+
+  test('SMS Aero Viber: viber/send with the sign and channel, statuses polled from viber/statistic (delivered, read, undelivered)', async () => {
+    const { fake, url } = fakes.get('smsaero')!;
+    const definition: HttpDefinition = { id: 'aero-viber', type: 'http', preset: 'smsaero_viber', base_url: url, secrets: { email: 'depesha', api_key: 'secret' }, settings: { sender: 'Shop', viber_channel: 'OFFICIAL' } };
+    assert.deepEqual(httpDefinitionProblems(definition), [], 'polling is its default: no public address or callback secret');
+    const c = new HttpConnector(definition);
+    assert.deepEqual(c.manifest.channels, ['viber']);
+    fake.interimPolls = 1;
+    const p = pollingContext();
+    await c.start(p.context);
+    const t0 = Date.now();
+    const numbers = ['+79161234567', '+79161230007', '+79161230000'];
+    const sent: { providerIds: string[] }[] = [];
+    for (const [i, to] of numbers.entries()) {
+      const s = await c.send({ ...outbound(to, 'Ваш заказ готов'), channel: 'viber' });
+      sent.push(s);
+      p.open.push({ messageId: `msg_${i}`, partIndex: 1, providerMessageId: s.providerIds[0]!, recipient: to, sentAt: t0 });
+    }
+    const send = fake.requests.filter((r) => r.path === '/v2/viber/send').at(-1)!;
+    assert.deepEqual(send.json, { number: '79161230000', sign: 'Shop', channel: 'OFFICIAL', text: 'Ваш заказ готов' });
+    await c.pollOnce(t0 + 61_000);
+    assert.equal(p.receipts.length, 0, 'status 0 (sent) is interim');
+    await c.pollOnce(t0 + 122_000);
+    const byId = new Map(p.receipts.map((r) => [r.providerMessageId, r.status]));
+    assert.deepEqual(sent.map((s) => byId.get(s.providerIds[0]!)), ['delivered', 'read', 'undelivered']);
+    const asked = fake.requests.filter((r) => r.path === '/v2/viber/statistic').at(-1)!;
+    assert.equal(typeof (asked.json as { sendingId: unknown }).sendingId, 'number');
+    const bad = await refusal(new HttpConnector({ ...definition, id: 'aero-viber-2' }), '+79161230002');
+    assert.deepEqual([bad.retryable, bad.reason], [false, 'operator_rejected']);
     await c.stop();
   });
 

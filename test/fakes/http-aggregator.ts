@@ -44,7 +44,7 @@ export class FakeAggregator {
   holdStatus = false;
   /** status requests received, by provider id */
   readonly statusRequests = new Map<string, number>();
-  readonly #sent = new Map<string, { status: string; err: string }>();
+  readonly #sent = new Map<string, { status: string; err: string; number?: string }>();
   readonly #credentials: { login: string; password: string };
   readonly #server: Server;
   #onCallback: ((c: FakeCallback) => void)[] = [];
@@ -139,6 +139,7 @@ export class FakeAggregator {
       const status = this.#interim(id) ? 4 : Number(known.status);
       return json({ success: true, data: { id: Number(id), status, extendStatus: status === 1 ? 'delivery' : 'in progress' }, message: null });
     }
+    if (path === '/v2/viber/send' || path === '/v2/viber/statistic') return this.#smsaeroViber(path, body ?? {});
     if (path !== '/v2/sms/send') return json({ success: false, message: 'not found' }, 404);
     body ??= {};
     const number = String(body.number ?? '');
@@ -149,6 +150,32 @@ export class FakeAggregator {
     this.#sent.set(String(id), { status: number.endsWith('0000') ? '2' : '1', err: '0' });
     if (typeof body.callbackUrl === 'string') this.#post(body.callbackUrl, JSON.stringify({ id, number, status: number.endsWith('0000') ? 2 : 1 }), 'application/json');
     return json({ success: true, data: { id, number, text: body.text, status: 8 }, message: null });
+  }
+
+  /**
+   * SMS Aero's Viber sendings: `viber/send` answers the sending with its id
+   * (status 1 moderation); `viber/statistic {sendingId}` lists each number's
+   * status: 0 sent, 1 delivered, 2 read ("write"), 3 undelivered, 4 error.
+   * Numbers ending 0000 are undelivered, 0007 read, the rest delivered.
+   */
+  #smsaeroViber(path: string, body: Record<string, unknown>) {
+    const json = (b: unknown, status = 200) => ({ status, body: JSON.stringify(b), type: 'application/json' });
+    if (path === '/v2/viber/statistic') {
+      const id = String(body.sendingId ?? '');
+      const known = this.#sent.get(id);
+      if (!known || typeof body.sendingId !== 'number') return json({ success: false, data: null, message: 'Sending not found' }, 404);
+      const status = this.#interim(id) ? 0 : Number(known.status);
+      const extendStatus = ['send', 'delivery', 'write', 'undelivered', 'error'][status];
+      return json({ success: true, data: { 0: { number: known.number, status, extendStatus, dateSend: Math.floor(Date.now() / 1000) }, links: { self: `/v2/viber/statistic?sendingId=${id}&page=1` } }, message: null });
+    }
+    const number = String(body.number ?? '');
+    const fault = this.#fault(number);
+    if (fault) return fault;
+    if (!['INFO', 'OFFICIAL', 'CASCADE'].includes(String(body.channel)) || typeof body.sign !== 'string') return json({ success: false, data: null, message: 'Validation error: channel and sign are required' }, 400);
+    if (number.endsWith('0002')) return json({ success: false, data: null, message: 'Validation error: number is invalid' }, 400);
+    const id = Math.floor(Math.random() * 1e9);
+    this.#sent.set(String(id), { status: number.endsWith('0000') ? '3' : number.endsWith('0007') ? '2' : '1', err: '', number });
+    return json({ success: true, data: { id, number, count: 1, sign: body.sign, channel: body.channel, text: body.text, status: 1, extendStatus: 'moderation' }, message: null });
   }
 
   #devino(path: string, authorization: string | undefined, body: { messages: Record<string, unknown>[] }) {
