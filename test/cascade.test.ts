@@ -29,11 +29,11 @@ for (const dialect of await dialects()) {
     let whatsapp: FakeWhatsApp;
     let muteWhatsapp: FakeWhatsApp;
     let smsc: FakeAggregator;
-    const call = async (method: 'GET' | 'POST' | 'PATCH', url: string, body?: unknown) => {
+    const call = async (method: 'GET' | 'POST' | 'PATCH' | 'PUT', url: string, body?: unknown, key = t.apiKey) => {
       const res = await t.gateway.app.inject({
         method,
         url,
-        headers: { authorization: `Bearer ${t.apiKey}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
         ...(body === undefined ? {} : { payload: JSON.stringify(body) }),
       });
       return { status: res.statusCode, body: res.body === '' ? null : res.json() };
@@ -43,11 +43,11 @@ for (const dialect of await dialects()) {
       assert.equal(res.status, 202, JSON.stringify(res.body));
       return res.body as { id: string; status: string };
     };
-    const finalOf = async (id: string, timeoutMs = 15_000) => {
+    const finalOf = async (id: string, timeoutMs = 15_000, key = t.apiKey) => {
       await waitForStatus(t.gateway, id, FINAL, timeoutMs);
-      return (await call('GET', `/v1/messages/${id}`)).body;
+      return (await call('GET', `/v1/messages/${id}`, undefined, key)).body;
     };
-    const message = async (id: string) => (await call('GET', `/v1/messages/${id}`)).body;
+    const message = async (id: string, key = t.apiKey) => (await call('GET', `/v1/messages/${id}`, undefined, key)).body;
 
     before(async () => {
       relay = new CallbackRelay(async (r) => {
@@ -187,6 +187,212 @@ for (const dialect of await dialects()) {
       const done = await message(parent.id);
       assert.deepEqual([done.status, done.cascade.status], ['cancelled', 'done']);
       assert.deepEqual([done.cascade.steps[0].status, (await message(done.cascade.steps[0].message_id)).reason.code], ['cancelled', 'cascade_superseded']);
+    });
+
+    test('until read: a step stops on read, not on delivered; a delivered step stops on delivered (and its read follows to the parent)', async () => {
+      // Telegram reports the code delivered, then read (numbers ending 0007): the read step ends the cascade, the parent delivered then read.
+      const readParent = await send({ to: '+79161230007', text: 'Код 7007', cascade: [{ channel: 'telegram', until: 'read', timeout_seconds: 30 }, { channel: 'sms' }] });
+      await waitForStatus(t.gateway, readParent.id, ['read']);
+      const read = await message(readParent.id);
+      assert.deepEqual([read.status, read.channel, read.cascade.decided_by.step, read.cascade.steps[1].message_id], ['read', 'telegram', 1, null]);
+      const own = read.events.filter((e: { message_id: string }) => e.message_id === readParent.id).map((e: { status: string }) => e.status);
+      assert.deepEqual(own.slice(-2), ['delivered', 'read'], own.join(' '));
+      assert.equal((await message(read.cascade.steps[0].message_id)).status, 'read');
+      // Delivered but never read within the step's timeout: the next step starts.
+      const unread = await send({ to: '+79161234584', text: 'Код 8118', cascade: [{ channel: 'telegram', until: 'read', timeout_seconds: 1 }, { channel: 'sms' }] });
+      const fell = await finalOf(unread.id);
+      assert.deepEqual([fell.status, fell.channel, fell.cascade.decided_by.step], ['delivered', 'sms', 2]);
+      assert.equal((await message(fell.cascade.steps[0].message_id)).status, 'delivered', 'delivered, not read: not enough for this step');
+      // WhatsApp until delivered: delivered ends it; the read that follows (the fake reads every message) reaches the parent too.
+      const waParent = await send({ to: '+79161234585', text: 'Код 5151', cascade: [{ channel: 'whatsapp', timeout_seconds: 30, template: { name: 'auth_code', params: ['5151'] } }, { channel: 'sms' }] });
+      await waitForStatus(t.gateway, waParent.id, ['read']);
+      const wa = await message(waParent.id);
+      assert.deepEqual([wa.status, wa.channel, wa.cascade.decided_by.step, wa.cascade.steps[1].message_id], ['read', 'whatsapp', 1, null]);
+    });
+
+    test('a read report before the delivered one (WhatsApp posts out of order): the message is delivered, then read, both recorded once', async () => {
+      // One step by the muted WhatsApp (it posts nothing itself): the reports are posted here, signed with its app secret.
+      const parent = await send({ to: '+79161234586', text: '', cascade: [{ channel: 'whatsapp', connector: 'wa-mute', template: { name: 'auth_code', params: ['6161'] } }] });
+      await waitForStatus(t.gateway, parent.id, ['sent']);
+      const stepId = (await message(parent.id)).cascade.steps[0].message_id as string;
+      await waitForStatus(t.gateway, stepId, ['sent']);
+      // (A template message with no text of its own lists no parts in the API; its part row holds the wamid.)
+      const { provider_message_id: wamid } = await t.gateway.database.db.selectFrom('message_parts').select('provider_message_id').where('message_id', '=', stepId).executeTakeFirstOrThrow();
+      const post = async (status: string) => {
+        const body = JSON.stringify({ object: 'whatsapp_business_account', entry: [{ id: 'WABA', changes: [{ field: 'messages', value: { statuses: [{ id: wamid, status, timestamp: String(Math.floor(Date.now() / 1000)), recipient_id: '79161234586' }] } }] }] });
+        const signature = `sha256=${createHmac('sha256', muteWhatsapp.appSecret).update(body).digest('hex')}`;
+        const res = await t.gateway.app.inject({ method: 'POST', url: '/v1/callbacks/wa-mute', headers: { 'content-type': 'application/json', 'x-hub-signature-256': signature }, payload: body });
+        assert.equal(res.statusCode, 200, res.body);
+      };
+      await post('read');
+      await post('delivered');
+      await post('read');
+      const step = await message(stepId);
+      assert.equal(step.status, 'read');
+      assert.deepEqual(step.events.map((e: { status: string }) => e.status), ['accepted', 'queued', 'sent', 'delivered', 'read']);
+      assert.ok(step.delivered_at !== null);
+      const done = await message(parent.id);
+      assert.deepEqual([done.status, done.channel], ['read', 'whatsapp']);
+      assert.deepEqual(done.events.filter((e: { message_id: string }) => e.message_id === parent.id).map((e: { status: string }) => e.status), ['accepted', 'queued', 'sent', 'delivered', 'read']);
+    });
+
+    test('an ended verification revokes its Telegram Gateway codes: checked valid by another step, too many wrong codes, expired', async () => {
+      const revokeOf = (requestId: string) => gateway.requestTo('/revokeVerificationMessage', (b) => b.request_id === requestId);
+      const requestIdOf = async (messageId: string) =>
+        (await t.gateway.database.db.selectFrom('message_parts').select('provider_message_id').where('message_id', '=', messageId).executeTakeFirstOrThrow()).provider_message_id;
+      // Telegram (muted: sent, never reported delivered) times out, the code goes by SMS and is typed from it: Telegram's code is revoked.
+      assert.equal((await call('PATCH', '/v1/account', { default_cascade: [{ channel: 'telegram', connector: 'tg-mute', timeout_seconds: 1 }, { channel: 'sms' }] })).status, 200);
+      const bySms = await call('POST', '/v1/verifications', { to: '+79161234590', code: '902211' });
+      assert.equal(bySms.status, 201, JSON.stringify(bySms.body));
+      assert.equal((await call('PATCH', '/v1/account', { default_cascade: null })).status, 200);
+      const viaSms = await finalOf(bySms.body.message_id);
+      assert.deepEqual([viaSms.status, viaSms.channel], ['delivered', 'sms']);
+      const tgStep = await message(viaSms.cascade.steps[0].message_id);
+      assert.equal((await call('POST', `/v1/verifications/${bySms.body.id}/check`, { code: '902211' })).body.result, 'valid');
+      if (tgStep.status === 'sent') {
+        const revoke = await revokeOf(await requestIdOf(tgStep.id));
+        assert.equal(revoke.headers.authorization, `Bearer ${gateway.token}`);
+      } // (withdrawn unsent on a slow machine: Telegram never had it, nothing to revoke)
+
+      // Five wrong codes: the verification fails, and the code Telegram delivered is revoked.
+      const guessed = await call('POST', '/v1/verifications', { to: '+79161234591', channel: 'telegram', code: '313131' });
+      assert.equal(guessed.status, 201, JSON.stringify(guessed.body));
+      await waitForStatus(t.gateway, guessed.body.message_id, ['delivered']);
+      const results: string[] = [];
+      for (let i = 0; i < 5; i++) results.push((await call('POST', `/v1/verifications/${guessed.body.id}/check`, { code: '000000' })).body.result);
+      assert.deepEqual(results, ['invalid', 'invalid', 'invalid', 'invalid', 'too_many_attempts']);
+      await revokeOf(await requestIdOf(guessed.body.message_id));
+
+      // Never checked: when its lifetime is over (moved into the past here) it is marked expired and its code revoked.
+      const idle = await call('POST', '/v1/verifications', { to: '+79161234592', channel: 'telegram', code: '424242' });
+      await waitForStatus(t.gateway, idle.body.message_id, ['delivered']);
+      const requestId = await requestIdOf(idle.body.message_id);
+      assert.ok(!gateway.requests.some((r) => r.path === '/revokeVerificationMessage' && r.body.request_id === requestId), 'not revoked while it may still be checked');
+      const past = Date.now() - 1000;
+      await t.gateway.database.db.updateTable('verifications').set({ expires_at: past, sweep_at: past }).where('id', '=', idle.body.id).execute();
+      await revokeOf(requestId);
+      // The sweeper marks it after Telegram answered the revoke; no event tells of that write, so it is looked for (bounded).
+      for (let deadline = Date.now() + 10_000; (await call('GET', `/v1/verifications/${idle.body.id}`)).body.status !== 'expired'; ) {
+        assert.ok(Date.now() < deadline, 'marked expired within 10 s');
+        await delay(20);
+      }
+      assert.equal((await call('POST', `/v1/verifications/${idle.body.id}/check`, { code: '424242' })).body.result, 'expired');
+      // Each was handled once: it left the sweep.
+      const left = await t.gateway.database.db.selectFrom('verifications').select('sweep_at').where('id', 'in', [bySms.body.id, guessed.body.id, idle.body.id]).execute();
+      assert.deepEqual(left.map((r) => r.sweep_at), [null, null, null]);
+    });
+
+    test('a verification checked valid while its cascade still waits on a step: no later step starts', async () => {
+      assert.equal((await call('PATCH', '/v1/account', { default_cascade: [{ channel: 'telegram', connector: 'tg-mute', timeout_seconds: 30 }, { channel: 'sms' }] })).status, 200);
+      const v = await call('POST', '/v1/verifications', { to: '+79161234593', code: '515151' });
+      assert.equal((await call('PATCH', '/v1/account', { default_cascade: null })).status, 200);
+      assert.equal(v.status, 201, JSON.stringify(v.body));
+      const parentId = v.body.message_id as string;
+      await waitForStatus(t.gateway, parentId, ['sent']);
+      // The user had the code from Telegram before its delivery report came.
+      assert.equal((await call('POST', `/v1/verifications/${v.body.id}/check`, { code: '515151' })).body.result, 'valid');
+      // The sweeper handles the end; no event tells of that write, so it is looked for (bounded).
+      const db = t.gateway.database.db;
+      for (let deadline = Date.now() + 10_000; (await db.selectFrom('verifications').select('sweep_at').where('id', '=', v.body.id).executeTakeFirstOrThrow()).sweep_at !== null; ) {
+        assert.ok(Date.now() < deadline, 'handled within 10 s');
+        await delay(20);
+      }
+      const row = await db.selectFrom('cascades').select(['status', 'step', 'timer_at', 'steps']).where('id', '=', parentId).executeTakeFirstOrThrow();
+      assert.deepEqual([row.status, row.step, row.timer_at, (JSON.parse(row.steps) as { dropped?: boolean }[]).map((s) => s.dropped ?? false)], ['running', 1, null, [false, true]], 'the SMS step is dropped and no timer is left to start it');
+      // Telegram's report comes after all: the cascade ends by Telegram, as its last step now.
+      const first = await message(parentId);
+      const tgStep = await message(first.cascade.steps[0].message_id);
+      assert.equal(tgStep.status, 'sent');
+      const report = JSON.stringify({ request_id: tgStep.parts[0].provider_message_id, delivery_status: { status: 'delivered', updated_at: Math.floor(Date.now() / 1000) } });
+      const ts = String(Math.floor(Date.now() / 1000));
+      const signature = createHmac('sha256', createHash('sha256').update(gateway.token).digest()).update(`${ts}\n${report}`).digest('hex');
+      const posted = await t.gateway.app.inject({ method: 'POST', url: '/v1/callbacks/tg-mute', headers: { 'content-type': 'application/json', 'x-request-timestamp': ts, 'x-request-signature': signature }, payload: report });
+      assert.equal(posted.statusCode, 200);
+      const done = await message(parentId);
+      assert.deepEqual([done.status, done.channel, done.cascade.status, done.cascade.steps[1].message_id], ['delivered', 'telegram', 'done', null]);
+    });
+
+    /** A new account with `amount` on its balance and its own price per part of each channel given. */
+    const priced = async (amount: string, prices: Record<string, string>) => {
+      const a = await t.makeAccount('Priced cascades');
+      assert.equal((await call('POST', '/v1/balance/entries', { account_id: a.accountId, kind: 'top_up', amount })).status, 201);
+      for (const [channel, price] of Object.entries(prices)) assert.equal((await call('PUT', '/v1/prices', { account_id: a.accountId, channel, price })).status, 200);
+      return a;
+    };
+    const ledgerOf = async (key: string) =>
+      ((await call('GET', '/v1/balance/entries?limit=100', undefined, key)).body.data as { kind: string; amount: string; message_id: string | null }[]).reverse();
+    const sendAs = async (key: string, body: Record<string, unknown>) => {
+      const res = await call('POST', '/v1/messages', body, key);
+      assert.equal(res.status, 202, JSON.stringify(res.body));
+      return res.body as { id: string; status: string };
+    };
+
+    test('each step that is sent is reserved and charged at its channel\'s price; a step never started costs nothing; the parent costs nothing', async () => {
+      const a = await priced('10.00', { telegram: '1.00', sms: '0.50' });
+      // Telegram times out (never reported on), so SMS goes too: both are paid for.
+      const both = await sendAs(a.apiKey, { to: '+79161234580', text: 'Код 1357', cascade: [{ channel: 'telegram', connector: 'tg-mute', timeout_seconds: 1 }, { channel: 'sms' }] });
+      const done = await finalOf(both.id, 15_000, a.apiKey);
+      assert.deepEqual([done.status, done.channel], ['delivered', 'sms']);
+      const [tgId, smsId] = done.cascade.steps.map((s: { message_id: string }) => s.message_id);
+      const entries = await ledgerOf(a.apiKey);
+      assert.ok(!entries.some((e) => e.message_id === both.id), 'nothing is reserved or charged for the parent');
+      const tg = entries.filter((e) => e.message_id === tgId).map((e) => [e.kind, e.amount]);
+      const tgStatus = (await message(tgId, a.apiKey)).status;
+      // On a slow machine the Telegram step may still wait for its send at the timeout: then it is withdrawn and refunded.
+      assert.deepEqual(tg, tgStatus === 'cancelled' ? [['reserve', '-1.00'], ['refund', '1.00']] : [['reserve', '-1.00'], ['charge', '-1.00']], `${tgStatus}: ${JSON.stringify(tg)}`);
+      assert.deepEqual(entries.filter((e) => e.message_id === smsId).map((e) => [e.kind, e.amount]), [['reserve', '-0.50'], ['charge', '-0.50']]);
+      assert.equal((await message(smsId, a.apiKey)).price, '0.50');
+      // Delivered at the first step: the SMS step never starts and costs nothing.
+      const first = await sendAs(a.apiKey, { to: '+79161234581', text: 'Код 2468', cascade: [{ channel: 'telegram', timeout_seconds: 30 }, { channel: 'sms' }] });
+      const one = await finalOf(first.id, 15_000, a.apiKey);
+      assert.deepEqual([one.status, one.channel, one.cascade.steps[1].message_id], ['delivered', 'telegram', null]);
+      const after = await ledgerOf(a.apiKey);
+      assert.deepEqual(after.slice(entries.length).map((e) => [e.kind, e.amount, e.message_id]), [['reserve', '-1.00', one.cascade.steps[0].message_id], ['charge', '-1.00', one.cascade.steps[0].message_id]]);
+      const spent = tgStatus === 'cancelled' ? 0.5 + 1 : 1 + 0.5 + 1;
+      assert.equal((await call('GET', '/v1/balance', undefined, a.apiKey)).body.amount, (10 - spent).toFixed(2));
+    });
+
+    test('a step refused by the provider at once is refunded, and the next step is reserved and charged', async () => {
+      const a = await priced('10.00', { telegram: '1.00', sms: '0.50' });
+      const parent = await sendAs(a.apiKey, { to: '+79161230002', text: 'Код 4711', cascade: [{ channel: 'telegram', timeout_seconds: 60 }, { channel: 'sms', to: '+79161234582' }] });
+      const done = await finalOf(parent.id, 15_000, a.apiKey);
+      assert.deepEqual([done.status, done.channel], ['delivered', 'sms']);
+      const [tgId, smsId] = done.cascade.steps.map((s: { message_id: string }) => s.message_id);
+      const entries = await ledgerOf(a.apiKey);
+      assert.deepEqual(entries.map((e) => [e.kind, e.amount, e.message_id]), [
+        ['top_up', '10.00', null],
+        ['reserve', '-1.00', tgId],
+        ['refund', '1.00', tgId],
+        ['reserve', '-0.50', smsId],
+        ['charge', '-0.50', smsId],
+      ]);
+      assert.equal((await call('GET', '/v1/balance', undefined, a.apiKey)).body.amount, '9.50');
+    });
+
+    test('a step the balance does not cover ends the cascade: the parent and that step fail with insufficient_balance, nothing is reserved for it', async () => {
+      const a = await priced('1.00', { telegram: '1.00', sms: '0.50' });
+      const parent = await sendAs(a.apiKey, { to: '+79161234583', text: 'Код 9753', cascade: [{ channel: 'telegram', connector: 'tg-mute', timeout_seconds: 1 }, { channel: 'sms' }] });
+      const done = await finalOf(parent.id, 15_000, a.apiKey);
+      const tgStatus = (await message(done.cascade.steps[0].message_id, a.apiKey)).status;
+      if (tgStatus === 'cancelled') {
+        // The Telegram step was withdrawn unsent at its timeout: its refund paid for the SMS, which went.
+        assert.deepEqual([done.status, done.channel], ['delivered', 'sms']);
+        return;
+      }
+      assert.deepEqual([done.status, done.reason?.code, done.channel, done.cascade.status, done.cascade.decided_by.step], ['failed', 'insufficient_balance', 'sms', 'done', 2]);
+      const stored = await t.gateway.database.db.selectFrom('messages').select('reason_detail').where('id', '=', parent.id).executeTakeFirstOrThrow();
+      assert.match(stored.reason_detail ?? '', /step 2 \(sms\) costs 0\.50 RUB, 0\.00 RUB available/);
+      const smsStep = await message(done.cascade.steps[1].message_id, a.apiKey);
+      assert.deepEqual([smsStep.status, smsStep.reason.code, smsStep.sent_at, smsStep.parts[0].provider_message_id], ['failed', 'insufficient_balance', null, null]);
+      const entries = await ledgerOf(a.apiKey);
+      assert.deepEqual(entries.map((e) => [e.kind, e.amount, e.message_id]), [
+        ['top_up', '1.00', null],
+        ['reserve', '-1.00', done.cascade.steps[0].message_id],
+        ['charge', '-1.00', done.cascade.steps[0].message_id],
+      ]);
+      assert.equal((await call('GET', '/v1/balance', undefined, a.apiKey)).body.amount, '0.00');
+      const timeline = done.events.map((e: { status: string; step?: number; reason: string | null }) => `${e.step ?? 0}:${e.status}${e.reason ? `:${e.reason}` : ''}`);
+      assert.ok(timeline.includes('2:failed:insufficient_balance') && timeline.includes('0:failed:insufficient_balance'), timeline.join(' '));
     });
 
     test('bad cascades are refused with the field named', async () => {

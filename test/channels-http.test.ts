@@ -86,7 +86,7 @@ for (const flavour of ['smsc', 'smsaero', 'devino'] as const) {
 
 describe('http connector: presets', () => {
   test('every preset file is a complete manifest', () => {
-    assert.deepEqual([...PRESETS.keys()].sort(), ['devino', 'smsaero', 'smsc_ru', 'smstraffic']);
+    assert.deepEqual([...PRESETS.keys()].sort(), ['devino', 'smsaero', 'smsaero_viber', 'smsc_ru', 'smstraffic']);
     for (const [name, p] of PRESETS) {
       assert.ok(p.name && p.base_url.startsWith('https://') && p.send.url && p.response.id, name);
       assert.ok(p.fields.length > 0, `${name} names the secrets it needs`);
@@ -286,8 +286,74 @@ describe('http connector: status polling', () => {
     await c.pollOnce(t0 + 61_000);
     assert.deepEqual(p.receipts.map((r) => [r.providerMessageId, r.status, r.reason?.providerCode]), [[sent.providerIds[0], 'undelivered', 'status:2']]);
     await c.stop();
-    assert.deepEqual(httpDefinitionProblems({ id: 'x', type: 'http', preset: 'smstraffic', receipts: 'poll', secrets: { login: 'a', password: 'b' } }).map((p) => p.field), ['receipts']);
+    assert.deepEqual(httpDefinitionProblems({ id: 'x', type: 'http', preset: 'devino', receipts: 'poll', secrets: { api_key: 'a', sender: 'b' } }).map((p) => p.field), ['receipts']);
     assert.deepEqual(httpDefinitionProblems({ id: 'x', type: 'http', preset: 'smsc_ru', receipts: 'poll', secrets: { login: 'a', password: 'b' } }), []);
+  });
+
+  test('SMS Traffic polls multi.php (operation=status): its XML status, interim while buffered, then delivered, undelivered or expired', async () => {
+    // The preset has no status reports: polling is its default.
+    assert.deepEqual(httpDefinitionProblems({ id: 'x', type: 'http', preset: 'smstraffic', secrets: { login: 'a', password: 'b' } }), []);
+    const c = make('smstraffic');
+    const { fake } = fakes.get('smstraffic')!;
+    fake.interimPolls = 1;
+    const p = pollingContext();
+    await c.start(p.context);
+    const t0 = Date.now();
+    const numbers = ['+79161234567', '+79161230000', '+79161230003'];
+    const sent: { providerIds: string[] }[] = [];
+    for (const [i, to] of numbers.entries()) {
+      const s = await c.send(outbound(to, i === 0 ? 'Проверка связи. '.repeat(10) : 'Код 4711'));
+      sent.push(s);
+      s.providerIds.forEach((id, part) => p.open.push({ messageId: `msg_${i}`, partIndex: part, providerMessageId: id, recipient: to, sentAt: t0 }));
+    }
+    assert.equal(fake.requests.find((r) => r.fields.phones === '79161234567')!.fields.max_parts, '3', 'a long text may take all its parts');
+    p.open.push({ messageId: 'msg_gone', partIndex: 0, providerMessageId: '424242', recipient: '+79161234567', sentAt: t0 });
+    await c.pollOnce(t0 + 61_000);
+    assert.equal(p.receipts.length, 0, '"Buffered SMSC" is interim; an unknown id (an ERROR reply) is asked again');
+    assert.match(c.state().detail ?? '', /1 of 4 status requests failed/);
+    await c.pollOnce(t0 + 122_000);
+    const byId = new Map(p.receipts.map((r) => [r.providerMessageId, [r.status, r.reason?.providerCode]]));
+    assert.deepEqual(sent.map((s) => byId.get(s.providerIds[0]!)), [['delivered', undefined], ['undelivered', 'status:Non Delivered'], ['expired', 'status:Expired']]);
+    const asked = fake.requests.filter((r) => r.fields.operation === 'status').at(-1)!;
+    assert.deepEqual([asked.method, asked.path, asked.fields.login, asked.fields.password], ['POST', '/multi.php', 'depesha', 'secret']);
+    assert.equal(fake.statusRequests.get(sent[0]!.providerIds[0]!), 2, 'one request per round for the three parts of one message');
+    await c.stop();
+  });
+
+  test('SMS Aero Viber: viber/send with the sign and channel, statuses polled from viber/statistic (delivered, read, undelivered)', async () => {
+    const { fake, url } = fakes.get('smsaero')!;
+    const definition: HttpDefinition = { id: 'aero-viber', type: 'http', preset: 'smsaero_viber', base_url: url, secrets: { email: 'depesha', api_key: 'secret' }, settings: { sender: 'Shop', viber_channel: 'OFFICIAL' } };
+    assert.deepEqual(httpDefinitionProblems(definition), [], 'polling is its default: no public address or callback secret');
+    const c = new HttpConnector(definition);
+    assert.deepEqual(c.manifest.channels, ['viber']);
+    fake.interimPolls = 1;
+    const p = pollingContext();
+    await c.start(p.context);
+    const t0 = Date.now();
+    const numbers = ['+79161234567', '+79161230007', '+79161230000'];
+    const sent: { providerIds: string[] }[] = [];
+    for (const [i, to] of numbers.entries()) {
+      const s = await c.send({ ...outbound(to, 'Ваш заказ готов'), channel: 'viber' });
+      sent.push(s);
+      p.open.push({ messageId: `msg_${i}`, partIndex: 1, providerMessageId: s.providerIds[0]!, recipient: to, sentAt: t0 });
+    }
+    const send = fake.requests.filter((r) => r.path === '/v2/viber/send').at(-1)!;
+    assert.deepEqual(send.json, { number: '79161230000', sign: 'Shop', channel: 'OFFICIAL', text: 'Ваш заказ готов' });
+    await c.pollOnce(t0 + 61_000);
+    assert.equal(p.receipts.length, 0, 'status 0 (sent) is interim');
+    await c.pollOnce(t0 + 122_000);
+    const byId = new Map(p.receipts.map((r) => [r.providerMessageId, r.status]));
+    assert.deepEqual(sent.map((s) => byId.get(s.providerIds[0]!)), ['delivered', 'read', 'undelivered']);
+    const asked = fake.requests.filter((r) => r.path === '/v2/viber/statistic').at(-1)!;
+    assert.equal(typeof (asked.json as { sendingId: unknown }).sendingId, 'number');
+    const bad = await refusal(new HttpConnector({ ...definition, id: 'aero-viber-2' }), '+79161230002');
+    assert.deepEqual([bad.retryable, bad.reason], [false, 'operator_rejected']);
+    await c.stop();
+  });
+
+  test('a status mapped to read is a read receipt (SMSC.ru status 2)', () => {
+    const c = make('smsc');
+    assert.deepEqual([c.parseReceipt({ id: '77', status: '2', err: '0' })?.status, c.parseReceipt({ id: '77', status: '1', err: '0' })?.status], ['read', 'delivered']);
   });
 
   test('through the gateway: a sent message is delivered by polling, and polling goes on after a restart (what to ask about is in the database)', async () => {

@@ -30,11 +30,14 @@ export interface SendResult {
   providerIds: string[];
 }
 
-/** A status the provider reported for one part it accepted earlier. */
+/**
+ * A status the provider reported for one part it accepted earlier. `read`:
+ * the recipient opened it (messengers that report it); it implies delivered.
+ */
 export interface Receipt {
   connectorId: string;
   providerMessageId: string;
-  status: 'delivered' | 'undelivered' | 'expired' | 'rejected';
+  status: 'delivered' | 'read' | 'undelivered' | 'expired' | 'rejected';
   reason?: FailureReason | undefined;
   /** epoch ms the provider says it happened (falls back to arrival time) */
   at: number;
@@ -181,6 +184,13 @@ export interface Connector {
   send(message: OutboundMessage): Promise<SendResult>;
   /** Maps the provider's raw status report to a Receipt; null when it is not one of ours. */
   parseReceipt(raw: unknown): Receipt | null;
+  /**
+   * Withdraws a message sent earlier, by its provider id, where the provider
+   * can (Telegram Gateway's revokeVerificationMessage): a verification code
+   * no longer needed. Resolves true when the provider took the request;
+   * throws when it could not be asked. Connectors that cannot leave it out.
+   */
+  revoke?(providerMessageId: string): Promise<boolean>;
   /**
    * Handles a request to its callback route: checks it is the provider's
    * (signature, secret), hands the status reports in it to the pipeline and

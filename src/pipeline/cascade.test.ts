@@ -52,4 +52,12 @@ describe('cascade decisions', () => {
     assert.deepEqual(decideOnTimer(running(3), steps, 'sent'), { kind: 'none' });
     assert.deepEqual(decideOnTimer({ status: 'done', step: 1, decided_step: 1 }, steps, 'sent'), { kind: 'none' });
   });
+
+  test('steps dropped after the running one (its verification ended): the running step is the last', () => {
+    const cut = [{ until: 'delivered' as const }, { until: 'delivered' as const, dropped: true as const }, { until: 'delivered' as const, dropped: true as const }];
+    assert.deepEqual(decideOnChild(running(1), cut, 1, 'undelivered', 'subscriber_unknown'), { kind: 'finish', step: 1 }, 'a failure ends it: nothing to fall back to');
+    assert.deepEqual(decideOnChild(running(1), cut, 1, 'cancelled', 'cascade_superseded'), { kind: 'finish', step: 1 });
+    assert.deepEqual(decideOnChild(running(1), cut, 1, 'delivered', null), { kind: 'finish', step: 1 });
+    assert.deepEqual(decideOnTimer(running(1), cut, 'sent'), { kind: 'none' }, 'no timeout moves it on');
+  });
 });

@@ -1,14 +1,15 @@
 import type { Kysely } from 'kysely';
 import type { Channel, TemplateRef } from '../connectors/channels.ts';
 import { newId } from '../domain/ids.ts';
-import { isReasonCode } from '../domain/reasons.ts';
+import { isReasonCode, type FailureReason } from '../domain/reasons.ts';
 import type { MessageStatus } from '../domain/statuses.ts';
 import { ApiError } from '../errors.ts';
 import type { EventBus, StatusChange } from '../events/bus.ts';
 import type { EventOutbox, OutboxMessageEvent } from '../events/webhooks/outbox.ts';
 import type { Logger } from '../log.ts';
 import type { Account } from '../store/accounts.ts';
-import { CascadesRepository, PARENT_DUE_AT, parseSteps, type CascadeRow, type CascadeStepSpec, type CascadeUntil } from '../store/cascades.ts';
+import { formatMoney, reserveInTx } from '../store/balance.ts';
+import { CascadesRepository, lastStep, PARENT_DUE_AT, parseSteps, type CascadeRow, type CascadeStepSpec, type CascadeUntil } from '../store/cascades.ts';
 import type { InboundMessageRow } from '../store/inbound.ts';
 import { MessagesRepository, type MessageRow } from '../store/messages.ts';
 import type { DB } from '../store/schema.ts';
@@ -16,7 +17,7 @@ import { inLists } from '../store/shapes.ts';
 import type { WriteBatcher } from '../store/write-batcher.ts';
 import { prepareMessage, type AcceptContext, type SendRequest } from './accept.ts';
 import type { Dispatcher } from './dispatcher.ts';
-import { insertEvents, type EventInput } from './transitions.ts';
+import { insertEvents, markRead, type EventInput } from './transitions.ts';
 
 /**
  * Cascade fallback (docs/api.md#cascade): one parent message, sent as child
@@ -106,7 +107,20 @@ export function prepareCascade(
       until: s.until ?? 'delivered',
       timeout_seconds: last ? null : s.timeout_seconds!,
       connector: s.connector ?? null,
-      message: { channel: r.channel, recipient: r.recipient, sender: r.sender, body: r.body, encoding: r.encoding, characters: r.characters, parts_count: r.parts_count, operator: r.operator, region: r.region, content: r.content ?? null },
+      message: {
+        channel: r.channel,
+        recipient: r.recipient,
+        sender: r.sender,
+        body: r.body,
+        encoding: r.encoding,
+        characters: r.characters,
+        parts_count: r.parts_count,
+        operator: r.operator,
+        region: r.region,
+        content: r.content ?? null,
+        ...(r.price_minor ? { price_minor: r.price_minor } : {}),
+        ...(r.template_id ? { template_id: r.template_id } : {}),
+      },
     });
   }
   const head = first!;
@@ -161,26 +175,26 @@ interface State {
 }
 
 /** A change of the message of step `k` (1-based). */
-export function decideOnChild(state: State, steps: readonly Pick<CascadeStepSpec, 'until'>[], k: number, status: string, reason: string | null): CascadeAction {
+export function decideOnChild(state: State, steps: readonly Pick<CascadeStepSpec, 'until' | 'dropped'>[], k: number, status: string, reason: string | null): CascadeAction {
   if (state.status !== 'running') return status === 'read' && state.decided_step === k ? { kind: 'read' } : { kind: 'none' };
   if (status === 'queued') return { kind: 'progress', status: 'queued' };
   if (status === 'sent') return { kind: 'progress', status: 'sent' };
   if (status === 'delivered' || status === 'read') {
     // The last step has nothing to fall back to; an earlier step that got there late still ends the cascade.
-    if (k === steps.length || conditionMet(steps[k - 1]!.until, status)) return { kind: 'finish', step: k };
+    if (k === lastStep(steps) || conditionMet(steps[k - 1]!.until, status)) return { kind: 'finish', step: k };
     return { kind: 'progress', status: 'sent' };
   }
   if (!FAILED.has(status)) return { kind: 'none' };
   // A SIM swap or fraud block: no code may go to this number by any channel now.
   if (reason === 'security_block') return { kind: 'finish', step: k };
   if (k !== state.step) return { kind: 'none' }; // an earlier step's message, after the cascade moved on: recorded on it only
-  if (k === steps.length) return { kind: 'finish', step: k };
+  if (k >= lastStep(steps)) return { kind: 'finish', step: k };
   return { kind: 'advance', to: k + 1, stop: null };
 }
 
 /** The running step's timeout passed; `status` is its message's. */
-export function decideOnTimer(state: State, steps: readonly Pick<CascadeStepSpec, 'until'>[], status: string): CascadeAction {
-  if (state.status !== 'running' || state.step >= steps.length) return { kind: 'none' };
+export function decideOnTimer(state: State, steps: readonly Pick<CascadeStepSpec, 'until' | 'dropped'>[], status: string): CascadeAction {
+  if (state.status !== 'running' || state.step >= lastStep(steps)) return { kind: 'none' };
   if (conditionMet(steps[state.step - 1]!.until, status)) return { kind: 'finish', step: state.step };
   return { kind: 'advance', to: state.step + 1, stop: FAILED.has(status) ? null : state.step };
 }
@@ -320,6 +334,34 @@ export class CascadeEngine {
     if (early !== undefined) this.arm(id, early);
   }
 
+  /**
+   * No step after the running one starts any more (the cascade's
+   * verification ended: the code is used up or dead): the later steps are
+   * dropped and the timer cleared. The running step's message, if not sent
+   * yet, is withdrawn, which ends the cascade; a sent one decides it as the
+   * last step would. Resolves true when the cascade was running.
+   */
+  async stopAfterCurrent(id: string, now = Date.now()): Promise<boolean> {
+    return this.#batcher.run(async (tx) => {
+      const [c] = await CascadesRepository.byIds(tx, [id]);
+      if (!c || c.status !== 'running') return false;
+      const steps = parseSteps(c).map((s, i) => (i >= c.step ? { ...s, dropped: true as const } : s));
+      const moved = await tx
+        .updateTable('cascades')
+        .set({ steps: JSON.stringify(steps), timer_at: null, updated_at: now })
+        .where('id', '=', c.id)
+        .where('step', '=', c.step)
+        .where('status', '=', 'running')
+        .executeTakeFirst();
+      if (Number(moved.numUpdatedRows) !== 1) return false;
+      const effects = this.#effects();
+      const out: EventInput[] = [];
+      await this.#withdraw(tx, c.child_id, now, out);
+      if (out.length > 0) effects.changes.push(...(await insertEvents(tx, out, this.#outbox)));
+      return true;
+    });
+  }
+
   /** The outbox's hook: the changes of steps' messages and of parents, in their transaction. */
   async onEvents(tx: Kysely<DB>, events: readonly OutboxMessageEvent[]): Promise<void> {
     const relevant: { e: OutboxMessageEvent; row: CascadeFields }[] = [];
@@ -393,8 +435,7 @@ export class CascadeEngine {
       return;
     }
     if (action.kind === 'read') {
-      const moved = await tx.updateTable('messages').set({ status: 'read', updated_at: now }).where('id', '=', c.id).where('status', '=', 'delivered').returningAll().executeTakeFirst();
-      if (moved) out.push({ accountId: c.account_id, messageId: c.id, status: 'read', at: now, row: moved });
+      out.push(...(await markRead(tx, [{ id: c.id, accountId: c.account_id }], now)));
       return;
     }
     if (action.kind === 'finish') {
@@ -418,13 +459,42 @@ export class CascadeEngine {
     if (Number(moved.numUpdatedRows) !== 1) return;
     const previous = c.child_id;
     Object.assign(c, { step: action.to, child_id: child.id, timer_at: timerAt, updated_at: now });
+    if (action.stop !== null) {
+      // The step left behind, not sent yet, is withdrawn first: its refund (written with its event) may pay for the next.
+      const withdrawn: EventInput[] = [];
+      await this.#withdraw(tx, previous, now, withdrawn);
+      if (withdrawn.length > 0) effects.changes.push(...(await insertEvents(tx, withdrawn, this.#outbox)));
+    }
+    // The step is paid for like any message: reserved now (charged when sent, refunded if it ends unsent).
+    const short = (await reserveInTx(tx, [{ key: child.id, accountId: c.account_id, messages: [child] }], now)).get(child.id);
+    if (short) {
+      await this.#unaffordable(tx, c, child, short, now, out);
+      return;
+    }
     await MessagesRepository.insertAccepted(tx, [child]);
     // The parent's validity covers its newest step's.
     const lasts = Math.max(child.expires_at, timerAt ?? 0);
     if (lasts > parent.expires_at) await tx.updateTable('messages').set({ expires_at: lasts }).where('id', '=', c.id).execute();
-    if (action.stop !== null) await this.#withdraw(tx, previous, now, out);
     effects.dispatch.push(child.id);
     if (timerAt !== null) effects.timers.push({ id: c.id, at: timerAt });
+  }
+
+  /**
+   * The balance does not cover the step that is due: its message is stored
+   * as `failed` with `insufficient_balance` (never sent, nothing reserved, so
+   * nothing to refund) and the cascade ends on it, the parent with it.
+   */
+  async #unaffordable(tx: Kysely<DB>, c: CascadeRow, child: MessageRow, short: { neededMinor: number; availableMinor: number }, now: number, out: EventInput[]): Promise<void> {
+    const reason: FailureReason = {
+      code: 'insufficient_balance',
+      detail: `step ${child.cascade_step} (${child.channel}) costs ${formatMoney(short.neededMinor)} RUB, ${formatMoney(short.availableMinor)} RUB available (balance plus credit limit)`,
+    };
+    const failed: MessageRow = { ...child, status: 'failed', reason_code: reason.code, reason_detail: reason.detail!, completed_at: now, updated_at: now };
+    // Unpriced as stored: nothing was reserved, so its failure refunds nothing.
+    delete failed.price_minor;
+    await MessagesRepository.insertAccepted(tx, [failed]);
+    out.push({ accountId: c.account_id, messageId: failed.id, status: 'failed', reason, at: now, row: failed });
+    await this.#end(tx, c, child.cascade_step!, now, out);
   }
 
   /**
@@ -447,8 +517,10 @@ export class CascadeEngine {
       const child = await tx.selectFrom('messages').selectAll().where('parent_id', '=', c.id).where('cascade_step', '=', step).executeTakeFirst();
       if (child) {
         decidedBy = child.id;
-        const status = child.status as MessageStatus;
-        const delivered = status === 'delivered' || status === 'read';
+        // A read step's message makes the parent delivered, then read: its events say both, as the step's do.
+        const read = child.status === 'read';
+        const status = (read ? 'delivered' : child.status) as MessageStatus;
+        const delivered = status === 'delivered';
         const parent = await tx
           .updateTable('messages')
           .set((eb) => ({
@@ -470,6 +542,7 @@ export class CascadeEngine {
         if (parent) {
           const reason = child.reason_code && isReasonCode(child.reason_code) ? { code: child.reason_code, providerCode: child.provider_code ?? undefined, detail: child.reason_detail ?? undefined } : undefined;
           out.push({ accountId: c.account_id, messageId: c.id, status, reason, at: now, row: parent });
+          if (read) out.push(...(await markRead(tx, [{ id: c.id, accountId: c.account_id }], now)));
         }
       }
     }
@@ -549,5 +622,7 @@ export function stepMessage(parent: MessageRow, spec: CascadeStepSpec, n: number
     content: m.content,
     parent_id: parent.id,
     cascade_step: n,
+    ...(m.price_minor ? { price_minor: m.price_minor } : {}),
+    ...(m.template_id ? { template_id: m.template_id } : {}),
   };
 }

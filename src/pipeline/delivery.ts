@@ -31,6 +31,7 @@ import { Rotation, type CircuitState } from './rotation.ts';
 import { Sender } from './sender.ts';
 import { insertEvents } from './transitions.ts';
 import { MailingRunner } from './mailings.ts';
+import { VerificationSweeper } from './verification-sweeper.ts';
 import { MnoCache, MnoRepository } from '../store/mno.ts';
 
 /** in a cluster, how long the scheduler leaves a message the accepting node handed to the queue itself */
@@ -166,6 +167,8 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
     const recovered = await scheduler.recoverAfterCrash();
     if (recovered > 0) log.info({ recovered }, 'messages left in flight by the last run are due again');
   }
+  // Ended verifications: their codes withdrawn where the provider can (Telegram Gateway), by the connectors of this node.
+  const verifications = new VerificationSweeper(db, (id) => loaded.get(id), log.child({ component: 'verifications' }), { pollMs: options.pollMs, stopCascade: (id) => cascades.stopAfterCurrent(id) });
   const inbound = new InboundProcessor(batcher, log.child({ component: 'inbound' }), config.defaults.region, { outbox, committed });
   const context: ConnectorContext = { receipt: (r: Receipt) => receipts.submit(r), inbound: async (m: InboundMessage) => void (await inbound.submit(m)), openParts: (q) => openParts(db, q) };
   for (const connector of fixed) await connector.start(context);
@@ -206,6 +209,7 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
   if (!cluster) {
     scheduler.start();
     cascades.start();
+    verifications.start();
     await webhooks!.start();
     await mno.start();
     mailings.start();
@@ -218,6 +222,7 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
         await mno.start();
         mailings.start();
         cascades.start();
+        verifications.start();
         webhooks = makeWebhookSender();
         await webhooks.start();
       },
@@ -234,6 +239,7 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
         mno.stop();
         await scheduler.stop();
         await cascades.stop();
+        await verifications.stop();
         await webhooks?.stop();
         webhooks = undefined;
       },
@@ -272,6 +278,7 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
       if (cluster) await cluster.stopLeading();
       else await scheduler.stop();
       await cascades.stop();
+      await verifications.stop();
       await dispatcher.stop();
       await webhooks?.stop();
       await reloading;

@@ -7,7 +7,10 @@ import type { Receipt } from '../connectors/types.ts';
 import type { WriteBatcher } from '../store/write-batcher.ts';
 import { fixedChunks, inLists } from '../store/shapes.ts';
 import { newId } from '../domain/ids.ts';
-import { finishMany, insertEvents, type EventInput } from './transitions.ts';
+import { finishMany, insertEvents, markRead, type EventInput } from './transitions.ts';
+
+/** Part statuses that count as delivered (a read part was delivered). */
+const REACHED: ReadonlySet<string> = new Set(['delivered', 'read']);
 
 interface Pending {
   receipt: Receipt;
@@ -21,6 +24,7 @@ interface Pending {
 
 const RECEIPT_STATUS: Record<Receipt['status'], MessageStatus> = {
   delivered: 'delivered',
+  read: 'read',
   undelivered: 'undelivered',
   expired: 'expired',
   rejected: 'rejected',
@@ -192,7 +196,8 @@ export class ReceiptProcessor {
               .updateTable('message_parts')
               .set({ status: RECEIPT_STATUS[r.status], reason_code: r.reason?.code ?? null, provider_code: r.reason?.providerCode ?? null, done_at: r.at })
               // A part with its final status keeps it: a duplicate receipt, or one after the wait for it ended (no_receipt).
-              .where('status', '=', 'sent')
+              // Only `read` follows `delivered` (and may come first: providers post statuses out of order).
+              .where('status', 'in', r.status === 'read' ? ['sent', 'delivered'] : ['sent'])
               .where((eb) => eb.or(slice.map((k) => eb.and([eb('message_id', '=', k.message_id), eb('part_index', '=', k.part_index)]))))
               .execute();
           }
@@ -218,21 +223,24 @@ export class ReceiptProcessor {
           byMessage.set(p.message_id, list);
         }
         const delivered: { id: string; accountId: string }[] = [];
+        const read: { id: string; accountId: string }[] = [];
         const failures = new Map<string, { status: MessageStatus; reason: FailureReason | undefined; messages: { id: string; accountId: string }[] }>();
         for (const [messageId, parts] of byMessage) {
           const accountId = touched.get(messageId)!;
-          const failed = parts.find((p) => p.status !== 'sent' && p.status !== 'delivered');
+          const failed = parts.find((p) => p.status !== 'sent' && !REACHED.has(p.status));
           if (failed) {
             const reason = failed.reason_code && isReasonCode(failed.reason_code) ? { code: failed.reason_code, providerCode: failed.provider_code ?? undefined } : undefined;
             const key = JSON.stringify([failed.status, failed.reason_code, failed.provider_code]);
             const group = failures.get(key) ?? { status: failed.status as MessageStatus, reason, messages: [] as { id: string; accountId: string }[] };
             group.messages.push({ id: messageId, accountId });
             failures.set(key, group);
-          } else if (parts.length >= (parts[0]?.parts_count ?? 1) && parts.every((p) => p.status === 'delivered')) {
-            delivered.push({ id: messageId, accountId });
+          } else if (parts.length >= (parts[0]?.parts_count ?? 1) && parts.every((p) => REACHED.has(p.status))) {
+            (parts.some((p) => p.status === 'read') ? read : delivered).push({ id: messageId, accountId });
           }
         }
-        out.push(...(await finishMany(tx, delivered, ['sent'], 'delivered', undefined, now)));
+        // A read message is delivered first (if its delivery was not recorded yet), then read: two events, in that order.
+        out.push(...(await finishMany(tx, [...delivered, ...read], ['sent'], 'delivered', undefined, now)));
+        out.push(...(await markRead(tx, read, now)));
         for (const g of failures.values()) out.push(...(await finishMany(tx, g.messages, ['sent'], g.status, g.reason, now)));
       }
       // Receipts kept as unmatched earlier and matched now leave that list.

@@ -220,6 +220,19 @@ export async function finishMany(
 }
 
 /**
+ * delivered → read: the recipient opened the message (a messenger, or an
+ * aggregator, that reports reading). The one change a final status allows.
+ */
+export async function markRead(tx: Kysely<DB>, messages: { id: string; accountId: string }[], now: number): Promise<EventInput[]> {
+  const events: EventInput[] = [];
+  for (const ids of inLists([...new Set(messages.map((m) => m.id))])) {
+    const moved = await tx.updateTable('messages').set({ status: 'read', updated_at: now }).where('id', 'in', ids).where('status', '=', 'delivered').returningAll().execute();
+    for (const m of moved) events.push({ accountId: m.account_id, messageId: m.id, status: 'read', at: now, row: m });
+  }
+  return events;
+}
+
+/**
  * sent → expired with `no_receipt`, for at most `limit` messages whose validity
  * ended before `endedBefore` (the end of validity plus the grace for late
  * receipts): the receipt is not coming. Their parts still waiting (`sent`) are

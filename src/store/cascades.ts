@@ -9,8 +9,16 @@ export type CascadeRow = CascadesTable;
 /** What a step waits for before the cascade stops: `delivered` (or read), or `read` only. */
 export type CascadeUntil = 'delivered' | 'read';
 
-/** The message a step sends, prepared (and checked) when the parent was accepted. */
-export type StepMessage = Pick<MessageRow, 'channel' | 'recipient' | 'sender' | 'body' | 'encoding' | 'characters' | 'parts_count' | 'operator' | 'region'> & { content: string | null };
+/**
+ * The message a step sends, prepared (and checked) when the parent was
+ * accepted, priced then too: `price_minor` per part (absent: free) and the
+ * template it matched. A later step is reserved when it starts, at this price.
+ */
+export type StepMessage = Pick<MessageRow, 'channel' | 'recipient' | 'sender' | 'body' | 'encoding' | 'characters' | 'parts_count' | 'operator' | 'region'> & {
+  content: string | null;
+  price_minor?: number | undefined;
+  template_id?: string | undefined;
+};
 
 /** One step as stored in `cascades.steps`. */
 export interface CascadeStepSpec {
@@ -21,6 +29,14 @@ export interface CascadeStepSpec {
   /** the connector the step's message must go by; null: the route of its channel */
   connector: string | null;
   message: StepMessage;
+  /** set on the steps after the running one when the cascade was told to go no further (its verification ended) */
+  dropped?: true | undefined;
+}
+
+/** The number of the cascade's last step that may run: steps dropped at the end do not count. */
+export function lastStep(steps: readonly Pick<CascadeStepSpec, 'dropped'>[]): number {
+  const first = steps.findIndex((s) => s.dropped);
+  return first === -1 ? steps.length : first;
 }
 
 /** A cascade's parent is never claimed by a sender: its due time never comes. */

@@ -456,6 +456,8 @@ export interface VerificationsTable {
   expires_at: number;
   created_at: number;
   verified_at: number | null;
+  /** when the sweeper should handle its end (revoke its codes, mark it expired); null once done (migration 024) */
+  sweep_at: number | null;
 }
 
 export interface ProjectsTable {

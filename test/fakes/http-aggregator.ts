@@ -8,11 +8,12 @@ import type { AddressInfo } from 'node:net';
  * them: the send request, its success and error replies, and status reports
  * posted back. What happens to a number depends on its last four digits:
  * `0000` accepted then undelivered (unknown subscriber), `0002` refused at
- * submit (bad number), `0005` HTTP 500, `0009` HTTP 429, `0219` accepted then
+ * submit (bad number), `0003` accepted then expired (SMS Traffic), `0005` HTTP 500, `0009` HTTP 429, `0219` accepted then
  * blocked for a SIM swap (SMSC.ru); anything else accepted and delivered.
- * SMSC.ru (`status.php`) and SMS Aero (`sms/status`) also answer status
- * requests: interim while `holdStatus` is set or for the first
- * `interimPolls` requests about an id, then the message's final status.
+ * SMSC.ru (`status.php`), SMS Aero (`sms/status`) and SMS Traffic
+ * (`multi.php` with `operation=status`) also answer status requests: interim
+ * while `holdStatus` is set or for the first `interimPolls` requests about an
+ * id, then the message's final status.
  */
 export type Flavour = 'smsc' | 'smsaero' | 'devino' | 'smstraffic';
 
@@ -43,7 +44,7 @@ export class FakeAggregator {
   holdStatus = false;
   /** status requests received, by provider id */
   readonly statusRequests = new Map<string, number>();
-  readonly #sent = new Map<string, { status: string; err: string }>();
+  readonly #sent = new Map<string, { status: string; err: string; number?: string }>();
   readonly #credentials: { login: string; password: string };
   readonly #server: Server;
   #onCallback: ((c: FakeCallback) => void)[] = [];
@@ -138,6 +139,7 @@ export class FakeAggregator {
       const status = this.#interim(id) ? 4 : Number(known.status);
       return json({ success: true, data: { id: Number(id), status, extendStatus: status === 1 ? 'delivery' : 'in progress' }, message: null });
     }
+    if (path === '/v2/viber/send' || path === '/v2/viber/statistic') return this.#smsaeroViber(path, body ?? {});
     if (path !== '/v2/sms/send') return json({ success: false, message: 'not found' }, 404);
     body ??= {};
     const number = String(body.number ?? '');
@@ -148,6 +150,32 @@ export class FakeAggregator {
     this.#sent.set(String(id), { status: number.endsWith('0000') ? '2' : '1', err: '0' });
     if (typeof body.callbackUrl === 'string') this.#post(body.callbackUrl, JSON.stringify({ id, number, status: number.endsWith('0000') ? 2 : 1 }), 'application/json');
     return json({ success: true, data: { id, number, text: body.text, status: 8 }, message: null });
+  }
+
+  /**
+   * SMS Aero's Viber sendings: `viber/send` answers the sending with its id
+   * (status 1 moderation); `viber/statistic {sendingId}` lists each number's
+   * status: 0 sent, 1 delivered, 2 read ("write"), 3 undelivered, 4 error.
+   * Numbers ending 0000 are undelivered, 0007 read, the rest delivered.
+   */
+  #smsaeroViber(path: string, body: Record<string, unknown>) {
+    const json = (b: unknown, status = 200) => ({ status, body: JSON.stringify(b), type: 'application/json' });
+    if (path === '/v2/viber/statistic') {
+      const id = String(body.sendingId ?? '');
+      const known = this.#sent.get(id);
+      if (!known || typeof body.sendingId !== 'number') return json({ success: false, data: null, message: 'Sending not found' }, 404);
+      const status = this.#interim(id) ? 0 : Number(known.status);
+      const extendStatus = ['send', 'delivery', 'write', 'undelivered', 'error'][status];
+      return json({ success: true, data: { 0: { number: known.number, status, extendStatus, dateSend: Math.floor(Date.now() / 1000) }, links: { self: `/v2/viber/statistic?sendingId=${id}&page=1` } }, message: null });
+    }
+    const number = String(body.number ?? '');
+    const fault = this.#fault(number);
+    if (fault) return fault;
+    if (!['INFO', 'OFFICIAL', 'CASCADE'].includes(String(body.channel)) || typeof body.sign !== 'string') return json({ success: false, data: null, message: 'Validation error: channel and sign are required' }, 400);
+    if (number.endsWith('0002')) return json({ success: false, data: null, message: 'Validation error: number is invalid' }, 400);
+    const id = Math.floor(Math.random() * 1e9);
+    this.#sent.set(String(id), { status: number.endsWith('0000') ? '3' : number.endsWith('0007') ? '2' : '1', err: '', number });
+    return json({ success: true, data: { id, number, count: 1, sign: body.sign, channel: body.channel, text: body.text, status: 1, extendStatus: 'moderation' }, message: null });
   }
 
   #devino(path: string, authorization: string | undefined, body: { messages: Record<string, unknown>[] }) {
@@ -175,11 +203,23 @@ export class FakeAggregator {
     });
     if (path !== '/multi.php') return { status: 404, body: '', type: 'text/plain' };
     if (f.login !== this.#credentials.login || f.password !== this.#credentials.password) return xml('ERROR', 401, 'Wrong login or password');
+    if (f.operation === 'status') {
+      const known = this.#sent.get(f.sms_id ?? '');
+      if (!known) return xml('ERROR', 1, 'no such message or this message does not belong to you');
+      const date = new Date().toISOString().slice(0, 19).replace('T', ' ');
+      const status = this.#interim(f.sms_id!) ? 'Buffered SMSC' : known.status;
+      return {
+        status: 200,
+        body: `<?xml version="1.0"?>\n<reply>\n<submition_date>${date}</submition_date>\n<send_date>${date}</send_date>\n<last_status_change_date>${date}</last_status_change_date>\n<sms_id>${f.sms_id}</sms_id>\n<status>${status}</status>\n<error></error>\n</reply>\n`,
+        type: 'text/xml',
+      };
+    }
     const phone = f.phones ?? '';
     const fault = this.#fault(phone);
     if (fault) return fault;
     if (phone.endsWith('0002')) return xml('ERROR', 402, 'Invalid phone number');
     const id = String(Math.floor(Math.random() * 1e9));
+    this.#sent.set(id, { status: phone.endsWith('0000') ? 'Non Delivered' : phone.endsWith('0003') ? 'Expired' : 'Delivered', err: '' });
     return xml('OK', 0, 'queued 1 messages', `<message_infos>\n<message_info>\n<phone>${phone}</phone>\n<sms_id>${id}</sms_id>\n</message_info>\n</message_infos>\n`);
   }
 

@@ -20,6 +20,7 @@ abstract class JsonFake {
   readonly posted: Posted[] = [];
   readonly #server: Server;
   #waiters: ((p: Posted) => void)[] = [];
+  #requestWaiters: (() => void)[] = [];
 
   constructor() {
     this.#server = createServer((req, res) => {
@@ -31,6 +32,7 @@ abstract class JsonFake {
         const path = new URL(req.url ?? '/', 'http://x').pathname;
         this.requests.push({ path, headers: req.headers, body });
         this.handle(path, req.headers, body, res);
+        for (const w of [...this.#requestWaiters]) w();
       });
     });
   }
@@ -54,6 +56,22 @@ abstract class JsonFake {
   #record(p: Posted): void {
     this.posted.push(p);
     for (const w of [...this.#waiters]) w(p);
+  }
+
+  /** Resolves with the first request (received already, or when it comes) to `path` that `match` accepts. */
+  requestTo(path: string, match: (body: Record<string, unknown>) => boolean = () => true): Promise<JsonFake['requests'][number]> {
+    const find = () => this.requests.find((r) => r.path === path && match(r.body));
+    const found = find();
+    if (found) return Promise.resolve(found);
+    return new Promise((resolve) => {
+      const w = () => {
+        const r = find();
+        if (!r) return;
+        this.#requestWaiters = this.#requestWaiters.filter((x) => x !== w);
+        resolve(r);
+      };
+      this.#requestWaiters.push(w);
+    });
   }
 
   /** Resolves once `count` more reports have been posted and answered. */
@@ -106,8 +124,10 @@ export class FakeTelegramBot extends JsonFake {
 
 /**
  * Gateway API: numbers ending `0002` cannot get codes (checkSendAbility
- * fails), `0000` get the code but it expires; others are delivered. Reports
- * go to the request's callback_url, signed with the SHA-256 of the token.
+ * fails), `0000` get the code but it expires, `0007` get it and read it;
+ * others are delivered (and not read). Reports go to the request's
+ * callback_url, signed with the SHA-256 of the token, one after another in
+ * the order they happened.
  */
 export class FakeTelegramGateway extends JsonFake {
   readonly token: string;
@@ -133,7 +153,7 @@ export class FakeTelegramGateway extends JsonFake {
       const requestId = typeof body.request_id === 'string' ? body.request_id : `req${this.#next++}`;
       ok(status(requestId, 'sent'));
       if (typeof body.callback_url === 'string') {
-        for (const delivery of phone.endsWith('0000') ? ['expired'] : ['sent', 'delivered']) this.#report(body.callback_url, status(requestId, delivery));
+        for (const delivery of phone.endsWith('0000') ? ['expired'] : phone.endsWith('0007') ? ['sent', 'delivered', 'read'] : ['sent', 'delivered']) this.#report(body.callback_url, status(requestId, delivery));
       }
       return;
     }

@@ -338,7 +338,7 @@ export class HttpConnector implements Connector {
   /** A final provider status (from a report or a status request) → Receipt, the error code's reason from `status_errors`. */
   #receipt(providerMessageId: string, providerStatus: string, ours: 'delivered' | 'read' | 'undelivered' | 'expired' | 'rejected', code: string | undefined, raw: string): Receipt {
     const at = Date.now();
-    if (ours === 'delivered' || ours === 'read') return { connectorId: this.id, providerMessageId, status: 'delivered', at, raw };
+    if (ours === 'delivered' || ours === 'read') return { connectorId: this.id, providerMessageId, status: ours, at, raw };
     const known = code === undefined ? undefined : this.#spec.statusErrors[code];
     const providerCode = `status:${providerStatus}${code === undefined ? '' : ` err:${code}`}`;
     return { connectorId: this.id, providerMessageId, status: ours, reason: { code: known?.reason ?? DEFAULT_REASON[ours], providerCode }, at, raw };

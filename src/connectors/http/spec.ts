@@ -130,7 +130,7 @@ export const HttpDefinitionSchema = Type.Object(
     id: Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,62}$' }),
     type: Type.Literal('http'),
     name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
-    /** a ready manifest: smsc_ru, smsaero, devino, smstraffic */
+    /** a ready manifest: smsc_ru, smsaero, smsaero_viber, devino, smstraffic */
     preset: Type.Optional(Type.String({ pattern: '^[a-z][a-z0-9_]{0,62}$' })),
     /** the aggregator's address, replacing the preset's (a test points it at a fake) */
     base_url: Type.Optional(Type.String({ pattern: '^https?://', maxLength: 2048 })),

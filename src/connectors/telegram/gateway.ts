@@ -168,7 +168,7 @@ export class TelegramGatewayConnector implements Connector {
     switch (status) {
       case 'delivered':
       case 'read':
-        return { ...base, status: 'delivered' };
+        return { ...base, status };
       case 'expired':
         return failed('expired', { code: 'validity_expired', providerCode: 'expired' });
       case 'revoked':

@@ -162,14 +162,14 @@ export class WhatsAppConnector implements Connector {
     return { status: 200, body: 'OK' };
   }
 
-  /** One entry of `statuses` → Receipt: delivered and read settle it, failed with the error's reason; sent is interim. */
+  /** One entry of `statuses` → Receipt: delivered, read (which implies delivered), failed with the error's reason; sent is interim. */
   parseReceipt(raw: unknown): Receipt | null {
     if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return null;
     const s = raw as StatusReport;
     if (typeof s.id !== 'string' || typeof s.status !== 'string') return null;
     const at = s.timestamp && /^\d+$/.test(s.timestamp) ? Number(s.timestamp) * 1000 : Date.now();
     const base = { connectorId: this.id, providerMessageId: s.id, at, raw: JSON.stringify(raw) };
-    if (s.status === 'delivered' || s.status === 'read') return { ...base, status: 'delivered' };
+    if (s.status === 'delivered' || s.status === 'read') return { ...base, status: s.status };
     if (s.status !== 'failed') return null;
     const code = s.errors?.[0]?.code;
     return { ...base, status: 'undelivered', reason: { code: meaning(code).reason, providerCode: code === undefined ? 'failed' : String(code), detail: s.errors?.[0]?.title } };

@@ -194,6 +194,8 @@ export function verificationsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
           expires_at: now + ttlSeconds * 1000,
           created_at: now,
           verified_at: null,
+          // The sweeper revokes what can be revoked once it ends: at the latest when it expires.
+          sweep_at: now + ttlSeconds * 1000,
         };
         const answer = present(row);
         try {
