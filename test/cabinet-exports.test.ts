@@ -218,7 +218,7 @@ for (const { name, skip } of await dialects()) {
       const res = await call(t.apiKey, 'GET', '/v1/connector-types');
       assert.equal(res.status, 200, res.body);
       const types = res.json.data as { type: string; fields: { name: string; in: string; type: string }[] }[];
-      assert.deepEqual(types.map((m) => m.type).sort(), ['email', 'sandbox', 'smpp', 'telegram_bot', 'telegram_gateway', 'whatsapp']);
+      assert.deepEqual(types.map((m) => m.type).sort(), ['email', 'http', 'sandbox', 'smpp', 'telegram_bot', 'telegram_gateway', 'voice', 'whatsapp']);
       assert.equal(types.find((m) => m.type === 'smpp')!.fields.find((f) => f.name === 'password')!.in, 'definition');
       assert.equal(types.find((m) => m.type === 'telegram_bot')!.fields.find((f) => f.name === 'bot_token')!.in, 'secrets');
       assert.equal(types.find((m) => m.type === 'email')!.fields.find((f) => f.name === 'username')!.in, 'secrets');

@@ -137,6 +137,8 @@ export interface ConnectorState {
   status: 'up' | 'degraded' | 'connecting' | 'down' | 'stopped';
   detail: string | null;
   enabled: boolean;
+  /** api: made through the API, editable; config: the sandbox or the config file's */
+  source: 'config' | 'api';
   links_up: number;
   links_total: number;
 }
@@ -218,6 +220,7 @@ export interface Account {
 export interface Route {
   id: string;
   source: 'config' | 'api';
+  enabled: boolean;
   connectors: string[];
   connector?: string;
   failover?: string[];
