@@ -97,7 +97,8 @@ export function SchemaField({ path, name, schema, required, value, onChange, ctx
   const { t } = useI18n();
   if (schema.const !== undefined) return null; // fixed by the type or the union's variant
   const { label, description } = labelOf(ctx, path, name, schema);
-  const common = { label, description, required, 'data-path': path };
+  // Marked, not enforced by the browser: an optional section's required fields are required only once it is used; the server says what is missing.
+  const common = { label, description, withAsterisk: required, 'data-path': path };
   if (schema.enum) {
     const numeric = schema.enum.every((e) => typeof e === 'number');
     return (
@@ -172,7 +173,7 @@ export function SchemaField({ path, name, schema, required, value, onChange, ctx
   if (schema.type === 'boolean') return <Switch {...common} checked={value === true} onChange={(e) => onChange(e.currentTarget.checked)} />;
   if (ctx.isSecret(path)) {
     const stored = ctx.secretsSet.has(path);
-    return <PasswordInput {...common} required={required && !stored} placeholder={stored ? t('stored; leave empty to keep it') : undefined} value={typeof value === 'string' ? value : ''} onChange={(e) => onChange(e.currentTarget.value)} />;
+    return <PasswordInput {...common} withAsterisk={required && !stored} placeholder={stored ? t('stored; leave empty to keep it') : undefined} value={typeof value === 'string' ? value : ''} onChange={(e) => onChange(e.currentTarget.value)} />;
   }
   if ((schema.maxLength ?? 0) > 2000) return <Textarea {...common} autosize minRows={1} maxRows={8} value={typeof value === 'string' ? value : ''} onChange={(e) => onChange(e.currentTarget.value)} styles={{ input: { fontFamily: 'monospace' } }} />;
   return <TextInput {...common} placeholder={schema.default === undefined ? undefined : String(schema.default)} value={value === undefined || value === null ? '' : String(value)} onChange={(e) => onChange(e.currentTarget.value)} />;

@@ -71,7 +71,7 @@ const present = (e: ExportRow, now = Date.now()) => ({
 // Progress is written every this many rows.
 const PROGRESS_EVERY = 10_000;
 // The file goes to the database in chunks of this size: what one export holds in memory.
-const CHUNK_BYTES = 1024 * 1024;
+const CHUNK_BYTES = 256 * 1024;
 // A job is its process's while the process renews the lease; a lapsed one is failed by whichever process sweeps first.
 const LEASE_MS = 60_000;
 const RENEW_MS = 10_000;

@@ -107,7 +107,7 @@ function ConnectorForm({ types, editing, onDone }: { types: ConnectorType[]; edi
               {preset.fields.map((f) => {
                 const path = `secrets.${f.name}`;
                 const stored = ctx.secretsSet.has(path);
-                const common = { key: f.name, label: f.label, description: f.description, required: !stored, value: typeof secrets[f.name] === 'string' ? (secrets[f.name] as string) : '', 'data-path': path };
+                const common = { key: f.name, label: f.label, description: f.description, withAsterisk: !stored, value: typeof secrets[f.name] === 'string' ? (secrets[f.name] as string) : '', 'data-path': path };
                 const set = (v: string) => setValue({ ...value, secrets: { ...secrets, [f.name]: v } });
                 return f.secret ? (
                   <PasswordInput {...common} placeholder={stored ? t('stored; leave empty to keep it') : undefined} onChange={(e) => set(e.currentTarget.value)} />

@@ -39,7 +39,9 @@ export function MessagePage() {
             <Field label={t('Sender')}>{m.from ?? '—'}</Field>
             <Field label={t('Created')}>{dateTime(m.created_at)}</Field>
             <Field label={t('Encoding')}>{`${m.encoding === 'gsm7' ? 'GSM-7' : 'UCS-2'} · ${m.characters} · ${m.parts_count}`}</Field>
-            <Field label={t('Connector')}>{m.connector ?? '—'}</Field>
+            <Field label={t('Connector')}>
+              <span data-testid="message-connector">{m.connector ?? '—'}</span>
+            </Field>
             <Field label={t('Reason')}>{m.reason ? `${m.reason.code}: ${m.reason.description}` : '—'}</Field>
           </SimpleGrid>
           <Code block mt="md">
