@@ -76,11 +76,29 @@ export interface Message {
   parts_count: number;
   connector: string | null;
   operator?: string | null;
+  region?: string | null;
+  traffic_type?: string;
+  attempts?: number;
+  /** a priced message's price, e.g. "2.50" */
+  price?: string;
   group: string | null;
   project: string | null;
   created_at: string;
   sent_at: string | null;
-  parts?: { index: number; status: string; provider_message_id: string | null; provider_code: string | null }[];
+  delivered_at?: string | null;
+  parts?: { index: number; text: string; status: string; provider_message_id: string | null; reason: string | null; provider_code: string | null; sent_at: string | null; done_at: string | null }[];
+}
+
+/** A webhook of a message's events (GET /v1/messages/{id}/webhooks). */
+export interface MessageWebhook {
+  id: string;
+  webhook_id: string | null;
+  url: string;
+  event_type: string;
+  status: 'pending' | 'delivered' | 'failed';
+  attempts: number;
+  created_at: string;
+  delivered_at: string | null;
 }
 
 export interface StatusEvent {

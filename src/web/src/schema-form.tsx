@@ -1,4 +1,4 @@
-import { ActionIcon, Button, Code, Fieldset, Group, MultiSelect, NumberInput, PasswordInput, Select, Stack, Switch, TagsInput, Text, Textarea, TextInput } from '@mantine/core';
+import { ActionIcon, Button, Fieldset, Group, MultiSelect, NumberInput, PasswordInput, Select, Stack, Switch, TagsInput, Text, Textarea, TextInput } from '@mantine/core';
 import { useState } from 'react';
 import { useI18n } from './i18n.tsx';
 
@@ -85,6 +85,8 @@ export function pruned(value: Json | undefined): Json | undefined {
 interface FieldProps {
   path: string;
   name: string;
+  /** shown instead of the manifest's label or the humanized name (a record's keys are shown as they are) */
+  labelAs?: string;
   schema: JsonSchema;
   required: boolean;
   value: Json | undefined;
@@ -93,10 +95,11 @@ interface FieldProps {
 }
 
 /** One property of the schema, whatever its kind. */
-export function SchemaField({ path, name, schema, required, value, onChange, ctx }: FieldProps) {
+export function SchemaField({ path, name, labelAs, schema, required, value, onChange, ctx }: FieldProps) {
   const { t } = useI18n();
   if (schema.const !== undefined) return null; // fixed by the type or the union's variant
-  const { label, description } = labelOf(ctx, path, name, schema);
+  const known = labelOf(ctx, path, name, schema);
+  const { label, description } = labelAs === undefined ? known : { label: labelAs, description: undefined };
   // Marked, not enforced by the browser: an optional section's required fields are required only once it is used; the server says what is missing.
   const common = { label, description, withAsterisk: required, 'data-path': path };
   if (schema.enum) {
@@ -215,9 +218,8 @@ function RecordField({ path, label, description, pattern, valueSchema, value, on
       <Stack gap="xs">
         {Object.entries(value).map(([k, v]) => (
           <Group key={k} align="end" wrap="nowrap">
-            <Code>{k}</Code>
             <div style={{ flex: 1 }}>
-              <SchemaField path={`${path}.${k}`} name={k} schema={valueSchema} required={false} value={v} onChange={(next) => onChange({ ...value, [k]: next as Json })} ctx={ctx} />
+              <SchemaField path={`${path}.${k}`} name={k} labelAs={k} schema={valueSchema} required={false} value={v} onChange={(next) => onChange({ ...value, [k]: next as Json })} ctx={ctx} />
             </div>
             <ActionIcon
               variant="subtle"
@@ -235,7 +237,7 @@ function RecordField({ path, label, description, pattern, valueSchema, value, on
         <Group align="end">
           <TextInput
             size="xs"
-            label={t('Name')}
+            label={t('New key')}
             value={key}
             onChange={(e) => setKey(e.currentTarget.value)}
             onKeyDown={(e) => {

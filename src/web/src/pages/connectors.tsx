@@ -107,13 +107,9 @@ function ConnectorForm({ types, editing, onDone }: { types: ConnectorType[]; edi
               {preset.fields.map((f) => {
                 const path = `secrets.${f.name}`;
                 const stored = ctx.secretsSet.has(path);
-                const common = { key: f.name, label: f.label, description: f.description, withAsterisk: !stored, value: typeof secrets[f.name] === 'string' ? (secrets[f.name] as string) : '', 'data-path': path };
+                const common = { label: f.label, description: f.description, withAsterisk: !stored, value: typeof secrets[f.name] === 'string' ? (secrets[f.name] as string) : '', 'data-path': path, placeholder: stored ? t('stored; leave empty to keep it') : undefined };
                 const set = (v: string) => setValue({ ...value, secrets: { ...secrets, [f.name]: v } });
-                return f.secret ? (
-                  <PasswordInput {...common} placeholder={stored ? t('stored; leave empty to keep it') : undefined} onChange={(e) => set(e.currentTarget.value)} />
-                ) : (
-                  <TextInput {...common} placeholder={stored ? t('stored; leave empty to keep it') : undefined} onChange={(e) => set(e.currentTarget.value)} />
-                );
+                return f.secret ? <PasswordInput key={f.name} {...common} onChange={(e) => set(e.currentTarget.value)} /> : <TextInput key={f.name} {...common} onChange={(e) => set(e.currentTarget.value)} />;
               })}
             </Stack>
           </Fieldset>
