@@ -111,6 +111,7 @@ export function SchemaField({ path, name, labelAs, schema, required, value, onCh
         value={value === undefined || value === null ? null : String(value)}
         onChange={(v) => onChange(v === null ? undefined : numeric ? Number(v) : v)}
         clearable={!required}
+        searchable={schema.enum.length > 8}
         placeholder={schema.default === undefined ? undefined : String(schema.default)}
       />
     );

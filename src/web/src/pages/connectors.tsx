@@ -99,7 +99,7 @@ function ConnectorForm({ types, editing, onDone }: { types: ConnectorType[]; edi
           allowDeselect={false}
           disabled={editing !== undefined}
         />
-        <TextInput label={t('Id')} description={t('lower-case letters, digits, "_" and "-"')} required value={id} onChange={(e) => setId(e.currentTarget.value)} disabled={editing !== undefined} />
+        <TextInput label={t('Id')} description={t('lower-case letters, digits, "_" and "-"')} required value={id} onChange={(e) => setId(e.currentTarget.value)} disabled={editing !== undefined} data-testid="connector-id" />
         <ObjectFields path="" schema={schema} value={value} onChange={setValue} ctx={ctx} only={main} />
         {preset && preset.fields.length > 0 && (
           <Fieldset legend={t('What {name} needs', { name: preset.name })} data-path="preset-fields">
