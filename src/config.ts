@@ -73,6 +73,7 @@ export const ConfigFileSchema = Type.Object(
       ),
     ),
     receipt_grace_seconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 604800 })),
+    export_retention_hours: Type.Optional(Type.Integer({ minimum: 1, maximum: 8760 })),
     stream: Type.Optional(
       Type.Object(
         {
@@ -169,6 +170,8 @@ export interface Config {
    * before it is finished as `expired` (`no_receipt`), default 3600 s
    */
   receiptGraceSeconds: number;
+  /** how long a ready background export's file is kept, default 168 h (7 days) */
+  exportRetentionHours: number;
   stream: {
     /** open `GET /v1/events/stream` connections one API key may hold, default 10 */
     maxPerKey: number;
@@ -336,6 +339,7 @@ export function loadConfig(env: Env = process.env): Config {
       allowPrivateAddresses: boolFromEnv(env, 'DEPESHA_WEBHOOK_ALLOW_PRIVATE_ADDRESSES', problems) ?? file.webhooks?.allow_private_addresses ?? false,
     },
     receiptGraceSeconds: intFromEnv(env, 'DEPESHA_RECEIPT_GRACE_SECONDS', problems, 0, 604800) ?? file.receipt_grace_seconds ?? 3600,
+    exportRetentionHours: intFromEnv(env, 'DEPESHA_EXPORT_RETENTION_HOURS', problems, 1, 8760) ?? file.export_retention_hours ?? 168,
     stream: {
       maxPerKey: intFromEnv(env, 'DEPESHA_STREAM_MAX_PER_KEY', problems, 1, 10000) ?? file.stream?.max_per_key ?? 10,
       keepAliveSeconds: intFromEnv(env, 'DEPESHA_STREAM_KEEPALIVE_SECONDS', problems, 1, 300) ?? file.stream?.keepalive_seconds ?? 15,

@@ -58,6 +58,7 @@ export const API_ERRORS = {
   rate_limited: { status: 429, description: 'Too many requests for this API key in the current second; wait `Retry-After` seconds.' },
   service_unavailable: { status: 503, description: 'The gateway is starting up or shutting down, or its database is unreachable; retry later.' },
   export_not_ready: { status: 409, description: 'The export is still running or has failed, so it has no file to download yet; `GET /v1/exports/{id}` says its status.' },
+  export_expired: { status: 410, description: 'The export\'s file was kept for its retention time (`DEPESHA_EXPORT_RETENTION_HOURS`) and has been deleted; create the export again.' },
   project_code_taken: { status: 409, description: 'The account has a project with this `code` already.' },
   unknown_project: { status: 422, description: 'The `project_id` names no project of the account.' },
   unknown_list: { status: 422, description: 'The `list_id` names no contact list of the project.' },

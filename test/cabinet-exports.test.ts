@@ -1,8 +1,13 @@
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { sql } from 'kysely';
 import { after, before, describe, test } from 'node:test';
 import ExcelJS from 'exceljs';
+import { startGateway } from '../src/gateway.ts';
+import { createLogger } from '../src/log.ts';
+import { ExportsRepository } from '../src/store/exports.ts';
 import { UsersRepository, type UserRole } from '../src/store/users.ts';
 import { setTimeout as delay } from 'node:timers/promises';
 import { dialects, startTestGateway, waitForStatus, type TestGateway } from './helpers.ts';
@@ -98,8 +103,11 @@ for (const { name, skip } of await dialects()) {
       assert.match(lines[0]!, /^id,created_at,to,operator/);
       assert.match(lines[1]!, /\+79165551111,.*export \+79165551111/);
       assert.equal(Number(file.headers['content-length']), ready.bytes);
-      assert.ok(existsSync(path.join(t.config.dataDir, 'exports', `${id}.csv`)));
-      assert.equal(readdirSync(path.join(t.config.dataDir, 'exports')).filter((f) => f.endsWith('.part')).length, 0);
+      // The file is in the database, not on this node's disk; it expires after the retention time (default 7 days).
+      const chunks = await t.gateway.database.db.selectFrom('export_chunks').select('seq').where('export_id', '=', id).execute();
+      assert.deepEqual(chunks.map((c) => c.seq), [0]);
+      const expiresIn = Date.parse(ready.expires_at) - Date.parse(ready.completed_at);
+      assert.equal(expiresIn, 168 * 3_600_000);
       // Listed, newest first.
       const list = await call(t.apiKey, 'GET', '/v1/exports');
       assert.equal(list.json.data[0].id, id);
@@ -129,6 +137,67 @@ for (const { name, skip } of await dialects()) {
       assert.equal(sheet.actualRowCount, 2);
     });
 
+    test('a ready file expires: the export says expired, the download answers 410 and the sweep deletes its chunks', async () => {
+      const created = await call(t.apiKey, 'POST', '/v1/exports', { format: 'csv' });
+      const ready = await waitFor(async () => {
+        const r = await call(t.apiKey, 'GET', `/v1/exports/${created.json.id}`);
+        return r.json.status === 'ready' || r.json.status === 'failed' ? r.json : undefined;
+      });
+      assert.equal(ready.status, 'ready', ready.error);
+      const db = t.gateway.database.db;
+      // Its retention time passes.
+      await db.updateTable('exports').set({ expires_at: Date.now() - 1 }).where('id', '=', ready.id).execute();
+      const shown = await call(t.apiKey, 'GET', `/v1/exports/${ready.id}`);
+      assert.equal(shown.json.status, 'expired');
+      assert.equal(shown.json.download_url, null);
+      const gone = await call(t.apiKey, 'GET', `/v1/exports/${ready.id}/file`);
+      assert.equal(gone.status, 410);
+      assert.equal(gone.json.error.code, 'export_expired');
+      assert.ok((await db.selectFrom('export_chunks').select('seq').where('export_id', '=', ready.id).execute()).length > 0);
+      // The sweep (every minute on every API node) deletes the file and keeps the job as expired.
+      const jobs = new ExportsRepository(db);
+      assert.ok((await jobs.purgeExpired()) >= 1);
+      assert.equal((await db.selectFrom('export_chunks').select('seq').where('export_id', '=', ready.id).execute()).length, 0);
+      assert.equal((await db.selectFrom('exports').select('status').where('id', '=', ready.id).executeTakeFirstOrThrow()).status, 'expired');
+      assert.equal((await call(t.apiKey, 'GET', `/v1/exports/${ready.id}/file`)).status, 410);
+    });
+
+    test('another API node on the same database serves a ready file and fails only jobs whose lease lapsed', async () => {
+      await sendAndSettle(['+79165553333']);
+      const created = await call(t.apiKey, 'POST', '/v1/exports', { format: 'csv', to: '+79165553333' });
+      const ready = await waitFor(async () => {
+        const r = await call(t.apiKey, 'GET', `/v1/exports/${created.json.id}`);
+        return r.json.status === 'ready' || r.json.status === 'failed' ? r.json : undefined;
+      });
+      assert.equal(ready.status, 'ready', ready.error);
+      const db = t.gateway.database.db;
+      const now = Date.now();
+      const job = (id: string, leaseUntil: number | null) => ({
+        id, account_id: t.accountId, format: 'csv', filters: '{}', status: 'running', rows: 0, bytes: null, error: null,
+        created_by: null, created_at: now, completed_at: null, owner: 'another-node', lease_until: leaseUntil, expires_at: null,
+      });
+      // A job another live node is writing (its lease is current), and one of a node that died (lease lapsed).
+      await db.insertInto('exports').values([job('exp_01KBLIVE000000000000000000', now + 60_000), job('exp_01KBDEAD000000000000000000', now - 1)]).execute();
+      const schema = name === 'postgres' ? (await sql<{ s: string }>`select current_schema() as s`.execute(db)).rows[0]!.s : undefined;
+      // On PostgreSQL the second node has a data directory of its own (a node on another machine); SQLite's database is a file in it.
+      const config = schema ? { ...t.config, dataDir: mkdtempSync(path.join(tmpdir(), 'depesha-node2-')), secretKey: readFileSync(path.join(t.config.dataDir, 'secret.key'), 'utf8').trim() } : t.config;
+      const second = await startGateway(config, { log: createLogger('silent'), listen: false, print: () => {}, pollMs: 50, smpp: false, ...(schema ? { pgSchema: schema } : {}) });
+      try {
+        const file = await second.app.inject({ method: 'GET', url: ready.download_url, headers: { authorization: `Bearer ${t.apiKey}` } });
+        assert.equal(file.statusCode, 200);
+        assert.match(file.body, /\+79165553333,.*export \+79165553333/);
+        const status = async (id: string) => (await db.selectFrom('exports').select(['status', 'error']).where('id', '=', id).executeTakeFirstOrThrow());
+        assert.equal((await status('exp_01KBLIVE000000000000000000')).status, 'running');
+        const dead = await status('exp_01KBDEAD000000000000000000');
+        assert.equal(dead.status, 'failed');
+        assert.match(dead.error!, /stopped/);
+      } finally {
+        await second.close();
+        if (config !== t.config) rmSync(config.dataDir, { recursive: true, force: true });
+        await db.deleteFrom('exports').where('id', '=', 'exp_01KBLIVE000000000000000000').execute();
+      }
+    });
+
     test('bad filters are refused at once; every role may export, none may read another account', async () => {
       const bad = await call(t.apiKey, 'POST', '/v1/exports', { format: 'csv', to: 'not a number' });
       assert.equal(bad.status, 422, bad.body);
@@ -149,7 +218,7 @@ for (const { name, skip } of await dialects()) {
       const res = await call(t.apiKey, 'GET', '/v1/connector-types');
       assert.equal(res.status, 200, res.body);
       const types = res.json.data as { type: string; fields: { name: string; in: string; type: string }[] }[];
-      assert.deepEqual(types.map((m) => m.type).sort(), ['email', 'sandbox', 'smpp', 'telegram_bot', 'telegram_gateway', 'whatsapp']);
+      assert.deepEqual(types.map((m) => m.type).sort(), ['email', 'http', 'sandbox', 'smpp', 'telegram_bot', 'telegram_gateway', 'voice', 'whatsapp']);
       assert.equal(types.find((m) => m.type === 'smpp')!.fields.find((f) => f.name === 'password')!.in, 'definition');
       assert.equal(types.find((m) => m.type === 'telegram_bot')!.fields.find((f) => f.name === 'bot_token')!.in, 'secrets');
       assert.equal(types.find((m) => m.type === 'email')!.fields.find((f) => f.name === 'username')!.in, 'secrets');

@@ -16,6 +16,8 @@ export interface RouteInput {
 export interface NamedRoute {
   id: string;
   route: RouteDefinition;
+  /** false: switched off through the API; it matches nothing (default true) */
+  enabled?: boolean;
 }
 
 /** The route a message takes and the connectors to try, in order. */
@@ -36,6 +38,7 @@ export interface RouteVerdict {
 interface CompiledRoute {
   id: string;
   index: number;
+  enabled: boolean;
   connectors: string[];
   weights: number[] | null;
   channel: string;
@@ -57,8 +60,9 @@ export const DEFAULT_ROUTE: RouteChoice = { routeId: 'default', connectors: ['sa
  * the most specific wins, criterion by criterion: one restricted to accounts
  * beats one that is not, then one restricted to projects, then to operators,
  * then the longest prefix, then one restricted to traffic types; the route
- * declared first breaks a tie. With no routes at all every SMS goes to the
- * sandbox.
+ * declared first breaks a tie. A route switched off matches nothing (its
+ * messages take the next matching route, or fail with no_route). With no
+ * routes at all every SMS goes to the sandbox.
  */
 export class RoutingTable {
   #routes: CompiledRoute[] = [];
@@ -69,9 +73,10 @@ export class RoutingTable {
 
   /** Replaces the table (routes changed through the API). */
   update(routes: readonly NamedRoute[]): void {
-    this.#routes = routes.map(({ id, route: r }, index) => ({
+    this.#routes = routes.map(({ id, route: r, enabled }, index) => ({
       id,
       index,
+      enabled: enabled ?? true,
       connectors: routeConnectorIds(r),
       weights: r.split ? r.split.map((s) => s.weight) : null,
       channel: r.channel ?? 'sms',
@@ -129,6 +134,7 @@ function longestPrefix(route: CompiledRoute, number: string): number {
 
 /** The first criterion of the route the message does not meet, or null when it matches. */
 function mismatch(route: CompiledRoute, input: RouteInput, number = input.recipient.replace(/^\+/, '')): string | null {
+  if (!route.enabled) return 'switched off';
   if (route.channel !== input.channel) return `channel is ${route.channel}, not ${input.channel}`;
   if (route.accounts && !route.accounts.has(input.accountId)) return 'serves other accounts';
   if (route.projects && (input.project === null || !route.projects.has(input.project))) return input.project === null ? 'serves named projects; the message has none' : `serves other projects than ${input.project}`;

@@ -35,7 +35,8 @@ export class ConnectorsRepository {
     });
   }
 
-  async create(definition: ConnectorDefinition, now = Date.now()): Promise<void> {
+  /** The definition as stored: password and secrets sealed. */
+  #sealed(definition: ConnectorDefinition): Record<string, unknown> {
     const stored: Record<string, unknown> = { ...definition };
     if (definition.type === 'smpp' && definition.password !== undefined) {
       delete stored.password;
@@ -45,6 +46,11 @@ export class ConnectorsRepository {
       delete stored.secrets;
       stored.secrets_sealed = Object.fromEntries(Object.entries(definition.secrets).flatMap(([k, v]) => (v === undefined ? [] : [[k, this.#box.seal(v)]])));
     }
+    return stored;
+  }
+
+  async create(definition: ConnectorDefinition, now = Date.now()): Promise<void> {
+    const stored = this.#sealed(definition);
     try {
       await this.#db.insertInto('connectors').values({ id: definition.id, type: definition.type, definition: JSON.stringify(stored), created_at: now }).execute();
     } catch (err) {
@@ -75,6 +81,7 @@ export class ConnectorsRepository {
   }
 
   async deleteRoute(id: string): Promise<boolean> {
+    await this.#db.deleteFrom('route_switches').where('route_id', '=', id).execute();
     const result = await this.#db.deleteFrom('routes').where('id', '=', id).executeTakeFirst();
     return Number(result.numDeletedRows) === 1;
   }
@@ -83,10 +90,39 @@ export class ConnectorsRepository {
     return (await this.listRoutes()).filter((r) => routeConnectorIds(r.route).includes(connectorId)).length;
   }
 
-  /** Every route in use with the id it is known by: the config file's (`config-<n>`) first, then the API's. */
-  async namedRoutes(fileRoutes: readonly RouteDefinition[]): Promise<{ id: string; route: RouteDefinition }[]> {
+  /** Every route in use with the id it is known by: the config file's (`config-<n>`) first, then the API's; `enabled` false when switched off. */
+  async namedRoutes(fileRoutes: readonly RouteDefinition[]): Promise<{ id: string; route: RouteDefinition; enabled: boolean }[]> {
     const made = await this.listRoutes();
-    return [...fileRoutes.map((route, i) => ({ id: `config-${i + 1}`, route })), ...made.map((m) => ({ id: m.id, route: m.route }))];
+    const off = new Set(await this.disabledRoutes());
+    return [...fileRoutes.map((route, i) => ({ id: `config-${i + 1}`, route })), ...made.map((m) => ({ id: m.id, route: m.route }))].map((r) => ({ ...r, enabled: !off.has(r.id) }));
+  }
+
+  /** Routes switched off through the API, by the id they are listed with. */
+  async disabledRoutes(): Promise<string[]> {
+    const rows = await this.#db.selectFrom('route_switches').select('route_id').where('enabled', '=', 0).execute();
+    return rows.map((r) => r.route_id);
+  }
+
+  async setRouteEnabled(routeId: string, enabled: boolean, now = Date.now()): Promise<void> {
+    await this.#db
+      .insertInto('route_switches')
+      .values({ route_id: routeId, enabled: enabled ? 1 : 0, updated_at: now })
+      .onConflict((oc) => oc.column('route_id').doUpdateSet({ enabled: enabled ? 1 : 0, updated_at: now }))
+      .execute();
+  }
+
+  /** A connector made through the API as stored: its definition without secrets, and the names of the secrets it holds. */
+  async getStored(id: string): Promise<{ definition: Record<string, unknown>; secretNames: string[] } | undefined> {
+    const row = await this.#db.selectFrom('connectors').select('definition').where('id', '=', id).executeTakeFirst();
+    if (!row) return undefined;
+    const { password_sealed: sealed, secrets_sealed: sealedSecrets, ...definition } = JSON.parse(row.definition) as Record<string, unknown> & { password_sealed?: string; secrets_sealed?: Record<string, string> };
+    return { definition, secretNames: [...(sealed === undefined ? [] : ['password']), ...Object.keys(sealedSecrets ?? {}).map((k) => `secrets.${k}`)] };
+  }
+
+  /** Replaces a connector's definition (same id; the caller merged in the secrets it keeps). */
+  async update(definition: ConnectorDefinition): Promise<boolean> {
+    const result = await this.#db.updateTable('connectors').set({ definition: JSON.stringify(this.#sealed(definition)) }).where('id', '=', definition.id).executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
   }
 
   /** Connectors switched off through the API. */

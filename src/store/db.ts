@@ -23,6 +23,7 @@ import * as openParts from './migrations/017-open-parts.ts';
 import * as mailingRunner from './migrations/018-mailing-runner.ts';
 import * as exportJobs from './migrations/019-exports.ts';
 import * as templatesBalance from './migrations/020-templates-balance.ts';
+import * as cabinetSwitchesExportChunks from './migrations/022-cabinet-switches-export-chunks.ts';
 import * as verificationSweep from './migrations/024-verification-sweep.ts';
 import type { DB } from './schema.ts';
 
@@ -69,6 +70,7 @@ const migrations: Record<string, Migration> = {
   '018-mailing-runner': mailingRunner,
   '019-exports': exportJobs,
   '020-templates-balance': templatesBalance,
+  '022-cabinet-switches-export-chunks': cabinetSwitchesExportChunks,
   '024-verification-sweep': verificationSweep,
 };
 

@@ -105,6 +105,26 @@ export interface ExportsTable {
   created_by: string | null;
   created_at: number;
   completed_at: number | null;
+  /** the process writing it (a random token per process) while queued or running */
+  owner: string | null;
+  /** the owner renews it while the job is queued or running; once lapsed, any process fails the job */
+  lease_until: number | null;
+  /** a ready file is removed after this (its chunks deleted, status expired) */
+  expires_at: number | null;
+}
+
+/** A background export's file, in order: `seq` from 0. */
+export interface ExportChunksTable {
+  export_id: string;
+  seq: number;
+  data: Uint8Array;
+}
+
+/** Routes switched off or on through the API, by the id they are listed with (`config-<n>` or `rte_…`). */
+export interface RouteSwitchesTable {
+  route_id: string;
+  enabled: number;
+  updated_at: number;
 }
 
 export interface MessagesTable {
@@ -746,5 +766,7 @@ export interface DB {
   compat_requests: CompatRequestsTable;
   compat_ip_allowlist: CompatIpAllowlistTable;
   exports: ExportsTable;
+  export_chunks: ExportChunksTable;
+  route_switches: RouteSwitchesTable;
   cascades: CascadesTable;
 }

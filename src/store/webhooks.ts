@@ -34,6 +34,20 @@ export type ReplaySelector = { eventId: string } | { since: number; until: numbe
  * them: every method takes the account id, and another account's ids are not
  * found. Secrets are sealed on the way in.
  */
+/** A webhook of one message's events, for the message's page. */
+export interface MessageDelivery {
+  id: string;
+  webhook_id: string | null;
+  callback_url: string | null;
+  url: string;
+  event_id: string;
+  event_type: string;
+  status: string;
+  attempts: number;
+  created_at: number;
+  delivered_at: number | null;
+}
+
 export class WebhooksRepository {
   readonly #db: Kysely<DB>;
   readonly #box: SecretBox;
@@ -120,6 +134,41 @@ export class WebhooksRepository {
       .where('status', '=', 'pending')
       .executeTakeFirst();
     return Number(row?.n ?? 0);
+  }
+
+  /**
+   * The webhooks of one message's events, oldest first: its events (by
+   * message), the account's subscriptions' deliveries of them (the
+   * (webhook_id, event_id) index), and the message's own callback_url
+   * deliveries still pending (the chain index; delivered ones are in no index
+   * by message, so they are not listed).
+   */
+  async deliveriesOfMessage(accountId: string, messageId: string): Promise<MessageDelivery[]> {
+    const events = await this.#db.selectFrom('message_events').select('id').where('account_id', '=', accountId).where('message_id', '=', messageId).execute();
+    const hooks = await this.#db.selectFrom('webhooks').select(['id', 'url']).where('account_id', '=', accountId).execute();
+    const columns = ['id', 'webhook_id', 'callback_url', 'event_id', 'event_type', 'status', 'attempts', 'created_at', 'delivered_at'] as const;
+    const subscribed =
+      events.length === 0 || hooks.length === 0
+        ? []
+        : await this.#db
+            .selectFrom('webhook_deliveries')
+            .select(columns)
+            .where('account_id', '=', accountId)
+            .where('webhook_id', 'in', hooks.map((h) => h.id))
+            .where('event_id', 'in', events.map((e) => e.id))
+            .execute();
+    const callbacks = await this.#db
+      .selectFrom('webhook_deliveries')
+      .select(columns)
+      .where('order_key', '=', messageId)
+      .where('status', '=', 'pending')
+      .where('account_id', '=', accountId)
+      .where('webhook_id', 'is', null)
+      .execute();
+    const urls = new Map(hooks.map((h) => [h.id, h.url]));
+    return [...subscribed, ...callbacks]
+      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+      .map((d) => ({ ...d, url: d.webhook_id === null ? (d.callback_url ?? '') : (urls.get(d.webhook_id) ?? '') }));
   }
 
   /** The delivery log, newest first. */

@@ -192,6 +192,31 @@ describe('the cabinet in Chromium', { skip: browserMissing() }, () => {
     await context.close();
   });
 
+  test('the forms work from the keyboard: sign in with Tab and Enter, create a key with Enter, close its dialog with Escape', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'en-GB' });
+    const page = await context.newPage();
+    await page.goto(base + '/');
+    await page.getByLabel('Email').focus();
+    await page.keyboard.type(emails.owner);
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => (globalThis as unknown as { document: { activeElement: { getAttribute(n: string): string | null } | null } }).document.activeElement?.getAttribute('type')), 'password', 'Tab moves from the email to the password');
+    await page.keyboard.type(PASSWORD);
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
+    await page.getByRole('link', { name: 'API keys' }).focus();
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: 'API keys' }).waitFor();
+    await page.getByLabel('Name').focus();
+    await page.keyboard.type('typed key');
+    await page.keyboard.press('Enter');
+    const key = (await page.getByTestId('new-key').textContent())!.trim();
+    assert.equal((await apiGet(key, '/v1/account')).status, 200);
+    await page.keyboard.press('Escape');
+    await page.getByTestId('new-key').waitFor({ state: 'detached' });
+    await page.getByTestId('api-keys-table').locator('tr', { hasText: 'typed key' }).waitFor();
+    await context.close();
+  });
+
   test('a viewer sees everything and can change nothing, in the page and in the API', async () => {
     const { context, page } = await signIn(emails.viewer);
     await page.getByText('Read only: your role is viewer.').waitFor();
@@ -276,41 +301,117 @@ describe('the cabinet in Chromium', { skip: browserMissing() }, () => {
     assert.equal(await waitForStatus(t.gateway, before, ['delivered']), 'delivered');
     assert.equal(await messageConnector(before), 'primary');
 
-    const { context, page } = await signIn(emails.admin);
-    await page.getByRole('link', { name: 'Connectors and routes' }).click();
-    await page.getByTestId('routes-table').locator('tr', { hasText: 'primary → backup' }).waitFor();
-    // The dry run names the connector that would take it now.
-    await page.getByLabel('Number to try').fill('+7 999 123-45-67');
-    await page.getByRole('button', { name: 'Try' }).click();
-    await page.getByTestId('dry-run-connector').filter({ hasText: 'primary' }).waitFor();
+    // With a route in place, numbers no route matches would fail with no_route: the other tests send to 7916, so it goes whatever happens.
+    try {
+      const { context, page } = await signIn(emails.admin);
+      await page.getByRole('link', { name: 'Connectors and routes' }).click();
+      await page.getByTestId('routes-table').locator('tr', { hasText: 'primary → backup' }).waitFor();
+      // The dry run names the connector that would take it now.
+      await page.getByLabel('Number to try').fill('+7 999 123-45-67');
+      await page.getByRole('button', { name: 'Try' }).click();
+      await page.getByTestId('dry-run-connector').filter({ hasText: 'primary' }).waitFor();
 
-    const toggle = page.getByRole('switch', { name: 'Enabled: primary' });
-    assert.equal(await toggle.isChecked(), true);
-    await Promise.all([page.waitForResponse((r) => r.url().endsWith('/v1/connectors/primary') && r.request().method() === 'PATCH' && r.ok()), toggle.click({ force: true })]);
-    await page.getByTestId('connectors-table').locator('tr[data-connector-id="primary"] input[type=checkbox]:not(:checked)').waitFor({ state: 'attached' });
-    await page.getByRole('button', { name: 'Try' }).click();
-    await page.getByTestId('dry-run-connector').filter({ hasText: 'backup' }).waitFor();
-    await page.screenshot({ path: path.join(ARTIFACTS, 'connectors.png'), fullPage: true });
+      const toggle = page.getByRole('switch', { name: 'Enabled: primary' });
+      assert.equal(await toggle.isChecked(), true);
+      await Promise.all([page.waitForResponse((r) => r.url().endsWith('/v1/connectors/primary') && r.request().method() === 'PATCH' && r.ok()), toggle.click({ force: true })]);
+      await page.getByTestId('connectors-table').locator('tr[data-connector-id="primary"] input[type=checkbox]:not(:checked)').waitFor({ state: 'attached' });
+      await page.getByRole('button', { name: 'Try' }).click();
+      await page.getByTestId('dry-run-connector').filter({ hasText: 'backup' }).waitFor();
 
-    const after = await apiSend('+79991234568', 'after the switch');
-    assert.equal(await waitForStatus(t.gateway, after, ['delivered']), 'delivered');
-    assert.equal(await messageConnector(after), 'backup', 'the route failed over to its next connector');
+      // Sent from the Send page: History shows it delivered, and its page names the connector that took it.
+      await page.getByRole('link', { name: 'Send', exact: true }).click();
+      await page.getByLabel('Recipients').fill('+79991234568');
+      await page.getByLabel('Text').fill('after the switch');
+      await page.getByRole('button', { name: 'Send message' }).click();
+      await page.getByRole('heading', { name: 'History' }).waitFor();
+      const sentRow = page.locator('tr', { hasText: 'after the switch' }).first();
+      await sentRow.locator('[data-status="delivered"]').waitFor({ timeout: 15_000 });
+      await sentRow.click();
+      await page.getByRole('heading', { name: 'Message' }).waitFor();
+      await page.getByTestId('message-connector').filter({ hasText: /^backup$/ }).waitFor();
+      await page.getByTestId('timeline').locator('[data-status="delivered"]').waitFor();
+      await page.screenshot({ path: path.join(ARTIFACTS, 'message-failover.png'), fullPage: true });
+      const after = new URL(page.url()).pathname.split('/').pop()!;
+      assert.equal(await messageConnector(after), 'backup', 'the route failed over to its next connector');
 
-    await Promise.all([page.waitForResponse((r) => r.url().endsWith('/v1/connectors/primary') && r.request().method() === 'PATCH' && r.ok()), toggle.click({ force: true })]);
-    const again = await apiSend('+79991234569', 'switched back on');
-    assert.equal(await waitForStatus(t.gateway, again, ['delivered']), 'delivered');
-    assert.equal(await messageConnector(again), 'primary');
+      await page.getByRole('link', { name: 'Connectors and routes' }).click();
+      await page.getByTestId('routes-table').locator('tr', { hasText: 'primary → backup' }).waitFor();
+      await Promise.all([page.waitForResponse((r) => r.url().endsWith('/v1/connectors/primary') && r.request().method() === 'PATCH' && r.ok()), toggle.click({ force: true })]);
+      const again = await apiSend('+79991234569', 'switched back on');
+      assert.equal(await waitForStatus(t.gateway, again, ['delivered']), 'delivered');
+      assert.equal(await messageConnector(again), 'primary');
 
-    // The Add connector form is built from the type's manifest.
-    await page.getByRole('button', { name: 'Add connector' }).click();
-    const dialog = page.getByRole('dialog');
-    await dialog.getByLabel('Id').fill('third');
-    await dialog.getByLabel('Receipt delay, ms').fill('100');
-    await dialog.getByRole('button', { name: 'Add connector' }).click();
-    await page.getByTestId('connectors-table').locator('tr[data-connector-id="third"]').waitFor();
-    await context.close();
-    // With a route in place, numbers no route matches would fail with no_route: the other tests send to 7916.
-    assert.equal((await fetch(base + `/v1/routes/${routeId}`, { method: 'DELETE', headers: { authorization: `Bearer ${t.apiKey}` } })).status, 204);
+      // The route itself switched off: it matches nothing, and the dry run says so.
+      const routeSwitch = page.getByRole('switch', { name: `Enabled: ${routeId}` });
+      await page.getByLabel('Number to try').fill('+7 999 123-45-67');
+      await Promise.all([page.waitForResponse((r) => r.url().endsWith(`/v1/routes/${routeId}`) && r.request().method() === 'PATCH' && r.ok()), routeSwitch.click({ force: true })]);
+      await page.getByRole('button', { name: 'Try' }).click();
+      await page.getByTestId('dry-run-result').filter({ hasText: 'no route matches' }).waitFor();
+      const routes = (await (await apiGet(t.apiKey, '/v1/routes')).json()) as { data: { id: string; enabled: boolean }[] };
+      assert.equal(routes.data.find((r) => r.id === routeId)!.enabled, false);
+      await Promise.all([page.waitForResponse((r) => r.url().endsWith(`/v1/routes/${routeId}`) && r.request().method() === 'PATCH' && r.ok()), routeSwitch.click({ force: true })]);
+      await page.getByRole('button', { name: 'Try' }).click();
+      await page.getByTestId('dry-run-connector').filter({ hasText: 'primary' }).waitFor();
+
+      // The Add connector form is built from the type's manifest.
+      await page.getByRole('button', { name: 'Add connector' }).click();
+      const dialog = page.getByRole('dialog', { name: 'Add connector' });
+      await dialog.getByTestId('connector-id').fill('third');
+      await dialog.getByLabel('Receipt delay, ms').fill('100');
+      await dialog.getByRole('button', { name: 'Add connector' }).click();
+      await page.getByTestId('connectors-table').locator('tr[data-connector-id="third"]').waitFor();
+      await dialog.waitFor({ state: 'detached' });
+      // Edit opens the same form filled from the stored definition.
+      await page.getByRole('button', { name: 'Edit third' }).click();
+      const editor = page.getByRole('dialog', { name: 'Edit connector third' });
+      assert.equal(await editor.getByLabel('Receipt delay, ms').inputValue(), '100');
+      await editor.getByLabel('Receipt delay, ms').fill('250');
+      await Promise.all([page.waitForResponse((r) => r.url().endsWith('/v1/connectors/third') && r.request().method() === 'PUT' && r.ok()), editor.getByRole('button', { name: 'Save' }).click()]);
+      const third = (await (await apiGet(t.apiKey, '/v1/connectors/third/definition')).json()) as { definition: Record<string, unknown> };
+      assert.equal(third.definition.receipt_delay_ms, 250);
+
+      // The generic HTTP aggregator: a preset, the secrets it asks for, and a nested section of its manifest, all from the schema.
+      await page.getByRole('button', { name: 'Add connector' }).click();
+      await editor.waitFor({ state: 'detached' });
+      const http = page.getByRole('dialog', { name: 'Add connector' });
+      await http.getByLabel('Type').click();
+      await page.getByRole('option', { name: 'HTTP aggregator (preset or own manifest)' }).click();
+      await http.getByTestId('connector-id').fill('aggregator');
+      await http.getByLabel('Preset').click();
+      await page.getByRole('option', { name: 'smsc_ru' }).click();
+      await http.getByLabel('Login').fill('depesha');
+      await http.getByLabel('Password or API key').fill('s3cret-key');
+      await http.getByLabel('Statuses by').click();
+      await page.getByRole('option', { name: 'poll' }).click();
+      await http.getByRole('button', { name: 'More settings' }).click();
+      const defaultError = http.locator('fieldset[data-path="default_error"]');
+      // A long list: typed to narrow it (the select is searchable).
+      await defaultError.getByLabel('Reason').fill('operator_unav');
+      await page.getByRole('option', { name: 'operator_unavailable', exact: true }).click();
+      await defaultError.getByLabel('Permanent').check({ force: true });
+      await http.locator('fieldset[data-path="settings"]').locator('input[data-path="settings.new-key"]').fill('route');
+      await http.locator('fieldset[data-path="settings"]').getByRole('button', { name: 'Add' }).click();
+      await http.locator('input[data-path="settings.route"]').fill('premium');
+      await page.screenshot({ path: path.join(ARTIFACTS, 'connector-http-form.png'), fullPage: true });
+      await Promise.all([page.waitForResponse((r) => r.url().endsWith('/v1/connectors') && r.request().method() === 'POST' && r.status() === 201), http.getByRole('button', { name: 'Add connector' }).click()]);
+      const aggregator = (await (await apiGet(t.apiKey, '/v1/connectors/aggregator/definition')).json()) as { definition: Record<string, unknown>; secrets_set: string[] };
+      assert.deepEqual(aggregator.definition, { id: 'aggregator', type: 'http', preset: 'smsc_ru', receipts: 'poll', default_error: { reason: 'operator_unavailable', permanent: true }, settings: { route: 'premium' } });
+      assert.deepEqual(aggregator.secrets_set.sort(), ['secrets.login', 'secrets.password']);
+      // Edited without retyping the secrets: they are kept.
+      await page.getByRole('button', { name: 'Edit aggregator' }).click();
+      await http.waitFor({ state: 'detached' });
+      const editHttp = page.getByRole('dialog', { name: 'Edit connector aggregator' });
+      await editHttp.getByLabel('Base URL').fill('http://127.0.0.1:9/smsc');
+      await Promise.all([page.waitForResponse((r) => r.url().endsWith('/v1/connectors/aggregator') && r.request().method() === 'PUT' && r.ok()), editHttp.getByRole('button', { name: 'Save' }).click()]);
+      const edited = (await (await apiGet(t.apiKey, '/v1/connectors/aggregator/definition')).json()) as { definition: Record<string, unknown>; secrets_set: string[] };
+      assert.equal(edited.definition.base_url, 'http://127.0.0.1:9/smsc');
+      assert.deepEqual(edited.definition.default_error, { reason: 'operator_unavailable', permanent: true });
+      assert.deepEqual(edited.secrets_set.sort(), ['secrets.login', 'secrets.password']);
+      await page.screenshot({ path: path.join(ARTIFACTS, 'connectors.png'), fullPage: true });
+      await context.close();
+    } finally {
+      assert.equal((await fetch(base + `/v1/routes/${routeId}`, { method: 'DELETE', headers: { authorization: `Bearer ${t.apiKey}` } })).status, 204);
+    }
   });
 
   test('an owner uploads a CSV and an XLSX of numbers on Send and sends to all of them', async () => {

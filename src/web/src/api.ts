@@ -76,11 +76,29 @@ export interface Message {
   parts_count: number;
   connector: string | null;
   operator?: string | null;
+  region?: string | null;
+  traffic_type?: string;
+  attempts?: number;
+  /** a priced message's price, e.g. "2.50" */
+  price?: string;
   group: string | null;
   project: string | null;
   created_at: string;
   sent_at: string | null;
-  parts?: { index: number; status: string; provider_message_id: string | null; provider_code: string | null }[];
+  delivered_at?: string | null;
+  parts?: { index: number; text: string; status: string; provider_message_id: string | null; reason: string | null; provider_code: string | null; sent_at: string | null; done_at: string | null }[];
+}
+
+/** A webhook of a message's events (GET /v1/messages/{id}/webhooks). */
+export interface MessageWebhook {
+  id: string;
+  webhook_id: string | null;
+  url: string;
+  event_type: string;
+  status: 'pending' | 'delivered' | 'failed';
+  attempts: number;
+  created_at: string;
+  delivered_at: string | null;
 }
 
 export interface StatusEvent {
@@ -137,6 +155,8 @@ export interface ConnectorState {
   status: 'up' | 'degraded' | 'connecting' | 'down' | 'stopped';
   detail: string | null;
   enabled: boolean;
+  /** api: made through the API, editable; config: the sandbox or the config file's */
+  source: 'config' | 'api';
   links_up: number;
   links_total: number;
 }
@@ -218,6 +238,7 @@ export interface Account {
 export interface Route {
   id: string;
   source: 'config' | 'api';
+  enabled: boolean;
   connectors: string[];
   connector?: string;
   failover?: string[];

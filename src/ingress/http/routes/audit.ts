@@ -88,7 +88,10 @@ export function auditTrail(app: FastifyInstance, repo: AuditRepository): void {
       const id = (JSON.parse(payload) as { id?: unknown }).id;
       if (typeof id === 'string') targetId = id;
     }
-    await repo.record({ accountId: auth.account.id, ...auditActor(auth), action, targetId, outcome: status < 400 ? 'succeeded' : 'failed', details: { status }, ip: request.ip });
+    // A switch (connector, route, webhook) says which way it went.
+    const enabled = (request.body as { enabled?: unknown } | undefined)?.enabled;
+    const details = typeof enabled === 'boolean' ? { status, enabled } : { status };
+    await repo.record({ accountId: auth.account.id, ...auditActor(auth), action, targetId, outcome: status < 400 ? 'succeeded' : 'failed', details, ip: request.ip });
     return payload;
   });
 }

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { ConnectorDefinitionSchema, RouteDefinitionSchema, routeConnectorIds, routeProblems, type RouteDefinition } from '../../../connectors/definitions.ts';
+import { ConnectorDefinitionSchema, RouteDefinitionSchema, routeConnectorIds, routeProblems, type ConnectorDefinition, type RouteDefinition } from '../../../connectors/definitions.ts';
 import { CHANNELS } from '../../../connectors/channels.ts';
 import { connectorProblems } from '../../../connectors/problems.ts';
 import { ApiError } from '../../../errors.ts';
@@ -29,6 +29,7 @@ const ConnectorStateSchema = Type.Object(
     links_total: Type.Integer({ description: 'links configured' }),
     in_flight: Type.Integer({ description: 'requests sent and not yet answered' }),
     enabled: Type.Boolean({ description: 'false: switched off with PATCH /v1/connectors/{id}; it takes no traffic' }),
+    source: Type.Enum(['config', 'api'], { description: '`api`: made through the API, changed with PUT /v1/connectors/{id}; `config`: the sandbox or the config file\'s, changed there' }),
     circuit: Type.Object(
       {
         status: Type.Enum(['closed', 'open', 'half_open'], { description: '`open`: out of rotation after repeated link failures; `half_open`: one probe message is let through' }),
@@ -53,6 +54,7 @@ const ConnectorStateSchema = Type.Object(
         links_total: 2,
         in_flight: 0,
         enabled: true,
+        source: 'config',
         circuit: { status: 'closed', reason: null, since: '2026-11-23T15:00:00.000Z', until: null, consecutive_failures: 0 },
       },
     ],
@@ -76,6 +78,7 @@ const RouteSchema = Type.Object(
   {
     id: Type.String({ description: '`rte_…` for routes made through the API, `config-<n>` for the config file\'s' }),
     source: Type.Enum(['config', 'api']),
+    enabled: Type.Boolean({ description: 'false: switched off with PATCH /v1/routes/{id}; it matches no message (they take the next matching route, or fail with no_route)' }),
     connectors: Type.Array(Type.String(), { description: 'every connector the route sends to, in its order' }),
     connector: Type.Optional(Type.String()),
     failover: Type.Optional(Type.Array(Type.String())),
@@ -123,7 +126,7 @@ const RouteTestResultSchema = Type.Object(
   { additionalProperties: false },
 );
 
-const present = (s: ConnectorView) => ({
+const presentState = (s: ConnectorView, source: 'config' | 'api') => ({
   id: s.id,
   type: s.type,
   status: s.status,
@@ -133,6 +136,7 @@ const present = (s: ConnectorView) => ({
   links_total: s.links.total,
   in_flight: s.inFlight,
   enabled: s.enabled,
+  source,
   circuit: {
     status: s.circuit.status,
     reason: s.circuit.reason,
@@ -142,14 +146,29 @@ const present = (s: ConnectorView) => ({
   },
 });
 
+/** What POST and PUT refuse beyond the schema: file-only fields, and each type's own checks. */
+function checkDefinition(definition: ConnectorDefinition): void {
+  if (definition.type === 'smpp') {
+    if (definition.password_env !== undefined) throw new ApiError('validation_failed', 'password_env is for the config file; send password', [{ field: 'password_env', issue: 'not accepted through the API' }]);
+    if ((definition.reconnect_max_ms ?? 60000) < (definition.reconnect_min_ms ?? 1000)) {
+      throw new ApiError('validation_failed', 'reconnect_max_ms must not be below reconnect_min_ms', [{ field: 'reconnect_max_ms', issue: 'below reconnect_min_ms' }]);
+    }
+  }
+  if ('secrets_env' in definition && definition.secrets_env !== undefined) throw new ApiError('validation_failed', 'secrets_env is for the config file; send secrets', [{ field: 'secrets_env', issue: 'not accepted through the API' }]);
+  const problems = connectorProblems(definition);
+  if (problems.length > 0) throw new ApiError('validation_failed', problems.map((p) => `${p.field} ${p.issue}`).join('; '), problems);
+}
+
 /** The operator links of the whole gateway and how each is doing: for administrators and monitoring. */
 export function connectorsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
   const unmatched = new UnmatchedReceiptsRepository(deps.database.db);
   const stored = new ConnectorsRepository(deps.database.db, SecretBox.fromConfig(deps.config.secretKey, deps.config.dataDir));
   const fromConfig = new Set(['sandbox', ...deps.config.connectors.map((c) => c.id)]);
-  const presentRoute = (id: string, source: 'config' | 'api', r: RouteDefinition) => ({
+  const present = (s: ConnectorView) => presentState(s, fromConfig.has(s.id) ? 'config' : 'api');
+  const presentRoute = (id: string, source: 'config' | 'api', r: RouteDefinition, enabled: boolean) => ({
     id,
     source,
+    enabled,
     connectors: routeConnectorIds(r),
     ...(r.connector === undefined ? {} : { connector: r.connector }),
     ...(r.failover === undefined ? {} : { failover: r.failover }),
@@ -179,16 +198,8 @@ export function connectorsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
       async (request, reply) => {
         requireAdmin(request);
         const definition = request.body;
-        if (definition.type === 'smpp') {
-          if (definition.password_env !== undefined) throw new ApiError('validation_failed', 'password_env is for the config file; send password', [{ field: 'password_env', issue: 'not accepted through the API' }]);
-          if (definition.password === undefined) throw new ApiError('validation_failed', 'an smpp connector needs a password', [{ field: 'password', issue: 'required' }]);
-          if ((definition.reconnect_max_ms ?? 60000) < (definition.reconnect_min_ms ?? 1000)) {
-            throw new ApiError('validation_failed', 'reconnect_max_ms must not be below reconnect_min_ms', [{ field: 'reconnect_max_ms', issue: 'below reconnect_min_ms' }]);
-          }
-        }
-        if ('secrets_env' in definition && definition.secrets_env !== undefined) throw new ApiError('validation_failed', 'secrets_env is for the config file; send secrets', [{ field: 'secrets_env', issue: 'not accepted through the API' }]);
-        const problems = connectorProblems(definition);
-        if (problems.length > 0) throw new ApiError('validation_failed', problems.map((p) => `${p.field} ${p.issue}`).join('; '), problems);
+        if (definition.type === 'smpp' && definition.password === undefined) throw new ApiError('validation_failed', 'an smpp connector needs a password', [{ field: 'password', issue: 'required' }]);
+        checkDefinition(definition);
         if (fromConfig.has(definition.id)) throw new ApiError('connector_exists', `connector ${definition.id} is declared in the config file`, [{ field: 'id', issue: 'taken' }]);
         try {
           await stored.create(definition);
@@ -200,6 +211,78 @@ export function connectorsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
         const state = deps.delivery.connectors().find((c) => c.id === definition.id);
         const now = Date.now();
         return reply.code(201).send(present(state ?? { id: definition.id, type: definition.type, status: 'connecting', detail: null, since: now, links: { up: 0, total: 0 }, inFlight: 0, enabled: true, circuit: { status: 'closed', reason: null, since: now, until: null, consecutiveFailures: 0 } }));
+      },
+    );
+
+    app.get(
+      '/v1/connectors/:id/definition',
+      {
+        schema: {
+          summary: "A connector's definition",
+          description:
+            'The definition of a connector made through the API, as POST /v1/connectors took it, without its password and secrets: `secrets_set` names those it holds. ' +
+            "The cabinet's Edit form starts from it. Connectors of the config file are changed there (409 connector_from_config). Needs an administrator API key.",
+          tags: ['connectors'],
+          security: [{ bearerAuth: [] }],
+          params: Type.Object({ id: Type.String() }),
+          response: {
+            200: Type.Object({ definition: Type.Record(Type.String(), Type.Unknown()), secrets_set: Type.Array(Type.String(), { description: '`password`, `secrets.<name>`: stored, never shown' }) }, { additionalProperties: false }),
+            401: ErrorSchema,
+            403: ErrorSchema,
+            404: ErrorSchema,
+            409: ErrorSchema,
+          },
+        },
+      },
+      async (request) => {
+        requireAdmin(request);
+        const { id } = request.params;
+        if (fromConfig.has(id)) throw new ApiError('connector_from_config', `connector ${id} is declared in the config file; change it there`);
+        const found = await stored.getStored(id);
+        if (!found) throw new ApiError('not_found', `no connector ${id}`);
+        return { definition: found.definition, secrets_set: found.secretNames };
+      },
+    );
+
+    app.put(
+      '/v1/connectors/:id',
+      {
+        schema: {
+          summary: 'Change a connector',
+          description:
+            'Replaces the definition of a connector made through the API (same id and type; the fields of POST /v1/connectors). A password or secret left out keeps its stored value. ' +
+            'The connector restarts with it at once. Connectors of the config file are changed there. Needs an administrator API key.',
+          tags: ['connectors'],
+          security: [{ bearerAuth: [] }],
+          params: Type.Object({ id: Type.String() }),
+          body: ConnectorDefinitionSchema,
+          response: { 200: ConnectorStateSchema, 400: ErrorSchema, 401: ErrorSchema, 403: ErrorSchema, 404: ErrorSchema, 409: ErrorSchema, 422: ErrorSchema },
+        },
+      },
+      async (request) => {
+        requireAdmin(request);
+        const { id } = request.params;
+        if (fromConfig.has(id)) throw new ApiError('connector_from_config', `connector ${id} is declared in the config file; change it there`);
+        const current = (await stored.list()).find((d) => d.id === id);
+        if (!current) throw new ApiError('not_found', `no connector ${id}`);
+        const given = request.body;
+        if (given.id !== id) throw new ApiError('validation_failed', `the definition's id ${given.id} is not ${id}; a connector keeps its id`, [{ field: 'id', issue: 'differs from the path' }]);
+        if (given.type !== current.type) throw new ApiError('validation_failed', `connector ${id} is of type ${current.type}; remove it and add another to change the type`, [{ field: 'type', issue: `must stay ${current.type}` }]);
+        // Secrets left out keep their stored values.
+        const merged = { ...given } as Record<string, unknown>;
+        if (given.type === 'smpp' && given.password === undefined && 'password' in current) merged.password = current.password;
+        const keptSecrets = 'secrets' in current ? current.secrets : undefined;
+        if (keptSecrets !== undefined || ('secrets' in given && given.secrets !== undefined)) {
+          const newSecrets = Object.fromEntries(Object.entries(('secrets' in given ? given.secrets : undefined) ?? {}).filter(([, v]) => v !== undefined && v !== ''));
+          merged.secrets = { ...(keptSecrets ?? {}), ...newSecrets };
+        }
+        const definition = merged as ConnectorDefinition;
+        checkDefinition(definition);
+        await stored.update(definition);
+        await deps.delivery.reload();
+        const state = deps.delivery.connectors().find((c) => c.id === id);
+        const now = Date.now();
+        return present(state ?? { id, type: definition.type, status: 'connecting', detail: null, since: now, links: { up: 0, total: 0 }, inFlight: 0, enabled: true, circuit: { status: 'closed', reason: null, since: now, until: null, consecutiveFailures: 0 } });
       },
     );
 
@@ -240,11 +323,8 @@ export function connectorsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
       },
       async (request) => {
         requireAdmin(request);
-        const made = await stored.listRoutes();
-        return {
-          data: [...deps.config.routes.map((r, i) => presentRoute(`config-${i + 1}`, 'config', r)), ...made.map((m) => presentRoute(m.id, 'api', m.route))],
-          next_cursor: null,
-        };
+        const named = await stored.namedRoutes(deps.config.routes);
+        return { data: named.map((r) => presentRoute(r.id, r.id.startsWith('config-') ? 'config' : 'api', r.route, r.enabled)), next_cursor: null };
       },
     );
 
@@ -273,7 +353,32 @@ export function connectorsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
         }
         const id = await stored.createRoute(route);
         await deps.delivery.reload();
-        return reply.code(201).send(presentRoute(id, 'api', route));
+        return reply.code(201).send(presentRoute(id, 'api', route, true));
+      },
+    );
+
+    app.patch(
+      '/v1/routes/:id',
+      {
+        schema: {
+          summary: 'Switch a route on or off',
+          description:
+            'A switched-off route matches no message: they take the next matching route, or fail with no_route. Works for the config file\'s routes too (`config-<n>`); ' +
+            'takes effect before the answer. Needs an administrator API key.',
+          tags: ['connectors'],
+          security: [{ bearerAuth: [] }],
+          params: Type.Object({ id: Type.String() }),
+          body: Type.Object({ enabled: Type.Boolean() }, { additionalProperties: false }),
+          response: { 200: RouteSchema, 400: ErrorSchema, 401: ErrorSchema, 403: ErrorSchema, 404: ErrorSchema },
+        },
+      },
+      async (request) => {
+        requireAdmin(request);
+        const route = (await stored.namedRoutes(deps.config.routes)).find((r) => r.id === request.params.id);
+        if (!route) throw new ApiError('not_found', `no route ${request.params.id}`);
+        await stored.setRouteEnabled(route.id, request.body.enabled);
+        await deps.delivery.reload();
+        return presentRoute(route.id, route.id.startsWith('config-') ? 'config' : 'api', route.route, request.body.enabled);
       },
     );
 

@@ -1,7 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { createReadStream, createWriteStream, mkdirSync } from 'node:fs';
-import { rename, rm, stat } from 'node:fs/promises';
-import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { Readable, Writable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import { Type } from 'typebox';
 import { ApiError } from '../../../errors.ts';
@@ -18,13 +17,14 @@ const ExportSchema = Type.Object(
     object: Type.Literal('export'),
     format: Type.Enum(['csv', 'xlsx']),
     filters: ReportFiltersSchema,
-    status: Type.Enum(['queued', 'running', 'ready', 'failed'], { description: '`ready`: `download_url` gives the file; `failed`: `error` says why' }),
+    status: Type.Enum(['queued', 'running', 'ready', 'failed', 'expired'], { description: '`ready`: `download_url` gives the file until `expires_at`; `failed`: `error` says why; `expired`: the file was deleted after its retention time' }),
     rows: Type.Integer({ description: 'rows written so far (all of them once ready)' }),
     bytes: Type.Union([Type.Integer(), Type.Null()], { description: 'the file size once ready' }),
     error: Type.Union([Type.String(), Type.Null()]),
     download_url: Type.Union([Type.String(), Type.Null()], { description: 'relative URL of the file once ready; it needs the same authentication and account' }),
     created_at: Type.String({ format: 'date-time' }),
     completed_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+    expires_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()], { description: 'when a ready file is deleted (DEPESHA_EXPORT_RETENTION_HOURS after it was ready)' }),
   },
   {
     additionalProperties: false,
@@ -41,6 +41,7 @@ const ExportSchema = Type.Object(
         download_url: '/v1/exports/exp_01KBD7Q6Y3A9W0C2XJ1V5T8M4N/file',
         created_at: '2026-12-02T03:00:00.000Z',
         completed_at: '2026-12-02T03:00:41.000Z',
+        expires_at: '2026-12-09T03:00:41.000Z',
       },
     ],
   },
@@ -49,43 +50,95 @@ const ExportSchema = Type.Object(
 const TYPES = { csv: 'text/csv; charset=utf-8', xlsx: 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet' } as const;
 const security = [{ bearerAuth: [] }];
 
-const present = (e: ExportRow) => ({
+/** Ready but past its expiry is expired, whether or not the sweep has deleted the file yet. */
+const statusOf = (e: ExportRow, now: number) => (e.status === 'ready' && e.expires_at !== null && e.expires_at <= now ? 'expired' : e.status) as 'queued' | 'running' | 'ready' | 'failed' | 'expired';
+
+const present = (e: ExportRow, now = Date.now()) => ({
   id: e.id,
   object: 'export' as const,
   format: e.format as 'csv' | 'xlsx',
   filters: JSON.parse(e.filters) as ReportFilters,
-  status: e.status as 'queued' | 'running' | 'ready' | 'failed',
+  status: statusOf(e, now),
   rows: e.rows,
   bytes: e.bytes,
   error: e.error,
-  download_url: e.status === 'ready' ? `/v1/exports/${e.id}/file` : null,
+  download_url: statusOf(e, now) === 'ready' ? `/v1/exports/${e.id}/file` : null,
   created_at: new Date(e.created_at).toISOString(),
   completed_at: e.completed_at === null ? null : new Date(e.completed_at).toISOString(),
+  expires_at: e.expires_at === null ? null : new Date(e.expires_at).toISOString(),
 });
 
 // Progress is written every this many rows.
 const PROGRESS_EVERY = 10_000;
+// The file goes to the database in chunks of this size: what one export holds in memory.
+const CHUNK_BYTES = 256 * 1024;
+// A job is its process's while the process renews the lease; a lapsed one is failed by whichever process sweeps first.
+const LEASE_MS = 60_000;
+const RENEW_MS = 10_000;
+const SWEEP_MS = 60_000;
+
+/** A writable that stores what it is given as the export's chunks, CHUNK_BYTES at a time (back-pressure: one insert at a time). */
+function chunkSink(jobs: ExportsRepository, id: string): Writable & { bytes(): number } {
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  let seq = 0;
+  let total = 0;
+  const flush = async () => {
+    if (pendingBytes === 0) return;
+    const data = Buffer.concat(pending, pendingBytes);
+    pending = [];
+    pendingBytes = 0;
+    await jobs.appendChunk(id, seq++, data);
+  };
+  const sink = new Writable({
+    write(chunk: Buffer | string, encoding, callback) {
+      const buffer = typeof chunk === 'string' ? Buffer.from(chunk, encoding) : chunk;
+      pending.push(buffer);
+      pendingBytes += buffer.length;
+      total += buffer.length;
+      if (pendingBytes < CHUNK_BYTES) return callback();
+      flush().then(() => callback(), callback);
+    },
+    final(callback) {
+      flush().then(() => callback(), callback);
+    },
+  });
+  return Object.assign(sink, { bytes: () => total });
+}
+
+/** The export's file read back a chunk at a time. */
+function chunkSource(jobs: ExportsRepository, id: string): Readable {
+  return Readable.from(
+    (async function* () {
+      for (let seq = 0; ; seq++) {
+        const data = await jobs.chunk(id, seq);
+        if (data === undefined) return;
+        yield Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+      }
+    })(),
+    { objectMode: false },
+  );
+}
 
 /**
  * Background exports of the delivery report (the cabinet's large exports):
- * POST makes a job, which this process writes to `<dataDir>/exports/<id>.<format>`
- * one keyset page at a time, one job at a time; GET says how far it is and,
- * once ready, the file downloads from `/v1/exports/{id}/file`.
+ * POST makes a job, which this process writes into the database as chunks of
+ * 1 MiB (`export_chunks`), one keyset page of rows at a time, one job at a
+ * time; GET says how far it is and, once ready, the file downloads from
+ * `/v1/exports/{id}/file` on any API node until it expires.
  */
 export function exportsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
   const jobs = new ExportsRepository(deps.database.db);
-  const dir = path.join(deps.config.dataDir, 'exports');
-  const fileOf = (e: Pick<ExportRow, 'id' | 'format'>) => path.join(dir, `${e.id}.${e.format}`);
+  const owner = randomUUID();
+  const retentionMs = deps.config.exportRetentionHours * 3_600_000;
   // One export at a time per process: each is a long read, and the others wait their turn.
   let queue: Promise<void> = Promise.resolve();
 
   async function run(job: ExportRow): Promise<void> {
     const account = await deps.accounts.getAccount(job.account_id);
-    const part = `${fileOf(job)}.part`;
     try {
       if (!account) throw new Error('the account is gone');
-      await jobs.running(job.account_id, job.id);
-      mkdirSync(dir, { recursive: true });
+      if (!(await jobs.running(job.account_id, job.id, owner))) return; // failed meanwhile (this process's lease lapsed)
       const filter = reportFilter(JSON.parse(job.filters) as ReportFilters, account.default_region);
       let count = 0;
       async function* counted() {
@@ -95,25 +148,40 @@ export function exportsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
           yield row;
         }
       }
-      const out = createWriteStream(part);
+      const out = chunkSink(jobs, job.id);
       if (job.format === 'csv') {
         await pipeline(csvOf(counted()), out);
       } else {
         await writeXlsx(counted(), out);
         await finished(out);
       }
-      await rename(part, fileOf(job));
-      await jobs.finish(job.account_id, job.id, { rows: count, bytes: (await stat(fileOf(job))).size });
+      await jobs.finish(job.account_id, job.id, { rows: count, bytes: out.bytes(), expiresAt: Date.now() + retentionMs });
     } catch (err) {
       deps.log.error({ err, export_id: job.id }, 'an export failed');
-      await rm(part, { force: true });
       await jobs.finish(job.account_id, job.id, { error: err instanceof Error ? err.message : String(err) });
     }
   }
 
+  const sweep = async () => {
+    try {
+      await jobs.failLapsed();
+      while ((await jobs.purgeExpired()) > 0);
+    } catch (err) {
+      deps.log.warn({ err }, 'the export sweep failed; it runs again in a minute');
+    }
+  };
+
   return async (app) => {
-    // What a previous process left unfinished is not resumed.
-    await jobs.failUnfinished();
+    // What a stopped process left unfinished is not resumed: failed once its lease lapsed. Other nodes' jobs are theirs.
+    await sweep();
+    const renewing = setInterval(() => void jobs.renew(owner, Date.now() + LEASE_MS).catch((err: unknown) => deps.log.warn({ err }, 'renewing the export leases failed')), RENEW_MS);
+    const sweeping = setInterval(() => void sweep(), SWEEP_MS);
+    renewing.unref();
+    sweeping.unref();
+    app.addHook('onClose', async () => {
+      clearInterval(renewing);
+      clearInterval(sweeping);
+    });
 
     app.post(
       '/v1/exports',
@@ -132,7 +200,7 @@ export function exportsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
         const auth = requireAuth(request);
         const { format, ...filters } = request.body;
         reportFilter(filters, auth.account.default_region); // refuses bad filters now, not in the background
-        const job = await jobs.create({ accountId: auth.account.id, format, filters: filters as Record<string, string>, createdBy: auth.session?.userId ?? auth.keyId });
+        const job = await jobs.create({ accountId: auth.account.id, format, filters: filters as Record<string, string>, createdBy: auth.session?.userId ?? auth.keyId, owner, leaseUntil: Date.now() + LEASE_MS });
         queue = queue.then(() => run(job));
         return reply.code(202).send(present(job));
       },
@@ -156,7 +224,7 @@ export function exportsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
         const beforeId = request.query.cursor === undefined ? undefined : decodeCursor(request.query.cursor, 'exp');
         const rows = await jobs.list(auth.account.id, limit + 1, beforeId);
         const page = rows.slice(0, limit);
-        return { data: page.map(present), next_cursor: rows.length > limit ? encodeCursor(page[page.length - 1]!.id) : null };
+        return { data: page.map((e) => present(e)), next_cursor: rows.length > limit ? encodeCursor(page[page.length - 1]!.id) : null };
       },
     );
 
@@ -176,7 +244,7 @@ export function exportsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
       {
         schema: {
           summary: "Download an export's file",
-          description: 'The file of a `ready` export, streamed. Only the account that made it can download it.',
+          description: 'The file of a `ready` export, streamed from the database (any API node serves it). Only the account that made it can download it; after `expires_at` it answers 410.',
           tags: ['reports'],
           security,
           params: IdParams,
@@ -185,6 +253,7 @@ export function exportsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
             401: ErrorSchema,
             404: ErrorSchema,
             409: ErrorSchema,
+            410: ErrorSchema,
           },
         },
       },
@@ -192,11 +261,12 @@ export function exportsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
         const auth = requireAuth(request);
         const job = await jobs.get(auth.account.id, request.params.id);
         if (!job) throw new ApiError('not_found', `no export ${request.params.id} in this account`);
+        if (statusOf(job, Date.now()) === 'expired') throw new ApiError('export_expired', `export ${job.id} expired at ${new Date(job.expires_at!).toISOString()} and its file was deleted; create it again`);
         if (job.status !== 'ready') throw new ApiError('export_not_ready', `export ${job.id} is ${job.status}${job.error ? `: ${job.error}` : ''}; download it when GET /v1/exports/${job.id} says ready`);
         const stamp = new Date(job.created_at).toISOString().slice(0, 19).replace(/[-:]/g, '');
         reply.header('content-disposition', `attachment; filename="messages-${stamp}.${job.format}"`);
         if (job.bytes !== null) reply.header('content-length', job.bytes);
-        return reply.type(TYPES[job.format as 'csv' | 'xlsx']).send(createReadStream(fileOf(job)) as never);
+        return reply.type(TYPES[job.format as 'csv' | 'xlsx']).send(chunkSource(jobs, job.id) as never);
       },
     );
   };

@@ -305,6 +305,60 @@ export function webhooksRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
     );
 
     app.get(
+      '/v1/messages/:id/webhooks',
+      {
+        schema: {
+          summary: "A message's webhooks",
+          description:
+            "The webhook deliveries of this message's events, oldest first: to the account's subscriptions (pending, delivered or failed), and to the message's `callback_url` while pending. " +
+            'For the attempts of one, see GET /v1/webhooks/{id}/deliveries.',
+          tags: ['webhooks'],
+          security,
+          params: IdParams,
+          response: {
+            200: Type.Object({
+              data: Type.Array(
+                Type.Object(
+                  {
+                    id: Type.String(),
+                    webhook_id: Type.Union([Type.String(), Type.Null()], { description: 'null: to the message\'s callback_url' }),
+                    url: Type.String(),
+                    event_id: Type.String(),
+                    event_type: Type.String(),
+                    status: Type.Enum(['pending', 'delivered', 'failed']),
+                    attempts: Type.Integer(),
+                    created_at: Type.String({ format: 'date-time' }),
+                    delivered_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+                  },
+                  { additionalProperties: false },
+                ),
+              ),
+            }),
+            ...errors,
+          },
+        },
+      },
+      async (request) => {
+        const auth = requireAuth(request);
+        if (!(await deps.messages.get(auth.account.id, request.params.id))) throw new ApiError('not_found', `no message ${request.params.id}`);
+        const rows = await repo.deliveriesOfMessage(auth.account.id, request.params.id);
+        return {
+          data: rows.map((d) => ({
+            id: d.id,
+            webhook_id: d.webhook_id,
+            url: d.url,
+            event_id: d.event_id,
+            event_type: d.event_type,
+            status: d.status as 'pending' | 'delivered' | 'failed',
+            attempts: d.attempts,
+            created_at: new Date(d.created_at).toISOString(),
+            delivered_at: d.delivered_at === null ? null : new Date(d.delivered_at).toISOString(),
+          })),
+        };
+      },
+    );
+
+    app.get(
       '/v1/webhooks/:id/deliveries',
       {
         schema: {

@@ -1,4 +1,4 @@
-import { Alert, Badge, Button, Code, Group, Modal, NumberInput, Paper, PasswordInput, Select, Stack, Switch, Table, TagsInput, Text, TextInput, Title } from '@mantine/core';
+import { Accordion, Alert, Badge, Button, Code, Fieldset, Group, Modal, Paper, PasswordInput, Select, Stack, Switch, Table, TagsInput, Text, TextInput, Title } from '@mantine/core';
 import { useForm } from '@mantine/form';
 import { useDisclosure } from '@mantine/hooks';
 import { notifications } from '@mantine/notifications';
@@ -7,6 +7,7 @@ import { useState } from 'react';
 import { api, ApiError, can, type ConnectorState, type Route, type RouteTest } from '../api.ts';
 import { useI18n } from '../i18n.tsx';
 import { useSession } from '../session.tsx';
+import { ObjectFields, pruned, type FieldContext, type JsonObject, type JsonSchema } from '../schema-form.tsx';
 import { ConnectorTable } from './dashboard.tsx';
 
 interface ManifestField {
@@ -19,44 +20,72 @@ interface ManifestField {
   description: string;
   in: 'definition' | 'secrets';
 }
+interface Preset {
+  id: string;
+  name: string;
+  base_url: string;
+  fields: { name: string; label: string; description: string; secret: boolean }[];
+}
 interface ConnectorType {
   type: string;
   name: string;
   channels: string[];
   fields: ManifestField[];
+  /** the definition's JSON Schema: the form is built from it */
+  schema: JsonSchema;
+  presets?: Preset[];
 }
 
-/** The Add connector form, built from the chosen type's manifest (GET /v1/connector-types). */
-function AddConnector({ types, onDone }: { types: ConnectorType[]; onDone(): void }) {
+type Editing = { id: string; type: string; definition: JsonObject; secretsSet: string[] };
+
+/**
+ * The Add and Edit connector form, built from the type's manifest and schema
+ * (GET /v1/connector-types): the manifest's fields first, with their labels,
+ * then every other field of the schema under "More settings" (the HTTP
+ * aggregator's nested manifest: send, response, callback, poll, error codes).
+ */
+function ConnectorForm({ types, editing, onDone }: { types: ConnectorType[]; editing?: Editing; onDone(): void }) {
   const { t } = useI18n();
-  const [type, setType] = useState<string | null>(types[0]?.type ?? null);
-  const [values, setValues] = useState<Record<string, string | number | boolean>>({});
-  const [id, setId] = useState('');
+  const [type, setType] = useState<string | null>(editing?.type ?? types[0]?.type ?? null);
+  const [value, setValue] = useState<JsonObject>(() => {
+    if (!editing) return {};
+    const { id: _id, type: _type, ...rest } = editing.definition;
+    return rest;
+  });
+  const [id, setId] = useState(editing?.id ?? '');
   const manifest = types.find((m) => m.type === type);
-  const create = useMutation({
+  const schema = manifest?.schema ?? {};
+  const secretFields = new Set((manifest?.fields ?? []).filter((f) => f.type === 'secret').map((f) => (f.in === 'secrets' ? `secrets.${f.name}` : f.name)));
+  const ctx: FieldContext = {
+    labels: Object.fromEntries((manifest?.fields ?? []).map((f) => [f.in === 'secrets' ? `secrets.${f.name}` : f.name, { label: f.label, description: f.description }])),
+    secretsSet: new Set(editing?.secretsSet ?? []),
+    isSecret: (path) => path.startsWith('secrets.') || secretFields.has(path),
+  };
+  const props = Object.keys(schema.properties ?? {}).filter((k) => k !== 'id' && k !== 'type');
+  const required = new Set(schema.required ?? []);
+  const first = new Set(['name', ...(manifest?.fields ?? []).filter((f) => f.in === 'definition').map((f) => f.name), ...props.filter((k) => required.has(k))]);
+  if (props.includes('secrets') && (schema.properties?.secrets?.properties || !manifest?.presets)) first.add('secrets');
+  const main = props.filter((k) => first.has(k));
+  const more = props.filter((k) => !first.has(k));
+  const preset = manifest?.presets?.find((p) => p.id === value.preset);
+  const save = useMutation({
     mutationFn: () => {
-      const definition: Record<string, unknown> = { id, type };
-      const secrets: Record<string, unknown> = {};
-      for (const f of manifest?.fields ?? []) {
-        const v = values[f.name];
-        if (v === undefined || v === '') continue;
-        (f.in === 'secrets' ? secrets : definition)[f.name] = v;
-      }
-      if (Object.keys(secrets).length > 0) definition.secrets = secrets;
-      return api<ConnectorState>('POST', '/v1/connectors', definition);
+      const body = { ...((pruned(value) as JsonObject | undefined) ?? {}), id, type };
+      return editing ? api<ConnectorState>('PUT', `/v1/connectors/${encodeURIComponent(editing.id)}`, body) : api<ConnectorState>('POST', '/v1/connectors', body);
     },
     onSuccess: (c) => {
-      notifications.show({ color: 'green', message: t('Connector {id} added', { id: c.id }) });
+      notifications.show({ color: 'green', message: t(editing ? 'Connector {id} saved' : 'Connector {id} added', { id: c.id }) });
       onDone();
     },
   });
-  const set = (name: string, v: string | number | boolean) => setValues((prev) => ({ ...prev, [name]: v }));
+  const secrets = (value.secrets ?? {}) as JsonObject;
   return (
     <form
       onSubmit={(e) => {
         e.preventDefault();
-        create.mutate();
+        save.mutate();
       }}
+      data-testid="connector-form"
     >
       <Stack>
         <Select
@@ -65,22 +94,39 @@ function AddConnector({ types, onDone }: { types: ConnectorType[]; onDone(): voi
           value={type}
           onChange={(v) => {
             setType(v);
-            setValues({});
+            setValue({});
           }}
           allowDeselect={false}
+          disabled={editing !== undefined}
         />
-        <TextInput label={t('Id')} description={t('lower-case letters, digits, "_" and "-"')} required value={id} onChange={(e) => setId(e.currentTarget.value)} />
-        {manifest?.fields.map((f) => {
-          const common = { label: f.label, description: f.description, required: f.required };
-          if (f.type === 'boolean') return <Switch key={f.name} {...common} checked={Boolean(values[f.name] ?? f.default ?? false)} onChange={(e) => set(f.name, e.currentTarget.checked)} />;
-          if (f.type === 'integer') return <NumberInput key={f.name} {...common} placeholder={f.default === undefined ? undefined : String(f.default)} allowDecimal={false} value={(values[f.name] as number | undefined) ?? ''} onChange={(v) => set(f.name, typeof v === 'number' ? v : '')} />;
-          if (f.type === 'enum') return <Select key={f.name} {...common} data={f.options ?? []} placeholder={f.default === undefined ? undefined : String(f.default)} value={(values[f.name] as string | undefined) ?? null} onChange={(v) => set(f.name, v ?? '')} clearable />;
-          if (f.type === 'secret') return <PasswordInput key={f.name} {...common} value={(values[f.name] as string | undefined) ?? ''} onChange={(e) => set(f.name, e.currentTarget.value)} />;
-          return <TextInput key={f.name} {...common} placeholder={f.default === undefined ? undefined : String(f.default)} value={(values[f.name] as string | undefined) ?? ''} onChange={(e) => set(f.name, e.currentTarget.value)} />;
-        })}
-        {create.error && <Alert color="red">{(create.error as ApiError).message}</Alert>}
-        <Button type="submit" loading={create.isPending}>
-          {t('Add connector')}
+        <TextInput label={t('Id')} description={t('lower-case letters, digits, "_" and "-"')} required value={id} onChange={(e) => setId(e.currentTarget.value)} disabled={editing !== undefined} data-testid="connector-id" />
+        <ObjectFields path="" schema={schema} value={value} onChange={setValue} ctx={ctx} only={main} />
+        {preset && preset.fields.length > 0 && (
+          <Fieldset legend={t('What {name} needs', { name: preset.name })} data-path="preset-fields">
+            <Stack gap="xs">
+              {preset.fields.map((f) => {
+                const path = `secrets.${f.name}`;
+                const stored = ctx.secretsSet.has(path);
+                const common = { label: f.label, description: f.description, withAsterisk: !stored, value: typeof secrets[f.name] === 'string' ? (secrets[f.name] as string) : '', 'data-path': path, placeholder: stored ? t('stored; leave empty to keep it') : undefined };
+                const set = (v: string) => setValue({ ...value, secrets: { ...secrets, [f.name]: v } });
+                return f.secret ? <PasswordInput key={f.name} {...common} onChange={(e) => set(e.currentTarget.value)} /> : <TextInput key={f.name} {...common} onChange={(e) => set(e.currentTarget.value)} />;
+              })}
+            </Stack>
+          </Fieldset>
+        )}
+        {more.length > 0 && (
+          <Accordion variant="contained">
+            <Accordion.Item value="more">
+              <Accordion.Control>{t('More settings')}</Accordion.Control>
+              <Accordion.Panel>
+                <ObjectFields path="" schema={schema} value={value} onChange={setValue} ctx={ctx} only={more} />
+              </Accordion.Panel>
+            </Accordion.Item>
+          </Accordion>
+        )}
+        {save.error && <Alert color="red">{(save.error as ApiError).message}</Alert>}
+        <Button type="submit" loading={save.isPending}>
+          {editing ? t('Save') : t('Add connector')}
         </Button>
       </Stack>
     </form>
@@ -138,6 +184,18 @@ export function ConnectorsPage() {
   const routes = useQuery({ queryKey: ['routes'], queryFn: () => api<{ data: Route[] }>('GET', '/v1/routes'), enabled: allowed });
   const types = useQuery({ queryKey: ['connector-types'], queryFn: () => api<{ data: ConnectorType[] }>('GET', '/v1/connector-types'), enabled: allowed });
   const [adding, add] = useDisclosure();
+  const [editing, setEditing] = useState<Editing | null>(null);
+  const edit = useMutation({
+    mutationFn: async (c: ConnectorState) => {
+      const d = await api<{ definition: JsonObject; secrets_set: string[] }>('GET', `/v1/connectors/${encodeURIComponent(c.id)}/definition`);
+      return { id: c.id, type: c.type, definition: d.definition, secretsSet: d.secrets_set };
+    },
+    onSuccess: (e) => setEditing(e),
+  });
+  const toggleRoute = useMutation({
+    mutationFn: (r: { id: string; enabled: boolean }) => api<Route>('PATCH', `/v1/routes/${encodeURIComponent(r.id)}`, { enabled: r.enabled }),
+    onSuccess: () => void client.invalidateQueries({ queryKey: ['routes'] }),
+  });
   const toggle = useMutation({
     mutationFn: (c: { id: string; enabled: boolean }) => api<ConnectorState>('PATCH', `/v1/connectors/${encodeURIComponent(c.id)}`, { enabled: c.enabled }),
     onSuccess: () => void client.invalidateQueries({ queryKey: ['connectors'] }),
@@ -161,7 +219,7 @@ export function ConnectorsPage() {
     );
   }
   const ids = (connectors.data?.data ?? []).map((c) => c.id);
-  const error = toggle.error ?? addRoute.error ?? removeRoute.error ?? connectors.error ?? routes.error;
+  const error = toggle.error ?? toggleRoute.error ?? edit.error ?? addRoute.error ?? removeRoute.error ?? connectors.error ?? routes.error;
   return (
     <Stack>
       <Group justify="space-between">
@@ -172,9 +230,24 @@ export function ConnectorsPage() {
       </Group>
       {error && <Alert color="red">{(error as Error).message}</Alert>}
       <Text size="sm" c="dimmed">
-        {t("A connector switched off takes no traffic: its routes send to their next connector.")}
+        {t('A connector switched off takes no traffic: its routes send to their next connector. A route switched off matches no message: they take the next matching route.')}
       </Text>
-      <ConnectorTable connectors={connectors.data?.data ?? []} onToggle={(id, enabled) => toggle.mutate({ id, enabled })} busy={toggle.isPending} />
+      <ConnectorTable
+        connectors={connectors.data?.data ?? []}
+        onToggle={(id, enabled) => toggle.mutate({ id, enabled })}
+        busy={toggle.isPending}
+        actions={(c) =>
+          c.source === 'api' ? (
+            <Button size="xs" variant="subtle" onClick={() => edit.mutate(c)} loading={edit.isPending && edit.variables?.id === c.id} disabled={!types.data} aria-label={`${t('Edit')} ${c.id}`}>
+              {t('Edit')}
+            </Button>
+          ) : (
+            <Text size="xs" c="dimmed">
+              {t('config file')}
+            </Text>
+          )
+        }
+      />
       <Title order={4}>{t('Routes')}</Title>
       <Table striped withTableBorder data-testid="routes-table">
         <Table.Thead>
@@ -184,12 +257,13 @@ export function ConnectorsPage() {
             <Table.Th>{t('Channel')}</Table.Th>
             <Table.Th>{t('Prefixes')}</Table.Th>
             <Table.Th>{t('Accounts')}</Table.Th>
+            <Table.Th>{t('Enabled')}</Table.Th>
             <Table.Th />
           </Table.Tr>
         </Table.Thead>
         <Table.Tbody>
           {(routes.data?.data ?? []).map((r) => (
-            <Table.Tr key={r.id}>
+            <Table.Tr key={r.id} data-route-id={r.id}>
               <Table.Td>
                 <Code>{r.id}</Code>
               </Table.Td>
@@ -197,6 +271,9 @@ export function ConnectorsPage() {
               <Table.Td>{r.channel}</Table.Td>
               <Table.Td>{r.prefixes.join(', ') || t('every number')}</Table.Td>
               <Table.Td>{r.accounts.length || t('all')}</Table.Td>
+              <Table.Td>
+                <Switch checked={r.enabled} aria-label={`${t('Enabled')}: ${r.id}`} disabled={toggleRoute.isPending} onChange={(e) => toggleRoute.mutate({ id: r.id, enabled: e.currentTarget.checked })} />
+              </Table.Td>
               <Table.Td>
                 {r.source === 'api' ? (
                   <Button size="xs" variant="subtle" color="red" onClick={() => removeRoute.mutate(r.id)}>
@@ -223,12 +300,25 @@ export function ConnectorsPage() {
         </Group>
       </form>
       <DryRun />
-      <Modal opened={adding} onClose={add.close} title={t('Add connector')} size="lg">
+      <Modal opened={adding} onClose={add.close} title={t('Add connector')} size="xl">
         {types.data && (
-          <AddConnector
+          <ConnectorForm
             types={types.data.data}
             onDone={() => {
               add.close();
+              void client.invalidateQueries({ queryKey: ['connectors'] });
+            }}
+          />
+        )}
+      </Modal>
+      <Modal opened={editing !== null} onClose={() => setEditing(null)} title={editing ? t('Edit connector {id}', { id: editing.id }) : ''} size="xl">
+        {types.data && editing && (
+          <ConnectorForm
+            key={editing.id}
+            types={types.data.data}
+            editing={editing}
+            onDone={() => {
+              setEditing(null);
               void client.invalidateQueries({ queryKey: ['connectors'] });
             }}
           />

@@ -149,7 +149,7 @@ export function DashboardPage() {
   );
 }
 
-export function ConnectorTable({ connectors, onToggle, busy }: { connectors: ConnectorState[]; onToggle(id: string, enabled: boolean): void; busy: boolean }) {
+export function ConnectorTable({ connectors, onToggle, busy, actions }: { connectors: ConnectorState[]; onToggle(id: string, enabled: boolean): void; busy: boolean; actions?: (c: ConnectorState) => React.ReactNode }) {
   const { t } = useI18n();
   return (
     <Table striped withTableBorder data-testid="connectors-table">
@@ -160,6 +160,7 @@ export function ConnectorTable({ connectors, onToggle, busy }: { connectors: Con
           <Table.Th>{t('Status')}</Table.Th>
           <Table.Th>{t('Links')}</Table.Th>
           <Table.Th>{t('Enabled')}</Table.Th>
+          {actions && <Table.Th />}
         </Table.Tr>
       </Table.Thead>
       <Table.Tbody>
@@ -183,6 +184,7 @@ export function ConnectorTable({ connectors, onToggle, busy }: { connectors: Con
             <Table.Td>
               <Switch checked={c.enabled} aria-label={`${t('Enabled')}: ${c.id}`} disabled={busy} onChange={(e) => onToggle(c.id, e.currentTarget.checked)} />
             </Table.Td>
+            {actions && <Table.Td>{actions(c)}</Table.Td>}
           </Table.Tr>
         ))}
       </Table.Tbody>
