@@ -42,7 +42,7 @@ for (const { name, skip } of await dialects()) {
       const http = types.find((m) => m.type === 'http')!;
       assert.ok(http.schema.properties.send!.properties!.url, 'send is an object schema with its own fields');
       assert.ok(http.schema.properties.callback, 'and the callback, poll, error-code sections');
-      assert.deepEqual(http.schema.properties.preset!.enum!.sort(), ['devino', 'smsaero', 'smsc_ru', 'smstraffic']);
+      assert.deepEqual(http.schema.properties.preset!.enum!.sort(), ['devino', 'smsaero', 'smsaero_viber', 'smsc_ru', 'smstraffic']);
       assert.deepEqual(http.presets!.find((p) => p.id === 'smsc_ru')!.fields.map((f) => f.name), ['login', 'password']);
       const smpp = types.find((m) => m.type === 'smpp')!;
       assert.equal(smpp.schema.properties.password_env, undefined, 'file-only fields are left out');
