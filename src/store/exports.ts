@@ -78,7 +78,7 @@ export class ExportsRepository {
     return row?.data;
   }
 
-  async finish(accountId: string, id: string, outcome: { rows: number; bytes: number; expiresAt: number } | { error: string }): Promise<void> {
+  async finish(accountId: string, id: string, outcome: { rows: number; bytes: number; retentionMs: number } | { error: string }): Promise<void> {
     const now = Date.now();
     if ('error' in outcome) {
       await this.#db.deleteFrom('export_chunks').where('export_id', '=', id).execute();
@@ -87,7 +87,7 @@ export class ExportsRepository {
     }
     const result = await this.#db
       .updateTable('exports')
-      .set({ status: 'ready', rows: outcome.rows, bytes: outcome.bytes, expires_at: outcome.expiresAt, completed_at: now, owner: null, lease_until: null })
+      .set({ status: 'ready', rows: outcome.rows, bytes: outcome.bytes, expires_at: now + outcome.retentionMs, completed_at: now, owner: null, lease_until: null })
       .where('account_id', '=', accountId)
       .where('id', '=', id)
       .where('status', '=', 'running')

@@ -386,8 +386,14 @@ describe('the cabinet in Chromium', { skip: browserMissing() }, () => {
       await http.getByRole('button', { name: 'More settings' }).click();
       const defaultError = http.locator('fieldset[data-path="default_error"]');
       // A long list: typed to narrow it (the select is searchable).
-      await defaultError.getByLabel('Reason').fill('operator_unav');
-      await page.getByRole('option', { name: 'operator_unavailable', exact: true }).click();
+      // Picked with the keyboard: a click on the option raced the modal scrolling under load (CI, 2026-12-02).
+      const reason = defaultError.getByLabel('Reason');
+      await reason.scrollIntoViewIfNeeded();
+      await reason.fill('operator_unav');
+      await page.getByRole('option', { name: 'operator_unavailable', exact: true }).waitFor();
+      await reason.press('ArrowDown');
+      await reason.press('Enter');
+      await defaultError.locator('input[data-path="default_error.reason"][value="operator_unavailable"]').waitFor();
       await defaultError.getByLabel('Permanent').check({ force: true });
       await http.locator('fieldset[data-path="settings"]').locator('input[data-path="settings.new-key"]').fill('route');
       await http.locator('fieldset[data-path="settings"]').getByRole('button', { name: 'Add' }).click();

@@ -155,7 +155,7 @@ export function exportsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
         await writeXlsx(counted(), out);
         await finished(out);
       }
-      await jobs.finish(job.account_id, job.id, { rows: count, bytes: out.bytes(), expiresAt: Date.now() + retentionMs });
+      await jobs.finish(job.account_id, job.id, { rows: count, bytes: out.bytes(), retentionMs });
     } catch (err) {
       deps.log.error({ err, export_id: job.id }, 'an export failed');
       await jobs.finish(job.account_id, job.id, { error: err instanceof Error ? err.message : String(err) });
