@@ -97,7 +97,7 @@ for (const dialect of await dialects()) {
       assert.equal(await waitForStatus(t.gateway, refused.body.id, ['rejected']), 'rejected');
 
       const u = (await call('GET', `/v1/messages/${undeliverable.body.id}`)).body;
-      assert.deepEqual(u.reason, { code: 'subscriber_unknown', description: u.reason.description, permanent: true, provider_code: 'stat:UNDELIV err:001' });
+      assert.deepEqual(u.reason, { code: 'subscriber_unknown', description: u.reason.description, permanent: true, provider_code: 'stat:UNDELIV err:001', detail: null });
       assert.equal(u.parts[0].status, 'undelivered');
 
       const r = (await call('GET', `/v1/messages/${retried.body.id}`)).body;
@@ -110,6 +110,7 @@ for (const dialect of await dialects()) {
       const f = (await call('GET', `/v1/messages/${refused.body.id}`)).body;
       assert.equal(f.reason.code, 'invalid_destination');
       assert.equal(f.reason.permanent, true);
+      assert.equal(f.reason.detail, 'sandbox: destination address refused', 'what the connector said is shown');
       assert.equal(f.parts[0].status, 'pending');
     });
 

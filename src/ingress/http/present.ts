@@ -14,7 +14,7 @@ const isoReq = (ms: number): string => new Date(ms).toISOString();
 
 /** The API shape of a message; parts and events only on the single-message read. */
 export function presentMessage(row: MessageRow, detail?: { parts: PartRow[]; events: EventRow[]; cascade?: { row: CascadeRow; children: MessageRow[]; childEvents: EventRow[] } | undefined }) {
-  const reason = presentReason(row.reason_code, row.provider_code);
+  const reason = presentReason(row.reason_code, row.provider_code, row.reason_detail);
   const out = {
     id: row.id,
     object: 'message' as const,
@@ -54,7 +54,9 @@ export function presentMessage(row: MessageRow, detail?: { parts: PartRow[]; eve
   };
   if (!detail) return out;
   const stored = new Map(detail.parts.map((p) => [p.part_index, p]));
-  const parts = segment(row.body, { encoding: row.encoding as SmsEncoding }).parts.map((p) => {
+  // An SMS is sent in its segments; any other channel's message is one provider request (one part), even with no text (a template).
+  const sent = row.channel === 'sms' ? segment(row.body, { encoding: row.encoding as SmsEncoding }).parts : [{ index: 1, text: row.body }];
+  const parts = sent.map((p) => {
     const s = stored.get(p.index);
     return {
       index: p.index,
@@ -85,7 +87,9 @@ function presentCascade(
   const byStep = new Map(c.children.map((m) => [m.cascade_step ?? 0, m]));
   const child = new Map(c.children.map((m) => [m.id, m]));
   type Entry = { status: MessageStatus; reason: string | null; provider_code: string | null; at: string; message_id: string; step?: number; channel: string; key: string };
-  const timeline: Entry[] = own.map((e, i) => ({ ...e, message_id: row.id, channel: row.channel, key: `${e.at}|0|${i}` }));
+  // Within one millisecond: the parent's acceptance, then its steps' acceptance, then the steps' changes, then the
+  // parent's own changes, which follow from them (a step delivered decides the parent in the same transaction).
+  const timeline: Entry[] = own.map((e, i) => ({ ...e, message_id: row.id, channel: row.channel, key: `${e.at}|${e.status === 'accepted' ? 0 : 3}|${String(i).padStart(4, '0')}` }));
   for (const m of c.children) timeline.push({ status: 'accepted', reason: null, provider_code: null, at: isoReq(m.created_at), message_id: m.id, step: m.cascade_step ?? 0, channel: m.channel, key: `${isoReq(m.created_at)}|1|${m.id}` });
   for (const e of c.childEvents) {
     const m = child.get(e.message_id)!;
@@ -130,8 +134,11 @@ export function presentBatch(batch: BatchRow, counts: Record<string, number>) {
 }
 
 /** A reason code and the provider's code as the API's reason object; null without a known code. */
-function presentReason(code: string | null, providerCode: string | null) {
-  return code && isReasonCode(code) ? { code, description: REASONS[code].description, permanent: REASONS[code].permanent, provider_code: providerCode } : null;
+function presentReason(code: string | null, providerCode: string | null, detail?: string | null) {
+  if (!code || !isReasonCode(code)) return null;
+  const reason = { code, description: REASONS[code].description, permanent: REASONS[code].permanent, provider_code: providerCode };
+  // The message's reason says in words what the provider or the gateway reported; status events carry the code only.
+  return detail === undefined ? reason : { ...reason, detail };
 }
 
 /**

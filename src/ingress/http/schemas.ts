@@ -102,6 +102,7 @@ export const ReasonSchema = Nullable(
     description: Type.String(),
     permanent: Type.Boolean({ description: 'true when a retry can never succeed' }),
     provider_code: Nullable(Type.String({ description: 'raw operator/provider code' })),
+    detail: Type.Optional(Nullable(Type.String({ description: 'what the provider or the gateway said about it, in words (on a message; not in status events)' }))),
   }),
 );
 

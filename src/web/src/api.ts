@@ -62,6 +62,8 @@ export interface Reason {
   description: string;
   permanent: boolean;
   provider_code: string | null;
+  /** on a message: what the provider or the gateway said, in words */
+  detail?: string | null;
 }
 
 export interface Message {

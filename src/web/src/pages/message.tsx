@@ -43,7 +43,7 @@ export function MessagePage() {
             <Field label={t('Connector')}>
               <span data-testid="message-connector">{m.connector ?? '—'}</span>
             </Field>
-            <Field label={t('Reason')}>{m.reason ? `${m.reason.code}: ${m.reason.description}${m.reason.provider_code ? ` (${m.reason.provider_code})` : ''}` : '—'}</Field>
+            <Field label={t('Reason')}>{m.reason ? `${m.reason.code}: ${m.reason.description}${m.reason.provider_code ? ` (${m.reason.provider_code})` : ''}${m.reason.detail ? ` — ${m.reason.detail}` : ''}` : '—'}</Field>
             <Field label={t('Operator')}>
               <span data-testid="message-operator">{[m.operator, m.region].filter(Boolean).join(' · ') || '—'}</span>
             </Field>
