@@ -206,10 +206,11 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
   await reloadHere();
   cascades.wire(dispatcher, outbox);
   if (sends) dispatcher.start((ids) => sender.process(ids));
+  // Revokes need the connectors: every sending node sweeps (each ended verification is taken by one).
+  if (sends) verifications.start();
   if (!cluster) {
     scheduler.start();
     cascades.start();
-    verifications.start();
     await webhooks!.start();
     await mno.start();
     mailings.start();
@@ -222,7 +223,6 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
         await mno.start();
         mailings.start();
         cascades.start();
-        verifications.start();
         webhooks = makeWebhookSender();
         await webhooks.start();
       },
@@ -239,7 +239,6 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
         mno.stop();
         await scheduler.stop();
         await cascades.stop();
-        await verifications.stop();
         await webhooks?.stop();
         webhooks = undefined;
       },

@@ -11,6 +11,8 @@ export interface VerificationSweeperOptions {
   retryMs?: number | undefined;
   /** how long after its expiry a verification's revokes are still tried, default 1 h */
   giveUpMs?: number | undefined;
+  /** how long a node holds a verification it is handling before another may take it, default 60 s */
+  leaseMs?: number | undefined;
   /** tells the cascade of this parent message to start no further step (CascadeEngine.stopAfterCurrent) */
   stopCascade?: ((messageId: string) => Promise<unknown>) | undefined;
 }
@@ -22,7 +24,10 @@ export interface VerificationSweeperOptions {
  * goes by one) starts no further step, every code it sent by a connector that
  * can withdraw messages (Telegram Gateway: revokeVerificationMessage) and
  * that was not read is revoked, and an expired one is marked `expired`. What is due is data (`verifications.sweep_at`),
- * so an end is handled after a restart too.
+ * so an end is handled after a restart too. It runs on every node that
+ * holds connectors (in a cluster, every worker: the one that leads the
+ * scheduling may have none); each verification is taken by one node at a time
+ * (`VerificationsRepository.claim`), and comes back due if that node dies.
  */
 export class VerificationSweeper {
   readonly #db: Kysely<DB>;
@@ -31,6 +36,7 @@ export class VerificationSweeper {
   readonly #pollMs: number;
   readonly #retryMs: number;
   readonly #giveUpMs: number;
+  readonly #leaseMs: number;
   readonly #stopCascade: ((messageId: string) => Promise<unknown>) | undefined;
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<unknown> | null = null;
@@ -43,6 +49,7 @@ export class VerificationSweeper {
     this.#pollMs = options.pollMs ?? 1000;
     this.#retryMs = options.retryMs ?? 30_000;
     this.#giveUpMs = options.giveUpMs ?? 3_600_000;
+    this.#leaseMs = options.leaseMs ?? 60_000;
     this.#stopCascade = options.stopCascade;
   }
 
@@ -68,8 +75,15 @@ export class VerificationSweeper {
   /** One round: every verification due now (at most 200); resolves with how many were handled. */
   async sweepOnce(now = Date.now()): Promise<number> {
     const due = await VerificationsRepository.due(this.#db, now, 200);
-    for (const v of due) await this.#handle(v, now);
-    return due.length;
+    let handled = 0;
+    for (const seen of due) {
+      // Every node with connectors sweeps: each verification is taken by one of them (a lease in sweep_at).
+      const v = await VerificationsRepository.claim(this.#db, seen, now + this.#leaseMs);
+      if (!v) continue;
+      await this.#handle(v, now);
+      handled++;
+    }
+    return handled;
   }
 
   async #handle(v: EndedVerification, now: number): Promise<void> {

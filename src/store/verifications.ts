@@ -79,6 +79,17 @@ export class VerificationsRepository {
   }
 
   /**
+   * Takes a due verification for one sweeper until `until`: its `sweep_at`
+   * moves there if nobody moved it since it was read. Returns it as taken
+   * (with the new `sweep_at`), or undefined when another node took it first.
+   * A sweeper that dies holding it leaves it due again at `until`.
+   */
+  static async claim(db: Kysely<DB>, v: EndedVerification, until: number): Promise<EndedVerification | undefined> {
+    const result = await db.updateTable('verifications').set({ sweep_at: until }).where('id', '=', v.id).where('sweep_at', '=', v.sweep_at).executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1 ? { ...v, sweep_at: until } : undefined;
+  }
+
+  /**
    * The parts of a verification's messages (its message, or a cascade's
    * steps) that were sent and not read: what a provider could still
    * withdraw. Queries name the account.
