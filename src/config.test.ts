@@ -86,7 +86,14 @@ test('connector mistakes are named with their place in the file', () => {
         { id: 'a', type: 'sandbox' },
         { id: 'b', type: 'smpp', host: 'h', system_id: 's', password_env: 'MISSING_VAR' },
       ],
-      routes: [{ connector: 'nowhere' }, { connector: 'a', failover: ['a'] }, { failover: ['a', 'ghost'] }, { split: [{ connector: 'a', weight: 1 }, { connector: 'a', weight: 2 }] }],
+      routes: [
+        { connector: 'nowhere' },
+        { connector: 'a', failover: ['a'] },
+        { failover: ['a', 'ghost'] },
+        { split: [{ connector: 'a', weight: 1 }, { connector: 'a', weight: 2 }] },
+        { id: 'main', connector: 'a' },
+        { id: 'main', connector: 'a' },
+      ],
     }),
   );
   assert.throws(
@@ -102,6 +109,7 @@ test('connector mistakes are named with their place in the file', () => {
         'routes.1.connector: give exactly one of connector, failover or split (got connector, failover)',
         'routes.2.failover: no connector with id ghost',
         'routes.3.split: a connector appears twice',
+        'routes.5.id: another route already has the id main',
       ]) {
         assert.ok(text.includes(needle), `missing ${needle} in:\n${text}`);
       }
@@ -127,4 +135,12 @@ test('webhook settings: defaults, the file, the environment, and their checks', 
     assert.ok(err.problems.some((p) => p.includes('DEPESHA_WEBHOOK_TIMEOUT_MS')));
     return true;
   });
+});
+
+test("a config route's id is a word: a number would read as another route's position", () => {
+  const file = path.join(dir, 'route-id.json');
+  writeFileSync(file, JSON.stringify({ connectors: [{ id: 'a', type: 'sandbox' }], routes: [{ id: '7', connector: 'a' }] }));
+  assert.throws(() => loadConfig({ DEPESHA_CONFIG: file }), /routes\.0\.id must match pattern/);
+  writeFileSync(file, JSON.stringify({ connectors: [{ id: 'a', type: 'sandbox' }], routes: [{ id: 'main', connector: 'a', prefixes: ['7'] }] }));
+  assert.deepEqual(loadConfig({ DEPESHA_CONFIG: file }).routes, [{ id: 'main', connector: 'a', prefixes: ['7'] }]);
 });

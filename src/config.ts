@@ -9,6 +9,17 @@ import { ConnectorDefinitionSchema, RouteDefinitionSchema, routeConnectorIds, ro
 import { isValidRegion } from './sms/phone.ts';
 
 /**
+ * A route in the config file: a route definition plus an optional `id`. With it the route is known as
+ * `config-<id>` (its switch and the dry run keep to it when routes are reordered); without it as
+ * `config-<n>`, its position.
+ */
+const FileRouteSchema = Type.Object(
+  { ...RouteDefinitionSchema.properties, id: Type.Optional(Type.String({ pattern: '^[a-z][a-z0-9_-]{0,63}$' })) },
+  { additionalProperties: false },
+);
+export type FileRoute = RouteDefinition & { id?: string | undefined };
+
+/**
  * The configuration file (`DEPESHA_CONFIG`, JSON or YAML). Every key is optional;
  * environment variables override the file; defaults fill the rest.
  */
@@ -98,7 +109,7 @@ export const ConfigFileSchema = Type.Object(
       ),
     ),
     connectors: Type.Optional(Type.Array(ConnectorDefinitionSchema, { maxItems: 1000 })),
-    routes: Type.Optional(Type.Array(RouteDefinitionSchema, { maxItems: 10000 })),
+    routes: Type.Optional(Type.Array(FileRouteSchema, { maxItems: 10000 })),
   },
   { additionalProperties: false },
 );
@@ -201,7 +212,7 @@ export interface Config {
    */
   connectors: ConnectorDefinition[];
   /** Routes declared in the file; none: every SMS goes to the sandbox. */
-  routes: RouteDefinition[];
+  routes: FileRoute[];
   /** what this node runs (DEPESHA_ROLES or `start --roles`), default all of them */
   roles: Role[];
   /** redis://… (with DATABASE_URL) makes this node one of a cluster sharing PostgreSQL and Redis */
@@ -371,7 +382,12 @@ export function loadConfig(env: Env = process.env): Config {
   if (config.webhooks.retryMaxMs < config.webhooks.retryBaseMs) problems.push('webhook retry max delay must not be below its base delay');
   config.connectors = resolveConnectors(file.connectors ?? [], env, problems);
   const known = new Set(['sandbox', ...config.connectors.map((c) => c.id)]);
+  const routeIds = new Set<string>();
   (file.routes ?? []).forEach((route, i) => {
+    if (route.id !== undefined) {
+      if (routeIds.has(route.id)) problems.push(`routes.${i}.id: another route already has the id ${route.id}`);
+      routeIds.add(route.id);
+    }
     for (const p of routeProblems(route)) problems.push(`routes.${i}.${p.field}: ${p.issue}`);
     const field = route.connector !== undefined ? 'connector' : route.failover ? 'failover' : 'split';
     for (const id of routeConnectorIds(route)) if (!known.has(id)) problems.push(`routes.${i}.${field}: no connector with id ${id} is declared`);

@@ -90,11 +90,15 @@ export class ConnectorsRepository {
     return (await this.listRoutes()).filter((r) => routeConnectorIds(r.route).includes(connectorId)).length;
   }
 
-  /** Every route in use with the id it is known by: the config file's (`config-<n>`) first, then the API's; `enabled` false when switched off. */
-  async namedRoutes(fileRoutes: readonly RouteDefinition[]): Promise<{ id: string; route: RouteDefinition; enabled: boolean }[]> {
+  /**
+   * Every route in use with the id it is known by: the config file's first (`config-<id>` when it names
+   * one, else `config-<n>` by position), then the API's; `enabled` false when switched off.
+   */
+  async namedRoutes(fileRoutes: readonly (RouteDefinition & { id?: string | undefined })[]): Promise<{ id: string; route: RouteDefinition; enabled: boolean }[]> {
     const made = await this.listRoutes();
     const off = new Set(await this.disabledRoutes());
-    return [...fileRoutes.map((route, i) => ({ id: `config-${i + 1}`, route })), ...made.map((m) => ({ id: m.id, route: m.route }))].map((r) => ({ ...r, enabled: !off.has(r.id) }));
+    const fromFile = fileRoutes.map(({ id, ...route }, i) => ({ id: `config-${id ?? i + 1}`, route }));
+    return [...fromFile, ...made.map((m) => ({ id: m.id, route: m.route }))].map((r) => ({ ...r, enabled: !off.has(r.id) }));
   }
 
   /** Routes switched off through the API, by the id they are listed with. */

@@ -76,7 +76,7 @@ const UnmatchedReceiptSchema = Type.Object(
 
 const RouteSchema = Type.Object(
   {
-    id: Type.String({ description: '`rte_…` for routes made through the API, `config-<n>` for the config file\'s' }),
+    id: Type.String({ description: '`rte_…` for routes made through the API; `config-<id>` (the id it has in the config file) or `config-<n>` (its position there, when it has none) for the config file\'s' }),
     source: Type.Enum(['config', 'api']),
     enabled: Type.Boolean({ description: 'false: switched off with PATCH /v1/routes/{id}; it matches no message (they take the next matching route, or fail with no_route)' }),
     connectors: Type.Array(Type.String(), { description: 'every connector the route sends to, in its order' }),
@@ -363,7 +363,7 @@ export function connectorsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
         schema: {
           summary: 'Switch a route on or off',
           description:
-            'A switched-off route matches no message: they take the next matching route, or fail with no_route. Works for the config file\'s routes too (`config-<n>`); ' +
+            'A switched-off route matches no message: they take the next matching route, or fail with no_route. Works for the config file\'s routes too (`config-<id>`, or `config-<n>` by position); ' +
             'takes effect before the answer. Needs an administrator API key.',
           tags: ['connectors'],
           security: [{ bearerAuth: [] }],
