@@ -103,6 +103,8 @@ export const RouteDefinitionSchema = Type.Object(
     operators: Type.Optional(Type.Array(Type.String({ pattern: '^[a-z0-9_]{1,64}$' }), { minItems: 1, maxItems: 1000 })),
     /** none: every traffic type */
     traffic_types: Type.Optional(Type.Array(TrafficType, { minItems: 1, maxItems: 4, uniqueItems: true })),
+    /** true: only messages whose text matched an approved template (docs/templates.md); false: only the others; none: either */
+    templated: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false },
 );

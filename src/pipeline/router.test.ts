@@ -91,3 +91,13 @@ test('the dry run says why each route matches or not', () => {
   assert.match(verdicts[0]!.why, /operator is not known/);
   assert.match(verdicts[2]!.why, /has none/);
 });
+
+test('templated: true takes only messages that matched an approved template, false only the others, and beats a route that does not say', () => {
+  const t = table([{ connector: 'any' }, { connector: 'template-channel', templated: true }, { connector: 'plain', templated: false, prefixes: ['7903'] }]);
+  assert.equal(first(t, input('+79161234567', { templated: true })), 'template-channel');
+  assert.equal(first(t, input('+79161234567')), 'any');
+  assert.equal(first(t, input('+79031234567')), 'plain', 'a longer prefix still comes first');
+  assert.equal(first(t, input('+79031234567', { templated: true })), 'template-channel', 'the prefix route serves only untemplated messages');
+  const why = t.explain(input('+79161234567')).verdicts.find((v) => v.routeId === 'config-2')!.why;
+  assert.match(why, /serves templated messages/);
+});

@@ -10,6 +10,8 @@ export interface RouteInput {
   trafficType: string;
   /** the recipient's operator code (docs/mno.md), null when unknown */
   operator: string | null;
+  /** the text matched an approved template (docs/templates.md); absent: false */
+  templated?: boolean | undefined;
 }
 
 /** A route with the id it is known by: `rte_…` (API) or `config-<n>` (config file). */
@@ -48,6 +50,8 @@ interface CompiledRoute {
   projects: Set<string> | null;
   operators: Set<string> | null;
   trafficTypes: Set<string> | null;
+  /** only templated messages (true), only others (false), or either (null) */
+  templated: boolean | null;
 }
 
 /** The sandbox takes every SMS when no route is declared, so a fresh install works; other channels need a route. */
@@ -59,7 +63,8 @@ export const DEFAULT_ROUTE: RouteChoice = { routeId: 'default', connectors: ['sa
  * accounts, projects, operators and traffic types. Among the matching routes
  * the most specific wins, criterion by criterion: one restricted to accounts
  * beats one that is not, then one restricted to projects, then to operators,
- * then the longest prefix, then one restricted to traffic types; the route
+ * then the longest prefix, then one restricted to traffic types, then one
+ * restricted to templated (or untemplated) messages; the route
  * declared first breaks a tie. A route switched off matches nothing (its
  * messages take the next matching route, or fail with no_route). With no
  * routes at all every SMS goes to the sandbox.
@@ -85,6 +90,7 @@ export class RoutingTable {
       projects: setOf(r.projects),
       operators: setOf(r.operators),
       trafficTypes: setOf(r.traffic_types),
+      templated: r.templated ?? null,
     }));
   }
 
@@ -140,6 +146,7 @@ function mismatch(route: CompiledRoute, input: RouteInput, number = input.recipi
   if (route.projects && (input.project === null || !route.projects.has(input.project))) return input.project === null ? 'serves named projects; the message has none' : `serves other projects than ${input.project}`;
   if (route.operators && (input.operator === null || !route.operators.has(input.operator))) return input.operator === null ? "serves named operators; the number's operator is not known" : `serves other operators than ${input.operator}`;
   if (route.trafficTypes && !route.trafficTypes.has(input.trafficType)) return `serves other traffic types than ${input.trafficType}`;
+  if (route.templated !== null && route.templated !== (input.templated ?? false)) return route.templated ? 'serves templated messages; the text matched no approved template' : 'serves messages without a template; the text matched an approved one';
   if (longestPrefix(route, number) < 0) return 'no prefix of the route matches the number';
   return null;
 }
@@ -150,6 +157,7 @@ function better(a: CompiledRoute, aPrefix: number, b: CompiledRoute, bPrefix: nu
   }
   if (aPrefix !== bPrefix) return aPrefix > bPrefix;
   if ((a.trafficTypes !== null) !== (b.trafficTypes !== null)) return a.trafficTypes !== null;
+  if ((a.templated !== null) !== (b.templated !== null)) return a.templated !== null;
   return a.index < b.index;
 }
 

@@ -190,5 +190,6 @@ function routeInput(row: MessageRow): RouteInput {
     project: row.project,
     trafficType: row.traffic_type,
     operator: row.operator,
+    templated: row.template_id != null,
   };
 }

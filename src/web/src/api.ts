@@ -251,6 +251,7 @@ export interface Route {
   projects: string[];
   operators: string[];
   traffic_types: string[];
+  templated?: boolean;
 }
 
 export interface RouteTest {

@@ -89,6 +89,7 @@ const RouteSchema = Type.Object(
     projects: Type.Array(Type.String()),
     operators: Type.Array(Type.String()),
     traffic_types: Type.Array(Type.String()),
+    templated: Type.Optional(Type.Boolean({ description: 'true: only messages whose text matched an approved template; false: only the others' })),
   },
   { additionalProperties: false },
 );
@@ -101,6 +102,7 @@ const RouteTestSchema = Type.Object(
     traffic_type: Type.Optional(Type.Enum(['service', 'transactional', 'advertising', 'informational'], { default: 'service' })),
     channel: Type.Optional(Type.Enum([...CHANNELS], { description: 'default sms; the dry run takes a number, so e-mail routes cannot be tried with it' })),
     operator: Type.Optional(Type.String({ pattern: '^[a-z0-9_]{1,64}$', description: "the recipient's operator code; default: looked up from the number" })),
+    templated: Type.Optional(Type.Boolean({ description: 'whether the text matched an approved template (docs/templates.md); default false' })),
   },
   { additionalProperties: false },
 );
@@ -179,6 +181,7 @@ export function connectorsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
     projects: r.projects ?? [],
     operators: r.operators ?? [],
     traffic_types: r.traffic_types ?? [],
+    ...(r.templated === undefined ? {} : { templated: r.templated }),
   });
   return async (app) => {
     app.post(
@@ -429,6 +432,7 @@ export function connectorsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
           project: body.project ?? null,
           trafficType: body.traffic_type ?? 'service',
           operator,
+          templated: body.templated ?? false,
         };
         const { choice, verdicts } = new RoutingTable(await stored.namedRoutes(deps.config.routes)).explain(input);
         const states = new Map(deps.delivery.connectors().map((c) => [c.id, c]));
