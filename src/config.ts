@@ -221,6 +221,8 @@ export interface Config {
   redisPrefix: string;
   /** how long a claimed message belongs to its sender before another may take it, default 60 s */
   leaseSeconds: number;
+  /** how long an operator bind's slot outlives its worker's last renewal (DEPESHA_BIND_LEASE_SECONDS, ms here), default 5 s */
+  bindLeaseMs: number;
 }
 
 export class ConfigError extends Error {
@@ -365,6 +367,7 @@ export function loadConfig(env: Env = process.env): Config {
     redisUrl: env.REDIS_URL || undefined,
     redisPrefix: env.DEPESHA_REDIS_PREFIX || 'depesha',
     leaseSeconds: intFromEnv(env, 'DEPESHA_LEASE_SECONDS', problems, 2, 3600) ?? 60,
+    bindLeaseMs: (intFromEnv(env, 'DEPESHA_BIND_LEASE_SECONDS', problems, 1, 300) ?? 5) * 1000,
   };
   if (config.redisUrl !== undefined && !/^rediss?:\/\//.test(config.redisUrl)) problems.push('REDIS_URL must be a redis:// or rediss:// URL');
   if (!/^[A-Za-z0-9_.-]{1,64}$/.test(config.redisPrefix)) problems.push('DEPESHA_REDIS_PREFIX must be 1–64 letters, digits, "_", "." or "-"');

@@ -2,11 +2,13 @@
  * The cluster's Redis parts on their own, against the local Redis: the shared
  * submit schedule holds a rate across connections, the leader lock has one
  * holder at a time and passes on when it is given up, and the queue dispatcher
- * carries ids from a node that only hands over to one that works.
+ * carries ids from a node that only hands over to one that works; bind leases
+ * spread a connector's binds over the nodes and move them when one goes.
  */
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { Redis } from 'ioredis';
+import { BindLeases } from '../src/cluster/binds.ts';
 import { LeaderLock } from '../src/cluster/leader.ts';
 import { QueueDispatcher } from '../src/cluster/queue.ts';
 import { ClusterSubmitRate } from '../src/cluster/submit-rate.ts';
@@ -94,4 +96,38 @@ test('the queue dispatcher: an api node hands ids over in jobs of a batch, a wor
   assert.deepEqual(batches.flat().sort(), [...ids].sort());
   assert.ok(batches.every((b) => b.length <= 10));
   assert.equal(batches.length, 3);
+});
+
+test('bind leases: 4 binds over 3 nodes are 2/1/1, never more than 4 held; a node stopping gives its slots to the others, a node dying after its lease', { skip: why ?? false }, async () => {
+  const held = new Map<string, number>();
+  let changed: () => void = () => {};
+  const when = async (check: () => boolean) => {
+    while (!check()) await new Promise<void>((resolve) => (changed = resolve));
+  };
+  const total = () => [...held.values()].reduce((a, b) => a + b, 0);
+  let most = 0;
+  const nodes = ['n1', 'n2', 'n3'].map((id) => {
+    const leases = new BindLeases(connect(), `${prefix}-b`, log, { ttlMs: 600, nodeId: id });
+    leases.want('op', 4, (n) => {
+      held.set(id, n);
+      most = Math.max(most, total());
+      changed();
+    });
+    return leases;
+  });
+  for (const n of nodes) n.start();
+  const split = () => ['n1', 'n2', 'n3'].map((id) => held.get(id) ?? 0).join('/');
+  await when(() => split() === '2/1/1');
+  // n1 stops cleanly: its two slots go back at once and n2, n3 take them at their next rounds.
+  await nodes[0]!.stop();
+  await when(() => split() === '0/2/2');
+  // n3 "dies" (its Redis connection goes, no give-back): n2 takes all four once n3's leases run out.
+  const dead = connections.at(-1)!;
+  dead.disconnect();
+  await when(() => (held.get('n2') ?? 0) === 4);
+  // n3, cut off from Redis, closes its binds at two thirds of a lease, before n2 can take them.
+  assert.equal(held.get('n3'), 0);
+  assert.ok(most <= 4, `at most the binds held at once: ${most}`);
+  await nodes[1]!.stop();
+  await nodes[2]!.stop();
 });

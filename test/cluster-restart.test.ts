@@ -31,7 +31,7 @@ test('rolling restart of every node under load: no request refused, every messag
       prefix,
       apiKey,
       configFile: {
-        connectors: [{ id: 'operator', type: 'smpp', host: '127.0.0.1', port: simPort, system_id: 'depesha', password: 'secret1', max_submits_per_second: 100, reconnect_min_ms: 20, reconnect_max_ms: 200 }],
+        connectors: [{ id: 'operator', type: 'smpp', host: '127.0.0.1', port: simPort, system_id: 'depesha', password: 'secret1', max_submits_per_second: 100, binds: 2, reconnect_min_ms: 20, reconnect_max_ms: 200 }],
         routes: [{ connector: 'operator' }],
       },
     }),

@@ -50,7 +50,7 @@ test('cluster: 2 API nodes, 3 workers (one killed), a scheduler: all delivered, 
     prefix,
     apiKey,
     configFile: {
-      connectors: [{ id: 'operator', type: 'smpp', host: '127.0.0.1', port: simPort, system_id: 'depesha', password: 'secret1', max_submits_per_second: LIMIT, window: 50, reconnect_min_ms: 20, reconnect_max_ms: 200 }],
+      connectors: [{ id: 'operator', type: 'smpp', host: '127.0.0.1', port: simPort, system_id: 'depesha', password: 'secret1', max_submits_per_second: LIMIT, window: 50, binds: 3, reconnect_min_ms: 20, reconnect_max_ms: 200 }],
       routes: [{ connector: 'operator' }],
     },
   });

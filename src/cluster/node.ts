@@ -1,5 +1,6 @@
 import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
+import { BindLeases } from './binds.ts';
 import { ReloadBroadcast } from './broadcast.ts';
 import { LeaderLock } from './leader.ts';
 import { QueueDispatcher } from './queue.ts';
@@ -25,6 +26,8 @@ export interface ClusterWork {
 export interface ClusterNode {
   dispatcher: QueueDispatcher;
   rate: ClusterSubmitRate;
+  /** the operator connectors' binds spread over the worker nodes (absent on nodes without the worker role) */
+  binds: BindLeases | undefined;
   /** tells the other nodes of changes this one committed */
   publishStatus(changes: readonly StatusChange[]): void;
   start(work: ClusterWork): Promise<void>;
@@ -47,13 +50,16 @@ export async function startCluster(config: Config, log: Logger, options: { pollM
   const dispatcher = new QueueDispatcher(redis, clog, { prefix, consume: config.roles.includes('worker') });
   const broadcast = new ReloadBroadcast(redis, sub, prefix, clog);
   const relay = new StatusRelay(redis, prefix, clog);
+  const binds = config.roles.includes('worker') ? new BindLeases(redis, prefix, clog, { ttlMs: config.bindLeaseMs }) : undefined;
   let leader: LeaderLock | undefined;
   let webhookTimer: NodeJS.Timeout | undefined;
   return {
     dispatcher,
     rate: new ClusterSubmitRate(redis, prefix),
+    binds,
     publishStatus: (changes) => relay.publish(changes),
     async start(work) {
+      binds?.start();
       await broadcast.start(work.reload);
       if (config.roles.includes('api') || config.roles.includes('smpp')) await relay.listen(sub, work.remoteStatus);
       if (!work.scheduled) return;

@@ -4,6 +4,8 @@ import type { Logger } from '../log.ts';
 import type { Dispatcher } from '../pipeline/dispatcher.ts';
 
 const MAX_PENDING = 200_000;
+/** how long ids handed back wait in the queue: a worker that keeps drawing them does not spin */
+const HAND_BACK_DELAY_MS = 50;
 
 export interface QueueDispatcherOptions {
   /** Redis key prefix of this cluster */
@@ -91,6 +93,19 @@ export class QueueDispatcher implements Dispatcher {
       for (const id of ids) this.#recent.delete(id);
       this.#log.warn({ err, count: ids.length }, 'handing messages to the queue failed; the scheduler picks them up');
     }
+  }
+
+  /**
+   * Ids this worker claimed but cannot send (their connector's binds are on
+   * other workers): one job, a little later, for whichever worker takes it. A
+   * job that lands on a worker without the binds again comes back again.
+   */
+  handBack(ids: readonly string[]): void {
+    if (this.#stopped || ids.length === 0) return;
+    for (const id of ids) this.#recent.set(id, Date.now());
+    this.#queue
+      .add('ids', { ids: [...ids] }, { delay: HAND_BACK_DELAY_MS, removeOnComplete: true, removeOnFail: true })
+      .catch((err: unknown) => this.#log.warn({ err, count: ids.length }, 'handing messages back to the queue failed; the scheduler picks them up'));
   }
 
   start(handler: (ids: string[]) => Promise<void>): void {

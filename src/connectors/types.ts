@@ -200,4 +200,10 @@ export interface Connector {
   start(context: ConnectorContext): Promise<void>;
   stop(): Promise<void>;
   state(): ConnectorState;
+  /** Connectors with binds (SMPP): how many there are cluster-wide, spread over the worker nodes (cluster/binds.ts). */
+  readonly bindSlots?: number;
+  /** runs this many of the binds on this node */
+  shareBinds?(slots: number): Promise<void>;
+  /** false while this node runs none of the binds: its messages go to a node that does */
+  readonly hasBinds?: boolean;
 }

@@ -142,7 +142,7 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
     cluster?.publishStatus(changes);
   });
   const pace = cluster ? (connectorId: string, submits: number) => cluster.rate.take(connectorId, limits.get(connectorId) ?? 0, submits) : undefined;
-  const sender = new Sender(batcher, { table, rotation, connector: (id) => loaded.get(id) }, bus, log.child({ component: 'sender' }), { retry: config.retry, outbox, leaseMs: config.leaseSeconds * 1000, pace });
+  const sender = new Sender(batcher, { table, rotation, connector: (id) => loaded.get(id) }, bus, log.child({ component: 'sender' }), { retry: config.retry, outbox, leaseMs: config.leaseSeconds * 1000, pace, handBack: cluster ? (ids) => cluster.dispatcher.handBack(ids) : undefined });
   const receipts = new ReceiptProcessor(batcher, bus, log.child({ component: 'receipts' }), { outbox });
   const scheduler = new Scheduler(db, dispatcher, log.child({ component: 'scheduler' }), {
     ...(options.pollMs === undefined ? {} : { pollMs: options.pollMs }),
@@ -171,7 +171,17 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
   const verifications = new VerificationSweeper(db, (id) => loaded.get(id), log.child({ component: 'verifications' }), { pollMs: options.pollMs, stopCascade: (id) => cascades.stopAfterCurrent(id) });
   const inbound = new InboundProcessor(batcher, log.child({ component: 'inbound' }), config.defaults.region, { outbox, committed });
   const context: ConnectorContext = { receipt: (r: Receipt) => receipts.submit(r), inbound: async (m: InboundMessage) => void (await inbound.submit(m)), openParts: (q) => openParts(db, q) };
-  for (const connector of fixed) await connector.start(context);
+  /** In a cluster a connector's binds are spread over the workers: none here until this node's leases say how many. */
+  const share = async (connector: Connector) => {
+    const leases = cluster?.binds;
+    if (!leases || connector.bindSlots === undefined || !connector.shareBinds) return;
+    await connector.shareBinds(0);
+    leases.want(connector.id, connector.bindSlots, (n) => connector.shareBinds!(n));
+  };
+  for (const connector of fixed) {
+    await share(connector);
+    await connector.start(context);
+  }
 
   /** Brings the API-made connectors and the routes in line with the store. */
   let reloading = Promise.resolve();
@@ -185,11 +195,13 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
         if (d && JSON.stringify(d) === m.definition) continue;
         made.delete(id);
         await m.connector.stop();
+        await cluster?.binds?.forget(id);
       }
       if (sends) {
         for (const d of definitions) {
           if (made.has(d.id) || fixed.some((c) => c.id === d.id)) continue;
           const connector = createConnector(d, config, { journal: true });
+          await share(connector);
           await connector.start(context);
           made.set(d.id, { connector, definition: JSON.stringify(d) });
         }
@@ -279,6 +291,8 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
       await cascades.stop();
       await verifications.stop();
       await dispatcher.stop();
+      // This node's operator binds close and their slots go back at once: the other workers open them at their next round.
+      await cluster?.binds?.stop();
       await webhooks?.stop();
       await reloading;
       for (const connector of all()) await connector.stop();

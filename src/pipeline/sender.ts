@@ -21,6 +21,8 @@ export interface SenderOptions {
   outbox?: EventOutbox | undefined;
   /** waits until the connector may take this many more submits (the cluster-wide rate); absent: only the connector's own limiter */
   pace?: ((connectorId: string, submits: number) => Promise<void>) | undefined;
+  /** hands ids to other worker nodes (in a cluster, for connectors whose binds are elsewhere) */
+  handBack?: ((ids: string[]) => void) | undefined;
 }
 
 /** What the sender needs to choose a connector: the routes, who is in rotation, and the loaded connectors. */
@@ -37,7 +39,9 @@ type Outcome =
   | { kind: 'reroute'; row: MessageRow; reason: FailureReason; failed: string[] }
   | { kind: 'final'; row: MessageRow; status: 'rejected' | 'failed' | 'expired'; reason: FailureReason }
   /** not sent because the sender is stopping: handed back, due at once for another sender */
-  | { kind: 'release'; row: MessageRow };
+  | { kind: 'release'; row: MessageRow }
+  /** its connector's binds are on other worker nodes: handed back for one of them */
+  | { kind: 'elsewhere'; row: MessageRow };
 
 /** a claimed message is submitted only while this much of its lease is left: the outcome must be recorded before it runs out */
 const LEASE_MARGIN_MS = 1000;
@@ -61,6 +65,7 @@ export class Sender {
   readonly #retry: SenderOptions['retry'];
   readonly #outbox: EventOutbox | undefined;
   readonly #pace: SenderOptions['pace'];
+  readonly #handBack: SenderOptions['handBack'];
   #stopping = false;
 
   constructor(batcher: WriteBatcher, routing: Routing, bus: EventBus, log: Logger, options: SenderOptions) {
@@ -72,6 +77,7 @@ export class Sender {
     this.#retry = options.retry;
     this.#outbox = options.outbox;
     this.#pace = options.pace;
+    this.#handBack = options.handBack;
   }
 
   /** From now on claimed messages not yet submitted are handed back instead of sent (graceful shutdown). */
@@ -102,7 +108,7 @@ export class Sender {
     const events = await this.#batcher.run(async (tx) => {
       const out: EventInput[] = [];
       out.push(...(await markSent(tx, outcomes.flatMap((o) => (o.kind === 'sent' ? [o.record] : [])), now)));
-      await releaseClaims(tx, outcomes.flatMap((o) => (o.kind === 'release' ? [o.row] : [])), now);
+      await releaseClaims(tx, outcomes.flatMap((o) => (o.kind === 'release' || o.kind === 'elsewhere' ? [o.row] : [])), now);
       for (const o of outcomes) {
         if (o.kind === 'retry') {
           const dueAt = Math.min(now + retryDelayMs(o.row.attempts, this.#retry), o.row.expires_at);
@@ -116,6 +122,8 @@ export class Sender {
       return insertEvents(tx, out, this.#outbox);
     });
     this.#bus.publishStatus(events);
+    const elsewhere = outcomes.flatMap((o) => (o.kind === 'elsewhere' ? [o.row.id] : []));
+    if (elsewhere.length > 0) this.#handBack?.(elsewhere);
   }
 
   async #sendOne(row: MessageRow, now: number): Promise<Outcome> {
@@ -130,6 +138,8 @@ export class Sender {
     const pick = this.#routing.rotation.pick(candidates, (id) => this.#routing.connector(id)?.state().status, now);
     if ('blocked' in pick) return { kind: 'retry', row, reason: { code: 'operator_unavailable', detail: `route ${choice.routeId}: ${pick.blocked}` } };
     const connector = this.#routing.connector(pick.connectorId)!;
+    // The cluster runs this connector's binds on other workers (cluster/binds.ts): one of them sends it.
+    if (connector.hasBinds === false && this.#handBack) return { kind: 'elsewhere', row };
     const message: OutboundMessage = {
       id: row.id,
       accountId: row.account_id,

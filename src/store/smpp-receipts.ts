@@ -37,9 +37,9 @@ export class SmppReceiptsRepository {
    * receipt (registered_delivery 0, or 2 and delivered) are skipped; `last`
    * is the last event looked at, so the position can move past them.
    */
-  async next(accountId: string, credentialId: string, limit: number): Promise<{ receipts: PendingReceipt[]; last: string | undefined }> {
+  async next(accountId: string, credentialId: string, limit: number): Promise<{ receipts: PendingReceipt[]; last: string | undefined; looked: string[] }> {
     const cursor = await this.#db.selectFrom('smpp_receipt_cursors').select('last_event_id').where('credential_id', '=', credentialId).executeTakeFirst();
-    if (!cursor) return { receipts: [], last: undefined };
+    if (!cursor) return { receipts: [], last: undefined, looked: [] };
     const rows = await this.#db
       .selectFrom('message_events as e')
       .innerJoin('smpp_submits as s', 's.message_id', 'e.message_id')
@@ -67,7 +67,7 @@ export class SmppReceiptsRepository {
     const receipts = rows
       .filter((r) => r.registeredDelivery === 1 || (r.registeredDelivery === 2 && r.status !== 'delivered'))
       .map(({ registeredDelivery: _, ...r }) => r);
-    return { receipts, last: rows.at(-1)?.eventId };
+    return { receipts, last: rows.at(-1)?.eventId, looked: rows.map((r) => r.eventId) };
   }
 
   /** Moves the credential's position: every receipt up to this event is sent (or skipped). */

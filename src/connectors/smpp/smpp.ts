@@ -132,7 +132,8 @@ export class SmppConnector implements Connector {
   readonly id: string;
   readonly manifest = smppManifest;
   readonly #def: SmppDefinition;
-  readonly #binds: Bind[] = [];
+  #binds: Bind[] = [];
+  readonly #modes: BindMode[];
   readonly #rate: AdaptiveRate;
   readonly #ids: MessageIdConfig;
   readonly #receiptOptions: { utcOffsetMinutes: number };
@@ -155,8 +156,37 @@ export class SmppConnector implements Connector {
     this.#receiptOptions = { utcOffsetMinutes: (definition.receipt_utc_offset_hours ?? 0) * 60 };
     this.#partsTimeoutMs = (definition.inbound_parts_timeout_seconds ?? 120) * 1000;
     this.#reassembler = new Reassembler({ timeoutMs: this.#partsTimeoutMs });
-    const modes: BindMode[] = definition.bind_mode === 'transmitter_receiver' ? ['transmitter', 'receiver'] : ['transceiver'];
-    for (let i = 0; i < (definition.binds ?? 1); i++) for (const mode of modes) this.#binds.push(new Bind(this, mode));
+    this.#modes = definition.bind_mode === 'transmitter_receiver' ? ['transmitter', 'receiver'] : ['transceiver'];
+    for (let i = 0; i < this.bindSlots; i++) for (const mode of this.#modes) this.#binds.push(new Bind(this, mode));
+  }
+
+  /** `binds` of the definition: all of them here in the embedded process, spread over the workers in a cluster (cluster/binds.ts). */
+  get bindSlots(): number {
+    return this.#def.binds ?? 1;
+  }
+
+  /**
+   * Runs `slots` of the binds on this node (a slot is one bind, or a
+   * transmitter and a receiver): more are opened, the last ones closed.
+   */
+  async shareBinds(slots: number): Promise<void> {
+    const want = Math.max(0, Math.min(slots, this.bindSlots)) * this.#modes.length;
+    while (this.#binds.length < want) {
+      for (const mode of this.#modes) {
+        const bind = new Bind(this, mode);
+        this.#binds.push(bind);
+        if (this.#context) void bind.run();
+      }
+    }
+    const gone = this.#binds.slice(want);
+    this.#binds = this.#binds.slice(0, want);
+    this.changed();
+    await Promise.all(gone.map((b) => b.stop()));
+  }
+
+  /** false while this node runs none of the connector's binds (another worker has them): its messages are for that one */
+  get hasBinds(): boolean {
+    return this.#binds.length > 0;
   }
 
   async start(context: ConnectorContext): Promise<void> {

@@ -1,0 +1,166 @@
+import { hostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { Logger } from '../log.ts';
+
+/**
+ * One round for one connector, atomic on Redis's clock. KEYS[1] is the set of
+ * live worker nodes (score: when the node's heartbeat runs out), KEYS[2..] the
+ * connector's bind slots (one key per bind, holding the node that runs it).
+ * The node's share of the connector's binds follows from its place among the
+ * live nodes sorted by id: binds / nodes each, the first (binds mod nodes)
+ * one more. The node gives back slots above its share, renews the rest and
+ * takes free ones up to its share. A slot is one key set NX, so the cluster
+ * never runs more binds than configured: a node taking over waits for the
+ * slot to be given back or to run out. Returns how many slots the node holds.
+ */
+const ROUND = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local node = ARGV[1]
+local ttl = tonumber(ARGV[2])
+local binds = #KEYS - 1
+redis.call('ZADD', KEYS[1], now + ttl, node)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+redis.call('PEXPIRE', KEYS[1], ttl * 10)
+local live = redis.call('ZRANGE', KEYS[1], 0, -1)
+table.sort(live)
+local index = 0
+for i, id in ipairs(live) do if id == node then index = i - 1 end end
+local share = math.floor(binds / #live)
+if index < binds % #live then share = share + 1 end
+local held = {}
+for k = 2, #KEYS do if redis.call('GET', KEYS[k]) == node then table.insert(held, k) end end
+while #held > share do
+  redis.call('DEL', KEYS[held[#held]])
+  table.remove(held)
+end
+for _, k in ipairs(held) do redis.call('PEXPIRE', KEYS[k], ttl) end
+for k = 2, #KEYS do
+  if #held >= share then break end
+  if redis.call('SET', KEYS[k], node, 'NX', 'PX', ttl) then table.insert(held, k) end
+end
+return #held`;
+
+/** Gives back every slot the node holds and leaves the live set (clean shutdown). */
+const LEAVE = `
+redis.call('ZREM', KEYS[1], ARGV[1])
+for k = 2, #KEYS do if redis.call('GET', KEYS[k]) == ARGV[1] then redis.call('DEL', KEYS[k]) end end
+return 1`;
+
+/** Gives back the slots of one connector the node holds. */
+const GIVE_BACK = `
+for k = 1, #KEYS do if redis.call('GET', KEYS[k]) == ARGV[1] then redis.call('DEL', KEYS[k]) end end
+return 1`;
+
+export interface BindLeasesOptions {
+  /** how long a slot outlives its holder's last renewal, default 5000 ms; renewed every third of it */
+  ttlMs?: number;
+  /** this node's id in the live set, default host:pid:random */
+  nodeId?: string;
+}
+
+interface Wanted {
+  binds: number;
+  apply: (here: number) => void | Promise<void>;
+  here: number;
+}
+
+/**
+ * An operator connector's `binds` held across the worker nodes: each bind is a
+ * slot leased in Redis, spread over the live workers (4 binds over 3 workers:
+ * 2/1/1) and taken over by the survivors when a worker dies (its leases run
+ * out) or stops (it gives them back). Each connector learns through `apply`
+ * how many binds to run on this node. A node that cannot reach Redis for most
+ * of a lease drops its binds, since the others may take them over by then.
+ */
+export class BindLeases {
+  readonly #redis: Redis;
+  readonly #prefix: string;
+  readonly #log: Logger;
+  readonly #ttlMs: number;
+  readonly nodeId: string;
+  readonly #wanted = new Map<string, Wanted>();
+  #okAt = Date.now();
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<void> | undefined;
+  #stopped = false;
+
+  constructor(redis: Redis, prefix: string, log: Logger, options: BindLeasesOptions = {}) {
+    this.#redis = redis;
+    this.#prefix = prefix;
+    this.#log = log;
+    this.#ttlMs = options.ttlMs ?? 5000;
+    this.nodeId = options.nodeId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  }
+
+  /** The connector has `binds` binds cluster-wide; `apply` is told this node's part (0 until the first round). */
+  want(connectorId: string, binds: number, apply: (here: number) => void | Promise<void>): void {
+    this.#wanted.set(connectorId, { binds, apply, here: 0 });
+    void apply(0);
+    if (this.#timer !== undefined || this.#running) void this.#round();
+  }
+
+  /** The connector is gone from this node: its slots are given back. */
+  async forget(connectorId: string): Promise<void> {
+    const w = this.#wanted.get(connectorId);
+    if (!w) return;
+    this.#wanted.delete(connectorId);
+    await this.#redis.eval(GIVE_BACK, w.binds, ...this.#keys(connectorId, w.binds).slice(1), this.nodeId).catch(() => {});
+  }
+
+  start(): void {
+    const loop = () => {
+      this.#running = this.#round().finally(() => {
+        this.#running = undefined;
+        if (!this.#stopped) this.#timer = setTimeout(loop, this.#ttlMs / 3);
+      });
+    };
+    loop();
+  }
+
+  #keys(connectorId: string, binds: number): string[] {
+    const keys = [`${this.#prefix}:bind-nodes`];
+    for (let i = 0; i < binds; i++) keys.push(`${this.#prefix}:bind:${connectorId}:${i}`);
+    return keys;
+  }
+
+  async #round(): Promise<void> {
+    try {
+      for (const [id, w] of [...this.#wanted]) {
+        const here = Number(await this.#redis.eval(ROUND, 1 + w.binds, ...this.#keys(id, w.binds), this.nodeId, this.#ttlMs));
+        if (this.#stopped || this.#wanted.get(id) !== w) continue;
+        if (here !== w.here) {
+          this.#log.info({ connector: id, binds: here, of: w.binds }, 'binds of this connector on this node');
+          w.here = here;
+          // A slot given back in the round is closed here right after; another node takes it at its next round at the soonest, so the overlap is one unbind at most.
+          await w.apply(here);
+        }
+      }
+      this.#okAt = Date.now();
+    } catch (err) {
+      this.#log.warn({ err }, 'bind leases: Redis did not answer');
+      // Past two thirds of a lease without renewing, another node may take these binds: drop them here first.
+      if (Date.now() - this.#okAt > (this.#ttlMs * 2) / 3) {
+        for (const [id, w] of this.#wanted) {
+          if (w.here === 0) continue;
+          this.#log.warn({ connector: id }, 'bind leases not renewed; closing this node\'s binds');
+          w.here = 0;
+          void w.apply(0);
+        }
+      }
+    }
+  }
+
+  /** Stops renewing, closes this node's binds (through `apply`) and gives every slot back at once. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    await this.#running;
+    for (const [id, w] of this.#wanted) {
+      w.here = 0;
+      await w.apply(0);
+      await this.#redis.eval(LEAVE, 1 + w.binds, ...this.#keys(id, w.binds), this.nodeId).catch(() => {});
+    }
+  }
+}
