@@ -99,6 +99,29 @@ for (const dialect of await dialects()) {
       assert.equal(otherSent.body.template_id, undefined, 'another account\'s approvals are not this one\'s');
     });
 
+    test('3b. unmatched_templates: a service text that matches no approved template goes as advertising, or is refused; a matching one is untouched', async () => {
+      const text = 'Ваш код подтверждения: 4821. Никому его не сообщайте.';
+      try {
+        assert.equal((await call('PATCH', '/v1/account', { unmatched_templates: 'advertising' })).body.unmatched_templates, 'advertising');
+        const moved = await call('POST', '/v1/messages', { to: MTS, from: 'Shop', text: `${text} Акция!` });
+        assert.equal(moved.status, 202, JSON.stringify(moved.body));
+        assert.deepEqual([moved.body.traffic_type, moved.body.template_id, moved.body.price], ['advertising', undefined, '3.00']);
+        assert.equal((await call('PATCH', '/v1/account', { unmatched_templates: 'reject' })).status, 200);
+        const refused = await call('POST', '/v1/messages', { to: MTS, from: 'Shop', text: `${text} Акция!` });
+        assert.equal(refused.status, 422);
+        assert.equal(refused.body.error.code, 'template_not_matched');
+        assert.equal(refused.body.error.details[0].field, 'text');
+        assert.match(refused.body.error.message, /operator mts and sender Shop/);
+        const matched = await call('POST', '/v1/messages', { to: MTS, from: 'Shop', text });
+        assert.deepEqual([matched.status, matched.body.traffic_type, matched.body.template_id], [202, 'service', codeTemplate.id]);
+        const ads = await call('POST', '/v1/messages', { to: MTS, from: 'Shop', text: `${text} Акция!`, traffic_type: 'advertising' });
+        assert.equal(ads.status, 202, 'advertising is never matched, so never refused for it');
+        assert.equal((await call('PATCH', '/v1/account', { unmatched_templates: 'sometimes' })).status, 400);
+      } finally {
+        assert.equal((await call('PATCH', '/v1/account', { unmatched_templates: 'keep' })).body.unmatched_templates, 'keep');
+      }
+    });
+
     test('4. an edit does not change what was approved; withdrawing to draft stops matching at once', async () => {
       const edited = await call('PATCH', `/v1/templates/${codeTemplate.id}`, { text: 'Код: {{code}}' });
       assert.equal(edited.status, 200);

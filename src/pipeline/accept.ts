@@ -15,7 +15,7 @@ import type { SenderRegistry } from '../store/sender-names.ts';
 import { fixedChunks } from '../store/shapes.ts';
 import { inSavepoint, type WriteBatcher } from '../store/write-batcher.ts';
 import { reserveInTx } from '../store/balance.ts';
-import { billingContext, billMessage, insufficientBalance, type AcceptBilling, type BillingContext } from './billing.ts';
+import { billingContext, billMessage, insufficientBalance, TEMPLATED_TRAFFIC, unmatchedTemplatesPolicy, type AcceptBilling, type BillingContext } from './billing.ts';
 import { CascadesRepository, type CascadeRow } from '../store/cascades.ts';
 import type { CascadeStepRequest } from './cascade.ts';
 import { checkSender, quietHoursRelease, type SenderRegistryCache } from './policy.ts';
@@ -133,7 +133,21 @@ export function prepareMessage(account: Account, req: SendRequest, now: number, 
     if (issue) return { ok: false, error: new ApiError('invalid_webhook_url', `callback_url ${issue}`, [{ field: field('callback_url'), issue }]) };
   }
   const ttlSeconds = req.ttl_seconds ?? account.default_ttl_seconds;
-  const trafficType = req.traffic_type ?? 'service';
+  let trafficType: TrafficType = req.traffic_type ?? 'service';
+  // Priced, and matched against the approved templates (service and transactional SMS: pipeline/billing.ts).
+  let bill = billMessage(context.billing, account.id, channel, req.text, trafficType, mno?.operator ?? null, sender);
+  if (channel === 'sms' && context.billing && TEMPLATED_TRAFFIC.has(trafficType) && bill.template_id === undefined) {
+    const policy = unmatchedTemplatesPolicy(account);
+    if (policy === 'reject') {
+      const issue = `matches none of the account's templates approved for ${mno?.operator ? `operator ${mno.operator}` : "the recipient's operator"}${sender ? ` and sender ${sender}` : ''} (GET /v1/templates); send it as advertising, or register a template`;
+      return { ok: false, error: new ApiError('template_not_matched', `the ${trafficType} text ${issue}`, [{ field: field('text'), issue }]) };
+    }
+    if (policy === 'advertising') {
+      // As operators treat unregistered service traffic: sent, timed (quiet hours) and priced as advertising.
+      trafficType = 'advertising';
+      bill = billMessage(context.billing, account.id, channel, req.text, trafficType, mno?.operator ?? null, sender);
+    }
+  }
   // Validity counts from when the message may go: its send_at, or the end of quiet hours.
   const start = quietHoursRelease(account, trafficType, mno?.region ?? null, Math.max(now, sendAt ?? now));
   return {
@@ -177,7 +191,7 @@ export function prepareMessage(account: Account, req: SendRequest, now: number, 
       // Left out of SMS rows, so they are written exactly as before.
       ...(content === null ? {} : { content }),
       // Likewise absent for a free message that matched no template.
-      ...billMessage(context.billing, account.id, channel, req.text, trafficType, mno?.operator ?? null, sender),
+      ...bill,
     },
   };
 }

@@ -22,6 +22,15 @@ export interface AcceptBilling {
 /** Traffic types whose texts operators match against registered templates. */
 export const TEMPLATED_TRAFFIC = new Set(['service', 'transactional']);
 
+/** What an account's templated traffic (service, transactional SMS) gets when its text matches no approved template. */
+export const UNMATCHED_TEMPLATES = ['keep', 'advertising', 'reject'] as const;
+export type UnmatchedTemplates = (typeof UNMATCHED_TEMPLATES)[number];
+
+export function unmatchedTemplatesPolicy(account: { unmatched_templates?: string | undefined }): UnmatchedTemplates {
+  const p = account.unmatched_templates;
+  return p === 'advertising' || p === 'reject' ? p : 'keep';
+}
+
 /** What accept needs of billing for one account: the price list and its matcher. */
 export interface BillingContext {
   prices: PriceList;

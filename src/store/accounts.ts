@@ -99,7 +99,7 @@ export class AccountsRepository {
   /** Changes an account's settings; returns the account as it is now, or undefined when there is none. */
   async updateSettings(
     accountId: string,
-    patch: Partial<Pick<Account, 'name' | 'default_region' | 'default_ttl_seconds' | 'max_parts' | 'time_zone' | 'quiet_hours_start' | 'quiet_hours_end' | 'require_registered_senders' | 'fallback_sender' | 'default_cascade'>>,
+    patch: Partial<Pick<Account, 'name' | 'default_region' | 'default_ttl_seconds' | 'max_parts' | 'time_zone' | 'quiet_hours_start' | 'quiet_hours_end' | 'require_registered_senders' | 'fallback_sender' | 'default_cascade' | 'unmatched_templates'>>,
   ): Promise<Account | undefined> {
     if (Object.keys(patch).length > 0) await this.#db.updateTable('accounts').set(patch).where('id', '=', accountId).execute();
     return this.getAccount(accountId);

@@ -24,6 +24,7 @@ import * as mailingRunner from './migrations/018-mailing-runner.ts';
 import * as exportJobs from './migrations/019-exports.ts';
 import * as templatesBalance from './migrations/020-templates-balance.ts';
 import * as cabinetSwitchesExportChunks from './migrations/022-cabinet-switches-export-chunks.ts';
+import * as unmatchedTemplates from './migrations/025-unmatched-templates.ts';
 import * as verificationSweep from './migrations/024-verification-sweep.ts';
 import type { DB } from './schema.ts';
 
@@ -72,6 +73,7 @@ const migrations: Record<string, Migration> = {
   '020-templates-balance': templatesBalance,
   '022-cabinet-switches-export-chunks': cabinetSwitchesExportChunks,
   '024-verification-sweep': verificationSweep,
+  '025-unmatched-templates': unmatchedTemplates,
 };
 
 // bigint columns hold epoch milliseconds, well inside Number's exact range.

@@ -22,6 +22,8 @@ export interface AccountsTable {
   fallback_sender: string | null;
   /** JSON array of cascade steps: the channel order of verifications that give none (migration 016); null: SMS alone */
   default_cascade?: string | null;
+  /** service/transactional SMS matching no approved template: keep | advertising | reject (migration 025) */
+  unmatched_templates?: string;
 }
 
 export interface UsersTable {

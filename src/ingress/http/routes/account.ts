@@ -4,6 +4,7 @@ import { isValidTimeZone } from '../../../domain/quiet-hours.ts';
 import { ApiError } from '../../../errors.ts';
 import { isValidRegion } from '../../../sms/phone.ts';
 import type { Account } from '../../../store/accounts.ts';
+import { UNMATCHED_TEMPLATES, unmatchedTemplatesPolicy } from '../../../pipeline/billing.ts';
 import { requireAuth, type AccountCache } from '../auth.ts';
 import type { HttpDeps } from '../deps.ts';
 import { ErrorSchema } from '../schemas.ts';
@@ -31,6 +32,11 @@ const DefaultCascadeSchema = Type.Union([Type.Array(DefaultCascadeStepSchema, { 
   description: 'the channel order of verifications that give none (docs/verify.md); null: SMS alone',
 });
 
+const UnmatchedTemplatesSchema = Type.Enum([...UNMATCHED_TEMPLATES], {
+  description:
+    'service and transactional SMS whose text matches none of your approved templates (docs/templates.md): `keep` sends them as they are; `advertising` sends and prices them as advertising (as operators bill unregistered service traffic); `reject` refuses them with template_not_matched',
+});
+
 const AccountSchema = Type.Object(
   {
     id: Type.String(),
@@ -44,6 +50,7 @@ const AccountSchema = Type.Object(
     require_registered_senders: Type.Boolean({ description: 'true: a `from` must be a sender name approved for the recipient\'s operator (GET /v1/sender-names)' }),
     fallback_sender: Type.Union([Sender, Type.Null()], { description: 'sent instead of a sender that is not approved for the recipient\'s operator; null: such messages are refused' }),
     default_cascade: DefaultCascadeSchema,
+    unmatched_templates: UnmatchedTemplatesSchema,
     created_at: Type.String({ format: 'date-time' }),
   },
   {
@@ -61,6 +68,7 @@ const AccountSchema = Type.Object(
         require_registered_senders: true,
         fallback_sender: 'Shop',
         default_cascade: [{ channel: 'telegram', timeout_seconds: 60 }, { channel: 'sms' }],
+        unmatched_templates: 'advertising',
         created_at: '2026-11-22T10:00:00.000Z',
       },
     ],
@@ -78,6 +86,7 @@ const PatchAccountSchema = Type.Object(
     require_registered_senders: Type.Optional(Type.Boolean()),
     fallback_sender: Type.Optional(Type.Union([Sender, Type.Null()])),
     default_cascade: Type.Optional(DefaultCascadeSchema),
+    unmatched_templates: Type.Optional(UnmatchedTemplatesSchema),
   },
   { additionalProperties: false },
 );
@@ -94,6 +103,7 @@ export const presentAccount = (a: Account) => ({
   require_registered_senders: a.require_registered_senders === 1,
   fallback_sender: a.fallback_sender,
   default_cascade: a.default_cascade ? (JSON.parse(a.default_cascade) as Static<typeof DefaultCascadeStepSchema>[]) : null,
+  unmatched_templates: unmatchedTemplatesPolicy(a),
   created_at: new Date(a.created_at).toISOString(),
 });
 
@@ -140,6 +150,7 @@ export function accountRoutes(deps: HttpDeps, cache: AccountCache): FastifyPlugi
           ...(b.require_registered_senders === undefined ? {} : { require_registered_senders: b.require_registered_senders ? 1 : 0 }),
           ...(b.fallback_sender === undefined ? {} : { fallback_sender: b.fallback_sender }),
           ...(b.default_cascade === undefined ? {} : { default_cascade: b.default_cascade === null ? null : JSON.stringify(b.default_cascade) }),
+          ...(b.unmatched_templates === undefined ? {} : { unmatched_templates: b.unmatched_templates }),
         });
         cache.forgetAccount(auth.account.id);
         deps.accountChanged(updated!);
