@@ -17,7 +17,7 @@ const FileRouteSchema = Type.Object(
   { ...RouteDefinitionSchema.properties, id: Type.Optional(Type.String({ pattern: '^[a-z][a-z0-9_-]{0,63}$' })) },
   { additionalProperties: false },
 );
-export type FileRoute = RouteDefinition & { id?: string | undefined };
+export type FileRoute = Static<typeof FileRouteSchema>;
 
 /**
  * The configuration file (`DEPESHA_CONFIG`, JSON or YAML). Every key is optional;

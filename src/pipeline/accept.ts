@@ -15,7 +15,7 @@ import type { SenderRegistry } from '../store/sender-names.ts';
 import { fixedChunks } from '../store/shapes.ts';
 import { inSavepoint, type WriteBatcher } from '../store/write-batcher.ts';
 import { reserveInTx } from '../store/balance.ts';
-import { billingContext, billMessage, insufficientBalance, TEMPLATED_TRAFFIC, unmatchedTemplatesPolicy, type AcceptBilling, type BillingContext } from './billing.ts';
+import { billingContext, billMessage, insufficientBalance, isTemplatedTraffic, unmatchedTemplatesPolicy, type AcceptBilling, type BillingContext } from './billing.ts';
 import { CascadesRepository, type CascadeRow } from '../store/cascades.ts';
 import type { CascadeStepRequest } from './cascade.ts';
 import { checkSender, quietHoursRelease, type SenderRegistryCache } from './policy.ts';
@@ -136,7 +136,7 @@ export function prepareMessage(account: Account, req: SendRequest, now: number, 
   let trafficType: TrafficType = req.traffic_type ?? 'service';
   // Priced, and matched against the approved templates (service and transactional SMS: pipeline/billing.ts).
   let bill = billMessage(context.billing, account.id, channel, req.text, trafficType, mno?.operator ?? null, sender);
-  if (channel === 'sms' && context.billing && TEMPLATED_TRAFFIC.has(trafficType) && bill.template_id === undefined) {
+  if (context.billing && isTemplatedTraffic(channel, trafficType) && bill.template_id === undefined) {
     const policy = unmatchedTemplatesPolicy(account);
     if (policy === 'reject') {
       const issue = `matches none of the account's templates approved for ${mno?.operator ? `operator ${mno.operator}` : "the recipient's operator"}${sender ? ` and sender ${sender}` : ''} (GET /v1/templates); send it as advertising, or register a template`;

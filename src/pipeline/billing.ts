@@ -22,6 +22,11 @@ export interface AcceptBilling {
 /** Traffic types whose texts operators match against registered templates. */
 export const TEMPLATED_TRAFFIC = new Set(['service', 'transactional']);
 
+/** Whether a message is matched against the approved templates: an SMS of service or transactional traffic. */
+export function isTemplatedTraffic(channel: string, trafficType: string): boolean {
+  return channel === 'sms' && TEMPLATED_TRAFFIC.has(trafficType);
+}
+
 /** What an account's templated traffic (service, transactional SMS) gets when its text matches no approved template. */
 export const UNMATCHED_TEMPLATES = ['keep', 'advertising', 'reject'] as const;
 export type UnmatchedTemplates = (typeof UNMATCHED_TEMPLATES)[number];
@@ -51,7 +56,7 @@ export async function billingContext(billing: AcceptBilling | undefined, account
  */
 export function billMessage(context: BillingContext | undefined, accountId: string, channel: string, text: string, trafficType: string, operator: string | null, sender: string | null): { price_minor?: number; template_id?: string } {
   if (!context) return {};
-  const templateId = channel === 'sms' && context.templates.size > 0 && TEMPLATED_TRAFFIC.has(trafficType) ? context.templates.match(text, operator, sender) : null;
+  const templateId = context.templates.size > 0 && isTemplatedTraffic(channel, trafficType) ? context.templates.match(text, operator, sender) : null;
   const price = context.prices.priceFor(accountId, channel, operator, trafficType, templateId !== null);
   return { ...(price > 0 ? { price_minor: price } : {}), ...(templateId !== null ? { template_id: templateId } : {}) };
 }

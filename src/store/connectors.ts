@@ -1,3 +1,4 @@
+import type { FileRoute } from '../config.ts';
 import type { Kysely } from 'kysely';
 import { routeConnectorIds, type ConnectorDefinition, type RouteDefinition } from '../connectors/definitions.ts';
 import { newId } from '../domain/ids.ts';
@@ -94,7 +95,7 @@ export class ConnectorsRepository {
    * Every route in use with the id it is known by: the config file's first (`config-<id>` when it names
    * one, else `config-<n>` by position), then the API's; `enabled` false when switched off.
    */
-  async namedRoutes(fileRoutes: readonly (RouteDefinition & { id?: string | undefined })[]): Promise<{ id: string; route: RouteDefinition; enabled: boolean }[]> {
+  async namedRoutes(fileRoutes: readonly FileRoute[]): Promise<{ id: string; route: RouteDefinition; enabled: boolean }[]> {
     const made = await this.listRoutes();
     const off = new Set(await this.disabledRoutes());
     const fromFile = fileRoutes.map(({ id, ...route }, i) => ({ id: `config-${id ?? i + 1}`, route }));
