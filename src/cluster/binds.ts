@@ -109,14 +109,25 @@ export class BindLeases {
     await this.#redis.eval(GIVE_BACK, w.binds, ...this.#keys(connectorId, w.binds).slice(1), this.nodeId).catch(() => {});
   }
 
+  /**
+   * Runs a round every third of a lease. A round that has not come back by
+   * the next tick (Redis unreachable: the connection queues commands rather
+   * than failing them) does not stop the clock: past two thirds of a lease
+   * since the last renewal this node closes its binds, whether Redis failed
+   * or is only silent.
+   */
   start(): void {
-    const loop = () => {
-      this.#running = this.#round().finally(() => {
-        this.#running = undefined;
-        if (!this.#stopped) this.#timer = setTimeout(loop, this.#ttlMs / 3);
-      });
+    const tick = () => {
+      if (this.#stopped) return;
+      if (this.#running) this.#dropIfStale();
+      else {
+        this.#running = this.#round().finally(() => {
+          this.#running = undefined;
+        });
+      }
+      this.#timer = setTimeout(tick, this.#ttlMs / 3);
     };
-    loop();
+    tick();
   }
 
   #keys(connectorId: string, binds: number): string[] {
@@ -140,27 +151,38 @@ export class BindLeases {
       this.#okAt = Date.now();
     } catch (err) {
       this.#log.warn({ err }, 'bind leases: Redis did not answer');
-      // Past two thirds of a lease without renewing, another node may take these binds: drop them here first.
-      if (Date.now() - this.#okAt > (this.#ttlMs * 2) / 3) {
-        for (const [id, w] of this.#wanted) {
-          if (w.here === 0) continue;
-          this.#log.warn({ connector: id }, 'bind leases not renewed; closing this node\'s binds');
-          w.here = 0;
-          void w.apply(0);
-        }
-      }
+      this.#dropIfStale();
     }
+  }
+
+  /** Past two thirds of a lease without renewing, another node may take these binds: they are closed here first. */
+  #dropIfStale(): void {
+    if (Date.now() - this.#okAt <= (this.#ttlMs * 2) / 3) return;
+    for (const [id, w] of this.#wanted) {
+      if (w.here === 0) continue;
+      this.#log.warn({ connector: id }, 'bind leases not renewed; closing this node\'s binds');
+      w.here = 0;
+      void w.apply(0);
+    }
+  }
+
+  /** Redis may not answer at all while it is unreachable; shutting down waits a lease for it at most. */
+  #bounded(work: Promise<unknown> | undefined): Promise<unknown> {
+    if (!work) return Promise.resolve();
+    let timer: NodeJS.Timeout | undefined;
+    const limit = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.#ttlMs)));
+    return Promise.race([work.catch(() => {}), limit]).finally(() => clearTimeout(timer));
   }
 
   /** Stops renewing, closes this node's binds (through `apply`) and gives every slot back at once. */
   async stop(): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#timer);
-    await this.#running;
+    await this.#bounded(this.#running);
     for (const [id, w] of this.#wanted) {
       w.here = 0;
       await w.apply(0);
-      await this.#redis.eval(LEAVE, 1 + w.binds, ...this.#keys(id, w.binds), this.nodeId).catch(() => {});
+      await this.#bounded(this.#redis.eval(LEAVE, 1 + w.binds, ...this.#keys(id, w.binds), this.nodeId));
     }
   }
 }
