@@ -9,10 +9,12 @@ import type { Logger } from '../log.ts';
  * connector's bind slots (one key per bind, holding the node that runs it).
  * The node's share of the connector's binds follows from its place among the
  * live nodes sorted by id: binds / nodes each, the first (binds mod nodes)
- * one more. The node gives back slots above its share, renews the rest and
- * takes free ones up to its share. A slot is one key set NX, so the cluster
- * never runs more binds than configured: a node taking over waits for the
- * slot to be given back or to run out. Returns how many slots the node holds.
+ * one more. The node renews the slots it holds and takes free ones up to its
+ * share. A node holding more than its share keeps them for now: it closes the
+ * binds first and then gives the slots back (RELEASE), so a slot is free only
+ * once its bind is closed. A slot is one key set NX, so the cluster never runs
+ * more binds than configured: a node taking over waits for the slot to be
+ * given back or to run out. Returns {share, slots held}.
  */
 const ROUND = `
 local t = redis.call('TIME')
@@ -29,16 +31,27 @@ local index = 0
 for i, id in ipairs(live) do if id == node then index = i - 1 end end
 local share = math.floor(binds / #live)
 if index < binds % #live then share = share + 1 end
+local held = 0
+for k = 2, #KEYS do
+  if redis.call('GET', KEYS[k]) == node then
+    redis.call('PEXPIRE', KEYS[k], ttl)
+    held = held + 1
+  end
+end
+for k = 2, #KEYS do
+  if held >= share then break end
+  if redis.call('SET', KEYS[k], node, 'NX', 'PX', ttl) then held = held + 1 end
+end
+return {share, held}`;
+
+/** Gives back the node's slots above ARGV[2] (its binds beyond its share, closed already). */
+const RELEASE = `
 local held = {}
-for k = 2, #KEYS do if redis.call('GET', KEYS[k]) == node then table.insert(held, k) end end
-while #held > share do
+for k = 1, #KEYS do if redis.call('GET', KEYS[k]) == ARGV[1] then table.insert(held, k) end end
+local keep = tonumber(ARGV[2])
+while #held > keep do
   redis.call('DEL', KEYS[held[#held]])
   table.remove(held)
-end
-for _, k in ipairs(held) do redis.call('PEXPIRE', KEYS[k], ttl) end
-for k = 2, #KEYS do
-  if #held >= share then break end
-  if redis.call('SET', KEYS[k], node, 'NX', 'PX', ttl) then table.insert(held, k) end
 end
 return #held`;
 
@@ -46,11 +59,6 @@ return #held`;
 const LEAVE = `
 redis.call('ZREM', KEYS[1], ARGV[1])
 for k = 2, #KEYS do if redis.call('GET', KEYS[k]) == ARGV[1] then redis.call('DEL', KEYS[k]) end end
-return 1`;
-
-/** Gives back the slots of one connector the node holds. */
-const GIVE_BACK = `
-for k = 1, #KEYS do if redis.call('GET', KEYS[k]) == ARGV[1] then redis.call('DEL', KEYS[k]) end end
 return 1`;
 
 export interface BindLeasesOptions {
@@ -64,6 +72,8 @@ interface Wanted {
   binds: number;
   apply: (here: number) => void | Promise<void>;
   here: number;
+  /** when this node last asked Redis to renew the connector's slots and was answered (the ask's start: the lease runs from then at the latest) */
+  renewedAt: number;
 }
 
 /**
@@ -81,7 +91,6 @@ export class BindLeases {
   readonly #ttlMs: number;
   readonly nodeId: string;
   readonly #wanted = new Map<string, Wanted>();
-  #okAt = Date.now();
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
   #stopped = false;
@@ -96,7 +105,7 @@ export class BindLeases {
 
   /** The connector has `binds` binds cluster-wide; `apply` is told this node's part (0 until the first round). */
   want(connectorId: string, binds: number, apply: (here: number) => void | Promise<void>): void {
-    this.#wanted.set(connectorId, { binds, apply, here: 0 });
+    this.#wanted.set(connectorId, { binds, apply, here: 0, renewedAt: Date.now() });
     void apply(0);
     if (this.#timer !== undefined || this.#running) void this.#round();
   }
@@ -106,7 +115,7 @@ export class BindLeases {
     const w = this.#wanted.get(connectorId);
     if (!w) return;
     this.#wanted.delete(connectorId);
-    await this.#redis.eval(GIVE_BACK, w.binds, ...this.#keys(connectorId, w.binds).slice(1), this.nodeId).catch(() => {});
+    await this.#redis.eval(RELEASE, w.binds, ...this.#keys(connectorId, w.binds).slice(1), this.nodeId, 0).catch(() => {});
   }
 
   /**
@@ -139,16 +148,21 @@ export class BindLeases {
   async #round(): Promise<void> {
     try {
       for (const [id, w] of [...this.#wanted]) {
-        const here = Number(await this.#redis.eval(ROUND, 1 + w.binds, ...this.#keys(id, w.binds), this.nodeId, this.#ttlMs));
+        const asked = Date.now();
+        const [share, held] = (await this.#redis.eval(ROUND, 1 + w.binds, ...this.#keys(id, w.binds), this.nodeId, this.#ttlMs)) as [number, number];
         if (this.#stopped || this.#wanted.get(id) !== w) continue;
+        // An answer that took most of a lease (Redis was unreachable) is too old to bind on: the next round asks again.
+        if (Date.now() - asked > (this.#ttlMs * 2) / 3) continue;
+        w.renewedAt = asked;
+        const here = Math.min(share, held);
         if (here !== w.here) {
           this.#log.info({ connector: id, binds: here, of: w.binds }, 'binds of this connector on this node');
           w.here = here;
-          // A slot given back in the round is closed here right after; another node takes it at its next round at the soonest, so the overlap is one unbind at most.
           await w.apply(here);
         }
+        // Binds beyond the share are closed by now: only then are their slots free for another node.
+        if (held > share) await this.#redis.eval(RELEASE, w.binds, ...this.#keys(id, w.binds).slice(1), this.nodeId, share);
       }
-      this.#okAt = Date.now();
     } catch (err) {
       this.#log.warn({ err }, 'bind leases: Redis did not answer');
       this.#dropIfStale();
@@ -157,9 +171,8 @@ export class BindLeases {
 
   /** Past two thirds of a lease without renewing, another node may take these binds: they are closed here first. */
   #dropIfStale(): void {
-    if (Date.now() - this.#okAt <= (this.#ttlMs * 2) / 3) return;
     for (const [id, w] of this.#wanted) {
-      if (w.here === 0) continue;
+      if (w.here === 0 || Date.now() - w.renewedAt <= (this.#ttlMs * 2) / 3) continue;
       this.#log.warn({ connector: id }, 'bind leases not renewed; closing this node\'s binds');
       w.here = 0;
       void w.apply(0);
