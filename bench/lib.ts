@@ -250,7 +250,7 @@ export async function startServer(options: StartOptions): Promise<Server> {
     ...common.env,
   };
   const code = codeVersion();
-  const child = spawn(process.execPath, ['src/main.ts', 'start'], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--max-semi-space-size=4', 'src/main.ts', 'start'], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let tail = '';
   child.stdout!.resume(); // the one-time bootstrap notice; we know the key already
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=4
 import { ConfigError, loadConfig } from './config.ts';
 import { startGateway } from './gateway.ts';
 import { createLogger } from './log.ts';

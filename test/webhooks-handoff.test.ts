@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { WebhookOutboxWriter, type OutboxMessageEvent } from '../src/events/webhooks/outbox.ts';
-import { DirectPoster } from '../src/events/webhooks/poster.ts';
+import { DirectPoster } from '../src/events/webhooks/poster-http.ts';
 import { WebhookSender } from '../src/events/webhooks/sender.ts';
 import { Subscriptions } from '../src/events/webhooks/subscriptions.ts';
 import { newId } from '../src/domain/ids.ts';

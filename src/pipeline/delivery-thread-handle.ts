@@ -8,6 +8,7 @@ import type { Logger } from '../log.ts';
 import type { AcceptJob } from './accept.ts';
 import type { CancelResult } from './cancel.ts';
 import type { Delivery } from './delivery.ts';
+import { THREAD_HEAP_LIMITS } from '../threads.ts';
 
 export type ToDelivery =
   | { type: 'enqueue'; ids: string[] }
@@ -47,6 +48,7 @@ export async function startDeliveryThread(config: Config, bus: EventBus, log: Lo
   const spawn = () =>
     new Promise<void>((resolve, reject) => {
       worker = new Worker(new URL('./delivery-thread.ts', import.meta.url), {
+        resourceLimits: THREAD_HEAP_LIMITS,
         workerData: { config, ...(options.pgSchema ? { pgSchema: options.pgSchema } : {}), ...(options.pollMs ? { pollMs: options.pollMs } : {}) },
       });
       worker.on('message', (message: FromDelivery) => {

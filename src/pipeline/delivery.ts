@@ -22,7 +22,7 @@ import { AcceptWriter, type AcceptJob } from './accept.ts';
 import { CascadeEngine } from './cascade.ts';
 import { cancelMessage, type CancelResult } from './cancel.ts';
 import { InProcessDispatcher, type Dispatcher } from './dispatcher.ts';
-import { startCluster, type ClusterNode } from '../cluster/node.ts';
+import type { ClusterNode } from '../cluster/node.ts';
 import { InboundProcessor } from './inbound.ts';
 import { ReceiptProcessor } from './receipts.ts';
 import { Scheduler } from './scheduler.ts';
@@ -86,7 +86,8 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
   const batcher = new WriteBatcher(db);
   const writer = new AcceptWriter(batcher);
   // Embedded (no REDIS_URL): every role in this process, as ever. In a cluster only this node's roles run here.
-  const cluster: ClusterNode | undefined = config.redisUrl === undefined ? undefined : await startCluster(config, log, { pollMs: options.pollMs });
+  // Redis and BullMQ are loaded only by a node that runs in a cluster: the embedded process never needs them.
+  const cluster: ClusterNode | undefined = config.redisUrl === undefined ? undefined : await (await import('../cluster/node.ts')).startCluster(config, log, { pollMs: options.pollMs });
   const sends = cluster === undefined || config.roles.includes('worker');
   const fixed = sends ? createConnectors(config, { journal: true }) : [];
   const box = SecretBox.fromConfig(config.secretKey, config.dataDir);

@@ -1,4 +1,3 @@
-import { simpleParser } from 'mailparser';
 import type { FailureReason, ReasonCode } from '../../domain/reasons.ts';
 
 /**
@@ -63,6 +62,7 @@ const ACTIONS = new Set(['failed', 'delivered', 'relayed', 'delayed', 'expanded'
 
 /** A raw incoming mail → the DSN it is, or null when it is not a DSN about one of our messages. */
 export async function parseDsn(raw: Buffer | string, recipients: readonly string[], verpPrefix: string): Promise<Dsn | null> {
+  const { simpleParser } = await import('mailparser'); // loaded with the first bounce, not by every process
   const mail = await simpleParser(raw, { skipHtmlToText: true, skipTextToHtml: true, skipImageLinks: true });
   const type = mail.headers.get('content-type') as { value?: string; params?: Record<string, string> } | undefined;
   if (type?.value !== 'multipart/report' || !type.params?.boundary) return null;

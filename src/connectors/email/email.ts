@@ -1,5 +1,5 @@
-import nodemailer, { type Transporter } from 'nodemailer';
-import { SMTPServer } from 'smtp-server';
+import type { Transporter } from 'nodemailer';
+import type { SMTPServer } from 'smtp-server';
 import { Type, type Static } from 'typebox';
 import type { ReasonCode } from '../../domain/reasons.ts';
 import { ConnectorIdSchema, secretsEnvSchema, secretsSchema } from '../shared/definition.ts';
@@ -124,7 +124,7 @@ export class EmailConnector implements Connector {
   readonly id: string;
   readonly manifest = emailManifest;
   readonly #definition: EmailDefinition;
-  readonly #transport: Transporter;
+  #transport: Transporter | undefined;
   #bounces: SMTPServer | undefined;
   #bouncePort: number | undefined;
   readonly #link = new SingleLink();
@@ -135,8 +135,14 @@ export class EmailConnector implements Connector {
   constructor(definition: EmailDefinition) {
     this.id = definition.id;
     this.#definition = definition;
+  }
+
+  /** The pooled SMTP transport; nodemailer is loaded with the first e-mail connector to start, not by every process. */
+  async #openTransport(): Promise<Transporter> {
+    const { default: nodemailer } = await import('nodemailer');
+    const definition = this.#definition;
     const s = definition.secrets ?? {};
-    this.#transport = nodemailer.createTransport({
+    return nodemailer.createTransport({
       pool: true,
       host: definition.host,
       port: definition.port ?? 587,
@@ -154,9 +160,11 @@ export class EmailConnector implements Connector {
   }
 
   async start(context: ConnectorContext): Promise<void> {
+    this.#transport ??= await this.#openTransport();
     this.#link.start(context);
     if (this.#definition.imap) this.#nextImapRound(0);
     if (this.#definition.bounce_port === undefined) return;
+    const { SMTPServer } = await import('smtp-server');
     const server = new SMTPServer({
       authOptional: true,
       disabledCommands: ['AUTH'],
@@ -188,7 +196,8 @@ export class EmailConnector implements Connector {
     clearTimeout(this.#imapTimer);
     this.#imapTimer = undefined;
     await this.#imapRound;
-    this.#transport.close();
+    this.#transport?.close();
+    this.#transport = undefined;
     const server = this.#bounces;
     this.#bounces = undefined;
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -208,7 +217,8 @@ export class EmailConnector implements Connector {
     const html = message.content?.html;
     this.#link.inFlight++;
     try {
-      await this.#transport.sendMail({
+      const transport = (this.#transport ??= await this.#openTransport());
+      await transport.sendMail({
         from,
         to: message.to,
         subject: message.content?.subject ?? '',

@@ -1,5 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { EndpointQueues, postOnce, webhookDispatcher, type PosterOptions, type PostRequest } from './poster.ts';
+import { EndpointQueues, type PosterOptions, type PostRequest } from './poster.ts';
+import { postOnce, webhookDispatcher } from './poster-http.ts';
 
 /** The webhook poster's thread: POSTs what the delivery thread signed (each endpoint's limit kept here), answers with the outcome. */
 const port = parentPort;

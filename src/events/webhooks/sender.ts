@@ -8,7 +8,7 @@ import { openOrMakeCallbackSecret, WebhookOutbox, type AttemptRow, type Delivery
 import type { WriteBatcher } from '../../store/write-batcher.ts';
 import { generateSecret, signatureHeaders } from './signing.ts';
 import type { Subscriptions } from './subscriptions.ts';
-import { DirectPoster, SKIPPED, type Outcome, type Poster } from './poster.ts';
+import { SKIPPED, type Outcome, type Poster } from './poster.ts';
 
 export interface WebhookSenderOptions {
   /** how long one POST may take, answer included, default 10,000 ms */
@@ -122,7 +122,7 @@ export class WebhookSender {
    * time (SQLite), so that whether an endpoint's every pending delivery is
    * held here can be known.
    */
-  constructor(db: Kysely<DB>, dialect: Dialect, batcher: WriteBatcher, subscriptions: Subscriptions, box: SecretBox, log: Logger, options: WebhookSenderOptions, poster: Poster = new DirectPoster(), handoff = false) {
+  constructor(db: Kysely<DB>, dialect: Dialect, batcher: WriteBatcher, subscriptions: Subscriptions, box: SecretBox, log: Logger, options: WebhookSenderOptions, poster: Poster, handoff = false) {
     this.#poster = poster;
     this.#handoff = handoff;
     this.#db = db;

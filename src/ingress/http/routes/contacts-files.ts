@@ -1,8 +1,9 @@
 import { PassThrough, Readable } from 'node:stream';
 import { parse as parseCsv } from 'csv-parse';
 import { stringify } from 'csv-stringify/sync';
-import ExcelJS from 'exceljs';
+import type ExcelJS from 'exceljs';
 import type { ErrorDetail } from '../../../errors.ts';
+import { loadExcel } from '../xlsx.ts';
 import { normalizeContact, type Contact, type ContactInput, type ContactPatch } from '../../../store/contacts.ts';
 
 /** Contacts files: CSV and XLSX, read and written as streams, one row at a time. */
@@ -24,7 +25,7 @@ export async function* csvRows(text: string): AsyncGenerator<string[]> {
 
 /** Rows of the first worksheet of an XLSX file, each cell as text. */
 export async function* xlsxRows(file: Buffer): AsyncGenerator<string[]> {
-  const reader = new ExcelJS.stream.xlsx.WorkbookReader(Readable.from([file]), { sharedStrings: 'cache', worksheets: 'emit', hyperlinks: 'ignore', styles: 'ignore' });
+  const reader = new (await loadExcel()).stream.xlsx.WorkbookReader(Readable.from([file]), { sharedStrings: 'cache', worksheets: 'emit', hyperlinks: 'ignore', styles: 'ignore' });
   for await (const sheet of reader) {
     for await (const row of sheet as AsyncIterable<ExcelJS.Row>) {
       const values = Array.isArray(row.values) ? row.values.slice(1) : [];
@@ -184,9 +185,9 @@ export async function* csvExport(contacts: AsyncIterable<Contact>): AsyncGenerat
 /** The same columns as an XLSX workbook, written as it streams. */
 export function xlsxExport(contacts: AsyncIterable<Contact>): PassThrough {
   const out = new PassThrough();
-  const workbook = new ExcelJS.stream.xlsx.WorkbookWriter({ stream: out, useSharedStrings: false, useStyles: false });
-  const sheet = workbook.addWorksheet('contacts');
   (async () => {
+    const workbook = new (await loadExcel()).stream.xlsx.WorkbookWriter({ stream: out, useSharedStrings: false, useStyles: false });
+    const sheet = workbook.addWorksheet('contacts');
     sheet.addRow(EXPORT_COLUMNS).commit();
     for await (const c of contacts) sheet.addRow(exportCells(c)).commit();
     sheet.commit();

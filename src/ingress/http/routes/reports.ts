@@ -1,6 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { stringify } from 'csv-stringify';
-import ExcelJS from 'exceljs';
 import { PassThrough, Readable, type Writable } from 'node:stream';
 import { Type } from 'typebox';
 import { MESSAGE_STATUSES } from '../../../domain/statuses.ts';
@@ -11,6 +10,7 @@ import { requireAuth } from '../auth.ts';
 import type { HttpDeps } from '../deps.ts';
 import { presentMessage } from '../present.ts';
 import { ErrorSchema } from '../schemas.ts';
+import { loadExcel } from '../xlsx.ts';
 
 /** The delivery report's columns (S21): header and how to read each from a message as the API presents it. */
 type Presented = ReturnType<typeof presentMessage>;
@@ -151,7 +151,7 @@ export function reportsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
 
 /** Writes the rows as one worksheet, committing each row so the workbook holds none of them. */
 export async function writeXlsx(rows: AsyncIterable<(string | number | null)[]>, out: Writable): Promise<void> {
-  const workbook = new ExcelJS.stream.xlsx.WorkbookWriter({ stream: out, useStyles: false, useSharedStrings: false });
+  const workbook = new (await loadExcel()).stream.xlsx.WorkbookWriter({ stream: out, useStyles: false, useSharedStrings: false });
   const sheet = workbook.addWorksheet('messages');
   sheet.columns = COLUMNS.map(([header]) => ({ header, key: header }));
   for await (const row of rows) {
