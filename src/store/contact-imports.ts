@@ -80,17 +80,21 @@ export class ContactImportsRepository {
   }
 
   /** Writes one batch of checked rows (one short transaction) and the job's counts so far. */
-  async stage(accountId: string, id: string, rows: { row: number; patch: ContactPatch }[], progress: { columns: readonly string[]; rows: number; badRows: number; problems: ErrorDetail[] }): Promise<void> {
+  async stage(accountId: string, id: string, owner: string, rows: { row: number; patch: ContactPatch }[], progress: { columns: readonly string[]; rows: number; badRows: number; problems: ErrorDetail[] }): Promise<void> {
     const now = Date.now();
     const staged: ContactImportRowsTable[] = rows.map(({ row, patch }) => ({ ...CONTACT_DEFAULTS, ...patch, import_id: id, account_id: accountId, row_no: row, contact_id: newId('cnt', now) }));
     await this.#db.transaction().execute(async (tx) => {
       for (const chunk of fixedChunks(staged)) await tx.insertInto('contact_import_rows').values(chunk).execute();
-      await tx
+      const moved = await tx
         .updateTable('contact_imports')
         .set({ columns: JSON.stringify(progress.columns), rows: progress.rows, bad_rows: progress.badRows, problems: JSON.stringify(progress.problems), last_row: staged.length > 0 ? staged[staged.length - 1]!.row_no : sql<number>`last_row` })
         .where('account_id', '=', accountId)
         .where('id', '=', id)
-        .execute();
+        .where('owner', '=', owner)
+        .where('status', '=', 'received')
+        .executeTakeFirst();
+      // Failed meanwhile by another process's sweep (this one's lease lapsed): the rows go with the transaction.
+      if (Number(moved.numUpdatedRows) !== 1) throw new JobTakenOver(id);
     });
   }
 

@@ -136,7 +136,7 @@ export class ContactImportRunner {
       await writing;
       const rows = batch;
       batch = [];
-      writing = this.repo.stage(input.accountId, job.id, rows, { ...report, problems: [...report.problems] });
+      writing = this.repo.stage(input.accountId, job.id, this.owner, rows, { ...report, problems: [...report.problems] });
     };
     try {
       const source = input.format === 'csv' ? csvRows(body) : xlsxRows(body);
@@ -209,6 +209,11 @@ export class ContactImportRunner {
       void this.enqueue(job);
     }
     return taken;
+  }
+
+  /** Resolves once every job queued so far has ended here. */
+  idle(): Promise<void> {
+    return this.#queue.catch(() => {});
   }
 
   /** Stops after the chunk being applied; what is left is applied by the next process once this one's lease lapsed. */
