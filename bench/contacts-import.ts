@@ -23,8 +23,12 @@ const rows = numberFlag(values, 'rows', 1_000_000);
 const log = logger(common.quiet);
 
 function rssMiB(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : 0;
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : 0;
+  } catch {
+    return 0; // the server is gone
+  }
 }
 
 const dir = mkdtempSync(path.join(tmpdir(), 'depesha-bench-import-'));
@@ -86,6 +90,10 @@ try {
       const r: Run = { staged_s: round((t1 - t0) / 1000), total_s: round((t2 - t0) / 1000), rows_per_s: Math.round(rows / ((t2 - t0) / 1000)), idle_rss_mib: round(idle), peak_rss_mib: round(peak), load_avg: Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]) };
       runs.push(r);
       log(`run ${run + 1}/${common.runs}: ${JSON.stringify(r)}`);
+    } catch (err) {
+      log(`run ${run + 1}/${common.runs} failed: ${(err as Error).stack ?? String(err)}`);
+      log(`server stderr: ${s.stderrTail()}`);
+      throw err;
     } finally {
       await s.stop();
       server = undefined;

@@ -187,7 +187,7 @@ export class ContactImportRunner {
         await this.repo.applyAll(job.account_id, job.id, this.owner, between);
         return;
       } catch (err) {
-        if (err instanceof Stopped) return; // the lease lapses; the next process applies the rest
+        if (err instanceof Stopped || this.#stopping) return; // the lease lapses; the next process applies the rest
         if (attempt >= APPLY_ATTEMPTS) {
           this.#log.error({ err, import_id: job.id }, 'a contact import failed while applied');
           const current = await this.repo.get(job.account_id, job.id);
@@ -217,9 +217,12 @@ export class ContactImportRunner {
   }
 
   /** Stops after the chunk being applied; what is left is applied by the next process once this one's lease lapsed. */
-  async stop(): Promise<void> {
+  async stop(maxWaitMs = 5000): Promise<void> {
     this.#stopping = true;
-    await this.#queue.catch(() => {});
+    // A PostgreSQL apply is one transaction: not waited for past maxWaitMs; closing the pool rolls it back, and the job is taken over later.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.#queue.catch(() => {}), new Promise<void>((resolve) => (timer = setTimeout(resolve, maxWaitMs)))]);
+    clearTimeout(timer);
   }
 
   /** Keeps this process's leases and sweeps lapsed jobs until the app closes. */
