@@ -1,63 +1,129 @@
 /**
- * Contact import without HTTP: a generated CSV of --rows rows (default 50,000,
- * the most one file may hold) read, checked and normalised row by row (readContactsFile), then
- * written in one transaction (ContactsRepository.importRows), into a fresh
- * SQLite file or a throwaway PostgreSQL schema. Prints the time of each phase
- * and rows/s for --runs runs (median), and one line of JSON last.
+ * Contact import through the HTTP API of a real server (issue 8): a generated
+ * CSV of --rows rows (default 1,000,000: guid, names, gender, phone, e-mail,
+ * one custom column) is streamed from a file to POST /v1/contacts/imports,
+ * which answers 202 once the file is in, checked and staged; then
+ * GET /v1/contacts/imports/{id} is polled until the job is completed. Each
+ * run is a fresh server (fresh SQLite file or PostgreSQL database). The
+ * server's RSS is sampled from /proc every 100 ms. Prints the median of
+ * --runs runs and one JSON line last. Target: 1,000,000 rows in under 2 minutes.
+ *
+ *   node bench/contacts-import.ts [--rows 1000000] [--runs 3] [--db sqlite|postgres]
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { createReadStream, createWriteStream, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
-import pg from 'pg';
-import { csvRows, readContactsFile } from '../src/ingress/http/routes/contacts-files.ts';
-import { AccountsRepository } from '../src/store/accounts.ts';
-import { ContactsRepository } from '../src/store/contacts.ts';
-import { openDatabase } from '../src/store/db.ts';
-import { ProjectsRepository } from '../src/store/projects.ts';
+import { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import { authHeaders, checkNodeVersion, codeVersion, logger, machineInfo, median, numberFlag, parseBenchArgs, printResult, round, sleep, startServer, stopOnSignal, waitForQuietMachine, type Server } from './lib.ts';
 
-const { values } = parseArgs({ options: { rows: { type: 'string', default: '50000' }, runs: { type: 'string', default: '3' }, db: { type: 'string', default: 'sqlite' }, 'pg-url': { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/test' } } });
-const rows = Number(values.rows);
-const runs = Number(values.runs);
+checkNodeVersion();
+const { common, values } = parseBenchArgs('usage: node bench/contacts-import.ts [--rows N]', { rows: { type: 'string' } }, { duration: 0, connections: 1 });
+const rows = numberFlag(values, 'rows', 1_000_000);
+const log = logger(common.quiet);
 
-function csv(n: number): string {
-  const lines = ['guid,first_name,last_name,gender,phone,email,city'];
-  for (let i = 0; i < n; i++) lines.push(`g-${i},Имя${i},Фамилия${i},${i % 2 ? 'male' : 'female'},+7916${String(i).padStart(7, '0')},u${i}@example.com,Город${i % 100}`);
-  return lines.join('\n') + '\n';
-}
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const text = csv(rows);
-const results: { read_ms: number; write_ms: number; total_ms: number; rows_per_s: number }[] = [];
-for (let run = 0; run < runs; run++) {
-  const dir = mkdtempSync(path.join(tmpdir(), 'depesha-bench-import-'));
-  const schema = `bench_import_${process.pid}_${run}`;
-  const database = await openDatabase(values.db === 'postgres' ? { databaseUrl: values['pg-url'], pgSchema: schema } : { sqlitePath: path.join(dir, 'bench.db') });
+function rssMiB(pid: number): number {
   try {
-    await database.migrate();
-    const account = await new AccountsRepository(database.db).createAccount({ name: 'bench', defaultRegion: 'RU', defaultTtlSeconds: 86400, maxParts: 10 });
-    const project = await new ProjectsRepository(database.db).create(account.id, { name: 'bench', code: 'bench' });
-    const t0 = performance.now();
-    const outcome = await readContactsFile(csvRows(text), 'RU');
-    if (outcome.badRows > 0) throw new Error(`bad rows: ${JSON.stringify(outcome.problems.slice(0, 3))}`);
-    const t1 = performance.now();
-    const written = await new ContactsRepository(database.db).importRows(account.id, project.id, outcome.rows, outcome.columns);
-    const t2 = performance.now();
-    if (written.created !== rows) throw new Error(`created ${written.created} of ${rows}`);
-    const r = { read_ms: Math.round(t1 - t0), write_ms: Math.round(t2 - t1), total_ms: Math.round(t2 - t0), rows_per_s: Math.round(rows / ((t2 - t0) / 1000)) };
-    results.push(r);
-    console.error(`run ${run + 1}/${runs}: ${JSON.stringify(r)}`);
-  } finally {
-    await database.close();
-    rmSync(dir, { recursive: true, force: true });
-    if (values.db === 'postgres') {
-      const client = new pg.Client({ connectionString: values['pg-url'] });
-      await client.connect();
-      await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-      await client.end();
-    }
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : 0;
+  } catch {
+    return 0; // the server is gone
   }
 }
-const summary = { bench: 'contacts-import', db: values.db, rows, runs, read_ms: median(results.map((r) => r.read_ms)), write_ms: median(results.map((r) => r.write_ms)), total_ms: median(results.map((r) => r.total_ms)), rows_per_s: median(results.map((r) => r.rows_per_s)) };
-console.log(`contact import of ${rows} rows on ${values.db}: median ${summary.total_ms} ms (read+check ${summary.read_ms} ms, write ${summary.write_ms} ms), ${summary.rows_per_s} rows/s`);
-console.log(JSON.stringify(summary));
+
+const dir = mkdtempSync(path.join(tmpdir(), 'depesha-bench-import-'));
+const file = path.join(dir, 'contacts.csv');
+{
+  const out = createWriteStream(file);
+  out.write('guid,first_name,last_name,gender,phone,email,city\n');
+  for (let i = 0; i < rows; i++) {
+    if (!out.write(`g-${i},Имя${i},Фамилия${i},${i % 2 ? 'male' : 'female'},+7916${String(i).padStart(7, '0')},u${i}@example.com,Город${i % 100}\n`)) await new Promise<void>((resolve) => out.once('drain', () => resolve()));
+  }
+  out.end();
+  await finished(out);
+}
+const fileMiB = statSync(file).size / 2 ** 20;
+log(`generated ${rows.toLocaleString('en')} rows, ${round(fileMiB)} MiB`);
+
+interface Run {
+  staged_s: number;
+  total_s: number;
+  rows_per_s: number;
+  idle_rss_mib: number;
+  peak_rss_mib: number;
+  load_avg: number;
+}
+const runs: Run[] = [];
+let server: Server | undefined;
+stopOnSignal(() => server);
+try {
+  for (let run = 0; run < common.runs; run++) {
+    await waitForQuietMachine(log, 20_000);
+    server = await startServer({ common, log });
+    const s = server;
+    try {
+      const project = (await (await fetch(`${s.url}/v1/projects`, { method: 'POST', headers: authHeaders, body: JSON.stringify({ name: 'bench', code: 'bench' }) })).json()) as { id: string };
+      await sleep(2000);
+      const idle = rssMiB(s.pid);
+      let peak = idle;
+      const sampler = setInterval(() => (peak = Math.max(peak, rssMiB(s.pid))), 100);
+      const t0 = performance.now();
+      const res = await fetch(`${s.url}/v1/contacts/imports?project_id=${project.id}`, {
+        method: 'POST',
+        headers: { authorization: authHeaders.authorization, 'content-type': 'text/csv' },
+        body: Readable.toWeb(createReadStream(file)) as ReadableStream,
+        duplex: 'half',
+      } as RequestInit);
+      const created = (await res.json()) as { id: string; status: string; error: string | null; problems: unknown[] };
+      const t1 = performance.now();
+      if (res.status !== 202 || created.status === 'failed') throw new Error(`import refused: ${res.status} ${JSON.stringify(created).slice(0, 500)}`);
+      let job: { status: string; rows: number; created: number; error: string | null };
+      for (;;) {
+        job = (await (await fetch(`${s.url}/v1/contacts/imports/${created.id}`, { headers: authHeaders })).json()) as typeof job;
+        if (job.status === 'completed' || job.status === 'failed') break;
+        await sleep(100);
+      }
+      const t2 = performance.now();
+      clearInterval(sampler);
+      peak = Math.max(peak, rssMiB(s.pid));
+      if (job.status !== 'completed' || job.created !== rows) throw new Error(`import ended ${job.status} with ${job.created} created: ${job.error}`);
+      const r: Run = { staged_s: round((t1 - t0) / 1000), total_s: round((t2 - t0) / 1000), rows_per_s: Math.round(rows / ((t2 - t0) / 1000)), idle_rss_mib: round(idle), peak_rss_mib: round(peak), load_avg: Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]) };
+      runs.push(r);
+      log(`run ${run + 1}/${common.runs}: ${JSON.stringify(r)}`);
+    } catch (err) {
+      log(`run ${run + 1}/${common.runs} failed: ${(err as Error).stack ?? String(err)}`);
+      log(`server stderr: ${s.stderrTail()}`);
+      throw err;
+    } finally {
+      await s.stop();
+      server = undefined;
+    }
+  }
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
+const pick = (k: keyof Run) => median(runs.map((r) => r[k]));
+const result = {
+  bench: 'contacts-import',
+  db: common.db,
+  rows,
+  file_mib: round(fileMiB),
+  runs: runs.length,
+  staged_s: pick('staged_s'),
+  total_s: pick('total_s'),
+  rows_per_s: pick('rows_per_s'),
+  idle_rss_mib: pick('idle_rss_mib'),
+  peak_rss_mib: pick('peak_rss_mib'),
+  each: runs,
+  code: codeVersion(),
+  machine: machineInfo(),
+};
+printResult(
+  common.quiet,
+  [
+    `contact import of ${rows.toLocaleString('en')} rows (${result.file_mib} MiB CSV) over HTTP on ${common.db}, median of ${runs.length}:`,
+    `  202 (received, checked, staged) after ${result.staged_s} s, completed after ${result.total_s} s (${result.rows_per_s} rows/s; target < 120 s)`,
+    `  server RSS: idle ${result.idle_rss_mib} MiB, peak ${result.peak_rss_mib} MiB`,
+  ],
+  result,
+);

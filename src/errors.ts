@@ -65,7 +65,7 @@ export const API_ERRORS = {
   unknown_template: { status: 422, description: 'The `template_id` names no template of the account.' },
   invalid_contact: { status: 422, description: 'A contact field breaks a rule (a phone number that is not valid, an e-mail address, a gender, a time zone); `details` names each field.' },
   contact_guid_taken: { status: 409, description: 'The project has a contact with this `guid` already.' },
-  invalid_import: { status: 422, description: 'An imported contacts file (CSV or XLSX) has bad rows; `details` names each row (`row 12`) and its problem. Nothing was imported.' },
+  invalid_import: { status: 422, description: 'An imported contacts file (CSV or XLSX) has bad rows (a guid twice in the file too), or cannot be read; `details` names each row (`row 12`) and its problem, the first 100. Nothing was imported. (POST /v1/contacts/import; POST /v1/contacts/imports reports the same in the import object.)' },
   invalid_template: { status: 422, description: 'A template text is not valid LiquidJS; the message quotes the parser.' },
   template_render_failed: { status: 422, description: 'A template could not be rendered for the contact: it uses a variable the contact and the parameters lack (the message names it).' },
   ip_range_taken: { status: 409, description: 'The address range is opened for the compatibility APIs already; close it first.' },

@@ -1,7 +1,7 @@
 import { encodeTime, monotonicFactory } from 'ulid';
 
 /** Type prefixes of our opaque ids (API conventions: `msg_…`, `bat_…`, …). */
-export type IdPrefix = 'msg' | 'bat' | 'key' | 'acc' | 'usr' | 'evt' | 'req' | 'urc' | 'smc' | 'inb' | 'rte' | 'snd' | 'whk' | 'whd' | 'wha' | 'ses' | 'aud' | 'ver' | 'prj' | 'cnt' | 'tpl' | 'mlg' | 'led' | 'prc' | 'cip' | 'lst' | 'exp' | 'trg' | 'tre' | 'seg';
+export type IdPrefix = 'msg' | 'bat' | 'key' | 'acc' | 'usr' | 'evt' | 'req' | 'urc' | 'smc' | 'inb' | 'rte' | 'snd' | 'whk' | 'whd' | 'wha' | 'ses' | 'aud' | 'ver' | 'prj' | 'cnt' | 'tpl' | 'mlg' | 'led' | 'prc' | 'cip' | 'lst' | 'exp' | 'trg' | 'tre' | 'seg' | 'imp';
 
 /**
  * ulid's default PRNG asks the OS for randomness once per character (16 calls

@@ -1,11 +1,10 @@
-import type { Kysely, Transaction } from 'kysely';
+import type { Kysely } from 'kysely';
 import { newId } from '../domain/ids.ts';
 import { isValidTimeZone } from '../domain/quiet-hours.ts';
 import { parseGender, type ContactFields, type Gender } from '../domain/templates.ts';
 import type { ErrorDetail } from '../errors.ts';
 import { normalizePhone } from '../sms/phone.ts';
 import type { ContactsTable, DB } from './schema.ts';
-import { fixedChunks } from './shapes.ts';
 
 export type AttributeValue = string | number | boolean | null;
 
@@ -131,7 +130,8 @@ export class ContactGuidTakenError extends Error {
   }
 }
 
-const EMPTY: Omit<ContactsTable, 'id' | 'account_id' | 'project_id' | 'created_at' | 'updated_at'> = {
+/** What a new contact has in the columns it was not given. */
+export const CONTACT_DEFAULTS: Omit<ContactsTable, 'id' | 'account_id' | 'project_id' | 'created_at' | 'updated_at'> = {
   guid: null,
   first_name: null,
   last_name: null,
@@ -164,7 +164,7 @@ export class ContactsRepository {
   }
 
   async create(accountId: string, projectId: string, patch: ContactPatch, now = Date.now()): Promise<Contact> {
-    const row: ContactsTable = { ...EMPTY, ...patch, id: newId('cnt', now), account_id: accountId, project_id: projectId, created_at: now, updated_at: now };
+    const row: ContactsTable = { ...CONTACT_DEFAULTS, ...patch, id: newId('cnt', now), account_id: accountId, project_id: projectId, created_at: now, updated_at: now };
     // Checked first: inside a PostgreSQL transaction a failed insert leaves nothing to ask with.
     if (row.guid !== null && (await this.getByGuid(accountId, projectId, row.guid))) throw new ContactGuidTakenError(row.guid);
     try {
@@ -242,36 +242,6 @@ export class ContactsRepository {
   async delete(accountId: string, id: string): Promise<boolean> {
     const result = await this.#db.deleteFrom('contacts').where('account_id', '=', accountId).where('id', '=', id).executeTakeFirst();
     return Number(result.numDeletedRows) > 0;
-  }
-
-  /**
-   * Writes an import in one transaction: rows with a guid replace the
-   * project's contact with that guid (the columns the file has), the others
-   * are new contacts. All or nothing.
-   */
-  async importRows(accountId: string, projectId: string, rows: ContactPatch[], columns: readonly (keyof ContactPatch)[], now = Date.now()): Promise<{ created: number; updated: number }> {
-    return this.#db.transaction().execute(async (tx) => {
-      let created = 0;
-      let updated = 0;
-      for (const chunk of fixedChunks(rows)) {
-        const guids = chunk.flatMap((r) => (r.guid ? [r.guid] : []));
-        const known = guids.length === 0 ? new Set<string>() : new Set((await tx.selectFrom('contacts').select('guid').where('account_id', '=', accountId).where('project_id', '=', projectId).where('guid', 'in', guids).execute()).map((r) => r.guid!));
-        updated += chunk.filter((r) => r.guid && known.has(r.guid)).length;
-        created += chunk.length - chunk.filter((r) => r.guid && known.has(r.guid)).length;
-        await ContactsRepository.#upsert(tx, chunk.map((r) => ({ ...EMPTY, ...r, id: newId('cnt', now), account_id: accountId, project_id: projectId, created_at: now, updated_at: now })), columns);
-      }
-      return { created, updated };
-    });
-  }
-
-  static async #upsert(tx: Transaction<DB>, rows: ContactsTable[], columns: readonly (keyof ContactPatch)[]): Promise<void> {
-    if (rows.length === 0) return;
-    const set = Object.fromEntries([...columns.filter((c) => c !== 'guid'), 'updated_at'].map((c) => [c, (eb: { ref(name: string): unknown }) => eb.ref(`excluded.${c}`)]));
-    await tx
-      .insertInto('contacts')
-      .values(rows)
-      .onConflict((oc) => oc.columns(['account_id', 'project_id', 'guid']).doUpdateSet(set as never))
-      .execute();
   }
 
   /**

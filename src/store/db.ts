@@ -26,6 +26,7 @@ import * as templatesBalance from './migrations/020-templates-balance.ts';
 import * as cabinetSwitchesExportChunks from './migrations/022-cabinet-switches-export-chunks.ts';
 import * as unmatchedTemplates from './migrations/025-unmatched-templates.ts';
 import * as verificationSweep from './migrations/024-verification-sweep.ts';
+import * as contactImports from './migrations/026-contact-imports.ts';
 import type { DB } from './schema.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -74,6 +75,7 @@ const migrations: Record<string, Migration> = {
   '022-cabinet-switches-export-chunks': cabinetSwitchesExportChunks,
   '024-verification-sweep': verificationSweep,
   '025-unmatched-templates': unmatchedTemplates,
+  '026-contact-imports': contactImports,
 };
 
 // bigint columns hold epoch milliseconds, well inside Number's exact range.

@@ -493,6 +493,62 @@ export interface ProjectsTable {
   updated_at: number;
 }
 
+/** A staged contact import (migration 026): received → checking → applying → completed, or failed with its report. */
+export interface ContactImportsTable {
+  id: string;
+  account_id: string;
+  project_id: string;
+  /** csv | xlsx */
+  format: string;
+  /** received | checking | applying | completed | failed */
+  status: string;
+  /** JSON array of the contact columns the file has */
+  columns: string;
+  /** data rows read (the header not counted) */
+  rows: number;
+  bad_rows: number;
+  /** JSON array of { field: "row N", issue }, the first 100 */
+  problems: string;
+  /** the largest row number staged */
+  last_row: number;
+  /** rows up to this number are in contacts (the SQLite apply's resume point) */
+  applied_row: number;
+  created: number;
+  updated: number;
+  error: string | null;
+  created_by: string | null;
+  /** the process that holds the job (a random token per process) while received, checking or applying */
+  owner: string | null;
+  /** renewed by the owner; once lapsed, an applying job is taken over, an unfinished upload failed */
+  lease_until: number | null;
+  created_at: number;
+  /** when the whole file was in */
+  received_at: number | null;
+  completed_at: number | null;
+}
+
+/** A checked row of an import, as it will be written; deleted when the job ends. */
+export interface ContactImportRowsTable {
+  import_id: string;
+  account_id: string;
+  /** the file's row number (the header is row 1) */
+  row_no: number;
+  /** the id a new contact gets */
+  contact_id: string;
+  guid: string | null;
+  first_name: string | null;
+  last_name: string | null;
+  middle_name: string | null;
+  gender: string | null;
+  phones: string;
+  emails: string;
+  messenger_ids: string;
+  time_zone: string | null;
+  attributes: string;
+  consent: string;
+  blocked: number;
+}
+
 export interface ContactsTable {
   id: string;
   account_id: string;
@@ -754,6 +810,8 @@ export interface DB {
   verifications: VerificationsTable;
   projects: ProjectsTable;
   contacts: ContactsTable;
+  contact_imports: ContactImportsTable;
+  contact_import_rows: ContactImportRowsTable;
   contact_lists: ContactListsTable;
   contact_list_members: ContactListMembersTable;
   templates: TemplatesTable;

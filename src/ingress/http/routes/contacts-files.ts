@@ -2,7 +2,6 @@ import { PassThrough, Readable } from 'node:stream';
 import { parse as parseCsv } from 'csv-parse';
 import { stringify } from 'csv-stringify/sync';
 import type ExcelJS from 'exceljs';
-import type { ErrorDetail } from '../../../errors.ts';
 import { loadExcel } from '../xlsx.ts';
 import { normalizeContact, type Contact, type ContactInput, type ContactPatch } from '../../../store/contacts.ts';
 
@@ -11,21 +10,23 @@ import { normalizeContact, type Contact, type ContactInput, type ContactPatch } 
 export const XLSX_TYPE = 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet';
 export const MAX_LISTED_PROBLEMS = 100;
 /**
- * Rows per file. The import is one transaction, and on SQLite a transaction
- * holds the one write lock that the delivery thread also needs (it waits at
- * most 5 s): 50,000 rows take about 2.5 s on a busy 2-core machine.
+ * Rows per file. Imports are staged and applied in short transactions
+ * (store/contact-imports.ts), so the limit is the staging table's size, not a
+ * write lock: 5,000,000 rows.
  */
-export const MAX_IMPORT_ROWS = 50_000;
+export const MAX_IMPORT_ROWS = 5_000_000;
 
-/** Rows of a CSV file (`,` or `;` separated, UTF-8 with or without BOM). */
-export async function* csvRows(text: string): AsyncGenerator<string[]> {
-  const parser = Readable.from([text]).pipe(parseCsv({ bom: true, delimiter: [',', ';'], relax_column_count: true, skip_empty_lines: true, trim: true }));
+/** Rows of a CSV file (`,` or `;` separated, UTF-8 with or without BOM), read as the stream comes. */
+export async function* csvRows(input: string | Readable): AsyncGenerator<string[]> {
+  const source = typeof input === 'string' ? Readable.from([input]) : input;
+  const parser = source.pipe(parseCsv({ bom: true, delimiter: [',', ';'], relax_column_count: true, skip_empty_lines: true, trim: true }));
+  source.once('error', (err) => parser.destroy(err));
   for await (const record of parser) yield record as string[];
 }
 
 /** Rows of the first worksheet of an XLSX file, each cell as text. */
-export async function* xlsxRows(file: Buffer): AsyncGenerator<string[]> {
-  const reader = new (await loadExcel()).stream.xlsx.WorkbookReader(Readable.from([file]), { sharedStrings: 'cache', worksheets: 'emit', hyperlinks: 'ignore', styles: 'ignore' });
+export async function* xlsxRows(file: Buffer | Readable): AsyncGenerator<string[]> {
+  const reader = new (await loadExcel()).stream.xlsx.WorkbookReader(Buffer.isBuffer(file) ? Readable.from([file]) : file, { sharedStrings: 'cache', worksheets: 'emit', hyperlinks: 'ignore', styles: 'ignore' });
   for await (const sheet of reader) {
     for await (const row of sheet as AsyncIterable<ExcelJS.Row>) {
       const values = Array.isArray(row.values) ? row.values.slice(1) : [];
@@ -54,38 +55,29 @@ const YES = new Set(['1', 'true', 'yes', 'да', 'y']);
 const NO = new Set(['0', 'false', 'no', 'нет', 'n', '']);
 const list = (cell: string) => cell.split(/[,;|]/).map((s) => s.trim()).filter(Boolean);
 
-export interface ImportOutcome {
-  rows: ContactPatch[];
-  columns: (keyof ContactPatch)[];
-  problems: ErrorDetail[];
-  badRows: number;
-}
+/** What checkContactsFile yields: the header's columns first, then each data row, good (its columns to write) or bad (its issues). */
+export type CheckedRow = { header: (keyof ContactPatch)[] } | { row: number; patch: ContactPatch } | { row: number; issues: string[] };
 
 /**
- * Reads a contacts file: a header row, then one contact a row. Columns:
- * guid, first_name, last_name, middle_name, gender, time_zone, phones (or
- * phone; several split by `,`/`;`/`|`), emails (or email), blocked,
+ * Reads a contacts file a row at a time: a header row, then one contact a row.
+ * Columns: guid, first_name, last_name, middle_name, gender, time_zone, phones
+ * (or phone; several split by `,`/`;`/`|`), emails (or email), blocked,
  * consent.<channel>, messenger.<name>, attributes/consent/messenger_ids as
  * JSON objects, and any other column as a custom attribute. Every row is
- * checked; the problems name their row (the header is row 1).
+ * checked on its own (normalizeContact); rows are numbered as in the file (the
+ * header is row 1). A header naming none of guid, phones, emails is a bad row 1,
+ * and so is an empty file. A guid repeated across rows is found later, in the
+ * staged rows (ContactImportsRepository.check), so nothing here grows with the file.
  */
-export async function readContactsFile(source: AsyncIterable<string[]>, defaultRegion: string): Promise<ImportOutcome> {
-  const problems: ErrorDetail[] = [];
-  const rows: ContactPatch[] = [];
-  const seenGuids = new Map<string, number>();
+export async function* checkContactsFile(source: AsyncIterable<string[]>, defaultRegion: string, maxRows = MAX_IMPORT_ROWS): AsyncGenerator<CheckedRow> {
   let header: string[] | undefined;
   let columns: (keyof ContactPatch)[] = [];
-  let badRows = 0;
   let rowNumber = 0;
-  const problem = (row: number, issue: string) => {
-    if (problems.length < MAX_LISTED_PROBLEMS) problems.push({ field: `row ${row}`, issue });
-  };
   for await (const cells of source) {
     rowNumber++;
-    if (rowNumber > MAX_IMPORT_ROWS + 1) {
-      problem(rowNumber, `a file may hold at most ${MAX_IMPORT_ROWS} contacts; split it`);
-      badRows++;
-      break;
+    if (rowNumber > maxRows + 1) {
+      yield { row: rowNumber, issues: [`a file may hold at most ${maxRows} contacts; split it`] };
+      return;
     }
     if (!header) {
       header = cells.map((c) => c.trim());
@@ -101,7 +93,8 @@ export async function readContactsFile(source: AsyncIterable<string[]>, defaultR
         else if (h !== 'id') set.add('attributes');
       }
       columns = [...set];
-      if (!set.has('phones') && !set.has('emails') && !set.has('guid')) problem(1, 'the header row names none of guid, phones, emails');
+      yield { header: columns };
+      if (!set.has('phones') && !set.has('emails') && !set.has('guid')) yield { row: 1, issues: ['the header row names none of guid, phones, emails'] };
       continue;
     }
     const input: ContactInput = {};
@@ -139,21 +132,10 @@ export async function readContactsFile(source: AsyncIterable<string[]>, defaultR
     if (columns.includes('emails')) input.emails ??= [];
     const normalized = normalizeContact(input, defaultRegion);
     if (!normalized.ok) issues.push(...normalized.details.map((d) => `${d.field}: ${d.issue}`));
-    const guid = normalized.ok ? normalized.patch.guid : undefined;
-    if (guid) {
-      const first = seenGuids.get(guid);
-      if (first !== undefined) issues.push(`guid ${guid} repeats row ${first}`);
-      else seenGuids.set(guid, rowNumber);
-    }
-    if (issues.length > 0 || !normalized.ok) {
-      badRows++;
-      for (const issue of issues) problem(rowNumber, issue);
-      continue;
-    }
-    rows.push(normalized.patch);
+    if (issues.length > 0 || !normalized.ok) yield { row: rowNumber, issues };
+    else yield { row: rowNumber, patch: normalized.patch };
   }
-  if (!header) problem(1, 'the file is empty; it needs a header row');
-  return { rows, columns, problems, badRows: badRows + (header ? 0 : 1) };
+  if (!header) yield { row: 1, issues: ['the file is empty; it needs a header row'] };
 }
 
 export const EXPORT_COLUMNS = ['id', 'guid', 'first_name', 'last_name', 'middle_name', 'gender', 'phones', 'emails', 'time_zone', 'blocked', 'consent', 'messenger_ids', 'attributes'];

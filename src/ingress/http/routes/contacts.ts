@@ -9,7 +9,8 @@ import { decodeCursor, encodeCursor } from '../cursor.ts';
 import type { HttpDeps } from '../deps.ts';
 import { ErrorSchema, IdParams } from '../schemas.ts';
 import { idempotentCreate } from './idempotent-create.ts';
-import { csvExport, csvRows, readContactsFile, XLSX_TYPE, xlsxExport, xlsxRows } from './contacts-files.ts';
+import { ContactImportRunner, ContactImportSchema, contactImportReadRoutes, MAX_IMPORT_BYTES, presentImport } from './contact-imports.ts';
+import { csvExport, MAX_IMPORT_ROWS, XLSX_TYPE, xlsxExport } from './contacts-files.ts';
 
 const Str = (maxLength: number, description?: string) => Type.Union([Type.String({ maxLength }), Type.Null()], description ? { description } : {});
 const Attribute = Type.Union([Type.String({ maxLength: 2000 }), Type.Number(), Type.Boolean(), Type.Null()]);
@@ -81,7 +82,6 @@ export const presentContact = (c: Contact) => ({ ...c, object: 'contact' as cons
 const security = [{ bearerAuth: [] }];
 const errors = { 400: ErrorSchema, 401: ErrorSchema, 404: ErrorSchema, 409: ErrorSchema, 413: ErrorSchema, 415: ErrorSchema, 422: ErrorSchema };
 const IdempotencyHeader = Type.Object({ 'idempotency-key': Type.Optional(Type.String({ description: 'repeat-safe key, 24 h' })) });
-const MAX_IMPORT_BYTES = 32 * 1024 * 1024;
 
 function toInput(body: Static<typeof ContactPatchBody>): ContactInput {
   return body;
@@ -101,10 +101,43 @@ export function contactsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
     return project;
   };
   const guidTaken = (err: unknown) => (err instanceof ContactGuidTakenError ? new ApiError('contact_guid_taken', err.message, [{ field: 'guid', issue: 'used by another contact of the project' }]) : err);
+  const imports = new ContactImportRunner(deps.database, deps.log);
+  /** The upload as a stream (never the whole file in memory), checked and staged: the job once checked. */
+  const receive = async (request: { body: unknown; headers: Record<string, unknown> }, auth: ReturnType<typeof requireAuth>, projectId: string) => {
+    const body = request.body;
+    const type = String(request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+    if (!(body instanceof Readable) || (type !== 'text/csv' && type !== XLSX_TYPE)) throw new ApiError('unsupported_media_type', `send the file as text/csv or ${XLSX_TYPE}`);
+    return imports.receive({ accountId: auth.account.id, projectId, defaultRegion: auth.account.default_region, format: type === 'text/csv' ? 'csv' : 'xlsx', body, createdBy: auth.session?.userId ?? auth.keyId });
+  };
   return async (app) => {
-    // Imports come as files; the parsers are this plugin's alone.
-    app.addContentTypeParser('text/csv', { parseAs: 'string', bodyLimit: MAX_IMPORT_BYTES }, (_request, body, done) => done(null, body));
-    app.addContentTypeParser(XLSX_TYPE, { parseAs: 'buffer', bodyLimit: MAX_IMPORT_BYTES }, (_request, body, done) => done(null, body));
+    // Imports come as files, read as they stream in (contact-imports.ts counts the bytes); the parsers are this plugin's alone.
+    app.addContentTypeParser('text/csv', (_request, payload, done) => done(null, payload));
+    app.addContentTypeParser(XLSX_TYPE, (_request, payload, done) => done(null, payload));
+    await imports.keep(app);
+    contactImportReadRoutes(app, imports);
+
+    app.post(
+      '/v1/contacts/imports',
+      {
+        schema: {
+          summary: 'Import contacts from a file, in the background',
+          description:
+            `Body: a CSV file (\`Content-Type: text/csv\`, \`,\` or \`;\` separated, UTF-8) or an XLSX workbook (\`${XLSX_TYPE}\`, its first sheet), at most 1 GiB and ${MAX_IMPORT_ROWS.toLocaleString('en')} rows, with a header row; columns as for POST /v1/contacts/import. ` +
+            'The file is read as it arrives, every row checked and staged; answers 202 with the import once the whole file is in and checked: `failed` with `bad_rows` and the first 100 `problems` (nothing is imported), or `applying`. ' +
+            'Poll GET /v1/contacts/imports/{id} until `completed`. A guid twice in a file is a bad row. All or nothing: once applying, every row is written, even across a restart of the gateway.',
+          tags: ['contacts'],
+          security,
+          querystring: Type.Object({ project_id: Type.String({ minLength: 1, maxLength: 64 }) }, { additionalProperties: false }),
+          response: { 202: ContactImportSchema, ...errors },
+        },
+      },
+      async (request, reply) => {
+        const auth = requireAuth(request);
+        const projectId = (await projectOf(auth.account.id, request.query.project_id)).id;
+        const { job } = await receive(request, auth, projectId);
+        return reply.code(202).send(presentImport(job));
+      },
+    );
 
     app.post(
       '/v1/contacts',
@@ -215,14 +248,13 @@ export function contactsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
     app.post(
       '/v1/contacts/import',
       {
-        bodyLimit: MAX_IMPORT_BYTES,
         schema: {
           summary: 'Import contacts from a file',
           description:
-            `Body: a CSV file (\`Content-Type: text/csv\`, \`,\` or \`;\` separated, UTF-8) or an XLSX workbook (\`${XLSX_TYPE}\`, its first sheet), at most 32 MiB and 50,000 rows, with a header row. ` +
+            `Body: a CSV file (\`Content-Type: text/csv\`, \`,\` or \`;\` separated, UTF-8) or an XLSX workbook (\`${XLSX_TYPE}\`, its first sheet), at most 1 GiB and ${MAX_IMPORT_ROWS.toLocaleString('en')} rows, with a header row. ` +
             'Columns: guid, first_name, last_name, middle_name, gender, phones (or phone), emails (or email), time_zone, blocked, consent.<channel>, messenger.<name>, ' +
             'attributes/consent/messenger_ids as JSON, any other column a custom attribute (docs/contacts.md). A row whose guid the project has replaces that contact\'s columns the file has. ' +
-            'Every row is checked first; if any is bad, nothing is imported and `invalid_import` lists the rows. Otherwise all rows are written in one transaction.',
+            'Every row is checked first; if any is bad (a guid twice in the file too), nothing is imported and `invalid_import` lists the rows. Otherwise all rows are written, all or nothing, and the answer waits for it: the same staged job as POST /v1/contacts/imports (which answers at once and suits large files).',
           tags: ['contacts'],
           security,
           querystring: Type.Object({ project_id: Type.String({ minLength: 1, maxLength: 64 }) }, { additionalProperties: false }),
@@ -232,22 +264,14 @@ export function contactsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
       async (request) => {
         const auth = requireAuth(request);
         const projectId = (await projectOf(auth.account.id, request.query.project_id)).id;
-        const body: unknown = request.body;
-        let source: AsyncIterable<string[]>;
-        if (typeof body === 'string') source = csvRows(body);
-        else if (Buffer.isBuffer(body)) source = xlsxRows(body);
-        else throw new ApiError('unsupported_media_type', `send the file as text/csv or ${XLSX_TYPE}`);
-        let outcome;
-        try {
-          outcome = await readContactsFile(source, auth.account.default_region);
-        } catch (err) {
-          throw new ApiError('invalid_import', `the file cannot be read: ${(err as Error).message.split('\n')[0]}`, [{ field: '(body)', issue: 'unreadable' }]);
-        }
-        if (outcome.badRows > 0) {
-          throw new ApiError('invalid_import', `${outcome.badRows} bad row(s) (the first ${outcome.problems.length} listed); nothing was imported`, outcome.problems);
-        }
-        const written = await repo.importRows(auth.account.id, projectId, outcome.rows, outcome.columns);
-        return { object: 'contact_import' as const, rows: outcome.rows.length, ...written };
+        // The same staged job as POST /v1/contacts/imports, waited for.
+        const { job, applied } = await receive(request, auth, projectId);
+        if (job.status === 'failed' && job.bad_rows === 0) throw new ApiError('invalid_import', job.error ?? 'the file cannot be read', [{ field: '(body)', issue: 'unreadable' }]);
+        if (job.status === 'failed') throw new ApiError('invalid_import', `${job.bad_rows} bad row(s) (the first ${presentImport(job).problems.length} problems listed); nothing was imported`, presentImport(job).problems);
+        await applied;
+        const done = (await imports.repo.get(auth.account.id, job.id))!;
+        if (done.status !== 'completed') throw new Error(`contact import ${job.id} is ${done.status}${done.error ? `: ${done.error}` : ''}`);
+        return { object: 'contact_import' as const, rows: done.rows, created: done.created, updated: done.updated };
       },
     );
 

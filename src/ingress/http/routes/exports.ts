@@ -9,6 +9,7 @@ import { requireAuth } from '../auth.ts';
 import { decodeCursor, encodeCursor } from '../cursor.ts';
 import type { HttpDeps } from '../deps.ts';
 import { ErrorSchema, IdParams } from '../schemas.ts';
+import { keepLeases, LEASE_MS } from './job-leases.ts';
 import { csvOf, reportFilter, reportRows, ReportFiltersSchema, writeXlsx, type ReportFilters } from './reports.ts';
 
 const ExportSchema = Type.Object(
@@ -72,9 +73,7 @@ const present = (e: ExportRow, now = Date.now()) => ({
 const PROGRESS_EVERY = 10_000;
 // The file goes to the database in chunks of this size: what one export holds in memory.
 const CHUNK_BYTES = 256 * 1024;
-// A job is its process's while the process renews the lease; a lapsed one is failed by whichever process sweeps first.
-const LEASE_MS = 60_000;
-const RENEW_MS = 10_000;
+// A job is its process's while the process renews the lease (job-leases.ts); a lapsed one is failed by whichever process sweeps first.
 const SWEEP_MS = 60_000;
 
 /** A writable that stores what it is given as the export's chunks, CHUNK_BYTES at a time (back-pressure: one insert at a time). */
@@ -163,25 +162,13 @@ export function exportsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
   }
 
   const sweep = async () => {
-    try {
-      await jobs.failLapsed();
-      while ((await jobs.purgeExpired()) > 0);
-    } catch (err) {
-      deps.log.warn({ err }, 'the export sweep failed; it runs again in a minute');
-    }
+    await jobs.failLapsed();
+    while ((await jobs.purgeExpired()) > 0);
   };
 
   return async (app) => {
     // What a stopped process left unfinished is not resumed: failed once its lease lapsed. Other nodes' jobs are theirs.
-    await sweep();
-    const renewing = setInterval(() => void jobs.renew(owner, Date.now() + LEASE_MS).catch((err: unknown) => deps.log.warn({ err }, 'renewing the export leases failed')), RENEW_MS);
-    const sweeping = setInterval(() => void sweep(), SWEEP_MS);
-    renewing.unref();
-    sweeping.unref();
-    app.addHook('onClose', async () => {
-      clearInterval(renewing);
-      clearInterval(sweeping);
-    });
+    await keepLeases(app, deps.log, 'export', { renew: (until) => jobs.renew(owner, until), sweep }, SWEEP_MS);
 
     app.post(
       '/v1/exports',

@@ -1,0 +1,175 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { Readable } from 'node:stream';
+import { ContactImportRunner } from '../src/ingress/http/routes/contact-imports.ts';
+import { LEASE_MS } from '../src/ingress/http/routes/job-leases.ts';
+import { createLogger } from '../src/log.ts';
+import { APPLY_CHUNK_ROWS } from '../src/store/contact-imports.ts';
+import { dialects, startTestGateway, type TestGateway } from './helpers.ts';
+
+const csv = (n: number, edit: (i: number, line: string) => string = (_i, l) => l, from = 0) => {
+  const lines = ['guid,first_name,phone,city'];
+  for (let i = from; i < from + n; i++) lines.push(edit(i, `g-${i},Имя${i},+7916${String(i).padStart(7, '0')},Город${i % 10}`));
+  return lines.join('\n') + '\n';
+};
+
+/** Staged contact imports (POST /v1/contacts/imports) on both databases: reports, all or nothing, a takeover after a crash. */
+for (const dialect of await dialects()) {
+  describe(`contact imports on ${dialect.name}`, { skip: dialect.skip }, () => {
+    let t: TestGateway;
+    let projectId: string;
+    const call = async (method: 'GET' | 'POST', url: string, body?: unknown) => {
+      const res = await t.gateway.app.inject({ method, url, headers: { authorization: `Bearer ${t.apiKey}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, ...(body === undefined ? {} : { payload: JSON.stringify(body) }) });
+      return { status: res.statusCode, body: res.json() };
+    };
+    const upload = async (payload: string, url = `/v1/contacts/imports?project_id=${projectId}`) => {
+      const res = await t.gateway.app.inject({ method: 'POST', url, headers: { authorization: `Bearer ${t.apiKey}`, 'content-type': 'text/csv' }, payload });
+      return { status: res.statusCode, body: res.json() };
+    };
+    const contacts = async () => Number((await t.gateway.database.db.selectFrom('contacts').select((eb) => eb.fn.countAll().as('n')).where('project_id', '=', projectId).executeTakeFirstOrThrow()).n);
+    const staged = async () => Number((await t.gateway.database.db.selectFrom('contact_import_rows').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
+    /** Polls the job until it ended (it is applied in the background). */
+    const ended = async (id: string) => {
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        const job = await call('GET', `/v1/contacts/imports/${id}`);
+        if (job.body.status === 'completed' || job.body.status === 'failed') return job.body;
+        if (Date.now() > deadline) throw new Error(`import ${id} still ${job.body.status}`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    };
+
+    before(async () => {
+      t = await startTestGateway(dialect.name);
+      projectId = (await call('POST', '/v1/projects', { name: 'Imports', code: 'imp' })).body.id;
+    });
+    after(async () => t?.close());
+
+    test('1. a file with bad rows imports nothing and reports each, in row order; its staged rows are gone', async () => {
+      const file = csv(3000, (i, line) => (i === 3 ? line.replace(/\+7916\d+/, '12345') : i === 2500 ? line.replace('g-2500', 'g-10') : line));
+      const res = await upload(file);
+      assert.equal(res.status, 202, JSON.stringify(res.body));
+      assert.equal(res.body.object, 'contact_import');
+      assert.match(res.body.id, /^imp_/);
+      assert.equal(res.body.status, 'failed');
+      assert.equal(res.body.rows, 3000);
+      assert.equal(res.body.bad_rows, 2);
+      assert.deepEqual(res.body.problems.map((p: { field: string }) => p.field), ['row 5', 'row 2502']);
+      assert.match(res.body.problems[1].issue, /guid g-10 repeats row 12/);
+      assert.equal(res.body.created, 0);
+      assert.equal(await contacts(), 0, 'nothing half-imported');
+      assert.equal(await staged(), 0, 'staged rows deleted; the report is kept');
+      const again = await call('GET', `/v1/contacts/imports/${res.body.id}`);
+      assert.deepEqual(again.body, res.body);
+      const sync = await upload(file, `/v1/contacts/import?project_id=${projectId}`);
+      assert.equal(sync.status, 422);
+      assert.equal(sync.body.error.code, 'invalid_import');
+      assert.deepEqual(sync.body.error.details.map((p: { field: string }) => p.field), ['row 5', 'row 2502']);
+    });
+
+    test('2. a good file imports every row; a second one updates the contacts it names and creates the rest', async () => {
+      const res = await upload(csv(5000));
+      assert.equal(res.status, 202, JSON.stringify(res.body));
+      assert.ok(['applying', 'completed'].includes(res.body.status), res.body.status);
+      const done = await ended(res.body.id);
+      assert.equal(done.status, 'completed', JSON.stringify(done));
+      assert.deepEqual([done.rows, done.created, done.updated, done.applied_rows, done.bad_rows], [5000, 5000, 0, 5000, 0]);
+      assert.ok(done.received_at && done.completed_at);
+      assert.equal(await contacts(), 5000);
+      const next = await upload(csv(1000, (_i, l) => l.replace('Имя', 'Новое'), 4500), `/v1/contacts/import?project_id=${projectId}`);
+      assert.equal(next.status, 200, JSON.stringify(next.body));
+      assert.deepEqual(next.body, { object: 'contact_import', rows: 1000, created: 500, updated: 500 });
+      assert.equal(await contacts(), 5500);
+      const changed = (await call('GET', '/v1/contacts?guid=g-4700')).body.data[0];
+      assert.equal(changed.first_name, 'Новое4700');
+      assert.deepEqual(changed.attributes, { city: 'Город0' });
+      assert.equal(await staged(), 0);
+      const list = await call('GET', '/v1/contacts/imports?limit=2');
+      assert.equal(list.body.data.length, 2);
+      assert.ok(list.body.next_cursor);
+      assert.equal((await call('GET', `/v1/contacts/imports?limit=2&cursor=${list.body.next_cursor}`)).body.data.length, 2, 'four imports so far');
+    });
+
+    test('3. a process that stops while applying: another takes the job over once its lease lapsed and applies every row once', async () => {
+      const log = createLogger('silent');
+      const db = t.gateway.database;
+      const other = (await call('POST', '/v1/projects', { name: 'Crash', code: 'crash' })).body.id;
+      const first = new ContactImportRunner(db, log);
+      const n = APPLY_CHUNK_ROWS * 2 + 500;
+      const account = await t.gateway.database.db.selectFrom('accounts').select(['id', 'default_region']).where('id', '=', t.accountId).executeTakeFirstOrThrow();
+      // The first process receives and checks the file, then stops after one chunk (SQLite) or mid-transaction (PostgreSQL).
+      const stopped = new ContactImportRunner(db, log);
+      const crashAfterOne = async () => {
+        throw new Error('the process died');
+      };
+      const { job } = await (async () => {
+        // receive() queues the apply; this process's apply is replaced by one that dies.
+        const received = await stopped.repo.create({ accountId: account.id, projectId: other, format: 'csv', createdBy: null, owner: stopped.owner, leaseUntil: Date.now() + LEASE_MS });
+        let row = 1;
+        const rows = csv(n).trim().split('\n').slice(1).map((line) => {
+          row++;
+          const [guid, name, phone] = line.split(',');
+          return { row, patch: { guid: guid!, first_name: name!, phones: JSON.stringify([phone]) } };
+        });
+        for (let i = 0; i < rows.length; i += 1000) await stopped.repo.stage(account.id, received.id, stopped.owner, rows.slice(i, i + 1000), { columns: ['guid', 'first_name', 'phones'], rows: Math.min(i + 1000, n), badRows: 0, problems: [] });
+        const checked = await stopped.repo.check(account.id, received.id, stopped.owner, { columns: ['guid', 'first_name', 'phones'], rows: n, badRows: 0, problems: [] });
+        assert.equal(checked!.status, 'applying');
+        return { job: checked! };
+      })();
+      // On PostgreSQL the apply is one transaction: a process dying in it leaves nothing applied, as if it never began.
+      if (dialect.name === 'sqlite') await assert.rejects(stopped.repo.applyAll(account.id, job.id, stopped.owner, crashAfterOne), /the process died/);
+      const half = (await first.repo.get(account.id, job.id))!;
+      const appliedBefore = Number((await db.db.selectFrom('contacts').select((eb) => eb.fn.countAll().as('n')).where('project_id', '=', other).executeTakeFirstOrThrow()).n);
+      if (dialect.name === 'sqlite') {
+        assert.equal(half.applied_row, APPLY_CHUNK_ROWS, 'one chunk applied');
+        assert.equal(appliedBefore, APPLY_CHUNK_ROWS - 1, 'its rows are in (the header is row 1)');
+      }
+      // While the lease holds, nobody takes it; once it lapsed, the next process does and applies the rest.
+      assert.deepEqual(await first.sweep(), []);
+      const taken = await first.sweep(Date.now() + LEASE_MS + 1000);
+      assert.deepEqual(taken.map((j) => j.id), [job.id]);
+      await first.idle();
+      const done = (await first.repo.get(account.id, job.id))!;
+      assert.equal(done.status, 'completed', done.error ?? '');
+      assert.equal(done.created, n);
+      assert.equal(done.updated, 0);
+      const counts = await db.db
+        .selectFrom('contacts')
+        .select((eb) => [eb.fn.countAll().as('n'), eb.fn.count('guid').distinct().as('guids')])
+        .where('project_id', '=', other)
+        .executeTakeFirstOrThrow();
+      assert.deepEqual([Number(counts.n), Number(counts.guids)], [n, n], 'every row once');
+      // The stopped process, were it to wake up, applies nothing more: the job is not its own.
+      assert.equal(await stopped.repo.applyAll(account.id, job.id, stopped.owner), false);
+      assert.equal(await staged(), 0);
+      await first.stop();
+      await stopped.stop();
+    });
+
+    test('4. an upload cut off by a stopped process is failed by the sweep, its staged rows deleted', async () => {
+      const runner = new ContactImportRunner(t.gateway.database, createLogger('silent'));
+      // A stream that never ends: the upload is "in flight" when its process stops.
+      const body = new Readable({ read() {} });
+      body.push(csv(1500));
+      const receiving = runner.receive({ accountId: t.accountId, projectId, defaultRegion: 'RU', format: 'csv', body, createdBy: null });
+      let job;
+      for (;;) {
+        job = (await runner.repo.list(t.accountId, 1))[0]!;
+        if (job.status === 'received' && job.rows >= 1000) break;
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      assert.equal(job.status, 'received');
+      assert.ok((await staged()) >= 1000);
+      const sweeper = new ContactImportRunner(t.gateway.database, createLogger('silent'));
+      await sweeper.sweep(Date.now() + LEASE_MS + 1000);
+      const failed = (await runner.repo.get(t.accountId, job.id))!;
+      assert.equal(failed.status, 'failed');
+      assert.match(failed.error!, /cut off/);
+      assert.equal(await staged(), 0);
+      body.push(null);
+      const late = await receiving;
+      assert.equal(late.job.status, 'failed', 'the rest of the upload is not staged: the job is no longer this process\'s');
+      assert.equal(await staged(), 0);
+    });
+  });
+}
