@@ -210,6 +210,10 @@ for (const dialect of await dialects()) {
       const paused = await waitStatus(m.id, ['paused', 'finished'], 30_000);
       assert.deepEqual([paused.status, paused.paused_reason], ['paused', 'insufficient_balance']);
       assert.deepEqual(await messagesOf(m.id), [], 'nothing half-sent');
+      // A test send is paid like any message: refused without money.
+      const unpaid = await call('POST', `/v1/mailings/${m.id}/test`, { to: ['+79161110023'] });
+      assert.equal(unpaid.status, 200, JSON.stringify(unpaid.body));
+      assert.deepEqual([unpaid.body.messages[0].message_id, unpaid.body.messages[0].error?.code], [null, 'insufficient_balance']);
       assert.equal((await call('POST', '/v1/balance/entries', { account_id: t.accountId, kind: 'top_up', amount: '5.00' })).status, 201);
       await call('POST', `/v1/mailings/${m.id}/resume`);
       await waitStatus(m.id, ['finished'], 30_000);
@@ -220,6 +224,12 @@ for (const dialect of await dialects()) {
       const entries = (await call('GET', '/v1/balance/entries?limit=100')).body.data as { kind: string; amount: string; message_id: string | null }[];
       const ids = new Set(msgs.map((x) => x.id));
       assert.deepEqual(entries.filter((e) => e.message_id !== null && ids.has(e.message_id) && e.kind === 'reserve').map((e) => e.amount), ['-1.00', '-1.00']);
+      // With money, a test send is priced and reserved too.
+      const paid = await call('POST', `/v1/mailings/${m.id}/test`, { to: ['+79161110023'] });
+      const testId = paid.body.messages[0].message_id as string;
+      assert.ok(testId, JSON.stringify(paid.body));
+      assert.equal((await call('GET', `/v1/messages/${testId}`)).body.price, '1.00');
+      await until('the test send reserved', async () => ((await call('GET', '/v1/balance/entries?limit=100')).body.data as { kind: string; message_id: string | null }[]).some((e) => e.message_id === testId && e.kind === 'reserve') || undefined);
       assert.equal((await call('PUT', '/v1/prices', { account_id: t.accountId, channel: 'sms', price: '0.00' })).status, 200);
     });
   });

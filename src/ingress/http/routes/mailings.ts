@@ -19,6 +19,8 @@ import type { HttpDeps } from '../deps.ts';
 import { ErrorSchema, IdParams } from '../schemas.ts';
 import { idempotentCreate } from './idempotent-create.ts';
 import { TEMPLATE_CHANNELS } from './templates.ts';
+import { affordable } from '../../../pipeline/billing.ts';
+import { BalanceRepository } from '../../../store/balance.ts';
 
 const MailingSchema = Type.Object(
   {
@@ -170,6 +172,7 @@ export function mailingsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
   const lists = new ContactListsRepository(deps.database.db);
   const segments = new SegmentsRepository(deps.database.db);
   const contacts = new ContactsRepository(deps.database.db);
+  const balances = new BalanceRepository(deps.database.db);
   const mailingOf = async (accountId: string, id: string) => {
     const m = await repo.get(accountId, id);
     if (!m) throw new ApiError('not_found', `no mailing ${id} in this account`);
@@ -386,17 +389,16 @@ export function mailingsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
         const channel = ((JSON.parse(m.channels) as string[])[0] ?? 'sms') as Channel;
         if (!(CHANNELS as readonly string[]).includes(channel)) throw new ApiError('invalid_schedule', `a mailing cannot send on ${channel} yet`, [{ field: 'channels', issue: 'first channel not supported' }]);
         const now = Date.now();
-        const context = await acceptContext(auth.account, deps.mno, deps.senderRegistry);
+        // Priced and paid like any message: a test send is real traffic.
+        const context = await acceptContext(auth.account, deps.mno, deps.senderRegistry, deps.billing);
         const out: { to: string; message_id: string | null; error: { code: string; message: string } | null }[] = [];
-        const rows = [];
-        for (const to of request.body.to) {
-          const prepared = prepareMessage(auth.account, testRequest(m, channel, to, rendered.text, project.code), now, null, context);
-          if (!prepared.ok) out.push({ to, message_id: null, error: { code: prepared.error.code, message: prepared.error.message } });
-          else {
-            rows.push(prepared.row);
-            out.push({ to, message_id: prepared.row.id, error: null });
-          }
+        const prepared = request.body.to.map((to) => ({ to, p: prepareMessage(auth.account, testRequest(m, channel, to, rendered.text, project.code), now, null, context) }));
+        const { fits, refused } = await affordable(balances, auth.account.id, prepared.flatMap(({ p }) => (p.ok ? [p.row] : [])));
+        for (const { to, p } of prepared) {
+          const error = p.ok ? refused.get(p.row) : p.error;
+          out.push(error ? { to, message_id: null, error: { code: error.code, message: error.message } } : { to, message_id: p.ok ? p.row.id : null, error: null });
         }
+        const rows = [...fits];
         if (rows.length > 0) await deps.delivery.accept({ messages: rows });
         return { object: 'mailing_test' as const, text: rendered.text, messages: out };
       },
