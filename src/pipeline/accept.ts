@@ -18,6 +18,9 @@ import { reserveInTx } from '../store/balance.ts';
 import { billingContext, billMessage, insufficientBalance, isTemplatedTraffic, unmatchedTemplatesPolicy, type AcceptBilling, type BillingContext } from './billing.ts';
 import { CascadesRepository, type CascadeRow } from '../store/cascades.ts';
 import type { CascadeStepRequest } from './cascade.ts';
+import type { StatusChange } from '../events/bus.ts';
+import type { EventOutbox } from '../events/webhooks/outbox.ts';
+import { insertEvents, type EventInput } from './transitions.ts';
 import { checkSender, quietHoursRelease, type SenderRegistryCache } from './policy.ts';
 
 export const TRAFFIC_TYPES = ['service', 'transactional', 'advertising', 'informational'] as const;
@@ -214,13 +217,43 @@ export interface AcceptJob {
   idempotency?: (IdempotencyHold & { status: number; body: string }) | undefined;
   /** a mailing runner's page: its recipient rows go in the same transaction, and only while the mailing's run is running */
   mailing?: MailingPage | undefined;
+  /**
+   * write the messages due now as already claimed by this process's sender
+   * (queued, leased, the attempt counted), the claim's events in the same
+   * transaction: the sender gets them from `write` instead of claiming them
+   * in a transaction of its own. Only for a writer made with `claims`.
+   */
+  claim?: boolean | undefined;
+}
+
+/** Messages a job's transaction wrote as claimed (`AcceptJob.claim`), for the sender. */
+export interface ClaimedAtAccept {
+  rows: MessageRow[];
+  /** the claim's status changes, committed: to publish */
+  changes: StatusChange[];
+  /** when they were claimed */
+  at: number;
+}
+
+export interface AcceptClaims {
+  /** how long a claim belongs to the sender (its lease) */
+  leaseMs: number;
+  /** where the claim's events become webhook deliveries and cascade decisions, in the same transaction */
+  outbox?: EventOutbox | undefined;
+}
+
+interface GroupResult {
+  /** the jobs that failed, with their errors */
+  failed: Map<AcceptJob, Error>;
+  /** what the jobs that asked for it had claimed */
+  claimed: Map<AcceptJob, ClaimedAtAccept>;
 }
 
 interface OpenGroup {
   jobs: AcceptJob[];
   size: number;
-  /** settles when the group's transaction has committed: the jobs that failed, with their errors */
-  done: Promise<Map<AcceptJob, Error>>;
+  /** settles when the group's transaction has committed */
+  done: Promise<GroupResult>;
 }
 
 /**
@@ -234,15 +267,18 @@ interface OpenGroup {
 export class AcceptWriter {
   readonly #batcher: WriteBatcher;
   readonly #maxGroup: number;
+  readonly #claims: AcceptClaims | undefined;
   /** the group still taking jobs: it closes when its unit starts running */
   #open: OpenGroup | null = null;
 
-  constructor(batcher: WriteBatcher, options: { maxGroupMessages?: number } = {}) {
+  constructor(batcher: WriteBatcher, options: { maxGroupMessages?: number; claims?: AcceptClaims | undefined } = {}) {
     this.#batcher = batcher;
     this.#maxGroup = options.maxGroupMessages ?? 5000;
+    this.#claims = options.claims;
   }
 
-  async write(job: AcceptJob): Promise<void> {
+  /** Resolves once the job is committed: with what it claimed, when it asked to (`AcceptJob.claim`). */
+  async write(job: AcceptJob): Promise<ClaimedAtAccept | undefined> {
     let group = this.#open;
     if (!group || (group.size > 0 && group.size + job.messages.length > this.#maxGroup)) {
       const jobs: AcceptJob[] = [];
@@ -251,7 +287,7 @@ export class AcceptWriter {
         size: 0,
         done: this.#batcher.run(async (tx) => {
           if (this.#open === opened) this.#open = null;
-          return AcceptWriter.#writeGroup(tx, jobs);
+          return this.#writeGroup(tx, jobs);
         }),
       };
       group = this.#open = opened;
@@ -266,22 +302,30 @@ export class AcceptWriter {
     }
     group.jobs.push(job);
     group.size += job.messages.length;
-    const failed = (await group.done).get(job);
-    if (failed) throw failed;
+    const { failed, claimed } = await group.done;
+    const error = failed.get(job);
+    if (error) throw error;
+    return claimed.get(job);
   }
 
-  /** The whole group in one go; if that fails, each job on its own. Returns the jobs that failed. */
-  static async #writeGroup(tx: Kysely<DB>, jobs: AcceptJob[]): Promise<Map<AcceptJob, Error>> {
-    const failed = new Map<AcceptJob, Error>();
-    const all = await inSavepoint(tx, (t) => AcceptWriter.#writeJobs(t, jobs));
+  /** The whole group in one go; if that fails, each job on its own. */
+  async #writeGroup(tx: Kysely<DB>, jobs: AcceptJob[]): Promise<GroupResult> {
+    const all = await inSavepoint(tx, (t) => this.#writeJobs(t, jobs));
     if (all.ok) return all.value;
-    if (jobs.length === 1) return failed.set(jobs[0]!, all.error);
-    for (const job of jobs) {
-      const one = await inSavepoint(tx, (t) => AcceptWriter.#writeJobs(t, [job]));
-      if (!one.ok) failed.set(job, one.error);
-      else for (const [j, err] of one.value) failed.set(j, err);
+    const result: GroupResult = { failed: new Map(), claimed: new Map() };
+    if (jobs.length === 1) {
+      result.failed.set(jobs[0]!, all.error);
+      return result;
     }
-    return failed;
+    for (const job of jobs) {
+      const one = await inSavepoint(tx, (t) => this.#writeJobs(t, [job]));
+      if (!one.ok) result.failed.set(job, one.error);
+      else {
+        for (const [j, err] of one.value.failed) result.failed.set(j, err);
+        for (const [j, c] of one.value.claimed) result.claimed.set(j, c);
+      }
+    }
+    return result;
   }
 
   /**
@@ -290,15 +334,26 @@ export class AcceptWriter {
    * (store/balance.ts): a job the account's money does not cover is left out
    * and returned with `insufficient_balance`.
    */
-  static async #writeJobs(tx: Kysely<DB>, all: AcceptJob[]): Promise<Map<AcceptJob, Error>> {
-    const refused = await reserveInTx(tx, all.map((job) => ({ key: job, accountId: job.messages[0]?.account_id ?? '', messages: job.messages })), Date.now());
-    const failed = new Map<AcceptJob, Error>();
-    for (const [job, r] of refused) failed.set(job, insufficientBalance(r.neededMinor, r.availableMinor, job.messages.length === 1 ? 'this message' : `these ${job.messages.length} messages`));
+  async #writeJobs(tx: Kysely<DB>, all: AcceptJob[]): Promise<GroupResult> {
+    const now = Date.now();
+    const refused = await reserveInTx(tx, all.map((job) => ({ key: job, accountId: job.messages[0]?.account_id ?? '', messages: job.messages })), now);
+    const result: GroupResult = { failed: new Map(), claimed: new Map() };
+    for (const [job, r] of refused) result.failed.set(job, insufficientBalance(r.neededMinor, r.availableMinor, job.messages.length === 1 ? 'this message' : `these ${job.messages.length} messages`));
     const jobs = refused.size === 0 ? all : all.filter((job) => !refused.has(job));
-    if (jobs.length === 0) return failed;
+    if (jobs.length === 0) return result;
     for (const job of jobs) if (job.batch) await MessagesRepository.insertBatch(tx, job.batch);
     for (const job of jobs) if (job.mailing) await MailingsRepository.writePage(tx, job.mailing);
-    await MessagesRepository.insertAccepted(tx, jobs.length === 1 ? jobs[0]!.messages : jobs.flatMap((j) => j.messages));
+    // Rows as written: a claiming job's due messages already queued and leased (computed afresh on a retry).
+    const claims = this.#claims;
+    const claiming = claims ? jobs.filter((j) => j.claim) : [];
+    const rowsOf = new Map<AcceptJob, MessageRow[]>();
+    for (const job of claiming) {
+      const leaseUntil = now + claims!.leaseMs;
+      const rows = job.messages.map((m) => (m.due_at <= now ? { ...m, status: 'queued', queued_at: now, due_at: leaseUntil, lease_until: leaseUntil, attempts: 1, updated_at: now } : m));
+      rowsOf.set(job, rows);
+    }
+    const written = (j: AcceptJob) => rowsOf.get(j) ?? j.messages;
+    await MessagesRepository.insertAccepted(tx, jobs.length === 1 ? written(jobs[0]!) : jobs.flatMap(written));
     const submits = jobs.flatMap((j) => j.smppSubmits ?? []);
     for (const chunk of fixedChunks(submits)) await tx.insertInto('smpp_submits').values(chunk).execute();
     const cascades = jobs.flatMap((j) => j.cascades ?? []);
@@ -307,6 +362,17 @@ export class AcceptWriter {
       const i = job.idempotency;
       if (i) await IdempotencyRepository.complete(tx, i, i.status, i.body);
     }
-    return failed;
+    if (claiming.length > 0) {
+      // The claim's events, as the sender's claim would have written them: every job's in one go.
+      const taken = claiming.map((job) => ({ job, rows: rowsOf.get(job)!.filter((r) => r.status === 'queued') }));
+      const events: EventInput[] = taken.flatMap(({ rows }) => rows.map((r) => ({ accountId: r.account_id, messageId: r.id, status: 'queued' as const, at: now, row: r })));
+      const changes = await insertEvents(tx, events, claims!.outbox);
+      let at = 0;
+      for (const { job, rows } of taken) {
+        result.claimed.set(job, { rows, changes: changes.slice(at, at + rows.length), at: now });
+        at += rows.length;
+      }
+    }
+    return result;
   }
 }

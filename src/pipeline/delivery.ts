@@ -19,6 +19,7 @@ import type { Dialect } from '../store/db.ts';
 import type { DB } from '../store/schema.ts';
 import { WriteBatcher } from '../store/write-batcher.ts';
 import { AcceptWriter, type AcceptJob } from './accept.ts';
+import type { MessageRow } from '../store/messages.ts';
 import { CascadeEngine } from './cascade.ts';
 import { cancelMessage, type CancelResult } from './cancel.ts';
 import { InProcessDispatcher, type Dispatcher } from './dispatcher.ts';
@@ -36,6 +37,8 @@ import { MnoCache, MnoRepository } from '../store/mno.ts';
 
 /** in a cluster, how long the scheduler leaves a message the accepting node handed to the queue itself */
 const HANDED_OVER_MS = 10_000;
+/** messages the sender may hold from accepts at once (embedded): as many as the dispatcher's batches in flight */
+const HANDOFF_MAX = 2000;
 
 /** The running delivery side: stores accepted messages, sends them when due, applies receipts. */
 export interface Delivery {
@@ -84,7 +87,6 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
   // One transaction at a time on PostgreSQL too: event ids are made in the transaction, so commits come in id order
   // and a reader resuming after an event id (Last-Event-ID, cursors) cannot miss one that committed later.
   const batcher = new WriteBatcher(db);
-  const writer = new AcceptWriter(batcher);
   // Embedded (no REDIS_URL): every role in this process, as ever. In a cluster only this node's roles run here.
   // Redis and BullMQ are loaded only by a node that runs in a cluster: the embedded process never needs them.
   const cluster: ClusterNode | undefined = config.redisUrl === undefined ? undefined : await (await import('../cluster/node.ts')).startCluster(config, log, { pollMs: options.pollMs });
@@ -142,6 +144,10 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
     committed();
     cluster?.publishStatus(changes);
   });
+  // Embedded, messages due at once are written as claimed by this process's sender and handed to it from the
+  // accept (no claim transaction of its own), while it holds few enough; in a cluster any worker claims them.
+  const direct = !cluster && sends;
+  const writer = new AcceptWriter(batcher, { claims: direct ? { leaseMs: config.leaseSeconds * 1000, outbox } : undefined });
   const pace = cluster ? (connectorId: string, submits: number) => cluster.rate.take(connectorId, limits.get(connectorId) ?? 0, submits) : undefined;
   const sender = new Sender(batcher, { table, rotation, connector: (id) => loaded.get(id) }, bus, log.child({ component: 'sender' }), { retry: config.retry, outbox, leaseMs: config.leaseSeconds * 1000, pace, handBack: cluster ? (ids) => cluster.dispatcher.handBack(ids) : undefined });
   const receipts = new ReceiptProcessor(batcher, bus, log.child({ component: 'receipts' }), { outbox });
@@ -153,11 +159,52 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
 
   // The mailing runner accepts its pages through the same writer, then hands what is due now to dispatch.
   const mno = new MnoCache(new MnoRepository(db), log.child({ component: 'mno' }));
+  /** messages handed from accept to the sender and not yet through it, and their runs */
+  let handed = 0;
+  let stopping = false;
+  const handedRuns = new Set<Promise<void>>();
+  /** claimed rows of the accepts settled in one turn, handed to the sender together (one outcome write for all) */
+  let handing: { rows: MessageRow[]; at: number } | null = null;
+  const handOver = (rows: MessageRow[], at: number) => {
+    if (handing) {
+      handing.rows.push(...rows);
+      return;
+    }
+    handing = { rows: [...rows], at };
+    setImmediate(() => {
+      const batch = handing!;
+      handing = null;
+      const run: Promise<void> = sender
+        .deliver(batch.rows, batch.at)
+        .catch(() => {
+          // Logged by the sender; the messages stay leased and are due again when the lease ends.
+        })
+        .finally(() => {
+          handed -= batch.rows.length;
+          handedRuns.delete(run);
+        });
+      handedRuns.add(run);
+    });
+  };
   const acceptHere = async (job: AcceptJob) => {
-    await writer.write(job);
+    // Handed over only while nothing waits in the dispatcher (first come, first sent) and the sender holds few.
+    const count = job.messages.length;
+    const claim = direct && !stopping && job.cascades === undefined && dispatcher.depth === 0 && handed + count <= HANDOFF_MAX;
+    if (claim) handed += count;
+    let claimed;
+    try {
+      claimed = await writer.write(claim ? { ...job, claim } : job);
+    } finally {
+      if (claim) handed -= count - (claimed?.rows.length ?? 0);
+    }
+    if (claimed && claimed.rows.length > 0) {
+      bus.publishStatus(claimed.changes);
+      handOver(claimed.rows, claimed.at);
+    }
     if (job.cascades) cascades.accepted(job.cascades);
     const now = Date.now();
-    const due = job.messages.filter((m) => m.due_at <= now).map((m) => m.id);
+    const taken = new Set(claimed?.rows.map((r) => r.id));
+    const due = job.messages.filter((m) => m.due_at <= now && !taken.has(m.id)).map((m) => m.id);
     if (due.length > 0) dispatcher.enqueue(due);
   };
   const billing: AcceptBilling = { prices: new PriceCache(new BalanceRepository(db)), templates: new TemplateMatcherCache(new TemplateRegistrationsRepository(db)) };
@@ -284,6 +331,7 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
     },
     async stop() {
       // Stop taking work first; claimed messages not yet submitted are handed back, the rest finish.
+      stopping = true;
       sender.stopping();
       await mailings.stop();
       mno.stop();
@@ -292,6 +340,8 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
       await cascades.stop();
       await verifications.stop();
       await dispatcher.stop();
+      await new Promise((resolve) => setImmediate(resolve)); // a hand-over scheduled before the stop starts its run
+      while (handedRuns.size > 0) await Promise.allSettled([...handedRuns]);
       // This node's operator binds close and their slots go back at once: the other workers open them at their next round.
       await cluster?.binds?.stop();
       await webhooks?.stop();

@@ -101,7 +101,23 @@ export class Sender {
       return { rows: claimed.rows, changes: await insertEvents(tx, claimed.events, this.#outbox) };
     });
     this.#bus.publishStatus(changes);
-    if (rows.length === 0) return;
+    if (rows.length > 0) await this.#deliver(rows, claimedAt);
+  }
+
+  /**
+   * Sends messages claimed for this sender elsewhere (written as claimed at
+   * accept: AcceptJob.claim) and records every outcome, as for a claimed batch.
+   */
+  async deliver(rows: MessageRow[], claimedAt: number): Promise<void> {
+    try {
+      await this.#deliver(rows, claimedAt);
+    } catch (err) {
+      this.#log.error({ err, count: rows.length }, 'sender batch failed; its messages will be picked up again when their lease ends');
+      throw err;
+    }
+  }
+
+  async #deliver(rows: MessageRow[], claimedAt: number): Promise<void> {
     const outcomes = await Promise.all(rows.map((row) => this.#sendOne(row, claimedAt)));
 
     const now = Date.now();
