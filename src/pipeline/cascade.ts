@@ -78,8 +78,7 @@ export function prepareCascade(
   if (steps.length === 0 || steps.length > MAX_CASCADE_STEPS) return invalid('cascade', `must have 1 to ${MAX_CASCADE_STEPS} steps`);
   if (req.channel !== undefined) return invalid('channel', 'is given on each cascade step, not beside `cascade`');
   for (const name of ['subject', 'html', 'template'] as const) if (req[name] !== undefined) return invalid(name, 'is given on the cascade step that needs it, not beside `cascade`');
-  const specs: CascadeStepSpec[] = [];
-  let first: MessageRow | undefined;
+  const prepared: PreparedStep[] = [];
   for (const [i, s] of steps.entries()) {
     const last = i === steps.length - 1;
     if (!last && s.timeout_seconds === undefined) return invalid(`cascade.${i}.timeout_seconds`, 'is required on every step but the last');
@@ -100,30 +99,48 @@ export function prepareCascade(
     };
     const p = prepareMessage(account, stepReq, now, null, context, `${fieldPrefix}cascade.${i}.`);
     if (!p.ok) return p;
-    const r = p.row;
-    if (i === 0) first = r;
-    specs.push({
-      channel: s.channel,
-      until: s.until ?? 'delivered',
-      timeout_seconds: last ? null : s.timeout_seconds!,
-      connector: s.connector ?? null,
-      message: {
-        channel: r.channel,
-        recipient: r.recipient,
-        sender: r.sender,
-        body: r.body,
-        encoding: r.encoding,
-        characters: r.characters,
-        parts_count: r.parts_count,
-        operator: r.operator,
-        region: r.region,
-        content: r.content ?? null,
-        ...(r.price_minor ? { price_minor: r.price_minor } : {}),
-        ...(r.template_id ? { template_id: r.template_id } : {}),
-      },
-    });
+    prepared.push({ row: p.row, until: s.until ?? 'delivered', timeout_seconds: last ? null : s.timeout_seconds!, connector: s.connector ?? null });
   }
-  const head = first!;
+  return { ok: true, ...cascadeOf(account.id, prepared, now, batchId) };
+}
+
+/** One step whose message is prepared (and checked) already: what `cascadeOf` builds a cascade from. */
+export interface PreparedStep {
+  row: MessageRow;
+  until: CascadeUntil;
+  /** null on the last step */
+  timeout_seconds: number | null;
+  connector: string | null;
+}
+
+/**
+ * The parent (never sent, free), the first step's message (due when the
+ * first step's row was: its `send_at` or quiet hours) and the cascade row,
+ * from steps already prepared by `prepareMessage` (the API's cascades, and a
+ * mailing's per-contact channel order).
+ */
+export function cascadeOf(accountId: string, steps: readonly PreparedStep[], now: number, batchId: string | null): { parent: MessageRow; first: MessageRow; cascade: CascadeRow } {
+  const specs: CascadeStepSpec[] = steps.map(({ row: r, until, timeout_seconds, connector }) => ({
+    channel: r.channel,
+    until,
+    timeout_seconds,
+    connector,
+    message: {
+      channel: r.channel,
+      recipient: r.recipient,
+      sender: r.sender,
+      body: r.body,
+      encoding: r.encoding,
+      characters: r.characters,
+      parts_count: r.parts_count,
+      operator: r.operator,
+      region: r.region,
+      content: r.content ?? null,
+      ...(r.price_minor ? { price_minor: r.price_minor } : {}),
+      ...(r.template_id ? { template_id: r.template_id } : {}),
+    },
+  }));
+  const head = steps[0]!.row;
   const parentId = newId('msg', now);
   const waits = specs.reduce((sum, s) => sum + (s.timeout_seconds ?? 0), 0) * 1000;
   const parent: MessageRow = { ...head, id: parentId, batch_id: batchId, due_at: PARENT_DUE_AT, expires_at: head.expires_at + waits, parent_id: null, cascade_step: 0 };
@@ -134,7 +151,7 @@ export function prepareCascade(
   const timeout = specs[0]!.timeout_seconds;
   const cascade: CascadeRow = {
     id: parentId,
-    account_id: account.id,
+    account_id: accountId,
     steps: JSON.stringify(specs),
     step: 1,
     child_id: child.id,
@@ -144,7 +161,7 @@ export function prepareCascade(
     created_at: now,
     updated_at: now,
   };
-  return { ok: true, parent, first: child, cascade };
+  return { parent, first: child, cascade };
 }
 
 // ---------------------------------------------------------------- decisions

@@ -213,3 +213,40 @@ test('a page is not written once the mailing was paused or cancelled before it c
   assert.equal((await s.status()).status, 'paused');
   await s.database.close();
 });
+
+test('several channels: a recipient\'s cascade has its first step due at their local time and its timer a step timeout later; the throttle counts recipients, not rows', async () => {
+  const nominal = Date.parse('2026-12-03T09:00:00+03:00');
+  const s = await setup(
+    [
+      { first_name: 'Vl', phones: [phone(1)], emails: ['vl@example.org'], time_zone: 'Asia/Vladivostok' },
+      { first_name: 'Ms', phones: [phone(2)], emails: ['ms@example.org'], time_zone: 'Europe/Moscow' },
+      { first_name: 'Sms', phones: [phone(3)], time_zone: 'Europe/Moscow' },
+    ],
+    { channels: ['email', 'sms'], start_at: nominal, local_time: true, time_zone: 'Europe/Moscow', next_run_at: Date.parse('2026-12-03T09:00:00+14:00'), step_timeout_seconds: 120, throttle_per_minute: 60 },
+  );
+  const r = s.runner();
+  s.clock.now = Date.parse('2026-12-03T09:00:00+14:00');
+  await r.tick();
+  assert.deepEqual(s.accepted.map((j) => [j.messages.length, j.cascades?.length ?? 0]), [[2, 1]], 'one recipient a second: the parent and its first step');
+  for (let i = 1; i <= 2; i++) {
+    s.clock.now += 1000;
+    await r.tick();
+  }
+  assert.deepEqual(s.accepted.map((j) => j.mailing!.recipients.length), [1, 1, 1], 'a second later the next recipient, and the next');
+  s.clock.now += 1000;
+  await r.tick();
+  assert.equal((await s.status()).status, 'finished');
+  const own = await s.messages();
+  assert.equal(own.length, 3);
+  const cascades = await s.db.selectFrom('cascades').selectAll().execute();
+  assert.equal(cascades.length, 2);
+  for (const [zone, c] of [['Asia/Vladivostok', cascades.find((x) => own.find((m) => m.id === x.id)!.recipient === 'vl@example.org')!], ['Europe/Moscow', cascades.find((x) => own.find((m) => m.id === x.id)!.recipient === 'ms@example.org')!]] as const) {
+    const first = await s.db.selectFrom('messages').selectAll().where('id', '=', c.child_id).executeTakeFirstOrThrow();
+    const due = zone === 'Asia/Vladivostok' ? Date.parse('2026-12-03T09:00:00+10:00') : nominal;
+    assert.deepEqual([first.channel, first.cascade_step, first.due_at, c.timer_at], ['email', 1, due, due + 120_000], zone);
+    assert.deepEqual((JSON.parse(c.steps) as { channel: string; until: string; timeout_seconds: number | null }[]).map((x) => [x.channel, x.until, x.timeout_seconds]), [['email', 'delivered', 120], ['sms', 'delivered', null]]);
+  }
+  const plain = own.find((m) => m.recipient === phone(3))!;
+  assert.deepEqual([plain.channel, plain.cascade_step ?? null, plain.due_at], ['sms', null, nominal]);
+  await s.database.close();
+});

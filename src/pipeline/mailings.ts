@@ -9,6 +9,8 @@ import { AccountsRepository, type Account } from '../store/accounts.ts';
 import { contactFields, type Contact } from '../store/contacts.ts';
 import {
   DEFAULT_ERROR_MIN_SAMPLE,
+  DEFAULT_STEP_TIMEOUT_SECONDS,
+  DEFAULT_STEP_UNTIL,
   DEFAULT_ERROR_THRESHOLD_PERCENT,
   MAILING_ERROR_STATUSES,
   MAILING_OPEN_STATUSES,
@@ -16,11 +18,14 @@ import {
   MailingsRepository,
   type MailingRow,
 } from '../store/mailings.ts';
+import type { CascadeRow, CascadeUntil } from '../store/cascades.ts';
+import type { MessageRow } from '../store/messages.ts';
 import type { DB, MailingRecipientsTable } from '../store/schema.ts';
 import { audiencePage, SegmentsRepository } from '../store/segments.ts';
 import { SenderNamesRepository } from '../store/sender-names.ts';
 import { TemplatesRepository, type TemplateRow } from '../store/templates.ts';
 import { acceptContext, prepareMessage, type AcceptJob } from './accept.ts';
+import { cascadeOf, type PreparedStep } from './cascade.ts';
 import type { AcceptBilling } from './billing.ts';
 import { SenderRegistryCache } from './policy.ts';
 
@@ -56,6 +61,14 @@ interface RunState {
 
 /** Why a contact got no message. */
 export type SkipReason = 'blocked' | 'no_consent' | 'no_address' | 'channel_unsupported' | 'template_render_failed' | string;
+
+/** Why a contact cannot get a message on a channel (in the order the runner has always checked), or null when it can. */
+function channelProblem(contact: Contact, channel: string, to: string | null): SkipReason | null {
+  if (contact.consent[channel] === false) return 'no_consent';
+  if (!(CHANNELS as readonly string[]).includes(channel)) return 'channel_unsupported';
+  if (to === null) return 'no_address';
+  return null;
+}
 
 /** The address of a contact on a channel, or null when it has none. */
 export function addressFor(contact: Contact, channel: string): string | null {
@@ -224,8 +237,10 @@ export class MailingRunner {
         this.#states.delete(m.id);
         return false;
       }
-      state.tokens -= job.messages.length;
-      state.acceptedSince += job.messages.length;
+      // One message per recipient given one (a cascade's parent and first step are one recipient's).
+      const accepted = job.mailing!.recipients.reduce((n, r) => n + (r.status === 'accepted' ? 1 : 0), 0);
+      state.tokens -= accepted;
+      state.acceptedSince += accepted;
     }
     state.cursor = page.lastId;
     if (page.done) {
@@ -237,53 +252,85 @@ export class MailingRunner {
     return m.throttle_per_minute === null || (page.contacts.length === budget && state.tokens >= 1);
   }
 
-  /** The page's messages and recipient rows. */
+  /**
+   * The page's messages, cascades and recipient rows. Each contact's steps
+   * are the mailing's channels, in order, that the channel is supported on,
+   * the contact did not refuse and has an address for; one step is a plain
+   * message as before, several a cascade (the parent, free, is the recipient's
+   * message; its first step is due when the message would have been). A
+   * contact with no usable channel is skipped for the first channel's reason.
+   */
   async #page(m: MailingRow, account: Account, template: TemplateRow, projectCode: string, contacts: Contact[], run: number, now: number): Promise<AcceptJob> {
     const channels = JSON.parse(m.channels) as string[];
-    // Cascades are built elsewhere: today a mailing sends on its first channel; the order is stored for them.
-    const channel = channels[0] ?? 'sms';
+    const timeoutSeconds = m.step_timeout_seconds ?? DEFAULT_STEP_TIMEOUT_SECONDS;
+    const until = (m.step_until ?? DEFAULT_STEP_UNTIL) as CascadeUntil;
     const context = await acceptContext(account, this.#operators, this.#registries, this.#billing);
     const scheduleZone = m.time_zone ?? account.time_zone;
     const localTime = m.local_time === 1;
     const nominal = nominalOfRun(m.next_run_at ?? m.start_at ?? now, scheduleZone, localTime);
     const quiet = account.quiet_hours_start !== null && account.quiet_hours_end !== null ? { start: account.quiet_hours_start, end: account.quiet_hours_end } : null;
     const messages: AcceptJob['messages'] = [];
+    const cascades: CascadeRow[] = [];
     const recipients: MailingRecipientsTable[] = [];
     const skip = (c: Contact, reason: SkipReason) => recipients.push({ mailing_id: m.id, run_number: run, contact_id: c.id, account_id: m.account_id, message_id: null, status: 'skipped', reason, created_at: now });
     for (const c of contacts) {
       if (c.blocked) { skip(c, 'blocked'); continue; }
-      if (c.consent[channel] === false) { skip(c, 'no_consent'); continue; }
-      if (!(CHANNELS as readonly string[]).includes(channel)) { skip(c, 'channel_unsupported'); continue; }
-      const to = addressFor(c, channel);
-      if (to === null) { skip(c, 'no_address'); continue; }
+      const usable: { channel: Channel; to: string }[] = [];
+      let firstReason: SkipReason | null = null;
+      for (const channel of channels) {
+        const to = addressFor(c, channel);
+        const reason = channelProblem(c, channel, to);
+        if (reason === null) usable.push({ channel: channel as Channel, to: to! });
+        else firstReason ??= reason;
+      }
+      if (usable.length === 0) { skip(c, firstReason ?? 'channel_unsupported'); continue; }
       const rendered = renderForContact(template, contactFields(c));
       if (!rendered.ok) { skip(c, 'template_render_failed'); continue; }
-      const region = channel === 'email' || !this.#operators ? null : (this.#operators.lookup(to.replace(/^\+/, ''))?.region ?? null);
+      // The recipient's zone: the contact's, else the region of the first step's number (an e-mail address has none).
+      const numbered = usable.find((u) => u.channel !== 'email');
+      const region = !numbered || !this.#operators ? null : (this.#operators.lookup(numbered.to.replace(/^\+/, ''))?.region ?? null);
       const recipientZone = c.time_zone ?? timeZoneOfRegion(region) ?? account.time_zone;
       const due = recipientDueAt({ now, nominal, timeZone: scheduleZone, localTime, recipientZone, quiet });
-      const prepared = prepareMessage(
-        account,
-        {
-          channel: channel as Channel,
-          to,
-          text: rendered.text,
-          ...(m.sender ? { from: m.sender } : {}),
-          traffic_type: (m.traffic_type ?? 'advertising') as 'advertising',
-          project: projectCode,
-          reference: m.id,
-          ...(due > now ? { send_at: new Date(due).toISOString() } : {}),
-          ...(channel === 'email' ? { subject: m.name } : {}),
-        },
-        now,
-        null,
-        context,
-      );
-      if (!prepared.ok) { skip(c, prepared.error.code); continue; }
-      const row = { ...prepared.row, mailing_id: m.id };
-      messages.push(row);
-      recipients.push({ mailing_id: m.id, run_number: run, contact_id: c.id, account_id: m.account_id, message_id: row.id, status: 'accepted', reason: null, created_at: now });
+      // Each step is checked as a message of its channel; one that fails (a WhatsApp step without a content template, say) is left out.
+      const steps: PreparedStep[] = [];
+      let firstError: string | null = null;
+      for (const { channel, to } of usable) {
+        const prepared = prepareMessage(
+          account,
+          {
+            channel,
+            to,
+            text: rendered.text,
+            ...(m.sender ? { from: m.sender } : {}),
+            traffic_type: (m.traffic_type ?? 'advertising') as 'advertising',
+            project: projectCode,
+            reference: m.id,
+            ...(due > now ? { send_at: new Date(due).toISOString() } : {}),
+            ...(channel === 'email' ? { subject: m.name } : {}),
+          },
+          now,
+          null,
+          context,
+        );
+        if (prepared.ok) steps.push({ row: prepared.row, until, timeout_seconds: timeoutSeconds, connector: null });
+        else firstError ??= prepared.error.code;
+      }
+      if (steps.length === 0) { skip(c, firstError!); continue; }
+      // Only the recipient's own message (the plain message, or the cascade's parent) carries the mailing: statistics count each recipient once.
+      let own: MessageRow;
+      if (steps.length === 1) {
+        own = { ...steps[0]!.row, mailing_id: m.id };
+        messages.push(own);
+      } else {
+        steps.at(-1)!.timeout_seconds = null;
+        const built = cascadeOf(m.account_id, steps, now, null);
+        own = { ...built.parent, mailing_id: m.id };
+        messages.push(own, built.first);
+        cascades.push(built.cascade);
+      }
+      recipients.push({ mailing_id: m.id, run_number: run, contact_id: c.id, account_id: m.account_id, message_id: own.id, status: 'accepted', reason: null, created_at: now });
     }
-    return { messages, mailing: { mailingId: m.id, runNumber: run, recipients } };
+    return { messages, ...(cascades.length > 0 ? { cascades } : {}), mailing: { mailingId: m.id, runNumber: run, recipients } };
   }
 
   /** The audience is exhausted: a recurring mailing waits for its next run, any other is finished. */

@@ -27,6 +27,7 @@ import * as cabinetSwitchesExportChunks from './migrations/022-cabinet-switches-
 import * as unmatchedTemplates from './migrations/025-unmatched-templates.ts';
 import * as verificationSweep from './migrations/024-verification-sweep.ts';
 import * as contactImports from './migrations/026-contact-imports.ts';
+import * as mailingCascade from './migrations/027-mailing-cascade.ts';
 import type { DB } from './schema.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -76,6 +77,7 @@ const migrations: Record<string, Migration> = {
   '024-verification-sweep': verificationSweep,
   '025-unmatched-templates': unmatchedTemplates,
   '026-contact-imports': contactImports,
+  '027-mailing-cascade': mailingCascade,
 };
 
 // bigint columns hold epoch milliseconds, well inside Number's exact range.

@@ -40,6 +40,9 @@ export interface MailingInput {
   sender?: string | null | undefined;
   error_threshold_percent?: number | null | undefined;
   error_min_sample?: number | null | undefined;
+  /** a cascade per recipient (several channels): each step's timeout and stop condition; null: the defaults */
+  step_timeout_seconds?: number | null | undefined;
+  step_until?: 'delivered' | 'read' | null | undefined;
   /** when the runner starts the first run (set with status scheduled) */
   next_run_at?: number | null | undefined;
 }
@@ -47,6 +50,15 @@ export interface MailingInput {
 /** The runner's defaults for auto-pause: a fifth of at least 50 finished messages failed. */
 export const DEFAULT_ERROR_THRESHOLD_PERCENT = 20;
 export const DEFAULT_ERROR_MIN_SAMPLE = 50;
+
+/**
+ * A recipient's cascade (a mailing over several channels): each step but the
+ * last waits this long for `delivered` before the next starts. Longer than a
+ * verification's 60 s: a code is urgent, while a mailing's fallback is a
+ * second paid message to someone whose first may only be late.
+ */
+export const DEFAULT_STEP_TIMEOUT_SECONDS = 600;
+export const DEFAULT_STEP_UNTIL = 'delivered';
 
 /** Message statuses that count as errors for auto-pause and the statistics. */
 export const MAILING_ERROR_STATUSES = ['rejected', 'failed', 'undelivered', 'expired'] as const;
@@ -85,6 +97,8 @@ export interface RecipientView {
   reason: string | null;
   message_id: string | null;
   message_status: string | null;
+  /** the channel of the message: for a cascade, its first step's until the step that decided it */
+  message_channel: string | null;
   created_at: number;
 }
 
@@ -121,6 +135,8 @@ export class MailingsRepository {
         sender: input.sender ?? null,
         error_threshold_percent: input.error_threshold_percent ?? null,
         error_min_sample: input.error_min_sample ?? null,
+        step_timeout_seconds: input.step_timeout_seconds ?? null,
+        step_until: input.step_until ?? null,
         run_number: 0,
         next_run_at: input.status === 'scheduled' ? (input.next_run_at ?? input.start_at) : null,
         paused_reason: null,
@@ -199,7 +215,12 @@ export class MailingsRepository {
     return (row?.last as string | null | undefined) ?? '';
   }
 
-  /** Counts of the mailing's messages in the given statuses (small index ranges of `messages_mailing`). */
+  /**
+   * Counts of the mailing's messages in the given statuses (small index ranges
+   * of `messages_mailing`): one per recipient given one, since only a
+   * recipient's own message carries `mailing_id` (a plain message, or a
+   * cascade's parent, whose status is its final outcome; its steps do not).
+   */
   async countMessages(mailingId: string, statuses?: readonly string[]): Promise<Record<string, number>> {
     let q = this.#db.selectFrom('messages').select(['status', (eb) => eb.fn.countAll<number>().as('n')]).where('mailing_id', '=', mailingId);
     if (statuses) q = q.where('status', 'in', [...statuses]);
@@ -227,7 +248,7 @@ export class MailingsRepository {
     const rows = await this.#db
       .selectFrom('mailing_recipients as r')
       .leftJoin('messages as msg', 'msg.id', 'r.message_id')
-      .select(['r.contact_id', 'r.run_number', 'r.status', 'r.reason', 'r.message_id', 'r.created_at', 'msg.status as message_status'])
+      .select(['r.contact_id', 'r.run_number', 'r.status', 'r.reason', 'r.message_id', 'r.created_at', 'msg.status as message_status', 'msg.channel as message_channel'])
       .where('r.account_id', '=', accountId)
       .where('r.mailing_id', '=', mailingId)
       .where('r.run_number', '=', runNumber)
@@ -235,7 +256,7 @@ export class MailingsRepository {
       .orderBy('r.contact_id')
       .limit(options.limit)
       .execute();
-    return rows.map((r) => ({ ...r, message_status: r.message_status ?? null }));
+    return rows.map((r) => ({ ...r, message_status: r.message_status ?? null, message_channel: r.message_channel ?? null }));
   }
 
   /**

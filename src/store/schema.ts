@@ -674,6 +674,10 @@ export interface MailingsTable {
   next_run_at?: number | null;
   /** why the runner paused it (`error_threshold`), null when a client did */
   paused_reason?: string | null;
+  /** several channels, a cascade per recipient (027): how long each step but the last waits (null: 600 s) */
+  step_timeout_seconds?: number | null;
+  /** …and what ends the cascade at a step: `delivered` or `read` (null: `delivered`) */
+  step_until?: string | null;
 }
 
 export interface SegmentsTable {

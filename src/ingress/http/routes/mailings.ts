@@ -9,7 +9,7 @@ import { acceptContext, prepareMessage, TRAFFIC_TYPES, type TrafficType } from '
 import { firstRunAt } from '../../../pipeline/mailings.ts';
 import { ContactListsRepository } from '../../../store/contact-lists.ts';
 import { ContactsRepository, contactFields } from '../../../store/contacts.ts';
-import { DEFAULT_ERROR_MIN_SAMPLE, DEFAULT_ERROR_THRESHOLD_PERCENT, MAILING_STATUSES, MAILING_TRANSITIONS, MailingsRepository, type MailingRow, type MailingVerb } from '../../../store/mailings.ts';
+import { DEFAULT_ERROR_MIN_SAMPLE, DEFAULT_ERROR_THRESHOLD_PERCENT, DEFAULT_STEP_TIMEOUT_SECONDS, DEFAULT_STEP_UNTIL, MAILING_STATUSES, MAILING_TRANSITIONS, MailingsRepository, type MailingRow, type MailingVerb } from '../../../store/mailings.ts';
 import { SegmentsRepository } from '../../../store/segments.ts';
 import { ProjectsRepository } from '../../../store/projects.ts';
 import { TemplatesRepository } from '../../../store/templates.ts';
@@ -32,7 +32,7 @@ const MailingSchema = Type.Object(
     list_id: Type.Union([Type.String(), Type.Null()]),
     segment_id: Type.Union([Type.String(), Type.Null()]),
     name: Type.String(),
-    channels: Type.Array(Type.String(), { description: 'in cascade order; today a mailing sends on the first' }),
+    channels: Type.Array(Type.String(), { description: 'in cascade order: each recipient gets a cascade over the channels they can be reached on (a plain message when only one)' }),
     status: Type.Enum([...MAILING_STATUSES]),
     paused_reason: Type.Union([Type.Literal('error_threshold'), Type.Literal('insufficient_balance'), Type.Null()], { description: 'why the runner paused it (its errors passed the threshold; the balance does not cover its next page); null when a client did' }),
     start_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
@@ -46,6 +46,8 @@ const MailingSchema = Type.Object(
     sender: Type.Union([Type.String(), Type.Null()]),
     error_threshold_percent: Type.Integer(),
     error_min_sample: Type.Integer(),
+    step_timeout_seconds: Type.Integer({ description: 'a recipient\'s cascade: how long each step but the last waits for `step_until` before the next starts' }),
+    step_until: Type.Union([Type.Literal('delivered'), Type.Literal('read')], { description: 'what ends a recipient\'s cascade at a step' }),
     created_at: Type.String({ format: 'date-time' }),
     updated_at: Type.String({ format: 'date-time' }),
     started_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
@@ -77,6 +79,8 @@ const MailingSchema = Type.Object(
         sender: null,
         error_threshold_percent: 20,
         error_min_sample: 50,
+        step_timeout_seconds: 600,
+        step_until: 'delivered',
         created_at: '2026-12-01T10:00:00.000Z',
         updated_at: '2026-12-01T10:00:00.000Z',
         started_at: null,
@@ -110,6 +114,8 @@ export const presentMailing = (m: MailingRow) => ({
   sender: m.sender ?? null,
   error_threshold_percent: m.error_threshold_percent ?? DEFAULT_ERROR_THRESHOLD_PERCENT,
   error_min_sample: m.error_min_sample ?? DEFAULT_ERROR_MIN_SAMPLE,
+  step_timeout_seconds: m.step_timeout_seconds ?? DEFAULT_STEP_TIMEOUT_SECONDS,
+  step_until: (m.step_until ?? DEFAULT_STEP_UNTIL) as 'delivered' | 'read',
   created_at: iso(m.created_at)!,
   updated_at: iso(m.updated_at)!,
   started_at: iso(m.started_at),
@@ -141,7 +147,7 @@ const StatsSchema = Type.Object(
     paused_reason: Type.Union([Type.Literal('error_threshold'), Type.Literal('insufficient_balance'), Type.Null()]),
     run_number: Type.Integer(),
     recipients: Type.Object({ accepted: Type.Integer(), skipped: Type.Integer() }, { description: 'the current run: contacts given a message, and contacts skipped (blocked, consent refused, no address, the template failed)' }),
-    messages: Type.Record(Type.String(), Type.Integer(), { description: 'every message of the mailing by its current status' }),
+    messages: Type.Record(Type.String(), Type.Integer(), { description: 'every message of the mailing by its current status: one per recipient given one (a cascade counts as its parent, with its outcome; its steps are not counted)' }),
     errors: Type.Integer({ description: 'messages rejected, failed, undelivered or expired' }),
   },
   { examples: [{ object: 'mailing_stats', mailing_id: 'mlg_01KB2ZA1B2C3D4E5F6G7H8J9K0', status: 'running', paused_reason: null, run_number: 1, recipients: { accepted: 1200, skipped: 3 }, messages: { delivered: 1100, sent: 80, queued: 20 }, errors: 0 }] },
@@ -153,8 +159,9 @@ const RecipientSchema = Type.Object({
   run_number: Type.Integer(),
   status: Type.Enum(['accepted', 'skipped']),
   reason: Type.Union([Type.String(), Type.Null()], { description: 'why skipped: blocked, no_consent, no_address, channel_unsupported, template_render_failed, or the error code accept gave' }),
-  message_id: Type.Union([Type.String(), Type.Null()]),
-  message_status: Type.Union([Type.String(), Type.Null()], { description: 'the message\'s status now' }),
+  message_id: Type.Union([Type.String(), Type.Null()], { description: 'the recipient\'s message: for several channels, the cascade\'s message (its parent; GET /v1/messages/{id} shows its steps)' }),
+  message_status: Type.Union([Type.String(), Type.Null()], { description: 'the message\'s status now (a cascade\'s: its outcome)' }),
+  message_channel: Type.Union([Type.String(), Type.Null()], { description: 'the message\'s channel: a cascade\'s is its first step\'s until a step decides it, then that step\'s (delivered by SMS: `sms`)' }),
   created_at: Type.String({ format: 'date-time' }),
 });
 
@@ -184,7 +191,7 @@ export function mailingsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
       {
         schema: {
           summary: 'Create a mailing',
-          description: 'A draft: the template sent to the project\'s contacts over `channels` (a cascade order), from `start_at`, at most `throttle_per_minute` messages a minute. Supports `Idempotency-Key`.',
+          description: 'A draft: the template sent to the project\'s contacts over `channels` (a cascade order: each recipient gets a cascade over the channels they have an address and consent for, a plain message when that is one), from `start_at`, at most `throttle_per_minute` messages a minute. Supports `Idempotency-Key`.',
           headers: Type.Object({ 'idempotency-key': Type.Optional(Type.String({ description: 'repeat-safe key, 24 h' })) }),
           tags: ['mailings'],
           security,
@@ -206,6 +213,8 @@ export function mailingsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
               sender: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
               error_threshold_percent: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, description: 'auto-pause when this share of finished messages failed (default 20)' })),
               error_min_sample: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000, description: '…once this many finished (default 50)' })),
+              step_timeout_seconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400, description: `several channels: how long each step of a recipient's cascade but the last waits for \`step_until\` before the next starts (default ${DEFAULT_STEP_TIMEOUT_SECONDS})` })),
+              step_until: Type.Optional(Type.Union([Type.Literal('delivered'), Type.Literal('read')], { description: 'several channels: what ends a recipient\'s cascade at a step: `delivered` (default; `read` counts too) or `read`' })),
             },
             { additionalProperties: false, examples: [{ project_id: 'prj_01KB2Z1T6S0R7Q4P3N2M1L0K9J', template_id: 'tpl_01KB2Z6C1D0R7Q4P3N2M1L0K9J', name: 'SMSMailing', channels: ['sms'], start_at: '2026-12-31T09:00:00.000Z', throttle_per_minute: 600 }] },
           ),
@@ -246,6 +255,8 @@ export function mailingsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
           sender: b.sender ?? null,
           error_threshold_percent: b.error_threshold_percent ?? null,
           error_min_sample: b.error_min_sample ?? null,
+          step_timeout_seconds: b.step_timeout_seconds ?? null,
+          step_until: b.step_until ?? null,
         } as const;
         return idempotentCreate(deps, request, reply, auth.account.id, async (db) => presentMailing(await new MailingsRepository(db).create(auth.account.id, input)));
       },
@@ -352,7 +363,7 @@ export function mailingsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
         schema: {
           summary: 'Send a mailing\'s message to chosen numbers',
           description:
-            'Renders the template for a stored contact (`contact_id`) or with `params` alone and sends it at once on the mailing\'s first channel to each of `to` (phone numbers, or addresses for e-mail). ' +
+            'Renders the template for a stored contact (`contact_id`) or with `params` alone and sends it at once on the mailing\'s first channel (a plain message, never a cascade) to each of `to` (phone numbers, or addresses for e-mail). ' +
             'Test messages carry `reference` `test:<mailing id>`, not the mailing: they are not in its statistics. Any status but cancelled.',
           tags: ['mailings'],
           security,
