@@ -145,6 +145,31 @@ for (const dialect of await dialects()) {
       assert.deepEqual([tg.sent_at, wa.sent_at, tg.parts[0].provider_message_id], [null, null, null]);
     });
 
+    test('an advertising step that starts inside the recipient\'s quiet hours waits for their end, its validity and timer counted from there', async () => {
+      const parent = await send({ to: '+79161234575', text: 'Sale! Promo code 4711', traffic_type: 'advertising', ttl_seconds: 3600, cascade: [{ channel: 'telegram', connector: 'tg-mute', timeout_seconds: 2 }, { channel: 'sms', timeout_seconds: 60 }, { channel: 'telegram', connector: 'tg-mute' }] });
+      // The first step went before quiet hours; they begin (in the account's zone: the number's region is unknown here) before its timeout.
+      const now = Date.now();
+      const hhmm = (ms: number) => new Intl.DateTimeFormat('en-GB', { timeZone: 'Europe/Moscow', hourCycle: 'h23', hour: '2-digit', minute: '2-digit' }).format(ms);
+      const endMs = Math.floor((now + 3_600_000) / 60_000) * 60_000;
+      assert.equal((await call('PATCH', '/v1/account', { time_zone: 'Europe/Moscow', quiet_hours: { start: hhmm(now - 3_600_000), end: hhmm(endMs) } })).status, 200);
+      try {
+        let step: { message_id: string | null } | undefined;
+        // The step starts at the timeout; no event outside the process tells of the cascade's row, so it is looked for (bounded).
+        for (let deadline = Date.now() + 15_000; !(step = (await message(parent.id)).cascade?.steps?.[1])?.message_id; ) {
+          assert.ok(Date.now() < deadline, 'the SMS step started within 15 s');
+          await delay(20);
+        }
+        const sms = await message(step.message_id!);
+        assert.equal(sms.status, 'accepted', 'held, not sent');
+        assert.equal(Date.parse(sms.expires_at) - 3_600_000, endMs, 'held until the quiet hours end, validity counted from there');
+        const timer = await t.gateway.database.db.selectFrom('cascades').select('timer_at').where('id', '=', parent.id).executeTakeFirstOrThrow();
+        assert.equal(Number(timer.timer_at), endMs + 60_000, "the step's timeout runs from its start");
+      } finally {
+        await call('PATCH', '/v1/account', { quiet_hours: null });
+        await call('POST', `/v1/messages/${parent.id}/cancel`);
+      }
+    });
+
     test('delivered at the first step: the cascade ends there and later steps never start', async () => {
       const parent = await send({ to: '+79161234569', text: 'Код 5522', cascade: [{ channel: 'telegram', timeout_seconds: 30 }, { channel: 'sms' }] });
       const done = await finalOf(parent.id);

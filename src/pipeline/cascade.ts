@@ -18,6 +18,7 @@ import type { WriteBatcher } from '../store/write-batcher.ts';
 import { prepareMessage, type AcceptContext, type SendRequest } from './accept.ts';
 import type { Dispatcher } from './dispatcher.ts';
 import { insertEvents, markRead, type EventInput } from './transitions.ts';
+import { quietHoursRelease } from './policy.ts';
 
 /**
  * Cascade fallback (docs/api.md#cascade): one parent message, sent as child
@@ -464,8 +465,11 @@ export class CascadeEngine {
     const spec = steps[action.to - 1]!;
     const parent = await tx.selectFrom('messages').selectAll().where('id', '=', c.id).executeTakeFirst();
     if (!parent) return;
-    const child = stepMessage(parent, spec, action.to, now);
-    const timerAt = spec.timeout_seconds === null ? null : now + spec.timeout_seconds * 1000;
+    // An advertising step that starts inside the recipient's quiet hours waits for their end, as any advertising message.
+    const account = parent.traffic_type === 'advertising' ? await tx.selectFrom('accounts').selectAll().where('id', '=', c.account_id).executeTakeFirst() : undefined;
+    const startAt = account ? quietHoursRelease(account, parent.traffic_type, spec.message.region, now) : now;
+    const child = stepMessage(parent, spec, action.to, now, startAt);
+    const timerAt = spec.timeout_seconds === null ? null : startAt + spec.timeout_seconds * 1000;
     const moved = await tx
       .updateTable('cascades')
       .set({ step: action.to, child_id: child.id, timer_at: timerAt, updated_at: now })
@@ -598,8 +602,8 @@ async function progressParents(tx: Kysely<DB>, ids: readonly string[], status: '
   return out;
 }
 
-/** The message of step `n`, made from the parent and the step's prepared message, due now. */
-export function stepMessage(parent: MessageRow, spec: CascadeStepSpec, n: number, now: number): MessageRow {
+/** The message of step `n`, made from the parent and the step's prepared message, due at `dueAt` (now, or the end of quiet hours). */
+export function stepMessage(parent: MessageRow, spec: CascadeStepSpec, n: number, now: number, dueAt = now): MessageRow {
   const m = spec.message;
   return {
     id: newId('msg', now),
@@ -624,8 +628,8 @@ export function stepMessage(parent: MessageRow, spec: CascadeStepSpec, n: number
     attempts: 0,
     ttl_seconds: parent.ttl_seconds,
     send_at: null,
-    expires_at: now + parent.ttl_seconds * 1000,
-    due_at: now,
+    expires_at: dueAt + parent.ttl_seconds * 1000,
+    due_at: dueAt,
     lease_until: null,
     created_at: now,
     queued_at: null,
