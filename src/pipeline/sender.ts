@@ -199,11 +199,18 @@ export class Sender {
 /**
  * queued (claimed, not submitted) → queued and due now without a lease, so
  * another sender takes it at once instead of after the lease. Only while this
- * sender's claim still holds (the same lease), never after another's.
+ * sender's claim still holds (the same lease), never after another's. The
+ * claim's attempt is given back: nothing was submitted.
  */
 async function releaseClaims(tx: Kysely<DB>, rows: readonly MessageRow[], now: number): Promise<void> {
   for (const row of rows) {
-    await tx.updateTable('messages').set({ due_at: now, lease_until: null, updated_at: now }).where('id', '=', row.id).where('status', '=', 'queued').where('lease_until', '=', row.lease_until).execute();
+    await tx
+      .updateTable('messages')
+      .set((eb) => ({ due_at: now, lease_until: null, attempts: eb('attempts', '-', 1), updated_at: now }))
+      .where('id', '=', row.id)
+      .where('status', '=', 'queued')
+      .where('lease_until', '=', row.lease_until)
+      .execute();
   }
 }
 

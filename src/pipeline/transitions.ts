@@ -93,7 +93,8 @@ export async function claimDue(tx: Kysely<DB>, ids: string[], now: number, lease
       .execute();
     rows.push(...claimed);
   }
-  const firstTime = rows.filter((r) => r.attempts === 1);
+  // First claimed now (queued_at was empty): a claim handed back unsent gives its attempt back, so attempts cannot tell.
+  const firstTime = rows.filter((r) => Number(r.queued_at) === now);
   return { rows, events: firstTime.map((r) => ({ accountId: r.account_id, messageId: r.id, status: 'queued' as const, at: now, row: r })) };
 }
 
