@@ -39,6 +39,8 @@ export interface CommonArgs {
   pgTrace: string | undefined;
   /** extra server environment, `--env NAME=value` (repeatable) */
   env: Record<string, string>;
+  /** extra flags for the server's node, `--node-flag=--optimize-for-size` (repeatable) */
+  nodeFlags: string[];
   quiet: boolean;
 }
 
@@ -55,6 +57,7 @@ const COMMON_OPTIONS = {
   'sqlite-trace': { type: 'string' },
   'pg-trace': { type: 'string' },
   env: { type: 'string', multiple: true },
+  'node-flag': { type: 'string', multiple: true },
   quiet: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
 } as const satisfies OptionSpec;
@@ -73,6 +76,7 @@ export const COMMON_HELP = `common flags:
                           (with --runs N, FILE is suffixed .1, .2, …; worker threads write FILE.thread<N>)
   --pg-trace FILE         count and time every PostgreSQL query in the server (bench/pg-trace.ts), same naming
   --env NAME=VALUE        extra environment for the server (repeatable)
+  --node-flag FLAG        an extra flag for the server's node, e.g. --node-flag=--optimize-for-size (repeatable)
   --quiet                 only the JSON line`;
 
 function positiveNumber(name: string, raw: string | undefined, fallback: number, allowZero = false): number {
@@ -122,6 +126,7 @@ export function parseBenchArgs<const T extends OptionSpec>(
   return {
     common: {
       db,
+      nodeFlags: (v['node-flag'] as string[] | undefined) ?? [],
       duration: positiveNumber('duration', v.duration as string | undefined, defaults.duration),
       connections: Math.round(positiveNumber('connections', v.connections as string | undefined, defaults.connections)),
       runs,
@@ -250,7 +255,7 @@ export async function startServer(options: StartOptions): Promise<Server> {
     ...common.env,
   };
   const code = codeVersion();
-  const child = spawn(process.execPath, ['--max-semi-space-size=4', 'src/main.ts', 'start'], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--max-semi-space-size=4', ...common.nodeFlags, 'src/main.ts', 'start'], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let tail = '';
   child.stdout!.resume(); // the one-time bootstrap notice; we know the key already
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
