@@ -1,0 +1,150 @@
+/**
+ * SMPP customers across two smpp nodes (separate processes over one
+ * PostgreSQL and one Redis): a login's max_binds 2 holds for the cluster (a
+ * bind on each node, the third refused on either), receipts go to exactly
+ * one receiving bind of the login (the node holding its feed), and when that
+ * node is SIGKILLed its bind's place frees after the lease and the receipts
+ * go on on the other node.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import pg from 'pg';
+import { generateApiKey } from '../src/store/accounts.ts';
+import { CommandStatus } from '../src/smpp/pdu.ts';
+import { SmscSimulator } from '../src/smpp/simulator.ts';
+import { bindClient, SmppBindError, type BindMode, type IncomingRequest, type SmppSession } from '../src/smpp/session.ts';
+import { clusterEnv, createDatabase, dropRedisPrefix, freePort, Node, redisUnavailable, until } from './cluster-nodes.ts';
+import { postgresUnavailable } from './helpers.ts';
+
+const LEASE_SECONDS = 2;
+
+const why = (await postgresUnavailable()) ?? (await redisUnavailable());
+if (why && process.env.CI === 'true') throw new Error(`CI=true but ${why}`);
+
+test('cluster: a login\'s max_binds holds across smpp nodes, each receipt reaches one receiving bind, the feed and the places move when a node is killed', { skip: why ?? false, timeout: 150_000 }, async (t) => {
+  const sim = new SmscSimulator({ accounts: { depesha: 'secret1' }, receiptDelayMs: 50 });
+  const simPort = await sim.start();
+  const database = await createDatabase();
+  const db = new pg.Pool({ connectionString: database.url, max: 1 });
+  const prefix = `tsm-${Date.now().toString(36)}`;
+  const apiKey = generateApiKey();
+  const nodes: Node[] = [];
+  const sessions: SmppSession[] = [];
+  t.after(async () => {
+    await Promise.all(sessions.map((s) => s.close()));
+    for (const n of nodes) if (n.child.exitCode === null && n.child.signalCode === null) n.child.kill('SIGKILL');
+    await Promise.all(nodes.map((n) => n.exited));
+    await db.end();
+    await sim.stop();
+    await database.drop();
+    await dropRedisPrefix(prefix);
+  });
+
+  const env = clusterEnv({
+    databaseUrl: database.url,
+    prefix,
+    apiKey,
+    configFile: {
+      connectors: [{ id: 'operator', type: 'smpp', host: '127.0.0.1', port: simPort, system_id: 'depesha', password: 'secret1', binds: 2, window: 20, reconnect_min_ms: 20, reconnect_max_ms: 200 }],
+      routes: [{ connector: 'operator' }],
+    },
+  });
+  const nodeEnv = { ...env, PORT: '0', DEPESHA_LEASE_SECONDS: '6', DEPESHA_BIND_LEASE_SECONDS: String(LEASE_SECONDS), DEPESHA_RETRY_INITIAL_DELAY_MS: '100' };
+  const [portA, portB] = [await freePort(), await freePort()];
+  const api = new Node('api', 'api,scheduler', nodeEnv);
+  nodes.push(api);
+  const url = String((await api.started()).url);
+  const a = new Node('smpp-a', 'smpp', { ...nodeEnv, SMPP_ENABLED: 'true', SMPP_HOST: '127.0.0.1', SMPP_PORT: String(portA) });
+  const b = new Node('smpp-b', 'smpp', { ...nodeEnv, SMPP_ENABLED: 'true', SMPP_HOST: '127.0.0.1', SMPP_PORT: String(portB) });
+  const worker = new Node('worker', 'worker', nodeEnv);
+  nodes.push(a, b, worker);
+  await Promise.all([a, b, worker].map((n) => n.started()));
+  await until('the operator bound', async () => (sim.bound === 2 ? true : undefined), 20_000);
+
+  const res = await fetch(`${url}/v1/smpp/credentials`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ system_id: 'shop', password: 'pass1234', max_binds: 2 }) });
+  assert.equal(res.status, 201, await res.text());
+
+  /** receipts by message id, per bind */
+  const got = new Map<string, Map<string, number>>();
+  const count = (id: string) => [...got.values()].reduce((n, m) => n + (m.get(id) ?? 0), 0);
+  const bind = async (name: string, port: number, mode: BindMode) => {
+    const mine = new Map<string, number>();
+    got.set(name, mine);
+    const session = await bindClient({
+      host: '127.0.0.1',
+      port,
+      systemId: 'shop',
+      password: 'pass1234',
+      mode,
+      windowSize: 20,
+      onRequest: (request: IncomingRequest) => {
+        if (request.command !== 'deliver_sm') return;
+        const id = request.tlvs.receiptedMessageId;
+        if (id) mine.set(id, (mine.get(id) ?? 0) + 1);
+        return { command: 'deliver_sm_resp' };
+      },
+    });
+    sessions.push(session);
+    return session;
+  };
+  /** a bind, or 'refused' when Depesha answers ESME_RBINDFAIL (too many binds) */
+  const tryBind = (name: string, port: number, mode: BindMode) =>
+    bind(name, port, mode).catch((err: unknown) => {
+      got.delete(name);
+      if (err instanceof SmppBindError && err.commandStatus === CommandStatus.ESME_RBINDFAIL) return 'refused' as const;
+      throw err;
+    });
+  const refused = async (port: number, mode: BindMode) => (await tryBind('refused', port, mode)) === 'refused';
+
+  // A receiver on A first, so that A takes the login's feed; then a transceiver on B, which submits.
+  await bind('rx-a', portA, 'receiver');
+  await a.waitForLine((l) => l.msg === "this node sends the SMPP login's receipts", 'A taking the feed', 10_000);
+  const trx = await bind('trx-b', portB, 'transceiver');
+  assert.equal(await refused(portA, 'transmitter'), true, 'a third bind on A is refused');
+  assert.equal(await refused(portB, 'transmitter'), true, 'a third bind on B is refused');
+
+  const ids: string[] = [];
+  const send = async (from: number, n: number) => {
+    for (let i = from; i < from + n; i++) {
+      const resp = await trx.request({ command: 'submit_sm', sourceAddr: 'Shop', sourceAddrTon: 5, destAddrTon: 1, destAddrNpi: 1, destinationAddr: `7916${String(3_000_000 + i)}`, registeredDelivery: 1, shortMessage: Buffer.from(`feed ${i}`) });
+      assert.ok(resp.command === 'submit_sm_resp' && resp.status === 0, `submit ${i}: ${JSON.stringify(resp)}`);
+      ids.push(resp.messageId);
+    }
+  };
+  /** the last final event of these messages is behind the login's stored position: nothing more is owed for them */
+  const settled = (of: string[]) =>
+    until(
+      'the stored position past every receipt',
+      async () => {
+        const last = await db.query<{ id: string }>(`select max(id) as id from message_events where message_id = any($1) and status in ('delivered','undelivered','expired','rejected','failed')`, [of]);
+        const cursor = await db.query<{ last_event_id: string }>(`select c.last_event_id from smpp_receipt_cursors c join smpp_credentials s on s.id = c.credential_id where s.system_id = 'shop'`);
+        const lastId = last.rows[0]?.id;
+        return lastId && cursor.rows[0] && cursor.rows[0].last_event_id >= lastId ? true : undefined;
+      },
+      30_000,
+    );
+
+  await send(0, 30);
+  await until('a receipt for each of the first 30', async () => (ids.every((id) => count(id) > 0) ? true : undefined), 30_000);
+  await settled(ids);
+  const twice = ids.filter((id) => count(id) !== 1);
+  assert.deepEqual(twice, [], 'each receipt exactly once across the login\'s two receiving binds');
+  assert.equal(got.get('trx-b')!.size, 0, 'B does not send while A holds the feed');
+
+  // A dies. Its bind's place frees once its lease runs out (not before); B takes the feed and the receipts go on there.
+  a.child.kill('SIGKILL');
+  await a.exited;
+  const killedAt = Date.now();
+  const before = await refused(portB, 'transmitter');
+  await until('a second bind on B once A\'s place lapsed', async () => ((await tryBind('rx-b2', portB, 'receiver')) === 'refused' ? undefined : true), 15_000);
+  const freedMs = Date.now() - killedAt;
+  t.diagnostic(`A's place freed ${freedMs} ms after the kill (lease ${LEASE_SECONDS} s); refused right after the kill: ${before}`);
+  assert.equal(before, true, 'right after the kill the dead node\'s bind still counts');
+  assert.ok(freedMs < LEASE_SECONDS * 1000 * 2 + 2000, `the place took ${freedMs} ms to free`);
+
+  const later = ids.length;
+  await send(later, 20);
+  const fresh = ids.slice(later);
+  await until('the receipts of the next 20 on B', async () => (fresh.every((id) => (got.get('trx-b')!.get(id) ?? 0) + (got.get('rx-b2')?.get(id) ?? 0) > 0) ? true : undefined), 30_000);
+  assert.equal(sim.bound, 2);
+});
