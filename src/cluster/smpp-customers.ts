@@ -192,8 +192,8 @@ export class CustomerLeases {
   /**
    * This node serves the login through `hooks`: from now on it takes the
    * login's feed while it has a receiving bind. Hooks that replace earlier
-   * ones (the login served again before those were forgotten) go on with
-   * their lead.
+   * ones (the login served again before those were forgotten) take its lead
+   * over at the next round.
    */
   watch(credentialId: string, hooks: FeedHooks): void {
     const earlier = this.#feeds.get(credentialId);
@@ -223,36 +223,39 @@ export class CustomerLeases {
     this.#log.info({ credential: credentialId, handed: sent.length }, 'SMPP receipt feed given up on this node');
   }
 
+  /** One round: every login this node serves, side by side (each is one script on Redis). */
   async #round(): Promise<void> {
     const ids = new Set([...this.#binds.keys(), ...this.#feeds.keys()]);
-    for (const id of ids) {
-      if (this.#stopped) return;
-      const f = this.#feeds.get(id);
-      const receiving = f?.hooks.receiving() ?? false;
-      if (f && f.leads && !receiving) await this.#yield(id, f);
-      const asked = Date.now();
-      const [leads, handed] = (await this.#redis.eval(
-        ROUND,
-        3,
-        this.#key('binds', id),
-        this.#key('feed', id),
-        this.#key('feed-sent', id),
-        this.nodeId,
-        this.#ttlMs,
-        receiving ? '1' : '0',
-        ...(this.#binds.get(id) ?? []),
-      )) as [number, string[]];
-      if (!f || this.#stopped || this.#feeds.get(id) !== f) continue;
-      // An answer that took most of a lease (Redis was unreachable) is too old to send on: the next round asks again.
-      if (Date.now() - asked > (this.#ttlMs * 2) / 3) continue;
-      const was = f.leads;
-      f.leads = leads === 1;
-      if (f.leads) f.renewedAt = asked;
-      if (f.leads && !was) {
-        this.#log.info({ credential: id, handed: handed.length }, 'this node sends the SMPP login\'s receipts');
-        f.hooks.led(handed);
-      } else if (!f.leads && was) this.#log.warn({ credential: id }, 'another node took the SMPP login\'s receipt feed');
-    }
+    await Promise.all([...ids].map((id) => this.#roundOf(id)));
+  }
+
+  async #roundOf(id: string): Promise<void> {
+    if (this.#stopped) return;
+    const f = this.#feeds.get(id);
+    const receiving = f?.hooks.receiving() ?? false;
+    if (f && f.leads && !receiving) await this.#yield(id, f);
+    const asked = Date.now();
+    const [leads, handed] = (await this.#redis.eval(
+      ROUND,
+      3,
+      this.#key('binds', id),
+      this.#key('feed', id),
+      this.#key('feed-sent', id),
+      this.nodeId,
+      this.#ttlMs,
+      receiving ? '1' : '0',
+      ...(this.#binds.get(id) ?? []),
+    )) as [number, string[]];
+    if (!f || this.#stopped || this.#feeds.get(id) !== f) return;
+    // An answer that took most of a lease (Redis was unreachable) is too old to send on: the next round asks again.
+    if (Date.now() - asked > (this.#ttlMs * 2) / 3) return;
+    const was = f.leads;
+    f.leads = leads === 1;
+    if (f.leads) f.renewedAt = asked;
+    if (f.leads && !was) {
+      this.#log.info({ credential: id, handed: handed.length }, 'this node sends the SMPP login\'s receipts');
+      f.hooks.led(handed);
+    } else if (!f.leads && was) this.#log.warn({ credential: id }, 'another node took the SMPP login\'s receipt feed');
   }
 
   /** Gives every feed up (handing over what was sent) and frees this node's binds' places. */
