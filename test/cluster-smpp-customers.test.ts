@@ -2,9 +2,10 @@
  * SMPP customers across two smpp nodes (separate processes over one
  * PostgreSQL and one Redis): a login's max_binds 2 holds for the cluster (a
  * bind on each node, the third refused on either), receipts go to exactly
- * one receiving bind of the login (the node holding its feed), and when that
- * node is SIGKILLed its bind's place frees after the lease and the receipts
- * go on on the other node.
+ * one receiving bind of the login (the node holding its feed), also when the
+ * feed moves because the holder's receiver unbinds (the ids it sent are
+ * handed over), and when the holder is SIGKILLed its bind's place frees after
+ * the lease and the receipts go on on the other node.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -97,19 +98,23 @@ test('cluster: a login\'s max_binds holds across smpp nodes, each receipt reache
   const refused = async (port: number, mode: BindMode) => (await tryBind('refused', port, mode)) === 'refused';
 
   // A receiver on A first, so that A takes the login's feed; then a transceiver on B, which submits.
-  await bind('rx-a', portA, 'receiver');
+  const rxA = await bind('rx-a', portA, 'receiver');
   await a.waitForLine((l) => l.msg === "this node sends the SMPP login's receipts", 'A taking the feed', 10_000);
   const trx = await bind('trx-b', portB, 'transceiver');
   assert.equal(await refused(portA, 'transmitter'), true, 'a third bind on A is refused');
   assert.equal(await refused(portB, 'transmitter'), true, 'a third bind on B is refused');
 
   const ids: string[] = [];
-  const send = async (from: number, n: number) => {
-    for (let i = from; i < from + n; i++) {
-      const resp = await trx.request({ command: 'submit_sm', sourceAddr: 'Shop', sourceAddrTon: 5, destAddrTon: 1, destAddrNpi: 1, destinationAddr: `7916${String(3_000_000 + i)}`, registeredDelivery: 1, shortMessage: Buffer.from(`feed ${i}`) });
-      assert.ok(resp.command === 'submit_sm_resp' && resp.status === 0, `submit ${i}: ${JSON.stringify(resp)}`);
+  const send = async (via: SmppSession, n: number) => {
+    const sent: string[] = [];
+    for (let i = 0; i < n; i++) {
+      const k = ids.length;
+      const resp = await via.request({ command: 'submit_sm', sourceAddr: 'Shop', sourceAddrTon: 5, destAddrTon: 1, destAddrNpi: 1, destinationAddr: `7916${String(3_000_000 + k)}`, registeredDelivery: 1, shortMessage: Buffer.from(`feed ${k}`) });
+      assert.ok(resp.command === 'submit_sm_resp' && resp.status === 0, `submit ${k}: ${JSON.stringify(resp)}`);
       ids.push(resp.messageId);
+      sent.push(resp.messageId);
     }
+    return sent;
   };
   /** the last final event of these messages is behind the login's stored position: nothing more is owed for them */
   const settled = (of: string[]) =>
@@ -123,28 +128,44 @@ test('cluster: a login\'s max_binds holds across smpp nodes, each receipt reache
       },
       30_000,
     );
+  const on = (bindName: string, of: string[]) => of.filter((id) => (got.get(bindName)?.get(id) ?? 0) > 0).length;
 
-  await send(0, 30);
-  await until('a receipt for each of the first 30', async () => (ids.every((id) => count(id) > 0) ? true : undefined), 30_000);
+  const first = await send(trx, 30);
+  await until('a receipt for each of the first 30', async () => (first.every((id) => count(id) > 0) ? true : undefined), 30_000);
+  await settled(first);
+  assert.deepEqual(first.filter((id) => count(id) !== 1), [], 'each receipt exactly once across the login\'s two receiving binds');
+  assert.equal(on('rx-a', first), 30, 'all on A, which holds the feed');
+
+  // A's receiver unbinds right after its last receipts, before the position has passed them: A gives the feed up with
+  // the ids it sent, B takes it and does not send them again.
+  const second = await send(trx, 20);
+  await until('the next 20 on A', async () => (on('rx-a', second) === 20 ? true : undefined), 30_000);
+  await rxA.unbind();
+  await b.waitForLine((l) => l.msg === "this node sends the SMPP login's receipts", 'B taking the feed', 10_000);
+  const third = await send(trx, 10);
+  await until('the next 10 on B', async () => (on('trx-b', third) === 10 ? true : undefined), 30_000);
   await settled(ids);
-  const twice = ids.filter((id) => count(id) !== 1);
-  assert.deepEqual(twice, [], 'each receipt exactly once across the login\'s two receiving binds');
-  assert.equal(got.get('trx-b')!.size, 0, 'B does not send while A holds the feed');
+  assert.deepEqual(ids.filter((id) => count(id) !== 1), [], 'each receipt exactly once after the feed moved from A to B');
 
-  // A dies. Its bind's place frees once its lease runs out (not before); B takes the feed and the receipts go on there.
-  a.child.kill('SIGKILL');
-  await a.exited;
+  // A receiver on A again (A follows now); B, which holds the feed, dies. Its place frees once its lease runs out
+  // (not before); A takes the feed and the receipts go on there.
+  await bind('rx-a2', portA, 'receiver');
+  b.child.kill('SIGKILL');
+  await b.exited;
   const killedAt = Date.now();
-  const before = await refused(portB, 'transmitter');
-  await until('a second bind on B once A\'s place lapsed', async () => ((await tryBind('rx-b2', portB, 'receiver')) === 'refused' ? undefined : true), 15_000);
+  const stillCounted = await refused(portA, 'transmitter');
+  let tx: SmppSession | undefined;
+  await until('a second bind on A once B\'s place lapsed', async () => {
+    const r = await tryBind('tx-a', portA, 'transmitter');
+    if (r !== 'refused') tx = r;
+    return tx;
+  }, 15_000);
   const freedMs = Date.now() - killedAt;
-  t.diagnostic(`A's place freed ${freedMs} ms after the kill (lease ${LEASE_SECONDS} s); refused right after the kill: ${before}`);
-  assert.equal(before, true, 'right after the kill the dead node\'s bind still counts');
+  t.diagnostic(`B's place freed ${freedMs} ms after the kill (lease ${LEASE_SECONDS} s); refused right after the kill: ${stillCounted}`);
+  assert.equal(stillCounted, true, 'right after the kill the dead node\'s bind still counts');
   assert.ok(freedMs < LEASE_SECONDS * 1000 * 2 + 2000, `the place took ${freedMs} ms to free`);
 
-  const later = ids.length;
-  await send(later, 20);
-  const fresh = ids.slice(later);
-  await until('the receipts of the next 20 on B', async () => (fresh.every((id) => (got.get('trx-b')!.get(id) ?? 0) + (got.get('rx-b2')?.get(id) ?? 0) > 0) ? true : undefined), 30_000);
+  const fourth = await send(tx!, 20);
+  await until('the receipts of the next 20 on A', async () => (on('rx-a2', fourth) === 20 ? true : undefined), 30_000);
   assert.equal(sim.bound, 2);
 });
