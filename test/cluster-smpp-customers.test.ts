@@ -13,8 +13,8 @@ import pg from 'pg';
 import { generateApiKey } from '../src/store/accounts.ts';
 import { CommandStatus } from '../src/smpp/pdu.ts';
 import { SmscSimulator } from '../src/smpp/simulator.ts';
-import { bindClient, SmppBindError, type BindMode, type IncomingRequest, type SmppSession } from '../src/smpp/session.ts';
-import { clusterEnv, createDatabase, dropRedisPrefix, freePort, Node, redisUnavailable, until } from './cluster-nodes.ts';
+import { SmppBindError, type BindMode, type SmppSession } from '../src/smpp/session.ts';
+import { bindCustomer, clusterEnv, createDatabase, endCluster, freePort, Node, redisUnavailable, until } from './cluster-nodes.ts';
 import { postgresUnavailable } from './helpers.ts';
 
 const LEASE_SECONDS = 2;
@@ -31,15 +31,7 @@ test('cluster: a login\'s max_binds holds across smpp nodes, each receipt reache
   const apiKey = generateApiKey();
   const nodes: Node[] = [];
   const sessions: SmppSession[] = [];
-  t.after(async () => {
-    await Promise.all(sessions.map((s) => s.close()));
-    for (const n of nodes) if (n.child.exitCode === null && n.child.signalCode === null) n.child.kill('SIGKILL');
-    await Promise.all(nodes.map((n) => n.exited));
-    await db.end();
-    await sim.stop();
-    await database.drop();
-    await dropRedisPrefix(prefix);
-  });
+  t.after(() => endCluster({ sessions, nodes, close: [() => db.end(), () => sim.stop()], database, prefix }));
 
   const env = clusterEnv({
     databaseUrl: database.url,
@@ -71,20 +63,7 @@ test('cluster: a login\'s max_binds holds across smpp nodes, each receipt reache
   const bind = async (name: string, port: number, mode: BindMode) => {
     const mine = new Map<string, number>();
     got.set(name, mine);
-    const session = await bindClient({
-      host: '127.0.0.1',
-      port,
-      systemId: 'shop',
-      password: 'pass1234',
-      mode,
-      windowSize: 20,
-      onRequest: (request: IncomingRequest) => {
-        if (request.command !== 'deliver_sm') return;
-        const id = request.tlvs.receiptedMessageId;
-        if (id) mine.set(id, (mine.get(id) ?? 0) + 1);
-        return { command: 'deliver_sm_resp' };
-      },
-    });
+    const session = await bindCustomer(port, mode, (id) => mine.set(id, (mine.get(id) ?? 0) + 1));
     sessions.push(session);
     return session;
   };
