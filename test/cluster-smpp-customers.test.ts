@@ -9,12 +9,13 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { Redis } from 'ioredis';
 import pg from 'pg';
 import { generateApiKey } from '../src/store/accounts.ts';
 import { CommandStatus } from '../src/smpp/pdu.ts';
 import { SmscSimulator } from '../src/smpp/simulator.ts';
 import { SmppBindError, type BindMode, type SmppSession } from '../src/smpp/session.ts';
-import { bindCustomer, clusterEnv, createDatabase, endCluster, freePort, Node, redisUnavailable, until } from './cluster-nodes.ts';
+import { bindCustomer, clusterEnv, createDatabase, endCluster, freePort, Node, redisUnavailable, TEST_REDIS_URL, until } from './cluster-nodes.ts';
 import { postgresUnavailable } from './helpers.ts';
 
 const LEASE_SECONDS = 2;
@@ -147,4 +148,14 @@ test('cluster: a login\'s max_binds holds across smpp nodes, each receipt reache
   const fourth = await send(tx!, 20);
   await until('the receipts of the next 20 on A', async () => (on('rx-a2', fourth) === 20 ? true : undefined), 30_000);
   assert.equal(sim.bound, 2);
+
+  // A stops cleanly: it exits 0 and has given its places and the feed back at once (B's lapsed already).
+  const credential = (await db.query<{ id: string }>(`select id from smpp_credentials where system_id = 'shop'`)).rows[0]!.id;
+  const redis = new Redis(TEST_REDIS_URL);
+  t.after(() => redis.disconnect());
+  assert.equal(await redis.zcard(`${prefix}:smpp-binds:${credential}`), 2);
+  a.child.kill('SIGTERM');
+  assert.equal((await a.exited).code, 0);
+  assert.equal(await redis.zcard(`${prefix}:smpp-binds:${credential}`), 0, 'a stopping node frees its binds\' places');
+  assert.equal(await redis.exists(`${prefix}:smpp-feed:${credential}`), 0, 'and gives the feed up');
 });
