@@ -87,6 +87,9 @@ interface PendingLong {
 
 type SubmitSm = Extract<IncomingRequest, { command: 'submit_sm' }>;
 
+/** A receiver or transceiver bind: receipts may go to it. */
+const receives = (session: SmppSession) => session.bind?.mode !== 'transmitter';
+
 /**
  * How long a bind goes by the account settings it read (time zone, quiet
  * hours, sender policy) before reading them again: a change made through the
@@ -141,6 +144,10 @@ export class SmppServer {
     await new Promise<void>((resolve, reject) => {
       this.#server.once('error', reject);
       this.#server.listen(port, host, () => resolve());
+    }).catch(async (err: unknown) => {
+      await this.#leases?.stop();
+      await this.#closeRedis?.();
+      throw err;
     });
     // Status changes wake the receipt feeds of the accounts they belong to; a timer catches the rest.
     this.#offStatus = this.#deps.bus.onStatus((changes) => {
@@ -215,12 +222,12 @@ export class SmppServer {
       c.sessions.delete(session);
       if (p !== undefined) this.#leases?.dropBind(p.credentialId, p.token);
       // The last receiving bind here gone: the feed is given up at once for a node that still has one.
-      if (this.#leases && session.bind?.mode !== 'transmitter') this.#leases.nudge();
+      if (receives(session)) this.#leases?.nudge();
       this.#deps.log.info({ systemId: c.credential.system_id, reason: info.reason }, 'SMPP customer session closed');
     });
-    if (session.bind?.mode === 'transmitter') return;
-    if (this.#leases) this.#leases.nudge();
-    else c.receipts.wake();
+    if (!receives(session)) return;
+    this.#leases?.nudge(); // takes the login's feed if no node holds it
+    c.receipts.wake();
   }
 
   #customer(credential: SmppCredentialRow, account: Account): Customer {
@@ -234,7 +241,7 @@ export class SmppServer {
       submitsThisSecond: 0,
       pending: new Map(),
       feed: {
-        receiving: () => leastBusy(customer.sessions, (s) => s.bind?.mode !== 'transmitter') !== undefined,
+        receiving: () => leastBusy(customer.sessions, receives) !== undefined,
         sent: () => customer.receipts.sentIds(),
         led: (handed) => {
           customer.receipts.skip(handed);
@@ -246,7 +253,7 @@ export class SmppServer {
         credential,
         log: this.#deps.log.child({ component: 'smpp-receipts', systemId: credential.system_id }),
         // In a cluster only the node leading the login's feed sends its receipts.
-        receiver: () => (this.#leases && !this.#leases.leads(credential.id) ? undefined : leastBusy(customer.sessions, (s) => s.bind?.mode !== 'transmitter')),
+        receiver: () => (this.#leases && !this.#leases.leads(credential.id) ? undefined : leastBusy(customer.sessions, receives)),
       }),
     };
     this.#customers.set(credential.id, customer);
