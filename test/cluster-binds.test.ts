@@ -11,8 +11,8 @@ import { test } from 'node:test';
 import pg from 'pg';
 import { generateApiKey } from '../src/store/accounts.ts';
 import { SmscSimulator } from '../src/smpp/simulator.ts';
-import { bindClient, type IncomingRequest, type SmppSession } from '../src/smpp/session.ts';
-import { clusterEnv, createDatabase, dropRedisPrefix, freePort, Node, redisUnavailable, until } from './cluster-nodes.ts';
+import type { SmppSession } from '../src/smpp/session.ts';
+import { bindCustomer, clusterEnv, createDatabase, endCluster, freePort, Node, redisUnavailable, until } from './cluster-nodes.ts';
 import { postgresUnavailable } from './helpers.ts';
 
 const BINDS = 4;
@@ -35,14 +35,7 @@ test('cluster: binds: 4 over 3 workers are 2/1/1, move to the survivors when one
   const apiKey = generateApiKey();
   const nodes: Node[] = [];
   const sessions: SmppSession[] = [];
-  t.after(async () => {
-    await Promise.all(sessions.map((s) => s.close()));
-    for (const n of nodes) if (n.child.exitCode === null && n.child.signalCode === null) n.child.kill('SIGKILL');
-    await Promise.all(nodes.map((n) => n.exited));
-    await sim.stop();
-    await database.drop();
-    await dropRedisPrefix(prefix);
-  });
+  t.after(() => endCluster({ sessions, nodes, close: [() => sim.stop()], database, prefix }));
 
   const env = clusterEnv({
     databaseUrl: database.url,
@@ -69,19 +62,7 @@ test('cluster: binds: 4 over 3 workers are 2/1/1, move to the survivors when one
   assert.equal(res.status, 201, await res.text());
   const receipts = new Set<string>();
   const bind = async (port: number, mode: 'transmitter' | 'receiver') => {
-    const session = await bindClient({
-      host: '127.0.0.1',
-      port,
-      systemId: 'shop',
-      password: 'pass1234',
-      mode,
-      windowSize: 20,
-      onRequest: (request: IncomingRequest) => {
-        if (request.command !== 'deliver_sm') return;
-        if (request.tlvs.receiptedMessageId) receipts.add(request.tlvs.receiptedMessageId);
-        return { command: 'deliver_sm_resp' };
-      },
-    });
+    const session = await bindCustomer(port, mode, (id) => receipts.add(id));
     sessions.push(session);
     return session;
   };

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import pg from 'pg';
+import { bindClient, type BindMode, type IncomingRequest, type SmppSession } from '../src/smpp/session.ts';
 import { freePort, TEST_DATABASE_URL } from './helpers.ts';
 
 export { freePort };
@@ -113,6 +114,37 @@ export class Node {
     // Generous: six processes type-strip and start at once on a shared 2-core machine.
     return this.waitForLine((l) => l.msg === 'depesha started', 'start', 60_000);
   }
+}
+
+/**
+ * After a cluster test: the customer's sessions closed, every node still
+ * running SIGKILLed and awaited, then the rest (simulator, pools) closed, the
+ * database dropped and the prefix's keys removed.
+ */
+export async function endCluster(parts: { sessions?: { close(): Promise<void> }[]; nodes: Node[]; close?: (() => Promise<unknown>)[]; database: { drop(): Promise<void> }; prefix: string }): Promise<void> {
+  await Promise.all((parts.sessions ?? []).map((s) => s.close()));
+  for (const n of parts.nodes) if (n.child.exitCode === null && n.child.signalCode === null) n.child.kill('SIGKILL');
+  await Promise.all(parts.nodes.map((n) => n.exited));
+  for (const close of parts.close ?? []) await close();
+  await parts.database.drop();
+  await dropRedisPrefix(parts.prefix);
+}
+
+/** An SMPP customer's bind to an smpp node (login shop / pass1234) that acknowledges every receipt after handing its message id to `onReceipt`. */
+export function bindCustomer(port: number, mode: BindMode, onReceipt: (messageId: string) => void): Promise<SmppSession> {
+  return bindClient({
+    host: '127.0.0.1',
+    port,
+    systemId: 'shop',
+    password: 'pass1234',
+    mode,
+    windowSize: 20,
+    onRequest: (request: IncomingRequest) => {
+      if (request.command !== 'deliver_sm') return;
+      if (request.tlvs.receiptedMessageId) onReceipt(request.tlvs.receiptedMessageId);
+      return { command: 'deliver_sm_resp' };
+    },
+  });
 }
 
 /** The environment every node of one cluster shares. */

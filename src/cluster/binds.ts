@@ -1,7 +1,6 @@
-import { hostname } from 'node:os';
-import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../log.ts';
+import { nodeIdentity, REDIS_NOW, within } from './lease.ts';
 
 /**
  * One round for one connector, atomic on Redis's clock. KEYS[1] is the set of
@@ -16,9 +15,7 @@ import type { Logger } from '../log.ts';
  * more binds than configured: a node taking over waits for the slot to be
  * given back or to run out. Returns {share, slots held}.
  */
-const ROUND = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+const ROUND = `${REDIS_NOW}
 local node = ARGV[1]
 local ttl = tonumber(ARGV[2])
 local binds = #KEYS - 1
@@ -100,7 +97,7 @@ export class BindLeases {
     this.#prefix = prefix;
     this.#log = log;
     this.#ttlMs = options.ttlMs ?? 5000;
-    this.nodeId = options.nodeId ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+    this.nodeId = options.nodeId ?? nodeIdentity();
   }
 
   /** The connector has `binds` binds cluster-wide; `apply` is told this node's part (0 until the first round). */
@@ -179,23 +176,15 @@ export class BindLeases {
     }
   }
 
-  /** Redis may not answer at all while it is unreachable; shutting down waits a lease for it at most. */
-  #bounded(work: Promise<unknown> | undefined): Promise<unknown> {
-    if (!work) return Promise.resolve();
-    let timer: NodeJS.Timeout | undefined;
-    const limit = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.#ttlMs)));
-    return Promise.race([work.catch(() => {}), limit]).finally(() => clearTimeout(timer));
-  }
-
   /** Stops renewing, closes this node's binds (through `apply`) and gives every slot back at once. */
   async stop(): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#timer);
-    await this.#bounded(this.#running);
+    await within(this.#running, this.#ttlMs);
     for (const [id, w] of this.#wanted) {
       w.here = 0;
       await w.apply(0);
-      await this.#bounded(this.#redis.eval(LEAVE, 1 + w.binds, ...this.#keys(id, w.binds), this.nodeId));
+      await within(this.#redis.eval(LEAVE, 1 + w.binds, ...this.#keys(id, w.binds), this.nodeId), this.#ttlMs);
     }
   }
 }

@@ -133,6 +133,8 @@ export class SmppConnector implements Connector {
   readonly manifest = smppManifest;
   readonly #def: SmppDefinition;
   #binds: Bind[] = [];
+  /** true once the cluster shares the binds out (cluster/binds.ts): none here then means they run on other workers */
+  #shared = false;
   readonly #modes: BindMode[];
   readonly #rate: AdaptiveRate;
   readonly #ids: MessageIdConfig;
@@ -170,6 +172,7 @@ export class SmppConnector implements Connector {
    * transmitter and a receiver): more are opened, the last ones closed.
    */
   async shareBinds(slots: number): Promise<void> {
+    this.#shared = true;
     const want = Math.max(0, Math.min(slots, this.bindSlots)) * this.#modes.length;
     while (this.#binds.length < want) {
       for (const mode of this.#modes) {
@@ -204,13 +207,24 @@ export class SmppConnector implements Connector {
     this.changed();
   }
 
+  /**
+   * In a cluster a worker running none of the binds reports `up` with 0 of 0
+   * links (its messages go to the workers that have them, so it must stay in
+   * rotation) and says so in `detail`, so that it reads neither as healthy
+   * with no binds nor as down.
+   */
   state(): ConnectorState {
     const up = this.#binds.filter((b) => b.up).length;
+    const elsewhere = this.#shared && this.#binds.length === 0 && this.#context !== undefined;
     return {
       id: this.id,
       type: 'smpp',
       status: this.#status(),
-      detail: up === this.#binds.length ? null : (this.#binds.find((b) => !b.up && b.detail)?.detail ?? null),
+      detail: elsewhere
+        ? `binds on other nodes: none of the ${this.bindSlots} here`
+        : up === this.#binds.length
+          ? null
+          : (this.#binds.find((b) => !b.up && b.detail)?.detail ?? null),
       since: this.#since,
       links: { up, total: this.#binds.length },
       inFlight: this.#binds.reduce((n, b) => n + (b.session?.inFlight ?? 0), 0),

@@ -79,6 +79,21 @@ export class ReceiptSender {
     if (this.#running) await this.#running;
   }
 
+  /**
+   * The ids of the receipts sent above the stored position, once the round in
+   * progress is over: what another node taking this login's feed must not
+   * send again (cluster/smpp-customers.ts).
+   */
+  async sentIds(): Promise<string[]> {
+    if (this.#running) await this.#running;
+    return [...this.#sent];
+  }
+
+  /** Receipts another node sent above the stored position: not sent again here. */
+  skip(ids: readonly string[]): void {
+    for (const id of ids) this.#sent.add(id);
+  }
+
   async #pump(): Promise<void> {
     const { credential } = this.#options;
     const batch = this.#options.batch ?? 200;

@@ -17,6 +17,7 @@ import { verifyPassword, type Account, type AccountsRepository } from '../../sto
 import type { OperatorLookup } from '../../sms/mno.ts';
 import type { Database } from '../../store/db.ts';
 import { SmppCredentialsRepository, type SmppCredentialRow } from '../../store/smpp-credentials.ts';
+import type { CustomerLeases, FeedHooks } from '../../cluster/smpp-customers.ts';
 import { operatorErrorCode, ReceiptSender } from './receipts.ts';
 
 export interface SmppServerDeps {
@@ -71,6 +72,8 @@ interface Customer {
   second: number;
   submitsThisSecond: number;
   receipts: ReceiptSender;
+  /** what the cluster's feed lease asks of this login on this node */
+  feed: FeedHooks;
   /** parts of long submits waiting for the rest */
   pending: Map<string, PendingLong>;
 }
@@ -83,6 +86,9 @@ interface PendingLong {
 }
 
 type SubmitSm = Extract<IncomingRequest, { command: 'submit_sm' }>;
+
+/** A receiver or transceiver bind: receipts may go to it. */
+const receives = (session: SmppSession) => session.bind?.mode !== 'transmitter';
 
 /**
  * How long a bind goes by the account settings it read (time zone, quiet
@@ -101,6 +107,8 @@ const LONG_SUBMIT_TIMEOUT_MS = 30_000;
  * `submit_sm_resp` carries our message id only after the message is stored.
  * Receipts go back as `deliver_sm` on a receiver or transceiver bind, read in
  * order from the stored status events, so they wait while no such bind exists.
+ * In a cluster (REDIS_URL) `max_binds` is counted across the smpp nodes and
+ * one node at a time sends a login's receipts (cluster/smpp-customers.ts).
  */
 export class SmppServer {
   readonly #deps: SmppServerDeps;
@@ -111,6 +119,9 @@ export class SmppServer {
   #timer: NodeJS.Timeout | undefined;
   #ticks = 0;
   #offStatus: (() => void) | undefined;
+  /** the binds and receipt feeds of the cluster's smpp nodes (absent in the embedded process) */
+  #leases: CustomerLeases | undefined;
+  #closeRedis: (() => Promise<void>) | undefined;
 
   constructor(deps: SmppServerDeps) {
     this.#deps = deps;
@@ -120,9 +131,23 @@ export class SmppServer {
 
   async listen(): Promise<number> {
     const { port, host } = this.#deps.config.smpp;
+    const { redisUrl, redisPrefix, bindLeaseMs } = this.#deps.config;
+    if (redisUrl !== undefined) {
+      // Loaded only in a cluster: the embedded process never loads ioredis.
+      const [{ connectRedis }, { CustomerLeases }] = await Promise.all([import('../../cluster/redis.ts'), import('../../cluster/smpp-customers.ts')]);
+      const redis = connectRedis(redisUrl, 'depesha-smpp');
+      redis.on('error', (err) => this.#deps.log.warn({ err }, 'Redis connection error'));
+      this.#closeRedis = () => redis.quit().then(() => {}, () => redis.disconnect());
+      this.#leases = new CustomerLeases(redis, redisPrefix, this.#deps.log.child({ component: 'smpp-leases' }), { ttlMs: bindLeaseMs });
+      this.#leases.start();
+    }
     await new Promise<void>((resolve, reject) => {
       this.#server.once('error', reject);
       this.#server.listen(port, host, () => resolve());
+    }).catch(async (err: unknown) => {
+      await this.#leases?.stop();
+      await this.#closeRedis?.();
+      throw err;
     });
     // Status changes wake the receipt feeds of the accounts they belong to; a timer catches the rest.
     this.#offStatus = this.#deps.bus.onStatus((changes) => {
@@ -145,6 +170,8 @@ export class SmppServer {
     const sessions = [...this.#customers.values()].flatMap((c) => [...c.sessions]);
     await Promise.all(sessions.map((s) => s.unbind().catch(() => {})));
     for (const customer of this.#customers.values()) await customer.receipts.stop();
+    await this.#leases?.stop();
+    await this.#closeRedis?.();
     for (const socket of this.#sockets) socket.destroy();
     await closed;
   }
@@ -153,6 +180,8 @@ export class SmppServer {
     this.#sockets.add(socket);
     socket.once('close', () => this.#sockets.delete(socket));
     let customer: Customer | undefined;
+    /** this bind's place among the login's max_binds in the cluster */
+    let place: { credentialId: string; token: string } | undefined;
     let session: SmppSession;
     try {
       session = await acceptBind(socket, {
@@ -171,23 +200,34 @@ export class SmppServer {
           const account = await this.#deps.accounts.getAccount(credential.account_id);
           if (!account) return CommandStatus.ESME_RINVSYSID;
           const existing = this.#customers.get(credential.id);
-          if (existing && existing.sessions.size >= credential.max_binds) return CommandStatus.ESME_RBINDFAIL;
+          if (this.#leases) {
+            const taken = await this.#leases.takeBind(credential.id, credential.max_binds);
+            if (taken === null) return CommandStatus.ESME_RBINDFAIL;
+            place = { credentialId: credential.id, token: taken };
+          } else if (existing && existing.sessions.size >= credential.max_binds) return CommandStatus.ESME_RBINDFAIL;
           customer = existing ?? this.#customer(credential, account);
           return CommandStatus.ESME_ROK;
         },
       });
     } catch {
+      if (place !== undefined) this.#leases?.dropBind(place.credentialId, place.token);
       return; // refused, timed out or gone; acceptBind has closed the socket
     }
     if (!customer) return void session.close();
     const c = customer;
+    const p = place;
     c.sessions.add(session);
     this.#deps.log.info({ systemId: c.credential.system_id, mode: session.bind?.mode, address: session.remoteAddress }, 'SMPP customer bound');
     session.on('close', (info) => {
       c.sessions.delete(session);
+      if (p !== undefined) this.#leases?.dropBind(p.credentialId, p.token);
+      // The last receiving bind here gone: the feed is given up at once for a node that still has one.
+      if (receives(session)) this.#leases?.nudge();
       this.#deps.log.info({ systemId: c.credential.system_id, reason: info.reason }, 'SMPP customer session closed');
     });
-    if (session.bind?.mode !== 'transmitter') c.receipts.wake();
+    if (!receives(session)) return;
+    this.#leases?.nudge(); // takes the login's feed if no node holds it
+    c.receipts.wake();
   }
 
   #customer(credential: SmppCredentialRow, account: Account): Customer {
@@ -200,14 +240,24 @@ export class SmppServer {
       second: 0,
       submitsThisSecond: 0,
       pending: new Map(),
+      feed: {
+        receiving: () => leastBusy(customer.sessions, receives) !== undefined,
+        sent: () => customer.receipts.sentIds(),
+        led: (handed) => {
+          customer.receipts.skip(handed);
+          customer.receipts.wake();
+        },
+      },
       receipts: new ReceiptSender({
         db: this.#deps.database.db,
         credential,
         log: this.#deps.log.child({ component: 'smpp-receipts', systemId: credential.system_id }),
-        receiver: () => leastBusy(customer.sessions, (s) => s.bind?.mode !== 'transmitter'),
+        // In a cluster only the node leading the login's feed sends its receipts.
+        receiver: () => (this.#leases && !this.#leases.leads(credential.id) ? undefined : leastBusy(customer.sessions, receives)),
       }),
     };
     this.#customers.set(credential.id, customer);
+    this.#leases?.watch(credential.id, customer.feed);
     return customer;
   }
 
@@ -389,7 +439,7 @@ export class SmppServer {
       customer.receipts.wake();
       if (customer.sessions.size === 0 && customer.pending.size === 0) {
         this.#customers.delete(id);
-        void customer.receipts.stop();
+        void customer.receipts.stop().then(() => this.#leases?.forget(id, customer.feed)).catch((err: unknown) => this.#deps.log.warn({ err }, 'giving up an SMPP receipt feed failed'));
       }
     }
   }

@@ -1,0 +1,108 @@
+/**
+ * SMPP customers' leases across smpp nodes, on their own against the local
+ * Redis (cluster/smpp-customers.ts): a login's max_binds counted over the
+ * nodes, a silent node's places freed after the lease, and one receipt feed
+ * per login, handed over with the ids already sent when its holder's last
+ * receiving bind closes, taken over when the holder goes silent.
+ */
+import assert from 'node:assert/strict';
+import { after, test } from 'node:test';
+import { Redis } from 'ioredis';
+import { CustomerLeases, type FeedHooks } from '../src/cluster/smpp-customers.ts';
+import { createLogger } from '../src/log.ts';
+import { dropRedisPrefix, redisUnavailable, TEST_REDIS_URL, until } from './cluster-nodes.ts';
+
+const why = await redisUnavailable();
+if (why && process.env.CI === 'true') throw new Error(`CI=true but ${why}`);
+const prefix = `tsc-${Date.now().toString(36)}`;
+const log = createLogger('silent');
+const TTL = 1500;
+const connections: Redis[] = [];
+const leasesOf: CustomerLeases[] = [];
+const node = (id: string, start = true) => {
+  const r = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: null });
+  connections.push(r);
+  const leases = new CustomerLeases(r, prefix, log, { ttlMs: TTL, nodeId: id });
+  leasesOf.push(leases);
+  if (start) leases.start();
+  return leases;
+};
+after(async () => {
+  if (why) return;
+  await Promise.all(leasesOf.map((l) => l.stop()));
+  await dropRedisPrefix(prefix);
+  for (const r of connections) r.disconnect();
+});
+
+test('max_binds holds across nodes; a closed bind frees its place at once, a silent node\'s after the lease', { skip: why ?? false }, async () => {
+  const a = node('a');
+  const b = node('b');
+  const first = await a.takeBind('login1', 2);
+  const second = await b.takeBind('login1', 2);
+  assert.ok(first !== null && second !== null);
+  assert.equal(await a.takeBind('login1', 2), null, 'a third bind on a');
+  assert.equal(await b.takeBind('login1', 2), null, 'a third bind on b');
+  assert.ok((await a.takeBind('login2', 2)) !== null, 'another login counts on its own');
+  b.dropBind('login1', second);
+  const again = await until('the place freed', async () => (await a.takeBind('login1', 2)) ?? undefined, 2000);
+  assert.ok(again);
+
+  // A node that never renews (it died right after binding): its place lapses after the lease, not before.
+  const dead = node('dead', false);
+  const c = node('c');
+  assert.ok((await dead.takeBind('login3', 1)) !== null);
+  const takenAt = Date.now();
+  assert.equal(await c.takeBind('login3', 1), null);
+  await until('the dead node\'s place lapsing', async () => (await c.takeBind('login3', 1)) ?? undefined, TTL * 3);
+  const lapsedMs = Date.now() - takenAt;
+  assert.ok(lapsedMs >= TTL - 100, `lapsed after ${lapsedMs} ms, the lease is ${TTL}`);
+});
+
+test('one receipt feed per login: taken by a node with a receiving bind, handed over with what it sent, taken over from a silent holder', { skip: why ?? false }, async () => {
+  const feed = (receiving: { now: boolean }, sent: string[]) => {
+    const state = { led: 0, handed: [] as string[] };
+    const hooks: FeedHooks = {
+      receiving: () => receiving.now,
+      sent: async () => sent,
+      led: (handed) => {
+        state.led++;
+        state.handed = handed;
+      },
+    };
+    return { hooks, state };
+  };
+  const a = node('fa');
+  const b = node('fb');
+  const redisB = connections.at(-1)!;
+  const onA = { now: true };
+  const onB = { now: true };
+  const fa = feed(onA, ['evt_1', 'evt_2']);
+  const fb = feed(onB, []);
+  a.watch('login', fa.hooks);
+  await until('a leading', async () => (a.leads('login') ? true : undefined), 3000);
+  b.watch('login', fb.hooks);
+  b.nudge();
+  // b has a receiving bind too but finds the feed held: it waits (a few rounds).
+  await until('b having tried', async () => ((await redisB.pttl(`${prefix}:smpp-feed:login`)) > 0 && !b.leads('login') ? true : undefined), 3000);
+  await new Promise<void>((resolve) => setTimeout(resolve, TTL));
+  assert.equal(b.leads('login'), false, 'two nodes never lead one login');
+  assert.equal(a.leads('login'), true);
+
+  // a's last receiving bind closes: it gives the feed up with the ids it sent, and b takes both.
+  onA.now = false;
+  a.nudge();
+  await until('b leading', async () => (b.leads('login') ? true : undefined), TTL * 2);
+  assert.equal(a.leads('login'), false);
+  assert.deepEqual(fb.state.handed.sort(), ['evt_1', 'evt_2']);
+  assert.equal(fb.state.led, 1);
+
+  // b goes silent (stops renewing without giving up); a has a receiving bind again and takes over after the lease.
+  onA.now = true;
+  const silentAt = Date.now();
+  // (stop() would give the feed up: a connection cut is what a crash looks like to Redis)
+  redisB.disconnect();
+  await until('a leading again', async () => (a.leads('login') ? true : undefined), TTL * 4);
+  assert.ok(Date.now() - silentAt >= TTL / 2, 'taken over only once the silent holder\'s lease ran out');
+  assert.equal(b.leads('login'), false, 'the silent holder stops sending at two thirds of a lease');
+  assert.deepEqual(fa.state.handed, [], 'nothing handed over by a node that died');
+});
