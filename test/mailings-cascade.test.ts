@@ -31,7 +31,7 @@ for (const dialect of await dialects()) {
   describe(`mailings over several channels on ${dialect.name}`, { skip: dialect.skip }, () => {
     let t: TestGateway;
     let relay: FakeSmtpRelay;
-    const call = async (method: 'GET' | 'POST' | 'PUT', url: string, body?: unknown) => {
+    const call = async (method: 'GET' | 'POST' | 'PUT' | 'PATCH', url: string, body?: unknown) => {
       const res = await t.gateway.app.inject({
         method,
         url,
@@ -139,6 +139,31 @@ for (const dialect of await dialects()) {
       const steps = await db().selectFrom('messages').select(['id', 'mailing_id', 'reference']).where('parent_id', 'in', [refused.id, silent.id]).execute();
       assert.equal(steps.length, 4);
       assert.ok(steps.every((s) => (s.mailing_id ?? null) === null && s.reference === id), JSON.stringify(steps));
+    });
+
+    test('a later step that starts inside quiet hours waits for their end, whatever the mailing\'s traffic type', async () => {
+      const made = await newProject('QUIET', ['late,Зоя,+79161231201,late@example.org,']);
+      const created = await call('POST', '/v1/mailings', { project_id: made.project.id, template_id: made.template.id, name: 'Поздно', channels: ['email', 'sms'], start_at: new Date().toISOString(), traffic_type: 'service', step_timeout_seconds: 2 });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      const id = created.body.id as string;
+      await call('POST', `/v1/mailings/${id}/schedule`);
+      try {
+        // The e-mail step goes before quiet hours; they begin (the number's region is unknown: the account's zone) before its timeout.
+        const parent = await until('the cascade accepted', async () => (await mailingMessages(id))[0]);
+        const now = Date.now();
+        const hhmm = (ms: number) => new Intl.DateTimeFormat('en-GB', { timeZone: 'Europe/Moscow', hourCycle: 'h23', hour: '2-digit', minute: '2-digit' }).format(ms);
+        const endMs = Math.floor((now + 3_600_000) / 60_000) * 60_000;
+        assert.equal((await call('PATCH', '/v1/account', { time_zone: 'Europe/Moscow', quiet_hours: { start: hhmm(now - 3_600_000), end: hhmm(endMs) } })).status, 200);
+        const sms = await until('the SMS step started', async () => {
+          const step = (await call('GET', `/v1/messages/${parent.id}`)).body.cascade?.steps?.[1] as { message_id: string | null } | undefined;
+          return step?.message_id ? (await call('GET', `/v1/messages/${step.message_id}`)).body : undefined;
+        });
+        assert.equal(sms.status, 'accepted', 'held, not sent');
+        assert.equal(Date.parse(sms.expires_at) - 86_400_000, endMs, 'held until the quiet hours end, validity counted from there');
+      } finally {
+        await call('PATCH', '/v1/account', { quiet_hours: null });
+        await call('POST', `/v1/mailings/${id}/cancel`);
+      }
     });
 
     test('a priced account without money: a cascading mailing is paused with insufficient_balance; after a top-up its first step is reserved, the parent free, the next step reserved when it starts', async () => {

@@ -465,9 +465,11 @@ export class CascadeEngine {
     const spec = steps[action.to - 1]!;
     const parent = await tx.selectFrom('messages').selectAll().where('id', '=', c.id).executeTakeFirst();
     if (!parent) return;
-    // An advertising step that starts inside the recipient's quiet hours waits for their end, as any advertising message.
-    const account = parent.traffic_type === 'advertising' ? await tx.selectFrom('accounts').selectAll().where('id', '=', c.account_id).executeTakeFirst() : undefined;
-    const startAt = account ? quietHoursRelease(account, parent.traffic_type, spec.message.region, now) : now;
+    // A step that starts inside the recipient's quiet hours waits for their end: an advertising one, as any advertising
+    // message, and any mailing's (a mailing's messages wait out quiet hours whatever their traffic type).
+    const quiet = parent.traffic_type === 'advertising' || parent.mailing_id != null;
+    const account = quiet ? await tx.selectFrom('accounts').selectAll().where('id', '=', c.account_id).executeTakeFirst() : undefined;
+    const startAt = account ? quietHoursRelease(account, 'advertising', spec.message.region, now) : now;
     const child = stepMessage(parent, spec, action.to, now, startAt);
     const timerAt = spec.timeout_seconds === null ? null : startAt + spec.timeout_seconds * 1000;
     const moved = await tx
