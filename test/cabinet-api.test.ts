@@ -193,6 +193,67 @@ for (const { name, skip } of await dialects()) {
       assert.equal(await code(owner, 'PATCH', `/v1/users/${me}`, { role: 'viewer' }), 'forbidden');
     });
 
+    test('an owner changes a user\'s role and it holds at once, in the session the user already has; disabling ends it', async () => {
+      const owner = await signIn(t, await makeUser(t, 'owner'));
+      const email = await makeUser(t, 'manager');
+      const user = await signIn(t, email);
+      const id = (await user.call('GET', '/v1/session')).json.user.id as string;
+      const message = { to: '+79161234567', text: 'hello' };
+      assert.equal((await user.call('POST', '/v1/messages', message)).status, 202, 'a manager sends');
+
+      const demoted = await owner.call('PATCH', `/v1/users/${id}`, { role: 'viewer' });
+      assert.deepEqual([demoted.status, demoted.json.role], [200, 'viewer']);
+      assert.equal((await user.call('GET', '/v1/session')).json.role, 'viewer', 'the same session, the new role');
+      assert.equal((await user.call('POST', '/v1/messages', message)).json.error.code, 'forbidden', 'a viewer does not send');
+      assert.equal((await user.call('GET', '/v1/messages')).status, 200, 'but reads');
+      const promoted = await owner.call('PATCH', `/v1/users/${id}`, { role: 'owner' });
+      assert.equal(promoted.json.role, 'owner');
+      assert.equal((await user.call('POST', '/v1/api-keys', { name: 'now mine to make' })).status, 201, 'an owner makes keys');
+      assert.equal((await owner.call('PATCH', `/v1/users/${id}`, { role: 'staff' })).json.error.code, 'forbidden', 'an owner gives no platform role');
+
+      const disabled = await owner.call('PATCH', `/v1/users/${id}`, { disabled: true });
+      assert.deepEqual([disabled.status, disabled.json.disabled], [200, true]);
+      assert.equal((await user.call('GET', '/v1/session')).status, 401, 'the session ends at once');
+      const refused = await t.gateway.app.inject({ method: 'POST', url: '/v1/sessions', payload: { email, password: PASSWORD } });
+      assert.deepEqual([refused.statusCode, refused.json().error.code], [401, 'invalid_credentials'], 'and the right password does not sign in');
+      assert.equal((await owner.call('PATCH', `/v1/users/${id}`, { disabled: false })).json.disabled, false);
+      assert.equal((await (await signIn(t, email)).call('GET', '/v1/session')).json.role, 'owner', 'enabled again, with its role');
+
+      const log = (await owner.call('GET', '/v1/audit-log?limit=1000')).json.data as { action: string; target_id: string; details: Record<string, unknown> }[];
+      assert.deepEqual(log.filter((e) => e.action === 'user.update' && e.target_id === id).map((e) => e.details).reverse(), [{ role: 'viewer' }, { role: 'owner' }, { disabled: true }, { disabled: false }]);
+
+      const other = await t.makeAccount();
+      const theirs = await signIn(t, await makeUser(t, 'owner', other.accountId));
+      assert.equal((await theirs.call('PATCH', `/v1/users/${id}`, { role: 'viewer' })).json.error.code, 'not_found', 'another account\'s owner cannot reach the user');
+      assert.equal((await theirs.call('POST', `/v1/users/${id}/reset-password`)).json.error.code, 'not_found');
+    });
+
+    test('an administrator resets an account user\'s password: a temporary one shown once; the old password and sessions stop working', async () => {
+      const admin = await signIn(t, await makeUser(t, 'administrator', null));
+      const email = await makeUser(t, 'manager');
+      const user = await signIn(t, email);
+      const id = (await user.call('GET', '/v1/session')).json.user.id as string;
+      const manager = await signIn(t, await makeUser(t, 'manager'));
+      assert.equal((await manager.call('POST', `/v1/users/${id}/reset-password`)).json.error.code, 'forbidden', 'a manager resets nobody');
+
+      const reset = await admin.call('POST', `/v1/users/${id}/reset-password`);
+      assert.equal(reset.status, 200, JSON.stringify(reset.json));
+      assert.deepEqual([reset.json.id, reset.json.email, reset.json.account_id], [id, email, t.accountId]);
+      assert.ok(reset.json.temporary_password.length >= 16);
+      assert.equal((await user.call('GET', '/v1/session')).status, 401, 'the user\'s sessions end');
+      const old = await t.gateway.app.inject({ method: 'POST', url: '/v1/sessions', payload: { email, password: PASSWORD } });
+      assert.equal(old.json().error.code, 'invalid_credentials', 'the old password is gone');
+      const fresh = await signIn(t, email, reset.json.temporary_password);
+      assert.equal((await fresh.call('POST', '/v1/session/password', { current_password: reset.json.temporary_password, new_password: 'chosen by the user' })).status, 204);
+      await signIn(t, email, 'chosen by the user');
+      const listed = (await admin.call('GET', '/v1/users?limit=1000')).json.data.find((u: { id: string }) => u.id === id);
+      assert.equal('temporary_password' in listed, false, 'shown once, never listed');
+      const log = (await admin.call('GET', '/v1/audit-log?limit=1000')).json.data as { action: string; target_id: string; details: unknown }[];
+      const entry = log.find((e) => e.action === 'user.reset_password' && e.target_id === id);
+      assert.ok(entry);
+      assert.ok(!JSON.stringify(log).includes(reset.json.temporary_password), 'no password in the audit log');
+    });
+
     test('API keys: created shown once, listed by prefix, revoked keys stop working at once; another account cannot revoke them', async () => {
       const owner = keyCaller(t, t.apiKey);
       const created = await owner.call('POST', '/v1/api-keys', { name: 'CRM' });
