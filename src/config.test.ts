@@ -144,3 +144,22 @@ test("a config route's id is a word: a number would read as another route's posi
   writeFileSync(file, JSON.stringify({ connectors: [{ id: 'a', type: 'sandbox' }], routes: [{ id: 'main', connector: 'a', prefixes: ['7'] }] }));
   assert.deepEqual(loadConfig({ DEPESHA_CONFIG: file }).routes, [{ id: 'main', connector: 'a', prefixes: ['7'] }]);
 });
+
+test('http.trust_proxy: off by default; addresses, ranges and names from the file or the environment; anything else named', () => {
+  assert.deepEqual(loadConfig({}).http.trustProxy, []);
+  const file = path.join(dir, 'proxy.yaml');
+  writeFileSync(file, 'http:\n  trust_proxy: [127.0.0.1, 10.0.0.0/8, loopback]\n');
+  assert.deepEqual(loadConfig({ DEPESHA_CONFIG: file }).http.trustProxy, ['127.0.0.1', '10.0.0.0/8', 'loopback']);
+  assert.deepEqual(loadConfig({ DEPESHA_CONFIG: file, DEPESHA_TRUST_PROXY: ' 192.0.2.1 , 2001:db8::/32' }).http.trustProxy, ['192.0.2.1', '2001:db8::/32']);
+  assert.throws(() => loadConfig({ DEPESHA_TRUST_PROXY: '10.0.0.0/33,nginx' }), /DEPESHA_TRUST_PROXY: "10.0.0.0\/33", "nginx" are not an address/);
+  writeFileSync(file, 'http:\n  trust_proxy: [everyone]\n');
+  assert.throws(() => loadConfig({ DEPESHA_CONFIG: file }), /http.trust_proxy: "everyone" is not an address/);
+});
+
+test('verification limits: 5 per number, 1,000 per account by default; set in the file or the environment', () => {
+  assert.deepEqual(loadConfig({}).verifications, { maxPerNumber: 5, maxPerAccount: 1000 });
+  const file = path.join(dir, 'verify.yaml');
+  writeFileSync(file, 'verifications:\n  max_per_number: 3\n  max_per_account: 50000\n');
+  assert.deepEqual(loadConfig({ DEPESHA_CONFIG: file, DEPESHA_VERIFY_MAX_PER_NUMBER: '7' }).verifications, { maxPerNumber: 7, maxPerAccount: 50000 });
+  assert.throws(() => loadConfig({ DEPESHA_VERIFY_MAX_PER_ACCOUNT: '0' }), /DEPESHA_VERIFY_MAX_PER_ACCOUNT=0 is out of range/);
+});

@@ -6,6 +6,7 @@ import YAML from 'yaml';
 import { resolveFileConnector } from './connectors/problems.ts';
 import { hasAllRoles, parseRoles, ROLES, type Role } from './cluster/roles.ts';
 import { ConnectorDefinitionSchema, RouteDefinitionSchema, routeConnectorIds, routeProblems, type ConnectorDefinition, type RouteDefinition } from './connectors/definitions.ts';
+import { parseRange } from './domain/ip-ranges.ts';
 import { isValidRegion } from './sms/phone.ts';
 
 /**
@@ -95,6 +96,18 @@ export const ConfigFileSchema = Type.Object(
       ),
     ),
     rate_limit: Type.Optional(Type.Object({ per_second: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000000 })) }, { additionalProperties: false })),
+    verifications: Type.Optional(
+      Type.Object(
+        {
+          max_per_number: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
+          max_per_account: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000000 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    http: Type.Optional(
+      Type.Object({ trust_proxy: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { maxItems: 100 })) }, { additionalProperties: false }),
+    ),
     sqlite: Type.Optional(
       Type.Object({ synchronous: Type.Optional(Type.Union([Type.Literal('full'), Type.Literal('normal')])) }, { additionalProperties: false }),
     ),
@@ -193,6 +206,20 @@ export interface Config {
   pipeline: 'thread' | 'inline';
   /** requests one API key may make per second, default 10,000 */
   rateLimitPerSecond: number;
+  /** limits of POST /v1/verifications against SMS pumping */
+  verifications: {
+    /** verifications one number may get in 10 minutes, default 5 */
+    maxPerNumber: number;
+    /** verifications one account may start in an hour, default 1,000 */
+    maxPerAccount: number;
+  };
+  http: {
+    /**
+     * the reverse proxies in front (addresses, CIDR ranges, or loopback, linklocal, uniquelocal), whose
+     * X-Forwarded-For and X-Forwarded-Proto are believed; empty (default): none, the peer is the client
+     */
+    trustProxy: string[];
+  };
   sqlite: {
     /** `full` syncs every commit to disk (survives power loss); `normal` survives process crashes only */
     synchronous: 'full' | 'normal';
@@ -285,6 +312,19 @@ function readConfigFile(file: string, problems: string[]): ConfigFile {
   return errors.length === 0 ? (parsed as ConfigFile) : {};
 }
 
+/** Names proxy-addr (Fastify's trustProxy) knows for groups of addresses. */
+const PROXY_RANGE_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/** The trusted reverse proxies: DEPESHA_TRUST_PROXY (comma-separated) or http.trust_proxy; each an address, a CIDR range or a name. */
+function trustProxyFrom(env: Env, file: ConfigFile, problems: string[]): string[] {
+  const fromEnv = env.DEPESHA_TRUST_PROXY || undefined;
+  const where = fromEnv !== undefined ? 'DEPESHA_TRUST_PROXY' : 'http.trust_proxy';
+  const list = fromEnv !== undefined ? fromEnv.split(',').map((s) => s.trim()).filter((s) => s !== '') : (file.http?.trust_proxy ?? []).map((s) => s.trim());
+  const bad = list.filter((entry) => !PROXY_RANGE_NAMES.has(entry) && parseRange(entry) === undefined);
+  if (bad.length > 0) problems.push(`${where}: ${bad.map((b) => JSON.stringify(b)).join(', ')} ${bad.length === 1 ? 'is' : 'are'} not an address, a CIDR range (10.0.0.0/8) or one of loopback, linklocal, uniquelocal`);
+  return bad.length > 0 ? [] : list;
+}
+
 /** Reads and validates the configuration; throws a ConfigError listing every problem at once. */
 export function loadConfig(env: Env = process.env): Config {
   const problems: string[] = [];
@@ -359,6 +399,11 @@ export function loadConfig(env: Env = process.env): Config {
     },
     pipeline: pipeline === 'inline' ? 'inline' : 'thread',
     rateLimitPerSecond: intFromEnv(env, 'DEPESHA_RATE_LIMIT_PER_SECOND', problems, 1, 1000000) ?? file.rate_limit?.per_second ?? 10000,
+    verifications: {
+      maxPerNumber: intFromEnv(env, 'DEPESHA_VERIFY_MAX_PER_NUMBER', problems, 1, 1000) ?? file.verifications?.max_per_number ?? 5,
+      maxPerAccount: intFromEnv(env, 'DEPESHA_VERIFY_MAX_PER_ACCOUNT', problems, 1, 10000000) ?? file.verifications?.max_per_account ?? 1000,
+    },
+    http: { trustProxy: trustProxyFrom(env, file, problems) },
     sqlite: { synchronous: synchronous === 'normal' ? 'normal' : 'full' },
     smpp: { enabled: true, port: 2775, host: '0.0.0.0' },
     connectors: [],

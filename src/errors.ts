@@ -53,7 +53,7 @@ export const API_ERRORS = {
   replay_nothing_found: { status: 404, description: 'A webhook replay found no delivery of that event (or in that period) for the subscription.' },
   message_not_cancellable: { status: 409, description: 'The message cannot be cancelled any more: a sender holds it, or it is sent or finished. The message says its status.' },
   too_many_streams: { status: 429, description: 'This API key holds as many open event streams as it may (`stream.max_per_key`, default 10); close one first.' },
-  verification_limit_exceeded: { status: 429, description: 'Too many verifications for this number (5 in 10 minutes) or this account (1,000 in an hour), against SMS pumping; the message says which and when to retry.' },
+  verification_limit_exceeded: { status: 429, description: 'Too many verifications for this number (by default 5 in 10 minutes) or this account (by default 1,000 in an hour; `verifications` in the configuration), against SMS pumping; the message says which and when to retry.' },
   verification_needs_template: { status: 422, description: 'A WhatsApp verification needs `template`: the name of an approved authentication template, which gets the code as its parameter.' },
   rate_limited: { status: 429, description: 'Too many requests for this API key in the current second; wait `Retry-After` seconds.' },
   service_unavailable: { status: 503, description: 'The gateway is starting up or shutting down, or its database is unreachable; retry later.' },

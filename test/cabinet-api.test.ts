@@ -193,6 +193,67 @@ for (const { name, skip } of await dialects()) {
       assert.equal(await code(owner, 'PATCH', `/v1/users/${me}`, { role: 'viewer' }), 'forbidden');
     });
 
+    test('an owner changes a user\'s role and it holds at once, in the session the user already has; disabling ends it', async () => {
+      const owner = await signIn(t, await makeUser(t, 'owner'));
+      const email = await makeUser(t, 'manager');
+      const user = await signIn(t, email);
+      const id = (await user.call('GET', '/v1/session')).json.user.id as string;
+      const message = { to: '+79161234567', text: 'hello' };
+      assert.equal((await user.call('POST', '/v1/messages', message)).status, 202, 'a manager sends');
+
+      const demoted = await owner.call('PATCH', `/v1/users/${id}`, { role: 'viewer' });
+      assert.deepEqual([demoted.status, demoted.json.role], [200, 'viewer']);
+      assert.equal((await user.call('GET', '/v1/session')).json.role, 'viewer', 'the same session, the new role');
+      assert.equal((await user.call('POST', '/v1/messages', message)).json.error.code, 'forbidden', 'a viewer does not send');
+      assert.equal((await user.call('GET', '/v1/messages')).status, 200, 'but reads');
+      const promoted = await owner.call('PATCH', `/v1/users/${id}`, { role: 'owner' });
+      assert.equal(promoted.json.role, 'owner');
+      assert.equal((await user.call('POST', '/v1/api-keys', { name: 'now mine to make' })).status, 201, 'an owner makes keys');
+      assert.equal((await owner.call('PATCH', `/v1/users/${id}`, { role: 'staff' })).json.error.code, 'forbidden', 'an owner gives no platform role');
+
+      const disabled = await owner.call('PATCH', `/v1/users/${id}`, { disabled: true });
+      assert.deepEqual([disabled.status, disabled.json.disabled], [200, true]);
+      assert.equal((await user.call('GET', '/v1/session')).status, 401, 'the session ends at once');
+      const refused = await t.gateway.app.inject({ method: 'POST', url: '/v1/sessions', payload: { email, password: PASSWORD } });
+      assert.deepEqual([refused.statusCode, refused.json().error.code], [401, 'invalid_credentials'], 'and the right password does not sign in');
+      assert.equal((await owner.call('PATCH', `/v1/users/${id}`, { disabled: false })).json.disabled, false);
+      assert.equal((await (await signIn(t, email)).call('GET', '/v1/session')).json.role, 'owner', 'enabled again, with its role');
+
+      const log = (await owner.call('GET', '/v1/audit-log?limit=1000')).json.data as { action: string; target_id: string; details: Record<string, unknown> }[];
+      assert.deepEqual(log.filter((e) => e.action === 'user.update' && e.target_id === id).map((e) => e.details).reverse(), [{ role: 'viewer' }, { role: 'owner' }, { disabled: true }, { disabled: false }]);
+
+      const other = await t.makeAccount();
+      const theirs = await signIn(t, await makeUser(t, 'owner', other.accountId));
+      assert.equal((await theirs.call('PATCH', `/v1/users/${id}`, { role: 'viewer' })).json.error.code, 'not_found', 'another account\'s owner cannot reach the user');
+      assert.equal((await theirs.call('POST', `/v1/users/${id}/reset-password`)).json.error.code, 'not_found');
+    });
+
+    test('an administrator resets an account user\'s password: a temporary one shown once; the old password and sessions stop working', async () => {
+      const admin = await signIn(t, await makeUser(t, 'administrator', null));
+      const email = await makeUser(t, 'manager');
+      const user = await signIn(t, email);
+      const id = (await user.call('GET', '/v1/session')).json.user.id as string;
+      const manager = await signIn(t, await makeUser(t, 'manager'));
+      assert.equal((await manager.call('POST', `/v1/users/${id}/reset-password`)).json.error.code, 'forbidden', 'a manager resets nobody');
+
+      const reset = await admin.call('POST', `/v1/users/${id}/reset-password`);
+      assert.equal(reset.status, 200, JSON.stringify(reset.json));
+      assert.deepEqual([reset.json.id, reset.json.email, reset.json.account_id], [id, email, t.accountId]);
+      assert.ok(reset.json.temporary_password.length >= 16);
+      assert.equal((await user.call('GET', '/v1/session')).status, 401, 'the user\'s sessions end');
+      const old = await t.gateway.app.inject({ method: 'POST', url: '/v1/sessions', payload: { email, password: PASSWORD } });
+      assert.equal(old.json().error.code, 'invalid_credentials', 'the old password is gone');
+      const fresh = await signIn(t, email, reset.json.temporary_password);
+      assert.equal((await fresh.call('POST', '/v1/session/password', { current_password: reset.json.temporary_password, new_password: 'chosen by the user' })).status, 204);
+      await signIn(t, email, 'chosen by the user');
+      const listed = (await admin.call('GET', '/v1/users?limit=1000')).json.data.find((u: { id: string }) => u.id === id);
+      assert.equal('temporary_password' in listed, false, 'shown once, never listed');
+      const log = (await admin.call('GET', '/v1/audit-log?limit=1000')).json.data as { action: string; target_id: string; details: unknown }[];
+      const entry = log.find((e) => e.action === 'user.reset_password' && e.target_id === id);
+      assert.ok(entry);
+      assert.ok(!JSON.stringify(log).includes(reset.json.temporary_password), 'no password in the audit log');
+    });
+
     test('API keys: created shown once, listed by prefix, revoked keys stop working at once; another account cannot revoke them', async () => {
       const owner = keyCaller(t, t.apiKey);
       const created = await owner.call('POST', '/v1/api-keys', { name: 'CRM' });
@@ -254,6 +315,80 @@ for (const { name, skip } of await dialects()) {
     });
   });
 }
+
+/**
+ * Behind a reverse proxy (http.trust_proxy): the client's address and protocol come from the proxy's
+ * X-Forwarded-For and X-Forwarded-Proto; without the setting, or from a peer not listed, those headers are
+ * ignored. HTTP-layer behaviour, the same on both stores: SQLite only.
+ */
+describe('behind a reverse proxy', () => {
+  let proxied: TestGateway;
+  let direct: TestGateway;
+  before(async () => {
+    proxied = await startTestGateway('sqlite', { DEPESHA_TRUST_PROXY: '127.0.0.1' });
+    direct = await startTestGateway('sqlite');
+  });
+  after(async () => {
+    await proxied?.close();
+    await direct?.close();
+  });
+  /** A sign-in as nginx passes it on: from the peer `via` (light-my-request's default 127.0.0.1), for the host sms.example.com. */
+  const signInVia = (g: TestGateway, body: { email: string; password: string }, headers: Record<string, string>, via = '127.0.0.1') =>
+    g.gateway.app.inject({ method: 'POST', url: '/v1/sessions', remoteAddress: via, headers: { host: 'sms.example.com', ...headers }, payload: body });
+  const auditOf = async (g: TestGateway, email: string) =>
+    ((await keyCaller(g, g.apiKey).call('GET', '/v1/audit-log?limit=1000')).json.data as { action: string; outcome: string; actor: { label: string }; ip: string }[]).filter((e) => e.action === 'session.sign_in' && e.actor.label === email);
+
+  test('a sign-in forwarded as https gets a Secure cookie; the audit log and the session keep the client\'s address', async () => {
+    const email = await makeUser(proxied, 'owner');
+    const https = await signInVia(proxied, { email, password: PASSWORD }, { 'x-forwarded-proto': 'https', 'x-forwarded-for': '203.0.113.5' });
+    assert.equal(https.statusCode, 201, https.body);
+    const cookie = https.cookies.find((c) => c.name === 'depesha_session')!;
+    assert.deepEqual([cookie.secure, cookie.httpOnly, cookie.sameSite], [true, true, 'Strict']);
+    const plain = await signInVia(proxied, { email, password: PASSWORD }, { 'x-forwarded-for': '203.0.113.5' });
+    assert.equal(plain.cookies.find((c) => c.name === 'depesha_session')!.secure, undefined, 'plain HTTP to the proxy: not Secure');
+    assert.deepEqual((await auditOf(proxied, email)).map((e) => e.ip), ['203.0.113.5', '203.0.113.5']);
+    const session = await proxied.gateway.database.db.selectFrom('sessions').select('ip').where('id', '=', https.json().id).executeTakeFirstOrThrow();
+    assert.equal(session.ip, '203.0.113.5');
+  });
+
+  test('sign-in failures from two forwarded addresses are counted apart', async () => {
+    const email = await makeUser(proxied, 'viewer');
+    const wrong = (client: string) => signInVia(proxied, { email: `guess${Math.random()}@example.com`, password: 'x' }, { 'x-forwarded-for': client });
+    for (let i = 0; i < 20; i++) assert.equal((await wrong('198.51.100.1')).json().error.code, 'invalid_credentials');
+    assert.equal((await wrong('198.51.100.1')).json().error.code, 'sign_in_locked');
+    assert.equal((await wrong('198.51.100.2')).json().error.code, 'invalid_credentials', 'another client behind the same proxy is not locked out');
+    assert.equal((await signInVia(proxied, { email, password: PASSWORD }, { 'x-forwarded-for': '198.51.100.2' })).statusCode, 201);
+    // A client's own X-Forwarded-For before the proxy's entry changes nothing: the last untrusted address counts.
+    assert.equal((await wrong('10.9.9.9, 198.51.100.1')).json().error.code, 'sign_in_locked');
+  });
+
+  test('without the setting, or from a peer that is not a listed proxy, X-Forwarded-For and -Proto are ignored: a client cannot choose its address', async () => {
+    for (const [g, via] of [[direct, '192.0.2.50'], [proxied, '192.0.2.60']] as const) {
+      const email = await makeUser(g, 'viewer');
+      const spoofed = (i: number) => signInVia(g, { email: `guess${Math.random()}@example.com`, password: 'x' }, { 'x-forwarded-for': `198.51.100.${100 + i}` }, via);
+      for (let i = 0; i < 20; i++) assert.equal((await spoofed(i)).json().error.code, 'invalid_credentials');
+      assert.equal((await spoofed(20)).json().error.code, 'sign_in_locked', 'every failure counted for the peer, whatever it claimed');
+      const ok = await signInVia(g, { email, password: PASSWORD }, { 'x-forwarded-proto': 'https', 'x-forwarded-for': '203.0.113.9' });
+      assert.equal(ok.statusCode, 201, ok.body);
+      if (g === direct) {
+        assert.equal(ok.cookies.find((c) => c.name === 'depesha_session')!.secure, undefined, 'not Secure: the request came over plain HTTP');
+        assert.deepEqual((await auditOf(g, email)).map((e) => e.ip), ['127.0.0.1']);
+      }
+    }
+  });
+
+  test('the keyless compatibility allow-list (G3) is matched against the forwarded address, only from a trusted proxy', async () => {
+    const balance = (g: TestGateway, client: string) =>
+      g.gateway.app.inject({ method: 'POST', url: '/api/v1', headers: { 'content-type': 'application/json', 'x-forwarded-for': client }, payload: JSON.stringify({ balance: ['rub'], route: 'ds' }) });
+    for (const g of [proxied, direct]) {
+      const opened = await keyCaller(g, g.apiKey).call('POST', '/v1/compat/ip-ranges', { account_id: g.accountId, range: '198.51.100.0/24' });
+      assert.equal(opened.status, 201, JSON.stringify(opened.json));
+    }
+    assert.equal((await balance(proxied, '198.51.100.7')).statusCode, 200);
+    assert.equal((await balance(proxied, '203.0.113.7')).statusCode, 403, 'a client outside the range, through the proxy');
+    assert.equal((await balance(direct, '198.51.100.7')).statusCode, 403, 'without the setting the header does not open the range');
+  });
+});
 
 test('depesha user create makes an administrator who can sign in', async () => {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'depesha-user-cli-'));

@@ -84,6 +84,25 @@ for (const flavour of ['smsc', 'smsaero', 'devino'] as const) {
   });
 }
 
+/** A preset whose statuses come by polling, asking every 50 ms so the suite's receipts come at once. */
+function polling(preset: string): Partial<HttpDefinition> {
+  return { poll: { ...PRESETS.get(preset)!.poll!, interval_seconds: 0.05 } };
+}
+
+describe('http connector (smstraffic preset, statuses polled) conformance', () => {
+  connectorConformance('http:smstraffic', { make: () => make('smstraffic', polling('smstraffic')), deliverableNumber: '+79161234567', refusedNumber: '+79161230002' });
+});
+
+describe('http connector (smsaero_viber preset, statuses polled) conformance', () => {
+  const viber = (): HttpConnector => {
+    const { url } = fakes.get('smsaero')!;
+    const definition: HttpDefinition = { id: 'agg-smsaero-viber', type: 'http', preset: 'smsaero_viber', base_url: url, secrets: { email: 'depesha', api_key: 'secret' }, settings: { sender: 'Shop' }, ...polling('smsaero_viber') };
+    assert.deepEqual(httpDefinitionProblems(definition), []);
+    return new HttpConnector(definition);
+  };
+  connectorConformance('http:smsaero_viber', { make: viber, deliverableNumber: '+79161234567', refusedNumber: '+79161230002' });
+});
+
 describe('http connector: presets', () => {
   test('every preset file is a complete manifest', () => {
     assert.deepEqual([...PRESETS.keys()].sort(), ['devino', 'smsaero', 'smsaero_viber', 'smsc_ru', 'smstraffic']);

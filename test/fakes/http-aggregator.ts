@@ -13,7 +13,8 @@ import type { AddressInfo } from 'node:net';
  * SMSC.ru (`status.php`), SMS Aero (`sms/status`) and SMS Traffic
  * (`multi.php` with `operation=status`) also answer status requests: interim
  * while `holdStatus` is set or for the first `interimPolls` requests about an
- * id, then the message's final status.
+ * id, then the message's final status. SMS Aero (`sign`) and Devino (`from`)
+ * refuse a send without a sender, as their APIs do.
  */
 export type Flavour = 'smsc' | 'smsaero' | 'devino' | 'smstraffic';
 
@@ -145,6 +146,7 @@ export class FakeAggregator {
     const number = String(body.number ?? '');
     const fault = this.#fault(number);
     if (fault) return fault;
+    if (typeof body.sign !== 'string' || body.sign === '') return json({ success: false, data: null, message: 'Validation error: sign is required' }, 400);
     if (number.endsWith('0002')) return json({ success: false, data: null, message: 'Validation error: number is invalid' }, 400);
     const id = Math.floor(Math.random() * 1e9);
     this.#sent.set(String(id), { status: number.endsWith('0000') ? '2' : '1', err: '0' });
@@ -171,7 +173,7 @@ export class FakeAggregator {
     const number = String(body.number ?? '');
     const fault = this.#fault(number);
     if (fault) return fault;
-    if (!['INFO', 'OFFICIAL', 'CASCADE'].includes(String(body.channel)) || typeof body.sign !== 'string') return json({ success: false, data: null, message: 'Validation error: channel and sign are required' }, 400);
+    if (!['INFO', 'OFFICIAL', 'CASCADE'].includes(String(body.channel)) || typeof body.sign !== 'string' || body.sign === '') return json({ success: false, data: null, message: 'Validation error: channel and sign are required' }, 400);
     if (number.endsWith('0002')) return json({ success: false, data: null, message: 'Validation error: number is invalid' }, 400);
     const id = Math.floor(Math.random() * 1e9);
     this.#sent.set(String(id), { status: number.endsWith('0000') ? '3' : number.endsWith('0007') ? '2' : '1', err: '', number });
@@ -186,6 +188,7 @@ export class FakeAggregator {
     const to = String(m.to ?? '');
     const fault = this.#fault(to);
     if (fault) return fault;
+    if (typeof m.from !== 'string' || m.from === '') return json({ result: [{ code: 'REJECTED', messageId: null, reasons: [{ key: 'from', ref: 'sender is required' }] }] });
     if (to.endsWith('0002')) return json({ result: [{ code: 'REJECTED', messageId: null, reasons: [{ key: 'invalid_phone' }] }] });
     const messageId = randomBytes(8).toString('hex');
     if (typeof m.callbackUrl === 'string') {

@@ -57,6 +57,17 @@ export function httpDefinitionProblems(d: HttpDefinition): { field: string; issu
   return problems;
 }
 
+/**
+ * The preset's plain (not secret) fields given among `secrets`, as the
+ * cabinet's form sends every field of a preset: the templates read them as
+ * `settings` (a default sender is `settings.sender`).
+ */
+function presetSettingsIn(preset: HttpPreset | undefined, secrets: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const f of preset?.fields ?? []) if (!f.secret && secrets[f.name] !== undefined) out[f.name] = secrets[f.name]!;
+  return out;
+}
+
 export function resolveHttpDefinition(d: HttpDefinition): ResolvedHttp {
   const preset = d.preset === undefined ? undefined : PRESETS.get(d.preset);
   if (d.preset !== undefined && !preset) throw new Error(`unknown HTTP connector preset ${d.preset}`);
@@ -86,7 +97,7 @@ export function resolveHttpDefinition(d: HttpDefinition): ResolvedHttp {
     poll: mode === 'poll' ? poll : undefined,
     statusErrors: { ...(preset?.status_errors ?? {}), ...(d.status_errors ?? {}) },
     secrets,
-    settings: d.settings ?? {},
+    settings: { ...presetSettingsIn(preset, secrets), ...(d.settings ?? {}) },
     callbackUrl,
   };
 }

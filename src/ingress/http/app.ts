@@ -68,6 +68,9 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
     genReqId: () => newId('req'),
     requestIdHeader: false,
     bodyLimit: 1024 * 1024,
+    // Behind a reverse proxy (http.trust_proxy): request.ip and request.protocol come from its
+    // X-Forwarded-For and X-Forwarded-Proto when the peer is one of those proxies; otherwise they are ignored.
+    trustProxy: deps.config.http.trustProxy.length > 0 ? deps.config.http.trustProxy : false,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   // The API speaks JSON only; any other body type is a 415.

@@ -134,7 +134,10 @@ function sameToken(given: string | string[] | undefined, expected: string): bool
   return timingSafeEqual(Buffer.from(given), Buffer.from(expected));
 }
 
-/** The session cookie: HttpOnly, SameSite=Strict; Secure over HTTPS and on localhost (where browsers accept it over plain HTTP). */
+/**
+ * The session cookie: HttpOnly, SameSite=Strict; Secure over HTTPS (behind a trusted reverse proxy,
+ * `http.trust_proxy`: as its X-Forwarded-Proto says) and on localhost (where browsers accept it over plain HTTP).
+ */
 export function setSessionCookie(request: FastifyRequest, reply: FastifyReply, token: string): void {
   reply.setCookie(SESSION_COOKIE, token, { path: '/', httpOnly: true, sameSite: 'strict', secure: cookieSecure(request), maxAge: Math.floor(SESSION_TTL.absoluteMs / 1000) });
 }

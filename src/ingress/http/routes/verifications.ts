@@ -15,8 +15,8 @@ import type { HttpDeps } from '../deps.ts';
 import { claimIdempotency } from '../idempotency.ts';
 import { ErrorSchema, IdParams, Timestamp } from '../schemas.ts';
 
-/** Against SMS pumping: verifications per number and per account in a sliding window. */
-export const VERIFY_LIMITS = { perNumber: { count: 5, windowMs: 10 * 60_000 }, perAccount: { count: 1000, windowMs: 60 * 60_000 } };
+/** Against SMS pumping: verifications per number and per account in a sliding window (the counts: config `verifications`). */
+const LIMIT_WINDOWS = { perNumberMs: 10 * 60_000, perAccountMs: 60 * 60_000 };
 const MAX_ATTEMPTS = 5;
 
 const CreateVerificationSchema = Type.Object(
@@ -170,12 +170,12 @@ export function verificationsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
           cascade = prepared.cascade;
         }
         const recipient = head.recipient;
-        const { perNumber, perAccount } = VERIFY_LIMITS;
-        if ((await repo.countSince(auth.account.id, now - perNumber.windowMs, recipient)) >= perNumber.count) {
-          throw new ApiError('verification_limit_exceeded', `${recipient} got ${perNumber.count} verifications in the last ${perNumber.windowMs / 60_000} minutes; retry later`, [{ field: 'to', issue: 'too many verifications for this number' }], { 'retry-after': String(perNumber.windowMs / 1000) });
+        const { maxPerNumber, maxPerAccount } = deps.config.verifications;
+        if ((await repo.countSince(auth.account.id, now - LIMIT_WINDOWS.perNumberMs, recipient)) >= maxPerNumber) {
+          throw new ApiError('verification_limit_exceeded', `${recipient} got ${maxPerNumber} verifications in the last ${LIMIT_WINDOWS.perNumberMs / 60_000} minutes; retry later`, [{ field: 'to', issue: 'too many verifications for this number' }], { 'retry-after': String(LIMIT_WINDOWS.perNumberMs / 1000) });
         }
-        if ((await repo.countSince(auth.account.id, now - perAccount.windowMs)) >= perAccount.count) {
-          throw new ApiError('verification_limit_exceeded', `the account started ${perAccount.count} verifications in the last hour; retry later`, [], { 'retry-after': '60' });
+        if ((await repo.countSince(auth.account.id, now - LIMIT_WINDOWS.perAccountMs)) >= maxPerAccount) {
+          throw new ApiError('verification_limit_exceeded', `the account started ${maxPerAccount} verifications in the last hour; retry later`, [], { 'retry-after': '60' });
         }
         const idem = await claimIdempotency(deps.idempotency, request, reply, auth.account.id);
         if (idem === 'replied') return reply;
