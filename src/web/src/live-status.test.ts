@@ -54,6 +54,19 @@ describe('live statuses (the cabinet)', () => {
     assert.deepEqual(latest.patch(row('msg_1', 'sent')).reason, reason);
   });
 
+  test('the sent and delivery times come from the events, and stay when read follows', () => {
+    const latest = new LatestStatuses();
+    latest.record('msg_1', { status: 'sent', reason: null, at: '2026-12-03T10:00:00.000Z' });
+    latest.record('msg_1', { status: 'delivered', reason: null, at: '2026-12-03T10:00:01.000Z' });
+    latest.record('msg_1', { status: 'read', reason: null, at: '2026-12-03T10:00:05.000Z' });
+    const patched = latest.patch({ ...row('msg_1', 'queued'), sent_at: null, delivered_at: null });
+    assert.equal(patched.status, 'read');
+    assert.equal(patched.sent_at, '2026-12-03T10:00:00.000Z');
+    assert.equal(patched.delivered_at, '2026-12-03T10:00:01.000Z');
+    // A time the server gave is kept.
+    assert.equal(latest.patch({ ...row('msg_1', 'sent'), sent_at: '2026-12-03T09:59:59.000Z' }).sent_at, '2026-12-03T09:59:59.000Z');
+  });
+
   test('past its capacity the oldest message is forgotten, the newest kept', () => {
     const latest = new LatestStatuses(2);
     latest.record('a', { status: 'sent', reason: null });

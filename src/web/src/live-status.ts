@@ -27,9 +27,20 @@ export function movesForward(from: MessageStatus, to: MessageStatus): boolean {
 export interface KnownStatus {
   status: MessageStatus;
   reason: Reason | null;
+  /** when the message was sent and delivered, from the events that said so (their time is the message's) */
+  sent_at?: string;
+  delivered_at?: string;
 }
 
-type Row = Pick<Message, 'id' | 'status' | 'reason'>;
+/** A status change as the event stream tells it. */
+export interface StatusNews {
+  status: MessageStatus;
+  reason: Reason | null;
+  /** the event's time */
+  at?: string;
+}
+
+type Row = Pick<Message, 'id' | 'status' | 'reason'> & { sent_at?: string | null; delivered_at?: string | null };
 
 /**
  * The latest status the event stream told of, per message. Lists and message
@@ -47,9 +58,14 @@ export class LatestStatuses {
   }
 
   /** Remembers a status change; false when it is not news (an older or repeated status). */
-  record(id: string, next: KnownStatus): boolean {
+  record(id: string, news: StatusNews): boolean {
     const current = this.#known.get(id);
-    if (current && !movesForward(current.status, next.status)) return false;
+    if (current && !movesForward(current.status, news.status)) return false;
+    const next: KnownStatus = { status: news.status, reason: news.reason };
+    const sentAt = news.status === 'sent' ? news.at : current?.sent_at;
+    const deliveredAt = news.status === 'delivered' ? news.at : current?.delivered_at;
+    if (sentAt !== undefined) next.sent_at = sentAt;
+    if (deliveredAt !== undefined) next.delivered_at = deliveredAt;
     this.#known.delete(id);
     this.#known.set(id, next);
     if (this.#known.size > this.#capacity) this.#known.delete(this.#known.keys().next().value!);
@@ -60,11 +76,17 @@ export class LatestStatuses {
     return this.#known.get(id);
   }
 
-  /** The row with the latest known status when that is further along than its own; the same object when not. */
+  /**
+   * The row with the latest known status (and the sent and delivery times it
+   * lacks) when that is further along than its own; the same object when not.
+   */
   patch<T extends Row>(row: T): T {
     const known = this.#known.get(row.id);
     if (!known || !movesForward(row.status, known.status)) return row;
-    return { ...row, status: known.status, reason: known.reason };
+    const patched: T = { ...row, status: known.status, reason: known.reason };
+    if (!row.sent_at && known.sent_at !== undefined) patched.sent_at = known.sent_at;
+    if (!row.delivered_at && known.delivered_at !== undefined) patched.delivered_at = known.delivered_at;
+    return patched;
   }
 
   /** The page with its rows patched; the same object when no row changed. */

@@ -6,7 +6,7 @@ import { LatestStatuses } from './live-status.ts';
 /** Puts a status change into every cached list and message that holds the message; older news changes nothing. */
 function apply(client: QueryClient, latest: LatestStatuses, event: StatusEvent): void {
   const { message_id: id, status, reason } = event.data;
-  if (latest.record(id, { status, reason })) {
+  if (latest.record(id, { status, reason, at: event.created_at })) {
     client.setQueriesData<Page<Message>>({ queryKey: ['messages'] }, (page) => page && latest.patchPage(page));
     client.setQueryData<Message>(['message', id], (m) => m && latest.patch(m));
   }
