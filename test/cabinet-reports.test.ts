@@ -39,7 +39,7 @@ for (const { name, skip } of await dialects()) {
     });
     after(() => t?.close());
 
-    test('CSV: a header row, every matching message once, the S21 fields of a delivered one', async () => {
+    test('CSV: a header row, every matching message once, the S21 fields of a delivered and an undelivered one', async () => {
       const all = await get('/v1/reports/messages?format=csv');
       assert.equal(all.statusCode, 200);
       assert.match(String(all.headers['content-type']), /^text\/csv/);
