@@ -159,6 +159,59 @@ describe('the cabinet in Chromium', { skip: browserMissing() }, () => {
     await context.close();
   });
 
+  test('a status change that comes while History\'s list is loading is not lost', async () => {
+    const { context, page } = await signIn(emails.owner);
+    // A second stream in the page tells the test when the delivered event has reached the browser.
+    type Probe = { probe?: Promise<void>; watch?: (id: string) => void };
+    await page.evaluate(
+      () =>
+        new Promise<void>((opened) => {
+          const g = globalThis as unknown as Probe & { EventSource: new (url: string) => { addEventListener(type: string, f: (e: { data: string }) => void): void; close(): void } };
+          const source = new g.EventSource('/v1/events/stream');
+          let watched = '';
+          let seen = new Set<string>();
+          let done: () => void = () => {};
+          g.probe = new Promise<void>((resolve) => (done = resolve));
+          g.watch = (id) => {
+            watched = id;
+            if (seen.has(id)) done();
+          };
+          source.addEventListener('open', () => opened());
+          source.addEventListener('message.delivered', (e) => {
+            const id = (JSON.parse(e.data) as { data: { message_id: string } }).data.message_id;
+            seen.add(id);
+            if (id === watched) {
+              source.close();
+              seen = new Set();
+              done();
+            }
+          });
+        }),
+    );
+    const id = await apiSend('+79165550055', 'raced the list');
+    await page.evaluate((id) => (globalThis as unknown as Probe).watch!(id), id);
+    // History's list is answered by the server now, before the receipt, and reaches the page only after the delivered event did.
+    let held = false;
+    await page.route(
+      (url) => url.pathname === '/v1/messages',
+      async (route) => {
+        if (held || route.request().method() !== 'GET') return route.continue();
+        held = true;
+        const response = await route.fetch();
+        const body = (await response.json()) as { data: { id: string; status: string }[] };
+        assert.notEqual(body.data.find((m) => m.id === id)?.status, 'delivered', 'the list was read before the receipt came');
+        assert.equal(await waitForStatus(t.gateway, id, ['delivered']), 'delivered');
+        await page.evaluate(() => (globalThis as unknown as Probe).probe);
+        await route.fulfill({ response });
+      },
+    );
+    await page.getByRole('link', { name: 'History' }).click();
+    await page.locator(`tr[data-message-id="${id}"] [data-status="delivered"]`).waitFor({ timeout: 5_000 });
+    assert.ok(held, 'the list request was held');
+    await page.unrouteAll();
+    await context.close();
+  });
+
   test('History filters by number, group, project and period, and exports what it shows as CSV and XLSX', async () => {
     for (const [to, group, project] of [
       ['+79161110001', 'north', 'alpha'],
