@@ -1,12 +1,14 @@
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { parse } from 'csv-parse/sync';
 import ExcelJS from 'exceljs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { REPORT_COLUMNS } from '../../src/ingress/http/routes/reports.ts';
 import { UsersRepository } from '../../src/store/users.ts';
 import { buildCabinetIfStale } from '../../src/web/build-if-stale.ts';
 import { startTestGateway, waitForStatus, type TestGateway } from '../helpers.ts';
@@ -19,6 +21,44 @@ function browserMissing(): string | false {
   if (existsSync(CHROMIUM)) return false;
   if (process.env.CI === 'true') throw new Error(`CI=true but ${CHROMIUM} is missing (apt-get install -y chromium)`);
   return `${CHROMIUM} is missing; apt-get install -y chromium to run the cabinet's browser tests`;
+}
+
+/**
+ * Waits until a table shows exactly these numbers (one per row, in column
+ * `column`): with keepPreviousData the previous rows stay on screen while the
+ * filtered page loads, so waiting for "a row" could see the old ones.
+ */
+async function waitForNumbers(page: Page, testId: string, column: number, numbers: string[]): Promise<void> {
+  await page.waitForFunction(
+    ({ testId, column, numbers }) => {
+      const doc = (globalThis as unknown as { document: { querySelectorAll(s: string): Iterable<{ textContent: string | null }> } }).document;
+      const cells = [...doc.querySelectorAll(`[data-testid="${testId}"] tbody tr td:nth-child(${column})`)].map((c) => c.textContent ?? '');
+      return JSON.stringify(cells.sort()) === JSON.stringify([...numbers].sort());
+    },
+    { testId, column, numbers },
+  );
+}
+
+/** A downloaded CSV report's rows, by column. */
+function csvRows(file: string): Record<string, string>[] {
+  const text = readFileSync(file, 'utf8');
+  assert.deepEqual(text.split('\n')[0]!.split(','), REPORT_COLUMNS, 'the report has every column');
+  return parse(text, { columns: true }) as Record<string, string>[];
+}
+
+/** A downloaded XLSX report's rows, by column: its one worksheet has a header row, then a row per message. */
+async function xlsxRows(file: string): Promise<Record<string, unknown>[]> {
+  const book = new ExcelJS.Workbook();
+  await book.xlsx.readFile(file);
+  const sheet = book.getWorksheet('messages')!;
+  const header = (sheet.getRow(1).values as unknown[]).slice(1).map(String);
+  assert.deepEqual(header, REPORT_COLUMNS, 'the report has every column');
+  const rows: Record<string, unknown>[] = [];
+  for (let i = 2; i <= sheet.rowCount; i++) {
+    const values = (sheet.getRow(i).values as unknown[]).slice(1);
+    rows.push(Object.fromEntries(header.map((h, j) => [h, values[j] ?? null])));
+  }
+  return rows;
 }
 
 describe('the cabinet in Chromium', { skip: browserMissing() }, () => {
@@ -119,21 +159,87 @@ describe('the cabinet in Chromium', { skip: browserMissing() }, () => {
     await context.close();
   });
 
-  test('History filters by number and period, and exports what it shows as CSV and XLSX', async () => {
-    for (const to of ['+79161110001', '+79162220002']) {
-      const res = await fetch(base + '/v1/messages', { method: 'POST', headers: { authorization: `Bearer ${t.apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ to, text: `filter ${to}` }) });
+  test('a status change that comes while History\'s list is loading is not lost', async () => {
+    const { context, page } = await signIn(emails.owner);
+    // A second stream in the page tells the test when the delivered event has reached the browser.
+    type Probe = { probe?: Promise<void>; watch?: (id: string) => void };
+    await page.evaluate(
+      () =>
+        new Promise<void>((opened) => {
+          const g = globalThis as unknown as Probe & { EventSource: new (url: string) => { addEventListener(type: string, f: (e: { data: string }) => void): void; close(): void } };
+          const source = new g.EventSource('/v1/events/stream');
+          let watched = '';
+          let seen = new Set<string>();
+          let done: () => void = () => {};
+          g.probe = new Promise<void>((resolve) => (done = resolve));
+          g.watch = (id) => {
+            watched = id;
+            if (seen.has(id)) done();
+          };
+          source.addEventListener('open', () => opened());
+          source.addEventListener('message.delivered', (e) => {
+            const id = (JSON.parse(e.data) as { data: { message_id: string } }).data.message_id;
+            seen.add(id);
+            if (id === watched) {
+              source.close();
+              seen = new Set();
+              done();
+            }
+          });
+        }),
+    );
+    const id = await apiSend('+79165550055', 'raced the list');
+    await page.evaluate((id) => (globalThis as unknown as Probe).watch!(id), id);
+    // History's list is answered by the server now, before the receipt, and reaches the page only after the delivered event did.
+    let held = false;
+    await page.route(
+      (url) => url.pathname === '/v1/messages',
+      async (route) => {
+        if (held || route.request().method() !== 'GET') return route.continue();
+        held = true;
+        const response = await route.fetch();
+        const body = (await response.json()) as { data: { id: string; status: string }[] };
+        assert.notEqual(body.data.find((m) => m.id === id)?.status, 'delivered', 'the list was read before the receipt came');
+        assert.equal(await waitForStatus(t.gateway, id, ['delivered']), 'delivered');
+        await page.evaluate(() => (globalThis as unknown as Probe).probe);
+        await route.fulfill({ response });
+      },
+    );
+    await page.getByRole('link', { name: 'History' }).click();
+    await page.locator(`tr[data-message-id="${id}"] [data-status="delivered"]`).waitFor({ timeout: 5_000 });
+    assert.ok(held, 'the list request was held');
+    await page.unrouteAll();
+    await context.close();
+  });
+
+  test('History filters by number, group, project and period, and exports what it shows as CSV and XLSX', async () => {
+    for (const [to, group, project] of [
+      ['+79161110001', 'north', 'alpha'],
+      ['+79162220002', 'south', 'alpha'],
+      ['+79163330003', 'north', 'beta'],
+    ] as const) {
+      const res = await fetch(base + '/v1/messages', { method: 'POST', headers: { authorization: `Bearer ${t.apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ to, text: `filter ${to}`, group, project }) });
       assert.equal(res.status, 202);
     }
     const { context, page } = await signIn(emails.owner);
     await page.getByRole('link', { name: 'History' }).click();
+    await page.locator('tr', { hasText: 'filter +79163330003' }).waitFor();
+    // By group, then by group and project.
+    await page.getByLabel('Group').fill('north');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await waitForNumbers(page, 'history-table', 2, ['+79161110001', '+79163330003']);
+    await page.getByLabel('Project').fill('beta');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await waitForNumbers(page, 'history-table', 2, ['+79163330003']);
+    const [grouped] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Export CSV' }).click()]);
+    assert.deepEqual(csvRows((await grouped.path())!).map((r) => [r.to, r.group, r.project]), [['+79163330003', 'north', 'beta']], 'the export carries the group and project');
+    await page.getByRole('button', { name: 'Reset' }).click();
     await page.locator('tr', { hasText: 'filter +79162220002' }).waitFor();
+
     await page.getByLabel('Number').fill('8 916 111-00-01');
     await page.getByRole('button', { name: 'Search' }).click();
-    await page.locator('tbody tr', { hasText: 'filter +79162220002' }).waitFor({ state: 'detached' });
+    await waitForNumbers(page, 'history-table', 2, ['+79161110001']);
     const rows = page.getByTestId('history-table').locator('tbody tr');
-    await rows.first().waitFor();
-    const tos = await rows.locator('td:nth-child(2)').allTextContents();
-    assert.deepEqual([...new Set(tos)], ['+79161110001']);
     // A period that starts tomorrow (in the account's time zone) holds nothing; one that ends today holds the message.
     const day = (offset: number) => new Date(Date.now() + offset * 86_400_000).toLocaleDateString('sv-SE', { timeZone: 'Europe/Moscow' }); // the account's time zone
     await page.getByLabel('From').fill(day(1));
@@ -142,18 +248,24 @@ describe('the cabinet in Chromium', { skip: browserMissing() }, () => {
     await page.getByLabel('From').fill(day(-1));
     await page.getByLabel('Until').fill(day(0));
     await page.getByRole('button', { name: 'Search' }).click();
-    await rows.first().waitFor();
-    assert.deepEqual([...new Set(await rows.locator('td:nth-child(2)').allTextContents())], ['+79161110001']);
+    await waitForNumbers(page, 'history-table', 2, ['+79161110001']);
+    assert.equal(await rows.count(), 1);
 
-    // The export carries the same filters.
+    // The export carries the same filters: one row each, every column.
     const [csv] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Export CSV' }).click()]);
-    const lines = readFileSync((await csv.path())!, 'utf8').trim().split('\n');
-    assert.equal(lines.length, 2, lines.join('\n'));
-    assert.match(lines[1]!, /\+79161110001,.*filter \+79161110001/);
+    const lines = csvRows((await csv.path())!);
+    assert.equal(lines.length, 1, JSON.stringify(lines));
+    assert.equal(lines[0]!.to, '+79161110001');
+    assert.equal(lines[0]!.text, 'filter +79161110001');
+    assert.equal(lines[0]!.group, 'north');
     const [xlsx] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Export XLSX' }).click()]);
-    const book = new ExcelJS.Workbook();
-    await book.xlsx.readFile((await xlsx.path())!);
-    assert.equal(book.getWorksheet('messages')!.getRow(2).getCell(3).value, '+79161110001');
+    const sheet = await xlsxRows((await xlsx.path())!);
+    assert.equal(sheet.length, 1, JSON.stringify(sheet));
+    assert.equal(sheet[0]!.id, lines[0]!.id);
+    assert.equal(sheet[0]!.to, '+79161110001');
+    assert.equal(sheet[0]!.text, 'filter +79161110001');
+    assert.equal(sheet[0]!.parts, 1);
+    assert.equal(sheet[0]!.project, 'alpha');
     await context.close();
   });
 
@@ -454,7 +566,7 @@ describe('the cabinet in Chromium', { skip: browserMissing() }, () => {
     await page.getByRole('link', { name: 'History' }).click();
     await page.getByLabel('Number').fill('+79167002222');
     await page.getByRole('button', { name: 'Search' }).click();
-    await page.getByTestId('history-table').locator('tbody tr', { hasText: 'uploaded list' }).waitFor();
+    await waitForNumbers(page, 'history-table', 2, ['+79167002222']);
     await page.getByRole('button', { name: 'Export in background' }).click();
     await page.getByRole('menuitem', { name: 'CSV' }).click();
     await page.getByRole('heading', { name: 'Exports' }).waitFor();
@@ -468,6 +580,61 @@ describe('the cabinet in Chromium', { skip: browserMissing() }, () => {
     // The download link is the account's: without the session it is refused.
     const href = (await row.getByRole('link', { name: 'Download' }).getAttribute('href'))!;
     assert.equal((await fetch(base + href)).status, 401);
+    await context.close();
+  });
+
+  test('Reports shows the delivery report with the S21 columns, filters it as History does and exports it', async () => {
+    const send = async (to: string, text: string, extra: Record<string, string>) => {
+      const res = await apiPost('/v1/messages', { to, text, group: 'report', ...extra });
+      assert.equal(res.status, 202);
+      return ((await res.json()) as { id: string }).id;
+    };
+    // The sandbox's operator reports numbers ending 0000 undeliverable.
+    const lost = await send('+79164440000', 'report lost', { project: 'r1', traffic_type: 'advertising' });
+    const got = await send('+79164440011', 'report delivered', { project: 'r2' });
+    assert.equal(await waitForStatus(t.gateway, lost, ['undelivered']), 'undelivered');
+    assert.equal(await waitForStatus(t.gateway, got, ['delivered']), 'delivered');
+
+    const { context, page } = await signIn(emails.owner);
+    await page.getByRole('link', { name: 'Reports' }).click();
+    await page.getByRole('heading', { name: 'Delivery report' }).waitFor();
+    const table = page.getByTestId('report-table');
+    assert.deepEqual(await table.locator('thead th').allTextContents(), ['Text', 'Parts', 'Number', 'Operator', 'Traffic type', 'Status', 'Delivery time', 'Reason']);
+    await page.getByLabel('Group').fill('report');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await waitForNumbers(page, 'report-table', 3, ['+79164440000', '+79164440011']);
+    const cells = async (id: string) => (await table.locator(`tr[data-message-id="${id}"] td`).allTextContents()).map((c) => c.trim());
+    const [lostText, lostParts, , , lostTraffic, lostStatus, lostTime, lostReason] = await cells(lost);
+    assert.deepEqual([lostText, lostParts, lostTraffic, lostStatus, lostTime], ['report lost', '1', 'advertising', 'undelivered', '—']);
+    assert.match(lostReason!, /^subscriber_unknown/);
+    const [gotText, , , , gotTraffic, gotStatus, gotTime, gotReason] = await cells(got);
+    assert.deepEqual([gotText, gotTraffic, gotStatus, gotReason], ['report delivered', 'service', 'delivered', '—']);
+    const deliveredAt = ((await (await apiGet(t.apiKey, `/v1/messages/${got}`)).json()) as { delivered_at: string }).delivered_at;
+    assert.equal(gotTime, new Intl.DateTimeFormat('en-GB', { dateStyle: 'short', timeStyle: 'medium', timeZone: 'Europe/Moscow' }).format(new Date(deliveredAt)), 'the delivery time, in the account\'s time zone');
+    await page.screenshot({ path: path.join(ARTIFACTS, 'reports.png'), fullPage: true });
+
+    // Group and project: the table and both exports.
+    await page.getByLabel('Project').fill('r1');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await waitForNumbers(page, 'report-table', 3, ['+79164440000']);
+    const [csv] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Export CSV' }).click()]);
+    const rows = csvRows((await csv.path())!);
+    assert.deepEqual(
+      rows.map((r) => [r.id, r.text, r.parts, r.to, r.traffic_type, r.status, r.delivered_at, r.reason, r.group, r.project]),
+      [[lost, 'report lost', '1', '+79164440000', 'advertising', 'undelivered', '', 'subscriber_unknown', 'report', 'r1']],
+    );
+    const [xlsx] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Export XLSX' }).click()]);
+    const sheet = await xlsxRows((await xlsx.path())!);
+    assert.deepEqual(sheet.map((r) => [r.id, r.status, r.reason, r.project]), [[lost, 'undelivered', 'subscriber_unknown', 'r1']]);
+    // In the background: the job keeps the filters and writes the one row.
+    await page.getByRole('button', { name: 'Export in background' }).click();
+    await page.getByRole('menuitem', { name: 'XLSX' }).click();
+    await page.getByRole('heading', { name: 'Exports' }).waitFor();
+    const job = page.getByTestId('exports-table').locator('tbody tr').first();
+    await job.locator('[data-export-status="ready"]').waitFor({ timeout: 20_000 });
+    assert.match((await job.textContent())!, /group: report, project: r1/);
+    const [file] = await Promise.all([page.waitForEvent('download'), job.getByRole('link', { name: 'Download' }).click()]);
+    assert.deepEqual((await xlsxRows((await file.path())!)).map((r) => r.id), [lost]);
     await context.close();
   });
 

@@ -13,6 +13,7 @@ import { DashboardPage } from './pages/dashboard.tsx';
 import { ExportsPage } from './pages/exports.tsx';
 import { HistoryPage } from './pages/history.tsx';
 import { MessagePage } from './pages/message.tsx';
+import { ReportsPage } from './pages/reports.tsx';
 import { SendPage } from './pages/send.tsx';
 import { SenderNamesPage, SmppPage } from './pages/senders.tsx';
 import { SettingsPage } from './pages/settings.tsx';
@@ -80,6 +81,7 @@ function Shell({ session }: { session: Session }) {
     { to: '/', label: t('Dashboard') },
     { to: '/send', label: t('Send') },
     { to: '/history', label: t('History') },
+    { to: '/reports', label: t('Reports') },
     { to: '/exports', label: t('Exports') },
     { to: '/api-keys', label: t('API keys') },
     { to: '/webhooks', label: t('Webhooks') },
@@ -139,6 +141,7 @@ function Shell({ session }: { session: Session }) {
           <Route path="/webhooks" element={<WebhooksPage />} />
           <Route path="/users" element={<UsersPage />} />
           <Route path="/audit" element={<AuditPage />} />
+          <Route path="/reports" element={<ReportsPage />} />
           <Route path="/exports" element={<ExportsPage />} />
           <Route path="/sender-names" element={<SenderNamesPage />} />
           <Route path="/smpp" element={<SmppPage />} />

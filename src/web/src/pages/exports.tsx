@@ -11,7 +11,7 @@ function size(bytes: number | null): string {
   return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 }
 
-/** Background exports: made from History, written by the server, downloaded when ready. */
+/** Background exports: made from History or Reports, written by the server, downloaded when ready. */
 export function ExportsPage() {
   const { t, dateTime } = useI18n();
   const jobs = useQuery({
@@ -24,7 +24,7 @@ export function ExportsPage() {
     <Stack>
       <Title order={2}>{t('Exports')}</Title>
       <Text c="dimmed" size="sm">
-        {t('Large reports are written in the background: start one from History with "Export in background", then download it here when it is ready.')}
+        {t('Large reports are written in the background: start one from History or Reports with "Export in background", then download it here when it is ready.')}
       </Text>
       {jobs.error && <Alert color="red">{(jobs.error as Error).message}</Alert>}
       <Table striped withTableBorder data-testid="exports-table">
@@ -70,7 +70,7 @@ export function ExportsPage() {
           ))}
         </Table.Tbody>
       </Table>
-      {jobs.data && jobs.data.data.length === 0 && <Text c="dimmed">{t('No exports yet. Start one from History.')}</Text>}
+      {jobs.data && jobs.data.data.length === 0 && <Text c="dimmed">{t('No exports yet. Start one from History or Reports.')}</Text>}
     </Stack>
   );
 }
