@@ -71,6 +71,10 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
     // Behind a reverse proxy (http.trust_proxy): request.ip and request.protocol come from its
     // X-Forwarded-For and X-Forwarded-Proto when the peer is one of those proxies; otherwise they are ignored.
     trustProxy: deps.config.http.trustProxy.length > 0 ? deps.config.http.trustProxy : false,
+    // A stopping node takes no new connections but serves what still reaches it on open ones (answered with
+    // Connection: close) while the pipeline is still up, instead of a 503 a balancer would pass to the client:
+    // a rolling restart rejects nothing (docs/deploy.md).
+    return503OnClosing: false,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   // The API speaks JSON only; any other body type is a 415.
