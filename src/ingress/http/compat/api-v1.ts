@@ -6,7 +6,7 @@ import { ApiError } from '../../../errors.ts';
 import { parseGender, renderTemplate } from '../../../domain/templates.ts';
 import { acceptContext, prepareMessage } from '../../../pipeline/accept.ts';
 import { RoutingTable } from '../../../pipeline/router.ts';
-import { BalanceRepository } from '../../../store/balance.ts';
+import { BalanceRepository, formatMoney, reserveOf } from '../../../store/balance.ts';
 import { ConnectorsRepository } from '../../../store/connectors.ts';
 import { SecretBox } from '../../../store/secrets.ts';
 import { CompatRepository } from '../../../store/compat-requests.ts';
@@ -86,6 +86,19 @@ function fail(kind: Kind | undefined, httpStatus: number, message: string): Comp
 
 const problems = (errors: Parameters<typeof detailsFromAjv>[0]) => detailsFromAjv(errors).map((d) => `${d.field} ${d.issue}`).join('; ');
 
+/**
+ * The names in `send.fields`: an array of names, or (the seed's table calls it
+ * an object, `fields => fio`) an object whose keys are the names; an object
+ * with only index keys (`{"0":"fio"}`, a PHP list with gaps) names its values.
+ */
+export function fieldNames(fields: readonly string[] | Record<string, unknown> | undefined): string[] {
+  if (fields === undefined) return [];
+  if (Array.isArray(fields)) return [...fields];
+  const keys = Object.keys(fields);
+  const indexed = keys.length > 0 && keys.every((k) => /^[0-9]+$/.test(k)) && Object.values(fields).every((v) => typeof v === 'string' && v !== '');
+  return indexed ? (Object.values(fields) as string[]) : keys;
+}
+
 /** Rubles as the seed's XML writes them: `97.9`, `100`. */
 const rubles = (minor: number) => String(minor / 100);
 
@@ -111,7 +124,7 @@ export function compatApiV1Routes(deps: HttpDeps, authenticator: ApiKeyAuthentic
       if (ms === undefined) throw fail('send', 400, `timeLimit "${body.timeLimit}" — не дата и время вида "2022-03-15 13:00" (часовой пояс аккаунта ${account.time_zone})`);
       sendAt = new Date(ms).toISOString();
     }
-    const fields = s.fields === undefined ? [] : Array.isArray(s.fields) ? s.fields : Object.keys(s.fields);
+    const fields = fieldNames(s.fields);
     const context = await acceptContext(account, deps.mno, deps.senderRegistry, deps.billing);
     const batchId = newId('bat', now);
     const rows: MessageRow[] = [];
@@ -142,6 +155,8 @@ export function compatApiV1Routes(deps: HttpDeps, authenticator: ApiKeyAuthentic
       }
     }
     const debug = body.mode === 'debug';
+    // All or nothing, like the rest of a send: what the balance does not cover refuses the request (debug checks it too).
+    await refuseUnpaid(account.id, rows);
     const record = await compat.record(
       account.id,
       'send',
@@ -155,12 +170,23 @@ export function compatApiV1Routes(deps: HttpDeps, authenticator: ApiKeyAuthentic
       try {
         await deps.delivery.accept({ messages: rows, batch });
       } catch (err) {
-        if (err instanceof ApiError && err.code === 'insufficient_balance') throw fail('send', 400, `Недостаточно средств; сообщения не приняты: ${err.message}`);
+        // A concurrent spend took the money between the check and the store.
+        if (err instanceof ApiError && err.code === 'insufficient_balance') await refuseUnpaid(account.id, rows, true);
         throw err;
       }
       deps.metrics.messagesAccepted.inc(rows.length);
     }
     return [{ send: { status: 'ok', message: 'Сообщения в очереди на отправку', key: record.key } }];
+  }
+
+  /** Throws the seed-shaped 402 when the account's balance plus credit does not cover the rows (or, `always`, when the store found so). */
+  async function refuseUnpaid(accountId: string, rows: readonly MessageRow[], always = false): Promise<void> {
+    const needed = rows.reduce((sum, r) => sum + reserveOf(r), 0);
+    if (needed === 0 && !always) return;
+    const b = await balances.get(accountId);
+    const available = b.amount_minor + b.credit_limit_minor;
+    if (needed <= available && !always) return;
+    throw fail('send', 402, `Недостаточно средств: сообщения (${rows.length}) стоят ${formatMoney(needed)} руб., доступно ${formatMoney(Math.max(0, available))} руб. (баланс и кредит). Сообщения не приняты; пополните баланс.`);
   }
 
   async function balance(auth: AuthContext, body: Static<typeof BalanceBody>): Promise<unknown> {
