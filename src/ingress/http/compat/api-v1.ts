@@ -11,6 +11,8 @@ import { ConnectorsRepository } from '../../../store/connectors.ts';
 import { SecretBox } from '../../../store/secrets.ts';
 import { CompatRepository } from '../../../store/compat-requests.ts';
 import type { BatchRow, MessageRow } from '../../../store/messages.ts';
+import { ProjectsRepository } from '../../../store/projects.ts';
+import { projectScope } from '../message-projects.ts';
 import type { ApiKeyAuthenticator, AuthContext } from '../auth.ts';
 import type { HttpDeps } from '../deps.ts';
 import { detailsFromAjv } from '../errors.ts';
@@ -105,6 +107,7 @@ const rubles = (minor: number) => String(minor / 100);
 export function compatApiV1Routes(deps: HttpDeps, authenticator: ApiKeyAuthenticator): FastifyPluginAsync {
   const compat = new CompatRepository(deps.database.db);
   const balances = new BalanceRepository(deps.database.db);
+  const projects = new ProjectsRepository(deps.database.db);
   const connectors = new ConnectorsRepository(deps.database.db, SecretBox.fromConfig(deps.config.secretKey, deps.config.dataDir));
 
   /** The users whose number no voice route of the account takes (routes of the config file and the API, as the sender resolves them). */
@@ -126,6 +129,8 @@ export function compatApiV1Routes(deps: HttpDeps, authenticator: ApiKeyAuthentic
     }
     const fields = fieldNames(s.fields);
     const context = await acceptContext(account, deps.mno, deps.senderRegistry, deps.billing);
+    // The seed names no project: a key bound to one gives its messages that project's code.
+    const project = (await projectScope(projects, auth, [])).bound;
     const batchId = newId('bat', now);
     const rows: MessageRow[] = [];
     const issues: string[] = [];
@@ -140,7 +145,7 @@ export function compatApiV1Routes(deps: HttpDeps, authenticator: ApiKeyAuthentic
       const source = gender === 'female' && s.text_female !== undefined ? s.text_female : gender === null && s.text_alternative !== undefined ? s.text_alternative : s.text_male;
       const rendered = renderTemplate(source, values);
       if (!rendered.ok) return void issues.push(`${at}: текст не собран: ${rendered.issue}`);
-      const prepared = prepareMessage(account, { ...(voice ? { channel: 'voice' as const } : {}), to: user.phone, text: rendered.text, ttl_seconds: body.ttl, send_at: sendAt }, now, batchId, context, `${at}.`);
+      const prepared = prepareMessage(account, { ...(voice ? { channel: 'voice' as const } : {}), ...(project !== undefined ? { project } : {}), to: user.phone, text: rendered.text, ttl_seconds: body.ttl, send_at: sendAt }, now, batchId, context, `${at}.`);
       if (!prepared.ok && prepared.error.code === 'invalid_send_at') return void issues.push(`timeLimit: не позже чем через 180 дней`);
       if (!prepared.ok) return void issues.push(`${(prepared.error.details[0]?.field ?? at).replace(/\.to$/, '.phone')}: ${prepared.error.message}`);
       rows.push(prepared.row);
