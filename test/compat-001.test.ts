@@ -85,6 +85,38 @@ for (const dialect of await dialects()) {
       assert.equal((await api('POST', { status: { key: posted.body.message[0].balance.key }, route: 'ds' })).body.message[0].balance.status, xml);
     });
 
+    test('3.2.3 with the seed\'s own key: a key this account never got answers 404 in the balance envelope', async () => {
+      const res = await api('GET', { status: { key: 'd4ef9989a9e651d870a90cfed132f8d4' }, route: 'ds' });
+      assert.deepEqual([res.status, res.body], [404, { status: 'error', message: [{ balance: { message: 'Запрос с ключом d4ef9989a9e651d870a90cfed132f8d4 не найден' } }] }]);
+    });
+
+    test('a send the balance does not cover: 402 in the send envelope, nothing stored or charged (debug checks it too)', async () => {
+      const before = await messageCount();
+      const balanceBefore = (await v1('GET', '/v1/balance')).body;
+      // 97.90 RUB pays for 47 SMS at 2.08; 48 cost 99.84.
+      const users = Array.from({ length: 48 }, (_, i) => ({ phone: `+7916100${String(i).padStart(4, '0')}`, gender: 'male', first_name: 'Андрей' }));
+      const body = { ...EXAMPLES.send, send: { ...EXAMPLES.send.send, users }, mode: undefined };
+      const refused = await api('POST', body);
+      assert.deepEqual([refused.status, refused.body], [402, [{ send: { status: 'error', message: 'Недостаточно средств: сообщения (48) стоят 99.84 руб., доступно 97.90 руб. (баланс и кредит). Сообщения не приняты; пополните баланс.' } }]]);
+      assert.equal((await api('POST', { ...body, mode: 'debug' })).status, 402, 'debug answers what the send would');
+      assert.equal(await messageCount(), before, 'nothing half-sent');
+      assert.deepEqual((await v1('GET', '/v1/balance')).body, balanceBefore, 'nothing reserved');
+      const fits = await api('POST', { ...body, send: { ...body.send, users: users.slice(0, 47) }, mode: 'debug' });
+      assert.equal(fits.status, 200, '47 fit');
+    });
+
+    test('table 1: fields as an object (its keys name the fields, `fields => fio`), or a PHP list as an object', async () => {
+      const asObject = await api('POST', { send: { text_male: 'Здравствуйте, {{fio}}!', fields: { fio: 'Имя адресата' }, users: [{ phone: '+79198828851', fio: 'Дмитрий Дмитриевич' }] }, route: 'ds', mode: 'debug' });
+      assert.equal(asObject.status, 200, JSON.stringify(asObject.body));
+      const status = await api('POST', { status: { key: asObject.body[0].send.key } });
+      assert.deepEqual(status.body.message[0].send.status, [{ phone: '+79198828851', status: 'debug', text: 'Здравствуйте, Дмитрий Дмитриевич!' }]);
+      const missing = await api('POST', { send: { text_male: 'Здравствуйте, {{fio}}!', fields: { fio: 'Имя адресата' }, users: [{ phone: '+79198828851', fio: 'Д' }, { phone: '+79198828852' }] }, route: 'ds', mode: 'debug' });
+      assert.deepEqual([missing.status, missing.body[0].send.status], [400, 'error']);
+      assert.match(missing.body[0].send.message, /send\.users\.1: нет полей fio, указанных в fields/);
+      const list = await api('POST', { send: { text_male: 'Уважаемый {{first_name}}!', fields: { 0: 'first_name' }, users: [{ phone: '+79281706700' }] }, route: 'ds', mode: 'debug' });
+      assert.match(list.body[0].send.message, /send\.users\.0: нет полей first_name/, '{"0":"first_name"} names first_name');
+    });
+
     test('3.2.5–3.2.6: the send example (mode debug) is validated and recorded, not sent', async () => {
       const before = await messageCount();
       const sent = await api('POST', EXAMPLES.send);
@@ -144,6 +176,7 @@ for (const dialect of await dialects()) {
       assert.equal(user!.phone, '+79198828851');
       assert.equal(await waitForStatus(t.gateway, user!.id, ['delivered', 'undelivered', 'failed']), 'delivered');
       const message = (await v1('GET', `/v1/messages/${user!.id}`)).body;
+      assert.ok(message.send_at === null || Date.parse(message.send_at) <= Date.now(), `the example's timeLimit 2022-03-15 13:00 has passed: sent at once (${message.send_at})`);
       assert.deepEqual([message.channel, message.connector, message.text], ['voice', 'fs', 'Здравствуйете. Поздравляем с наступающим Новым Годом!']);
       const call = fs.calls.get(message.parts[0].provider_message_id)!;
       assert.equal(call.app, 'speak(flite|kal|Здравствуйете. Поздравляем с наступающим Новым Годом!)');

@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { sql } from 'kysely';
 import { dialects, startTestGateway, type TestGateway } from './helpers.ts';
 
 /**
  * Seed 004 ("Сервис рассылки сообщений"): every example request with the
  * seed's example values, and every answer shape it shows (201, 400, 403,
- * 404, 405, 500).
+ * 404, 405, 500). The 500s are the database failing a write under each
+ * path (a trigger that raises, as a full disk or a read-only replica would).
  */
 const OK = { status: 201, message: 'Ok' };
 const error = (code: number, message: string) => ({ code, error: { message, status: code } });
@@ -25,9 +27,36 @@ for (const dialect of await dialects()) {
         headers: { ...(key === null ? {} : { authorization: `Bearer ${key}` }), ...(body === undefined && raw === undefined ? {} : { 'content-type': 'application/json' }) },
         ...(raw !== undefined ? { payload: raw } : body === undefined ? {} : { payload: JSON.stringify(body) }),
       });
-      return { status: res.statusCode, body: res.json(), headers: res.headers };
+      return { status: res.statusCode, body: res.body === '' ? null : res.json(), headers: res.headers };
     };
-    const v1 = async (method: 'GET' | 'POST', url: string, body?: unknown) => (await call(method, url, body)).body;
+    const v1 = async (method: 'GET' | 'POST' | 'DELETE', url: string, body?: unknown) => (await call(method, url, body)).body;
+    /** Makes the database refuse every `op` on `table` until the returned function is called. */
+    const failing = async (table: string, op: 'INSERT' | 'UPDATE') => {
+      const db = t.gateway.database.db;
+      const name = `fail_${table}_${op.toLowerCase()}`;
+      if (t.gateway.database.dialect === 'sqlite') {
+        await sql.raw(`CREATE TRIGGER ${name} BEFORE ${op} ON ${table} BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END`).execute(db);
+      } else {
+        await sql.raw(`CREATE OR REPLACE FUNCTION ${name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'could not extend file: No space left on device'; END $$`).execute(db);
+        await sql.raw(`CREATE TRIGGER ${name} BEFORE ${op} ON ${table} FOR EACH ROW EXECUTE FUNCTION ${name}()`).execute(db);
+      }
+      return async () => {
+        await sql.raw(`DROP TRIGGER ${name}${t.gateway.database.dialect === 'sqlite' ? '' : ` ON ${table}`}`).execute(db);
+        if (t.gateway.database.dialect === 'postgres') await sql.raw(`DROP FUNCTION ${name}()`).execute(db);
+      };
+    };
+    /** One call answered with the seed's 500 while the database refuses the write behind it; the same call succeeds once it works again. */
+    const answers500 = async (table: string, op: 'INSERT' | 'UPDATE', method: 'POST' | 'PUT', url: string, body: unknown) => {
+      const heal = await failing(table, op);
+      try {
+        const res = await call(method, url, body);
+        assert.deepEqual([res.status, res.body], [500, E500], `${method} ${url} while ${op} on ${table} fails`);
+        assert.match(String(res.headers['content-type']), /^application\/json/);
+      } finally {
+        await heal();
+      }
+      assert.deepEqual(await call(method, url, body).then((r) => [r.status, r.body]), [201, OK], `${method} ${url} once the database works`);
+    };
 
     before(async () => {
       t = await startTestGateway(dialect.name);
@@ -112,13 +141,49 @@ for (const dialect of await dialects()) {
       assert.deepEqual(await call('PUT', '/mailing/create', body).then((r) => [r.status, r.body]), [405, E405]);
     });
 
-    test('500: an unexpected failure answers the seed\'s 500 and nothing of our internals (the last test: it breaks the gateway)', async () => {
-      // A table gone from under the gateway is a failure no input can cause.
-      const project = (await v1('GET', '/v1/projects')).data.find((p: { code: string }) => p.code === '010');
-      const template = (await v1('GET', `/v1/templates?project_id=${project.id}`)).data[0];
-      await t.gateway.database.db.schema.dropTable('mailings').execute();
-      const res = await call('POST', '/mailing/create', { name: 'M', project_id: project.number, template_id: template.number, status: 0, channels: [1], event: '2027-01-01' });
-      assert.deepEqual([res.status, res.body], [500, E500]);
+    test('3.1.6, 3.1.13, 3.1.16, 3.1.19: the database failing under each path answers the seed\'s 500, nothing of our internals', async () => {
+      await answers500('projects', 'INSERT', 'POST', '/project/create', { name: 'Failing', code: 'fail' });
+      const failing = (await v1('GET', '/v1/projects')).data.find((p: { code: string }) => p.code === 'fail');
+      await answers500('projects', 'UPDATE', 'PUT', `/project/${failing.number}/update`, { 'primary key': failing.number, name: 'Renamed' });
+      await answers500('contacts', 'INSERT', 'POST', '/client/create', { project: 'fail', guid: 'g-500', first_name: 'Иван', last_name: 'Иванов', middle_name: 'Иванович' });
+      const template = await v1('POST', '/v1/templates', { project_id: failing.id, channel: 'sms', name: 'SMS', text: 'Привет' });
+      await answers500('mailings', 'INSERT', 'POST', '/mailing/create', { name: 'M', project_id: failing.number, template_id: template.number, status: 0, channels: [1], event: '2027-01-01' });
+    });
+
+    test('3.1.17: the example exactly as written ("0236", "156", "1", "channels": "1"), on an account that has project 236 and template 156', async () => {
+      const other = await t.makeAccount('Seed 004 numbers');
+      const as = (method: 'GET' | 'POST', url: string, body?: unknown) => call(method, url, body, other.apiKey);
+      const example = { name: 'SMSMailing', project_id: '0236', template_id: '156', status: '1', channels: '1', event: '2020-08-02' };
+      assert.deepEqual(await as('POST', '/mailing/create', example).then((r) => [r.status, r.body]), [400, E400], 'no project 236 yet');
+      for (let i = 1; i <= 236; i++) assert.equal((await as('POST', '/project/create', { name: `P${i}`, code: `p${i}` })).status, 201);
+      const project = (await as('GET', '/v1/projects?limit=1000')).body.data.find((p: { number: number }) => p.number === 236);
+      assert.equal(project.code, 'p236');
+      for (let i = 1; i <= 156; i++) assert.equal((await as('POST', '/v1/templates', { project_id: project.id, channel: 'sms', name: `T${i}`, text: `Текст ${i}` })).status, 201);
+      const created = await as('POST', '/mailing/create', example);
+      assert.deepEqual([created.status, created.body], [201, OK]);
+      const mailing = (await as('GET', '/v1/mailings')).body.data[0];
+      const template = (await as('GET', `/v1/templates?project_id=${project.id}&limit=1000`)).body.data.find((x: { number: number }) => x.number === 156);
+      assert.equal(template.name, 'T156');
+      assert.deepEqual([mailing.name, mailing.project_id, mailing.template_id, mailing.channels, mailing.start_at], ['SMSMailing', project.id, template.id, ['sms'], '2020-08-01T21:00:00.000Z']);
+      assert.notEqual(mailing.status, 'draft', 'status "1" schedules it');
+      assert.deepEqual(await as('POST', '/mailing/create', { ...example, channels: '9' }).then((r) => [r.status, r.body]), [400, E400], 'an unknown channel number as a string');
+    });
+
+    test('2.1.1 and G3: without a key only from an address an administrator opened, on every path of the seed', async () => {
+      const body = { name: 'Keyless', code: 'keyless' };
+      assert.deepEqual(await call('POST', '/project/create', body, null).then((r) => [r.status, r.body]), [403, E403]);
+      const opened = await v1('POST', '/v1/compat/ip-ranges', { account_id: t.accountId, range: '127.0.0.1' });
+      assert.equal(opened.object, 'compat_ip_range', JSON.stringify(opened));
+      assert.deepEqual(await call('POST', '/project/create', body, null).then((r) => [r.status, r.body]), [201, OK]);
+      const project = (await v1('GET', '/v1/projects')).data.find((p: { code: string }) => p.code === 'keyless');
+      assert.ok(project, 'the project is the opened account\'s');
+      assert.deepEqual(await call('PUT', `/project/${project.number}/update`, { 'primary key': project.number, name: 'Без ключа' }, null).then((r) => [r.status, r.body]), [201, OK]);
+      assert.deepEqual(await call('POST', '/client/create', { project: 'keyless', guid: 'keyless-1', first_name: 'Иван', last_name: 'Иванов', middle_name: 'Иванович' }, null).then((r) => [r.status, r.body]), [201, OK]);
+      const template = await v1('POST', '/v1/templates', { project_id: project.id, channel: 'sms', name: 'SMS', text: 'Привет' });
+      assert.deepEqual(await call('POST', '/mailing/create', { name: 'Keyless', project_id: project.number, template_id: template.number, status: 0, channels: [1], event: '2027-01-01' }, null).then((r) => [r.status, r.body]), [201, OK]);
+      assert.deepEqual(await call('POST', '/project/create', { name: 'Bad key', code: 'bad' }, 'dpk_wrong').then((r) => [r.status, r.body]), [403, E403], 'a bad key is not rescued by the address');
+      await v1('DELETE', `/v1/compat/ip-ranges/${opened.id}`);
+      assert.deepEqual(await call('POST', '/project/create', { name: 'Closed', code: 'closed' }, null).then((r) => [r.status, r.body]), [403, E403], 'closed again');
     });
   });
 }

@@ -12,6 +12,8 @@ export interface ApiKeyRecord {
   prefix: string;
   createdAt: number;
   role: 'admin' | 'account';
+  /** the project the key is bound to, or null (any project) */
+  projectId: string | null;
 }
 
 export interface NewAccount {
@@ -106,36 +108,38 @@ export class AccountsRepository {
   }
 
   /** Stores a key by its hash; the caller shows the plain key once and forgets it. */
-  async createApiKey(accountId: string, name: string, plainKey: string, options: { role?: 'admin' | 'account'; now?: number } = {}): Promise<ApiKeyRecord> {
+  async createApiKey(accountId: string, name: string, plainKey: string, options: { role?: 'admin' | 'account'; projectId?: string | null; now?: number } = {}): Promise<ApiKeyRecord> {
     const now = options.now ?? Date.now();
     const role = options.role ?? 'account';
-    const record = { id: newId('key', now), account_id: accountId, name, prefix: plainKey.slice(0, 12), key_hash: hashApiKey(plainKey), created_at: now, revoked_at: null, role };
+    const projectId = options.projectId ?? null;
+    const record = { id: newId('key', now), account_id: accountId, name, prefix: plainKey.slice(0, 12), key_hash: hashApiKey(plainKey), created_at: now, revoked_at: null, role, project_id: projectId };
     await this.#db.insertInto('api_keys').values(record).execute();
-    return { id: record.id, accountId, name, prefix: record.prefix, createdAt: now, role };
+    return { id: record.id, accountId, name, prefix: record.prefix, createdAt: now, role, projectId };
   }
 
   /** The live key with this hash, or undefined. The only read not scoped by account: it is how the account is found. */
   async findApiKeyByHash(keyHash: string): Promise<ApiKeyRecord | undefined> {
     const row = await this.#db
       .selectFrom('api_keys')
-      .select(['id', 'account_id', 'name', 'prefix', 'created_at', 'role'])
+      .select(['id', 'account_id', 'name', 'prefix', 'created_at', 'role', 'project_id'])
       .where('key_hash', '=', keyHash)
       .where('revoked_at', 'is', null)
       .executeTakeFirst();
-    return row && { id: row.id, accountId: row.account_id, name: row.name, prefix: row.prefix, createdAt: row.created_at, role: row.role };
+    return row && { id: row.id, accountId: row.account_id, name: row.name, prefix: row.prefix, createdAt: row.created_at, role: row.role, projectId: row.project_id };
   }
 
-  /** The account's keys, live and revoked, newest first; `before` is the last id of the previous page. */
-  async listApiKeys(accountId: string, limit: number, before?: string): Promise<(ApiKeyRecord & { revokedAt: number | null })[]> {
+  /** The account's keys, live and revoked, newest first; `before` is the last id of the previous page; `projectId` keeps those bound to that project. */
+  async listApiKeys(accountId: string, limit: number, before?: string, projectId?: string): Promise<(ApiKeyRecord & { revokedAt: number | null })[]> {
     let q = this.#db
       .selectFrom('api_keys')
-      .select(['id', 'account_id', 'name', 'prefix', 'created_at', 'role', 'revoked_at'])
+      .select(['id', 'account_id', 'name', 'prefix', 'created_at', 'role', 'revoked_at', 'project_id'])
       .where('account_id', '=', accountId)
       .orderBy('id', 'desc')
       .limit(limit);
     if (before) q = q.where('id', '<', before);
+    if (projectId !== undefined) q = q.where('project_id', '=', projectId);
     const rows = await q.execute();
-    return rows.map((r) => ({ id: r.id, accountId: r.account_id, name: r.name, prefix: r.prefix, createdAt: r.created_at, role: r.role, revokedAt: r.revoked_at }));
+    return rows.map((r) => ({ id: r.id, accountId: r.account_id, name: r.name, prefix: r.prefix, createdAt: r.created_at, role: r.role, projectId: r.project_id, revokedAt: r.revoked_at }));
   }
 
   /** Revokes a live key of the account; false when it has none such (unknown, another account's, or revoked already). */

@@ -73,6 +73,16 @@ export class ProjectsRepository {
     return this.#db.selectFrom('projects').selectAll().where('account_id', '=', accountId).where('code', '=', code).executeTakeFirst();
   }
 
+  /** Which of these codes name projects of the account, and whether it has any project at all (read only when none matched). */
+  async knownCodes(accountId: string, codes: readonly string[]): Promise<{ hasProjects: boolean; known: Set<string> }> {
+    const known = new Set<string>();
+    if (codes.length === 0) return { hasProjects: false, known };
+    const rows = await this.#db.selectFrom('projects').select('code').where('account_id', '=', accountId).where('code', 'in', [...new Set(codes)]).execute();
+    for (const r of rows) known.add(r.code);
+    const hasProjects = known.size > 0 || (await this.#db.selectFrom('projects').select('id').where('account_id', '=', accountId).limit(1).executeTakeFirst()) !== undefined;
+    return { hasProjects, known };
+  }
+
   /** Renames or recodes a project; undefined when the account has no such project. */
   async update(accountId: string, id: string, patch: { name?: string | undefined; code?: string | undefined }, now = Date.now()): Promise<Project | undefined> {
     const set = { updated_at: now, ...(patch.name !== undefined ? { name: patch.name } : {}), ...(patch.code !== undefined ? { code: patch.code } : {}) };

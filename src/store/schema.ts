@@ -89,6 +89,8 @@ export interface ApiKeysTable {
   revoked_at: number | null;
   /** `admin` may also manage connectors and routes; `account` reaches its account only */
   role: Generated<'admin' | 'account'>;
+  /** the project the key is bound to (migration 030): its messages take the project's code and may name no other; null: any */
+  project_id: Generated<string | null>;
 }
 
 /** A background export of the delivery report (cabinet); its file is `<dataDir>/exports/<id>.<format>`. */

@@ -288,6 +288,27 @@ describe('the cabinet in Chromium', { skip: browserMissing() }, () => {
     await context.close();
   });
 
+  test('an owner creates a key of a project: its messages take the project\'s code', async () => {
+    const made = await fetch(base + '/v1/projects', { method: 'POST', headers: { authorization: `Bearer ${t.apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'Shop', code: 'shop' }) });
+    assert.equal(made.status, 201);
+    const project = (await made.json()) as { id: string };
+    const { context, page } = await signIn(emails.owner);
+    await page.getByRole('link', { name: 'API keys' }).click();
+    await page.getByLabel('Name').fill('shop site');
+    await page.getByRole('combobox', { name: 'Project' }).click();
+    await page.getByRole('option', { name: 'Shop (shop)' }).click();
+    await page.getByRole('button', { name: 'Create key' }).click();
+    const key = (await page.getByTestId('new-key').textContent())!.trim();
+    await page.getByRole('button', { name: 'Done' }).click();
+    await page.locator('tr', { hasText: 'shop site' }).getByText('Shop (shop)').waitFor();
+    const listed = (await (await apiGet(t.apiKey, `/v1/api-keys?project_id=${project.id}`)).json()) as { data: { name: string }[] };
+    assert.deepEqual(listed.data.map((k) => k.name), ['shop site']);
+    const sent = await fetch(base + '/v1/messages', { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify({ to: '+79161234567', text: 'from the shop' }) });
+    assert.equal(((await sent.json()) as { project: string }).project, 'shop');
+    await page.screenshot({ path: path.join(ARTIFACTS, 'api-keys-project.png'), fullPage: true });
+    await context.close();
+  });
+
   test('an owner creates a webhook and sees its deliveries', async () => {
     const { context, page } = await signIn(emails.owner);
     await page.getByRole('link', { name: 'Webhooks' }).click();

@@ -9,6 +9,7 @@ import { ApiError } from '../../errors.ts';
 import { maskUrl } from '../../log.ts';
 import cookie from '@fastify/cookie';
 import { AuditRepository } from '../../store/audit.ts';
+import { ProjectsRepository } from '../../store/projects.ts';
 import { SessionsRepository } from '../../store/sessions.ts';
 import { UsersRepository } from '../../store/users.ts';
 import { Authenticator, checkRole } from './auth.ts';
@@ -152,7 +153,7 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
   await app.register(verificationsRoutes(deps));
   await app.register(sessionsRoutes({ accounts: deps.accounts, users, sessions, audit }));
   await app.register(usersRoutes({ accounts: deps.accounts, users, sessions, audit }));
-  await app.register(apiKeysRoutes(deps.accounts, audit, authenticator.keys));
+  await app.register(apiKeysRoutes(deps.accounts, audit, authenticator.keys, new ProjectsRepository(deps.database.db)));
   await app.register(auditRoutes(audit));
   await app.register(statsRoutes(new StatsRepository(deps.database.db)));
   await app.register(reportsRoutes(deps));

@@ -16,6 +16,8 @@ export interface AuthContext {
   role: 'admin' | 'account';
   /** the role the permission checks go by; an admin key counts as an administrator, an account key as the owner */
   principal: Role;
+  /** the project an API key is bound to (its messages take its code and may name no other); absent: any project */
+  projectId?: string;
   /** set when the caller signed in to the cabinet */
   session?: { id: string; userId: string; email: string; csrfToken: string };
 }
@@ -59,7 +61,7 @@ export class ApiKeyAuthenticator implements AccountCache {
       this.#cache.delete(hash);
       throw new ApiError('unauthorized', 'the API key is unknown or revoked', [], { 'www-authenticate': 'Bearer error="invalid_token"' });
     }
-    const auth: AuthContext = { account, keyId: key.id, role: key.role, principal: key.role === 'admin' ? 'administrator' : 'owner' };
+    const auth: AuthContext = { account, keyId: key.id, role: key.role, principal: key.role === 'admin' ? 'administrator' : 'owner', ...(key.projectId !== null ? { projectId: key.projectId } : {}) };
     if (this.#cache.size >= CACHE_MAX) this.#cache.clear();
     this.#cache.set(hash, { auth, expires: now + CACHE_TTL_MS });
     return auth;

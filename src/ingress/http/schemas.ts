@@ -70,7 +70,7 @@ export const SendMessageSchema = Type.Object(
     ttl_seconds: Type.Optional(Type.Integer({ minimum: 30, maximum: 604800, description: 'validity; the account default when absent' })),
     send_at: Type.Optional(Type.String({ format: 'date-time', description: 'hold the message until this time (at most 180 days ahead)' })),
     group: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: 'free grouping tag' })),
-    project: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: 'project code' })),
+    project: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: 'the code of one of the account\'s projects (free text while it has none); a project-bound key gives its own when absent' })),
     traffic_type: Type.Optional(literals(TRAFFIC_TYPES)),
     reference: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: 'your own id, echoed everywhere' })),
     callback_url: Type.Optional(CallbackUrl),

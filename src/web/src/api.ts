@@ -124,6 +124,8 @@ export interface ApiKey {
   name: string;
   prefix: string;
   role: 'account' | 'admin';
+  /** the project the key is bound to; null: any */
+  project_id: string | null;
   created_at: string;
   revoked_at: string | null;
   key?: string;

@@ -6,11 +6,13 @@ import { ApiError } from '../../../errors.ts';
 import { parseGender, renderTemplate } from '../../../domain/templates.ts';
 import { acceptContext, prepareMessage } from '../../../pipeline/accept.ts';
 import { RoutingTable } from '../../../pipeline/router.ts';
-import { BalanceRepository } from '../../../store/balance.ts';
+import { BalanceRepository, formatMoney, reserveOf } from '../../../store/balance.ts';
 import { ConnectorsRepository } from '../../../store/connectors.ts';
 import { SecretBox } from '../../../store/secrets.ts';
 import { CompatRepository } from '../../../store/compat-requests.ts';
 import type { BatchRow, MessageRow } from '../../../store/messages.ts';
+import { ProjectsRepository } from '../../../store/projects.ts';
+import { projectScope } from '../message-projects.ts';
 import type { ApiKeyAuthenticator, AuthContext } from '../auth.ts';
 import type { HttpDeps } from '../deps.ts';
 import { detailsFromAjv } from '../errors.ts';
@@ -86,12 +88,26 @@ function fail(kind: Kind | undefined, httpStatus: number, message: string): Comp
 
 const problems = (errors: Parameters<typeof detailsFromAjv>[0]) => detailsFromAjv(errors).map((d) => `${d.field} ${d.issue}`).join('; ');
 
+/**
+ * The names in `send.fields`: an array of names, or (the seed's table calls it
+ * an object, `fields => fio`) an object whose keys are the names; an object
+ * with only index keys (`{"0":"fio"}`, a PHP list with gaps) names its values.
+ */
+export function fieldNames(fields: readonly string[] | Record<string, unknown> | undefined): string[] {
+  if (fields === undefined) return [];
+  if (Array.isArray(fields)) return [...fields];
+  const keys = Object.keys(fields);
+  const indexed = keys.length > 0 && keys.every((k) => /^[0-9]+$/.test(k)) && Object.values(fields).every((v) => typeof v === 'string' && v !== '');
+  return indexed ? (Object.values(fields) as string[]) : keys;
+}
+
 /** Rubles as the seed's XML writes them: `97.9`, `100`. */
 const rubles = (minor: number) => String(minor / 100);
 
 export function compatApiV1Routes(deps: HttpDeps, authenticator: ApiKeyAuthenticator): FastifyPluginAsync {
   const compat = new CompatRepository(deps.database.db);
   const balances = new BalanceRepository(deps.database.db);
+  const projects = new ProjectsRepository(deps.database.db);
   const connectors = new ConnectorsRepository(deps.database.db, SecretBox.fromConfig(deps.config.secretKey, deps.config.dataDir));
 
   /** The users whose number no voice route of the account takes (routes of the config file and the API, as the sender resolves them). */
@@ -111,8 +127,10 @@ export function compatApiV1Routes(deps: HttpDeps, authenticator: ApiKeyAuthentic
       if (ms === undefined) throw fail('send', 400, `timeLimit "${body.timeLimit}" — не дата и время вида "2022-03-15 13:00" (часовой пояс аккаунта ${account.time_zone})`);
       sendAt = new Date(ms).toISOString();
     }
-    const fields = s.fields === undefined ? [] : Array.isArray(s.fields) ? s.fields : Object.keys(s.fields);
+    const fields = fieldNames(s.fields);
     const context = await acceptContext(account, deps.mno, deps.senderRegistry, deps.billing);
+    // The seed names no project: a key bound to one gives its messages that project's code.
+    const project = (await projectScope(projects, auth, [])).bound;
     const batchId = newId('bat', now);
     const rows: MessageRow[] = [];
     const issues: string[] = [];
@@ -127,7 +145,7 @@ export function compatApiV1Routes(deps: HttpDeps, authenticator: ApiKeyAuthentic
       const source = gender === 'female' && s.text_female !== undefined ? s.text_female : gender === null && s.text_alternative !== undefined ? s.text_alternative : s.text_male;
       const rendered = renderTemplate(source, values);
       if (!rendered.ok) return void issues.push(`${at}: текст не собран: ${rendered.issue}`);
-      const prepared = prepareMessage(account, { ...(voice ? { channel: 'voice' as const } : {}), to: user.phone, text: rendered.text, ttl_seconds: body.ttl, send_at: sendAt }, now, batchId, context, `${at}.`);
+      const prepared = prepareMessage(account, { ...(voice ? { channel: 'voice' as const } : {}), ...(project !== undefined ? { project } : {}), to: user.phone, text: rendered.text, ttl_seconds: body.ttl, send_at: sendAt }, now, batchId, context, `${at}.`);
       if (!prepared.ok && prepared.error.code === 'invalid_send_at') return void issues.push(`timeLimit: не позже чем через 180 дней`);
       if (!prepared.ok) return void issues.push(`${(prepared.error.details[0]?.field ?? at).replace(/\.to$/, '.phone')}: ${prepared.error.message}`);
       rows.push(prepared.row);
@@ -142,6 +160,8 @@ export function compatApiV1Routes(deps: HttpDeps, authenticator: ApiKeyAuthentic
       }
     }
     const debug = body.mode === 'debug';
+    // All or nothing, like the rest of a send: what the balance does not cover refuses the request (debug checks it too).
+    await refuseUnpaid(account.id, rows);
     const record = await compat.record(
       account.id,
       'send',
@@ -155,12 +175,23 @@ export function compatApiV1Routes(deps: HttpDeps, authenticator: ApiKeyAuthentic
       try {
         await deps.delivery.accept({ messages: rows, batch });
       } catch (err) {
-        if (err instanceof ApiError && err.code === 'insufficient_balance') throw fail('send', 400, `Недостаточно средств; сообщения не приняты: ${err.message}`);
+        // A concurrent spend took the money between the check and the store.
+        if (err instanceof ApiError && err.code === 'insufficient_balance') await refuseUnpaid(account.id, rows, true);
         throw err;
       }
       deps.metrics.messagesAccepted.inc(rows.length);
     }
     return [{ send: { status: 'ok', message: 'Сообщения в очереди на отправку', key: record.key } }];
+  }
+
+  /** Throws the seed-shaped 402 when the account's balance plus credit does not cover the rows (or, `always`, when the store found so). */
+  async function refuseUnpaid(accountId: string, rows: readonly MessageRow[], always = false): Promise<void> {
+    const needed = rows.reduce((sum, r) => sum + reserveOf(r), 0);
+    if (needed === 0 && !always) return;
+    const b = await balances.get(accountId);
+    const available = b.amount_minor + b.credit_limit_minor;
+    if (needed <= available && !always) return;
+    throw fail('send', 402, `Недостаточно средств: сообщения (${rows.length}) стоят ${formatMoney(needed)} руб., доступно ${formatMoney(Math.max(0, available))} руб. (баланс и кредит). Сообщения не приняты; пополните баланс.`);
   }
 
   async function balance(auth: AuthContext, body: Static<typeof BalanceBody>): Promise<unknown> {

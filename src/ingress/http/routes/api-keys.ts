@@ -3,6 +3,7 @@ import { Type } from 'typebox';
 import { ApiError } from '../../../errors.ts';
 import { generateApiKey, type AccountsRepository, type ApiKeyRecord } from '../../../store/accounts.ts';
 import type { AuditRepository } from '../../../store/audit.ts';
+import type { ProjectsRepository } from '../../../store/projects.ts';
 import { requireAuth, requireRole, type ApiKeyAuthenticator } from '../auth.ts';
 import { decodeCursor, encodeCursor } from '../cursor.ts';
 import { ErrorSchema, IdParams } from '../schemas.ts';
@@ -14,6 +15,7 @@ const keyFields = {
   name: Type.String(),
   prefix: Type.String({ description: 'the first 12 characters, to tell keys apart' }),
   role: Type.Enum(['account', 'admin'], { description: '`account`: the account\'s data, as its owner; `admin`: also what the whole gateway shares (connectors, routes)' }),
+  project_id: Type.Union([Type.String(), Type.Null()], { description: 'the project the key is bound to: its messages take the project\'s code as `project` and may name no other; null: any project' }),
   created_at: Type.String({ format: 'date-time' }),
   revoked_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
 };
@@ -29,6 +31,7 @@ const CreatedApiKeySchema = Type.Object(
         name: 'CRM',
         prefix: 'dpk_Xb2C1t7o',
         role: 'account',
+        project_id: 'prj_01KB2Z1T6S0R7Q4P3N2M1L0K9J',
         created_at: '2026-12-01T12:00:00.000Z',
         revoked_at: null,
         key: 'dpk_Xb2C1t7oJ0cV58X0bb9Q6y2oLq1pZ1kK',
@@ -43,12 +46,13 @@ const present = (k: ApiKeyRecord & { revokedAt: number | null }) => ({
   name: k.name,
   prefix: k.prefix,
   role: k.role,
+  project_id: k.projectId,
   created_at: new Date(k.createdAt).toISOString(),
   revoked_at: k.revokedAt === null ? null : new Date(k.revokedAt).toISOString(),
 });
 
 /** The account's API keys: made by its owner (the key shown once), listed, revoked. */
-export function apiKeysRoutes(accounts: AccountsRepository, auditLog: AuditRepository, keys: ApiKeyAuthenticator): FastifyPluginAsyncTypebox {
+export function apiKeysRoutes(accounts: AccountsRepository, auditLog: AuditRepository, keys: ApiKeyAuthenticator, projects: ProjectsRepository): FastifyPluginAsyncTypebox {
   const security = [{ bearerAuth: [] }];
   return async (app) => {
     app.post(
@@ -56,20 +60,31 @@ export function apiKeysRoutes(accounts: AccountsRepository, auditLog: AuditRepos
       {
         schema: {
           summary: 'Create an API key',
-          description: 'The answer carries the key once; it is stored only as its hash. Only an administrator makes `admin` keys.',
+          description: 'The answer carries the key once; it is stored only as its hash. Only an administrator makes `admin` keys. With `project_id` the key is bound to that project of the account.',
           tags: ['api-keys'],
           security,
-          body: Type.Object({ name: Type.String({ minLength: 1, maxLength: 200, examples: ['CRM'] }), role: Type.Optional(Type.Enum(['account', 'admin'], { default: 'account' })) }, { additionalProperties: false }),
-          response: { 201: CreatedApiKeySchema, 400: ErrorSchema, 401: ErrorSchema, 403: ErrorSchema },
+          body: Type.Object(
+            {
+              name: Type.String({ minLength: 1, maxLength: 200, examples: ['CRM'] }),
+              role: Type.Optional(Type.Enum(['account', 'admin'], { default: 'account' })),
+              project_id: Type.Optional(Type.Union([Type.String({ minLength: 1, maxLength: 64 }), Type.Null()], { description: 'bind the key to this project (`GET /v1/projects`); absent or null: any project' })),
+            },
+            { additionalProperties: false },
+          ),
+          response: { 201: CreatedApiKeySchema, 400: ErrorSchema, 401: ErrorSchema, 403: ErrorSchema, 422: ErrorSchema },
         },
       },
       async (request, reply) => {
         const auth = requireRole(request, ['owner', 'administrator']);
         const role = request.body.role ?? 'account';
         if (role === 'admin' && auth.principal !== 'administrator') throw new ApiError('forbidden', 'only an administrator makes admin keys');
+        const projectId = request.body.project_id ?? null;
+        if (projectId !== null && !(await projects.get(auth.account.id, projectId))) throw new ApiError('unknown_project', `no project ${projectId} in this account`, [{ field: 'project_id', issue: 'names no project' }]);
+        // A key of one project cannot make keys of another, nor unbound ones.
+        if (auth.projectId !== undefined && projectId !== auth.projectId) throw new ApiError('project_not_allowed', `this API key is bound to project ${auth.projectId}; the keys it makes are bound to it too`, [{ field: 'project_id', issue: `must be ${auth.projectId}` }]);
         const plain = generateApiKey();
-        const record = await accounts.createApiKey(auth.account.id, request.body.name, plain, { role });
-        await audit(auditLog, request, auth, 'api_key.create', record.id, { name: record.name, role });
+        const record = await accounts.createApiKey(auth.account.id, request.body.name, plain, { role, projectId });
+        await audit(auditLog, request, auth, 'api_key.create', record.id, { name: record.name, role, ...(projectId !== null ? { project_id: projectId } : {}) });
         return reply.code(201).send({ ...present({ ...record, revokedAt: null }), key: plain });
       },
     );
@@ -79,17 +94,20 @@ export function apiKeysRoutes(accounts: AccountsRepository, auditLog: AuditRepos
       {
         schema: {
           summary: 'API keys',
-          description: 'The account\'s keys, live and revoked, newest first. The keys themselves are never shown again.',
+          description: 'The account\'s keys, live and revoked, newest first; `project_id` keeps the keys bound to that project. The keys themselves are never shown again.',
           tags: ['api-keys'],
           security,
-          querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 50 })), cursor: Type.Optional(Type.String()) }, { additionalProperties: false }),
+          querystring: Type.Object(
+            { limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 50 })), cursor: Type.Optional(Type.String()), project_id: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })) },
+            { additionalProperties: false },
+          ),
           response: { 200: Type.Object({ data: Type.Array(ApiKeySchema), next_cursor: Type.Union([Type.String(), Type.Null()]) }), 401: ErrorSchema },
         },
       },
       async (request) => {
         const auth = requireAuth(request);
         const limit = request.query.limit ?? 50;
-        const rows = await accounts.listApiKeys(auth.account.id, limit + 1, request.query.cursor === undefined ? undefined : decodeCursor(request.query.cursor, 'key'));
+        const rows = await accounts.listApiKeys(auth.account.id, limit + 1, request.query.cursor === undefined ? undefined : decodeCursor(request.query.cursor, 'key'), request.query.project_id);
         const page = rows.slice(0, limit);
         return { data: page.map(present), next_cursor: rows.length > limit ? encodeCursor(page[page.length - 1]!.id) : null };
       },

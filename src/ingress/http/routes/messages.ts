@@ -10,7 +10,9 @@ import { affordable } from '../../../pipeline/billing.ts';
 import { BalanceRepository } from '../../../store/balance.ts';
 import { normalizePhone } from '../../../sms/phone.ts';
 import type { BatchRow, MessageRow } from '../../../store/messages.ts';
+import { ProjectsRepository } from '../../../store/projects.ts';
 import { requireAuth } from '../auth.ts';
+import { projectScope } from '../message-projects.ts';
 import type { HttpDeps } from '../deps.ts';
 import { detailsFromAjv } from '../errors.ts';
 import { claimIdempotency } from '../idempotency.ts';
@@ -49,6 +51,7 @@ function prepareSend(deps: HttpDeps, account: Account, req: SendRequest, now: nu
 export function messagesRoutes(deps: HttpDeps, validateItem: ValidateFunction): FastifyPluginAsyncTypebox {
   const balances = new BalanceRepository(deps.database.db);
   const cascades = new CascadesRepository(deps.database.db);
+  const projects = new ProjectsRepository(deps.database.db);
   return async (app) => {
     app.post(
       '/v1/messages',
@@ -66,7 +69,9 @@ export function messagesRoutes(deps: HttpDeps, validateItem: ValidateFunction): 
       async (request, reply) => {
         const auth = requireAuth(request);
         const now = Date.now();
-        const prepared = prepareSend(deps, auth.account, request.body, now, null, await acceptContext(auth.account, deps.mno, deps.senderRegistry, deps.billing));
+        const scoped = (await projectScope(projects, auth, [request.body.project])).apply(request.body);
+        if (!scoped.ok) throw scoped.error;
+        const prepared = prepareSend(deps, auth.account, scoped.req, now, null, await acceptContext(auth.account, deps.mno, deps.senderRegistry, deps.billing));
         if (!prepared.ok) throw prepared.error;
         const idem = await claimIdempotency(deps.idempotency, request, reply, auth.account.id);
         if (idem === 'replied') return reply;
@@ -109,6 +114,7 @@ export function messagesRoutes(deps: HttpDeps, validateItem: ValidateFunction): 
         }
         const batchId = newId('bat', now);
         const context = await acceptContext(auth.account, deps.mno, deps.senderRegistry, deps.billing);
+        const scope = await projectScope(projects, auth, items.map(({ raw }) => (raw as { project?: unknown }).project));
         const rows: MessageRow[] = [];
         const cascadeRows: CascadeRow[] = [];
         const accepted: { index: number; id: string; to: string; status: 'accepted'; parts_count: number; encoding: string; reference: string | null }[] = [];
@@ -121,7 +127,12 @@ export function messagesRoutes(deps: HttpDeps, validateItem: ValidateFunction): 
             rejected.push({ index, code: 'validation_failed', message: details.map((d) => `${d.field} ${d.issue}`).join('; '), details });
             return;
           }
-          const p = prepareSend(deps, auth.account, raw as SendRequest, now, batchId, context, oneText ? '' : `${prefix}.`);
+          const scoped = scope.apply(raw as SendRequest, oneText ? '' : `${prefix}.`);
+          if (!scoped.ok) {
+            rejected.push({ index, code: scoped.error.code, message: scoped.error.message, details: scoped.error.details });
+            return;
+          }
+          const p = prepareSend(deps, auth.account, scoped.req, now, batchId, context, oneText ? '' : `${prefix}.`);
           if (!p.ok) {
             const details = oneText ? p.error.details.map((d) => (d.field === 'to' ? { ...d, field: prefix } : d)) : p.error.details;
             rejected.push({ index, code: p.error.code, message: p.error.message, details });

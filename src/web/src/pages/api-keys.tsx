@@ -1,4 +1,4 @@
-import { Alert, Badge, Button, Code, CopyButton, Group, Modal, Stack, Table, Text, TextInput, Title } from '@mantine/core';
+import { Alert, Badge, Button, Code, CopyButton, Group, Modal, Select, Stack, Table, Text, TextInput, Title } from '@mantine/core';
 import { useForm } from '@mantine/form';
 import { notifications } from '@mantine/notifications';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
@@ -7,16 +7,25 @@ import { api, ApiError, can, type ApiKey, type Page } from '../api.ts';
 import { useI18n } from '../i18n.tsx';
 import { useSession } from '../session.tsx';
 
+/** What the page needs of a project (`GET /v1/projects`). */
+interface Project {
+  id: string;
+  name: string;
+  code: string;
+}
+
 export function ApiKeysPage() {
   const { t, dateTime } = useI18n();
   const session = useSession();
   const client = useQueryClient();
   const keys = useQuery({ queryKey: ['api-keys'], queryFn: () => api<Page<ApiKey>>('GET', '/v1/api-keys?limit=200') });
-  const form = useForm({ initialValues: { name: '' }, validate: { name: (v) => (v.trim() ? null : t('Name')) } });
+  const projects = useQuery({ queryKey: ['projects'], queryFn: () => api<Page<Project>>('GET', '/v1/projects?limit=1000') });
+  const projectName = new Map((projects.data?.data ?? []).map((p) => [p.id, `${p.name} (${p.code})`]));
+  const form = useForm({ initialValues: { name: '', project_id: '' }, validate: { name: (v) => (v.trim() ? null : t('Name')) } });
   const [created, setCreated] = useState<ApiKey | null>(null);
   const [revoking, setRevoking] = useState<ApiKey | null>(null);
   const create = useMutation({
-    mutationFn: (name: string) => api<ApiKey>('POST', '/v1/api-keys', { name }),
+    mutationFn: (v: { name: string; project_id: string }) => api<ApiKey>('POST', '/v1/api-keys', { name: v.name, ...(v.project_id ? { project_id: v.project_id } : {}) }),
     onSuccess: (key) => {
       setCreated(key);
       form.reset();
@@ -36,9 +45,20 @@ export function ApiKeysPage() {
     <Stack>
       <Title order={2}>{t('API keys')}</Title>
       {allowed && (
-        <form onSubmit={form.onSubmit((v) => create.mutate(v.name.trim()))}>
+        <form onSubmit={form.onSubmit((v) => create.mutate({ name: v.name.trim(), project_id: v.project_id }))}>
           <Group align="end">
             <TextInput label={t('Name')} placeholder="CRM" {...form.getInputProps('name')} name="key-name" />
+            {(projects.data?.data.length ?? 0) > 0 && (
+              <Select
+                label={t('Project')}
+                description={t('A key of a project sends its messages in that project only')}
+                data={[{ value: '', label: t('Any project') }, ...(projects.data?.data ?? []).map((p) => ({ value: p.id, label: `${p.name} (${p.code})` }))]}
+                allowDeselect={false}
+                w={240}
+                name="key-project"
+                {...form.getInputProps('project_id')}
+              />
+            )}
             <Button type="submit" loading={create.isPending}>
               {t('Create key')}
             </Button>
@@ -52,6 +72,7 @@ export function ApiKeysPage() {
             <Table.Th>{t('Name')}</Table.Th>
             <Table.Th>{t('Prefix')}</Table.Th>
             <Table.Th>{t('Role')}</Table.Th>
+            <Table.Th>{t('Project')}</Table.Th>
             <Table.Th>{t('Created')}</Table.Th>
             <Table.Th>{t('Status')}</Table.Th>
             <Table.Th />
@@ -65,6 +86,7 @@ export function ApiKeysPage() {
                 <Code>{k.prefix}…</Code>
               </Table.Td>
               <Table.Td>{k.role}</Table.Td>
+              <Table.Td>{k.project_id === null ? <Text c="dimmed" size="sm">{t('Any project')}</Text> : (projectName.get(k.project_id) ?? k.project_id)}</Table.Td>
               <Table.Td>{dateTime(k.created_at)}</Table.Td>
               <Table.Td>{k.revoked_at ? <Badge color="gray">{t('Revoked')}</Badge> : <Badge color="green">{t('Active')}</Badge>}</Table.Td>
               <Table.Td>
