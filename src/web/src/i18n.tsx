@@ -236,7 +236,6 @@ const RU: Record<string, string> = {
   'approved': 'одобрено',
   'unknown': 'неизвестен',
   Group: 'Группа',
-  Project: 'Проект',
   Reports: 'Отчёты',
   'Delivery report': 'Отчёт о доставке',
   'Delivery time': 'Время доставки',
