@@ -66,7 +66,7 @@ export function messagesRoutes(deps: HttpDeps, validateItem: ValidateFunction): 
       async (request, reply) => {
         const auth = requireAuth(request);
         const now = Date.now();
-        const prepared = prepareSend(deps, auth.account, request.body, now, null, await acceptContext(auth.account, deps.mno, deps.senderRegistry, deps.billing));
+        const prepared = prepareSend(deps, auth.account, request.body, now, null, await acceptContext(auth.account, deps.mno, deps.senderRegistry, deps.billing, deps.modules));
         if (!prepared.ok) throw prepared.error;
         const idem = await claimIdempotency(deps.idempotency, request, reply, auth.account.id);
         if (idem === 'replied') return reply;
@@ -108,7 +108,7 @@ export function messagesRoutes(deps: HttpDeps, validateItem: ValidateFunction): 
           throw new ApiError('too_many_items', `${items.length} items; at most ${MAX_BULK_ITEMS} per request`, [{ field: 'messages' in body ? 'messages' : 'to', issue: `at most ${MAX_BULK_ITEMS} items` }]);
         }
         const batchId = newId('bat', now);
-        const context = await acceptContext(auth.account, deps.mno, deps.senderRegistry, deps.billing);
+        const context = await acceptContext(auth.account, deps.mno, deps.senderRegistry, deps.billing, deps.modules);
         const rows: MessageRow[] = [];
         const cascadeRows: CascadeRow[] = [];
         const accepted: { index: number; id: string; to: string; status: 'accepted'; parts_count: number; encoding: string; reference: string | null }[] = [];
