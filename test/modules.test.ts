@@ -73,6 +73,8 @@ for (const { name, skip } of await dialects()) {
       assert.equal(list.status, 200);
       assert.deepEqual(list.json.data.map((m: { name: string }) => m.name), ['sms', 'telegram', 'whatsapp', 'viber', 'email', 'voice', 'compat_api_v1', 'compat_crm', 'smpp_server', 'verifications', 'mailings']);
       assert.ok(list.json.data.every((m: { enabled: boolean; description: string; updated_at: null }) => m.enabled && m.description.length > 20 && m.updated_at === null));
+      const doc = (await t.gateway.app.inject({ method: 'GET', url: '/openapi.json' })).json();
+      assert.ok(doc.paths['/v1/modules'].get && doc.paths['/v1/modules/{name}'].patch.requestBody, 'both in the OpenAPI document');
 
       const other = await t.makeAccount('Tenant');
       assert.equal((await call('GET', '/v1/modules', undefined, other.apiKey)).status, 200, 'an account key reads');
