@@ -24,6 +24,8 @@ export const API_ERRORS = {
   invalid_recipient: { status: 422, description: '`to` is not a valid recipient for the message\'s channel: an e-mail address for `email`, a chat id, `@username` or E.164 number for `telegram`.' },
   channel_field_missing: { status: 422, description: 'A field the message\'s channel needs is missing (an e-mail\'s `subject`, or both its `text` and `html`); `details` names it.' },
   channel_field_not_allowed: { status: 422, description: 'A field is not taken by the message\'s channel (`subject` or `html` on anything but `email`, `template` on anything but `whatsapp` and `viber`).' },
+  channel_disabled: { status: 422, description: 'The message\'s channel (or a cascade step\'s, or a verification\'s) is switched off on this platform (`GET /v1/modules`); `details` names the `channel` field. Send on another channel, or ask the platform administrator.' },
+  module_disabled: { status: 409, description: 'The module serving this endpoint (verifications, mailings) is switched off on this platform (`GET /v1/modules`); reading what exists still works. Ask the platform administrator to switch it on.' },
   encoding_not_possible: { status: 422, description: 'The text cannot be written in the requested encoding (a character is not in the GSM 03.38 alphabet).' },
   invalid_send_at: { status: 422, description: '`send_at` is not a date-time within the allowed window.' },
   invalid_cursor: { status: 400, description: 'The pagination cursor is malformed.' },

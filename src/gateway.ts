@@ -21,6 +21,7 @@ import { openDatabase, type Database } from './store/db.ts';
 import { IdempotencyRepository } from './store/idempotency.ts';
 import { MessagesRepository } from './store/messages.ts';
 import { MnoCache, MnoRepository } from './store/mno.ts';
+import { ModuleSwitches, ModulesRepository } from './store/modules.ts';
 
 export interface Gateway {
   app: FastifyInstance;
@@ -143,6 +144,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   const live = new LiveHub(bus, { maxPerKey: config.stream.maxPerKey });
   let ready = false;
   const senderRegistry = new SenderRegistryCache(new SenderNamesRepository(db));
+  const modules = new ModuleSwitches(new ModulesRepository(db));
   const billing: AcceptBilling = { prices: new PriceCache(new BalanceRepository(db)), templates: new TemplateMatcherCache(new TemplateRegistrationsRepository(db)) };
   const app = await buildApp({
     config,
@@ -157,6 +159,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     senderRegistry,
     billing,
     mno,
+    modules,
     accountChanged: (account) => smpp?.accountChanged(account),
     isReady: () => ready,
   });
@@ -165,7 +168,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
   if (options.listen !== false && config.roles.includes('api')) url = await app.listen({ port: config.port, host: config.host });
   let smpp: SmppServer | undefined;
   if (config.smpp.enabled && config.roles.includes('smpp') && (options.listen !== false || options.smpp === true)) {
-    smpp = new SmppServer({ config, log: log.child({ component: 'smpp-server' }), database, accounts, delivery, bus, metrics, senderRegistry, billing, mno });
+    smpp = new SmppServer({ config, log: log.child({ component: 'smpp-server' }), database, accounts, delivery, bus, metrics, senderRegistry, billing, mno, modules });
     try {
       await smpp.listen();
     } catch (err) {

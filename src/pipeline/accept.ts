@@ -10,6 +10,7 @@ import type { Account } from '../store/accounts.ts';
 import { IdempotencyRepository, type IdempotencyHold } from '../store/idempotency.ts';
 import { MessagesRepository, type BatchRow, type MessageRow } from '../store/messages.ts';
 import { MailingsRepository, type MailingPage } from '../store/mailings.ts';
+import type { ModuleSwitches } from '../store/modules.ts';
 import type { DB, SmppSubmitsTable } from '../store/schema.ts';
 import type { SenderRegistry } from '../store/sender-names.ts';
 import { fixedChunks } from '../store/shapes.ts';
@@ -66,13 +67,15 @@ export interface AcceptContext {
   senders: SenderRegistry | undefined;
   /** the price list and the account's approved templates (pipeline/billing.ts); absent: nothing is priced or matched */
   billing?: BillingContext | undefined;
+  /** the platform's modules switched off (store/modules.ts): a message on a channel among them is refused */
+  modulesOff?: ReadonlySet<string> | undefined;
 }
 
 const NO_SENDERS: SenderRegistry = new Map();
 
 /** The context for an account's accepts: the lookup, and its sender registry when its policy needs it. */
-export async function acceptContext(account: Account, operators: OperatorLookup | undefined, registries: SenderRegistryCache, billing?: AcceptBilling): Promise<AcceptContext> {
-  return { operators, senders: account.require_registered_senders === 1 ? await registries.get(account.id) : undefined, billing: await billingContext(billing, account.id) };
+export async function acceptContext(account: Account, operators: OperatorLookup | undefined, registries: SenderRegistryCache, billing?: AcceptBilling, modules?: ModuleSwitches): Promise<AcceptContext> {
+  return { operators, senders: account.require_registered_senders === 1 ? await registries.get(account.id) : undefined, billing: await billingContext(billing, account.id), modulesOff: await modules?.disabled() };
 }
 
 /**
@@ -85,6 +88,7 @@ export async function acceptContext(account: Account, operators: OperatorLookup 
 export function prepareMessage(account: Account, req: SendRequest, now: number, batchId: string | null, context: AcceptContext, fieldPrefix = ''): Prepared {
   const field = (name: string) => fieldPrefix + name;
   const channel = req.channel ?? 'sms';
+  if (context.modulesOff?.has(channel)) return { ok: false, error: new ApiError('channel_disabled', `the ${channel} channel is switched off on this platform`, [{ field: field('channel'), issue: 'switched off by the platform administrator' }]) };
   let recipient: string;
   let sender: string | null;
   let segmentation: Segmentation;

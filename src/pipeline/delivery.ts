@@ -34,6 +34,7 @@ import { insertEvents } from './transitions.ts';
 import { MailingRunner } from './mailings.ts';
 import { VerificationSweeper } from './verification-sweeper.ts';
 import { MnoCache, MnoRepository } from '../store/mno.ts';
+import { ModuleSwitches, ModulesRepository } from '../store/modules.ts';
 
 /** in a cluster, how long the scheduler leaves a message the accepting node handed to the queue itself */
 const HANDED_OVER_MS = 10_000;
@@ -208,7 +209,8 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
     if (due.length > 0) dispatcher.enqueue(due);
   };
   const billing: AcceptBilling = { prices: new PriceCache(new BalanceRepository(db)), templates: new TemplateMatcherCache(new TemplateRegistrationsRepository(db)) };
-  const mailings = new MailingRunner(db, acceptHere, log.child({ component: 'mailings' }), { operators: mno, billing, ...(options.pollMs === undefined ? {} : { pollMs: options.pollMs }) });
+  const modules = new ModuleSwitches(new ModulesRepository(db));
+  const mailings = new MailingRunner(db, acceptHere, log.child({ component: 'mailings' }), { operators: mno, billing, modules, ...(options.pollMs === undefined ? {} : { pollMs: options.pollMs }) });
 
   if (!cluster) {
     // Only in the embedded process can nobody else hold a lease; in a cluster leases lapse instead.
@@ -236,6 +238,7 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
   const reloadHere = () =>
     (reloading = reloading.then(async () => {
       billing.prices.invalidate();
+      modules.invalidate();
       const definitions = await stored.list();
       const wanted = new Map(definitions.map((d) => [d.id, d]));
       for (const [id, m] of made) {

@@ -28,6 +28,7 @@ import { acceptContext, prepareMessage, type AcceptJob } from './accept.ts';
 import { cascadeOf, type PreparedStep } from './cascade.ts';
 import type { AcceptBilling } from './billing.ts';
 import { SenderRegistryCache } from './policy.ts';
+import type { ModuleSwitches } from '../store/modules.ts';
 
 export interface MailingRunnerOptions {
   /** the clock (tests move it by hand) */
@@ -42,6 +43,8 @@ export interface MailingRunnerOptions {
   operators?: OperatorLookup | undefined;
   /** the price list and approved templates: a mailing's messages are priced and reserved like the API's */
   billing?: AcceptBilling | undefined;
+  /** the platform's module switches: with `mailings` off the runner starts and sends nothing; a channel off is left out */
+  modules?: ModuleSwitches | undefined;
 }
 
 /** What the runner holds of a running mailing: where its run is, and its throttle's tokens. Rebuilt from the store after a restart. */
@@ -120,6 +123,7 @@ export class MailingRunner {
   readonly #segments: SegmentsRepository;
   readonly #registries: SenderRegistryCache;
   readonly #billing: AcceptBilling | undefined;
+  readonly #modules: ModuleSwitches | undefined;
   readonly #states = new Map<string, RunState>();
   #timer: NodeJS.Timeout | undefined;
   #ticking: Promise<void> | null = null;
@@ -135,6 +139,7 @@ export class MailingRunner {
     this.#errorCheckMs = options.errorCheckMs ?? 2000;
     this.#operators = options.operators;
     this.#billing = options.billing;
+    this.#modules = options.modules;
     this.#mailings = new MailingsRepository(db);
     this.#accounts = new AccountsRepository(db);
     this.#templates = new TemplatesRepository(db);
@@ -169,6 +174,8 @@ export class MailingRunner {
   async tick(): Promise<void> {
     const now = this.#now();
     this.#busy = false;
+    // Mailings switched off (docs/modules.md): running ones hold where they are, due ones wait.
+    if (this.#modules && !(await this.#modules.enabled('mailings'))) return;
     for (const m of await this.#mailings.due(now, 100)) {
       if (await this.#mailings.startRun(m, now)) this.#log.info({ mailing: m.id, run: (m.run_number ?? 0) + 1 }, 'mailing run started');
     }
@@ -264,7 +271,7 @@ export class MailingRunner {
     const channels = JSON.parse(m.channels) as string[];
     const timeoutSeconds = m.step_timeout_seconds ?? DEFAULT_STEP_TIMEOUT_SECONDS;
     const until = (m.step_until ?? DEFAULT_STEP_UNTIL) as CascadeUntil;
-    const context = await acceptContext(account, this.#operators, this.#registries, this.#billing);
+    const context = await acceptContext(account, this.#operators, this.#registries, this.#billing, this.#modules);
     const scheduleZone = m.time_zone ?? account.time_zone;
     const localTime = m.local_time === 1;
     const nominal = nominalOfRun(m.next_run_at ?? m.start_at ?? now, scheduleZone, localTime);

@@ -131,6 +131,13 @@ export interface RouteSwitchesTable {
   updated_at: number;
 }
 
+/** Platform modules (channels, integrations) switched off or on through the API, by name (store/modules.ts). */
+export interface ModuleSwitchesTable {
+  name: string;
+  enabled: number;
+  updated_at: number;
+}
+
 export interface MessagesTable {
   id: string;
   account_id: string;
@@ -834,5 +841,6 @@ export interface DB {
   exports: ExportsTable;
   export_chunks: ExportChunksTable;
   route_switches: RouteSwitchesTable;
+  module_switches: ModuleSwitchesTable;
   cascades: CascadesTable;
 }

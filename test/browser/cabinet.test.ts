@@ -553,6 +553,43 @@ describe('the cabinet in Chromium', { skip: browserMissing() }, () => {
     }
   });
 
+  test('an administrator switches the sms module off: a send from the Send page is refused with the error shown; on again, it goes', async () => {
+    const modulePatched = (page: Page) => page.waitForResponse((r) => r.url().endsWith('/v1/modules/sms') && r.request().method() === 'PATCH' && r.ok());
+    const { context, page } = await signIn(emails.admin);
+    try {
+      await page.getByRole('link', { name: 'Connectors and routes' }).click();
+      const toggle = page.getByRole('switch', { name: 'Enabled: sms' });
+      await toggle.waitFor();
+      assert.equal(await toggle.isChecked(), true);
+      await Promise.all([modulePatched(page), toggle.click({ force: true })]);
+      await page.getByTestId('modules-table').locator('tr[data-module="sms"] input[type=checkbox]:not(:checked)').waitFor({ state: 'attached' });
+      await page.screenshot({ path: path.join(ARTIFACTS, 'modules.png'), fullPage: true });
+
+      await page.getByRole('link', { name: 'Send', exact: true }).click();
+      await page.getByLabel('Recipients').fill('+79161230099');
+      await page.getByLabel('Text').fill('while sms is off');
+      await page.getByRole('button', { name: 'Send message' }).click();
+      await page.getByRole('alert').filter({ hasText: 'the sms channel is switched off' }).waitFor();
+      const stored = await t.gateway.database.db.selectFrom('messages').select('id').where('body', '=', 'while sms is off').execute();
+      assert.equal(stored.length, 0, 'nothing was accepted');
+
+      await page.getByRole('link', { name: 'Connectors and routes' }).click();
+      await Promise.all([modulePatched(page), page.getByRole('switch', { name: 'Enabled: sms' }).click({ force: true })]);
+      await page.getByTestId('modules-table').locator('tr[data-module="sms"] input[type=checkbox]:checked').waitFor({ state: 'attached' });
+      await page.getByRole('link', { name: 'Send', exact: true }).click();
+      await page.getByLabel('Recipients').fill('+79161230099');
+      await page.getByLabel('Text').fill('sms is on again');
+      await page.getByRole('button', { name: 'Send message' }).click();
+      await page.getByRole('heading', { name: 'History' }).waitFor();
+      await page.locator('tr', { hasText: 'sms is on again' }).first().waitFor();
+    } finally {
+      // The other tests send SMS: the module is on whatever happened above.
+      const on = await fetch(base + '/v1/modules/sms', { method: 'PATCH', headers: { authorization: `Bearer ${t.apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ enabled: true }) });
+      assert.equal(on.status, 200);
+      await context.close();
+    }
+  });
+
   test('an owner uploads a CSV and an XLSX of numbers on Send and sends to all of them', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'depesha-upload-'));
     const csv = path.join(dir, 'numbers.csv');

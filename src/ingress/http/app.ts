@@ -46,6 +46,7 @@ import { templatesRoutes } from './routes/templates.ts';
 import { balanceRoutes } from './routes/balance.ts';
 import { mailingsRoutes } from './routes/mailings.ts';
 import { segmentsRoutes } from './routes/segments.ts';
+import { moduleGate, modulesRoutes } from './routes/modules.ts';
 import { compatApiV1Routes } from './compat/api-v1.ts';
 import { compatAllowlistRoutes } from './compat/allowlist.ts';
 import { compatCrmRoutes } from './compat/crm.ts';
@@ -130,6 +131,7 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
     return sendError(reply, request, apiError);
   });
   auditTrail(app, audit);
+  moduleGate(app, deps.modules);
   const cabinet = await cabinetRoutes(app);
   app.setNotFoundHandler((request, reply) =>
     cabinet.serves(request)
@@ -166,6 +168,7 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
   await app.register(balanceRoutes(deps));
   await app.register(mailingsRoutes(deps));
   await app.register(segmentsRoutes(deps));
+  await app.register(modulesRoutes(deps));
   await app.register(compatApiV1Routes(deps, authenticator.keys));
   await app.register(compatAllowlistRoutes(deps));
   await app.register(compatCrmRoutes(deps, authenticator.keys));

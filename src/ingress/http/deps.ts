@@ -10,6 +10,7 @@ import type { Account, AccountsRepository } from '../../store/accounts.ts';
 import type { IdempotencyRepository } from '../../store/idempotency.ts';
 import type { MessagesRepository } from '../../store/messages.ts';
 import type { MnoCache } from '../../store/mno.ts';
+import type { ModuleSwitches } from '../../store/modules.ts';
 
 /** What the HTTP layer needs from the rest of the gateway. */
 export interface HttpDeps {
@@ -30,6 +31,8 @@ export interface HttpDeps {
   billing: AcceptBilling;
   /** the operator of a number: in-memory registry and ported numbers */
   mno: MnoCache;
+  /** the platform's modules switched off (channels, integrations), read at accept and by the module gate */
+  modules: ModuleSwitches;
   /** told after an account's settings changed, so what holds them (live SMPP binds) takes them at once */
   accountChanged(account: Account): void;
   /** false while starting or draining: /readyz answers 503 */

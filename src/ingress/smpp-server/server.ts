@@ -18,6 +18,7 @@ import type { OperatorLookup } from '../../sms/mno.ts';
 import type { Database } from '../../store/db.ts';
 import { SmppCredentialsRepository, type SmppCredentialRow } from '../../store/smpp-credentials.ts';
 import type { CustomerLeases, FeedHooks } from '../../cluster/smpp-customers.ts';
+import type { ModuleSwitches } from '../../store/modules.ts';
 import { operatorErrorCode, ReceiptSender } from './receipts.ts';
 
 export interface SmppServerDeps {
@@ -34,6 +35,8 @@ export interface SmppServerDeps {
   billing?: AcceptBilling | undefined;
   /** the recipient's operator at accept time */
   mno: OperatorLookup;
+  /** the platform's module switches: `smpp_server` off refuses new binds, `sms` off refuses submits */
+  modules?: ModuleSwitches | undefined;
 }
 
 /** The API error codes of prepareMessage, as SMPP command_status. */
@@ -190,6 +193,10 @@ export class SmppServer {
         maxIncomingInFlight: 1000,
         onRequest: (request, s) => (customer ? this.#onRequest(customer, request, s) : undefined),
         authenticate: async (bind, s) => {
+          if (this.#deps.modules && !(await this.#deps.modules.enabled('smpp_server'))) {
+            this.#deps.log.warn({ systemId: bind.systemId, address: s.remoteAddress }, 'SMPP bind refused: the smpp_server module is switched off (GET /v1/modules)');
+            return CommandStatus.ESME_RBINDFAIL;
+          }
           const credential = await this.#credentials.findBySystemId(bind.systemId);
           if (!credential) return CommandStatus.ESME_RINVSYSID;
           if (!(await verifyPassword(bind.password, credential.password_hash))) return CommandStatus.ESME_RINVPASWD;
@@ -370,7 +377,7 @@ export class SmppServer {
       ...(validity.at !== undefined ? { ttl_seconds: Math.min(604800, Math.max(30, Math.round((validity.at - start) / 1000))) } : {}),
     };
     if (now - customer.accountReadAt >= ACCOUNT_TTL_MS) await this.#readAccount(customer, now);
-    const prepared = prepareMessage(customer.account, body, now, null, await acceptContext(customer.account, this.#deps.mno, this.#deps.senderRegistry, this.#deps.billing));
+    const prepared = prepareMessage(customer.account, body, now, null, await acceptContext(customer.account, this.#deps.mno, this.#deps.senderRegistry, this.#deps.billing, this.#deps.modules));
     if (!prepared.ok) return { command: 'submit_sm_resp', status: STATUS_FOR_ERROR[prepared.error.code] ?? CommandStatus.ESME_RSUBMITFAIL };
     const row = prepared.row;
     try {

@@ -254,6 +254,28 @@ const RU: Record<string, string> = {
   expired: 'истекло',
   rejected: 'отклонено',
   cancelled: 'отменено',
+  // Modules (C2): the platform's channels and integrations on the Connectors and routes page.
+  Connectors: 'Подключения',
+  Modules: 'Модули',
+  Module: 'Модуль',
+  'What it serves': 'Что обслуживает',
+  'Last switched': 'Последнее переключение',
+  channel: 'канал',
+  integration: 'интеграция',
+  never: 'никогда',
+  'SMS messages': 'SMS-сообщения',
+  'Telegram messages': 'Сообщения в Telegram',
+  'WhatsApp messages': 'Сообщения в WhatsApp',
+  'Viber messages': 'Сообщения в Viber',
+  'E-mail messages': 'Письма по электронной почте',
+  'Voice calls': 'Голосовые звонки',
+  'The compatibility API of seed 001 (/api/v1)': 'API совместимости seed 001 (/api/v1)',
+  'The compatibility API of seed 004 (/project, /client, /mailing)': 'API совместимости seed 004 (/project, /client, /mailing)',
+  'The SMPP server for customers: new binds are refused, open ones stay': 'SMPP-сервер для клиентов: новые подключения (bind) отклоняются, открытые остаются',
+  'Verification codes (/v1/verifications)': 'Коды подтверждения (/v1/verifications)',
+  'Mailings: running ones hold until switched on again': 'Рассылки: идущие приостанавливаются до повторного включения',
+  'A channel switched off refuses new messages on it (channel_disabled); an integration switched off stops answering. Messages accepted before still go. Other nodes follow within 2 seconds.':
+    'Отключённый канал отклоняет новые сообщения (channel_disabled); отключённая интеграция перестаёт отвечать. Уже принятые сообщения отправляются. Другие узлы подхватывают изменение в течение 2 секунд.',
 };
 
 interface I18n {

@@ -128,7 +128,7 @@ export function compatApiV1Routes(deps: HttpDeps, authenticator: ApiKeyAuthentic
       sendAt = new Date(ms).toISOString();
     }
     const fields = fieldNames(s.fields);
-    const context = await acceptContext(account, deps.mno, deps.senderRegistry, deps.billing);
+    const context = await acceptContext(account, deps.mno, deps.senderRegistry, deps.billing, deps.modules);
     // The seed names no project: a key bound to one gives its messages that project's code.
     const project = (await projectScope(projects, auth, [])).bound;
     const batchId = newId('bat', now);
@@ -238,6 +238,10 @@ export function compatApiV1Routes(deps: HttpDeps, authenticator: ApiKeyAuthentic
       if (typeof body !== 'object' || body === null || Array.isArray(body)) throw fail(undefined, 400, 'Ожидается JSON-объект с send, balance или status');
       const kinds = (['send', 'balance', 'status'] as const).filter((k) => k in body);
       kind = kinds.length === 1 ? kinds[0] : undefined;
+      if (!(await deps.modules.enabled('compat_api_v1'))) {
+        request.log.info({ url: request.url }, 'compat /api/v1 refused: the compat_api_v1 module is switched off');
+        throw fail(kind, 403, 'Доступ запрещен: API /api/v1 отключено администратором платформы');
+      }
       if (!auth) throw fail(kind, 403, 'Доступ запрещен: передайте API-ключ в заголовке "Authorization: Bearer <ключ>"');
       if (kind === undefined) throw fail(undefined, 400, 'В запросе должен быть ровно один из объектов send, balance или status');
       let answer: unknown;

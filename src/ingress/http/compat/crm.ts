@@ -91,6 +91,7 @@ export function compatCrmRoutes(deps: HttpDeps, authenticator: ApiKeyAuthenticat
     <T>(validate: ((body: unknown) => body is T) & { errors?: unknown }, run: (auth: AuthContext, body: T, request: FastifyRequest<{ Params: { id?: string } }>, reply: FastifyReply) => Promise<void>) =>
     async (request: FastifyRequest<{ Params: { id?: string } }>, reply: FastifyReply) => {
       try {
+        if (!(await deps.modules.enabled('compat_crm'))) throw new CrmError(403, 'the compat_crm module is switched off');
         const auth = await compatCaller(request, authenticator, compat, deps.accounts);
         if (!auth) throw new CrmError(403, 'no API key or an unknown one');
         if (request.body === MALFORMED || !validate(request.body)) throw new CrmError(400, 'the body does not match the schema');

@@ -83,7 +83,7 @@ export function auditTrail(app: FastifyInstance, repo: AuditRepository): void {
     const status = reply.statusCode;
     if (status >= 400 && status !== 403) return payload;
     const params = request.params as Record<string, string> | undefined;
-    let targetId = params?.id ?? params?.number ?? null;
+    let targetId = params?.id ?? params?.number ?? params?.name ?? null;
     if (targetId === null && typeof payload === 'string' && payload.startsWith('{')) {
       const id = (JSON.parse(payload) as { id?: unknown }).id;
       if (typeof id === 'string') targetId = id;

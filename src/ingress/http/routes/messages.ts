@@ -71,7 +71,7 @@ export function messagesRoutes(deps: HttpDeps, validateItem: ValidateFunction): 
         const now = Date.now();
         const scoped = (await projectScope(projects, auth, [request.body.project])).apply(request.body);
         if (!scoped.ok) throw scoped.error;
-        const prepared = prepareSend(deps, auth.account, scoped.req, now, null, await acceptContext(auth.account, deps.mno, deps.senderRegistry, deps.billing));
+        const prepared = prepareSend(deps, auth.account, scoped.req, now, null, await acceptContext(auth.account, deps.mno, deps.senderRegistry, deps.billing, deps.modules));
         if (!prepared.ok) throw prepared.error;
         const idem = await claimIdempotency(deps.idempotency, request, reply, auth.account.id);
         if (idem === 'replied') return reply;
@@ -113,7 +113,7 @@ export function messagesRoutes(deps: HttpDeps, validateItem: ValidateFunction): 
           throw new ApiError('too_many_items', `${items.length} items; at most ${MAX_BULK_ITEMS} per request`, [{ field: 'messages' in body ? 'messages' : 'to', issue: `at most ${MAX_BULK_ITEMS} items` }]);
         }
         const batchId = newId('bat', now);
-        const context = await acceptContext(auth.account, deps.mno, deps.senderRegistry, deps.billing);
+        const context = await acceptContext(auth.account, deps.mno, deps.senderRegistry, deps.billing, deps.modules);
         const scope = await projectScope(projects, auth, items.map(({ raw }) => (raw as { project?: unknown }).project));
         const rows: MessageRow[] = [];
         const cascadeRows: CascadeRow[] = [];

@@ -9,6 +9,7 @@ import { useI18n } from '../i18n.tsx';
 import { useSession } from '../session.tsx';
 import { ObjectFields, pruned, type FieldContext, type JsonObject, type JsonSchema } from '../schema-form.tsx';
 import { ConnectorTable } from './dashboard.tsx';
+import { ModulesSection } from './modules.tsx';
 
 interface ManifestField {
   name: string;
@@ -229,6 +230,8 @@ export function ConnectorsPage() {
         </Button>
       </Group>
       {error && <Alert color="red">{(error as Error).message}</Alert>}
+      <ModulesSection />
+      <Title order={4}>{t('Connectors')}</Title>
       <Text size="sm" c="dimmed">
         {t('A connector switched off takes no traffic: its routes send to their next connector. A route switched off matches no message: they take the next matching route.')}
       </Text>
