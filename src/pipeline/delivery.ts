@@ -32,6 +32,7 @@ import { Rotation, type CircuitState } from './rotation.ts';
 import { Sender } from './sender.ts';
 import { insertEvents } from './transitions.ts';
 import { MailingRunner } from './mailings.ts';
+import { MailingCanceller } from './mailing-cancel.ts';
 import { VerificationSweeper } from './verification-sweeper.ts';
 import { MnoCache, MnoRepository } from '../store/mno.ts';
 
@@ -53,6 +54,12 @@ export interface Delivery {
    * is on the event bus.
    */
   cancel(accountId: string, messageId: string): Promise<CancelResult>;
+  /**
+   * Cancels the messages of a cancelled mailing that no sender holds yet and
+   * stops its cascades, a page at a time (pipeline/mailing-cancel.ts). Resolves
+   * with how many it stopped once none is left.
+   */
+  cancelMailing(accountId: string, mailingId: string): Promise<number>;
   /** ids of committed messages that are due now */
   enqueue(ids: readonly string[]): void;
   readonly depth: number;
@@ -209,6 +216,7 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
   };
   const billing: AcceptBilling = { prices: new PriceCache(new BalanceRepository(db)), templates: new TemplateMatcherCache(new TemplateRegistrationsRepository(db)) };
   const mailings = new MailingRunner(db, acceptHere, log.child({ component: 'mailings' }), { operators: mno, billing, ...(options.pollMs === undefined ? {} : { pollMs: options.pollMs }) });
+  const mailingCancels = new MailingCanceller(db, batcher, bus, outbox, cascades, log.child({ component: 'mailings' }));
 
   if (!cluster) {
     // Only in the embedded process can nobody else hold a lease; in a cluster leases lapse instead.
@@ -274,6 +282,7 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
     await webhooks!.start();
     await mno.start();
     mailings.start();
+    await mailingCancels.resume();
   } else {
     await cluster.start({
       reload: reloadHere,
@@ -282,6 +291,7 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
         scheduler.start();
         await mno.start();
         mailings.start();
+        await mailingCancels.resume();
         cascades.start();
         webhooks = makeWebhookSender();
         await webhooks.start();
@@ -296,6 +306,7 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
       },
       async yieldLead() {
         await mailings.stop();
+        await mailingCancels.stop();
         mno.stop();
         await scheduler.stop();
         await cascades.stop();
@@ -315,6 +326,7 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
       bus.publishStatus(changes);
       return result;
     },
+    cancelMailing: (accountId, mailingId) => mailingCancels.cancel(accountId, mailingId),
     enqueue: (ids) => dispatcher.enqueue(ids),
     get depth() {
       return dispatcher.depth;
@@ -334,6 +346,7 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
       stopping = true;
       sender.stopping();
       await mailings.stop();
+      await mailingCancels.stop();
       mno.stop();
       if (cluster) await cluster.stopLeading();
       else await scheduler.stop();

@@ -28,6 +28,7 @@ import * as unmatchedTemplates from './migrations/025-unmatched-templates.ts';
 import * as verificationSweep from './migrations/024-verification-sweep.ts';
 import * as contactImports from './migrations/026-contact-imports.ts';
 import * as mailingCascade from './migrations/027-mailing-cascade.ts';
+import * as mailingCancel from './migrations/031-mailing-cancel.ts';
 import type { DB } from './schema.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -78,6 +79,7 @@ const migrations: Record<string, Migration> = {
   '025-unmatched-templates': unmatchedTemplates,
   '026-contact-imports': contactImports,
   '027-mailing-cascade': mailingCascade,
+  '031-mailing-cancel': mailingCancel,
 };
 
 // bigint columns hold epoch milliseconds, well inside Number's exact range.

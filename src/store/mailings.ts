@@ -260,6 +260,37 @@ export class MailingsRepository {
   }
 
   /**
+   * A page of a run's recipients given a message, in contact id order after
+   * `afterId` (the primary key's range), with their message's status and
+   * cascade step: what cancelling the mailing goes through.
+   */
+  async recipientMessages(accountId: string, mailingId: string, runNumber: number, afterId: string, limit: number): Promise<{ contact_id: string; message_id: string; status: string; cascade_step: number | null }[]> {
+    const rows = await this.#db
+      .selectFrom('mailing_recipients as r')
+      .innerJoin('messages as msg', 'msg.id', 'r.message_id')
+      .select(['r.contact_id', 'msg.id as message_id', 'msg.status', 'msg.cascade_step'])
+      .where('r.account_id', '=', accountId)
+      .where('r.mailing_id', '=', mailingId)
+      .where('r.run_number', '=', runNumber)
+      .where('r.contact_id', '>', afterId)
+      .where('msg.account_id', '=', accountId)
+      .orderBy('r.contact_id')
+      .limit(limit)
+      .execute();
+    return rows.map((r) => ({ ...r, cascade_step: r.cascade_step ?? null }));
+  }
+
+  /** Cancelled mailings whose unsent messages are still being cancelled (of every account). */
+  async cancelling(limit: number): Promise<MailingRow[]> {
+    return this.#db.selectFrom('mailings').selectAll().where('status', '=', 'cancelled').where('cancel_cursor', 'is not', null).orderBy('id').limit(limit).execute();
+  }
+
+  /** Where cancelling the mailing's messages stands (null: done), in the transaction of the page it follows. */
+  static async setCancelCursor(tx: Kysely<DB>, accountId: string, mailingId: string, cursor: string | null): Promise<void> {
+    await tx.updateTable('mailings').set({ cancel_cursor: cursor }).where('account_id', '=', accountId).where('id', '=', mailingId).where('status', '=', 'cancelled').execute();
+  }
+
+  /**
    * Writes a run's recipient rows in the accepting transaction, after checking
    * that the run is still the running one: a pause or cancel that committed
    * first stops the page whole. A recipient already written for the run
