@@ -9,14 +9,19 @@ export type MailingStatus = (typeof MAILING_STATUSES)[number];
 
 export type MailingRow = MailingsTable;
 
-/** Each lifecycle verb and the statuses it may start from: draft → scheduled → running ↔ paused → finished, or cancelled. */
+/**
+ * Each lifecycle verb and the statuses it may start from: draft → scheduled →
+ * running ↔ paused → finished, or cancelled. A finished mailing may still be
+ * cancelled: its run is over, but messages of it may wait for their recipients'
+ * local time or the end of quiet hours, and cancelling withdraws those.
+ */
 export const MAILING_TRANSITIONS = {
   schedule: { from: ['draft'], to: 'scheduled' },
   start: { from: ['scheduled'], to: 'running' },
   pause: { from: ['running'], to: 'paused' },
   resume: { from: ['paused'], to: 'running' },
   finish: { from: ['running'], to: 'finished' },
-  cancel: { from: ['draft', 'scheduled', 'running', 'paused'], to: 'cancelled' },
+  cancel: { from: ['draft', 'scheduled', 'running', 'paused', 'finished'], to: 'cancelled' },
   /** the runner: a recurring mailing's run is over, the next one waits */
   rearm: { from: ['running'], to: 'scheduled' },
 } as const satisfies Record<string, { from: readonly MailingStatus[]; to: MailingStatus }>;
