@@ -122,4 +122,37 @@ for (const dialect of await dialects()) {
       await settled(draft.id);
     });
   });
+
+  describe(`cancelling a mailing while a sender holds its message, on ${dialect.name}`, { skip: dialect.skip }, () => {
+    let t: TestGateway;
+    before(async () => {
+      // A submit takes 1.5 s (the message is in the sender's hands that long); a retry waits 0.5–1 s.
+      t = await startTestGateway(dialect.name, { DEPESHA_SANDBOX_SEND_LATENCY_MS: '1500', DEPESHA_RETRY_INITIAL_DELAY_MS: '1000' });
+    });
+    after(async () => t?.close());
+
+    test('a message in a sender\'s hands at the cancel goes on; when its attempt fails for a retry, it is cancelled before the retry', async () => {
+      const call = async (method: 'GET' | 'POST', url: string, body?: unknown) => {
+        const res = await t.gateway.app.inject({ method, url, headers: { authorization: `Bearer ${t.apiKey}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, ...(body === undefined ? {} : { payload: JSON.stringify(body) }) });
+        return { status: res.statusCode, body: res.body === '' ? null : res.json() };
+      };
+      const p = (await call('POST', '/v1/projects', { name: 'HELD', code: 'HELD' })).body;
+      // Sandbox 0001: the first attempt is throttled (temporary), the retry would be delivered.
+      const res = await t.gateway.app.inject({ method: 'POST', url: `/v1/contacts/import?project_id=${p.id}`, headers: { authorization: `Bearer ${t.apiKey}`, 'content-type': 'text/csv' }, payload: 'guid,phone\nh1,+79161230001' });
+      assert.equal(res.statusCode, 200, res.body);
+      const tpl = (await call('POST', '/v1/templates', { project_id: p.id, channel: 'sms', name: 't', text: 'Сейчас' })).body;
+      const m = (await call('POST', '/v1/mailings', { project_id: p.id, template_id: tpl.id, name: 'held', channels: ['sms'], start_at: new Date().toISOString(), traffic_type: 'service' })).body;
+      await call('POST', `/v1/mailings/${m.id}/schedule`);
+      const db = t.gateway.database.db;
+      const held = await until('the message in a sender\'s hands', async () => db.selectFrom('messages').select(['id', 'status', 'lease_until']).where('mailing_id', '=', m.id).where('status', '=', 'queued').where('lease_until', 'is not', null).executeTakeFirst());
+      assert.equal((await call('POST', `/v1/mailings/${m.id}/cancel`)).body.status, 'cancelled');
+      const final = await until('the message final', async () => {
+        const msg = (await call('GET', `/v1/messages/${held.id}`)).body;
+        return ['cancelled', 'delivered'].includes(msg.status) ? msg : undefined;
+      });
+      assert.deepEqual([final.status, final.reason?.code], ['cancelled', 'mailing_cancelled']);
+      assert.deepEqual((final.events as { status: string }[]).map((e) => e.status), ['accepted', 'queued', 'queued', 'cancelled'], 'taken, throttled (back to queued for a retry), then cancelled instead of retried');
+      assert.equal(final.attempts ?? 1, 1, 'one attempt');
+    });
+  });
 }

@@ -216,7 +216,7 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
   };
   const billing: AcceptBilling = { prices: new PriceCache(new BalanceRepository(db)), templates: new TemplateMatcherCache(new TemplateRegistrationsRepository(db)) };
   const mailings = new MailingRunner(db, acceptHere, log.child({ component: 'mailings' }), { operators: mno, billing, ...(options.pollMs === undefined ? {} : { pollMs: options.pollMs }) });
-  const mailingCancels = new MailingCanceller(db, batcher, bus, outbox, cascades, log.child({ component: 'mailings' }));
+  const mailingCancels = new MailingCanceller(db, batcher, bus, outbox, cascades, log.child({ component: 'mailings' }), { watchMs: config.leaseSeconds * 1000 });
 
   if (!cluster) {
     // Only in the embedded process can nobody else hold a lease; in a cluster leases lapse instead.

@@ -11,6 +11,8 @@ import { insertEvents } from './transitions.ts';
 
 /** Recipients read per page (one transaction each). */
 const PAGE_SIZE = 1000;
+/** How often the messages in senders' hands at the cancel are looked at again: well inside the shortest retry back-off (0.5 s by default). */
+const WATCH_POLL_MS = 100;
 /** A plain message not yet sent is one of these; a cascade's parent is one of these while its cascade may still start a step. */
 const PLAIN_OPEN: ReadonlySet<string> = new Set(['accepted', 'queued']);
 const PARENT_OPEN: ReadonlySet<string> = new Set(['accepted', 'queued', 'sent']);
@@ -47,13 +49,17 @@ export class MailingCanceller {
   readonly #running = new Map<string, Promise<number>>();
   #stopped = false;
 
-  constructor(db: Kysely<DB>, batcher: WriteBatcher, bus: EventBus, outbox: EventOutbox, cascades: CascadeEngine, log: Logger, options: { pageSize?: number } = {}) {
+  readonly #watchMs: number;
+
+  /** `watchMs`: how long after its pages a cancel watches the messages senders held (their lease: every attempt in flight has ended by then) */
+  constructor(db: Kysely<DB>, batcher: WriteBatcher, bus: EventBus, outbox: EventOutbox, cascades: CascadeEngine, log: Logger, options: { pageSize?: number; watchMs: number }) {
     this.#batcher = batcher;
     this.#bus = bus;
     this.#outbox = outbox;
     this.#cascades = cascades;
     this.#log = log;
     this.#pageSize = options.pageSize ?? PAGE_SIZE;
+    this.#watchMs = options.watchMs;
     this.#repo = new MailingsRepository(db);
   }
 
@@ -123,6 +129,31 @@ export class MailingCanceller {
       } else after = page.at(-1)!.contact_id;
     }
     this.#log.info({ mailing: mailingId, stopped }, 'a cancelled mailing\'s unsent messages are cancelled');
+    return stopped + (await this.#watchHeld(accountId, mailingId));
+  }
+
+  /**
+   * The messages a sender held at the cancel go on; one whose attempt fails
+   * for a reason worth a retry comes back `queued` without a lease, and is
+   * cancelled then, before its retry (a cascade's step too, which ends the
+   * cascade). Watched until the mailing has nothing `queued` left, for at
+   * most a lease; in memory only (after a restart, such a retry goes).
+   */
+  async #watchHeld(accountId: string, mailingId: string): Promise<number> {
+    const until = Date.now() + this.#watchMs;
+    let stopped = 0;
+    while (!this.#stopped && Date.now() < until) {
+      const queued = await this.#repo.queuedMessages(accountId, mailingId);
+      if (queued.length === 0) break;
+      const free = queued.filter((m) => m.lease_until === null && m.cascade_step !== 0).map((m) => m.id);
+      if (free.length > 0) {
+        const now = Date.now();
+        const changes = await this.#batcher.run(async (tx) => insertEvents(tx, await cancelUnsent(tx, accountId, free, 'mailing_cancelled', now), this.#outbox));
+        this.#bus.publishStatus(changes);
+        stopped += changes.length;
+      }
+      await new Promise((resolve) => setTimeout(resolve, WATCH_POLL_MS));
+    }
     return stopped;
   }
 }

@@ -285,6 +285,18 @@ export class MailingsRepository {
     return rows.map((r) => ({ ...r, cascade_step: r.cascade_step ?? null }));
   }
 
+  /**
+   * The mailing's messages in `queued` (the `messages_mailing` range: few, those
+   * in a sender's hands or waiting for a retry), with, for a cascade's parent,
+   * its steps' messages in `queued` too.
+   */
+  async queuedMessages(accountId: string, mailingId: string): Promise<{ id: string; cascade_step: number | null; lease_until: number | null }[]> {
+    const own = await this.#db.selectFrom('messages').select(['id', 'cascade_step', 'lease_until']).where('mailing_id', '=', mailingId).where('status', '=', 'queued').where('account_id', '=', accountId).execute();
+    const parents = own.filter((m) => m.cascade_step === 0).map((m) => m.id);
+    const steps = parents.length === 0 ? [] : await this.#db.selectFrom('messages').select(['id', 'cascade_step', 'lease_until']).where('parent_id', 'in', parents).where('status', '=', 'queued').where('account_id', '=', accountId).execute();
+    return [...own, ...steps].map((m) => ({ id: m.id, cascade_step: m.cascade_step ?? null, lease_until: m.lease_until }));
+  }
+
   /** Cancelled mailings whose unsent messages are still being cancelled (of every account). */
   async cancelling(limit: number): Promise<MailingRow[]> {
     return this.#db.selectFrom('mailings').selectAll().where('status', '=', 'cancelled').where('cancel_cursor', 'is not', null).orderBy('id').limit(limit).execute();
