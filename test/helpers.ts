@@ -53,6 +53,8 @@ export interface TestGateway {
   accountId: string;
   /** a second account and its key, for tenancy checks */
   makeAccount(name?: string): Promise<{ accountId: string; apiKey: string }>;
+  /** stops the gateway and starts it again on the same database and data directory (`gateway` is the new one) */
+  restart(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -80,22 +82,28 @@ export async function startTestGateway(dialect: DialectName, env: Record<string,
     ...env,
   });
   const pgSchema = dialect === 'postgres' ? `t_${randomBytes(6).toString('hex')}` : undefined;
-  const gateway = await startGateway(config, { log: createLogger('silent'), listen: false, print: () => {}, pollMs: 50, smpp: options.smpp ?? false, ...(pgSchema ? { pgSchema } : {}) });
+  const start = () => startGateway(config, { log: createLogger('silent'), listen: false, print: () => {}, pollMs: 50, smpp: options.smpp ?? false, ...(pgSchema ? { pgSchema } : {}) });
+  const gateway = await start();
   const accounts = new AccountsRepository(gateway.database.db);
   const key = await accounts.findApiKeyByHash((await import('../src/store/accounts.ts')).hashApiKey(apiKey));
-  return {
+  const made: TestGateway = {
     gateway,
     config,
     apiKey,
     accountId: key!.accountId,
     async makeAccount(name = 'Other') {
+      const accounts = new AccountsRepository(made.gateway.database.db);
       const account = await accounts.createAccount({ name, defaultRegion: 'RU', defaultTtlSeconds: 86400, maxParts: 10 });
       const other = generateApiKey();
       await accounts.createApiKey(account.id, 'test', other);
       return { accountId: account.id, apiKey: other };
     },
+    async restart() {
+      await made.gateway.close();
+      made.gateway = await start();
+    },
     async close() {
-      await gateway.close();
+      await made.gateway.close();
       if (pgSchema) {
         const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
         await client.connect();
@@ -105,6 +113,7 @@ export async function startTestGateway(dialect: DialectName, env: Record<string,
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+  return made;
 }
 
 /**

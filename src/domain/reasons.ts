@@ -26,6 +26,7 @@ export const REASONS = {
   no_receipt: { permanent: true, description: 'The message was sent, but no delivery receipt came before its validity period and the grace period after it ended.' },
   security_block: { permanent: true, description: 'The provider blocked the message for security (a recent SIM swap, suspected fraud or SMS pumping); a code must not be sent again to this number now.' },
   cancelled_by_client: { permanent: true, description: 'The client cancelled the message before it was sent.' },
+  mailing_cancelled: { permanent: true, description: 'The message\'s mailing was cancelled before the message was sent (`POST /v1/mailings/{id}/cancel`); for a cascade, the step not yet sent and the cascade with it.' },
   cascade_superseded: { permanent: true, description: 'A cascade step\'s message that was not sent yet when its cascade moved on to the next step (the timeout passed) or ended; it was not sent.' },
   insufficient_balance: { permanent: true, description: 'A cascade step\'s message that was not sent: when its step came, the account\'s balance plus its credit limit did not cover what it costs. The cascade ended there (its message fails with this reason); nothing was reserved or charged for that step.' },
   unknown: { permanent: true, description: 'The operator reported a failure without a recognisable reason; the raw code is kept.' },

@@ -1,6 +1,8 @@
-import type { Kysely } from 'kysely';
+import type { ExpressionBuilder, Kysely } from 'kysely';
+import type { ReasonCode } from '../domain/reasons.ts';
 import type { MessageStatus } from '../domain/statuses.ts';
 import type { DB } from '../store/schema.ts';
+import { inLists } from '../store/shapes.ts';
 import type { EventInput } from './transitions.ts';
 
 /**
@@ -13,6 +15,31 @@ export type CancelResult =
   | { outcome: 'not_found' }
   | { outcome: 'not_cancellable'; status: MessageStatus; leased: boolean };
 
+/** A message no sender holds yet: `accepted`, or `queued` without a lease (waiting for a retry). */
+export const unheld = (eb: ExpressionBuilder<DB, 'messages'>) => eb.or([eb('status', '=', 'accepted'), eb.and([eb('status', '=', 'queued'), eb('lease_until', 'is', null)])]);
+
+/**
+ * Moves those of the account's messages that no sender holds yet to
+ * `cancelled` with `reason`, in the caller's transaction, and returns their
+ * events (each with its row: a priced message's reserve is refunded from it).
+ * The others are left as they are.
+ */
+export async function cancelUnsent(tx: Kysely<DB>, accountId: string, messageIds: readonly string[], reason: ReasonCode, now: number): Promise<EventInput[]> {
+  const events: EventInput[] = [];
+  for (const ids of inLists(messageIds)) {
+    const moved = await tx
+      .updateTable('messages')
+      .set({ status: 'cancelled', reason_code: reason, provider_code: null, reason_detail: null, completed_at: now, updated_at: now })
+      .where('account_id', '=', accountId)
+      .where('id', 'in', ids)
+      .where(unheld)
+      .returningAll()
+      .execute();
+    for (const row of moved) events.push({ accountId, messageId: row.id, status: 'cancelled', reason: { code: reason }, at: now, row });
+  }
+  return events;
+}
+
 /**
  * accepted | queued without a lease → cancelled (`cancelled_by_client`), in the
  * caller's transaction: a message not yet handed to a sender (waiting for its
@@ -22,18 +49,8 @@ export type CancelResult =
  * batcher, so its event id falls in line with every other event's.
  */
 export async function cancelMessage(tx: Kysely<DB>, accountId: string, messageId: string, now: number): Promise<{ result: CancelResult; events: EventInput[] }> {
-  const moved = await tx
-    .updateTable('messages')
-    .set({ status: 'cancelled', reason_code: 'cancelled_by_client', provider_code: null, reason_detail: null, completed_at: now, updated_at: now })
-    .where('account_id', '=', accountId)
-    .where('id', '=', messageId)
-    .where((eb) => eb.or([eb('status', '=', 'accepted'), eb.and([eb('status', '=', 'queued'), eb('lease_until', 'is', null)])]))
-    .returningAll()
-    .executeTakeFirst();
-  if (moved) {
-    // The row goes with the event: a priced message's reserve is refunded from it.
-    return { result: { outcome: 'cancelled' }, events: [{ accountId, messageId, status: 'cancelled', reason: { code: 'cancelled_by_client' }, at: now, row: moved }] };
-  }
+  const events = await cancelUnsent(tx, accountId, [messageId], 'cancelled_by_client', now);
+  if (events.length > 0) return { result: { outcome: 'cancelled' }, events };
   const row = await tx.selectFrom('messages').select(['status', 'lease_until']).where('account_id', '=', accountId).where('id', '=', messageId).executeTakeFirst();
   if (!row) return { result: { outcome: 'not_found' }, events: [] };
   return { result: { outcome: 'not_cancellable', status: row.status as MessageStatus, leased: row.lease_until !== null }, events: [] };

@@ -360,9 +360,20 @@ export class CascadeEngine {
    * last step would. Resolves true when the cascade was running.
    */
   async stopAfterCurrent(id: string, now = Date.now()): Promise<boolean> {
-    return this.#batcher.run(async (tx) => {
-      const [c] = await CascadesRepository.byIds(tx, [id]);
-      if (!c || c.status !== 'running') return false;
+    return this.#batcher.run(async (tx) => (await this.stopAfterCurrentIn(tx, [id], now)) > 0);
+  }
+
+  /**
+   * `stopAfterCurrent` for many cascades in the caller's unit of the write
+   * batcher (a cancelled mailing's page); the running steps' messages not sent
+   * yet are withdrawn with `reason`. Returns how many were running.
+   */
+  async stopAfterCurrentIn(tx: Kysely<DB>, ids: readonly string[], now: number, reason: 'cascade_superseded' | 'mailing_cancelled' = 'cascade_superseded'): Promise<number> {
+    const effects = this.#effects();
+    const out: EventInput[] = [];
+    let stopped = 0;
+    for (const c of await CascadesRepository.byIds(tx, ids)) {
+      if (c.status !== 'running') continue;
       const steps = parseSteps(c).map((s, i) => (i >= c.step ? { ...s, dropped: true as const } : s));
       const moved = await tx
         .updateTable('cascades')
@@ -371,13 +382,12 @@ export class CascadeEngine {
         .where('step', '=', c.step)
         .where('status', '=', 'running')
         .executeTakeFirst();
-      if (Number(moved.numUpdatedRows) !== 1) return false;
-      const effects = this.#effects();
-      const out: EventInput[] = [];
-      await this.#withdraw(tx, c.child_id, now, out);
-      if (out.length > 0) effects.changes.push(...(await insertEvents(tx, out, this.#outbox)));
-      return true;
-    });
+      if (Number(moved.numUpdatedRows) !== 1) continue;
+      stopped++;
+      await this.#withdraw(tx, c.child_id, now, out, reason);
+    }
+    if (out.length > 0) effects.changes.push(...(await insertEvents(tx, out, this.#outbox)));
+    return stopped;
   }
 
   /** The outbox's hook: the changes of steps' messages and of parents, in their transaction. */
@@ -573,15 +583,15 @@ export class CascadeEngine {
   }
 
   /** A step's message that is not sent yet (and no sender holds) is not needed any more: cancelled, `cascade_superseded`. */
-  async #withdraw(tx: Kysely<DB>, messageId: string, now: number, out: EventInput[]): Promise<void> {
+  async #withdraw(tx: Kysely<DB>, messageId: string, now: number, out: EventInput[], reason: 'cascade_superseded' | 'mailing_cancelled' = 'cascade_superseded'): Promise<void> {
     const row = await tx
       .updateTable('messages')
-      .set({ status: 'cancelled', reason_code: 'cascade_superseded', provider_code: null, reason_detail: null, completed_at: now, updated_at: now })
+      .set({ status: 'cancelled', reason_code: reason, provider_code: null, reason_detail: null, completed_at: now, updated_at: now })
       .where('id', '=', messageId)
       .where((eb) => eb.or([eb('status', '=', 'accepted'), eb.and([eb('status', '=', 'queued'), eb('lease_until', 'is', null)])]))
       .returningAll()
       .executeTakeFirst();
-    if (row) out.push({ accountId: row.account_id, messageId, status: 'cancelled', reason: { code: 'cascade_superseded' }, at: now, row });
+    if (row) out.push({ accountId: row.account_id, messageId, status: 'cancelled', reason: { code: reason }, at: now, row });
   }
 }
 

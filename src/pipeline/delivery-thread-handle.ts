@@ -15,6 +15,7 @@ export type ToDelivery =
   | { type: 'accept'; id: number; job: AcceptJob }
   | { type: 'reload'; id: number }
   | { type: 'cancel'; id: number; accountId: string; messageId: string }
+  | { type: 'cancelMailing'; id: number; accountId: string; mailingId: string }
   | { type: 'callback'; id: number; connectorId: string; request: CallbackRequest }
   | { type: 'stop' };
 export type FromDelivery =
@@ -24,6 +25,7 @@ export type FromDelivery =
   | { type: 'connectors'; states: ConnectorView[] }
   | { type: 'reloaded'; id: number; error?: string }
   | { type: 'cancelled'; id: number; result?: CancelResult; error?: string }
+  | { type: 'mailingCancelled'; id: number; stopped?: number; error?: string }
   | { type: 'accepted'; id: number; error?: string; code?: string | undefined }
   | { type: 'callbackReply'; id: number; reply?: CallbackReply; error?: string };
 
@@ -72,6 +74,11 @@ export async function startDeliveryThread(config: Config, bus: EventBus, log: Lo
           const waiter = waiting.get(message.id);
           waiting.delete(message.id);
           if (message.error === undefined) waiter?.resolve();
+          else waiter?.reject(new Error(message.error));
+        } else if (message.type === 'mailingCancelled') {
+          const waiter = waiting.get(message.id);
+          waiting.delete(message.id);
+          if (message.error === undefined) waiter?.resolve(message.stopped);
           else waiter?.reject(new Error(message.error));
         } else if (message.type === 'callbackReply') {
           const waiter = waiting.get(message.id);
@@ -126,6 +133,15 @@ export async function startDeliveryThread(config: Config, bus: EventBus, log: Lo
       return new Promise<CancelResult>((resolve, reject) => {
         waiting.set(id, { resolve: resolve as (value?: unknown) => void, reject });
         worker.postMessage({ type: 'cancel', id, accountId, messageId } satisfies ToDelivery);
+      });
+    },
+    cancelMailing(accountId, mailingId) {
+      // Not running: the thread goes on with the mailing's cancel when it starts again (the cursor is in the store).
+      if (stopping || !alive) return Promise.reject(Object.assign(new Error('the delivery thread is not running'), { code: 'EPIPE' }));
+      const id = nextRequestId++;
+      return new Promise<number>((resolve, reject) => {
+        waiting.set(id, { resolve: resolve as (value?: unknown) => void, reject });
+        worker.postMessage({ type: 'cancelMailing', id, accountId, mailingId } satisfies ToDelivery);
       });
     },
     callback(connectorId, request) {

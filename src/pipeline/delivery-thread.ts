@@ -85,6 +85,18 @@ port.on('message', (message: ToDelivery) => {
       },
     );
   }
+  else if (message.type === 'cancelMailing') {
+    delivery.cancelMailing(message.accountId, message.mailingId).then(
+      (stopped) => {
+        postStatus();
+        post({ type: 'mailingCancelled', id: message.id, stopped });
+      },
+      (err: unknown) => {
+        log.error({ err, mailing: message.mailingId }, 'cancelling a mailing\'s messages failed; it goes on at the next start');
+        post({ type: 'mailingCancelled', id: message.id, error: err instanceof Error ? err.message : String(err) });
+      },
+    );
+  }
   else if (message.type === 'callback') {
     delivery.callback(message.connectorId, message.request).then(
       (reply) => post({ type: 'callbackReply', id: message.id, reply }),

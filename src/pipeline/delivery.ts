@@ -32,6 +32,7 @@ import { Rotation, type CircuitState } from './rotation.ts';
 import { Sender } from './sender.ts';
 import { insertEvents } from './transitions.ts';
 import { MailingRunner } from './mailings.ts';
+import { MailingCanceller } from './mailing-cancel.ts';
 import { VerificationSweeper } from './verification-sweeper.ts';
 import { MnoCache, MnoRepository } from '../store/mno.ts';
 import { ModuleSwitches, ModulesRepository } from '../store/modules.ts';
@@ -54,6 +55,12 @@ export interface Delivery {
    * is on the event bus.
    */
   cancel(accountId: string, messageId: string): Promise<CancelResult>;
+  /**
+   * Cancels the messages of a cancelled mailing that no sender holds yet and
+   * stops its cascades, a page at a time (pipeline/mailing-cancel.ts). Resolves
+   * with how many it stopped once none is left.
+   */
+  cancelMailing(accountId: string, mailingId: string): Promise<number>;
   /** ids of committed messages that are due now */
   enqueue(ids: readonly string[]): void;
   readonly depth: number;
@@ -211,6 +218,7 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
   const billing: AcceptBilling = { prices: new PriceCache(new BalanceRepository(db)), templates: new TemplateMatcherCache(new TemplateRegistrationsRepository(db)) };
   const modules = new ModuleSwitches(new ModulesRepository(db));
   const mailings = new MailingRunner(db, acceptHere, log.child({ component: 'mailings' }), { operators: mno, billing, modules, ...(options.pollMs === undefined ? {} : { pollMs: options.pollMs }) });
+  const mailingCancels = new MailingCanceller(db, batcher, bus, outbox, cascades, log.child({ component: 'mailings' }), { watchMs: config.leaseSeconds * 1000 });
 
   if (!cluster) {
     // Only in the embedded process can nobody else hold a lease; in a cluster leases lapse instead.
@@ -277,6 +285,7 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
     await webhooks!.start();
     await mno.start();
     mailings.start();
+    await mailingCancels.resume();
   } else {
     await cluster.start({
       reload: reloadHere,
@@ -285,6 +294,7 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
         scheduler.start();
         await mno.start();
         mailings.start();
+        await mailingCancels.resume();
         cascades.start();
         webhooks = makeWebhookSender();
         await webhooks.start();
@@ -299,6 +309,7 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
       },
       async yieldLead() {
         await mailings.stop();
+        await mailingCancels.stop();
         mno.stop();
         await scheduler.stop();
         await cascades.stop();
@@ -318,6 +329,7 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
       bus.publishStatus(changes);
       return result;
     },
+    cancelMailing: (accountId, mailingId) => mailingCancels.cancel(accountId, mailingId),
     enqueue: (ids) => dispatcher.enqueue(ids),
     get depth() {
       return dispatcher.depth;
@@ -337,6 +349,7 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
       stopping = true;
       sender.stopping();
       await mailings.stop();
+      await mailingCancels.stop();
       mno.stop();
       if (cluster) await cluster.stopLeading();
       else await scheduler.stop();

@@ -73,11 +73,15 @@ function channelProblem(contact: Contact, channel: string, to: string | null): S
   return null;
 }
 
-/** The address of a contact on a channel, or null when it has none. */
+/**
+ * The address of a contact on a channel, or null when it has none. Telegram
+ * is the contact's chat id (or @username) only: a mailing's text goes by the
+ * Bot API, which cannot write to a phone number (only the Gateway, for
+ * verification codes, can), so a contact without one is not reached by Telegram.
+ */
 export function addressFor(contact: Contact, channel: string): string | null {
   if (channel === 'email') return contact.emails[0] ?? null;
   if (channel === 'sms' || channel === 'voice' || channel === 'whatsapp' || channel === 'viber') return contact.phones[0] ?? null;
-  if (channel === 'telegram') return contact.messenger_ids.telegram ?? contact.phones[0] ?? null;
   return contact.messenger_ids[channel] ?? null;
 }
 

@@ -29,6 +29,7 @@ import * as verificationSweep from './migrations/024-verification-sweep.ts';
 import * as contactImports from './migrations/026-contact-imports.ts';
 import * as mailingCascade from './migrations/027-mailing-cascade.ts';
 import * as apiKeyProjects from './migrations/030-api-key-projects.ts';
+import * as mailingCancel from './migrations/031-mailing-cancel.ts';
 import * as moduleSwitches from './migrations/032-module-switches.ts';
 import type { DB } from './schema.ts';
 
@@ -81,6 +82,7 @@ const migrations: Record<string, Migration> = {
   '026-contact-imports': contactImports,
   '027-mailing-cascade': mailingCascade,
   '030-api-key-projects': apiKeyProjects,
+  '031-mailing-cancel': mailingCancel,
   '032-module-switches': moduleSwitches,
 };
 

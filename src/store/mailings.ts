@@ -9,14 +9,19 @@ export type MailingStatus = (typeof MAILING_STATUSES)[number];
 
 export type MailingRow = MailingsTable;
 
-/** Each lifecycle verb and the statuses it may start from: draft → scheduled → running ↔ paused → finished, or cancelled. */
+/**
+ * Each lifecycle verb and the statuses it may start from: draft → scheduled →
+ * running ↔ paused → finished, or cancelled. A finished mailing may still be
+ * cancelled: its run is over, but messages of it may wait for their recipients'
+ * local time or the end of quiet hours, and cancelling withdraws those.
+ */
 export const MAILING_TRANSITIONS = {
   schedule: { from: ['draft'], to: 'scheduled' },
   start: { from: ['scheduled'], to: 'running' },
   pause: { from: ['running'], to: 'paused' },
   resume: { from: ['paused'], to: 'running' },
   finish: { from: ['running'], to: 'finished' },
-  cancel: { from: ['draft', 'scheduled', 'running', 'paused'], to: 'cancelled' },
+  cancel: { from: ['draft', 'scheduled', 'running', 'paused', 'finished'], to: 'cancelled' },
   /** the runner: a recurring mailing's run is over, the next one waits */
   rearm: { from: ['running'], to: 'scheduled' },
 } as const satisfies Record<string, { from: readonly MailingStatus[]; to: MailingStatus }>;
@@ -257,6 +262,49 @@ export class MailingsRepository {
       .limit(options.limit)
       .execute();
     return rows.map((r) => ({ ...r, message_status: r.message_status ?? null, message_channel: r.message_channel ?? null }));
+  }
+
+  /**
+   * A page of a run's recipients given a message, in contact id order after
+   * `afterId` (the primary key's range), with their message's status and
+   * cascade step: what cancelling the mailing goes through.
+   */
+  async recipientMessages(accountId: string, mailingId: string, runNumber: number, afterId: string, limit: number): Promise<{ contact_id: string; message_id: string; status: string; cascade_step: number | null }[]> {
+    const rows = await this.#db
+      .selectFrom('mailing_recipients as r')
+      .innerJoin('messages as msg', 'msg.id', 'r.message_id')
+      .select(['r.contact_id', 'msg.id as message_id', 'msg.status', 'msg.cascade_step'])
+      .where('r.account_id', '=', accountId)
+      .where('r.mailing_id', '=', mailingId)
+      .where('r.run_number', '=', runNumber)
+      .where('r.contact_id', '>', afterId)
+      .where('msg.account_id', '=', accountId)
+      .orderBy('r.contact_id')
+      .limit(limit)
+      .execute();
+    return rows.map((r) => ({ ...r, cascade_step: r.cascade_step ?? null }));
+  }
+
+  /**
+   * The mailing's messages in `queued` (the `messages_mailing` range: few, those
+   * in a sender's hands or waiting for a retry), with, for a cascade's parent,
+   * its steps' messages in `queued` too.
+   */
+  async queuedMessages(accountId: string, mailingId: string): Promise<{ id: string; cascade_step: number | null; lease_until: number | null }[]> {
+    const own = await this.#db.selectFrom('messages').select(['id', 'cascade_step', 'lease_until']).where('mailing_id', '=', mailingId).where('status', '=', 'queued').where('account_id', '=', accountId).execute();
+    const parents = own.filter((m) => m.cascade_step === 0).map((m) => m.id);
+    const steps = parents.length === 0 ? [] : await this.#db.selectFrom('messages').select(['id', 'cascade_step', 'lease_until']).where('parent_id', 'in', parents).where('status', '=', 'queued').where('account_id', '=', accountId).execute();
+    return [...own, ...steps].map((m) => ({ id: m.id, cascade_step: m.cascade_step ?? null, lease_until: m.lease_until }));
+  }
+
+  /** Cancelled mailings whose unsent messages are still being cancelled (of every account). */
+  async cancelling(limit: number): Promise<MailingRow[]> {
+    return this.#db.selectFrom('mailings').selectAll().where('status', '=', 'cancelled').where('cancel_cursor', 'is not', null).orderBy('id').limit(limit).execute();
+  }
+
+  /** Where cancelling the mailing's messages stands (null: done), in the transaction of the page it follows. */
+  static async setCancelCursor(tx: Kysely<DB>, accountId: string, mailingId: string, cursor: string | null): Promise<void> {
+    await tx.updateTable('mailings').set({ cancel_cursor: cursor }).where('account_id', '=', accountId).where('id', '=', mailingId).where('status', '=', 'cancelled').execute();
   }
 
   /**

@@ -687,6 +687,8 @@ export interface MailingsTable {
   step_timeout_seconds?: number | null;
   /** …and what ends the cascade at a step: `delivered` or `read` (null: `delivered`) */
   step_until?: string | null;
+  /** cancelled, its unsent messages still being cancelled (031): `<run>:<contact id>` of the last recipient done ('' none yet); null: none left */
+  cancel_cursor?: string | null;
 }
 
 export interface SegmentsTable {

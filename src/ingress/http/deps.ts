@@ -21,7 +21,7 @@ export interface HttpDeps {
   messages: MessagesRepository;
   idempotency: IdempotencyRepository;
   /** stores accepted messages and hands them to dispatch */
-  delivery: Pick<Delivery, 'accept' | 'cancel' | 'depth' | 'connectors' | 'reload' | 'callback'>;
+  delivery: Pick<Delivery, 'accept' | 'cancel' | 'cancelMailing' | 'depth' | 'connectors' | 'reload' | 'callback'>;
   /** live subscribers of the event bus (the event stream) */
   live: LiveHub;
   metrics: Metrics;

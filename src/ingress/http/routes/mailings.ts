@@ -52,6 +52,7 @@ const MailingSchema = Type.Object(
     updated_at: Type.String({ format: 'date-time' }),
     started_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
     finished_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+    cancelling: Type.Boolean({ description: 'cancelled, and its messages not yet sent are still being cancelled (in the background, 1,000 recipients a transaction); false once none is left' }),
   },
   {
     additionalProperties: false,
@@ -85,6 +86,7 @@ const MailingSchema = Type.Object(
         updated_at: '2026-12-01T10:00:00.000Z',
         started_at: null,
         finished_at: null,
+        cancelling: false,
       },
     ],
   },
@@ -120,6 +122,7 @@ export const presentMailing = (m: MailingRow) => ({
   updated_at: iso(m.updated_at)!,
   started_at: iso(m.started_at),
   finished_at: iso(m.finished_at),
+  cancelling: m.cancel_cursor !== null && m.cancel_cursor !== undefined,
 });
 
 const security = [{ bearerAuth: [] }];
@@ -130,6 +133,10 @@ const PAUSED_REASONS = ['error_threshold', 'insufficient_balance'] as const;
 const pausedReason = (r: string | null | undefined): (typeof PAUSED_REASONS)[number] | null => (PAUSED_REASONS as readonly string[]).includes(r ?? '') ? (r as (typeof PAUSED_REASONS)[number]) : null;
 
 const CLIENT_VERBS = ['schedule', 'pause', 'resume', 'cancel'] as const satisfies readonly MailingVerb[];
+
+const CANCEL_NOTE =
+  ' Every message of the mailing that no sender holds yet (`accepted`, such as those held for local time or quiet hours, or `queued` waiting for a retry) becomes `cancelled` with reason `mailing_cancelled` (its reserve refunded), and no cascade of it starts another step. ' +
+  'The answer comes once the mailing is cancelled; its messages are cancelled after it, in the background, 1,000 recipients a transaction: `cancelling` is true until none is left. Pause cancels nothing.';
 
 /** A schedule that can be used: its zone is an IANA name and its cron expression parses. */
 function checkSchedule(cron: string | undefined, timeZone: string): void {
@@ -296,7 +303,7 @@ export function mailingsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
         {
           schema: {
             summary: `${verb[0]!.toUpperCase()}${verb.slice(1)} a mailing`,
-            description: `From ${from.join(', ')} to ${to}; from any other status \`409 mailing_wrong_status\`.${verb === 'schedule' ? ' The mailing needs a `start_at`.' : ''}`,
+            description: `From ${from.join(', ')} to ${to}; from any other status \`409 mailing_wrong_status\`.${verb === 'schedule' ? ' The mailing needs a `start_at`.' : ''}${verb === 'cancel' ? CANCEL_NOTE : ''}`,
             tags: ['mailings'],
             security,
             params: IdParams,
@@ -315,7 +322,13 @@ export function mailingsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
               extra = { next_run_at: next };
             }
           }
+          // Cancel: the mailing's messages not yet sent are cancelled after it, on the delivery side, from this cursor.
+          if (verb === 'cancel') extra = { cancel_cursor: '' };
           const result = await repo.transition(auth.account.id, id, verb, Date.now(), extra);
+          if (result.ok && verb === 'cancel') {
+            // Answered now; the pages go on in the background (a restart goes on from the cursor).
+            deps.delivery.cancelMailing(auth.account.id, id).catch((err: unknown) => deps.log.warn({ err, mailing: id }, 'cancelling a mailing\'s messages did not finish; it goes on when the delivery side starts again'));
+          }
           if (result.ok) return presentMailing(result.mailing);
           if (result.reason === 'not_found') throw new ApiError('not_found', `no mailing ${id} in this account`);
           throw new ApiError('mailing_wrong_status', `mailing ${id} is ${result.status}; ${verb} needs ${from.join(' or ')}`, [{ field: 'status', issue: result.status }]);
