@@ -148,6 +148,32 @@ for (const dialect of await dialects()) {
       assert.equal(await waitForStatus(t.gateway, list[0]!.id, ['delivered']), 'delivered');
     });
 
+    test('route names the provider: one of the connectors the account\'s route gives the number sends it; any other name leaves it to routing', async () => {
+      for (const id of ['ds', 'osm']) assert.equal((await v1('POST', '/v1/connectors', { id, type: 'sandbox', receipt_delay_ms: 10 })).status, 201);
+      const route = await v1('POST', '/v1/routes', { failover: ['osm', 'ds'], prefixes: ['7928'], accounts: [t.accountId] });
+      assert.equal(route.status, 201, JSON.stringify(route.body));
+      try {
+        const sendBy = async (name: string, phone: string) => {
+          const body = structuredClone(EXAMPLES.send) as Record<string, unknown> & { send: { users: Record<string, string>[] } };
+          delete body.mode;
+          body.route = name;
+          body.send.users = [{ phone, gender: 'male', first_name: 'Андрей' }];
+          const sent = await api('POST', body);
+          assert.equal(sent.status, 200, JSON.stringify(sent.body));
+          const status = await api('POST', { status: { key: sent.body[0].send.key }, route: name });
+          const id = (status.body.message[0].send.status as { id: string }[])[0]!.id;
+          const final = await waitForStatus(t.gateway, id, ['delivered', 'failed', 'rejected', 'undelivered', 'expired']).catch(async (e) => { throw new Error(`${e.message}: ${JSON.stringify((await v1('GET', `/v1/messages/${id}`)).body)}`); });
+          assert.equal(final, 'delivered');
+          return (await v1('GET', `/v1/messages/${id}`)).body.connector as string;
+        };
+        assert.equal(await sendBy('ds', '+79281706701'), 'ds', 'the route\'s second connector, named');
+        assert.equal(await sendBy('нет такого', '+79281706702'), 'osm', 'an unknown name: the route\'s first');
+        assert.equal(await sendBy('sandbox', '+79281706703'), 'osm', 'a connector that is not in the route this number takes: the route\'s first');
+      } finally {
+        await v1('DELETE', `/v1/routes/${route.body.id}`);
+      }
+    });
+
     test('3.2.7: the voice example is validated, and refused in the seed\'s shape while the account has no voice route', async () => {
       const before = await messageCount();
       const voice = await api('POST', EXAMPLES.voice);

@@ -146,8 +146,9 @@ export class Sender {
     if (row.expires_at <= now) {
       return { kind: 'final', row, status: 'expired', reason: { code: 'validity_expired', providerCode: row.provider_code ?? undefined } };
     }
-    // A cascade step that names its connector goes by that one only (pipeline/cascade.ts).
-    const choice = row.cascade_step && row.connector_id ? { routeId: 'cascade', connectors: [row.connector_id] } : this.#routing.table.resolve(routeInput(row));
+    // A message that names its connector before it is sent goes by that one only: a cascade step's (pipeline/cascade.ts),
+    // or the provider a seed-001 send named among its route's connectors (ingress/http/compat/api-v1.ts).
+    const choice = row.connector_id ? { routeId: row.cascade_step ? 'cascade' : 'named', connectors: [row.connector_id] } : this.#routing.table.resolve(routeInput(row));
     if (!choice) return { kind: 'final', row, status: 'failed', reason: { code: 'no_route', detail: `no route takes ${row.channel} to this number` } };
     const failed = row.failed_connectors ? row.failed_connectors.split(',') : [];
     const candidates = choice.connectors.filter((id) => !failed.includes(id));

@@ -110,11 +110,10 @@ export function compatApiV1Routes(deps: HttpDeps, authenticator: ApiKeyAuthentic
   const projects = new ProjectsRepository(deps.database.db);
   const connectors = new ConnectorsRepository(deps.database.db, SecretBox.fromConfig(deps.config.secretKey, deps.config.dataDir));
 
-  /** The users whose number no voice route of the account takes (routes of the config file and the API, as the sender resolves them). */
-  async function withoutVoiceRoute(accountId: string, rows: readonly MessageRow[]): Promise<string[]> {
-    const table = new RoutingTable(await connectors.namedRoutes(deps.config.routes));
-    return rows.filter((r) => table.resolve({ accountId, channel: 'voice', recipient: r.recipient, project: r.project, trafficType: r.traffic_type, operator: r.operator }) === null).map((r) => r.recipient);
-  }
+  /** The routes of the config file and the API, as the sender resolves them. */
+  const routing = async () => new RoutingTable(await connectors.namedRoutes(deps.config.routes));
+  const routeOf = (table: RoutingTable, accountId: string, r: MessageRow) =>
+    table.resolve({ accountId, channel: r.channel, recipient: r.recipient, project: r.project, trafficType: r.traffic_type, operator: r.operator, templated: r.template_id != null });
 
   async function send(auth: AuthContext, body: Static<typeof SendBody>): Promise<unknown> {
     const { account } = auth;
@@ -151,14 +150,18 @@ export function compatApiV1Routes(deps: HttpDeps, authenticator: ApiKeyAuthentic
       rows.push(prepared.row);
     });
     if (issues.length > 0) throw fail('send', 400, `Ошибка валидации; сообщения не приняты: ${issues.slice(0, 20).join('; ')}${issues.length > 20 ? ` (и ещё ${issues.length - 20})` : ''}`);
+    const table = await routing();
     if (voice) {
       // A call needs a voice route (a FreeSWITCH connector): without one the whole request is refused up front, not failed later.
-      const unrouted = await withoutVoiceRoute(account.id, rows);
+      const unrouted = rows.filter((r) => routeOf(table, account.id, r) === null).map((r) => r.recipient);
       if (unrouted.length > 0) {
         const which = unrouted.length === rows.length ? '' : ` для номеров ${[...new Set(unrouted)].slice(0, 20).join(', ')}`;
         throw fail('send', 400, `Голосовые сообщения (voice: 1) не отправить: у аккаунта нет голосового маршрута${which} (подключите голосовой коннектор FreeSWITCH и маршрут channel: voice). Сообщения не приняты.`);
       }
     }
+    // `route` names the provider: when it is one of the connectors the account's route gives a message, the message
+    // goes by that one only (no failover to the route's others); any other name is recorded, and routing chooses.
+    for (const r of rows) if (routeOf(table, account.id, r)?.connectors.includes(body.route)) r.connector_id = body.route;
     const debug = body.mode === 'debug';
     // All or nothing, like the rest of a send: what the balance does not cover refuses the request (debug checks it too).
     await refuseUnpaid(account.id, rows);
