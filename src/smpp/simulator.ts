@@ -37,6 +37,8 @@ export interface SimulatorOptions {
   /** window for the simulator's own requests (receipts, MO) per session, default 100 */
   windowSize?: number;
   random?: () => number;
+  /** a status to answer a submit to this number with instead of accepting it (a test's chosen numbers), or undefined to go on */
+  refuse?: ((destinationAddr: string) => number | undefined) | undefined;
 }
 
 export interface SimulatedSubmit {
@@ -63,7 +65,7 @@ interface HeldReceipt {
 }
 
 export class SmscSimulator {
-  readonly #options: Required<Omit<SimulatorOptions, 'accounts'>> & { accounts: Record<string, string> | undefined };
+  readonly #options: Required<Omit<SimulatorOptions, 'accounts' | 'refuse'>> & Pick<SimulatorOptions, 'accounts' | 'refuse'>;
   readonly #server: net.Server;
   readonly #sessions = new Set<SmppSession>();
   readonly #timers = new Set<NodeJS.Timeout>();
@@ -95,6 +97,7 @@ export class SmscSimulator {
       disconnectRate: options.disconnectRate ?? 0,
       windowSize: options.windowSize ?? 100,
       random: options.random ?? Math.random,
+      refuse: options.refuse,
     };
     this.#server = net.createServer((socket) => void this.#accept(socket));
   }
@@ -206,6 +209,8 @@ export class SmscSimulator {
       void session.close();
       return { command: 'submit_sm_resp', status: CommandStatus.ESME_RSYSERR }; // never written: the session is closed
     }
+    const chosen = o.refuse?.(request.destinationAddr);
+    if (chosen !== undefined) return this.#refuse(chosen);
     if (o.throttleRate > 0 && r() < o.throttleRate) return this.#refuse(CommandStatus.ESME_RTHROTTLED);
     if (o.temporaryErrorRate > 0 && r() < o.temporaryErrorRate) return this.#refuse([0x08, 0x14, 0x64][Math.floor(r() * 3)]!);
     if (o.permanentErrorRate > 0 && r() < o.permanentErrorRate) return this.#refuse(CommandStatus.ESME_RSUBMITFAIL);
