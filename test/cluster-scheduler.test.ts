@@ -5,8 +5,9 @@
  * Work of every kind is made due while the first leader lives and after it is
  * SIGKILLed: messages with `send_at`, a retry (the operator throttles its
  * first submit), a message whose validity ends while it waits for retries
- * (expired), a webhook its receiver refuses once (retried), a cascade whose
- * first step times out, a throttled mailing started a moment ahead. The other
+ * (expired), a webhook its receiver refuses once (retried), cascades whose
+ * first step times out (in the leaderless gap, and after the take-over), a
+ * throttled mailing started a moment ahead, a message accepted in the gap. The other
  * scheduler must take the lead within the lock's TTL (docs/deploy.md), and
  * every piece must fire exactly once: each message submitted once, each
  * webhook event accepted once, the cascade's next step started once, each
@@ -29,7 +30,8 @@ const SEND_AT_EARLY_MS = 1500;
 const SEND_AT_LATE_MS = [5000, 7000, 11_000];
 const RETRY_MS = 12_000;
 const WEBHOOK_RETRY_MS = 8000;
-const CASCADE_TIMEOUT_S = 5;
+/** one cascade's first step times out in the leaderless gap, the other's after the take-over */
+const CASCADE_TIMEOUTS_S = [5, 9];
 const MAILING_CONTACTS = 6;
 
 const N = {
@@ -39,8 +41,13 @@ const N = {
   retry: '79160000120',
   /** refused as temporarily failed (0x14) every time: expires while it waits */
   expire: '79160000130',
-  cascade1: '79160000140',
-  cascade2: '79160000141',
+  /** each cascade's two steps */
+  cascades: [
+    ['79160000140', '79160000141'],
+    ['79160000150', '79160000151'],
+  ],
+  /** accepted after the kill, due a moment later (before the take-over) */
+  gap: '79160000160',
   mailing: Array.from({ length: MAILING_CONTACTS }, (_, i) => `7916000020${i + 1}`),
 };
 
@@ -129,7 +136,8 @@ test('cluster: the scheduled work fires exactly once across a SIGKILLed schedule
     late: await Promise.all(N.late.map((to, i) => send({ to: `+${to}`, send_at: at(SEND_AT_LATE_MS[i]!) }))),
     retry: await send({ to: `+${N.retry}` }),
     expire: await send({ to: `+${N.expire}`, ttl_seconds: 30 }),
-    cascade: await send({ to: `+${N.cascade1}`, cascade: [{ channel: 'sms', until: 'read', timeout_seconds: CASCADE_TIMEOUT_S }, { channel: 'sms', to: `+${N.cascade2}` }] }),
+    // SMS is never read: each first step is delivered, times out, and the second step starts.
+    cascades: await Promise.all(N.cascades.map(([one, two], i) => send({ to: `+${one}`, cascade: [{ channel: 'sms', until: 'read', timeout_seconds: CASCADE_TIMEOUTS_S[i] }, { channel: 'sms', to: `+${two}` }] }))),
   };
   assert.equal((await call('POST', `/v1/mailings/${mailing.id}/schedule`)).status, 200);
 
@@ -150,13 +158,14 @@ test('cluster: the scheduled work fires exactly once across a SIGKILLed schedule
   const killedAt = Date.now();
   const mailedBefore = mailed();
   await first.exited;
+  const gap = await send({ to: `+${N.gap}`, send_at: new Date(Date.now() + 1000).toISOString() });
   const took = await second.waitForLine((l) => l.msg === 'this node leads the scheduled work', 'taking the lead', 15_000);
   const takeOverMs = Date.parse(String(took.time)) - killedAt;
   t.diagnostic(`killed the leader ${killedAt - t0} ms into the work (${mailedBefore} of ${MAILING_CONTACTS} recipients sent); the other scheduler led ${takeOverMs} ms after the kill`);
   assert.ok(takeOverMs <= LEADER_TTL_MS + 500, `the take-over took ${takeOverMs} ms, more than the lock's TTL of ${LEADER_TTL_MS} ms`);
 
   // Everything ends: the expiring message last, when its 30 s validity is over.
-  const all = [ids.early, ...ids.late, ids.retry, ids.expire, ids.cascade];
+  const all = [ids.early, ...ids.late, ids.retry, ids.expire, ...ids.cascades, gap];
   await until(
     'every message and the mailing final',
     async () => {
@@ -177,6 +186,8 @@ test('cluster: the scheduled work fires exactly once across a SIGKILLed schedule
     assert.ok(sim.submits.find((s) => s.destinationAddr === to)!.at >= t0 + due - 50, `${to} not sent before its send_at`);
     assert.equal((await status(id)).status, 'delivered');
   }
+  assert.equal(submitsTo(N.gap), 1, 'the message due in the leaderless gap submitted once');
+  assert.equal((await status(gap)).status, 'delivered');
   // The retry: refused once, then taken once.
   assert.equal(refused.get(N.retry), 1);
   assert.equal(submitsTo(N.retry), 1, 'the retried message submitted once after its refusal');
@@ -184,22 +195,23 @@ test('cluster: the scheduled work fires exactly once across a SIGKILLed schedule
   // Validity: expired while waiting for a retry, never taken.
   assert.equal(submitsTo(N.expire), 0);
   assert.deepEqual(await status(ids.expire), { status: 'expired', reason_code: 'validity_expired' });
-  // The cascade: step 1 delivered but not read by its timeout; step 2 started once, submitted once, decided it.
-  const steps = (await db.query<{ cascade_step: number; status: string }>(`select cascade_step, status from messages where parent_id = $1 order by cascade_step`, [ids.cascade])).rows;
-  assert.deepEqual(steps, [{ cascade_step: 1, status: 'delivered' }, { cascade_step: 2, status: 'delivered' }]);
-  assert.equal(submitsTo(N.cascade1), 1);
-  assert.equal(submitsTo(N.cascade2), 1);
-  assert.equal((await status(ids.cascade)).status, 'delivered');
+  // The cascades: step 1 delivered but not read by its timeout; step 2 started once, submitted once, decided it.
+  for (const [i, parent] of ids.cascades.entries()) {
+    const steps = (await db.query<{ cascade_step: number; status: string }>(`select cascade_step, status from messages where parent_id = $1 order by cascade_step`, [parent])).rows;
+    assert.deepEqual(steps, [{ cascade_step: 1, status: 'delivered' }, { cascade_step: 2, status: 'delivered' }], `cascade ${i}: each step once`);
+    for (const to of N.cascades[i]!) assert.equal(submitsTo(to), 1, `cascade ${i}: ${to} submitted once`);
+    assert.equal((await status(parent)).status, 'delivered');
+  }
   // The mailing: each recipient one message, submitted once.
   const recipients = (await db.query<{ n: number }>(`select count(*)::int as n from messages where mailing_id = $1 group by recipient`, [mailing.id])).rows;
   assert.deepEqual(recipients.map((r) => r.n), N.mailing.map(() => 1), 'one message per recipient');
   for (const to of N.mailing) assert.equal(submitsTo(to), 1, `mailing recipient ${to} submitted once`);
   assert.ok(mailedBefore < MAILING_CONTACTS, 'the mailing was still running at the kill');
-  assert.equal(sim.submits.length, 4 + 1 + 2 + MAILING_CONTACTS, 'no other submit');
+  assert.equal(sim.submits.length, 4 + 1 + 1 + 4 + MAILING_CONTACTS, 'no other submit');
 
   // Webhooks: every delivered or expired event (the parent's and the steps' too) has one delivery, accepted once.
   const events = (await db.query(`select count(*)::int as n from message_events where status in ('delivered', 'expired')`)).rows[0].n as number;
-  assert.equal(events, all.length + 2 + MAILING_CONTACTS);
+  assert.equal(events, all.length + 4 + MAILING_CONTACTS);
   const deliveries = async () => (await db.query<{ event_id: string; status: string }>(`select event_id, status from webhook_deliveries`)).rows;
   await until('every webhook delivered', async () => ((await deliveries()).every((d) => d.status === 'delivered') ? true : undefined), 20_000);
   const rows = await deliveries();
