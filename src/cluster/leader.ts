@@ -54,6 +54,8 @@ export class LeaderLock {
   #transitions: Promise<void> = Promise.resolve();
   #stopped = false;
   #warned = false;
+  /** the lock is being freed after a failed start: not asked for again meanwhile */
+  #releasing = false;
 
   constructor(redis: Redis, key: string, log: Logger, options: LeaderOptions) {
     this.#redis = redis;
@@ -92,13 +94,21 @@ export class LeaderLock {
       this.#schedule(Math.max(0, asked + wait - Date.now()));
       return;
     }
+    if (this.#releasing) {
+      this.#schedule(this.#followMs);
+      return;
+    }
     const answer = await within(this.#redis.eval(ACQUIRE, 1, this.#key, this.#token, this.#ttlMs) as Promise<number[]>, wait);
     if (this.#stopped) return;
     if (answer?.[0] === 1) {
       this.#held(asked);
       this.#leader = true;
       this.#log.info({ key: this.#key }, 'this node leads the scheduled work');
-      this.#transition(this.#options.onAcquire, 'starting the scheduled work failed');
+      this.#transitions = this.#transitions.then(this.#options.onAcquire).catch((err: unknown) => {
+        // Leading without the work would leave it undone: what started is stopped, the lock freed, and taken again later.
+        this.#log.error({ err }, 'starting the scheduled work failed; the lead is given up and tried again');
+        if (this.#leader && !this.#stopped) this.#lose('starting the scheduled work failed', true);
+      });
       this.#schedule(Math.max(0, asked + wait - Date.now()));
       return;
     }
@@ -117,15 +127,20 @@ export class LeaderLock {
     }, Math.max(0, asked + (this.#ttlMs * 2) / 3 - Date.now()));
   }
 
-  #lose(why: string): void {
+  /** Stops the work; `release`: frees the lock once the work has stopped (it is still this node's). */
+  #lose(why: string, release = false): void {
     clearTimeout(this.#watchdog);
     this.#leader = false;
+    this.#releasing ||= release;
     this.#log.warn({ key: this.#key, why }, 'this node no longer leads the scheduled work');
-    this.#transition(this.#options.onLose, 'stopping the scheduled work failed');
-  }
-
-  #transition(step: () => Promise<void>, failure: string): void {
-    this.#transitions = this.#transitions.then(step).catch((err: unknown) => this.#log.error({ err }, failure));
+    this.#transitions = this.#transitions
+      .then(this.#options.onLose)
+      .catch((err: unknown) => this.#log.error({ err }, 'stopping the scheduled work failed'))
+      .then(async () => {
+        if (!release) return;
+        await within(this.#redis.eval(RELEASE, 1, this.#key, this.#token), this.#ttlMs);
+        this.#releasing = false;
+      });
   }
 
   #warn(what: string): void {
