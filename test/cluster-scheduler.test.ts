@@ -5,7 +5,8 @@
  * Work of every kind is made due while the first leader lives and after it is
  * SIGKILLed: messages with `send_at`, a retry (the operator throttles its
  * first submit), a message whose validity ends while it waits for retries
- * (expired), a webhook its receiver refuses once (retried), cascades whose
+ * (expired), a sent message whose receipt never comes (expired by the
+ * scheduler, no_receipt), a webhook its receiver refuses once (retried), cascades whose
  * first step times out (in the leaderless gap, and after the take-over), a
  * throttled mailing started a moment ahead, a message accepted in the gap. The other
  * scheduler must take the lead within the lock's TTL (docs/deploy.md), and
@@ -41,6 +42,8 @@ const N = {
   retry: '79160000120',
   /** refused as temporarily failed (0x14) every time: expires while it waits */
   expire: '79160000130',
+  /** sent, but its receipt never comes: the scheduler expires it (no_receipt) when its validity ends */
+  silent: '79160000131',
   /** each cascade's two steps */
   cascades: [
     ['79160000140', '79160000141'],
@@ -61,6 +64,7 @@ test('cluster: the scheduled work fires exactly once across a SIGKILLed schedule
   const sim = new SmscSimulator({
     accounts: { depesha: 'secret1' },
     receiptDelayMs: 50,
+    withholdReceipt: (to) => to === N.silent,
     refuse: (to) => {
       const n = refused.get(to) ?? 0;
       const status = to === N.expire ? CommandStatus.ESME_RMSGQFUL : to === N.retry && n === 0 ? CommandStatus.ESME_RTHROTTLED : undefined;
@@ -93,7 +97,7 @@ test('cluster: the scheduled work fires exactly once across a SIGKILLed schedule
       routes: [{ connector: 'operator' }],
     },
   });
-  const nodeEnv = { ...env, PORT: '0', DEPESHA_LEASE_SECONDS: '6', DEPESHA_RETRY_INITIAL_DELAY_MS: String(RETRY_MS), DEPESHA_WEBHOOK_RETRY_BASE_MS: String(WEBHOOK_RETRY_MS) };
+  const nodeEnv = { ...env, PORT: '0', DEPESHA_LEASE_SECONDS: '6', DEPESHA_RETRY_INITIAL_DELAY_MS: String(RETRY_MS), DEPESHA_WEBHOOK_RETRY_BASE_MS: String(WEBHOOK_RETRY_MS), DEPESHA_RECEIPT_GRACE_SECONDS: '0' };
   // The API node migrates the empty database; the others start on it.
   const api = new Node('api', 'api', nodeEnv);
   nodes.push(api);
@@ -136,6 +140,7 @@ test('cluster: the scheduled work fires exactly once across a SIGKILLed schedule
     late: await Promise.all(N.late.map((to, i) => send({ to: `+${to}`, send_at: at(SEND_AT_LATE_MS[i]!) }))),
     retry: await send({ to: `+${N.retry}` }),
     expire: await send({ to: `+${N.expire}`, ttl_seconds: 30 }),
+    silent: await send({ to: `+${N.silent}`, ttl_seconds: 30 }),
     // SMS is never read: each first step is delivered, times out, and the second step starts.
     cascades: await Promise.all(N.cascades.map(([one, two], i) => send({ to: `+${one}`, cascade: [{ channel: 'sms', until: 'read', timeout_seconds: CASCADE_TIMEOUTS_S[i] }, { channel: 'sms', to: `+${two}` }] }))),
   };
@@ -165,7 +170,7 @@ test('cluster: the scheduled work fires exactly once across a SIGKILLed schedule
   assert.ok(takeOverMs <= LEADER_TTL_MS + 500, `the take-over took ${takeOverMs} ms, more than the lock's TTL of ${LEADER_TTL_MS} ms`);
 
   // Everything ends: the expiring message last, when its 30 s validity is over.
-  const all = [ids.early, ...ids.late, ids.retry, ids.expire, ...ids.cascades, gap];
+  const all = [ids.early, ...ids.late, ids.retry, ids.expire, ids.silent, ...ids.cascades, gap];
   await until(
     'every message and the mailing final',
     async () => {
@@ -195,6 +200,9 @@ test('cluster: the scheduled work fires exactly once across a SIGKILLed schedule
   // Validity: expired while waiting for a retry, never taken.
   assert.equal(submitsTo(N.expire), 0);
   assert.deepEqual(await status(ids.expire), { status: 'expired', reason_code: 'validity_expired' });
+  // Validity: sent once, no receipt; finished by the scheduler's expiry once its validity (and a grace of 0) ended.
+  assert.equal(submitsTo(N.silent), 1);
+  assert.deepEqual(await status(ids.silent), { status: 'expired', reason_code: 'no_receipt' });
   // The cascades: step 1 delivered but not read by its timeout; step 2 started once, submitted once, decided it.
   for (const [i, parent] of ids.cascades.entries()) {
     const steps = (await db.query<{ cascade_step: number; status: string }>(`select cascade_step, status from messages where parent_id = $1 order by cascade_step`, [parent])).rows;
@@ -207,7 +215,7 @@ test('cluster: the scheduled work fires exactly once across a SIGKILLed schedule
   assert.deepEqual(recipients.map((r) => r.n), N.mailing.map(() => 1), 'one message per recipient');
   for (const to of N.mailing) assert.equal(submitsTo(to), 1, `mailing recipient ${to} submitted once`);
   assert.ok(mailedBefore < MAILING_CONTACTS, 'the mailing was still running at the kill');
-  assert.equal(sim.submits.length, 4 + 1 + 1 + 4 + MAILING_CONTACTS, 'no other submit');
+  assert.equal(sim.submits.length, 4 + 1 + 1 + 1 + 4 + MAILING_CONTACTS, 'no other submit');
 
   // Webhooks: every delivered or expired event (the parent's and the steps' too) has one delivery, accepted once.
   const events = (await db.query(`select count(*)::int as n from message_events where status in ('delivered', 'expired')`)).rows[0].n as number;

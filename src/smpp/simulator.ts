@@ -39,6 +39,8 @@ export interface SimulatorOptions {
   random?: () => number;
   /** a status to answer a submit to this number with instead of accepting it (a test's chosen numbers), or undefined to go on */
   refuse?: ((destinationAddr: string) => number | undefined) | undefined;
+  /** accepted submits to this number get no receipt (a test's chosen numbers) */
+  withholdReceipt?: ((destinationAddr: string) => boolean) | undefined;
 }
 
 export interface SimulatedSubmit {
@@ -65,7 +67,7 @@ interface HeldReceipt {
 }
 
 export class SmscSimulator {
-  readonly #options: Required<Omit<SimulatorOptions, 'accounts' | 'refuse'>> & Pick<SimulatorOptions, 'accounts' | 'refuse'>;
+  readonly #options: Required<Omit<SimulatorOptions, 'accounts' | 'refuse' | 'withholdReceipt'>> & Pick<SimulatorOptions, 'accounts' | 'refuse' | 'withholdReceipt'>;
   readonly #server: net.Server;
   readonly #sessions = new Set<SmppSession>();
   readonly #timers = new Set<NodeJS.Timeout>();
@@ -98,6 +100,7 @@ export class SmscSimulator {
       windowSize: options.windowSize ?? 100,
       random: options.random ?? Math.random,
       refuse: options.refuse,
+      withholdReceipt: options.withholdReceipt,
     };
     this.#server = net.createServer((socket) => void this.#accept(socket));
   }
@@ -235,7 +238,7 @@ export class SmscSimulator {
     };
     this.stats.accepted++;
     if (this.recordSubmits) this.submits.push(submit);
-    if (request.registeredDelivery & 0x03) {
+    if (request.registeredDelivery & 0x03 && !o.withholdReceipt?.(request.destinationAddr)) {
       const status: ReceiptStatus = o.undeliveredRate > 0 && r() < o.undeliveredRate ? 'undelivered' : 'delivered';
       if ((request.registeredDelivery & 0x03) === 1 || status !== 'delivered') {
         const receiptId = this.#formatId(id, 'receipt');
