@@ -168,6 +168,9 @@ test('cluster: the scheduled work fires exactly once across a SIGKILLed schedule
   const takeOverMs = Date.parse(String(took.time)) - killedAt;
   t.diagnostic(`killed the leader ${killedAt - t0} ms into the work (${mailedBefore} of ${MAILING_CONTACTS} recipients sent); the other scheduler led ${takeOverMs} ms after the kill`);
   assert.ok(takeOverMs <= LEADER_TTL_MS + 500, `the take-over took ${takeOverMs} ms, more than the lock's TTL of ${LEADER_TTL_MS} ms`);
+  // A scheduler in the dead one's place (started only now, so that the take-over above was the second's), for the clean hand-over at the end.
+  const third = new Node('scheduler-3', 'scheduler', nodeEnv);
+  nodes.push(third);
 
   // Everything ends: the expiring message last, when its 30 s validity is over.
   const all = [ids.early, ...ids.late, ids.retry, ids.expire, ids.silent, ...ids.cascades, gap];
@@ -230,5 +233,16 @@ test('cluster: the scheduled work fires exactly once across a SIGKILLed schedule
   assert.deepEqual([...taken.entries()].filter(([, n]) => n !== 1), [], 'each webhook event accepted once');
   const retried = receiver.received.filter((r) => r.event.id === refusedHook);
   assert.equal(retried.length, 2, 'the refused webhook sent again once');
+
+  // A clean stop hands the lead on at once: the stopping leader frees the key, the waiting scheduler asks every 250 ms.
+  await third.started();
+  assert.equal(leads(third), false);
+  second.child.kill('SIGTERM');
+  const stoppedAt = Date.now();
+  const handed = await third.waitForLine((l) => l.msg === 'this node leads the scheduled work', 'taking the lead after a clean stop', 10_000);
+  const handOverMs = Date.parse(String(handed.time)) - stoppedAt;
+  assert.equal((await second.exited).code, 0, 'the leader stopped cleanly');
+  assert.ok(handOverMs < 1500, `the lead passed ${handOverMs} ms after the leader was told to stop`);
+  t.diagnostic(`after a clean stop (SIGTERM) the lead passed on in ${handOverMs} ms`);
   t.diagnostic(`webhook retried ${retried[1]!.at - retried[0]!.at} ms after its refusal, ${retried[1]!.at - killedAt} ms after the kill; test took ${Date.now() - began} ms`);
 });

@@ -77,7 +77,12 @@ export class LeaderLock {
   #schedule(ms: number): void {
     if (this.#stopped) return;
     this.#timer = setTimeout(() => {
-      this.#running = this.#tick().finally(() => (this.#running = undefined));
+      this.#running = this.#tick()
+        .catch((err: unknown) => {
+          this.#log.error({ err }, 'leader lock: a round failed');
+          this.#schedule(this.#followMs);
+        })
+        .finally(() => (this.#running = undefined));
     }, ms);
   }
 
