@@ -6,13 +6,14 @@
  * SIGKILLed: messages with `send_at`, a retry (the operator throttles its
  * first submit), a message whose validity ends while it waits for retries
  * (expired), a sent message whose receipt never comes (expired by the
- * scheduler, no_receipt), a webhook its receiver refuses once (retried), cascades whose
- * first step times out (in the leaderless gap, and after the take-over), a
- * throttled mailing started a moment ahead, a message accepted in the gap. The other
- * scheduler must take the lead within the lock's TTL (docs/deploy.md), and
- * every piece must fire exactly once: each message submitted once, each
- * webhook event accepted once, the cascade's next step started once, each
- * recipient of the mailing given one message.
+ * scheduler, no_receipt), a webhook its receiver refuses once (retried),
+ * cascades whose first step times out (in the leaderless gap, and after the
+ * take-over), a throttled mailing started a moment ahead, a message accepted
+ * in the gap. The other scheduler must take the lead within the lock's TTL
+ * (docs/deploy.md), and every piece must fire exactly once: each message
+ * submitted once, each webhook event accepted once, each cascade's next step
+ * started once, each recipient of the mailing given one message. At the end
+ * the leader stops cleanly and a third scheduler takes the lead at once.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
