@@ -119,7 +119,8 @@ export class LeaderLock {
     }
     if (!answer) this.#warn('leader lock: Redis did not answer');
     // Held by another: asked again the moment its TTL runs out, or sooner (a holder that stops frees the lock at once).
-    const ttlLeft = answer?.[1] ?? this.#followMs;
+    // (A key without a TTL, -1, is not this lock's doing: asked after followMs like any.)
+    const ttlLeft = answer !== undefined && answer[1]! > 0 ? answer[1]! : this.#followMs;
     this.#schedule(Math.min(this.#followMs, Math.max(1, ttlLeft + 1)));
   }
 
