@@ -93,7 +93,10 @@ export class LeaderLock {
       const renewed = await within(this.#redis.eval(RENEW, 1, this.#key, this.#token, this.#ttlMs) as Promise<number>, wait);
       if (this.#stopped) return;
       if (renewed === 1) this.#held(asked);
-      else if (renewed === 0) this.#lose('another node holds the lock');
+      else if (renewed === 0) {
+        this.#warned = false;
+        this.#lose('another node holds the lock');
+      }
       // No answer: tried again at the next round; the watchdog stops the work if none comes in time.
       else this.#warn('leader lock: Redis did not answer the renewal');
       this.#schedule(Math.max(0, asked + wait - Date.now()));
@@ -109,7 +112,7 @@ export class LeaderLock {
       this.#held(asked);
       this.#leader = true;
       this.#log.info({ key: this.#key }, 'this node leads the scheduled work');
-      this.#transitions = this.#transitions.then(this.#options.onAcquire).catch((err: unknown) => {
+      this.#transitions = this.#transitions.then(() => this.#options.onAcquire()).catch((err: unknown) => {
         // Leading without the work would leave it undone: what started is stopped, the lock freed, and taken again later.
         this.#log.error({ err }, 'starting the scheduled work failed; the lead is given up and tried again');
         if (this.#leader && !this.#stopped) this.#lose('starting the scheduled work failed', true);
@@ -117,7 +120,8 @@ export class LeaderLock {
       this.#schedule(Math.max(0, asked + wait - Date.now()));
       return;
     }
-    if (!answer) this.#warn('leader lock: Redis did not answer');
+    if (answer) this.#warned = false;
+    else this.#warn('leader lock: Redis did not answer');
     // Held by another: asked again the moment its TTL runs out, or sooner (a holder that stops frees the lock at once).
     // (A key without a TTL, -1, is not this lock's doing: asked after followMs like any.)
     const ttlLeft = answer !== undefined && answer[1]! > 0 ? answer[1]! : this.#followMs;
@@ -140,7 +144,7 @@ export class LeaderLock {
     this.#releasing ||= release;
     this.#log.warn({ key: this.#key, why }, 'this node no longer leads the scheduled work');
     this.#transitions = this.#transitions
-      .then(this.#options.onLose)
+      .then(() => this.#options.onLose())
       .catch((err: unknown) => this.#log.error({ err }, 'stopping the scheduled work failed'))
       .then(async () => {
         if (!release) return;
@@ -163,7 +167,7 @@ export class LeaderLock {
     clearTimeout(this.#watchdog);
     if (this.#leader) {
       this.#leader = false;
-      this.#transitions = this.#transitions.then(this.#options.onLose);
+      this.#transitions = this.#transitions.then(() => this.#options.onLose());
     }
     try {
       await this.#transitions;
