@@ -26,6 +26,14 @@ const connect = () => {
   connections.push(r);
   return r;
 };
+/** polls `check` until it holds (Redis has no event for a key's TTL) */
+const until = async (check: () => Promise<boolean>) => {
+  const deadline = Date.now() + 10_000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('the condition did not hold within 10 s');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+};
 after(async () => {
   if (why) return;
   await dropRedisPrefix(prefix);
@@ -86,19 +94,113 @@ test('the leader lock: one holder at a time; giving it up hands it on', { skip: 
   a.start();
   await first;
   b.start();
-  // b keeps trying (every 200 ms) while a renews: it must not get the lock.
+  // b keeps trying while a renews: it must not get the lock.
   const redis = connect();
   const holder = await redis.get(`${prefix}:leader`);
   await new Promise((resolve) => setTimeout(resolve, 700)); // more than one TTL: a lapsed lock would have gone to b
   assert.equal(await redis.get(`${prefix}:leader`), holder);
   assert.deepEqual(events, ['a+']);
   await a.stop();
+  const released = Date.now();
   await second;
+  // b asks every 200 ms here (a third of the TTL; 250 ms at the default TTL), not only when the TTL would run out.
+  assert.ok(Date.now() - released < 400, `b took the released lock ${Date.now() - released} ms after`);
   assert.deepEqual(events, ['a+', 'a-', 'b+']);
   assert.equal(a.leader, false);
   assert.equal(b.leader, true);
   await b.stop();
   assert.equal(await redis.get(`${prefix}:leader`), null);
+});
+
+test('the leader lock: a holder cut off from Redis stops its work before the lock lapses; the other takes it the moment it lapses, within the TTL', { skip: why ?? false, timeout: 15_000 }, async (t) => {
+  const ttlMs = 1500;
+  const key = `${prefix}:leader-cut`;
+  const events: { what: string; at: number }[] = [];
+  const waiters: { what: string; resolve: () => void }[] = [];
+  const note = (what: string) => {
+    events.push({ what, at: Date.now() });
+    for (const w of waiters.filter((w) => w.what === what)) w.resolve();
+  };
+  const seen = (what: string) => (events.some((e) => e.what === what) ? Promise.resolve() : new Promise<void>((resolve) => waiters.push({ what, resolve })));
+  // a reaches Redis through a proxy that goes silent, as in a partition (or a node that froze).
+  const proxy = await freezableRedis();
+  const cutOff = new Redis(proxy.url, { maxRetriesPerRequest: null });
+  const a = new LeaderLock(cutOff, key, log, { ttlMs, onAcquire: async () => note('a+'), onLose: async () => note('a-') });
+  const b = new LeaderLock(connect(), key, log, { ttlMs, onAcquire: async () => note('b+'), onLose: async () => note('b-') });
+  t.after(async () => {
+    cutOff.disconnect();
+    await Promise.all([a.stop(), b.stop()]);
+    await proxy.close();
+  });
+  a.start();
+  await seen('a+');
+  b.start();
+  // A renewal just went through: the key lapses a TTL after it at the latest.
+  const redis = connect();
+  await until(async () => (await redis.pttl(key)) > ttlMs - 100);
+  proxy.freeze();
+  const frozenAt = Date.now();
+  await seen('b+');
+  const took = events.find((e) => e.what === 'b+')!.at - frozenAt;
+  assert.deepEqual(events.map((e) => e.what), ['a+', 'a-', 'b+'], 'a stopped its work before b started it');
+  assert.ok(took <= ttlMs + 150, `b took the lock ${took} ms after a was cut off (TTL ${ttlMs} ms)`);
+  assert.ok(took >= ttlMs - 300, `b took the lock ${took} ms after a was cut off, before it could lapse`);
+  const stoppedAfter = events.find((e) => e.what === 'a-')!.at - frozenAt;
+  assert.ok(stoppedAfter <= ttlMs - 200, `a stopped ${stoppedAfter} ms after it was cut off, too close to the lapse`);
+});
+
+test('the leader lock: a start of the work that takes longer than the TTL does not hold up the renewals', { skip: why ?? false, timeout: 15_000 }, async (t) => {
+  const ttlMs = 600;
+  const key = `${prefix}:leader-slow`;
+  const events: string[] = [];
+  let started: () => void = () => {};
+  const starting = new Promise<void>((resolve) => (started = resolve));
+  let finish: () => void = () => {};
+  const slow = new Promise<void>((resolve) => (finish = resolve));
+  const a = new LeaderLock(connect(), key, log, { ttlMs, onAcquire: async () => {
+      events.push('a+');
+      started();
+      await slow;
+      events.push('a+ done');
+    }, onLose: async () => void events.push('a-') });
+  const b = new LeaderLock(connect(), key, log, { ttlMs, onAcquire: async () => void events.push('b+'), onLose: async () => void events.push('b-') });
+  t.after(() => Promise.all([a.stop(), b.stop()]));
+  a.start();
+  await starting;
+  b.start();
+  await new Promise((resolve) => setTimeout(resolve, 3 * ttlMs)); // three TTLs inside the start: a lock left unrenewed would be b's
+  assert.equal(a.leader, true);
+  assert.equal(b.leader, false);
+  assert.deepEqual(events, ['a+'], 'a still leads, b never did');
+  finish();
+});
+
+test('the leader lock: a start of the work that fails gives the lead up (its work stopped, the lock freed) and it is taken again', { skip: why ?? false, timeout: 15_000 }, async (t) => {
+  const key = `${prefix}:leader-fail`;
+  const events: string[] = [];
+  let led: () => void = () => {};
+  const leading = new Promise<void>((resolve) => (led = resolve));
+  let starts = 0;
+  const a = new LeaderLock(connect(), key, log, {
+    ttlMs: 1500,
+    onAcquire: async () => {
+      if (++starts === 1) {
+        events.push('a+ failed');
+        throw new Error('the database is away');
+      }
+      events.push('a+');
+      led();
+    },
+    onLose: async () => void events.push('a-'),
+  });
+  t.after(() => a.stop());
+  const began = Date.now();
+  a.start();
+  await leading;
+  assert.deepEqual(events, ['a+ failed', 'a-', 'a+']);
+  assert.equal(a.leader, true);
+  // Freed at once, not left to lapse: taken again within a few rounds of 250 ms.
+  assert.ok(Date.now() - began < 1000, `led again after ${Date.now() - began} ms`);
 });
 
 test('the queue dispatcher: an api node hands ids over in jobs of a batch, a worker node gets each once', { skip: why ?? false }, async () => {

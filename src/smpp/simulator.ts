@@ -37,6 +37,10 @@ export interface SimulatorOptions {
   /** window for the simulator's own requests (receipts, MO) per session, default 100 */
   windowSize?: number;
   random?: () => number;
+  /** a status to answer a submit to this number with instead of accepting it (a test's chosen numbers), or undefined to go on */
+  refuse?: ((destinationAddr: string) => number | undefined) | undefined;
+  /** accepted submits to this number get no receipt (a test's chosen numbers) */
+  withholdReceipt?: ((destinationAddr: string) => boolean) | undefined;
 }
 
 export interface SimulatedSubmit {
@@ -63,7 +67,7 @@ interface HeldReceipt {
 }
 
 export class SmscSimulator {
-  readonly #options: Required<Omit<SimulatorOptions, 'accounts'>> & { accounts: Record<string, string> | undefined };
+  readonly #options: Required<Omit<SimulatorOptions, 'accounts' | 'refuse' | 'withholdReceipt'>> & Pick<SimulatorOptions, 'accounts' | 'refuse' | 'withholdReceipt'>;
   readonly #server: net.Server;
   readonly #sessions = new Set<SmppSession>();
   readonly #timers = new Set<NodeJS.Timeout>();
@@ -95,6 +99,8 @@ export class SmscSimulator {
       disconnectRate: options.disconnectRate ?? 0,
       windowSize: options.windowSize ?? 100,
       random: options.random ?? Math.random,
+      refuse: options.refuse,
+      withholdReceipt: options.withholdReceipt,
     };
     this.#server = net.createServer((socket) => void this.#accept(socket));
   }
@@ -206,6 +212,8 @@ export class SmscSimulator {
       void session.close();
       return { command: 'submit_sm_resp', status: CommandStatus.ESME_RSYSERR }; // never written: the session is closed
     }
+    const chosen = o.refuse?.(request.destinationAddr);
+    if (chosen !== undefined) return this.#refuse(chosen);
     if (o.throttleRate > 0 && r() < o.throttleRate) return this.#refuse(CommandStatus.ESME_RTHROTTLED);
     if (o.temporaryErrorRate > 0 && r() < o.temporaryErrorRate) return this.#refuse([0x08, 0x14, 0x64][Math.floor(r() * 3)]!);
     if (o.permanentErrorRate > 0 && r() < o.permanentErrorRate) return this.#refuse(CommandStatus.ESME_RSUBMITFAIL);
@@ -230,7 +238,7 @@ export class SmscSimulator {
     };
     this.stats.accepted++;
     if (this.recordSubmits) this.submits.push(submit);
-    if (request.registeredDelivery & 0x03) {
+    if (request.registeredDelivery & 0x03 && !o.withholdReceipt?.(request.destinationAddr)) {
       const status: ReceiptStatus = o.undeliveredRate > 0 && r() < o.undeliveredRate ? 'undelivered' : 'delivered';
       if ((request.registeredDelivery & 0x03) === 1 || status !== 'delivered') {
         const receiptId = this.#formatId(id, 'receipt');
