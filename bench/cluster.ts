@@ -51,7 +51,9 @@ async function until(what: string, probe: () => boolean, timeoutMs = 120_000): P
 async function runLayout(layout: string): Promise<Result> {
   const sim = new SmscSimulator({ receiptDelayMs: 50 });
   const simPort = await sim.start();
-  const configFile = { connectors: [{ id: 'operator', type: 'smpp', host: '127.0.0.1', port: simPort, system_id: 'bench', password: 'bench', window: 100 }], routes: [{ connector: 'operator' }] };
+  const workers = layout === 'embedded' ? 1 : Number(layout);
+  // One bind per worker: a connector's binds are leased cluster-wide and spread over the workers (cluster/binds.ts).
+  const configFile = { connectors: [{ id: 'operator', type: 'smpp', host: '127.0.0.1', port: simPort, system_id: 'bench', password: 'bench', window: 100, binds: workers }], routes: [{ connector: 'operator' }] };
   const nodes: Node[] = [];
   let cleanup = async () => {};
   let base: string;
@@ -78,7 +80,6 @@ async function runLayout(layout: string): Promise<Result> {
       nodes.push(...rest);
       await Promise.all(rest.map((n) => n.started()));
     }
-    const workers = layout === 'embedded' ? 1 : Number(layout);
     await until('binds', () => sim.bound === workers);
     const headers = { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' };
 

@@ -170,6 +170,8 @@ export class MailingRunner {
     this.#stopped = true;
     clearTimeout(this.#timer);
     await this.#ticking;
+    // What it knew of each run (cursor, tokens) is stale once it stops: another node may lead meanwhile. A start reads it afresh.
+    this.#states.clear();
   }
 
   #busy = false;
