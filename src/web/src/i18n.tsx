@@ -230,6 +230,7 @@ const RU: Record<string, string> = {
   'Dates in the cabinet are shown in it; empty: in the account\'s ({zone})': 'Даты в кабинете показываются в нём; если не выбран — в поясе аккаунта ({zone})',
   'As the account: {zone}': 'Как у аккаунта: {zone}',
   'Your time zone is saved': 'Ваш часовой пояс сохранён',
+  'Use the account\'s time zone': 'Использовать пояс аккаунта',
   'Default region': 'Регион по умолчанию',
   'For numbers written without a country code (ISO 3166, e.g. RU)': 'Для номеров без кода страны (ISO 3166, например RU)',
   'Quiet hours for advertising': 'Тихие часы для рекламы',

@@ -8,6 +8,8 @@ import { useI18n } from '../i18n.tsx';
 import { useSession } from '../session.tsx';
 
 const ZONES = typeof Intl.supportedValuesOf === 'function' ? Intl.supportedValuesOf('timeZone') : ['UTC', 'Europe/Moscow'];
+/** The browser's zones, and the one chosen when the browser names it otherwise (Chromium lists Asia/Calcutta, not Asia/Kolkata). */
+const zonesWith = (current: string | null) => (current === null || ZONES.includes(current) ? ZONES : [current, ...ZONES]);
 
 interface Values {
   time_zone: string;
@@ -37,14 +39,21 @@ function MyTimeZone() {
         label={t('Your time zone')}
         description={t('Dates in the cabinet are shown in it; empty: in the account\'s ({zone})', { zone: session.account.time_zone })}
         placeholder={t('As the account: {zone}', { zone: session.account.time_zone })}
-        data={ZONES}
+        data={zonesWith(session.user.time_zone)}
         searchable
-        clearable
+        allowDeselect={false}
         value={session.user.time_zone}
         onChange={(zone) => save.mutate(zone)}
         disabled={save.isPending}
         name="user-time-zone"
       />
+      {session.user.time_zone !== null && (
+        <Group>
+          <Button variant="default" size="xs" onClick={() => save.mutate(null)} loading={save.isPending}>
+            {t('Use the account\'s time zone')}
+          </Button>
+        </Group>
+      )}
       {save.error && <Alert color="red">{(save.error as ApiError).message}</Alert>}
     </Stack>
   );
@@ -85,7 +94,7 @@ export function SettingsPage() {
       {account.error && <Alert color="red">{(account.error as Error).message}</Alert>}
       <form onSubmit={form.onSubmit((v) => save.mutate(v))}>
         <Stack>
-          <Select label={t('Time zone')} description={t('Dates in reports, in the cabinet for users who chose no zone of their own, and quiet hours when the recipient\'s zone is unknown')} data={ZONES} searchable disabled={!allowed} {...form.getInputProps('time_zone')} />
+          <Select label={t('Time zone')} description={t('Dates in reports, in the cabinet for users who chose no zone of their own, and quiet hours when the recipient\'s zone is unknown')} data={zonesWith(form.values.time_zone)} searchable disabled={!allowed} {...form.getInputProps('time_zone')} />
           <TextInput label={t('Default region')} description={t('For numbers written without a country code (ISO 3166, e.g. RU)')} maxLength={2} disabled={!allowed} {...form.getInputProps('default_region')} name="default-region" />
           <Switch label={t('Quiet hours for advertising')} disabled={!allowed} {...form.getInputProps('quiet', { type: 'checkbox' })} />
           {form.values.quiet && (
