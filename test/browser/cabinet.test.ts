@@ -811,13 +811,26 @@ describe('the cabinet in Chromium', { skip: browserMissing() }, () => {
     });
   }
 
-  test('the cabinet switches to Russian and stays Russian after a reload', async () => {
+  test('the cabinet switches to Russian and stays Russian after a reload and in another browser of the same user', async () => {
     const { context, page } = await signIn(emails.owner);
     await page.getByText('RU', { exact: true }).click();
     await page.getByRole('heading', { name: 'Обзор' }).waitFor();
     await page.reload();
     await page.getByRole('link', { name: 'История' }).waitFor();
     await page.screenshot({ path: path.join(ARTIFACTS, 'dashboard-ru.png'), fullPage: true });
+    // The choice is kept on the user: another browser (English, nothing stored) signs in to the Russian cabinet.
+    assert.equal((await new UsersRepository(t.gateway.database.db).findByEmail(emails.owner))?.language, 'ru');
+    const elsewhere = await browser.newContext({ viewport: { width: 1366, height: 820 }, locale: 'en-GB' });
+    const other = await elsewhere.newPage();
+    await other.goto(base + '/');
+    await other.getByLabel('Email').fill(emails.owner);
+    await other.locator('input[type=password]').fill(PASSWORD);
+    await other.getByRole('button', { name: 'Sign in' }).click();
+    await other.getByRole('heading', { name: 'Обзор' }).waitFor();
+    await elsewhere.close();
+    await Promise.all([page.waitForResponse((r) => r.url().endsWith('/v1/session') && r.request().method() === 'PATCH' && r.ok()), page.getByText('EN', { exact: true }).click()]);
+    await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
+    assert.equal((await new UsersRepository(t.gateway.database.db).findByEmail(emails.owner))?.language, 'en');
     await context.close();
   });
 });
