@@ -547,6 +547,11 @@ describe('the cabinet in Chromium', { skip: browserMissing() }, () => {
       assert.equal(edited.definition.base_url, 'http://127.0.0.1:9/smsc');
       assert.deepEqual(edited.definition.default_error, { reason: 'operator_unavailable', permanent: true });
       assert.deepEqual(edited.secrets_set.sort(), ['secrets.login', 'secrets.password']);
+      // The page as one opens it (no dialog closing, no notices, scrolled to the top) for docs/cabinet.md.
+      await page.reload();
+      await page.getByTestId('modules-table').locator('tr', { hasText: 'sms' }).first().waitFor();
+      await page.getByTestId('routes-table').locator('tr', { hasText: routeId }).waitFor();
+      await page.locator('tr', { hasText: 'aggregator' }).first().waitFor();
       await page.screenshot({ path: path.join(ARTIFACTS, 'connectors.png'), fullPage: true });
       await context.close();
     } finally {
