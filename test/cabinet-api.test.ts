@@ -313,6 +313,45 @@ for (const { name, skip } of await dialects()) {
       const owner = await signIn(t, await makeUser(t, 'owner'));
       assert.equal((await owner.call('PATCH', '/v1/session', { account_id: other.accountId })).json.error.code, 'forbidden');
     });
+
+    test('a user sets their own time zone and language; an unknown zone is refused naming the field; other users keep theirs', async () => {
+      const viewer = await signIn(t, await makeUser(t, 'viewer'));
+      const colleague = await signIn(t, await makeUser(t, 'owner'));
+      const fresh = (await viewer.call('GET', '/v1/session')).json;
+      assert.equal(fresh.user.time_zone, null);
+      assert.equal(fresh.user.language, null);
+
+      const set = await viewer.call('PATCH', '/v1/session', { user: { time_zone: 'Asia/Novosibirsk', language: 'ru' } });
+      assert.equal(set.status, 200, JSON.stringify(set.json));
+      assert.equal(set.json.user.time_zone, 'Asia/Novosibirsk');
+      assert.equal(set.json.user.language, 'ru');
+      assert.equal(set.json.account.id, t.accountId);
+      const me = (await viewer.call('GET', '/v1/session')).json;
+      assert.equal(me.user.time_zone, 'Asia/Novosibirsk');
+      assert.equal(me.user.language, 'ru');
+      assert.notEqual(me.account.time_zone, 'Asia/Novosibirsk', 'the account keeps its own zone');
+
+      // the preference is the user's: a new session of theirs has it, the colleague's does not
+      const again = (await (await signIn(t, fresh.user.email)).call('GET', '/v1/session')).json;
+      assert.equal(again.user.time_zone, 'Asia/Novosibirsk');
+      const theirs = (await colleague.call('GET', '/v1/session')).json;
+      assert.equal(theirs.user.time_zone, null);
+      assert.equal(theirs.user.language, null);
+
+      const bad = await viewer.call('PATCH', '/v1/session', { user: { time_zone: 'Mars/Olympus_Mons' } });
+      assert.equal(bad.status, 422);
+      assert.equal(bad.json.error.code, 'invalid_setting');
+      assert.deepEqual(bad.json.error.details.map((d: { field: string }) => d.field), ['user.time_zone']);
+      assert.equal((await viewer.call('PATCH', '/v1/session', { user: { language: 'de' } })).status, 400);
+      assert.equal((await viewer.call('GET', '/v1/session')).json.user.time_zone, 'Asia/Novosibirsk', 'a refused change changes nothing');
+
+      // only the field given changes; null goes back to the account's zone
+      const cleared = await viewer.call('PATCH', '/v1/session', { user: { time_zone: null } });
+      assert.equal(cleared.json.user.time_zone, null);
+      assert.equal(cleared.json.user.language, 'ru');
+      // an API key has no user to change
+      assert.equal((await keyCaller(t, t.apiKey).call('PATCH', '/v1/session', { user: { time_zone: 'UTC' } })).json.error.code, 'forbidden');
+    });
   });
 }
 

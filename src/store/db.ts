@@ -31,6 +31,7 @@ import * as mailingCascade from './migrations/027-mailing-cascade.ts';
 import * as apiKeyProjects from './migrations/030-api-key-projects.ts';
 import * as mailingCancel from './migrations/031-mailing-cancel.ts';
 import * as moduleSwitches from './migrations/032-module-switches.ts';
+import * as userPreferences from './migrations/033-user-preferences.ts';
 import type { DB } from './schema.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -84,6 +85,7 @@ const migrations: Record<string, Migration> = {
   '030-api-key-projects': apiKeyProjects,
   '031-mailing-cancel': mailingCancel,
   '032-module-switches': moduleSwitches,
+  '033-user-preferences': userPreferences,
 };
 
 // bigint columns hold epoch milliseconds, well inside Number's exact range.

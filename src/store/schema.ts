@@ -40,6 +40,10 @@ export interface UsersTable {
   locked_until: number | null;
   disabled_at: number | null;
   password_changed_at: number | null;
+  /** IANA zone the cabinet shows this user's dates in; null: the account's (migration 033) */
+  time_zone: string | null;
+  /** `ru` or `en`; null: the browser's (migration 033) */
+  language: string | null;
 }
 
 /** Cabinet sessions, found by the SHA-256 of the cookie's token (migration 013). */

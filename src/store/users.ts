@@ -41,6 +41,8 @@ export class UsersRepository {
       locked_until: null,
       disabled_at: null,
       password_changed_at: now,
+      time_zone: null,
+      language: null,
     };
     await this.#db.insertInto('users').values(row).execute();
     return row;
@@ -95,6 +97,17 @@ export class UsersRepository {
     q = accountId === null ? q.where('account_id', 'is', null) : q.where('account_id', '=', accountId);
     const result = await q.executeTakeFirst();
     return Number(result.numUpdatedRows) > 0;
+  }
+
+  /** The user's own preferences (null: back to the default); only the fields given change. */
+  async setPreferences(accountId: string | null, userId: string, patch: { timeZone?: string | null; language?: string | null }): Promise<UserRow | undefined> {
+    const set = { ...(patch.timeZone === undefined ? {} : { time_zone: patch.timeZone }), ...(patch.language === undefined ? {} : { language: patch.language }) };
+    if (Object.keys(set).length > 0) {
+      let q = this.#db.updateTable('users').set(set).where('id', '=', userId);
+      q = accountId === null ? q.where('account_id', 'is', null) : q.where('account_id', '=', accountId);
+      await q.execute();
+    }
+    return this.get(accountId, userId);
   }
 
   async update(accountId: string | null, userId: string, patch: { role?: UserRole; disabledAt?: number | null }): Promise<UserRow | undefined> {

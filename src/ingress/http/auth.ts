@@ -19,7 +19,7 @@ export interface AuthContext {
   /** the project an API key is bound to (its messages take its code and may name no other); absent: any project */
   projectId?: string;
   /** set when the caller signed in to the cabinet */
-  session?: { id: string; userId: string; email: string; csrfToken: string };
+  session?: { id: string; userId: string; email: string; csrfToken: string; timeZone: string | null; language: string | null };
 }
 
 declare module 'fastify' {
@@ -122,7 +122,7 @@ export class Authenticator implements AccountCache {
       keyId: user.id,
       role: isPlatformRole(principal) ? 'admin' : 'account',
       principal,
-      session: { id: session.id, userId: user.id, email: user.email, csrfToken },
+      session: { id: session.id, userId: user.id, email: user.email, csrfToken, timeZone: user.time_zone, language: user.language },
     };
   }
 

@@ -44,7 +44,8 @@ export interface Session {
   kind: 'cookie' | 'api_key';
   id: string | null;
   role: Role;
-  user: { id: string; email: string } | null;
+  /** `time_zone`, `language`: the user's own choice, null when they made none */
+  user: { id: string; email: string; time_zone: string | null; language: 'ru' | 'en' | null } | null;
   account: { id: string; name: string; time_zone: string };
   csrf_token: string | null;
 }

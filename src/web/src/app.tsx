@@ -23,13 +23,22 @@ import { WebhooksPage } from './pages/webhooks.tsx';
 import { PasswordModal } from './password.tsx';
 import { SessionContext } from './session.tsx';
 
-export function LanguageSwitch() {
+/** RU/EN; signed in, the choice is also kept on the user (PATCH /v1/session), for every browser of theirs. */
+export function LanguageSwitch({ signedIn = false }: { signedIn?: boolean }) {
   const { lang, setLang } = useI18n();
+  const client = useQueryClient();
+  const keep = useMutation({
+    mutationFn: (language: Lang) => api<Session>('PATCH', '/v1/session', { user: { language } }),
+    onSuccess: (session) => client.setQueryData(['session'], session),
+  });
   return (
     <SegmentedControl
       size="xs"
       value={lang}
-      onChange={(v) => setLang(v as Lang)}
+      onChange={(v) => {
+        setLang(v as Lang);
+        if (signedIn) keep.mutate(v as Lang);
+      }}
       data={[
         { value: 'ru', label: 'RU' },
         { value: 'en', label: 'EN' },
@@ -41,10 +50,16 @@ export function LanguageSwitch() {
 
 export function App() {
   const session = useQuery({ queryKey: ['session'], queryFn: () => api<Session>('GET', '/v1/session') });
-  const { setTimeZone } = useI18n();
+  const { lang, setLang, setTimeZone } = useI18n();
   useEffect(() => setCsrfToken(session.data?.csrf_token ?? null), [session.data]);
-  // Dates are shown in the account's time zone (Settings), the one its quiet hours and reports speak.
-  useEffect(() => setTimeZone(session.data?.account.time_zone ?? null), [session.data, setTimeZone]);
+  // Dates are shown in the user's own time zone (Settings), else the account's, the one its quiet hours and reports speak.
+  useEffect(() => setTimeZone(session.data?.user?.time_zone ?? session.data?.account.time_zone ?? null), [session.data, setTimeZone]);
+  // The language the user chose follows them to every browser.
+  const userLang = session.data?.user?.language ?? null;
+  useEffect(() => {
+    if (userLang && userLang !== lang) setLang(userLang);
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [userLang]);
   if (session.isPending) {
     return (
       <Center h="100vh">
@@ -104,7 +119,7 @@ function Shell({ session }: { session: Session }) {
             </Text>
           </Group>
           <Group>
-            <LanguageSwitch />
+            <LanguageSwitch signedIn={session.user !== null} />
             <Text size="sm" data-testid="user-email">
               {session.user?.email}
             </Text>

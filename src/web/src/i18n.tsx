@@ -222,7 +222,15 @@ const RU: Record<string, string> = {
   'Settings saved': 'Настройки сохранены',
   'Only an owner changes the account settings.': 'Настройки аккаунта меняет только владелец.',
   'Time zone': 'Часовой пояс',
-  'Dates in the cabinet and reports, and quiet hours when the recipient\'s zone is unknown': 'Даты в кабинете и отчётах, а также тихие часы, когда пояс получателя неизвестен',
+  'Dates in reports, in the cabinet for users who chose no zone of their own, and quiet hours when the recipient\'s zone is unknown':
+    'Даты в отчётах, в кабинете у пользователей, не выбравших свой пояс, а также тихие часы, когда пояс получателя неизвестен',
+  'For you': 'Для вас',
+  'For the account': 'Для аккаунта',
+  'Your time zone': 'Ваш часовой пояс',
+  'Dates in the cabinet are shown in it; empty: in the account\'s ({zone})': 'Даты в кабинете показываются в нём; если не выбран — в поясе аккаунта ({zone})',
+  'As the account: {zone}': 'Как у аккаунта: {zone}',
+  'Your time zone is saved': 'Ваш часовой пояс сохранён',
+  'Use the account\'s time zone': 'Использовать пояс аккаунта',
   'Default region': 'Регион по умолчанию',
   'For numbers written without a country code (ISO 3166, e.g. RU)': 'Для номеров без кода страны (ISO 3166, например RU)',
   'Quiet hours for advertising': 'Тихие часы для рекламы',
@@ -282,10 +290,10 @@ interface I18n {
   lang: Lang;
   setLang(lang: Lang): void;
   t(phrase: string, values?: Record<string, string | number>): string;
-  /** the time zone dates are shown in: the account's (settings), else the browser's */
+  /** the time zone dates are shown in: the user's own, else the account's (settings), else the browser's */
   timeZone: string;
   setTimeZone(zone: string | null): void;
-  /** a date-time in the account's time zone and the user's language */
+  /** a date-time in that time zone and the user's language */
   dateTime(iso: string | null | undefined): string;
   /** a short time of day (charts) */
   time(iso: string): string;

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
+import { isValidTimeZone } from '../../../domain/quiet-hours.ts';
 import { ApiError } from '../../../errors.ts';
 import { verifyPassword, type AccountsRepository } from '../../../store/accounts.ts';
 import type { AuditRepository } from '../../../store/audit.ts';
@@ -10,6 +11,7 @@ import { ErrorSchema } from '../schemas.ts';
 import { audit } from './audit.ts';
 
 const Role = Type.Enum(['administrator', 'staff', 'owner', 'manager', 'viewer']);
+const Language = Type.Enum(['ru', 'en']);
 const Password = Type.String({ minLength: 1, maxLength: 1024 });
 export const MIN_PASSWORD_LENGTH = 10;
 
@@ -19,7 +21,15 @@ const SessionSchema = Type.Object(
     kind: Type.Enum(['cookie', 'api_key'], { description: '`cookie`: signed in to the cabinet; `api_key`: a program' }),
     id: Type.Union([Type.String(), Type.Null()]),
     role: Role,
-    user: Type.Union([Type.Object({ id: Type.String(), email: Type.String() }), Type.Null()]),
+    user: Type.Union([
+      Type.Object({
+        id: Type.String(),
+        email: Type.String(),
+        time_zone: Type.Union([Type.String(), Type.Null()], { description: 'the IANA zone the cabinet shows your dates in; null: the account\'s' }),
+        language: Type.Union([Language, Type.Null()], { description: 'the cabinet\'s language for you; null: the browser\'s' }),
+      }),
+      Type.Null(),
+    ]),
     account: Type.Object({ id: Type.String(), name: Type.String(), time_zone: Type.String() }),
     csrf_token: Type.Union([Type.String(), Type.Null()], { description: 'send it in `X-CSRF-Token` with every signed-in request that changes something' }),
   },
@@ -31,7 +41,7 @@ const SessionSchema = Type.Object(
         kind: 'cookie',
         id: 'ses_01KAT0SESSION00000000000000',
         role: 'owner',
-        user: { id: 'usr_01KAT0USER000000000000000', email: 'owner@example.com' },
+        user: { id: 'usr_01KAT0USER000000000000000', email: 'owner@example.com', time_zone: 'Asia/Novosibirsk', language: 'ru' },
         account: { id: 'acc_01KAT0DEMO00000000000000000', name: 'Demo', time_zone: 'Europe/Moscow' },
         csrf_token: 'mXb2C1t7oJ0cV5-8X0bb9Q6y2oLq1pZ1kK0x3rQy0aE',
       },
@@ -124,7 +134,7 @@ export function sessionsRoutes(deps: SessionDeps): FastifyPluginAsyncTypebox {
           kind: 'cookie' as const,
           id: session.id,
           role: user.role as 'owner',
-          user: { id: user.id, email: user.email },
+          user: { id: user.id, email: user.email, time_zone: user.time_zone, language: user.language as 'ru' | null },
           account: { id: account.id, name: account.name, time_zone: account.time_zone },
           csrf_token: csrfTokenFor(token),
         });
@@ -141,7 +151,7 @@ export function sessionsRoutes(deps: SessionDeps): FastifyPluginAsyncTypebox {
           kind: auth.session ? ('cookie' as const) : ('api_key' as const),
           id: auth.session?.id ?? null,
           role: auth.principal,
-          user: auth.session ? { id: auth.session.userId, email: auth.session.email } : null,
+          user: auth.session ? { id: auth.session.userId, email: auth.session.email, time_zone: auth.session.timeZone, language: auth.session.language as 'ru' | null } : null,
           account: { id: auth.account.id, name: auth.account.name, time_zone: auth.account.time_zone },
           csrf_token: auth.session?.csrfToken ?? null,
         };
@@ -187,28 +197,59 @@ export function sessionsRoutes(deps: SessionDeps): FastifyPluginAsyncTypebox {
       '/v1/session',
       {
         schema: {
-          summary: 'Act in another account',
-          description: 'For platform administrators and staff: the session acts in this account from now on.',
+          summary: 'Your preferences, or act in another account',
+          description:
+            'Only the fields given change. `user.time_zone` (an IANA zone, or null for the account\'s) and `user.language` (`ru`, `en`, or null for the browser\'s) are kept on your user, for every session of yours; any signed-in user sets their own. `account_id` is for platform administrators and staff: the session acts in that account from now on.',
           tags: ['sessions'],
-          body: Type.Object({ account_id: Type.String() }, { additionalProperties: false }),
-          response: { 200: SessionSchema, 401: ErrorSchema, 403: ErrorSchema, 422: ErrorSchema },
+          body: Type.Object(
+            {
+              account_id: Type.Optional(Type.String()),
+              user: Type.Optional(
+                Type.Object(
+                  { time_zone: Type.Optional(Type.Union([Type.String({ minLength: 1, maxLength: 64 }), Type.Null()])), language: Type.Optional(Type.Union([Language, Type.Null()])) },
+                  { additionalProperties: false },
+                ),
+              ),
+            },
+            { additionalProperties: false, examples: [{ user: { time_zone: 'Asia/Novosibirsk', language: 'ru' } }] },
+          ),
+          response: { 200: SessionSchema, 400: ErrorSchema, 401: ErrorSchema, 403: ErrorSchema, 422: ErrorSchema },
         },
       },
       async (request) => {
         const auth = requireAuth(request);
-        if (!auth.session || !isPlatformRole(auth.principal)) throw new ApiError('forbidden', 'only a signed-in platform administrator or staff member may switch accounts');
-        const account = await deps.accounts.getAccount(request.body.account_id);
-        if (!account) throw new ApiError('unknown_account', `no account ${request.body.account_id}`, [{ field: 'account_id', issue: 'unknown' }]);
-        await deps.sessions.switchAccount(auth.session.id, account.id);
-        await audit(deps.audit, request, { ...auth, account }, 'session.switch_account', account.id);
+        const session = auth.session;
+        const { account_id: accountId, user: prefs } = request.body;
+        if (!session) throw new ApiError('forbidden', 'an API key has no user or session to change; sign in to the cabinet');
+        if (accountId !== undefined && !isPlatformRole(auth.principal)) throw new ApiError('forbidden', 'only a signed-in platform administrator or staff member may switch accounts');
+        if (prefs?.time_zone != null && !isValidTimeZone(prefs.time_zone)) {
+          throw new ApiError('invalid_setting', `${prefs.time_zone} is not an IANA time zone (like Europe/Moscow)`, [{ field: 'user.time_zone', issue: `${prefs.time_zone} is not an IANA time zone` }]);
+        }
+        let account = auth.account;
+        if (accountId !== undefined) {
+          const found = await deps.accounts.getAccount(accountId);
+          if (!found) throw new ApiError('unknown_account', `no account ${accountId}`, [{ field: 'account_id', issue: 'unknown' }]);
+          account = found;
+        }
+        let { timeZone, language } = session;
+        if (prefs !== undefined) {
+          const me = await deps.users.findById(session.userId);
+          const updated = me && (await deps.users.setPreferences(me.account_id, me.id, { ...(prefs.time_zone === undefined ? {} : { timeZone: prefs.time_zone }), ...(prefs.language === undefined ? {} : { language: prefs.language }) }));
+          if (!updated) throw new ApiError('unauthorized', 'the session has ended; sign in again');
+          ({ time_zone: timeZone, language } = updated);
+        }
+        if (accountId !== undefined) {
+          await deps.sessions.switchAccount(session.id, account.id);
+          await audit(deps.audit, request, { ...auth, account }, 'session.switch_account', account.id);
+        }
         return {
           object: 'session' as const,
           kind: 'cookie' as const,
-          id: auth.session.id,
+          id: session.id,
           role: auth.principal,
-          user: { id: auth.session.userId, email: auth.session.email },
+          user: { id: session.userId, email: session.email, time_zone: timeZone, language: language as 'ru' | null },
           account: { id: account.id, name: account.name, time_zone: account.time_zone },
-          csrf_token: auth.session.csrfToken,
+          csrf_token: session.csrfToken,
         };
       },
     );

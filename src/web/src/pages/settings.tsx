@@ -3,11 +3,13 @@ import { useForm } from '@mantine/form';
 import { notifications } from '@mantine/notifications';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useEffect } from 'react';
-import { api, ApiError, type Account } from '../api.ts';
+import { api, ApiError, type Account, type Session } from '../api.ts';
 import { useI18n } from '../i18n.tsx';
 import { useSession } from '../session.tsx';
 
 const ZONES = typeof Intl.supportedValuesOf === 'function' ? Intl.supportedValuesOf('timeZone') : ['UTC', 'Europe/Moscow'];
+/** The browser's zones, and the one chosen when the browser names it otherwise (Chromium lists Asia/Calcutta, not Asia/Kolkata). */
+const zonesWith = (current: string | null) => (current === null || ZONES.includes(current) ? ZONES : [current, ...ZONES]);
 
 interface Values {
   time_zone: string;
@@ -15,6 +17,46 @@ interface Values {
   quiet: boolean;
   quiet_start: string;
   quiet_end: string;
+}
+
+/** The user's own time zone: dates in the cabinet are shown in it; cleared, in the account's. */
+function MyTimeZone() {
+  const { t } = useI18n();
+  const session = useSession();
+  const client = useQueryClient();
+  const save = useMutation({
+    mutationFn: (zone: string | null) => api<Session>('PATCH', '/v1/session', { user: { time_zone: zone } }),
+    onSuccess: (next) => {
+      client.setQueryData(['session'], next);
+      notifications.show({ color: 'green', message: t('Your time zone is saved') });
+    },
+  });
+  if (!session.user) return null;
+  return (
+    <Stack gap="xs">
+      <Title order={4}>{t('For you')}</Title>
+      <Select
+        label={t('Your time zone')}
+        description={t('Dates in the cabinet are shown in it; empty: in the account\'s ({zone})', { zone: session.account.time_zone })}
+        placeholder={t('As the account: {zone}', { zone: session.account.time_zone })}
+        data={zonesWith(session.user.time_zone)}
+        searchable
+        allowDeselect={false}
+        value={session.user.time_zone}
+        onChange={(zone) => save.mutate(zone)}
+        disabled={save.isPending}
+        name="user-time-zone"
+      />
+      {session.user.time_zone !== null && (
+        <Group>
+          <Button variant="default" size="xs" onClick={() => save.mutate(null)} loading={save.isPending}>
+            {t('Use the account\'s time zone')}
+          </Button>
+        </Group>
+      )}
+      {save.error && <Alert color="red">{(save.error as ApiError).message}</Alert>}
+    </Stack>
+  );
 }
 
 /** The account's settings: time zone (dates, quiet hours, "today"), default region of numbers, quiet hours for advertising. */
@@ -46,11 +88,13 @@ export function SettingsPage() {
   return (
     <Stack maw={560}>
       <Title order={2}>{t('Settings')}</Title>
+      <MyTimeZone />
+      <Title order={4}>{t('For the account')}</Title>
       {!allowed && <Alert color="gray">{t('Only an owner changes the account settings.')}</Alert>}
       {account.error && <Alert color="red">{(account.error as Error).message}</Alert>}
       <form onSubmit={form.onSubmit((v) => save.mutate(v))}>
         <Stack>
-          <Select label={t('Time zone')} description={t('Dates in the cabinet and reports, and quiet hours when the recipient\'s zone is unknown')} data={ZONES} searchable disabled={!allowed} {...form.getInputProps('time_zone')} />
+          <Select label={t('Time zone')} description={t('Dates in reports, in the cabinet for users who chose no zone of their own, and quiet hours when the recipient\'s zone is unknown')} data={zonesWith(form.values.time_zone)} searchable disabled={!allowed} {...form.getInputProps('time_zone')} />
           <TextInput label={t('Default region')} description={t('For numbers written without a country code (ISO 3166, e.g. RU)')} maxLength={2} disabled={!allowed} {...form.getInputProps('default_region')} name="default-region" />
           <Switch label={t('Quiet hours for advertising')} disabled={!allowed} {...form.getInputProps('quiet', { type: 'checkbox' })} />
           {form.values.quiet && (
