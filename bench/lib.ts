@@ -246,8 +246,6 @@ export async function startServer(options: StartOptions): Promise<Server> {
     DEPESHA_RATE_LIMIT_PER_SECOND: '1000000',
     // The SMPP server would take port 2775; benches that use it turn it on with a port of their own.
     SMPP_ENABLED: 'false',
-    // As `npm start` runs it.
-    MALLOC_ARENA_MAX: '2',
     ...(pgDb ? { DATABASE_URL: pgDb.url } : {}),
     ...(common.sqliteSync ? { DEPESHA_SQLITE_SYNCHRONOUS: common.sqliteSync } : {}),
     ...(nodeOptions.length > 0 ? { NODE_OPTIONS: nodeOptions.join(' ') } : {}),
