@@ -12,7 +12,8 @@ import { THREAD_HEAP_LIMITS } from '../threads.ts';
 
 export type ToDelivery =
   | { type: 'enqueue'; ids: string[] }
-  | { type: 'accept'; id: number; job: AcceptJob }
+  /** the accepts of one event-loop turn, in one post */
+  | { type: 'accept'; items: { id: number; job: AcceptJob }[] }
   | { type: 'reload'; id: number }
   | { type: 'cancel'; id: number; accountId: string; messageId: string }
   | { type: 'cancelMailing'; id: number; accountId: string; mailingId: string }
@@ -26,7 +27,8 @@ export type FromDelivery =
   | { type: 'reloaded'; id: number; error?: string }
   | { type: 'cancelled'; id: number; result?: CancelResult; error?: string }
   | { type: 'mailingCancelled'; id: number; stopped?: number; error?: string }
-  | { type: 'accepted'; id: number; error?: string; code?: string | undefined }
+  /** the answers to accepts settled in one turn of the thread, in one post */
+  | { type: 'accepted'; results: { id: number; error?: string; code?: string | undefined }[] }
   | { type: 'callbackReply'; id: number; reply?: CallbackReply; error?: string };
 
 /**
@@ -59,12 +61,14 @@ export async function startDeliveryThread(config: Config, bus: EventBus, log: Lo
           resolve();
         }
         else if (message.type === 'accepted') {
-          const waiter = waiting.get(message.id);
-          waiting.delete(message.id);
-          if (message.error === undefined) waiter?.resolve();
-          // An API error (insufficient_balance from the reserve) crosses the thread as its code and message.
-          else if (message.code !== undefined && message.code in API_ERRORS) waiter?.reject(new ApiError(message.code as ApiErrorCode, message.error));
-          else waiter?.reject(Object.assign(new Error(message.error), message.code === undefined ? {} : { code: message.code }));
+          for (const result of message.results) {
+            const waiter = waiting.get(result.id);
+            waiting.delete(result.id);
+            if (result.error === undefined) waiter?.resolve();
+            // An API error (insufficient_balance from the reserve) crosses the thread as its code and message.
+            else if (result.code !== undefined && result.code in API_ERRORS) waiter?.reject(new ApiError(result.code as ApiErrorCode, result.error));
+            else waiter?.reject(Object.assign(new Error(result.error), result.code === undefined ? {} : { code: result.code }));
+          }
         } else if (message.type === 'status') {
           depth = message.depth;
           bus.publishStatus(message.changes);
@@ -109,6 +113,19 @@ export async function startDeliveryThread(config: Config, bus: EventBus, log: Lo
     });
   await spawn();
 
+  /** accepts of this turn, posted together once it ends (one post, not one per request) */
+  let outgoing: { id: number; job: AcceptJob }[] = [];
+  const postAccepts = () => {
+    const items = outgoing;
+    outgoing = [];
+    if (alive) worker.postMessage({ type: 'accept', items } satisfies ToDelivery);
+    else for (const { id } of items) {
+      // The thread died since they were queued: its exit already failed the others; these were never posted.
+      waiting.get(id)?.reject(Object.assign(new Error('the delivery thread is not running'), { code: 'EPIPE' }));
+      waiting.delete(id);
+    }
+  };
+
   return {
     accept(job) {
       // EPIPE makes the HTTP layer answer 503 service_unavailable: retry later, nothing was stored.
@@ -116,7 +133,8 @@ export async function startDeliveryThread(config: Config, bus: EventBus, log: Lo
       const id = nextRequestId++;
       return new Promise<void>((resolve, reject) => {
         waiting.set(id, { resolve: () => resolve(), reject });
-        worker.postMessage({ type: 'accept', id, job } satisfies ToDelivery);
+        if (outgoing.length === 0) setImmediate(postAccepts);
+        outgoing.push({ id, job });
       });
     },
     reload() {

@@ -47,19 +47,31 @@ bus.onStatus((changes) => {
   if (committed.length === 0) setImmediate(postStatus);
   for (const c of changes) committed.push(c);
 });
+// The answers to the accepts of one commit settle together: one post per turn carries them all.
+let answers: Extract<FromDelivery, { type: 'accepted' }>['results'] = [];
+const answer = (result: (typeof answers)[number]) => {
+  if (answers.length === 0) setImmediate(() => {
+    const results = answers;
+    answers = [];
+    post({ type: 'accepted', results });
+  });
+  answers.push(result);
+};
 const delivery = await startDelivery(database.db, database.dialect, config, bus, log, { pollMs });
 started = delivery;
 
 port.on('message', (message: ToDelivery) => {
   if (message.type === 'enqueue') delivery.enqueue(message.ids);
   else if (message.type === 'accept') {
-    delivery.accept(message.job).then(
-      () => post({ type: 'accepted', id: message.id }),
-      (err: unknown) => {
-        if (!(err instanceof ApiError)) log.error({ err }, 'storing accepted messages failed');
-        post({ type: 'accepted', id: message.id, error: err instanceof Error ? err.message : String(err), code: (err as { code?: unknown }).code === undefined ? undefined : String((err as { code?: unknown }).code) });
-      },
-    );
+    for (const { id, job } of message.items) {
+      delivery.accept(job).then(
+        () => answer({ id }),
+        (err: unknown) => {
+          if (!(err instanceof ApiError)) log.error({ err }, 'storing accepted messages failed');
+          answer({ id, error: err instanceof Error ? err.message : String(err), code: (err as { code?: unknown }).code === undefined ? undefined : String((err as { code?: unknown }).code) });
+        },
+      );
+    }
   }
   else if (message.type === 'reload') {
     delivery.reload().then(
