@@ -7,19 +7,8 @@
  * ledger is in test/mailings-cascade.test.ts.)
  */
 import assert from 'node:assert/strict';
-import { setTimeout as delay } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
-import { dialects, startTestGateway, type TestGateway } from './helpers.ts';
-
-async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await delay(20);
-  }
-}
+import { dialects, startTestGateway, type TestGateway, until } from './helpers.ts';
 
 const phone = (i: number) => `+7916${String(20_000_000 + i).slice(1)}`;
 

@@ -10,21 +10,10 @@
  * endpoint, never reported on (the step can only time out). SMS is the sandbox.
  */
 import assert from 'node:assert/strict';
-import { setTimeout as delay } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { FakeTelegramBot } from './fakes/messengers.ts';
 import { FakeSmtpRelay } from './fakes/smtp.ts';
-import { dialects, startTestGateway, type TestGateway } from './helpers.ts';
-
-async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await delay(20);
-  }
-}
+import { dialects, startTestGateway, type TestGateway, until } from './helpers.ts';
 
 const FINAL = ['delivered', 'read', 'undelivered', 'failed', 'rejected', 'expired', 'cancelled'];
 

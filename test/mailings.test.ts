@@ -13,21 +13,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { DatabaseSync } from 'node:sqlite';
-import { setTimeout as delay } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
-import { dialects, startTestGateway, type TestGateway, freePort } from './helpers.ts';
+import { dialects, startTestGateway, type TestGateway, freePort, until } from './helpers.ts';
 
 /** Resolves once `check` returns a value that is not undefined; the condition is looked at every 20 ms until the deadline. */
-async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await delay(20);
-  }
-}
-
 const phone = (i: number) => `+7916${String(10_000_000 + i).slice(1)}`;
 
 for (const dialect of await dialects()) {

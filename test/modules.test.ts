@@ -12,7 +12,6 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { sql } from 'kysely';
 import { startGateway, type Gateway } from '../src/gateway.ts';
@@ -21,22 +20,12 @@ import { CommandStatus } from '../src/smpp/pdu.ts';
 import { bindClient, SmppBindError } from '../src/smpp/session.ts';
 import { MODULES_TTL_MS } from '../src/store/modules.ts';
 import { UsersRepository, type UserRole } from '../src/store/users.ts';
-import { dialects, startTestGateway, type TestGateway } from './helpers.ts';
+import { dialects, startTestGateway, type TestGateway, until } from './helpers.ts';
 
 type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 const PASSWORD = 'correct horse battery';
 
 /** Resolves once `check` returns a value that is not undefined, looked at every 20 ms until the deadline. */
-async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await delay(20);
-  }
-}
-
 for (const { name, skip } of await dialects()) {
   describe(`platform modules (${name})`, { skip }, () => {
     let t: TestGateway;
