@@ -316,13 +316,40 @@ describe('the cabinet in Chromium', { skip: browserMissing() }, () => {
     await page.getByLabel('URL').fill(url);
     await page.getByRole('button', { name: 'Create webhook' }).click();
     await page.getByRole('dialog').getByRole('button', { name: 'Done' }).click();
-    const sent = await fetch(base + '/v1/messages', { method: 'POST', headers: { authorization: `Bearer ${t.apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ to: '+79161234567', text: 'hooked' }) });
-    assert.equal(sent.status, 202);
-    await page.locator('tr', { hasText: url }).click();
-    // Messages of the tests before may be delivered to it too: any delivered one will do.
-    await page.getByTestId('deliveries-table').locator('tr', { hasText: 'message.delivered' }).first().waitFor({ timeout: 20_000 });
-    assert.ok(received >= 1);
-    await page.screenshot({ path: path.join(ARTIFACTS, 'webhooks.png'), fullPage: true });
+    // This message is priced (and paid for), so its page has a price to show; later tests send free again.
+    const admin = (method: string, url: string, body: unknown) => fetch(base + url, { method, headers: { authorization: `Bearer ${t.apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    assert.equal((await admin('PUT', '/v1/prices', { account_id: t.accountId, channel: 'sms', price: '1.00' })).status, 200);
+    try {
+      assert.equal((await admin('POST', '/v1/balance/entries', { account_id: t.accountId, kind: 'top_up', amount: '10.00' })).status, 201);
+      const sent = await admin('POST', '/v1/messages', { to: '+79161234567', text: 'hooked' });
+      assert.equal(sent.status, 202);
+      const hookedId = ((await sent.json()) as { id: string }).id;
+      await page.locator('tr', { hasText: url }).click();
+      // Messages of the tests before may be delivered to it too: any delivered one will do.
+      await page.getByTestId('deliveries-table').locator('tr', { hasText: 'message.delivered' }).first().waitFor({ timeout: 20_000 });
+      assert.ok(received >= 1);
+      await page.screenshot({ path: path.join(ARTIFACTS, 'webhooks.png'), fullPage: true });
+
+      // Its page shows what the API says of it: the parts with the provider's ids and codes, operator, price, the webhooks sent.
+      await page.getByRole('link', { name: 'History' }).click();
+      await page.locator(`tr[data-message-id="${hookedId}"] [data-status="delivered"]`).waitFor({ timeout: 20_000 });
+      await page.locator(`tr[data-message-id="${hookedId}"]`).click();
+      await page.getByRole('heading', { name: 'Message' }).waitFor();
+      const m = (await (await apiGet(t.apiKey, `/v1/messages/${hookedId}`)).json()) as { price: string | null; operator: string | null; region: string | null; parts: { provider_message_id: string | null; provider_code: string | null }[] };
+      assert.equal(m.price, '1.00');
+      await page.getByText('1.00', { exact: true }).waitFor();
+      const parts = page.getByTestId('parts-table').locator('tbody tr');
+      await parts.first().waitFor();
+      assert.equal(await parts.count(), m.parts.length);
+      assert.ok(m.parts[0]!.provider_message_id);
+      assert.match((await parts.first().textContent())!, new RegExp(m.parts[0]!.provider_message_id!));
+      if (m.parts[0]!.provider_code) assert.match((await parts.first().textContent())!, new RegExp(m.parts[0]!.provider_code.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
+      assert.equal((await page.getByTestId('message-operator').textContent())!.trim(), [m.operator, m.region].filter(Boolean).join(' · ') || '—');
+      await page.getByTestId('message-webhooks').locator('tr[data-webhook-status]', { hasText: 'message.delivered' }).first().waitFor({ timeout: 20_000 });
+      assert.match((await page.getByTestId('message-webhooks').textContent())!, new RegExp(url.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
+    } finally {
+      assert.equal((await admin('PUT', '/v1/prices', { account_id: t.accountId, channel: 'sms', price: '0.00' })).status, 200);
+    }
     await context.close();
   });
 
