@@ -11,7 +11,11 @@
  * each timed from its 202 to its submit at the simulator (p50/p99
  * accept-to-submit).
  *
- *   node bench/cluster.ts [--layouts embedded,1,2,3] [--messages 4000] [--rate 100] [--seconds 5] [--runs 1]
+ * `--explain <ms>` prints, for each layout, the rate messages slower than
+ * that (when each was accepted, its latency, the bind it went over) and the
+ * worker nodes' log lines of warn level and above during the rate phase.
+ *
+ *   node bench/cluster.ts [--layouts embedded,1,2,3] [--messages 4000] [--rate 100] [--seconds 5] [--runs 1] [--explain 50]
  */
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
@@ -26,12 +30,14 @@ const { values } = parseArgs({
     rate: { type: 'string', default: '100' },
     seconds: { type: 'string', default: '5' },
     runs: { type: 'string', default: '1' },
+    explain: { type: 'string' },
   },
 });
 const MESSAGES = Number(values.messages);
 const RATE = Number(values.rate);
 const SECONDS = Number(values.seconds);
 const RUNS = Number(values.runs);
+const EXPLAIN_MS = values.explain === undefined ? undefined : Number(values.explain);
 const log = (line: string) => process.stderr.write(line + '\n');
 
 interface Result {
@@ -136,12 +142,32 @@ async function runLayout(layout: string): Promise<Result> {
       const at = acceptedAt.get(s.body.toString('latin1'));
       return at === undefined ? [] : [Math.max(0, s.at - at)];
     });
+    if (EXPLAIN_MS !== undefined) explain(sim, acceptedAt, start, nodes);
     return { layout, submitsPerSecond: round(submitsPerSecond, 0), p50Ms: round(percentile(latencies, 50), 1), p99Ms: round(percentile(latencies, 99), 1) };
   } finally {
     for (const n of nodes) n.child.kill('SIGTERM');
     await Promise.all(nodes.map((n) => n.exited));
     await sim.stop();
     await cleanup();
+  }
+}
+
+/** The slow rate messages (accepted at, latency, bind), the submits per bind, and the nodes' warnings of the rate phase. */
+function explain(sim: SmscSimulator, acceptedAt: Map<string, number>, start: number, nodes: Node[]): void {
+  const perBind = new Map<number, number>();
+  for (const s of sim.submits) {
+    const at = acceptedAt.get(s.body.toString('latin1'));
+    if (at === undefined) continue;
+    perBind.set(s.bind, (perBind.get(s.bind) ?? 0) + 1);
+    if (s.at - at > EXPLAIN_MS!) log(`  slow: accepted +${at - start} ms, submitted +${s.at - start} ms (${s.at - at} ms) over bind ${s.bind}`);
+  }
+  log(`  rate phase started at ${start} (epoch ms)`);
+  log(`  rate submits per bind: ${[...perBind].map(([b, n]) => `${b}: ${n}`).join(', ')}`);
+  for (const n of nodes) {
+    for (const line of n.lines) {
+      const time = Number(line.time);
+      if (time >= start && Number(line.level) >= 40) log(`  [${n.name}] +${time - start} ms ${JSON.stringify(line)}`);
+    }
   }
 }
 

@@ -58,6 +58,8 @@ export interface SimulatedSubmit {
   /** as the ESME wrote it ("" for the SMSC default) */
   validityPeriod: string;
   at: number;
+  /** which bind it came over: 1 for the first session bound to the simulator, 2 for the next… */
+  bind: number;
 }
 
 interface HeldReceipt {
@@ -70,6 +72,9 @@ export class SmscSimulator {
   readonly #options: Required<Omit<SimulatorOptions, 'accounts' | 'refuse' | 'withholdReceipt'>> & Pick<SimulatorOptions, 'accounts' | 'refuse' | 'withholdReceipt'>;
   readonly #server: net.Server;
   readonly #sessions = new Set<SmppSession>();
+  readonly #bindNumbers = new WeakMap<SmppSession, number>();
+  /** every bind accepted, by its number (SimulatedSubmit.bind): who bound, when, and when its session closed (null: open) */
+  readonly binds: { bind: number; systemId: string; openedAt: number; closedAt: number | null }[] = [];
   readonly #timers = new Set<NodeJS.Timeout>();
   /** receipts waiting for a receiving bind of their system_id */
   readonly #held: HeldReceipt[] = [];
@@ -190,8 +195,14 @@ export class SmscSimulator {
     }
     if (this.#closed) return void session.close();
     this.stats.binds++;
+    const record = { bind: this.stats.binds, systemId: session.bind?.systemId ?? '', openedAt: Date.now(), closedAt: null as number | null };
+    this.binds.push(record);
+    this.#bindNumbers.set(session, record.bind);
     this.#sessions.add(session);
-    session.on('close', () => this.#sessions.delete(session));
+    session.on('close', () => {
+      this.#sessions.delete(session);
+      record.closedAt = Date.now();
+    });
     if (session.bind?.mode !== 'transmitter') this.#flushHeld();
   }
 
@@ -235,6 +246,7 @@ export class SmscSimulator {
       registeredDelivery: request.registeredDelivery,
       validityPeriod: request.validityPeriod,
       at: Date.now(),
+      bind: this.#bindNumbers.get(session) ?? 0,
     };
     this.stats.accepted++;
     if (this.recordSubmits) this.submits.push(submit);
