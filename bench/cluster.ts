@@ -11,17 +11,23 @@
  * each timed from its 202 to its submit at the simulator (p50/p99
  * accept-to-submit).
  *
+ * The simulator runs in a process of its own (bench/sim-process.ts) so that
+ * this process's garbage collections do not delay the submits it stamps;
+ * `--sim-inline` runs it here, as before.
+ *
  * `--explain <ms>` prints, for each layout, the rate messages slower than
  * that (when each was accepted, its latency, the bind it went over) and the
  * worker nodes' log lines of warn level and above during the rate phase.
  *
- *   node bench/cluster.ts [--layouts embedded,1,2,3] [--messages 4000] [--rate 100] [--seconds 5] [--runs 1] [--explain 50]
+ *   node bench/cluster.ts [--layouts embedded,1,2,3] [--messages 4000] [--rate 100] [--seconds 5] [--runs 1] [--explain 50] [--sim-inline]
  */
 import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { SmscSimulator } from '../src/smpp/simulator.ts';
 import { clusterEnv, createDatabase, dropRedisPrefix, Node } from '../test/cluster-nodes.ts';
 import { API_KEY, machineInfo, median, percentile, round } from './lib.ts';
+import { startSimulator, type BenchSubmit } from './sim-process.ts';
 
 const { values } = parseArgs({
   options: {
@@ -31,6 +37,7 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '5' },
     runs: { type: 'string', default: '1' },
     explain: { type: 'string' },
+    'sim-inline': { type: 'boolean', default: false },
   },
 });
 const MESSAGES = Number(values.messages);
@@ -47,17 +54,17 @@ interface Result {
   p99Ms: number;
 }
 
-async function until(what: string, probe: () => boolean, timeoutMs = 120_000): Promise<void> {
+async function until(what: string, probe: () => Promise<boolean>, timeoutMs = 120_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!probe()) {
+  while (!(await probe())) {
     if (Date.now() > deadline) throw new Error(`${what} did not happen within ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
 
 async function runLayout(layout: string): Promise<Result> {
-  const sim = new SmscSimulator({ receiptDelayMs: 50 });
-  const simPort = await sim.start();
+  const sim = await startSimulator({ receiptDelayMs: 50 }, values['sim-inline']);
+  const simPort = sim.port;
   const workers = layout === 'embedded' ? 1 : Number(layout);
   // One bind per worker: a connector's binds are leased cluster-wide and spread over the workers (cluster/binds.ts).
   const configFile = { connectors: [{ id: 'operator', type: 'smpp', host: '127.0.0.1', port: simPort, system_id: 'bench', password: 'bench', window: 100, binds: workers }], routes: [{ connector: 'operator' }] };
@@ -87,7 +94,7 @@ async function runLayout(layout: string): Promise<Result> {
       nodes.push(...rest);
       await Promise.all(rest.map((n) => n.started()));
     }
-    await until('binds', () => sim.bound === workers);
+    await until('binds', async () => (await sim.bound()) === workers);
     const headers = { authorization: `Bearer ${API_KEY}`, 'content-type': 'application/json' };
 
     // Throughput: bulk requests as fast as accepted.
@@ -107,8 +114,8 @@ async function runLayout(layout: string): Promise<Result> {
       }
     };
     await Promise.all([bulk(), bulk(), bulk(), bulk()]);
-    await until('every bulk message submitted', () => sim.submits.length >= MESSAGES);
-    const lastSubmit = Math.max(...sim.submits.map((s) => s.at));
+    await until('every bulk message submitted', async () => (await sim.count()) >= MESSAGES);
+    const lastSubmit = Math.max(...(await sim.submits()).map((s) => s.at));
     const submitsPerSecond = MESSAGES / ((lastSubmit - firstAccepted) / 1000);
     // The latency is measured at a steady 100/s: first the burst's receipts are applied (every batch delivered),
     // so its tail does not stand in the measured requests' way.
@@ -137,12 +144,13 @@ async function runLayout(layout: string): Promise<Result> {
       );
     }
     await Promise.all(inFlight);
-    await until('every rate message submitted', () => sim.submits.length >= MESSAGES + total);
-    const latencies = sim.submits.flatMap((s) => {
-      const at = acceptedAt.get(s.body.toString('latin1'));
+    await until('every rate message submitted', async () => (await sim.count()) >= MESSAGES + total);
+    const rateSubmits = await sim.submits(MESSAGES);
+    const latencies = rateSubmits.flatMap((s) => {
+      const at = acceptedAt.get(s.text);
       return at === undefined ? [] : [Math.max(0, s.at - at)];
     });
-    if (EXPLAIN_MS !== undefined) explain(sim, acceptedAt, start, nodes);
+    if (EXPLAIN_MS !== undefined) explain(rateSubmits, acceptedAt, start, nodes);
     return { layout, submitsPerSecond: round(submitsPerSecond, 0), p50Ms: round(percentile(latencies, 50), 1), p99Ms: round(percentile(latencies, 99), 1) };
   } finally {
     for (const n of nodes) n.child.kill('SIGTERM');
@@ -153,16 +161,33 @@ async function runLayout(layout: string): Promise<Result> {
 }
 
 /** The slow rate messages (accepted at, latency, bind), the submits per bind, and the nodes' warnings of the rate phase. */
-function explain(sim: SmscSimulator, acceptedAt: Map<string, number>, start: number, nodes: Node[]): void {
+function explain(submits: BenchSubmit[], acceptedAt: Map<string, number>, start: number, nodes: Node[]): void {
   const perBind = new Map<number, number>();
-  for (const s of sim.submits) {
-    const at = acceptedAt.get(s.body.toString('latin1'));
+  for (const s of submits) {
+    const at = acceptedAt.get(s.text);
     if (at === undefined) continue;
     perBind.set(s.bind, (perBind.get(s.bind) ?? 0) + 1);
     if (s.at - at > EXPLAIN_MS!) log(`  slow: accepted +${at - start} ms, submitted +${s.at - start} ms (${s.at - at} ms) over bind ${s.bind}`);
   }
-  log(`  rate phase started at ${start} (epoch ms)`);
   log(`  rate submits per bind: ${[...perBind].map(([b, n]) => `${b}: ${n}`).join(', ')}`);
+  // With bench/gc-trace.ts preloaded: the pauses of any process that overlap a slow message's wait.
+  const traceDir = process.env.BENCH_GC_TRACE_DIR;
+  if (traceDir && existsSync(traceDir)) {
+    const slow = submits.flatMap((s) => {
+      const at = acceptedAt.get(s.text);
+      return at !== undefined && s.at - at > EXPLAIN_MS! ? [[at, s.at] as const] : [];
+    });
+    for (const file of readdirSync(traceDir)) {
+      for (const line of readFileSync(path.join(traceDir, file), 'utf8').split('\n')) {
+        const [t, what, ms, kind, ...who] = line.split(' ');
+        if (!t || !ms) continue;
+        const from = Number(t);
+        const to = from + Number(ms);
+        const hits = slow.filter(([a, b]) => from <= b && to >= a).length;
+        if (hits > 0) log(`  pause: +${from - start} ms ${what} ${ms} ms (kind ${kind}) in ${who.join(' ')} [${file}], during ${hits} slow message(s)`);
+      }
+    }
+  }
   for (const n of nodes) {
     for (const line of n.lines) {
       const time = Number(line.time);
