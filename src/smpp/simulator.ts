@@ -62,6 +62,20 @@ export interface SimulatedSubmit {
   bind: number;
 }
 
+/** A bind the simulator accepted. */
+export interface SimulatedBind {
+  /** 1 for the first session bound, 2 for the next… */
+  bind: number;
+  systemId: string;
+  openedAt: number;
+  /** when its session closed; null while open */
+  closedAt: number | null;
+  /** submit_sm received over it and not answered yet (the ESME's window in use, when submitDelayMs > 0) */
+  outstanding: number;
+  /** the most that ever were */
+  maxOutstanding: number;
+}
+
 interface HeldReceipt {
   systemId: string;
   submit: SimulatedSubmit;
@@ -72,9 +86,9 @@ export class SmscSimulator {
   readonly #options: Required<Omit<SimulatorOptions, 'accounts' | 'refuse' | 'withholdReceipt'>> & Pick<SimulatorOptions, 'accounts' | 'refuse' | 'withholdReceipt'>;
   readonly #server: net.Server;
   readonly #sessions = new Set<SmppSession>();
-  readonly #bindNumbers = new WeakMap<SmppSession, number>();
-  /** every bind accepted, by its number (SimulatedSubmit.bind): who bound, when, and when its session closed (null: open) */
-  readonly binds: { bind: number; systemId: string; openedAt: number; closedAt: number | null }[] = [];
+  readonly #bindRecords = new WeakMap<SmppSession, SimulatedBind>();
+  /** every bind accepted, in order (SimulatedSubmit.bind is its number) */
+  readonly binds: SimulatedBind[] = [];
   readonly #timers = new Set<NodeJS.Timeout>();
   /** receipts waiting for a receiving bind of their system_id */
   readonly #held: HeldReceipt[] = [];
@@ -195,9 +209,9 @@ export class SmscSimulator {
     }
     if (this.#closed) return void session.close();
     this.stats.binds++;
-    const record = { bind: this.stats.binds, systemId: session.bind?.systemId ?? '', openedAt: Date.now(), closedAt: null as number | null };
+    const record: SimulatedBind = { bind: this.stats.binds, systemId: session.bind?.systemId ?? '', openedAt: Date.now(), closedAt: null, outstanding: 0, maxOutstanding: 0 };
     this.binds.push(record);
-    this.#bindNumbers.set(session, record.bind);
+    this.#bindRecords.set(session, record);
     this.#sessions.add(session);
     session.on('close', () => {
       this.#sessions.delete(session);
@@ -214,6 +228,18 @@ export class SmscSimulator {
   }
 
   async #onSubmit(request: Extract<IncomingRequest, { command: 'submit_sm' }>, session: SmppSession): Promise<Reply> {
+    const record = this.#bindRecords.get(session);
+    if (!record) return this.#answerSubmit(request, session);
+    record.outstanding++;
+    record.maxOutstanding = Math.max(record.maxOutstanding, record.outstanding);
+    try {
+      return await this.#answerSubmit(request, session);
+    } finally {
+      record.outstanding--;
+    }
+  }
+
+  async #answerSubmit(request: Extract<IncomingRequest, { command: 'submit_sm' }>, session: SmppSession): Promise<Reply> {
     this.stats.submits++;
     const o = this.#options;
     if (o.submitDelayMs > 0) await this.#delay(o.submitDelayMs);
@@ -246,7 +272,7 @@ export class SmscSimulator {
       registeredDelivery: request.registeredDelivery,
       validityPeriod: request.validityPeriod,
       at: Date.now(),
-      bind: this.#bindNumbers.get(session) ?? 0,
+      bind: this.#bindRecords.get(session)?.bind ?? 0,
     };
     this.stats.accepted++;
     if (this.recordSubmits) this.submits.push(submit);
