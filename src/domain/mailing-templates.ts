@@ -57,7 +57,7 @@ export function mailingTemplatesProblems(projectId: string, channels: readonly s
     }
     const template = lookup(id);
     if (!template || template.project_id !== projectId) problems.push({ code: 'unknown_template', field, issue: `${id} names no template of the project` });
-    else if (template.channel !== channel) problems.push({ code: 'template_channel_mismatch', field, issue: `${id} is a ${template.channel} template, not ${channel}` });
+    else if (template.channel !== channel) problems.push({ code: 'template_channel_mismatch', field, issue: `${id} is made for ${template.channel}, not ${channel}` });
   }
   return problems;
 }
