@@ -248,7 +248,7 @@ export class MailingRunner {
     const account = await this.#accounts.getAccount(m.account_id);
     const perChannel = parseMailingTemplates(m.templates);
     const ids = mailingTemplateIds(m.template_id, perChannel);
-    const found = new Map((await Promise.all(ids.map((id) => this.#templates.get(m.account_id, id)))).flatMap((t) => (t ? [[t.id, t] as const] : [])));
+    const found = await this.#templates.getMany(m.account_id, ids);
     const project = await this.#db.selectFrom('projects').select('code').where('account_id', '=', m.account_id).where('id', '=', m.project_id).executeTakeFirst();
     if (!account || found.size < ids.length || !project) {
       this.#log.error({ mailing: m.id }, 'a mailing names an account, template or project that is gone; it is cancelled');

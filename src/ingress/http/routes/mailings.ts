@@ -202,8 +202,7 @@ export function mailingsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
   const balances = new BalanceRepository(deps.database.db);
   /** Refuses `templates` that cannot be used (mailingTemplatesProblems), with every problem of the first problem's code in `details`. */
   const checkTemplates = async (accountId: string, projectId: string, channels: readonly string[], perChannel: MailingTemplates) => {
-    const ids = [...new Set(Object.values(perChannel))];
-    const found = new Map((await Promise.all(ids.map((id) => templates.get(accountId, id)))).flatMap((t) => (t ? [[t.id, t] as const] : [])));
+    const found = await templates.getMany(accountId, [...new Set(Object.values(perChannel))]);
     const problems = mailingTemplatesProblems(projectId, channels, perChannel, (id) => found.get(id));
     if (problems.length === 0) return;
     const code = problems[0]!.code;
