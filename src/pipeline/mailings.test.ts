@@ -10,7 +10,9 @@ import { SegmentsRepository } from '../store/segments.ts';
 import { TemplatesRepository } from '../store/templates.ts';
 import { WriteBatcher } from '../store/write-batcher.ts';
 import { AcceptWriter, type AcceptJob } from './accept.ts';
-import { MailingRunner, overErrorThreshold, refill } from './mailings.ts';
+import { MailingRunner, overErrorThreshold, refill, stepTexts } from './mailings.ts';
+import type { TemplateRow } from '../store/templates.ts';
+import type { ContactFields } from '../domain/templates.ts';
 
 const log = createLogger('silent');
 const T0 = Date.parse('2026-12-02T09:00:00Z');
@@ -98,6 +100,24 @@ test('throttle refill and error threshold arithmetic', () => {
   assert.equal(overErrorThreshold(10, 50, 20, 50), true);
   assert.equal(overErrorThreshold(9, 50, 20, 50), false);
   assert.equal(overErrorThreshold(40, 40, 20, 50), false, 'too few finished yet');
+});
+
+test('step texts: each step its channel\'s template in the contact\'s variant, a shared template rendered once, a failure for that step only', () => {
+  const row = (id: string, channel: string, text: string, text_female: string | null = null): TemplateRow => ({ id, account_id: 'acc', number: 1, project_id: 'prj', channel, name: id, text, text_male: null, text_female, created_at: 0, updated_at: 0 });
+  const tg = row('tpl_tg', 'telegram', 'TG {{first_name}} {{promo}}');
+  const sms = row('tpl_sms', 'sms', 'SMS {{first_name}}', 'SMS для {{first_name}}');
+  const asked: string[] = [];
+  const templateOf = (channel: string) => {
+    asked.push(channel);
+    return channel === 'telegram' ? tg : sms;
+  };
+  const olga: ContactFields = { first_name: 'Ольга', last_name: null, middle_name: null, gender: 'female', phones: [], emails: [], time_zone: null, guid: null, attributes: {} };
+  const texts = stepTexts([{ channel: 'telegram' }, { channel: 'sms' }, { channel: 'viber' }], templateOf, olga);
+  assert.deepEqual(texts.map((r) => (r.ok ? r.text : 'failed')), ['failed', 'SMS для Ольга', 'SMS для Ольга']);
+  assert.ok(texts[1] === texts[2], 'the template shared by sms and viber rendered once');
+  assert.deepEqual(asked, ['telegram', 'sms', 'viber']);
+  const withPromo = stepTexts([{ channel: 'telegram' }, { channel: 'sms' }], templateOf, { ...olga, gender: null, attributes: { promo: 'NY' } });
+  assert.deepEqual(withPromo.map((r) => (r.ok ? r.text : 'failed')), ['TG Ольга NY', 'SMS Ольга']);
 });
 
 test('local time: the run starts when 09:00 first comes, each recipient is due at 09:00 their time, quiet hours respected', async () => {

@@ -1,7 +1,8 @@
 import type { Kysely } from 'kysely';
 import { CHANNELS, type Channel } from '../connectors/channels.ts';
 import { nextCronOccurrence, nominalOfRun, recipientDueAt, runStartFor } from '../domain/mailing-schedule.ts';
-import { renderForContact } from '../domain/templates.ts';
+import { mailingTemplateIds, parseMailingTemplates, templateIdFor } from '../domain/mailing-templates.ts';
+import { renderForContact, type ContactFields, type Rendered } from '../domain/templates.ts';
 import type { Logger } from '../log.ts';
 import { timeZoneOfRegion } from '../sms/region-time-zones.ts';
 import type { OperatorLookup } from '../sms/mno.ts';
@@ -83,6 +84,22 @@ export function addressFor(contact: Contact, channel: string): string | null {
   if (channel === 'email') return contact.emails[0] ?? null;
   if (channel === 'sms' || channel === 'voice' || channel === 'whatsapp' || channel === 'viber') return contact.phones[0] ?? null;
   return contact.messenger_ids[channel] ?? null;
+}
+
+/**
+ * Each step's text for a contact: its channel's template rendered (the
+ * contact's gender variant), a template shared by several steps rendered once.
+ */
+export function stepTexts(steps: readonly { channel: string }[], templateOf: (channel: string) => TemplateRow, fields: ContactFields): Rendered[] {
+  const byTemplate = new Map<string, Rendered>();
+  return steps.map(({ channel }) => {
+    const template = templateOf(channel);
+    const known = byTemplate.get(template.id);
+    if (known) return known;
+    const rendered = renderForContact(template, fields);
+    byTemplate.set(template.id, rendered);
+    return rendered;
+  });
 }
 
 /**
@@ -229,16 +246,18 @@ export class MailingRunner {
       if (budget < 1) return false;
     }
     const account = await this.#accounts.getAccount(m.account_id);
-    const template = await this.#templates.get(m.account_id, m.template_id);
+    const perChannel = parseMailingTemplates(m.templates);
+    const ids = mailingTemplateIds(m.template_id, perChannel);
+    const found = await this.#templates.getMany(m.account_id, ids);
     const project = await this.#db.selectFrom('projects').select('code').where('account_id', '=', m.account_id).where('id', '=', m.project_id).executeTakeFirst();
-    if (!account || !template || !project) {
+    if (!account || found.size < ids.length || !project) {
       this.#log.error({ mailing: m.id }, 'a mailing names an account, template or project that is gone; it is cancelled');
       await this.#mailings.transition(m.account_id, m.id, 'cancel', now);
       return false;
     }
     const segment = m.segment_id ? await this.#segments.get(m.account_id, m.segment_id) : undefined;
     const page = await audiencePage(this.#db, { accountId: m.account_id, projectId: m.project_id, listId: m.list_id, filter: segment?.filter ?? null }, state.cursor, budget);
-    const job = await this.#page(m, account, template, project.code, page.contacts, state.run, now);
+    const job = await this.#page(m, account, (channel) => found.get(templateIdFor(m.template_id, perChannel, channel))!, project.code, page.contacts, state.run, now);
     if (job.mailing!.recipients.length > 0) {
       try {
         await this.#accept(job);
@@ -270,10 +289,13 @@ export class MailingRunner {
    * are the mailing's channels, in order, that the channel is supported on,
    * the contact did not refuse and has an address for; one step is a plain
    * message as before, several a cascade (the parent, free, is the recipient's
-   * message; its first step is due when the message would have been). A
-   * contact with no usable channel is skipped for the first channel's reason.
+   * message; its first step is due when the message would have been). Each
+   * step renders its channel's template (`templateOf`); a step whose template
+   * does not render for the contact is left out, like one that fails its
+   * check as a message. A contact with no usable channel is skipped for the
+   * first channel's reason; one whose every step failed, for the first step's.
    */
-  async #page(m: MailingRow, account: Account, template: TemplateRow, projectCode: string, contacts: Contact[], run: number, now: number): Promise<AcceptJob> {
+  async #page(m: MailingRow, account: Account, templateOf: (channel: string) => TemplateRow, projectCode: string, contacts: Contact[], run: number, now: number): Promise<AcceptJob> {
     const channels = JSON.parse(m.channels) as string[];
     const timeoutSeconds = m.step_timeout_seconds ?? DEFAULT_STEP_TIMEOUT_SECONDS;
     const until = (m.step_until ?? DEFAULT_STEP_UNTIL) as CascadeUntil;
@@ -297,8 +319,7 @@ export class MailingRunner {
         else firstReason ??= reason;
       }
       if (usable.length === 0) { skip(c, firstReason ?? 'channel_unsupported'); continue; }
-      const rendered = renderForContact(template, contactFields(c));
-      if (!rendered.ok) { skip(c, 'template_render_failed'); continue; }
+      const texts = stepTexts(usable, templateOf, contactFields(c));
       // The recipient's zone: the contact's, else the region of the first step's number (an e-mail address has none).
       const numbered = usable.find((u) => u.channel !== 'email');
       const region = !numbered || !this.#operators ? null : (this.#operators.lookup(numbered.to.replace(/^\+/, ''))?.region ?? null);
@@ -307,7 +328,9 @@ export class MailingRunner {
       // Each step is checked as a message of its channel; one that fails (a WhatsApp step without a content template, say) is left out.
       const steps: PreparedStep[] = [];
       let firstError: string | null = null;
-      for (const { channel, to } of usable) {
+      for (const [i, { channel, to }] of usable.entries()) {
+        const rendered = texts[i]!;
+        if (!rendered.ok) { firstError ??= 'template_render_failed'; continue; }
         const prepared = prepareMessage(
           account,
           {

@@ -32,6 +32,7 @@ import * as apiKeyProjects from './migrations/030-api-key-projects.ts';
 import * as mailingCancel from './migrations/031-mailing-cancel.ts';
 import * as moduleSwitches from './migrations/032-module-switches.ts';
 import * as userPreferences from './migrations/033-user-preferences.ts';
+import * as mailingTemplates from './migrations/035-mailing-templates.ts';
 import type { DB } from './schema.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -86,6 +87,7 @@ const migrations: Record<string, Migration> = {
   '031-mailing-cancel': mailingCancel,
   '032-module-switches': moduleSwitches,
   '033-user-preferences': userPreferences,
+  '035-mailing-templates': mailingTemplates,
 };
 
 // bigint columns hold epoch milliseconds, well inside Number's exact range.

@@ -1,5 +1,6 @@
 import type { Kysely, Updateable } from 'kysely';
 import { newId } from '../domain/ids.ts';
+import { storedMailingTemplates, type MailingTemplates } from '../domain/mailing-templates.ts';
 import { insertNumbered } from './projects.ts';
 import type { DB, MailingRecipientsTable, MailingsTable } from './schema.ts';
 import { fixedChunks } from './shapes.ts';
@@ -30,7 +31,10 @@ export type MailingVerb = keyof typeof MAILING_TRANSITIONS;
 
 export interface MailingInput {
   project_id: string;
+  /** the default template: for every channel without its own in `templates` */
   template_id: string;
+  /** a template per channel (channel → template id), each of the project and made for that channel; absent: none */
+  templates?: MailingTemplates | undefined;
   list_id: string | null;
   name: string;
   channels: string[];
@@ -126,6 +130,7 @@ export class MailingsRepository {
         number,
         project_id: input.project_id,
         template_id: input.template_id,
+        templates: storedMailingTemplates(input.templates),
         list_id: input.list_id,
         name: input.name,
         channels: JSON.stringify(input.channels),

@@ -693,6 +693,8 @@ export interface MailingsTable {
   step_until?: string | null;
   /** cancelled, its unsent messages still being cancelled (031): `<run>:<contact id>` of the last recipient done ('' none yet); null: none left */
   cancel_cursor?: string | null;
+  /** a template per channel (035): JSON `{"<channel>": "<template id>"}`; a channel without one (or null) uses template_id */
+  templates?: string | null;
 }
 
 export interface SegmentsTable {

@@ -49,6 +49,13 @@ export class TemplatesRepository {
     return this.#db.selectFrom('templates').selectAll().where('account_id', '=', accountId).where('id', '=', id).executeTakeFirst();
   }
 
+  /** The account's templates of these ids, by id (an id that names none is absent). */
+  async getMany(accountId: string, ids: readonly string[]): Promise<Map<string, TemplateRow>> {
+    if (ids.length === 0) return new Map();
+    const rows = await this.#db.selectFrom('templates').selectAll().where('account_id', '=', accountId).where('id', 'in', [...ids]).execute();
+    return new Map(rows.map((t) => [t.id, t]));
+  }
+
   async getByNumber(accountId: string, number: number): Promise<TemplateRow | undefined> {
     return this.#db.selectFrom('templates').selectAll().where('account_id', '=', accountId).where('number', '=', number).executeTakeFirst();
   }

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { CHANNELS, type Channel } from '../../../connectors/channels.ts';
 import { cronProblem, nextCronOccurrence, runStartFor } from '../../../domain/mailing-schedule.ts';
+import { mailingTemplatesProblems, parseMailingTemplates, templateIdFor, type MailingTemplates } from '../../../domain/mailing-templates.ts';
 import { isValidTimeZone } from '../../../domain/quiet-hours.ts';
 import { renderForContact, type ContactFields } from '../../../domain/templates.ts';
 import { ApiError } from '../../../errors.ts';
@@ -22,13 +23,23 @@ import { TEMPLATE_CHANNELS } from './templates.ts';
 import { affordable } from '../../../pipeline/billing.ts';
 import { BalanceRepository } from '../../../store/balance.ts';
 
+/** A template per channel: only the mailing's channels, each a template of the project made for that channel. */
+const TemplatesSchema = Type.Partial(Type.Record(Type.Enum([...TEMPLATE_CHANNELS]), Type.String({ minLength: 1, maxLength: 64 })), {
+  additionalProperties: false,
+  description:
+    'a template per channel, `{"<channel>": "<template id>"}`: each step on that channel renders its own template (a template of the project made for that channel); a channel without an entry renders `template_id`. ' +
+    'Each key must be one of `channels` (else `422 template_channel_mismatch`), each template of the project (else `422 unknown_template`) and made for that channel (`channel` of the template; else `422 template_channel_mismatch`).',
+  examples: [{ telegram: 'tpl_01KB2Z6C1D0R7Q4P3N2M1L0K9K', sms: 'tpl_01KB2Z6C1D0R7Q4P3N2M1L0K9J' }],
+});
+
 const MailingSchema = Type.Object(
   {
     id: Type.String(),
     object: Type.Literal('mailing'),
     number: Type.Integer(),
     project_id: Type.String(),
-    template_id: Type.String(),
+    template_id: Type.String({ description: 'the default template: rendered by every channel without its own in `templates`' }),
+    templates: TemplatesSchema,
     list_id: Type.Union([Type.String(), Type.Null()]),
     segment_id: Type.Union([Type.String(), Type.Null()]),
     name: Type.String(),
@@ -63,10 +74,11 @@ const MailingSchema = Type.Object(
         number: 1,
         project_id: 'prj_01KB2Z1T6S0R7Q4P3N2M1L0K9J',
         template_id: 'tpl_01KB2Z6C1D0R7Q4P3N2M1L0K9J',
+        templates: { telegram: 'tpl_01KB2Z6C1D0R7Q4P3N2M1L0K9K' },
         list_id: null,
         segment_id: 'seg_01KB2ZE1B2C3D4E5F6G7H8J9K0',
         name: 'SMSMailing',
-        channels: ['sms'],
+        channels: ['telegram', 'sms'],
         status: 'scheduled',
         paused_reason: null,
         start_at: '2026-12-31T09:00:00.000Z',
@@ -99,6 +111,7 @@ export const presentMailing = (m: MailingRow) => ({
   number: m.number,
   project_id: m.project_id,
   template_id: m.template_id,
+  templates: parseMailingTemplates(m.templates),
   list_id: m.list_id,
   segment_id: m.segment_id ?? null,
   name: m.name,
@@ -187,6 +200,15 @@ export function mailingsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
   const segments = new SegmentsRepository(deps.database.db);
   const contacts = new ContactsRepository(deps.database.db);
   const balances = new BalanceRepository(deps.database.db);
+  /** Refuses `templates` that cannot be used (mailingTemplatesProblems), with every problem of the first problem's code in `details`. */
+  const checkTemplates = async (accountId: string, projectId: string, channels: readonly string[], perChannel: MailingTemplates) => {
+    const found = await templates.getMany(accountId, [...new Set(Object.values(perChannel))]);
+    const problems = mailingTemplatesProblems(projectId, channels, perChannel, (id) => found.get(id));
+    if (problems.length === 0) return;
+    const code = problems[0]!.code;
+    const same = problems.filter((p) => p.code === code).map(({ field, issue }) => ({ field, issue }));
+    throw new ApiError(code, same.map((p) => `${p.field}: ${p.issue}`).join('; '), same);
+  };
   const mailingOf = async (accountId: string, id: string) => {
     const m = await repo.get(accountId, id);
     if (!m) throw new ApiError('not_found', `no mailing ${id} in this account`);
@@ -198,14 +220,17 @@ export function mailingsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
       {
         schema: {
           summary: 'Create a mailing',
-          description: 'A draft: the template sent to the project\'s contacts over `channels` (a cascade order: each recipient gets a cascade over the channels they have an address and consent for, a plain message when that is one), from `start_at`, at most `throttle_per_minute` messages a minute. Supports `Idempotency-Key`.',
+          description:
+            'A draft: the template sent to the project\'s contacts over `channels` (a cascade order: each recipient gets a cascade over the channels they have an address and consent for, a plain message when that is one), from `start_at`, at most `throttle_per_minute` messages a minute. ' +
+            'Each step renders its channel\'s template from `templates`, else `template_id` (whatever channel that template was made for). Supports `Idempotency-Key`.',
           headers: Type.Object({ 'idempotency-key': Type.Optional(Type.String({ description: 'repeat-safe key, 24 h' })) }),
           tags: ['mailings'],
           security,
           body: Type.Object(
             {
               project_id: Type.String({ minLength: 1, maxLength: 64 }),
-              template_id: Type.String({ minLength: 1, maxLength: 64 }),
+              template_id: Type.String({ minLength: 1, maxLength: 64, description: 'the default template (of the project): rendered by every channel without its own in `templates`; its own channel is not checked against `channels`' }),
+              templates: Type.Optional(TemplatesSchema),
               list_id: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'the audience: a contact list of the project; absent (and no segment_id): every contact of the project' })),
               segment_id: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'the audience: a saved segment of the project (not with list_id)' })),
               name: Type.String({ minLength: 1, maxLength: 200 }),
@@ -223,7 +248,13 @@ export function mailingsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
               step_timeout_seconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 86_400, description: `several channels: how long each step of a recipient's cascade but the last waits for \`step_until\` before the next starts (default ${DEFAULT_STEP_TIMEOUT_SECONDS})` })),
               step_until: Type.Optional(Type.Union([Type.Literal('delivered'), Type.Literal('read')], { description: 'several channels: what ends a recipient\'s cascade at a step: `delivered` (default; `read` counts too) or `read`' })),
             },
-            { additionalProperties: false, examples: [{ project_id: 'prj_01KB2Z1T6S0R7Q4P3N2M1L0K9J', template_id: 'tpl_01KB2Z6C1D0R7Q4P3N2M1L0K9J', name: 'SMSMailing', channels: ['sms'], start_at: '2026-12-31T09:00:00.000Z', throttle_per_minute: 600 }] },
+            {
+              additionalProperties: false,
+              examples: [
+                { project_id: 'prj_01KB2Z1T6S0R7Q4P3N2M1L0K9J', template_id: 'tpl_01KB2Z6C1D0R7Q4P3N2M1L0K9J', name: 'SMSMailing', channels: ['sms'], start_at: '2026-12-31T09:00:00.000Z', throttle_per_minute: 600 },
+                { project_id: 'prj_01KB2Z1T6S0R7Q4P3N2M1L0K9J', template_id: 'tpl_01KB2Z6C1D0R7Q4P3N2M1L0K9J', templates: { telegram: 'tpl_01KB2Z6C1D0R7Q4P3N2M1L0K9K' }, name: 'Telegram, then SMS', channels: ['telegram', 'sms'], start_at: '2026-12-31T09:00:00.000Z' },
+              ],
+            },
           ),
           response: { 201: MailingSchema, ...errors },
         },
@@ -234,6 +265,8 @@ export function mailingsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
         if (!(await projects.get(auth.account.id, b.project_id))) throw new ApiError('unknown_project', `no project ${b.project_id} in this account`, [{ field: 'project_id', issue: 'names no project' }]);
         const template = await templates.get(auth.account.id, b.template_id);
         if (!template || template.project_id !== b.project_id) throw new ApiError('unknown_template', `no template ${b.template_id} in this project`, [{ field: 'template_id', issue: 'names no template of the project' }]);
+        const perChannel: MailingTemplates = (b.templates ?? {}) as MailingTemplates;
+        await checkTemplates(auth.account.id, b.project_id, b.channels, perChannel);
         if (b.list_id !== undefined) {
           const list = await lists.get(auth.account.id, b.list_id);
           if (!list || list.project_id !== b.project_id) throw new ApiError('unknown_list', `no contact list ${b.list_id} in this project`, [{ field: 'list_id', issue: 'names no list of the project' }]);
@@ -248,6 +281,7 @@ export function mailingsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
         const input = {
           project_id: b.project_id,
           template_id: b.template_id,
+          templates: perChannel,
           list_id: b.list_id ?? null,
           segment_id: b.segment_id ?? null,
           name: b.name,
@@ -376,7 +410,7 @@ export function mailingsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
         schema: {
           summary: 'Send a mailing\'s message to chosen numbers',
           description:
-            'Renders the template for a stored contact (`contact_id`) or with `params` alone and sends it at once on the mailing\'s first channel (a plain message, never a cascade) to each of `to` (phone numbers, or addresses for e-mail). ' +
+            'Renders the first channel\'s template (its entry in `templates`, else `template_id`) for a stored contact (`contact_id`) or with `params` alone and sends it at once on the mailing\'s first channel (a plain message, never a cascade) to each of `to` (phone numbers, or addresses for e-mail). ' +
             'Test messages carry `reference` `test:<mailing id>`, not the mailing: they are not in its statistics. Any status but cancelled.',
           tags: ['mailings'],
           security,
@@ -399,7 +433,8 @@ export function mailingsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
         const auth = requireAuth(request);
         const m = await mailingOf(auth.account.id, request.params.id);
         if (m.status === 'cancelled') throw new ApiError('mailing_wrong_status', `mailing ${m.id} is cancelled`, [{ field: 'status', issue: m.status }]);
-        const template = await templates.get(auth.account.id, m.template_id);
+        const channel = ((JSON.parse(m.channels) as string[])[0] ?? 'sms') as Channel;
+        const template = await templates.get(auth.account.id, templateIdFor(m.template_id, parseMailingTemplates(m.templates), channel));
         const project = await projects.get(auth.account.id, m.project_id);
         if (!template || !project) throw new ApiError('unknown_template', `mailing ${m.id} names a template or project that is gone`);
         let fields: ContactFields = { first_name: null, last_name: null, middle_name: null, gender: null, phones: [], emails: [], time_zone: null, guid: null, attributes: {} };
@@ -410,7 +445,6 @@ export function mailingsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
         }
         const rendered = renderForContact(template, fields, request.body.params ?? {});
         if (!rendered.ok) throw new ApiError('template_render_failed', `the ${rendered.variant} text cannot be rendered: ${rendered.issue}`, [{ field: 'params', issue: rendered.issue }]);
-        const channel = ((JSON.parse(m.channels) as string[])[0] ?? 'sms') as Channel;
         if (!(CHANNELS as readonly string[]).includes(channel)) throw new ApiError('invalid_schedule', `a mailing cannot send on ${channel} yet`, [{ field: 'channels', issue: 'first channel not supported' }]);
         const now = Date.now();
         // Priced and paid like any message: a test send is real traffic.
