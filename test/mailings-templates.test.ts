@@ -7,6 +7,7 @@
  * template does not render for the contact is left out; the test send uses
  * the first channel's template; what cannot be used is refused, with nothing
  * written; and a mailing without `templates` sends the default on every step.
+ * A mailing's own `params` reach every recipient's render.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -176,6 +177,29 @@ for (const dialect of await dialects()) {
       assert.deepEqual(texts, ['Общий текст, Анна', 'Общий текст, Анна']);
       const chat = await finalMessage(byContact.get(made.contact('chat'))!.message_id!);
       assert.deepEqual([chat.channel, (await call('GET', `/v1/messages/${chat.cascade.steps[0].message_id}`)).body.text], ['telegram', 'Общий текст, Борис']);
+    });
+
+    test('params: the mailing\'s own parameters reach every recipient\'s text and the test send (where the request\'s win); a bad value is refused', async () => {
+      const made = await newProject('TPLP', ['a,Анна,+79161235401,,', 'b,Борис,+79161235402,,']);
+      const sms = await template(made.project.id, 'sms', '{{first_name}}, код {{code}} до {{until}}');
+      const before = await mailingCount();
+      const bad = await call('POST', '/v1/mailings', { project_id: made.project.id, template_id: sms, name: 'p', channels: ['sms'], params: { code: { nested: true } } });
+      assert.deepEqual([bad.status, bad.body.error.code], [400, 'validation_failed']);
+      assert.equal(await mailingCount(), before, 'nothing written for a refused request');
+      const created = await call('POST', '/v1/mailings', { project_id: made.project.id, template_id: sms, name: 'С кодом', channels: ['sms'], params: { code: 'NY2027', until: '31.12' }, start_at: new Date().toISOString(), traffic_type: 'service' });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      assert.deepEqual(created.body.params, { code: 'NY2027', until: '31.12' });
+      const id = created.body.id as string;
+      assert.deepEqual((await call('GET', `/v1/mailings/${id}`)).body.params, { code: 'NY2027', until: '31.12' }, 'returned as stored');
+      const tested = await call('POST', `/v1/mailings/${id}/test`, { to: ['+79161235499'], contact_id: made.contact('a'), params: { until: '01.01' } });
+      assert.deepEqual([tested.status, tested.body.text], [200, 'Анна, код NY2027 до 01.01'], 'the request\'s params over the mailing\'s');
+      await call('POST', `/v1/mailings/${id}/schedule`);
+      await waitFinished(id);
+      const byContact = await recipients(id);
+      const texts = await Promise.all(['a', 'b'].map(async (g) => (await finalMessage(byContact.get(made.contact(g))!.message_id!)).text));
+      assert.deepEqual(texts, ['Анна, код NY2027 до 31.12', 'Борис, код NY2027 до 31.12']);
+      const plain = await call('POST', '/v1/mailings', { project_id: made.project.id, template_id: sms, name: 'без', channels: ['sms'] });
+      assert.deepEqual(plain.body.params, {}, 'none: {}');
     });
   });
 }

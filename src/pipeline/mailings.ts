@@ -9,6 +9,7 @@ import type { OperatorLookup } from '../sms/mno.ts';
 import { AccountsRepository, type Account } from '../store/accounts.ts';
 import { contactFields, type Contact } from '../store/contacts.ts';
 import {
+  mailingParams,
   DEFAULT_ERROR_MIN_SAMPLE,
   DEFAULT_STEP_TIMEOUT_SECONDS,
   DEFAULT_STEP_UNTIL,
@@ -90,13 +91,13 @@ export function addressFor(contact: Contact, channel: string): string | null {
  * Each step's text for a contact: its channel's template rendered (the
  * contact's gender variant), a template shared by several steps rendered once.
  */
-export function stepTexts(steps: readonly { channel: string }[], templateOf: (channel: string) => TemplateRow, fields: ContactFields): Rendered[] {
+export function stepTexts(steps: readonly { channel: string }[], templateOf: (channel: string) => TemplateRow, fields: ContactFields, params: Readonly<Record<string, unknown>> = {}): Rendered[] {
   const byTemplate = new Map<string, Rendered>();
   return steps.map(({ channel }) => {
     const template = templateOf(channel);
     const known = byTemplate.get(template.id);
     if (known) return known;
-    const rendered = renderForContact(template, fields);
+    const rendered = renderForContact(template, fields, params);
     byTemplate.set(template.id, rendered);
     return rendered;
   });
@@ -304,6 +305,7 @@ export class MailingRunner {
     const localTime = m.local_time === 1;
     const nominal = nominalOfRun(m.next_run_at ?? m.start_at ?? now, scheduleZone, localTime);
     const quiet = account.quiet_hours_start !== null && account.quiet_hours_end !== null ? { start: account.quiet_hours_start, end: account.quiet_hours_end } : null;
+    const params = mailingParams(m);
     const messages: AcceptJob['messages'] = [];
     const cascades: CascadeRow[] = [];
     const recipients: MailingRecipientsTable[] = [];
@@ -319,7 +321,7 @@ export class MailingRunner {
         else firstReason ??= reason;
       }
       if (usable.length === 0) { skip(c, firstReason ?? 'channel_unsupported'); continue; }
-      const texts = stepTexts(usable, templateOf, contactFields(c));
+      const texts = stepTexts(usable, templateOf, contactFields(c), params);
       // The recipient's zone: the contact's, else the region of the first step's number (an e-mail address has none).
       const numbered = usable.find((u) => u.channel !== 'email');
       const region = !numbered || !this.#operators ? null : (this.#operators.lookup(numbered.to.replace(/^\+/, ''))?.region ?? null);

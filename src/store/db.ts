@@ -33,6 +33,7 @@ import * as mailingCancel from './migrations/031-mailing-cancel.ts';
 import * as moduleSwitches from './migrations/032-module-switches.ts';
 import * as userPreferences from './migrations/033-user-preferences.ts';
 import * as mailingTemplates from './migrations/035-mailing-templates.ts';
+import * as mailingParams from './migrations/037-mailing-params.ts';
 import type { DB } from './schema.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -88,6 +89,7 @@ const migrations: Record<string, Migration> = {
   '032-module-switches': moduleSwitches,
   '033-user-preferences': userPreferences,
   '035-mailing-templates': mailingTemplates,
+  '037-mailing-params': mailingParams,
 };
 
 // bigint columns hold epoch milliseconds, well inside Number's exact range.

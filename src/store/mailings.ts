@@ -35,6 +35,8 @@ export interface MailingInput {
   template_id: string;
   /** a template per channel (channel → template id), each of the project and made for that channel; absent: none */
   templates?: MailingTemplates | undefined;
+  /** template parameters for every recipient (beside the contact's fields); absent or empty: none */
+  params?: Readonly<Record<string, string | number | boolean | null>> | undefined;
   list_id: string | null;
   name: string;
   channels: string[];
@@ -54,6 +56,11 @@ export interface MailingInput {
   step_until?: 'delivered' | 'read' | null | undefined;
   /** when the runner starts the first run (set with status scheduled) */
   next_run_at?: number | null | undefined;
+}
+
+/** A mailing's own template parameters (`params`), `{}` when it has none. */
+export function mailingParams(m: { params?: string | null | undefined }): Record<string, string | number | boolean | null> {
+  return m.params ? (JSON.parse(m.params) as Record<string, string | number | boolean | null>) : {};
 }
 
 /** The runner's defaults for auto-pause: a fifth of at least 50 finished messages failed. */
@@ -131,6 +138,7 @@ export class MailingsRepository {
         project_id: input.project_id,
         template_id: input.template_id,
         templates: storedMailingTemplates(input.templates),
+        params: input.params && Object.keys(input.params).length > 0 ? JSON.stringify(input.params) : null,
         list_id: input.list_id,
         name: input.name,
         channels: JSON.stringify(input.channels),

@@ -695,6 +695,8 @@ export interface MailingsTable {
   cancel_cursor?: string | null;
   /** a template per channel (035): JSON `{"<channel>": "<template id>"}`; a channel without one (or null) uses template_id */
   templates?: string | null;
+  /** the mailing's own template parameters, JSON object (037); null: none */
+  params?: string | null;
 }
 
 export interface SegmentsTable {

@@ -10,7 +10,7 @@ import { acceptContext, prepareMessage, TRAFFIC_TYPES, type TrafficType } from '
 import { firstRunAt } from '../../../pipeline/mailings.ts';
 import { ContactListsRepository } from '../../../store/contact-lists.ts';
 import { ContactsRepository, contactFields } from '../../../store/contacts.ts';
-import { DEFAULT_ERROR_MIN_SAMPLE, DEFAULT_ERROR_THRESHOLD_PERCENT, DEFAULT_STEP_TIMEOUT_SECONDS, DEFAULT_STEP_UNTIL, MAILING_STATUSES, MAILING_TRANSITIONS, MailingsRepository, type MailingRow, type MailingVerb } from '../../../store/mailings.ts';
+import { DEFAULT_ERROR_MIN_SAMPLE, DEFAULT_ERROR_THRESHOLD_PERCENT, DEFAULT_STEP_TIMEOUT_SECONDS, DEFAULT_STEP_UNTIL, MAILING_STATUSES, MAILING_TRANSITIONS, mailingParams, MailingsRepository, type MailingRow, type MailingVerb } from '../../../store/mailings.ts';
 import { SegmentsRepository } from '../../../store/segments.ts';
 import { ProjectsRepository } from '../../../store/projects.ts';
 import { TemplatesRepository } from '../../../store/templates.ts';
@@ -32,6 +32,14 @@ const TemplatesSchema = Type.Partial(Type.Record(Type.Enum([...TEMPLATE_CHANNELS
   examples: [{ telegram: 'tpl_01KB2Z6C1D0R7Q4P3N2M1L0K9K', sms: 'tpl_01KB2Z6C1D0R7Q4P3N2M1L0K9J' }],
 });
 
+/** A mailing's own template parameters, the same for every recipient. */
+const MailingParams = Type.Record(Type.String(), Type.Union([Type.String({ maxLength: 1000 }), Type.Number(), Type.Boolean(), Type.Null()]), {
+  maxProperties: 50,
+  description:
+    'template parameters for every recipient (a promo code, a date): `{{promo}}` in a template reads `params.promo`, beside the contact\'s fields (a parameter of the same name wins over a field, as in a preview)',
+  examples: [{ promo: 'NY2027', until: '31 января' }],
+});
+
 const MailingSchema = Type.Object(
   {
     id: Type.String(),
@@ -40,6 +48,7 @@ const MailingSchema = Type.Object(
     project_id: Type.String(),
     template_id: Type.String({ description: 'the default template: rendered by every channel without its own in `templates`' }),
     templates: TemplatesSchema,
+    params: MailingParams,
     list_id: Type.Union([Type.String(), Type.Null()]),
     segment_id: Type.Union([Type.String(), Type.Null()]),
     name: Type.String(),
@@ -75,6 +84,7 @@ const MailingSchema = Type.Object(
         project_id: 'prj_01KB2Z1T6S0R7Q4P3N2M1L0K9J',
         template_id: 'tpl_01KB2Z6C1D0R7Q4P3N2M1L0K9J',
         templates: { telegram: 'tpl_01KB2Z6C1D0R7Q4P3N2M1L0K9K' },
+        params: { promo: 'NY2027' },
         list_id: null,
         segment_id: 'seg_01KB2ZE1B2C3D4E5F6G7H8J9K0',
         name: 'SMSMailing',
@@ -112,6 +122,7 @@ export const presentMailing = (m: MailingRow) => ({
   project_id: m.project_id,
   template_id: m.template_id,
   templates: parseMailingTemplates(m.templates),
+  params: mailingParams(m),
   list_id: m.list_id,
   segment_id: m.segment_id ?? null,
   name: m.name,
@@ -231,6 +242,7 @@ export function mailingsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
               project_id: Type.String({ minLength: 1, maxLength: 64 }),
               template_id: Type.String({ minLength: 1, maxLength: 64, description: 'the default template (of the project): rendered by every channel without its own in `templates`; its own channel is not checked against `channels`' }),
               templates: Type.Optional(TemplatesSchema),
+              params: Type.Optional(MailingParams),
               list_id: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'the audience: a contact list of the project; absent (and no segment_id): every contact of the project' })),
               segment_id: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'the audience: a saved segment of the project (not with list_id)' })),
               name: Type.String({ minLength: 1, maxLength: 200 }),
@@ -282,6 +294,7 @@ export function mailingsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
           project_id: b.project_id,
           template_id: b.template_id,
           templates: perChannel,
+          params: b.params,
           list_id: b.list_id ?? null,
           segment_id: b.segment_id ?? null,
           name: b.name,
@@ -410,7 +423,7 @@ export function mailingsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
         schema: {
           summary: 'Send a mailing\'s message to chosen numbers',
           description:
-            'Renders the first channel\'s template (its entry in `templates`, else `template_id`) for a stored contact (`contact_id`) or with `params` alone and sends it at once on the mailing\'s first channel (a plain message, never a cascade) to each of `to` (phone numbers, or addresses for e-mail). ' +
+            'Renders the first channel\'s template (its entry in `templates`, else `template_id`) for a stored contact (`contact_id`) or with no contact, with the mailing\'s `params` and this request\'s `params` (which win), and sends it at once on the mailing\'s first channel (a plain message, never a cascade) to each of `to` (phone numbers, or addresses for e-mail). ' +
             'Test messages carry `reference` `test:<mailing id>`, not the mailing: they are not in its statistics. Any status but cancelled.',
           tags: ['mailings'],
           security,
@@ -443,7 +456,7 @@ export function mailingsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
           if (!c) throw new ApiError('not_found', `no contact ${request.body.contact_id} in this account`);
           fields = contactFields(c);
         }
-        const rendered = renderForContact(template, fields, request.body.params ?? {});
+        const rendered = renderForContact(template, fields, { ...mailingParams(m), ...request.body.params });
         if (!rendered.ok) throw new ApiError('template_render_failed', `the ${rendered.variant} text cannot be rendered: ${rendered.issue}`, [{ field: 'params', issue: rendered.issue }]);
         if (!(CHANNELS as readonly string[]).includes(channel)) throw new ApiError('invalid_schedule', `a mailing cannot send on ${channel} yet`, [{ field: 'channels', issue: 'first channel not supported' }]);
         const now = Date.now();
