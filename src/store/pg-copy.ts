@@ -44,9 +44,11 @@ export async function copyRows(client: pg.PoolClient, table: string, columns: re
     if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`COPY: bad identifier ${name}`);
     return name;
   };
+  // Encoded before the COPY starts: a value that throws must not leave the connection inside a COPY.
+  const text = copyText(rows);
   const stream = client.query(copyFrom(`copy ${ident(table)} (${columns.map(ident).join(', ')}) from stdin`));
   const done = once(stream, 'finish');
-  stream.end(copyText(rows));
+  stream.end(text);
   await done;
   return stream.rowCount;
 }
