@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import { authHeaders, checkNodeVersion, codeVersion, logger, machineInfo, median, numberFlag, parseBenchArgs, printResult, round, sleep, startServer, stopOnSignal, waitForQuietMachine, type Server } from './lib.ts';
+import { authHeaders, checkNodeVersion, codeVersion, logger, machineInfo, median, numberFlag, parseBenchArgs, postgresCpuSeconds, printResult, processCpuSeconds, round, sleep, startServer, stopOnSignal, waitForQuietMachine, type Server } from './lib.ts';
 
 checkNodeVersion();
 const { common, values } = parseBenchArgs('usage: node bench/contacts-import.ts [--rows N]', { rows: { type: 'string' } }, { duration: 0, connections: 1 });
@@ -52,6 +52,10 @@ interface Run {
   idle_rss_mib: number;
   peak_rss_mib: number;
   load_avg: number;
+  /** CPU seconds the gateway used from the POST to completed (less sensitive to other load than the wall time) */
+  server_cpu_s: number;
+  /** the same for every PostgreSQL process on the machine (other users' included, if any) */
+  postgres_cpu_s: number;
 }
 const runs: Run[] = [];
 let server: Server | undefined;
@@ -67,6 +71,8 @@ try {
       const idle = rssMiB(s.pid);
       let peak = idle;
       const sampler = setInterval(() => (peak = Math.max(peak, rssMiB(s.pid))), 100);
+      const cpu0 = processCpuSeconds(s.pid);
+      const pg0 = postgresCpuSeconds();
       const t0 = performance.now();
       const res = await fetch(`${s.url}/v1/contacts/imports?project_id=${project.id}`, {
         method: 'POST',
@@ -84,10 +90,13 @@ try {
         await sleep(100);
       }
       const t2 = performance.now();
+      const cpu = processCpuSeconds(s.pid) - cpu0;
+      // A PostgreSQL process started meanwhile counts from 0; one that ended meanwhile is missed.
+      const pgUsed = [...postgresCpuSeconds()].reduce((sum, [pid, seconds]) => sum + seconds - (pg0.get(pid) ?? 0), 0);
       clearInterval(sampler);
       peak = Math.max(peak, rssMiB(s.pid));
       if (job.status !== 'completed' || job.created !== rows) throw new Error(`import ended ${job.status} with ${job.created} created: ${job.error}`);
-      const r: Run = { staged_s: round((t1 - t0) / 1000), total_s: round((t2 - t0) / 1000), rows_per_s: Math.round(rows / ((t2 - t0) / 1000)), idle_rss_mib: round(idle), peak_rss_mib: round(peak), load_avg: Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]) };
+      const r: Run = { staged_s: round((t1 - t0) / 1000), total_s: round((t2 - t0) / 1000), rows_per_s: Math.round(rows / ((t2 - t0) / 1000)), idle_rss_mib: round(idle), peak_rss_mib: round(peak), load_avg: Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]), server_cpu_s: round(cpu), postgres_cpu_s: round(pgUsed) };
       runs.push(r);
       log(`run ${run + 1}/${common.runs}: ${JSON.stringify(r)}`);
     } catch (err) {

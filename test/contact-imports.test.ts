@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Readable } from 'node:stream';
+import { sql } from 'kysely';
 import { ContactImportRunner } from '../src/ingress/http/routes/contact-imports.ts';
 import { LEASE_MS } from '../src/ingress/http/routes/job-leases.ts';
 import { createLogger } from '../src/log.ts';
 import { APPLY_CHUNK_ROWS } from '../src/store/contact-imports.ts';
+import { copyRows } from '../src/store/pg-copy.ts';
 import { dialects, startTestGateway, type TestGateway } from './helpers.ts';
 
 const csv = (n: number, edit: (i: number, line: string) => string = (_i, l) => l, from = 0) => {
@@ -170,6 +172,81 @@ for (const dialect of await dialects()) {
       const late = await receiving;
       assert.equal(late.job.status, 'failed', 'the rest of the upload is not staged: the job is no longer this process\'s');
       assert.equal(await staged(), 0);
+    });
+
+    test('5. values COPY must escape (tabs, newlines, backslashes, \\N, Cyrillic) come back from an import as they were', async () => {
+      const nasty: [string, string, string, string, string][] = [
+        ['n-1', 'Таб\tвнутри', 'C:\\путь\\к', 'a\\Nb', '{"json":"x\\ny"}'],
+        ['n-2', 'Две\nстроки', '\\.', 'кавычка " и запятая ,', 'возврат\rкаретки'],
+        ['n-3', '\\N', '😀 Ёжик', '\\t не таб', '\\'],
+      ];
+      const quote = (v: string) => `"${v.replaceAll('"', '""')}"`;
+      const file = ['guid,first_name,last_name,phone,note', ...nasty.map(([guid, first, last, note, city], i) => [guid, first, last, `+7916555000${i}`, `${note}|${city}`].map(quote).join(','))].join('\n') + '\n';
+      const res = await upload(file);
+      assert.equal(res.status, 202, JSON.stringify(res.body));
+      const done = await ended(res.body.id);
+      assert.equal(done.status, 'completed', JSON.stringify(done));
+      assert.equal(done.created, 3);
+      for (const [guid, first, last, note, city] of nasty) {
+        const contact = (await call('GET', `/v1/contacts?guid=${encodeURIComponent(guid)}`)).body.data[0];
+        assert.deepEqual([contact.first_name, contact.last_name, contact.attributes], [first, last, { note: `${note}|${city}` }], guid);
+      }
+    });
+
+    test('6. staged rows that are gone (a PostgreSQL crash empties the unlogged staging table) fail the job; nothing is applied', async () => {
+      const db = t.gateway.database;
+      const runner = new ContactImportRunner(db, createLogger('silent'));
+      const other = (await call('POST', '/v1/projects', { name: 'Lost', code: 'lost' })).body.id;
+      const count = async () => Number((await db.db.selectFrom('contacts').select((eb) => eb.fn.countAll().as('n')).where('project_id', '=', other).executeTakeFirstOrThrow()).n);
+      const columns = ['guid', 'first_name', 'phones'];
+      const stageFile = async (n: number) => {
+        const job = await runner.repo.create({ accountId: t.accountId, projectId: other, format: 'csv', createdBy: null, owner: runner.owner, leaseUntil: Date.now() + LEASE_MS });
+        const rows = Array.from({ length: n }, (_, i) => ({ row: i + 2, patch: { guid: `lost-${job.id}-${i}`, first_name: `Имя${i}`, phones: JSON.stringify([`+7916${String(i).padStart(7, '0')}`]) } }));
+        for (let i = 0; i < n; i += 1000) await runner.repo.stage(t.accountId, job.id, runner.owner, rows.slice(i, i + 1000), { columns, rows: Math.min(i + 1000, n), badRows: 0, problems: [] });
+        return job.id;
+      };
+      // What crash recovery does to an unlogged table, here to one job's rows (or its rows below a row number).
+      const crash = (id: string, rowsBelow = 2 ** 31 - 1) => db.db.deleteFrom('contact_import_rows').where('import_id', '=', id).where('row_no', '<', rowsBelow).execute();
+      if (dialect.name === 'postgres') {
+        const table = await db.db.selectFrom(sql<{ relpersistence: string }>`pg_class`.as('c')).select('relpersistence').where(sql`oid`, '=', sql`'contact_import_rows'::regclass`).executeTakeFirstOrThrow();
+        assert.equal(table.relpersistence, 'u', 'the staging table is unlogged');
+        const indexes = (await sql<{ indexname: string }>`select indexname from pg_indexes where tablename = 'contact_import_rows' and schemaname = current_schema()`.execute(db.db)).rows;
+        assert.deepEqual(indexes.map((i) => i.indexname), ['contact_import_rows_pk'], 'the guid index is gone on PostgreSQL (migration 034)');
+      }
+      // 1. Lost between two staged batches (the batch after the restart went in): the check refuses the file.
+      const early = await stageFile(1000);
+      await crash(early);
+      await runner.repo.stage(t.accountId, early, runner.owner, [{ row: 1002, patch: { guid: 'lost-late', phones: '["+79160000999"]' } }], { columns, rows: 1001, badRows: 0, problems: [] });
+      const checked = (await runner.repo.check(t.accountId, early, runner.owner, { columns, rows: 1001, badRows: 0, problems: [] }))!;
+      assert.equal(checked.status, 'failed');
+      assert.match(checked.error!, /^1000 staged row\(s\) were lost .*; nothing was imported; upload the file again$/);
+      // 2. Lost after the check, before the apply: the apply (or the process taking it over) fails the job, applying none of it.
+      const late = await stageFile(APPLY_CHUNK_ROWS + 10);
+      assert.equal((await runner.repo.check(t.accountId, late, runner.owner, { columns, rows: APPLY_CHUNK_ROWS + 10, badRows: 0, problems: [] }))!.status, 'applying');
+      await crash(late, 100);
+      assert.equal(await runner.repo.applyAll(t.accountId, late, runner.owner), false);
+      const failed = (await runner.repo.get(t.accountId, late))!;
+      assert.equal(failed.status, 'failed');
+      assert.match(failed.error!, /^98 staged row\(s\) were lost .*; nothing was imported; upload the file again$/);
+      assert.equal(await count(), 0, 'nothing half-applied');
+      assert.equal(await staged(), 0, 'the rows that were left are deleted');
+      await runner.stop();
+    });
+
+    test('7. COPY takes what the encoder writes: NULL, empty, escapes and integers round-trip; a NUL is refused before the COPY starts', { skip: dialect.name !== 'postgres' && 'COPY is PostgreSQL only' }, async () => {
+      const client = await t.gateway.database.pool!.connect();
+      try {
+        await client.query('create temp table copy_check (t text, n integer)');
+        const values = [null, '', '\\N', '\\', '\\.', 'a\tb', 'a\nb', 'a\rb', 'a\\nb', '\\\\', 'Ёжик\t«ёлка»\n😀', '\u0007\b\f\v', ' lead and trail '];
+        assert.equal(await copyRows(client, 'copy_check', ['t', 'n'], values.map((v, i) => [v, i - 5])), values.length);
+        const back = await client.query<{ t: string | null; n: number }>('select t, n from copy_check order by n');
+        assert.deepEqual(back.rows.map((r) => [r.t, r.n]), values.map((v, i) => [v, i - 5]));
+        await assert.rejects(copyRows(client, 'copy_check', ['t', 'n'], [['a\0b', 1]]), /NUL/);
+        assert.equal((await client.query('select count(*)::int as n from copy_check')).rows[0].n, values.length, 'the connection is usable after the refusal');
+      } finally {
+        await client.query('drop table if exists copy_check').catch(() => {});
+        client.release();
+      }
     });
   });
 }

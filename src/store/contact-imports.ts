@@ -1,7 +1,10 @@
 import { sql, type Kysely, type Selectable } from 'kysely';
+import type pg from 'pg';
 import { newId } from '../domain/ids.ts';
 import type { ErrorDetail } from '../errors.ts';
 import { CONTACT_DEFAULTS, type ContactPatch } from './contacts.ts';
+import type { Database } from './db.ts';
+import { copyRows } from './pg-copy.ts';
 import type { ContactImportRowsTable, ContactImportsTable, DB } from './schema.ts';
 import { fixedChunks } from './shapes.ts';
 
@@ -16,24 +19,8 @@ export const APPLY_CHUNK_ROWS = 2000;
 const DELETE_CHUNK_ROWS = 5000;
 
 const STAGED_COLUMNS = ['contact_id', 'guid', 'first_name', 'last_name', 'middle_name', 'gender', 'phones', 'emails', 'messenger_ids', 'time_zone', 'attributes', 'consent', 'blocked'] as const;
-const STAGED_TYPES: Record<keyof ContactImportRowsTable, 'text' | 'integer'> = {
-  import_id: 'text',
-  account_id: 'text',
-  row_no: 'integer',
-  contact_id: 'text',
-  guid: 'text',
-  first_name: 'text',
-  last_name: 'text',
-  middle_name: 'text',
-  gender: 'text',
-  phones: 'text',
-  emails: 'text',
-  messenger_ids: 'text',
-  time_zone: 'text',
-  attributes: 'text',
-  consent: 'text',
-  blocked: 'integer',
-};
+/** The staging table's columns, in the order a PostgreSQL stage batch is copied. */
+const STAGED_KEYS = ['import_id', 'account_id', 'row_no', 'contact_id', 'guid', 'first_name', 'last_name', 'middle_name', 'gender', 'phones', 'emails', 'messenger_ids', 'time_zone', 'attributes', 'consent', 'blocked'] as const satisfies readonly (keyof ContactImportRowsTable)[];
 const CONTACT_COLUMNS = ['id', 'guid', 'first_name', 'last_name', 'middle_name', 'gender', 'phones', 'emails', 'messenger_ids', 'time_zone', 'attributes', 'consent', 'blocked'] as const;
 
 /** The row number of a problem (`row 12` → 12), for keeping the report in file order. */
@@ -54,10 +41,12 @@ const rowOf = (p: ErrorDetail) => Number(p.field.slice(4));
 export class ContactImportsRepository {
   readonly #db: Kysely<DB>;
   readonly #dialect: 'sqlite' | 'postgres';
+  readonly #pool: pg.Pool | undefined;
 
-  constructor(db: Kysely<DB>, dialect: 'sqlite' | 'postgres') {
-    this.#db = db;
-    this.#dialect = dialect;
+  constructor(database: Pick<Database, 'db' | 'dialect' | 'pool'>) {
+    this.#db = database.db;
+    this.#dialect = database.dialect;
+    this.#pool = database.pool;
   }
 
   async create(input: { accountId: string; projectId: string; format: 'csv' | 'xlsx'; createdBy: string | null; owner: string; leaseUntil: number }, now = Date.now()): Promise<ContactImportRow> {
@@ -97,36 +86,56 @@ export class ContactImportsRepository {
     return q.orderBy('id', 'desc').limit(limit).execute();
   }
 
-  /** Writes one batch of checked rows (one short transaction) and the job's counts so far. */
+  /**
+   * Writes one batch of checked rows and the job's counts so far, in one short
+   * transaction: on PostgreSQL a `COPY … FROM STDIN` of the batch, on SQLite
+   * multi-row inserts. Throws when the job is no longer this owner's `received`
+   * one (another process's sweep failed it); the batch is rolled back then.
+   */
   async stage(accountId: string, id: string, owner: string, rows: { row: number; patch: ContactPatch }[], progress: { columns: readonly string[]; rows: number; badRows: number; problems: ErrorDetail[] }): Promise<void> {
     const now = Date.now();
     const staged: ContactImportRowsTable[] = rows.map(({ row, patch }) => ({ ...CONTACT_DEFAULTS, ...patch, import_id: id, account_id: accountId, row_no: row, contact_id: newId('cnt', now) }));
-    await this.#db.transaction().execute(async (tx) => {
-      if (this.#dialect === 'postgres' && staged.length > 0) {
-        // One statement of one array per column: no statement of 17,000 parameters to build, send and parse.
-        const cols = Object.keys(STAGED_TYPES) as (keyof ContactImportRowsTable)[];
-        await sql`insert into contact_import_rows (${sql.join(cols.map((c) => sql.ref(c)))}) select * from unnest(${sql.join(cols.map((c) => sql`${staged.map((r) => r[c])}::${sql.raw(STAGED_TYPES[c])}[]`))})`.execute(tx);
-      } else {
-        for (const chunk of fixedChunks(staged)) await tx.insertInto('contact_import_rows').values(chunk).execute();
+    const counts = this.#db
+      .updateTable('contact_imports')
+      .set({ columns: JSON.stringify(progress.columns), rows: progress.rows, bad_rows: progress.badRows, problems: JSON.stringify(progress.problems), last_row: staged.length > 0 ? staged[staged.length - 1]!.row_no : sql<number>`last_row` })
+      .where('account_id', '=', accountId)
+      .where('id', '=', id)
+      .where('owner', '=', owner)
+      .where('status', '=', 'received')
+      .compile();
+    if (this.#pool) {
+      const client = await this.#pool.connect();
+      try {
+        await client.query('begin');
+        if (staged.length > 0) await copyRows(client, 'contact_import_rows', STAGED_KEYS, staged.map((r) => STAGED_KEYS.map((c) => r[c])));
+        const moved = await client.query(counts.sql, counts.parameters as unknown[]);
+        if (moved.rowCount !== 1) throw new JobTakenOver(id);
+        await client.query('commit');
+        client.release();
+      } catch (err) {
+        // A connection that cannot even roll back is dropped from the pool, not handed to the next query.
+        await client.query('rollback').then(
+          () => client.release(),
+          (rollbackErr: Error) => client.release(rollbackErr),
+        );
+        throw err;
       }
-      const moved = await tx
-        .updateTable('contact_imports')
-        .set({ columns: JSON.stringify(progress.columns), rows: progress.rows, bad_rows: progress.badRows, problems: JSON.stringify(progress.problems), last_row: staged.length > 0 ? staged[staged.length - 1]!.row_no : sql<number>`last_row` })
-        .where('account_id', '=', accountId)
-        .where('id', '=', id)
-        .where('owner', '=', owner)
-        .where('status', '=', 'received')
-        .executeTakeFirst();
+      return;
+    }
+    await this.#db.transaction().execute(async (tx) => {
+      for (const chunk of fixedChunks(staged)) await tx.insertInto('contact_import_rows').values(chunk).execute();
+      const moved = await tx.executeQuery(counts);
       // Failed meanwhile by another process's sweep (this one's lease lapsed): the rows go with the transaction.
-      if (Number(moved.numUpdatedRows) !== 1) throw new JobTakenOver(id);
+      if (Number(moved.numAffectedRows) !== 1) throw new JobTakenOver(id);
     });
   }
 
   /**
    * The file is in: looks for guids repeated across rows (the later rows are
    * bad, naming the first), merges them into the report, and decides. Returns
-   * the job as it now is: `failed` (bad rows; staged rows deleted), or
-   * `applying`. False when the job is no longer this owner's.
+   * the job as it now is: `failed` (bad rows, or staged rows lost to a
+   * PostgreSQL crash; staged rows deleted), or `applying`. Undefined when the
+   * job is no longer this owner's.
    */
   async check(accountId: string, id: string, owner: string, outcome: { columns: readonly string[]; rows: number; badRows: number; problems: ErrorDetail[] }): Promise<ContactImportRow | undefined> {
     const now = Date.now();
@@ -159,7 +168,10 @@ export class ContactImportsRepository {
       .sort((a, b) => rowOf(a) - rowOf(b))
       .slice(0, MAX_KEPT_PROBLEMS);
     const badRows = outcome.badRows + repeated;
-    if (badRows > 0) {
+    const staged = badRows > 0 ? outcome.rows : await this.#stagedCount(accountId, id);
+    if (staged !== outcome.rows) {
+      await this.fail(accountId, id, lostRows(outcome.rows - staged, 0));
+    } else if (badRows > 0) {
       await this.#deleteStaged(accountId, id);
       await this.#db
         .updateTable('contact_imports')
@@ -180,8 +192,11 @@ export class ContactImportsRepository {
    * transactions of APPLY_CHUNK_ROWS rows, each writing the contacts, deleting
    * their staged rows and moving `applied_row` together, so a process that
    * takes the job over resumes after the last chunk applied; `yieldEvery` lets
-   * the event loop (and the lease renewal) run between chunks. Returns false
-   * when the job is not this owner's (another process took it over).
+   * the event loop (and the lease renewal) run between chunks. Every range
+   * applied must find all its staged rows; if some are gone (a PostgreSQL
+   * crash emptied the unlogged staging table), the job is failed instead, its
+   * apply rolled back. Returns false when the job did not complete here: it is
+   * not this owner's (another process took it over), or it failed so.
    */
   async applyAll(accountId: string, id: string, owner: string, between: () => Promise<void> = () => new Promise((resolve) => setImmediate(resolve))): Promise<boolean> {
     const job = await this.get(accountId, id);
@@ -238,6 +253,9 @@ export class ContactImportsRepository {
           .where('s.row_no', '<=', to)
           .executeTakeFirstOrThrow();
       }
+      // Rows are numbered from 2 without gaps: fewer than that means staged rows are gone.
+      const missing = Math.max(0, to - Math.max(from, 1)) - Number(counts.rows);
+      if (missing > 0) throw new StagedRowsLost(missing);
       const created = Number(counts.created);
       const updated = Number(counts.rows) - created;
       await tx.deleteFrom('contact_import_rows').where('import_id', '=', job.id).where('account_id', '=', job.account_id).where('row_no', '>', from).where('row_no', '<=', to).execute();
@@ -257,8 +275,12 @@ export class ContactImportsRepository {
         .executeTakeFirst();
       if (Number(moved.numUpdatedRows) !== 1) throw new JobTakenOver(job.id);
       return true;
-    }).catch((err: unknown) => {
+    }).catch(async (err: unknown) => {
       if (err instanceof JobTakenOver) return false;
+      if (err instanceof StagedRowsLost) {
+        await this.fail(job.account_id, job.id, lostRows(err.missing, Math.max(0, from - 1)));
+        return false;
+      }
       throw err;
     });
   }
@@ -285,6 +307,11 @@ export class ContactImportsRepository {
       .where('id', '=', id)
       .where('status', 'in', ['received', 'checking', 'applying'])
       .execute();
+  }
+
+  async #stagedCount(accountId: string, id: string): Promise<number> {
+    const { n } = await this.#db.selectFrom('contact_import_rows').select(sql<number | string>`count(*)`.as('n')).where('import_id', '=', id).where('account_id', '=', accountId).executeTakeFirstOrThrow();
+    return Number(n);
   }
 
   /** Deletes a job's staged rows, in short transactions on SQLite. */
@@ -337,6 +364,26 @@ export class ContactImportsRepository {
       else await this.#deleteStaged(job.account_id, job.id);
     }
     return taken;
+  }
+}
+
+/**
+ * The error of a job some of whose staged rows are gone. On PostgreSQL the
+ * staging table is unlogged (migration 034): crash recovery (or a fail-over to
+ * a replica) empties it, while the jobs, logged, stay. Such a job is failed
+ * (nothing of it applied on PostgreSQL, whose apply is one transaction), not
+ * completed with the rows that happened to survive.
+ */
+function lostRows(missing: number, applied: number): string {
+  return `${missing} staged row(s) were lost (a PostgreSQL crash empties the staging table)${applied > 0 ? ` after ${applied} row(s) were written` : '; nothing was imported'}; upload the file again`;
+}
+
+/** Thrown inside an apply transaction (rolling it back) when staged rows of its range are missing. */
+class StagedRowsLost extends Error {
+  readonly missing: number;
+  constructor(missing: number) {
+    super(`${missing} staged row(s) are missing`);
+    this.missing = missing;
   }
 }
 

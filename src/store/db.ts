@@ -32,6 +32,7 @@ import * as apiKeyProjects from './migrations/030-api-key-projects.ts';
 import * as mailingCancel from './migrations/031-mailing-cancel.ts';
 import * as moduleSwitches from './migrations/032-module-switches.ts';
 import * as userPreferences from './migrations/033-user-preferences.ts';
+import * as unloggedImportRows from './migrations/034-unlogged-import-rows.ts';
 import * as mailingTemplates from './migrations/035-mailing-templates.ts';
 import * as mailingParams from './migrations/037-mailing-params.ts';
 import type { DB } from './schema.ts';
@@ -41,6 +42,8 @@ export type Dialect = 'sqlite' | 'postgres';
 export interface Database {
   db: Kysely<DB>;
   dialect: Dialect;
+  /** PostgreSQL only: the pool behind `db`, for what Kysely does not speak (`COPY … FROM STDIN`, pg-copy.ts) */
+  pool?: pg.Pool;
   /** applies pending migrations; safe to call from several processes at once */
   migrate(): Promise<void>;
   /** a cheap round trip, for readiness checks */
@@ -88,6 +91,7 @@ const migrations: Record<string, Migration> = {
   '031-mailing-cancel': mailingCancel,
   '032-module-switches': moduleSwitches,
   '033-user-preferences': userPreferences,
+  '034-unlogged-import-rows': unloggedImportRows,
   '035-mailing-templates': mailingTemplates,
   '037-mailing-params': mailingParams,
 };
@@ -161,7 +165,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
     pool.on('error', () => {});
     pool.on('connect', (client) => client.on('error', () => {}));
     const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
-    return wrap(db, 'postgres', schema);
+    return { ...wrap(db, 'postgres', schema), pool };
   }
   const file = options.sqlitePath ?? ':memory:';
   const raw = openSqlite(file, options.sqliteSynchronous);

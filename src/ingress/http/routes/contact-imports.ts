@@ -120,7 +120,7 @@ export class ContactImportRunner {
   #stopping = false;
 
   constructor(database: Database, log: Logger) {
-    this.repo = new ContactImportsRepository(database.db, database.dialect);
+    this.repo = new ContactImportsRepository(database);
     this.#log = log;
   }
 
