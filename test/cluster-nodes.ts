@@ -186,20 +186,16 @@ export function clusterEnv(options: { databaseUrl: string; prefix: string; apiKe
 export interface SmppCluster {
   /** the operator: the connector `operator`, the only route */
   sim: SmscSimulator;
-  database: { url: string; drop(): Promise<void> };
   /** a pool on the cluster's database, for what only the database shows */
   db: pg.Pool;
   prefix: string;
   /** the bootstrap API key */
   apiKey: string;
-  /** every node's environment: clusterEnv, PORT 0 (the URL is in the "depesha started" line), and the test's own */
-  env: Record<string, string>;
+  /** every node started with `node`, in order */
   nodes: Node[];
-  /** the customer's binds, closed first at the end */
-  sessions: SmppSession[];
   /** the receipts each bind made with `bind` got: bind name → message id → times */
   receipts: Map<string, Map<string, number>>;
-  /** a node on `env` and `extra`, kept to be stopped at the end; not awaited (`started()`) */
+  /** a node on the cluster's environment (clusterEnv, PORT 0: its URL is in its "depesha started" line, the test's `env`) and `extra`; not awaited (`started()`) */
   node(name: string, roles: string, extra?: Record<string, string>): Node;
   /** a node with the SMPP server on 127.0.0.1:`port` */
   smppNode(name: string, roles: string, port: number): Node;
@@ -261,13 +257,10 @@ export async function smppCluster(
   const receipts = new Map<string, Map<string, number>>();
   const cluster: SmppCluster = {
     sim,
-    database,
     db,
     prefix,
     apiKey,
-    env,
     nodes,
-    sessions,
     receipts,
     node(name, roles, extra = {}) {
       const node = new Node(name, roles, { ...env, ...extra });
