@@ -8,18 +8,12 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import pg from 'pg';
-import { generateApiKey } from '../src/store/accounts.ts';
-import { SmscSimulator } from '../src/smpp/simulator.ts';
-import type { SmppSession } from '../src/smpp/session.ts';
-import { bindCustomer, clusterEnv, createDatabase, endCluster, freePort, Node, redisUnavailable, until } from './cluster-nodes.ts';
-import { postgresUnavailable } from './helpers.ts';
+import { clusterSkip, freePort, type Node, smppCluster, submitSm, until } from './cluster-nodes.ts';
 
 const BINDS = 4;
 const LEASE_SECONDS = 2;
 
-const why = (await postgresUnavailable()) ?? (await redisUnavailable());
-if (why && process.env.CI === 'true') throw new Error(`CI=true but ${why}`);
+const skip = await clusterSkip();
 
 /** binds the node runs now, from its last 'binds of this connector on this node' line */
 const bindsOn = (node: Node) => {
@@ -27,61 +21,35 @@ const bindsOn = (node: Node) => {
   return lines.length === 0 ? 0 : Number(lines[lines.length - 1]!.binds);
 };
 
-test('cluster: binds: 4 over 3 workers are 2/1/1, move to the survivors when one is killed; receipts reach the customer on another smpp node', { skip: why ?? false, timeout: 120_000 }, async (t) => {
-  const sim = new SmscSimulator({ accounts: { depesha: 'secret1' }, receiptDelayMs: 50 });
-  const simPort = await sim.start();
-  const database = await createDatabase();
-  const prefix = `tb-${Date.now().toString(36)}`;
-  const apiKey = generateApiKey();
-  const nodes: Node[] = [];
-  const sessions: SmppSession[] = [];
-  t.after(() => endCluster({ sessions, nodes, close: [() => sim.stop()], database, prefix }));
-
-  const env = clusterEnv({
-    databaseUrl: database.url,
-    prefix,
-    apiKey,
-    configFile: {
-      connectors: [{ id: 'operator', type: 'smpp', host: '127.0.0.1', port: simPort, system_id: 'depesha', password: 'secret1', binds: BINDS, window: 20, reconnect_min_ms: 20, reconnect_max_ms: 200 }],
-      routes: [{ connector: 'operator' }],
-    },
+test('cluster: binds: 4 over 3 workers are 2/1/1, move to the survivors when one is killed; receipts reach the customer on another smpp node', { skip, timeout: 120_000 }, async (t) => {
+  const cluster = await smppCluster(t, {
+    prefix: 'tb',
+    connector: { binds: BINDS, window: 20 },
+    env: { DEPESHA_LEASE_SECONDS: '6', DEPESHA_BIND_LEASE_SECONDS: String(LEASE_SECONDS), DEPESHA_RETRY_INITIAL_DELAY_MS: '100' },
   });
-  const nodeEnv = { ...env, PORT: '0', DEPESHA_LEASE_SECONDS: '6', DEPESHA_BIND_LEASE_SECONDS: String(LEASE_SECONDS), DEPESHA_RETRY_INITIAL_DELAY_MS: '100' };
+  const { sim, db } = cluster;
   const [portA, portB] = [await freePort(), await freePort()];
-  const a = new Node('smpp-a', 'api,smpp,scheduler', { ...nodeEnv, SMPP_ENABLED: 'true', SMPP_HOST: '127.0.0.1', SMPP_PORT: String(portA) });
-  nodes.push(a);
+  const a = cluster.smppNode('smpp-a', 'api,smpp,scheduler', portA);
   const url = String((await a.started()).url);
-  const b = new Node('smpp-b', 'smpp', { ...nodeEnv, SMPP_ENABLED: 'true', SMPP_HOST: '127.0.0.1', SMPP_PORT: String(portB) });
-  const workers = [1, 2, 3].map((i) => new Node(`worker-${i}`, 'worker', nodeEnv));
-  nodes.push(b, ...workers);
+  const b = cluster.smppNode('smpp-b', 'smpp', portB);
+  const workers = [1, 2, 3].map((i) => cluster.node(`worker-${i}`, 'worker'));
   await Promise.all([b, ...workers].map((n) => n.started()));
 
   await until('4 binds split 2/1/1', async () => (sim.bound === BINDS && workers.map(bindsOn).sort().join('/') === '1/1/2' ? true : undefined), 20_000);
 
-  const res = await fetch(`${url}/v1/smpp/credentials`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ system_id: 'shop', password: 'pass1234' }) });
-  assert.equal(res.status, 201, await res.text());
-  const receipts = new Set<string>();
-  const bind = async (port: number, mode: 'transmitter' | 'receiver') => {
-    const session = await bindCustomer(port, mode, (id) => receipts.add(id));
-    sessions.push(session);
-    return session;
-  };
-  await bind(portA, 'receiver');
-  const tx = await bind(portB, 'transmitter');
+  await cluster.smppLogin(url);
+  // Every receipt must reach the receiver on A, whichever worker sent the message.
+  await cluster.bind('rx-a', portA, 'receiver');
+  const receipts = cluster.receipts.get('rx-a')!;
+  const tx = await cluster.bind('tx-b', portB, 'transmitter');
   const ids: string[] = [];
   const send = async (from: number, count: number) => {
-    for (let i = from; i < from + count; i++) {
-      const resp = await tx.request({ command: 'submit_sm', sourceAddr: 'Shop', sourceAddrTon: 5, destAddrTon: 1, destAddrNpi: 1, destinationAddr: `7916${String(2_000_000 + i)}`, registeredDelivery: 1, shortMessage: Buffer.from(`binds ${i}`) });
-      assert.ok(resp.command === 'submit_sm_resp' && resp.status === 0, `submit ${i}: ${JSON.stringify(resp)}`);
-      ids.push(resp.messageId);
-    }
+    for (let i = from; i < from + count; i++) ids.push(await submitSm(tx, `7916${String(2_000_000 + i)}`, `binds ${i}`));
   };
 
   await send(0, 30);
   await until('the receipts of the first 30 on node A', async () => (ids.every((id) => receipts.has(id)) ? true : undefined), 20_000).catch(async (err: unknown) => {
-    const pool = new pg.Pool({ connectionString: database.url, max: 1 });
-    const rows = await pool.query('select status, count(*) from messages group by status');
-    await pool.end();
+    const rows = await db.query('select status, count(*) from messages group by status');
     throw new Error(`${(err as Error).message}; receipts ${receipts.size}, submits ${sim.submits.length}, statuses ${JSON.stringify(rows.rows)}; A: ${a.lines.slice(-8).map((l) => JSON.stringify(l)).join('\n')}`);
   });
 

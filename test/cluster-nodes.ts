@@ -1,12 +1,16 @@
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import type { TestContext } from 'node:test';
 import { Redis } from 'ioredis';
 import pg from 'pg';
+import { generateApiKey } from '../src/store/accounts.ts';
+import { SmscSimulator, type SimulatorOptions } from '../src/smpp/simulator.ts';
 import { bindClient, type BindMode, type IncomingRequest, type SmppSession } from '../src/smpp/session.ts';
-import { freePort, TEST_DATABASE_URL } from './helpers.ts';
+import { freePort, postgresUnavailable, TEST_DATABASE_URL } from './helpers.ts';
 
 export { freePort };
 
@@ -24,6 +28,16 @@ export async function redisUnavailable(): Promise<string | undefined> {
   } finally {
     redis.disconnect();
   }
+}
+
+/**
+ * A cluster test's `skip`: why PostgreSQL or Redis cannot be reached, or false
+ * when both answer; with CI=true an unreachable one fails instead.
+ */
+export async function clusterSkip(): Promise<string | false> {
+  const why = (await postgresUnavailable()) ?? (await redisUnavailable());
+  if (why && process.env.CI === 'true') throw new Error(`CI=true but ${why}`);
+  return why ?? false;
 }
 
 /** A database of its own on the test server (the nodes are separate processes: a schema per suite would not reach them). */
@@ -166,6 +180,141 @@ export function clusterEnv(options: { databaseUrl: string; prefix: string; apiKe
     HOST: '127.0.0.1',
     LOG_LEVEL: 'info',
   };
+}
+
+/** A cluster on the SMSC simulator, as `smppCluster` sets it up; every node it starts is stopped after the test. */
+export interface SmppCluster {
+  /** the operator: the connector `operator`, the only route */
+  sim: SmscSimulator;
+  /** a pool on the cluster's database, for what only the database shows */
+  db: pg.Pool;
+  prefix: string;
+  /** the bootstrap API key */
+  apiKey: string;
+  /** every node started with `node`, in order */
+  nodes: Node[];
+  /** the receipts each bind made with `bind` got: bind name → message id → times */
+  receipts: Map<string, Map<string, number>>;
+  /** a node on the cluster's environment (clusterEnv, PORT 0: its URL is in its "depesha started" line, the test's `env`) and `extra`; not awaited (`started()`) */
+  node(name: string, roles: string, extra?: Record<string, string>): Node;
+  /** a node with the SMPP server on 127.0.0.1:`port` */
+  smppNode(name: string, roles: string, port: number): Node;
+  /** resolves once the operator sees `binds` binds (fails after `timeoutMs`, 20 s unless given) */
+  bound(binds: number, what?: string, timeoutMs?: number): Promise<true>;
+  /** makes the SMPP login shop / pass1234 (the one `bindCustomer` binds as) through the API at `url` */
+  smppLogin(url: string, settings?: Record<string, unknown>): Promise<void>;
+  /** the customer binds as shop; the receipts the bind gets are counted in `receipts` under `name` */
+  bind(name: string, port: number, mode: BindMode): Promise<SmppSession>;
+  /** the last event id the login shop's receipts are stored as sent up to, undefined before any */
+  receiptPosition(): Promise<string | undefined>;
+}
+
+/**
+ * The set-up the SMPP cluster tests share: the SMSC simulator (account
+ * depesha / secret1, receipts after 50 ms unless `simulator` says otherwise)
+ * behind the connector `operator`, a database of its own, a Redis prefix
+ * (`prefix` and the time), a bootstrap API key and the nodes' environment;
+ * after the test everything is torn down (endCluster).
+ */
+export async function smppCluster(
+  t: TestContext,
+  options: {
+    /** the Redis prefix's start */
+    prefix: string;
+    /** the operator connector's settings beyond its address, account and reconnect delays (binds, window, max_submits_per_second) */
+    connector: Record<string, unknown>;
+    /** every node's environment beyond clusterEnv (leases, retry delays) */
+    env: Record<string, string>;
+    simulator?: Omit<SimulatorOptions, 'accounts'>;
+    /** the connections of `db`, 1 unless given */
+    poolSize?: number;
+    /** closed after the nodes and the simulator, before the database is dropped */
+    close?: (() => Promise<unknown>)[];
+  },
+): Promise<SmppCluster> {
+  const sim = new SmscSimulator({ accounts: { depesha: 'secret1' }, receiptDelayMs: 50, ...options.simulator });
+  const simPort = await sim.start();
+  const database = await createDatabase();
+  const db = new pg.Pool({ connectionString: database.url, max: options.poolSize ?? 1 });
+  const prefix = `${options.prefix}-${Date.now().toString(36)}`;
+  const apiKey = generateApiKey();
+  const nodes: Node[] = [];
+  const sessions: SmppSession[] = [];
+  t.after(() => endCluster({ sessions, nodes, close: [() => db.end(), () => sim.stop(), ...(options.close ?? [])], database, prefix }));
+  const env = {
+    ...clusterEnv({
+      databaseUrl: database.url,
+      prefix,
+      apiKey,
+      configFile: {
+        connectors: [{ id: 'operator', type: 'smpp', host: '127.0.0.1', port: simPort, system_id: 'depesha', password: 'secret1', reconnect_min_ms: 20, reconnect_max_ms: 200, ...options.connector }],
+        routes: [{ connector: 'operator' }],
+      },
+    }),
+    PORT: '0',
+    ...options.env,
+  };
+  const receipts = new Map<string, Map<string, number>>();
+  const cluster: SmppCluster = {
+    sim,
+    db,
+    prefix,
+    apiKey,
+    nodes,
+    receipts,
+    node(name, roles, extra = {}) {
+      const node = new Node(name, roles, { ...env, ...extra });
+      nodes.push(node);
+      return node;
+    },
+    smppNode(name, roles, port) {
+      return cluster.node(name, roles, { SMPP_ENABLED: 'true', SMPP_HOST: '127.0.0.1', SMPP_PORT: String(port) });
+    },
+    bound(binds, what = 'the operator bound', timeoutMs = 20_000) {
+      return until(what, async () => (sim.bound === binds ? true : undefined), timeoutMs);
+    },
+    async smppLogin(url, settings = {}) {
+      const res = await fetch(`${url}/v1/smpp/credentials`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ system_id: 'shop', password: 'pass1234', ...settings }) });
+      assert.equal(res.status, 201, await res.text());
+    },
+    async bind(name, port, mode) {
+      const mine = new Map<string, number>();
+      receipts.set(name, mine);
+      const session = await bindCustomer(port, mode, (id) => mine.set(id, (mine.get(id) ?? 0) + 1));
+      sessions.push(session);
+      return session;
+    },
+    async receiptPosition() {
+      const rows = await db.query<{ last_event_id: string }>(`select c.last_event_id from smpp_receipt_cursors c join smpp_credentials s on s.id = c.credential_id where s.system_id = 'shop'`);
+      return rows.rows[0]?.last_event_id;
+    },
+  };
+  return cluster;
+}
+
+/**
+ * The customer SMPP tests' cluster: an API and scheduler node, smpp nodes A
+ * and B on free ports and a worker, all started; the operator bound `binds`
+ * times and the login shop made (max_binds 2).
+ */
+export async function twoSmppNodes(cluster: SmppCluster, binds: number): Promise<{ url: string; a: Node; b: Node; portA: number; portB: number }> {
+  const [portA, portB] = [await freePort(), await freePort()];
+  const api = cluster.node('api', 'api,scheduler');
+  const url = String((await api.started()).url);
+  const a = cluster.smppNode('smpp-a', 'smpp', portA);
+  const b = cluster.smppNode('smpp-b', 'smpp', portB);
+  const worker = cluster.node('worker', 'worker');
+  await Promise.all([a, b, worker].map((n) => n.started()));
+  await cluster.bound(binds);
+  await cluster.smppLogin(url, { max_binds: 2 });
+  return { url, a, b, portA, portB };
+}
+
+/** The customer's submit_sm to `to` with a receipt asked for; asserts it was taken and gives the message id. */
+export async function submitSm(via: SmppSession, to: string, text: string): Promise<string> {
+  const resp = await via.request({ command: 'submit_sm', sourceAddr: 'Shop', sourceAddrTon: 5, destAddrTon: 1, destAddrNpi: 1, destinationAddr: to, registeredDelivery: 1, shortMessage: Buffer.from(text) });
+  assert.ok(resp.command === 'submit_sm_resp' && resp.status === 0, `submit ${text}: ${JSON.stringify(resp)}`);
+  return resp.messageId;
 }
 
 /** A bounded wait for what only the database or the simulator shows (polled: they have no events to wait on). */

@@ -14,13 +14,11 @@ import { test } from 'node:test';
 import pg from 'pg';
 import { generateApiKey } from '../src/store/accounts.ts';
 import { SmscSimulator } from '../src/smpp/simulator.ts';
-import { clusterEnv, freePort, Node, privatePostgres, privateRedis, redisUnavailable, until } from './cluster-nodes.ts';
-import { postgresUnavailable } from './helpers.ts';
+import { clusterEnv, clusterSkip, freePort, Node, privatePostgres, privateRedis, until } from './cluster-nodes.ts';
 
-const why = (await postgresUnavailable()) ?? (await redisUnavailable());
-if (why && process.env.CI === 'true') throw new Error(`CI=true but ${why}`);
+const skip = await clusterSkip();
 
-test('Redis restarted empty, then PostgreSQL crashed and restarted, under load: the cluster recovers by itself and every acknowledged message is delivered', { skip: why ?? false, timeout: 300_000 }, async (t) => {
+test('Redis restarted empty, then PostgreSQL crashed and restarted, under load: the cluster recovers by itself and every acknowledged message is delivered', { skip, timeout: 300_000 }, async (t) => {
   const redis = await privateRedis();
   const postgres = await privatePostgres();
   const sim = new SmscSimulator({ accounts: { depesha: 'secret1' }, receiptDelayMs: 50 });

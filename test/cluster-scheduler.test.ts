@@ -17,12 +17,8 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import pg from 'pg';
-import { generateApiKey } from '../src/store/accounts.ts';
 import { CommandStatus } from '../src/smpp/pdu.ts';
-import { SmscSimulator } from '../src/smpp/simulator.ts';
-import { clusterEnv, createDatabase, endCluster, Node, redisUnavailable, until } from './cluster-nodes.ts';
-import { postgresUnavailable } from './helpers.ts';
+import { clusterSkip, type Node, smppCluster, until } from './cluster-nodes.ts';
 import { Receiver } from './webhooks-receiver.ts';
 
 /** the leader lock's TTL (cluster/leader.ts), which docs/deploy.md promises a take-over within */
@@ -55,25 +51,12 @@ const N = {
   mailing: Array.from({ length: MAILING_CONTACTS }, (_, i) => `7916000020${i + 1}`),
 };
 
-const why = (await postgresUnavailable()) ?? (await redisUnavailable());
-if (why && process.env.CI === 'true') throw new Error(`CI=true but ${why}`);
+const skip = await clusterSkip();
 
-test('cluster: the scheduled work fires exactly once across a SIGKILLed scheduler leader, the other takes over within the lock TTL', { skip: why ?? false, timeout: 120_000 }, async (t) => {
+test('cluster: the scheduled work fires exactly once across a SIGKILLed scheduler leader, the other takes over within the lock TTL', { skip, timeout: 120_000 }, async (t) => {
   const began = Date.now();
   /** submits each number was refused, by the simulator */
   const refused = new Map<string, number>();
-  const sim = new SmscSimulator({
-    accounts: { depesha: 'secret1' },
-    receiptDelayMs: 50,
-    withholdReceipt: (to) => to === N.silent,
-    refuse: (to) => {
-      const n = refused.get(to) ?? 0;
-      const status = to === N.expire ? CommandStatus.ESME_RMSGQFUL : to === N.retry && n === 0 ? CommandStatus.ESME_RTHROTTLED : undefined;
-      if (status !== undefined) refused.set(to, n + 1);
-      return status;
-    },
-  });
-  const simPort = await sim.start();
   // The first webhook request is refused (500); every other one is taken.
   let refusedHook: string | undefined;
   const receiver = await new Receiver().listen();
@@ -82,36 +65,33 @@ test('cluster: the scheduled work fires exactly once across a SIGKILLed schedule
     refusedHook = receiver.received.at(-1)!.event.id;
     return 500;
   };
-  const database = await createDatabase();
-  const db = new pg.Pool({ connectionString: database.url, max: 1 });
-  const prefix = `tsc-${Date.now().toString(36)}`;
-  const apiKey = generateApiKey();
-  const nodes: Node[] = [];
-  t.after(() => endCluster({ nodes, close: [() => db.end(), () => sim.stop(), () => receiver.close()], database, prefix }));
-
-  const env = clusterEnv({
-    databaseUrl: database.url,
-    prefix,
-    apiKey,
-    configFile: {
-      connectors: [{ id: 'operator', type: 'smpp', host: '127.0.0.1', port: simPort, system_id: 'depesha', password: 'secret1', binds: 1, window: 20, reconnect_min_ms: 20, reconnect_max_ms: 200 }],
-      routes: [{ connector: 'operator' }],
+  const cluster = await smppCluster(t, {
+    prefix: 'tsc',
+    simulator: {
+      withholdReceipt: (to) => to === N.silent,
+      refuse: (to) => {
+        const n = refused.get(to) ?? 0;
+        const status = to === N.expire ? CommandStatus.ESME_RMSGQFUL : to === N.retry && n === 0 ? CommandStatus.ESME_RTHROTTLED : undefined;
+        if (status !== undefined) refused.set(to, n + 1);
+        return status;
+      },
     },
+    connector: { binds: 1, window: 20 },
+    env: { DEPESHA_LEASE_SECONDS: '6', DEPESHA_RETRY_INITIAL_DELAY_MS: String(RETRY_MS), DEPESHA_WEBHOOK_RETRY_BASE_MS: String(WEBHOOK_RETRY_MS), DEPESHA_RECEIPT_GRACE_SECONDS: '0' },
+    close: [() => receiver.close()],
   });
-  const nodeEnv = { ...env, PORT: '0', DEPESHA_LEASE_SECONDS: '6', DEPESHA_RETRY_INITIAL_DELAY_MS: String(RETRY_MS), DEPESHA_WEBHOOK_RETRY_BASE_MS: String(WEBHOOK_RETRY_MS), DEPESHA_RECEIPT_GRACE_SECONDS: '0' };
+  const { sim, db, apiKey } = cluster;
   // The API node migrates the empty database; the others start on it.
-  const api = new Node('api', 'api', nodeEnv);
-  nodes.push(api);
+  const api = cluster.node('api', 'api');
   const url = String((await api.started()).url);
-  const worker = new Node('worker', 'worker', nodeEnv);
-  const schedulers = [new Node('scheduler-1', 'scheduler', nodeEnv), new Node('scheduler-2', 'scheduler', nodeEnv)];
-  nodes.push(worker, ...schedulers);
+  const worker = cluster.node('worker', 'worker');
+  const schedulers = [cluster.node('scheduler-1', 'scheduler'), cluster.node('scheduler-2', 'scheduler')];
   await Promise.all([worker, ...schedulers].map((n) => n.started()));
   const leads = (n: Node) => n.lines.some((l) => l.msg === 'this node leads the scheduled work');
   const first = await until('a scheduler leading', async () => schedulers.find(leads), 20_000);
   const second = schedulers.find((n) => n !== first)!;
   assert.equal(leads(second), false, 'one leader at a time');
-  await until('the operator bound', async () => (sim.bound === 1 ? true : undefined), 20_000);
+  await cluster.bound(1);
 
   const call = async (method: string, path: string, body?: unknown, type = 'application/json') => {
     const res = await fetch(url + path, { method, headers: { authorization: `Bearer ${apiKey}`, ...(body === undefined ? {} : { 'content-type': type }) }, ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }) });
@@ -170,8 +150,7 @@ test('cluster: the scheduled work fires exactly once across a SIGKILLed schedule
   t.diagnostic(`killed the leader ${killedAt - t0} ms into the work (${mailedBefore} of ${MAILING_CONTACTS} recipients sent); the other scheduler led ${takeOverMs} ms after the kill`);
   assert.ok(takeOverMs <= LEADER_TTL_MS + 500, `the take-over took ${takeOverMs} ms, more than the lock's TTL of ${LEADER_TTL_MS} ms`);
   // A scheduler in the dead one's place (started only now, so that the take-over above was the second's), for the clean hand-over at the end.
-  const third = new Node('scheduler-3', 'scheduler', nodeEnv);
-  nodes.push(third);
+  const third = cluster.node('scheduler-3', 'scheduler');
 
   // Everything ends: the expiring message last, when its 30 s validity is over.
   const all = [ids.early, ...ids.late, ids.retry, ids.expire, ids.silent, ...ids.cascades, gap];

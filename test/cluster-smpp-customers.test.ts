@@ -10,64 +10,25 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Redis } from 'ioredis';
-import pg from 'pg';
-import { generateApiKey } from '../src/store/accounts.ts';
 import { CommandStatus } from '../src/smpp/pdu.ts';
-import { SmscSimulator } from '../src/smpp/simulator.ts';
 import { SmppBindError, type BindMode, type SmppSession } from '../src/smpp/session.ts';
-import { bindCustomer, clusterEnv, createDatabase, endCluster, freePort, Node, redisUnavailable, TEST_REDIS_URL, until } from './cluster-nodes.ts';
-import { postgresUnavailable } from './helpers.ts';
+import { clusterSkip, smppCluster, submitSm, twoSmppNodes, TEST_REDIS_URL, until } from './cluster-nodes.ts';
 
 const LEASE_SECONDS = 2;
 
-const why = (await postgresUnavailable()) ?? (await redisUnavailable());
-if (why && process.env.CI === 'true') throw new Error(`CI=true but ${why}`);
+const skip = await clusterSkip();
 
-test('cluster: a login\'s max_binds holds across smpp nodes, each receipt reaches one receiving bind, the feed and the places move when a node is killed', { skip: why ?? false, timeout: 150_000 }, async (t) => {
-  const sim = new SmscSimulator({ accounts: { depesha: 'secret1' }, receiptDelayMs: 50 });
-  const simPort = await sim.start();
-  const database = await createDatabase();
-  const db = new pg.Pool({ connectionString: database.url, max: 1 });
-  const prefix = `tsm-${Date.now().toString(36)}`;
-  const apiKey = generateApiKey();
-  const nodes: Node[] = [];
-  const sessions: SmppSession[] = [];
-  t.after(() => endCluster({ sessions, nodes, close: [() => db.end(), () => sim.stop()], database, prefix }));
-
-  const env = clusterEnv({
-    databaseUrl: database.url,
-    prefix,
-    apiKey,
-    configFile: {
-      connectors: [{ id: 'operator', type: 'smpp', host: '127.0.0.1', port: simPort, system_id: 'depesha', password: 'secret1', binds: 2, window: 20, reconnect_min_ms: 20, reconnect_max_ms: 200 }],
-      routes: [{ connector: 'operator' }],
-    },
+test('cluster: a login\'s max_binds holds across smpp nodes, each receipt reaches one receiving bind, the feed and the places move when a node is killed', { skip, timeout: 150_000 }, async (t) => {
+  const cluster = await smppCluster(t, {
+    prefix: 'tsm',
+    connector: { binds: 2, window: 20 },
+    env: { DEPESHA_LEASE_SECONDS: '6', DEPESHA_BIND_LEASE_SECONDS: String(LEASE_SECONDS), DEPESHA_RETRY_INITIAL_DELAY_MS: '100' },
   });
-  const nodeEnv = { ...env, PORT: '0', DEPESHA_LEASE_SECONDS: '6', DEPESHA_BIND_LEASE_SECONDS: String(LEASE_SECONDS), DEPESHA_RETRY_INITIAL_DELAY_MS: '100' };
-  const [portA, portB] = [await freePort(), await freePort()];
-  const api = new Node('api', 'api,scheduler', nodeEnv);
-  nodes.push(api);
-  const url = String((await api.started()).url);
-  const a = new Node('smpp-a', 'smpp', { ...nodeEnv, SMPP_ENABLED: 'true', SMPP_HOST: '127.0.0.1', SMPP_PORT: String(portA) });
-  const b = new Node('smpp-b', 'smpp', { ...nodeEnv, SMPP_ENABLED: 'true', SMPP_HOST: '127.0.0.1', SMPP_PORT: String(portB) });
-  const worker = new Node('worker', 'worker', nodeEnv);
-  nodes.push(a, b, worker);
-  await Promise.all([a, b, worker].map((n) => n.started()));
-  await until('the operator bound', async () => (sim.bound === 2 ? true : undefined), 20_000);
+  const { sim, db, prefix, receipts: got, bind } = cluster;
+  const { a, b, portA, portB } = await twoSmppNodes(cluster, 2);
 
-  const res = await fetch(`${url}/v1/smpp/credentials`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ system_id: 'shop', password: 'pass1234', max_binds: 2 }) });
-  assert.equal(res.status, 201, await res.text());
-
-  /** receipts by message id, per bind */
-  const got = new Map<string, Map<string, number>>();
+  /** receipts by message id, over the login's binds */
   const count = (id: string) => [...got.values()].reduce((n, m) => n + (m.get(id) ?? 0), 0);
-  const bind = async (name: string, port: number, mode: BindMode) => {
-    const mine = new Map<string, number>();
-    got.set(name, mine);
-    const session = await bindCustomer(port, mode, (id) => mine.set(id, (mine.get(id) ?? 0) + 1));
-    sessions.push(session);
-    return session;
-  };
   /** a bind, or 'refused' when Depesha answers ESME_RBINDFAIL (too many binds) */
   const tryBind = (name: string, port: number, mode: BindMode) =>
     bind(name, port, mode).catch((err: unknown) => {
@@ -89,10 +50,9 @@ test('cluster: a login\'s max_binds holds across smpp nodes, each receipt reache
     const sent: string[] = [];
     for (let i = 0; i < n; i++) {
       const k = ids.length;
-      const resp = await via.request({ command: 'submit_sm', sourceAddr: 'Shop', sourceAddrTon: 5, destAddrTon: 1, destAddrNpi: 1, destinationAddr: `7916${String(3_000_000 + k)}`, registeredDelivery: 1, shortMessage: Buffer.from(`feed ${k}`) });
-      assert.ok(resp.command === 'submit_sm_resp' && resp.status === 0, `submit ${k}: ${JSON.stringify(resp)}`);
-      ids.push(resp.messageId);
-      sent.push(resp.messageId);
+      const id = await submitSm(via, `7916${String(3_000_000 + k)}`, `feed ${k}`);
+      ids.push(id);
+      sent.push(id);
     }
     return sent;
   };
@@ -102,9 +62,9 @@ test('cluster: a login\'s max_binds holds across smpp nodes, each receipt reache
       'the stored position past every receipt',
       async () => {
         const last = await db.query<{ id: string }>(`select max(id) as id from message_events where message_id = any($1) and status in ('delivered','undelivered','expired','rejected','failed')`, [of]);
-        const cursor = await db.query<{ last_event_id: string }>(`select c.last_event_id from smpp_receipt_cursors c join smpp_credentials s on s.id = c.credential_id where s.system_id = 'shop'`);
         const lastId = last.rows[0]?.id;
-        return lastId && cursor.rows[0] && cursor.rows[0].last_event_id >= lastId ? true : undefined;
+        const position = await cluster.receiptPosition();
+        return lastId && position !== undefined && position >= lastId ? true : undefined;
       },
       30_000,
     );

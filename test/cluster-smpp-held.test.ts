@@ -9,62 +9,21 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import pg from 'pg';
-import { generateApiKey } from '../src/store/accounts.ts';
-import { SmscSimulator } from '../src/smpp/simulator.ts';
-import type { BindMode, SmppSession } from '../src/smpp/session.ts';
-import { bindCustomer, clusterEnv, createDatabase, endCluster, freePort, Node, redisUnavailable, until } from './cluster-nodes.ts';
-import { postgresUnavailable } from './helpers.ts';
+import { clusterSkip, type Node, smppCluster, submitSm, twoSmppNodes, until } from './cluster-nodes.ts';
 
 const MESSAGES = 30;
 
-const why = (await postgresUnavailable()) ?? (await redisUnavailable());
-if (why && process.env.CI === 'true') throw new Error(`CI=true but ${why}`);
+const skip = await clusterSkip();
 
-test('cluster: receipts held while no smpp node has a receiving bind reach a receiver bound later on another node, each exactly once', { skip: why ?? false, timeout: 120_000 }, async (t) => {
-  const sim = new SmscSimulator({ accounts: { depesha: 'secret1' }, receiptDelayMs: 50 });
-  const simPort = await sim.start();
-  const database = await createDatabase();
-  const db = new pg.Pool({ connectionString: database.url, max: 1 });
-  const prefix = `tsh-${Date.now().toString(36)}`;
-  const apiKey = generateApiKey();
-  const nodes: Node[] = [];
-  const sessions: SmppSession[] = [];
-  t.after(() => endCluster({ sessions, nodes, close: [() => db.end(), () => sim.stop()], database, prefix }));
-
-  const env = clusterEnv({
-    databaseUrl: database.url,
-    prefix,
-    apiKey,
-    configFile: {
-      connectors: [{ id: 'operator', type: 'smpp', host: '127.0.0.1', port: simPort, system_id: 'depesha', password: 'secret1', binds: 1, window: 20, reconnect_min_ms: 20, reconnect_max_ms: 200 }],
-      routes: [{ connector: 'operator' }],
-    },
+test('cluster: receipts held while no smpp node has a receiving bind reach a receiver bound later on another node, each exactly once', { skip, timeout: 120_000 }, async (t) => {
+  const cluster = await smppCluster(t, {
+    prefix: 'tsh',
+    connector: { binds: 1, window: 20 },
+    env: { DEPESHA_LEASE_SECONDS: '6', DEPESHA_BIND_LEASE_SECONDS: '2', DEPESHA_RETRY_INITIAL_DELAY_MS: '100' },
   });
-  const nodeEnv = { ...env, PORT: '0', DEPESHA_LEASE_SECONDS: '6', DEPESHA_BIND_LEASE_SECONDS: '2', DEPESHA_RETRY_INITIAL_DELAY_MS: '100' };
-  const [portA, portB] = [await freePort(), await freePort()];
-  const api = new Node('api', 'api,scheduler', nodeEnv);
-  nodes.push(api);
-  const url = String((await api.started()).url);
-  const a = new Node('smpp-a', 'smpp', { ...nodeEnv, SMPP_ENABLED: 'true', SMPP_HOST: '127.0.0.1', SMPP_PORT: String(portA) });
-  const b = new Node('smpp-b', 'smpp', { ...nodeEnv, SMPP_ENABLED: 'true', SMPP_HOST: '127.0.0.1', SMPP_PORT: String(portB) });
-  const worker = new Node('worker', 'worker', nodeEnv);
-  nodes.push(a, b, worker);
-  await Promise.all([a, b, worker].map((n) => n.started()));
-  await until('the operator bound', async () => (sim.bound === 1 ? true : undefined), 20_000);
+  const { db, receipts: got, bind } = cluster;
+  const { a, b, portA, portB } = await twoSmppNodes(cluster, 1);
 
-  const res = await fetch(`${url}/v1/smpp/credentials`, { method: 'POST', headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ system_id: 'shop', password: 'pass1234', max_binds: 2 }) });
-  assert.equal(res.status, 201, await res.text());
-
-  /** receipts by message id, per bind */
-  const got = new Map<string, Map<string, number>>();
-  const bind = async (name: string, port: number, mode: BindMode) => {
-    const mine = new Map<string, number>();
-    got.set(name, mine);
-    const session = await bindCustomer(port, mode, (id) => mine.set(id, (mine.get(id) ?? 0) + 1));
-    sessions.push(session);
-    return session;
-  };
   const tx = await bind('tx-a', portA, 'transmitter');
   const ids: string[] = [];
   /** submits `n` over A's transmitter and waits until all of them are delivered: their receipts are owed to the customer */
@@ -72,10 +31,9 @@ test('cluster: receipts held while no smpp node has a receiving bind reach a rec
     const sent: string[] = [];
     for (let i = 0; i < n; i++) {
       const k = ids.length;
-      const resp = await tx.request({ command: 'submit_sm', sourceAddr: 'Shop', sourceAddrTon: 5, destAddrTon: 1, destAddrNpi: 1, destinationAddr: `7916${String(4_000_000 + k)}`, registeredDelivery: 1, shortMessage: Buffer.from(`held ${k}`) });
-      assert.ok(resp.command === 'submit_sm_resp' && resp.status === 0, `submit ${k}: ${JSON.stringify(resp)}`);
-      ids.push(resp.messageId);
-      sent.push(resp.messageId);
+      const id = await submitSm(tx, `7916${String(4_000_000 + k)}`, `held ${k}`);
+      ids.push(id);
+      sent.push(id);
     }
     await until(
       'every message delivered',
@@ -88,7 +46,7 @@ test('cluster: receipts held while no smpp node has a receiving bind reach a rec
     return sent;
   };
   const lastEvent = async () => (await db.query<{ id: string }>(`select max(id) as id from message_events where status = 'delivered'`)).rows[0]!.id;
-  const position = async () => (await db.query<{ last_event_id: string }>(`select c.last_event_id from smpp_receipt_cursors c join smpp_credentials s on s.id = c.credential_id where s.system_id = 'shop'`)).rows[0]?.last_event_id;
+  const position = cluster.receiptPosition;
   const settled = (last: string) => until('the stored position past every receipt', async () => ((await position()) ?? '') >= last ? true : undefined, 30_000);
   const feedTaken = (n: Node) => n.lines.filter((l) => l.msg === "this node sends the SMPP login's receipts").length;
 

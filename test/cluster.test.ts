@@ -9,13 +9,9 @@
  * node hears of every delivery.
  */
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import pg from 'pg';
-import { generateApiKey } from '../src/store/accounts.ts';
-import { SmscSimulator } from '../src/smpp/simulator.ts';
-import { clusterEnv, createDatabase, dropRedisPrefix, Node, redisUnavailable, until } from './cluster-nodes.ts';
+import { test } from 'node:test';
+import { clusterSkip, type Node, smppCluster, until } from './cluster-nodes.ts';
 import { openStream } from './events-client.ts';
-import { postgresUnavailable } from './helpers.ts';
 import { byMessage, Receiver } from './webhooks-receiver.ts';
 
 const MESSAGES = 300;
@@ -23,59 +19,37 @@ const MESSAGES = 300;
 const LIMIT = 40;
 const KILL_AFTER_SUBMITS = 100;
 
-const why = (await postgresUnavailable()) ?? (await redisUnavailable());
-if (why && process.env.CI === 'true') throw new Error(`CI=true but ${why}`);
+const skip = await clusterSkip();
 
-test('cluster: 2 API nodes, 3 workers (one killed), a scheduler: all delivered, duplicates only from the killed worker, the rate held', { skip: why ?? false, timeout: 180_000 }, async (t) => {
-  const sim = new SmscSimulator({ accounts: { depesha: 'secret1' }, receiptDelayMs: 100 });
-  const simPort = await sim.start();
+test('cluster: 2 API nodes, 3 workers (one killed), a scheduler: all delivered, duplicates only from the killed worker, the rate held', { skip, timeout: 180_000 }, async (t) => {
   const receiver = await new Receiver().listen();
-  const database = await createDatabase();
-  const prefix = `t-${Date.now().toString(36)}`;
-  const apiKey = generateApiKey();
-  const nodes: Node[] = [];
-  const db = new pg.Pool({ connectionString: database.url, max: 2 });
-  t.after(async () => {
-    for (const n of nodes) if (n.child.exitCode === null && n.child.signalCode === null) n.child.kill('SIGKILL');
-    await Promise.all(nodes.map((n) => n.exited));
-    await db.end();
-    await sim.stop();
-    await receiver.close();
-    await database.drop();
-    await dropRedisPrefix(prefix);
+  const cluster = await smppCluster(t, {
+    prefix: 't',
+    simulator: { receiptDelayMs: 100 },
+    connector: { max_submits_per_second: LIMIT, window: 50, binds: 3 },
+    env: { DEPESHA_LEASE_SECONDS: '8', DEPESHA_RETRY_INITIAL_DELAY_MS: '100' },
+    poolSize: 2,
+    close: [() => receiver.close()],
   });
-
-  const env = clusterEnv({
-    databaseUrl: database.url,
-    prefix,
-    apiKey,
-    configFile: {
-      connectors: [{ id: 'operator', type: 'smpp', host: '127.0.0.1', port: simPort, system_id: 'depesha', password: 'secret1', max_submits_per_second: LIMIT, window: 50, binds: 3, reconnect_min_ms: 20, reconnect_max_ms: 200 }],
-      routes: [{ connector: 'operator' }],
-    },
-  });
-  const nodeEnv = { ...env, PORT: '0', DEPESHA_LEASE_SECONDS: '8', DEPESHA_RETRY_INITIAL_DELAY_MS: '100' };
+  const { sim, db, apiKey, nodes } = cluster;
   // The first node migrates the empty database and bootstraps it; the others start on it.
-  const api1 = new Node('api-1', 'api', nodeEnv);
-  nodes.push(api1);
+  const api1 = cluster.node('api-1', 'api');
   const url1 = String((await api1.started()).url);
   // Two at a time: six processes starting at once on a 2-core machine would starve the suites running beside this one.
-  const api2 = new Node('api-2', 'api', nodeEnv);
-  const scheduler = new Node('scheduler', 'scheduler', nodeEnv);
-  nodes.push(api2, scheduler);
+  const api2 = cluster.node('api-2', 'api');
+  const scheduler = cluster.node('scheduler', 'scheduler');
   const url2 = String((await api2.started()).url);
   await scheduler.started();
   const workers: Node[] = [];
   for (const i of [1, 2, 3]) {
     // The one to be killed logs the ids of every job it takes (debug), to tell what it held.
-    const worker = new Node(`worker-${i}`, 'worker', { ...nodeEnv, LOG_LEVEL: i === 2 ? 'debug' : 'info' });
-    nodes.push(worker);
+    const worker = cluster.node(`worker-${i}`, 'worker', { LOG_LEVEL: i === 2 ? 'debug' : 'info' });
     workers.push(worker);
     if (i < 3) await worker.started();
   }
   await workers[2]!.started();
   await scheduler.waitForLine((l) => l.msg === 'this node leads the scheduled work', 'leading');
-  await until('three binds', async () => (sim.bound === 3 ? true : undefined));
+  await cluster.bound(3, 'three binds', 30_000);
 
   const call = async (base: string, method: string, path: string, body?: unknown) => {
     const res = await fetch(base + path, { method, headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });

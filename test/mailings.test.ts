@@ -3,7 +3,8 @@
  * is run by the gateway (audience by segment, per-contact rendering, every
  * recipient once), its lifecycle verbs, throttle, recurring runs, statistics
  * and recipients, a test send, auto-pause on errors; and a gateway killed in
- * the middle of a mailing resumes it without sending anyone a second message.
+ * the middle of a mailing resumes it without sending anyone a second message
+ * (on SQLite and on PostgreSQL, each a separate server process).
  * (Clock-driven cases, local time and quiet hours, are in src/pipeline/mailings.test.ts.)
  */
 import assert from 'node:assert/strict';
@@ -14,7 +15,9 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { DatabaseSync } from 'node:sqlite';
 import { after, before, describe, test } from 'node:test';
-import { dialects, startTestGateway, type TestGateway, freePort, until } from './helpers.ts';
+import pg from 'pg';
+import { createDatabase } from './cluster-nodes.ts';
+import { dialects, startTestGateway, type DialectName, type TestGateway, freePort, until } from './helpers.ts';
 
 /** Resolves once `check` returns a value that is not undefined; the condition is looked at every 20 ms until the deadline. */
 const phone = (i: number) => `+7916${String(10_000_000 + i).slice(1)}`;
@@ -245,12 +248,16 @@ after(async () => {
 });
 
 
-/** `node src/main.ts start` on the data directory; resolves with its base URL once it logged "depesha started" and /readyz is 200. */
-async function startServer(dataDir: string): Promise<{ child: ChildProcess; base: string; exited: Promise<unknown> }> {
+/**
+ * `node src/main.ts start` on the data directory (and on `databaseUrl`'s PostgreSQL database when given, SQLite in the
+ * data directory otherwise); resolves with its base URL once it logged "depesha started" and /readyz is 200.
+ */
+async function startServer(dataDir: string, databaseUrl: string | undefined): Promise<{ child: ChildProcess; base: string; exited: Promise<unknown> }> {
   const port = await freePort();
   const child = spawn(NODE, ['src/main.ts', 'start'], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? tmpdir(), DEPESHA_DATA_DIR: dataDir, PORT: String(port), SMPP_PORT: '0', HOST: '127.0.0.1', DEPESHA_BOOTSTRAP_API_KEY: API_KEY, LOG_LEVEL: 'info', DEPESHA_SANDBOX_RECEIPT_DELAY_MS: '20', DEPESHA_SQLITE_SYNCHRONOUS: 'full' },
+    // A clean environment: nothing from the caller (DATABASE_URL, DEPESHA_CONFIG…) leaks in; the database is the one named here.
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? tmpdir(), DEPESHA_DATA_DIR: dataDir, PORT: String(port), SMPP_PORT: '0', HOST: '127.0.0.1', DEPESHA_BOOTSTRAP_API_KEY: API_KEY, LOG_LEVEL: 'info', DEPESHA_SANDBOX_RECEIPT_DELAY_MS: '20', DEPESHA_SQLITE_SYNCHRONOUS: 'full', ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.add(child);
@@ -278,41 +285,63 @@ async function startServer(dataDir: string): Promise<{ child: ChildProcess; base
   return { child, base, exited };
 }
 
-describe('a mailing survives a crash of the gateway', () => {
-  test(`SIGKILL mid-mailing, restart: the run resumes and each of ${CONTACTS} contacts gets exactly one message`, async () => {
-    const dataDir = mkdtempSync(path.join(tmpdir(), 'depesha-mailing-crash-'));
-    dirs.push(dataDir);
-    let server = await startServer(dataDir);
-    const api = async (method: string, url: string, body?: unknown, type = 'application/json') => {
-      const res = await fetch(server.base + url, { method, headers: { authorization: `Bearer ${API_KEY}`, ...(body === undefined ? {} : { 'content-type': type }) }, ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }) });
-      return { status: res.status, body: (await res.json()) as Record<string, unknown> & { id: string } };
-    };
-    const project = (await api('POST', '/v1/projects', { name: 'Crash', code: 'CR' })).body;
-    const csv = ['guid,first_name,phone', ...Array.from({ length: CONTACTS }, (_, i) => `c${i},Имя${i},${phone(5000 + i)}`)].join('\n');
-    assert.equal((await api('POST', `/v1/contacts/import?project_id=${project.id}`, csv, 'text/csv')).status, 200);
-    const template = (await api('POST', '/v1/templates', { project_id: project.id, channel: 'sms', name: 't', text: 'Привет, {{first_name}}' })).body;
-    const m = (await api('POST', '/v1/mailings', { project_id: project.id, template_id: template.id, name: 'crash', channels: ['sms'], start_at: new Date().toISOString(), throttle_per_second: 100, traffic_type: 'service' })).body;
-    await api('POST', `/v1/mailings/${m.id}/schedule`);
-    const accepted = async () => ((await api('GET', `/v1/mailings/${m.id}/stats`)).body.recipients as { accepted: number }).accepted;
-    const atKill = await until('a part of the mailing sent', async () => {
-      const n = await accepted();
-      return n >= 60 ? n : undefined;
-    });
-    server.child.kill('SIGKILL');
-    await server.exited;
-    assert.ok(atKill < CONTACTS, `killed mid-mailing (${atKill} of ${CONTACTS})`);
-
-    server = await startServer(dataDir);
-    await until('the mailing finished', async () => ((await api('GET', `/v1/mailings/${m.id}`)).body.status === 'finished' ? true : undefined), 60_000);
-    server.child.kill('SIGTERM');
-    await server.exited;
-
+/** Messages per recipient of the mailing and its recipients' count, read from the stopped server's store. */
+async function mailingRows(dialect: DialectName, dataDir: string, databaseUrl: string | undefined, mailingId: string): Promise<{ perRecipient: { recipient: string; n: number }[]; recipients: number }> {
+  if (dialect === 'sqlite') {
     const db = new DatabaseSync(path.join(dataDir, 'depesha.sqlite'), { readOnly: true });
-    const perRecipient = db.prepare('SELECT recipient, count(*) AS n FROM messages WHERE mailing_id = ? GROUP BY recipient').all(m.id) as { recipient: string; n: number }[];
-    const recipients = db.prepare('SELECT count(*) AS n FROM mailing_recipients WHERE mailing_id = ?').get(m.id) as { n: number };
+    const perRecipient = db.prepare('SELECT recipient, count(*) AS n FROM messages WHERE mailing_id = ? GROUP BY recipient').all(mailingId) as { recipient: string; n: number }[];
+    const recipients = db.prepare('SELECT count(*) AS n FROM mailing_recipients WHERE mailing_id = ?').get(mailingId) as { n: number };
     db.close();
-    assert.equal(perRecipient.length, CONTACTS, 'every contact got a message');
-    assert.deepEqual(perRecipient.filter((r) => r.n !== 1), [], 'nobody got two');
-    assert.equal(recipients.n, CONTACTS);
+    return { perRecipient, recipients: recipients.n };
+  }
+  const db = new pg.Client({ connectionString: databaseUrl });
+  await db.connect();
+  try {
+    const perRecipient = (await db.query<{ recipient: string; n: number }>('SELECT recipient, count(*)::int AS n FROM messages WHERE mailing_id = $1 GROUP BY recipient', [mailingId])).rows;
+    const recipients = (await db.query<{ n: number }>('SELECT count(*)::int AS n FROM mailing_recipients WHERE mailing_id = $1', [mailingId])).rows[0]!.n;
+    return { perRecipient, recipients };
+  } finally {
+    await db.end();
+  }
+}
+
+for (const dialect of await dialects()) {
+  describe(`a mailing survives a crash of the gateway on ${dialect.name}`, { skip: dialect.skip }, () => {
+    test(`SIGKILL mid-mailing, restart: the run resumes and each of ${CONTACTS} contacts gets exactly one message`, async (ctx) => {
+      const dataDir = mkdtempSync(path.join(tmpdir(), 'depesha-mailing-crash-'));
+      dirs.push(dataDir);
+      // PostgreSQL: a database of its own (the server is another process: the per-suite schema of startTestGateway would not reach it).
+      const database = dialect.name === 'postgres' ? await createDatabase() : undefined;
+      if (database) ctx.after(() => database.drop());
+      let server = await startServer(dataDir, database?.url);
+      const api = async (method: string, url: string, body?: unknown, type = 'application/json') => {
+        const res = await fetch(server.base + url, { method, headers: { authorization: `Bearer ${API_KEY}`, ...(body === undefined ? {} : { 'content-type': type }) }, ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }) });
+        return { status: res.status, body: (await res.json()) as Record<string, unknown> & { id: string } };
+      };
+      const project = (await api('POST', '/v1/projects', { name: 'Crash', code: 'CR' })).body;
+      const csv = ['guid,first_name,phone', ...Array.from({ length: CONTACTS }, (_, i) => `c${i},Имя${i},${phone(5000 + i)}`)].join('\n');
+      assert.equal((await api('POST', `/v1/contacts/import?project_id=${project.id}`, csv, 'text/csv')).status, 200);
+      const template = (await api('POST', '/v1/templates', { project_id: project.id, channel: 'sms', name: 't', text: 'Привет, {{first_name}}' })).body;
+      const m = (await api('POST', '/v1/mailings', { project_id: project.id, template_id: template.id, name: 'crash', channels: ['sms'], start_at: new Date().toISOString(), throttle_per_second: 100, traffic_type: 'service' })).body;
+      await api('POST', `/v1/mailings/${m.id}/schedule`);
+      const accepted = async () => ((await api('GET', `/v1/mailings/${m.id}/stats`)).body.recipients as { accepted: number }).accepted;
+      const atKill = await until('a part of the mailing sent', async () => {
+        const n = await accepted();
+        return n >= 60 ? n : undefined;
+      });
+      server.child.kill('SIGKILL');
+      await server.exited;
+      assert.ok(atKill < CONTACTS, `killed mid-mailing (${atKill} of ${CONTACTS})`);
+
+      server = await startServer(dataDir, database?.url);
+      await until('the mailing finished', async () => ((await api('GET', `/v1/mailings/${m.id}`)).body.status === 'finished' ? true : undefined), 60_000);
+      server.child.kill('SIGTERM');
+      await server.exited;
+
+      const { perRecipient, recipients } = await mailingRows(dialect.name, dataDir, database?.url, m.id);
+      assert.equal(perRecipient.length, CONTACTS, 'every contact got a message');
+      assert.deepEqual(perRecipient.filter((r) => r.n !== 1), [], 'nobody got two');
+      assert.equal(recipients, CONTACTS);
+    });
   });
-});
+}

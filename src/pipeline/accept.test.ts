@@ -1,9 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AccountsRepository } from '../store/accounts.ts';
-import { openDatabase } from '../store/db.ts';
 import { WriteBatcher, type WriteWork } from '../store/write-batcher.ts';
-import { AcceptWriter, prepareMessage } from './accept.ts';
+import { AcceptWriter } from './accept.ts';
+import { preparedMessage, storeWithAccount } from './test-store.ts';
 
 test('a group whose transaction failed before it ran (the database away) is closed: later jobs go into a new group and are stored', async () => {
   let down = true;
@@ -30,17 +29,10 @@ test('a group whose transaction failed before it ran (the database away) is clos
 });
 
 test('a claiming job is written with its due messages already queued for the sender, the claim event beside them; later ones stay accepted', async () => {
-  const database = await openDatabase({ sqlitePath: ':memory:' });
-  await database.migrate();
-  const db = database.db;
+  const now = Date.now();
+  const { database, db, account } = await storeWithAccount(now);
   try {
-    const now = Date.now();
-    const account = await new AccountsRepository(db).createAccount({ name: 'A', defaultRegion: 'RU', defaultTtlSeconds: 86400, maxParts: 10 }, now);
-    const row = (text: string, sendAt?: string) => {
-      const p = prepareMessage(account, { to: '+79161234567', text, ...(sendAt ? { send_at: sendAt } : {}) }, now, null, { operators: undefined, senders: undefined });
-      assert.ok(p.ok);
-      return p.row;
-    };
+    const row = (text: string, sendAt?: string) => preparedMessage(account, now, { text, ...(sendAt ? { send_at: sendAt } : {}) });
     const writer = new AcceptWriter(new WriteBatcher(db), { claims: { leaseMs: 60_000 } });
     const due = row('now');
     const later = row('later', new Date(now + 3_600_000).toISOString());

@@ -2,17 +2,13 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Connector } from '../connectors/types.ts';
 import { createLogger } from '../log.ts';
-import { AccountsRepository } from '../store/accounts.ts';
-import { openDatabase } from '../store/db.ts';
+import { storeWithAccount } from './test-store.ts';
 import { VerificationSweeper } from './verification-sweeper.ts';
 
 const T0 = Date.parse('2026-12-02T09:00:00Z');
 
 test('two nodes sweeping at once: an ended verification is revoked once, by whichever takes it', async () => {
-  const database = await openDatabase({ sqlitePath: ':memory:' });
-  await database.migrate();
-  const db = database.db;
-  const account = await new AccountsRepository(db).createAccount({ name: 'A', defaultRegion: 'RU', defaultTtlSeconds: 86400, maxParts: 10 }, T0);
+  const { database, db, account } = await storeWithAccount(T0);
   await db
     .insertInto('messages')
     .values({
@@ -42,10 +38,7 @@ test('two nodes sweeping at once: an ended verification is revoked once, by whic
 });
 
 test('a node that dies holding a verification leaves it due again when its lease ends', async () => {
-  const database = await openDatabase({ sqlitePath: ':memory:' });
-  await database.migrate();
-  const db = database.db;
-  const account = await new AccountsRepository(db).createAccount({ name: 'A', defaultRegion: 'RU', defaultTtlSeconds: 86400, maxParts: 10 }, T0);
+  const { database, db, account } = await storeWithAccount(T0);
   await db
     .insertInto('verifications')
     .values({ id: 'ver_2', account_id: account.id, recipient: '+79161234567', channel: 'sms', message_id: 'msg_none', code_salt: 's', code_hash: 'h', status: 'pending', attempts: 0, max_attempts: 3, expires_at: T0, created_at: T0, verified_at: null, sweep_at: T0 })
