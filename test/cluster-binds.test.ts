@@ -8,23 +8,20 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { clusterSkip, freePort, type Node, smppCluster, submitSm, until } from './cluster-nodes.ts';
+import { bindsOn, clusterSkip, freePort, smppCluster, submitSm, until } from './cluster-nodes.ts';
 
 const BINDS = 4;
 const LEASE_SECONDS = 2;
+const WINDOW = 20;
 
 const skip = await clusterSkip();
-
-/** binds the node runs now, from its last 'binds of this connector on this node' line */
-const bindsOn = (node: Node) => {
-  const lines = node.lines.filter((l) => l.msg === 'binds of this connector on this node');
-  return lines.length === 0 ? 0 : Number(lines[lines.length - 1]!.binds);
-};
 
 test('cluster: binds: 4 over 3 workers are 2/1/1, move to the survivors when one is killed; receipts reach the customer on another smpp node', { skip, timeout: 120_000 }, async (t) => {
   const cluster = await smppCluster(t, {
     prefix: 'tb',
-    connector: { binds: BINDS, window: 20 },
+    // Each submit answered after 50 ms, so that a burst fills a bind's window (checked at the end).
+    simulator: { submitDelayMs: 50 },
+    connector: { binds: BINDS, window: WINDOW },
     env: { DEPESHA_LEASE_SECONDS: '6', DEPESHA_BIND_LEASE_SECONDS: String(LEASE_SECONDS), DEPESHA_RETRY_INITIAL_DELAY_MS: '100' },
   });
   const { sim, db } = cluster;
@@ -69,4 +66,16 @@ test('cluster: binds: 4 over 3 workers are 2/1/1, move to the survivors when one
   await until('every receipt on node A', async () => (ids.every((id) => receipts.has(id)) ? true : undefined), 30_000);
   assert.equal(receipts.size >= ids.length, true);
   assert.equal(sim.bound, BINDS, 'never more than the configured binds');
+
+  // A burst over HTTP: the survivors fill their binds' windows, and no bind ever has more unanswered submits.
+  const before = sim.submits.length;
+  const burst = Array.from({ length: 400 }, (_, i) => `+7916${String(3_000_000 + i)}`);
+  const res = await fetch(`${url}/v1/messages/bulk`, { method: 'POST', headers: { authorization: `Bearer ${cluster.apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ to: burst, text: 'window' }) });
+  assert.equal(res.status, 202, await res.text());
+  await until('the burst submitted', async () => (sim.submits.length - before >= burst.length ? true : undefined), 30_000);
+  const most = Math.max(...sim.binds.map((b) => b.maxOutstanding));
+  t.diagnostic(`most unanswered submits on one bind: ${most} (window ${WINDOW}); binds open at once at most: ${sim.peakBound}`);
+  assert.ok(most <= WINDOW, `a bind had ${most} unanswered submits, over its window of ${WINDOW}`);
+  assert.equal(most, WINDOW, 'the burst filled a window (else this check proves nothing)');
+  assert.ok(sim.peakBound <= BINDS, `the operator saw ${sim.peakBound} binds at once, more than the configured ${BINDS}`);
 });

@@ -130,6 +130,12 @@ export class Node {
   }
 }
 
+/** binds the node runs now, from its last 'binds of this connector on this node' line */
+export function bindsOn(node: Node): number {
+  const lines = node.lines.filter((l) => l.msg === 'binds of this connector on this node');
+  return lines.length === 0 ? 0 : Number(lines[lines.length - 1]!.binds);
+}
+
 /**
  * After a cluster test: the customer's sessions closed, every node still
  * running SIGKILLed and awaited, then the rest (simulator, pools) closed, the

@@ -10,7 +10,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { clusterSkip, type Node, smppCluster, until } from './cluster-nodes.ts';
+import { bindsOn, clusterSkip, type Node, smppCluster, until } from './cluster-nodes.ts';
 import { openStream } from './events-client.ts';
 import { byMessage, Receiver } from './webhooks-receiver.ts';
 
@@ -50,6 +50,8 @@ test('cluster: 2 API nodes, 3 workers (one killed), a scheduler: all delivered, 
   await workers[2]!.started();
   await scheduler.waitForLine((l) => l.msg === 'this node leads the scheduled work', 'leading');
   await cluster.bound(3, 'three binds', 30_000);
+  // The first worker took every bind while alone; the load starts once they are spread one per worker.
+  await until('one bind per worker', async () => (workers.every((w) => bindsOn(w) === 1) ? true : undefined), 30_000);
 
   const call = async (base: string, method: string, path: string, body?: unknown) => {
     const res = await fetch(base + path, { method, headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
@@ -85,6 +87,7 @@ test('cluster: 2 API nodes, 3 workers (one killed), a scheduler: all delivered, 
   });
   await Promise.all([load, killed]);
   await victim.exited;
+  const exitedAt = Date.now();
   // What the killed worker held at that moment: messages of the jobs it took that were still leased, not yet sent.
   const taken = new Set(victim.lines.filter((l) => l.msg === 'dispatch job').flatMap((l) => l.ids as string[]));
   // Its log may lack its last lines (SIGKILL loses what stdout had not written yet), so the bound checked is every
@@ -122,14 +125,31 @@ test('cluster: 2 API nodes, 3 workers (one killed), a scheduler: all delivered, 
     submits.set(id, (submits.get(id) ?? 0) + 1);
   }
   for (const id of ids) assert.ok((submits.get(id) ?? 0) >= 1, `${id} was submitted`);
+
+  // Whose bind each submit came over: the killed worker's bind is the one whose session closed when it died.
+  const openAtKill = sim.binds.filter((b) => b.openedAt <= killedAt && (b.closedAt === null || b.closedAt >= killedAt));
+  assert.equal(openAtKill.length, 3, 'three binds open when the worker was killed');
+  for (const b of openAtKill) assert.ok(sim.submits.some((s) => s.bind === b.bind && s.at < killedAt), `bind ${b.bind} carried submits before the kill: every worker sent`);
+  const victimBinds = new Set(openAtKill.filter((b) => b.closedAt !== null && b.closedAt <= exitedAt + 1000).map((b) => b.bind));
+  assert.equal(victimBinds.size, 1, 'the killed worker held one bind, closed with it');
+  assert.ok(sim.peakBound <= 3, `the operator saw ${sim.peakBound} binds at once, more than the connector's 3`);
+  // A message submitted twice must have been in flight on the killed worker: its first submit went over that
+  // worker's bind before it died (the operator took it, the worker died before recording it), it was still leased
+  // then, and the other submits came over a survivor's bind once the lease ran out.
   const twice = ids.filter((id) => submits.get(id)! > 1);
-  for (const id of twice) assert.ok(leased.includes(id), `${id} was submitted ${submits.get(id)} times but was not in flight when the worker was killed`);
+  for (const id of twice) {
+    const over = sim.submits.filter((s) => byText.get(s.body.toString('latin1')) === id);
+    assert.ok(victimBinds.has(over[0]!.bind) && over[0]!.at <= exitedAt, `${id} was submitted ${over.length} times, first over bind ${over[0]!.bind} at ${over[0]!.at}: not in flight on the killed worker (bind ${[...victimBinds].join()}, killed at ${killedAt})`);
+    assert.ok(leased.includes(id), `${id} was submitted ${over.length} times but was not leased when the worker was killed`);
+    for (const s of over.slice(1)) assert.ok(!victimBinds.has(s.bind), `${id}: a later submit over the killed worker's bind`);
+  }
 
   // The cluster-wide rate, per second on the simulator's clock.
   const perSecond = new Map<number, number>();
   for (const s of sim.submits) perSecond.set(Math.floor(s.at / 1000), (perSecond.get(Math.floor(s.at / 1000)) ?? 0) + 1);
   const busiest = Math.max(...perSecond.values());
-  t.diagnostic(`${leased.length} messages in flight at the kill, ${inFlight.length} of them named in the killed worker's log; ${twice.length} were submitted twice (${twice.filter((id) => taken.has(id)).length} named in its log); ${unheard.length} live events lost with it; ${sim.submits.length} submits for ${MESSAGES} messages; busiest second ${busiest} submits (limit ${LIMIT})`);
+  const overVictim = sim.submits.filter((s) => victimBinds.has(s.bind)).length;
+  t.diagnostic(`${leased.length} messages leased at the kill, ${inFlight.length} of them named in the killed worker's log; the killed worker submitted ${overVictim}; ${twice.length} messages were submitted twice, each first by the killed worker before it recorded the submit (${twice.filter((id) => taken.has(id)).length} named in its log); ${unheard.length} live events lost with it; ${sim.submits.length} submits for ${MESSAGES} messages; busiest second ${busiest} submits (limit ${LIMIT})`);
   assert.ok(busiest <= LIMIT, `${busiest} submits in one second, over the limit of ${LIMIT}`);
 
   // Graceful shutdown: every surviving node stops on SIGTERM and exits cleanly.

@@ -87,6 +87,7 @@ export class SmscSimulator {
   readonly #server: net.Server;
   readonly #sessions = new Set<SmppSession>();
   readonly #bindRecords = new WeakMap<SmppSession, SimulatedBind>();
+  #peakBound = 0;
   /** every bind accepted, in order (SimulatedSubmit.bind is its number) */
   readonly binds: SimulatedBind[] = [];
   readonly #timers = new Set<NodeJS.Timeout>();
@@ -138,6 +139,11 @@ export class SmscSimulator {
   }
 
   /** Sessions bound now. */
+  /** the most binds that were ever open at once */
+  get peakBound(): number {
+    return this.#peakBound;
+  }
+
   get bound(): number {
     return this.#sessions.size;
   }
@@ -213,6 +219,7 @@ export class SmscSimulator {
     this.binds.push(record);
     this.#bindRecords.set(session, record);
     this.#sessions.add(session);
+    this.#peakBound = Math.max(this.#peakBound, this.#sessions.size);
     session.on('close', () => {
       this.#sessions.delete(session);
       record.closedAt = Date.now();
