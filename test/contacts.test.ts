@@ -141,6 +141,30 @@ for (const dialect of await dialects()) {
       assert.equal((await call('POST', `/v1/contacts/${a.id}/merge`, { contact_ids: ['cnt_nope'] })).status, 404);
     });
 
+    test('5b. merging joins e-mails and messenger ids (the kept contact\'s id wins a clash), keeps a block from any of them; contacts of another project are refused whole', async () => {
+      const a = (await call('POST', '/v1/contacts', { project_id: project.id, first_name: 'Mail', emails: ['a@example.com'], messenger_ids: { telegram: '1001', viber: 'va' } })).body;
+      const b = (await call('POST', '/v1/contacts', { project_id: project.id, emails: ['b@example.com', 'a@example.com'], messenger_ids: { telegram: '2002', whatsapp: '+79160000103' }, blocked: true })).body;
+      const c = (await call('POST', '/v1/contacts', { project_id: project.id, emails: ['c@example.com'] })).body;
+      const merged = await call('POST', `/v1/contacts/${a.id}/merge`, { contact_ids: [b.id, c.id] });
+      assert.equal(merged.status, 200, JSON.stringify(merged.body));
+      assert.deepEqual(merged.body.emails, ['a@example.com', 'b@example.com', 'c@example.com']);
+      assert.deepEqual(merged.body.messenger_ids, { telegram: '1001', viber: 'va', whatsapp: '+79160000103' });
+      assert.equal(merged.body.blocked, true, 'b was blocked: the merged contact is');
+      const stored = (await call('GET', `/v1/contacts/${a.id}`)).body;
+      assert.deepEqual([stored.emails, stored.messenger_ids, stored.blocked], [merged.body.emails, merged.body.messenger_ids, true], 'as stored');
+      for (const gone of [b.id, c.id]) assert.equal((await call('GET', `/v1/contacts/${gone}`)).status, 404);
+
+      const second = (await call('POST', '/v1/projects', { name: 'Second', code: 'second' })).body;
+      const here = (await call('POST', '/v1/contacts', { project_id: project.id, emails: ['here@example.com'] })).body;
+      const there = (await call('POST', '/v1/contacts', { project_id: second.id, emails: ['there@example.com'], blocked: true })).body;
+      const refused = await call('POST', `/v1/contacts/${here.id}/merge`, { contact_ids: [there.id] });
+      assert.deepEqual([refused.status, refused.body.error.code], [404, 'not_found'], JSON.stringify(refused.body));
+      assert.match(refused.body.error.message, /same project/);
+      assert.deepEqual([(await call('GET', `/v1/contacts/${here.id}`)).body.emails, (await call('GET', `/v1/contacts/${here.id}`)).body.blocked], [['here@example.com'], false], 'unchanged');
+      assert.equal((await call('GET', `/v1/contacts/${there.id}`)).status, 200, 'the other project\'s contact is kept');
+      assert.equal((await call('POST', `/v1/contacts/${there.id}/merge`, { contact_ids: [here.id] })).status, 404, 'either way round');
+    });
+
     test('6. templates: checked on creation, gender variant chosen in the preview, missing variables named', async () => {
       assert.equal((await call('POST', '/v1/templates', { project_id: project.id, channel: 'sms', name: 'bad', text: 'Hi {{first_name' })).body.error.code, 'invalid_template');
       const tpl = await call('POST', '/v1/templates', {
