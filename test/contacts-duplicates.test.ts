@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { dialects, startTestGateway, type TestGateway } from './helpers.ts';
+import { apiCaller, dialects, startTestGateway, type TestGateway } from './helpers.ts';
 
 interface Group {
   object: string;
@@ -19,10 +19,7 @@ for (const dialect of await dialects()) {
   describe(`duplicate contacts on ${dialect.name}`, { skip: dialect.skip }, () => {
     let t: TestGateway;
     let other: { accountId: string; apiKey: string };
-    const call = async (method: 'GET' | 'POST', url: string, body?: unknown, key = t.apiKey) => {
-      const res = await t.gateway.app.inject({ method, url, headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, ...(body === undefined ? {} : { payload: JSON.stringify(body) }) });
-      return { status: res.statusCode, body: res.body === '' ? null : res.json() };
-    };
+    let call: ReturnType<typeof apiCaller>;
     const contact = async (projectId: string, fields: Record<string, unknown>, key = t.apiKey) => {
       const res = await call('POST', '/v1/contacts', { project_id: projectId, ...fields }, key);
       assert.equal(res.status, 201, JSON.stringify(res.body));
@@ -46,6 +43,7 @@ for (const dialect of await dialects()) {
 
     before(async () => {
       t = await startTestGateway(dialect.name);
+      call = apiCaller(t);
       other = await t.makeAccount('Other');
     });
     after(async () => t?.close());

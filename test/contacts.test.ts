@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import ExcelJS from 'exceljs';
-import { dialects, startTestGateway, type TestGateway } from './helpers.ts';
+import { apiCaller, dialects, startTestGateway, type TestGateway } from './helpers.ts';
 
 const XLSX = 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet';
 
@@ -11,15 +11,7 @@ for (const dialect of await dialects()) {
     let t: TestGateway;
     let other: { accountId: string; apiKey: string };
     let project: { id: string; number: number };
-    const call = async (method: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE', url: string, body?: unknown, key = t.apiKey) => {
-      const res = await t.gateway.app.inject({
-        method,
-        url,
-        headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-        ...(body === undefined ? {} : { payload: JSON.stringify(body) }),
-      });
-      return { status: res.statusCode, body: res.body === '' ? null : res.json() };
-    };
+    let call: ReturnType<typeof apiCaller>;
     const upload = async (url: string, type: string, payload: string | Buffer) => {
       const res = await t.gateway.app.inject({ method: 'POST', url, headers: { authorization: `Bearer ${t.apiKey}`, 'content-type': type }, payload });
       return { status: res.statusCode, body: res.json() };
@@ -27,6 +19,7 @@ for (const dialect of await dialects()) {
 
     before(async () => {
       t = await startTestGateway(dialect.name);
+      call = apiCaller(t);
       other = await t.makeAccount('Other');
     });
     after(async () => t?.close());

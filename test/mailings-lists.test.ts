@@ -6,23 +6,16 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { dialects, startTestGateway, type TestGateway, until } from './helpers.ts';
+import { apiCaller, dialects, startTestGateway, type TestGateway, until } from './helpers.ts';
 
 for (const dialect of await dialects()) {
   describe(`a mailing to a contact list on ${dialect.name}`, { skip: dialect.skip }, () => {
     let t: TestGateway;
-    const call = async (method: 'GET' | 'POST' | 'DELETE', url: string, body?: unknown) => {
-      const res = await t.gateway.app.inject({
-        method,
-        url,
-        headers: { authorization: `Bearer ${t.apiKey}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-        ...(body === undefined ? {} : { payload: JSON.stringify(body) }),
-      });
-      return { status: res.statusCode, body: res.body === '' ? null : res.json() };
-    };
+    let call: ReturnType<typeof apiCaller>;
 
     before(async () => {
       t = await startTestGateway(dialect.name);
+      call = apiCaller(t);
     });
     after(async () => t?.close());
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { dialects, startTestGateway, waitForStatus, type TestGateway } from './helpers.ts';
+import { apiCaller, dialects, startTestGateway, waitForStatus, type TestGateway } from './helpers.ts';
 
 /**
  * Template registration with operators (S16, S22): the linter per operator,
@@ -18,10 +18,7 @@ for (const dialect of await dialects()) {
     let other: { accountId: string; apiKey: string };
     let projectId: string;
     let codeTemplate: { id: string };
-    const call = async (method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', url: string, body?: unknown, key = t.apiKey) => {
-      const res = await t.gateway.app.inject({ method, url, headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, ...(body === undefined ? {} : { payload: JSON.stringify(body) }) });
-      return { status: res.statusCode, body: res.body === '' ? null : res.json() };
-    };
+    let call: ReturnType<typeof apiCaller>;
     const createTemplate = async (name: string, text: string, extra: Record<string, string> = {}) => {
       const res = await call('POST', '/v1/templates', { project_id: projectId, channel: 'sms', name, text, ...extra });
       assert.equal(res.status, 201, JSON.stringify(res.body));
@@ -30,6 +27,7 @@ for (const dialect of await dialects()) {
 
     before(async () => {
       t = await startTestGateway(dialect.name);
+      call = apiCaller(t);
       other = await t.makeAccount('Other');
       assert.equal((await call('PUT', `/v1/ported-numbers/${MTS.slice(1)}`, { operator: 'mts' })).status, 201);
       assert.equal((await call('PUT', `/v1/ported-numbers/${MEGAFON.slice(1)}`, { operator: 'megafon' })).status, 201);
