@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { FakeFreeSwitch } from './fakes/freeswitch.ts';
+import { AccountsRepository, generateApiKey } from '../src/store/accounts.ts';
 import { dialects, startTestGateway, waitForStatus, type TestGateway } from './helpers.ts';
 
 /**
@@ -148,6 +150,33 @@ for (const dialect of await dialects()) {
       assert.equal(await waitForStatus(t.gateway, list[0]!.id, ['delivered']), 'delivered');
     });
 
+    test('text_male, text_female and text_alternative all differ: a man gets the male text, a woman the female one, a user of unknown gender the alternative', async () => {
+      const sent = await api('POST', {
+        send: {
+          text_male: 'Уважаемый {{first_name}}, ваш заказ готов.',
+          text_female: 'Уважаемая {{first_name}}, ваш заказ готов.',
+          text_alternative: 'Здравствуйте, {{first_name}}! Ваш заказ готов.',
+          fields: ['first_name'],
+          users: [
+            { phone: '+79281706711', gender: 'male', first_name: 'Андрей' },
+            { phone: '+79281706712', gender: 'female', first_name: 'Ольга' },
+            { phone: '+79281706713', first_name: 'Саша' },
+            { phone: '+79281706714', gender: '', first_name: 'Женя' },
+          ],
+        },
+        route: 'ds',
+      });
+      assert.equal(sent.status, 200, JSON.stringify(sent.body));
+      const status = await api('POST', { status: { key: sent.body[0].send.key }, route: 'ds' });
+      const texts = await Promise.all((status.body.message[0].send.status as { phone: string; id: string }[]).map(async (m) => [m.phone, (await v1('GET', `/v1/messages/${m.id}`)).body.text]));
+      assert.deepEqual(texts, [
+        ['+79281706711', 'Уважаемый Андрей, ваш заказ готов.'],
+        ['+79281706712', 'Уважаемая Ольга, ваш заказ готов.'],
+        ['+79281706713', 'Здравствуйте, Саша! Ваш заказ готов.'],
+        ['+79281706714', 'Здравствуйте, Женя! Ваш заказ готов.'],
+      ]);
+    });
+
     test('route names the provider: one of the connectors the account\'s route gives the number sends it; any other name leaves it to routing', async () => {
       for (const id of ['ds', 'osm']) assert.equal((await v1('POST', '/v1/connectors', { id, type: 'sandbox', receipt_delay_ms: 10 })).status, 201);
       const route = await v1('POST', '/v1/routes', { failover: ['osm', 'ds'], prefixes: ['7928'], accounts: [t.accountId] });
@@ -183,6 +212,14 @@ for (const dialect of await dialects()) {
       assert.equal(await messageCount(), before);
       const invalid = await api('POST', { ...EXAMPLES.voice, voice: 2 });
       assert.match(invalid.body[0].send.message, /Ошибка валидации: voice/, 'the field itself is validated');
+    });
+
+    test('docs/compat.md: its voice curl sends the seed\'s voice example, the body the next test sends through FreeSWITCH', () => {
+      const doc = readFileSync(new URL('../docs/compat.md', import.meta.url), 'utf8');
+      const bodies = [...doc.matchAll(/curl [^\n]*\/api\/v1 [\s\S]*?-d '([\s\S]*?)'\n/g)].map((m) => JSON.parse(m[1]!) as Record<string, unknown>);
+      const voice = bodies.filter((b) => b.voice === 1);
+      assert.equal(voice.length, 1, 'one voice example');
+      assert.deepEqual(voice[0], EXAMPLES.voice);
     });
 
     test('3.2.7 with a voice connector and route: each user gets a call through FreeSWITCH; a route of another account does not count', async () => {
@@ -264,6 +301,28 @@ for (const dialect of await dialects()) {
       assert.equal((await v1('DELETE', `/v1/compat/ip-ranges/${opened.body.id}`)).status, 204);
       assert.equal((await api('GET', EXAMPLES.balance, null)).status, 403);
       assert.equal((await v1('POST', '/v1/compat/ip-ranges', { account_id: t.accountId, range: 'nope' })).body.error.code, 'invalid_ip_range');
+    });
+
+    test('G3: only an administrator opens or closes an address; an account key is refused with 403 forbidden and changes nothing', async () => {
+      const accountKey = generateApiKey();
+      await new AccountsRepository(t.gateway.database.db).createApiKey(t.accountId, 'not admin', accountKey, { role: 'account' });
+      const asAccount = async (method: 'POST' | 'DELETE', url: string, body?: unknown) => {
+        const res = await t.gateway.app.inject({ method, url, headers: { authorization: `Bearer ${accountKey}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, ...(body === undefined ? {} : { payload: JSON.stringify(body) }) });
+        return { status: res.statusCode, body: res.json() };
+      };
+      const ranges = async () => ((await v1('GET', '/v1/compat/ip-ranges')).body.data as { id: string; range: string }[]).map((r) => r.range);
+      const refused = await asAccount('POST', '/v1/compat/ip-ranges', { account_id: t.accountId, range: '10.1.2.0/24' });
+      assert.deepEqual([refused.status, refused.body.error.code], [403, 'forbidden'], JSON.stringify(refused.body));
+      assert.ok(!(await ranges()).includes('10.1.2.0/24'), 'nothing opened');
+      const opened = await v1('POST', '/v1/compat/ip-ranges', { account_id: t.accountId, range: '10.1.2.0/24' });
+      assert.equal(opened.status, 201, JSON.stringify(opened.body));
+      try {
+        const closing = await asAccount('DELETE', `/v1/compat/ip-ranges/${opened.body.id}`);
+        assert.deepEqual([closing.status, closing.body.error.code], [403, 'forbidden'], JSON.stringify(closing.body));
+        assert.ok((await ranges()).includes('10.1.2.0/24'), 'still open');
+      } finally {
+        assert.equal((await v1('DELETE', `/v1/compat/ip-ranges/${opened.body.id}`)).status, 204);
+      }
     });
   });
 }

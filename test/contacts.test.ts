@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import ExcelJS from 'exceljs';
-import { dialects, startTestGateway, type TestGateway } from './helpers.ts';
+import { apiCaller, dialects, startTestGateway, type TestGateway } from './helpers.ts';
 
 const XLSX = 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet';
 
@@ -11,15 +11,7 @@ for (const dialect of await dialects()) {
     let t: TestGateway;
     let other: { accountId: string; apiKey: string };
     let project: { id: string; number: number };
-    const call = async (method: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE', url: string, body?: unknown, key = t.apiKey) => {
-      const res = await t.gateway.app.inject({
-        method,
-        url,
-        headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-        ...(body === undefined ? {} : { payload: JSON.stringify(body) }),
-      });
-      return { status: res.statusCode, body: res.body === '' ? null : res.json() };
-    };
+    let call: ReturnType<typeof apiCaller>;
     const upload = async (url: string, type: string, payload: string | Buffer) => {
       const res = await t.gateway.app.inject({ method: 'POST', url, headers: { authorization: `Bearer ${t.apiKey}`, 'content-type': type }, payload });
       return { status: res.statusCode, body: res.json() };
@@ -27,6 +19,7 @@ for (const dialect of await dialects()) {
 
     before(async () => {
       t = await startTestGateway(dialect.name);
+      call = apiCaller(t);
       other = await t.makeAccount('Other');
     });
     after(async () => t?.close());
@@ -139,6 +132,30 @@ for (const dialect of await dialects()) {
       assert.deepEqual(merged.body.attributes, { k: 'v' });
       assert.equal((await call('GET', `/v1/contacts/${b.id}`)).status, 404);
       assert.equal((await call('POST', `/v1/contacts/${a.id}/merge`, { contact_ids: ['cnt_nope'] })).status, 404);
+    });
+
+    test('5b. merging joins e-mails and messenger ids (the kept contact\'s id wins a clash), keeps a block from any of them; contacts of another project are refused whole', async () => {
+      const a = (await call('POST', '/v1/contacts', { project_id: project.id, first_name: 'Mail', emails: ['a@example.com'], messenger_ids: { telegram: '1001', viber: 'va' } })).body;
+      const b = (await call('POST', '/v1/contacts', { project_id: project.id, emails: ['b@example.com', 'a@example.com'], messenger_ids: { telegram: '2002', whatsapp: '+79160000103' }, blocked: true })).body;
+      const c = (await call('POST', '/v1/contacts', { project_id: project.id, emails: ['c@example.com'] })).body;
+      const merged = await call('POST', `/v1/contacts/${a.id}/merge`, { contact_ids: [b.id, c.id] });
+      assert.equal(merged.status, 200, JSON.stringify(merged.body));
+      assert.deepEqual(merged.body.emails, ['a@example.com', 'b@example.com', 'c@example.com']);
+      assert.deepEqual(merged.body.messenger_ids, { telegram: '1001', viber: 'va', whatsapp: '+79160000103' });
+      assert.equal(merged.body.blocked, true, 'b was blocked: the merged contact is');
+      const stored = (await call('GET', `/v1/contacts/${a.id}`)).body;
+      assert.deepEqual([stored.emails, stored.messenger_ids, stored.blocked], [merged.body.emails, merged.body.messenger_ids, true], 'as stored');
+      for (const gone of [b.id, c.id]) assert.equal((await call('GET', `/v1/contacts/${gone}`)).status, 404);
+
+      const second = (await call('POST', '/v1/projects', { name: 'Second', code: 'second' })).body;
+      const here = (await call('POST', '/v1/contacts', { project_id: project.id, emails: ['here@example.com'] })).body;
+      const there = (await call('POST', '/v1/contacts', { project_id: second.id, emails: ['there@example.com'], blocked: true })).body;
+      const refused = await call('POST', `/v1/contacts/${here.id}/merge`, { contact_ids: [there.id] });
+      assert.deepEqual([refused.status, refused.body.error.code], [404, 'not_found'], JSON.stringify(refused.body));
+      assert.match(refused.body.error.message, /same project/);
+      assert.deepEqual([(await call('GET', `/v1/contacts/${here.id}`)).body.emails, (await call('GET', `/v1/contacts/${here.id}`)).body.blocked], [['here@example.com'], false], 'unchanged');
+      assert.equal((await call('GET', `/v1/contacts/${there.id}`)).status, 200, 'the other project\'s contact is kept');
+      assert.equal((await call('POST', `/v1/contacts/${there.id}/merge`, { contact_ids: [here.id] })).status, 404, 'either way round');
     });
 
     test('6. templates: checked on creation, gender variant chosen in the preview, missing variables named', async () => {

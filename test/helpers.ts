@@ -117,6 +117,22 @@ export async function startTestGateway(dialect: DialectName, env: Record<string,
 }
 
 /**
+ * A JSON call to the test gateway's API (app.inject) with the demo account's
+ * key, or `key`: the status and the parsed body (null when empty).
+ */
+export function apiCaller(t: TestGateway) {
+  return async (method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', url: string, body?: unknown, key = t.apiKey): Promise<{ status: number; body: any }> => {
+    const res = await t.gateway.app.inject({
+      method,
+      url,
+      headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      ...(body === undefined ? {} : { payload: JSON.stringify(body) }),
+    });
+    return { status: res.statusCode, body: res.body === '' ? null : res.json() };
+  };
+}
+
+/**
  * Resolves with the status once the message reaches one of `statuses`: listens
  * on the event bus first, then reads the current row, so no change is missed.
  */

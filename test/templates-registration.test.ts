@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { dialects, startTestGateway, waitForStatus, type TestGateway } from './helpers.ts';
+import { apiCaller, dialects, startTestGateway, waitForStatus, type TestGateway } from './helpers.ts';
 
 /**
  * Template registration with operators (S16, S22): the linter per operator,
@@ -18,10 +18,7 @@ for (const dialect of await dialects()) {
     let other: { accountId: string; apiKey: string };
     let projectId: string;
     let codeTemplate: { id: string };
-    const call = async (method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', url: string, body?: unknown, key = t.apiKey) => {
-      const res = await t.gateway.app.inject({ method, url, headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, ...(body === undefined ? {} : { payload: JSON.stringify(body) }) });
-      return { status: res.statusCode, body: res.body === '' ? null : res.json() };
-    };
+    let call: ReturnType<typeof apiCaller>;
     const createTemplate = async (name: string, text: string, extra: Record<string, string> = {}) => {
       const res = await call('POST', '/v1/templates', { project_id: projectId, channel: 'sms', name, text, ...extra });
       assert.equal(res.status, 201, JSON.stringify(res.body));
@@ -30,6 +27,7 @@ for (const dialect of await dialects()) {
 
     before(async () => {
       t = await startTestGateway(dialect.name);
+      call = apiCaller(t);
       other = await t.makeAccount('Other');
       assert.equal((await call('PUT', `/v1/ported-numbers/${MTS.slice(1)}`, { operator: 'mts' })).status, 201);
       assert.equal((await call('PUT', `/v1/ported-numbers/${MEGAFON.slice(1)}`, { operator: 'megafon' })).status, 201);
@@ -150,6 +148,44 @@ for (const dialect of await dialects()) {
       assert.ok(lint.body.results[0].suggestion, 'a suggestion while rejected');
       const resubmitted = await call('POST', `/v1/templates/${promo.id}/registrations/megafon/submit`, { sender: 'Shop', force: true });
       assert.deepEqual([resubmitted.body.status, resubmitted.body.reason], ['submitted', null]);
+    });
+
+    test('6. routed as templated: a route with templated: true takes the texts that match an approved template, another route the rest; by /v1/messages and by /api/v1 naming a connector of the templated route', async () => {
+      // Approved for MTS without a sender (forced past the linter), so a send without `from` (the seed-001 API has none) matches too.
+      const ready = await createTemplate('ready', 'Заказ {{n}} готов к выдаче.');
+      assert.equal((await call('POST', `/v1/templates/${ready.id}/registrations/mts/submit`, { force: true })).body.status, 'submitted');
+      assert.equal((await call('POST', `/v1/templates/${ready.id}/registrations/mts/decision`, { status: 'approved' })).body.status, 'approved');
+      for (const id of ['tpl1', 'tpl2', 'free']) assert.equal((await call('POST', '/v1/connectors', { id, type: 'sandbox', receipt_delay_ms: 10 })).status, 201);
+      const templated = await call('POST', '/v1/routes', { failover: ['tpl1', 'tpl2'], templated: true });
+      assert.equal(templated.status, 201, JSON.stringify(templated.body));
+      const rest = await call('POST', '/v1/routes', { connector: 'free' });
+      assert.equal(rest.status, 201, JSON.stringify(rest.body));
+      const connectorOf = async (id: string) => {
+        assert.equal(await waitForStatus(t.gateway, id, ['delivered', 'failed', 'rejected', 'undelivered']), 'delivered');
+        const m = (await call('GET', `/v1/messages/${id}`)).body;
+        return [m.template_id ?? null, m.connector];
+      };
+      try {
+        const send = async (text: string) => {
+          const res = await call('POST', '/v1/messages', { to: MTS, from: 'Shop', text });
+          assert.equal(res.status, 202, JSON.stringify(res.body));
+          return connectorOf(res.body.id);
+        };
+        assert.deepEqual(await send('Заказ 15 готов к выдаче.'), [ready.id, 'tpl1'], 'matched: the templated route');
+        assert.deepEqual(await send('Заказ 15 готов к выдаче. Скидки!'), [null, 'free'], 'not matched: the other route');
+
+        const compat = async (text: string) => {
+          const res = await t.gateway.app.inject({ method: 'POST', url: '/api/v1', headers: { authorization: `Bearer ${t.apiKey}`, 'content-type': 'application/json' }, payload: JSON.stringify({ send: { text_male: text, users: [{ phone: MTS }] }, route: 'tpl2' }) });
+          assert.equal(res.statusCode, 200, res.body);
+          const key = res.json()[0].send.key;
+          const status = await t.gateway.app.inject({ method: 'POST', url: '/api/v1', headers: { authorization: `Bearer ${t.apiKey}`, 'content-type': 'application/json' }, payload: JSON.stringify({ status: { key } }) });
+          return connectorOf(status.json().message[0].send.status[0].id);
+        };
+        assert.deepEqual(await compat('Заказ 16 готов к выдаче.'), [ready.id, 'tpl2'], 'route names a connector of the templated route this text takes: that one');
+        assert.deepEqual(await compat('Заказ 16 готов. Скидки!'), [null, 'free'], 'tpl2 is not in the route an unmatched text takes: routing chooses');
+      } finally {
+        for (const r of [templated.body.id, rest.body.id]) assert.equal((await call('DELETE', `/v1/routes/${r}`)).status, 204);
+      }
     });
   });
 }

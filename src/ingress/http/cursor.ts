@@ -15,3 +15,20 @@ export function decodeCursor(cursor: string, prefix: string): string {
   }
   throw new ApiError('invalid_cursor', 'cursor is not one this API returned; start again without it', [{ field: 'cursor', issue: 'malformed' }]);
 }
+
+/** A cursor for a list ordered by several fields (not by one id): the last row's key, opaque to clients. */
+export function encodeKeyCursor(key: Record<string, string>): string {
+  return Buffer.from(JSON.stringify({ k: key })).toString('base64url');
+}
+
+/** The key inside a cursor encodeKeyCursor made, with each of `fields` a string that `valid` accepts; invalid_cursor otherwise. */
+export function decodeKeyCursor<F extends string>(cursor: string, fields: readonly F[], valid: (field: F, value: string) => boolean): Record<F, string> {
+  try {
+    const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { k?: Record<string, unknown> };
+    const key = parsed.k;
+    if (key && typeof key === 'object' && fields.every((f) => typeof key[f] === 'string' && valid(f, key[f] as string))) return Object.fromEntries(fields.map((f) => [f, key[f]])) as Record<F, string>;
+  } catch {
+    // fall through
+  }
+  throw new ApiError('invalid_cursor', 'cursor is not one this API returned; start again without it', [{ field: 'cursor', issue: 'malformed' }]);
+}

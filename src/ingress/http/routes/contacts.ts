@@ -2,10 +2,11 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Readable } from 'node:stream';
 import { Type, type Static } from 'typebox';
 import { ApiError } from '../../../errors.ts';
+import { findDuplicates, type DuplicateField } from '../../../store/contact-duplicates.ts';
 import { ContactGuidTakenError, ContactsRepository, normalizeContact, type Contact, type ContactInput } from '../../../store/contacts.ts';
 import { ProjectsRepository } from '../../../store/projects.ts';
 import { requireAuth } from '../auth.ts';
-import { decodeCursor, encodeCursor } from '../cursor.ts';
+import { decodeCursor, decodeKeyCursor, encodeCursor, encodeKeyCursor } from '../cursor.ts';
 import type { HttpDeps } from '../deps.ts';
 import { ErrorSchema, IdParams } from '../schemas.ts';
 import { idempotentCreate } from './idempotent-create.ts';
@@ -75,6 +76,16 @@ export const ContactSchema = Type.Object(
     updated_at: Type.String({ format: 'date-time' }),
   },
   { additionalProperties: false, examples: [example] },
+);
+
+const DuplicateGroupSchema = Type.Object(
+  {
+    object: Type.Literal('contact_duplicate'),
+    field: Type.Enum(['phone', 'email'], { description: 'what the contacts share' }),
+    value: Type.String({ description: 'the shared phone (E.164) or e-mail (lower case)' }),
+    contact_ids: Type.Array(Type.String(), { description: 'every contact of the project with it, oldest first' }),
+  },
+  { additionalProperties: false, examples: [{ object: 'contact_duplicate', field: 'phone', value: '+79161234567', contact_ids: ['cnt_01KB2Z4M8P0R7Q4P3N2M1L0K9J', 'cnt_01KB2Z9X2C0R7Q4P3N2M1L0K9J'] }] },
 );
 
 export const presentContact = (c: Contact) => ({ ...c, object: 'contact' as const, created_at: new Date(c.created_at).toISOString(), updated_at: new Date(c.updated_at).toISOString() });
@@ -190,6 +201,43 @@ export function contactsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
         const rows = await repo.list(auth.account.id, { projectId: q.project_id, guid: q.guid, phone, beforeId: q.cursor === undefined ? undefined : decodeCursor(q.cursor, 'cnt'), limit: limit + 1 });
         const page = rows.slice(0, limit);
         return { data: page.map(presentContact), next_cursor: rows.length > limit ? encodeCursor(page[page.length - 1]!.id) : null };
+      },
+    );
+
+    app.get(
+      '/v1/contacts/duplicates',
+      {
+        schema: {
+          summary: 'Find duplicate contacts',
+          description:
+            'Groups of the project\'s contacts that share a phone or an e-mail, each with the shared value and the contact ids, to merge with POST /v1/contacts/{id}/merge (a contact with a shared phone and a shared e-mail is in both groups). ' +
+            'Newest first by the group\'s newest contact, cursor-paginated. Each page reads the project\'s contacts.',
+          tags: ['contacts'],
+          security,
+          querystring: Type.Object(
+            {
+              project_id: Type.String({ minLength: 1, maxLength: 64 }),
+              limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 50 })),
+              cursor: Type.Optional(Type.String({ maxLength: 2000 })),
+            },
+            { additionalProperties: false },
+          ),
+          response: { 200: Type.Object({ data: Type.Array(DuplicateGroupSchema), next_cursor: Type.Union([Type.String(), Type.Null()]) }), ...errors },
+        },
+      },
+      async (request) => {
+        const auth = requireAuth(request);
+        const q = request.query;
+        const project = await projectOf(auth.account.id, q.project_id);
+        const after = q.cursor === undefined ? undefined : decodeKeyCursor(q.cursor, ['n', 'f', 'v'], (f, v) => (f === 'n' ? /^cnt_[0-9A-Z]{26}$/.test(v) : f === 'f' ? v === 'phone' || v === 'email' : true));
+        const limit = q.limit ?? 50;
+        const groups = await findDuplicates(deps.database, auth.account.id, project.id, { after: after && { newestId: after.n, field: after.f as DuplicateField, value: after.v }, limit: limit + 1 });
+        const page = groups.slice(0, limit);
+        const last = page[page.length - 1];
+        return {
+          data: page.map((g) => ({ object: 'contact_duplicate' as const, field: g.field, value: g.value, contact_ids: g.contactIds })),
+          next_cursor: groups.length > limit && last ? encodeKeyCursor({ n: last.newestId, f: last.field, v: last.value }) : null,
+        };
       },
     );
 
