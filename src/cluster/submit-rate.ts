@@ -42,8 +42,10 @@ return tostring(at - now)`;
  * them before it submits. No second on the operator's clock sees more than
  * the limit, as long as a submit arrives within GUARD_MS of its slot; and
  * since the slots of a second are spread evenly, no sliding second does
- * either. The connector's own limiter (connectors/smpp/rate.ts) still spaces
- * and adapts on each node, and is all there is in the embedded process.
+ * either. The connector's own limiter (connectors/smpp/rate.ts) then only
+ * adapts to what the SMSC takes, without the cap (spacing at the cap again on
+ * a node that got a run of slots would push them late, into the next second);
+ * in the embedded process it is all there is, cap included.
  */
 export class ClusterSubmitRate {
   readonly #redis: Redis;

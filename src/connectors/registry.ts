@@ -17,7 +17,7 @@ import type { Connector } from './types.ts';
  * the file declares. Those made through the API come from the store
  * (pipeline/delivery.ts loads and reloads them).
  */
-export function createConnectors(config: Config, options: { journal: boolean }): Connector[] {
+export function createConnectors(config: Config, options: ConnectorOptions): Connector[] {
   const declaredSandbox = config.connectors.find((c) => c.id === 'sandbox' && c.type === 'sandbox');
   const sandbox = new SandboxConnector({
     id: 'sandbox',
@@ -30,9 +30,17 @@ export function createConnectors(config: Config, options: { journal: boolean }):
   return connectors;
 }
 
+/** How the process builds its connectors. */
+export interface ConnectorOptions {
+  /** the sandbox keeps a journal of its sends (data directory) */
+  journal: boolean;
+  /** a cluster holds each SMPP connector's max_submits_per_second across the nodes (cluster/submit-rate.ts): the connector's own limiter then only adapts to the SMSC */
+  clusterPaced?: boolean | undefined;
+}
+
 /** One connector from its definition (the config file's or the API's). */
-export function createConnector(definition: ConnectorDefinition, config: Config, options: { journal: boolean }): Connector {
-  if (definition.type === 'smpp') return new SmppConnector(definition);
+export function createConnector(definition: ConnectorDefinition, config: Config, options: ConnectorOptions): Connector {
+  if (definition.type === 'smpp') return new SmppConnector(definition, { clusterPaced: options.clusterPaced });
   if (definition.type === 'http') return new HttpConnector(definition);
   if (definition.type === 'telegram_bot') return new TelegramBotConnector(definition);
   if (definition.type === 'telegram_gateway') return new TelegramGatewayConnector(definition);

@@ -99,7 +99,7 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
   // Redis and BullMQ are loaded only by a node that runs in a cluster: the embedded process never needs them.
   const cluster: ClusterNode | undefined = config.redisUrl === undefined ? undefined : await (await import('../cluster/node.ts')).startCluster(config, log, { pollMs: options.pollMs });
   const sends = cluster === undefined || config.roles.includes('worker');
-  const fixed = sends ? createConnectors(config, { journal: true }) : [];
+  const fixed = sends ? createConnectors(config, { journal: true, clusterPaced: cluster !== undefined }) : [];
   const box = SecretBox.fromConfig(config.secretKey, config.dataDir);
   const stored = new ConnectorsRepository(db, box);
   /** connectors made through the API, with the definition each was made from */
@@ -259,7 +259,7 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
       if (sends) {
         for (const d of definitions) {
           if (made.has(d.id) || fixed.some((c) => c.id === d.id)) continue;
-          const connector = createConnector(d, config, { journal: true });
+          const connector = createConnector(d, config, { journal: true, clusterPaced: cluster !== undefined });
           await share(connector);
           await connector.start(context);
           made.set(d.id, { connector, definition: JSON.stringify(d) });

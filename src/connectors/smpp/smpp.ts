@@ -149,11 +149,17 @@ export class SmppConnector implements Connector {
   #expiryTimer: NodeJS.Timeout | undefined;
   #random: () => number;
 
-  constructor(definition: SmppDefinition, options: { random?: () => number } = {}) {
+  /**
+   * `clusterPaced`: the cluster's slots (cluster/submit-rate.ts) already hold
+   * max_submits_per_second across the nodes, so the connector's own limiter
+   * drops the cap and only adapts to what the SMSC takes. Spacing again here
+   * at the cap would push a node's run of slots late, into the next second.
+   */
+  constructor(definition: SmppDefinition, options: { random?: () => number; clusterPaced?: boolean | undefined } = {}) {
     this.id = definition.id;
     this.#def = definition;
     this.#random = options.random ?? Math.random;
-    this.#rate = new AdaptiveRate({ maxPerSecond: definition.max_submits_per_second ?? 0 });
+    this.#rate = new AdaptiveRate({ maxPerSecond: options.clusterPaced ? 0 : (definition.max_submits_per_second ?? 0) });
     this.#ids = ID_FORMATS[definition.receipt_id_format ?? 'as-is'];
     this.#receiptOptions = { utcOffsetMinutes: (definition.receipt_utc_offset_hours ?? 0) * 60 };
     this.#partsTimeoutMs = (definition.inbound_parts_timeout_seconds ?? 120) * 1000;
