@@ -233,7 +233,8 @@ for (const dialect of await dialects()) {
       await runner.stop();
     });
 
-    test('7. COPY takes what the encoder writes: NULL, empty, escapes and integers round-trip; a NUL is refused before the COPY starts', { skip: dialect.name !== 'postgres' && 'COPY is PostgreSQL only' }, async () => {
+    // COPY is PostgreSQL only: the test exists in that dialect's suite alone (not a skip in the SQLite one).
+    if (dialect.name === 'postgres') test('7. COPY takes what the encoder writes: NULL, empty, escapes and integers round-trip; a NUL is refused before the COPY starts', async () => {
       const client = await t.gateway.database.pool!.connect();
       try {
         await client.query('create temp table copy_check (t text, n integer)');

@@ -165,6 +165,7 @@ export class LeaderLock {
     clearTimeout(this.#timer);
     await within(this.#running, this.#ttlMs);
     clearTimeout(this.#watchdog);
+    const led = this.#leader;
     if (this.#leader) {
       this.#leader = false;
       this.#transitions = this.#transitions.then(() => this.#options.onLose());
@@ -173,7 +174,8 @@ export class LeaderLock {
       await this.#transitions;
     } finally {
       // Also when it does not lead now: an acquire answered after the stop began, or a lapse Redis was slow to tell, left it this node's.
-      await within(this.#redis.eval(RELEASE, 1, this.#key, this.#token), this.#ttlMs);
+      const released = await within(this.#redis.eval(RELEASE, 1, this.#key, this.#token), this.#ttlMs);
+      if (led && released !== undefined) this.#log.info({ key: this.#key }, 'this node gave the lead back');
     }
   }
 }
