@@ -175,7 +175,7 @@ export class LeaderLock {
     } finally {
       // Also when it does not lead now: an acquire answered after the stop began, or a lapse Redis was slow to tell, left it this node's.
       const released = await within(this.#redis.eval(RELEASE, 1, this.#key, this.#token), this.#ttlMs);
-      if (led && released !== undefined) this.#log.info({ key: this.#key }, 'this node gave the lead back');
+      if (led && released === 1) this.#log.info({ key: this.#key }, 'this node gave the lead back');
     }
   }
 }

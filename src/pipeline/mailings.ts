@@ -9,13 +9,13 @@ import type { OperatorLookup } from '../sms/mno.ts';
 import { AccountsRepository, type Account } from '../store/accounts.ts';
 import { contactFields, type Contact } from '../store/contacts.ts';
 import {
-  mailingParams,
   DEFAULT_ERROR_MIN_SAMPLE,
   DEFAULT_STEP_TIMEOUT_SECONDS,
   DEFAULT_STEP_UNTIL,
   DEFAULT_ERROR_THRESHOLD_PERCENT,
   MAILING_ERROR_STATUSES,
   MAILING_OPEN_STATUSES,
+  mailingParams,
   MailingNotRunningError,
   MailingsRepository,
   type MailingRow,

@@ -13,8 +13,10 @@ export function decodeCursor(cursor: string, prefix: string): string {
   } catch {
     // fall through
   }
-  throw new ApiError('invalid_cursor', 'cursor is not one this API returned; start again without it', [{ field: 'cursor', issue: 'malformed' }]);
+  throw invalidCursor();
 }
+
+const invalidCursor = () => new ApiError('invalid_cursor', 'cursor is not one this API returned; start again without it', [{ field: 'cursor', issue: 'malformed' }]);
 
 /** A cursor for a list ordered by several fields (not by one id): the last row's key, opaque to clients. */
 export function encodeKeyCursor(key: Record<string, string>): string {
@@ -30,5 +32,5 @@ export function decodeKeyCursor<F extends string>(cursor: string, fields: readon
   } catch {
     // fall through
   }
-  throw new ApiError('invalid_cursor', 'cursor is not one this API returned; start again without it', [{ field: 'cursor', issue: 'malformed' }]);
+  throw invalidCursor();
 }
