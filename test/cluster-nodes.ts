@@ -150,15 +150,18 @@ export async function endCluster(parts: { sessions?: { close(): Promise<void> }[
   await dropRedisPrefix(parts.prefix);
 }
 
-/** An SMPP customer's bind to an smpp node (login shop / pass1234) that acknowledges every receipt after handing its message id to `onReceipt`. */
-export function bindCustomer(port: number, mode: BindMode, onReceipt: (messageId: string) => void): Promise<SmppSession> {
+/**
+ * An SMPP customer's bind to an smpp node (login shop / pass1234) that acknowledges every receipt after handing its
+ * message id to `onReceipt`; `windowSize` (its submits in flight at most) 20 unless given.
+ */
+export function bindCustomer(port: number, mode: BindMode, onReceipt: (messageId: string) => void, options: { windowSize?: number } = {}): Promise<SmppSession> {
   return bindClient({
     host: '127.0.0.1',
     port,
     systemId: 'shop',
     password: 'pass1234',
     mode,
-    windowSize: 20,
+    windowSize: options.windowSize ?? 20,
     onRequest: (request: IncomingRequest) => {
       if (request.command !== 'deliver_sm') return;
       if (request.tlvs.receiptedMessageId) onReceipt(request.tlvs.receiptedMessageId);
@@ -194,6 +197,8 @@ export interface SmppCluster {
   sim: SmscSimulator;
   /** a pool on the cluster's database, for what only the database shows */
   db: pg.Pool;
+  /** the cluster's database, for a connection of a test's own (a lock held across steps) */
+  databaseUrl: string;
   prefix: string;
   /** the bootstrap API key */
   apiKey: string;
@@ -264,6 +269,7 @@ export async function smppCluster(
   const cluster: SmppCluster = {
     sim,
     db,
+    databaseUrl: database.url,
     prefix,
     apiKey,
     nodes,
@@ -301,9 +307,9 @@ export async function smppCluster(
 /**
  * The customer SMPP tests' cluster: an API and scheduler node, smpp nodes A
  * and B on free ports and a worker, all started; the operator bound `binds`
- * times and the login shop made (max_binds 2).
+ * times and the login shop made (max_binds 2, and `login`'s settings).
  */
-export async function twoSmppNodes(cluster: SmppCluster, binds: number): Promise<{ url: string; a: Node; b: Node; portA: number; portB: number }> {
+export async function twoSmppNodes(cluster: SmppCluster, binds: number, login: Record<string, unknown> = {}): Promise<{ url: string; a: Node; b: Node; portA: number; portB: number }> {
   const [portA, portB] = [await freePort(), await freePort()];
   const api = cluster.node('api', 'api,scheduler');
   const url = String((await api.started()).url);
@@ -312,7 +318,7 @@ export async function twoSmppNodes(cluster: SmppCluster, binds: number): Promise
   const worker = cluster.node('worker', 'worker');
   await Promise.all([a, b, worker].map((n) => n.started()));
   await cluster.bound(binds);
-  await cluster.smppLogin(url, { max_binds: 2 });
+  await cluster.smppLogin(url, { max_binds: 2, ...login });
   return { url, a, b, portA, portB };
 }
 

@@ -298,6 +298,41 @@ test('unbind() lets requests in flight finish, then unbinds; the peer answers an
   assert.equal((await serverClosed)[0].reason, 'peer_unbind');
 });
 
+test('while unbind() waits for the peer\'s request being handled, later requests are refused ESME_RTHROTTLED unhandled; the answer goes out before unbind', async (t) => {
+  const arrived = gate();
+  const storing = gate();
+  const handled: number[] = [];
+  const { session, peer } = await sessionAndRawPeer(t, {
+    onRequest: async (req) => {
+      if (req.command !== 'submit_sm') return;
+      handled.push(req.sequence);
+      arrived.open();
+      await storing.promise;
+      return { command: 'submit_sm_resp', messageId: 'stored' };
+    },
+  });
+  const closed = once(session, 'close') as Promise<[SmppCloseInfo]>;
+  // 1. A submit is being handled (stored) when unbind() starts.
+  peer.send({ command: 'submit_sm', sequence: 1 });
+  await arrived.promise;
+  const unbinding = session.unbind();
+  // 2. One that arrives now is refused at once with a temporary status, and never reaches the handler.
+  peer.send({ command: 'submit_sm', sequence: 2 });
+  const refused = await peer.next();
+  assert.deepEqual([refused.command, refused.sequence, refused.status], ['submit_sm_resp', 2, CommandStatus.ESME_RTHROTTLED]);
+  assert.deepEqual(handled, [1]);
+  // 3. The first is answered once stored, and only then does unbind go out.
+  storing.open();
+  const answered = await peer.next();
+  assert.ok(answered.command === 'submit_sm_resp' && answered.sequence === 1 && answered.status === 0 && answered.messageId === 'stored');
+  const unbind = await peer.next();
+  assert.equal(unbind.command, 'unbind');
+  peer.send({ command: 'unbind_resp', sequence: unbind.sequence });
+  await unbinding;
+  assert.equal((await closed)[0].reason, 'unbind');
+  assert.deepEqual(handled, [1]);
+});
+
 test('a peer\'s unbind is answered with unbind_resp on its sequence, then the connection closes', async (t) => {
   const { session, peer } = await sessionAndRawPeer(t);
   const closed = once(session, 'close') as Promise<[SmppCloseInfo]>;

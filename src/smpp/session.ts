@@ -112,7 +112,9 @@ export type Reply = { [C in ResponseCommand | 'generic_nack']: Omit<PduInit<C>, 
  * without waiting for earlier ones to be answered, so a slow handler (one that
  * stores the message first) does not hold up the rest. Throwing, or returning
  * nothing for a request that needs an answer, answers ESME_RSYSERR, which the
- * peer retries. outbind and alert_notification take no answer.
+ * peer retries. outbind and alert_notification take no answer. Once the
+ * session is unbinding (either side began it) requests are no longer handed
+ * over: they are answered ESME_RTHROTTLED.
  */
 export type RequestHandler = (request: IncomingRequest, session: SmppSession) => Reply | void | Promise<Reply | void>;
 
@@ -314,6 +316,10 @@ export class SmppSession extends EventEmitter<SmppSessionEvents> {
    * sent, so safe to retry elsewhere), requests in flight and the peer's
    * requests being handled get up to the response timeout to finish, then
    * unbind is sent and the socket closed on unbind_resp or after the timeout.
+   * Requests of the peer that arrive from the start of unbind() on are not
+   * handed to the handler: they are answered ESME_RTHROTTLED (temporary), so
+   * that nothing the peer is owed an answer for is started and then cut off
+   * by the close; the peer sends them again, on another bind.
    * Resolves when the socket has closed.
    */
   async unbind(): Promise<void> {
@@ -462,6 +468,12 @@ export class SmppSession extends EventEmitter<SmppSessionEvents> {
   async #handle(request: IncomingRequest): Promise<void> {
     const noAnswer = request.command === 'outbind' || request.command === 'alert_notification';
     const expect = noAnswer ? undefined : responseCommand(request.command);
+    if (this.#state !== 'open') {
+      // Unbinding: the answer could be cut off by the close, so the request is not started at all.
+      if (expect !== undefined) this.#reply(request.sequence, { command: expect, status: CommandStatus.ESME_RTHROTTLED });
+      else this.#warn('request_dropped', `${request.command} dropped: the session is unbinding`);
+      return;
+    }
     if (this.#incoming >= this.#maxIncoming) {
       if (expect !== undefined) this.#reply(request.sequence, { command: expect, status: CommandStatus.ESME_RTHROTTLED });
       else this.#warn('request_dropped', `${request.command} dropped: ${this.#incoming} requests of the peer are being handled`);

@@ -125,6 +125,8 @@ export class SmppServer {
   /** the binds and receipt feeds of the cluster's smpp nodes (absent in the embedded process) */
   #leases: CustomerLeases | undefined;
   #closeRedis: (() => Promise<void>) | undefined;
+  /** close() has begun: no new binds */
+  #closing = false;
 
   constructor(deps: SmppServerDeps) {
     this.#deps = deps;
@@ -166,12 +168,32 @@ export class SmppServer {
     return (this.#server.address() as net.AddressInfo).port;
   }
 
+  /**
+   * Stops gracefully: the port closes and binds still arriving are refused
+   * (ESME_RBINDFAIL); every bind is unbound (SmppSession.unbind()): the
+   * submits already being stored are answered first, submits arriving from
+   * then on are answered ESME_RTHROTTLED unstored, and parts of long messages
+   * waiting for their siblings too, so that no submit is stored without its
+   * answer reaching the customer, who sends the refused ones again on another
+   * node. Then the receipt feeds and the binds' places (cluster) are given up.
+   */
   async close(): Promise<void> {
+    this.#closing = true;
     clearInterval(this.#timer);
     this.#offStatus?.();
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    // A bind that authenticate() let through just before #closing was set reaches its customer's sessions within one
+    // turn of the event loop (acceptBind resolves on setImmediate): wait that turn, so that it is unbound with the rest.
+    await new Promise((resolve) => setImmediate(resolve));
     const sessions = [...this.#customers.values()].flatMap((c) => [...c.sessions]);
-    await Promise.all(sessions.map((s) => s.unbind().catch(() => {})));
+    const handling = sessions.reduce((n, s) => n + s.incomingInFlight, 0);
+    this.#deps.log.info({ binds: sessions.length, handling }, 'SMPP server stopping: answering the requests being handled, then unbinding every bind');
+    const unbound = Promise.all(sessions.map((s) => s.unbind().catch(() => {})));
+    for (const customer of this.#customers.values()) {
+      for (const pending of customer.pending.values()) for (const part of pending.parts.values()) part.answer({ command: 'submit_sm_resp', status: CommandStatus.ESME_RTHROTTLED });
+      customer.pending.clear();
+    }
+    await unbound;
     for (const customer of this.#customers.values()) await customer.receipts.stop();
     await this.#leases?.stop();
     await this.#closeRedis?.();
@@ -193,6 +215,7 @@ export class SmppServer {
         maxIncomingInFlight: 1000,
         onRequest: (request, s) => (customer ? this.#onRequest(customer, request, s) : undefined),
         authenticate: async (bind, s) => {
+          if (this.#closing) return CommandStatus.ESME_RBINDFAIL;
           if (this.#deps.modules && !(await this.#deps.modules.enabled('smpp_server'))) {
             this.#deps.log.warn({ systemId: bind.systemId, address: s.remoteAddress }, 'SMPP bind refused: the smpp_server module is switched off (GET /v1/modules)');
             return CommandStatus.ESME_RBINDFAIL;
@@ -212,6 +235,11 @@ export class SmppServer {
             if (taken === null) return CommandStatus.ESME_RBINDFAIL;
             place = { credentialId: credential.id, token: taken };
           } else if (existing && existing.sessions.size >= credential.max_binds) return CommandStatus.ESME_RBINDFAIL;
+          if (this.#closing) {
+            if (place !== undefined) this.#leases?.dropBind(place.credentialId, place.token);
+            place = undefined;
+            return CommandStatus.ESME_RBINDFAIL; // the customer binds to another node
+          }
           customer = existing ?? this.#customer(credential, account);
           return CommandStatus.ESME_ROK;
         },
