@@ -468,15 +468,12 @@ export class SmppSession extends EventEmitter<SmppSessionEvents> {
   async #handle(request: IncomingRequest): Promise<void> {
     const noAnswer = request.command === 'outbind' || request.command === 'alert_notification';
     const expect = noAnswer ? undefined : responseCommand(request.command);
-    if (this.#state !== 'open') {
-      // Unbinding: the answer could be cut off by the close, so the request is not started at all.
+    // Not started, answered "throttled" (the peer sends it again): while unbinding, since the close could cut its
+    // answer off, and beyond the peer's window.
+    const refusal = this.#state !== 'open' ? 'the session is unbinding' : this.#incoming >= this.#maxIncoming ? `${this.#incoming} requests of the peer are being handled` : undefined;
+    if (refusal !== undefined) {
       if (expect !== undefined) this.#reply(request.sequence, { command: expect, status: CommandStatus.ESME_RTHROTTLED });
-      else this.#warn('request_dropped', `${request.command} dropped: the session is unbinding`);
-      return;
-    }
-    if (this.#incoming >= this.#maxIncoming) {
-      if (expect !== undefined) this.#reply(request.sequence, { command: expect, status: CommandStatus.ESME_RTHROTTLED });
-      else this.#warn('request_dropped', `${request.command} dropped: ${this.#incoming} requests of the peer are being handled`);
+      else this.#warn('request_dropped', `${request.command} dropped: ${refusal}`);
       return;
     }
     this.#incoming++;
