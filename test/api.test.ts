@@ -146,6 +146,9 @@ for (const dialect of await dialects()) {
         ['no key', { body: { to: '+79161234567', text: 'x' }, key: null }, 401, 'unauthorized', undefined],
         ['wrong key', { body: { to: '+79161234567', text: 'x' }, key: 'dpk_wrongwrongwrongwrongwrongwrong' }, 401, 'unauthorized', undefined],
         ['not JSON', { raw: 'to=1', headers: { 'content-type': 'text/plain' } }, 415, 'unsupported_media_type', undefined],
+        // PostgreSQL's text cannot hold U+0000: refused up front on both databases, not a 500 there.
+        ['NUL in text', { body: { to: '+79161234567', text: 'a\u0000b' } }, 400, 'validation_failed', 'text'],
+        ['NUL deeper', { body: { to: '+79161234567', cascade: [{ channel: 'sms', timeout_seconds: 60 }, { channel: 'sms', text: '\u0000' }] } }, 400, 'validation_failed', 'cascade.1.text'],
       ];
       for (const [name, options, status, code, field] of cases) {
         const res = await call('POST', '/v1/messages', options);
@@ -159,6 +162,9 @@ for (const dialect of await dialects()) {
       assert.match(tooLong.body.error.message, /needs 11 GSM-7 parts; the limit is 10/);
       const badNumber = await call('POST', '/v1/messages', { body: { to: '+7 123', text: 'x' } });
       assert.match(badNumber.body.error.message, /"\+7 123"/);
+      const nulQuery = await call('GET', '/v1/messages?to=%2B7916%00');
+      assert.equal(nulQuery.status, 400, JSON.stringify(nulQuery.body));
+      assert.deepEqual(nulQuery.body.error.details, [{ field: 'to', issue: 'must not contain the NUL character (U+0000)' }]);
       assert.equal(await countMessages(t), before);
     });
 

@@ -184,6 +184,15 @@ for (const dialect of await dialects()) {
       assert.ok(statuses.filter((s) => s === 0).length <= 4, statuses.join(','));
     });
 
+    test('a text holding U+0000 (UCS-2 0x0000) is refused for good with 0x45, not a system error the ESME would retry', async () => {
+      await credential('nul');
+      const session = await bind('nul', 'transmitter');
+      const resp = await submit(session, { destinationAddr: '79161234590', dataCoding: 8, shortMessage: Buffer.from([0x04, 0x10, 0x00, 0x00, 0x04, 0x11]) });
+      assert.equal(resp.status, CommandStatus.ESME_RSUBMITFAIL);
+      const ok = await submit(session, { destinationAddr: '79161234590', dataCoding: 8, shortMessage: Buffer.from([0x04, 0x10, 0x04, 0x11]) });
+      assert.equal(ok.status, 0);
+    });
+
     test('the smpp npm package as a client: bind, a UDH long message, and its receipt', async () => {
       // A login of its own: receipts go to any receiving bind of the login, and other tests hold binds of 'shop'.
       await credential('libclient');

@@ -2,6 +2,7 @@ import type { Insertable, Kysely } from 'kysely';
 import { checkChannelMessage, fieldNotAllowed, type Channel, type TemplateRef } from '../connectors/channels.ts';
 import { ApiError } from '../errors.ts';
 import { newId } from '../domain/ids.ts';
+import { nulDetail } from '../domain/nul.ts';
 import { webhookUrlProblem } from '../events/webhooks/url.ts';
 import { segment, type Segmentation } from '../sms/encoding.ts';
 import type { OperatorLookup } from '../sms/mno.ts';
@@ -89,6 +90,8 @@ export function prepareMessage(account: Account, req: SendRequest, now: number, 
   const field = (name: string) => fieldPrefix + name;
   const channel = req.channel ?? 'sms';
   if (context.modulesOff?.has(channel)) return { ok: false, error: new ApiError('channel_disabled', `the ${channel} channel is switched off on this platform`, [{ field: field('channel'), issue: 'switched off by the platform administrator' }]) };
+  // The HTTP API refuses U+0000 in any field up front (domain/nul.ts, ingress/http/app.ts); a text from SMPP or a compatibility API is checked here.
+  if (req.text?.includes('\0')) return { ok: false, error: new ApiError('validation_failed', 'text must not contain the NUL character (U+0000)', [nulDetail(field('text'))]) };
   let recipient: string;
   let sender: string | null;
   let segmentation: Segmentation;

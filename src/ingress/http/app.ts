@@ -26,6 +26,7 @@ import { cabinetRoutes } from './cabinet.ts';
 import { RateLimiter } from './rate-limit.ts';
 import type { HttpDeps } from './deps.ts';
 import { sendError, toApiError } from './errors.ts';
+import { findNul, nulDetail } from '../../domain/nul.ts';
 import { messagesRoutes } from './routes/messages.ts';
 import { connectorsRoutes } from './routes/connectors.ts';
 import { smppCredentialsRoutes } from './routes/smpp-credentials.ts';
@@ -116,6 +117,16 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
     reply.header('ratelimit-limit', rate.limit).header('ratelimit-remaining', rate.remaining).header('ratelimit-reset', rate.resetSeconds);
     if (!rate.allowed) {
       throw new ApiError('rate_limited', `this API key may make ${rate.limit} requests per second; retry after ${rate.resetSeconds} s`, [], { 'retry-after': String(rate.resetSeconds) });
+    }
+  });
+  app.addHook('preValidation', async (request) => {
+    if (!request.url.startsWith('/v1/')) return; // the compatibility APIs answer in their seeds' shapes
+    for (const [part, where] of [[request.params, 'path'], [request.query, 'query string'], [request.body, 'request body']] as const) {
+      const field = findNul(part);
+      if (field !== undefined) {
+        const detail = nulDetail(field);
+        throw new ApiError('validation_failed', `the ${where} is invalid: ${detail.field} ${detail.issue}`, [detail]);
+      }
     }
   });
   app.addHook('onResponse', async (request, reply) => {

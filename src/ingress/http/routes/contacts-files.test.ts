@@ -53,3 +53,12 @@ test('a file of more rows than the limit is refused without reading on', async (
   assert.equal(out.problems[0]!.row, 102);
   assert.ok(read_ < 110, `read ${read_} rows`);
 });
+
+test('a cell holding U+0000 makes its row bad (PostgreSQL text cannot hold it), in a value or a JSON column', async () => {
+  const out = await read(csvRows('guid,first_name,phone,attributes\na,An\u0000na,+79161234567,\nb,Bo,+79161234568,"{""k"":""\\u0000""}"\nc,Cy,+79161234569,\n'));
+  assert.deepEqual(out.problems, [
+    { row: 2, issue: 'first_name: must not contain the NUL character (U+0000)' },
+    { row: 3, issue: 'attributes.k: must not contain the NUL character (U+0000)' },
+  ]);
+  assert.equal(out.rows.length, 1);
+});

@@ -3,6 +3,7 @@ import { parse as parseCsv } from 'csv-parse';
 import { stringify } from 'csv-stringify/sync';
 import type ExcelJS from 'exceljs';
 import { loadExcel } from '../xlsx.ts';
+import { findNul, nulDetail } from '../../../domain/nul.ts';
 import { normalizeContact, type Contact, type ContactInput, type ContactPatch } from '../../../store/contacts.ts';
 
 /** Contacts files: CSV and XLSX, read and written as streams, one row at a time. */
@@ -130,6 +131,8 @@ export async function* checkContactsFile(source: AsyncIterable<string[]>, defaul
     if (columns.includes('messenger_ids')) input.messenger_ids ??= {};
     if (columns.includes('phones')) input.phones ??= [];
     if (columns.includes('emails')) input.emails ??= [];
+    const nul = findNul(input);
+    if (nul !== undefined) issues.push(`${nul}: ${nulDetail(nul).issue}`);
     const normalized = normalizeContact(input, defaultRegion);
     if (!normalized.ok) issues.push(...normalized.details.map((d) => `${d.field}: ${d.issue}`));
     if (issues.length > 0 || !normalized.ok) yield { row: rowNumber, issues };
