@@ -10,8 +10,11 @@ export const GUARD_MS = 300;
 export const LEAD_MS = 10;
 
 // Fixed one-second windows on Redis's clock (slots from LEAD_MS to 1000 − GUARD_MS ms into each) (so the nodes' clocks do not matter): a window gives out at most
-// `perSecond` submits, spread evenly over its usable part; a caller gets the next free slot, in a later window if
-// this one is full or its usable part is over. Returns how long to wait, ms.
+// `perSecond` submits, on a grid of slots spread evenly over its usable part; a caller gets the next free slot, in a later window if
+// this one is full or its usable part is over. Slots already past are skipped, never given out late: a burst arriving
+// late in a second gets only the slots still ahead, so with every window on the same grid no sliding second holds more
+// than `perSecond` either (giving the past slots out at once bunched a second's worth at its end, beside the next
+// second's). Returns how long to wait, ms.
 const TAKE = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
@@ -24,10 +27,13 @@ local used = tonumber(redis.call('HGET', KEYS[1], 'c') or '0')
 local current = math.floor(now / 1000)
 if win < current then win = current; used = 0 end
 local at
+local step = usable / per
 while true do
+  local base = win * 1000 + LEAD
+  if now > base + used * step then used = math.ceil((now - base) / step) end
   if used + n <= per then
-    at = math.max(now, win * 1000 + LEAD + used * usable / per)
-    if at <= win * 1000 + LEAD + usable then break end
+    at = base + used * step
+    if at <= base + usable then break end
   end
   win = win + 1
   used = 0
