@@ -209,14 +209,20 @@ for (const dialect of await dialects()) {
       assert.equal(batch.body.total, 5);
 
       const each = await call('POST', '/v1/messages/bulk', {
-        body: { messages: [{ to: nextNumber(), text: 'one' }, { to: nextNumber(), text: '' }, { to: nextNumber(), text: 'three', extra: 1 }] },
+        body: { messages: [{ to: nextNumber(), text: 'one' }, { to: nextNumber(), text: '' }, { to: nextNumber(), text: 'three', extra: 1 }, { to: nextNumber(), text: 'fo\u0000ur' }] },
       });
       assert.equal(each.status, 202);
       assert.equal(each.body.accepted, 1);
       assert.deepEqual(each.body.errors.map((e: { index: number; code: string; details: { field: string }[] }) => [e.index, e.code, e.details[0]?.field]), [
         [1, 'empty_text', 'messages.1.text'],
         [2, 'validation_failed', 'messages.2.extra'],
+        [3, 'validation_failed', 'messages.3.text'],
       ]);
+      // U+0000 is an item's problem in the one-text form too; the other numbers go.
+      const numbers = await call('POST', '/v1/messages/bulk', { body: { to: [nextNumber(), '+7916\u0000'], text: 'five' } });
+      assert.equal(numbers.status, 202, JSON.stringify(numbers.body));
+      assert.equal(numbers.body.accepted, 1);
+      assert.deepEqual(numbers.body.errors.map((e: { index: number; code: string; details: { field: string }[] }) => [e.index, e.code, e.details[0]?.field]), [[1, 'validation_failed', 'to.1']]);
     });
 
     test('bulk: over 10,000 items or no valid item is refused and writes nothing', async () => {

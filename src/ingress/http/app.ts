@@ -121,7 +121,9 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
   });
   app.addHook('preValidation', async (request) => {
     if (!request.url.startsWith('/v1/')) return; // the compatibility APIs answer in their seeds' shapes
-    for (const [part, where] of [[request.params, 'path'], [request.query, 'query string'], [request.body, 'request body']] as const) {
+    // A bulk request's items are checked one by one (routes/messages.ts): a bad item does not refuse the others.
+    const body = request.routeOptions.url === '/v1/messages/bulk' ? undefined : request.body;
+    for (const [part, where] of [[request.params, 'path'], [request.query, 'query string'], [body, 'request body']] as const) {
       const field = findNul(part);
       if (field !== undefined) {
         const detail = nulDetail(field);

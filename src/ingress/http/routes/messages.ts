@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { ApiError, type ErrorDetail } from '../../../errors.ts';
 import { newId } from '../../../domain/ids.ts';
+import { findNul, nulDetail } from '../../../domain/nul.ts';
 import { acceptContext, prepareMessage, type AcceptContext, type SendRequest } from '../../../pipeline/accept.ts';
 import { prepareCascade } from '../../../pipeline/cascade.ts';
 import type { Account } from '../../../store/accounts.ts';
@@ -125,6 +126,12 @@ export function messagesRoutes(deps: HttpDeps, validateItem: ValidateFunction): 
           if (!validateItem(raw)) {
             const details = detailsFromAjv(validateItem.errors ?? [], oneText ? '' : prefix).map((d) => (oneText && d.field === 'to' ? { ...d, field: prefix } : d));
             rejected.push({ index, code: 'validation_failed', message: details.map((d) => `${d.field} ${d.issue}`).join('; '), details });
+            return;
+          }
+          const nul = findNul(raw);
+          if (nul !== undefined) {
+            const detail = nulDetail(oneText ? (nul === 'to' ? prefix : nul) : `${prefix}.${nul}`);
+            rejected.push({ index, code: 'validation_failed', message: `${detail.field} ${detail.issue}`, details: [detail] });
             return;
           }
           const scoped = scope.apply(raw as SendRequest, oneText ? '' : `${prefix}.`);
