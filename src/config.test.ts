@@ -33,11 +33,11 @@ test('every problem is reported at once', () => {
   const file = path.join(dir, 'bad.json');
   writeFileSync(file, JSON.stringify({ port: 'eighty', colour: 'red', defaults: { max_parts: 0 } }));
   assert.throws(
-    () => loadConfig({ DEPESHA_CONFIG: file, PORT: 'x', DATABASE_URL: 'mysql://db', DEPESHA_DEFAULT_REGION: 'XX', DEPESHA_BOOTSTRAP_API_KEY: 'short' }),
+    () => loadConfig({ DEPESHA_CONFIG: file, PORT: 'x', DATABASE_URL: 'mysql://db', DEPESHA_DEFAULT_REGION: 'XX', DEPESHA_BOOTSTRAP_API_KEY: 'short', DEPESHA_SANDBOX_OUTCOMES: '0000=lost' }),
     (err: unknown) => {
       assert.ok(err instanceof ConfigError);
       const text = err.problems.join('\n');
-      for (const needle of ['PORT="x"', 'DATABASE_URL', 'XX', 'DEPESHA_BOOTSTRAP_API_KEY', 'colour', 'port', 'max_parts']) assert.ok(text.includes(needle), `missing ${needle} in:\n${text}`);
+      for (const needle of ['PORT="x"', 'DATABASE_URL', 'XX', 'DEPESHA_BOOTSTRAP_API_KEY', 'colour', 'port', 'max_parts', 'DEPESHA_SANDBOX_OUTCOMES: sandbox outcomes: "0000=lost"']) assert.ok(text.includes(needle), `missing ${needle} in:\n${text}`);
       return true;
     },
   );

@@ -6,6 +6,7 @@ import YAML from 'yaml';
 import { resolveFileConnector } from './connectors/problems.ts';
 import { hasAllRoles, parseRoles, ROLES, type Role } from './cluster/roles.ts';
 import { ConnectorDefinitionSchema, RouteDefinitionSchema, routeConnectorIds, routeProblems, type ConnectorDefinition, type RouteDefinition } from './connectors/definitions.ts';
+import { DEFAULT_SANDBOX_OUTCOMES, parseSandboxOutcomes, SANDBOX_OUTCOMES_PATTERN } from './connectors/sandbox/sandbox.ts';
 import { parseRange } from './domain/ip-ranges.ts';
 import { isValidRegion } from './sms/phone.ts';
 
@@ -46,6 +47,7 @@ export const ConfigFileSchema = Type.Object(
         {
           send_latency_ms: Type.Optional(Type.Integer({ minimum: 0, maximum: 60000 })),
           receipt_delay_ms: Type.Optional(Type.Integer({ minimum: 0, maximum: 600000 })),
+          outcomes: Type.Optional(Type.String({ maxLength: 2000, pattern: SANDBOX_OUTCOMES_PATTERN })),
         },
         { additionalProperties: false },
       ),
@@ -157,6 +159,8 @@ export interface Config {
     sendLatencyMs: number;
     /** time from submit to the sandbox's delivery receipt, default 200 ms */
     receiptDelayMs: number;
+    /** which numbers get which outcome (connectors/sandbox/sandbox.ts parseSandboxOutcomes), default DEFAULT_SANDBOX_OUTCOMES */
+    outcomes: string;
   };
   retry: {
     /** first back-off after a temporary failure, default 1000 ms; doubles each attempt */
@@ -272,6 +276,18 @@ function boolFromEnv(env: Env, name: string, problems: string[]): boolean | unde
   return undefined;
 }
 
+function sandboxOutcomesFromEnv(env: Env, problems: string[]): string | undefined {
+  const raw = env.DEPESHA_SANDBOX_OUTCOMES;
+  if (raw === undefined) return undefined;
+  try {
+    parseSandboxOutcomes(raw);
+    return raw;
+  } catch (err) {
+    problems.push(`DEPESHA_SANDBOX_OUTCOMES: ${(err as Error).message}`);
+    return undefined;
+  }
+}
+
 function intFromEnv(env: Env, name: string, problems: string[], min: number, max: number): number | undefined {
   const raw = env[name];
   if (raw === undefined || raw === '') return undefined;
@@ -372,6 +388,7 @@ export function loadConfig(env: Env = process.env): Config {
     sandbox: {
       sendLatencyMs: intFromEnv(env, 'DEPESHA_SANDBOX_SEND_LATENCY_MS', problems, 0, 60000) ?? file.sandbox?.send_latency_ms ?? 5,
       receiptDelayMs: intFromEnv(env, 'DEPESHA_SANDBOX_RECEIPT_DELAY_MS', problems, 0, 600000) ?? file.sandbox?.receipt_delay_ms ?? 200,
+      outcomes: sandboxOutcomesFromEnv(env, problems) ?? file.sandbox?.outcomes ?? DEFAULT_SANDBOX_OUTCOMES,
     },
     retry: {
       initialDelayMs: intFromEnv(env, 'DEPESHA_RETRY_INITIAL_DELAY_MS', problems, 10, 3600000) ?? file.retry?.initial_delay_ms ?? 1000,

@@ -95,6 +95,26 @@ for (const { name, skip } of await dialects()) {
       assert.equal((await call('DELETE', '/v1/connectors/sb')).status, 204);
     });
 
+    test('a sandbox made through the API takes its own outcome table; a bad table is refused naming the field', async () => {
+      const bad = await call('POST', '/v1/connectors', { id: 'picky', type: 'sandbox', outcomes: '9=lost' });
+      assert.equal(bad.status, 400, JSON.stringify(bad.json));
+      assert.equal(bad.json.error.code, 'validation_failed');
+      assert.ok(bad.json.error.details.some((d: { field: string }) => d.field === 'outcomes'), JSON.stringify(bad.json.error.details));
+      assert.equal((await call('POST', '/v1/connectors', { id: 'picky', type: 'sandbox', receipt_delay_ms: 10, outcomes: '9=undelivered' })).status, 201);
+      const route = await call('POST', '/v1/routes', { connector: 'picky', prefixes: ['7998'] });
+      assert.equal(route.status, 201, JSON.stringify(route.json));
+      try {
+        const failing = await send('+79980001119');
+        const passing = await send('+79980001110');
+        await reaches(failing, 'undelivered');
+        await reaches(passing, 'delivered');
+        assert.equal(await connectorOf(failing), 'picky');
+      } finally {
+        assert.equal((await call('DELETE', `/v1/routes/${route.json.id}`)).status, 204);
+        assert.equal((await call('DELETE', '/v1/connectors/picky')).status, 204);
+      }
+    });
+
     test('a route switched off matches nothing: its messages take the next matching route; the switch is audited', async () => {
       for (const id of ['one', 'two']) assert.equal((await call('POST', '/v1/connectors', { id, type: 'sandbox', receipt_delay_ms: 10 })).status, 201);
       const specific = await call('POST', '/v1/routes', { failover: ['one', 'two'], prefixes: ['7999'] });

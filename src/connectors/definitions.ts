@@ -6,6 +6,7 @@ import { TelegramBotDefinitionSchema } from './telegram/bot.ts';
 import { TelegramGatewayDefinitionSchema } from './telegram/gateway.ts';
 import { VoiceDefinitionSchema } from './voice/freeswitch.ts';
 import { WhatsAppDefinitionSchema } from './whatsapp/whatsapp.ts';
+import { DEFAULT_SANDBOX_OUTCOMES, SANDBOX_OUTCOMES_PATTERN } from './sandbox/sandbox.ts';
 
 /**
  * What a connector and a route look like when declared: in the config file
@@ -31,6 +32,7 @@ export const SandboxDefinitionSchema = Type.Object(
     name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
     send_latency_ms: Type.Optional(Type.Integer({ minimum: 0, maximum: 60000 })),
     receipt_delay_ms: Type.Optional(Type.Integer({ minimum: 0, maximum: 600000 })),
+    outcomes: Type.Optional(Type.String({ maxLength: 2000, pattern: SANDBOX_OUTCOMES_PATTERN, description: `which numbers get which outcome: ENDING=OUTCOME pairs, comma-separated (default \`${DEFAULT_SANDBOX_OUTCOMES}\`)` })),
   },
   { additionalProperties: false },
 );

@@ -23,6 +23,7 @@ export function createConnectors(config: Config, options: ConnectorOptions): Con
     id: 'sandbox',
     sendLatencyMs: declaredSandbox?.type === 'sandbox' ? (declaredSandbox.send_latency_ms ?? config.sandbox.sendLatencyMs) : config.sandbox.sendLatencyMs,
     receiptDelayMs: declaredSandbox?.type === 'sandbox' ? (declaredSandbox.receipt_delay_ms ?? config.sandbox.receiptDelayMs) : config.sandbox.receiptDelayMs,
+    outcomes: declaredSandbox?.type === 'sandbox' ? (declaredSandbox.outcomes ?? config.sandbox.outcomes) : config.sandbox.outcomes,
     journalPath: options.journal ? path.join(config.dataDir, 'sandbox-journal.jsonl') : undefined,
   });
   const connectors: Connector[] = [sandbox];
@@ -51,6 +52,7 @@ export function createConnector(definition: ConnectorDefinition, config: Config,
     id: definition.id,
     sendLatencyMs: definition.send_latency_ms,
     receiptDelayMs: definition.receipt_delay_ms,
+    outcomes: definition.outcomes,
     journalPath: options.journal ? path.join(config.dataDir, `sandbox-journal-${definition.id}.jsonl`) : undefined,
   });
 }

@@ -6,7 +6,7 @@ import { after, describe, test } from 'node:test';
 import { segment } from '../../sms/encoding.ts';
 import { connectorConformance } from '../conformance.ts';
 import { ConnectorError, type OutboundMessage, type Receipt } from '../types.ts';
-import { SandboxConnector } from './sandbox.ts';
+import { parseSandboxOutcomes, SANDBOX_OUTCOMES_PATTERN, SandboxConnector } from './sandbox.ts';
 
 describe('sandbox connector conformance', () => {
   connectorConformance('sandbox', {
@@ -31,6 +31,35 @@ describe('sandbox connector', () => {
     await assert.rejects(c.send(message('+79161230001', 1)), (err: unknown) => err instanceof ConnectorError && err.retryable && err.reason === 'operator_throttled' && err.providerCode === '0x00000058');
     assert.equal((await c.send(message('+79161230001', 2))).providerIds.length, 1);
     await c.stop();
+  });
+
+  test('outcomes are configurable by number ending: the longest ending wins, a table replaces the default one', async () => {
+    const receipts: Receipt[] = [];
+    const c = new SandboxConnector({ id: 's', sendLatencyMs: 0, receiptDelayMs: 0, outcomes: '9=undelivered, 99=delivered,1234=rejected,5=expired' });
+    await c.start({ receipt: async (r) => void receipts.push(r), inbound: async () => {} });
+    await assert.rejects(c.send(message('+79161231234')), (err: unknown) => err instanceof ConnectorError && !err.retryable && err.reason === 'invalid_destination');
+    const sent = new Map<string, string>();
+    for (const [i, to] of ['+79161234569', '+79161234599', '+79161234565', '+79161230000'].entries()) sent.set((await c.send(message(to, 1, `msg_01TESTTESTTESTTESTTESTTES${i}`))).providerIds[0]!, to);
+    await new Promise<void>((resolve) => {
+      const check = setInterval(() => receipts.length >= 4 && (clearInterval(check), resolve()), 5);
+    });
+    await c.stop();
+    const byNumber = Object.fromEntries(receipts.map((r) => [sent.get(r.providerMessageId), r.status]));
+    // 0000 is delivered: the default table does not apply once one is given.
+    assert.deepEqual(byNumber, { '+79161234569': 'undelivered', '+79161234599': 'delivered', '+79161234565': 'expired', '+79161230000': 'delivered' });
+  });
+
+  test('an outcome table is DIGITS=OUTCOME pairs; the schema pattern and the parser agree', () => {
+    const pattern = new RegExp(SANDBOX_OUTCOMES_PATTERN);
+    for (const good of ['', '0000=undelivered', ' 1 = throttled_once , 22=rejected', '0003=expired,4=delivered']) {
+      assert.ok(pattern.test(good), good);
+      assert.doesNotThrow(() => parseSandboxOutcomes(good));
+    }
+    for (const bad of ['0000', '0000=lost', 'abc=delivered', '0000=delivered,', '=delivered']) {
+      assert.ok(!pattern.test(bad), bad);
+      assert.throws(() => parseSandboxOutcomes(bad), RangeError, bad);
+    }
+    assert.deepEqual(parseSandboxOutcomes('9=rejected,0009=expired').map((r) => r.suffix), ['0009', '9']);
   });
 
   test('receipts map the operator words to our statuses and reasons', () => {

@@ -11,6 +11,43 @@ export interface SandboxOptions {
   receiptDelayMs?: number;
   /** JSON-lines file that makes submits idempotent and receipts survive restarts; memory only when unset */
   journalPath?: string | undefined;
+  /** which numbers get which outcome, as `parseSandboxOutcomes` reads it; default DEFAULT_SANDBOX_OUTCOMES */
+  outcomes?: string | undefined;
+}
+
+/**
+ * What the simulated operator does with a message: `delivered`; `undelivered`
+ * (a permanent failure reported by the receipt, UNDELIV); `throttled_once`
+ * (the first attempt refused with 0x58, a temporary error, then delivered);
+ * `rejected` (refused at submit for good, 0x0B); `expired` (the receipt says
+ * EXPIRED).
+ */
+export const SANDBOX_OUTCOMES = ['delivered', 'undelivered', 'throttled_once', 'rejected', 'expired'] as const;
+export type SandboxOutcome = (typeof SANDBOX_OUTCOMES)[number];
+
+/** The outcomes by the number's last digits when none are configured (docs/api.md, Sandbox). */
+export const DEFAULT_SANDBOX_OUTCOMES = '0000=undelivered,0001=throttled_once,0002=rejected,0003=expired';
+
+/** `SUFFIX=OUTCOME` pairs separated by commas, or nothing: the shape the schemas check (definitions.ts, config.ts). */
+export const SANDBOX_OUTCOMES_PATTERN = `^\\s*$|^\\s*[0-9]{1,15}\\s*=\\s*(${SANDBOX_OUTCOMES.join('|')})\\s*(,\\s*[0-9]{1,15}\\s*=\\s*(${SANDBOX_OUTCOMES.join('|')})\\s*)*$`;
+
+/**
+ * Reads the outcome table: `0000=undelivered,0001=throttled_once` gives numbers
+ * ending in 0000 and 0001 those outcomes and every other number `delivered`.
+ * The longest matching ending wins; an empty table delivers everything. A
+ * table given replaces the default one. Throws a RangeError naming the bad pair.
+ */
+export function parseSandboxOutcomes(table: string): { suffix: string; outcome: SandboxOutcome }[] {
+  const rules: { suffix: string; outcome: SandboxOutcome }[] = [];
+  if (table.trim() === '') return rules;
+  for (const pair of table.split(',')) {
+    const m = /^\s*([0-9]{1,15})\s*=\s*([a-z_]+)\s*$/.exec(pair);
+    if (!m || !(SANDBOX_OUTCOMES as readonly string[]).includes(m[2]!)) {
+      throw new RangeError(`sandbox outcomes: "${pair.trim()}" is not DIGITS=OUTCOME with OUTCOME one of ${SANDBOX_OUTCOMES.join(', ')}`);
+    }
+    rules.push({ suffix: m[1]!, outcome: m[2] as SandboxOutcome });
+  }
+  return rules.sort((a, b) => b.suffix.length - a.suffix.length);
 }
 
 export const sandboxManifest: ConnectorManifest = {
@@ -20,30 +57,16 @@ export const sandboxManifest: ConnectorManifest = {
   fields: [
     { name: 'send_latency_ms', label: 'Submit latency, ms', type: 'integer', required: false, default: 5, description: 'How long the simulated operator takes to accept a message.' },
     { name: 'receipt_delay_ms', label: 'Receipt delay, ms', type: 'integer', required: false, default: 200, description: 'How long after the submit the delivery receipt arrives.' },
+    {
+      name: 'outcomes',
+      label: 'Outcomes by number ending',
+      type: 'string',
+      required: false,
+      default: DEFAULT_SANDBOX_OUTCOMES,
+      description: `ENDING=OUTCOME pairs, comma-separated; the longest matching ending wins, every other number is delivered. Outcomes: ${SANDBOX_OUTCOMES.join(', ')}.`,
+    },
   ],
 };
-
-/**
- * How the sandbox treats a number, by its last four digits (documented in docs/api.md):
- * `0000` undeliverable (permanent), `0001` throttled on the first attempt then delivered,
- * `0002` refused at submit (permanent), `0003` expires in the network; anything else is delivered.
- */
-type Outcome = 'delivered' | 'undeliverable' | 'throttle_once' | 'refused' | 'expires';
-
-function outcomeFor(e164: string): Outcome {
-  switch (e164.slice(-4)) {
-    case '0000':
-      return 'undeliverable';
-    case '0001':
-      return 'throttle_once';
-    case '0002':
-      return 'refused';
-    case '0003':
-      return 'expires';
-    default:
-      return 'delivered';
-  }
-}
 
 const RECEIPT_RE = /^id:(\S+) stat:([A-Z]+) err:(\d{3})$/;
 
@@ -54,6 +77,7 @@ export class SandboxConnector implements Connector {
   readonly #sendLatencyMs: number;
   readonly #receiptDelayMs: number;
   readonly #journal: SandboxJournal | undefined;
+  readonly #outcomes: { suffix: string; outcome: SandboxOutcome }[];
   /** sends whose receipt we have not acknowledged yet, by submit key: for idempotent resubmits and redelivery */
   readonly #open = new Map<string, JournalSend>();
   #acksSinceCompaction = 0;
@@ -67,6 +91,11 @@ export class SandboxConnector implements Connector {
     this.#sendLatencyMs = options.sendLatencyMs ?? 5;
     this.#receiptDelayMs = options.receiptDelayMs ?? 200;
     this.#journal = options.journalPath ? new SandboxJournal(options.journalPath) : undefined;
+    this.#outcomes = parseSandboxOutcomes(options.outcomes ?? DEFAULT_SANDBOX_OUTCOMES);
+  }
+
+  #outcomeFor(e164: string): SandboxOutcome {
+    return this.#outcomes.find((r) => e164.endsWith(r.suffix))?.outcome ?? 'delivered';
   }
 
   async start(context: ConnectorContext): Promise<void> {
@@ -93,11 +122,11 @@ export class SandboxConnector implements Connector {
 
   async send(message: OutboundMessage): Promise<SendResult> {
     if (this.#sendLatencyMs > 0) await new Promise((resolve) => setTimeout(resolve, this.#sendLatencyMs));
-    const outcome = outcomeFor(message.to);
-    if (outcome === 'refused') {
+    const outcome = this.#outcomeFor(message.to);
+    if (outcome === 'rejected') {
       throw new ConnectorError('sandbox: destination address refused', { retryable: false, reason: 'invalid_destination', providerCode: '0x0000000B' });
     }
-    if (outcome === 'throttle_once' && message.attempt === 1) {
+    if (outcome === 'throttled_once' && message.attempt === 1) {
       throw new ConnectorError('sandbox: throttled', { retryable: true, reason: 'operator_throttled', providerCode: '0x00000058' });
     }
     const providerIds: string[] = [];
@@ -110,7 +139,7 @@ export class SandboxConnector implements Connector {
         continue;
       }
       const providerId = randomBytes(8).toString('hex');
-      const receipt = outcome === 'undeliverable' ? `id:${providerId} stat:UNDELIV err:001` : outcome === 'expires' ? `id:${providerId} stat:EXPIRED err:000` : `id:${providerId} stat:DELIVRD err:000`;
+      const receipt = outcome === 'undelivered' ? `id:${providerId} stat:UNDELIV err:001` : outcome === 'expired' ? `id:${providerId} stat:EXPIRED err:000` : `id:${providerId} stat:DELIVRD err:000`;
       fresh.push({ key, providerId, receipt, dueAt: Date.now() + this.#receiptDelayMs });
       providerIds.push(providerId);
     }
