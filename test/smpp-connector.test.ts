@@ -125,7 +125,7 @@ for (const dialect of await dialects()) {
       const a = await t.makeAccount('Priced SMPP');
       assert.equal((await call('POST', '/v1/balance/entries', { account_id: a.accountId, kind: 'top_up', amount: '10.00' }, t.apiKey)).status, 201);
       assert.equal((await call('PUT', '/v1/prices', { account_id: a.accountId, channel: 'sms', price: '1.50' }, t.apiKey)).status, 200);
-      const ledger = async () => ((await call('GET', '/v1/balance/entries', undefined, a.apiKey)).body.data as { kind: string; amount: string; balance_after: string; message_id: string | null }[]).reverse();
+      const ledger = async () => ((await call('GET', '/v1/balance/entries', undefined, a.apiKey)).body.data as { kind: string; amount: string; balance_after: string; message_id: string | null; note: string | null }[]).reverse();
 
       const sent = await call('POST', '/v1/messages', { to: '+79161234580', text: 'Three parts. '.repeat(30) }, a.apiKey);
       assert.equal(sent.status, 202, JSON.stringify(sent.body));
@@ -153,12 +153,12 @@ for (const dialect of await dialects()) {
       assert.deepEqual(sim.submits.filter((s) => s.destinationAddr === '79161234580').map((s) => s.concat?.seq).sort(), [1, 3]);
       // Reserved for 3 parts; charged for the 2 the SMSC took; the refused part's share comes back.
       assert.deepEqual(
-        (await ledger()).map((e) => [e.kind, e.amount, e.balance_after, e.message_id]),
+        (await ledger()).map((e) => [e.kind, e.amount, e.balance_after, e.message_id, e.note]),
         [
-          ['top_up', '10.00', '10.00', null],
-          ['reserve', '-4.50', '5.50', id],
-          ['charge', '-3.00', '5.50', id],
-          ['refund', '1.50', '7.00', id],
+          ['top_up', '10.00', '10.00', null, null],
+          ['reserve', '-4.50', '5.50', id, '3 parts × 1.50'],
+          ['charge', '-3.00', '5.50', id, '2 parts × 1.50'],
+          ['refund', '1.50', '7.00', id, '1 part × 1.50 refused by the provider'],
         ],
       );
       assert.equal((await call('GET', '/v1/balance', undefined, a.apiKey)).body.amount, '7.00');
