@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { CommandStatus } from '../src/smpp/pdu.ts';
 import { SmscSimulator } from '../src/smpp/simulator.ts';
 import { parseSmppTime } from '../src/smpp/time.ts';
-import { dialects, startTestGateway, waitForStatus, type TestGateway } from './helpers.ts';
+import { dialects, startTestGateway, until, waitForStatus, type TestGateway } from './helpers.ts';
 
 /** The SMPP operator connector against the SMSC simulator, through the whole gateway. */
 for (const dialect of await dialects()) {
@@ -18,7 +19,14 @@ for (const dialect of await dialects()) {
 
     before(async () => {
       // Hex ids in submit responses, decimal in receipts: a mix real SMSCs use.
-      sim = new SmscSimulator({ accounts: { depesha: 'secret1', apiop: 'secret2' }, receiptDelayMs: 20, submitIdFormat: 'hex', receiptIdFormat: 'decimal' });
+      sim = new SmscSimulator({
+        accounts: { depesha: 'secret1', apiop: 'secret2' },
+        receiptDelayMs: 20,
+        submitIdFormat: 'hex',
+        receiptIdFormat: 'decimal',
+        // …80: the SMSC refuses part 2 of a long text and takes the others; …81: it refuses every part.
+        refuse: (to, part) => ((to === '79161234580' && part?.seq === 2) || to === '79161234581' ? CommandStatus.ESME_RSUBMITFAIL : undefined),
+      });
       const port = await sim.start();
       t = await startTestGateway(dialect.name, {}, {
         configFile: {
@@ -107,6 +115,68 @@ for (const dialect of await dialects()) {
       const message = await get(`/v1/messages/${refused.id}`);
       assert.equal(message.reason.code, 'operator_rejected');
       assert.equal(message.reason.provider_code, '0x00000045');
+    });
+
+    test('a long text the SMSC takes only in part: the parts taken are charged, the refused one refunded, the message rejected', async () => {
+      const call = async (method: 'GET' | 'POST' | 'PUT', url: string, body: unknown, key: string) => {
+        const res = await t.gateway.app.inject({ method, url, headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, ...(body === undefined ? {} : { payload: JSON.stringify(body) }) });
+        return { status: res.statusCode, body: res.json() };
+      };
+      const a = await t.makeAccount('Priced SMPP');
+      assert.equal((await call('POST', '/v1/balance/entries', { account_id: a.accountId, kind: 'top_up', amount: '10.00' }, t.apiKey)).status, 201);
+      assert.equal((await call('PUT', '/v1/prices', { account_id: a.accountId, channel: 'sms', price: '1.50' }, t.apiKey)).status, 200);
+      const ledger = async () => ((await call('GET', '/v1/balance/entries', undefined, a.apiKey)).body.data as { kind: string; amount: string; balance_after: string; message_id: string | null; note: string | null }[]).reverse();
+
+      const sent = await call('POST', '/v1/messages', { to: '+79161234580', text: 'Three parts. '.repeat(30) }, a.apiKey);
+      assert.equal(sent.status, 202, JSON.stringify(sent.body));
+      assert.equal(sent.body.parts_count, 3);
+      const id = sent.body.id as string;
+      assert.equal(await waitForStatus(t.gateway, id, ['delivered', 'undelivered', 'failed', 'rejected', 'expired']), 'rejected');
+      // Parts 1 and 3 went out and get their receipts; part 2 was refused at submit and has no provider id.
+      type Part = { index: number; status: string; provider_message_id: string | null; reason: string | null; provider_code: string | null };
+      const message = await until('the receipts of the parts taken', async () => {
+        const m = await call('GET', `/v1/messages/${id}`, undefined, a.apiKey);
+        return (m.body.parts as Part[]).filter((p) => p.status === 'delivered').length === 2 ? m.body : undefined;
+      }, 10_000);
+      assert.deepEqual(
+        (message.parts as Part[]).map((p) => [p.index, p.status, p.provider_message_id === null, p.reason, p.provider_code]),
+        [
+          [1, 'delivered', false, null, null],
+          [2, 'rejected', true, 'operator_rejected', '0x00000045'],
+          [3, 'delivered', false, null, null],
+        ],
+      );
+      assert.equal(message.reason.code, 'operator_rejected');
+      assert.equal(message.reason.provider_code, '0x00000045');
+      assert.notEqual(message.sent_at, null);
+      assert.deepEqual((message.events as { status: string }[]).map((e) => e.status), ['accepted', 'queued', 'sent', 'rejected']);
+      assert.deepEqual(sim.submits.filter((s) => s.destinationAddr === '79161234580').map((s) => s.concat?.seq).sort(), [1, 3]);
+      // Reserved for 3 parts; charged for the 2 the SMSC took; the refused part's share comes back.
+      assert.deepEqual(
+        (await ledger()).map((e) => [e.kind, e.amount, e.balance_after, e.message_id, e.note]),
+        [
+          ['top_up', '10.00', '10.00', null, null],
+          ['reserve', '-4.50', '5.50', id, '3 parts × 1.50'],
+          ['charge', '-3.00', '5.50', id, '2 parts × 1.50'],
+          ['refund', '1.50', '7.00', id, '1 part × 1.50 refused by the provider'],
+        ],
+      );
+      assert.equal((await call('GET', '/v1/balance', undefined, a.apiKey)).body.amount, '7.00');
+
+      // Every part refused: nothing went out, the message is rejected unsent and its whole reserve comes back.
+      const refused = await call('POST', '/v1/messages', { to: '+79161234581', text: 'Three parts. '.repeat(30) }, a.apiKey);
+      assert.equal(refused.status, 202, JSON.stringify(refused.body));
+      assert.equal(await waitForStatus(t.gateway, refused.body.id, ['delivered', 'undelivered', 'failed', 'rejected', 'expired']), 'rejected');
+      const none = (await call('GET', `/v1/messages/${refused.body.id}`, undefined, a.apiKey)).body;
+      assert.equal(none.sent_at, null);
+      assert.deepEqual((none.parts as Part[]).map((p) => p.status), ['pending', 'pending', 'pending']);
+      assert.deepEqual(
+        (await ledger()).filter((e) => e.message_id === refused.body.id).map((e) => [e.kind, e.amount, e.balance_after]),
+        [
+          ['reserve', '-4.50', '2.50'],
+          ['refund', '4.50', '7.00'],
+        ],
+      );
     });
 
     test('an undelivered receipt ends the message as undelivered with the operator code', async () => {

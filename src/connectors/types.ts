@@ -26,8 +26,22 @@ export interface OutboundMessage {
 }
 
 export interface SendResult {
-  /** the provider's message id of each part, in part order */
+  /** the provider's message id of each part, in part order; '' for a part in `refused` */
   providerIds: string[];
+  /**
+   * Parts the provider refused for good while it accepted others (an SMSC
+   * answering one submit_sm of a long text with an error), by part number
+   * from 1. They are not charged; the message ends `rejected` with the first
+   * one's reason. A connector whose every part is refused throws instead.
+   */
+  refused?: RefusedPart[] | undefined;
+}
+
+/** One part of a message the provider refused at submission, and why. */
+export interface RefusedPart {
+  /** 1 for the first part */
+  part: number;
+  reason: FailureReason;
 }
 
 /**

@@ -160,7 +160,8 @@ export class ReceiptProcessor {
       const touched = new Map<string, string>(); // message id → account id
       for (const [connectorId, list] of byConnector) {
         const parts: { message_id: string; part_index: number; account_id: string; provider_message_id: string }[] = [];
-        for (const ids of inLists(list.map((p) => p.receipt.providerMessageId))) {
+        // '' is no provider's id: the parts a provider refused (message_parts with status rejected) are stored with it.
+        for (const ids of inLists(list.map((p) => p.receipt.providerMessageId).filter((id) => id !== ''))) {
           parts.push(
             ...(await tx
               .selectFrom('message_parts')

@@ -178,7 +178,7 @@ export class Sender {
     try {
       const result = await connector.send(message);
       rotation.success(connector.id);
-      return { kind: 'sent', record: { row, connectorId: connector.id, providerIds: result.providerIds } };
+      return { kind: 'sent', record: { row, connectorId: connector.id, providerIds: result.providerIds, refused: result.refused } };
     } catch (err) {
       if (err instanceof ConnectorError) {
         const reason: FailureReason = { code: err.reason, providerCode: err.providerCode, detail: err.message };

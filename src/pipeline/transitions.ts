@@ -4,6 +4,7 @@ import type { FailureReason } from '../domain/reasons.ts';
 import type { MessageStatus } from '../domain/statuses.ts';
 import type { StatusChange } from '../events/bus.ts';
 import type { EventOutbox } from '../events/webhooks/outbox.ts';
+import type { RefusedPart } from '../connectors/types.ts';
 import type { MessageRow } from '../store/messages.ts';
 import { SENT_CONDITION } from '../store/migrations/009-sent-expiry.ts';
 import { settleInTx } from '../store/balance.ts';
@@ -27,6 +28,8 @@ export interface EventInput {
   at: number;
   /** the message after the change, when the transition returned it (webhooks carry it) */
   row?: MessageRow | undefined;
+  /** on `sent`: how many of its parts the provider refused (not charged: store/balance.ts settleInTx) */
+  refusedParts?: number | undefined;
 }
 
 /**
@@ -101,10 +104,20 @@ export async function claimDue(tx: Kysely<DB>, ids: string[], now: number, lease
 export interface SentRecord {
   row: MessageRow;
   connectorId: string;
+  /** one per part, '' for a refused one */
   providerIds: string[];
+  /** parts the provider refused while it took the others (SendResult.refused) */
+  refused?: RefusedPart[] | undefined;
 }
 
-/** queued → sent, with one part row per provider id. */
+/**
+ * queued → sent, with one part row per provider id. A message the provider
+ * took only in part (some parts refused: SentRecord.refused) is sent and, in
+ * the same transaction, rejected with the first refused part's reason, as the
+ * multipart policy ends a message one of whose parts failed; its refused
+ * parts are stored `rejected` with their reasons, and the `sent` event says
+ * how many there are, so that only the parts taken are charged.
+ */
 export async function markSent(tx: Kysely<DB>, sent: SentRecord[], now: number): Promise<EventInput[]> {
   if (sent.length === 0) return [];
   const moved: { record: SentRecord; row: MessageRow }[] = [];
@@ -128,25 +141,38 @@ export async function markSent(tx: Kysely<DB>, sent: SentRecord[], now: number):
       for (const r of movedIds) moved.push({ record: byId.get(r.id)!, row: r });
     }
   }
-  const parts = moved.flatMap(({ record: s }) =>
-    s.providerIds.map((providerId, i) => ({
-      message_id: s.row.id,
-      part_index: i + 1,
-      account_id: s.row.account_id,
-      connector_id: s.connectorId,
-      provider_message_id: providerId,
-      status: 'sent',
-      reason_code: null,
-      provider_code: null,
-      sent_at: now,
-      done_at: null,
-    })),
-  );
+  const parts = moved.flatMap(({ record: s }) => {
+    const refused = new Map(s.refused?.map((r) => [r.part, r.reason]));
+    return s.providerIds.map((providerId, i) => {
+      const reason = refused.get(i + 1);
+      return {
+        message_id: s.row.id,
+        part_index: i + 1,
+        account_id: s.row.account_id,
+        connector_id: s.connectorId,
+        provider_message_id: reason ? '' : providerId,
+        status: reason ? 'rejected' : 'sent',
+        reason_code: reason?.code ?? null,
+        provider_code: reason?.providerCode ?? null,
+        sent_at: now,
+        done_at: reason ? now : null,
+      };
+    });
+  });
   for (const part of fixedChunks(parts)) {
     // A resubmit after a crash may meet part rows of the first try: keep those.
     await tx.insertInto('message_parts').values(part).onConflict((oc) => oc.columns(['message_id', 'part_index']).doNothing()).execute();
   }
-  return moved.map(({ row }) => ({ accountId: row.account_id, messageId: row.id, status: 'sent' as const, at: now, row }));
+  const events: EventInput[] = [];
+  for (const { record, row } of moved) {
+    const refused = record.refused?.length ?? 0;
+    events.push({ accountId: row.account_id, messageId: row.id, status: 'sent', at: now, row, ...(refused > 0 ? { refusedParts: refused } : {}) });
+  }
+  for (const { record, row } of moved) {
+    const first = record.refused?.[0];
+    if (first) events.push(...(await finish(tx, { id: row.id, accountId: row.account_id }, ['sent'], 'rejected', first.reason, now)));
+  }
+  return events;
 }
 
 /**

@@ -37,8 +37,11 @@ export interface SimulatorOptions {
   /** window for the simulator's own requests (receipts, MO) per session, default 100 */
   windowSize?: number;
   random?: () => number;
-  /** a status to answer a submit to this number with instead of accepting it (a test's chosen numbers), or undefined to go on */
-  refuse?: ((destinationAddr: string) => number | undefined) | undefined;
+  /**
+   * a status to answer a submit to this number with instead of accepting it (a test's chosen numbers), or undefined to go on;
+   * `part` is the submit's place in a long message (from its UDH or SAR TLVs), null for a single-part one
+   */
+  refuse?: ((destinationAddr: string, part: { seq: number; total: number } | null) => number | undefined) | undefined;
   /** accepted submits to this number get no receipt (a test's chosen numbers) */
   withholdReceipt?: ((destinationAddr: string) => boolean) | undefined;
 }
@@ -256,7 +259,11 @@ export class SmscSimulator {
       void session.close();
       return { command: 'submit_sm_resp', status: CommandStatus.ESME_RSYSERR }; // never written: the session is closed
     }
-    const chosen = o.refuse?.(request.destinationAddr);
+    const body = request.tlvs.messagePayload ?? request.shortMessage;
+    const udh = request.esmClass & 0x40 ? parseUdh(body) : null;
+    const sar = request.tlvs.sarTotalSegments ? { ref: request.tlvs.sarMsgRefNum ?? 0, total: request.tlvs.sarTotalSegments, seq: request.tlvs.sarSegmentSeqnum ?? 0 } : null;
+    const concat = udh?.concat ?? sar;
+    const chosen = o.refuse?.(request.destinationAddr, concat && { seq: concat.seq, total: concat.total });
     if (chosen !== undefined) return this.#refuse(chosen);
     if (o.throttleRate > 0 && r() < o.throttleRate) return this.#refuse(CommandStatus.ESME_RTHROTTLED);
     if (o.temporaryErrorRate > 0 && r() < o.temporaryErrorRate) return this.#refuse([0x08, 0x14, 0x64][Math.floor(r() * 3)]!);
@@ -264,9 +271,6 @@ export class SmscSimulator {
 
     const id = this.#nextId++;
     const systemId = session.bind?.systemId ?? '';
-    const body = request.tlvs.messagePayload ?? request.shortMessage;
-    const udh = request.esmClass & 0x40 ? parseUdh(body) : null;
-    const sar = request.tlvs.sarTotalSegments ? { ref: request.tlvs.sarMsgRefNum ?? 0, total: request.tlvs.sarTotalSegments, seq: request.tlvs.sarSegmentSeqnum ?? 0 } : null;
     const submit: SimulatedSubmit = {
       messageId: this.#formatId(id, 'submit'),
       systemId,
@@ -275,7 +279,7 @@ export class SmscSimulator {
       dataCoding: request.dataCoding,
       esmClass: request.esmClass,
       body,
-      concat: udh?.concat ?? sar,
+      concat,
       registeredDelivery: request.registeredDelivery,
       validityPeriod: request.validityPeriod,
       at: Date.now(),

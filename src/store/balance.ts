@@ -204,7 +204,12 @@ export function reserveOf(row: { price_minor?: number | null; parts_count: numbe
 }
 
 function partsNote(row: { price_minor?: number | null; parts_count: number }): string {
-  return `${row.parts_count} part${row.parts_count === 1 ? '' : 's'} × ${formatMoney(Number(row.price_minor))}`;
+  return countNote(row.parts_count, Number(row.price_minor));
+}
+
+/** "2 parts × 1.50", what a ledger entry of a message says it is for. */
+function countNote(parts: number, priceMinor: number, what = ''): string {
+  return `${parts} part${parts === 1 ? '' : 's'} × ${formatMoney(priceMinor)}${what}`;
 }
 
 /** What one request (one accept job) wants to reserve: all of it or nothing. */
@@ -271,26 +276,36 @@ export interface SettledChange {
   status: string;
   at: number;
   row?: { id: string; account_id: string; price_minor?: number | null; parts_count: number; sent_at: number | null } | undefined;
+  /** on `sent`: parts the provider refused (SendResult.refused); their share of the reserve comes back */
+  refusedParts?: number | undefined;
 }
 
 /**
  * Charges and refunds, in the caller's transaction (the one recording the
  * status changes, so each happens exactly once: a transition moves a message
- * only once). A message that became `sent` is charged its reserve (a `charge`
- * entry: what the sent parts cost, taken from the reserve, so the balance
- * does not move again); one that ended without ever being sent (rejected,
- * failed, expired, cancelled before sending) gets its reserve back (`refund`).
- * Free messages cost nothing here: without a priced change there is no
- * statement at all.
+ * only once). A message that became `sent` is charged what its sent parts
+ * cost (a `charge` entry taken from the reserve, so the balance does not
+ * move again); the share of parts the provider refused while taking the
+ * others comes back at once as a `refund`. One that ended without ever being
+ * sent (rejected, failed, expired, cancelled before sending) gets its whole
+ * reserve back (`refund`). Free messages cost nothing here: without a priced
+ * change there is no statement at all.
  */
 export async function settleInTx(tx: Kysely<DB>, changes: readonly SettledChange[]): Promise<void> {
-  let settle: { row: NonNullable<SettledChange['row']>; kind: 'charge' | 'refund'; amount: number; at: number }[] | undefined;
+  let settle: { row: NonNullable<SettledChange['row']>; kind: 'charge' | 'refund'; amount: number; note: string; at: number }[] | undefined;
   for (const c of changes) {
     const row = c.row;
     if (!row || !row.price_minor) continue;
-    const kind = c.status === 'sent' ? 'charge' : REFUNDED_STATUSES.has(c.status) && row.sent_at === null ? 'refund' : undefined;
-    if (kind === undefined) continue;
-    (settle ??= []).push({ row, kind, amount: reserveOf(row), at: c.at });
+    const price = Number(row.price_minor);
+    if (c.status === 'sent') {
+      // At least one part went out (a send refused whole is rejected unsent); never more refunded than reserved.
+      const refused = Math.min(Math.max(0, c.refusedParts ?? 0), row.parts_count - 1);
+      const charged = row.parts_count - refused;
+      (settle ??= []).push({ row, kind: 'charge', amount: price * charged, note: countNote(charged, price), at: c.at });
+      if (refused > 0) (settle ??= []).push({ row, kind: 'refund', amount: price * refused, note: countNote(refused, price, ' refused by the provider'), at: c.at });
+    } else if (REFUNDED_STATUSES.has(c.status) && row.sent_at === null) {
+      (settle ??= []).push({ row, kind: 'refund', amount: reserveOf(row), note: partsNote(row), at: c.at });
+    }
   }
   if (settle === undefined) return;
   const byAccount = new Map<string, typeof settle>();
@@ -314,7 +329,7 @@ export async function settleInTx(tx: Kysely<DB>, changes: readonly SettledChange
     let running = Number(after.amount_minor) - refund;
     for (const s of list) {
       if (s.kind === 'refund') running += s.amount;
-      entries.push({ id: newId('led', s.at), account_id: accountId, kind: s.kind, amount_minor: s.kind === 'refund' ? s.amount : -s.amount, balance_after_minor: running, message_id: s.row.id, note: partsNote(s.row), created_at: s.at });
+      entries.push({ id: newId('led', s.at), account_id: accountId, kind: s.kind, amount_minor: s.kind === 'refund' ? s.amount : -s.amount, balance_after_minor: running, message_id: s.row.id, note: s.note, created_at: s.at });
     }
   }
   for (const chunk of fixedChunks(entries)) await tx.insertInto('ledger_entries').values(chunk).execute();

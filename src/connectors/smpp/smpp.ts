@@ -6,7 +6,7 @@ import { CommandStatus, describeStatus, isTemporaryStatus, type Tlvs } from '../
 import { formatSmppTime } from '../../smpp/time.ts';
 import { canonicalReceiptId, canonicalSubmitId, isReceiptEsmClass, parseReceipt, type MessageIdConfig, type ParsedReceipt } from '../../smpp/receipt.ts';
 import { bindClient, SmppBindError, SmppError, type BindMode, type IncomingRequest, type Reply, type SmppSession } from '../../smpp/session.ts';
-import { ConnectorError, type Connector, type ConnectorContext, type ConnectorManifest, type ConnectorState, type OutboundMessage, type Receipt, type SendResult } from '../types.ts';
+import { ConnectorError, type Connector, type ConnectorContext, type ConnectorManifest, type ConnectorState, type OutboundMessage, type Receipt, type RefusedPart, type SendResult } from '../types.ts';
 import { AdaptiveRate } from './rate.ts';
 
 export const smppManifest: ConnectorManifest = {
@@ -305,8 +305,9 @@ export class SmppConnector implements Connector {
     const source = this.#source(message.from);
     const destination = this.#def.destination ?? { ton: 1, npi: 1 };
     const validity = formatSmppTime(message.validUntil);
-    const ids = await Promise.all(
-      parts.map(async (part) => {
+    // Every part is answered before the outcome is decided: parts the SMSC took are not lost when another is refused.
+    const outcomes = await Promise.allSettled(
+      parts.map(async (part): Promise<string> => {
         const wait = this.#rate.reserve();
         if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
         let resp;
@@ -342,7 +343,20 @@ export class SmppConnector implements Connector {
         throw new ConnectorError(`${this.id}: ${describeStatus(resp.status)}`, { retryable: false, reason: SUBMIT_REASONS[resp.status] ?? 'operator_rejected', providerCode: hex(resp.status) });
       }),
     );
-    return { providerIds: ids };
+    const errors = outcomes.flatMap((o) => (o.status === 'rejected' ? [o.reason] : []));
+    // A temporary failure of any part (or a bind lost under it) retries the whole message, the parts taken included.
+    const retryable = errors.find((e) => !(e instanceof ConnectorError) || e.retryable);
+    if (retryable !== undefined) throw retryable;
+    // Every part refused for good: nothing went out, the message is rejected with the first part's reason.
+    if (errors.length === outcomes.length) throw errors[0];
+    const refused: RefusedPart[] = [];
+    const ids = outcomes.map((o, i) => {
+      if (o.status === 'fulfilled') return o.value;
+      const err = o.reason as ConnectorError;
+      refused.push({ part: i + 1, reason: { code: err.reason, providerCode: err.providerCode, detail: err.message } });
+      return '';
+    });
+    return refused.length === 0 ? { providerIds: ids } : { providerIds: ids, refused };
   }
 
   /** The bound transmitting session with the most room, round robin among equals. */

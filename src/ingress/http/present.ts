@@ -62,7 +62,8 @@ export function presentMessage(row: MessageRow, detail?: { parts: PartRow[]; eve
       index: p.index,
       text: p.text,
       status: s?.status ?? 'pending',
-      provider_message_id: s?.provider_message_id ?? null,
+      // a part the provider refused has no id of its ('' in the store)
+      provider_message_id: s?.provider_message_id || null,
       reason: s?.reason_code ?? null,
       provider_code: s?.provider_code ?? null,
       sent_at: iso(s?.sent_at ?? null),
