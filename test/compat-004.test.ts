@@ -169,6 +169,56 @@ for (const dialect of await dialects()) {
       assert.deepEqual(await as('POST', '/mailing/create', { ...example, channels: '9' }).then((r) => [r.status, r.body]), [400, E400], 'an unknown channel number as a string');
     });
 
+    test('3.1.4, 3.1.10: every path answers the seed\'s 403 to a call without a key, with a wrong, malformed or revoked key, or with the module off; nothing is written', async () => {
+      const project = await v1('POST', '/v1/projects', { name: 'Доступ', code: 'access' });
+      const template = await v1('POST', '/v1/templates', { project_id: project.id, channel: 'sms', name: 'SMS 403', text: 'Привет' });
+      const client = { project: 'access', guid: 'forbidden-1', first_name: 'Иван', last_name: 'Иванов', middle_name: 'Иванович' };
+      const mailing = { name: 'Forbidden', project_id: project.number, template_id: template.number, status: 0, channels: [1], event: '2027-01-01' };
+      const calls = [
+        ['POST', '/project/create', { name: 'Forbidden', code: 'forbidden' }],
+        ['PUT', `/project/${project.number}/update`, { 'primary key': project.number, name: 'Forbidden' }],
+        ['POST', '/client/create', client],
+        ['POST', '/mailing/create', mailing],
+        // An invalid or malformed body from a refused caller is refused, not validated: the caller learns nothing of the schema.
+        ['POST', '/client/create', { guid: 'x' }],
+        ['POST', '/mailing/create', '{"name":'],
+      ] as const;
+      const state = async () => ({
+        projects: (await v1('GET', '/v1/projects?limit=1000')).data.map((p: { code: string; name: string }) => `${p.code}:${p.name}`),
+        clients: (await v1('GET', `/v1/contacts?guid=${client.guid}`)).data.length,
+        mailings: (await v1('GET', '/v1/mailings?limit=1000')).data.map((m: { id: string }) => m.id),
+      });
+      const before = await state();
+      const revoked = await v1('POST', '/v1/api-keys', { name: 'revoked soon' });
+      assert.equal(revoked.object, 'api_key', JSON.stringify(revoked));
+      assert.equal((await call('POST', '/client/create', { ...client, guid: 'revoked-before' }, revoked.key)).status, 201, 'the key works before it is revoked');
+      assert.equal((await call('DELETE', `/v1/api-keys/${revoked.id}`)).status, 204);
+      const refused = async (why: string, key: string | null, headers: Record<string, string> = {}) => {
+        for (const [method, url, body] of calls) {
+          const res = await t.gateway.app.inject({
+            method,
+            url,
+            headers: { 'content-type': 'application/json', ...(key === null ? {} : { authorization: key }), ...headers },
+            payload: typeof body === 'string' ? body : JSON.stringify(body),
+          });
+          assert.deepEqual([res.statusCode, res.json()], [403, E403], `${method} ${url} ${JSON.stringify(body)}: ${why}`);
+          assert.match(String(res.headers['content-type']), /^application\/json/, `${method} ${url}: ${why}`);
+        }
+      };
+      await refused('no key', null);
+      await refused('a wrong key', 'Bearer dpk_wrong');
+      await refused('a malformed Authorization header', `Basic ${Buffer.from('user:pass').toString('base64')}`);
+      await refused('a revoked key', `Bearer ${revoked.key}`);
+      assert.equal((await call('PATCH', '/v1/modules/compat_crm', { enabled: false })).status, 200);
+      try {
+        await refused('the module off, with a valid key', `Bearer ${t.apiKey}`);
+      } finally {
+        assert.equal((await call('PATCH', '/v1/modules/compat_crm', { enabled: true })).status, 200);
+      }
+      assert.deepEqual(await state(), before, 'nothing was created or changed');
+      assert.deepEqual(await call('POST', '/client/create', client).then((r) => [r.status, r.body]), [201, OK], 'the same call with the key succeeds');
+    });
+
     test('2.1.1 and G3: without a key only from an address an administrator opened, on every path of the seed', async () => {
       const body = { name: 'Keyless', code: 'keyless' };
       assert.deepEqual(await call('POST', '/project/create', body, null).then((r) => [r.status, r.body]), [403, E403]);

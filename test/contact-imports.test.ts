@@ -2,11 +2,13 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Readable } from 'node:stream';
 import { sql } from 'kysely';
+import ExcelJS from 'exceljs';
 import { ContactImportRunner } from '../src/ingress/http/routes/contact-imports.ts';
 import { LEASE_MS } from '../src/ingress/http/routes/job-leases.ts';
 import { createLogger } from '../src/log.ts';
 import { APPLY_CHUNK_ROWS } from '../src/store/contact-imports.ts';
 import { copyRows } from '../src/store/pg-copy.ts';
+import { XLSX_TYPE } from '../src/ingress/http/routes/contacts-files.ts';
 import { dialects, startTestGateway, type TestGateway } from './helpers.ts';
 
 const csv = (n: number, edit: (i: number, line: string) => string = (_i, l) => l, from = 0) => {
@@ -24,11 +26,11 @@ for (const dialect of await dialects()) {
       const res = await t.gateway.app.inject({ method, url, headers: { authorization: `Bearer ${t.apiKey}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, ...(body === undefined ? {} : { payload: JSON.stringify(body) }) });
       return { status: res.statusCode, body: res.json() };
     };
-    const upload = async (payload: string, url = `/v1/contacts/imports?project_id=${projectId}`) => {
-      const res = await t.gateway.app.inject({ method: 'POST', url, headers: { authorization: `Bearer ${t.apiKey}`, 'content-type': 'text/csv' }, payload });
+    const upload = async (payload: string | Buffer, url = `/v1/contacts/imports?project_id=${projectId}`, type = 'text/csv') => {
+      const res = await t.gateway.app.inject({ method: 'POST', url, headers: { authorization: `Bearer ${t.apiKey}`, 'content-type': type }, payload });
       return { status: res.statusCode, body: res.json() };
     };
-    const contacts = async () => Number((await t.gateway.database.db.selectFrom('contacts').select((eb) => eb.fn.countAll().as('n')).where('project_id', '=', projectId).executeTakeFirstOrThrow()).n);
+    const contacts = async (project = projectId) => Number((await t.gateway.database.db.selectFrom('contacts').select((eb) => eb.fn.countAll().as('n')).where('project_id', '=', project).executeTakeFirstOrThrow()).n);
     const staged = async () => Number((await t.gateway.database.db.selectFrom('contact_import_rows').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
     /** Polls the job until it ended (it is applied in the background). */
     const ended = async (id: string) => {
@@ -231,6 +233,79 @@ for (const dialect of await dialects()) {
       assert.equal(await count(), 0, 'nothing half-applied');
       assert.equal(await staged(), 0, 'the rows that were left are deleted');
       await runner.stop();
+    });
+
+    /** An XLSX workbook built with ExcelJS, the library the import reads it with: a header row, then `rows` (null: an empty row), on the first sheet. */
+    const workbook = async (rows: (ExcelJS.CellValue[] | null)[], header: string[] = ['guid', 'first_name', 'last_name', 'phone', 'city', 'consent.sms']) => {
+      const book = new ExcelJS.Workbook();
+      const sheet = book.addWorksheet('Клиенты');
+      sheet.addRow(header);
+      for (const row of rows) sheet.addRow(row ?? []);
+      // A second sheet is not read: only the first one holds the contacts.
+      const notes = book.addWorksheet('Notes');
+      notes.addRow(['guid', 'phone']);
+      notes.addRow(['not-a-contact', 'not a phone']);
+      return Buffer.from(await book.xlsx.writeBuffer());
+    };
+    const xlsxRow = (i: number): ExcelJS.CellValue[] => [`x-${i}`, `Имя${i}`, `Фамилия${i}`, i % 2 === 0 ? `+7916${String(i).padStart(7, '0')}` : 79160000000 + i, `Город${i % 10}`, i % 3 === 0 ? 'да' : 'нет'];
+
+    test('8. an XLSX workbook imports every row of its first sheet, numbers and rich text read as text', async () => {
+      const xlsxProject = (await call('POST', '/v1/projects', { name: 'Xlsx', code: 'xlsx' })).body.id;
+      const n = 2500; // more than one staged batch
+      const rows = Array.from({ length: n }, (_, i) => xlsxRow(i));
+      rows[7]![1] = { richText: [{ text: 'Мар' }, { font: { bold: true }, text: 'ия' }] };
+      const res = await upload(await workbook(rows), `/v1/contacts/imports?project_id=${xlsxProject}`, XLSX_TYPE);
+      assert.equal(res.status, 202, JSON.stringify(res.body));
+      assert.deepEqual([res.body.object, res.body.format, res.body.project_id, res.body.rows, res.body.bad_rows], ['contact_import', 'xlsx', xlsxProject, n, 0]);
+      const done = await ended(res.body.id);
+      assert.equal(done.status, 'completed', JSON.stringify(done));
+      assert.deepEqual([done.rows, done.created, done.updated, done.applied_rows, done.bad_rows, done.problems, done.error], [n, n, 0, n, 0, [], null]);
+      assert.equal(await contacts(xlsxProject), n);
+      const byGuid = async (guid: string) => (await call('GET', `/v1/contacts?guid=${guid}&project_id=${xlsxProject}`)).body.data;
+      const even = (await byGuid('x-6'))[0];
+      assert.deepEqual([even.first_name, even.last_name, even.phones, even.attributes, even.consent], ['Имя6', 'Фамилия6', ['+79160000006'], { city: 'Город6' }, { sms: true }]);
+      const odd = (await byGuid('x-2497'))[0];
+      assert.deepEqual([odd.phones, odd.consent], [['+79160002497'], { sms: false }], 'a phone typed as a number');
+      assert.equal((await byGuid('x-7'))[0].first_name, 'Мария', 'rich text');
+      assert.equal((await byGuid('not-a-contact')).length, 0, 'the second sheet is not read');
+      assert.equal(await staged(), 0);
+    });
+
+    test('9. an XLSX workbook with bad rows imports nothing and reports each by its row in the sheet, in row order', async () => {
+      const xlsxProject = (await call('POST', '/v1/projects', { name: 'Xlsx bad', code: 'xlsx-bad' })).body.id;
+      const data = Array.from({ length: 1500 }, (_, i) => xlsxRow(i));
+      data[2]![3] = '12345'; // sheet row 4
+      data[1200]![5] = 'может быть'; // sheet row 1204: two empty rows come before it
+      data[1400]![0] = 'x-9'; // sheet row 1404 repeats the guid of row 11
+      data[1450]![0] = 'x-200'; // sheet row 1454 repeats the guid of row 204, both after the empty rows
+      // Empty rows (sheet rows 102 and 103) are skipped, and the rows after them keep their sheet numbers.
+      const rows = () => [...data.slice(0, 100), null, null, ...data.slice(100)];
+      const res = await upload(await workbook(rows()), `/v1/contacts/imports?project_id=${xlsxProject}`, XLSX_TYPE);
+      assert.equal(res.status, 202, JSON.stringify(res.body));
+      assert.deepEqual([res.body.format, res.body.status, res.body.rows, res.body.bad_rows, res.body.created, res.body.applied_rows], ['xlsx', 'failed', 1500, 4, 0, 0]);
+      assert.deepEqual(res.body.problems.map((p: { field: string }) => p.field), ['row 4', 'row 1204', 'row 1404', 'row 1454']);
+      assert.match(res.body.problems[0].issue, /phones\.0: "12345" is not a valid phone number/);
+      assert.match(res.body.problems[1].issue, /consent\.sms: "может быть" is not yes\/no/);
+      assert.match(res.body.problems[2].issue, /guid x-9 repeats row 11/);
+      assert.match(res.body.problems[3].issue, /guid x-200 repeats row 204/);
+      assert.equal(await contacts(xlsxProject), 0, 'nothing half-imported');
+      assert.equal(await staged(), 0, 'staged rows deleted; the report is kept');
+      assert.deepEqual((await call('GET', `/v1/contacts/imports/${res.body.id}`)).body, res.body);
+      // The same rows fixed import in full.
+      data[2]![3] = '+79160000002';
+      data[1200]![5] = 'да';
+      data[1400]![0] = 'x-1400';
+      data[1450]![0] = 'x-1450';
+      const fixed = await upload(await workbook(rows()), `/v1/contacts/imports?project_id=${xlsxProject}`, XLSX_TYPE);
+      const done = await ended(fixed.body.id);
+      assert.deepEqual([done.status, done.rows, done.created, done.applied_rows], ['completed', 1500, 1500, 1500], JSON.stringify(done));
+      assert.equal(await contacts(xlsxProject), 1500);
+      // A file that is not a workbook fails with the reason, nothing imported.
+      const broken = await upload(Buffer.from('PK\u0003\u0004 not really a zip'), `/v1/contacts/imports?project_id=${xlsxProject}`, XLSX_TYPE);
+      assert.equal(broken.status, 202, JSON.stringify(broken.body));
+      assert.equal(broken.body.status, 'failed');
+      assert.match(broken.body.error, /^the file cannot be read: /);
+      assert.equal(await contacts(xlsxProject), 1500);
     });
 
     // COPY is PostgreSQL only: the test exists in that dialect's suite alone (not a skip in the SQLite one).

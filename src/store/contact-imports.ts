@@ -135,9 +135,16 @@ export class ContactImportsRepository {
    * bad, naming the first), merges them into the report, and decides. Returns
    * the job as it now is: `failed` (bad rows, or staged rows lost to a
    * PostgreSQL crash; staged rows deleted), or `applying`. Undefined when the
-   * job is no longer this owner's.
+   * job is no longer this owner's. `fileRow` gives a staged row's number in
+   * the file (an XLSX sheet's), which the report names.
    */
-  async check(accountId: string, id: string, owner: string, outcome: { columns: readonly string[]; rows: number; badRows: number; problems: ErrorDetail[] }): Promise<ContactImportRow | undefined> {
+  async check(
+    accountId: string,
+    id: string,
+    owner: string,
+    outcome: { columns: readonly string[]; rows: number; badRows: number; problems: ErrorDetail[] },
+    fileRow: (row: number) => number = (row) => row,
+  ): Promise<ContactImportRow | undefined> {
     const now = Date.now();
     const moved = await this.#db
       .updateTable('contact_imports')
@@ -164,7 +171,7 @@ export class ContactImportsRepository {
       .limit(MAX_KEPT_PROBLEMS)
       .execute();
     const repeated = repeats.length === 0 ? 0 : Number(repeats[0]!.total);
-    const problems = [...outcome.problems, ...repeats.map((r) => ({ field: `row ${r.row_no}`, issue: `guid ${r.guid} repeats row ${r.first_row}` }))]
+    const problems = [...outcome.problems, ...repeats.map((r) => ({ field: `row ${fileRow(r.row_no)}`, issue: `guid ${r.guid} repeats row ${fileRow(r.first_row)}` }))]
       .sort((a, b) => rowOf(a) - rowOf(b))
       .slice(0, MAX_KEPT_PROBLEMS);
     const badRows = outcome.badRows + repeated;

@@ -129,6 +129,7 @@ export class ContactImportRunner {
     const job = await this.repo.create({ accountId: input.accountId, projectId: input.projectId, format: input.format, createdBy: input.createdBy, owner: this.owner, leaseUntil: Date.now() + LEASE_MS });
     const body = limited(input.body, input.maxBytes ?? MAX_IMPORT_BYTES);
     const report = { columns: [] as string[], rows: 0, badRows: 0, problems: [] as ErrorDetail[] };
+    const numbers = new FileRows();
     let batch: { row: number; patch: ContactPatch }[] = [];
     // One batch is written while the next is parsed (on PostgreSQL the write does not hold the event loop).
     let writing: Promise<void> = Promise.resolve();
@@ -143,15 +144,17 @@ export class ContactImportRunner {
       for await (const item of checkContactsFile(source, input.defaultRegion)) {
         if ('header' in item) {
           report.columns = item.header;
+          numbers.note(1, item.at);
           continue;
         }
         if (item.row > 1) report.rows = item.row - 1;
+        numbers.note(item.row, item.at);
         if ('issues' in item) {
           report.badRows++;
-          for (const issue of item.issues) if (report.problems.length < MAX_KEPT_PROBLEMS) report.problems.push({ field: `row ${item.row}`, issue });
+          for (const issue of item.issues) if (report.problems.length < MAX_KEPT_PROBLEMS) report.problems.push({ field: `row ${item.at}`, issue });
           continue;
         }
-        batch.push(item);
+        batch.push({ row: item.row, patch: item.patch });
         if (batch.length >= STAGE_BATCH_ROWS) await flush();
       }
       await flush();
@@ -164,7 +167,7 @@ export class ContactImportRunner {
       await this.repo.fail(input.accountId, job.id, message, report);
       return { job: (await this.repo.get(input.accountId, job.id))!, applied: Promise.resolve() };
     }
-    const checked = await this.repo.check(input.accountId, job.id, this.owner, report);
+    const checked = await this.repo.check(input.accountId, job.id, this.owner, report, (row) => numbers.at(row));
     if (!checked) throw new Error(`contact import ${job.id} was taken from this process while it was received`);
     return { job: checked, applied: checked.status === 'applying' ? this.enqueue(checked) : Promise.resolve() };
   }
@@ -233,6 +236,37 @@ export class ContactImportRunner {
 }
 
 class Stopped extends Error {}
+
+/**
+ * The file's own number of each row read (`at`), kept as the points where it
+ * moves away from the count of rows read (an XLSX sheet's empty rows): as
+ * many entries as runs of empty rows, not as rows. The staged rows are
+ * numbered by the count, without gaps (the apply relies on it); the report
+ * names the file's rows.
+ */
+class FileRows {
+  readonly #from: number[] = [];
+  readonly #shift: number[] = [];
+
+  note(row: number, at: number): void {
+    const shift = at - row;
+    if (shift !== (this.#shift[this.#shift.length - 1] ?? 0)) {
+      this.#from.push(row);
+      this.#shift.push(shift);
+    }
+  }
+
+  at(row: number): number {
+    let lo = 0;
+    let hi = this.#from.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.#from[mid]! <= row) lo = mid + 1;
+      else hi = mid;
+    }
+    return row + (lo === 0 ? 0 : this.#shift[lo - 1]!);
+  }
+}
 
 const security = [{ bearerAuth: [] }];
 

@@ -25,14 +25,20 @@ export async function* csvRows(input: string | Readable): AsyncGenerator<string[
   for await (const record of parser) yield record as string[];
 }
 
-/** Rows of the first worksheet of an XLSX file, each cell as text. */
-export async function* xlsxRows(file: Buffer | Readable): AsyncGenerator<string[]> {
+/** A row of a file whose rows are numbered by the file itself (an XLSX sheet's row number, empty rows counted). */
+export interface NumberedRow {
+  row: number;
+  cells: string[];
+}
+
+/** Rows of the first worksheet of an XLSX file, each cell as text, with the sheet's row number; empty rows are skipped. */
+export async function* xlsxRows(file: Buffer | Readable): AsyncGenerator<NumberedRow> {
   const reader = new (await loadExcel()).stream.xlsx.WorkbookReader(Buffer.isBuffer(file) ? Readable.from([file]) : file, { sharedStrings: 'cache', worksheets: 'emit', hyperlinks: 'ignore', styles: 'ignore' });
   for await (const sheet of reader) {
     for await (const row of sheet as AsyncIterable<ExcelJS.Row>) {
       const values = Array.isArray(row.values) ? row.values.slice(1) : [];
       const cells = Array.from(values, cellText);
-      if (cells.some((c) => c !== '')) yield cells;
+      if (cells.some((c) => c !== '')) yield { row: row.number, cells };
     }
     return; // the first sheet only
   }
@@ -56,8 +62,14 @@ const YES = new Set(['1', 'true', 'yes', 'да', 'y']);
 const NO = new Set(['0', 'false', 'no', 'нет', 'n', '']);
 const list = (cell: string) => cell.split(/[,;|]/).map((s) => s.trim()).filter(Boolean);
 
-/** What checkContactsFile yields: the header's columns first, then each data row, good (its columns to write) or bad (its issues). */
-export type CheckedRow = { header: (keyof ContactPatch)[] } | { row: number; patch: ContactPatch } | { row: number; issues: string[] };
+/**
+ * What checkContactsFile yields: the header's columns first, then each data
+ * row, good (its columns to write) or bad (its issues). `row` counts the rows
+ * read, without gaps (the header is 1; what is staged); `at` is the row's
+ * number in the file, for reports: the same for CSV, the sheet's row number
+ * for XLSX, whose empty rows are skipped but counted.
+ */
+export type CheckedRow = { header: (keyof ContactPatch)[]; at: number } | { row: number; at: number; patch: ContactPatch } | { row: number; at: number; issues: string[] };
 
 /**
  * Reads a contacts file a row at a time: a header row, then one contact a row.
@@ -65,19 +77,23 @@ export type CheckedRow = { header: (keyof ContactPatch)[] } | { row: number; pat
  * (or phone; several split by `,`/`;`/`|`), emails (or email), blocked,
  * consent.<channel>, messenger.<name>, attributes/consent/messenger_ids as
  * JSON objects, and any other column as a custom attribute. Every row is
- * checked on its own (normalizeContact); rows are numbered as in the file (the
- * header is row 1). A header naming none of guid, phones, emails is a bad row 1,
- * and so is an empty file. A guid repeated across rows is found later, in the
+ * checked on its own (normalizeContact); rows are reported as numbered in the
+ * file (`at`; the header is row 1 of a CSV file): a CSV row by its record, an
+ * XLSX row by its number in the sheet (empty rows are skipped but counted, so
+ * "row 7" is the sheet's row 7). A header naming none of guid, phones, emails
+ * is a bad header row, and an empty file a bad row 1. A guid repeated across rows is found later, in the
  * staged rows (ContactImportsRepository.check), so nothing here grows with the file.
  */
-export async function* checkContactsFile(source: AsyncIterable<string[]>, defaultRegion: string, maxRows = MAX_IMPORT_ROWS): AsyncGenerator<CheckedRow> {
+export async function* checkContactsFile(source: AsyncIterable<string[] | NumberedRow>, defaultRegion: string, maxRows = MAX_IMPORT_ROWS): AsyncGenerator<CheckedRow> {
   let header: string[] | undefined;
   let columns: (keyof ContactPatch)[] = [];
   let rowNumber = 0;
-  for await (const cells of source) {
+  for await (const item of source) {
+    const cells = Array.isArray(item) ? item : item.cells;
     rowNumber++;
+    const at = Array.isArray(item) ? rowNumber : item.row;
     if (rowNumber > maxRows + 1) {
-      yield { row: rowNumber, issues: [`a file may hold at most ${maxRows} contacts; split it`] };
+      yield { row: rowNumber, at, issues: [`a file may hold at most ${maxRows} contacts; split it`] };
       return;
     }
     if (!header) {
@@ -94,8 +110,8 @@ export async function* checkContactsFile(source: AsyncIterable<string[]>, defaul
         else if (h !== 'id') set.add('attributes');
       }
       columns = [...set];
-      yield { header: columns };
-      if (!set.has('phones') && !set.has('emails') && !set.has('guid')) yield { row: 1, issues: ['the header row names none of guid, phones, emails'] };
+      yield { header: columns, at };
+      if (!set.has('phones') && !set.has('emails') && !set.has('guid')) yield { row: 1, at, issues: ['the header row names none of guid, phones, emails'] };
       continue;
     }
     const input: ContactInput = {};
@@ -135,10 +151,10 @@ export async function* checkContactsFile(source: AsyncIterable<string[]>, defaul
     if (nul !== undefined) issues.push(`${nul}: ${nulDetail(nul).issue}`);
     const normalized = normalizeContact(input, defaultRegion);
     if (!normalized.ok) issues.push(...normalized.details.map((d) => `${d.field}: ${d.issue}`));
-    if (issues.length > 0 || !normalized.ok) yield { row: rowNumber, issues };
-    else yield { row: rowNumber, patch: normalized.patch };
+    if (issues.length > 0 || !normalized.ok) yield { row: rowNumber, at, issues };
+    else yield { row: rowNumber, at, patch: normalized.patch };
   }
-  if (!header) yield { row: 1, issues: ['the file is empty; it needs a header row'] };
+  if (!header) yield { row: 1, at: 1, issues: ['the file is empty; it needs a header row'] };
 }
 
 export const EXPORT_COLUMNS = ['id', 'guid', 'first_name', 'last_name', 'middle_name', 'gender', 'phones', 'emails', 'time_zone', 'blocked', 'consent', 'messenger_ids', 'attributes'];
