@@ -283,6 +283,10 @@ for (const dialect of await dialects()) {
       const malformed = await api('POST', undefined, t.apiKey, '{"send":');
       assert.deepEqual([malformed.status, malformed.body.status], [400, 'error']);
       assert.equal((await api('POST', { balance: ['rub'], status: { key: 'a'.repeat(32) } })).status, 400, 'one kind of request at a time');
+      // PostgreSQL cannot store U+0000: refused in the send envelope on both databases, not a 500 there.
+      const nul = await api('POST', { send: { text: 'a\u0000b', users: [{ phone: '79161234567' }] } });
+      assert.equal(nul.status, 400, JSON.stringify(nul.body));
+      assert.match(nul.body[0].send.message, /send\.text содержит символ NUL/);
       const unknown = await api('GET', { status: { key: 'f'.repeat(32) }, route: 'ds' });
       assert.equal(unknown.status, 404);
       assert.match(unknown.body.message[0].balance.message, /не найден/);

@@ -2,6 +2,7 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { Type, type Static } from 'typebox';
 import { Ajv } from 'ajv';
 import { newId } from '../../../domain/ids.ts';
+import { findNul } from '../../../domain/nul.ts';
 import { ApiError } from '../../../errors.ts';
 import { parseGender, renderTemplate } from '../../../domain/templates.ts';
 import { acceptContext, prepareMessage } from '../../../pipeline/accept.ts';
@@ -247,6 +248,8 @@ export function compatApiV1Routes(deps: HttpDeps, authenticator: ApiKeyAuthentic
       }
       if (!auth) throw fail(kind, 403, 'Доступ запрещен: передайте API-ключ в заголовке "Authorization: Bearer <ключ>"');
       if (kind === undefined) throw fail(undefined, 400, 'В запросе должен быть ровно один из объектов send, balance или status');
+      const nul = findNul(body);
+      if (nul !== undefined) throw fail(kind, 400, `Ошибка валидации: ${nul} содержит символ NUL (U+0000)`);
       let answer: unknown;
       if (kind === 'send') {
         if (!validate.send(body)) throw fail(kind, 400, `Ошибка валидации: ${problems(validate.send.errors ?? [])}`);

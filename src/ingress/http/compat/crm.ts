@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { Ajv } from 'ajv';
 import { Type, type Static } from 'typebox';
+import { findNul } from '../../../domain/nul.ts';
 import { CompatRepository } from '../../../store/compat-requests.ts';
 import { ContactsRepository, normalizeContact } from '../../../store/contacts.ts';
 import { MailingsRepository } from '../../../store/mailings.ts';
@@ -95,6 +96,8 @@ export function compatCrmRoutes(deps: HttpDeps, authenticator: ApiKeyAuthenticat
         const auth = await compatCaller(request, authenticator, compat, deps.accounts);
         if (!auth) throw new CrmError(403, 'no API key or an unknown one');
         if (request.body === MALFORMED || !validate(request.body)) throw new CrmError(400, 'the body does not match the schema');
+        const nul = findNul(request.body);
+        if (nul !== undefined) throw new CrmError(400, `${nul} holds U+0000, which PostgreSQL cannot store`);
         await run(auth, request.body, request, reply);
         return send(reply, 201);
       } catch (err) {
