@@ -175,7 +175,7 @@ function checkSchedule(cron: string | undefined, timeZone: string): void {
   if (problem) throw new ApiError('invalid_schedule', `schedule_cron "${cron}" cannot be used: ${problem}`, [{ field: 'schedule_cron', issue: problem }]);
 }
 
-export const StatsSchema = Type.Object(
+const StatsSchema = Type.Object(
   {
     object: Type.Literal('mailing_stats'),
     mailing_id: Type.String(),
