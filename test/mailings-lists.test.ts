@@ -50,6 +50,7 @@ for (const dialect of await dialects()) {
       ]);
       const stats = (await call('GET', `/v1/mailings/${id}/stats`)).body;
       assert.deepEqual(stats.recipients, { accepted: 3, skipped: 0 });
+      assert.deepEqual([stats.audience, stats.remaining], [3, 0], 'the list\'s members, not the project\'s 6');
     });
   });
 }

@@ -107,6 +107,7 @@ for (const dialect of await dialects()) {
       await until('delivered', async () => ((await messagesOf(created.body.id)).every((m) => m.status === 'delivered') ? true : undefined));
       const stats = await call('GET', `/v1/mailings/${created.body.id}/stats`);
       assert.deepEqual([stats.body.recipients, stats.body.messages, stats.body.errors], [{ accepted: 3, skipped: 0 }, { delivered: 3 }, 0]);
+      assert.deepEqual([stats.body.audience, stats.body.remaining], [3, 0], 'a segment\'s audience, known at its run\'s end');
       const recipients = await call('GET', `/v1/mailings/${created.body.id}/recipients?limit=2`);
       assert.equal(recipients.body.data.length, 2);
       assert.ok(recipients.body.next_cursor);
@@ -126,6 +127,8 @@ for (const dialect of await dialects()) {
       const paused = await call('POST', `/v1/mailings/${m.id}/pause`);
       assert.equal(paused.body.status, 'paused');
       const atPause = (await messagesOf(m.id)).length;
+      const pausedStats = (await call('GET', `/v1/mailings/${m.id}/stats`)).body;
+      assert.deepEqual([pausedStats.audience, pausedStats.remaining], [30, 30 - atPause], 'the project\'s 30, less those it went through');
       assert.ok(atPause < 30, `throttled: ${atPause} of 30 within the first moments`);
       // A page is written only while its run is running (checked in its transaction): nothing more comes while paused,
       // however many runner passes happen while what was sent gets delivered.

@@ -107,6 +107,34 @@ describe('LiveHub and writeStream', () => {
     assert.ok(hub.open('acc_a', 'key_1'));
   });
 
+  test('progress figures: only to the streams of their account that asked, the latest per key, an unchanged one not again', async () => {
+    const hub = new LiveHub(new EventBus());
+    const asked = hub.open('acc_a', 'key_1', undefined, true)!;
+    const plain = hub.open('acc_a', 'key_1')!;
+    const stranger = hub.open('acc_b', 'key_2', undefined, true)!;
+    assert.deepEqual(hub.progressAccounts().sort(), ['acc_a', 'acc_b']);
+    const figure = (key: string, digest: string, final = false) => ({ accountId: 'acc_a', key, digest, text: `event: mailing.progress\ndata: ${key} ${digest}\n\n`, final });
+    hub.pushProgress([figure('mlg_1', '1'), figure('mlg_1', '2'), figure('mlg_2', '1')]);
+    assert.deepEqual(asked.takeProgress().map((p) => [p.key, p.digest]), [['mlg_1', '2'], ['mlg_2', '1']], 'the latest of each');
+    assert.deepEqual([plain.takeProgress(), stranger.takeProgress()], [[], []]);
+    hub.pushProgress([figure('mlg_1', '2'), figure('mlg_2', '2')]);
+    assert.deepEqual(asked.takeProgress().map((p) => [p.key, p.digest]), [['mlg_2', '2']], 'mlg_1 did not change');
+    hub.pushProgress([figure('mlg_1', '2', true)]);
+    assert.deepEqual(asked.takeProgress(), [], 'a last figure equal to the one written is not written again');
+    hub.pushProgress([figure('mlg_1', '2')]);
+    assert.equal(asked.takeProgress().length, 1, 'the key was forgotten after its last figure');
+
+    // Written by the stream after the status changes, and they wake a waiting writer.
+    const out = new PassThrough();
+    const done = writeStream(asked, out, options());
+    setImmediate(() => hub.pushProgress([figure('mlg_3', '1')]));
+    const text = await written(out, 'mlg_3 1');
+    assert.ok(!text.includes('id: '), 'no event id');
+    hub.closeAll('shutting_down');
+    assert.equal(await done, 'shutting_down');
+    assert.deepEqual(hub.progressAccounts(), []);
+  });
+
   test('keep-alive comments while nothing happens', async () => {
     const hub = new LiveHub(new EventBus());
     const sub = hub.open('acc_a', 'key_1')!;

@@ -3,6 +3,23 @@ import { decodeTime } from 'ulid';
 import type { MessageStatus } from '../domain/statuses.ts';
 import type { EventBus, StatusChange } from './bus.ts';
 
+/**
+ * A figure that changes as it goes (a mailing's progress), for the streams
+ * that asked for it: not stored and not resumable (no event id), and only the
+ * latest per `key` waits for a stream, so it never piles up. `text` is the
+ * SSE event as written; a stream skips one whose `digest` it wrote last for the same key.
+ */
+export interface LiveProgress {
+  accountId: string;
+  /** what the figure is of (a mailing id): a newer one replaces one not yet written */
+  key: string;
+  /** the figures themselves (not when they were read): equal digests, nothing new */
+  digest: string;
+  text: string;
+  /** the last for its key (the run stopped): the stream forgets the key once written */
+  final: boolean;
+}
+
 export interface LiveHubOptions {
   /** open streams one API key may hold, default 10 */
   maxPerKey?: number;
@@ -65,16 +82,16 @@ export class LiveHub {
 
   /**
    * Opens a subscription for the account's changes (only `statuses`, when
-   * given); changes are queued from now on. Undefined when the key already
-   * holds `maxPerKey` streams.
+   * given), and its progress figures when `progress` is set; changes are
+   * queued from now on. Undefined when the key already holds `maxPerKey` streams.
    */
-  open(accountId: string, keyId: string, statuses?: ReadonlySet<MessageStatus>): LiveSubscription | undefined {
+  open(accountId: string, keyId: string, statuses?: ReadonlySet<MessageStatus>, progress = false): LiveSubscription | undefined {
     const held = this.#perKey.get(keyId) ?? 0;
     if (held >= this.#maxPerKey) return undefined;
     this.#perKey.set(keyId, held + 1);
     const set = this.#byAccount.get(accountId) ?? new Set();
     this.#byAccount.set(accountId, set);
-    const sub = new LiveSubscription(accountId, this.#maxQueued, statuses, () => {
+    const sub = new LiveSubscription(accountId, this.#maxQueued, statuses, progress, () => {
       set.delete(sub);
       if (set.size === 0 && this.#byAccount.get(accountId) === set) this.#byAccount.delete(accountId);
       const n = (this.#perKey.get(keyId) ?? 1) - 1;
@@ -83,6 +100,25 @@ export class LiveHub {
     });
     set.add(sub);
     return sub;
+  }
+
+  /** The accounts with a stream open that asked for progress figures (what a progress feed looks at). */
+  progressAccounts(): string[] {
+    const out: string[] = [];
+    for (const [accountId, set] of this.#byAccount) {
+      for (const sub of set) {
+        if (sub.wantsProgress) {
+          out.push(accountId);
+          break;
+        }
+      }
+    }
+    return out;
+  }
+
+  /** Hands progress figures to the streams of their account that asked for them. */
+  pushProgress(items: readonly LiveProgress[]): void {
+    for (const p of items) for (const sub of this.#byAccount.get(p.accountId) ?? []) sub.pushProgress(p);
   }
 
   /** Ends every stream (shutdown): each writer sends its reason and closes. */
@@ -102,16 +138,23 @@ export type DropReason = 'slow_consumer' | 'shutting_down';
 /** One open stream's queue of live changes. */
 export class LiveSubscription {
   readonly accountId: string;
+  /** the stream asked for progress figures */
+  readonly wantsProgress: boolean;
   readonly #maxQueued: number;
   readonly #statuses: ReadonlySet<MessageStatus> | undefined;
   readonly #onClose: () => void;
   #queue: StatusChange[] = [];
+  /** the latest figure per key not yet written */
+  readonly #progress = new Map<string, LiveProgress>();
+  /** the digest last written per key, so an unchanged figure is not written again */
+  readonly #written = new Map<string, string>();
   #wake: (() => void) | undefined;
   #ended: DropReason | 'closed' | undefined;
   readonly #endListeners = new Set<() => void>();
 
-  constructor(accountId: string, maxQueued: number, statuses: ReadonlySet<MessageStatus> | undefined, onClose: () => void) {
+  constructor(accountId: string, maxQueued: number, statuses: ReadonlySet<MessageStatus> | undefined, progress: boolean, onClose: () => void) {
     this.accountId = accountId;
+    this.wantsProgress = progress;
     this.#maxQueued = maxQueued;
     this.#statuses = statuses;
     this.#onClose = onClose;
@@ -130,9 +173,33 @@ export class LiveSubscription {
     this.#signal();
   }
 
-  /** Takes what is queued; waits up to `ms` when nothing is. */
+  /** A progress figure for this stream: it replaces the one of its key still waiting; one the stream wrote last is dropped. */
+  pushProgress(p: LiveProgress): void {
+    if (this.#ended || !this.wantsProgress || p.accountId !== this.accountId) return;
+    if (this.#written.get(p.key) === p.digest) {
+      this.#progress.delete(p.key);
+      if (p.final) this.#written.delete(p.key);
+      return;
+    }
+    this.#progress.set(p.key, p);
+    this.#signal();
+  }
+
+  /** Takes the progress figures waiting (the latest of each key), counting them as written. */
+  takeProgress(): LiveProgress[] {
+    if (this.#progress.size === 0) return [];
+    const out = [...this.#progress.values()];
+    this.#progress.clear();
+    for (const p of out) {
+      if (p.final) this.#written.delete(p.key);
+      else this.#written.set(p.key, p.digest);
+    }
+    return out;
+  }
+
+  /** Takes what is queued; waits up to `ms` when nothing is (neither changes nor progress figures). */
   async take(ms: number): Promise<StatusChange[]> {
-    if (this.#queue.length === 0 && !this.#ended) {
+    if (this.#queue.length === 0 && this.#progress.size === 0 && !this.#ended) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
           this.#wake = undefined;
@@ -155,6 +222,7 @@ export class LiveSubscription {
     if (this.#ended) return;
     this.#ended = reason;
     this.#queue = [];
+    this.#progress.clear();
     this.#onClose();
     for (const listener of this.#endListeners) listener();
     this.#endListeners.clear();
@@ -248,12 +316,15 @@ export async function writeStream(sub: LiveSubscription, out: Writable, options:
     for (;;) {
       const changes = await sub.take(options.keepAliveMs);
       if (sub.ended) return finish();
-      if (changes.length === 0) {
+      // Progress figures (no event id) go after the changes that came with them: they never stand between a replay and its seam.
+      const progress = sub.takeProgress();
+      if (changes.length === 0 && progress.length === 0) {
         if (!(await write(': keep-alive\n\n'))) return finish();
         continue;
       }
       let text = '';
       for (const c of changes) if (!seam || seam.isNew(c.eventId)) text += options.format(c);
+      for (const p of progress) text += p.text;
       if (text !== '' && !(await write(text))) return finish();
     }
   } catch (err) {

@@ -23,7 +23,7 @@ import {
 import type { CascadeRow, CascadeUntil } from '../store/cascades.ts';
 import type { MessageRow } from '../store/messages.ts';
 import type { DB, MailingRecipientsTable } from '../store/schema.ts';
-import { audiencePage, SegmentsRepository } from '../store/segments.ts';
+import { audienceCount, audiencePage, SegmentsRepository } from '../store/segments.ts';
 import { SenderNamesRepository } from '../store/sender-names.ts';
 import { TemplatesRepository, type TemplateRow } from '../store/templates.ts';
 import { acceptContext, prepareMessage, type AcceptJob } from './accept.ts';
@@ -201,7 +201,9 @@ export class MailingRunner {
     // Mailings switched off (docs/modules.md): running ones hold where they are, due ones wait.
     if (this.#modules && !(await this.#modules.enabled('mailings'))) return;
     for (const m of await this.#mailings.due(now, 100)) {
-      if (await this.#mailings.startRun(m, now)) this.#log.info({ mailing: m.id, run: (m.run_number ?? 0) + 1 }, 'mailing run started');
+      // The run's audience size, for the statistics: one COUNT for a list or the whole project; a segment's is known at the run's end.
+      const audience = m.segment_id ? null : await audienceCount(this.#db, { accountId: m.account_id, projectId: m.project_id, listId: m.list_id, filter: null });
+      if (await this.#mailings.startRun(m, now, audience)) this.#log.info({ mailing: m.id, run: (m.run_number ?? 0) + 1, audience }, 'mailing run started');
     }
     const running = await this.#mailings.running(1000);
     const ids = new Set(running.map((m) => m.id));
@@ -371,8 +373,14 @@ export class MailingRunner {
     return { messages, ...(cascades.length > 0 ? { cascades } : {}), mailing: { mailingId: m.id, runNumber: run, recipients } };
   }
 
-  /** The audience is exhausted: a recurring mailing waits for its next run, any other is finished. */
+  /**
+   * The audience is exhausted: a recurring mailing waits for its next run, any
+   * other is finished. The run's audience size becomes what the run went
+   * through (a segment's is known only now; a list's may have changed while it ran).
+   */
   async #endRun(m: MailingRow, now: number): Promise<void> {
+    const through = await this.#mailings.countRecipients(m.account_id, m.id, m.run_number ?? 0);
+    const audience = { audience_size: through.accepted + through.skipped };
     if (m.schedule_cron) {
       const account = await this.#accounts.getAccount(m.account_id);
       const zone = m.time_zone ?? account?.time_zone ?? 'UTC';
@@ -380,11 +388,11 @@ export class MailingRunner {
       // The next occurrence after this run's nominal time and after now: a run that overran skips what it overran.
       const after = Math.max(nominalOfRun(m.next_run_at ?? now, zone, localTime), now);
       const next = nextCronOccurrence(m.schedule_cron, zone, after);
-      await this.#mailings.transition(m.account_id, m.id, 'rearm', now, { next_run_at: runStartFor(next, zone, localTime) });
+      await this.#mailings.transition(m.account_id, m.id, 'rearm', now, { next_run_at: runStartFor(next, zone, localTime), ...audience });
       this.#log.info({ mailing: m.id, run: m.run_number, next }, 'mailing run finished; the next is scheduled');
     } else {
-      await this.#mailings.transition(m.account_id, m.id, 'finish', now);
-      this.#log.info({ mailing: m.id }, 'mailing finished');
+      await this.#mailings.transition(m.account_id, m.id, 'finish', now, audience);
+      this.#log.info({ mailing: m.id, recipients: audience.audience_size }, 'mailing finished');
     }
   }
 

@@ -35,6 +35,7 @@ import * as userPreferences from './migrations/033-user-preferences.ts';
 import * as unloggedImportRows from './migrations/034-unlogged-import-rows.ts';
 import * as mailingTemplates from './migrations/035-mailing-templates.ts';
 import * as mailingParams from './migrations/037-mailing-params.ts';
+import * as mailingAudienceSize from './migrations/038-mailing-audience-size.ts';
 import type { DB } from './schema.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -94,6 +95,7 @@ const migrations: Record<string, Migration> = {
   '034-unlogged-import-rows': unloggedImportRows,
   '035-mailing-templates': mailingTemplates,
   '037-mailing-params': mailingParams,
+  '038-mailing-audience-size': mailingAudienceSize,
 };
 
 // bigint columns hold epoch milliseconds, well inside Number's exact range.

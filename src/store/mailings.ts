@@ -99,6 +99,14 @@ export class MailingNotRunningError extends Error {
 export interface MailingStats {
   /** the current (or last) run */
   run_number: number;
+  /**
+   * the contacts the current run's audience resolved to: counted when the run started (a list, or the whole
+   * project), the recipients the run went through once it reached its audience's end; null before a first
+   * run, and for a segment until its run's end (see `audienceCount` in segments.ts)
+   */
+  audience: number | null;
+  /** the audience less the recipients of the run so far (never below 0); null when the audience is */
+  remaining: number | null;
   /** recipients of the current run: accepted (a message) or skipped (none, with a reason) */
   recipients: { accepted: number; skipped: number };
   /** every message the mailing sent, by status */
@@ -215,11 +223,14 @@ export class MailingsRepository {
     return this.#db.selectFrom('mailings').selectAll().where('status', '=', 'running').orderBy('id').limit(limit).execute();
   }
 
-  /** The runner: scheduled → running with the next run number; false when someone else moved it first. */
-  async startRun(m: MailingRow, now: number): Promise<boolean> {
+  /**
+   * The runner: scheduled → running with the next run number and the run's
+   * audience size (null: not known up front); false when someone else moved it first.
+   */
+  async startRun(m: MailingRow, now: number, audienceSize: number | null): Promise<boolean> {
     const result = await this.#db
       .updateTable('mailings')
-      .set((eb) => ({ status: 'running', run_number: eb('run_number', '+', 1), updated_at: now, started_at: m.started_at ?? now, paused_reason: null }))
+      .set((eb) => ({ status: 'running', run_number: eb('run_number', '+', 1), updated_at: now, started_at: m.started_at ?? now, paused_reason: null, audience_size: audienceSize }))
       .where('account_id', '=', m.account_id)
       .where('id', '=', m.id)
       .where('status', '=', 'scheduled')
@@ -246,19 +257,32 @@ export class MailingsRepository {
     return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
   }
 
-  async stats(accountId: string, m: MailingRow): Promise<MailingStats> {
-    const recipients = await this.#db
+  /** A run's recipients so far: accepted (given a message) and skipped (the primary key's range of the run). */
+  async countRecipients(accountId: string, mailingId: string, runNumber: number): Promise<{ accepted: number; skipped: number }> {
+    const rows = await this.#db
       .selectFrom('mailing_recipients')
       .select(['status', (eb) => eb.fn.countAll<number>().as('n')])
-      .where('mailing_id', '=', m.id)
+      .where('mailing_id', '=', mailingId)
       .where('account_id', '=', accountId)
-      .where('run_number', '=', m.run_number ?? 0)
+      .where('run_number', '=', runNumber)
       .groupBy('status')
       .execute();
-    const byStatus = Object.fromEntries(recipients.map((r) => [r.status, Number(r.n)]));
+    const byStatus = Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
+    return { accepted: byStatus.accepted ?? 0, skipped: byStatus.skipped ?? 0 };
+  }
+
+  async stats(accountId: string, m: MailingRow): Promise<MailingStats> {
+    const recipients = await this.countRecipients(accountId, m.id, m.run_number ?? 0);
     const messages = await this.countMessages(m.id);
     const errors = MAILING_ERROR_STATUSES.reduce((sum, s) => sum + (messages[s] ?? 0), 0);
-    return { run_number: m.run_number ?? 0, recipients: { accepted: byStatus.accepted ?? 0, skipped: byStatus.skipped ?? 0 }, messages, errors };
+    const audience = m.audience_size ?? null;
+    const remaining = audience === null ? null : Math.max(0, audience - recipients.accepted - recipients.skipped);
+    return { run_number: m.run_number ?? 0, audience, remaining, recipients, messages, errors };
+  }
+
+  /** An account's mailings with a run under way (`running`), for the live stream's progress events. */
+  async runningOf(accountId: string, limit: number): Promise<MailingRow[]> {
+    return this.#db.selectFrom('mailings').selectAll().where('account_id', '=', accountId).where('status', '=', 'running').orderBy('id').limit(limit).execute();
   }
 
   /** A run's recipients in contact id order after `afterId`, with their message's current status. */

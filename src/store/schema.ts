@@ -697,6 +697,12 @@ export interface MailingsTable {
   templates?: string | null;
   /** the mailing's own template parameters, JSON object (037); null: none */
   params?: string | null;
+  /**
+   * the current (or last) run's audience size (038): the list's or project's contacts when the run started,
+   * the recipients the run went through once it reached the end of its audience; null before a first run,
+   * and for a segment until its run's end (its filter is applied contact by contact: no count up front)
+   */
+  audience_size?: number | null;
 }
 
 export interface SegmentsTable {

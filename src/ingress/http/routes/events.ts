@@ -3,15 +3,26 @@ import { Type } from 'typebox';
 import { MESSAGE_STATUSES, type MessageStatus } from '../../../domain/statuses.ts';
 import { ApiError } from '../../../errors.ts';
 import { writeStream, type DropReason, type LiveHub } from '../../../events/live.ts';
+import { MailingsRepository } from '../../../store/mailings.ts';
 import { requireAuth } from '../auth.ts';
 import { decodeCursor, encodeCursor } from '../cursor.ts';
 import type { HttpDeps } from '../deps.ts';
+import { MailingProgressFeed } from '../mailing-progress.ts';
 import { acceptedEvent, eventFromRow, presentEvent } from '../present.ts';
 import { ErrorSchema, IdParams, ReasonSchema, Timestamp } from '../schemas.ts';
 
 /** Statuses a stored event can have: `accepted` is not stored, and the stream does not carry it. */
 const STREAMED_STATUSES = MESSAGE_STATUSES.filter((s) => s !== 'accepted');
 const EVENT_ID = /^evt_[0-9A-HJKMNP-TV-Z]{26}$/;
+/** Types a stream carries: `message.<status>`, and (only when asked for by name) `mailing.progress`. */
+const STREAM_TYPE = `(message\\.(${STREAMED_STATUSES.join('|')})|mailing\\.progress)`;
+
+/** The `types` of a stream: the message statuses it carries (undefined: all), and whether it carries mailing progress. */
+function streamTypes(types: string | undefined): { statuses: Set<MessageStatus> | undefined; progress: boolean } {
+  if (types === undefined) return { statuses: undefined, progress: false };
+  const list = types.split(',');
+  return { statuses: new Set(list.filter((t) => t.startsWith('message.')).map((t) => t.slice('message.'.length) as MessageStatus)), progress: list.includes('mailing.progress') };
+}
 
 export const EventSchema = Type.Object(
   {
@@ -57,9 +68,9 @@ const StreamQuery = Type.Object(
   {
     types: Type.Optional(
       Type.String({
-        pattern: `^(message\\.(${STREAMED_STATUSES.join('|')}))(,message\\.(${STREAMED_STATUSES.join('|')}))*$`,
-        description: 'only these event types, comma-separated',
-        examples: ['message.delivered,message.undelivered'],
+        pattern: `^${STREAM_TYPE}(,${STREAM_TYPE})*$`,
+        description: 'only these event types, comma-separated; `mailing.progress` (not sent unless named here) adds each running mailing\'s statistics, at most once a second per mailing while they change',
+        examples: ['message.delivered,message.undelivered', 'mailing.progress'],
       }),
     ),
     last_event_id: Type.Optional(Type.String({ pattern: EVENT_ID.source, description: 'as the `Last-Event-ID` header, for clients that cannot set headers' })),
@@ -86,6 +97,10 @@ export function eventsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
   return async (app) => {
     // Open streams end before the server closes, or closing would wait for them.
     app.addHook('preClose', async () => live.closeAll('shutting_down'));
+    // Mailing progress for the streams that ask for it (it reads nothing while none does).
+    const progress = new MailingProgressFeed(live, new MailingsRepository(deps.database.db), deps.log.child({ component: 'mailing-progress' }));
+    progress.start();
+    app.addHook('onClose', async () => progress.stop());
 
     app.get(
       '/v1/messages/:id/events',
@@ -121,7 +136,8 @@ export function eventsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
         schema: {
           summary: "Live status changes of the account's messages",
           description:
-            'Server-Sent Events (`text/event-stream`): every committed status change of the account, as it happens, one event per change (`id:` the event id, `event:` its type, `data:` the event envelope). Resume after a disconnect with the `Last-Event-ID` header (or `last_event_id`): the stored events after it come first, then live ones, with no gap or duplicate between them. Keep-alive comments every 15 s. A client that stops reading is dropped with an `event: dropped`.',
+            'Server-Sent Events (`text/event-stream`): every committed status change of the account, as it happens, one event per change (`id:` the event id, `event:` its type, `data:` the event envelope). Resume after a disconnect with the `Last-Event-ID` header (or `last_event_id`): the stored events after it come first, then live ones, with no gap or duplicate between them. Keep-alive comments every 15 s. A client that stops reading is dropped with an `event: dropped`. ' +
+            'With `types` naming `mailing.progress` (it is never sent otherwise), the stream carries, beside the `message.*` types named, `event: mailing.progress` for each running mailing of the account, at most once a second per mailing and only when its figures changed, plus one when a run stops: `data:` is `{"type": "mailing.progress", "created_at": …, "data": <the body of GET /v1/mailings/{id}/stats>}`, with no `id:` (it is not stored and not replayed; `Last-Event-ID` stays the last status change\'s).',
           tags: ['events'],
           security,
           headers: Type.Object({ 'last-event-id': Type.Optional(Type.String({ pattern: EVENT_ID.source, description: 'the last event id you received' })) }),
@@ -132,8 +148,8 @@ export function eventsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
       async (request, reply) => {
         const auth = requireAuth(request);
         const lastEventId = request.headers['last-event-id'] ?? request.query.last_event_id;
-        const statuses = request.query.types === undefined ? undefined : new Set(request.query.types.split(',').map((t) => t.slice('message.'.length) as MessageStatus));
-        const sub = live.open(auth.account.id, auth.keyId, statuses);
+        const { statuses, progress: wantsProgress } = streamTypes(request.query.types);
+        const sub = live.open(auth.account.id, auth.keyId, statuses, wantsProgress);
         if (!sub) throw new ApiError('too_many_streams', `this API key holds ${live.maxPerKey} open streams already; close one first`);
         deps.metrics.streamsOpen.set(live.size);
         const log = request.log.child({ stream: true });
@@ -151,7 +167,7 @@ export function eventsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
         const only = statuses === undefined ? undefined : [...statuses];
         const reason = await writeStream(sub, res, {
           lastEventId,
-          replay: async (afterId, limit) => (await deps.messages.accountEventsAfter(auth.account.id, afterId, limit, only)).map(eventFromRow),
+          replay: async (afterId, limit) => (only?.length === 0 ? [] : (await deps.messages.accountEventsAfter(auth.account.id, afterId, limit, only)).map(eventFromRow)),
           format: sse,
           farewell: (why) => `event: dropped\ndata: ${JSON.stringify({ reason: why, message: FAREWELL[why] })}\n\n`,
           keepAliveMs: deps.config.stream.keepAliveSeconds * 1000,

@@ -10,7 +10,7 @@ import { acceptContext, prepareMessage, TRAFFIC_TYPES, type TrafficType } from '
 import { firstRunAt } from '../../../pipeline/mailings.ts';
 import { ContactListsRepository } from '../../../store/contact-lists.ts';
 import { ContactsRepository, contactFields } from '../../../store/contacts.ts';
-import { DEFAULT_ERROR_MIN_SAMPLE, DEFAULT_ERROR_THRESHOLD_PERCENT, DEFAULT_STEP_TIMEOUT_SECONDS, DEFAULT_STEP_UNTIL, MAILING_STATUSES, MAILING_TRANSITIONS, mailingParams, MailingsRepository, type MailingRow, type MailingVerb } from '../../../store/mailings.ts';
+import { DEFAULT_ERROR_MIN_SAMPLE, DEFAULT_ERROR_THRESHOLD_PERCENT, DEFAULT_STEP_TIMEOUT_SECONDS, DEFAULT_STEP_UNTIL, MAILING_STATUSES, MAILING_TRANSITIONS, mailingParams, MailingsRepository, type MailingRow, type MailingStats, type MailingVerb } from '../../../store/mailings.ts';
 import { SegmentsRepository } from '../../../store/segments.ts';
 import { ProjectsRepository } from '../../../store/projects.ts';
 import { TemplatesRepository } from '../../../store/templates.ts';
@@ -156,6 +156,11 @@ const errors = { 400: ErrorSchema, 401: ErrorSchema, 404: ErrorSchema, 409: Erro
 const PAUSED_REASONS = ['error_threshold', 'insufficient_balance'] as const;
 const pausedReason = (r: string | null | undefined): (typeof PAUSED_REASONS)[number] | null => (PAUSED_REASONS as readonly string[]).includes(r ?? '') ? (r as (typeof PAUSED_REASONS)[number]) : null;
 
+/** A mailing's statistics as `GET /v1/mailings/{id}/stats` answers them, and a `mailing.progress` event carries them. */
+export function presentMailingStats(m: MailingRow, stats: MailingStats) {
+  return { object: 'mailing_stats' as const, mailing_id: m.id, status: m.status as (typeof MAILING_STATUSES)[number], paused_reason: pausedReason(m.paused_reason), ...stats };
+}
+
 const CLIENT_VERBS = ['schedule', 'pause', 'resume', 'cancel'] as const satisfies readonly MailingVerb[];
 
 const CANCEL_NOTE =
@@ -177,11 +182,17 @@ const StatsSchema = Type.Object(
     status: Type.Enum([...MAILING_STATUSES]),
     paused_reason: Type.Union([Type.Literal('error_threshold'), Type.Literal('insufficient_balance'), Type.Null()]),
     run_number: Type.Integer(),
+    audience: Type.Union([Type.Integer(), Type.Null()], {
+      description:
+        'the contacts the current (or last) run\'s audience resolved to: for a list or the whole project, counted when the run started; once the run reached the end of its audience, the recipients it went through (contacts added or removed while it ran change it). ' +
+        'Null before the first run, and for a **segment** until its run reaches the end: a segment\'s filter is applied contact by contact as the runner reads its pages, so its size is known only by walking every contact of the project (`GET /v1/segments/{id}/preview` does that on demand)',
+    }),
+    remaining: Type.Union([Type.Integer(), Type.Null()], { description: '`audience` less the current run\'s recipients so far (accepted and skipped), never below 0: 0 once the run reached its end; for a paused or cancelled run, those it has not reached. Null when `audience` is' }),
     recipients: Type.Object({ accepted: Type.Integer(), skipped: Type.Integer() }, { description: 'the current run: contacts given a message, and contacts skipped (blocked, consent refused, no address, the template failed)' }),
     messages: Type.Record(Type.String(), Type.Integer(), { description: 'every message of the mailing by its current status: one per recipient given one (a cascade counts as its parent, with its outcome; its steps are not counted)' }),
     errors: Type.Integer({ description: 'messages rejected, failed, undelivered or expired' }),
   },
-  { examples: [{ object: 'mailing_stats', mailing_id: 'mlg_01KB2ZA1B2C3D4E5F6G7H8J9K0', status: 'running', paused_reason: null, run_number: 1, recipients: { accepted: 1200, skipped: 3 }, messages: { delivered: 1100, sent: 80, queued: 20 }, errors: 0 }] },
+  { examples: [{ object: 'mailing_stats', mailing_id: 'mlg_01KB2ZA1B2C3D4E5F6G7H8J9K0', status: 'running', paused_reason: null, run_number: 1, audience: 5000, remaining: 3797, recipients: { accepted: 1200, skipped: 3 }, messages: { delivered: 1100, sent: 80, queued: 20 }, errors: 0 }] },
 );
 
 const RecipientSchema = Type.Object({
@@ -383,11 +394,10 @@ export function mailingsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
       );
     }
 
-    app.get('/v1/mailings/:id/stats', { schema: { summary: 'A mailing\'s progress and delivery statistics', description: 'Read from the recipients and messages as they change: call it again for the live picture.', tags: ['mailings'], security, params: IdParams, response: { 200: StatsSchema, ...errors } } }, async (request) => {
+    app.get('/v1/mailings/:id/stats', { schema: { summary: 'A mailing\'s progress and delivery statistics', description: 'Read from the recipients and messages in the database on each call: call it again for the live picture, or get the same figures pushed as `mailing.progress` events on `GET /v1/events/stream?types=mailing.progress`.', tags: ['mailings'], security, params: IdParams, response: { 200: StatsSchema, ...errors } } }, async (request) => {
       const auth = requireAuth(request);
       const m = await mailingOf(auth.account.id, request.params.id);
-      const stats = await repo.stats(auth.account.id, m);
-      return { object: 'mailing_stats' as const, mailing_id: m.id, status: m.status as (typeof MAILING_STATUSES)[number], paused_reason: pausedReason(m.paused_reason), ...stats };
+      return presentMailingStats(m, await repo.stats(auth.account.id, m));
     });
 
     app.get(
