@@ -91,12 +91,17 @@ test('the circuit is the least open of the workers\'; enabled is the answering n
 test('the board keeps since while the merged status holds, and moves it when it changes', () => {
   const quiet = { warn() {} } as unknown as Logger;
   const board = new ConnectorStatusBoard({} as Redis, 'p', quiet, { ttlMs: 1000, nodeId: 'api' });
-  const first = board.view(known, Date.now())[0]!;
-  assert.equal(first.status, 'down');
-  const again = board.view(known, first.since + 100)[0]!;
+  const start = Date.now();
+  // Known for less than half a TTL and not reported yet: connecting.
+  const first = board.view(known, start)[0]!;
+  assert.deepEqual([first.status, first.detail], ['connecting', "waiting for the workers' reports"]);
+  const again = board.view(known, start + 100)[0]!;
   assert.equal(again.since, first.since, 'unchanged status, unchanged since');
+  const down = board.view(known, start + 600)[0]!;
+  assert.deepEqual([down.status, down.detail, down.since], ['down', 'no live worker node runs it', start + 600]);
+  assert.equal(board.view(known, start + 900)[0]!.since, start + 600);
   // Reports older than a TTL (Redis silent): still down, now with why.
-  const stale = board.view(known, first.since + 5000)[0]!;
+  const stale = board.view(known, start + 5000)[0]!;
   assert.equal(stale.status, 'down');
   assert.match(stale.detail!, /Redis does not answer/);
 });

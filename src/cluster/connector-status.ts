@@ -150,8 +150,10 @@ export class ConnectorStatusBoard {
   #reports: NodeReport[] = [];
   /** when the reports were last read (the read's start); from the start, so that the first reads have a TTL to come */
   #readAt = Date.now();
-  readonly #seen = new Map<string, { status: ConnectorState['status']; since: number }>();
+  /** each known connector's last merged status and since, and when it was first known here */
+  readonly #seen = new Map<string, { status: ConnectorState['status']; since: number; known: number }>();
   #stopped = false;
+  readonly #startedAt = Date.now();
 
   constructor(redis: Redis, prefix: string, log: Logger, options: ConnectorStatusOptions) {
     this.#redis = redis;
@@ -220,16 +222,23 @@ export class ConnectorStatusBoard {
   /**
    * The known connectors as the live workers report them (mergeConnectorViews).
    * Reports older than a TTL (Redis has not answered since) count for none.
-   * A connector's `since` moves only when its merged status changes.
+   * A connector known here for less than half a TTL (just made, or this node just
+   * started) that no worker reports yet is `connecting`, not `down`. A
+   * connector's `since` moves only when its merged status changes.
    */
   view(known: readonly KnownConnector[], now = Date.now()): ConnectorView[] {
     const fresh = now - this.#readAt <= this.#ttlMs;
     const merged = mergeConnectorViews(known, fresh ? this.#reports : [], now, fresh ? undefined : 'the workers\' reports cannot be read: Redis does not answer');
     for (const v of merged) {
       const seen = this.#seen.get(v.id);
+      const since = seen?.known ?? Math.min(now, this.#startedAt);
+      if (fresh && v.nodes?.length === 0 && now - since < this.#ttlMs / 2) {
+        v.status = 'connecting';
+        v.detail = 'waiting for the workers\' reports';
+      }
       if (seen && seen.status === v.status) v.since = seen.since;
       else if (seen) v.since = now;
-      this.#seen.set(v.id, { status: v.status, since: v.since });
+      this.#seen.set(v.id, { status: v.status, since: v.since, known: since });
     }
     for (const id of this.#seen.keys()) if (!known.some((k) => k.id === id)) this.#seen.delete(id);
     return merged;
