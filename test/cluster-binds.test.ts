@@ -98,6 +98,7 @@ test('cluster: binds: 4 over 3 workers are 2/1/1, move to the survivors when one
     const c = await operator();
     return c.nodes?.some((n) => pidOf(n.node) === victim.child.pid) ? undefined : c;
   }, 15_000).then((c) => ({ c, ms: Date.now() - killedAt }));
+  gone.catch(() => {}); // awaited below
   await until('4 binds on the survivors', async () => (sim.bound === BINDS && survivors.map(bindsOn).sort().join('/') === '2/2' ? true : undefined), 15_000);
   const movedMs = Date.now() - killedAt;
   t.diagnostic(`binds moved to the survivors ${movedMs} ms after the kill (lease ${LEASE_SECONDS} s)`);
