@@ -334,10 +334,16 @@ for (const dialect of await dialects()) {
       const sandbox = list.body.data.find((c: { id: string }) => c.id === 'sandbox');
       assert.equal(sandbox.status, 'up');
       assert.equal(sandbox.links_up, 1);
+      assert.equal('nodes' in sandbox, false, 'per-node parts only in a cluster');
+      const one = await call('GET', '/v1/connectors/sandbox');
+      assert.equal(one.status, 200);
+      assert.deepEqual({ ...one.body, since: sandbox.since }, sandbox);
+      assert.equal((await call('GET', '/v1/connectors/nope')).body.error.code, 'not_found');
       const other = await t.makeAccount();
       const refused = await call('GET', '/v1/connectors', { key: other.apiKey });
       assert.equal(refused.status, 403);
       assert.equal(refused.body.error.code, 'forbidden');
+      assert.equal((await call('GET', '/v1/connectors/sandbox', { key: other.apiKey })).status, 403);
       const unmatched = await call('GET', '/v1/connectors/sandbox/unmatched-receipts');
       assert.equal(unmatched.status, 200);
       assert.deepEqual(unmatched.body, { data: [], next_cursor: null });

@@ -2,12 +2,15 @@ import type { Config } from '../config.ts';
 import type { Logger } from '../log.ts';
 import { BindLeases } from './binds.ts';
 import { ReloadBroadcast } from './broadcast.ts';
+import { ConnectorStatusBoard, type KnownConnector } from './connector-status.ts';
+import { nodeIdentity } from './lease.ts';
 import { LeaderLock } from './leader.ts';
 import { QueueDispatcher } from './queue.ts';
 import { connectRedis } from './redis.ts';
 import { StatusRelay } from './status-relay.ts';
 import { ClusterSubmitRate } from './submit-rate.ts';
 import type { StatusChange } from '../events/bus.ts';
+import type { ConnectorView } from '../pipeline/delivery.ts';
 
 /** What the delivery side hands the cluster: how to reload, and the scheduled work to run while this node leads. */
 export interface ClusterWork {
@@ -20,6 +23,8 @@ export interface ClusterWork {
   pollWebhooks: () => Promise<void>;
   /** status changes other nodes committed (on nodes with the api or smpp role) */
   remoteStatus: (changes: StatusChange[]) => void;
+  /** this node's own connectors (published by a worker for the api nodes) */
+  localConnectors: () => ConnectorView[];
 }
 
 /** This node's part in a cluster (REDIS_URL and DATABASE_URL): the shared queue, rate, leader lock and reload broadcast. */
@@ -30,6 +35,8 @@ export interface ClusterNode {
   binds: BindLeases | undefined;
   /** tells the other nodes of changes this one committed */
   publishStatus(changes: readonly StatusChange[]): void;
+  /** on a node with the api role: the known connectors as the live workers report them (cluster/connector-status.ts); undefined elsewhere */
+  connectors(known: readonly KnownConnector[]): ConnectorView[] | undefined;
   start(work: ClusterWork): Promise<void>;
   /** tells the other nodes to reload and waits for them */
   announceReload(): Promise<void>;
@@ -51,6 +58,9 @@ export async function startCluster(config: Config, log: Logger, options: { pollM
   const broadcast = new ReloadBroadcast(redis, sub, prefix, clog);
   const relay = new StatusRelay(redis, prefix, clog);
   const binds = config.roles.includes('worker') ? new BindLeases(redis, prefix, clog, { ttlMs: config.bindLeaseMs }) : undefined;
+  // A worker's connector reports live as long as its bind leases, under the same node id.
+  const board = new ConnectorStatusBoard(redis, prefix, clog, { ttlMs: config.bindLeaseMs, nodeId: binds?.nodeId ?? nodeIdentity() });
+  const reads = config.roles.includes('api');
   let leader: LeaderLock | undefined;
   let webhookTimer: NodeJS.Timeout | undefined;
   return {
@@ -58,8 +68,11 @@ export async function startCluster(config: Config, log: Logger, options: { pollM
     rate: new ClusterSubmitRate(redis, prefix),
     binds,
     publishStatus: (changes) => relay.publish(changes),
+    connectors: (known) => (reads ? board.view(known) : undefined),
     async start(work) {
       binds?.start();
+      if (binds) board.publish(work.localConnectors);
+      if (reads) board.watch();
       await broadcast.start(work.reload);
       if (config.roles.includes('api') || config.roles.includes('smpp')) await relay.listen(sub, work.remoteStatus);
       if (!work.scheduled) return;
@@ -90,6 +103,7 @@ export async function startCluster(config: Config, log: Logger, options: { pollM
     },
     /** after the delivery side has stopped the dispatcher */
     async close() {
+      await board.stop();
       sub.disconnect();
       await redis.quit().catch(() => redis.disconnect());
     },

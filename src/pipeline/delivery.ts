@@ -24,6 +24,7 @@ import { CascadeEngine } from './cascade.ts';
 import { cancelMessage, type CancelResult } from './cancel.ts';
 import { InProcessDispatcher, type Dispatcher } from './dispatcher.ts';
 import type { ClusterNode } from '../cluster/node.ts';
+import type { ConnectorNodeView } from '../cluster/connector-status.ts';
 import { InboundProcessor } from './inbound.ts';
 import { ReceiptProcessor } from './receipts.ts';
 import { Scheduler } from './scheduler.ts';
@@ -77,6 +78,8 @@ export interface Delivery {
 export interface ConnectorView extends ConnectorState {
   enabled: boolean;
   circuit: CircuitState;
+  /** in a cluster, on a node with the api role: each live worker's part (the rest is merged over them, cluster/connector-status.ts) */
+  nodes?: ConnectorNodeView[];
 }
 
 export interface DeliveryOptions {
@@ -105,6 +108,8 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
   /** connectors made through the API, with the definition each was made from */
   const made = new Map<string, { connector: Connector; definition: string }>();
   const all = () => [...fixed, ...[...made.values()].map((m) => m.connector)];
+  /** every connector of the gateway, run here or not: the sandbox, the config file's, the store's (an api node of a cluster shows them as the workers report them) */
+  let declared: { id: string; type: string }[] = [];
   /** each connector's max_submits_per_second (0: none), which the cluster holds across its nodes */
   const limits = new Map<string, number>();
   const table = new RoutingTable();
@@ -249,6 +254,7 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
       modules.invalidate();
       const definitions = await stored.list();
       const wanted = new Map(definitions.map((d) => [d.id, d]));
+      declared = [{ id: 'sandbox', type: 'sandbox' }, ...[...config.connectors, ...definitions].filter((d) => d.id !== 'sandbox').map((d) => ({ id: d.id, type: d.type }))];
       for (const [id, m] of made) {
         const d = wanted.get(id);
         if (d && JSON.stringify(d) === m.definition) continue;
@@ -275,6 +281,8 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
       await webhooks?.refresh();
     }));
   await reloadHere();
+  /** this node's own connectors */
+  const here = (): ConnectorView[] => all().map((c) => ({ ...c.state(), enabled: rotation.isEnabled(c.id), circuit: rotation.circuit(c.id) }));
   cascades.wire(dispatcher, outbox);
   if (sends) dispatcher.start((ids) => sender.process(ids));
   // Revokes need the connectors: every sending node sweeps (each ended verification is taken by one).
@@ -289,6 +297,7 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
   } else {
     await cluster.start({
       reload: reloadHere,
+      localConnectors: here,
       scheduled: config.roles.includes('scheduler'),
       async lead() {
         scheduler.start();
@@ -334,7 +343,7 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
     get depth() {
       return dispatcher.depth;
     },
-    connectors: () => all().map((c) => ({ ...c.state(), enabled: rotation.isEnabled(c.id), circuit: rotation.circuit(c.id) })),
+    connectors: () => cluster?.connectors(declared.map((d) => ({ ...d, enabled: rotation.isEnabled(d.id) }))) ?? here(),
     async reload() {
       await reloadHere();
       await cluster?.announceReload();

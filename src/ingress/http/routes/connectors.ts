@@ -40,6 +40,28 @@ const ConnectorStateSchema = Type.Object(
       },
       { additionalProperties: false },
     ),
+    nodes: Type.Optional(
+      Type.Array(
+        Type.Object(
+          {
+            node: Type.String({ description: "the worker node's id (host:pid:random)" }),
+            status: Type.Enum(['up', 'degraded', 'connecting', 'down', 'stopped']),
+            detail: Type.Union([Type.String(), Type.Null()]),
+            since: Type.String({ format: 'date-time' }),
+            links_up: Type.Integer(),
+            links_total: Type.Integer({ description: 'links this node runs (0: its binds are on other nodes)' }),
+            in_flight: Type.Integer(),
+            circuit: Type.Enum(['closed', 'open', 'half_open'], { description: "this node's circuit breaker for the connector" }),
+          },
+          { additionalProperties: false },
+        ),
+        {
+          description:
+            'cluster mode, on an api node: each live worker running the connector, by node id. The fields above are merged over them: links and in_flight summed, ' +
+            '`status` up when every worker holding links is up, degraded when one at least is up or degraded (docs/api.md)',
+        },
+      ),
+    ),
   },
   {
     additionalProperties: false,
@@ -146,6 +168,20 @@ const presentState = (s: ConnectorView, source: 'config' | 'api') => ({
     until: s.circuit.until === null ? null : new Date(s.circuit.until).toISOString(),
     consecutive_failures: s.circuit.consecutiveFailures,
   },
+  ...(s.nodes === undefined
+    ? {}
+    : {
+        nodes: s.nodes.map((n) => ({
+          node: n.node,
+          status: n.status,
+          detail: n.detail,
+          since: new Date(n.since).toISOString(),
+          links_up: n.links.up,
+          links_total: n.links.total,
+          in_flight: n.inFlight,
+          circuit: n.circuit,
+        })),
+      }),
 });
 
 /** What POST and PUT refuse beyond the schema: file-only fields, and each type's own checks. */
@@ -502,7 +538,8 @@ export function connectorsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
           summary: 'Connectors and their state',
           description:
             'Every connector of the gateway (the sandbox, and those declared in the config file) with its live state, refreshed every second. ' +
-            'A connector that cannot bind shows `down` or `connecting` with the reason. Needs an administrator API key.',
+            'A connector that cannot bind shows `down` or `connecting` with the reason. In a cluster an api node shows each connector merged over the live workers, ' +
+            'with `nodes` (docs/api.md). Needs an administrator API key.',
           tags: ['connectors'],
           security: [{ bearerAuth: [] }],
           response: { 200: Type.Object({ data: Type.Array(ConnectorStateSchema), next_cursor: Type.Null() }), 401: ErrorSchema, 403: ErrorSchema },
@@ -511,6 +548,26 @@ export function connectorsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
       async (request) => {
         requireAdmin(request);
         return { data: deps.delivery.connectors().map(present), next_cursor: null };
+      },
+    );
+
+    app.get(
+      '/v1/connectors/:id',
+      {
+        schema: {
+          summary: 'One connector and its state',
+          description: 'The entry of GET /v1/connectors for one connector. Needs an administrator API key.',
+          tags: ['connectors'],
+          security: [{ bearerAuth: [] }],
+          params: Type.Object({ id: Type.String() }),
+          response: { 200: ConnectorStateSchema, 401: ErrorSchema, 403: ErrorSchema, 404: ErrorSchema },
+        },
+      },
+      async (request) => {
+        requireAdmin(request);
+        const state = deps.delivery.connectors().find((c) => c.id === request.params.id);
+        if (!state) throw new ApiError('not_found', `no connector ${request.params.id}`);
+        return present(state);
       },
     );
 
