@@ -189,6 +189,32 @@ for (const dialect of await dialects()) {
       assert.notEqual(theirs.body.id, first.body.id);
     });
 
+    test('bulk Idempotency-Key: a replay returns the whole first answer, per-item errors included, and writes nothing; another body is refused', async () => {
+      const body = { to: [nextNumber(), 'garbage', nextNumber()], text: 'bulk once' };
+      const headers = { 'idempotency-key': `bulk-${dialect.name}-1` };
+      const first = await call('POST', '/v1/messages/bulk', { body, headers });
+      assert.equal(first.status, 202, JSON.stringify(first.body));
+      assert.equal(first.headers['idempotency-replayed'], undefined);
+      assert.equal(first.body.accepted, 2);
+      assert.deepEqual(first.body.errors.map((e: { index: number; code: string }) => [e.index, e.code]), [[1, 'invalid_phone_number']]);
+      const written = await countMessages(t);
+      const second = await call('POST', '/v1/messages/bulk', { body, headers });
+      assert.equal(second.status, 202);
+      assert.equal(second.headers['idempotency-replayed'], 'true');
+      assert.deepEqual(second.body, first.body);
+      assert.equal(await countMessages(t), written, 'the replay accepted nothing new');
+      const other = await call('POST', '/v1/messages/bulk', { body: { ...body, text: 'bulk twice' }, headers });
+      assert.equal(other.status, 422);
+      assert.equal(other.body.error.code, 'idempotency_key_reused');
+      // The same key on the single-message endpoint is another request, not a replay of the bulk answer.
+      const single = await call('POST', '/v1/messages', { body: { to: body.to[0], text: body.text }, headers });
+      assert.equal(single.status, 422);
+      assert.equal(single.body.error.code, 'idempotency_key_reused');
+      assert.equal(await countMessages(t), written);
+      const batch = await call('GET', `/v1/batches/${first.body.batch_id}`);
+      assert.equal(batch.body.total, 3);
+    });
+
     test('bulk: valid items are accepted, invalid ones listed with their index', async () => {
       const good = [nextNumber(), nextNumber(), nextNumber()];
       const res = await call('POST', '/v1/messages/bulk', { body: { to: [good[0], 'garbage', good[1], 42, good[2]], text: 'Bulk hello', group: 'promo' } });
