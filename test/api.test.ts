@@ -15,7 +15,7 @@ interface Reply {
 }
 
 function client(t: () => TestGateway) {
-  return async (method: 'GET' | 'POST' | 'DELETE', url: string, options: { body?: unknown; raw?: string; key?: string | null; headers?: Record<string, string> } = {}): Promise<Reply> => {
+  return async (method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, options: { body?: unknown; raw?: string; key?: string | null; headers?: Record<string, string> } = {}): Promise<Reply> => {
     const headers: Record<string, string> = { ...options.headers };
     const key = options.key === undefined ? t().apiKey : options.key;
     if (key !== null) headers.authorization = `Bearer ${key}`;
@@ -166,6 +166,56 @@ for (const dialect of await dialects()) {
       assert.equal(nulQuery.status, 400, JSON.stringify(nulQuery.body));
       assert.deepEqual(nulQuery.body.error.details, [{ field: 'to', issue: 'must not contain the NUL character (U+0000)' }]);
       assert.equal(await countMessages(t), before);
+    });
+
+    test('the account\'s default region reads national numbers: GB makes 07400 123456 +447400123456', async () => {
+      const gb = await t.makeAccount('Regional');
+      const national = '07400 123456';
+      const asRu = await call('POST', '/v1/messages', { key: gb.apiKey, body: { to: national, text: 'hello' } });
+      assert.equal(asRu.status, 422, 'under the default RU the number is not a valid one');
+      assert.equal(asRu.body.error.code, 'invalid_phone_number');
+      const changed = await call('PATCH', '/v1/account', { key: gb.apiKey, body: { default_region: 'GB' } });
+      assert.equal(changed.status, 200, JSON.stringify(changed.body));
+      assert.equal(changed.body.default_region, 'GB');
+      const sent = await call('POST', '/v1/messages', { key: gb.apiKey, body: { to: national, text: 'hello' } });
+      assert.equal(sent.status, 202, JSON.stringify(sent.body));
+      assert.equal(sent.body.to, '+447400123456');
+      const bulk = await call('POST', '/v1/messages/bulk', { key: gb.apiKey, body: { to: ['07400 123457', '+79161234567'], text: 'hello' } });
+      assert.deepEqual(bulk.body.messages.map((m: { to: string }) => m.to), ['+447400123457', '+79161234567']);
+      const found = await call('GET', `/v1/messages?to=${encodeURIComponent(national)}`, { key: gb.apiKey });
+      assert.deepEqual(found.body.data.map((m: { id: string }) => m.id), [sent.body.id], 'the search reads the number the same way');
+      // The region is the account's: the first account still reads numbers as Russian.
+      assert.equal((await call('POST', '/v1/messages', { body: { to: national, text: 'hello' } })).body.error.code, 'invalid_phone_number');
+    });
+
+    test('a gateway started with DEPESHA_MAX_PARTS=2 takes two parts and refuses three, saying how many it needs, in GSM-7 and UCS-2', async () => {
+      const small = await startTestGateway(dialect.name, { DEPESHA_MAX_PARTS: '2' });
+      try {
+        const send = async (text: string) => {
+          const res = await small.gateway.app.inject({ method: 'POST', url: '/v1/messages', headers: { authorization: `Bearer ${small.apiKey}` }, payload: { to: '+79161234567', text } });
+          return { status: res.statusCode, body: res.json() };
+        };
+        const cases: [string, string, string][] = [
+          ['GSM-7', 'a'.repeat(153 * 2), 'a'.repeat(153 * 2 + 1)],
+          ['UCS-2', 'ж'.repeat(67 * 2), 'ж'.repeat(67 * 2 + 1)],
+        ];
+        for (const [encoding, fits, tooLong] of cases) {
+          const two = await send(fits);
+          assert.equal(two.status, 202, `${encoding}: ${JSON.stringify(two.body)}`);
+          assert.equal(two.body.parts_count, 2);
+          const three = await send(tooLong);
+          assert.equal(three.status, 422, encoding);
+          assert.equal(three.body.error.code, 'text_too_long');
+          assert.match(three.body.error.message, new RegExp(`needs 3 ${encoding} parts; the limit is 2`));
+          assert.ok(three.body.error.details.some((d: { field: string }) => d.field === 'text'));
+        }
+        const segments = await small.gateway.app.inject({ method: 'POST', url: '/v1/sms/segments', headers: { authorization: `Bearer ${small.apiKey}` }, payload: { text: 'x' } });
+        assert.equal(segments.json().max_parts, 2);
+        const rows = await small.gateway.database.db.selectFrom('messages').select('parts_count').execute();
+        assert.deepEqual(rows.map((r) => r.parts_count), [2, 2], 'nothing of a refused text was written');
+      } finally {
+        await small.close();
+      }
     });
 
     test('Idempotency-Key: the same body replays the first answer, another body is refused', async () => {
