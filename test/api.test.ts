@@ -30,6 +30,27 @@ function client(t: () => TestGateway) {
   };
 }
 
+/**
+ * Every method and path of the app, read from Fastify's printRoutes({ commonPrefix: false }) tree: each line
+ * is a path segment under its parent's (4 characters of indentation a level) with the methods in brackets.
+ * HEAD is left out: Fastify adds it to every GET.
+ */
+function registeredRoutes(tree: string): { method: string; path: string }[] {
+  const parents: string[] = [];
+  const out: { method: string; path: string }[] = [];
+  for (const line of tree.split('\n')) {
+    if (line.trim() === '') continue;
+    const m = /^((?:│   | {4})*)(?:├── |└── )(.*?)(?: \(([^)]*)\))?$/.exec(line);
+    assert.ok(m, `a line of printRoutes not understood: ${line}`);
+    const depth = m[1]!.length / 4;
+    parents.length = depth;
+    const path = (parents[depth - 1] ?? '') + m[2]!;
+    parents.push(path);
+    for (const method of (m[3] ?? '').split(', ').filter((x) => x !== '' && x !== 'HEAD')) out.push({ method, path });
+  }
+  return out;
+}
+
 let seq = 1000;
 /** A valid Russian mobile number the sandbox delivers, different each call. */
 const nextNumber = () => `+7916${String(1_000_000 + seq++).slice(-7).replace(/000[0-3]$/, '1234')}`;
@@ -486,6 +507,22 @@ for (const dialect of await dialects()) {
       assert.deepEqual((await call('GET', '/v1/numbers', { key: other.apiKey })).body.data.map((n: { number: string }) => n.number), [number]);
       assert.equal((await call('DELETE', `/v1/numbers/${number}`)).status, 204);
       assert.deepEqual((await call('GET', '/v1/numbers', { key: other.apiKey })).body.data, []);
+    });
+
+    test('the OpenAPI document lists every /v1 route with its methods, and no route that does not exist', async () => {
+      await t.gateway.app.ready();
+      const registered = registeredRoutes(t.gateway.app.printRoutes({ commonPrefix: false })).filter((r) => r.path.startsWith('/v1/'));
+      assert.ok(registered.length > 100, `only ${registered.length} /v1 routes read from printRoutes: has its format changed?`);
+      for (const r of ['POST /v1/messages', 'GET /v1/messages/:id', 'DELETE /v1/api-keys/:id', 'POST /v1/sessions']) {
+        assert.ok(registered.some((x) => `${x.method} ${x.path}` === r), `${r} not read from printRoutes`);
+      }
+      const doc = (await call('GET', '/openapi.json', { key: null })).body as { paths: Record<string, Record<string, unknown>> };
+      const documented = new Set(Object.entries(doc.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${p.replace(/\{(\w+)\}/g, ':$1')}`)));
+      const missing = registered.map((r) => `${r.method} ${r.path}`).filter((r) => !documented.has(r));
+      assert.deepEqual(missing, [], 'routes missing from /openapi.json');
+      const routes = new Set(registered.map((r) => `${r.method} ${r.path}`));
+      const stale = [...documented].filter((r) => r.split(' ')[1]!.startsWith('/v1/') && !routes.has(r));
+      assert.deepEqual(stale, [], 'documented routes that do not exist');
     });
 
     test('operations endpoints and the OpenAPI document', async () => {
