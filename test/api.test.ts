@@ -284,6 +284,14 @@ for (const dialect of await dialects()) {
       assert.equal(await countMessages(t), written);
       const batch = await call('GET', `/v1/batches/${first.body.batch_id}`);
       assert.equal(batch.body.total, 3);
+      // A refused request leaves nothing under its key: the corrected one may use it.
+      const refusedHeaders = { 'idempotency-key': `bulk-${dialect.name}-2` };
+      const allBad = await call('POST', '/v1/messages/bulk', { body: { to: ['garbage'], text: 'bulk fixed' }, headers: refusedHeaders });
+      assert.equal(allBad.body.error.code, 'bulk_all_invalid');
+      const fixed = await call('POST', '/v1/messages/bulk', { body: { to: [nextNumber()], text: 'bulk fixed' }, headers: refusedHeaders });
+      assert.equal(fixed.status, 202, JSON.stringify(fixed.body));
+      assert.equal(fixed.headers['idempotency-replayed'], undefined);
+      assert.equal(fixed.body.accepted, 1);
     });
 
     test('bulk: valid items are accepted, invalid ones listed with their index', async () => {
