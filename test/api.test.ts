@@ -15,7 +15,7 @@ interface Reply {
 }
 
 function client(t: () => TestGateway) {
-  return async (method: 'GET' | 'POST' | 'DELETE', url: string, options: { body?: unknown; raw?: string; key?: string | null; headers?: Record<string, string> } = {}): Promise<Reply> => {
+  return async (method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, options: { body?: unknown; raw?: string; key?: string | null; headers?: Record<string, string> } = {}): Promise<Reply> => {
     const headers: Record<string, string> = { ...options.headers };
     const key = options.key === undefined ? t().apiKey : options.key;
     if (key !== null) headers.authorization = `Bearer ${key}`;
@@ -28,6 +28,27 @@ function client(t: () => TestGateway) {
     if (String(res.headers['content-type'] ?? '').includes('json')) body = res.json();
     return { status: res.statusCode, headers: res.headers, body };
   };
+}
+
+/**
+ * Every method and path of the app, read from Fastify's printRoutes({ commonPrefix: false }) tree: each line
+ * is a path segment under its parent's (4 characters of indentation a level) with the methods in brackets.
+ * HEAD is left out: Fastify adds it to every GET.
+ */
+function registeredRoutes(tree: string): { method: string; path: string }[] {
+  const parents: string[] = [];
+  const out: { method: string; path: string }[] = [];
+  for (const line of tree.split('\n')) {
+    if (line.trim() === '') continue;
+    const m = /^((?:│   | {4})*)(?:├── |└── )(.*?)(?: \(([^)]*)\))?$/.exec(line);
+    assert.ok(m, `a line of printRoutes not understood: ${line}`);
+    const depth = m[1]!.length / 4;
+    parents.length = depth;
+    const path = (parents[depth - 1] ?? '') + m[2]!;
+    parents.push(path);
+    for (const method of (m[3] ?? '').split(', ').filter((x) => x !== '' && x !== 'HEAD')) out.push({ method, path });
+  }
+  return out;
 }
 
 let seq = 1000;
@@ -168,6 +189,56 @@ for (const dialect of await dialects()) {
       assert.equal(await countMessages(t), before);
     });
 
+    test('the account\'s default region reads national numbers: GB makes 07400 123456 +447400123456', async () => {
+      const gb = await t.makeAccount('Regional');
+      const national = '07400 123456';
+      const asRu = await call('POST', '/v1/messages', { key: gb.apiKey, body: { to: national, text: 'hello' } });
+      assert.equal(asRu.status, 422, 'under the default RU the number is not a valid one');
+      assert.equal(asRu.body.error.code, 'invalid_phone_number');
+      const changed = await call('PATCH', '/v1/account', { key: gb.apiKey, body: { default_region: 'GB' } });
+      assert.equal(changed.status, 200, JSON.stringify(changed.body));
+      assert.equal(changed.body.default_region, 'GB');
+      const sent = await call('POST', '/v1/messages', { key: gb.apiKey, body: { to: national, text: 'hello' } });
+      assert.equal(sent.status, 202, JSON.stringify(sent.body));
+      assert.equal(sent.body.to, '+447400123456');
+      const bulk = await call('POST', '/v1/messages/bulk', { key: gb.apiKey, body: { to: ['07400 123457', '+79161234567'], text: 'hello' } });
+      assert.deepEqual(bulk.body.messages.map((m: { to: string }) => m.to), ['+447400123457', '+79161234567']);
+      const found = await call('GET', `/v1/messages?to=${encodeURIComponent(national)}`, { key: gb.apiKey });
+      assert.deepEqual(found.body.data.map((m: { id: string }) => m.id), [sent.body.id], 'the search reads the number the same way');
+      // The region is the account's: the first account still reads numbers as Russian.
+      assert.equal((await call('POST', '/v1/messages', { body: { to: national, text: 'hello' } })).body.error.code, 'invalid_phone_number');
+    });
+
+    test('a gateway started with DEPESHA_MAX_PARTS=2 takes two parts and refuses three, saying how many it needs, in GSM-7 and UCS-2', async () => {
+      const small = await startTestGateway(dialect.name, { DEPESHA_MAX_PARTS: '2' });
+      try {
+        const send = async (text: string) => {
+          const res = await small.gateway.app.inject({ method: 'POST', url: '/v1/messages', headers: { authorization: `Bearer ${small.apiKey}` }, payload: { to: '+79161234567', text } });
+          return { status: res.statusCode, body: res.json() };
+        };
+        const cases: [string, string, string][] = [
+          ['GSM-7', 'a'.repeat(153 * 2), 'a'.repeat(153 * 2 + 1)],
+          ['UCS-2', 'ж'.repeat(67 * 2), 'ж'.repeat(67 * 2 + 1)],
+        ];
+        for (const [encoding, fits, tooLong] of cases) {
+          const two = await send(fits);
+          assert.equal(two.status, 202, `${encoding}: ${JSON.stringify(two.body)}`);
+          assert.equal(two.body.parts_count, 2);
+          const three = await send(tooLong);
+          assert.equal(three.status, 422, encoding);
+          assert.equal(three.body.error.code, 'text_too_long');
+          assert.match(three.body.error.message, new RegExp(`needs 3 ${encoding} parts; the limit is 2`));
+          assert.ok(three.body.error.details.some((d: { field: string }) => d.field === 'text'));
+        }
+        const segments = await small.gateway.app.inject({ method: 'POST', url: '/v1/sms/segments', headers: { authorization: `Bearer ${small.apiKey}` }, payload: { text: 'x' } });
+        assert.equal(segments.json().max_parts, 2);
+        const rows = await small.gateway.database.db.selectFrom('messages').select('parts_count').execute();
+        assert.deepEqual(rows.map((r) => r.parts_count), [2, 2], 'nothing of a refused text was written');
+      } finally {
+        await small.close();
+      }
+    });
+
     test('Idempotency-Key: the same body replays the first answer, another body is refused', async () => {
       const body = { to: nextNumber(), text: 'once' };
       const headers = { 'idempotency-key': `k-${dialect.name}-1` };
@@ -187,6 +258,40 @@ for (const dialect of await dialects()) {
       const theirs = await call('POST', '/v1/messages', { body, headers, key: b.apiKey });
       assert.equal(theirs.status, 202);
       assert.notEqual(theirs.body.id, first.body.id);
+    });
+
+    test('bulk Idempotency-Key: a replay returns the whole first answer, per-item errors included, and writes nothing; another body is refused', async () => {
+      const body = { to: [nextNumber(), 'garbage', nextNumber()], text: 'bulk once' };
+      const headers = { 'idempotency-key': `bulk-${dialect.name}-1` };
+      const first = await call('POST', '/v1/messages/bulk', { body, headers });
+      assert.equal(first.status, 202, JSON.stringify(first.body));
+      assert.equal(first.headers['idempotency-replayed'], undefined);
+      assert.equal(first.body.accepted, 2);
+      assert.deepEqual(first.body.errors.map((e: { index: number; code: string }) => [e.index, e.code]), [[1, 'invalid_phone_number']]);
+      const written = await countMessages(t);
+      const second = await call('POST', '/v1/messages/bulk', { body, headers });
+      assert.equal(second.status, 202);
+      assert.equal(second.headers['idempotency-replayed'], 'true');
+      assert.deepEqual(second.body, first.body);
+      assert.equal(await countMessages(t), written, 'the replay accepted nothing new');
+      const other = await call('POST', '/v1/messages/bulk', { body: { ...body, text: 'bulk twice' }, headers });
+      assert.equal(other.status, 422);
+      assert.equal(other.body.error.code, 'idempotency_key_reused');
+      // The same key on the single-message endpoint is another request, not a replay of the bulk answer.
+      const single = await call('POST', '/v1/messages', { body: { to: body.to[0], text: body.text }, headers });
+      assert.equal(single.status, 422);
+      assert.equal(single.body.error.code, 'idempotency_key_reused');
+      assert.equal(await countMessages(t), written);
+      const batch = await call('GET', `/v1/batches/${first.body.batch_id}`);
+      assert.equal(batch.body.total, 3);
+      // A refused request leaves nothing under its key: the corrected one may use it.
+      const refusedHeaders = { 'idempotency-key': `bulk-${dialect.name}-2` };
+      const allBad = await call('POST', '/v1/messages/bulk', { body: { to: ['garbage'], text: 'bulk fixed' }, headers: refusedHeaders });
+      assert.equal(allBad.body.error.code, 'bulk_all_invalid');
+      const fixed = await call('POST', '/v1/messages/bulk', { body: { to: [nextNumber()], text: 'bulk fixed' }, headers: refusedHeaders });
+      assert.equal(fixed.status, 202, JSON.stringify(fixed.body));
+      assert.equal(fixed.headers['idempotency-replayed'], undefined);
+      assert.equal(fixed.body.accepted, 1);
     });
 
     test('bulk: valid items are accepted, invalid ones listed with their index', async () => {
@@ -422,6 +527,22 @@ for (const dialect of await dialects()) {
       assert.deepEqual((await call('GET', '/v1/numbers', { key: other.apiKey })).body.data.map((n: { number: string }) => n.number), [number]);
       assert.equal((await call('DELETE', `/v1/numbers/${number}`)).status, 204);
       assert.deepEqual((await call('GET', '/v1/numbers', { key: other.apiKey })).body.data, []);
+    });
+
+    test('the OpenAPI document lists every /v1 route with its methods, and no route that does not exist', async () => {
+      await t.gateway.app.ready();
+      const registered = registeredRoutes(t.gateway.app.printRoutes({ commonPrefix: false })).filter((r) => r.path.startsWith('/v1/'));
+      assert.ok(registered.length > 100, `only ${registered.length} /v1 routes read from printRoutes: has its format changed?`);
+      for (const r of ['POST /v1/messages', 'GET /v1/messages/:id', 'DELETE /v1/api-keys/:id', 'POST /v1/sessions']) {
+        assert.ok(registered.some((x) => `${x.method} ${x.path}` === r), `${r} not read from printRoutes`);
+      }
+      const doc = (await call('GET', '/openapi.json', { key: null })).body as { paths: Record<string, Record<string, unknown>> };
+      const documented = new Set(Object.entries(doc.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${p.replace(/\{(\w+)\}/g, ':$1')}`)));
+      const missing = registered.map((r) => `${r.method} ${r.path}`).filter((r) => !documented.has(r));
+      assert.deepEqual(missing, [], 'routes missing from /openapi.json');
+      const routes = new Set(registered.map((r) => `${r.method} ${r.path}`));
+      const stale = [...documented].filter((r) => r.split(' ')[1]!.startsWith('/v1/') && !routes.has(r));
+      assert.deepEqual(stale, [], 'documented routes that do not exist');
     });
 
     test('operations endpoints and the OpenAPI document', async () => {

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { loadConfig } from '../src/config.ts';
+import { hashApiKey } from '../src/store/accounts.ts';
 import { UsersRepository, type UserRole } from '../src/store/users.ts';
 import { runUser } from '../src/user-cli.ts';
 import { dialects, startTestGateway, type TestGateway } from './helpers.ts';
@@ -268,8 +269,17 @@ for (const { name, skip } of await dialects()) {
       assert.ok(list.json.next_cursor);
       const page2 = await owner.call('GET', `/v1/api-keys?limit=1&cursor=${list.json.next_cursor}`);
       assert.notEqual(page2.json.data[0].id, created.json.id);
+      // Stored hashed: the row holds the SHA-256 of the key, and the key itself (or its secret part past the prefix) in no column.
+      const row = await t.gateway.database.db.selectFrom('api_keys').selectAll().where('id', '=', created.json.id).executeTakeFirstOrThrow();
+      assert.equal(row.key_hash, hashApiKey(created.json.key));
+      for (const [column, value] of Object.entries(row)) {
+        assert.ok(!String(value).includes(created.json.key.slice(12)), `the plain key is stored in api_keys.${column}`);
+      }
 
       const other = await t.makeAccount();
+      const othersList = (await keyCaller(t, other.apiKey).call('GET', '/v1/api-keys?limit=100')).json.data as { id: string; prefix: string }[];
+      assert.ok(othersList.length > 0, 'the other account sees its own key');
+      assert.ok(!othersList.some((k) => k.id === created.json.id || k.prefix === created.json.prefix), 'another account lists the key');
       assert.equal((await keyCaller(t, other.apiKey).call('DELETE', `/v1/api-keys/${created.json.id}`)).json.error.code, 'not_found');
       assert.equal((await owner.call('DELETE', `/v1/api-keys/${created.json.id}`)).status, 204);
       assert.equal((await fresh.call('GET', '/v1/account')).status, 401);
