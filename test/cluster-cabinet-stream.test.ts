@@ -15,10 +15,15 @@ import { openStream, type SseClient } from './events-client.ts';
 const skip = await clusterSkip();
 const PASSWORD = 'cabinet-secret-1';
 
-test('cluster: a cookie stream on api-2 hears what api-1 sent, and ends within the session check after signing out on api-1', { skip, timeout: 120_000 }, async (t) => {
+test('cluster: a cookie stream on api-2 hears what api-1 sent, and ends within the session check after signing out on api-1', { skip, timeout: 240_000 }, async (t) => {
   const cluster = await smppCluster(t, { prefix: 'cabstream', connector: { binds: 1 }, env: { DEPESHA_ADMIN_PASSWORD: PASSWORD } });
-  const nodes = [cluster.node('api-1', 'api'), cluster.node('api-2', 'api'), cluster.node('worker', 'worker,scheduler')];
-  const [url1, url2] = (await Promise.all(nodes.map((n) => n.started()))).slice(0, 2).map((l) => String(l.url)) as [string, string];
+  // One node first (it migrates and bootstraps), then the other two: three starting at once on a machine other
+  // suites share can take more than started()'s minute (cluster-migrate.test.ts is the test of that).
+  const nodes = [cluster.node('api-1', 'api')];
+  const url1 = String((await nodes[0]!.started()).url);
+  nodes.push(cluster.node('api-2', 'api'), cluster.node('worker', 'worker,scheduler'));
+  const url2 = String((await nodes[1]!.started()).url);
+  await nodes[2]!.started();
   await nodes[2]!.waitForLine((l) => l.msg === 'this node leads the scheduled work', 'leading');
   await cluster.bound(1);
 
@@ -58,11 +63,11 @@ test('cluster: a cookie stream on api-2 hears what api-1 sent, and ends within t
   assert.equal(again.status, 401, 'a new stream with the cookie is refused');
 
   let timer: NodeJS.Timeout | undefined;
-  await Promise.race([cabinet.ended, new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('the cookie stream still open 10 s after signing out')), SESSION_CHECK_MS * 2)))]);
+  await Promise.race([cabinet.ended, new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('the cookie stream still open 15 s after signing out')), SESSION_CHECK_MS * 3)))]);
   clearTimeout(timer);
   const endedAfter = Date.now() - signedOutAt;
   // One check period, and room for a loaded machine: the check and the farewell's write.
-  assert.ok(endedAfter <= SESSION_CHECK_MS + 2000, `ended ${endedAfter} ms after signing out`);
+  assert.ok(endedAfter <= SESSION_CHECK_MS + 3000, `ended ${endedAfter} ms after signing out`);
   const last = cabinet.events[cabinet.events.length - 1]!;
   assert.equal(last.event, 'dropped');
   assert.equal((JSON.parse(last.data) as { reason: string }).reason, 'session_ended');

@@ -48,9 +48,9 @@ for (const dialect of await dialects()) {
       const out = await t.gateway.app.inject({ method: 'DELETE', url: '/v1/session', cookies: { depesha_session: a.token }, headers: { 'x-csrf-token': a.csrf } });
       assert.equal(out.statusCode, 204, out.body);
       const signedOutAt = Date.now();
-      await ofA.until((c) => c.events.some((e) => e.event === 'dropped'), 'the signed-out session\'s stream dropped', SESSION_CHECK_MS + 3000);
+      await ofA.until((c) => c.events.some((e) => e.event === 'dropped'), 'the signed-out session\'s stream dropped', SESSION_CHECK_MS * 3);
       await ofA.ended;
-      assert.ok(Date.now() - signedOutAt <= SESSION_CHECK_MS + 2000);
+      assert.ok(Date.now() - signedOutAt <= SESSION_CHECK_MS + 3000, 'within a check period and room for a loaded machine');
       const dropped = ofA.events.find((e) => e.event === 'dropped')!;
       assert.equal(JSON.parse(dropped.data).reason, 'session_ended');
       const again = await openStream(base, { sessionCookie: a.token });
