@@ -75,18 +75,17 @@ export async function bootstrap(accounts: AccountsRepository, config: Config): P
 }
 
 /**
- * Bootstraps under a PostgreSQL advisory lock, so nodes of a cluster starting
- * together on an empty database make one demo account, not one each.
+ * Bootstraps in one transaction, so a crash halfway leaves nothing (not an
+ * account without its administrator, which the next start would take for a set-up
+ * installation). On PostgreSQL the transaction first takes an advisory lock
+ * (pg_advisory_xact_lock, released by the commit or rollback): nodes of a
+ * cluster starting together on an empty database wait for each other, and
+ * the ones after the first find its account and make none.
  */
-async function bootstrapOnce(database: Database, config: Config): Promise<BootstrapResult | undefined> {
-  if (database.dialect !== 'postgres') return bootstrap(new AccountsRepository(database.db), config);
-  return database.db.connection().execute(async (conn) => {
-    await sql`select pg_advisory_lock(${BOOTSTRAP_LOCK})`.execute(conn);
-    try {
-      return await bootstrap(new AccountsRepository(conn), config);
-    } finally {
-      await sql`select pg_advisory_unlock(${BOOTSTRAP_LOCK})`.execute(conn);
-    }
+export async function bootstrapOnce(database: Database, config: Config): Promise<BootstrapResult | undefined> {
+  return database.db.transaction().execute(async (trx) => {
+    if (database.dialect === 'postgres') await sql`select pg_advisory_xact_lock(${BOOTSTRAP_LOCK})`.execute(trx);
+    return bootstrap(new AccountsRepository(trx), config);
   });
 }
 
@@ -121,10 +120,12 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     sqliteSynchronous: config.sqlite.synchronous,
     ...(options.pgSchema ? { pgSchema: options.pgSchema } : {}),
   });
-  await database.migrate();
+  const applied = await database.migrate();
+  if (applied.length > 0) log.info({ migrations: applied }, 'migrations applied');
   const { db } = database;
   const accounts = new AccountsRepository(db);
   const boot = await bootstrapOnce(database, config);
+  if (boot) log.info({ account: boot.accountId }, 'bootstrapped: the first account, its API key and an administrator');
   if (boot) (options.print ?? ((t: string) => process.stdout.write(t + '\n')))(bootstrapNotice(boot));
 
   const metrics = new Metrics();

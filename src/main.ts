@@ -74,9 +74,9 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'migrate': {
       const database = await openDatabase({ databaseUrl: config.databaseUrl, sqlitePath: path.join(config.dataDir, 'depesha.sqlite'), sqliteSynchronous: config.sqlite.synchronous });
-      await database.migrate();
+      const applied = await database.migrate();
       await database.close();
-      log.info('migrations applied');
+      log.info({ migrations: applied }, applied.length > 0 ? 'migrations applied' : 'no migrations pending');
       return 0;
     }
     case 'user':

@@ -109,12 +109,28 @@ test('cluster: 2 API nodes, 3 workers (one killed), a scheduler: all delivered, 
   const statuses = (await db.query<{ status: string; n: number }>(`select status, count(*)::int as n from messages group by status`)).rows;
   assert.deepEqual(statuses, [{ status: 'delivered', n: MESSAGES }], 'every message delivered (its receipt applied)');
   await receiver.waitFor(() => byMessage(receiver.accepted).size >= MESSAGES, 'a webhook for every message', 20_000);
+
+  // Whose bind each submit came over: the killed worker's bind is the one whose session closed when it died.
+  const openAtKill = sim.binds.filter((b) => b.openedAt <= killedAt && (b.closedAt === null || b.closedAt >= killedAt));
+  assert.equal(openAtKill.length, 3, 'three binds open when the worker was killed');
+  for (const b of openAtKill) assert.ok(sim.submits.some((s) => s.bind === b.bind && s.at < killedAt), `bind ${b.bind} carried submits before the kill: every worker sent`);
+  const victimBinds = new Set(openAtKill.filter((b) => b.closedAt !== null && b.closedAt <= exitedAt + 1000).map((b) => b.bind));
+  assert.equal(victimBinds.size, 1, 'the killed worker held one bind, closed with it');
   // The relay is a wake-up over pub/sub, at most once: what the killed worker committed in its last moment may not
   // reach the stream (a client resuming with Last-Event-ID reads it from the database). Everything else must.
+  // A delivery is committed by the worker whose bind the receipt came over, and the simulator sends a receipt
+  // over whichever receiving bind is least busy, not over the one that submitted: the killed worker also applied
+  // receipts of messages other workers sent. It publishes a commit's changes before it answers the receipts
+  // (pipeline/receipts.ts), so the deliveries it may have committed and not relayed are those of the receipts it
+  // was sent and never answered; the simulator sent those again over a survivor, which found them delivered.
+  // (Until 2026-12-04 the test allowed the messages of the jobs the killed worker took instead, which a message
+  // another worker sent, whose receipt the killed one applied in its last moment, did not pass: the likely cause
+  // of the one live event it was seen to miss under load.)
+  const unanswered = new Set(sim.receipts.filter((r) => victimBinds.has(r.bind) && r.answeredAt === null).map((r) => byText.get(r.submit.body.toString('latin1'))!));
   const streamed = () => new Set(stream.events.filter((e) => e.event === 'message.delivered').map((e) => String((JSON.parse(e.data) as { data: { message_id: string } }).data.message_id)));
-  await stream.until(() => ids.every((id) => taken.has(id) || streamed().has(id)), 'a live delivered event on api-2 for every message the killed worker never held', 20_000);
+  await stream.until(() => ids.every((id) => unanswered.has(id) || streamed().has(id)), 'a live delivered event on api-2 for every message but those whose receipt the killed worker never answered', 20_000);
   const unheard = ids.filter((id) => !streamed().has(id));
-  for (const id of unheard) assert.ok(taken.has(id), `${id}: no live event`);
+  for (const id of unheard) assert.ok(unanswered.has(id), `${id}: no live event (${taken.has(id) ? 'a job' : 'not a job'} of the killed worker)`);
   const hooks = byMessage(receiver.accepted);
   for (const id of ids) assert.deepEqual(hooks.get(id), ['message.delivered'], `webhook of ${id}`);
 
@@ -127,12 +143,6 @@ test('cluster: 2 API nodes, 3 workers (one killed), a scheduler: all delivered, 
   }
   for (const id of ids) assert.ok((submits.get(id) ?? 0) >= 1, `${id} was submitted`);
 
-  // Whose bind each submit came over: the killed worker's bind is the one whose session closed when it died.
-  const openAtKill = sim.binds.filter((b) => b.openedAt <= killedAt && (b.closedAt === null || b.closedAt >= killedAt));
-  assert.equal(openAtKill.length, 3, 'three binds open when the worker was killed');
-  for (const b of openAtKill) assert.ok(sim.submits.some((s) => s.bind === b.bind && s.at < killedAt), `bind ${b.bind} carried submits before the kill: every worker sent`);
-  const victimBinds = new Set(openAtKill.filter((b) => b.closedAt !== null && b.closedAt <= exitedAt + 1000).map((b) => b.bind));
-  assert.equal(victimBinds.size, 1, 'the killed worker held one bind, closed with it');
   assert.ok(sim.peakBound <= 3, `the operator saw ${sim.peakBound} binds at once, more than the connector's 3`);
   // A message submitted twice must have been in flight on the killed worker: its first submit went over that
   // worker's bind before it died (the operator took it, the worker died before recording it), it was still leased
@@ -150,7 +160,7 @@ test('cluster: 2 API nodes, 3 workers (one killed), a scheduler: all delivered, 
   for (const s of sim.submits) perSecond.set(Math.floor(s.at / 1000), (perSecond.get(Math.floor(s.at / 1000)) ?? 0) + 1);
   const busiest = Math.max(...perSecond.values());
   const overVictim = sim.submits.filter((s) => victimBinds.has(s.bind)).length;
-  t.diagnostic(`${leased.length} messages leased at the kill, ${inFlight.length} of them named in the killed worker's log; the killed worker submitted ${overVictim}; ${twice.length} messages were submitted twice, each first by the killed worker before it recorded the submit (${twice.filter((id) => taken.has(id)).length} named in its log); ${unheard.length} live events lost with it; ${sim.submits.length} submits for ${MESSAGES} messages; busiest second ${busiest} submits (limit ${LIMIT})`);
+  t.diagnostic(`${leased.length} messages leased at the kill, ${inFlight.length} of them named in the killed worker's log; the killed worker submitted ${overVictim}; ${twice.length} messages were submitted twice, each first by the killed worker before it recorded the submit (${twice.filter((id) => taken.has(id)).length} named in its log); ${unheard.length} live events lost with it (${unanswered.size} receipts it never answered, ${[...unanswered].filter((id) => !taken.has(id)).length} of them of messages its log does not name as its jobs); ${sim.submits.length} submits for ${MESSAGES} messages; busiest second ${busiest} submits (limit ${LIMIT})`);
   assert.ok(busiest <= LIMIT, `${busiest} submits in one second, over the limit of ${LIMIT}`);
   // The limit was what held the rate back (300 messages at once would go faster without it), so it was tested.
   assert.ok(busiest >= (LIMIT * 3) / 4, `the busiest second had only ${busiest} submits: the limit of ${LIMIT} was never reached`);

@@ -21,7 +21,8 @@ export interface SseClient {
   pause(): void;
 }
 
-export function openStream(baseUrl: string, apiKey: string, options: { lastEventId?: string; query?: string } = {}): Promise<SseClient> {
+/** `credential`: an API key, or a cabinet session's cookie token. */
+export function openStream(baseUrl: string, credential: string | { sessionCookie: string }, options: { lastEventId?: string; query?: string } = {}): Promise<SseClient> {
   return new Promise((resolve, reject) => {
     const changed = new EventEmitter();
     changed.setMaxListeners(100);
@@ -29,7 +30,7 @@ export function openStream(baseUrl: string, apiKey: string, options: { lastEvent
     const ended = new Promise<void>((r) => (endedResolve = r));
     const request = http.get(
       `${baseUrl}/v1/events/stream${options.query ? `?${options.query}` : ''}`,
-      { headers: { authorization: `Bearer ${apiKey}`, accept: 'text/event-stream', ...(options.lastEventId ? { 'last-event-id': options.lastEventId } : {}) } },
+      { headers: { ...(typeof credential === 'string' ? { authorization: `Bearer ${credential}` } : { cookie: `depesha_session=${credential.sessionCookie}` }), accept: 'text/event-stream', ...(options.lastEventId ? { 'last-event-id': options.lastEventId } : {}) } },
       (response) => {
         const client: SseClient = {
           status: response.statusCode ?? 0,

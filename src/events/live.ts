@@ -132,8 +132,8 @@ export class LiveHub {
   }
 }
 
-/** Why the server ended a stream: the client fell behind, or the gateway is stopping. */
-export type DropReason = 'slow_consumer' | 'shutting_down';
+/** Why the server ended a stream: the client fell behind, the gateway is stopping, or the cabinet session that opened it ended. */
+export type DropReason = 'slow_consumer' | 'shutting_down' | 'session_ended';
 
 /** One open stream's queue of live changes. */
 export class LiveSubscription {

@@ -79,6 +79,18 @@ export interface SimulatedBind {
   maxOutstanding: number;
 }
 
+/** A receipt's deliver_sm as the simulator sent it over one bind (a requeued receipt is another one). */
+export interface SimulatedReceipt {
+  /** the submit it reports on (its `messageId` as the receipt writes it) */
+  submit: SimulatedSubmit;
+  /** which bind it went over */
+  bind: number;
+  at: number;
+  /** when the ESME answered it, and how; null while unanswered, and for ever when the bind went first */
+  answeredAt: number | null;
+  status: number | null;
+}
+
 interface HeldReceipt {
   systemId: string;
   submit: SimulatedSubmit;
@@ -101,7 +113,9 @@ export class SmscSimulator {
   /** every submit accepted, in order (tests read it; benchmarks clear it) */
   readonly submits: SimulatedSubmit[] = [];
   readonly stats = { binds: 0, submits: 0, accepted: 0, refused: 0, receipts: 0, receiptsAcked: 0, disconnects: 0 };
-  /** set false to keep `submits` empty under load */
+  /** every receipt sent, in order, with the bind it went over and its answer (tests read it) */
+  readonly receipts: SimulatedReceipt[] = [];
+  /** set false to keep `submits` and `receipts` empty under load */
   recordSubmits = true;
   /** called as each receipt's deliver_sm goes out (benchmarks time what follows from here) */
   onReceipt: ((destinationAddr: string, status: ReceiptStatus, at: number) => void) | undefined;
@@ -334,6 +348,8 @@ export class SmscSimulator {
     const receipt = formatReceipt({ messageId: held.submit.messageId, status: held.status, submitDate: held.submit.at, doneDate: Date.now(), errorCode: held.status === 'delivered' ? 0 : 1 });
     this.stats.receipts++;
     this.onReceipt?.(held.submit.destinationAddr, held.status, Date.now());
+    const record: SimulatedReceipt = { submit: held.submit, bind: this.#bindRecords.get(session)?.bind ?? 0, at: Date.now(), answeredAt: null, status: null };
+    if (this.recordSubmits) this.receipts.push(record);
     session
       .request({
         command: 'deliver_sm',
@@ -348,6 +364,8 @@ export class SmscSimulator {
       })
       .then(
         (resp) => {
+          record.answeredAt = Date.now();
+          record.status = resp.status;
           if (resp.status === 0) this.stats.receiptsAcked++;
           else this.#requeue(held); // the ESME could not record it: SMSCs redeliver
         },

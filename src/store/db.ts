@@ -45,8 +45,12 @@ export interface Database {
   dialect: Dialect;
   /** PostgreSQL only: the pool behind `db`, for what Kysely does not speak (`COPY … FROM STDIN`, pg-copy.ts) */
   pool?: pg.Pool;
-  /** applies pending migrations; safe to call from several processes at once */
-  migrate(): Promise<void>;
+  /**
+   * Applies pending migrations and returns the names it applied, oldest first
+   * (none when another process applied them first); safe to call from several
+   * processes at once.
+   */
+  migrate(): Promise<string[]>;
   /** a cheap round trip, for readiness checks */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -155,6 +159,10 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
       await setup.connect();
       try {
         await setup.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+      } catch (err) {
+        // IF NOT EXISTS does not hold against a concurrent CREATE SCHEMA (nodes starting together):
+        // the loser waits for the winner's commit and fails on the catalogue's unique index. It exists now.
+        if ((err as { code?: unknown }).code !== '23505' && (err as { code?: unknown }).code !== '42P06') throw err;
       } finally {
         await setup.end();
       }
@@ -180,6 +188,11 @@ function wrap(db: Kysely<DB>, dialect: Dialect, schema?: string): Database {
     db,
     dialect,
     async migrate() {
+      // Several nodes may start at once on an empty database. Kysely creates its bookkeeping tables
+      // tolerating a concurrent creator (it checks again after an error) and runs the pending
+      // migrations in one transaction under a session advisory lock (pg_advisory_lock, one key for the
+      // database), reading what is applied only once it holds the lock: the first node applies them,
+      // the others wait and find none pending. SQLite is one process's file (no lock is taken there).
       // Kysely looks for its bookkeeping tables across schemas; name ours so another schema's do not count.
       const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations }, ...(schema ? { migrationTableSchema: schema } : {}) });
       let { error, results } = await migrator.migrateToLatest();
@@ -190,6 +203,7 @@ function wrap(db: Kysely<DB>, dialect: Dialect, schema?: string): Database {
         const failed = results?.find((r) => r.status === 'Error');
         throw new Error(`migration ${failed?.migrationName ?? '?'} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
       }
+      return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
     },
     async ping() {
       await db.selectFrom('accounts').select('id').limit(1).execute();

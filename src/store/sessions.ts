@@ -59,6 +59,15 @@ export class SessionsRepository {
     return row;
   }
 
+  /**
+   * Whether the session is live still (not revoked, expired or idle too long), without counting
+   * as a use of it: what an open event stream checks now and then (routes/events.ts).
+   */
+  async isLive(sessionId: string, now = Date.now()): Promise<boolean> {
+    const row = await this.#db.selectFrom('sessions').select(['revoked_at', 'expires_at', 'last_seen_at']).where('id', '=', sessionId).executeTakeFirst();
+    return row !== undefined && row.revoked_at === null && row.expires_at > now && row.last_seen_at + SESSION_TTL.idleMs > now;
+  }
+
   async switchAccount(sessionId: string, accountId: string): Promise<void> {
     await this.#db.updateTable('sessions').set({ account_id: accountId }).where('id', '=', sessionId).execute();
   }

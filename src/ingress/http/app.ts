@@ -163,7 +163,7 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
   await app.register(senderNamesRoutes(deps, deps.senderRegistry));
   await app.register(mnoRoutes(deps));
   await app.register(webhooksRoutes(deps));
-  await app.register(eventsRoutes(deps));
+  await app.register(eventsRoutes(deps, sessions));
   await app.register(callbacksRoutes(deps));
   await app.register(verificationsRoutes(deps));
   await app.register(sessionsRoutes({ accounts: deps.accounts, users, sessions, audit }));

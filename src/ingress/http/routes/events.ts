@@ -1,9 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyBaseLogger } from 'fastify';
 import { Type } from 'typebox';
 import { MESSAGE_STATUSES, type MessageStatus } from '../../../domain/statuses.ts';
 import { ApiError } from '../../../errors.ts';
-import { writeStream, type DropReason, type LiveHub } from '../../../events/live.ts';
+import { writeStream, type DropReason, type LiveHub, type LiveSubscription } from '../../../events/live.ts';
 import { MailingsRepository } from '../../../store/mailings.ts';
+import type { SessionsRepository } from '../../../store/sessions.ts';
 import { requireAuth } from '../auth.ts';
 import { decodeCursor, encodeCursor } from '../cursor.ts';
 import type { HttpDeps } from '../deps.ts';
@@ -90,9 +92,35 @@ function sse(change: Parameters<typeof presentEvent>[0]): string {
 const FAREWELL: Record<DropReason, string> = {
   slow_consumer: 'the client did not read fast enough; reconnect with Last-Event-ID to resume',
   shutting_down: 'the gateway is shutting down; reconnect with Last-Event-ID to resume',
+  session_ended: 'the session has ended (signed out, or its password changed, or it expired); sign in again',
 };
 
-export function eventsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
+/** how often a stream opened with the session cookie checks that its session is live still */
+export const SESSION_CHECK_MS = 5000;
+
+/**
+ * Ends a cookie-opened stream with `session_ended` once its session is no
+ * longer live. Signing out may happen on another API node, whose memory this
+ * node does not share, so the stream asks the database (the session's row)
+ * every SESSION_CHECK_MS. A check that fails (the database away) keeps the
+ * stream and checks again: requests answer 503 meanwhile, and the next check
+ * decides. The checks stop when the stream ends, whatever ends it.
+ */
+function watchSession(sub: LiveSubscription, sessionId: string, sessions: SessionsRepository, log: FastifyBaseLogger): void {
+  let timer: NodeJS.Timeout | undefined;
+  const check = async () => {
+    try {
+      if (!(await sessions.isLive(sessionId))) return sub.end('session_ended');
+    } catch (err) {
+      log.warn({ err }, 'the event stream could not check its session; it tries again');
+    }
+    if (!sub.ended) timer = setTimeout(check, SESSION_CHECK_MS);
+  };
+  timer = setTimeout(check, SESSION_CHECK_MS);
+  sub.onEnd(() => clearTimeout(timer));
+}
+
+export function eventsRoutes(deps: HttpDeps, sessions: SessionsRepository): FastifyPluginAsyncTypebox {
   const live: LiveHub = deps.live;
   return async (app) => {
     // Open streams end before the server closes, or closing would wait for them.
@@ -136,7 +164,7 @@ export function eventsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
         schema: {
           summary: "Live status changes of the account's messages",
           description:
-            'Server-Sent Events (`text/event-stream`): every committed status change of the account, as it happens, one event per change (`id:` the event id, `event:` its type, `data:` the event envelope). Resume after a disconnect with the `Last-Event-ID` header (or `last_event_id`): the stored events after it come first, then live ones, with no gap or duplicate between them. Keep-alive comments every 15 s. A client that stops reading is dropped with an `event: dropped`. ' +
+            'Server-Sent Events (`text/event-stream`): every committed status change of the account, as it happens, one event per change (`id:` the event id, `event:` its type, `data:` the event envelope). Resume after a disconnect with the `Last-Event-ID` header (or `last_event_id`): the stored events after it come first, then live ones, with no gap or duplicate between them. Keep-alive comments every 15 s. A client that stops reading is dropped with an `event: dropped`; so is a stream opened with the cabinet\'s session cookie within 5 s of the session ending (signed out on any node), with the reason `session_ended`. ' +
             'With `types` naming `mailing.progress` (it is never sent otherwise), the stream carries, beside the `message.*` types named, `event: mailing.progress` for each running mailing of the account, at most once a second per mailing and only when its figures changed, plus one when a run stops: `data:` is `{"type": "mailing.progress", "created_at": …, "data": <the body of GET /v1/mailings/{id}/stats>}`, with no `id:` (it is not stored and not replayed; `Last-Event-ID` stays the last status change\'s).',
           tags: ['events'],
           security,
@@ -153,6 +181,8 @@ export function eventsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
         if (!sub) throw new ApiError('too_many_streams', `this API key holds ${live.maxPerKey} open streams already; close one first`);
         deps.metrics.streamsOpen.set(live.size);
         const log = request.log.child({ stream: true });
+        // A key's stream lasts while the key does (revoking a key does not end its open streams); a session's, while the session does.
+        if (auth.session) watchSession(sub, auth.session.id, sessions, log);
         reply.hijack();
         const res = reply.raw;
         // The headers set so far (request id, rate limits) go out with the stream's own.
