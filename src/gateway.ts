@@ -120,7 +120,9 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     sqliteSynchronous: config.sqlite.synchronous,
     ...(options.pgSchema ? { pgSchema: options.pgSchema } : {}),
   });
-  const applied = await database.migrate();
+  const applied = await database.migrate({
+    onNewer: (names) => log.warn({ migrations: names }, 'the database holds migrations of a newer release; this node runs on it without migrating (finish the upgrade: docs/deploy.md)'),
+  });
   if (applied.length > 0) log.info({ migrations: applied }, 'migrations applied');
   const { db } = database;
   const accounts = new AccountsRepository(db);

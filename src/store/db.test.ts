@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
+import { sql } from 'kysely';
 import pg from 'pg';
 import { loadConfig } from '../config.ts';
 import { bootstrapOnce } from '../gateway.ts';
@@ -14,6 +15,23 @@ async function rows(database: Database): Promise<{ accounts: number; apiKeys: nu
   const count = async (table: 'accounts' | 'api_keys' | 'users') => Number((await database.db.selectFrom(table).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
   return { accounts: await count('accounts'), apiKeys: await count('api_keys'), users: await count('users') };
 }
+
+test('a database a newer release migrated: a node of the previous version starts on it (onNewer) instead of failing; a real mismatch still fails', async () => {
+  const database = await openDatabase({ sqlitePath: ':memory:' });
+  try {
+    await database.migrate();
+    await sql`insert into kysely_migration (name, timestamp) values ('999-from-a-newer-release', ${new Date().toISOString()})`.execute(database.db);
+    await assert.rejects(database.migrate(), /999-from-a-newer-release is missing/, 'without onNewer it is the mismatch it is');
+    let newer: string[] = [];
+    assert.deepEqual(await database.migrate({ onNewer: (names) => (newer = names) }), []);
+    assert.deepEqual(newer, ['999-from-a-newer-release']);
+    // One of this code's own migrations not applied beside the unknown one: not a newer release's database.
+    await sql`delete from kysely_migration where name = '037-mailing-params'`.execute(database.db);
+    await assert.rejects(database.migrate({ onNewer: () => assert.fail('not a newer database') }), /is missing/);
+  } finally {
+    await database.close();
+  }
+});
 
 test('SQLite: migrate() names what it applied, then nothing; the bootstrap runs once and all or nothing', async () => {
   const database = await openDatabase({ sqlitePath: ':memory:' });

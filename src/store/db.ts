@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
-import { Kysely, PostgresDialect, SqliteDialect, type SqliteDatabase, type SqliteStatement } from 'kysely';
+import { Kysely, PostgresDialect, sql, SqliteDialect, type SqliteDatabase, type SqliteStatement } from 'kysely';
 import { Migrator, type Migration } from 'kysely/migration';
 import pg from 'pg';
 import * as initial from './migrations/001-initial.ts';
@@ -50,10 +50,21 @@ export interface Database {
    * (none when another process applied them first); safe to call from several
    * processes at once.
    */
-  migrate(): Promise<string[]>;
+  migrate(options?: MigrateOptions): Promise<string[]>;
   /** a cheap round trip, for readiness checks */
   ping(): Promise<void>;
   close(): Promise<void>;
+}
+
+export interface MigrateOptions {
+  /**
+   * Called, instead of failing, when the database holds migrations this code
+   * does not know while every one it knows is applied: a newer release
+   * migrated it (a node of the previous version restarted during a rolling
+   * upgrade). Migrations are additive, so such a node runs on as it is.
+   * Without it, that case fails as any other mismatch does.
+   */
+  onNewer?: (names: string[]) => void;
 }
 
 export interface DatabaseOptions {
@@ -187,7 +198,7 @@ function wrap(db: Kysely<DB>, dialect: Dialect, schema?: string): Database {
   return {
     db,
     dialect,
-    async migrate() {
+    async migrate(options: MigrateOptions = {}) {
       // Several nodes may start at once on an empty database. Kysely creates its bookkeeping tables
       // tolerating a concurrent creator (it checks again after an error) and runs the pending
       // migrations in one transaction under a session advisory lock (pg_advisory_lock, one key for the
@@ -199,6 +210,15 @@ function wrap(db: Kysely<DB>, dialect: Dialect, schema?: string): Database {
       // Kysely looks for its table by listing every schema's tables; another schema dropped meanwhile
       // (test suites share a database) fails that listing, and only then: it is worth another try.
       for (let attempt = 0; attempt < 3 && isOtherSchemaGone(error, schema); attempt++) ({ error, results } = await migrator.migrateToLatest());
+      if (error && options.onNewer && /^corrupted migrations: previously executed migration .+ is missing$/.test((error as Error).message)) {
+        const table = schema ? sql.table(`${schema}.kysely_migration`) : sql.table('kysely_migration');
+        const executed = (await sql<{ name: string }>`select name from ${table}`.execute(db)).rows.map((r) => r.name);
+        const known = Object.keys(migrations);
+        if (known.every((name) => executed.includes(name))) {
+          options.onNewer(executed.filter((name) => !known.includes(name)).sort());
+          return [];
+        }
+      }
       if (error) {
         const failed = results?.find((r) => r.status === 'Error');
         throw new Error(`migration ${failed?.migrationName ?? '?'} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
