@@ -2,11 +2,13 @@
  * Durable before acknowledged: SIGKILL the server in the middle of a bulk load,
  * restart it on the same data directory, and check that every message the API
  * acknowledged (202) exists, reaches its final status, and was handed to the
- * sandbox operator exactly once per part, across both runs.
+ * sandbox operator exactly once per part, across both runs; on SQLite and on
+ * PostgreSQL (embedded mode: DATABASE_URL, no Redis).
  */
-import { test, after } from 'node:test';
+import { test, after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { freePort } from './helpers.ts';
+import { dialects, freePort } from './helpers.ts';
+import { createDatabase } from './cluster-nodes.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, watch } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -52,7 +54,7 @@ after(async () => {
 
 
 /** Starts `node src/main.ts start` and resolves once it logged "depesha started" and /readyz answers 200. */
-async function startServer(dataDir: string): Promise<Server> {
+async function startServer(dataDir: string, databaseUrl: string | undefined): Promise<Server> {
   const port = await freePort();
   const child = spawn(NODE, ['src/main.ts', 'start'], {
     cwd: ROOT,
@@ -68,6 +70,7 @@ async function startServer(dataDir: string): Promise<Server> {
       LOG_LEVEL: 'info',
       DEPESHA_SANDBOX_RECEIPT_DELAY_MS: '50',
       DEPESHA_SQLITE_SYNCHRONOUS: 'full',
+      ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -212,14 +215,26 @@ function parseJournal(text: string, name: string): { lines: JournalLine[]; torn:
 
 // ---------------------------------------------------------------- the test
 
-test('SIGKILL during a bulk load: every acknowledged message survives, reaches its final status and is sent once per part', { timeout: 120_000 }, async (t) => {
+for (const dialect of await dialects()) {
+  test(`SIGKILL during a bulk load on ${dialect.name}: every acknowledged message survives, reaches its final status and is sent once per part`, { timeout: 180_000, skip: dialect.skip }, async (t) => {
+    // On PostgreSQL a database of its own: the server is a separate process, a schema per suite would not reach it.
+    const database = dialect.name === 'postgres' ? await createDatabase() : undefined;
+    try {
+      await sigkillDuringBulk(t, database?.url);
+    } finally {
+      await database?.drop();
+    }
+  });
+}
+
+async function sigkillDuringBulk(t: TestContext, databaseUrl: string | undefined): Promise<void> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'depesha-crash-'));
   tempDirs.push(dataDir);
   const journalFile = path.join(dataDir, 'sandbox-journal.jsonl');
   const journalBefore = path.join(dataDir, 'journal-before-restart.jsonl.copy');
 
   // ---- run 1: load, then SIGKILL with requests in flight
-  const first = await startServer(dataDir);
+  const first = await startServer(dataDir, databaseUrl);
 
   /** message id → parts, for every 202 the clients received */
   const acked = new Map<string, { parts: number; via: 'single' | 'bulk' }>();
@@ -324,7 +339,7 @@ test('SIGKILL during a bulk load: every acknowledged message survives, reaches i
   );
 
   // ---- run 2: restart on the same data directory
-  const second = await startServer(dataDir);
+  const second = await startServer(dataDir, databaseUrl);
   const recovered = second.logs.find((l) => l.msg === 'messages left in flight by the last run are due again')?.recovered ?? 0;
 
   // ---- every acknowledged message reaches a final status
@@ -455,4 +470,4 @@ test('SIGKILL during a bulk load: every acknowledged message survives, reaches i
   second.child.kill('SIGTERM');
   const end = await second.exited;
   assert.equal(end.code, 0, `the second run did not shut down cleanly: ${JSON.stringify(end)}; stderr:\n${second.stderr.join('')}`);
-});
+}
