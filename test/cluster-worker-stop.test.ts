@@ -18,7 +18,7 @@ const SUBMIT_DELAY_MS = 3000;
 const PER_SECOND = 3;
 const LEASE_SECONDS = 60;
 /** from the delivery's stop the node may take the in-flight submits' answer and this much more (binds, pools) */
-const STOP_SLACK_MS = 5000;
+const STOP_SLACK_MS = 2500;
 
 const skip = await clusterSkip();
 
