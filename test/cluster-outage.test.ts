@@ -1,12 +1,15 @@
 /**
  * Redis and PostgreSQL restarting under load (issue 5): a cluster (an API
- * node, a worker, a scheduler) on a Redis and a PostgreSQL of the test's own,
- * a client sending all the while and retrying what failed with the same
- * Idempotency-Key, as a client of an HTTP API does. Redis is killed and
- * started again empty (no persistence: the queued jobs and the leader lock are
- * gone), then PostgreSQL crashes (an immediate stop) and starts again. Nothing
- * is restarted by hand on the Depesha side: the nodes must recover by
- * themselves, and every acknowledged message must be delivered.
+ * node, two workers running one of the operator's two binds each, a
+ * scheduler) on a Redis and a PostgreSQL of the test's own, a client sending
+ * all the while and retrying what failed with the same Idempotency-Key, as a
+ * client of an HTTP API does. Redis is killed and started again empty (no
+ * persistence: the queued jobs, the leader lock and the bind leases are
+ * gone) within two thirds of a bind lease, so that both workers still run
+ * their binds when it is back: the operator must never see more than the two
+ * binds configured. Then PostgreSQL crashes (an immediate stop) and starts
+ * again. Nothing is restarted by hand on the Depesha side: the nodes must
+ * recover by themselves, and every acknowledged message must be delivered.
  */
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
@@ -17,6 +20,10 @@ import { SmscSimulator } from '../src/smpp/simulator.ts';
 import { clusterEnv, clusterSkip, freePort, Node, privatePostgres, privateRedis, until } from './cluster-nodes.ts';
 
 const skip = await clusterSkip();
+
+const BINDS = 2;
+/** the bind lease: Redis is back within two thirds of it, while the workers still run their binds */
+const BIND_LEASE_SECONDS = 9;
 
 test('Redis restarted empty, then PostgreSQL crashed and restarted, under load: the cluster recovers by itself and every acknowledged message is delivered', { skip, timeout: 300_000 }, async (t) => {
   const redis = await privateRedis();
@@ -30,13 +37,14 @@ test('Redis restarted empty, then PostgreSQL crashed and restarted, under load: 
       prefix: 'outage',
       apiKey,
       configFile: {
-        connectors: [{ id: 'operator', type: 'smpp', host: '127.0.0.1', port: simPort, system_id: 'depesha', password: 'secret1', reconnect_min_ms: 20, reconnect_max_ms: 200 }],
+        connectors: [{ id: 'operator', type: 'smpp', host: '127.0.0.1', port: simPort, system_id: 'depesha', password: 'secret1', reconnect_min_ms: 20, reconnect_max_ms: 200, binds: BINDS }],
         routes: [{ connector: 'operator' }],
       },
     }),
     REDIS_URL: redis.url,
     DEPESHA_RETRY_INITIAL_DELAY_MS: '100',
     DEPESHA_LEASE_SECONDS: '10',
+    DEPESHA_BIND_LEASE_SECONDS: String(BIND_LEASE_SECONDS),
   };
   const port = await freePort();
   const nodes = [new Node('api', 'api', { ...env, PORT: String(port) })];
@@ -51,9 +59,11 @@ test('Redis restarted empty, then PostgreSQL crashed and restarted, under load: 
   });
   // The API node first: it runs the migrations.
   await nodes[0]!.started();
-  nodes.push(new Node('worker', 'worker', env), new Node('scheduler', 'scheduler', env));
+  nodes.push(new Node('worker-1', 'worker', env), new Node('worker-2', 'worker', env), new Node('scheduler', 'scheduler', env));
   await Promise.all(nodes.map((n) => n.started()));
-  await until('the bind', async () => (sim.bound === 1 ? true : undefined));
+  const bindsOf = (n: Node) => Number(n.lines.filter((l) => l.msg === 'binds of this connector on this node').at(-1)?.binds ?? 0);
+  const workers = nodes.filter((n) => n.name.startsWith('worker'));
+  await until('one bind on each worker', async () => (sim.bound === BINDS && workers.every((w) => bindsOf(w) === 1) ? true : undefined), 30_000);
 
   const base = `http://127.0.0.1:${port}`;
   const acked = new Map<string, string>();
@@ -61,6 +71,10 @@ test('Redis restarted empty, then PostgreSQL crashed and restarted, under load: 
   const gaveUp: string[] = [];
   let seq = 0;
   let loading = true;
+  // A failing step ends the load too: the clients would otherwise go on trying the stopped nodes and the file never end.
+  t.after(() => {
+    loading = false;
+  });
   const send = async (i: number) => {
     const text = `outage ${i}`;
     const body = JSON.stringify({ to: `+7916${String(3_000_000 + i).padStart(7, '0')}`, text });
@@ -108,12 +122,24 @@ test('Redis restarted empty, then PostgreSQL crashed and restarted, under load: 
   await more(30, 'load before the Redis restart');
   // Redis dies: the queue's jobs, the leader lock and the rate schedule with it. The API still accepts (the row is the truth).
   await redis.kill();
-  await more(20, 'messages accepted while Redis is down');
+  const redisKilledAt = Date.now();
+  await more(5, 'messages accepted while Redis is down');
   await redis.start();
+  const redisBackAt = Date.now();
+  const redisDownMs = redisBackAt - redisKilledAt;
+  t.diagnostic(`Redis was down ${redisDownMs} ms (bind lease ${BIND_LEASE_SECONDS} s)`);
+  // Back before the workers close their binds (two thirds of a lease without renewing): they still run them.
+  assert.ok(redisDownMs < (BIND_LEASE_SECONDS * 1000 * 2) / 3, `Redis was down ${redisDownMs} ms: the workers may have closed their binds, which this test is not about`);
   const afterRedis = [...acked.values()];
   let db = openPool();
   await until('every message accepted up to the Redis restart delivered', async () => ((await deliveredCount(db, afterRedis)) === afterRedis.length ? true : undefined), 60_000);
   await db.end();
+  // The empty Redis's first rounds (a round every third of a lease), the lease in which the workers only take back the
+  // slots of the binds they run, and a round after it: each worker keeps its bind, none takes the other's. What must
+  // not happen has no event to wait for: this watches for a bounded time.
+  await until('a bind lease and a round after the Redis restart', async () => (Date.now() > redisBackAt + (BIND_LEASE_SECONDS * 1000 * 4) / 3 ? true : undefined), 30_000);
+  assert.ok(sim.peakBound <= BINDS, `after Redis restarted empty the operator saw ${sim.peakBound} binds at once, more than the ${BINDS} configured`);
+  assert.deepEqual([sim.bound, ...workers.map(bindsOf)], [BINDS, 1, 1], 'each worker kept its bind');
 
   await more(20, 'load before the PostgreSQL crash');
   const failedBefore = [...failures.values()].reduce((a, b) => a + b, 0);
@@ -140,6 +166,7 @@ test('Redis restarted empty, then PostgreSQL crashed and restarted, under load: 
   const twice = [...submits].filter(([, n]) => n > 1).length;
   t.diagnostic(`${ids.length} acknowledged, all delivered; stored by status ${JSON.stringify(stored)}; failed tries retried: ${JSON.stringify(Object.fromEntries(failures))}; submitted twice: ${twice}`);
   for (const text of acked.keys()) assert.ok((submits.get(text) ?? 0) >= 1, `${text} reached the operator`);
+  assert.ok(sim.peakBound <= BINDS, `the operator saw ${sim.peakBound} binds at once, more than the ${BINDS} configured`);
   // Every node is still the one started: none had to be restarted to recover.
   for (const n of nodes) assert.equal(n.child.exitCode, null, `${n.name} is still running`);
 });

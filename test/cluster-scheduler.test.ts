@@ -2,18 +2,23 @@
  * The scheduled work across a leader's death: an API node, a worker and two
  * scheduler nodes as separate processes over one PostgreSQL and one Redis,
  * the SMSC simulator as the operator and a webhook receiver as the customer.
- * Work of every kind is made due while the first leader lives and after it is
- * SIGKILLed: messages with `send_at`, a retry (the operator throttles its
- * first submit), a message whose validity ends while it waits for retries
- * (expired), a sent message whose receipt never comes (expired by the
- * scheduler, no_receipt), a webhook its receiver refuses once (retried),
- * cascades whose first step times out (in the leaderless gap, and after the
- * take-over), a throttled mailing started a moment ahead, a message accepted
- * in the gap. The other scheduler must take the lead within the lock's TTL
- * (docs/deploy.md), and every piece must fire exactly once: each message
- * submitted once, each webhook event accepted once, each cascade's next step
- * started once, each recipient of the mailing given one message. At the end
- * the leader stops cleanly and a third scheduler takes the lead at once.
+ * Work of every kind is scheduled while the first leader lives, to fire after
+ * it is SIGKILLed. First the leader does some of it: a message with `send_at`
+ * a moment ahead is sent, a webhook its receiver refuses once is recorded as
+ * failed (to be retried), a throttled mailing is started. Then, on a clock of
+ * its own started just before the kill (so that a slow machine cannot push
+ * the kill past them), the rest: messages with `send_at`, a retry (the
+ * operator throttles its first submit), a message whose validity ends while
+ * it waits for retries (expired), a sent message whose receipt never comes
+ * (expired by the scheduler, no_receipt), cascades whose first step times out
+ * (in the leaderless gap, and after the take-over); and a message accepted in
+ * the gap. The kill must come before the earliest of them (with a margin), and
+ * each must fire after the kill: so it is the survivor's work. The other
+ * scheduler must take the lead within the lock's TTL (docs/deploy.md), and
+ * every piece must fire exactly once: each message submitted once, each
+ * webhook event accepted once, each cascade's next step started once, each
+ * recipient of the mailing given one message. At the end the leader stops
+ * cleanly and a third scheduler takes the lead at once.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -23,14 +28,21 @@ import { Receiver } from './webhooks-receiver.ts';
 
 /** the leader lock's TTL (cluster/leader.ts), which docs/deploy.md promises a take-over within */
 const LEADER_TTL_MS = 5000;
+/** on the first clock: sent by the first leader */
 const SEND_AT_EARLY_MS = 1500;
-/** after the kill (at about 3 s): some fall in the leaderless gap, some after the take-over */
+/** On the second clock, started just before the kill: some fall in the leaderless gap, some after the take-over. */
 const SEND_AT_LATE_MS = [5000, 7000, 11_000];
+/** the retry's back-off: between half of it and all of it (pipeline/sender.ts retryDelayMs) */
 const RETRY_MS = 12_000;
-const WEBHOOK_RETRY_MS = 8000;
+/** the refused webhook's pause: between half of it and all of it after the refusal (events/webhooks/sender.ts) */
+const WEBHOOK_RETRY_MS = 14_000;
 /** one cascade's first step times out in the leaderless gap, the other's after the take-over */
 const CASCADE_TIMEOUTS_S = [5, 9];
 const MAILING_CONTACTS = 6;
+/** one mailing message every 3 s: the first leader sends one or two of the six, the survivor the rest */
+const MAILING_PER_MINUTE = 20;
+/** the kill comes at least this long before the earliest work scheduled to fire after it */
+const KILL_MARGIN_MS = 1000;
 
 const N = {
   early: '79160000101',
@@ -110,25 +122,16 @@ test('cluster: the scheduled work fires exactly once across a SIGKILLed schedule
   const imported = await call('POST', `/v1/contacts/import?project_id=${project.id}`, csv, 'text/csv');
   assert.equal(imported.status, 200, JSON.stringify(imported.body));
   const template = await made('/v1/templates', { project_id: project.id, channel: 'sms', name: 't', text: 'Здравствуйте, {{first_name}}!' });
-  const mailing = await made('/v1/mailings', { project_id: project.id, template_id: template.id, name: 'through the kill', channels: ['sms'], throttle_per_minute: 30, traffic_type: 'service', start_at: new Date(Date.now() + 1000).toISOString() });
+  const mailing = await made('/v1/mailings', { project_id: project.id, template_id: template.id, name: 'through the kill', channels: ['sms'], throttle_per_minute: MAILING_PER_MINUTE, traffic_type: 'service', start_at: new Date(Date.now() + 1000).toISOString() });
 
-  // The clock starts: everything below is due at its own moment from here.
+  // The first clock: what the first leader does before it dies.
   const t0 = Date.now();
-  const at = (ms: number) => new Date(t0 + ms).toISOString();
   const send = async (body: Record<string, unknown>) => String((await made('/v1/messages', { text: 'scheduled', ...body }, 202)).id);
-  const ids = {
-    early: await send({ to: `+${N.early}`, send_at: at(SEND_AT_EARLY_MS) }),
-    late: await Promise.all(N.late.map((to, i) => send({ to: `+${to}`, send_at: at(SEND_AT_LATE_MS[i]!) }))),
-    retry: await send({ to: `+${N.retry}` }),
-    expire: await send({ to: `+${N.expire}`, ttl_seconds: 30 }),
-    silent: await send({ to: `+${N.silent}`, ttl_seconds: 30 }),
-    // SMS is never read: each first step is delivered, times out, and the second step starts.
-    cascades: await Promise.all(N.cascades.map(([one, two], i) => send({ to: `+${one}`, cascade: [{ channel: 'sms', until: 'read', timeout_seconds: CASCADE_TIMEOUTS_S[i] }, { channel: 'sms', to: `+${two}` }] }))),
-  };
+  const early = await send({ to: `+${N.early}`, send_at: new Date(t0 + SEND_AT_EARLY_MS).toISOString() });
   assert.equal((await call('POST', `/v1/mailings/${mailing.id}/schedule`)).status, 200);
 
-  // The leader dies once it has done some of the work: the early message sent, the refused webhook's failure recorded
-  // (its receiver is paused for the back-off, so no webhook is in flight), the mailing started and not finished.
+  // The leader does some of the work: the early message sent, the refused webhook's failure recorded (its receiver is
+  // paused for the back-off, so no webhook is in flight), the mailing started and not finished.
   const submitsTo = (to: string) => sim.submits.filter((s) => s.destinationAddr === to).length;
   const mailed = () => N.mailing.filter((to) => submitsTo(to) > 0).length;
   await until(
@@ -140,14 +143,34 @@ test('cluster: the scheduled work fires exactly once across a SIGKILLed schedule
     },
     15_000,
   );
+  const refusedAt = receiver.received[0]!.at;
+
+  // The second clock, just before the kill: everything below is due at its own moment from here.
+  const t1 = Date.now();
+  const at = (ms: number) => new Date(t1 + ms).toISOString();
+  const ids = {
+    early,
+    late: await Promise.all(N.late.map((to, i) => send({ to: `+${to}`, send_at: at(SEND_AT_LATE_MS[i]!) }))),
+    retry: await send({ to: `+${N.retry}` }),
+    expire: await send({ to: `+${N.expire}`, ttl_seconds: 30 }),
+    silent: await send({ to: `+${N.silent}`, ttl_seconds: 30 }),
+    // SMS is never read: each first step is delivered, times out, and the second step starts.
+    cascades: await Promise.all(N.cascades.map(([one, two], i) => send({ to: `+${one}`, cascade: [{ channel: 'sms', until: 'read', timeout_seconds: CASCADE_TIMEOUTS_S[i] }, { channel: 'sms', to: `+${two}` }] }))),
+  };
+  // The retry's first submit refused (its back-off is written while the first leader lives), the cascades' first steps delivered.
+  await until('the retry refused and the cascades started', async () => (refused.get(N.retry) === 1 && N.cascades.every(([one]) => submitsTo(one!) === 1) ? true : undefined), 10_000);
   first.child.kill('SIGKILL');
   const killedAt = Date.now();
-  const mailedBefore = mailed();
   await first.exited;
+  const mailingMade = async () => (await db.query<{ created_at: string }>(`select created_at from messages where mailing_id = $1`, [mailing.id])).rows.map((r) => Number(r.created_at));
+  const mailedBefore = (await mailingMade()).filter((c) => c <= killedAt).length;
+  // Nothing left to fire was due before the kill (with a margin): the kill came in time on this machine, however slow.
+  const earliest = Math.min(t1 + SEND_AT_LATE_MS[0]!, t1 + CASCADE_TIMEOUTS_S[0]! * 1000, t1 + RETRY_MS / 2, refusedAt + WEBHOOK_RETRY_MS / 2);
+  assert.ok(killedAt <= earliest - KILL_MARGIN_MS, `the kill came ${killedAt - t1} ms into the second clock, ${earliest - killedAt} ms before the earliest work due after it (wanted ${KILL_MARGIN_MS})`);
   const gap = await send({ to: `+${N.gap}`, send_at: new Date(Date.now() + 1000).toISOString() });
   const took = await second.waitForLine((l) => l.msg === 'this node leads the scheduled work', 'taking the lead', 15_000);
   const takeOverMs = Date.parse(String(took.time)) - killedAt;
-  t.diagnostic(`killed the leader ${killedAt - t0} ms into the work (${mailedBefore} of ${MAILING_CONTACTS} recipients sent); the other scheduler led ${takeOverMs} ms after the kill`);
+  t.diagnostic(`killed the leader ${killedAt - t0} ms into the work, ${killedAt - t1} ms into the second clock, ${earliest - killedAt} ms before the earliest work due after it (${mailedBefore} of ${MAILING_CONTACTS} mailing messages made); the other scheduler led ${takeOverMs} ms after the kill`);
   assert.ok(takeOverMs <= LEADER_TTL_MS + 500, `the take-over took ${takeOverMs} ms, more than the lock's TTL of ${LEADER_TTL_MS} ms`);
   // A scheduler in the dead one's place (started only now, so that the take-over above was the second's), for the clean hand-over at the end.
   const third = cluster.node('scheduler-3', 'scheduler');
@@ -168,17 +191,23 @@ test('cluster: the scheduled work fires exactly once across a SIGKILLed schedule
   });
   const status = async (id: string) => (await db.query<{ status: string; reason_code: string | null }>(`select status, reason_code from messages where id = $1`, [id])).rows[0]!;
 
-  // send_at: each submitted once, not before its time.
-  for (const [to, id, due] of [[N.early, ids.early, SEND_AT_EARLY_MS], ...N.late.map((to, i) => [to, ids.late[i]!, SEND_AT_LATE_MS[i]!] as const)] as const) {
+  /** when the simulator took the (only) submit to `to` */
+  const submittedAt = (to: string) => sim.submits.find((s) => s.destinationAddr === to)!.at;
+  // send_at: each submitted once, not before its time; the late ones after the kill (by the survivor).
+  for (const [to, id, due, clock] of [[N.early, ids.early, SEND_AT_EARLY_MS, t0], ...N.late.map((to, i) => [to, ids.late[i]!, SEND_AT_LATE_MS[i]!, t1] as const)] as const) {
     assert.equal(submitsTo(to), 1, `${to} (send_at +${due} ms) submitted once`);
-    assert.ok(sim.submits.find((s) => s.destinationAddr === to)!.at >= t0 + due - 50, `${to} not sent before its send_at`);
+    assert.ok(submittedAt(to) >= clock + due - 50, `${to} not sent before its send_at`);
     assert.equal((await status(id)).status, 'delivered');
   }
+  assert.ok(submittedAt(N.early) < killedAt, 'the early message sent by the first leader');
+  for (const to of N.late) assert.ok(submittedAt(to) > killedAt, `${to} sent after the kill, ${submittedAt(to) - killedAt} ms`);
   assert.equal(submitsTo(N.gap), 1, 'the message due in the leaderless gap submitted once');
+  assert.ok(submittedAt(N.gap) > killedAt);
   assert.equal((await status(gap)).status, 'delivered');
   // The retry: refused once, then taken once.
   assert.equal(refused.get(N.retry), 1);
   assert.equal(submitsTo(N.retry), 1, 'the retried message submitted once after its refusal');
+  assert.ok(submittedAt(N.retry) > killedAt, `the retry sent after the kill, ${submittedAt(N.retry) - killedAt} ms`);
   assert.equal((await status(ids.retry)).status, 'delivered');
   // Validity: expired while waiting for a retry, never taken.
   assert.equal(submitsTo(N.expire), 0);
@@ -191,13 +220,20 @@ test('cluster: the scheduled work fires exactly once across a SIGKILLed schedule
     const steps = (await db.query<{ cascade_step: number; status: string }>(`select cascade_step, status from messages where parent_id = $1 order by cascade_step`, [parent])).rows;
     assert.deepEqual(steps, [{ cascade_step: 1, status: 'delivered' }, { cascade_step: 2, status: 'delivered' }], `cascade ${i}: each step once`);
     for (const to of N.cascades[i]!) assert.equal(submitsTo(to), 1, `cascade ${i}: ${to} submitted once`);
+    // Step 2 started by the survivor: made and sent after the kill.
+    const made = Number((await db.query<{ created_at: string }>(`select created_at from messages where parent_id = $1 and cascade_step = 2`, [parent])).rows[0]!.created_at);
+    assert.ok(made > killedAt && submittedAt(N.cascades[i]![1]!) > killedAt, `cascade ${i}: step 2 made ${made - killedAt} ms after the kill`);
     assert.equal((await status(parent)).status, 'delivered');
   }
   // The mailing: each recipient one message, submitted once.
   const recipients = (await db.query<{ n: number }>(`select count(*)::int as n from messages where mailing_id = $1 group by recipient`, [mailing.id])).rows;
   assert.deepEqual(recipients.map((r) => r.n), N.mailing.map(() => 1), 'one message per recipient');
   for (const to of N.mailing) assert.equal(submitsTo(to), 1, `mailing recipient ${to} submitted once`);
-  assert.ok(mailedBefore < MAILING_CONTACTS, 'the mailing was still running at the kill');
+  assert.ok(mailedBefore >= 1 && mailedBefore < MAILING_CONTACTS, `the mailing was still running at the kill: ${mailedBefore} of ${MAILING_CONTACTS} made`);
+  // The rest made by the survivor after the kill, and sent after it.
+  assert.equal((await mailingMade()).filter((c) => c > killedAt).length, MAILING_CONTACTS - mailedBefore, 'the rest of the mailing made after the kill');
+  // (one made just before the kill may be sent just after it)
+  assert.ok(N.mailing.filter((to) => submittedAt(to) > killedAt).length >= MAILING_CONTACTS - mailedBefore, 'and sent after it');
   assert.equal(sim.submits.length, 4 + 1 + 1 + 1 + 4 + MAILING_CONTACTS, 'no other submit');
 
   // Webhooks: every delivered or expired event (the parent's and the steps' too) has one delivery, accepted once.
@@ -213,6 +249,7 @@ test('cluster: the scheduled work fires exactly once across a SIGKILLed schedule
   assert.deepEqual([...taken.entries()].filter(([, n]) => n !== 1), [], 'each webhook event accepted once');
   const retried = receiver.received.filter((r) => r.event.id === refusedHook);
   assert.equal(retried.length, 2, 'the refused webhook sent again once');
+  assert.ok(retried[1]!.at > killedAt, `the refused webhook retried after the kill, ${retried[1]!.at - killedAt} ms`);
 
   // A clean stop hands the lead on at once: the stopping leader frees the key, the waiting scheduler asks every 250 ms.
   await third.started();

@@ -4,21 +4,32 @@ import { nodeIdentity, REDIS_NOW, within } from './lease.ts';
 
 /**
  * One round for one connector, atomic on Redis's clock. KEYS[1] is the set of
- * live worker nodes (score: when the node's heartbeat runs out), KEYS[2..] the
- * connector's bind slots (one key per bind, holding the node that runs it).
- * The node's share of the connector's binds follows from its place among the
+ * live worker nodes (score: when the node's heartbeat runs out), KEYS[2..n+1]
+ * the connector's n bind slots (one key per bind, holding the node that runs
+ * it), KEYS[n+2] when Redis first saw these leases (never expires). ARGV[3]:
+ * the binds the node runs now. The node's share of the connector's binds follows from its place among the
  * live nodes sorted by id: binds / nodes each, the first (binds mod nodes)
  * one more. The node renews the slots it holds and takes free ones up to its
  * share. A node holding more than its share keeps them for now: it closes the
  * binds first and then gives the slots back (RELEASE), so a slot is free only
  * once its bind is closed. A slot is one key set NX, so the cluster never runs
  * more binds than configured: a node taking over waits for the slot to be
- * given back or to run out. Returns {share, slots held}.
+ * given back or to run out.
+ *
+ * Redis restarted empty (or the first round ever): the live set and the
+ * slots are gone while nodes still run their binds, and the first node to
+ * ask would see itself alone and take every slot. So for one lease after the
+ * start of the leases (by when every node still running binds has renewed or
+ * closed them) a node only takes slots back for the binds it runs, none for
+ * new binds. Returns {share, slots held}.
  */
 const ROUND = `${REDIS_NOW}
 local node = ARGV[1]
 local ttl = tonumber(ARGV[2])
-local binds = #KEYS - 1
+local running = tonumber(ARGV[3])
+local binds = #KEYS - 2
+redis.call('SET', KEYS[#KEYS], now, 'NX')
+local settling = now - tonumber(redis.call('GET', KEYS[#KEYS])) < ttl
 redis.call('ZADD', KEYS[1], now + ttl, node)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 redis.call('PEXPIRE', KEYS[1], ttl * 10)
@@ -29,14 +40,16 @@ for i, id in ipairs(live) do if id == node then index = i - 1 end end
 local share = math.floor(binds / #live)
 if index < binds % #live then share = share + 1 end
 local held = 0
-for k = 2, #KEYS do
+for k = 2, binds + 1 do
   if redis.call('GET', KEYS[k]) == node then
     redis.call('PEXPIRE', KEYS[k], ttl)
     held = held + 1
   end
 end
-for k = 2, #KEYS do
-  if held >= share then break end
+local limit = share
+if settling then limit = math.min(share, running) end
+for k = 2, binds + 1 do
+  if held >= limit then break end
   if redis.call('SET', KEYS[k], node, 'NX', 'PX', ttl) then held = held + 1 end
 end
 return {share, held}`;
@@ -77,7 +90,9 @@ interface Wanted {
  * An operator connector's `binds` held across the worker nodes: each bind is a
  * slot leased in Redis, spread over the live workers (4 binds over 3 workers:
  * 2/1/1) and taken over by the survivors when a worker dies (its leases run
- * out) or stops (it gives them back). Each connector learns through `apply`
+ * out) or stops (it gives them back); after Redis lost the leases (restarted
+ * empty) each node first takes back the slots of the binds it runs, for one
+ * lease, before any node takes more. Each connector learns through `apply`
  * how many binds to run on this node. A node that cannot reach Redis for most
  * of a lease drops its binds, since the others may take them over by then.
  */
@@ -146,7 +161,8 @@ export class BindLeases {
     try {
       for (const [id, w] of [...this.#wanted]) {
         const asked = Date.now();
-        const [share, held] = (await this.#redis.eval(ROUND, 1 + w.binds, ...this.#keys(id, w.binds), this.nodeId, this.#ttlMs)) as [number, number];
+        const keys = [...this.#keys(id, w.binds), `${this.#prefix}:bind-epoch`];
+        const [share, held] = (await this.#redis.eval(ROUND, keys.length, ...keys, this.nodeId, this.#ttlMs, w.here)) as [number, number];
         if (this.#stopped || this.#wanted.get(id) !== w) continue;
         // An answer that took most of a lease (Redis was unreachable) is too old to bind on: the next round asks again.
         if (Date.now() - asked > (this.#ttlMs * 2) / 3) continue;

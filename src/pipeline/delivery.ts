@@ -357,6 +357,7 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
       // Stop taking work first; claimed messages not yet submitted are handed back, the rest finish.
       stopping = true;
       sender.stopping();
+      log.info('delivery stopping: no more submits; claimed messages not yet submitted are handed back');
       await mailings.stop();
       await mailingCancels.stop();
       mno.stop();

@@ -67,6 +67,9 @@ export class Sender {
   readonly #pace: SenderOptions['pace'];
   readonly #handBack: SenderOptions['handBack'];
   #stopping = false;
+  /** resolves when `stopping()` is called: a send waiting for the cluster's rate stops waiting */
+  readonly #stopped: Promise<void>;
+  #stop: () => void = () => {};
 
   constructor(batcher: WriteBatcher, routing: Routing, bus: EventBus, log: Logger, options: SenderOptions) {
     this.#batcher = batcher;
@@ -78,11 +81,17 @@ export class Sender {
     this.#outbox = options.outbox;
     this.#pace = options.pace;
     this.#handBack = options.handBack;
+    this.#stopped = new Promise((resolve) => (this.#stop = resolve));
   }
 
-  /** From now on claimed messages not yet submitted are handed back instead of sent (graceful shutdown). */
+  /**
+   * From now on claimed messages not yet submitted are handed back instead of
+   * sent (graceful shutdown), those waiting for a slot of the cluster's rate
+   * at once: a stop waits only for the submits already on their way.
+   */
   stopping(): void {
     this.#stopping = true;
+    this.#stop();
   }
 
   async process(ids: string[]): Promise<void> {
@@ -172,7 +181,12 @@ export class Sender {
       content: parseContent(row.content),
     };
     const rotation = this.#routing.rotation;
-    if (this.#pace) await this.#pace(connector.id, message.parts.length);
+    if (this.#pace && !this.#stopping) {
+      // A slot may be seconds away (a backlog at a low rate): a stop does not wait for it, the slot goes unused.
+      const paced = this.#pace(connector.id, message.parts.length);
+      paced.catch(() => {}); // failing after the stop: nothing waits for it any more
+      await Promise.race([paced, this.#stopped]);
+    }
     // Stopping, or the lease ran out while waiting for the rate (another sender may have claimed it since): not sent here.
     if (this.#stopping || Date.now() >= row.lease_until! - LEASE_MARGIN_MS) return { kind: 'release', row };
     try {
