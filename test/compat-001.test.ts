@@ -4,41 +4,14 @@ import { after, before, describe, test } from 'node:test';
 import { FakeFreeSwitch } from './fakes/freeswitch.ts';
 import { AccountsRepository, generateApiKey } from '../src/store/accounts.ts';
 import { dialects, startTestGateway, waitForStatus, type TestGateway } from './helpers.ts';
+import { SEED_001_EXAMPLES } from './compat-seeds.ts';
 
 /**
  * Seed 001 ("СМС шлюз", /api/v1): every example of the seed replayed as it is
  * written (GET and POST alike), then what the seed leaves to us: errors,
  * access, debug mode, timeLimit.
  */
-const EXAMPLES = {
-  balance: { balance: ['rub'], route: 'ds' },
-  send: {
-    send: {
-      text_male: 'Уважаемый {{first_name}}! Поздравляем Вас с наступающим Новым годом!',
-      text_female: 'Уважаемая {{first_name}}! Поздравляем Вас с наступающим Новым годом!',
-      fields: ['first_name'],
-      users: [
-        { phone: '+79281706700', gender: 'male', first_name: 'Андрей' },
-        { phone: '+79281706700', gender: 'male', first_name: 'Андрей' },
-        { phone: '+79281706700', gender: 'male', first_name: 'Андрей' },
-      ],
-    },
-    route: 'ds',
-    ttl: 7200,
-    mode: 'debug',
-  },
-  voice: {
-    send: {
-      text_male: 'Здравствуйете. Поздравляем с наступающим Новым Годом!',
-      text_alternative: 'Здравствуйете. Поздравляем с наступающим Новым Годом!',
-      fields: ['fio'],
-      users: [{ phone: '+79198828851', fio: 'Дмитрий Дмитриевич' }],
-    },
-    voice: 1,
-    timeLimit: '2022-03-15 13:00',
-    route: 'осм',
-  },
-};
+const EXAMPLES = SEED_001_EXAMPLES;
 const KEY = /^[0-9a-f]{32}$/;
 const fs = new FakeFreeSwitch();
 const fsPort = await fs.start();

@@ -6,6 +6,7 @@ import { FakeFreeSwitch } from './fakes/freeswitch.ts';
 import { AccountsRepository, generateApiKey } from '../src/store/accounts.ts';
 import { apiCaller, dialects, startTestGateway, type TestGateway } from './helpers.ts';
 import { curlRequest, documentedReply, fencedBlocks, matchDocumented, send, shellCommands } from './curl-examples.ts';
+import { SEED_001_EXAMPLES } from './compat-seeds.ts';
 
 /**
  * docs/compat.md, replayed: every curl example of its fenced `sh` blocks is
@@ -24,32 +25,7 @@ import { curlRequest, documentedReply, fencedBlocks, matchDocumented, send, shel
  */
 
 /** The request bodies of the seeds' examples (001: 3.2.1, 3.2.3, 3.2.5, 3.2.7; 004: the example values of 3.1.1, 3.1.17). */
-const SEED_001 = {
-  balance: { balance: ['rub'], route: 'ds' },
-  status: { status: { key: 'd4ef9989a9e651d870a90cfed132f8d4' }, route: 'ds' },
-  send: {
-    send: {
-      text_male: 'Уважаемый {{first_name}}! Поздравляем Вас с наступающим Новым годом!',
-      text_female: 'Уважаемая {{first_name}}! Поздравляем Вас с наступающим Новым годом!',
-      fields: ['first_name'],
-      users: Array.from({ length: 3 }, () => ({ phone: '+79281706700', gender: 'male', first_name: 'Андрей' })),
-    },
-    route: 'ds',
-    ttl: 7200,
-    mode: 'debug',
-  },
-  voice: {
-    send: {
-      text_male: 'Здравствуйете. Поздравляем с наступающим Новым Годом!',
-      text_alternative: 'Здравствуйете. Поздравляем с наступающим Новым Годом!',
-      fields: ['fio'],
-      users: [{ phone: '+79198828851', fio: 'Дмитрий Дмитриевич' }],
-    },
-    voice: 1,
-    timeLimit: '2022-03-15 13:00',
-    route: 'осм',
-  },
-};
+const SEED_001 = SEED_001_EXAMPLES;
 const SEED_004: Record<string, [string, unknown]> = {
   'project': ['/project/create', { name: 'OCM', code: '010' }],
   'mailing': ['/mailing/create', { name: 'SMSMailing', project_id: '0236', template_id: '156', status: '1', channels: '1', event: '2020-08-02' }],

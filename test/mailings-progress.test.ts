@@ -9,20 +9,12 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { apiCaller, dialects, startTestGateway, type TestGateway, until } from './helpers.ts';
 import { openStream } from './events-client.ts';
+import type { MailingStats } from '../src/store/mailings.ts';
 
 const phone = (i: number) => `+7916${String(30_000_000 + i).slice(1)}`;
 
-interface Stats {
-  object: string;
-  mailing_id: string;
-  status: string;
-  run_number: number;
-  audience: number | null;
-  remaining: number | null;
-  recipients: { accepted: number; skipped: number };
-  messages: Record<string, number>;
-  errors: number;
-}
+/** GET /v1/mailings/{id}/stats: the store's figures with the mailing they are of */
+type Stats = MailingStats & { object: string; mailing_id: string; status: string };
 
 for (const dialect of await dialects()) {
   describe(`mailing progress on ${dialect.name}`, { skip: dialect.skip }, () => {
