@@ -134,6 +134,31 @@ for (const dialect of await dialects()) {
       assert.deepEqual(reserves.map((e) => e.balance_after).sort(), ['0.00', '1.00', '2.00', '3.00', '4.00']);
     });
 
+    test('8a. a repeat under the same Idempotency-Key gets its first answer after the balance is spent; a 402 leaves the key free', async () => {
+      const a = await priced('2.00', '1.00');
+      const post = async (url: string, body: unknown, key: string) => {
+        const res = await t.gateway.app.inject({ method: 'POST', url, headers: { authorization: `Bearer ${a.apiKey}`, 'content-type': 'application/json', 'idempotency-key': key }, payload: JSON.stringify(body) });
+        return { status: res.statusCode, replayed: res.headers['idempotency-replayed'], body: res.json() };
+      };
+      const bulk = { to: ['+79161234511', '+79161234512'], text: 'paid once' };
+      const first = await post('/v1/messages/bulk', bulk, 'bulk-1');
+      assert.deepEqual([first.status, first.body.accepted], [202, 2], JSON.stringify(first.body));
+      assert.equal((await balance(a.apiKey)).available, '0.00');
+      const repeat = await post('/v1/messages/bulk', bulk, 'bulk-1');
+      assert.deepEqual([repeat.status, repeat.replayed, repeat.body], [202, 'true', first.body], 'the stored answer, not a 402');
+
+      const single = { to: '+79161234513', text: 'one more' };
+      const refused = await post('/v1/messages', single, 'single-1');
+      assert.deepEqual([refused.status, refused.body.error.code], [402, 'insufficient_balance']);
+      assert.equal((await call('POST', '/v1/balance/entries', { account_id: a.accountId, kind: 'top_up', amount: '1.00' })).status, 201);
+      const retried = await post('/v1/messages', single, 'single-1');
+      assert.deepEqual([retried.status, retried.replayed], [202, undefined], 'the key was given back: the retry is new work');
+      assert.equal((await balance(a.apiKey)).available, '0.00');
+      const again = await post('/v1/messages', single, 'single-1');
+      assert.deepEqual([again.status, again.replayed, again.body.id], [202, 'true', retried.body.id]);
+      assert.deepEqual((await ledger(a.apiKey)).filter((e) => e.kind === 'reserve').length, 3, 'three messages reserved, none twice');
+    });
+
     test('9. prices: the account\'s own beat the platform\'s, an exact operator beats `*`; the list shows both', async () => {
       const a = await t.makeAccount('Prices');
       assert.equal((await call('PUT', `/v1/ported-numbers/79160007001`, { operator: 'mts' })).status, 201);

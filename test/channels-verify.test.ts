@@ -97,6 +97,20 @@ describe('verifications', { concurrency: true }, () => {
         assert.equal((await call('GET', `/v1/verifications/${made.id}`, undefined, other.apiKey)).status, 404);
       });
 
+      test('a repeat under the same Idempotency-Key gets its first answer although the number has reached its limit since', async () => {
+        const post = async (key: string) => {
+          const res = await t.gateway.app.inject({ method: 'POST', url: '/v1/verifications', headers: { authorization: `Bearer ${t.apiKey}`, 'content-type': 'application/json', 'idempotency-key': key }, payload: JSON.stringify({ to: '+79161234521' }) });
+          return { status: res.statusCode, replayed: res.headers['idempotency-replayed'], body: res.json() };
+        };
+        for (let i = 0; i < 4; i++) assert.equal((await call('POST', '/v1/verifications', { to: '+79161234521' })).status, 201);
+        const fifth = await post('verify-5');
+        assert.equal(fifth.status, 201, JSON.stringify(fifth.body));
+        const repeat = await post('verify-5');
+        assert.deepEqual([repeat.status, repeat.replayed, repeat.body.id], [201, 'true', fifth.body.id], 'the stored answer, not a 429');
+        const sixth = await post('verify-6');
+        assert.deepEqual([sixth.status, sixth.body.error.code], [429, 'verification_limit_exceeded']);
+      });
+
       test('limits: the sixth verification of a number in 10 minutes is refused; WhatsApp needs a template; a bad number is refused', async () => {
         for (let i = 0; i < 5; i++) assert.equal((await call('POST', '/v1/verifications', { to: '+79161234503' })).status, 201);
         const sixth = await call('POST', '/v1/verifications', { to: '+7 916 123-45-03' });

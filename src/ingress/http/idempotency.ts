@@ -36,3 +36,28 @@ export async function claimIdempotency(
       throw new ApiError('idempotency_key_in_use', 'a request with this Idempotency-Key is still being processed; retry in a moment', [], { 'retry-after': '1' });
   }
 }
+
+/**
+ * Runs a request's work under its `Idempotency-Key`. The key is looked at
+ * before anything else is checked, so a repeat of a request that succeeded
+ * gets its first answer even when the same request would now be refused (the
+ * balance spent by the first one, a limit reached since); the key is given
+ * back when `work` throws, so a refused request can be sent again with it.
+ * `work` stores its answer under the key in its own transaction.
+ */
+export async function underIdempotencyKey(
+  repo: IdempotencyRepository,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  accountId: string,
+  work: (idem: IdempotencyContext | undefined) => Promise<FastifyReply>,
+): Promise<FastifyReply> {
+  const idem = await claimIdempotency(repo, request, reply, accountId);
+  if (idem === 'replied') return reply;
+  try {
+    return await work(idem);
+  } catch (err) {
+    if (idem) await repo.release(idem).catch(() => {});
+    throw err;
+  }
+}

@@ -16,7 +16,7 @@ import { requireAuth } from '../auth.ts';
 import { projectScope } from '../message-projects.ts';
 import type { HttpDeps } from '../deps.ts';
 import { detailsFromAjv } from '../errors.ts';
-import { claimIdempotency } from '../idempotency.ts';
+import { underIdempotencyKey } from '../idempotency.ts';
 import { presentBatch, presentMessage } from '../present.ts';
 import {
   BatchSchema,
@@ -69,22 +69,17 @@ export function messagesRoutes(deps: HttpDeps, validateItem: ValidateFunction): 
       },
       async (request, reply) => {
         const auth = requireAuth(request);
-        const now = Date.now();
-        const scoped = (await projectScope(projects, auth, [request.body.project])).apply(request.body);
-        if (!scoped.ok) throw scoped.error;
-        const prepared = prepareSend(deps, auth.account, scoped.req, now, null, await acceptContext(auth.account, deps.mno, deps.senderRegistry, deps.billing, deps.modules));
-        if (!prepared.ok) throw prepared.error;
-        const idem = await claimIdempotency(deps.idempotency, request, reply, auth.account.id);
-        if (idem === 'replied') return reply;
-        const body = presentMessage(prepared.head);
-        try {
+        return underIdempotencyKey(deps.idempotency, request, reply, auth.account.id, async (idem) => {
+          const now = Date.now();
+          const scoped = (await projectScope(projects, auth, [request.body.project])).apply(request.body);
+          if (!scoped.ok) throw scoped.error;
+          const prepared = prepareSend(deps, auth.account, scoped.req, now, null, await acceptContext(auth.account, deps.mno, deps.senderRegistry, deps.billing, deps.modules));
+          if (!prepared.ok) throw prepared.error;
+          const body = presentMessage(prepared.head);
           await deps.delivery.accept({ messages: prepared.rows, ...(prepared.cascade ? { cascades: [prepared.cascade] } : {}), idempotency: idem && { ...idem, status: 202, body: JSON.stringify(body) } });
-        } catch (err) {
-          if (idem) await deps.idempotency.release(idem).catch(() => {});
-          throw err;
-        }
-        deps.metrics.messagesAccepted.inc();
-        return reply.code(202).send(body);
+          deps.metrics.messagesAccepted.inc();
+          return reply.code(202).send(body);
+        });
       },
     );
 
@@ -113,81 +108,77 @@ export function messagesRoutes(deps: HttpDeps, validateItem: ValidateFunction): 
         if (items.length > MAX_BULK_ITEMS) {
           throw new ApiError('too_many_items', `${items.length} items; at most ${MAX_BULK_ITEMS} per request`, [{ field: 'messages' in body ? 'messages' : 'to', issue: `at most ${MAX_BULK_ITEMS} items` }]);
         }
-        const batchId = newId('bat', now);
-        const context = await acceptContext(auth.account, deps.mno, deps.senderRegistry, deps.billing, deps.modules);
-        const scope = await projectScope(projects, auth, items.map(({ raw }) => (raw as { project?: unknown }).project));
-        const rows: MessageRow[] = [];
-        const cascadeRows: CascadeRow[] = [];
-        const accepted: { index: number; id: string; to: string; status: 'accepted'; parts_count: number; encoding: string; reference: string | null }[] = [];
-        const rejected: { index: number; code: string; message: string; details: ErrorDetail[] }[] = [];
-        items.forEach(({ raw, prefix }, index) => {
-          // In the one-text form only the number varies, so problems are reported on `to.N`.
-          const oneText = !('messages' in body);
-          if (!validateItem(raw)) {
-            const details = detailsFromAjv(validateItem.errors ?? [], oneText ? '' : prefix).map((d) => (oneText && d.field === 'to' ? { ...d, field: prefix } : d));
-            rejected.push({ index, code: 'validation_failed', message: details.map((d) => `${d.field} ${d.issue}`).join('; '), details });
-            return;
+        // A repeat is answered before the balance is looked at: the first request may have spent it.
+        return underIdempotencyKey(deps.idempotency, request, reply, auth.account.id, async (idem) => {
+          const batchId = newId('bat', now);
+          const context = await acceptContext(auth.account, deps.mno, deps.senderRegistry, deps.billing, deps.modules);
+          const scope = await projectScope(projects, auth, items.map(({ raw }) => (raw as { project?: unknown }).project));
+          const rows: MessageRow[] = [];
+          const cascadeRows: CascadeRow[] = [];
+          const accepted: { index: number; id: string; to: string; status: 'accepted'; parts_count: number; encoding: string; reference: string | null }[] = [];
+          const rejected: { index: number; code: string; message: string; details: ErrorDetail[] }[] = [];
+          items.forEach(({ raw, prefix }, index) => {
+            // In the one-text form only the number varies, so problems are reported on `to.N`.
+            const oneText = !('messages' in body);
+            if (!validateItem(raw)) {
+              const details = detailsFromAjv(validateItem.errors ?? [], oneText ? '' : prefix).map((d) => (oneText && d.field === 'to' ? { ...d, field: prefix } : d));
+              rejected.push({ index, code: 'validation_failed', message: details.map((d) => `${d.field} ${d.issue}`).join('; '), details });
+              return;
+            }
+            const nul = findNul(raw);
+            if (nul !== undefined) {
+              const detail = nulDetail(oneText ? (nul === 'to' ? prefix : nul) : `${prefix}.${nul}`);
+              rejected.push({ index, code: 'validation_failed', message: `${detail.field} ${detail.issue}`, details: [detail] });
+              return;
+            }
+            const scoped = scope.apply(raw as SendRequest, oneText ? '' : `${prefix}.`);
+            if (!scoped.ok) {
+              rejected.push({ index, code: scoped.error.code, message: scoped.error.message, details: scoped.error.details });
+              return;
+            }
+            const p = prepareSend(deps, auth.account, scoped.req, now, batchId, context, oneText ? '' : `${prefix}.`);
+            if (!p.ok) {
+              const details = oneText ? p.error.details.map((d) => (d.field === 'to' ? { ...d, field: prefix } : d)) : p.error.details;
+              rejected.push({ index, code: p.error.code, message: p.error.message, details });
+              return;
+            }
+            rows.push(...p.rows);
+            if (p.cascade) cascadeRows.push(p.cascade);
+            const h = p.head;
+            accepted.push({ index, id: h.id, to: h.recipient, status: 'accepted', parts_count: h.parts_count, encoding: h.encoding, reference: h.reference });
+          });
+          if (rows.some((r) => r.price_minor)) {
+            // Items beyond what the account can pay are refused like invalid ones; the rest go. A cascade
+            // is one item: its parent is free, its first step is what is reserved.
+            const { refused } = await affordable(balances, auth.account.id, rows);
+            const dropped = new Set<string>();
+            for (const [row, error] of refused) {
+              const head = row.parent_id ?? row.id;
+              if (dropped.has(head)) continue;
+              dropped.add(head);
+              const at = accepted.findIndex((a) => a.id === head);
+              rejected.push({ index: accepted[at]!.index, code: error.code, message: error.message, details: error.details });
+              accepted.splice(at, 1);
+            }
+            if (dropped.size > 0) {
+              for (let i = rows.length - 1; i >= 0; i--) if (dropped.has(rows[i]!.parent_id ?? rows[i]!.id)) rows.splice(i, 1);
+              for (let i = cascadeRows.length - 1; i >= 0; i--) if (dropped.has(cascadeRows[i]!.id)) cascadeRows.splice(i, 1);
+            }
+            rejected.sort((x, y) => x.index - y.index);
+            if (accepted.length === 0 && rejected.every((r) => r.code === 'insufficient_balance')) {
+              throw new ApiError('insufficient_balance', `the balance does not cover any of the ${items.length} items; nothing was sent: top up the balance`, rejected.map((r) => ({ field: `${'messages' in body ? 'messages' : 'to'}.${r.index}`, issue: r.details[0]?.issue ?? 'not covered by the balance' })));
+            }
           }
-          const nul = findNul(raw);
-          if (nul !== undefined) {
-            const detail = nulDetail(oneText ? (nul === 'to' ? prefix : nul) : `${prefix}.${nul}`);
-            rejected.push({ index, code: 'validation_failed', message: `${detail.field} ${detail.issue}`, details: [detail] });
-            return;
+          if (accepted.length === 0) {
+            const details = rejected.flatMap((r) => r.details.map((d) => ({ field: d.field, issue: d.issue })));
+            throw new ApiError('bulk_all_invalid', `none of the ${items.length} items is valid; nothing was sent`, details);
           }
-          const scoped = scope.apply(raw as SendRequest, oneText ? '' : `${prefix}.`);
-          if (!scoped.ok) {
-            rejected.push({ index, code: scoped.error.code, message: scoped.error.message, details: scoped.error.details });
-            return;
-          }
-          const p = prepareSend(deps, auth.account, scoped.req, now, batchId, context, oneText ? '' : `${prefix}.`);
-          if (!p.ok) {
-            const details = oneText ? p.error.details.map((d) => (d.field === 'to' ? { ...d, field: prefix } : d)) : p.error.details;
-            rejected.push({ index, code: p.error.code, message: p.error.message, details });
-            return;
-          }
-          rows.push(...p.rows);
-          if (p.cascade) cascadeRows.push(p.cascade);
-          const h = p.head;
-          accepted.push({ index, id: h.id, to: h.recipient, status: 'accepted', parts_count: h.parts_count, encoding: h.encoding, reference: h.reference });
-        });
-        if (rows.some((r) => r.price_minor)) {
-          // Items beyond what the account can pay are refused like invalid ones; the rest go. A cascade
-          // is one item: its parent is free, its first step is what is reserved.
-          const { refused } = await affordable(balances, auth.account.id, rows);
-          const dropped = new Set<string>();
-          for (const [row, error] of refused) {
-            const head = row.parent_id ?? row.id;
-            if (dropped.has(head)) continue;
-            dropped.add(head);
-            const at = accepted.findIndex((a) => a.id === head);
-            rejected.push({ index: accepted[at]!.index, code: error.code, message: error.message, details: error.details });
-            accepted.splice(at, 1);
-          }
-          if (dropped.size > 0) {
-            for (let i = rows.length - 1; i >= 0; i--) if (dropped.has(rows[i]!.parent_id ?? rows[i]!.id)) rows.splice(i, 1);
-            for (let i = cascadeRows.length - 1; i >= 0; i--) if (dropped.has(cascadeRows[i]!.id)) cascadeRows.splice(i, 1);
-          }
-          rejected.sort((x, y) => x.index - y.index);
-          if (accepted.length === 0 && rejected.every((r) => r.code === 'insufficient_balance')) {
-            throw new ApiError('insufficient_balance', `the balance does not cover any of the ${items.length} items; nothing was sent: top up the balance`, rejected.map((r) => ({ field: `${'messages' in body ? 'messages' : 'to'}.${r.index}`, issue: r.details[0]?.issue ?? 'not covered by the balance' })));
-          }
-        }
-        if (accepted.length === 0) {
-          const details = rejected.flatMap((r) => r.details.map((d) => ({ field: d.field, issue: d.issue })));
-          throw new ApiError('bulk_all_invalid', `none of the ${items.length} items is valid; nothing was sent`, details);
-        }
-        const idem = await claimIdempotency(deps.idempotency, request, reply, auth.account.id);
-        if (idem === 'replied') return reply;
-        const batch: BatchRow = { id: batchId, account_id: auth.account.id, total: items.length, accepted: accepted.length, rejected: rejected.length, created_at: now };
-        const result = { batch_id: batchId, accepted: accepted.length, rejected: rejected.length, messages: accepted, errors: rejected };
-        try {
+          const batch: BatchRow = { id: batchId, account_id: auth.account.id, total: items.length, accepted: accepted.length, rejected: rejected.length, created_at: now };
+          const result = { batch_id: batchId, accepted: accepted.length, rejected: rejected.length, messages: accepted, errors: rejected };
           await deps.delivery.accept({ messages: rows, batch, ...(cascadeRows.length > 0 ? { cascades: cascadeRows } : {}), idempotency: idem && { ...idem, status: 202, body: JSON.stringify(result) } });
-        } catch (err) {
-          if (idem) await deps.idempotency.release(idem).catch(() => {});
-          throw err;
-        }
-        deps.metrics.messagesAccepted.inc(accepted.length);
-        return reply.code(202).send(result);
+          deps.metrics.messagesAccepted.inc(accepted.length);
+          return reply.code(202).send(result);
+        });
       },
     );
 

@@ -12,7 +12,7 @@ import type { MessageRow } from '../../../store/messages.ts';
 import { VerificationsRepository, type VerificationRow } from '../../../store/verifications.ts';
 import { requireAuth } from '../auth.ts';
 import type { HttpDeps } from '../deps.ts';
-import { claimIdempotency } from '../idempotency.ts';
+import { underIdempotencyKey } from '../idempotency.ts';
 import { ErrorSchema, IdParams, Timestamp } from '../schemas.ts';
 
 /** Against SMS pumping: verifications per number and per account in a sliding window (the counts: config `verifications`). */
@@ -117,96 +117,92 @@ export function verificationsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
       },
       async (request, reply) => {
         const auth = requireAuth(request);
-        const body = request.body;
-        const now = Date.now();
-        if (body.channel !== undefined && body.channels !== undefined) throw new ApiError('validation_failed', 'give channel or channels, not both', [{ field: 'channels', issue: 'not together with channel' }]);
-        const code = body.code ?? Array.from({ length: body.code_length ?? 6 }, () => randomInt(10)).join('');
-        const ttlSeconds = body.ttl_seconds ?? 600;
-        const text = (body.text ?? 'Your code is {code}').replaceAll('{code}', code);
-        const withCode = (t: { name: string; language?: string | undefined } | undefined) => (t ? { template: { name: t.name, language: t.language, params: [code] } } : {});
-        // The channel order: one channel, the given order, the account's default cascade, or SMS alone.
-        const order: DefaultStep[] =
-          body.channel !== undefined
-            ? [{ channel: body.channel }]
-            : body.channels !== undefined
-              ? body.channels.map((channel, i, all) => ({ channel, ...(i < all.length - 1 ? { timeout_seconds: body.step_timeout_seconds ?? 60 } : {}) }))
-              : auth.account.default_cascade
-                ? (JSON.parse(auth.account.default_cascade) as DefaultStep[])
-                : [{ channel: 'sms' }];
-        const field = (i: number) => (body.channels !== undefined ? `channels.${i}` : body.channel !== undefined || !auth.account.default_cascade ? 'template' : `default_cascade.${i}.template`);
-        order.forEach((step, i) => {
-          if ((step.channel === 'whatsapp' || step.channel === 'viber') && !(step.template ?? body.template)) {
-            throw new ApiError('verification_needs_template', `a ${step.channel} verification needs template`, [{ field: field(i), issue: `required for ${step.channel}` }]);
-          }
-        });
-        const base: SendRequest = { to: body.to, text, ttl_seconds: ttlSeconds, traffic_type: 'service', ...(body.from === undefined ? {} : { from: body.from }) };
-        const context = await acceptContext(auth.account, deps.mno, deps.senderRegistry, deps.billing, deps.modules);
-        let rows: MessageRow[];
-        let head: MessageRow;
-        let cascade: CascadeRow | undefined;
-        if (order.length === 1 && order[0]!.connector === undefined) {
-          const only = order[0]!;
-          const templated = only.channel === 'whatsapp' || only.channel === 'viber';
-          const prepared = prepareMessage(auth.account, { ...base, channel: only.channel as Channel, ...(templated ? { text: '', ...withCode(only.template ?? body.template) } : {}) }, now, null, context);
-          if (!prepared.ok) throw prepared.error;
-          rows = [prepared.row];
-          head = prepared.row;
-        } else {
-          const steps: CascadeStepRequest[] = order.map((step) => {
-            const templated = step.channel === 'whatsapp' || step.channel === 'viber';
-            return {
-              channel: step.channel as Channel,
-              until: step.until ?? 'delivered',
-              ...(step.timeout_seconds === undefined ? {} : { timeout_seconds: step.timeout_seconds }),
-              ...(step.connector === undefined ? {} : { connector: step.connector }),
-              ...(templated ? { text: '', ...withCode(step.template ?? body.template) } : {}),
-            };
+        // A repeat is answered before the limits are looked at: the first request counts towards them.
+        return underIdempotencyKey(deps.idempotency, request, reply, auth.account.id, async (idem) => {
+          const body = request.body;
+          const now = Date.now();
+          if (body.channel !== undefined && body.channels !== undefined) throw new ApiError('validation_failed', 'give channel or channels, not both', [{ field: 'channels', issue: 'not together with channel' }]);
+          const code = body.code ?? Array.from({ length: body.code_length ?? 6 }, () => randomInt(10)).join('');
+          const ttlSeconds = body.ttl_seconds ?? 600;
+          const text = (body.text ?? 'Your code is {code}').replaceAll('{code}', code);
+          const withCode = (t: { name: string; language?: string | undefined } | undefined) => (t ? { template: { name: t.name, language: t.language, params: [code] } } : {});
+          // The channel order: one channel, the given order, the account's default cascade, or SMS alone.
+          const order: DefaultStep[] =
+            body.channel !== undefined
+              ? [{ channel: body.channel }]
+              : body.channels !== undefined
+                ? body.channels.map((channel, i, all) => ({ channel, ...(i < all.length - 1 ? { timeout_seconds: body.step_timeout_seconds ?? 60 } : {}) }))
+                : auth.account.default_cascade
+                  ? (JSON.parse(auth.account.default_cascade) as DefaultStep[])
+                  : [{ channel: 'sms' }];
+          const field = (i: number) => (body.channels !== undefined ? `channels.${i}` : body.channel !== undefined || !auth.account.default_cascade ? 'template' : `default_cascade.${i}.template`);
+          order.forEach((step, i) => {
+            if ((step.channel === 'whatsapp' || step.channel === 'viber') && !(step.template ?? body.template)) {
+              throw new ApiError('verification_needs_template', `a ${step.channel} verification needs template`, [{ field: field(i), issue: `required for ${step.channel}` }]);
+            }
           });
-          const known = new Set(deps.delivery.connectors().map((c) => c.id));
-          const prepared = prepareCascade(auth.account, { ...base, cascade: steps }, now, null, context, '', (id) => known.has(id));
-          if (!prepared.ok) throw prepared.error;
-          rows = [prepared.parent, prepared.first];
-          head = prepared.parent;
-          cascade = prepared.cascade;
-        }
-        const recipient = head.recipient;
-        const { maxPerNumber, maxPerAccount } = deps.config.verifications;
-        if ((await repo.countSince(auth.account.id, now - LIMIT_WINDOWS.perNumberMs, recipient)) >= maxPerNumber) {
-          throw new ApiError('verification_limit_exceeded', `${recipient} got ${maxPerNumber} verifications in the last ${LIMIT_WINDOWS.perNumberMs / 60_000} minutes; retry later`, [{ field: 'to', issue: 'too many verifications for this number' }], { 'retry-after': String(LIMIT_WINDOWS.perNumberMs / 1000) });
-        }
-        if ((await repo.countSince(auth.account.id, now - LIMIT_WINDOWS.perAccountMs)) >= maxPerAccount) {
-          throw new ApiError('verification_limit_exceeded', `the account started ${maxPerAccount} verifications in the last hour; retry later`, [], { 'retry-after': '60' });
-        }
-        const idem = await claimIdempotency(deps.idempotency, request, reply, auth.account.id);
-        if (idem === 'replied') return reply;
-        const salt = randomBytes(16).toString('base64url');
-        const row: VerificationRow = {
-          id: newId('ver', now),
-          account_id: auth.account.id,
-          recipient,
-          channel: order.map((s) => s.channel).join(','),
-          message_id: head.id,
-          code_salt: salt,
-          code_hash: hashCode(salt, code),
-          status: 'pending',
-          attempts: 0,
-          max_attempts: MAX_ATTEMPTS,
-          expires_at: now + ttlSeconds * 1000,
-          created_at: now,
-          verified_at: null,
-          // The sweeper revokes what can be revoked once it ends: at the latest when it expires.
-          sweep_at: now + ttlSeconds * 1000,
-        };
-        const answer = present(row);
-        try {
+          const base: SendRequest = { to: body.to, text, ttl_seconds: ttlSeconds, traffic_type: 'service', ...(body.from === undefined ? {} : { from: body.from }) };
+          const context = await acceptContext(auth.account, deps.mno, deps.senderRegistry, deps.billing, deps.modules);
+          let rows: MessageRow[];
+          let head: MessageRow;
+          let cascade: CascadeRow | undefined;
+          if (order.length === 1 && order[0]!.connector === undefined) {
+            const only = order[0]!;
+            const templated = only.channel === 'whatsapp' || only.channel === 'viber';
+            const prepared = prepareMessage(auth.account, { ...base, channel: only.channel as Channel, ...(templated ? { text: '', ...withCode(only.template ?? body.template) } : {}) }, now, null, context);
+            if (!prepared.ok) throw prepared.error;
+            rows = [prepared.row];
+            head = prepared.row;
+          } else {
+            const steps: CascadeStepRequest[] = order.map((step) => {
+              const templated = step.channel === 'whatsapp' || step.channel === 'viber';
+              return {
+                channel: step.channel as Channel,
+                until: step.until ?? 'delivered',
+                ...(step.timeout_seconds === undefined ? {} : { timeout_seconds: step.timeout_seconds }),
+                ...(step.connector === undefined ? {} : { connector: step.connector }),
+                ...(templated ? { text: '', ...withCode(step.template ?? body.template) } : {}),
+              };
+            });
+            const known = new Set(deps.delivery.connectors().map((c) => c.id));
+            const prepared = prepareCascade(auth.account, { ...base, cascade: steps }, now, null, context, '', (id) => known.has(id));
+            if (!prepared.ok) throw prepared.error;
+            rows = [prepared.parent, prepared.first];
+            head = prepared.parent;
+            cascade = prepared.cascade;
+          }
+          const recipient = head.recipient;
+          const { maxPerNumber, maxPerAccount } = deps.config.verifications;
+          if ((await repo.countSince(auth.account.id, now - LIMIT_WINDOWS.perNumberMs, recipient)) >= maxPerNumber) {
+            throw new ApiError('verification_limit_exceeded', `${recipient} got ${maxPerNumber} verifications in the last ${LIMIT_WINDOWS.perNumberMs / 60_000} minutes; retry later`, [{ field: 'to', issue: 'too many verifications for this number' }], { 'retry-after': String(LIMIT_WINDOWS.perNumberMs / 1000) });
+          }
+          if ((await repo.countSince(auth.account.id, now - LIMIT_WINDOWS.perAccountMs)) >= maxPerAccount) {
+            throw new ApiError('verification_limit_exceeded', `the account started ${maxPerAccount} verifications in the last hour; retry later`, [], { 'retry-after': '60' });
+          }
+          const salt = randomBytes(16).toString('base64url');
+          const row: VerificationRow = {
+            id: newId('ver', now),
+            account_id: auth.account.id,
+            recipient,
+            channel: order.map((s) => s.channel).join(','),
+            message_id: head.id,
+            code_salt: salt,
+            code_hash: hashCode(salt, code),
+            status: 'pending',
+            attempts: 0,
+            max_attempts: MAX_ATTEMPTS,
+            expires_at: now + ttlSeconds * 1000,
+            created_at: now,
+            verified_at: null,
+            // The sweeper revokes what can be revoked once it ends: at the latest when it expires.
+            sweep_at: now + ttlSeconds * 1000,
+          };
+          const answer = present(row);
           // The verification first: a message without one could never be checked.
           await repo.insert(row);
           await deps.delivery.accept({ messages: rows, ...(cascade ? { cascades: [cascade] } : {}), idempotency: idem && { ...idem, status: 201, body: JSON.stringify(answer) } });
-        } catch (err) {
-          if (idem) await deps.idempotency.release(idem).catch(() => {});
-          throw err;
-        }
-        return reply.code(201).send(answer);
+          return reply.code(201).send(answer);
+        });
       },
     );
 
