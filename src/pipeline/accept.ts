@@ -15,7 +15,7 @@ import type { ModuleSwitches } from '../store/modules.ts';
 import type { DB, SmppSubmitsTable } from '../store/schema.ts';
 import type { SenderRegistry } from '../store/sender-names.ts';
 import { fixedChunks } from '../store/shapes.ts';
-import { inSavepoint, type WriteBatcher } from '../store/write-batcher.ts';
+import type { WriteBatcher } from '../store/write-batcher.ts';
 import { reserveInTx } from '../store/balance.ts';
 import { billingContext, billMessage, insufficientBalance, isTemplatedTraffic, unmatchedTemplatesPolicy, type AcceptBilling, type BillingContext } from './billing.ts';
 import { CascadesRepository, type CascadeRow } from '../store/cascades.ts';
@@ -317,7 +317,8 @@ export class AcceptWriter {
 
   /** The whole group in one go; if that fails, each job on its own. */
   async #writeGroup(tx: Kysely<DB>, jobs: AcceptJob[]): Promise<GroupResult> {
-    const all = await inSavepoint(tx, (t) => this.#writeJobs(t, jobs));
+    // Through the batcher: what a rolled-back attempt handed over (webhook deliveries) is told it is gone.
+    const all = await this.#batcher.savepoint(tx, (t) => this.#writeJobs(t, jobs));
     if (all.ok) return all.value;
     const result: GroupResult = { failed: new Map(), claimed: new Map() };
     if (jobs.length === 1) {
@@ -325,7 +326,7 @@ export class AcceptWriter {
       return result;
     }
     for (const job of jobs) {
-      const one = await inSavepoint(tx, (t) => this.#writeJobs(t, [job]));
+      const one = await this.#batcher.savepoint(tx, (t) => this.#writeJobs(t, [job]));
       if (!one.ok) result.failed.set(job, one.error);
       else {
         for (const [j, err] of one.value.failed) result.failed.set(j, err);

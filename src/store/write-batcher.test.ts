@@ -112,3 +112,30 @@ test('onSettled tells each unit whether its own writes are stored, after the com
   assert.throws(() => batcher.onSettled(() => {}), /only for a unit of work/);
   await close();
 });
+
+test('savepoint: what a rolled-back savepoint of a unit asked to be told hears false at once; the rest hears the unit\'s outcome', async () => {
+  const { db, visible, close } = open('savepoint-hooks.sqlite');
+  const batcher = new WriteBatcher(db);
+  const told: [string, boolean, number[]][] = [];
+  const unit = batcher.run(async (tx) => {
+    // A first attempt that fails after handing something over, then a retry that succeeds (AcceptWriter's group, then job by job).
+    const first = await batcher.savepoint(tx, async (t) => {
+      batcher.onSettled((stored) => told.push(['attempt 1', stored, visible()]));
+      await insert(1)(t);
+      throw new Error('the group fails');
+    });
+    assert.equal(first.ok, false);
+    assert.deepEqual(told, [['attempt 1', false, []]], 'told before the commit: its writes are gone');
+    const second = await batcher.savepoint(tx, async (t) => {
+      batcher.onSettled((stored) => told.push(['attempt 2', stored, visible()]));
+      await insert(2)(t);
+    });
+    assert.equal(second.ok, true);
+  });
+  await unit;
+  assert.deepEqual(told, [
+    ['attempt 1', false, []],
+    ['attempt 2', true, [2]],
+  ]);
+  await close();
+});

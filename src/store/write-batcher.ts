@@ -33,8 +33,11 @@ export class WriteBatcher {
   #queue: Queued[] = [];
   #scheduled = false;
   #running: Promise<void> | null = null;
-  /** what the unit running now wants told once its outcome is known */
-  #unitHooks: ((stored: boolean) => void)[] | null = null;
+  /**
+   * What the unit running now wants told once its outcome is known: one frame
+   * per savepoint open inside it (`savepoint`), the unit's own at the bottom.
+   */
+  #unitHooks: ((stored: boolean) => void)[][] | null = null;
 
   constructor(db: Kysely<DB>, options: WriteBatcherOptions = {}) {
     this.#db = db;
@@ -57,7 +60,29 @@ export class WriteBatcher {
    */
   onSettled(fn: (stored: boolean) => void): void {
     if (!this.#unitHooks) throw new Error('WriteBatcher.onSettled is only for a unit of work in batching mode');
-    this.#unitHooks.push(fn);
+    this.#unitHooks[this.#unitHooks.length - 1]!.push(fn);
+  }
+
+  /**
+   * `inSavepoint` for a unit that retries part of its work: what asked to be
+   * told (`onSettled`) within a savepoint that rolls back is told `false` at
+   * once, since those writes are gone whatever the transaction does; the rest
+   * waits for the unit's outcome.
+   */
+  async savepoint<T>(tx: Kysely<DB>, work: WriteWork<T>): Promise<{ ok: true; value: T } | { ok: false; error: Error }> {
+    const frames = this.#unitHooks;
+    if (!frames) return inSavepoint(tx, work);
+    const frame: ((stored: boolean) => void)[] = [];
+    frames.push(frame);
+    let result: { ok: true; value: T } | { ok: false; error: Error };
+    try {
+      result = await inSavepoint(tx, work);
+    } finally {
+      frames.pop();
+    }
+    if (result.ok) frames[frames.length - 1]!.push(...frame);
+    else for (const hook of frame) hook(false);
+    return result;
   }
 
   #schedule(): void {
@@ -80,7 +105,7 @@ export class WriteBatcher {
     try {
       await this.#db.transaction().execute(async (tx) => {
         for (const [i, unit] of units.entries()) {
-          this.#unitHooks = hooks[i]!;
+          this.#unitHooks = [hooks[i]!];
           try {
             results.push(await inSavepoint(tx, unit.work));
           } finally {
