@@ -152,7 +152,8 @@ export function MailingPage() {
   useEffect(() => {
     if (!m || !stats || stats.status === m.status) return;
     void client.invalidateQueries({ queryKey: ['mailing', id] });
-    if (stats.status === 'running') void client.invalidateQueries({ queryKey: ['mailing-stats', id] });
+    // The mailing stopped running and the figures still say it runs: the last ones are fetched.
+    if (stats.status === 'running' && m.status !== 'scheduled') void client.invalidateQueries({ queryKey: ['mailing-stats', id] });
   }, [client, id, m, stats]);
   const act = useMutation({
     mutationFn: (verb: Verb) => api<Mailing>('POST', `/v1/mailings/${encodeURIComponent(id)}/${verb}`),
