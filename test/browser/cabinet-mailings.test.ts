@@ -129,6 +129,8 @@ describe('the cabinet\'s mailing page in Chromium', { skip: skipBrowser }, () =>
     await page.getByTestId('mailing-progress').waitFor({ timeout: 15_000 });
     await watchPercent(page);
     await page.getByTestId('mailing-progress-source').filter({ hasText: 'Live: updates as they happen' }).waitFor();
+    // From the first figures past 0 on (the fetch made when the stream opened has been answered by then), only the stream moves the bar.
+    await page.waitForFunction(() => Number((globalThis as unknown as { seen: string[] }).seen.at(-1) || 0) > 0, undefined, { timeout: 30_000 });
     const liveFrom = Date.now();
     await page.locator('[data-testid="mailing-progress"][data-percent="100"]').waitFor({ timeout: 30_000 });
     await page.locator('[data-mailing-status="finished"]').waitFor({ timeout: 15_000 });
