@@ -164,6 +164,63 @@ export interface ConnectorState {
   source: 'config' | 'api';
   links_up: number;
   links_total: number;
+  /** when `status` last changed */
+  since?: string;
+  /** a cluster's api node: each live worker's part of the connector (absent on an embedded gateway) */
+  nodes?: ConnectorNodeState[];
+}
+
+/** One worker node's part of a connector (GET /v1/connectors, `nodes`). */
+export interface ConnectorNodeState {
+  node: string;
+  status: ConnectorState['status'];
+  /** why it is not up there: its last error */
+  detail: string | null;
+  since: string;
+  links_up: number;
+  links_total: number;
+  in_flight: number;
+  circuit: 'closed' | 'open' | 'half_open';
+}
+
+export const MAILING_STATUSES = ['draft', 'scheduled', 'running', 'paused', 'finished', 'cancelled'] as const;
+export type MailingStatus = (typeof MAILING_STATUSES)[number];
+
+/** A mailing (GET /v1/mailings/{id}); only the fields the cabinet shows. */
+export interface Mailing {
+  id: string;
+  number: number;
+  name: string;
+  project_id: string;
+  list_id: string | null;
+  segment_id: string | null;
+  channels: string[];
+  status: MailingStatus;
+  paused_reason: 'error_threshold' | 'insufficient_balance' | null;
+  start_at: string | null;
+  schedule_cron: string | null;
+  next_run_at: string | null;
+  run_number: number;
+  throttle_per_minute: number | null;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+  cancelling: boolean;
+}
+
+/** A mailing's run statistics: GET /v1/mailings/{id}/stats, and the `data` of a `mailing.progress` event. */
+export interface MailingStats {
+  object: 'mailing_stats';
+  mailing_id: string;
+  status: MailingStatus;
+  paused_reason: Mailing['paused_reason'];
+  run_number: number;
+  /** the run's audience; null before the first run and for a segment until its run ends */
+  audience: number | null;
+  remaining: number | null;
+  recipients: { accepted: number; skipped: number };
+  messages: Record<string, number>;
+  errors: number;
 }
 
 export interface AuditEntry {

@@ -12,6 +12,7 @@ import { ConnectorsPage } from './pages/connectors.tsx';
 import { DashboardPage } from './pages/dashboard.tsx';
 import { ExportsPage } from './pages/exports.tsx';
 import { HistoryPage } from './pages/history.tsx';
+import { MailingPage, MailingsPage } from './pages/mailings.tsx';
 import { MessagePage } from './pages/message.tsx';
 import { ReportsPage } from './pages/reports.tsx';
 import { SendPage } from './pages/send.tsx';
@@ -96,6 +97,7 @@ function Shell({ session }: { session: Session }) {
     { to: '/', label: t('Dashboard') },
     { to: '/send', label: t('Send') },
     { to: '/history', label: t('History') },
+    { to: '/mailings', label: t('Mailings') },
     { to: '/reports', label: t('Reports') },
     { to: '/exports', label: t('Exports') },
     { to: '/api-keys', label: t('API keys') },
@@ -152,6 +154,8 @@ function Shell({ session }: { session: Session }) {
           <Route path="/send" element={<SendPage />} />
           <Route path="/history" element={<HistoryPage />} />
           <Route path="/messages/:id" element={<MessagePage />} />
+          <Route path="/mailings" element={<MailingsPage />} />
+          <Route path="/mailings/:id" element={<MailingPage />} />
           <Route path="/api-keys" element={<ApiKeysPage />} />
           <Route path="/webhooks" element={<WebhooksPage />} />
           <Route path="/users" element={<UsersPage />} />

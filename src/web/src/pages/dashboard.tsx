@@ -1,4 +1,4 @@
-import { Alert, Badge, Group, Paper, SimpleGrid, Stack, Switch, Table, Text, Title } from '@mantine/core';
+import { Alert, Badge, Code, Group, Paper, SimpleGrid, Stack, Switch, Table, Text, Title } from '@mantine/core';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { CartesianGrid, Legend, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
 import { api, can, MESSAGE_STATUSES, qs, type ConnectorState, type MessageStats, type MinuteStats } from '../api.ts';
@@ -149,8 +149,58 @@ export function DashboardPage() {
   );
 }
 
+const STATE_COLORS: Record<ConnectorState['status'], string> = { up: 'green', degraded: 'yellow', connecting: 'blue', down: 'red', stopped: 'gray' };
+
+/**
+ * A connector's part on each worker node of a cluster (`nodes` of GET
+ * /v1/connectors): the node's id, its bind state and since when, its links,
+ * its circuit and its last error. A worker running none of an SMPP
+ * connector's binds shows up with 0 of 0 links.
+ */
+function ConnectorNodes({ connector }: { connector: ConnectorState }) {
+  const { t, dateTime } = useI18n();
+  const nodes = connector.nodes ?? [];
+  return (
+    <Table withTableBorder verticalSpacing={2} fz="xs" data-testid={`connector-nodes-${connector.id}`}>
+      <Table.Thead>
+        <Table.Tr>
+          <Table.Th>{t('Node')}</Table.Th>
+          <Table.Th>{t('Bind state')}</Table.Th>
+          <Table.Th>{t('Since')}</Table.Th>
+          <Table.Th>{t('Links')}</Table.Th>
+          <Table.Th>{t('Circuit')}</Table.Th>
+          <Table.Th>{t('Last error')}</Table.Th>
+        </Table.Tr>
+      </Table.Thead>
+      <Table.Tbody>
+        {nodes.map((n) => (
+          <Table.Tr key={n.node} data-node-id={n.node}>
+            <Table.Td style={{ wordBreak: 'break-all' }}>
+              <Code fz="xs">{n.node}</Code>
+            </Table.Td>
+            <Table.Td>
+              <Badge size="sm" color={STATE_COLORS[n.status]} variant="light" data-node-status={n.status}>
+                {n.status}
+              </Badge>
+            </Table.Td>
+            <Table.Td>{dateTime(n.since)}</Table.Td>
+            <Table.Td>
+              {n.links_up}/{n.links_total}
+            </Table.Td>
+            <Table.Td>{t(n.circuit === 'half_open' ? 'half open' : n.circuit)}</Table.Td>
+            <Table.Td style={{ wordBreak: 'break-word' }} data-testid="node-detail">
+              {n.detail ?? '—'}
+            </Table.Td>
+          </Table.Tr>
+        ))}
+      </Table.Tbody>
+    </Table>
+  );
+}
+
 export function ConnectorTable({ connectors, onToggle, busy, actions }: { connectors: ConnectorState[]; onToggle(id: string, enabled: boolean): void; busy: boolean; actions?: (c: ConnectorState) => React.ReactNode }) {
   const { t } = useI18n();
+  const columns = actions ? 6 : 5;
   return (
     <Table striped withTableBorder data-testid="connectors-table">
       <Table.Thead>
@@ -164,12 +214,12 @@ export function ConnectorTable({ connectors, onToggle, busy, actions }: { connec
         </Table.Tr>
       </Table.Thead>
       <Table.Tbody>
-        {connectors.map((c) => (
+        {connectors.flatMap((c) => [
           <Table.Tr key={c.id} data-connector-id={c.id}>
             <Table.Td>{c.id}</Table.Td>
             <Table.Td>{c.type}</Table.Td>
             <Table.Td>
-              <Badge color={c.status === 'up' ? 'green' : c.status === 'degraded' ? 'yellow' : 'red'} variant="light">
+              <Badge color={c.status === 'up' ? 'green' : c.status === 'degraded' ? 'yellow' : 'red'} variant="light" data-connector-status={c.status}>
                 {c.status}
               </Badge>
               {c.detail && (
@@ -185,8 +235,17 @@ export function ConnectorTable({ connectors, onToggle, busy, actions }: { connec
               <Switch checked={c.enabled} aria-label={`${t('Enabled')}: ${c.id}`} disabled={busy} onChange={(e) => onToggle(c.id, e.currentTarget.checked)} />
             </Table.Td>
             {actions && <Table.Td>{actions(c)}</Table.Td>}
-          </Table.Tr>
-        ))}
+          </Table.Tr>,
+          ...(c.nodes && c.nodes.length > 0
+            ? [
+                <Table.Tr key={`${c.id} nodes`} data-nodes-of={c.id}>
+                  <Table.Td colSpan={columns} pl="xl">
+                    <ConnectorNodes connector={c} />
+                  </Table.Td>
+                </Table.Tr>,
+              ]
+            : []),
+        ])}
       </Table.Tbody>
     </Table>
   );
