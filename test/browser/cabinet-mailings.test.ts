@@ -8,7 +8,7 @@
  * published through the same Redis board the workers use.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
@@ -17,18 +17,11 @@ import { ConnectorStatusBoard } from '../../src/cluster/connector-status.ts';
 import { createLogger } from '../../src/log.ts';
 import { UsersRepository } from '../../src/store/users.ts';
 import { buildCabinetIfStale } from '../../src/web/build-if-stale.ts';
+import { ARTIFACTS, browserMissing, CHROMIUM } from './chromium.ts';
 import { clusterSkip, dropRedisPrefix, TEST_REDIS_URL } from '../cluster-nodes.ts';
 import { startTestGateway, type TestGateway } from '../helpers.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARTIFACTS = path.resolve(import.meta.dirname, '../../test-artifacts/cabinet');
 const PASSWORD = 'correct horse battery';
-
-function browserMissing(): string | false {
-  if (existsSync(CHROMIUM)) return false;
-  if (process.env.CI === 'true') throw new Error(`CI=true but ${CHROMIUM} is missing (apt-get install -y chromium)`);
-  return `${CHROMIUM} is missing; apt-get install -y chromium to run the cabinet's browser tests`;
-}
 
 const skipBrowser = browserMissing();
 const skipCluster = skipBrowser || (await clusterSkip());

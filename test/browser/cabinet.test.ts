@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { parse } from 'csv-parse/sync';
 import ExcelJS from 'exceljs';
@@ -11,17 +11,10 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import { REPORT_COLUMNS } from '../../src/ingress/http/routes/reports.ts';
 import { UsersRepository } from '../../src/store/users.ts';
 import { buildCabinetIfStale } from '../../src/web/build-if-stale.ts';
+import { ARTIFACTS, browserMissing, CHROMIUM } from './chromium.ts';
 import { startTestGateway, waitForStatus, type TestGateway } from '../helpers.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARTIFACTS = path.resolve(import.meta.dirname, '../../test-artifacts/cabinet');
 const PASSWORD = 'correct horse battery';
-
-function browserMissing(): string | false {
-  if (existsSync(CHROMIUM)) return false;
-  if (process.env.CI === 'true') throw new Error(`CI=true but ${CHROMIUM} is missing (apt-get install -y chromium)`);
-  return `${CHROMIUM} is missing; apt-get install -y chromium to run the cabinet's browser tests`;
-}
 
 /**
  * Waits until a table shows exactly these numbers (one per row, in column
