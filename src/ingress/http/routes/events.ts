@@ -162,8 +162,24 @@ export function eventsRoutes(deps: HttpDeps, sessions: SessionsRepository): Fast
     const progress = new MailingProgressFeed(live, new MailingsRepository(deps.database.db), deps.log.child({ component: 'mailing-progress' }));
     progress.start();
     app.addHook('onClose', async () => progress.stop());
-    const stopKeyWatch = watchKeys(live, deps.accounts, deps.log.child({ component: 'event-streams' }));
+    const streamLog = deps.log.child({ component: 'event-streams' });
+    const stopKeyWatch = watchKeys(live, deps.accounts, streamLog);
     app.addHook('onClose', async () => stopKeyWatch());
+    const { redisUrl, redisPrefix, roles, bindLeaseMs } = deps.config;
+    if (redisUrl !== undefined && roles.includes('api')) {
+      // In a cluster a key's streams count on every API node together (loaded only here: an embedded gateway needs no ioredis).
+      const [{ connectRedis }, { StreamLeases }] = await Promise.all([import('../../../cluster/redis.ts'), import('../../../cluster/stream-leases.ts')]);
+      const redis = connectRedis(redisUrl, 'depesha-streams');
+      redis.on('error', (err) => streamLog.warn({ err }, 'Redis connection error'));
+      const leases = new StreamLeases(redis, redisPrefix, streamLog, { ttlMs: bindLeaseMs });
+      leases.start();
+      live.shareLimit(leases);
+      // After preClose has ended the streams (each gave its lease back).
+      app.addHook('onClose', async () => {
+        await leases.stop();
+        await redis.quit().catch(() => redis.disconnect());
+      });
+    }
 
     app.get(
       '/v1/messages/:id/events',
@@ -213,7 +229,7 @@ export function eventsRoutes(deps: HttpDeps, sessions: SessionsRepository): Fast
         const lastEventId = request.headers['last-event-id'] ?? request.query.last_event_id;
         const { statuses, progress: wantsProgress } = streamTypes(request.query.types);
         const sub = await live.open(auth.account.id, auth.keyId, { statuses, progress: wantsProgress, apiKey: !auth.session });
-        if (!sub) throw new ApiError('too_many_streams', `this API key holds ${live.maxPerKey} open streams already; close one first`);
+        if (!sub) throw new ApiError('too_many_streams', `this API key holds ${live.maxPerKey} open streams already${deps.config.redisUrl === undefined ? '' : ' (on all nodes together)'}; close one first`);
         deps.metrics.streamsOpen.set(live.size);
         const log = request.log.child({ stream: true });
         // A key's stream lasts while the key does (watchKeys, and the revoking node at once); a session's, while the session does.
