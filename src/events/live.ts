@@ -54,6 +54,8 @@ export class LiveHub {
   readonly #maxQueued: number;
   readonly #off: () => void;
   #shared: SharedStreamLimit | undefined;
+  /** closeAll was called (shutdown): a stream that opens while its lease was asked for ends at once */
+  #closed = false;
 
   constructor(bus: EventBus, options: LiveHubOptions = {}) {
     this.#maxPerKey = options.maxPerKey ?? 10;
@@ -132,6 +134,7 @@ export class LiveHub {
       shared?.release(keyId, streamId);
     });
     set.add(sub);
+    if (this.#closed) sub.end('shutting_down');
     return sub;
   }
 
@@ -175,6 +178,7 @@ export class LiveHub {
 
   /** Ends every stream (shutdown): each writer sends its reason and closes. */
   closeAll(reason: DropReason): void {
+    this.#closed = true;
     for (const set of [...this.#byAccount.values()]) for (const sub of [...set]) sub.end(reason);
   }
 
