@@ -14,7 +14,7 @@ export class Metrics {
   readonly messagesAccepted = new Counter({ name: 'depesha_messages_accepted_total', help: 'Messages accepted', registers: [this.registry] });
   readonly statusChanges = new Counter({ name: 'depesha_message_status_changes_total', help: 'Message status changes by new status', labelNames: ['status'] as const, registers: [this.registry] });
   readonly streamsOpen = new Gauge({ name: 'depesha_event_streams_open', help: 'Open GET /v1/events/stream connections', registers: [this.registry] });
-  readonly streamsEnded = new Counter({ name: 'depesha_event_streams_ended_total', help: 'Event streams ended, by why (closed by the client, slow_consumer, shutting_down, session_ended)', labelNames: ['reason'] as const, registers: [this.registry] });
+  readonly streamsEnded = new Counter({ name: 'depesha_event_streams_ended_total', help: 'Event streams ended, by why (closed by the client, slow_consumer, shutting_down, session_ended, key_revoked)', labelNames: ['reason'] as const, registers: [this.registry] });
   readonly dispatcherDepth = new Gauge({ name: 'depesha_dispatcher_queue_depth', help: 'Message ids waiting in the dispatcher', registers: [this.registry] });
   readonly connectorUp = new Gauge({
     name: 'depesha_connector_up',

@@ -2,7 +2,8 @@
  * A live stream opened with the cabinet's session cookie lasts as long as
  * its session: signing out ends it within the check's period with
  * `event: dropped` (`session_ended`); the same user's other session and an API
- * key's stream go on. The cluster case (signing out on another node) is in
+ * key's stream go on. Disabling the user ends its sessions, and so their
+ * streams. The cluster case (signing out on another node) is in
  * cluster-cabinet-stream.test.ts.
  */
 import assert from 'node:assert/strict';
@@ -62,6 +63,24 @@ for (const dialect of await dialects()) {
       for (const s of [ofB, ofKey]) await s.until((c) => heard(c, second), 'the other streams hearing a later message', SESSION_CHECK_MS + 3000);
       for (const s of [ofB, ofKey]) assert.ok(!s.events.some((e) => e.event === 'dropped'), 'not dropped');
       assert.equal(t.gateway.live.size, 2, 'two streams open');
+    });
+
+    test('disabling a user ends its session\'s open stream with session_ended', { timeout: 60_000 }, async () => {
+      const owner = { authorization: `Bearer ${t.apiKey}` };
+      const made = await t.gateway.app.inject({ method: 'POST', url: '/v1/users', headers: owner, payload: { email: 'streamer@example.com', role: 'viewer' } });
+      assert.equal(made.statusCode, 201, made.body);
+      const user = made.json() as { id: string; temporary_password: string };
+      const signedIn = await t.gateway.app.inject({ method: 'POST', url: '/v1/sessions', payload: { email: 'streamer@example.com', password: user.temporary_password } });
+      assert.equal(signedIn.statusCode, 201, signedIn.body);
+      const stream = await openStream(base, { sessionCookie: signedIn.cookies.find((c) => c.name === 'depesha_session')!.value });
+      after(() => stream.close());
+      assert.equal(stream.status, 200, stream.body);
+      const disabled = await t.gateway.app.inject({ method: 'PATCH', url: `/v1/users/${user.id}`, headers: owner, payload: { disabled: true } });
+      assert.equal(disabled.statusCode, 200, disabled.body);
+      const disabledAt = Date.now();
+      await stream.until((c) => c.events.some((e) => e.event === 'dropped'), 'the disabled user\'s stream dropped', SESSION_CHECK_MS * 3);
+      assert.ok(Date.now() - disabledAt <= SESSION_CHECK_MS + 3000, 'within a check period and room for a loaded machine');
+      assert.equal(JSON.parse(stream.events.find((e) => e.event === 'dropped')!.data).reason, 'session_ended');
     });
   });
 }

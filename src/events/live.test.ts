@@ -38,7 +38,7 @@ describe('LiveHub and writeStream', () => {
   test("a stream gets its account's changes in id order, after those of one turn are gathered", async () => {
     const bus = new EventBus();
     const hub = new LiveHub(bus);
-    const sub = hub.open('acc_a', 'key_1')!;
+    const sub = (await hub.open('acc_a', 'key_1'))!;
     const out = new PassThrough();
     const done = writeStream(sub, out, options());
     const [first, second, third] = [change('acc_a', 'queued'), change('acc_a', 'sent'), change('acc_a', 'delivered')];
@@ -56,7 +56,7 @@ describe('LiveHub and writeStream', () => {
   test('replays stored events after Last-Event-ID, then live ones, skipping those the replay wrote', async () => {
     const bus = new EventBus();
     const hub = new LiveHub(bus);
-    const sub = hub.open('acc_a', 'key_1')!;
+    const sub = (await hub.open('acc_a', 'key_1'))!;
     const stored = [change('acc_a', 'queued'), change('acc_a', 'sent'), change('acc_a', 'delivered')];
     const out = new PassThrough();
     let asked: string | undefined;
@@ -76,7 +76,7 @@ describe('LiveHub and writeStream', () => {
   test('a client that does not read is dropped with a reason instead of buffered without bound', async () => {
     const bus = new EventBus();
     const hub = new LiveHub(bus, { maxQueued: 5 });
-    const sub = hub.open('acc_a', 'key_1')!;
+    const sub = (await hub.open('acc_a', 'key_1'))!;
     const chunks: string[] = [];
     // A socket whose reader never reads: the first write is taken, none completes, drain never comes.
     const out = new Writable({ highWaterMark: 16, write: (chunk: Buffer) => void chunks.push(chunk.toString()) });
@@ -92,26 +92,40 @@ describe('LiveHub and writeStream', () => {
 
   test('a write that waits too long for the reader ends the stream', async () => {
     const hub = new LiveHub(new EventBus());
-    const sub = hub.open('acc_a', 'key_1')!;
+    const sub = (await hub.open('acc_a', 'key_1'))!;
     const out = new Writable({ highWaterMark: 1, write: () => {} });
     assert.equal(await writeStream(sub, out, options({ stallMs: 20 })), 'slow_consumer');
   });
 
-  test('a key holds at most maxPerKey streams; closing one frees its place', () => {
+  test('a key holds at most maxPerKey streams; closing one frees its place', async () => {
     const hub = new LiveHub(new EventBus(), { maxPerKey: 2 });
-    const a = hub.open('acc_a', 'key_1')!;
-    assert.ok(hub.open('acc_a', 'key_1'));
-    assert.equal(hub.open('acc_a', 'key_1'), undefined);
-    assert.ok(hub.open('acc_a', 'key_2'), 'another key has its own allowance');
+    const a = (await hub.open('acc_a', 'key_1'))!;
+    assert.ok(await hub.open('acc_a', 'key_1'));
+    assert.equal(await hub.open('acc_a', 'key_1'), undefined);
+    assert.ok(await hub.open('acc_a', 'key_2'), 'another key has its own allowance');
     a.end('closed');
-    assert.ok(hub.open('acc_a', 'key_1'));
+    assert.ok(await hub.open('acc_a', 'key_1'));
+  });
+
+  test("endKey ends the account's streams of that API key only, with its reason", async () => {
+    const hub = new LiveHub(new EventBus());
+    const [a, b] = [(await hub.open('acc_a', 'key_1', { apiKey: true }))!, (await hub.open('acc_a', 'key_1', { apiKey: true }))!];
+    const otherKey = (await hub.open('acc_a', 'key_2', { apiKey: true }))!;
+    const session = (await hub.open('acc_a', 'usr_1'))!;
+    const otherAccount = (await hub.open('acc_b', 'key_3', { apiKey: true }))!;
+    assert.deepEqual([...hub.apiKeysOpen()].map(([acc, keys]) => [acc, [...keys].sort()]), [['acc_a', ['key_1', 'key_2']], ['acc_b', ['key_3']]], 'a session\'s stream is not an API key\'s');
+    hub.endKey('acc_b', 'key_1', 'key_revoked');
+    assert.equal(hub.size, 5, 'another account names the key: nothing ends');
+    hub.endKey('acc_a', 'key_1', 'key_revoked');
+    assert.deepEqual([a.ended, b.ended, otherKey.ended, session.ended, otherAccount.ended], ['key_revoked', 'key_revoked', undefined, undefined, undefined]);
+    assert.equal(hub.size, 3);
   });
 
   test('progress figures: only to the streams of their account that asked, the latest per key, an unchanged one not again', async () => {
     const hub = new LiveHub(new EventBus());
-    const asked = hub.open('acc_a', 'key_1', undefined, true)!;
-    const plain = hub.open('acc_a', 'key_1')!;
-    const stranger = hub.open('acc_b', 'key_2', undefined, true)!;
+    const asked = (await hub.open('acc_a', 'key_1', { progress: true }))!;
+    const plain = (await hub.open('acc_a', 'key_1'))!;
+    const stranger = (await hub.open('acc_b', 'key_2', { progress: true }))!;
     assert.deepEqual(hub.progressAccounts().sort(), ['acc_a', 'acc_b']);
     const figure = (key: string, digest: string, final = false) => ({ accountId: 'acc_a', key, digest, text: `event: mailing.progress\ndata: ${key} ${digest}\n\n`, final });
     hub.pushProgress([figure('mlg_1', '1'), figure('mlg_1', '2'), figure('mlg_2', '1')]);
@@ -137,7 +151,7 @@ describe('LiveHub and writeStream', () => {
 
   test('keep-alive comments while nothing happens', async () => {
     const hub = new LiveHub(new EventBus());
-    const sub = hub.open('acc_a', 'key_1')!;
+    const sub = (await hub.open('acc_a', 'key_1'))!;
     const out = new PassThrough();
     const done = writeStream(sub, out, options({ keepAliveMs: 10 }));
     const text = await written(out, ': keep-alive');

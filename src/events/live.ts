@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Writable } from 'node:stream';
 import { decodeTime } from 'ulid';
 import type { MessageStatus } from '../domain/statuses.ts';
@@ -18,6 +19,17 @@ export interface LiveProgress {
   text: string;
   /** the last for its key (the run stopped): the stream forgets the key once written */
   final: boolean;
+}
+
+/**
+ * A limit of open streams per key that holds across processes (the nodes of a
+ * cluster): each stream holds a place while it is open.
+ */
+export interface SharedStreamLimit {
+  /** takes a place for `streamId` of `keyId`; false when the key holds `max` places already */
+  acquire(keyId: string, streamId: string, max: number): Promise<boolean>;
+  /** gives the stream's place back */
+  release(keyId: string, streamId: string): void;
 }
 
 export interface LiveHubOptions {
@@ -41,6 +53,9 @@ export class LiveHub {
   readonly #maxPerKey: number;
   readonly #maxQueued: number;
   readonly #off: () => void;
+  #shared: SharedStreamLimit | undefined;
+  /** closeAll was called (shutdown): a stream that opens while its lease was asked for ends at once */
+  #closed = false;
 
   constructor(bus: EventBus, options: LiveHubOptions = {}) {
     this.#maxPerKey = options.maxPerKey ?? 10;
@@ -81,25 +96,65 @@ export class LiveHub {
   }
 
   /**
+   * Streams per key held across the nodes of a cluster (cluster/stream-leases.ts): from now on a
+   * stream opens only once it holds a place there too, and gives it back when it ends.
+   */
+  shareLimit(limit: SharedStreamLimit): void {
+    this.#shared = limit;
+  }
+
+  /**
    * Opens a subscription for the account's changes (only `statuses`, when
    * given), and its progress figures when `progress` is set; changes are
-   * queued from now on. Undefined when the key already holds `maxPerKey` streams.
+   * queued from the moment it resolves. Undefined when the key already holds
+   * `maxPerKey` streams (here, or with a shared limit, on all nodes together).
    */
-  open(accountId: string, keyId: string, statuses?: ReadonlySet<MessageStatus>, progress = false): LiveSubscription | undefined {
+  async open(accountId: string, keyId: string, options: OpenOptions = {}): Promise<LiveSubscription | undefined> {
     const held = this.#perKey.get(keyId) ?? 0;
     if (held >= this.#maxPerKey) return undefined;
+    // Counted here before the shared limit answers, so two opens of one node cannot both pass on one place.
     this.#perKey.set(keyId, held + 1);
-    const set = this.#byAccount.get(accountId) ?? new Set();
-    this.#byAccount.set(accountId, set);
-    const sub = new LiveSubscription(accountId, this.#maxQueued, statuses, progress, () => {
-      set.delete(sub);
-      if (set.size === 0 && this.#byAccount.get(accountId) === set) this.#byAccount.delete(accountId);
+    const leave = () => {
       const n = (this.#perKey.get(keyId) ?? 1) - 1;
       if (n > 0) this.#perKey.set(keyId, n);
       else this.#perKey.delete(keyId);
+    };
+    const shared = this.#shared;
+    const streamId = randomUUID();
+    if (shared && !(await shared.acquire(keyId, streamId, this.#maxPerKey))) {
+      leave();
+      return undefined;
+    }
+    const set = this.#byAccount.get(accountId) ?? new Set();
+    this.#byAccount.set(accountId, set);
+    const sub = new LiveSubscription(accountId, keyId, this.#maxQueued, options, () => {
+      set.delete(sub);
+      if (set.size === 0 && this.#byAccount.get(accountId) === set) this.#byAccount.delete(accountId);
+      leave();
+      shared?.release(keyId, streamId);
     });
     set.add(sub);
+    if (this.#closed) sub.end('shutting_down');
     return sub;
+  }
+
+  /** The API keys with a stream open here, by account (what a check for revoked keys looks at). */
+  apiKeysOpen(): Map<string, Set<string>> {
+    const out = new Map<string, Set<string>>();
+    for (const [accountId, set] of this.#byAccount) {
+      for (const sub of set) {
+        if (!sub.apiKey) continue;
+        const keys = out.get(accountId) ?? new Set();
+        keys.add(sub.keyId);
+        out.set(accountId, keys);
+      }
+    }
+    return out;
+  }
+
+  /** Ends the streams the account's API key holds here (it was revoked): each writer sends `reason` and closes. */
+  endKey(accountId: string, keyId: string, reason: DropReason): void {
+    for (const sub of [...(this.#byAccount.get(accountId) ?? [])]) if (sub.apiKey && sub.keyId === keyId) sub.end(reason);
   }
 
   /** The accounts with a stream open that asked for progress figures (what a progress feed looks at). */
@@ -123,6 +178,7 @@ export class LiveHub {
 
   /** Ends every stream (shutdown): each writer sends its reason and closes. */
   closeAll(reason: DropReason): void {
+    this.#closed = true;
     for (const set of [...this.#byAccount.values()]) for (const sub of [...set]) sub.end(reason);
   }
 
@@ -132,12 +188,30 @@ export class LiveHub {
   }
 }
 
-/** Why the server ended a stream: the client fell behind, the gateway is stopping, or the cabinet session that opened it ended. */
-export type DropReason = 'slow_consumer' | 'shutting_down' | 'session_ended';
+/**
+ * Why the server ended a stream: the client fell behind, the gateway is
+ * stopping, the cabinet session that opened it ended, or the API key that
+ * opened it was revoked.
+ */
+export type DropReason = 'slow_consumer' | 'shutting_down' | 'session_ended' | 'key_revoked';
+
+/** What a stream asks for, and what opened it. */
+export interface OpenOptions {
+  /** only changes to these statuses; undefined: all */
+  statuses?: ReadonlySet<MessageStatus> | undefined;
+  /** the account's mailing progress figures too, default false */
+  progress?: boolean;
+  /** opened with an API key (not a cabinet session): revoking the key ends it (`apiKeysOpen`, `endKey`), default false */
+  apiKey?: boolean;
+}
 
 /** One open stream's queue of live changes. */
 export class LiveSubscription {
   readonly accountId: string;
+  /** the API key (or, for a cabinet session, the user) that opened it */
+  readonly keyId: string;
+  /** opened with an API key */
+  readonly apiKey: boolean;
   /** the stream asked for progress figures */
   readonly wantsProgress: boolean;
   readonly #maxQueued: number;
@@ -152,11 +226,13 @@ export class LiveSubscription {
   #ended: DropReason | 'closed' | undefined;
   readonly #endListeners = new Set<() => void>();
 
-  constructor(accountId: string, maxQueued: number, statuses: ReadonlySet<MessageStatus> | undefined, progress: boolean, onClose: () => void) {
+  constructor(accountId: string, keyId: string, maxQueued: number, options: OpenOptions, onClose: () => void) {
     this.accountId = accountId;
-    this.wantsProgress = progress;
+    this.keyId = keyId;
+    this.apiKey = options.apiKey ?? false;
+    this.wantsProgress = options.progress ?? false;
     this.#maxQueued = maxQueued;
-    this.#statuses = statuses;
+    this.#statuses = options.statuses;
     this.#onClose = onClose;
   }
 

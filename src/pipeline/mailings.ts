@@ -222,7 +222,7 @@ export class MailingRunner {
     const run = m.run_number ?? 0;
     let state = this.#states.get(m.id);
     if (state && state.run === run) return state;
-    const errors = await this.#mailings.countMessages(m.id, MAILING_ERROR_STATUSES);
+    const errors = await this.#mailings.countMessages(m.account_id, m.id, MAILING_ERROR_STATUSES);
     state = {
       run,
       cursor: await this.#mailings.cursor(m.id, run),
@@ -400,7 +400,7 @@ export class MailingRunner {
   async #checkErrors(m: MailingRow, state: RunState, now: number): Promise<boolean> {
     if (now - state.checkedAt < this.#errorCheckMs) return false;
     state.checkedAt = now;
-    const counts = await this.#mailings.countMessages(m.id, [...MAILING_ERROR_STATUSES, ...MAILING_OPEN_STATUSES]);
+    const counts = await this.#mailings.countMessages(m.account_id, m.id, [...MAILING_ERROR_STATUSES, ...MAILING_OPEN_STATUSES]);
     const errors = MAILING_ERROR_STATUSES.reduce((sum, s) => sum + (counts[s] ?? 0), 0) - state.baseErrors;
     const open = MAILING_OPEN_STATUSES.reduce((sum, s) => sum + (counts[s] ?? 0), 0);
     // Finished since: what was accepted since, less what is still open (old open messages make this err low).

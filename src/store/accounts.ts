@@ -148,6 +148,13 @@ export class AccountsRepository {
     return Number(result.numUpdatedRows) > 0;
   }
 
+  /** Which of these keys of the account are live (not revoked): what open event streams check now and then (routes/events.ts). */
+  async liveApiKeyIds(accountId: string, keyIds: readonly string[]): Promise<Set<string>> {
+    if (keyIds.length === 0) return new Set();
+    const rows = await this.#db.selectFrom('api_keys').select('id').where('account_id', '=', accountId).where('id', 'in', [...keyIds]).where('revoked_at', 'is', null).execute();
+    return new Set(rows.map((r) => r.id));
+  }
+
   /** The oldest account: where a platform user's session acts until it chooses another. */
   async firstAccount(): Promise<Account | undefined> {
     return this.#db.selectFrom('accounts').selectAll().orderBy('id', 'asc').limit(1).executeTakeFirst();

@@ -23,7 +23,7 @@ export class ContactListsRepository {
   async get(accountId: string, id: string): Promise<ContactList | undefined> {
     const row = await this.#db.selectFrom('contact_lists').selectAll().where('account_id', '=', accountId).where('id', '=', id).executeTakeFirst();
     if (!row) return undefined;
-    const count = await this.#db.selectFrom('contact_list_members').select((eb) => eb.fn.countAll<number>().as('n')).where('list_id', '=', id).executeTakeFirstOrThrow();
+    const count = await this.#db.selectFrom('contact_list_members').select((eb) => eb.fn.countAll<number>().as('n')).where('account_id', '=', accountId).where('list_id', '=', id).executeTakeFirstOrThrow();
     return { ...row, size: Number(count.n) };
   }
 

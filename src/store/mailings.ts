@@ -250,8 +250,8 @@ export class MailingsRepository {
    * recipient's own message carries `mailing_id` (a plain message, or a
    * cascade's parent, whose status is its final outcome; its steps do not).
    */
-  async countMessages(mailingId: string, statuses?: readonly string[]): Promise<Record<string, number>> {
-    let q = this.#db.selectFrom('messages').select(['status', (eb) => eb.fn.countAll<number>().as('n')]).where('mailing_id', '=', mailingId);
+  async countMessages(accountId: string, mailingId: string, statuses?: readonly string[]): Promise<Record<string, number>> {
+    let q = this.#db.selectFrom('messages').select(['status', (eb) => eb.fn.countAll<number>().as('n')]).where('mailing_id', '=', mailingId).where('account_id', '=', accountId);
     if (statuses) q = q.where('status', 'in', [...statuses]);
     const rows = await q.groupBy('status').execute();
     return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
@@ -273,7 +273,7 @@ export class MailingsRepository {
 
   async stats(accountId: string, m: MailingRow): Promise<MailingStats> {
     const recipients = await this.countRecipients(accountId, m.id, m.run_number ?? 0);
-    const messages = await this.countMessages(m.id);
+    const messages = await this.countMessages(accountId, m.id);
     const errors = MAILING_ERROR_STATUSES.reduce((sum, s) => sum + (messages[s] ?? 0), 0);
     const audience = m.audience_size ?? null;
     const remaining = audience === null ? null : Math.max(0, audience - recipients.accepted - recipients.skipped);

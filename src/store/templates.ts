@@ -150,7 +150,7 @@ export class TemplateRegistrationsRepository {
         .returningAll()
         .executeTakeFirst();
       if (!moved) {
-        const current = await tx.selectFrom('template_registrations').select('status').where('template_id', '=', templateId).where('operator', '=', operator).executeTakeFirstOrThrow();
+        const current = await tx.selectFrom('template_registrations').select('status').where('account_id', '=', accountId).where('template_id', '=', templateId).where('operator', '=', operator).executeTakeFirstOrThrow();
         return { ok: false, from: current.status as RegistrationStatus };
       }
       await tx.insertInto('template_registration_events').values({ id: newId('tre', now), account_id: accountId, template_id: templateId, operator, status, reason: options.reason ?? null, created_at: now }).execute();

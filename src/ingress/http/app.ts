@@ -168,7 +168,7 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
   await app.register(verificationsRoutes(deps));
   await app.register(sessionsRoutes({ accounts: deps.accounts, users, sessions, audit }));
   await app.register(usersRoutes({ accounts: deps.accounts, users, sessions, audit }));
-  await app.register(apiKeysRoutes(deps.accounts, audit, authenticator.keys, new ProjectsRepository(deps.database.db)));
+  await app.register(apiKeysRoutes(deps.accounts, audit, authenticator.keys, new ProjectsRepository(deps.database.db), deps.live));
   await app.register(auditRoutes(audit));
   await app.register(statsRoutes(new StatsRepository(deps.database.db)));
   await app.register(reportsRoutes(deps));

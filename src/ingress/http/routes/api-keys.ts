@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { ApiError } from '../../../errors.ts';
+import type { LiveHub } from '../../../events/live.ts';
 import { generateApiKey, type AccountsRepository, type ApiKeyRecord } from '../../../store/accounts.ts';
 import type { AuditRepository } from '../../../store/audit.ts';
 import type { ProjectsRepository } from '../../../store/projects.ts';
@@ -52,7 +53,7 @@ const present = (k: ApiKeyRecord & { revokedAt: number | null }) => ({
 });
 
 /** The account's API keys: made by its owner (the key shown once), listed, revoked. */
-export function apiKeysRoutes(accounts: AccountsRepository, auditLog: AuditRepository, keys: ApiKeyAuthenticator, projects: ProjectsRepository): FastifyPluginAsyncTypebox {
+export function apiKeysRoutes(accounts: AccountsRepository, auditLog: AuditRepository, keys: ApiKeyAuthenticator, projects: ProjectsRepository, live: LiveHub): FastifyPluginAsyncTypebox {
   const security = [{ bearerAuth: [] }];
   return async (app) => {
     app.post(
@@ -118,7 +119,7 @@ export function apiKeysRoutes(accounts: AccountsRepository, auditLog: AuditRepos
       {
         schema: {
           summary: 'Revoke an API key',
-          description: 'Requests with it fail from now on (401).',
+          description: 'Requests with it fail from now on (401); its open event streams end with `event: dropped`, reason `key_revoked` (at once on this node, within 5 s on the other nodes of a cluster).',
           tags: ['api-keys'],
           security,
           params: IdParams,
@@ -129,6 +130,7 @@ export function apiKeysRoutes(accounts: AccountsRepository, auditLog: AuditRepos
         const auth = requireRole(request, ['owner', 'administrator']);
         if (!(await accounts.revokeApiKey(auth.account.id, request.params.id))) throw new ApiError('not_found', `no live API key ${request.params.id}`);
         keys.forgetKey(request.params.id);
+        live.endKey(auth.account.id, request.params.id, 'key_revoked');
         await audit(auditLog, request, auth, 'api_key.revoke', request.params.id);
         return reply.code(204).send(null);
       },

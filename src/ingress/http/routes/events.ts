@@ -5,6 +5,7 @@ import { MESSAGE_STATUSES, type MessageStatus } from '../../../domain/statuses.t
 import { ApiError } from '../../../errors.ts';
 import { writeStream, type DropReason, type LiveHub, type LiveSubscription } from '../../../events/live.ts';
 import { MailingsRepository } from '../../../store/mailings.ts';
+import type { AccountsRepository } from '../../../store/accounts.ts';
 import type { SessionsRepository } from '../../../store/sessions.ts';
 import { requireAuth } from '../auth.ts';
 import { decodeCursor, encodeCursor } from '../cursor.ts';
@@ -93,6 +94,7 @@ const FAREWELL: Record<DropReason, string> = {
   slow_consumer: 'the client did not read fast enough; reconnect with Last-Event-ID to resume',
   shutting_down: 'the gateway is shutting down; reconnect with Last-Event-ID to resume',
   session_ended: 'the session has ended (signed out, or its password changed, or it expired); sign in again',
+  key_revoked: 'the API key that opened the stream was revoked; open it again with a live key',
 };
 
 /** how often a stream opened with the session cookie checks that its session is live still */
@@ -120,6 +122,37 @@ function watchSession(sub: LiveSubscription, sessionId: string, sessions: Sessio
   sub.onEnd(() => clearTimeout(timer));
 }
 
+/** how often the API keys holding streams open on this node are checked for being revoked (on another node) */
+export const KEY_CHECK_MS = 5000;
+
+/**
+ * Ends the streams of revoked API keys with `key_revoked`. The node that
+ * revokes a key ends its streams at once (routes/api-keys.ts); a key revoked
+ * on another node is found here: every KEY_CHECK_MS one query per account
+ * with key streams open asks the database which of their keys are still live.
+ * A check that fails keeps the streams and checks again, as the session check does.
+ */
+function watchKeys(live: LiveHub, accounts: AccountsRepository, log: FastifyBaseLogger): () => void {
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const check = async () => {
+    for (const [accountId, keyIds] of live.apiKeysOpen()) {
+      try {
+        const liveKeys = await accounts.liveApiKeyIds(accountId, [...keyIds]);
+        for (const keyId of keyIds) if (!liveKeys.has(keyId)) live.endKey(accountId, keyId, 'key_revoked');
+      } catch (err) {
+        log.warn({ err }, 'the event streams could not check their API keys; they try again');
+      }
+    }
+    if (!stopped) timer = setTimeout(check, KEY_CHECK_MS).unref();
+  };
+  timer = setTimeout(check, KEY_CHECK_MS).unref();
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+  };
+}
+
 export function eventsRoutes(deps: HttpDeps, sessions: SessionsRepository): FastifyPluginAsyncTypebox {
   const live: LiveHub = deps.live;
   return async (app) => {
@@ -129,6 +162,24 @@ export function eventsRoutes(deps: HttpDeps, sessions: SessionsRepository): Fast
     const progress = new MailingProgressFeed(live, new MailingsRepository(deps.database.db), deps.log.child({ component: 'mailing-progress' }));
     progress.start();
     app.addHook('onClose', async () => progress.stop());
+    const streamLog = deps.log.child({ component: 'event-streams' });
+    const stopKeyWatch = watchKeys(live, deps.accounts, streamLog);
+    app.addHook('onClose', async () => stopKeyWatch());
+    const { redisUrl, redisPrefix, roles, bindLeaseMs } = deps.config;
+    if (redisUrl !== undefined && roles.includes('api')) {
+      // In a cluster a key's streams count on every API node together (loaded only here: an embedded gateway needs no ioredis).
+      const [{ connectRedis }, { StreamLeases }] = await Promise.all([import('../../../cluster/redis.ts'), import('../../../cluster/stream-leases.ts')]);
+      const redis = connectRedis(redisUrl, 'depesha-streams');
+      redis.on('error', (err) => streamLog.warn({ err }, 'Redis connection error'));
+      const leases = new StreamLeases(redis, redisPrefix, streamLog, { ttlMs: bindLeaseMs });
+      leases.start();
+      live.shareLimit(leases);
+      // After preClose has ended the streams (each gave its lease back).
+      app.addHook('onClose', async () => {
+        await leases.stop();
+        await redis.quit().catch(() => redis.disconnect());
+      });
+    }
 
     app.get(
       '/v1/messages/:id/events',
@@ -164,7 +215,7 @@ export function eventsRoutes(deps: HttpDeps, sessions: SessionsRepository): Fast
         schema: {
           summary: "Live status changes of the account's messages",
           description:
-            'Server-Sent Events (`text/event-stream`): every committed status change of the account, as it happens, one event per change (`id:` the event id, `event:` its type, `data:` the event envelope). Resume after a disconnect with the `Last-Event-ID` header (or `last_event_id`): the stored events after it come first, then live ones, with no gap or duplicate between them. Keep-alive comments every 15 s. A client that stops reading is dropped with an `event: dropped`; so is a stream opened with the cabinet\'s session cookie within 5 s of the session ending (signed out on any node), with the reason `session_ended`. ' +
+            'Server-Sent Events (`text/event-stream`): every committed status change of the account, as it happens, one event per change (`id:` the event id, `event:` its type, `data:` the event envelope). Resume after a disconnect with the `Last-Event-ID` header (or `last_event_id`): the stored events after it come first, then live ones, with no gap or duplicate between them. Keep-alive comments every 15 s. A client that stops reading is dropped with an `event: dropped`; so is a stream opened with the cabinet\'s session cookie within 5 s of the session ending (signed out on any node), with the reason `session_ended`, and a stream opened with an API key within 5 s of the key being revoked (on any node; at once on the node that revoked it), with the reason `key_revoked`. ' +
             'With `types` naming `mailing.progress` (it is never sent otherwise), the stream carries, beside the `message.*` types named, `event: mailing.progress` for each running mailing of the account, at most once a second per mailing and only when its figures changed, plus one when a run stops: `data:` is `{"type": "mailing.progress", "created_at": …, "data": <the body of GET /v1/mailings/{id}/stats>}`, with no `id:` (it is not stored and not replayed; `Last-Event-ID` stays the last status change\'s).',
           tags: ['events'],
           security,
@@ -177,11 +228,11 @@ export function eventsRoutes(deps: HttpDeps, sessions: SessionsRepository): Fast
         const auth = requireAuth(request);
         const lastEventId = request.headers['last-event-id'] ?? request.query.last_event_id;
         const { statuses, progress: wantsProgress } = streamTypes(request.query.types);
-        const sub = live.open(auth.account.id, auth.keyId, statuses, wantsProgress);
-        if (!sub) throw new ApiError('too_many_streams', `this API key holds ${live.maxPerKey} open streams already; close one first`);
+        const sub = await live.open(auth.account.id, auth.keyId, { statuses, progress: wantsProgress, apiKey: !auth.session });
+        if (!sub) throw new ApiError('too_many_streams', `this API key holds ${live.maxPerKey} open streams already${deps.config.redisUrl === undefined ? '' : ' (on all nodes together)'}; close one first`);
         deps.metrics.streamsOpen.set(live.size);
         const log = request.log.child({ stream: true });
-        // A key's stream lasts while the key does (revoking a key does not end its open streams); a session's, while the session does.
+        // A key's stream lasts while the key does (watchKeys, and the revoking node at once); a session's, while the session does.
         if (auth.session) watchSession(sub, auth.session.id, sessions, log);
         reply.hijack();
         const res = reply.raw;
