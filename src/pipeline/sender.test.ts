@@ -5,6 +5,7 @@ import { EventBus } from '../events/bus.ts';
 import { createLogger } from '../log.ts';
 import { MessagesRepository } from '../store/messages.ts';
 import { WriteBatcher } from '../store/write-batcher.ts';
+import { cancelMessage } from './cancel.ts';
 import { Rotation } from './rotation.ts';
 import { RoutingTable } from './router.ts';
 import { Sender } from './sender.ts';
@@ -145,6 +146,9 @@ test('a long text whose part 2 is deferred keeps parts 1 and 3 and their referen
     ]);
     const waiting = await t.message();
     assert.deepEqual([waiting.status, waiting.reason_code, waiting.provider_code, waiting.sent_at], ['queued', 'operator_throttled', '0x00000058', null]);
+    // Waiting for its retry, but with parts out: no longer cancellable.
+    const cancel = await t.db.transaction().execute((tx) => cancelMessage(tx, t.account.id, t.id, Date.now()));
+    assert.deepEqual(cancel.result, { outcome: 'not_cancellable', status: 'queued', leased: false });
     // 2. The retry: the connector is told what is out already and under which reference.
     await t.due();
     await t.sender.process([t.id]);
