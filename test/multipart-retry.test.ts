@@ -26,13 +26,15 @@ for (const dialect of await dialects()) {
     before(async () => {
       sim = new SmscSimulator({
         receiptDelayMs: 20,
-        // …90: part 2 of a long text is throttled the first time it comes.
+        // …90: part 2 of a long text is throttled the first time it comes; …91: too, and then refused for good.
         refuse: (to, part) => {
           const seq = part?.seq ?? 1;
-          const throttle = to === '79161234590' && seq === 2 && !throttledOnce.has(to);
+          const special = (to === '79161234590' || to === '79161234591') && seq === 2;
+          const throttle = special && !throttledOnce.has(to);
           if (throttle) throttledOnce.add(to);
-          wire.set(to, [...(wire.get(to) ?? []), [seq, throttle ? 'throttled' : 'ok']]);
-          return throttle ? CommandStatus.ESME_RTHROTTLED : undefined;
+          const refuse = special && !throttle && to === '79161234591';
+          wire.set(to, [...(wire.get(to) ?? []), [seq, throttle ? 'throttled' : refuse ? 'refused' : 'ok']]);
+          return throttle ? CommandStatus.ESME_RTHROTTLED : refuse ? CommandStatus.ESME_RSUBMITFAIL : undefined;
         },
       });
       const port = await sim.start();
@@ -112,6 +114,34 @@ for (const dialect of await dialects()) {
       assert.deepEqual(await ledger(id, a.apiKey), [
         ['reserve', '-4.50'],
         ['charge', '-4.50'],
+      ]);
+    });
+
+    test('SMPP: part 2 of 3 throttled, then refused for good on its retry: sent and rejected, parts 1 and 3 charged, part 2 refunded', async () => {
+      const a = await pricedAccount();
+      const sent = await call('POST', '/v1/messages', { to: '+79161234591', text: 'Three parts. '.repeat(30) }, a.apiKey);
+      assert.equal(sent.status, 202, JSON.stringify(sent.body));
+      const id = sent.body.id as string;
+      assert.equal(await waitForStatus(t.gateway, id, FINAL), 'rejected');
+      const message = await until('the receipts of the parts taken', async () => {
+        const m = (await call('GET', `/v1/messages/${id}`, undefined, a.apiKey)).body;
+        return (m.parts as Part[]).filter((p) => p.status === 'delivered').length === 2 ? m : undefined;
+      }, 10_000);
+      const submits = wire.get('79161234591')!;
+      assert.equal(submits.length, 4, JSON.stringify(submits));
+      assert.deepEqual(submits[3], [2, 'refused']);
+      assert.deepEqual((message.parts as Part[]).map((p) => [p.index, p.status, p.provider_message_id === null]), [
+        [1, 'delivered', false],
+        [2, 'rejected', true],
+        [3, 'delivered', false],
+      ]);
+      assert.equal(message.reason.code, 'operator_rejected');
+      assert.equal(message.reason.provider_code, '0x00000045');
+      assert.deepEqual((message.events as { status: string }[]).map((e) => e.status), ['accepted', 'queued', 'queued', 'sent', 'rejected']);
+      assert.deepEqual(await ledger(id, a.apiKey), [
+        ['reserve', '-4.50'],
+        ['charge', '-3.00'],
+        ['refund', '1.50'],
       ]);
     });
 
