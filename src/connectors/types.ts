@@ -23,10 +23,26 @@ export interface OutboundMessage {
   channel?: Channel | undefined;
   /** a non-SMS message's subject, HTML body or template */
   content?: MessageContent | null | undefined;
+  /**
+   * A retry of a long text some of whose parts this connector's provider took
+   * on an earlier attempt (SendResult.deferred): send only the other parts,
+   * with their own part numbers and `concatRef`, so that the handset joins
+   * them with those it has; return the ids given here for the parts taken.
+   * Absent: send every part.
+   */
+  resume?: ResumedSend | undefined;
+}
+
+/** The parts of a long text the provider took already, for a retry of the rest. */
+export interface ResumedSend {
+  /** the provider's id of each part taken, by part number from 1 */
+  taken: ReadonlyMap<number, string>;
+  /** the concatenation reference those parts carried (SendResult.concatRef); undefined: the connector gave none */
+  concatRef?: number | undefined;
 }
 
 export interface SendResult {
-  /** the provider's message id of each part, in part order; '' for a part in `refused` */
+  /** the provider's message id of each part, in part order; '' for a part in `refused` or `deferred` */
   providerIds: string[];
   /**
    * Parts the provider refused for good while it accepted others (an SMSC
@@ -35,9 +51,19 @@ export interface SendResult {
    * one's reason. A connector whose every part is refused throws instead.
    */
   refused?: RefusedPart[] | undefined;
+  /**
+   * Parts the provider refused for now (throttled, a temporary error, no
+   * answer in time) while it accepted the others, none refused for good: the
+   * pipeline keeps the parts taken and, after a back-off, sends only these
+   * again (OutboundMessage.resume). A connector whose every part is deferred
+   * throws its retryable error instead.
+   */
+  deferred?: RefusedPart[] | undefined;
+  /** the concatenation reference (SMPP UDH or SAR) the parts carried, if any: a retry of the deferred parts uses it again */
+  concatRef?: number | undefined;
 }
 
-/** One part of a message the provider refused at submission, and why. */
+/** One part of a message the provider refused at submission (for good, or for now), and why. */
 export interface RefusedPart {
   /** 1 for the first part */
   part: number;

@@ -19,10 +19,10 @@ export type CancelResult =
 export const unheld = (eb: ExpressionBuilder<DB, 'messages'>) => eb.or([eb('status', '=', 'accepted'), eb.and([eb('status', '=', 'queued'), eb('lease_until', 'is', null)])]);
 
 /**
- * Moves those of the account's messages that no sender holds yet to
- * `cancelled` with `reason`, in the caller's transaction, and returns their
- * events (each with its row: a priced message's reserve is refunded from it).
- * The others are left as they are.
+ * Moves those of the account's messages that no sender holds yet, and none
+ * of whose parts went out, to `cancelled` with `reason`, in the caller's
+ * transaction, and returns their events (each with its row: a priced
+ * message's reserve is refunded from it). The others are left as they are.
  */
 export async function cancelUnsent(tx: Kysely<DB>, accountId: string, messageIds: readonly string[], reason: ReasonCode, now: number): Promise<EventInput[]> {
   const events: EventInput[] = [];
@@ -33,6 +33,8 @@ export async function cancelUnsent(tx: Kysely<DB>, accountId: string, messageIds
       .where('account_id', '=', accountId)
       .where('id', 'in', ids)
       .where(unheld)
+      // Some parts of a long text are out already (it waits to send the rest, SendResult.deferred): too late to cancel.
+      .where((eb) => eb.not(eb.exists(eb.selectFrom('message_parts').select('message_parts.part_index').whereRef('message_parts.message_id', '=', 'messages.id'))))
       .returningAll()
       .execute();
     for (const row of moved) events.push({ accountId, messageId: row.id, status: 'cancelled', reason: { code: reason }, at: now, row });

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Connector } from '../connectors/types.ts';
+import { ConnectorError, type Connector, type OutboundMessage, type SendResult } from '../connectors/types.ts';
 import { EventBus } from '../events/bus.ts';
 import { createLogger } from '../log.ts';
 import { MessagesRepository } from '../store/messages.ts';
 import { WriteBatcher } from '../store/write-batcher.ts';
+import { cancelMessage } from './cancel.ts';
 import { Rotation } from './rotation.ts';
 import { RoutingTable } from './router.ts';
 import { Sender } from './sender.ts';
@@ -87,5 +88,132 @@ test('a stop hands back at once the messages waiting for a slot of the cluster r
     }
   } finally {
     await database.close();
+  }
+});
+
+/** A 3-part message, a connector that answers each attempt as `answer` says, and a sender for it. */
+async function resumable(answer: (message: OutboundMessage) => Promise<SendResult>) {
+  const now = Date.now();
+  const store = await storeWithAccount(now);
+  const message = preparedMessage(store.account, now, { text: 'Three parts. '.repeat(30) });
+  assert.equal(message.parts_count, 3);
+  await store.db.transaction().execute((tx) => MessagesRepository.insertAccepted(tx, [message]));
+  const calls: OutboundMessage[] = [];
+  const connector = {
+    id: 'sandbox',
+    state: () => ({ id: 'sandbox', type: 'smpp', status: 'up', detail: null, since: now, links: { up: 1, total: 1 }, inFlight: 0 }),
+    send: async (m: OutboundMessage) => {
+      calls.push(m);
+      return answer(m);
+    },
+  } as unknown as Connector;
+  const sender = new Sender(new WriteBatcher(store.db), { table: new RoutingTable(), rotation: new Rotation(), connector: (id) => (id === 'sandbox' ? connector : undefined) }, new EventBus(), createLogger('silent'), {
+    retry: { initialDelayMs: 1000, maxDelayMs: 60_000 },
+  });
+  const db = store.db;
+  return {
+    ...store,
+    id: message.id,
+    calls,
+    sender,
+    /** makes the retry due now (and, with `expire`, the message's validity over) */
+    due: (expire = false) => db.updateTable('messages').set({ due_at: 0, ...(expire ? { expires_at: 1 } : {}) }).where('id', '=', message.id).execute(),
+    message: () => db.selectFrom('messages').select(['status', 'reason_code', 'provider_code', 'sent_at', 'connector_id']).where('id', '=', message.id).executeTakeFirstOrThrow(),
+    parts: async () =>
+      (await db.selectFrom('message_parts').select(['part_index', 'provider_message_id', 'status', 'reason_code', 'concat_ref']).where('message_id', '=', message.id).orderBy('part_index').execute()).map((p) => [
+        p.part_index,
+        p.provider_message_id,
+        p.status,
+        p.reason_code,
+        p.concat_ref ?? null,
+      ]),
+    events: async () => (await db.selectFrom('message_events').select(['status', 'reason_code']).where('message_id', '=', message.id).orderBy('id').execute()).map((e) => [e.status, e.reason_code]),
+  };
+}
+
+const throttled = { code: 'operator_throttled', providerCode: '0x00000058' } as const;
+
+test('a long text whose part 2 is deferred keeps parts 1 and 3 and their reference, and the retry sends part 2 alone: sent with all three ids', async () => {
+  const t = await resumable(async (m) =>
+    m.attempt === 1 ? { providerIds: ['p1', '', 'p3'], deferred: [{ part: 2, reason: throttled }], concatRef: 77 } : { providerIds: m.parts.map((p) => m.resume?.taken.get(p.index) ?? `p${p.index}-retry`), concatRef: m.resume?.concatRef },
+  );
+  try {
+    // 1. The first attempt: parts 1 and 3 are stored as sent with the reference, the message waits in queued with the reason.
+    await t.sender.process([t.id]);
+    assert.deepEqual(await t.parts(), [
+      [1, 'p1', 'sent', null, 77],
+      [3, 'p3', 'sent', null, 77],
+    ]);
+    const waiting = await t.message();
+    assert.deepEqual([waiting.status, waiting.reason_code, waiting.provider_code, waiting.sent_at], ['queued', 'operator_throttled', '0x00000058', null]);
+    // Waiting for its retry, but with parts out: no longer cancellable.
+    const cancel = await t.db.transaction().execute((tx) => cancelMessage(tx, t.account.id, t.id, Date.now()));
+    assert.deepEqual(cancel.result, { outcome: 'not_cancellable', status: 'queued', leased: false });
+    // 2. The retry: the connector is told what is out already and under which reference.
+    await t.due();
+    await t.sender.process([t.id]);
+    assert.equal(t.calls.length, 2);
+    assert.equal(t.calls[0]!.resume, undefined);
+    assert.deepEqual([...t.calls[1]!.resume!.taken], [
+      [1, 'p1'],
+      [3, 'p3'],
+    ]);
+    assert.equal(t.calls[1]!.resume!.concatRef, 77);
+    // 3. Sent, the parts out first keeping their ids (their receipts still match).
+    assert.equal((await t.message()).status, 'sent');
+    assert.deepEqual((await t.parts()).map((p) => p.slice(0, 3)), [
+      [1, 'p1', 'sent'],
+      [2, 'p2-retry', 'sent'],
+      [3, 'p3', 'sent'],
+    ]);
+    assert.deepEqual(await t.events(), [
+      ['queued', null],
+      ['queued', 'operator_throttled'],
+      ['sent', null],
+    ]);
+  } finally {
+    await t.database.close();
+  }
+});
+
+test('the rest of a long text refused for good on its retry: sent with the parts out, rejected at once, not rerouted', async () => {
+  const t = await resumable(async (m) => {
+    if (m.attempt === 1) return { providerIds: ['p1', '', ''], deferred: [{ part: 2, reason: throttled }, { part: 3, reason: throttled }], concatRef: 5 };
+    throw new ConnectorError('refused', { retryable: false, reason: 'operator_rejected', providerCode: '0x00000045' });
+  });
+  try {
+    await t.sender.process([t.id]);
+    await t.due();
+    await t.sender.process([t.id]);
+    const m = await t.message();
+    assert.deepEqual([m.status, m.reason_code, m.provider_code, m.sent_at !== null], ['rejected', 'operator_rejected', '0x00000045', true]);
+    assert.deepEqual(await t.parts(), [
+      [1, 'p1', 'sent', null, 5],
+      [2, '', 'rejected', 'operator_rejected', null],
+      [3, '', 'rejected', 'operator_rejected', null],
+    ]);
+    assert.deepEqual((await t.events()).map((e) => e[0]), ['queued', 'queued', 'sent', 'rejected']);
+  } finally {
+    await t.database.close();
+  }
+});
+
+test('a long text whose validity ends while the rest waits for its retry: sent with the parts out and expired, the rest never sent', async () => {
+  const t = await resumable(async () => ({ providerIds: ['p1', '', 'p3'], deferred: [{ part: 2, reason: throttled }], concatRef: 9 }));
+  try {
+    await t.sender.process([t.id]);
+    await t.due(true);
+    await t.sender.process([t.id]);
+    assert.equal(t.calls.length, 1, 'nothing sent after the validity ended');
+    const m = await t.message();
+    assert.deepEqual([m.status, m.reason_code, m.sent_at !== null], ['expired', 'validity_expired', true]);
+    assert.deepEqual((await t.parts()).map((p) => p.slice(0, 4)), [
+      [1, 'p1', 'sent', null],
+      [2, '', 'expired', 'validity_expired'],
+      [3, 'p3', 'sent', null],
+    ]);
+    assert.deepEqual((await t.events()).map((e) => e[0]), ['queued', 'queued', 'sent', 'expired']);
+  } finally {
+    await t.database.close();
   }
 });

@@ -3,10 +3,11 @@ import type { EventBus } from '../events/bus.ts';
 import type { EventOutbox } from '../events/webhooks/outbox.ts';
 import type { Logger } from '../log.ts';
 import { parseContent } from '../connectors/channels.ts';
-import { ConnectorError, type Channel, type Connector, type OutboundMessage } from '../connectors/types.ts';
+import { ConnectorError, type Channel, type Connector, type OutboundMessage, type RefusedPart } from '../connectors/types.ts';
 import { segment, type SmsEncoding } from '../sms/encoding.ts';
 import type { Kysely } from 'kysely';
 import type { MessageRow } from '../store/messages.ts';
+import { keepTakenParts, takenParts, type TakenPart } from '../store/open-parts.ts';
 import type { DB } from '../store/schema.ts';
 import type { WriteBatcher } from '../store/write-batcher.ts';
 import type { RouteInput, RoutingTable } from './router.ts';
@@ -35,6 +36,8 @@ export interface Routing {
 type Outcome =
   | { kind: 'sent'; record: SentRecord }
   | { kind: 'retry'; row: MessageRow; reason: FailureReason }
+  /** the provider took some parts of a long text and deferred the others: keep those taken, retry the rest after a back-off */
+  | { kind: 'partial'; row: MessageRow; connectorId: string; providerIds: string[]; concatRef: number | undefined; reason: FailureReason }
   /** refused for a reason the route's next connector may not have: try that one at once */
   | { kind: 'reroute'; row: MessageRow; reason: FailureReason; failed: string[] }
   | { kind: 'final'; row: MessageRow; status: 'rejected' | 'failed' | 'expired'; reason: FailureReason }
@@ -127,15 +130,20 @@ export class Sender {
   }
 
   async #deliver(rows: MessageRow[], claimedAt: number): Promise<void> {
-    const outcomes = await Promise.all(rows.map((row) => this.#sendOne(row, claimedAt)));
+    // Only a retry of a long text can have parts out already (an earlier attempt's SendResult.deferred).
+    const resumable = rows.filter((r) => r.attempts > 1 && r.parts_count > 1);
+    const taken = resumable.length > 0 ? await this.#batcher.run((tx) => takenParts(tx, resumable)) : new Map<string, TakenPart[]>();
+    const outcomes = await Promise.all(rows.map((row) => this.#sendOne(row, claimedAt, taken.get(row.id))));
 
     const now = Date.now();
     const events = await this.#batcher.run(async (tx) => {
       const out: EventInput[] = [];
       out.push(...(await markSent(tx, outcomes.flatMap((o) => (o.kind === 'sent' ? [o.record] : [])), now)));
       await releaseClaims(tx, outcomes.flatMap((o) => (o.kind === 'release' || o.kind === 'elsewhere' ? [o.row] : [])), now);
+      const partial = outcomes.flatMap((o) => (o.kind === 'partial' ? [o] : []));
+      if (partial.length > 0) await keepTakenParts(tx, partial.map((o) => ({ messageId: o.row.id, accountId: o.row.account_id, connectorId: o.connectorId, providerIds: o.providerIds, concatRef: o.concatRef })), now);
       for (const o of outcomes) {
-        if (o.kind === 'retry') {
+        if (o.kind === 'retry' || o.kind === 'partial') {
           const dueAt = Math.min(now + retryDelayMs(o.row.attempts, this.#retry), o.row.expires_at);
           out.push(...(await scheduleRetry(tx, o.row, dueAt, o.reason, now)));
         } else if (o.kind === 'reroute') {
@@ -151,16 +159,26 @@ export class Sender {
     if (elsewhere.length > 0) this.#handBack?.(elsewhere);
   }
 
-  async #sendOne(row: MessageRow, now: number): Promise<Outcome> {
+  /** `taken`: the parts of a long text its connector took on an earlier attempt; only the others are sent, by that connector */
+  async #sendOne(row: MessageRow, now: number, taken?: TakenPart[]): Promise<Outcome> {
+    const pinned = taken?.[0]?.connectorId;
     if (row.expires_at <= now) {
-      return { kind: 'final', row, status: 'expired', reason: { code: 'validity_expired', providerCode: row.provider_code ?? undefined } };
+      const reason: FailureReason = { code: 'validity_expired', providerCode: row.provider_code ?? undefined };
+      // Some parts went out: sent (they are charged) and expired at once, the rest never sent.
+      if (pinned) return { kind: 'sent', record: { ...resumedRecord(row, pinned, taken!, row.parts_count, reason), endsAs: 'expired' } };
+      return { kind: 'final', row, status: 'expired', reason };
     }
     // A message that names its connector before it is sent goes by that one only: a cascade step's (pipeline/cascade.ts),
-    // or the provider a seed-001 send named among its route's connectors (ingress/http/compat/api-v1.ts).
-    const choice = row.connector_id ? { routeId: row.cascade_step ? 'cascade' : 'named', connectors: [row.connector_id] } : this.#routing.table.resolve(routeInput(row));
+    // or the provider a seed-001 send named among its route's connectors (ingress/http/compat/api-v1.ts);
+    // and the rest of a long text goes by the connector that took its first parts (the handset joins them by its reference).
+    const choice = pinned
+      ? { routeId: 'resumed', connectors: [pinned] }
+      : row.connector_id
+        ? { routeId: row.cascade_step ? 'cascade' : 'named', connectors: [row.connector_id] }
+        : this.#routing.table.resolve(routeInput(row));
     if (!choice) return { kind: 'final', row, status: 'failed', reason: { code: 'no_route', detail: `no route takes ${row.channel} to this number` } };
     const failed = row.failed_connectors ? row.failed_connectors.split(',') : [];
-    const candidates = choice.connectors.filter((id) => !failed.includes(id));
+    const candidates = pinned ? choice.connectors : choice.connectors.filter((id) => !failed.includes(id));
     const pick = this.#routing.rotation.pick(candidates, (id) => this.#routing.connector(id)?.state().status, now);
     if ('blocked' in pick) return { kind: 'retry', row, reason: { code: 'operator_unavailable', detail: `route ${choice.routeId}: ${pick.blocked}` } };
     const connector = this.#routing.connector(pick.connectorId)!;
@@ -179,11 +197,12 @@ export class Sender {
       validUntil: row.expires_at,
       channel: row.channel as Channel,
       content: parseContent(row.content),
+      ...(taken ? { resume: { taken: new Map(taken.map((t) => [t.part, t.providerId])), concatRef: taken[0]!.concatRef ?? undefined } } : {}),
     };
     const rotation = this.#routing.rotation;
     if (this.#pace && !this.#stopping) {
       // A slot may be seconds away (a backlog at a low rate): a stop does not wait for it, the slot goes unused.
-      const paced = this.#pace(connector.id, message.parts.length);
+      const paced = this.#pace(connector.id, Math.max(1, message.parts.length - (taken?.length ?? 0)));
       paced.catch(() => {}); // failing after the stop: nothing waits for it any more
       await Promise.race([paced, this.#stopped]);
     }
@@ -192,7 +211,15 @@ export class Sender {
     try {
       const result = await connector.send(message);
       rotation.success(connector.id);
-      return { kind: 'sent', record: { row, connectorId: connector.id, providerIds: result.providerIds, refused: result.refused } };
+      const known = message.resume?.taken;
+      const providerIds = known ? result.providerIds.map((id, i) => known.get(i + 1) ?? id) : result.providerIds;
+      const deferred = result.deferred ?? [];
+      if (deferred.length > 0 && !result.refused?.length) {
+        return { kind: 'partial', row, connectorId: connector.id, providerIds, concatRef: result.concatRef ?? message.resume?.concatRef, reason: deferred[0]!.reason };
+      }
+      // Deferred parts beside parts refused for good: the message cannot be completed, so none is retried.
+      const refused = deferred.length > 0 ? [...result.refused!, ...deferred].sort((a, b) => a.part - b.part) : result.refused;
+      return { kind: 'sent', record: { row, connectorId: connector.id, providerIds, refused } };
     } catch (err) {
       if (err instanceof ConnectorError) {
         const reason: FailureReason = { code: err.reason, providerCode: err.providerCode, detail: err.message };
@@ -200,6 +227,8 @@ export class Sender {
           if (LINK_FAILURE_REASONS.has(err.reason)) rotation.failure(connector.id, `${err.reason}: ${err.message}`);
           return { kind: 'retry', row, reason };
         }
+        // The rest of a long text refused for good: the parts out are charged, the message is rejected; no reroute.
+        if (pinned) return { kind: 'sent', record: resumedRecord(row, pinned, taken!, message.parts.length, reason) };
         if (REROUTABLE_REASONS.has(err.reason) && candidates.some((id) => id !== connector.id)) return { kind: 'reroute', row, reason, failed: [...failed, connector.id] };
         return { kind: 'final', row, status: 'rejected', reason };
       }
@@ -227,6 +256,24 @@ async function releaseClaims(tx: Kysely<DB>, rows: readonly MessageRow[], now: n
       .where('lease_until', '=', row.lease_until)
       .execute();
   }
+}
+
+/**
+ * A long text that some parts of went out on earlier attempts and whose
+ * other parts end unsent (refused for good, or its validity over): `sent`
+ * with the parts taken, the others refused with `reason`.
+ */
+function resumedRecord(row: MessageRow, connectorId: string, taken: readonly TakenPart[], parts: number, reason: FailureReason): SentRecord {
+  const ids = new Map(taken.map((t) => [t.part, t.providerId]));
+  const count = Math.max(parts, ...taken.map((t) => t.part));
+  const refused: RefusedPart[] = [];
+  const providerIds: string[] = [];
+  for (let part = 1; part <= count; part++) {
+    const id = ids.get(part);
+    if (id === undefined) refused.push({ part, reason });
+    providerIds.push(id ?? '');
+  }
+  return { row, connectorId, providerIds, refused };
 }
 
 /** What routing looks at in a stored message. */

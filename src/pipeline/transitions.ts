@@ -108,6 +108,8 @@ export interface SentRecord {
   providerIds: string[];
   /** parts the provider refused while it took the others (SendResult.refused) */
   refused?: RefusedPart[] | undefined;
+  /** what the message ends as when parts are refused, default `rejected` (`expired`: its validity ended before the rest went out) */
+  endsAs?: 'rejected' | 'expired' | undefined;
 }
 
 /**
@@ -151,7 +153,7 @@ export async function markSent(tx: Kysely<DB>, sent: SentRecord[], now: number):
         account_id: s.row.account_id,
         connector_id: s.connectorId,
         provider_message_id: reason ? '' : providerId,
-        status: reason ? 'rejected' : 'sent',
+        status: reason ? (s.endsAs ?? 'rejected') : 'sent',
         reason_code: reason?.code ?? null,
         provider_code: reason?.providerCode ?? null,
         sent_at: now,
@@ -170,7 +172,7 @@ export async function markSent(tx: Kysely<DB>, sent: SentRecord[], now: number):
   }
   for (const { record, row } of moved) {
     const first = record.refused?.[0];
-    if (first) events.push(...(await finish(tx, { id: row.id, accountId: row.account_id }, ['sent'], 'rejected', first.reason, now)));
+    if (first) events.push(...(await finish(tx, { id: row.id, accountId: row.account_id }, ['sent'], record.endsAs ?? 'rejected', first.reason, now)));
   }
   return events;
 }

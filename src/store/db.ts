@@ -36,6 +36,7 @@ import * as unloggedImportRows from './migrations/034-unlogged-import-rows.ts';
 import * as mailingTemplates from './migrations/035-mailing-templates.ts';
 import * as mailingParams from './migrations/037-mailing-params.ts';
 import * as mailingAudienceSize from './migrations/038-mailing-audience-size.ts';
+import * as partConcatRef from './migrations/039-part-concat-ref.ts';
 import * as mailingCountIndex from './migrations/040-mailing-count-index.ts';
 import type { DB } from './schema.ts';
 
@@ -112,6 +113,7 @@ const migrations: Record<string, Migration> = {
   '035-mailing-templates': mailingTemplates,
   '037-mailing-params': mailingParams,
   '038-mailing-audience-size': mailingAudienceSize,
+  '039-part-concat-ref': partConcatRef,
   '040-mailing-count-index': mailingCountIndex,
 };
 

@@ -209,6 +209,8 @@ export interface MessagePartsTable {
   provider_code: string | null;
   sent_at: number;
   done_at: number | null;
+  /** the concatenation reference of a long SMS the provider took in part and retries for the rest (039); null otherwise */
+  concat_ref?: number | null;
 }
 
 export interface MessageEventsTable {

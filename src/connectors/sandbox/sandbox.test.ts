@@ -33,6 +33,36 @@ describe('sandbox connector', () => {
     await c.stop();
   });
 
+  test('part_throttled_once defers part 2 of a long text on the first attempt; the retry sends it alone and keeps the ids given', async () => {
+    const receipts: Receipt[] = [];
+    const c = new SandboxConnector({ id: 's', sendLatencyMs: 0, receiptDelayMs: 0, outcomes: '9=part_throttled_once' });
+    await c.start({ receipt: async (r) => void receipts.push(r), inbound: async () => {} });
+    const s = segment('Three parts. '.repeat(30));
+    const long = (attempt: number, resume?: OutboundMessage['resume']): OutboundMessage => ({ ...message('+79161234569', attempt), text: 'Three parts. '.repeat(30), parts: s.parts, resume });
+    const first = await c.send(long(1));
+    assert.equal(first.providerIds[1], '');
+    assert.deepEqual(first.deferred?.map((d) => [d.part, d.reason.code, d.reason.providerCode]), [[2, 'operator_throttled', '0x00000058']]);
+    // Receipts of parts 1 and 3 are acknowledged before the retry, as they are in the gateway.
+    await new Promise<void>((resolve) => {
+      const check = setInterval(() => receipts.length >= 2 && (clearInterval(check), resolve()), 5);
+    });
+    const taken = new Map([
+      [1, first.providerIds[0]!],
+      [3, first.providerIds[2]!],
+    ]);
+    const retry = await c.send(long(2, { taken }));
+    assert.equal(retry.deferred, undefined);
+    assert.deepEqual([retry.providerIds[0], retry.providerIds[2]], [first.providerIds[0], first.providerIds[2]]);
+    assert.ok(retry.providerIds[1] && !first.providerIds.includes(retry.providerIds[1]));
+    await new Promise<void>((resolve) => {
+      const check = setInterval(() => receipts.length >= 3 && (clearInterval(check), resolve()), 5);
+    });
+    await c.stop();
+    assert.deepEqual(receipts.map((r) => r.providerMessageId).sort(), [...retry.providerIds].sort(), 'one receipt per part, none twice');
+    // A one-part text with that outcome is throttled whole, as throttled_once.
+    await assert.rejects(c.send(message('+79161234569', 1, 'msg_01TESTTESTTESTTESTTESTTES9')), (err: unknown) => err instanceof ConnectorError && err.retryable && err.reason === 'operator_throttled');
+  });
+
   test('outcomes are configurable by number ending: the longest ending wins, a table replaces the default one', async () => {
     const receipts: Receipt[] = [];
     const c = new SandboxConnector({ id: 's', sendLatencyMs: 0, receiptDelayMs: 0, outcomes: '9=undelivered, 99=delivered,1234=rejected,5=expired' });
@@ -51,7 +81,7 @@ describe('sandbox connector', () => {
 
   test('an outcome table is DIGITS=OUTCOME pairs; the schema pattern and the parser agree', () => {
     const pattern = new RegExp(SANDBOX_OUTCOMES_PATTERN);
-    for (const good of ['', '0000=undelivered', ' 1 = throttled_once , 22=rejected', '0003=expired,4=delivered']) {
+    for (const good of ['', '0000=undelivered', ' 1 = throttled_once , 22=rejected', '0003=expired,4=delivered', '5=part_throttled_once']) {
       assert.ok(pattern.test(good), good);
       assert.doesNotThrow(() => parseSandboxOutcomes(good));
     }

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { FailureReason } from '../../domain/reasons.ts';
-import { ConnectorError, type Connector, type ConnectorContext, type ConnectorManifest, type ConnectorState, type OutboundMessage, type Receipt, type SendResult } from '../types.ts';
+import { ConnectorError, type Connector, type ConnectorContext, type ConnectorManifest, type ConnectorState, type OutboundMessage, type Receipt, type RefusedPart, type SendResult } from '../types.ts';
 import { SandboxJournal, type JournalSend } from './journal.ts';
 
 export interface SandboxOptions {
@@ -20,9 +20,11 @@ export interface SandboxOptions {
  * (a permanent failure reported by the receipt, UNDELIV); `throttled_once`
  * (the first attempt refused with 0x58, a temporary error, then delivered);
  * `rejected` (refused at submit for good, 0x0B); `expired` (the receipt says
- * EXPIRED).
+ * EXPIRED); `part_throttled_once` (on the first attempt part 2 of a long text
+ * is refused with 0x58 while the others are taken, then sent alone and every
+ * part delivered; a one-part text is throttled_once).
  */
-export const SANDBOX_OUTCOMES = ['delivered', 'undelivered', 'throttled_once', 'rejected', 'expired'] as const;
+export const SANDBOX_OUTCOMES = ['delivered', 'undelivered', 'throttled_once', 'rejected', 'expired', 'part_throttled_once'] as const;
 export type SandboxOutcome = (typeof SANDBOX_OUTCOMES)[number];
 
 /** The outcomes by the number's last digits when none are configured (docs/api.md, Sandbox). */
@@ -126,12 +128,24 @@ export class SandboxConnector implements Connector {
     if (outcome === 'rejected') {
       throw new ConnectorError('sandbox: destination address refused', { retryable: false, reason: 'invalid_destination', providerCode: '0x0000000B' });
     }
-    if (outcome === 'throttled_once' && message.attempt === 1) {
+    const firstTry = message.attempt === 1;
+    if (firstTry && (outcome === 'throttled_once' || (outcome === 'part_throttled_once' && message.parts.length === 1))) {
       throw new ConnectorError('sandbox: throttled', { retryable: true, reason: 'operator_throttled', providerCode: '0x00000058' });
     }
     const providerIds: string[] = [];
     const fresh: JournalSend[] = [];
+    const deferred: RefusedPart[] = [];
     for (const part of message.parts) {
+      const taken = message.resume?.taken.get(part.index);
+      if (taken !== undefined) {
+        providerIds.push(taken);
+        continue;
+      }
+      if (firstTry && outcome === 'part_throttled_once' && part.index === 2) {
+        deferred.push({ part: part.index, reason: { code: 'operator_throttled', providerCode: '0x00000058', detail: 'sandbox: part 2 throttled' } });
+        providerIds.push('');
+        continue;
+      }
       const key = `${message.id}:${part.index}`;
       const known = this.#open.get(key);
       if (known) {
@@ -149,7 +163,7 @@ export class SandboxConnector implements Connector {
       this.#open.set(send.key, send);
       this.#schedule(send);
     }
-    return { providerIds };
+    return deferred.length > 0 ? { providerIds, deferred } : { providerIds };
   }
 
   parseReceipt(raw: unknown): Receipt | null {

@@ -54,6 +54,37 @@ const SUBMIT_REASONS: Record<number, ReasonCode> = {
 
 const hex = (status: number) => `0x${status.toString(16).padStart(8, '0')}`;
 
+/**
+ * The outcome of a message from the answers to its parts (`taken`: how many
+ * of them an earlier attempt had out already). A part refused for good
+ * decides it: the parts taken are kept and every other is refused (the
+ * handset could not join the text anyway), or, with none taken, the refusal
+ * is thrown. Otherwise parts refused for now (throttled, timed out, a bind
+ * lost under them) are deferred, to be sent again alone with the same
+ * reference; with none taken, the temporary error is thrown.
+ */
+export function settleParts(outcomes: PromiseSettledResult<string>[], concatRef: number | undefined, taken: number): SendResult {
+  const errors = outcomes.flatMap((o) => (o.status === 'rejected' ? [asConnectorError(o.reason)] : []));
+  const permanent = errors.find((e) => !e.retryable);
+  const anyTaken = taken > 0 || errors.length < outcomes.length;
+  if (!anyTaken) throw permanent ?? errors[0];
+  const failedParts: RefusedPart[] = [];
+  const providerIds = outcomes.map((o, i) => {
+    if (o.status === 'fulfilled') return o.value;
+    const err = asConnectorError(o.reason);
+    failedParts.push({ part: i + 1, reason: { code: err.reason, providerCode: err.providerCode, detail: err.message } });
+    return '';
+  });
+  if (failedParts.length === 0) return { providerIds, ...(concatRef === undefined ? {} : { concatRef }) };
+  if (permanent) return { providerIds, refused: failedParts };
+  return { providerIds, deferred: failedParts, ...(concatRef === undefined ? {} : { concatRef }) };
+}
+
+/** An unexpected failure under a submit is a temporary one: the part is tried again. */
+function asConnectorError(err: unknown): ConnectorError {
+  return err instanceof ConnectorError ? err : new ConnectorError((err as Error)?.message ?? String(err), { retryable: true, reason: 'operator_error', cause: err });
+}
+
 /** One bind of the connector: a transceiver, a transmitter or a receiver, kept bound. */
 class Bind {
   readonly mode: BindMode;
@@ -292,11 +323,14 @@ export class SmppConnector implements Connector {
       throw new ConnectorError(`${this.id}: not bound (${detail})`, { retryable: true, reason: 'operator_unavailable' });
     }
     const session = bind.session;
+    const resume = message.resume;
     let parts;
+    let concatRef: number | undefined;
     try {
       parts = submitParts(segment(message.text, { encoding: message.encoding }), {
         method: this.#def.long_messages ?? 'udh8',
-        nextRef: () => (this.#ref = (this.#ref + 1) & 0xffff),
+        // The rest of a long text carries the reference its parts taken carried: the handset joins them by it.
+        nextRef: () => (concatRef = resume?.concatRef ?? (this.#ref = (this.#ref + 1) & 0xffff)),
         gsmDataCoding: this.#def.default_data_coding ?? 0,
       });
     } catch (err) {
@@ -307,7 +341,9 @@ export class SmppConnector implements Connector {
     const validity = formatSmppTime(message.validUntil);
     // Every part is answered before the outcome is decided: parts the SMSC took are not lost when another is refused.
     const outcomes = await Promise.allSettled(
-      parts.map(async (part): Promise<string> => {
+      parts.map(async (part, i): Promise<string> => {
+        const known = resume?.taken.get(i + 1);
+        if (known !== undefined) return known;
         const wait = this.#rate.reserve();
         if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
         let resp;
@@ -343,20 +379,7 @@ export class SmppConnector implements Connector {
         throw new ConnectorError(`${this.id}: ${describeStatus(resp.status)}`, { retryable: false, reason: SUBMIT_REASONS[resp.status] ?? 'operator_rejected', providerCode: hex(resp.status) });
       }),
     );
-    const errors = outcomes.flatMap((o) => (o.status === 'rejected' ? [o.reason] : []));
-    // A temporary failure of any part (or a bind lost under it) retries the whole message, the parts taken included.
-    const retryable = errors.find((e) => !(e instanceof ConnectorError) || e.retryable);
-    if (retryable !== undefined) throw retryable;
-    // Every part refused for good: nothing went out, the message is rejected with the first part's reason.
-    if (errors.length === outcomes.length) throw errors[0];
-    const refused: RefusedPart[] = [];
-    const ids = outcomes.map((o, i) => {
-      if (o.status === 'fulfilled') return o.value;
-      const err = o.reason as ConnectorError;
-      refused.push({ part: i + 1, reason: { code: err.reason, providerCode: err.providerCode, detail: err.message } });
-      return '';
-    });
-    return refused.length === 0 ? { providerIds: ids } : { providerIds: ids, refused };
+    return settleParts(outcomes, parts.length > 1 ? concatRef : undefined, resume?.taken.size ?? 0);
   }
 
   /** The bound transmitting session with the most room, round robin among equals. */
