@@ -308,6 +308,43 @@ for (const dialect of await dialects()) {
       assert.equal(await contacts(xlsxProject), 1500);
     });
 
+    test('10. a CSV report names the line each row starts on (quoted values span lines); rows with no value are skipped and counted, never imported', async () => {
+      const csvProject = (await call('POST', '/v1/projects', { name: 'Lines', code: 'lines' })).body.id;
+      const url = `/v1/contacts/imports?project_id=${csvProject}`;
+      // Line 1 the header; each data row of `rows` takes one line, row i % 100 === 7 three (an address over three lines), as does an Excel export's.
+      const file = (bad: boolean) => {
+        const lines = ['guid,first_name,phone,address', ',,,'];
+        for (let i = 0; i < 1200; i++) {
+          const phone = bad && i === 1010 ? '12345' : `+7916${String(i).padStart(7, '0')}`;
+          const guid = bad && i === 1150 ? 'm-3' : `m-${i}`;
+          lines.push(`${guid},Имя${i},${phone},${i % 100 === 7 ? '"Москва\r\nТверская ул.,\r\nд. 1"' : 'Тверь'}`);
+          if (i === 500) lines.push('', ';;;');
+        }
+        lines.push(',,,', ',,,', '');
+        return lines.join('\r\n');
+      };
+      // Row i's line: 2 (the header, the ",,," line) + i + 2 for each three-line address before it + 2 blank lines past row 500.
+      const lineOf = (i: number) => 3 + i + 2 * Math.floor((i + 92) / 100) + (i > 500 ? 2 : 0);
+      const res = await upload(file(true), url);
+      assert.equal(res.status, 202, JSON.stringify(res.body));
+      assert.deepEqual([res.body.status, res.body.rows, res.body.bad_rows, res.body.skipped_rows], ['failed', 1200, 2, 5], JSON.stringify(res.body));
+      assert.deepEqual(res.body.problems.map((p: { field: string }) => p.field), [`row ${lineOf(1010)}`, `row ${lineOf(1150)}`]);
+      assert.equal(lineOf(3), 6);
+      assert.equal(lineOf(8), 13, 'after one three-line address');
+      assert.match(res.body.problems[0].issue, /phones\.0: "12345"/);
+      assert.equal(res.body.problems[1].issue, `guid m-3 repeats row ${lineOf(3)}`);
+      assert.equal(await staged(), 0);
+      const ok = await upload(file(false), url);
+      const done = await ended(ok.body.id);
+      assert.deepEqual([done.status, done.rows, done.created, done.bad_rows, done.skipped_rows, done.applied_rows], ['completed', 1200, 1200, 0, 5, 1200], JSON.stringify(done));
+      assert.equal(await contacts(csvProject), 1200, 'no empty contact from the empty rows');
+      const address = (await call('GET', `/v1/contacts?guid=m-107&project_id=${csvProject}`)).body.data[0].attributes.address;
+      assert.equal(address, 'Москва\r\nТверская ул.,\r\nд. 1');
+      // A row with a name but no guid and no phone is bad, named by its line.
+      const keyless = await upload('guid,first_name,phone\r\nk-1,Анна,+79161234567\r\n,Борис,\r\n', url);
+      assert.deepEqual([keyless.body.status, keyless.body.bad_rows, keyless.body.problems], ['failed', 1, [{ field: 'row 3', issue: 'guid, phones: all empty; every row needs one of them' }]]);
+    });
+
     // COPY is PostgreSQL only: the test exists in that dialect's suite alone (not a skip in the SQLite one).
     if (dialect.name === 'postgres') test('7. COPY takes what the encoder writes: NULL, empty, escapes and integers round-trip; a NUL is refused before the COPY starts', async () => {
       const client = await t.gateway.database.pool!.connect();

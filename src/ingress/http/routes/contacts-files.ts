@@ -17,28 +17,41 @@ export const MAX_LISTED_PROBLEMS = 100;
  */
 export const MAX_IMPORT_ROWS = 5_000_000;
 
-/** Rows of a CSV file (`,` or `;` separated, UTF-8 with or without BOM), read as the stream comes. */
-export async function* csvRows(input: string | Readable): AsyncGenerator<string[]> {
-  const source = typeof input === 'string' ? Readable.from([input]) : input;
-  const parser = source.pipe(parseCsv({ bom: true, delimiter: [',', ';'], relax_column_count: true, skip_empty_lines: true, trim: true }));
-  source.once('error', (err) => parser.destroy(err));
-  for await (const record of parser) yield record as string[];
-}
-
-/** A row of a file whose rows are numbered by the file itself (an XLSX sheet's row number, empty rows counted). */
+/** A row of a file with its number in the file: a CSV file's line where the record starts, an XLSX sheet's row number. */
 export interface NumberedRow {
   row: number;
   cells: string[];
 }
 
-/** Rows of the first worksheet of an XLSX file, each cell as text, with the sheet's row number; empty rows are skipped. */
+const LINE_BREAKS = /\r\n|\r|\n/g;
+
+/**
+ * Rows of a CSV file (`,` or `;` separated, UTF-8 with or without BOM), read
+ * as the stream comes, each numbered by the line of the file it starts on (a
+ * quoted value may hold line breaks, so records and lines part; an editor's
+ * "go to line" finds the row). A blank line is a row of one empty cell.
+ */
+export async function* csvRows(input: string | Readable): AsyncGenerator<NumberedRow> {
+  const source = typeof input === 'string' ? Readable.from([input]) : input;
+  const parser = source.pipe(parseCsv({ bom: true, delimiter: [',', ';'], relax_column_count: true, skip_empty_lines: false, trim: true }));
+  source.once('error', (err) => parser.destroy(err));
+  let line = 1;
+  for await (const record of parser) {
+    const cells = record as string[];
+    yield { row: line, cells };
+    // Every record ends with one line break; a line break outside quotes always ends a record.
+    line += 1;
+    for (const cell of cells) line += cell.match(LINE_BREAKS)?.length ?? 0;
+  }
+}
+
+/** Rows of the first worksheet of an XLSX file, each cell as text, with the sheet's row number (rows the sheet does not store are not read). */
 export async function* xlsxRows(file: Buffer | Readable): AsyncGenerator<NumberedRow> {
   const reader = new (await loadExcel()).stream.xlsx.WorkbookReader(Buffer.isBuffer(file) ? Readable.from([file]) : file, { sharedStrings: 'cache', worksheets: 'emit', hyperlinks: 'ignore', styles: 'ignore' });
   for await (const sheet of reader) {
     for await (const row of sheet as AsyncIterable<ExcelJS.Row>) {
       const values = Array.isArray(row.values) ? row.values.slice(1) : [];
-      const cells = Array.from(values, cellText);
-      if (cells.some((c) => c !== '')) yield { row: row.number, cells };
+      yield { row: row.number, cells: Array.from(values, cellText) };
     }
     return; // the first sheet only
   }
@@ -64,12 +77,19 @@ const list = (cell: string) => cell.split(/[,;|]/).map((s) => s.trim()).filter(B
 
 /**
  * What checkContactsFile yields: the header's columns first, then each data
- * row, good (its columns to write) or bad (its issues). `row` counts the rows
- * read, without gaps (the header is 1; what is staged); `at` is the row's
- * number in the file, for reports: the same for CSV, the sheet's row number
- * for XLSX, whose empty rows are skipped but counted.
+ * row, good (its columns to write), bad (its issues) or skipped (no cell has a
+ * value). `row` counts the rows read that are not skipped, without gaps (the
+ * header is 1; what is staged); `at` is the row's number in the file, for
+ * reports: a CSV file's line where the row starts, an XLSX sheet's row number.
  */
-export type CheckedRow = { header: (keyof ContactPatch)[]; at: number } | { row: number; at: number; patch: ContactPatch } | { row: number; at: number; issues: string[] };
+export type CheckedRow =
+  | { header: (keyof ContactPatch)[]; at: number }
+  | { row: number; at: number; patch: ContactPatch }
+  | { row: number; at: number; issues: string[] }
+  | { skipped: true; at: number };
+
+/** The columns that say who a contact is: a row needs one of them with a value. */
+const KEY_FIELDS = ['guid', 'phones', 'emails'] as const;
 
 /**
  * Reads a contacts file a row at a time: a header row, then one contact a row.
@@ -77,21 +97,26 @@ export type CheckedRow = { header: (keyof ContactPatch)[]; at: number } | { row:
  * (or phone; several split by `,`/`;`/`|`), emails (or email), blocked,
  * consent.<channel>, messenger.<name>, attributes/consent/messenger_ids as
  * JSON objects, and any other column as a custom attribute. Every row is
- * checked on its own (normalizeContact); rows are reported as numbered in the
- * file (`at`; the header is row 1 of a CSV file): a CSV row by its record, an
- * XLSX row by its number in the sheet (empty rows are skipped but counted, so
- * "row 7" is the sheet's row 7). A header naming none of guid, phones, emails
- * is a bad header row, and an empty file a bad row 1. A guid repeated across rows is found later, in the
+ * checked on its own (normalizeContact); rows are reported by their number in
+ * the file (`at`): a CSV row by the line it starts on (the header is line 1
+ * unless blank lines come before it; a quoted value may span lines), an XLSX
+ * row by its number in the sheet. A row with no value in any cell (`,,,`, a
+ * blank line, an empty sheet row) is skipped, neither imported nor bad; a row
+ * with values but none in the file's guid, phones, emails columns is bad. A
+ * header naming none of guid, phones, emails is a bad header row, and an
+ * empty file a bad row 1. A guid repeated across rows is found later, in the
  * staged rows (ContactImportsRepository.check), so nothing here grows with the file.
  */
-export async function* checkContactsFile(source: AsyncIterable<string[] | NumberedRow>, defaultRegion: string, maxRows = MAX_IMPORT_ROWS): AsyncGenerator<CheckedRow> {
+export async function* checkContactsFile(source: AsyncIterable<NumberedRow>, defaultRegion: string, maxRows = MAX_IMPORT_ROWS): AsyncGenerator<CheckedRow> {
   let header: string[] | undefined;
   let columns: (keyof ContactPatch)[] = [];
   let rowNumber = 0;
-  for await (const item of source) {
-    const cells = Array.isArray(item) ? item : item.cells;
+  for await (const { row: at, cells } of source) {
+    if (cells.every((c) => c.trim() === '')) {
+      yield { skipped: true, at };
+      continue;
+    }
     rowNumber++;
-    const at = Array.isArray(item) ? rowNumber : item.row;
     if (rowNumber > maxRows + 1) {
       yield { row: rowNumber, at, issues: [`a file may hold at most ${maxRows} contacts; split it`] };
       return;
@@ -151,6 +176,10 @@ export async function* checkContactsFile(source: AsyncIterable<string[] | Number
     if (nul !== undefined) issues.push(`${nul}: ${nulDetail(nul).issue}`);
     const normalized = normalizeContact(input, defaultRegion);
     if (!normalized.ok) issues.push(...normalized.details.map((d) => `${d.field}: ${d.issue}`));
+    const keys = KEY_FIELDS.filter((k) => columns.includes(k));
+    if (keys.length > 0 && !(input.guid?.trim() || (input.phones?.length ?? 0) > 0 || (input.emails?.length ?? 0) > 0)) {
+      issues.push(keys.length === 1 ? `${keys[0]}: empty; every row needs it` : `${keys.join(', ')}: all empty; every row needs one of them`);
+    }
     if (issues.length > 0 || !normalized.ok) yield { row: rowNumber, at, issues };
     else yield { row: rowNumber, at, patch: normalized.patch };
   }
