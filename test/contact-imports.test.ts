@@ -345,6 +345,37 @@ for (const dialect of await dialects()) {
       assert.deepEqual([keyless.body.status, keyless.body.bad_rows, keyless.body.problems], ['failed', 1, [{ field: 'row 3', issue: 'guid, phones: all empty; every row needs one of them' }]]);
     });
 
+    test('11. a staged batch that fails while the next one is read fails the import; the process goes on (no unhandled rejection)', async () => {
+      const runner = new ContactImportRunner(t.gateway.database, createLogger('silent'));
+      let failed!: () => void;
+      const stageFailed = new Promise<void>((resolve) => (failed = resolve));
+      // The database goes away under the first batch's write, while the upload is still coming in.
+      runner.repo.stage = async () => {
+        setImmediate(failed);
+        throw new Error('the database went away');
+      };
+      const rejections: unknown[] = [];
+      const onRejection = (err: unknown) => rejections.push(err);
+      process.on('unhandledRejection', onRejection);
+      try {
+        const body = new Readable({ read() {} });
+        body.push(csv(1500));
+        const receiving = runner.receive({ accountId: t.accountId, projectId, defaultRegion: 'RU', format: 'csv', body, createdBy: null });
+        await stageFailed;
+        // A turn of the event loop while the parser waits for more of the upload: an unhandled rejection would be reported now.
+        await new Promise((resolve) => setImmediate(resolve));
+        body.push(csv(10, undefined, 2000).split('\n').slice(1).join('\n'));
+        body.push(null);
+        const { job } = await receiving;
+        assert.equal(job.status, 'failed');
+        assert.equal(job.error, 'the rows could not be staged: the database went away');
+        assert.deepEqual(rejections, []);
+      } finally {
+        process.off('unhandledRejection', onRejection);
+        await runner.stop();
+      }
+    });
+
     // COPY is PostgreSQL only: the test exists in that dialect's suite alone (not a skip in the SQLite one).
     if (dialect.name === 'postgres') test('7. COPY takes what the encoder writes: NULL, empty, escapes and integers round-trip; a NUL is refused before the COPY starts', async () => {
       const client = await t.gateway.database.pool!.connect();

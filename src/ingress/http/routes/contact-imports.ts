@@ -135,11 +135,14 @@ export class ContactImportRunner {
     let batch: { row: number; at: number; patch: ContactPatch }[] = [];
     // One batch is written while the next is parsed (on PostgreSQL the write does not hold the event loop).
     let writing: Promise<void> = Promise.resolve();
+    let stageError: unknown;
     const flush = async () => {
       await writing;
       const rows = batch;
       batch = [];
       writing = this.repo.stage(input.accountId, job.id, this.owner, rows, { ...report, problems: [...report.problems] });
+      // Its failure is taken up by the next flush; until then (the next batch still parsing) it must not count as unhandled, which would end the process.
+      writing.catch((err: unknown) => (stageError = err));
     };
     try {
       const source = input.format === 'csv' ? csvRows(body) : xlsxRows(body);
@@ -167,7 +170,8 @@ export class ContactImportRunner {
       await writing.catch(() => {});
       body.destroy();
       input.body.resume(); // what is left of the upload is read and dropped, so the answer goes out
-      const message = err instanceof TooLarge ? err.message : `the file cannot be read: ${(err as Error).message.split('\n')[0]}`;
+      const reason = (err as Error).message.split('\n')[0];
+      const message = err instanceof TooLarge ? err.message : err === stageError ? `the rows could not be staged: ${reason}` : `the file cannot be read: ${reason}`;
       await this.repo.fail(input.accountId, job.id, message, report);
       return { job: (await this.repo.get(input.accountId, job.id))!, applied: Promise.resolve() };
     }
