@@ -318,7 +318,7 @@ for (const dialect of await dialects()) {
           const phone = bad && i === 1010 ? '12345' : `+7916${String(i).padStart(7, '0')}`;
           const guid = bad && i === 1150 ? 'm-3' : `m-${i}`;
           lines.push(`${guid},Имя${i},${phone},${i % 100 === 7 ? '"Москва\r\nТверская ул.,\r\nд. 1"' : 'Тверь'}`);
-          if (i === 500) lines.push('', ';;;');
+          if (i === 500) lines.push('', ' , ,, ');
         }
         lines.push(',,,', ',,,', '');
         return lines.join('\r\n');

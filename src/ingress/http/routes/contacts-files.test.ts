@@ -87,7 +87,7 @@ test('a CSV row is named by the line it starts on: values quoted across lines (L
 });
 
 test('a row with no value in any cell is skipped, not bad; a row with values but no guid, phone or e-mail is bad, naming the field', async () => {
-  const out = await read(csvRows(',,\nguid,first_name,phone\n,,\n;;\na,Анна,+79161234567\n,Борис,\n  ,  ,  \n,,,,\nb,,\n,Вера,+79161234568\n,,\n,,\n'));
+  const out = await read(csvRows(',,\nguid,first_name,phone\n,,\n , ,\na,Анна,+79161234567\n,Борис,\n  ,  ,  \n,,,,\nb,,\n,Вера,+79161234568\n,,\n,,\n'));
   assert.deepEqual(out.skipped, [1, 3, 4, 7, 8, 11, 12], 'before the header too');
   assert.deepEqual(out.problems.map((p) => [p.at, p.issue]), [[6, 'guid, phones: all empty; every row needs one of them']]);
   assert.deepEqual(out.rows.map((r) => [r.guid ?? null, r.first_name ?? null]), [['a', 'Анна'], ['b', null], [null, 'Вера']], 'a guid alone or a phone alone is enough');
@@ -96,4 +96,18 @@ test('a row with no value in any cell is skipped, not bad; a row with values but
   const emails = await read(csvRows('phone,email,city\n,a@example.com,Тверь\n'));
   assert.deepEqual([emails.badRows, emails.rows.length], [0, 1], 'an e-mail without a phone is a contact');
   assert.equal((await read(csvRows(',,\n\n'))).problems[0]!.issue, 'the file is empty; it needs a header row');
+});
+
+test('a CSV file has one separator, told by its header: a `;` file keeps the commas of its values, a `,` file the semicolons', async () => {
+  const semicolons = await read(csvRows('\n\uFEFFguid;first_name;phone;city\ng-1;Анна;+79161234567;Москва, Тверская 1\ng-2;Борис;+79161234568;3,5\n'));
+  assert.deepEqual(semicolons.rows.map((r) => JSON.parse(r.attributes!).city), ['Москва, Тверская 1', '3,5']);
+  assert.deepEqual(semicolons.at, [3, 4], 'the blank line before the header counts');
+  const commas = await read(csvRows('guid,phones,note\ng-1,+79161234567;+79161234568,а; б\n'));
+  assert.equal(commas.badRows, 0, JSON.stringify(commas.problems));
+  assert.deepEqual([commas.rows[0]!.phones, JSON.parse(commas.rows[0]!.attributes!).note], [JSON.stringify(['+79161234567', '+79161234568']), 'а; б']);
+  // A header with a quoted name holding the other separator, and a header longer than one chunk.
+  const quoted = await read(csvRows('"guid";"name, full";phone\ng-1;Анна Иванова;+79161234567\n'));
+  assert.deepEqual(quoted.rows.map((r) => JSON.parse(r.attributes!)), [{ 'name, full': 'Анна Иванова' }]);
+  const long = await read(csvRows(Readable.from([`guid;phone;${'x'.repeat(70_000)}`, '\ng-1;+79161234567;a,b\n'])));
+  assert.deepEqual([long.badRows, long.rows.length, Object.values(JSON.parse(long.rows[0]!.attributes!))], [0, 1, ['a,b']]);
 });

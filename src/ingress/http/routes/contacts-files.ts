@@ -1,4 +1,4 @@
-import { PassThrough, Readable } from 'node:stream';
+import { PassThrough, Readable, Transform, type TransformCallback } from 'node:stream';
 import { parse as parseCsv } from 'csv-parse';
 import { stringify } from 'csv-stringify/sync';
 import type ExcelJS from 'exceljs';
@@ -25,16 +25,84 @@ export interface NumberedRow {
 
 const LINE_BREAKS = /\r\n|\r|\n/g;
 
+/** How much of a CSV file is looked at for its header line, to tell its separator. */
+const SNIFF_BYTES = 64 * 1024;
+
 /**
- * Rows of a CSV file (`,` or `;` separated, UTF-8 with or without BOM), read
- * as the stream comes, each numbered by the line of the file it starts on (a
- * quoted value may hold line breaks, so records and lines part; an editor's
- * "go to line" finds the row). A blank line is a row of one empty cell.
+ * The separator of a CSV file: `;` if its header (the first line with a
+ * value) holds more `;` than `,` outside quotes, otherwise `,`. One a file:
+ * a `;` file (what Excel writes where the comma is the decimal separator)
+ * leaves a value like `Москва, Тверская 1` unquoted, and splitting it too
+ * would shift every cell after it. Undefined while no whole line is in.
+ */
+export function csvSeparator(head: string, complete: boolean): ',' | ';' | undefined {
+  const lines = head.split(/\r\n|\r|\n/);
+  if (!complete) lines.pop(); // may be cut
+  const header = lines.find((line) => line.trim() !== '');
+  if (header === undefined) return complete ? ',' : undefined;
+  let commas = 0;
+  let semicolons = 0;
+  let quoted = false;
+  for (const c of header) {
+    if (c === '"') quoted = !quoted;
+    else if (!quoted && c === ',') commas++;
+    else if (!quoted && c === ';') semicolons++;
+  }
+  return semicolons > commas ? ';' : ',';
+}
+
+/** Holds the start of a file back until its separator is known (`separator`), then passes everything on. */
+class SeparatorSniffer extends Transform {
+  readonly separator: Promise<',' | ';'>;
+  #decide!: (separator: ',' | ';') => void;
+  #head: Buffer[] | undefined = [];
+  #size = 0;
+
+  constructor() {
+    super();
+    this.separator = new Promise((resolve, reject) => {
+      this.#decide = resolve;
+      this.once('error', reject);
+    });
+    this.separator.catch(() => {}); // an error reaches the reader through the parser too
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    if (!this.#head) return callback(null, chunk);
+    this.#head.push(chunk);
+    this.#size += chunk.length;
+    const separator = csvSeparator(Buffer.concat(this.#head).toString('utf8'), this.#size >= SNIFF_BYTES);
+    if (separator) this.#release(separator);
+    callback();
+  }
+
+  override _flush(callback: TransformCallback): void {
+    if (this.#head) this.#release(csvSeparator(Buffer.concat(this.#head).toString('utf8'), true)!);
+    callback();
+  }
+
+  #release(separator: ',' | ';'): void {
+    const head = Buffer.concat(this.#head!);
+    this.#head = undefined;
+    this.#decide(separator);
+    if (head.length > 0) this.push(head);
+  }
+}
+
+/**
+ * Rows of a CSV file (`,` or `;` separated, told by its header line, UTF-8
+ * with or without BOM), read as the stream comes, each numbered by the line of
+ * the file it starts on (a quoted value may hold line breaks, so records and
+ * lines part; an editor's "go to line" finds the row). A blank line is a row
+ * of one empty cell.
  */
 export async function* csvRows(input: string | Readable): AsyncGenerator<NumberedRow> {
   const source = typeof input === 'string' ? Readable.from([input]) : input;
-  const parser = source.pipe(parseCsv({ bom: true, delimiter: [',', ';'], relax_column_count: true, skip_empty_lines: false, trim: true }));
-  source.once('error', (err) => parser.destroy(err));
+  const sniffer = new SeparatorSniffer();
+  source.once('error', (err) => sniffer.destroy(err));
+  source.pipe(sniffer);
+  const parser = sniffer.pipe(parseCsv({ bom: true, delimiter: await sniffer.separator, relax_column_count: true, skip_empty_lines: false, trim: true }));
+  sniffer.once('error', (err) => parser.destroy(err));
   let line = 1;
   for await (const record of parser) {
     const cells = record as string[];
