@@ -82,7 +82,7 @@ for (const dialect of await dialects()) {
       assert.equal(await contacts(), 5000);
       const next = await upload(csv(1000, (_i, l) => l.replace('Имя', 'Новое'), 4500), `/v1/contacts/import?project_id=${projectId}`);
       assert.equal(next.status, 200, JSON.stringify(next.body));
-      assert.deepEqual(next.body, { object: 'contact_import', rows: 1000, created: 500, updated: 500 });
+      assert.deepEqual(next.body, { object: 'contact_import', rows: 1000, skipped_rows: 0, created: 500, updated: 500 });
       assert.equal(await contacts(), 5500);
       const changed = (await call('GET', '/v1/contacts?guid=g-4700')).body.data[0];
       assert.equal(changed.first_name, 'Новое4700');
@@ -343,6 +343,9 @@ for (const dialect of await dialects()) {
       // A row with a name but no guid and no phone is bad, named by its line.
       const keyless = await upload('guid,first_name,phone\r\nk-1,Анна,+79161234567\r\n,Борис,\r\n', url);
       assert.deepEqual([keyless.body.status, keyless.body.bad_rows, keyless.body.problems], ['failed', 1, [{ field: 'row 3', issue: 'guid, phones: all empty; every row needs one of them' }]]);
+      // The answer of POST /v1/contacts/import counts the skipped rows too.
+      const sync = await upload('guid,first_name,phone\r\ns-1,Анна,+79161234567\r\n,,\r\n,,\r\n', `/v1/contacts/import?project_id=${csvProject}`);
+      assert.deepEqual(sync.body, { object: 'contact_import', rows: 1, skipped_rows: 2, created: 1, updated: 0 });
     });
 
     test('11. a staged batch that fails while the next one is read fails the import; the process goes on (no unhandled rejection)', async () => {
