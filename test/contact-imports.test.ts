@@ -278,11 +278,12 @@ for (const dialect of await dialects()) {
       data[1200]![5] = 'может быть'; // sheet row 1204: two empty rows come before it
       data[1400]![0] = 'x-9'; // sheet row 1404 repeats the guid of row 11
       data[1450]![0] = 'x-200'; // sheet row 1454 repeats the guid of row 204, both after the empty rows
-      // Empty rows (sheet rows 102 and 103) are skipped, and the rows after them keep their sheet numbers.
-      const rows = () => [...data.slice(0, 100), null, null, ...data.slice(100)];
+      // Empty rows (sheet rows 102 and 103, which the sheet does not store) are not read, and the rows after them keep their sheet numbers;
+      // a stored row of blank cells at the end (an Excel export's) is skipped and counted.
+      const rows = () => [...data.slice(0, 100), null, null, ...data.slice(100), [' ', '', '  ']];
       const res = await upload(await workbook(rows()), `/v1/contacts/imports?project_id=${xlsxProject}`, XLSX_TYPE);
       assert.equal(res.status, 202, JSON.stringify(res.body));
-      assert.deepEqual([res.body.format, res.body.status, res.body.rows, res.body.bad_rows, res.body.created, res.body.applied_rows], ['xlsx', 'failed', 1500, 4, 0, 0]);
+      assert.deepEqual([res.body.format, res.body.status, res.body.rows, res.body.bad_rows, res.body.skipped_rows, res.body.created, res.body.applied_rows], ['xlsx', 'failed', 1500, 4, 1, 0, 0]);
       assert.deepEqual(res.body.problems.map((p: { field: string }) => p.field), ['row 4', 'row 1204', 'row 1404', 'row 1454']);
       assert.match(res.body.problems[0].issue, /phones\.0: "12345" is not a valid phone number/);
       assert.match(res.body.problems[1].issue, /consent\.sms: "может быть" is not yes\/no/);
