@@ -111,3 +111,12 @@ test('a CSV file has one separator, told by its header: a `;` file keeps the com
   const long = await read(csvRows(Readable.from([`guid;phone;${'x'.repeat(70_000)}`, '\ng-1;+79161234567;a,b\n'])));
   assert.deepEqual([long.badRows, long.rows.length, Object.values(JSON.parse(long.rows[0]!.attributes!))], [0, 1, ['a,b']]);
 });
+
+test('a CSV file that is not UTF-8 (Excel\'s plain "CSV" writes Cyrillic in Windows-1251) is refused row by row, not imported as unreadable names', async () => {
+  const cp1251 = (text: string) => Buffer.from([...text].map((c) => (c >= 'А' && c <= 'я' ? c.charCodeAt(0) - 0x410 + 0xc0 : c.charCodeAt(0))));
+  const out = await read(csvRows(Readable.from([cp1251('guid;first_name;phone\ng-1;Анна;+79161234567\ng-2;Bob;+79161234568\n')])));
+  assert.deepEqual(out.problems.map((p) => [p.at, p.issue]), [[2, 'first_name: not UTF-8 text (a file saved as Excel\'s "CSV" is Windows-1251); save the file as "CSV UTF-8"']]);
+  assert.equal(out.rows.length, 1, 'a row of Latin letters reads the same in both');
+  const header = await read(csvRows(Readable.from([cp1251('guid;Телефон\ng-1;+79161234567\n')])));
+  assert.deepEqual(header.problems.map((p) => [p.row, p.issue]), [[1, 'the header row is not UTF-8 text (a file saved as Excel\'s "CSV" is Windows-1251); save the file as "CSV UTF-8"']]);
+});

@@ -156,6 +156,14 @@ export type CheckedRow =
   | { row: number; at: number; issues: string[] }
   | { skipped: true; at: number };
 
+/**
+ * What a byte that is not UTF-8 reads as. A CSV file saved as Excel's plain
+ * "CSV" where Cyrillic is written in Windows-1251 is full of it: such a row
+ * is bad rather than imported as unreadable names.
+ */
+const NOT_UTF8 = '\uFFFD';
+const notUtf8 = 'not UTF-8 text (a file saved as Excel\'s "CSV" is Windows-1251); save the file as "CSV UTF-8"';
+
 /** The columns that say who a contact is: a row needs one of them with a value. */
 const KEY_FIELDS = ['guid', 'phones', 'emails'] as const;
 
@@ -204,7 +212,8 @@ export async function* checkContactsFile(source: AsyncIterable<NumberedRow>, def
       }
       columns = [...set];
       yield { header: columns, at };
-      if (!set.has('phones') && !set.has('emails') && !set.has('guid')) yield { row: 1, at, issues: ['the header row names none of guid, phones, emails'] };
+      if (header.some((h) => h.includes(NOT_UTF8))) yield { row: 1, at, issues: [`the header row is ${notUtf8}`] };
+      else if (!set.has('phones') && !set.has('emails') && !set.has('guid')) yield { row: 1, at, issues: ['the header row names none of guid, phones, emails'] };
       continue;
     }
     const input: ContactInput = {};
@@ -240,6 +249,8 @@ export async function* checkContactsFile(source: AsyncIterable<NumberedRow>, def
     if (columns.includes('messenger_ids')) input.messenger_ids ??= {};
     if (columns.includes('phones')) input.phones ??= [];
     if (columns.includes('emails')) input.emails ??= [];
+    const garbled = cells.findIndex((c) => c.includes(NOT_UTF8));
+    if (garbled !== -1) issues.push(`${header[garbled] ?? `column ${garbled + 1}`}: ${notUtf8}`);
     const nul = findNul(input);
     if (nul !== undefined) issues.push(`${nul}: ${nulDetail(nul).issue}`);
     const normalized = normalizeContact(input, defaultRegion);
