@@ -9,7 +9,6 @@ import { normalizeContact, type Contact, type ContactInput, type ContactPatch } 
 /** Contacts files: CSV and XLSX, read and written as streams, one row at a time. */
 
 export const XLSX_TYPE = 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet';
-export const MAX_LISTED_PROBLEMS = 100;
 /**
  * Rows per file. Imports are staged and applied in short transactions
  * (store/contact-imports.ts), so the limit is the staging table's size, not a
