@@ -34,7 +34,7 @@ export const ContactImportSchema = Type.Object(
     rows: Type.Integer({ description: 'data rows read (the header and skipped rows not counted)' }),
     bad_rows: Type.Integer(),
     skipped_rows: Type.Integer({ description: 'rows with no value in any cell (`,,,`, a blank line, an empty sheet row): neither imported nor bad' }),
-    problems: Type.Array(Type.Object({ field: Type.String({ description: '`row N`: of a CSV file the line the row starts on, of an XLSX sheet its row number; the header is row 1' }), issue: Type.String() }), { description: `the first ${MAX_KEPT_PROBLEMS} problems, in row order` }),
+    problems: Type.Array(Type.Object({ field: Type.String({ description: '`row N`: of a CSV file the line the row starts on (the header is line 1 unless blank lines come before it), of an XLSX sheet its row number' }), issue: Type.String() }), { description: `the first ${MAX_KEPT_PROBLEMS} problems, in row order` }),
     applied_rows: Type.Integer({ description: 'rows written to the contacts so far' }),
     created: Type.Integer(),
     updated: Type.Integer(),
