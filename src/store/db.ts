@@ -36,7 +36,7 @@ import * as unloggedImportRows from './migrations/034-unlogged-import-rows.ts';
 import * as mailingTemplates from './migrations/035-mailing-templates.ts';
 import * as mailingParams from './migrations/037-mailing-params.ts';
 import * as mailingAudienceSize from './migrations/038-mailing-audience-size.ts';
-import * as contactImportLines from './migrations/039-contact-import-lines.ts';
+import * as contactImportLines from './migrations/041-contact-import-lines.ts';
 import type { DB } from './schema.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -112,7 +112,7 @@ const migrations: Record<string, Migration> = {
   '035-mailing-templates': mailingTemplates,
   '037-mailing-params': mailingParams,
   '038-mailing-audience-size': mailingAudienceSize,
-  '039-contact-import-lines': contactImportLines,
+  '041-contact-import-lines': contactImportLines,
 };
 
 // bigint columns hold epoch milliseconds, well inside Number's exact range.

@@ -520,7 +520,7 @@ export interface ContactImportsTable {
   /** data rows read (the header and skipped rows not counted) */
   rows: number;
   bad_rows: number;
-  /** rows with no value in any cell, neither imported nor bad (migration 039) */
+  /** rows with no value in any cell, neither imported nor bad (migration 041) */
   skipped_rows: number;
   /** JSON array of { field: "row N", issue }, the first 100 */
   problems: string;
@@ -548,7 +548,7 @@ export interface ContactImportRowsTable {
   account_id: string;
   /** the count of rows read, without gaps (the header is row 1); the apply resumes by it */
   row_no: number;
-  /** the row's number in the file: a CSV file's line where it starts, an XLSX sheet's row (migration 039) */
+  /** the row's number in the file: a CSV file's line where it starts, an XLSX sheet's row (migration 041) */
   file_row: number;
   /** the id a new contact gets */
   contact_id: string;
