@@ -20,14 +20,24 @@ const DELETE_CHUNK_ROWS = 5000;
 
 const STAGED_COLUMNS = ['contact_id', 'guid', 'first_name', 'last_name', 'middle_name', 'gender', 'phones', 'emails', 'messenger_ids', 'time_zone', 'attributes', 'consent', 'blocked'] as const;
 /** The staging table's columns, in the order a PostgreSQL stage batch is copied. */
-const STAGED_KEYS = ['import_id', 'account_id', 'row_no', 'contact_id', 'guid', 'first_name', 'last_name', 'middle_name', 'gender', 'phones', 'emails', 'messenger_ids', 'time_zone', 'attributes', 'consent', 'blocked'] as const satisfies readonly (keyof ContactImportRowsTable)[];
+const STAGED_KEYS = ['import_id', 'account_id', 'row_no', 'file_row', 'contact_id', 'guid', 'first_name', 'last_name', 'middle_name', 'gender', 'phones', 'emails', 'messenger_ids', 'time_zone', 'attributes', 'consent', 'blocked'] as const satisfies readonly (keyof ContactImportRowsTable)[];
 const CONTACT_COLUMNS = ['id', 'guid', 'first_name', 'last_name', 'middle_name', 'gender', 'phones', 'emails', 'messenger_ids', 'time_zone', 'attributes', 'consent', 'blocked'] as const;
 
 /** The row number of a problem (`row 12` → 12), for keeping the report in file order. */
 const rowOf = (p: ErrorDetail) => Number(p.field.slice(4));
 
+/** A job's report while its file is read: the columns, rows read (not skipped), bad and skipped rows, the first problems. */
+export interface ImportProgress {
+  columns: readonly string[];
+  rows: number;
+  badRows: number;
+  /** rows with no value in any cell; 0 when not given */
+  skippedRows?: number;
+  problems: ErrorDetail[];
+}
+
 /**
- * Staged contact imports (migration 026): the job, its checked rows in
+ * Staged contact imports (migrations 026, 039): the job, its checked rows in
  * `contact_import_rows` while it runs, and the apply into `contacts`.
  * Tenant-scoped: every read and write of one job takes the account id; the
  * lease sweeps (`lapsed`) are the gateway's own and span accounts.
@@ -59,6 +69,7 @@ export class ContactImportsRepository {
       columns: '[]',
       rows: 0,
       bad_rows: 0,
+      skipped_rows: 0,
       problems: '[]',
       last_row: 0,
       applied_row: 0,
@@ -91,13 +102,15 @@ export class ContactImportsRepository {
    * transaction: on PostgreSQL a `COPY … FROM STDIN` of the batch, on SQLite
    * multi-row inserts. Throws when the job is no longer this owner's `received`
    * one (another process's sweep failed it); the batch is rolled back then.
+   * A row's `row` is its count among the rows read (no gaps), `at` its number
+   * in the file (the report's; `row` when not given).
    */
-  async stage(accountId: string, id: string, owner: string, rows: { row: number; patch: ContactPatch }[], progress: { columns: readonly string[]; rows: number; badRows: number; problems: ErrorDetail[] }): Promise<void> {
+  async stage(accountId: string, id: string, owner: string, rows: { row: number; at?: number; patch: ContactPatch }[], progress: ImportProgress): Promise<void> {
     const now = Date.now();
-    const staged: ContactImportRowsTable[] = rows.map(({ row, patch }) => ({ ...CONTACT_DEFAULTS, ...patch, import_id: id, account_id: accountId, row_no: row, contact_id: newId('cnt', now) }));
+    const staged: ContactImportRowsTable[] = rows.map(({ row, at, patch }) => ({ ...CONTACT_DEFAULTS, ...patch, import_id: id, account_id: accountId, row_no: row, file_row: at ?? row, contact_id: newId('cnt', now) }));
     const counts = this.#db
       .updateTable('contact_imports')
-      .set({ columns: JSON.stringify(progress.columns), rows: progress.rows, bad_rows: progress.badRows, problems: JSON.stringify(progress.problems), last_row: staged.length > 0 ? staged[staged.length - 1]!.row_no : sql<number>`last_row` })
+      .set({ columns: JSON.stringify(progress.columns), rows: progress.rows, bad_rows: progress.badRows, skipped_rows: progress.skippedRows ?? 0, problems: JSON.stringify(progress.problems), last_row: staged.length > 0 ? staged[staged.length - 1]!.row_no : sql<number>`last_row` })
       .where('account_id', '=', accountId)
       .where('id', '=', id)
       .where('owner', '=', owner)
@@ -135,20 +148,14 @@ export class ContactImportsRepository {
    * bad, naming the first), merges them into the report, and decides. Returns
    * the job as it now is: `failed` (bad rows, or staged rows lost to a
    * PostgreSQL crash; staged rows deleted), or `applying`. Undefined when the
-   * job is no longer this owner's. `fileRow` gives a staged row's number in
-   * the file (an XLSX sheet's), which the report names.
+   * job is no longer this owner's. The report names the rows by their
+   * number in the file (`file_row`, staged with each row).
    */
-  async check(
-    accountId: string,
-    id: string,
-    owner: string,
-    outcome: { columns: readonly string[]; rows: number; badRows: number; problems: ErrorDetail[] },
-    fileRow: (row: number) => number = (row) => row,
-  ): Promise<ContactImportRow | undefined> {
+  async check(accountId: string, id: string, owner: string, outcome: ImportProgress): Promise<ContactImportRow | undefined> {
     const now = Date.now();
     const moved = await this.#db
       .updateTable('contact_imports')
-      .set({ status: 'checking', received_at: now, columns: JSON.stringify(outcome.columns), rows: outcome.rows, bad_rows: outcome.badRows, problems: JSON.stringify(outcome.problems) })
+      .set({ status: 'checking', received_at: now, columns: JSON.stringify(outcome.columns), rows: outcome.rows, bad_rows: outcome.badRows, skipped_rows: outcome.skippedRows ?? 0, problems: JSON.stringify(outcome.problems) })
       .where('account_id', '=', accountId)
       .where('id', '=', id)
       .where('owner', '=', owner)
@@ -159,19 +166,19 @@ export class ContactImportsRepository {
       .selectFrom((eb) =>
         eb
           .selectFrom('contact_import_rows')
-          .select(['row_no', 'guid', sql<number>`min(row_no) over (partition by guid)`.as('first_row')])
+          .select(['row_no', 'file_row', 'guid', sql<number>`min(row_no) over (partition by guid)`.as('first_row'), sql<number>`first_value(file_row) over (partition by guid order by row_no)`.as('first_file_row')])
           .where('import_id', '=', id)
           .where('account_id', '=', accountId)
           .where('guid', 'is not', null)
           .as('r'),
       )
-      .select(['row_no', 'guid', 'first_row', sql<number>`count(*) over ()`.as('total')])
+      .select(['row_no', 'file_row', 'guid', 'first_file_row', sql<number>`count(*) over ()`.as('total')])
       .whereRef('row_no', '>', 'first_row')
       .orderBy('row_no')
       .limit(MAX_KEPT_PROBLEMS)
       .execute();
     const repeated = repeats.length === 0 ? 0 : Number(repeats[0]!.total);
-    const problems = [...outcome.problems, ...repeats.map((r) => ({ field: `row ${fileRow(r.row_no)}`, issue: `guid ${r.guid} repeats row ${fileRow(r.first_row)}` }))]
+    const problems = [...outcome.problems, ...repeats.map((r) => ({ field: `row ${r.file_row}`, issue: `guid ${r.guid} repeats row ${r.first_file_row}` }))]
       .sort((a, b) => rowOf(a) - rowOf(b))
       .slice(0, MAX_KEPT_PROBLEMS);
     const badRows = outcome.badRows + repeated;
@@ -305,11 +312,11 @@ export class ContactImportsRepository {
   }
 
   /** Fails the job (staged rows deleted), unless it ended already. */
-  async fail(accountId: string, id: string, error: string, report?: { rows: number; badRows: number; problems: ErrorDetail[] }): Promise<void> {
+  async fail(accountId: string, id: string, error: string, report?: Omit<ImportProgress, 'columns'>): Promise<void> {
     await this.#deleteStaged(accountId, id);
     await this.#db
       .updateTable('contact_imports')
-      .set({ status: 'failed', error, completed_at: Date.now(), owner: null, lease_until: null, ...(report ? { rows: report.rows, bad_rows: report.badRows, problems: JSON.stringify(report.problems) } : {}) })
+      .set({ status: 'failed', error, completed_at: Date.now(), owner: null, lease_until: null, ...(report ? { rows: report.rows, bad_rows: report.badRows, skipped_rows: report.skippedRows ?? 0, problems: JSON.stringify(report.problems) } : {}) })
       .where('account_id', '=', accountId)
       .where('id', '=', id)
       .where('status', 'in', ['received', 'checking', 'applying'])

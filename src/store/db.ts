@@ -38,6 +38,7 @@ import * as mailingParams from './migrations/037-mailing-params.ts';
 import * as mailingAudienceSize from './migrations/038-mailing-audience-size.ts';
 import * as partConcatRef from './migrations/039-part-concat-ref.ts';
 import * as mailingCountIndex from './migrations/040-mailing-count-index.ts';
+import * as contactImportLines from './migrations/041-contact-import-lines.ts';
 import type { DB } from './schema.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -115,6 +116,7 @@ const migrations: Record<string, Migration> = {
   '038-mailing-audience-size': mailingAudienceSize,
   '039-part-concat-ref': partConcatRef,
   '040-mailing-count-index': mailingCountIndex,
+  '041-contact-import-lines': contactImportLines,
 };
 
 // bigint columns hold epoch milliseconds, well inside Number's exact range.

@@ -519,9 +519,11 @@ export interface ContactImportsTable {
   status: string;
   /** JSON array of the contact columns the file has */
   columns: string;
-  /** data rows read (the header not counted) */
+  /** data rows read (the header and skipped rows not counted) */
   rows: number;
   bad_rows: number;
+  /** rows with no value in any cell, neither imported nor bad (migration 041) */
+  skipped_rows: number;
   /** JSON array of { field: "row N", issue }, the first 100 */
   problems: string;
   /** the largest row number staged */
@@ -546,8 +548,10 @@ export interface ContactImportsTable {
 export interface ContactImportRowsTable {
   import_id: string;
   account_id: string;
-  /** the file's row number (the header is row 1) */
+  /** the count of rows read, without gaps (the header is row 1); the apply resumes by it */
   row_no: number;
+  /** the row's number in the file: a CSV file's line where it starts, an XLSX sheet's row (migration 041) */
+  file_row: number;
   /** the id a new contact gets */
   contact_id: string;
   guid: string | null;

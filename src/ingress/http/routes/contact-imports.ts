@@ -31,9 +31,10 @@ export const ContactImportSchema = Type.Object(
       description:
         '`received`: the file is coming in, each row checked and staged as it arrives; `checking`: the file is in, guids repeated across rows are looked for; `applying`: no row is bad, the rows are being written to the contacts; `completed`; `failed`: `bad_rows` and `problems` (or `error`) say why, and nothing was imported',
     }),
-    rows: Type.Integer({ description: 'data rows read (the header not counted)' }),
+    rows: Type.Integer({ description: 'data rows read (the header and skipped rows not counted)' }),
     bad_rows: Type.Integer(),
-    problems: Type.Array(Type.Object({ field: Type.String({ description: '`row N`: the row of the file, the header being row 1' }), issue: Type.String() }), { description: `the first ${MAX_KEPT_PROBLEMS} problems, in row order` }),
+    skipped_rows: Type.Integer({ description: 'rows with no value in any cell (`,,,`, a blank line, an empty sheet row): neither imported nor bad' }),
+    problems: Type.Array(Type.Object({ field: Type.String({ description: '`row N`: of a CSV file the line the row starts on (the header is line 1 unless blank lines come before it), of an XLSX sheet its row number' }), issue: Type.String() }), { description: `the first ${MAX_KEPT_PROBLEMS} problems, in row order` }),
     applied_rows: Type.Integer({ description: 'rows written to the contacts so far' }),
     created: Type.Integer(),
     updated: Type.Integer(),
@@ -53,6 +54,7 @@ export const ContactImportSchema = Type.Object(
         status: 'failed',
         rows: 1000000,
         bad_rows: 2,
+        skipped_rows: 1,
         problems: [
           { field: 'row 17', issue: 'phones.0: "12345" is not a valid phone number: too short' },
           { field: 'row 90211', issue: 'guid crm-5 repeats row 6' },
@@ -78,6 +80,7 @@ export function presentImport(job: ContactImportRow) {
     status: job.status as ContactImportStatus,
     rows: job.rows,
     bad_rows: job.bad_rows,
+    skipped_rows: job.skipped_rows,
     problems: JSON.parse(job.problems) as ErrorDetail[],
     applied_rows: job.status === 'completed' ? job.rows : Math.max(0, job.applied_row - 1),
     created: job.created,
@@ -128,33 +131,37 @@ export class ContactImportRunner {
   async receive(input: { accountId: string; projectId: string; defaultRegion: string; format: 'csv' | 'xlsx'; body: Readable; createdBy: string | null; maxBytes?: number }): Promise<{ job: ContactImportRow; applied: Promise<void> }> {
     const job = await this.repo.create({ accountId: input.accountId, projectId: input.projectId, format: input.format, createdBy: input.createdBy, owner: this.owner, leaseUntil: Date.now() + LEASE_MS });
     const body = limited(input.body, input.maxBytes ?? MAX_IMPORT_BYTES);
-    const report = { columns: [] as string[], rows: 0, badRows: 0, problems: [] as ErrorDetail[] };
-    const numbers = new FileRows();
-    let batch: { row: number; patch: ContactPatch }[] = [];
+    const report = { columns: [] as string[], rows: 0, badRows: 0, skippedRows: 0, problems: [] as ErrorDetail[] };
+    let batch: { row: number; at: number; patch: ContactPatch }[] = [];
     // One batch is written while the next is parsed (on PostgreSQL the write does not hold the event loop).
     let writing: Promise<void> = Promise.resolve();
+    let stageError: unknown;
     const flush = async () => {
       await writing;
       const rows = batch;
       batch = [];
       writing = this.repo.stage(input.accountId, job.id, this.owner, rows, { ...report, problems: [...report.problems] });
+      // Its failure is taken up by the next flush; until then (the next batch still parsing) it must not count as unhandled, which would end the process.
+      writing.catch((err: unknown) => (stageError = err));
     };
     try {
       const source = input.format === 'csv' ? csvRows(body) : xlsxRows(body);
       for await (const item of checkContactsFile(source, input.defaultRegion)) {
         if ('header' in item) {
           report.columns = item.header;
-          numbers.note(1, item.at);
+          continue;
+        }
+        if ('skipped' in item) {
+          report.skippedRows++;
           continue;
         }
         if (item.row > 1) report.rows = item.row - 1;
-        numbers.note(item.row, item.at);
         if ('issues' in item) {
           report.badRows++;
           for (const issue of item.issues) if (report.problems.length < MAX_KEPT_PROBLEMS) report.problems.push({ field: `row ${item.at}`, issue });
           continue;
         }
-        batch.push({ row: item.row, patch: item.patch });
+        batch.push({ row: item.row, at: item.at, patch: item.patch });
         if (batch.length >= STAGE_BATCH_ROWS) await flush();
       }
       await flush();
@@ -163,11 +170,12 @@ export class ContactImportRunner {
       await writing.catch(() => {});
       body.destroy();
       input.body.resume(); // what is left of the upload is read and dropped, so the answer goes out
-      const message = err instanceof TooLarge ? err.message : `the file cannot be read: ${(err as Error).message.split('\n')[0]}`;
+      const reason = (err as Error).message.split('\n')[0];
+      const message = err instanceof TooLarge ? err.message : err === stageError ? `the rows could not be staged: ${reason}` : `the file cannot be read: ${reason}`;
       await this.repo.fail(input.accountId, job.id, message, report);
       return { job: (await this.repo.get(input.accountId, job.id))!, applied: Promise.resolve() };
     }
-    const checked = await this.repo.check(input.accountId, job.id, this.owner, report, (row) => numbers.at(row));
+    const checked = await this.repo.check(input.accountId, job.id, this.owner, report);
     if (!checked) throw new Error(`contact import ${job.id} was taken from this process while it was received`);
     return { job: checked, applied: checked.status === 'applying' ? this.enqueue(checked) : Promise.resolve() };
   }
@@ -236,37 +244,6 @@ export class ContactImportRunner {
 }
 
 class Stopped extends Error {}
-
-/**
- * The file's own number of each row read (`at`), kept as the points where it
- * moves away from the count of rows read (an XLSX sheet's empty rows): as
- * many entries as runs of empty rows, not as rows. The staged rows are
- * numbered by the count, without gaps (the apply relies on it); the report
- * names the file's rows.
- */
-class FileRows {
-  readonly #from: number[] = [];
-  readonly #shift: number[] = [];
-
-  note(row: number, at: number): void {
-    const shift = at - row;
-    if (shift !== (this.#shift[this.#shift.length - 1] ?? 0)) {
-      this.#from.push(row);
-      this.#shift.push(shift);
-    }
-  }
-
-  at(row: number): number {
-    let lo = 0;
-    let hi = this.#from.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (this.#from[mid]! <= row) lo = mid + 1;
-      else hi = mid;
-    }
-    return row + (lo === 0 ? 0 : this.#shift[lo - 1]!);
-  }
-}
 
 const security = [{ bearerAuth: [] }];
 

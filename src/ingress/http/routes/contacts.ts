@@ -306,7 +306,13 @@ export function contactsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
           tags: ['contacts'],
           security,
           querystring: Type.Object({ project_id: Type.String({ minLength: 1, maxLength: 64 }) }, { additionalProperties: false }),
-          response: { 200: Type.Object({ object: Type.Literal('contact_import'), rows: Type.Integer(), created: Type.Integer(), updated: Type.Integer() }, { examples: [{ object: 'contact_import', rows: 2, created: 1, updated: 1 }] }), ...errors },
+          response: {
+            200: Type.Object(
+              { object: Type.Literal('contact_import'), rows: Type.Integer(), skipped_rows: Type.Integer({ description: 'rows with no value in any cell, not imported' }), created: Type.Integer(), updated: Type.Integer() },
+              { examples: [{ object: 'contact_import', rows: 2, skipped_rows: 0, created: 1, updated: 1 }] },
+            ),
+            ...errors,
+          },
         },
       },
       async (request) => {
@@ -319,7 +325,7 @@ export function contactsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
         await applied;
         const done = (await imports.repo.get(auth.account.id, job.id))!;
         if (done.status !== 'completed') throw new Error(`contact import ${job.id} is ${done.status}${done.error ? `: ${done.error}` : ''}`);
-        return { object: 'contact_import' as const, rows: done.rows, created: done.created, updated: done.updated };
+        return { object: 'contact_import' as const, rows: done.rows, skipped_rows: done.skipped_rows, created: done.created, updated: done.updated };
       },
     );
 
