@@ -108,6 +108,8 @@ export class QueueDispatcher implements Dispatcher {
       .catch((err: unknown) => this.#log.warn({ err, count: ids.length }, 'handing messages back to the queue failed; the scheduler picks them up'));
   }
 
+  #pausing: Promise<void> | undefined;
+
   start(handler: (ids: string[]) => Promise<void>): void {
     if (!this.#options.consume) return;
     this.#worker = new Worker<{ ids: string[] }>(
@@ -122,11 +124,16 @@ export class QueueDispatcher implements Dispatcher {
     this.#worker.on('error', (err) => this.#log.warn({ err }, 'dispatch worker error'));
   }
 
+  /** Stops taking jobs and waits for those in hand; ids enqueued or handed back still go to the queue (a node shutting down). */
+  pause(): Promise<void> {
+    return (this.#pausing ??= this.#worker?.close() ?? Promise.resolve());
+  }
+
   /** Stops taking jobs, waits for those in hand, and hands over what is still pending here. */
   async stop(): Promise<void> {
     this.#stopped = true;
     clearInterval(this.#depthTimer);
-    await this.#worker?.close();
+    await this.pause();
     await this.#flushing;
     await this.#queue.close();
   }
