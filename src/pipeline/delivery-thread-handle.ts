@@ -63,6 +63,8 @@ export async function startDeliveryThread(config: Config, bus: EventBus, log: Lo
   let pending: string[] = [];
   let flushScheduled = false;
   let alive = false;
+  /** the shutdown's drain, once it began (Delivery.drain) */
+  let draining: Promise<void> | undefined;
   let nextRequestId = 1;
   /** accepts, reloads and cancels posted to the thread, by id, until it answers */
   const waiting = new Map<number, { resolve: (value?: unknown) => void; reject: (err: Error) => void }>();
@@ -125,7 +127,7 @@ export async function startDeliveryThread(config: Config, bus: EventBus, log: Lo
         // Whatever it was storing is unknown: those requests fail and are not acknowledged.
         for (const waiter of waiting.values()) waiter.reject(new Error('delivery thread exited'));
         waiting.clear();
-        if (stopping) return;
+        if (stopping || draining !== undefined) return; // shutting down: not started again
         log.error({ code }, 'delivery thread exited; starting it again');
         setTimeout(() => void spawn().catch(() => {}), 1000).unref();
       });
@@ -140,7 +142,6 @@ export async function startDeliveryThread(config: Config, bus: EventBus, log: Lo
    * the longest response timeout of the connectors (DRAIN_MARGIN_MS more);
    * a thread still sending then is stuck, and is stopped hard.
    */
-  let draining: Promise<void> | undefined;
   const drain = () =>
     (draining ??= new Promise<void>((resolve) => {
       if (!alive) return resolve();
@@ -243,6 +244,7 @@ export async function startDeliveryThread(config: Config, bus: EventBus, log: Lo
     async stop() {
       await drain();
       stopping = true;
+      if (!alive) return void (await worker.terminate()); // it exited (or was stopped hard) while draining
       const stopped = new Promise<void>((resolve) => {
         worker.on('message', (m: FromDelivery) => m.type === 'stopped' && resolve());
         worker.once('exit', () => resolve());
