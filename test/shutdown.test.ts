@@ -17,6 +17,8 @@ import { startGateway, type Gateway } from '../src/gateway.ts';
 import { createLogger } from '../src/log.ts';
 import { SmscSimulator } from '../src/smpp/simulator.ts';
 import { generateApiKey } from '../src/store/accounts.ts';
+import { responseTimeoutMs } from '../src/pipeline/delivery.ts';
+import { stopDeadlineMs } from '../src/pipeline/delivery-thread-handle.ts';
 import { startTestGateway, until, waitForStatus } from './helpers.ts';
 
 const statusOf = async (gateway: Gateway, id: string) =>
@@ -128,4 +130,12 @@ test('the delivery thread is not stopped before a submit\'s answer is due: a res
   const next = await post('+79161234568');
   assert.ok(['sent', 'delivered'].includes(await waitForStatus(gw.gateway, next, ['sent', 'delivered'])));
   assert.equal(sim.stats.submits, 2, 'the first message submitted once, the second once');
+});
+
+test('the delivery thread\'s stop deadline is above the longest response timeout of the connectors', () => {
+  assert.equal(responseTimeoutMs({ type: 'smpp' }), 10_000, 'SMPP: its default response timeout');
+  assert.equal(responseTimeoutMs({ type: 'smpp', response_timeout_ms: 30_000 } as { type: string }), 30_000);
+  assert.equal(responseTimeoutMs({ type: 'telegram_bot' }), 15_000, 'the HTTP clients\' default');
+  assert.equal(responseTimeoutMs({ type: 'http', send: { timeout_ms: 40_000 }, status: { timeout_ms: 500 } } as { type: string }), 40_000, 'an HTTP connector: its longest request timeout');
+  for (const longest of [0, 10_000, 120_000]) assert.ok(stopDeadlineMs(longest) > longest);
 });

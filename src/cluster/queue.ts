@@ -33,6 +33,8 @@ export class QueueDispatcher implements Dispatcher {
   readonly #log: Logger;
   readonly #options: Required<QueueDispatcherOptions>;
   #worker: Worker | undefined;
+  /** the worker closing: no more jobs taken here (pause, stop) */
+  #pausing: Promise<void> | undefined;
   #pending: string[] = [];
   #flushing: Promise<void> | undefined;
   /** ids this node handed over lately, and when: the scheduler's next polls do not hand them over again */
@@ -107,8 +109,6 @@ export class QueueDispatcher implements Dispatcher {
       .add('ids', { ids: [...ids] }, { delay: HAND_BACK_DELAY_MS, removeOnComplete: true, removeOnFail: true })
       .catch((err: unknown) => this.#log.warn({ err, count: ids.length }, 'handing messages back to the queue failed; the scheduler picks them up'));
   }
-
-  #pausing: Promise<void> | undefined;
 
   start(handler: (ids: string[]) => Promise<void>): void {
     if (!this.#options.consume) return;
