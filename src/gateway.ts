@@ -195,12 +195,18 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     url,
     smppPort: smpp?.port,
     close() {
+      // In order: stop taking new work, and at once stop claiming (the delivery side sent on for the seconds the
+      // listeners took to close); the listeners finish what they are handling (accepts are still stored, and left
+      // due: nothing acknowledged is lost) while the submits in flight are answered and recorded; then the
+      // connectors unbind (Delivery.stop) and the database closes. A message claimed and not sent is handed back.
       closing ??= (async () => {
         ready = false;
+        const drained = delivery.drain().catch((err: unknown) => log.error({ err }, 'the delivery side did not drain cleanly'));
         await smpp?.close();
         await app.close();
         mno.stop();
         live.stop();
+        await drained;
         await delivery.stop();
         await database.close();
       })();

@@ -70,6 +70,8 @@ test('cluster: a worker stopped with SIGTERM finishes its in-flight submits once
   assert.notEqual(victimBind.closedAt, null, "the stopped worker's bind closed");
   assert.equal(victimBind.outstanding, 0, 'every submit on it answered before it closed');
   const byVictim = sim.submits.filter((s) => s.bind === bind);
+  const drained = victim.lines.find((l) => String(l.msg).startsWith('delivery drained'));
+  if (drained) t.diagnostic(`drained (in-flight submits answered and recorded) ${Date.parse(String(drained.time)) - stopBegan} ms after the delivery's stop began`);
   t.diagnostic(`SIGTERM to the delivery's stop ${stopBegan - stoppedAt} ms, from there to the exit ${stopMs} ms; ${receivedAtStop} submits received at SIGTERM, ${byVictim.length} answered on the stopped worker's bind, ${BURST - byVictim.length} handed back`);
   assert.ok(byVictim.length >= 4 && byVictim.length <= BURST - 5, `the stopped worker submitted ${byVictim.length} of ${BURST}: it should have had some in flight and some unsent`);
   // Nothing submitted once the delivery stopped (the simulator records a submit when it answers it, SUBMIT_DELAY_MS after it

@@ -159,23 +159,37 @@ export class LeaderLock {
     this.#log.warn({ key: this.#key }, what);
   }
 
-  /** Stops the work if this node leads it and frees the lock at once, so a successor need not wait out the TTL. */
-  async stop(): Promise<void> {
+  /**
+   * Stops the work if this node leads it and frees the lock at once, so a
+   * successor need not wait out the TTL. While the work stops (which may take
+   * longer than the TTL on a loaded machine) the key is still renewed: no
+   * other node leads beside work that is still stopping, and the release
+   * finds the key this node's. Resolves with whether it led and whether the
+   * key was freed; a leader logs either way ('this node gave the lead back',
+   * or a warning when the key was no longer its own: Redis away, or it lapsed).
+   */
+  async stop(): Promise<{ led: boolean; released: boolean }> {
     this.#stopped = true;
     clearTimeout(this.#timer);
     await within(this.#running, this.#ttlMs);
     clearTimeout(this.#watchdog);
     const led = this.#leader;
+    let keep: NodeJS.Timeout | undefined;
     if (this.#leader) {
       this.#leader = false;
+      keep = setInterval(() => void within(this.#redis.eval(RENEW, 1, this.#key, this.#token, this.#ttlMs) as Promise<number>, this.#ttlMs / 3), this.#ttlMs / 3);
       this.#transitions = this.#transitions.then(() => this.#options.onLose());
     }
+    let released = false;
     try {
       await this.#transitions;
     } finally {
+      clearInterval(keep);
       // Also when it does not lead now: an acquire answered after the stop began, or a lapse Redis was slow to tell, left it this node's.
-      const released = await within(this.#redis.eval(RELEASE, 1, this.#key, this.#token), this.#ttlMs);
-      if (led && released === 1) this.#log.info({ key: this.#key }, 'this node gave the lead back');
+      released = (await within(this.#redis.eval(RELEASE, 1, this.#key, this.#token), this.#ttlMs)) === 1;
+      if (led && released) this.#log.info({ key: this.#key }, 'this node gave the lead back');
+      else if (led) this.#log.warn({ key: this.#key }, 'this node stopped leading, but the lock was no longer its own to give back (Redis did not answer, or the key lapsed): the next leader takes it when it lapses');
     }
+    return { led, released };
   }
 }

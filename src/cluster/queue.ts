@@ -33,6 +33,8 @@ export class QueueDispatcher implements Dispatcher {
   readonly #log: Logger;
   readonly #options: Required<QueueDispatcherOptions>;
   #worker: Worker | undefined;
+  /** the worker closing: no more jobs taken here (pause, stop) */
+  #pausing: Promise<void> | undefined;
   #pending: string[] = [];
   #flushing: Promise<void> | undefined;
   /** ids this node handed over lately, and when: the scheduler's next polls do not hand them over again */
@@ -122,11 +124,16 @@ export class QueueDispatcher implements Dispatcher {
     this.#worker.on('error', (err) => this.#log.warn({ err }, 'dispatch worker error'));
   }
 
+  /** Stops taking jobs and waits for those in hand; ids enqueued or handed back still go to the queue (a node shutting down). */
+  pause(): Promise<void> {
+    return (this.#pausing ??= this.#worker?.close() ?? Promise.resolve());
+  }
+
   /** Stops taking jobs, waits for those in hand, and hands over what is still pending here. */
   async stop(): Promise<void> {
     this.#stopped = true;
     clearInterval(this.#depthTimer);
-    await this.#worker?.close();
+    await this.pause();
     await this.#flushing;
     await this.#queue.close();
   }

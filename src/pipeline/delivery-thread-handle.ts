@@ -18,18 +18,34 @@ export type ToDelivery =
   | { type: 'cancel'; id: number; accountId: string; messageId: string }
   | { type: 'cancelMailing'; id: number; accountId: string; mailingId: string }
   | { type: 'callback'; id: number; connectorId: string; request: CallbackRequest }
+  | { type: 'drain' }
   | { type: 'stop' };
 export type FromDelivery =
   | { type: 'ready' }
+  | { type: 'drained' }
   | { type: 'stopped' }
   | { type: 'status'; changes: StatusChange[]; depth: number }
-  | { type: 'connectors'; states: ConnectorView[] }
+  | { type: 'connectors'; states: ConnectorView[]; longestResponseMs: number }
   | { type: 'reloaded'; id: number; error?: string }
   | { type: 'cancelled'; id: number; result?: CancelResult; error?: string }
   | { type: 'mailingCancelled'; id: number; stopped?: number; error?: string }
   /** the answers to accepts settled in one turn of the thread, in one post */
   | { type: 'accepted'; results: { id: number; error?: string; code?: string | undefined }[] }
   | { type: 'callbackReply'; id: number; reply?: CallbackReply; error?: string };
+
+/** beyond the longest response timeout, for a submit waiting for its window and for recording the outcomes */
+export const DRAIN_MARGIN_MS = 10_000;
+/** after the drain, for unbinding the connectors and closing the database */
+export const STOP_REST_MS = 10_000;
+
+/**
+ * How long the delivery thread has to finish its sends at shutdown before it
+ * is stopped hard: longer than the longest response timeout of its
+ * connectors (docs/deploy.md: TimeoutStopSec must be above this plus STOP_REST_MS).
+ */
+export function stopDeadlineMs(longestResponseMs: number): number {
+  return longestResponseMs + DRAIN_MARGIN_MS;
+}
 
 /**
  * The main thread's side of the delivery thread. The HTTP API and the
@@ -41,10 +57,14 @@ export async function startDeliveryThread(config: Config, bus: EventBus, log: Lo
   let worker: Worker;
   let depth = 0;
   let connectorStates: ConnectorView[] = [];
+  /** the thread's connectors' longest response timeout, as it last said */
+  let longestResponseMs = 0;
   let stopping = false;
   let pending: string[] = [];
   let flushScheduled = false;
   let alive = false;
+  /** the shutdown's drain, once it began (Delivery.drain) */
+  let draining: Promise<void> | undefined;
   let nextRequestId = 1;
   /** accepts, reloads and cancels posted to the thread, by id, until it answers */
   const waiting = new Map<number, { resolve: (value?: unknown) => void; reject: (err: Error) => void }>();
@@ -74,6 +94,7 @@ export async function startDeliveryThread(config: Config, bus: EventBus, log: Lo
           bus.publishStatus(message.changes);
         } else if (message.type === 'connectors') {
           connectorStates = message.states;
+          longestResponseMs = message.longestResponseMs;
         } else if (message.type === 'reloaded') {
           const waiter = waiting.get(message.id);
           waiting.delete(message.id);
@@ -106,12 +127,38 @@ export async function startDeliveryThread(config: Config, bus: EventBus, log: Lo
         // Whatever it was storing is unknown: those requests fail and are not acknowledged.
         for (const waiter of waiting.values()) waiter.reject(new Error('delivery thread exited'));
         waiting.clear();
-        if (stopping) return;
+        if (stopping || draining !== undefined) return; // shutting down: not started again
         log.error({ code }, 'delivery thread exited; starting it again');
         setTimeout(() => void spawn().catch(() => {}), 1000).unref();
       });
     });
   await spawn();
+
+  /**
+   * Stops the thread's sending (Delivery.drain) and waits for the submits in
+   * flight to be answered and recorded: a thread stopped hard while a
+   * submit's answer is still due leaves that message claimed, and it is sent
+   * again after its lease (a duplicate). So the wait is bounded only above
+   * the longest response timeout of the connectors (DRAIN_MARGIN_MS more);
+   * a thread still sending then is stuck, and is stopped hard.
+   */
+  const drain = () =>
+    (draining ??= new Promise<void>((resolve) => {
+      if (!alive) return resolve();
+      const limitMs = stopDeadlineMs(longestResponseMs);
+      const timer = setTimeout(() => {
+        log.error({ ms: limitMs }, 'the delivery thread did not finish its sends in time; it is stopped hard (a submit still unanswered may be sent again after its lease)');
+        void worker.terminate();
+      }, limitMs);
+      timer.unref();
+      const done = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      worker.on('message', (m: FromDelivery) => m.type === 'drained' && done());
+      worker.once('exit', done);
+      worker.postMessage({ type: 'drain' } satisfies ToDelivery);
+    }));
 
   /** accepts of this turn, posted together once it ends (one post, not one per request) */
   let outgoing: { id: number; job: AcceptJob }[] = [];
@@ -190,14 +237,21 @@ export async function startDeliveryThread(config: Config, bus: EventBus, log: Lo
       const now = Date.now();
       return connectorStates.map((c) => ({ ...c, status: 'down' as const, detail: 'the delivery thread is restarting', since: now, links: { up: 0, total: c.links.total }, inFlight: 0 }));
     },
+    drain,
+    get longestResponseMs() {
+      return longestResponseMs;
+    },
     async stop() {
+      await drain();
       stopping = true;
+      if (!alive) return void (await worker.terminate()); // it exited (or was stopped hard) while draining
       const stopped = new Promise<void>((resolve) => {
         worker.on('message', (m: FromDelivery) => m.type === 'stopped' && resolve());
         worker.once('exit', () => resolve());
       });
       worker.postMessage({ type: 'stop' } satisfies ToDelivery);
-      const timeout = new Promise<void>((resolve) => setTimeout(resolve, 10_000).unref());
+      // Drained: no send is left in flight, only the connectors' unbinds and the database to close.
+      const timeout = new Promise<void>((resolve) => setTimeout(resolve, STOP_REST_MS).unref());
       await Promise.race([stopped, timeout]);
       await worker.terminate();
     },

@@ -118,6 +118,15 @@ port.on('message', (message: ToDelivery) => {
       },
     );
   }
+  else if (message.type === 'drain') {
+    delivery.drain().then(
+      () => post({ type: 'drained' }),
+      (err: unknown) => {
+        log.error({ err }, 'delivery thread did not drain cleanly');
+        post({ type: 'drained' });
+      },
+    );
+  }
   else if (message.type === 'stop') {
     clearInterval(connectorTimer);
     void delivery
@@ -133,7 +142,7 @@ port.on('message', (message: ToDelivery) => {
   }
 });
 // The main thread answers GET /v1/connectors from the latest of these.
-const postConnectors = () => post({ type: 'connectors', states: delivery.connectors() });
+const postConnectors = () => post({ type: 'connectors', states: delivery.connectors(), longestResponseMs: delivery.longestResponseMs });
 postConnectors();
 const connectorTimer = setInterval(postConnectors, 1000);
 connectorTimer.unref();

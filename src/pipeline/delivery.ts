@@ -71,7 +71,49 @@ export interface Delivery {
   reload(): Promise<void>;
   /** hands a request to a connector's public callback route to that connector; resolves with its answer once the reports in it are recorded */
   callback(connectorId: string, request: CallbackRequest): Promise<CallbackReply>;
+  /**
+   * The first half of a shutdown: stops sending. Nothing more is claimed (the
+   * scheduler, the queue worker, the mailing runner and the timers stop, the
+   * lead is given up), claimed messages not yet submitted are handed back
+   * (due at once, another worker or the next start sends them), and it
+   * resolves once the submits in flight are answered and their outcomes
+   * recorded. Accepts, cancels, callbacks and receipts still work meanwhile
+   * (the listeners finish their requests): what is accepted from now on is
+   * stored and left due. stop() drains first.
+   */
+  drain(): Promise<void>;
+  /**
+   * The longest a submit through this node's connectors may wait for the
+   * provider's answer (responseTimeoutMs of each definition): the delivery
+   * thread is not stopped hard before it (delivery-thread-handle.ts).
+   */
+  readonly longestResponseMs: number;
   stop(): Promise<void>;
+}
+
+/**
+ * How long a submit through a connector of this definition may wait for the
+ * provider's answer at most: an SMPP connector's `response_timeout_ms`
+ * (default 10 s); for the others the longest `timeout_ms`/`…_timeout_ms`
+ * given in the definition (an HTTP connector's requests, a voice connector's
+ * place timeout), and at least 15 s, the HTTP clients' default
+ * (connectors/shared/http-client.ts, connectors/http/http.ts).
+ */
+export function responseTimeoutMs(definition: { type: string }): number {
+  const d = definition as { type: string; response_timeout_ms?: unknown };
+  if (d.type === 'smpp') return typeof d.response_timeout_ms === 'number' ? d.response_timeout_ms : 10_000;
+  let longest = 15_000;
+  const walk = (value: unknown): void => {
+    if (Array.isArray(value)) for (const v of value) walk(v);
+    else if (value !== null && typeof value === 'object') {
+      for (const [k, v] of Object.entries(value)) {
+        if (typeof v === 'number' && k.endsWith('timeout_ms')) longest = Math.max(longest, v);
+        else walk(v);
+      }
+    }
+  };
+  walk(definition);
+  return longest;
 }
 
 /** A connector's own state plus what routing makes of it: switched on or off, and its circuit breaker. */
@@ -112,6 +154,8 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
   let declared: { id: string; type: string }[] = [];
   /** each connector's max_submits_per_second (0: none), which the cluster holds across its nodes */
   const limits = new Map<string, number>();
+  /** the longest response timeout of the connectors this node sends through */
+  let longestResponseMs = 0;
   const table = new RoutingTable();
   const rotation = new Rotation(config.rotation);
   const loaded = new Map<string, Connector>();
@@ -273,6 +317,7 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
       }
       limits.clear();
       for (const d of [...config.connectors, ...definitions]) limits.set(d.id, d.type === 'smpp' ? (d.max_submits_per_second ?? 0) : 0);
+      longestResponseMs = sends ? Math.max(0, ...[...config.connectors, ...definitions].map(responseTimeoutMs)) : 0;
       table.update(await stored.namedRoutes(config.routes));
       rotation.setDisabled(await stored.disabled());
       loaded.clear();
@@ -328,6 +373,29 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
     });
   }
 
+  let draining: Promise<void> | undefined;
+  const drain = () =>
+    (draining ??= (async () => {
+      // Stop taking work first; claimed messages not yet submitted are handed back, the rest finish.
+      stopping = true;
+      sender.stopping();
+      log.info('delivery stopping: no more submits; claimed messages not yet submitted are handed back');
+      // Then the sends waiting for a slot of the cluster's rate have stopped waiting: the slots they booked go back.
+      await cluster?.rate.stop();
+      await mailings.stop();
+      await mailingCancels.stop();
+      mno.stop();
+      if (cluster) await cluster.stopLeading();
+      else await scheduler.stop();
+      await cascades.stop();
+      await verifications.stop();
+      // A shared queue still takes the ids of what is accepted meanwhile (another worker sends them).
+      await (dispatcher.pause ? dispatcher.pause() : dispatcher.stop());
+      await new Promise((resolve) => setImmediate(resolve)); // a hand-over scheduled before the stop starts its run
+      while (handedRuns.size > 0) await Promise.allSettled([...handedRuns]);
+      log.info('delivery drained: the submits in flight are answered and recorded');
+    })());
+
   return {
     accept: acceptHere,
     async cancel(accountId, messageId) {
@@ -353,21 +421,13 @@ export async function startDelivery(db: Kysely<DB>, dialect: Dialect, config: Co
       if (!connector?.callback) return { status: 404, body: `no connector ${connectorId} takes status reports` };
       return connector.callback(request);
     },
+    drain,
+    get longestResponseMs() {
+      return longestResponseMs;
+    },
     async stop() {
-      // Stop taking work first; claimed messages not yet submitted are handed back, the rest finish.
-      stopping = true;
-      sender.stopping();
-      log.info('delivery stopping: no more submits; claimed messages not yet submitted are handed back');
-      await mailings.stop();
-      await mailingCancels.stop();
-      mno.stop();
-      if (cluster) await cluster.stopLeading();
-      else await scheduler.stop();
-      await cascades.stop();
-      await verifications.stop();
-      await dispatcher.stop();
-      await new Promise((resolve) => setImmediate(resolve)); // a hand-over scheduled before the stop starts its run
-      while (handedRuns.size > 0) await Promise.allSettled([...handedRuns]);
+      await drain();
+      await dispatcher.stop(); // what a shared queue still holds here goes to Redis
       // This node's operator binds close and their slots go back at once: the other workers open them at their next round.
       await cluster?.binds?.stop();
       await webhooks?.stop();

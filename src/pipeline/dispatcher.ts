@@ -10,6 +10,12 @@ export interface Dispatcher {
   start(handler: (ids: string[]) => Promise<void>): void;
   /** stops taking work and waits for batches in flight */
   stop(): Promise<void>;
+  /**
+   * Stops taking work and waits for batches in flight, but still hands ids on
+   * (a shared queue: other workers take them); stop() ends the rest. Left out
+   * where there is nobody to hand them to (in process).
+   */
+  pause?(): Promise<void>;
   /** ids waiting, for metrics and back-pressure */
   readonly depth: number;
 }
