@@ -71,6 +71,8 @@ interface Customer {
   accountReadAt: number;
   accountReading: Promise<void> | null;
   sessions: Set<SmppSession>;
+  /** binds let through by authenticate() and not yet among `sessions` (acceptBind answers first): they count for max_binds, and the customer is kept */
+  binding: number;
   /** submits in the current second, for max_submits_per_second */
   second: number;
   submitsThisSecond: number;
@@ -229,26 +231,39 @@ export class SmppServer {
           }
           const account = await this.#deps.accounts.getAccount(credential.account_id);
           if (!account) return CommandStatus.ESME_RINVSYSID;
-          const existing = this.#customers.get(credential.id);
           if (this.#leases) {
             const taken = await this.#leases.takeBind(credential.id, credential.max_binds);
             if (taken === null) return CommandStatus.ESME_RBINDFAIL;
             place = { credentialId: credential.id, token: taken };
-          } else if (existing && existing.sessions.size >= credential.max_binds) return CommandStatus.ESME_RBINDFAIL;
+          }
+          // Read after the last await: a bind of the same login at the same moment may have made the customer meanwhile.
+          const existing = this.#customers.get(credential.id);
+          if (!this.#leases && existing && existing.sessions.size + existing.binding >= credential.max_binds) return CommandStatus.ESME_RBINDFAIL;
           if (this.#closing) {
             if (place !== undefined) this.#leases?.dropBind(place.credentialId, place.token);
             place = undefined;
             return CommandStatus.ESME_RBINDFAIL; // the customer binds to another node
           }
           customer = existing ?? this.#customer(credential, account);
+          customer.binding++;
           return CommandStatus.ESME_ROK;
         },
       });
     } catch {
+      if (customer) customer.binding--;
       if (place !== undefined) this.#leases?.dropBind(place.credentialId, place.token);
       return; // refused, timed out or gone; acceptBind has closed the socket
     }
     if (!customer) return void session.close();
+    customer.binding--;
+    // The tick keeps a customer with a bind on the way, so this is the live one; never a stopped one all the same.
+    if (customer.receipts.stopped) {
+      if (this.#closing) {
+        if (place !== undefined) this.#leases?.dropBind(place.credentialId, place.token);
+        return void session.close(); // close() has stopped the feeds: the customer binds to another node
+      }
+      customer = this.#customers.get(customer.credential.id) ?? this.#customer(customer.credential, customer.account);
+    }
     const c = customer;
     const p = place;
     c.sessions.add(session);
@@ -272,6 +287,7 @@ export class SmppServer {
       accountReadAt: Date.now(),
       accountReading: null,
       sessions: new Set(),
+      binding: 0,
       second: 0,
       submitsThisSecond: 0,
       pending: new Map(),
@@ -472,7 +488,7 @@ export class SmppServer {
         for (const part of pending.parts.values()) part.answer({ command: 'submit_sm_resp', status: CommandStatus.ESME_RSUBMITFAIL });
       }
       customer.receipts.wake();
-      if (customer.sessions.size === 0 && customer.pending.size === 0) {
+      if (customer.sessions.size === 0 && customer.binding === 0 && customer.pending.size === 0) {
         this.#customers.delete(id);
         void customer.receipts.stop().then(() => this.#leases?.forget(id, customer.feed)).catch((err: unknown) => this.#deps.log.warn({ err }, 'giving up an SMPP receipt feed failed'));
       }
