@@ -203,9 +203,9 @@ export class ReceiptSender {
         if (eventTime(id) >= cutoff) break;
         if (this.#readTo === undefined || id > this.#readTo) this.#readTo = id;
       }
-      // The stored position moves up to the first receipt still waiting, never past it.
+      // The stored position moves over what reading settled, up to the first receipt still waiting, never past it.
       let position = this.#readTo;
-      for (const w of this.#waiting.values()) if (position === undefined || w.before < position) position = w.before;
+      if (position !== undefined) for (const w of this.#waiting.values()) if (w.before < position) position = w.before;
       if (position !== undefined && position > from) {
         await this.#repo.advance(credential.id, position);
         for (const id of this.#sent) if (id <= position) this.#sent.delete(id);
