@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, mock, test } from 'node:test';
 import smpp from 'smpp';
 import type { PDU as LibPdu, Session as LibSession } from 'smpp';
 import { CommandStatus } from '../src/smpp/pdu.ts';
 import { bindClient, SmppBindError, type BindMode, type IncomingRequest, type SmppSession } from '../src/smpp/session.ts';
 import { ReceiptSender } from '../src/ingress/smpp-server/receipts.ts';
 import { createLogger } from '../src/log.ts';
+import { SenderRegistryCache } from '../src/pipeline/policy.ts';
 import { SmppCredentialsRepository } from '../src/store/smpp-credentials.ts';
 import { dialects, startTestGateway, until, waitForStatus, type TestGateway } from './helpers.ts';
 
@@ -138,6 +139,25 @@ for (const dialect of await dialects()) {
       assert.equal(ids[0], ids[1]);
       const rows = await t.gateway.database.db.selectFrom('messages').select(['id', 'body']).where('recipient', 'in', ['+79161234568', '+79161234569']).execute();
       assert.deepEqual(rows.map((r) => r.body).sort(), [long, 'First half, second half.'].sort());
+    });
+
+    test('a long submit whose storing fails unexpectedly gets 0x08 on every part (no unanswered parts, no unhandled rejection)', async () => {
+      const session = await bind('shop', 'transmitter');
+      assert.equal((await api('PATCH', '/v1/account', { require_registered_senders: true })).status, 200);
+      const failing = mock.method(SenderRegistryCache.prototype, 'get', async () => {
+        throw new Error('the sender registry cannot be read');
+      });
+      try {
+        const parts = await Promise.all(
+          ['Broken half, ', 'other half.'].map((text, i) =>
+            submit(session, { destinationAddr: '79161234591', shortMessage: Buffer.from(text), tlvs: { sarMsgRefNum: 78, sarTotalSegments: 2, sarSegmentSeqnum: i + 1 } }),
+          ),
+        );
+        assert.deepEqual(parts.map((r) => r.status), [CommandStatus.ESME_RSYSERR, CommandStatus.ESME_RSYSERR]);
+      } finally {
+        failing.mock.restore();
+        assert.equal((await api('PATCH', '/v1/account', { require_registered_senders: false })).status, 200);
+      }
     });
 
     test('receipts wait while the customer has only a transmitter bind, then arrive on a receiver bind', async () => {

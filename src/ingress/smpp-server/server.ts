@@ -378,9 +378,15 @@ export class SmppServer {
       customer.pending.delete(key);
       const parts = [...p.parts.entries()].sort((a, b) => a[0] - b[0]);
       const whole = parts.map(([, part]) => part.text).join('');
-      void this.#store(customer, parts[0]![1].request, whole, Date.now()).then((reply) => {
-        for (const [, part] of parts) part.answer(reply);
-      });
+      void this.#store(customer, parts[0]![1].request, whole, Date.now())
+        .catch((err: unknown): Reply => {
+          // As for a single submit (the session answers a handler's failure so): temporary, the customer sends again.
+          this.#deps.log.error({ err, systemId: customer.credential.system_id }, 'storing a long SMPP submit failed');
+          return { command: 'submit_sm_resp', status: CommandStatus.ESME_RSYSERR };
+        })
+        .then((reply) => {
+          for (const [, part] of parts) part.answer(reply);
+        });
     });
   }
 
