@@ -160,6 +160,26 @@ for (const dialect of await dialects()) {
       }
     });
 
+    test('a customer unbinding while parts of a long message wait for the rest: the parts get 0x58 unstored and the unbind is answered at once', async () => {
+      await credential('leaver');
+      const lib: LibSession = smpp.connect({ host: '127.0.0.1', port: t.gateway.smppPort! });
+      lib.on('error', () => {});
+      const call = (command: 'bind_transceiver' | 'submit_sm' | 'unbind', options: Record<string, unknown>) => new Promise<LibPdu>((resolve) => lib[command](options, resolve));
+      try {
+        assert.equal((await call('bind_transceiver', { system_id: 'leaver', password: 'pass1234' })).command_status, 0);
+        const part = call('submit_sm', { destination_addr: '79161234592', dest_addr_ton: 1, short_message: { udh: Buffer.from([5, 0, 3, 11, 2, 1]), message: 'only the first part' } });
+        // The part goes out before the unbind on one connection: the server holds it among the parts waiting for the rest.
+        const startedAt = Date.now();
+        const unbound = call('unbind', {});
+        assert.equal((await part).command_status, CommandStatus.ESME_RTHROTTLED);
+        assert.equal((await unbound).command_status, 0);
+        assert.ok(Date.now() - startedAt < 5000, `unbind_resp after ${Date.now() - startedAt} ms`);
+        assert.equal((await t.gateway.database.db.selectFrom('messages').select('id').where('recipient', '=', '+79161234592').execute()).length, 0, 'nothing stored');
+      } finally {
+        lib.destroy();
+      }
+    });
+
     test('receipts wait while the customer has only a transmitter bind, then arrive on a receiver bind', async () => {
       await credential('holder');
       const tx = await bind('holder', 'transmitter');

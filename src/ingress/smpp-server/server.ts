@@ -87,7 +87,7 @@ interface PendingLong {
   firstAt: number;
   total: number;
   /** text of each part by its number, and the answer each part waits for */
-  parts: Map<number, { text: string; answer: (reply: Reply) => void; request: SubmitSm }>;
+  parts: Map<number, { text: string; answer: (reply: Reply) => void; request: SubmitSm; session: SmppSession }>;
 }
 
 type SubmitSm = Extract<IncomingRequest, { command: 'submit_sm' }>;
@@ -316,7 +316,7 @@ export class SmppServer {
     switch (request.command) {
       case 'submit_sm':
         if (session.bind?.mode === 'receiver') return { command: 'submit_sm_resp', status: CommandStatus.ESME_RINVBNDSTS };
-        return this.#onSubmit(customer, request);
+        return this.#onSubmit(customer, request, session);
       case 'query_sm':
         return this.#onQuery(customer, request.messageId);
       case 'cancel_sm': {
@@ -341,7 +341,7 @@ export class SmppServer {
     }
   }
 
-  async #onSubmit(customer: Customer, request: SubmitSm): Promise<Reply> {
+  async #onSubmit(customer: Customer, request: SubmitSm, session: SmppSession): Promise<Reply> {
     const now = Date.now();
     const second = Math.floor(now / 1000);
     if (customer.second !== second) {
@@ -354,14 +354,14 @@ export class SmppServer {
     const text = decodeText(body, request.dataCoding);
     if (text === null) return { command: 'submit_sm_resp', status: CommandStatus.ESME_RSUBMITFAIL } // SMPP 3.4 has no code for an unknown data_coding;
     if (!concat || concat.total <= 1) return this.#store(customer, request, text, now);
-    return this.#collect(customer, request, concat, text, now);
+    return this.#collect(customer, request, concat, text, now, session);
   }
 
   /**
    * A part of a long message: kept until every part is there, then the whole
    * text is stored as one message and every part is answered with its id.
    */
-  #collect(customer: Customer, request: SubmitSm, concat: ConcatInfo, text: string, now: number): Promise<Reply> {
+  #collect(customer: Customer, request: SubmitSm, concat: ConcatInfo, text: string, now: number, session: SmppSession): Promise<Reply> {
     const key = `${request.sourceAddr}\0${request.destinationAddr}\0${concat.ref}\0${concat.total}`;
     let pending = customer.pending.get(key);
     if (!pending) {
@@ -373,7 +373,7 @@ export class SmppServer {
       const earlier = p.parts.get(concat.seq);
       // A part sent again replaces the first copy; the first copy's submit gets the answer too.
       const answer = earlier ? (r: Reply) => (earlier.answer(r), resolve(r)) : resolve;
-      p.parts.set(concat.seq, { text, answer, request });
+      p.parts.set(concat.seq, { text, answer, request, session });
       if (p.parts.size < p.total) return;
       customer.pending.delete(key);
       const parts = [...p.parts.entries()].sort((a, b) => a[0] - b[0]);
@@ -483,15 +483,20 @@ export class SmppServer {
     }
   }
 
-  /** Once a second: refuse long submits whose parts stopped coming; drop customers with no binds and nothing to send; every 5 s, close binds of revoked credentials. */
+  /** Once a second: refuse long submits whose parts stopped coming or whose bind is going; drop customers with no binds and nothing to send; every 5 s, close binds of revoked credentials. */
   #tick(): void {
     if (++this.#ticks % 5 === 0) void this.#dropRevoked().catch((err: unknown) => this.#deps.log.error({ err }, 'checking for revoked SMPP credentials failed'));
     const now = Date.now();
     for (const [id, customer] of this.#customers) {
       for (const [key, pending] of customer.pending) {
-        if (now - pending.firstAt < LONG_SUBMIT_TIMEOUT_MS) continue;
+        const late = now - pending.firstAt >= LONG_SUBMIT_TIMEOUT_MS;
+        // A part's bind unbinding (its unbind_resp waits for the part's answer) or gone: the whole message is refused
+        // unstored, "throttled", and the customer sends it again on another bind, as when the server stops.
+        const unbound = [...pending.parts.values()].some((part) => part.session.state !== 'open');
+        if (!late && !unbound) continue;
         customer.pending.delete(key);
-        for (const part of pending.parts.values()) part.answer({ command: 'submit_sm_resp', status: CommandStatus.ESME_RSUBMITFAIL });
+        const status = late ? CommandStatus.ESME_RSUBMITFAIL : CommandStatus.ESME_RTHROTTLED;
+        for (const part of pending.parts.values()) part.answer({ command: 'submit_sm_resp', status });
       }
       customer.receipts.wake();
       if (customer.sessions.size === 0 && customer.binding === 0 && customer.pending.size === 0) {
