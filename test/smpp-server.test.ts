@@ -1,10 +1,14 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, mock, test } from 'node:test';
 import smpp from 'smpp';
 import type { PDU as LibPdu, Session as LibSession } from 'smpp';
 import { CommandStatus } from '../src/smpp/pdu.ts';
 import { bindClient, SmppBindError, type BindMode, type IncomingRequest, type SmppSession } from '../src/smpp/session.ts';
-import { dialects, startTestGateway, waitForStatus, type TestGateway } from './helpers.ts';
+import { ReceiptSender } from '../src/ingress/smpp-server/receipts.ts';
+import { createLogger } from '../src/log.ts';
+import { SenderRegistryCache } from '../src/pipeline/policy.ts';
+import { SmppCredentialsRepository } from '../src/store/smpp-credentials.ts';
+import { dialects, startTestGateway, until, waitForStatus, type TestGateway } from './helpers.ts';
 
 type DeliverSm = Extract<IncomingRequest, { command: 'deliver_sm' }>;
 
@@ -37,7 +41,16 @@ for (const dialect of await dialects()) {
     const credential = async (systemId: string, extra: Record<string, unknown> = {}) => {
       const res = await api('POST', '/v1/smpp/credentials', { system_id: systemId, password: 'pass1234', ...extra });
       assert.equal(res.status, 201, JSON.stringify(res.body));
+      return res.body.id as string;
     };
+    /** the login's stored receipt position has passed the final events of these messages */
+    const positionPast = (credentialId: string, messageIds: string[]) =>
+      until('the stored receipt position past every receipt', async () => {
+        const db = t.gateway.database.db;
+        const cursor = await db.selectFrom('smpp_receipt_cursors').select('last_event_id').where('credential_id', '=', credentialId).executeTakeFirst();
+        const events = await db.selectFrom('message_events').select('id').where('message_id', 'in', messageIds).where('status', '=', 'delivered').execute();
+        return events.length === messageIds.length && cursor && events.every((e) => e.id <= cursor.last_event_id) ? true : undefined;
+      }, 20_000);
     const bind = async (systemId: string, mode: BindMode = 'transceiver', password = 'pass1234', inbox?: Inbox) => {
       const session = await bindClient({
         host: '127.0.0.1',
@@ -128,6 +141,46 @@ for (const dialect of await dialects()) {
       assert.deepEqual(rows.map((r) => r.body).sort(), [long, 'First half, second half.'].sort());
     });
 
+    test('a long submit whose storing fails unexpectedly gets 0x08 on every part (no unanswered parts, no unhandled rejection)', async () => {
+      await credential('broken'); // a login of its own: 'shop' has max_binds 4, which the other tests use up
+      const session = await bind('broken', 'transmitter');
+      assert.equal((await api('PATCH', '/v1/account', { require_registered_senders: true })).status, 200);
+      const failing = mock.method(SenderRegistryCache.prototype, 'get', async () => {
+        throw new Error('the sender registry cannot be read');
+      });
+      try {
+        const parts = await Promise.all(
+          ['Broken half, ', 'other half.'].map((text, i) =>
+            submit(session, { destinationAddr: '79161234591', shortMessage: Buffer.from(text), tlvs: { sarMsgRefNum: 78, sarTotalSegments: 2, sarSegmentSeqnum: i + 1 } }),
+          ),
+        );
+        assert.deepEqual(parts.map((r) => r.status), [CommandStatus.ESME_RSYSERR, CommandStatus.ESME_RSYSERR]);
+      } finally {
+        failing.mock.restore();
+        assert.equal((await api('PATCH', '/v1/account', { require_registered_senders: false })).status, 200);
+      }
+    });
+
+    test('a customer unbinding while parts of a long message wait for the rest: the parts get 0x58 unstored and the unbind is answered at once', async () => {
+      await credential('leaver');
+      const lib: LibSession = smpp.connect({ host: '127.0.0.1', port: t.gateway.smppPort! });
+      lib.on('error', () => {});
+      const call = (command: 'bind_transceiver' | 'submit_sm' | 'unbind', options: Record<string, unknown>) => new Promise<LibPdu>((resolve) => lib[command](options, resolve));
+      try {
+        assert.equal((await call('bind_transceiver', { system_id: 'leaver', password: 'pass1234' })).command_status, 0);
+        const part = call('submit_sm', { destination_addr: '79161234592', dest_addr_ton: 1, short_message: { udh: Buffer.from([5, 0, 3, 11, 2, 1]), message: 'only the first part' } });
+        // The part goes out before the unbind on one connection: the server holds it among the parts waiting for the rest.
+        const startedAt = Date.now();
+        const unbound = call('unbind', {});
+        assert.equal((await part).command_status, CommandStatus.ESME_RTHROTTLED);
+        assert.equal((await unbound).command_status, 0);
+        assert.ok(Date.now() - startedAt < 5000, `unbind_resp after ${Date.now() - startedAt} ms`);
+        assert.equal((await t.gateway.database.db.selectFrom('messages').select('id').where('recipient', '=', '+79161234592').execute()).length, 0, 'nothing stored');
+      } finally {
+        lib.destroy();
+      }
+    });
+
     test('receipts wait while the customer has only a transmitter bind, then arrive on a receiver bind', async () => {
       await credential('holder');
       const tx = await bind('holder', 'transmitter');
@@ -138,6 +191,80 @@ for (const dialect of await dialects()) {
       await bind('holder', 'receiver', 'pass1234', inbox);
       const receipt = await inbox.wait((d) => d.tlvs.receiptedMessageId === resp.messageId);
       assert.match(receipt.shortMessage.toString('latin1'), /stat:DELIVRD/);
+    });
+
+    test('a receipt the customer refuses is sent again by itself after a growing wait; the others are sent once and do not wait for it', async () => {
+      const credentialId = await credential('refuser');
+      const tx = await bind('refuser', 'transmitter');
+      const ids: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        const r = await submit(tx, { destinationAddr: `7916123471${i}`, shortMessage: Buffer.from(`refused ${i}`) });
+        assert.ok(r.command === 'submit_sm_resp');
+        ids.push(r.messageId);
+      }
+      for (const id of ids) await waitForStatus(t.gateway, id, ['delivered']);
+      const got = new Map<string, number[]>();
+      const rx = await bindClient({
+        host: '127.0.0.1',
+        port: t.gateway.smppPort!,
+        systemId: 'refuser',
+        password: 'pass1234',
+        mode: 'receiver',
+        windowSize: 20,
+        onRequest: (request) => {
+          if (request.command !== 'deliver_sm') return;
+          const id = request.tlvs.receiptedMessageId!;
+          const times = got.get(id) ?? [];
+          got.set(id, [...times, Date.now()]);
+          // The middle one is refused twice (0x08, a system error on the customer's side), then taken.
+          return id === ids[1] && times.length < 2 ? { command: 'deliver_sm_resp', status: CommandStatus.ESME_RSYSERR } : { command: 'deliver_sm_resp' };
+        },
+      });
+      sessions.push(rx);
+      await until('the first and third receipts', async () => (got.has(ids[0]!) && got.has(ids[2]!) ? true : undefined), 10_000);
+      // A message submitted while the refused receipt waits: its receipt does not wait behind it.
+      const later = await submit(tx, { destinationAddr: '79161234719', shortMessage: Buffer.from('refused later') });
+      assert.ok(later.command === 'submit_sm_resp');
+      await until('the later receipt', async () => (got.has(later.messageId) ? true : undefined), 10_000);
+      await until('the refused receipt taken at its third sending', async () => ((got.get(ids[1]!)?.length ?? 0) >= 3 ? true : undefined), 15_000);
+      await positionPast(credentialId, [...ids, later.messageId]);
+      const counts = Object.fromEntries([...ids, later.messageId].map((id) => [id, got.get(id)?.length ?? 0]));
+      assert.deepEqual(counts, { [ids[0]!]: 1, [ids[1]!]: 3, [ids[2]!]: 1, [later.messageId]: 1 }, 'each acknowledged receipt once, the refused one until taken');
+      const [a, b, c] = got.get(ids[1]!)!;
+      assert.ok(c! - b! > b! - a! && b! - a! >= 900, `the waits grow: ${b! - a!} ms, then ${c! - b!} ms`);
+    });
+
+    test('a receipt refused until receipt_hold_seconds is dropped, and the receipts behind it, beyond one round, all go once', async () => {
+      const credentialId = await credential('stubborn', { receipt_hold_seconds: 4 });
+      const tx = await bind('stubborn', 'transmitter');
+      const ids: string[] = [];
+      for (let i = 0; i < 5; i++) {
+        const r = await submit(tx, { destinationAddr: `7916123472${i}`, shortMessage: Buffer.from(`stubborn ${i}`) });
+        assert.ok(r.command === 'submit_sm_resp');
+        ids.push(r.messageId);
+      }
+      for (const id of ids) await waitForStatus(t.gateway, id, ['delivered']);
+      // A sender of its own with rounds of 2 (the gateway's has no receiving bind of this login, so it sends nothing).
+      const row = await new SmppCredentialsRepository(t.gateway.database.db).findBySystemId('stubborn');
+      const got = new Map<string, number>();
+      const session = {
+        request: async (pdu: { tlvs: { receiptedMessageId: string } }) => {
+          const id = pdu.tlvs.receiptedMessageId;
+          got.set(id, (got.get(id) ?? 0) + 1);
+          return { command: 'deliver_sm_resp', status: id === ids[0] ? CommandStatus.ESME_RSYSERR : 0 };
+        },
+      } as unknown as SmppSession;
+      const sender = new ReceiptSender({ db: t.gateway.database.db, credential: row!, log: createLogger('silent'), receiver: () => session, batch: 2 });
+      const tick = setInterval(() => sender.wake(), 200); // the server's once-a-second wake, faster
+      try {
+        await positionPast(credentialId, ids);
+      } finally {
+        clearInterval(tick);
+        await sender.stop();
+      }
+      assert.deepEqual(ids.slice(1).map((id) => got.get(id)), [1, 1, 1, 1], 'every acknowledged receipt once, also those beyond the first round');
+      const refusedTimes = got.get(ids[0]!)!;
+      assert.ok(refusedTimes >= 2 && refusedTimes <= 4, `the refused receipt sent ${refusedTimes} times in 4 s`);
     });
 
     test('query_sm answers our status; cancel_sm cancels a message not yet sent, not a delivered one', async () => {

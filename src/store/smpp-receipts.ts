@@ -35,11 +35,19 @@ export class SmppReceiptsRepository {
   /**
    * The next receipts of a credential, oldest first. Events that want no
    * receipt (registered_delivery 0, or 2 and delivered) are skipped; `last`
-   * is the last event looked at, so the position can move past them.
+   * is the last event looked at, so the position can move past them. Read
+   * after `after` when given (a reader ahead of the stored position), else
+   * after the stored position, which `from` returns.
    */
-  async next(accountId: string, credentialId: string, limit: number): Promise<{ receipts: PendingReceipt[]; last: string | undefined; looked: string[] }> {
+  async next(
+    accountId: string,
+    credentialId: string,
+    limit: number,
+    after?: string,
+  ): Promise<{ receipts: PendingReceipt[]; last: string | undefined; looked: string[]; from: string | undefined }> {
     const cursor = await this.#db.selectFrom('smpp_receipt_cursors').select('last_event_id').where('credential_id', '=', credentialId).executeTakeFirst();
-    if (!cursor) return { receipts: [], last: undefined, looked: [] };
+    if (!cursor) return { receipts: [], last: undefined, looked: [], from: undefined };
+    const from = after !== undefined && after > cursor.last_event_id ? after : cursor.last_event_id;
     const rows = await this.#db
       .selectFrom('message_events as e')
       .innerJoin('smpp_submits as s', 's.message_id', 'e.message_id')
@@ -58,7 +66,7 @@ export class SmppReceiptsRepository {
         'm.body as body',
       ])
       .where('e.account_id', '=', accountId)
-      .where('e.id', '>', cursor.last_event_id)
+      .where('e.id', '>', from)
       .where('s.credential_id', '=', credentialId)
       .where('e.status', 'in', FINAL)
       .orderBy('e.id')
@@ -67,7 +75,7 @@ export class SmppReceiptsRepository {
     const receipts = rows
       .filter((r) => r.registeredDelivery === 1 || (r.registeredDelivery === 2 && r.status !== 'delivered'))
       .map(({ registeredDelivery: _, ...r }) => r);
-    return { receipts, last: rows.at(-1)?.eventId, looked: rows.map((r) => r.eventId) };
+    return { receipts, last: rows.at(-1)?.eventId, looked: rows.map((r) => r.eventId), from: cursor.last_event_id };
   }
 
   /** Moves the credential's position: every receipt up to this event is sent (or skipped). */

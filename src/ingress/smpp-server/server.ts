@@ -71,6 +71,8 @@ interface Customer {
   accountReadAt: number;
   accountReading: Promise<void> | null;
   sessions: Set<SmppSession>;
+  /** binds let through by authenticate() and not yet among `sessions` (acceptBind answers first): they count for max_binds, and the customer is kept */
+  binding: number;
   /** submits in the current second, for max_submits_per_second */
   second: number;
   submitsThisSecond: number;
@@ -85,7 +87,7 @@ interface PendingLong {
   firstAt: number;
   total: number;
   /** text of each part by its number, and the answer each part waits for */
-  parts: Map<number, { text: string; answer: (reply: Reply) => void; request: SubmitSm }>;
+  parts: Map<number, { text: string; answer: (reply: Reply) => void; request: SubmitSm; session: SmppSession }>;
 }
 
 type SubmitSm = Extract<IncomingRequest, { command: 'submit_sm' }>;
@@ -229,26 +231,39 @@ export class SmppServer {
           }
           const account = await this.#deps.accounts.getAccount(credential.account_id);
           if (!account) return CommandStatus.ESME_RINVSYSID;
-          const existing = this.#customers.get(credential.id);
           if (this.#leases) {
             const taken = await this.#leases.takeBind(credential.id, credential.max_binds);
             if (taken === null) return CommandStatus.ESME_RBINDFAIL;
             place = { credentialId: credential.id, token: taken };
-          } else if (existing && existing.sessions.size >= credential.max_binds) return CommandStatus.ESME_RBINDFAIL;
+          }
+          // Read after the last await: a bind of the same login at the same moment may have made the customer meanwhile.
+          const existing = this.#customers.get(credential.id);
+          if (!this.#leases && existing && existing.sessions.size + existing.binding >= credential.max_binds) return CommandStatus.ESME_RBINDFAIL;
           if (this.#closing) {
             if (place !== undefined) this.#leases?.dropBind(place.credentialId, place.token);
             place = undefined;
             return CommandStatus.ESME_RBINDFAIL; // the customer binds to another node
           }
           customer = existing ?? this.#customer(credential, account);
+          customer.binding++;
           return CommandStatus.ESME_ROK;
         },
       });
     } catch {
+      if (customer) customer.binding--;
       if (place !== undefined) this.#leases?.dropBind(place.credentialId, place.token);
       return; // refused, timed out or gone; acceptBind has closed the socket
     }
     if (!customer) return void session.close();
+    customer.binding--;
+    // The tick keeps a customer with a bind on the way, so this is the live one; never a stopped one all the same.
+    if (customer.receipts.stopped) {
+      if (this.#closing) {
+        if (place !== undefined) this.#leases?.dropBind(place.credentialId, place.token);
+        return void session.close(); // close() has stopped the feeds: the customer binds to another node
+      }
+      customer = this.#customers.get(customer.credential.id) ?? this.#customer(customer.credential, customer.account);
+    }
     const c = customer;
     const p = place;
     c.sessions.add(session);
@@ -272,6 +287,7 @@ export class SmppServer {
       accountReadAt: Date.now(),
       accountReading: null,
       sessions: new Set(),
+      binding: 0,
       second: 0,
       submitsThisSecond: 0,
       pending: new Map(),
@@ -300,7 +316,7 @@ export class SmppServer {
     switch (request.command) {
       case 'submit_sm':
         if (session.bind?.mode === 'receiver') return { command: 'submit_sm_resp', status: CommandStatus.ESME_RINVBNDSTS };
-        return this.#onSubmit(customer, request);
+        return this.#onSubmit(customer, request, session);
       case 'query_sm':
         return this.#onQuery(customer, request.messageId);
       case 'cancel_sm': {
@@ -325,7 +341,7 @@ export class SmppServer {
     }
   }
 
-  async #onSubmit(customer: Customer, request: SubmitSm): Promise<Reply> {
+  async #onSubmit(customer: Customer, request: SubmitSm, session: SmppSession): Promise<Reply> {
     const now = Date.now();
     const second = Math.floor(now / 1000);
     if (customer.second !== second) {
@@ -338,14 +354,14 @@ export class SmppServer {
     const text = decodeText(body, request.dataCoding);
     if (text === null) return { command: 'submit_sm_resp', status: CommandStatus.ESME_RSUBMITFAIL } // SMPP 3.4 has no code for an unknown data_coding;
     if (!concat || concat.total <= 1) return this.#store(customer, request, text, now);
-    return this.#collect(customer, request, concat, text, now);
+    return this.#collect(customer, request, concat, text, now, session);
   }
 
   /**
    * A part of a long message: kept until every part is there, then the whole
    * text is stored as one message and every part is answered with its id.
    */
-  #collect(customer: Customer, request: SubmitSm, concat: ConcatInfo, text: string, now: number): Promise<Reply> {
+  #collect(customer: Customer, request: SubmitSm, concat: ConcatInfo, text: string, now: number, session: SmppSession): Promise<Reply> {
     const key = `${request.sourceAddr}\0${request.destinationAddr}\0${concat.ref}\0${concat.total}`;
     let pending = customer.pending.get(key);
     if (!pending) {
@@ -357,14 +373,20 @@ export class SmppServer {
       const earlier = p.parts.get(concat.seq);
       // A part sent again replaces the first copy; the first copy's submit gets the answer too.
       const answer = earlier ? (r: Reply) => (earlier.answer(r), resolve(r)) : resolve;
-      p.parts.set(concat.seq, { text, answer, request });
+      p.parts.set(concat.seq, { text, answer, request, session });
       if (p.parts.size < p.total) return;
       customer.pending.delete(key);
       const parts = [...p.parts.entries()].sort((a, b) => a[0] - b[0]);
       const whole = parts.map(([, part]) => part.text).join('');
-      void this.#store(customer, parts[0]![1].request, whole, Date.now()).then((reply) => {
-        for (const [, part] of parts) part.answer(reply);
-      });
+      void this.#store(customer, parts[0]![1].request, whole, Date.now())
+        .catch((err: unknown): Reply => {
+          // As for a single submit (the session answers a handler's failure so): temporary, the customer sends again.
+          this.#deps.log.error({ err, systemId: customer.credential.system_id }, 'storing a long SMPP submit failed');
+          return { command: 'submit_sm_resp', status: CommandStatus.ESME_RSYSERR };
+        })
+        .then((reply) => {
+          for (const [, part] of parts) part.answer(reply);
+        });
     });
   }
 
@@ -461,18 +483,23 @@ export class SmppServer {
     }
   }
 
-  /** Once a second: refuse long submits whose parts stopped coming; drop customers with no binds and nothing to send; every 5 s, close binds of revoked credentials. */
+  /** Once a second: refuse long submits whose parts stopped coming or whose bind is going; drop customers with no binds and nothing to send; every 5 s, close binds of revoked credentials. */
   #tick(): void {
     if (++this.#ticks % 5 === 0) void this.#dropRevoked().catch((err: unknown) => this.#deps.log.error({ err }, 'checking for revoked SMPP credentials failed'));
     const now = Date.now();
     for (const [id, customer] of this.#customers) {
       for (const [key, pending] of customer.pending) {
-        if (now - pending.firstAt < LONG_SUBMIT_TIMEOUT_MS) continue;
+        const late = now - pending.firstAt >= LONG_SUBMIT_TIMEOUT_MS;
+        // A part's bind unbinding (its unbind_resp waits for the part's answer) or gone: the whole message is refused
+        // unstored, "throttled", and the customer sends it again on another bind, as when the server stops.
+        const unbound = [...pending.parts.values()].some((part) => part.session.state !== 'open');
+        if (!late && !unbound) continue;
         customer.pending.delete(key);
-        for (const part of pending.parts.values()) part.answer({ command: 'submit_sm_resp', status: CommandStatus.ESME_RSUBMITFAIL });
+        const status = late ? CommandStatus.ESME_RSUBMITFAIL : CommandStatus.ESME_RTHROTTLED;
+        for (const part of pending.parts.values()) part.answer({ command: 'submit_sm_resp', status });
       }
       customer.receipts.wake();
-      if (customer.sessions.size === 0 && customer.pending.size === 0) {
+      if (customer.sessions.size === 0 && customer.binding === 0 && customer.pending.size === 0) {
         this.#customers.delete(id);
         void customer.receipts.stop().then(() => this.#leases?.forget(id, customer.feed)).catch((err: unknown) => this.#deps.log.warn({ err }, 'giving up an SMPP receipt feed failed'));
       }
