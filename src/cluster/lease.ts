@@ -6,6 +6,22 @@ export const REDIS_NOW = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
 
+/**
+ * Takes one of a limited number of places held cluster-wide (an SMPP login's
+ * `max_binds`, an API key's `stream.max_per_key`). KEYS[1] is the sorted set
+ * of places (member: the holder, ARGV[1]; score: when its lease runs out on
+ * Redis's clock; ARGV[2] the lease in ms, ARGV[3] the limit). Lapsed places
+ * (their node died or went silent) are dropped first. Returns 1 when taken,
+ * 0 when all are taken.
+ */
+export const TAKE_PLACE = `${REDIS_NOW}
+local ttl = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
+redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ttl * 2)
+return 1`;
+
 /** This process's id among the cluster's nodes in leases: host:pid:random. */
 export function nodeIdentity(): string {
   return `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;

@@ -1,20 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from '../log.ts';
-import { nodeIdentity, REDIS_NOW, within } from './lease.ts';
-
-/**
- * Takes one of a login's `max_binds` places. KEYS[1] is the login's sorted set
- * of binds cluster-wide (member: node id and bind number, score: when its
- * lease runs out on Redis's clock). Lapsed binds (their node died or went
- * silent) are dropped first. Returns 1 when taken, 0 when all are taken.
- */
-const TAKE = `${REDIS_NOW}
-local ttl = tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
-redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
-redis.call('PEXPIRE', KEYS[1], ttl * 2)
-return 1`;
+import { nodeIdentity, REDIS_NOW, TAKE_PLACE, within } from './lease.ts';
 
 /**
  * One login's round. KEYS: the login's binds, its feed lease, the ids handed
@@ -170,7 +156,7 @@ export class CustomerLeases {
   async takeBind(credentialId: string, maxBinds: number): Promise<string | null> {
     const mine = this.#binds.get(credentialId) ?? new Set<string>();
     const token = `${this.nodeId}:${++this.#seq}`;
-    const answer = await within(this.#redis.eval(TAKE, 1, this.#key('binds', credentialId), token, this.#ttlMs, maxBinds) as Promise<number>, this.#ttlMs / 3);
+    const answer = await within(this.#redis.eval(TAKE_PLACE, 1, this.#key('binds', credentialId), token, this.#ttlMs, maxBinds) as Promise<number>, this.#ttlMs / 3);
     if (answer === 0) return null;
     if (answer === undefined) {
       this.#log.warn({ credential: credentialId }, 'SMPP customer leases: Redis did not answer; max_binds counted on this node only');

@@ -1,21 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { SharedStreamLimit } from '../events/live.ts';
 import type { Logger } from '../log.ts';
-import { REDIS_NOW, within } from './lease.ts';
-
-/**
- * Takes one of an API key's `stream.max_per_key` places. KEYS[1] is the key's
- * sorted set of open streams cluster-wide (member: the stream's id, score:
- * when its lease runs out on Redis's clock). Lapsed streams (their node died
- * or went silent) are dropped first. Returns 1 when taken, 0 when all are taken.
- */
-const TAKE = `${REDIS_NOW}
-local ttl = tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
-redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
-redis.call('PEXPIRE', KEYS[1], ttl * 2)
-return 1`;
+import { REDIS_NOW, TAKE_PLACE, within } from './lease.ts';
 
 /** Renews this node's streams of one key (ARGV: lease ms, then the stream ids), adding them back if Redis lost them: they are open. */
 const RENEW = `${REDIS_NOW}
@@ -65,7 +51,7 @@ export class StreamLeases implements SharedStreamLimit {
   }
 
   async acquire(keyId: string, streamId: string, max: number): Promise<boolean> {
-    const answer = await within(this.#redis.eval(TAKE, 1, this.#key(keyId), streamId, this.#ttlMs, max) as Promise<number>, this.#ttlMs / 3);
+    const answer = await within(this.#redis.eval(TAKE_PLACE, 1, this.#key(keyId), streamId, this.#ttlMs, max) as Promise<number>, this.#ttlMs / 3);
     if (answer === 0) return false;
     if (answer === undefined) this.#log.warn({ key: keyId }, 'event stream leases: Redis did not answer; stream.max_per_key counted on this node only');
     const mine = this.#held.get(keyId) ?? new Set<string>();
