@@ -338,7 +338,11 @@ export const WebhookOutbox = {
       .where('id', '=', row.id)
       .where('lease_until', '=', row.lease_until!)
       .execute();
-    // The next of its chain may go now.
+    return WebhookOutbox.followersDue(tx, row, now);
+  },
+
+  /** The next of the chain of a delivery that finished may go now; returns how many became due. */
+  async followersDue(tx: Kysely<DB>, row: DeliveryRow, now: number): Promise<number> {
     const followers = await tx
       .updateTable('webhook_deliveries')
       .set({ next_attempt_at: now })
@@ -399,8 +403,11 @@ export const WebhookOutbox = {
       .execute();
   },
 
-  async giveUp(tx: Kysely<DB>, row: DeliveryRow): Promise<void> {
-    await tx.updateTable('webhook_deliveries').set({ status: 'failed', lease_until: null, attempts: row.attempts + 1 }).where('id', '=', row.id).where('lease_until', '=', row.lease_until!).execute();
+  /** Marks the delivery failed for good; returns how many later deliveries of its chain became due by it (they no longer wait for it). */
+  async giveUp(tx: Kysely<DB>, row: DeliveryRow, now: number): Promise<number> {
+    const result = await tx.updateTable('webhook_deliveries').set({ status: 'failed', lease_until: null, attempts: row.attempts + 1 }).where('id', '=', row.id).where('lease_until', '=', row.lease_until!).executeTakeFirst();
+    if (Number(result.numUpdatedRows) !== 1) return 0;
+    return WebhookOutbox.followersDue(tx, row, now);
   },
 
   async logAttempts(tx: Kysely<DB>, rows: AttemptRow[]): Promise<void> {

@@ -46,6 +46,17 @@ export function webhookRetryDelayMs(attempt: number, baseMs: number, maxMs: numb
   return Math.round(step / 2 + (random() * step) / 2);
 }
 
+/**
+ * How many failed attempts a delivery must have made, beside being
+ * `windowMs` old, to be given up while its endpoint takes other deliveries:
+ * one per longest back-off over the window. A delivery that only failed as
+ * the probe of an endpoint that was down (or that waited while its
+ * subscription was disabled) has made far fewer, and is kept.
+ */
+export function webhookOwnAttempts(windowMs: number, maxMs: number): number {
+  return Math.max(1, Math.ceil(windowMs / maxMs));
+}
+
 interface Endpoint {
   active: number;
   queue: DeliveryRow[];
@@ -65,6 +76,9 @@ interface Endpoint {
   /** how many deliveries wait in `chains` */
   behind: number;
 }
+
+/** Due deliveries a probe of a paused endpoint looks at to choose the one it sends (see #fetchOnce). */
+const PROBE_LOOK = 32;
 
 /** An endpoint with nothing pending is forgotten only after this long, so a commit racing the check is not missed. */
 const FORGET_AFTER_MS = 1_000;
@@ -351,9 +365,12 @@ export class WebhookSender {
       const e = this.#endpoints.get(key);
       if (e && e.pausedUntil > now) continue;
       const held = e ? e.active + e.queue.length : 0;
-      const room = e && e.pausedUntil > 0 ? (held === 0 ? 1 : 0) : MAX_HELD_PER_ENDPOINT - held;
+      const probing = e !== undefined && e.pausedUntil > 0;
+      const room = probing ? (held === 0 ? 1 : 0) : MAX_HELD_PER_ENDPOINT - held;
       if (room <= 0) continue;
-      const found = (await WebhookOutbox.dueFor(this.#db, key, now, room)).filter((r) => !this.#held.has(r.id));
+      // A probe looks at more than it takes: the oldest due row may wait behind a delivery that keeps failing, and
+      // taking that predecessor every time would leave every other chain of the endpoint waiting behind it.
+      const found = (await WebhookOutbox.dueFor(this.#db, key, now, probing ? PROBE_LOOK : room)).filter((r) => !this.#held.has(r.id));
       if (found.length === 0 && this.#handoff && !(e && e.pausedUntil > 0) && (await WebhookOutbox.pendingCount(this.#db, key)) === (this.#heldPer.get(key) ?? 0)) {
         // Everything pending for it is held here (or nothing is): what comes next may be handed over directly.
         this.#fast.add(key);
@@ -512,7 +529,11 @@ export class WebhookSender {
       if (now - failingSince >= o.disableAfterMs) {
         if (subscription) disable = `every delivery failed since ${new Date(failingSince).toISOString()} (last: ${outcome.error}); enable it again with POST /v1/webhooks/${subscription.id}/enable`;
         else giveUp = true;
-      } else {
+      } else if (subscription && now - row.created_at >= o.disableAfterMs && row.attempts + 1 >= webhookOwnAttempts(o.disableAfterMs, o.retryMaxMs)) {
+        // The endpoint takes other deliveries, this one it keeps refusing: its own window is over.
+        giveUp = true;
+      }
+      if (!giveUp && disable === null) {
         // The endpoint is failing, not this delivery: pause it (longer after each failed probe) and try one again then.
         if (e.pausedUntil <= now) {
           e.step++;
@@ -524,7 +545,8 @@ export class WebhookSender {
           this.#fast.delete(row.endpoint);
           this.#pending.set(row.endpoint, null);
         }
-        nextAttemptAt = e.pausedUntil;
+        // Not before its own back-off either: one the endpoint refuses while it takes the others is not retried at every resume.
+        nextAttemptAt = Math.max(e.pausedUntil, now + webhookRetryDelayMs(row.attempts + 1, o.retryBaseMs, o.retryMaxMs));
       }
     } else {
       if (e.pausedUntil > 0) {
@@ -533,7 +555,9 @@ export class WebhookSender {
         e.step = 0;
         resumed = true;
       }
-      // The next of its chain held here goes now: its predecessor has been answered.
+    }
+    if (outcome.ok || giveUp) {
+      // The next of its chain held here goes now: its predecessor has been answered (or given up).
       const chain = e.chains.get(row.order_key);
       const next = chain?.shift();
       if (next) {
@@ -571,9 +595,10 @@ export class WebhookSender {
       }
       if (subscription && failingBefore === null) await WebhookOutbox.setFailing(tx, subscription.id, now);
       await WebhookOutbox.release(tx, unsent, now);
-      if (giveUp) await WebhookOutbox.giveUp(tx, row);
+      // Given up, it no longer holds up the rest of its chain.
+      if (giveUp) return WebhookOutbox.giveUp(tx, row, now);
       // A disabled subscription keeps its pending deliveries: enabling it sends them, in order.
-      else await WebhookOutbox.retryAt(tx, row, nextAttemptAt ?? now);
+      await WebhookOutbox.retryAt(tx, row, nextAttemptAt ?? now);
       if (disable !== null && subscription) await WebhookOutbox.disable(tx, subscription.id, disable, now);
       return 0;
     });
@@ -587,7 +612,7 @@ export class WebhookSender {
     }
     for (const u of unsent) this.#unhold(u);
     if (resumed) this.nudge();
-    if (giveUp) this.#log.warn({ delivery: row.id, account: row.account_id }, 'callback_url delivery given up after the retry window');
+    if (giveUp) this.#log.warn({ delivery: row.id, account: row.account_id, webhook: row.webhook_id, attempts: row.attempts + 1 }, 'webhook delivery given up after its retry window');
     return followers;
   }
 
