@@ -9,6 +9,7 @@ import type { WriteBatcher } from '../../store/write-batcher.ts';
 import { generateSecret, signatureHeaders } from './signing.ts';
 import type { Subscriptions } from './subscriptions.ts';
 import { SKIPPED, type Outcome, type Poster } from './poster.ts';
+import { webhookUrlProblem } from './url.ts';
 
 export interface WebhookSenderOptions {
   /** how long one POST may take, answer included, default 10,000 ms */
@@ -25,6 +26,8 @@ export interface WebhookSenderOptions {
   pollMs: number;
   /** finished deliveries and log entries older than this are removed, default 30 days */
   retentionMs: number;
+  /** false: a `callback_url` that is a private, loopback or link-local IP address is given up at its first attempt (it cannot change); default true */
+  allowPrivateAddresses?: boolean | undefined;
 }
 
 /** The most deliveries one endpoint holds in memory (in flight and queued); past that it is left out of the fetch. */
@@ -526,7 +529,10 @@ export class WebhookSender {
     let resumed = false;
     if (!outcome.ok) {
       const failingSince = subscription ? (subscription.failingSince ?? now) : row.created_at;
-      if (now - failingSince >= o.disableAfterMs) {
+      if (!subscription && webhookUrlProblem(url, o.allowPrivateAddresses ?? true) !== undefined) {
+        // A message's callback_url never changes: one refused by the address rule can never be delivered.
+        giveUp = true;
+      } else if (now - failingSince >= o.disableAfterMs) {
         if (subscription) disable = `every delivery failed since ${new Date(failingSince).toISOString()} (last: ${outcome.error}); enable it again with POST /v1/webhooks/${subscription.id}/enable`;
         else giveUp = true;
       } else if (subscription && now - row.created_at >= o.disableAfterMs && row.attempts + 1 >= webhookOwnAttempts(o.disableAfterMs, o.retryMaxMs)) {
