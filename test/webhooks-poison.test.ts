@@ -51,8 +51,16 @@ for (const { name, skip } of await dialects()) {
         for (let i = 0; i < 10; i++) others.push((await call(t, 'POST', '/v1/messages', { to: `+7916555510${i}`, text: 'b' })).id);
         await r.waitFor(() => others.every((id) => byMessage(r.accepted).get(id)?.length === LIFECYCLE.length), 'the other messages\' events');
         for (const id of others) assert.deepEqual(byMessage(r.accepted).get(id), LIFECYCLE, id);
-        // 3. P's message.sent is given up after its own window; P's message.delivered, behind it, then goes
-        await r.waitFor(() => r.accepted.some((x) => x.event.type === 'message.delivered' && x.event.data.id === poison), 'P\'s message.delivered', 30_000);
+        // 3. while the endpoint keeps taking other messages (one after another), P's message.sent is given up after its
+        //    own window, and P's message.delivered, behind it, then goes
+        const pDelivered = () => r.accepted.some((x) => x.event.type === 'message.delivered' && x.event.data.id === poison);
+        const started = Date.now();
+        for (let i = 0; !pDelivered(); i++) {
+          assert.ok(Date.now() - started < 30_000, 'P\'s message.delivered within 30 s');
+          const id = (await call(t, 'POST', '/v1/messages', { to: `+791655520${String(i).padStart(2, '0')}`, text: 'c' })).id;
+          others.push(id);
+          await r.waitFor(() => pDelivered() || byMessage(r.accepted).get(id)?.length === LIFECYCLE.length, `message ${i}'s events`);
+        }
         assert.deepEqual(byMessage(r.accepted).get(poison), ['message.queued', 'message.delivered']);
         type Hook = { event_type: string; status: string; attempts: number };
         const hooks = await until('P\'s deliveries recorded', async () => {
@@ -71,7 +79,32 @@ for (const { name, skip } of await dialects()) {
         assert.ok(tries.length < (tries.at(-1)! - tries[0]!) / 50 + 5, `${tries.length} tries in ${tries.at(-1)! - tries[0]!} ms`);
         const webhook = await call(t, 'GET', `/v1/webhooks/${sub.id}`);
         assert.equal(webhook.enabled, true);
-        assert.equal(webhook.pending_deliveries, 0);
+        await r.waitFor(() => others.every((id) => byMessage(r.accepted).get(id)?.length === LIFECYCLE.length), 'the last messages\' events');
+        for (const id of others) assert.deepEqual(byMessage(r.accepted).get(id), LIFECYCLE, id);
+      } finally {
+        await r.close();
+        await t.close();
+      }
+    });
+
+    test('deliveries that waited while the subscription was disabled are kept when enabling it meets a receiver still failing', async () => {
+      const t = await startTestGateway(name, { DEPESHA_WEBHOOK_RETRY_BASE_MS: '20', DEPESHA_WEBHOOK_RETRY_MAX_MS: String(RETRY_MAX_MS), DEPESHA_WEBHOOK_DISABLE_AFTER_MS: '300' });
+      const r = await new Receiver(() => 503).listen();
+      try {
+        const sub = await call(t, 'POST', '/v1/webhooks', { url: r.url, event_types: LIFECYCLE });
+        const id = (await call(t, 'POST', '/v1/messages', { to: '+79165555000', text: 'p' })).id;
+        await waitForStatus(t.gateway, id, ['delivered']);
+        // 1. failing for the whole (short) window: disabled, its deliveries kept
+        const disabled = await until('disabled', async () => ((await call(t, 'GET', `/v1/webhooks/${sub.id}`)).enabled === false ? true : undefined));
+        assert.ok(disabled);
+        const pending = (await call(t, 'GET', `/v1/webhooks/${sub.id}`)).pending_deliveries as number;
+        assert.equal(pending, LIFECYCLE.length);
+        // 2. enabled while the receiver still fails: old enough and tried before, but no delivery is given up; disabled again
+        const before = r.received.length;
+        assert.equal((await call(t, 'POST', `/v1/webhooks/${sub.id}/enable`)).enabled, true);
+        await r.waitFor(() => r.received.length > before, 'an attempt after enabling');
+        await until('disabled again', async () => ((await call(t, 'GET', `/v1/webhooks/${sub.id}`)).enabled === false ? true : undefined));
+        assert.equal((await call(t, 'GET', `/v1/webhooks/${sub.id}`)).pending_deliveries, pending);
       } finally {
         await r.close();
         await t.close();

@@ -124,6 +124,8 @@ export class WebhookSender {
   /** successes waiting for their shared write (see #recordSuccess) */
   readonly #successes: { row: DeliveryRow; attempt: AttemptRow; resolve: (followers: number) => void; reject: (err: Error) => void }[] = [];
   readonly #inFlight = new Set<Promise<void>>();
+  /** when each endpoint last took a delivery (kept while it has pending ones): whether it works while one delivery keeps failing */
+  readonly #succeededAt = new Map<string, number>();
   readonly #callbackSecrets = new Map<string, Promise<string>>();
   readonly #poster: Poster;
   #timer: NodeJS.Timeout | undefined;
@@ -447,6 +449,7 @@ export class WebhookSender {
   }
 
   #forget(key: string): void {
+    this.#succeededAt.delete(key);
     this.#pending.delete(key);
     this.#endpoints.delete(key);
     this.#fast.delete(key);
@@ -535,8 +538,9 @@ export class WebhookSender {
       } else if (now - failingSince >= o.disableAfterMs) {
         if (subscription) disable = `every delivery failed since ${new Date(failingSince).toISOString()} (last: ${outcome.error}); enable it again with POST /v1/webhooks/${subscription.id}/enable`;
         else giveUp = true;
-      } else if (subscription && now - row.created_at >= o.disableAfterMs && row.attempts + 1 >= webhookOwnAttempts(o.disableAfterMs, o.retryMaxMs)) {
-        // The endpoint takes other deliveries, this one it keeps refusing: its own window is over.
+      } else if (subscription && now - row.created_at >= o.disableAfterMs && row.attempts + 1 >= webhookOwnAttempts(o.disableAfterMs, o.retryMaxMs) && (this.#succeededAt.get(row.endpoint) ?? 0) >= now - 2 * o.retryMaxMs) {
+        // The endpoint takes other deliveries, this one it keeps refusing: its own window is over. (Deliveries that
+        // waited out an outage, or a disabled subscription, are kept: no success since, or too few attempts of their own.)
         giveUp = true;
       }
       if (!giveUp && disable === null) {
@@ -555,6 +559,7 @@ export class WebhookSender {
         nextAttemptAt = Math.max(e.pausedUntil, now + webhookRetryDelayMs(row.attempts + 1, o.retryBaseMs, o.retryMaxMs));
       }
     } else {
+      this.#succeededAt.set(row.endpoint, now);
       if (e.pausedUntil > 0) {
         // The probe got through: everything pending for the endpoint may go again, at full speed.
         e.pausedUntil = 0;
