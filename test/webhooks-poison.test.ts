@@ -51,16 +51,11 @@ for (const { name, skip } of await dialects()) {
         for (let i = 0; i < 10; i++) others.push((await call(t, 'POST', '/v1/messages', { to: `+7916555510${i}`, text: 'b' })).id);
         await r.waitFor(() => others.every((id) => byMessage(r.accepted).get(id)?.length === LIFECYCLE.length), 'the other messages\' events');
         for (const id of others) assert.deepEqual(byMessage(r.accepted).get(id), LIFECYCLE, id);
-        // 3. while the endpoint keeps taking other messages (one after another), P's message.sent is given up after its
-        //    own window, and P's message.delivered, behind it, then goes
-        const pDelivered = () => r.accepted.some((x) => x.event.type === 'message.delivered' && x.event.data.id === poison);
-        const started = Date.now();
-        for (let i = 0; !pDelivered(); i++) {
-          assert.ok(Date.now() - started < 30_000, 'P\'s message.delivered within 30 s');
-          const id = (await call(t, 'POST', '/v1/messages', { to: `+791655520${String(i).padStart(2, '0')}`, text: 'c' })).id;
-          others.push(id);
-          await r.waitFor(() => pDelivered() || byMessage(r.accepted).get(id)?.length === LIFECYCLE.length, `message ${i}'s events`);
-        }
+        // 3. no more traffic, and a restart (what the sender remembered of the endpoint's successes is gone, the log
+        //    has them): P's message.sent is still the only failing delivery. It is given up after its own window,
+        //    rather than the subscription disabled for it, and P's message.delivered, behind it, then goes.
+        await t.restart();
+        await r.waitFor(() => r.accepted.some((x) => x.event.type === 'message.delivered' && x.event.data.id === poison), 'P\'s message.delivered', 30_000);
         assert.deepEqual(byMessage(r.accepted).get(poison), ['message.queued', 'message.delivered']);
         type Hook = { event_type: string; status: string; attempts: number };
         const hooks = await until('P\'s deliveries recorded', async () => {
@@ -79,8 +74,7 @@ for (const { name, skip } of await dialects()) {
         assert.ok(tries.length < (tries.at(-1)! - tries[0]!) / 50 + 5, `${tries.length} tries in ${tries.at(-1)! - tries[0]!} ms`);
         const webhook = await call(t, 'GET', `/v1/webhooks/${sub.id}`);
         assert.equal(webhook.enabled, true);
-        await r.waitFor(() => others.every((id) => byMessage(r.accepted).get(id)?.length === LIFECYCLE.length), 'the last messages\' events');
-        for (const id of others) assert.deepEqual(byMessage(r.accepted).get(id), LIFECYCLE, id);
+        assert.equal(webhook.pending_deliveries, 0);
       } finally {
         await r.close();
         await t.close();

@@ -410,6 +410,12 @@ export const WebhookOutbox = {
     return WebhookOutbox.followersDue(tx, row, now);
   },
 
+  /** Whether the subscription's log has a successful attempt since `since` (the log's (webhook_id, id) index). */
+  async succeededSince(db: Kysely<DB>, webhookId: string, since: number): Promise<boolean> {
+    const row = await db.selectFrom('webhook_attempts').select('id').where('webhook_id', '=', webhookId).where('id', '>', idBoundsAt('wha', since).lowest).where('succeeded', '=', 1).limit(1).executeTakeFirst();
+    return row !== undefined;
+  },
+
   async logAttempts(tx: Kysely<DB>, rows: AttemptRow[]): Promise<void> {
     for (const chunk of fixedChunks(rows)) await tx.insertInto('webhook_attempts').values(chunk).execute();
   },

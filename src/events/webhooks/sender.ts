@@ -124,7 +124,7 @@ export class WebhookSender {
   /** successes waiting for their shared write (see #recordSuccess) */
   readonly #successes: { row: DeliveryRow; attempt: AttemptRow; resolve: (followers: number) => void; reject: (err: Error) => void }[] = [];
   readonly #inFlight = new Set<Promise<void>>();
-  /** when each endpoint last took a delivery (kept while it has pending ones): whether it works while one delivery keeps failing */
+  /** when each endpoint last took a delivery (kept while it has pending ones; the log answers for earlier): whether it works while one delivery keeps failing */
   readonly #succeededAt = new Map<string, number>();
   readonly #callbackSecrets = new Map<string, Promise<string>>();
   readonly #poster: Poster;
@@ -521,8 +521,13 @@ export class WebhookSender {
 
   /** Writes the outcome and the log entry; returns how many later deliveries of the chain it made due. */
   async #record(row: DeliveryRow, subscription: Subscription | undefined, url: string, outcome: Outcome, free: () => void): Promise<number> {
-    const now = Date.now();
     const o = this.#options;
+    // Its own window over, and the endpoint took another delivery meanwhile: the failure is this delivery's, not the
+    // endpoint's. (Deliveries that waited out an outage or a disabled subscription are kept: too few attempts of their
+    // own, or no success since they were made.)
+    const ownWindowOver = (at: number) => subscription !== undefined && at - row.created_at >= o.disableAfterMs && row.attempts + 1 >= webhookOwnAttempts(o.disableAfterMs, o.retryMaxMs);
+    const refusedAlone = !outcome.ok && ownWindowOver(Date.now()) && ((this.#succeededAt.get(row.endpoint) ?? 0) > row.created_at || (await WebhookOutbox.succeededSince(this.#db, row.webhook_id!, row.created_at)));
+    const now = Date.now();
     let nextAttemptAt: number | null = null;
     let disable: string | null = null;
     let giveUp = false;
@@ -535,13 +540,12 @@ export class WebhookSender {
       if (!subscription && webhookUrlProblem(url, o.allowPrivateAddresses ?? true) !== undefined) {
         // A message's callback_url never changes: one refused by the address rule can never be delivered.
         giveUp = true;
+      } else if (refusedAlone) {
+        // Before the subscription's clock: it kept failing only because this delivery was all there was to send.
+        giveUp = true;
       } else if (now - failingSince >= o.disableAfterMs) {
         if (subscription) disable = `every delivery failed since ${new Date(failingSince).toISOString()} (last: ${outcome.error}); enable it again with POST /v1/webhooks/${subscription.id}/enable`;
         else giveUp = true;
-      } else if (subscription && now - row.created_at >= o.disableAfterMs && row.attempts + 1 >= webhookOwnAttempts(o.disableAfterMs, o.retryMaxMs) && (this.#succeededAt.get(row.endpoint) ?? 0) >= now - 2 * o.retryMaxMs) {
-        // The endpoint takes other deliveries, this one it keeps refusing: its own window is over. (Deliveries that
-        // waited out an outage, or a disabled subscription, are kept: no success since, or too few attempts of their own.)
-        giveUp = true;
       }
       if (!giveUp && disable === null) {
         // The endpoint is failing, not this delivery: pause it (longer after each failed probe) and try one again then.
