@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Worker } from 'node:worker_threads';
+import { Worker } from 'node:worker_threads';
 import { EndpointQueues, SKIPPED, spawnPosterThread, ThreadPoster, type Outcome, type PosterOptions, type PostRequest } from './poster.ts';
 
 const ok: Outcome = { ok: true, statusCode: 204, excerpt: null, error: null, latencyMs: 1 };
@@ -107,4 +107,31 @@ test('a poster thread that dies fails its requests as retryable attempts and is 
     for (const res of held) res.destroy();
     server.close();
   }
+});
+
+test('a poster thread that dies at every start is restarted after a growing back-off, and posts fail meanwhile instead of waiting', async () => {
+  let spawned = 0;
+  let died: () => void = () => {};
+  const poster = new ThreadPoster({ allowPrivateAddresses: true }, () => {
+    spawned++;
+    const w = new Worker('process.exit(3)', { eval: true });
+    w.once('exit', () => setImmediate(() => died()));
+    return w;
+  });
+  try {
+    // 1. the first death restarts at once; the second waits 100 ms
+    for (let deaths = 0; deaths < 2; deaths++) await new Promise<void>((resolve) => (died = resolve));
+    assert.equal(spawned, 2);
+    const meanwhile = await poster.post(request('r', 'x', 1, 'http://127.0.0.1:9/'));
+    assert.ok(meanwhile !== undefined && meanwhile !== SKIPPED && !meanwhile.ok);
+    assert.match(meanwhile.error!, /being restarted/);
+    // 2. then it starts again
+    await new Promise<void>((resolve) => (died = resolve));
+    assert.equal(spawned, 3);
+  } finally {
+    await poster.close();
+  }
+  const after = spawned;
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  assert.equal(spawned, after, 'no restart after close');
 });
