@@ -52,12 +52,14 @@ export function webhookRetryDelayMs(attempt: number, baseMs: number, maxMs: numb
 /**
  * How many failed attempts a delivery must have made, beside being
  * `windowMs` old, to be given up while its endpoint takes other deliveries:
- * one per longest back-off over the window. A delivery that only failed as
- * the probe of an endpoint that was down (or that waited while its
- * subscription was disabled) has made far fewer, and is kept.
+ * one per two longest back-offs over the window (its own back-off makes
+ * about three, so it gets there well within the window, before the
+ * subscription's clock would disable it). A delivery that only failed as the
+ * probe of an endpoint that was down (or that waited while its subscription
+ * was disabled) has made far fewer, and is kept.
  */
 export function webhookOwnAttempts(windowMs: number, maxMs: number): number {
-  return Math.max(1, Math.ceil(windowMs / maxMs));
+  return Math.max(1, Math.ceil(windowMs / (2 * maxMs)));
 }
 
 interface Endpoint {
@@ -525,8 +527,8 @@ export class WebhookSender {
     // Its own window over, and the endpoint took another delivery meanwhile: the failure is this delivery's, not the
     // endpoint's. (Deliveries that waited out an outage or a disabled subscription are kept: too few attempts of their
     // own, or no success since they were made.)
-    const ownWindowOver = (at: number) => subscription !== undefined && at - row.created_at >= o.disableAfterMs && row.attempts + 1 >= webhookOwnAttempts(o.disableAfterMs, o.retryMaxMs);
-    const refusedAlone = !outcome.ok && ownWindowOver(Date.now()) && ((this.#succeededAt.get(row.endpoint) ?? 0) > row.created_at || (await WebhookOutbox.succeededSince(this.#db, row.webhook_id!, row.created_at)));
+    const ownWindowOver = !outcome.ok && subscription !== undefined && Date.now() - row.created_at >= o.disableAfterMs && row.attempts + 1 >= webhookOwnAttempts(o.disableAfterMs, o.retryMaxMs);
+    const refusedAlone = ownWindowOver && ((this.#succeededAt.get(row.endpoint) ?? 0) > row.created_at || (await WebhookOutbox.succeededSince(this.#db, subscription.id, row.created_at)));
     const now = Date.now();
     let nextAttemptAt: number | null = null;
     let disable: string | null = null;
