@@ -197,7 +197,7 @@ for (const { name, skip } of await dialects()) {
       }
     });
 
-    test('private addresses are refused unless the operator allows them: an IP literal at subscription, a name when connecting', async () => {
+    test('private addresses are refused unless the operator allows them: an IP literal at subscription, a name when connecting, a callback_url literal at its first attempt', async () => {
       const t = await startTestGateway(name, { ...FAST_RETRIES, DEPESHA_WEBHOOK_ALLOW_PRIVATE_ADDRESSES: 'false' });
       try {
         const r = await receiver();
@@ -215,6 +215,19 @@ for (const { name, skip } of await dialects()) {
           return log.body!.data[0] as { error: string } | undefined;
         });
         assert.match(attempt.error, /^EBLOCKEDADDRESS: localhost resolves only to addresses webhooks may not reach/);
+        // A message's callback_url at a private IP cannot change: its deliveries are given up at the first attempt, not retried for days.
+        const [viaCallback] = await send(t, 1, { callback_url: 'http://10.0.0.7/hook' });
+        await waitForStatus(t.gateway, viaCallback!, ['delivered']);
+        await until('the callback_url deliveries given up', async () => {
+          const hooks = (await call(t, 'GET', `/v1/messages/${viaCallback}/webhooks`)).body!.data as { webhook_id: string | null }[];
+          return hooks.some((h) => h.webhook_id === null) ? undefined : true;
+        });
+        const tried = await t.gateway.database.db.selectFrom('webhook_attempts').select(['error', 'next_attempt_at']).where('webhook_id', 'is', null).where('url', '=', 'http://10.0.0.7/hook').execute();
+        assert.equal(tried.length, LIFECYCLE.length, 'one attempt per event');
+        for (const a of tried) {
+          assert.match(a.error!, /^EBLOCKEDADDRESS: 10\.0\.0\.7/);
+          assert.equal(a.next_attempt_at, null);
+        }
         assert.equal(r.received.length, 0, 'nothing reached the receiver');
       } finally {
         await t.close();

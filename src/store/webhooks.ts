@@ -338,7 +338,11 @@ export const WebhookOutbox = {
       .where('id', '=', row.id)
       .where('lease_until', '=', row.lease_until!)
       .execute();
-    // The next of its chain may go now.
+    return WebhookOutbox.followersDue(tx, row, now);
+  },
+
+  /** The next of the chain of a delivery that finished may go now; returns how many became due. */
+  async followersDue(tx: Kysely<DB>, row: DeliveryRow, now: number): Promise<number> {
     const followers = await tx
       .updateTable('webhook_deliveries')
       .set({ next_attempt_at: now })
@@ -399,8 +403,17 @@ export const WebhookOutbox = {
       .execute();
   },
 
-  async giveUp(tx: Kysely<DB>, row: DeliveryRow): Promise<void> {
-    await tx.updateTable('webhook_deliveries').set({ status: 'failed', lease_until: null, attempts: row.attempts + 1 }).where('id', '=', row.id).where('lease_until', '=', row.lease_until!).execute();
+  /** Marks the delivery failed for good; returns how many later deliveries of its chain became due by it (they no longer wait for it). */
+  async giveUp(tx: Kysely<DB>, row: DeliveryRow, now: number): Promise<number> {
+    const result = await tx.updateTable('webhook_deliveries').set({ status: 'failed', lease_until: null, attempts: row.attempts + 1 }).where('id', '=', row.id).where('lease_until', '=', row.lease_until!).executeTakeFirst();
+    if (Number(result.numUpdatedRows) !== 1) return 0;
+    return WebhookOutbox.followersDue(tx, row, now);
+  },
+
+  /** Whether the subscription's log has a successful attempt since `since` (the log's (webhook_id, id) index). */
+  async succeededSince(db: Kysely<DB>, webhookId: string, since: number): Promise<boolean> {
+    const row = await db.selectFrom('webhook_attempts').select('id').where('webhook_id', '=', webhookId).where('id', '>', idBoundsAt('wha', since).lowest).where('succeeded', '=', 1).limit(1).executeTakeFirst();
+    return row !== undefined;
   },
 
   async logAttempts(tx: Kysely<DB>, rows: AttemptRow[]): Promise<void> {

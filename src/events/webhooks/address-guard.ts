@@ -18,8 +18,8 @@ const BLOCKED: readonly [string, number, 'ipv4' | 'ipv6'][] = [
   ['198.18.0.0', 15, 'ipv4'], // benchmarking
   ['224.0.0.0', 4, 'ipv4'], // multicast
   ['240.0.0.0', 4, 'ipv4'], // reserved, broadcast
-  ['::', 128, 'ipv6'],
-  ['::1', 128, 'ipv6'],
+  ['::', 96, 'ipv6'], // unspecified, loopback, IPv4-compatible (deprecated)
+  ['64:ff9b:1::', 48, 'ipv6'], // local-use NAT64: whatever the operator's translator reaches
   ['fc00::', 7, 'ipv6'], // unique local
   ['fe80::', 10, 'ipv6'], // link-local
   ['ff00::', 8, 'ipv6'], // multicast
@@ -28,13 +28,46 @@ const BLOCKED: readonly [string, number, 'ipv4' | 'ipv6'][] = [
 const blocked = new BlockList();
 for (const [address, prefix, family] of BLOCKED) blocked.addSubnet(address, prefix, family);
 
-/** Whether webhooks may not go to this address (private, loopback, link-local, …). IPv4-mapped IPv6 counts as its IPv4. */
+/**
+ * Whether webhooks may not go to this address (private, loopback,
+ * link-local, …). An IPv6 address that carries an IPv4 one the network
+ * translates to (IPv4-mapped ::ffff:0:0/96, NAT64 64:ff9b::/96, 6to4
+ * 2002::/16) counts as that IPv4 address too.
+ */
 export function isBlockedAddress(address: string): boolean {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  const plain = mapped ? mapped[1]! : address;
-  const version = isIP(plain);
+  const version = isIP(address);
   if (version === 0) return true;
-  return blocked.check(plain, version === 4 ? 'ipv4' : 'ipv6');
+  if (version === 4) return blocked.check(address, 'ipv4');
+  if (blocked.check(address, 'ipv6')) return true;
+  const embedded = embeddedIpv4(address);
+  return embedded !== undefined && blocked.check(embedded, 'ipv4');
+}
+
+/** The IPv4 address an IPv6 one is translated to, by the prefixes above; undefined for any other. */
+function embeddedIpv4(address: string): string | undefined {
+  const b = ipv6Bytes(address);
+  const zeros = (from: number, to: number) => b.slice(from, to).every((x) => x === 0);
+  const quad = (at: number) => b.slice(at, at + 4).join('.');
+  if (zeros(0, 10) && b[10] === 0xff && b[11] === 0xff) return quad(12);
+  if (b[0] === 0x00 && b[1] === 0x64 && b[2] === 0xff && b[3] === 0x9b && zeros(4, 12)) return quad(12);
+  if (b[0] === 0x20 && b[1] === 0x02) return quad(2);
+  return undefined;
+}
+
+/** The 16 bytes of a valid IPv6 address (`isIP` said 6), a trailing dotted IPv4 part and a zone included. */
+function ipv6Bytes(address: string): number[] {
+  let text = address.replace(/%.*$/, '');
+  const dotted = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (dotted) {
+    const [a, b, c, d] = dotted.slice(1).map(Number) as [number, number, number, number];
+    text = `${text.slice(0, dotted.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head, tail] = text.split('::') as [string, string | undefined];
+  const groups = (part: string | undefined) => (part ? part.split(':').map((g) => parseInt(g, 16)) : []);
+  const left = groups(head);
+  const right = groups(tail);
+  const all = tail === undefined ? left : [...left, ...new Array<number>(8 - left.length - right.length).fill(0), ...right];
+  return all.flatMap((g) => [g >> 8, g & 0xff]);
 }
 
 /** The literal IP address of a URL's host (brackets of IPv6 removed), or undefined when the host is a name. */

@@ -90,6 +90,15 @@ export interface PosterOptions {
   allowPrivateAddresses: boolean;
 }
 
+/** Starts a poster thread (a test's may be wrapped, to reach the worker). */
+export type SpawnPosterThread = (options: PosterOptions) => Worker;
+
+export const spawnPosterThread: SpawnPosterThread = (options) => new Worker(new URL('./poster-thread.ts', import.meta.url), { workerData: options, resourceLimits: THREAD_HEAP_LIMITS });
+
+/** A thread that dies sooner than this after its start is restarted only after a back-off (it may die at every start). */
+const STABLE_AFTER_MS = 5_000;
+const RESTART_MAX_MS = 30_000;
+
 /**
  * Sends from a worker thread of its own. The delivery thread blocks in
  * synchronous SQLite calls (statements, COMMIT) for milliseconds at a time;
@@ -97,46 +106,81 @@ export interface PosterOptions {
  * webhooks queue up under load. Here the HTTP client (undici, TLS, streams)
  * has a loop of its own, and the delivery thread only signs, leases and
  * records.
+ *
+ * A thread that dies (a crash, an out-of-memory kill) is started again: the
+ * requests it had are answered as failed attempts, so they are retried like
+ * any failure, and later requests go to the new thread.
  */
 export class ThreadPoster implements Poster {
-  readonly #worker: Worker;
+  readonly #options: PosterOptions;
+  readonly #spawn: SpawnPosterThread;
+  /** undefined while a restart waits out its back-off */
+  #worker: Worker | undefined;
+  #startedAt = 0;
+  /** restarts in a row of a thread that died soon after its start */
+  #quickDeaths = 0;
+  #restartTimer: NodeJS.Timeout | undefined;
   readonly #waiting = new Map<number, (outcome: Outcome | typeof SKIPPED | undefined) => void>();
   #next = 1;
   #closed = false;
 
-  constructor(options: PosterOptions = { allowPrivateAddresses: false }) {
-    this.#worker = new Worker(new URL('./poster-thread.ts', import.meta.url), { workerData: options, resourceLimits: THREAD_HEAP_LIMITS });
-    this.#worker.unref();
-    this.#worker.on('message', (m: { id: number; outcome: Outcome | typeof SKIPPED }) => {
-      const resolve = this.#waiting.get(m.id);
-      this.#waiting.delete(m.id);
-      resolve?.(m.outcome);
-    });
-    // A poster thread that dies takes its requests with it: they are retried like any failure.
-    this.#worker.on('error', (err) => this.#failAll(`the webhook poster stopped: ${err.message}`));
-    this.#worker.on('exit', () => this.#failAll('the webhook poster stopped'));
+  constructor(options: PosterOptions = { allowPrivateAddresses: false }, spawn: SpawnPosterThread = spawnPosterThread) {
+    this.#options = options;
+    this.#spawn = spawn;
+    this.#start();
   }
 
   post(request: PostRequest): Promise<Outcome | typeof SKIPPED | undefined> {
     if (this.#closed) return Promise.resolve(undefined);
+    const worker = this.#worker;
+    if (!worker) return Promise.resolve(failure('the webhook poster thread stopped and is being restarted'));
     const id = this.#next++;
     return new Promise((resolve) => {
       this.#waiting.set(id, resolve);
-      this.#worker.postMessage({ id, request });
+      worker.postMessage({ id, request });
     });
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    clearTimeout(this.#restartTimer);
     for (const resolve of this.#waiting.values()) resolve(undefined);
     this.#waiting.clear();
-    await this.#worker.terminate();
+    await this.#worker?.terminate();
   }
 
-  #failAll(error: string): void {
+  #start(): void {
+    const worker = this.#spawn(this.#options);
+    this.#worker = worker;
+    this.#startedAt = Date.now();
+    worker.unref();
+    worker.on('message', (m: { id: number; outcome: Outcome | typeof SKIPPED }) => {
+      const resolve = this.#waiting.get(m.id);
+      this.#waiting.delete(m.id);
+      resolve?.(m.outcome);
+    });
+    let reason = '';
+    worker.on('error', (err) => (reason = `: ${err.message}`));
+    worker.on('exit', (code) => this.#died(worker, `the webhook poster thread stopped (exit code ${code}${reason}); it is restarted`));
+  }
+
+  /** The thread is gone, with the requests it had: they fail (and are retried), and a new thread takes the next ones. */
+  #died(worker: Worker, error: string): void {
+    if (this.#worker !== worker) return;
+    this.#worker = undefined;
     const waiting = [...this.#waiting.values()];
     this.#waiting.clear();
-    for (const resolve of waiting) resolve(this.#closed ? undefined : { ok: false, statusCode: null, excerpt: null, error, latencyMs: 0 });
+    for (const resolve of waiting) resolve(this.#closed ? undefined : failure(error));
+    if (this.#closed) return;
+    this.#quickDeaths = Date.now() - this.#startedAt < STABLE_AFTER_MS ? this.#quickDeaths + 1 : 0;
+    if (this.#quickDeaths <= 1) return this.#start();
+    this.#restartTimer = setTimeout(() => this.#closed || this.#start(), Math.min(RESTART_MAX_MS, 100 * 2 ** (this.#quickDeaths - 2)));
+    this.#restartTimer.unref();
   }
+}
+
+/** A failed attempt (retried like any other) that never reached the endpoint's answer. */
+function failure(error: string): Outcome {
+  return { ok: false, statusCode: null, excerpt: null, error, latencyMs: 0 };
 }

@@ -9,6 +9,7 @@ import type { WriteBatcher } from '../../store/write-batcher.ts';
 import { generateSecret, signatureHeaders } from './signing.ts';
 import type { Subscriptions } from './subscriptions.ts';
 import { SKIPPED, type Outcome, type Poster } from './poster.ts';
+import { webhookUrlProblem } from './url.ts';
 
 export interface WebhookSenderOptions {
   /** how long one POST may take, answer included, default 10,000 ms */
@@ -25,6 +26,8 @@ export interface WebhookSenderOptions {
   pollMs: number;
   /** finished deliveries and log entries older than this are removed, default 30 days */
   retentionMs: number;
+  /** false: a `callback_url` that is a private, loopback or link-local IP address is given up at its first attempt (it cannot change); default true */
+  allowPrivateAddresses?: boolean | undefined;
 }
 
 /** The most deliveries one endpoint holds in memory (in flight and queued); past that it is left out of the fetch. */
@@ -46,6 +49,19 @@ export function webhookRetryDelayMs(attempt: number, baseMs: number, maxMs: numb
   return Math.round(step / 2 + (random() * step) / 2);
 }
 
+/**
+ * How many failed attempts a delivery must have made, beside being
+ * `windowMs` old, to be given up while its endpoint takes other deliveries:
+ * one per two longest back-offs over the window (its own back-off makes
+ * about three, so it gets there well within the window, before the
+ * subscription's clock would disable it). A delivery that only failed as the
+ * probe of an endpoint that was down (or that waited while its subscription
+ * was disabled) has made far fewer, and is kept.
+ */
+export function webhookOwnAttempts(windowMs: number, maxMs: number): number {
+  return Math.max(1, Math.ceil(windowMs / (2 * maxMs)));
+}
+
 interface Endpoint {
   active: number;
   queue: DeliveryRow[];
@@ -65,6 +81,9 @@ interface Endpoint {
   /** how many deliveries wait in `chains` */
   behind: number;
 }
+
+/** Due deliveries a probe of a paused endpoint looks at to choose the one it sends (see #fetchOnce). */
+const PROBE_LOOK = 32;
 
 /** An endpoint with nothing pending is forgotten only after this long, so a commit racing the check is not missed. */
 const FORGET_AFTER_MS = 1_000;
@@ -107,6 +126,8 @@ export class WebhookSender {
   /** successes waiting for their shared write (see #recordSuccess) */
   readonly #successes: { row: DeliveryRow; attempt: AttemptRow; resolve: (followers: number) => void; reject: (err: Error) => void }[] = [];
   readonly #inFlight = new Set<Promise<void>>();
+  /** when each endpoint last took a delivery (kept while it has pending ones; the log answers for earlier): whether it works while one delivery keeps failing */
+  readonly #succeededAt = new Map<string, number>();
   readonly #callbackSecrets = new Map<string, Promise<string>>();
   readonly #poster: Poster;
   #timer: NodeJS.Timeout | undefined;
@@ -351,9 +372,12 @@ export class WebhookSender {
       const e = this.#endpoints.get(key);
       if (e && e.pausedUntil > now) continue;
       const held = e ? e.active + e.queue.length : 0;
-      const room = e && e.pausedUntil > 0 ? (held === 0 ? 1 : 0) : MAX_HELD_PER_ENDPOINT - held;
+      const probing = e !== undefined && e.pausedUntil > 0;
+      const room = probing ? (held === 0 ? 1 : 0) : MAX_HELD_PER_ENDPOINT - held;
       if (room <= 0) continue;
-      const found = (await WebhookOutbox.dueFor(this.#db, key, now, room)).filter((r) => !this.#held.has(r.id));
+      // A probe looks at more than it takes: the oldest due row may wait behind a delivery that keeps failing, and
+      // taking that predecessor every time would leave every other chain of the endpoint waiting behind it.
+      const found = (await WebhookOutbox.dueFor(this.#db, key, now, probing ? PROBE_LOOK : room)).filter((r) => !this.#held.has(r.id));
       if (found.length === 0 && this.#handoff && !(e && e.pausedUntil > 0) && (await WebhookOutbox.pendingCount(this.#db, key)) === (this.#heldPer.get(key) ?? 0)) {
         // Everything pending for it is held here (or nothing is): what comes next may be handed over directly.
         this.#fast.add(key);
@@ -427,6 +451,7 @@ export class WebhookSender {
   }
 
   #forget(key: string): void {
+    this.#succeededAt.delete(key);
     this.#pending.delete(key);
     this.#endpoints.delete(key);
     this.#fast.delete(key);
@@ -498,8 +523,13 @@ export class WebhookSender {
 
   /** Writes the outcome and the log entry; returns how many later deliveries of the chain it made due. */
   async #record(row: DeliveryRow, subscription: Subscription | undefined, url: string, outcome: Outcome, free: () => void): Promise<number> {
-    const now = Date.now();
     const o = this.#options;
+    // Its own window over, and the endpoint took another delivery meanwhile: the failure is this delivery's, not the
+    // endpoint's. (Deliveries that waited out an outage or a disabled subscription are kept: too few attempts of their
+    // own, or no success since they were made.)
+    const ownWindowOver = !outcome.ok && subscription !== undefined && Date.now() - row.created_at >= o.disableAfterMs && row.attempts + 1 >= webhookOwnAttempts(o.disableAfterMs, o.retryMaxMs);
+    const refusedAlone = ownWindowOver && ((this.#succeededAt.get(row.endpoint) ?? 0) > row.created_at || (await WebhookOutbox.succeededSince(this.#db, subscription.id, row.created_at)));
+    const now = Date.now();
     let nextAttemptAt: number | null = null;
     let disable: string | null = null;
     let giveUp = false;
@@ -509,10 +539,17 @@ export class WebhookSender {
     let resumed = false;
     if (!outcome.ok) {
       const failingSince = subscription ? (subscription.failingSince ?? now) : row.created_at;
-      if (now - failingSince >= o.disableAfterMs) {
+      if (!subscription && webhookUrlProblem(url, o.allowPrivateAddresses ?? true) !== undefined) {
+        // A message's callback_url never changes: one refused by the address rule can never be delivered.
+        giveUp = true;
+      } else if (refusedAlone) {
+        // Before the subscription's clock: it kept failing only because this delivery was all there was to send.
+        giveUp = true;
+      } else if (now - failingSince >= o.disableAfterMs) {
         if (subscription) disable = `every delivery failed since ${new Date(failingSince).toISOString()} (last: ${outcome.error}); enable it again with POST /v1/webhooks/${subscription.id}/enable`;
         else giveUp = true;
-      } else {
+      }
+      if (!giveUp && disable === null) {
         // The endpoint is failing, not this delivery: pause it (longer after each failed probe) and try one again then.
         if (e.pausedUntil <= now) {
           e.step++;
@@ -524,16 +561,20 @@ export class WebhookSender {
           this.#fast.delete(row.endpoint);
           this.#pending.set(row.endpoint, null);
         }
-        nextAttemptAt = e.pausedUntil;
+        // Not before its own back-off either: one the endpoint refuses while it takes the others is not retried at every resume.
+        nextAttemptAt = Math.max(e.pausedUntil, now + webhookRetryDelayMs(row.attempts + 1, o.retryBaseMs, o.retryMaxMs));
       }
     } else {
+      this.#succeededAt.set(row.endpoint, now);
       if (e.pausedUntil > 0) {
         // The probe got through: everything pending for the endpoint may go again, at full speed.
         e.pausedUntil = 0;
         e.step = 0;
         resumed = true;
       }
-      // The next of its chain held here goes now: its predecessor has been answered.
+    }
+    if (outcome.ok || giveUp) {
+      // The next of its chain held here goes now: its predecessor has been answered (or given up).
       const chain = e.chains.get(row.order_key);
       const next = chain?.shift();
       if (next) {
@@ -571,9 +612,10 @@ export class WebhookSender {
       }
       if (subscription && failingBefore === null) await WebhookOutbox.setFailing(tx, subscription.id, now);
       await WebhookOutbox.release(tx, unsent, now);
-      if (giveUp) await WebhookOutbox.giveUp(tx, row);
+      // Given up, it no longer holds up the rest of its chain.
+      if (giveUp) return WebhookOutbox.giveUp(tx, row, now);
       // A disabled subscription keeps its pending deliveries: enabling it sends them, in order.
-      else await WebhookOutbox.retryAt(tx, row, nextAttemptAt ?? now);
+      await WebhookOutbox.retryAt(tx, row, nextAttemptAt ?? now);
       if (disable !== null && subscription) await WebhookOutbox.disable(tx, subscription.id, disable, now);
       return 0;
     });
@@ -587,7 +629,7 @@ export class WebhookSender {
     }
     for (const u of unsent) this.#unhold(u);
     if (resumed) this.nudge();
-    if (giveUp) this.#log.warn({ delivery: row.id, account: row.account_id }, 'callback_url delivery given up after the retry window');
+    if (giveUp) this.#log.warn({ delivery: row.id, account: row.account_id, webhook: row.webhook_id, attempts: row.attempts + 1 }, 'webhook delivery given up after its retry window');
     return followers;
   }
 
