@@ -81,7 +81,7 @@ async function startServer(dataDir: string, databaseUrl: string | undefined): Pr
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => stderr.push(chunk));
 
   const started = new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not log "depesha started" within 20 s; stderr:\n${stderr.join('')}`)), 20_000);
+    const timer = setTimeout(() => reject(new Error(`server did not log "depesha started" within 60 s; stderr:\n${stderr.join('')}`)), 60_000);
     void exited.then(({ code, signal }) => {
       clearTimeout(timer);
       reject(new Error(`server exited (code ${code}, signal ${signal}) before it started; stderr:\n${stderr.join('')}`));

@@ -53,7 +53,7 @@ async function startServer(): Promise<{ child: ChildProcess; base: string; exite
   child.stderr!.setEncoding('utf8').on('data', (c: string) => stderr.push(c));
   const exited = new Promise((resolve) => child.once('exit', resolve));
   const base = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no "depesha started" within 20 s: ${stderr.join('')}`)), 20_000);
+    const timer = setTimeout(() => reject(new Error(`no "depesha started" within 60 s: ${stderr.join('')}`)), 60_000);
     void exited.then(() => reject(new Error(`the server exited before it started: ${stderr.join('')}`)));
     createInterface({ input: child.stdout! }).on('line', (line) => {
       if (!line.startsWith('{')) return;
