@@ -8,7 +8,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { webhookOwnAttempts } from '../src/events/webhooks/sender.ts';
-import { dialects, startTestGateway, waitForStatus, type TestGateway } from './helpers.ts';
+import { dialects, startTestGateway, until, waitForStatus, type TestGateway } from './helpers.ts';
 import { byMessage, Receiver } from './webhooks-receiver.ts';
 
 const LIFECYCLE = ['message.queued', 'message.sent', 'message.delivered'];
@@ -20,16 +20,6 @@ async function call(t: TestGateway, method: string, url: string, body?: unknown)
   return res.json() as Record<string, any>;
 }
 
-/** A bounded wait for something only the API shows (the receiver has the answer before the store has the outcome). */
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`${what} within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 for (const { name, skip } of await dialects()) {
   describe(`a delivery the receiver keeps refusing (${name})`, { skip }, () => {

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { Webhook } from 'standardwebhooks';
 import { SmscSimulator } from '../src/smpp/simulator.ts';
 import { WebhookOutbox } from '../src/store/webhooks.ts';
-import { dialects, startTestGateway, waitForStatus, type TestGateway } from './helpers.ts';
+import { dialects, startTestGateway, until, waitForStatus, type TestGateway } from './helpers.ts';
 import { byMessage, Receiver } from './webhooks-receiver.ts';
 
 const FAST_RETRIES = { DEPESHA_WEBHOOK_RETRY_BASE_MS: '20', DEPESHA_WEBHOOK_RETRY_MAX_MS: '200' };
@@ -52,16 +52,6 @@ function assertInOrder(r: Receiver, ids: string[]) {
 }
 const allArrived = (r: Receiver, ids: string[]) => () => ids.every((id) => (byMessage(r.accepted).get(id)?.length ?? 0) >= LIFECYCLE.length);
 
-/** A bounded wait for something only the API shows (the last resort the house rules allow). */
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`${what} within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 for (const { name, skip } of await dialects()) {
   describe(`webhooks (${name})`, { skip }, () => {

@@ -4,6 +4,8 @@ import { TemplateMatcherCache, TemplateRegistrationsRepository } from '../store/
 import type { Kysely } from 'kysely';
 import type { Config } from '../config.ts';
 import { createConnector, createConnectors } from '../connectors/registry.ts';
+import { DEFAULT_HTTP_TIMEOUT_MS } from '../connectors/shared/http-client.ts';
+import { DEFAULT_SMPP_RESPONSE_TIMEOUT_MS } from '../connectors/smpp/smpp.ts';
 import type { CallbackReply, CallbackRequest, Connector, ConnectorContext, ConnectorState, InboundMessage, Receipt } from '../connectors/types.ts';
 import { ConnectorsRepository } from '../store/connectors.ts';
 import { SecretBox } from '../store/secrets.ts';
@@ -101,8 +103,8 @@ export interface Delivery {
  */
 export function responseTimeoutMs(definition: { type: string }): number {
   const d = definition as { type: string; response_timeout_ms?: unknown };
-  if (d.type === 'smpp') return typeof d.response_timeout_ms === 'number' ? d.response_timeout_ms : 10_000;
-  let longest = 15_000;
+  if (d.type === 'smpp') return typeof d.response_timeout_ms === 'number' ? d.response_timeout_ms : DEFAULT_SMPP_RESPONSE_TIMEOUT_MS;
+  let longest = DEFAULT_HTTP_TIMEOUT_MS;
   const walk = (value: unknown): void => {
     if (Array.isArray(value)) for (const v of value) walk(v);
     else if (value !== null && typeof value === 'object') {

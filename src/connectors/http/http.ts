@@ -2,7 +2,7 @@ import { createHmac } from 'node:crypto';
 import { Liquid, type Template } from 'liquidjs';
 import type { FailureReason } from '../../domain/reasons.ts';
 import { ConnectorError, type CallbackReply, type CallbackRequest, type Connector, type ConnectorContext, type ConnectorManifest, type ConnectorState, type OpenPart, type OpenPartsQuery, type OutboundMessage, type Receipt, type SendResult } from '../types.ts';
-import { secretEquals as equal, wholeMessageIds } from '../shared/http-client.ts';
+import { DEFAULT_HTTP_TIMEOUT_MS, secretEquals as equal, wholeMessageIds } from '../shared/http-client.ts';
 import { atPath, asText, readerFor, type Reader } from './extract.ts';
 import { resolveHttpDefinition, type ResolvedHttp } from './presets.ts';
 import type { CodeMeaning, HttpDefinition, PollSpec, RequestSpec } from './spec.ts';
@@ -42,7 +42,7 @@ function compileRequest(r: RequestSpec): CompiledRequest {
     body: r.body ?? (r.json !== undefined ? 'json' : r.form !== undefined ? 'form' : 'none'),
     form: compileMap(r.form),
     json: r.json === undefined ? undefined : liquid.parse(r.json),
-    timeoutMs: r.timeout_ms ?? 15_000,
+    timeoutMs: r.timeout_ms ?? DEFAULT_HTTP_TIMEOUT_MS,
   };
 }
 

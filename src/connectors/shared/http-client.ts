@@ -8,6 +8,9 @@ export interface ProviderReply {
   json: unknown;
 }
 
+/** How long a provider's HTTP answer is waited for unless a definition says otherwise. */
+export const DEFAULT_HTTP_TIMEOUT_MS = 15_000;
+
 /**
  * One JSON request to a provider's API. A network failure or timeout is a
  * retryable operator_unavailable (the link is failing); every HTTP answer is
@@ -21,7 +24,7 @@ export async function requestJson(connectorId: string, url: string, options: { m
       method: options.method ?? 'POST',
       headers: { ...(options.body === undefined ? {} : { 'content-type': 'application/json' }), ...(options.headers ?? {}) },
       ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
-      signal: AbortSignal.timeout(options.timeoutMs ?? 15_000),
+      signal: AbortSignal.timeout(options.timeoutMs ?? DEFAULT_HTTP_TIMEOUT_MS),
     });
     text = await res.text();
   } catch (err) {

@@ -152,6 +152,9 @@ class Bind {
   }
 }
 
+/** How long a submit_sm's answer is waited for unless the definition sets `response_timeout_ms`. */
+export const DEFAULT_SMPP_RESPONSE_TIMEOUT_MS = 10_000;
+
 /**
  * A connector to an operator's SMSC over SMPP 3.4: a number of binds kept up
  * by themselves (a bind that cannot be made says why in its state), a window
@@ -303,7 +306,7 @@ export class SmppConnector implements Connector {
       systemType: d.system_type ?? '',
       mode,
       windowSize: d.window ?? 10,
-      responseTimeoutMs: d.response_timeout_ms ?? 10_000,
+      responseTimeoutMs: d.response_timeout_ms ?? DEFAULT_SMPP_RESPONSE_TIMEOUT_MS,
       enquireLinkIntervalMs: (d.enquire_link_seconds ?? 30) * 1000,
       onRequest: (request, session) => this.#onRequest(request, session),
     });
