@@ -37,7 +37,7 @@ export interface ImportProgress {
 }
 
 /**
- * Staged contact imports (migrations 026, 039): the job, its checked rows in
+ * Staged contact imports (migrations 026, 041): the job, its checked rows in
  * `contact_import_rows` while it runs, and the apply into `contacts`.
  * Tenant-scoped: every read and write of one job takes the account id; the
  * lease sweeps (`lapsed`) are the gateway's own and span accounts.

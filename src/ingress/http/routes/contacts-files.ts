@@ -35,7 +35,7 @@ const SNIFF_BYTES = 64 * 1024;
  * would shift every cell after it. Undefined while no whole line is in.
  */
 export function csvSeparator(head: string, complete: boolean): ',' | ';' | undefined {
-  const lines = head.split(/\r\n|\r|\n/);
+  const lines = head.split(LINE_BREAKS);
   if (!complete) lines.pop(); // may be cut
   const header = lines.find((line) => line.trim() !== '');
   if (header === undefined) return complete ? ',' : undefined;
