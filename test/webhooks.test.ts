@@ -135,6 +135,9 @@ for (const { name, skip } of await dialects()) {
         assert.equal(delivered.event.data.status, 'delivered');
         assert.equal(delivered.event.data.to, '+79165555000');
         assert.equal(delivered.event.data.object, 'message');
+        // The whole message as it is after the change (the transition itself returns only a few columns).
+        assert.equal(delivered.event.data.text, 'hello 0');
+        assert.ok(delivered.event.data.delivered_at && delivered.event.data.sent_at, 'the delivered message carries its times');
         const batch = hooks.accepted.filter((r) => r.event.type === 'batch.completed');
         assert.equal(new Set(batch.map((r) => r.event.id)).size, 1, 'one batch.completed');
         assert.equal(batch[0]!.event.data.id, bulk.body!.batch_id);
