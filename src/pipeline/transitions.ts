@@ -9,7 +9,7 @@ import type { MessageRow } from '../store/messages.ts';
 import { SENT_CONDITION } from '../store/migrations/009-sent-expiry.ts';
 import { settleInTx } from '../store/balance.ts';
 import type { DB } from '../store/schema.ts';
-import { fixedChunks, inLists } from '../store/shapes.ts';
+import { inLists, insertChunks } from '../store/shapes.ts';
 
 /**
  * The pipeline's named state changes. Each one states which status it leaves
@@ -60,22 +60,19 @@ export async function insertEvents(tx: Kysely<DB>, events: EventInput[], outbox?
     providerCode: e.reason?.providerCode ?? null,
     at: e.at,
   }));
-  for (const part of fixedChunks(changes)) {
-    await tx
-      .insertInto('message_events')
-      .values(
-        part.map((c) => ({
-          id: c.eventId,
-          account_id: c.accountId,
-          message_id: c.messageId,
-          status: c.status,
-          reason_code: c.reasonCode,
-          provider_code: c.providerCode,
-          created_at: c.at,
-        })),
-      )
-      .execute();
-  }
+  await insertChunks(
+    tx,
+    'message_events',
+    changes.map((c) => ({
+      id: c.eventId,
+      account_id: c.accountId,
+      message_id: c.messageId,
+      status: c.status,
+      reason_code: c.reasonCode,
+      provider_code: c.providerCode,
+      created_at: c.at,
+    })),
+  );
   if (outbox && events.length > 0) await outbox.messageEvents(tx, events.map((e, i) => ({ id: changes[i]!.eventId, accountId: e.accountId, messageId: e.messageId, status: e.status, at: e.at, row: e.row })));
   return changes;
 }
@@ -171,10 +168,8 @@ export async function markSent(tx: Kysely<DB>, sent: SentRecord[], now: number):
       };
     });
   });
-  for (const part of fixedChunks(parts)) {
-    // A resubmit after a crash may meet part rows of the first try: keep those.
-    await tx.insertInto('message_parts').values(part).onConflict((oc) => oc.columns(['message_id', 'part_index']).doNothing()).execute();
-  }
+  // A resubmit after a crash may meet part rows of the first try: keep those.
+  await insertChunks(tx, 'message_parts', parts, { onConflictDoNothing: ['message_id', 'part_index'] });
   const events: EventInput[] = [];
   for (const { record, row } of moved) {
     const refused = record.refused?.length ?? 0;
