@@ -14,7 +14,7 @@ import { MailingsRepository, type MailingPage } from '../store/mailings.ts';
 import type { ModuleSwitches } from '../store/modules.ts';
 import type { DB, SmppSubmitsTable } from '../store/schema.ts';
 import type { SenderRegistry } from '../store/sender-names.ts';
-import { fixedChunks } from '../store/shapes.ts';
+import { insertChunks } from '../store/shapes.ts';
 import type { WriteBatcher } from '../store/write-batcher.ts';
 import { reserveInTx } from '../store/balance.ts';
 import { billingContext, billMessage, insufficientBalance, isTemplatedTraffic, unmatchedTemplatesPolicy, type AcceptBilling, type BillingContext } from './billing.ts';
@@ -363,7 +363,7 @@ export class AcceptWriter {
     const written = (j: AcceptJob) => rowsOf.get(j) ?? j.messages;
     await MessagesRepository.insertAccepted(tx, jobs.length === 1 ? written(jobs[0]!) : jobs.flatMap(written));
     const submits = jobs.flatMap((j) => j.smppSubmits ?? []);
-    for (const chunk of fixedChunks(submits)) await tx.insertInto('smpp_submits').values(chunk).execute();
+    await insertChunks(tx, 'smpp_submits', submits);
     const cascades = jobs.flatMap((j) => j.cascades ?? []);
     if (cascades.length > 0) await CascadesRepository.insert(tx, cascades);
     for (const job of jobs) {

@@ -3,7 +3,7 @@ import { idBoundsAt, newId } from '../domain/ids.ts';
 import { PENDING_CONDITION } from './migrations/007-webhooks.ts';
 import type { DB, WebhookAttemptsTable, WebhookDeliveriesTable, WebhooksTable } from './schema.ts';
 import type { SecretBox } from './secrets.ts';
-import { fixedChunks, inLists } from './shapes.ts';
+import { inLists, insertChunks } from './shapes.ts';
 
 export type WebhookRow = WebhooksTable;
 export type DeliveryRow = WebhookDeliveriesTable;
@@ -241,7 +241,7 @@ export const WebhookOutbox = {
   },
 
   async insert(tx: Kysely<DB>, rows: Insertable<WebhookDeliveriesTable>[]): Promise<void> {
-    for (const chunk of fixedChunks(rows)) await tx.insertInto('webhook_deliveries').values(chunk).execute();
+    await insertChunks(tx, 'webhook_deliveries', rows);
   },
 
   /** The endpoints that have pending deliveries (read once at start; the outbox reports new ones). */
@@ -417,7 +417,7 @@ export const WebhookOutbox = {
   },
 
   async logAttempts(tx: Kysely<DB>, rows: AttemptRow[]): Promise<void> {
-    for (const chunk of fixedChunks(rows)) await tx.insertInto('webhook_attempts').values(chunk).execute();
+    await insertChunks(tx, 'webhook_attempts', rows);
   },
 
   async setFailing(tx: Kysely<DB>, webhookId: string, since: number | null): Promise<void> {
