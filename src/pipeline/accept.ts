@@ -70,13 +70,43 @@ export interface AcceptContext {
   billing?: BillingContext | undefined;
   /** the platform's modules switched off (store/modules.ts): a message on a channel among them is refused */
   modulesOff?: ReadonlySet<string> | undefined;
+  /**
+   * `webhooks.allow_private_addresses`: whether a `callback_url` may be a
+   * private, loopback or link-local IP address. The webhook poster refuses
+   * to post there otherwise, so accept refuses such a message up front.
+   */
+  allowPrivateCallbackAddresses: boolean;
+}
+
+/**
+ * What an accept context is made from. The HTTP layer's and the SMPP
+ * server's deps are such sources as they are (`acceptContext(account, deps)`),
+ * so no caller picks the pieces, or the webhook setting, by hand.
+ */
+export interface AcceptSources {
+  /** the operator of a number (sms/mno.ts) */
+  mno: OperatorLookup | undefined;
+  /** each account's registered sender names */
+  senderRegistry: SenderRegistryCache;
+  /** prices and approved templates (pipeline/billing.ts) */
+  billing?: AcceptBilling | undefined;
+  /** the platform's module switches */
+  modules?: ModuleSwitches | undefined;
+  /** `config.webhooks.allowPrivateAddresses`, the setting the webhook poster honours */
+  config: { webhooks: { allowPrivateAddresses: boolean } };
 }
 
 const NO_SENDERS: SenderRegistry = new Map();
 
-/** The context for an account's accepts: the lookup, and its sender registry when its policy needs it. */
-export async function acceptContext(account: Account, operators: OperatorLookup | undefined, registries: SenderRegistryCache, billing?: AcceptBilling, modules?: ModuleSwitches): Promise<AcceptContext> {
-  return { operators, senders: account.require_registered_senders === 1 ? await registries.get(account.id) : undefined, billing: await billingContext(billing, account.id), modulesOff: await modules?.disabled() };
+/** The context for an account's accepts: the lookup, its sender registry when its policy needs it, prices, module switches and the callback address rule. */
+export async function acceptContext(account: Account, sources: AcceptSources): Promise<AcceptContext> {
+  return {
+    operators: sources.mno,
+    senders: account.require_registered_senders === 1 ? await sources.senderRegistry.get(account.id) : undefined,
+    billing: await billingContext(sources.billing, account.id),
+    modulesOff: await sources.modules?.disabled(),
+    allowPrivateCallbackAddresses: sources.config.webhooks.allowPrivateAddresses,
+  };
 }
 
 /**
@@ -139,7 +169,7 @@ export function prepareMessage(account: Account, req: SendRequest, now: number, 
     }
   }
   if (req.callback_url !== undefined) {
-    const issue = webhookUrlProblem(req.callback_url);
+    const issue = webhookUrlProblem(req.callback_url, context.allowPrivateCallbackAddresses);
     if (issue) return { ok: false, error: new ApiError('invalid_webhook_url', `callback_url ${issue}`, [{ field: field('callback_url'), issue }]) };
   }
   const ttlSeconds = req.ttl_seconds ?? account.default_ttl_seconds;

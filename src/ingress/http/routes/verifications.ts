@@ -142,7 +142,7 @@ export function verificationsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
             }
           });
           const base: SendRequest = { to: body.to, text, ttl_seconds: ttlSeconds, traffic_type: 'service', ...(body.from === undefined ? {} : { from: body.from }) };
-          const context = await acceptContext(auth.account, deps.mno, deps.senderRegistry, deps.billing, deps.modules);
+          const context = await acceptContext(auth.account, deps);
           let rows: MessageRow[];
           let head: MessageRow;
           let cascade: CascadeRow | undefined;
