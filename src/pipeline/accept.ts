@@ -19,6 +19,7 @@ import type { WriteBatcher } from '../store/write-batcher.ts';
 import { reserveInTx } from '../store/balance.ts';
 import { billingContext, billMessage, insufficientBalance, isTemplatedTraffic, unmatchedTemplatesPolicy, type AcceptBilling, type BillingContext } from './billing.ts';
 import { CascadesRepository, type CascadeRow } from '../store/cascades.ts';
+import { VerificationsRepository, type VerificationRow } from '../store/verifications.ts';
 import type { CascadeStepRequest } from './cascade.ts';
 import type { StatusChange } from '../events/bus.ts';
 import type { EventOutbox } from '../events/webhooks/outbox.ts';
@@ -254,6 +255,8 @@ export interface AcceptJob {
   idempotency?: (IdempotencyHold & { status: number; body: string }) | undefined;
   /** a mailing runner's page: its recipient rows go in the same transaction, and only while the mailing's run is running */
   mailing?: MailingPage | undefined;
+  /** the verifications whose codes these messages carry, written in the same transaction: none is left without its message when the accept fails */
+  verifications?: VerificationRow[] | undefined;
   /**
    * write the messages due now as already claimed by this process's sender
    * (queued, leased, the attempt counted), the claim's events in the same
@@ -396,6 +399,8 @@ export class AcceptWriter {
     for (const chunk of fixedChunks(submits)) await tx.insertInto('smpp_submits').values(chunk).execute();
     const cascades = jobs.flatMap((j) => j.cascades ?? []);
     if (cascades.length > 0) await CascadesRepository.insert(tx, cascades);
+    const verifications = jobs.flatMap((j) => j.verifications ?? []);
+    if (verifications.length > 0) await VerificationsRepository.insert(tx, verifications);
     for (const job of jobs) {
       const i = job.idempotency;
       if (i) await IdempotencyRepository.complete(tx, i, i.status, i.body);
