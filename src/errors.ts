@@ -50,7 +50,7 @@ export const API_ERRORS = {
   sender_name_exists: { status: 409, description: 'The account has registered this sender name already.' },
   sender_not_allowed: { status: 422, description: 'The account requires registered senders and `from` is not approved for the recipient\'s operator (and no approved fallback sender is set); the message says which operator and what status.' },
   invalid_route: { status: 422, description: 'A route must name exactly one of `connector`, `failover` or `split`, and a connector only once.' },
-  invalid_webhook_url: { status: 422, description: 'A webhook `url` or a message\'s `callback_url` is not an absolute `http` or `https` URL (or carries a user name or password).' },
+  invalid_webhook_url: { status: 422, description: 'A webhook `url` or a message\'s `callback_url` is not an absolute `http` or `https` URL, carries a user name or password, or is a private, loopback or link-local IP address while `webhooks.allow_private_addresses` is off.' },
   invalid_webhook_secret: { status: 422, description: 'A webhook `secret` given on creation is not `whsec_` followed by the base64 of 24–64 bytes.' },
   replay_nothing_found: { status: 404, description: 'A webhook replay found no delivery of that event (or in that period) for the subscription.' },
   message_not_cancellable: { status: 409, description: 'The message cannot be cancelled any more: a sender holds it, or it is sent or finished. The message says its status.' },
