@@ -306,7 +306,7 @@ export function contactsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
             `Body: a CSV file (\`Content-Type: text/csv\`, \`,\` or \`;\` separated, UTF-8) or an XLSX workbook (\`${XLSX_TYPE}\`, its first sheet), at most 1 GiB and ${MAX_IMPORT_ROWS.toLocaleString('en')} rows, with a header row. ` +
             'Columns: guid, first_name, last_name, middle_name, gender, phones (or phone), emails (or email), time_zone, blocked, consent.<channel>, messenger.<name>, ' +
             'attributes/consent/messenger_ids as JSON, any other column a custom attribute (docs/contacts.md). A row whose guid the project has replaces that contact\'s columns the file has. ' +
-            'Every row is checked first; if any is bad (a guid twice in the file too), nothing is imported and `invalid_import` lists the rows. Otherwise all rows are written, all or nothing, and the answer waits for it: the same staged job as POST /v1/contacts/imports (which answers at once and suits large files).',
+            'Every row is checked first; if any is bad (a guid twice in the file too), nothing is imported and `invalid_import` lists the rows; a file past the size or the row limit is refused as soon as it passes it with 413 `import_too_large`. Otherwise all rows are written, all or nothing, and the answer waits for it: the same staged job as POST /v1/contacts/imports (which answers at once and suits large files).',
           tags: ['contacts'],
           security,
           querystring: Type.Object({ project_id: Type.String({ minLength: 1, maxLength: 64 }) }, { additionalProperties: false }),
