@@ -43,6 +43,7 @@ export const API_ERRORS = {
   connector_from_config: { status: 409, description: 'The connector is declared in the config file; change it there.' },
   connector_in_use: { status: 409, description: 'A route uses the connector; remove the route first.' },
   unknown_operator: { status: 422, description: 'The operator is neither an operator code (`mts`, `megafon`, `beeline`, `t2`, `inn_<INN>`) nor an INN.' },
+  import_too_large: { status: 413, description: 'An imported contacts file holds more than an import takes: 5,000,000 data rows or 1 GiB (the message says which). Refused as soon as it passes the limit; nothing was imported (the import is `failed`). Split the file.' },
   invalid_csv: { status: 422, description: 'An imported CSV file has bad rows; `details` names each line (`line 12`) and its problem. Nothing was imported.' },
   unknown_connector: { status: 422, description: 'The route, or a cascade step, names a connector that does not exist.' },
   cascade_invalid: { status: 422, description: 'A `cascade` breaks a rule: a step but the last without `timeout_seconds`, or `channel`, `subject`, `html` or `template` beside `cascade` instead of on its steps; `details` names the field.' },
