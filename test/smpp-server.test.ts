@@ -267,6 +267,89 @@ for (const dialect of await dialects()) {
       assert.ok(refusedTimes >= 2 && refusedTimes <= 4, `the refused receipt sent ${refusedTimes} times in 4 s`);
     });
 
+    /** Messages submitted on a transmitter bind of a login of their own and delivered: their receipts wait for a sender. */
+    const delivered = async (systemId: string, count: number, extra: Record<string, unknown> = {}) => {
+      const credentialId = await credential(systemId, extra);
+      const tx = await bind(systemId, 'transmitter');
+      const ids: string[] = [];
+      for (let i = 0; i < count; i++) {
+        const r = await submit(tx, { destinationAddr: `79161235${String(ids.length).padStart(3, '0')}`, shortMessage: Buffer.from(`${systemId} ${i}`) });
+        assert.ok(r.command === 'submit_sm_resp');
+        ids.push(r.messageId);
+      }
+      for (const id of ids) await waitForStatus(t.gateway, id, ['delivered']);
+      const row = (await new SmppCredentialsRepository(t.gateway.database.db).findBySystemId(systemId))!;
+      return { credentialId, row, ids };
+    };
+    /** A bind that answers each receipt as `answer` says (a status, or 'silent' for no answer), counting what it got. */
+    const fakeBind = (answer: (messageId: string, times: number) => number | 'silent') => {
+      const got = new Map<string, number>();
+      const session = {
+        request: (pdu: { tlvs: { receiptedMessageId: string } }) => {
+          const id = pdu.tlvs.receiptedMessageId;
+          const times = (got.get(id) ?? 0) + 1;
+          got.set(id, times);
+          const status = answer(id, times);
+          if (status === 'silent') return Promise.reject(new Error('no deliver_sm_resp (timed out)'));
+          return Promise.resolve({ command: 'deliver_sm_resp', status });
+        },
+      } as unknown as SmppSession;
+      return { session, got };
+    };
+    const marksOf = (credentialId: string) =>
+      t.gateway.database.db.selectFrom('smpp_receipt_marks').select(['event_id', 'state', 'refusals']).where('credential_id', '=', credentialId).execute();
+
+    test('one receipt refused for its whole hold time holds neither the stored position nor memory: the position passes it and every receipt after it, only the refused one stays (in the database)', async () => {
+      // receipt_hold_seconds is the default 3 days: the refused receipt is not dropped during the test.
+      const { credentialId, row, ids } = await delivered('poison', 12);
+      const poison = ids[2]!;
+      const { session, got } = fakeBind((id) => (id === poison ? CommandStatus.ESME_RSYSERR : 0));
+      const sender = new ReceiptSender({ db: t.gateway.database.db, credential: row, log: createLogger('silent'), receiver: () => session, batch: 3 });
+      const tick = setInterval(() => sender.wake(), 200);
+      try {
+        // Before: the position stayed below the refused receipt for 3 days, and the ids of every receipt acknowledged after it
+        // were kept in memory (the sender's `sent` set) all that time.
+        await positionPast(credentialId, ids);
+      } finally {
+        clearInterval(tick);
+        await sender.stop();
+      }
+      assert.deepEqual(ids.filter((id) => id !== poison).map((id) => got.get(id)), ids.slice(1).map(() => 1), 'every acknowledged receipt once');
+      assert.ok(got.get(poison)! >= 2, 'the refused receipt is sent again');
+      const marks = await marksOf(credentialId);
+      assert.equal(marks.length, 1, `only the refused receipt is kept above the position: ${JSON.stringify(marks)}`);
+      assert.equal(marks[0]!.state, 'waiting');
+      assert.ok(marks[0]!.refusals >= 2);
+    });
+
+    test('after a restart (a new sender from the database) the receipts sent and not acknowledged go again, those acknowledged never', async () => {
+      const { credentialId, row, ids } = await delivered('restarted', 6);
+      const [refused, unanswered] = [ids[1]!, ids[3]!];
+      // Before the restart: one receipt refused, one unanswered, the rest acknowledged, some of them too recent for the position.
+      const first = fakeBind((id) => (id === refused ? CommandStatus.ESME_RSYSERR : id === unanswered ? 'silent' : 0));
+      const before = new ReceiptSender({ db: t.gateway.database.db, credential: row, log: createLogger('silent'), receiver: () => first.session, batch: 4 });
+      const firstTick = setInterval(() => before.wake(), 200);
+      try {
+        await until('every receipt sent once', async () => (ids.every((id) => first.got.has(id)) ? true : undefined), 10_000);
+      } finally {
+        clearInterval(firstTick);
+        await before.stop();
+      }
+      // The gateway restarts: nothing of the first sender's memory survives.
+      const second = fakeBind(() => 0);
+      const after = new ReceiptSender({ db: t.gateway.database.db, credential: row, log: createLogger('silent'), receiver: () => second.session, batch: 4 });
+      const tick = setInterval(() => after.wake(), 200);
+      try {
+        await positionPast(credentialId, ids);
+        await until('the refused and the unanswered receipts taken', async () => (second.got.has(refused) && second.got.has(unanswered) ? true : undefined), 10_000);
+        await until('nothing left waiting', async () => ((await marksOf(credentialId)).length === 0 ? true : undefined), 10_000);
+      } finally {
+        clearInterval(tick);
+        await after.stop();
+      }
+      assert.deepEqual(Object.fromEntries(second.got), { [refused]: 1, [unanswered]: 1 }, 'only what was not acknowledged is sent again, once');
+    });
+
     test('query_sm answers our status; cancel_sm cancels a message not yet sent, not a delivered one', async () => {
       const session = await bind('shop', 'transmitter');
       const later = await submit(session, { destinationAddr: '79161234571', shortMessage: Buffer.from('tomorrow'), scheduleDeliveryTime: '000001000000000R' });
