@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { DB } from './schema.ts';
+import { fixedChunks, inLists } from './shapes.ts';
 
 /** A final status of a message a customer submitted over SMPP, to be sent to them as a receipt. */
 export interface PendingReceipt {
@@ -139,9 +140,10 @@ export class SmppReceiptsRepository {
     const expired = marks.filter((m) => m.at < oldest);
     const dueMarks = marks.filter((m) => m.at >= oldest);
     if (dueMarks.length === 0) return { due: [], expired };
-    const found = new Map(
-      (await this.#receipts(accountId, credentialId).where('e.id', 'in', dueMarks.map((m) => m.eventId)).execute()).map(({ registeredDelivery: _, ...r }) => [r.eventId, r]),
-    );
+    const found = new Map<string, PendingReceipt>();
+    for (const list of inLists(dueMarks.map((m) => m.eventId))) {
+      for (const { registeredDelivery: _, ...r } of await this.#receipts(accountId, credentialId).where('e.id', 'in', list).execute()) found.set(r.eventId, r);
+    }
     const due: { receipt: PendingReceipt; mark: WaitingMark }[] = [];
     for (const mark of dueMarks) {
       const receipt = found.get(mark.eventId);
@@ -166,15 +168,15 @@ export class SmppReceiptsRepository {
     if (acked.length === 0 && waiting.length === 0 && dropped.length === 0 && position === undefined) return;
     await this.#db.transaction().execute(async (tx) => {
       const done = [...acked, ...dropped];
-      if (done.length > 0) await tx.deleteFrom('smpp_receipt_marks').where('credential_id', '=', credentialId).where('event_id', 'in', done).execute();
+      for (const list of inLists(done)) await tx.deleteFrom('smpp_receipt_marks').where('credential_id', '=', credentialId).where('event_id', 'in', list).execute();
       const rows = [
         ...waiting.map((w) => ({ credential_id: credentialId, event_id: w.eventId, state: 'waiting' as const, refusals: w.refusals, due_at: w.dueAt, receipt_at: w.at })),
         ...above.map((id) => ({ credential_id: credentialId, event_id: id, state: 'acked' as const, refusals: 0, due_at: 0, receipt_at: 0 })),
       ];
-      if (rows.length > 0)
+      for (const chunk of fixedChunks(rows))
         await tx
           .insertInto('smpp_receipt_marks')
-          .values(rows)
+          .values(chunk)
           .onConflict((oc) => oc.columns(['credential_id', 'event_id']).doUpdateSet((eb) => ({ state: eb.ref('excluded.state'), refusals: eb.ref('excluded.refusals'), due_at: eb.ref('excluded.due_at') })))
           .execute();
       if (position === undefined) return;
