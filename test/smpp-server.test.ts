@@ -3,7 +3,7 @@ import { after, before, describe, mock, test } from 'node:test';
 import smpp from 'smpp';
 import type { PDU as LibPdu, Session as LibSession } from 'smpp';
 import { CommandStatus } from '../src/smpp/pdu.ts';
-import { bindClient, SmppBindError, type BindMode, type IncomingRequest, type SmppSession } from '../src/smpp/session.ts';
+import { bindClient, SmppBindError, SmppSessionClosedError, SmppTimeoutError, type BindMode, type IncomingRequest, type SmppSession } from '../src/smpp/session.ts';
 import { ReceiptSender } from '../src/ingress/smpp-server/receipts.ts';
 import { createLogger } from '../src/log.ts';
 import { SenderRegistryCache } from '../src/pipeline/policy.ts';
@@ -348,6 +348,39 @@ for (const dialect of await dialects()) {
         await after.stop();
       }
       assert.deepEqual(Object.fromEntries(second.got), { [refused]: 1, [unanswered]: 1 }, 'only what was not acknowledged is sent again, once');
+    });
+
+    test('a receipt the customer never answers waits with the same growing back-off as a refused one (each sending holds its round for the response timeout); a lost connection does not count', async () => {
+      const { credentialId, row, ids } = await delivered('silent', 3);
+      const [ignored, cut] = [ids[0]!, ids[1]!];
+      let cuts = 0;
+      const got = new Map<string, number>();
+      const session = {
+        request: (pdu: { tlvs: { receiptedMessageId: string } }) => {
+          const id = pdu.tlvs.receiptedMessageId;
+          got.set(id, (got.get(id) ?? 0) + 1);
+          // The customer's application drops this receipt without a word: the session times it out (30 s on a real bind).
+          if (id === ignored) return Promise.reject(new SmppTimeoutError('no deliver_sm_resp within 30000 ms'));
+          // This one is cut off twice by a lost connection, then taken.
+          if (id === cut && cuts++ < 2) return Promise.reject(new SmppSessionClosedError('peer_closed'));
+          return Promise.resolve({ command: 'deliver_sm_resp', status: 0 });
+        },
+      } as unknown as SmppSession;
+      const sender = new ReceiptSender({ db: t.gateway.database.db, credential: row, log: createLogger('silent'), receiver: () => session, batch: 10 });
+      const tick = setInterval(() => sender.wake(), 100);
+      try {
+        await positionPast(credentialId, ids);
+        await until('the cut receipt taken', async () => (got.get(cut) === 3 ? true : undefined), 5000);
+        const mark = (await marksOf(credentialId)).find((m) => m.state === 'waiting');
+        await until('the ignored receipt sent a second time', async () => ((got.get(ignored) ?? 0) >= 2 ? true : undefined), 5000);
+        assert.ok(mark && mark.refusals >= 1, `the unanswered receipt counts for its back-off: ${JSON.stringify(mark)}`);
+      } finally {
+        clearInterval(tick);
+        await sender.stop();
+      }
+      // Rounds every 100 ms for 2 s and more (the position waits SETTLE_MS): sent again after 1 s, 2 s, … not every round.
+      assert.ok(got.get(ignored)! <= 3, `the unanswered receipt sent ${got.get(ignored)} times`);
+      assert.equal(got.get(ids[2]!), 1);
     });
 
     test('query_sm answers our status; cancel_sm cancels a message not yet sent, not a delivered one', async () => {

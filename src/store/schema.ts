@@ -292,7 +292,8 @@ export interface SmppReceiptCursorsTable {
 
 /**
  * A receipt sent above a login's stored position: `waiting` (sent, not
- * acknowledged: sent again from `due_at`, dropped once `receipt_at` is older
+ * acknowledged, `refusals` times refused or timed out: sent again from
+ * `due_at`, dropped once `receipt_at` is older
  * than receipt_hold_seconds) or `acked` (acknowledged; removed once the
  * position passes it).
  */

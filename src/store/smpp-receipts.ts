@@ -21,7 +21,7 @@ export interface PendingReceipt {
 /** A receipt sent and not acknowledged, as kept in `smpp_receipt_marks`. */
 export interface WaitingMark {
   eventId: string;
-  /** refusals so far (a response that never came does not count) */
+  /** refusals and response timeouts so far (a bind closed before the answer does not count) */
   refusals: number;
   /** not sent again before this time */
   dueAt: number;

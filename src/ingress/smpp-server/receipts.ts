@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 import { decodeTime } from 'ulid';
 import type { Logger } from '../../log.ts';
 import { formatReceipt, type ReceiptStatus } from '../../smpp/receipt.ts';
-import type { SmppSession } from '../../smpp/session.ts';
+import { SmppTimeoutError, type SmppSession } from '../../smpp/session.ts';
 import type { DB } from '../../store/schema.ts';
 import type { SmppCredentialRow } from '../../store/smpp-credentials.ts';
 import { SmppReceiptsRepository, type PendingReceipt, type WaitingMark } from '../../store/smpp-receipts.ts';
@@ -25,7 +25,7 @@ export function operatorErrorCode(providerCode: string | null): number | undefin
   return err ? Number(err[1]) : undefined;
 }
 
-/** The wait before a receipt the customer refused is sent again: it doubles from the first to the last, per receipt. */
+/** The wait before a receipt the customer refused (or did not answer in time) is sent again: it doubles from the first to the last, per receipt. */
 export const REFUSED_RETRY_FIRST_MS = 1000;
 export const REFUSED_RETRY_MAX_MS = 300_000;
 
@@ -43,9 +43,9 @@ export interface ReceiptSenderOptions {
  * Sends one customer's receipts as `deliver_sm`, in the order of the stored
  * events, from the credential's stored position. Each receipt the customer
  * acknowledges (command_status 0) is done; one it refuses, or does not
- * answer, waits and is sent again by itself (a refused one after a wait that
- * doubles from REFUSED_RETRY_FIRST_MS to REFUSED_RETRY_MAX_MS) while the
- * receipts after it go on, until it is acknowledged or older than the
+ * answer, waits and is sent again by itself (a refused or timed-out one after
+ * a wait that doubles from REFUSED_RETRY_FIRST_MS to REFUSED_RETRY_MAX_MS, one
+ * whose bind closed first on the next round) while the receipts after it go on, until it is acknowledged or older than the
  * credential's `receipt_hold_seconds`, when it is dropped. Receipts older
  * than `receipt_hold_seconds` are skipped.
  *
@@ -157,12 +157,17 @@ export class ReceiptSender {
       results.forEach((result, i) => {
         const { receipt, mark } = round[i]!;
         if (result.status === 'fulfilled' && result.value.status === 0) return void acked.push(mark.eventId);
-        if (result.status === 'fulfilled') {
-          // Refused: sent again by itself after a growing wait; the receipts after it do not wait for it.
+        if (result.status === 'fulfilled' || result.reason instanceof SmppTimeoutError) {
+          // Refused, or not answered within the response timeout (a customer that drops it would otherwise hold every
+          // round for that timeout): sent again by itself after a growing wait; the receipts after it do not wait for it.
           const refusals = mark.refusals + 1;
           waiting.push({ ...mark, refusals, dueAt: answeredAt + Math.min(REFUSED_RETRY_MAX_MS, REFUSED_RETRY_FIRST_MS * 2 ** (refusals - 1)) });
-          if (refusals === 1) log.warn({ messageId: receipt.messageId, commandStatus: result.value.status }, 'the customer refused an SMPP receipt; sending it again later');
-        } else waiting.push({ ...mark, dueAt: 0 }); // no answer (timed out, or the bind is gone): again on the next round
+          if (refusals === 1)
+            log.warn(
+              { messageId: receipt.messageId, ...(result.status === 'fulfilled' ? { commandStatus: result.value.status } : { err: result.reason }) },
+              result.status === 'fulfilled' ? 'the customer refused an SMPP receipt; sending it again later' : 'the customer did not answer an SMPP receipt; sending it again later',
+            );
+        } else waiting.push({ ...mark, dueAt: 0 }); // the bind is gone (or going) before an answer: again on the next round, on the bind there is then
       });
       // The position moves over the settled events (the ids are in time order: a prefix of them), each now
       // acknowledged, waiting (marked), or wanting no receipt; the newer ones are read again, their marks skip them.
