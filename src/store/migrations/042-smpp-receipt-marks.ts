@@ -22,8 +22,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .addColumn('receipt_at', 'bigint', (c) => c.notNull())
     .addPrimaryKeyConstraint('smpp_receipt_marks_pk', ['credential_id', 'event_id'])
     .execute();
-  // The waiting receipts of a login that are due (or past the hold time): a few rows, read each round.
+  // Each round reads a login's waiting receipts that are due, and those past the hold time: ranges of these.
   await db.schema.createIndex('smpp_receipt_marks_due').on('smpp_receipt_marks').columns(['credential_id', 'state', 'due_at']).execute();
+  await db.schema.createIndex('smpp_receipt_marks_age').on('smpp_receipt_marks').columns(['credential_id', 'state', 'receipt_at']).execute();
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
