@@ -188,6 +188,7 @@ export class CustomerLeases {
     if (!f.leads) return;
     f.leads = false;
     await f.hooks.idle();
+    if (f.leads) return; // a receiving bind came back meanwhile and a round renewed the feed: it stays here
     await this.#redis.eval(YIELD, 1, this.#key('feed', credentialId), this.nodeId);
     this.#log.info({ credential: credentialId }, 'SMPP receipt feed given up on this node');
   }
@@ -202,7 +203,9 @@ export class CustomerLeases {
     if (this.#stopped) return;
     const f = this.#feeds.get(id);
     const receiving = f?.hooks.receiving() ?? false;
-    if (f && f.leads && !receiving) await this.#yield(id, f);
+    // Given up beside the round, not in it: the feed's round of sending may take up to a response timeout to end (a
+    // bind unbinding waits for its receipts' answers), and the renewals of every other login here must not wait for it.
+    if (f && f.leads && !receiving) void this.#yield(id, f).catch((err: unknown) => this.#log.warn({ err, credential: id }, 'giving up an SMPP receipt feed failed'));
     const asked = Date.now();
     const leads = (await this.#redis.eval(
       ROUND,
