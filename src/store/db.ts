@@ -40,6 +40,7 @@ import * as partConcatRef from './migrations/039-part-concat-ref.ts';
 import * as mailingCountIndex from './migrations/040-mailing-count-index.ts';
 import * as contactImportLines from './migrations/041-contact-import-lines.ts';
 import * as callbackGivenUp from './migrations/042-callback-given-up.ts';
+import * as smppReceiptMarks from './migrations/043-smpp-receipt-marks.ts';
 import type { DB } from './schema.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -119,6 +120,7 @@ const migrations: Record<string, Migration> = {
   '040-mailing-count-index': mailingCountIndex,
   '041-contact-import-lines': contactImportLines,
   '042-callback-given-up': callbackGivenUp,
+  '043-smpp-receipt-marks': smppReceiptMarks,
 };
 
 // bigint columns hold epoch milliseconds, well inside Number's exact range.

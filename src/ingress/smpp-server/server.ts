@@ -293,11 +293,8 @@ export class SmppServer {
       pending: new Map(),
       feed: {
         receiving: () => leastBusy(customer.sessions, receives) !== undefined,
-        sent: () => customer.receipts.sentIds(),
-        led: (handed) => {
-          customer.receipts.skip(handed);
-          customer.receipts.wake();
-        },
+        idle: () => customer.receipts.idle(),
+        led: () => customer.receipts.wake(),
       },
       receipts: new ReceiptSender({
         db: this.#deps.database.db,
