@@ -93,6 +93,37 @@ for (const dialect of await dialects()) {
       assert.equal(parts[0]!.concat?.total, 2);
     });
 
+    test('udh16: a long text goes as exactly the parts counted and charged at accept, the 8-bit UDH where full parts leave no room for the 16-bit one', async () => {
+      const call = async (method: 'POST' | 'DELETE', url: string, body?: unknown) => {
+        const res = await t.gateway.app.inject({ method, url, headers: { authorization: `Bearer ${t.apiKey}`, ...(body ? { 'content-type': 'application/json' } : {}) }, ...(body ? { payload: JSON.stringify(body) } : {}) });
+        return { status: res.statusCode, body: res.body ? res.json() : undefined };
+      };
+      const made = await call('POST', '/v1/connectors', { id: 'wide', type: 'smpp', host: '127.0.0.1', port: sim.port, system_id: 'apiop', password: 'secret2', long_messages: 'udh16', receipt_id_format: 'submit-hex-receipt-decimal', reconnect_min_ms: 20 });
+      assert.equal(made.status, 201, JSON.stringify(made.body));
+      const route = await call('POST', '/v1/routes', { connector: 'wide', prefixes: ['7916777'] });
+      assert.equal(route.status, 201);
+      try {
+        await waitFor(() => connector('wide')?.status === 'up', 'wide bound');
+        // 306 septets: 2 parts of 153 at accept; a 7-octet UDH would leave 152 and make 3 submits.
+        const full = await post({ to: '+79167770001', text: 'a'.repeat(306) });
+        // 152 + € + 100: parts of 152 and 102 septets, room for the 16-bit reference.
+        const roomy = await post({ to: '+79167770002', text: `${'a'.repeat(152)}€${'b'.repeat(100)}` });
+        for (const [m, to, iei] of [[full, '79167770001', 0x00], [roomy, '79167770002', 0x08]] as const) {
+          assert.equal(await waitForStatus(t.gateway, m.id, ['delivered', 'undelivered', 'failed', 'rejected', 'expired']), 'delivered');
+          const message = await get(`/v1/messages/${m.id}`);
+          assert.equal(message.parts_count, 2);
+          const submits = sim.submits.filter((s) => s.destinationAddr === to);
+          assert.equal(submits.length, 2, `one submit per part counted: ${JSON.stringify(submits.map((s) => s.concat))}`);
+          assert.deepEqual(submits.map((s) => [s.concat?.seq, s.concat?.total]).sort(), [[1, 2], [2, 2]]);
+          assert.ok(submits.every((s) => s.body[1] === iei), `IEI ${iei}`);
+          assert.deepEqual(message.parts.map((p: { status: string }) => p.status), ['delivered', 'delivered']);
+        }
+      } finally {
+        assert.equal((await call('DELETE', `/v1/routes/${route.body.id}`)).status, 204);
+        assert.equal((await call('DELETE', '/v1/connectors/wide')).status, 204);
+      }
+    });
+
     test('a connector that cannot bind says why in GET /v1/connectors', async () => {
       await waitFor(() => connector('wrongpass')?.status === 'down', 'wrongpass down');
       assert.match(connector('wrongpass')!.detail ?? '', /bind refused: invalid password/);

@@ -1,6 +1,5 @@
 import type { SmppDefinition } from '../definitions.ts';
 import type { FailureReason, ReasonCode } from '../../domain/reasons.ts';
-import { segment } from '../../sms/encoding.ts';
 import { inboundBody, Reassembler, submitParts, type AssembledMessage } from '../../smpp/concat.ts';
 import { CommandStatus, describeStatus, isTemporaryStatus, type Tlvs } from '../../smpp/pdu.ts';
 import { formatSmppTime } from '../../smpp/time.ts';
@@ -330,7 +329,8 @@ export class SmppConnector implements Connector {
     let parts;
     let concatRef: number | undefined;
     try {
-      parts = submitParts(segment(message.text, { encoding: message.encoding }), {
+      // The parts the pipeline split the text into (sms/encoding.ts, counted and charged at accept): one submit each.
+      parts = submitParts({ encoding: message.encoding, parts: message.parts }, {
         method: this.#def.long_messages ?? 'udh8',
         // The rest of a long text carries the reference its parts taken carried: the handset joins them by it.
         nextRef: () => (concatRef = resume?.concatRef ?? (this.#ref = (this.#ref + 1) & 0xffff)),
