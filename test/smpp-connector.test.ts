@@ -124,6 +124,49 @@ for (const dialect of await dialects()) {
       }
     });
 
+    test('a submit whose answer does not come in time is sent again: the SMSC may get it twice (at least once), it is recorded once, the lost copy\'s receipt is unmatched', async () => {
+      const call = async (method: 'POST' | 'DELETE', url: string, body?: unknown) => {
+        const res = await t.gateway.app.inject({ method, url, headers: { authorization: `Bearer ${t.apiKey}`, ...(body ? { 'content-type': 'application/json' } : {}) }, ...(body ? { payload: JSON.stringify(body) } : {}) });
+        return { status: res.statusCode, body: res.body ? res.json() : undefined };
+      };
+      const made = await call('POST', '/v1/connectors', { id: 'hasty', type: 'smpp', host: '127.0.0.1', port: sim.port, system_id: 'apiop', password: 'secret2', response_timeout_ms: 150, receipt_id_format: 'submit-hex-receipt-decimal', reconnect_min_ms: 20 });
+      assert.equal(made.status, 201, JSON.stringify(made.body));
+      const route = await call('POST', '/v1/routes', { connector: 'hasty', prefixes: ['7916778'] });
+      assert.equal(route.status, 201);
+      try {
+        await waitFor(() => connector('hasty')?.status === 'up', 'hasty bound');
+        // 1. The SMSC takes the submit but answers after the connector stopped waiting (150 ms).
+        sim.set({ submitDelayMs: 400 });
+        const { id } = await post({ to: '+79167780001', text: 'answer lost' });
+        await until('the timed-out submit waits for its retry', async () => {
+          const m = await get(`/v1/messages/${id}`);
+          return m.status === 'queued' && m.reason?.code === 'operator_unavailable' ? m : undefined;
+        }, 10_000);
+        sim.set({ submitDelayMs: 0 });
+        // 2. The retry is answered: the message is delivered by the second copy.
+        assert.equal(await waitForStatus(t.gateway, id, ['delivered', 'undelivered', 'failed', 'rejected', 'expired']), 'delivered');
+        // Taken by the SMSC twice, or more if a retry also came before the delay was lifted (a slow machine).
+        const submits = await until('the timed-out copy taken by the SMSC too', async () => {
+          const list = sim.submits.filter((s) => s.destinationAddr === '79167780001');
+          return list.length >= 2 ? list : undefined;
+        }, 5_000);
+        const message = await get(`/v1/messages/${id}`);
+        assert.equal(message.parts.length, 1);
+        const answered = submits.filter((s) => BigInt(`0x${s.messageId}`).toString(10) === message.parts[0].provider_message_id);
+        assert.equal(answered.length, 1, 'the part is the one copy whose answer came');
+        // 3. The other copies' receipts match no part we sent: kept as unmatched, changing nothing.
+        await until('the lost copies\' receipts kept as unmatched', async () => {
+          const kept = (await get('/v1/connectors/hasty/unmatched-receipts')).data as { provider_message_id: string }[] | undefined;
+          return kept?.length === submits.length - 1 ? kept : undefined;
+        }, 10_000);
+        assert.equal((await get(`/v1/messages/${id}`)).status, 'delivered');
+      } finally {
+        sim.set({ submitDelayMs: 0 });
+        assert.equal((await call('DELETE', `/v1/routes/${route.body.id}`)).status, 204);
+        assert.equal((await call('DELETE', '/v1/connectors/hasty')).status, 204);
+      }
+    });
+
     test('a connector that cannot bind says why in GET /v1/connectors', async () => {
       await waitFor(() => connector('wrongpass')?.status === 'down', 'wrongpass down');
       assert.match(connector('wrongpass')!.detail ?? '', /bind refused: invalid password/);
