@@ -124,6 +124,30 @@ for (const dialect of await dialects()) {
       }
     });
 
+    test('payload: a long text goes as one submit_sm with message_payload; its one id stands for every part counted, and its receipt delivers the message', async () => {
+      const call = async (method: 'POST' | 'DELETE', url: string, body?: unknown) => {
+        const res = await t.gateway.app.inject({ method, url, headers: { authorization: `Bearer ${t.apiKey}`, ...(body ? { 'content-type': 'application/json' } : {}) }, ...(body ? { payload: JSON.stringify(body) } : {}) });
+        return { status: res.statusCode, body: res.body ? res.json() : undefined };
+      };
+      const made = await call('POST', '/v1/connectors', { id: 'whole', type: 'smpp', host: '127.0.0.1', port: sim.port, system_id: 'apiop', password: 'secret2', long_messages: 'payload', receipt_id_format: 'submit-hex-receipt-decimal', reconnect_min_ms: 20 });
+      assert.equal(made.status, 201, JSON.stringify(made.body));
+      const route = await call('POST', '/v1/routes', { connector: 'whole', prefixes: ['7916779'] });
+      assert.equal(route.status, 201);
+      try {
+        await waitFor(() => connector('whole')?.status === 'up', 'whole bound');
+        const { id } = await post({ to: '+79167790001', text: 'Long message. '.repeat(30) });
+        assert.equal(await waitForStatus(t.gateway, id, ['delivered', 'undelivered', 'failed', 'rejected', 'expired']), 'delivered');
+        const submits = sim.submits.filter((s) => s.destinationAddr === '79167790001');
+        assert.equal(submits.length, 1);
+        const message = await get(`/v1/messages/${id}`);
+        assert.equal(message.parts_count, 3);
+        assert.deepEqual(message.parts.map((p: { status: string; provider_message_id: string }) => [p.status, p.provider_message_id]), [1, 2, 3].map(() => ['delivered', BigInt(`0x${submits[0]!.messageId}`).toString(10)]));
+      } finally {
+        assert.equal((await call('DELETE', `/v1/routes/${route.body.id}`)).status, 204);
+        assert.equal((await call('DELETE', '/v1/connectors/whole')).status, 204);
+      }
+    });
+
     test('a submit whose answer does not come in time is sent again: the SMSC may get it twice (at least once), it is recorded once, the lost copy\'s receipt is unmatched', async () => {
       const call = async (method: 'POST' | 'DELETE', url: string, body?: unknown) => {
         const res = await t.gateway.app.inject({ method, url, headers: { authorization: `Bearer ${t.apiKey}`, ...(body ? { 'content-type': 'application/json' } : {}) }, ...(body ? { payload: JSON.stringify(body) } : {}) });

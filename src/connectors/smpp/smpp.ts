@@ -6,6 +6,7 @@ import { formatSmppTime } from '../../smpp/time.ts';
 import { canonicalReceiptId, canonicalSubmitId, isReceiptEsmClass, parseReceipt, type MessageIdConfig, type ParsedReceipt } from '../../smpp/receipt.ts';
 import { bindClient, SmppBindError, SmppError, type BindMode, type IncomingRequest, type Reply, type SmppSession } from '../../smpp/session.ts';
 import { ConnectorError, type Connector, type ConnectorContext, type ConnectorManifest, type ConnectorState, type OutboundMessage, type Receipt, type RefusedPart, type SendResult } from '../types.ts';
+import { wholeMessageIds } from '../shared/http-client.ts';
 import { AdaptiveRate } from './rate.ts';
 
 export const smppManifest: ConnectorManifest = {
@@ -382,7 +383,11 @@ export class SmppConnector implements Connector {
         throw new ConnectorError(`${this.id}: ${describeStatus(resp.status)}`, { retryable: false, reason: SUBMIT_REASONS[resp.status] ?? 'operator_rejected', providerCode: hex(resp.status) });
       }),
     );
-    return settleParts(outcomes, parts.length > 1 ? concatRef : undefined, resume?.taken.size ?? 0);
+    const result = settleParts(outcomes, parts.length > 1 ? concatRef : undefined, resume?.taken.size ?? 0);
+    // message_payload: the SMSC took the whole text under one id, and splits it itself; that id (and its one receipt)
+    // stands for every part counted, as for a provider that takes the whole text (ConnectorManifest.wholeMessage).
+    if (parts.length === 1 && message.parts.length > 1) return { ...result, providerIds: wholeMessageIds(message.parts, result.providerIds[0]!) };
+    return result;
   }
 
   /** The bound transmitting session with the most room, round robin among equals. */
