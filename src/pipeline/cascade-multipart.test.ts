@@ -8,6 +8,7 @@ import { CascadesRepository } from '../store/cascades.ts';
 import { MessagesRepository } from '../store/messages.ts';
 import { WriteBatcher } from '../store/write-batcher.ts';
 import { cancelMessage } from './cancel.ts';
+import type { AcceptContext } from './accept.ts';
 import { CascadeEngine, prepareCascade } from './cascade.ts';
 import type { Dispatcher } from './dispatcher.ts';
 import { Rotation } from './rotation.ts';
@@ -15,6 +16,9 @@ import { RoutingTable } from './router.ts';
 import { Sender } from './sender.ts';
 import { insertEvents } from './transitions.ts';
 import { storeWithAccount } from './test-store.ts';
+
+/** Accept with no operator lookup, sender registry or prices (as test-store.ts preparedMessage). */
+const NO_CONTEXT = { operators: undefined, senders: undefined } as AcceptContext;
 
 /**
  * A cascade whose first step is a long SMS (3 parts) that its connector took
@@ -25,7 +29,7 @@ async function cascadeWithPartsOut() {
   const now = Date.now();
   const store = await storeWithAccount(now);
   const { db, account } = store;
-  const p = prepareCascade(account, { to: '+79161234567', text: 'Three parts. '.repeat(30), cascade: [{ channel: 'sms', timeout_seconds: 60 }, { channel: 'sms', text: 'Short fallback' }] }, now, null, { operators: undefined, senders: undefined });
+  const p = prepareCascade(account, { to: '+79161234567', text: 'Three parts. '.repeat(30), cascade: [{ channel: 'sms', timeout_seconds: 60 }, { channel: 'sms', text: 'Short fallback' }] }, now, null, NO_CONTEXT);
   assert.ok(p.ok, p.ok ? '' : p.error.message);
   assert.equal(p.first.parts_count, 3);
   await db.transaction().execute(async (tx) => {
