@@ -93,6 +93,104 @@ for (const dialect of await dialects()) {
       assert.equal(parts[0]!.concat?.total, 2);
     });
 
+    test('udh16: a long text goes as exactly the parts counted and charged at accept, the 8-bit UDH where full parts leave no room for the 16-bit one', async () => {
+      const call = async (method: 'POST' | 'DELETE', url: string, body?: unknown) => {
+        const res = await t.gateway.app.inject({ method, url, headers: { authorization: `Bearer ${t.apiKey}`, ...(body ? { 'content-type': 'application/json' } : {}) }, ...(body ? { payload: JSON.stringify(body) } : {}) });
+        return { status: res.statusCode, body: res.body ? res.json() : undefined };
+      };
+      const made = await call('POST', '/v1/connectors', { id: 'wide', type: 'smpp', host: '127.0.0.1', port: sim.port, system_id: 'apiop', password: 'secret2', long_messages: 'udh16', receipt_id_format: 'submit-hex-receipt-decimal', reconnect_min_ms: 20 });
+      assert.equal(made.status, 201, JSON.stringify(made.body));
+      const route = await call('POST', '/v1/routes', { connector: 'wide', prefixes: ['7916777'] });
+      assert.equal(route.status, 201);
+      try {
+        await waitFor(() => connector('wide')?.status === 'up', 'wide bound');
+        // 306 septets: 2 parts of 153 at accept; a 7-octet UDH would leave 152 and make 3 submits.
+        const full = await post({ to: '+79167770001', text: 'a'.repeat(306) });
+        // 152 + € + 100: parts of 152 and 102 septets, room for the 16-bit reference.
+        const roomy = await post({ to: '+79167770002', text: `${'a'.repeat(152)}€${'b'.repeat(100)}` });
+        for (const [m, to, iei] of [[full, '79167770001', 0x00], [roomy, '79167770002', 0x08]] as const) {
+          assert.equal(await waitForStatus(t.gateway, m.id, ['delivered', 'undelivered', 'failed', 'rejected', 'expired']), 'delivered');
+          const message = await get(`/v1/messages/${m.id}`);
+          assert.equal(message.parts_count, 2);
+          const submits = sim.submits.filter((s) => s.destinationAddr === to);
+          assert.equal(submits.length, 2, `one submit per part counted: ${JSON.stringify(submits.map((s) => s.concat))}`);
+          assert.deepEqual(submits.map((s) => [s.concat?.seq, s.concat?.total]).sort(), [[1, 2], [2, 2]]);
+          assert.ok(submits.every((s) => s.body[1] === iei), `IEI ${iei}`);
+          assert.deepEqual(message.parts.map((p: { status: string }) => p.status), ['delivered', 'delivered']);
+        }
+      } finally {
+        assert.equal((await call('DELETE', `/v1/routes/${route.body.id}`)).status, 204);
+        assert.equal((await call('DELETE', '/v1/connectors/wide')).status, 204);
+      }
+    });
+
+    test('payload: a long text goes as one submit_sm with message_payload; its one id stands for every part counted, and its receipt delivers the message', async () => {
+      const call = async (method: 'POST' | 'DELETE', url: string, body?: unknown) => {
+        const res = await t.gateway.app.inject({ method, url, headers: { authorization: `Bearer ${t.apiKey}`, ...(body ? { 'content-type': 'application/json' } : {}) }, ...(body ? { payload: JSON.stringify(body) } : {}) });
+        return { status: res.statusCode, body: res.body ? res.json() : undefined };
+      };
+      const made = await call('POST', '/v1/connectors', { id: 'whole', type: 'smpp', host: '127.0.0.1', port: sim.port, system_id: 'apiop', password: 'secret2', long_messages: 'payload', receipt_id_format: 'submit-hex-receipt-decimal', reconnect_min_ms: 20 });
+      assert.equal(made.status, 201, JSON.stringify(made.body));
+      const route = await call('POST', '/v1/routes', { connector: 'whole', prefixes: ['7916779'] });
+      assert.equal(route.status, 201);
+      try {
+        await waitFor(() => connector('whole')?.status === 'up', 'whole bound');
+        const { id } = await post({ to: '+79167790001', text: 'Long message. '.repeat(30) });
+        assert.equal(await waitForStatus(t.gateway, id, ['delivered', 'undelivered', 'failed', 'rejected', 'expired']), 'delivered');
+        const submits = sim.submits.filter((s) => s.destinationAddr === '79167790001');
+        assert.equal(submits.length, 1);
+        const message = await get(`/v1/messages/${id}`);
+        assert.equal(message.parts_count, 3);
+        assert.deepEqual(message.parts.map((p: { status: string; provider_message_id: string }) => [p.status, p.provider_message_id]), [1, 2, 3].map(() => ['delivered', BigInt(`0x${submits[0]!.messageId}`).toString(10)]));
+      } finally {
+        assert.equal((await call('DELETE', `/v1/routes/${route.body.id}`)).status, 204);
+        assert.equal((await call('DELETE', '/v1/connectors/whole')).status, 204);
+      }
+    });
+
+    test('a submit whose answer does not come in time is sent again: the SMSC may get it twice (at least once), it is recorded once, the lost copy\'s receipt is unmatched', async () => {
+      const call = async (method: 'POST' | 'DELETE', url: string, body?: unknown) => {
+        const res = await t.gateway.app.inject({ method, url, headers: { authorization: `Bearer ${t.apiKey}`, ...(body ? { 'content-type': 'application/json' } : {}) }, ...(body ? { payload: JSON.stringify(body) } : {}) });
+        return { status: res.statusCode, body: res.body ? res.json() : undefined };
+      };
+      const made = await call('POST', '/v1/connectors', { id: 'hasty', type: 'smpp', host: '127.0.0.1', port: sim.port, system_id: 'apiop', password: 'secret2', response_timeout_ms: 150, receipt_id_format: 'submit-hex-receipt-decimal', reconnect_min_ms: 20 });
+      assert.equal(made.status, 201, JSON.stringify(made.body));
+      const route = await call('POST', '/v1/routes', { connector: 'hasty', prefixes: ['7916778'] });
+      assert.equal(route.status, 201);
+      try {
+        await waitFor(() => connector('hasty')?.status === 'up', 'hasty bound');
+        // 1. The SMSC takes the submit but answers after the connector stopped waiting (150 ms).
+        sim.set({ submitDelayMs: 400 });
+        const { id } = await post({ to: '+79167780001', text: 'answer lost' });
+        await until('the timed-out submit waits for its retry', async () => {
+          const m = await get(`/v1/messages/${id}`);
+          return m.status === 'queued' && m.reason?.code === 'operator_unavailable' ? m : undefined;
+        }, 10_000);
+        sim.set({ submitDelayMs: 0 });
+        // 2. The retry is answered: the message is delivered by the second copy.
+        assert.equal(await waitForStatus(t.gateway, id, ['delivered', 'undelivered', 'failed', 'rejected', 'expired']), 'delivered');
+        // Taken by the SMSC twice, or more if a retry also came before the delay was lifted (a slow machine).
+        const submits = await until('the timed-out copy taken by the SMSC too', async () => {
+          const list = sim.submits.filter((s) => s.destinationAddr === '79167780001');
+          return list.length >= 2 ? list : undefined;
+        }, 5_000);
+        const message = await get(`/v1/messages/${id}`);
+        assert.equal(message.parts.length, 1);
+        const answered = submits.filter((s) => BigInt(`0x${s.messageId}`).toString(10) === message.parts[0].provider_message_id);
+        assert.equal(answered.length, 1, 'the part is the one copy whose answer came');
+        // 3. The other copies' receipts match no part we sent: kept as unmatched, changing nothing.
+        await until('the lost copies\' receipts kept as unmatched', async () => {
+          const kept = (await get('/v1/connectors/hasty/unmatched-receipts')).data as { provider_message_id: string }[] | undefined;
+          return kept?.length === submits.length - 1 ? kept : undefined;
+        }, 10_000);
+        assert.equal((await get(`/v1/messages/${id}`)).status, 'delivered');
+      } finally {
+        sim.set({ submitDelayMs: 0 });
+        assert.equal((await call('DELETE', `/v1/routes/${route.body.id}`)).status, 204);
+        assert.equal((await call('DELETE', '/v1/connectors/hasty')).status, 204);
+      }
+    });
+
     test('a connector that cannot bind says why in GET /v1/connectors', async () => {
       await waitFor(() => connector('wrongpass')?.status === 'down', 'wrongpass down');
       assert.match(connector('wrongpass')!.detail ?? '', /bind refused: invalid password/);

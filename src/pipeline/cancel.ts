@@ -35,6 +35,27 @@ export async function cancelUnsent(tx: Kysely<DB>, accountId: string, messageIds
       .where(unheld)
       // Some parts of a long text are out already (it waits to send the rest, SendResult.deferred): too late to cancel.
       .where((eb) => eb.not(eb.exists(eb.selectFrom('message_parts').select('message_parts.part_index').whereRef('message_parts.message_id', '=', 'messages.id'))))
+      // A cascade's parent only while its running step's message could be cancelled too: not once a sender holds that
+      // step or some of its parts are out, or the parent would say cancelled while the step reaches the handset.
+      .where((eb) =>
+        eb.not(
+          eb.exists(
+            eb
+              .selectFrom('cascades')
+              .innerJoin('messages as step', 'step.id', 'cascades.child_id')
+              .select('cascades.id')
+              .whereRef('cascades.id', '=', 'messages.id')
+              .where('cascades.status', '=', 'running')
+              .where((s) =>
+                s.or([
+                  s('step.status', 'not in', ['accepted', 'queued']),
+                  s('step.lease_until', 'is not', null),
+                  s.exists(s.selectFrom('message_parts').select('message_parts.part_index').whereRef('message_parts.message_id', '=', 'step.id')),
+                ]),
+              ),
+          ),
+        ),
+      )
       .returningAll()
       .execute();
     for (const row of moved) events.push({ accountId, messageId: row.id, status: 'cancelled', reason: { code: reason }, at: now, row });

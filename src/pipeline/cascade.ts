@@ -17,6 +17,7 @@ import { inLists } from '../store/shapes.ts';
 import type { WriteBatcher } from '../store/write-batcher.ts';
 import { prepareMessage, type AcceptContext, type SendRequest } from './accept.ts';
 import type { Dispatcher } from './dispatcher.ts';
+import { cancelUnsent } from './cancel.ts';
 import { insertEvents, markRead, type EventInput } from './transitions.ts';
 import { quietHoursRelease } from './policy.ts';
 
@@ -384,7 +385,7 @@ export class CascadeEngine {
         .executeTakeFirst();
       if (Number(moved.numUpdatedRows) !== 1) continue;
       stopped++;
-      await this.#withdraw(tx, c.child_id, now, out, reason);
+      await this.#withdraw(tx, c, c.child_id, now, out, reason);
     }
     if (out.length > 0) effects.changes.push(...(await insertEvents(tx, out, this.#outbox)));
     return stopped;
@@ -495,7 +496,7 @@ export class CascadeEngine {
     if (action.stop !== null) {
       // The step left behind, not sent yet, is withdrawn first: its refund (written with its event) may pay for the next.
       const withdrawn: EventInput[] = [];
-      await this.#withdraw(tx, previous, now, withdrawn);
+      await this.#withdraw(tx, c, previous, now, withdrawn);
       if (withdrawn.length > 0) effects.changes.push(...(await insertEvents(tx, withdrawn, this.#outbox)));
     }
     // The step is paid for like any message: reserved now (charged when sent, refunded if it ends unsent).
@@ -579,19 +580,17 @@ export class CascadeEngine {
         }
       }
     }
-    if (c.child_id !== decidedBy) await this.#withdraw(tx, c.child_id, now, out);
+    if (c.child_id !== decidedBy) await this.#withdraw(tx, c, c.child_id, now, out);
   }
 
-  /** A step's message that is not sent yet (and no sender holds) is not needed any more: cancelled, `cascade_superseded`. */
-  async #withdraw(tx: Kysely<DB>, messageId: string, now: number, out: EventInput[], reason: 'cascade_superseded' | 'mailing_cancelled' = 'cascade_superseded'): Promise<void> {
-    const row = await tx
-      .updateTable('messages')
-      .set({ status: 'cancelled', reason_code: reason, provider_code: null, reason_detail: null, completed_at: now, updated_at: now })
-      .where('id', '=', messageId)
-      .where((eb) => eb.or([eb('status', '=', 'accepted'), eb.and([eb('status', '=', 'queued'), eb('lease_until', 'is', null)])]))
-      .returningAll()
-      .executeTakeFirst();
-    if (row) out.push({ accountId: row.account_id, messageId, status: 'cancelled', reason: { code: reason }, at: now, row });
+  /**
+   * A step's message that is not sent yet (no sender holds it, and none of
+   * its parts went out) is not needed any more: cancelled, `cascade_superseded`.
+   * A long text some parts of are out already, waiting to send the rest, is
+   * not withdrawn: like a step that was sent it keeps going (cancel.ts cancelUnsent).
+   */
+  async #withdraw(tx: Kysely<DB>, c: Pick<CascadeRow, 'account_id'>, messageId: string, now: number, out: EventInput[], reason: 'cascade_superseded' | 'mailing_cancelled' = 'cascade_superseded'): Promise<void> {
+    out.push(...(await cancelUnsent(tx, c.account_id, [messageId], reason, now)));
   }
 }
 

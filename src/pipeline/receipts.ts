@@ -7,7 +7,10 @@ import type { Receipt } from '../connectors/types.ts';
 import type { WriteBatcher } from '../store/write-batcher.ts';
 import { fixedChunks, inLists } from '../store/shapes.ts';
 import { newId } from '../domain/ids.ts';
-import { finishMany, insertEvents, markRead, type EventInput } from './transitions.ts';
+import { failedByPartRecord, failedPart, finishMany, insertEvents, markRead, markSent, type EventInput, type SentRecord } from './transitions.ts';
+import { takenParts } from '../store/open-parts.ts';
+import type { Kysely } from 'kysely';
+import type { DB } from '../store/schema.ts';
 
 /** Part statuses that count as delivered (a read part was delivered). */
 const REACHED: ReadonlySet<string> = new Set(['delivered', 'read']);
@@ -242,7 +245,16 @@ export class ReceiptProcessor {
         // A read message is delivered first (if its delivery was not recorded yet), then read: two events, in that order.
         out.push(...(await finishMany(tx, [...delivered, ...read], ['sent'], 'delivered', undefined, now)));
         out.push(...(await markRead(tx, read, now)));
-        for (const g of failures.values()) out.push(...(await finishMany(tx, g.messages, ['sent'], g.status, g.reason, now)));
+        const ended = new Set<string>();
+        for (const g of failures.values()) {
+          for (const e of await finishMany(tx, g.messages, ['sent'], g.status, g.reason, now)) {
+            ended.add(e.messageId);
+            out.push(e);
+          }
+        }
+        // A long text waiting to send its other parts (SendResult.deferred) one of whose parts out failed: the rest is not sent.
+        const waiting = [...failures.values()].flatMap((g) => g.messages).filter((m) => !ended.has(m.id));
+        if (waiting.length > 0) out.push(...(await endWaitingByFailedPart(tx, waiting, now)));
       }
       // Receipts kept as unmatched earlier and matched now leave that list.
       const kept = batch.filter((p) => p.keptAs !== undefined && !unmatched.has(p)).map((p) => p.keptAs!);
@@ -250,4 +262,30 @@ export class ReceiptProcessor {
       return { events: await insertEvents(tx, out, this.#outbox), unmatched };
     });
   }
+}
+
+/**
+ * Long texts that wait in `queued` to send their other parts while some are
+ * out (SendResult.deferred), one of which a receipt just failed for good: the
+ * handset cannot join the text any more, so the rest is not sent. Those no
+ * sender holds (no lease) end now: `sent` with the parts out (charged) and at
+ * once final by that part (docs/statuses.md, Multipart messages). The lease is
+ * taken first, as a claim would, so a sender claiming at the same moment
+ * (another node) cannot send the rest. One that a sender holds is ended by
+ * that sender (markSent looks at the parts of a resumed send).
+ */
+async function endWaitingByFailedPart(tx: Kysely<DB>, messages: readonly { id: string; accountId: string }[], now: number): Promise<EventInput[]> {
+  const rows = [];
+  for (const ids of inLists(messages.map((m) => m.id))) {
+    rows.push(...(await tx.updateTable('messages').set({ lease_until: now, updated_at: now }).where('id', 'in', ids).where('status', '=', 'queued').where('lease_until', 'is', null).returningAll().execute()));
+  }
+  if (rows.length === 0) return [];
+  const taken = await takenParts(tx, rows);
+  const records: SentRecord[] = [];
+  for (const row of rows) {
+    const parts = taken.get(row.id);
+    const failed = failedPart(parts);
+    if (parts && failed) records.push(failedByPartRecord(row, parts[0]!.connectorId, parts, failed));
+  }
+  return markSent(tx, records, now);
 }

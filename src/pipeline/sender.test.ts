@@ -8,6 +8,7 @@ import { WriteBatcher } from '../store/write-batcher.ts';
 import { cancelMessage } from './cancel.ts';
 import { Rotation } from './rotation.ts';
 import { RoutingTable } from './router.ts';
+import { ReceiptProcessor } from './receipts.ts';
 import { Sender } from './sender.ts';
 import { preparedMessage, storeWithAccount } from './test-store.ts';
 
@@ -213,6 +214,106 @@ test('a long text whose validity ends while the rest waits for its retry: sent w
       [3, 'p3', 'sent', null],
     ]);
     assert.deepEqual((await t.events()).map((e) => e[0]), ['queued', 'queued', 'sent', 'expired']);
+  } finally {
+    await t.database.close();
+  }
+});
+
+/** Applies one receipt for part `providerId` of connector `sandbox` through a receipt processor on the test's store. */
+async function receipt(db: Awaited<ReturnType<typeof storeWithAccount>>['db'], providerId: string, status: 'delivered' | 'undelivered'): Promise<void> {
+  const receipts = new ReceiptProcessor(new WriteBatcher(db), new EventBus(), createLogger('silent'));
+  const reason = status === 'undelivered' ? { code: 'subscriber_unknown' as const, providerCode: 'stat:UNDELIV err:001' } : undefined;
+  await receipts.submit({ connectorId: 'sandbox', providerMessageId: providerId, status, reason, at: Date.now() });
+  await receipts.stop();
+}
+
+const partTwoDeferred = async (m: OutboundMessage): Promise<SendResult> =>
+  m.attempt === 1 ? { providerIds: ['p1', '', 'p3'], deferred: [{ part: 2, reason: throttled }], concatRef: 41 } : { providerIds: m.parts.map((p) => m.resume?.taken.get(p.index) ?? `p${p.index}-retry`), concatRef: m.resume?.concatRef };
+
+test('a part out undelivered while the rest waits for its retry: the rest is never sent, the message is sent and undelivered at once by that part', async () => {
+  const t = await resumable(partTwoDeferred);
+  try {
+    // 1. Parts 1 and 3 out, part 2 waits for its retry; then part 1's receipt says undeliverable.
+    await t.sender.process([t.id]);
+    assert.equal((await t.message()).status, 'queued');
+    await receipt(t.db, 'p1', 'undelivered');
+    // 2. At once, without waiting for the retry: sent (parts 1 and 3 went out) and undelivered with part 1's reason.
+    const m = await t.message();
+    assert.deepEqual([m.status, m.reason_code, m.provider_code, m.sent_at !== null], ['undelivered', 'subscriber_unknown', 'stat:UNDELIV err:001', true]);
+    assert.deepEqual((await t.parts()).map((p) => p.slice(0, 4)), [
+      [1, 'p1', 'undelivered', 'subscriber_unknown'],
+      [2, '', 'cancelled', 'subscriber_unknown'],
+      [3, 'p3', 'sent', null],
+    ]);
+    assert.deepEqual(await t.events(), [
+      ['queued', null],
+      ['queued', 'operator_throttled'],
+      ['sent', null],
+      ['undelivered', 'subscriber_unknown'],
+    ]);
+    // 3. The retry that was due finds nothing to send; part 3's late receipt updates only its part.
+    await t.due();
+    await t.sender.process([t.id]);
+    assert.equal(t.calls.length, 1, 'part 2 never submitted');
+    await receipt(t.db, 'p3', 'delivered');
+    assert.equal((await t.message()).status, 'undelivered');
+    assert.equal((await t.parts())[2]![2], 'delivered');
+  } finally {
+    await t.database.close();
+  }
+});
+
+test('a part out undelivered while its retry is being submitted: the message ends undelivered once the rest is recorded, not sent and waiting', async () => {
+  let release: () => void = () => {};
+  let submitting: () => void = () => {};
+  const inFlight = new Promise<void>((resolve) => (submitting = resolve));
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const t = await resumable(async (m) => {
+    if (m.attempt === 1) return partTwoDeferred(m);
+    submitting();
+    await gate;
+    return partTwoDeferred(m);
+  });
+  try {
+    await t.sender.process([t.id]);
+    await t.due();
+    // 1. The retry is on its way (the sender holds the message); part 1's receipt comes meanwhile: recorded on the part only.
+    const retry = t.sender.process([t.id]);
+    await inFlight;
+    await receipt(t.db, 'p1', 'undelivered');
+    assert.equal((await t.message()).status, 'queued', 'a message a sender holds is left to it');
+    // 2. The retry's answer is recorded: sent with every part, and at once undelivered by part 1.
+    release();
+    await retry;
+    const m = await t.message();
+    assert.deepEqual([m.status, m.reason_code], ['undelivered', 'subscriber_unknown']);
+    assert.deepEqual((await t.parts()).map((p) => p.slice(0, 3)), [
+      [1, 'p1', 'undelivered'],
+      [2, 'p2-retry', 'sent'],
+      [3, 'p3', 'sent'],
+    ]);
+    assert.deepEqual((await t.events()).map((e) => e[0]), ['queued', 'queued', 'sent', 'undelivered']);
+  } finally {
+    await t.database.close();
+  }
+});
+
+test('a retry that finds a part out failed already (its receipt came while a sender held the message) sends nothing and ends the message by that part', async () => {
+  const t = await resumable(partTwoDeferred);
+  try {
+    await t.sender.process([t.id]);
+    // As the receipt processor leaves it when a sender holds the message: the part failed, the message still queued.
+    await t.db.updateTable('message_parts').set({ status: 'expired', reason_code: 'validity_expired', provider_code: 'stat:EXPIRED err:000' }).where('message_id', '=', t.id).where('part_index', '=', 3).execute();
+    await t.due();
+    await t.sender.process([t.id]);
+    assert.equal(t.calls.length, 1, 'part 2 never submitted');
+    const m = await t.message();
+    assert.deepEqual([m.status, m.reason_code, m.provider_code], ['expired', 'validity_expired', 'stat:EXPIRED err:000']);
+    assert.deepEqual((await t.parts()).map((p) => p.slice(0, 3)), [
+      [1, 'p1', 'sent'],
+      [2, '', 'cancelled'],
+      [3, 'p3', 'expired'],
+    ]);
   } finally {
     await t.database.close();
   }

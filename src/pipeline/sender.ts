@@ -3,7 +3,7 @@ import type { EventBus } from '../events/bus.ts';
 import type { EventOutbox } from '../events/webhooks/outbox.ts';
 import type { Logger } from '../log.ts';
 import { parseContent } from '../connectors/channels.ts';
-import { ConnectorError, type Channel, type Connector, type OutboundMessage, type RefusedPart } from '../connectors/types.ts';
+import { ConnectorError, type Channel, type Connector, type OutboundMessage } from '../connectors/types.ts';
 import { segment, type SmsEncoding } from '../sms/encoding.ts';
 import type { Kysely } from 'kysely';
 import type { MessageRow } from '../store/messages.ts';
@@ -12,7 +12,7 @@ import type { DB } from '../store/schema.ts';
 import type { WriteBatcher } from '../store/write-batcher.ts';
 import type { RouteInput, RoutingTable } from './router.ts';
 import type { Rotation } from './rotation.ts';
-import { claimDue, finish, insertEvents, markSent, scheduleRetry, type EventInput, type SentRecord } from './transitions.ts';
+import { claimDue, failedByPartRecord, failedPart, finish, insertEvents, markSent, resumedRecord, scheduleRetry, type EventInput, type SentRecord } from './transitions.ts';
 
 export interface SenderOptions {
   /** how long a claimed message belongs to this sender before others may take it, default 60 s */
@@ -162,6 +162,10 @@ export class Sender {
   /** `taken`: the parts of a long text its connector took on an earlier attempt; only the others are sent, by that connector */
   async #sendOne(row: MessageRow, now: number, taken?: TakenPart[]): Promise<Outcome> {
     const pinned = taken?.[0]?.connectorId;
+    // A part out already failed for good (its receipt came while the rest waited): the handset cannot join the text,
+    // so the rest is not sent; the message ends by that part (docs/statuses.md, Multipart messages).
+    const lost = failedPart(taken);
+    if (pinned && lost) return { kind: 'sent', record: failedByPartRecord(row, pinned, taken!, lost) };
     if (row.expires_at <= now) {
       const reason: FailureReason = { code: 'validity_expired', providerCode: row.provider_code ?? undefined };
       // Some parts went out: sent (they are charged) and expired at once, the rest never sent.
@@ -219,7 +223,7 @@ export class Sender {
       }
       // Deferred parts beside parts refused for good: the message cannot be completed, so none is retried.
       const refused = deferred.length > 0 ? [...result.refused!, ...deferred].sort((a, b) => a.part - b.part) : result.refused;
-      return { kind: 'sent', record: { row, connectorId: connector.id, providerIds, refused } };
+      return { kind: 'sent', record: { row, connectorId: connector.id, providerIds, refused, resumed: taken !== undefined } };
     } catch (err) {
       if (err instanceof ConnectorError) {
         const reason: FailureReason = { code: err.reason, providerCode: err.providerCode, detail: err.message };
@@ -256,24 +260,6 @@ async function releaseClaims(tx: Kysely<DB>, rows: readonly MessageRow[], now: n
       .where('lease_until', '=', row.lease_until)
       .execute();
   }
-}
-
-/**
- * A long text that some parts of went out on earlier attempts and whose
- * other parts end unsent (refused for good, or its validity over): `sent`
- * with the parts taken, the others refused with `reason`.
- */
-function resumedRecord(row: MessageRow, connectorId: string, taken: readonly TakenPart[], parts: number, reason: FailureReason): SentRecord {
-  const ids = new Map(taken.map((t) => [t.part, t.providerId]));
-  const count = Math.max(parts, ...taken.map((t) => t.part));
-  const refused: RefusedPart[] = [];
-  const providerIds: string[] = [];
-  for (let part = 1; part <= count; part++) {
-    const id = ids.get(part);
-    if (id === undefined) refused.push({ part, reason });
-    providerIds.push(id ?? '');
-  }
-  return { row, connectorId, providerIds, refused };
 }
 
 /** What routing looks at in a stored message. */

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import { newId } from '../domain/ids.ts';
-import type { FailureReason } from '../domain/reasons.ts';
+import { isReasonCode, type FailureReason } from '../domain/reasons.ts';
 import type { MessageStatus } from '../domain/statuses.ts';
 import type { StatusChange } from '../events/bus.ts';
 import type { EventOutbox } from '../events/webhooks/outbox.ts';
@@ -115,8 +115,72 @@ export interface SentRecord {
   providerIds: string[];
   /** parts the provider refused while it took the others (SendResult.refused) */
   refused?: RefusedPart[] | undefined;
-  /** what the message ends as when parts are refused, default `rejected` (`expired`: its validity ended before the rest went out) */
-  endsAs?: 'rejected' | 'expired' | undefined;
+  /**
+   * what the message ends as when parts are refused, default `rejected`
+   * (`expired`: its validity ended before the rest went out; `undelivered`,
+   * `expired` or `rejected`: a part taken earlier failed for good by its receipt)
+   */
+  endsAs?: 'rejected' | 'expired' | 'undelivered' | undefined;
+  /** the status the refused parts are stored with, default `endsAs` (`cancelled`: never sent because another part failed) */
+  refusedAs?: 'cancelled' | undefined;
+  /** the message's reason when it ends, default the first refused part's */
+  endReason?: FailureReason | undefined;
+  /** some parts went out on earlier attempts: a receipt may have failed one of them meanwhile (checked after the move) */
+  resumed?: boolean | undefined;
+}
+
+/** Part statuses that are no failure: waiting for the receipt, or delivered. */
+const PART_OK: ReadonlySet<string> = new Set(['sent', 'delivered', 'read']);
+
+/** A part taken on an earlier attempt of a long text (store/open-parts.ts TakenPart, the fields needed here). */
+export interface TakenPartState {
+  part: number;
+  providerId: string;
+  status: string;
+  reasonCode: string | null;
+  providerCode: string | null;
+}
+
+/** The first part of these that failed for good by its receipt (undelivered, expired, rejected), if any. */
+export function failedPart<T extends TakenPartState>(taken: readonly T[] | undefined): T | undefined {
+  return taken?.find((t) => !PART_OK.has(t.status));
+}
+
+/**
+ * A long text some parts of went out on earlier attempts and whose other
+ * parts end unsent (refused for good, its validity over, or a part taken
+ * failed by its receipt): `sent` with the parts taken, the others refused
+ * with `reason`. `parts`: how many parts the text has.
+ */
+export function resumedRecord(row: MessageRow, connectorId: string, taken: readonly TakenPartState[], parts: number, reason: FailureReason): SentRecord {
+  const ids = new Map(taken.map((t) => [t.part, t.providerId]));
+  const count = Math.max(parts, ...taken.map((t) => t.part));
+  const refused: RefusedPart[] = [];
+  const providerIds: string[] = [];
+  for (let part = 1; part <= count; part++) {
+    const id = ids.get(part);
+    if (id === undefined) refused.push({ part, reason });
+    providerIds.push(id ?? '');
+  }
+  return { row, connectorId, providerIds, refused };
+}
+
+/**
+ * The record that ends a long text one part of which, taken on an earlier
+ * attempt, failed for good by its receipt while the rest waited to be sent:
+ * `sent` with the parts taken (they are charged) and at once final with that
+ * part's status and reason; the parts not sent are stored `cancelled` (with
+ * that reason's code), never sent, not charged.
+ */
+export function failedByPartRecord(row: MessageRow, connectorId: string, taken: readonly TakenPartState[], failed: TakenPartState): SentRecord {
+  const code = failed.reasonCode && isReasonCode(failed.reasonCode) ? failed.reasonCode : 'unknown';
+  const endReason: FailureReason = { code, providerCode: failed.providerCode ?? undefined };
+  return {
+    ...resumedRecord(row, connectorId, taken, row.parts_count, { code, detail: `not sent: part ${failed.part} was ${failed.status}` }),
+    endsAs: failed.status as 'undelivered' | 'expired' | 'rejected',
+    refusedAs: 'cancelled',
+    endReason,
+  };
 }
 
 /**
@@ -160,7 +224,7 @@ export async function markSent(tx: Kysely<DB>, sent: SentRecord[], now: number):
         account_id: s.row.account_id,
         connector_id: s.connectorId,
         provider_message_id: reason ? '' : providerId,
-        status: reason ? (s.endsAs ?? 'rejected') : 'sent',
+        status: reason ? (s.refusedAs ?? s.endsAs ?? 'rejected') : 'sent',
         reason_code: reason?.code ?? null,
         provider_code: reason?.providerCode ?? null,
         sent_at: now,
@@ -175,9 +239,25 @@ export async function markSent(tx: Kysely<DB>, sent: SentRecord[], now: number):
     const refused = record.refused?.length ?? 0;
     events.push({ accountId: row.account_id, messageId: row.id, status: 'sent', at: now, row, ...(refused > 0 ? { refusedParts: refused } : {}) });
   }
+  const ended = new Set<string>();
   for (const { record, row } of moved) {
     const first = record.refused?.[0];
-    if (first) events.push(...(await finish(tx, { id: row.id, accountId: row.account_id }, ['sent'], record.endsAs ?? 'rejected', first.reason, now)));
+    if (!first) continue;
+    ended.add(row.id);
+    events.push(...(await finish(tx, { id: row.id, accountId: row.account_id }, ['sent'], record.endsAs ?? 'rejected', record.endReason ?? first.reason, now)));
+  }
+  // The rest of a long text went out, but a receipt failed one of its parts taken earlier while this send was on its
+  // way (the receipt found the message held by this sender, so it could not end it): it ends now, by that part.
+  const resumed = moved.filter(({ record, row }) => record.resumed && !ended.has(row.id)).map(({ row }) => row);
+  for (const ids of inLists(resumed.map((r) => r.id))) {
+    const failed = await tx.selectFrom('message_parts').select(['message_id', 'status', 'reason_code', 'provider_code']).where('message_id', 'in', ids).where('status', 'not in', [...PART_OK]).orderBy('part_index').execute();
+    const first = new Map<string, (typeof failed)[number]>();
+    for (const f of failed) if (!first.has(f.message_id)) first.set(f.message_id, f);
+    for (const [messageId, f] of first) {
+      const row = resumed.find((r) => r.id === messageId)!;
+      const reason: FailureReason | undefined = f.reason_code && isReasonCode(f.reason_code) ? { code: f.reason_code, providerCode: f.provider_code ?? undefined } : undefined;
+      events.push(...(await finish(tx, { id: messageId, accountId: row.account_id }, ['sent'], f.status as MessageStatus, reason, now)));
+    }
   }
   return events;
 }

@@ -86,32 +86,56 @@ describe('submitParts', () => {
     );
   });
 
-  it('udh16: 06 08 04 refHi refLo total seq, GSM parts split again at 152 septets', () => {
-    const parts = split('a'.repeat(306), 'udh16');
+  it('udh16: one submit per part counted at accept; the 8-bit UDH for parts that leave no room for the 7-octet one', () => {
+    // 306 septets: accept counts 2 parts of 153 + 153 (charged so); 153 septets leave no room for 06 08 04 …
+    const full = split('a'.repeat(306), 'udh16');
+    assert.equal(full.length, segment('a'.repeat(306)).parts.length);
     assert.deepEqual(
-      parts.map((p) => [udhOf(p)[0], udhOf(p)[1].length, p.esmClass]),
+      full.map((p) => [udhOf(p)[0], udhOf(p)[1].length, p.esmClass]),
       [
-        [[0x06, 0x08, 0x04, 0x12, 0x34, 3, 1], 152, 0x40],
-        [[0x06, 0x08, 0x04, 0x12, 0x34, 3, 2], 152, 0x40],
-        [[0x06, 0x08, 0x04, 0x12, 0x34, 3, 3], 2, 0x40],
+        [[0x05, 0x00, 0x03, 0x34, 2, 1], 153, 0x40],
+        [[0x05, 0x00, 0x03, 0x34, 2, 2], 153, 0x40],
       ],
     );
-    assert.deepEqual(parts.map(packedOctets), [140, 140, 9]);
+    assert.deepEqual(full.map(packedOctets), [140, 140]);
+    // … while parts of 152 septets or fewer carry the 16-bit reference.
+    const roomy = `${'a'.repeat(152)}€${'b'.repeat(100)}`;
+    assert.deepEqual(
+      split(roomy, 'udh16').map((p) => [udhOf(p)[0], udhOf(p)[1].length]),
+      [
+        [[0x06, 0x08, 0x04, 0x12, 0x34, 2, 1], 152],
+        [[0x06, 0x08, 0x04, 0x12, 0x34, 2, 2], 102],
+      ],
+    );
+    assert.ok(split(roomy, 'udh16').map(packedOctets).every((n) => n <= 140));
+    // UCS-2 likewise: 66 code units fit behind the 7-octet UDH, 67 do not.
+    const ucs2 = `${'Ж'.repeat(66)}😀${'Ж'.repeat(10)}`;
+    assert.deepEqual(
+      split(ucs2, 'udh16').map((p) => [udhOf(p)[0].slice(0, 2), udhOf(p)[1].length / 2]),
+      [
+        [[0x06, 0x08], 66],
+        [[0x06, 0x08], 12],
+      ],
+    );
+    assert.deepEqual(split(UCS2_100, 'udh16').map((p) => [udhOf(p)[0].slice(0, 2), udhOf(p)[1].length / 2]), [
+      [[0x05, 0x00], 67],
+      [[0x05, 0x00], 33],
+    ]);
   });
 
-  it('udh16 never splits an extension character or a surrogate pair', () => {
-    // 151 + € (2 septets) fits encoding.ts's 153 but not the 152 left by a 7-octet UDH.
-    const gsm = `${'a'.repeat(151)}€${'b'.repeat(100)}`;
-    assert.deepEqual(
-      split(gsm, 'udh16').map((p) => udhOf(p)[1].length),
-      [151, 102],
-    );
-    // 65 + a surrogate pair fits 67 code units but not 66.
-    const ucs2 = `${'Ж'.repeat(65)}😀${'Ж'.repeat(10)}`;
-    assert.deepEqual(
-      split(ucs2, 'udh16').map((p) => udhOf(p)[1].length / 2),
-      [65, 12],
-    );
+  it('every method sends exactly the parts encoding.ts counts, never more', () => {
+    for (const text of ['a'.repeat(306), 'a'.repeat(153 * 5), `${'a'.repeat(151)}€${'b'.repeat(100)}`, 'Ж'.repeat(67 * 4), `${'Ж'.repeat(65)}😀${'Ж'.repeat(10)}`]) {
+      const counted = segment(text).parts.length;
+      for (const method of ['udh8', 'udh16', 'sar'] as const) assert.equal(split(text, method).length, counted, `${method}: ${text.length} characters`);
+    }
+  });
+
+  it('a part too long for any concatenation header is refused, not split', () => {
+    const parts = [
+      { index: 1, text: 'a'.repeat(154), units: 154 },
+      { index: 2, text: 'b', units: 1 },
+    ];
+    assert.throws(() => submitParts({ encoding: 'gsm7', parts }, { method: 'udh8', nextRef: refs().nextRef }), RangeError);
   });
 
   it('sar: TLVs with an 8-bit reference, no UDH', () => {

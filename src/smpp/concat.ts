@@ -10,14 +10,15 @@
  * pack the UDH (48 bits, padded to 7 septets) and the 153 septets into
  * exactly 140 octets. The check is therefore on packed size, header included:
  * GSM-7 header septets + text septets ≤ 160, UCS-2 header + text ≤ 140
- * octets. encoding.ts sizes parts for the 6-octet UDH (153 / 67); the 7-octet
- * UDH of a 16-bit reference leaves 152 / 66, so those texts are split again.
+ * octets. encoding.ts sizes parts for the 6-octet UDH (153 / 67), and those
+ * are the parts sent: one submit per part counted (and charged) at accept,
+ * never split again here. The 7-octet UDH of a 16-bit reference leaves
+ * 152 / 66, so a message whose parts are fuller goes with the 8-bit one.
  * Packing GSM-7 ourselves is left out: encoding.ts has no packer and SMPP
  * SMSCs take unpacked septets.
  */
 import type { Segmentation, SmsEncoding } from '../sms/encoding.ts';
 import { decodeGsm7, decodeUcs2, encodeGsm7, encodeUcs2 } from '../sms/encoding.ts';
-import { gsm7Cost } from '../sms/gsm7.ts';
 
 /** esm_class bit 6: short_message (or message_payload) starts with a UDH. */
 export const ESM_CLASS_UDHI = 0x40;
@@ -60,15 +61,20 @@ const UDH16_OCTETS = 7;
 const MAX_PARTS = 255;
 
 /**
- * The submit_sm fields for each part of `segmentation`. A single-part text
- * goes without UDH or SAR (no reference is taken); an empty text has no
- * parts. With `payload` the whole text is one PDU whatever its length.
- * SAR references are masked to 8 bits although the TLV holds 16: an SMSC
- * that turns SAR into a UDH can then always use the 6-octet one that the
- * 153 / 67 parts are sized for.
- * @throws RangeError beyond 255 parts, or for a character data_coding 1 or 3 cannot carry.
+ * The submit_sm fields for each part of `segmentation`: exactly one per part
+ * (the parts encoding.ts split the text into, which accept counted and
+ * charged). A single-part text goes without UDH or SAR (no reference is
+ * taken); an empty text has no parts. With `payload` the whole text is one
+ * PDU whatever its length. SAR references are masked to 8 bits although the
+ * TLV holds 16: an SMSC that turns SAR into a UDH can then always use the
+ * 6-octet one that the 153 / 67 parts are sized for. For the same reason
+ * `udh16` takes the 16-bit reference only when every part leaves room for
+ * its 7-octet UDH (152 septets / 66 code units), the 8-bit one otherwise:
+ * the choice depends on the parts alone, so a retry of some parts takes the
+ * same one.
+ * @throws RangeError beyond 255 parts, for a part too long for a 6-octet UDH, or for a character data_coding 1 or 3 cannot carry.
  */
-export function submitParts(segmentation: Segmentation, options: SubmitPartsOptions): SubmitPart[] {
+export function submitParts(segmentation: Pick<Segmentation, 'encoding' | 'parts'>, options: SubmitPartsOptions): SubmitPart[] {
   const parts = segmentation.parts;
   if (parts.length === 0) return [];
   const dataCoding = segmentation.encoding === 'ucs2' ? 8 : (options.gsmDataCoding ?? 0);
@@ -79,20 +85,22 @@ export function submitParts(segmentation: Segmentation, options: SubmitPartsOpti
   }
   if (parts.length === 1) return [{ shortMessage: encode(parts[0]?.text ?? ''), esmClass: 0, dataCoding, tlvs: {} }];
 
-  const texts = fitParts(segmentation, options.method === 'udh16' ? UDH16_OCTETS : UDH8_OCTETS);
-  const total = texts.length;
+  const total = parts.length;
   if (total > MAX_PARTS) throw new RangeError(`a text of ${total} parts exceeds the ${MAX_PARTS} concatenation allows`);
+  const tooLong = parts.find((p) => p.units > unitsBehind(segmentation.encoding, UDH8_OCTETS));
+  if (tooLong) throw new RangeError(`part ${tooLong.index} has ${tooLong.units} units, more than a concatenated part carries`);
+  const method = options.method === 'udh16' && parts.some((p) => p.units > unitsBehind(segmentation.encoding, UDH16_OCTETS)) ? 'udh8' : options.method;
   const ref = options.nextRef();
-  return texts.map((text, i): SubmitPart => {
+  return parts.map((part, i): SubmitPart => {
     const seq = i + 1;
-    const body = encode(text);
+    const body = encode(part.text);
     const withUdh = (udh: number[]): SubmitPart => ({
       shortMessage: Buffer.concat([Buffer.from(udh), body]),
       esmClass: ESM_CLASS_UDHI,
       dataCoding,
       tlvs: {},
     });
-    switch (options.method) {
+    switch (method) {
       case 'udh8':
         return withUdh([UDH8_OCTETS - 1, 0x00, 3, ref & 0xff, total, seq]);
       case 'udh16':
@@ -122,34 +130,9 @@ function encodeText(text: string, dataCoding: number): Buffer {
   return Buffer.from(text, 'latin1');
 }
 
-/** The part texts, split again when a part leaves no room for a UDH of `udhOctets`. */
-function fitParts(segmentation: Segmentation, udhOctets: number): string[] {
-  const limit =
-    segmentation.encoding === 'gsm7' ? 160 - Math.ceil((udhOctets * 8) / 7) : Math.floor((140 - udhOctets) / 2);
-  if (segmentation.parts.every((p) => p.units <= limit)) return segmentation.parts.map((p) => p.text);
-  return splitText(segmentation.parts.map((p) => p.text).join(''), segmentation.encoding, limit);
-}
-
-/** Splits as encoding.ts does, at `limit` units, never inside an extension character or surrogate pair. */
-function splitText(text: string, encoding: SmsEncoding, limit: number): string[] {
-  const parts: string[] = [];
-  let start = 0;
-  let units = 0;
-  for (let i = 0; i < text.length; i++) {
-    const code = text.charCodeAt(i);
-    let cost = 1;
-    if (encoding === 'gsm7') cost = gsm7Cost(code);
-    else if (code >= 0xd800 && code <= 0xdbff && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) cost = 2;
-    if (units + cost > limit) {
-      parts.push(text.slice(start, i));
-      start = i;
-      units = 0;
-    }
-    units += cost;
-    if (cost === 2 && encoding === 'ucs2') i++;
-  }
-  parts.push(text.slice(start));
-  return parts;
+/** Septets (GSM-7) or code units (UCS-2) a part may hold behind a UDH of `udhOctets`, packed into 140 octets. */
+function unitsBehind(encoding: SmsEncoding, udhOctets: number): number {
+  return encoding === 'gsm7' ? 160 - Math.ceil((udhOctets * 8) / 7) : Math.floor((140 - udhOctets) / 2);
 }
 
 /** Where a part sits in its message: `seq` of `total` (1-based) under reference `ref`. */

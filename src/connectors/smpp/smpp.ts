@@ -1,12 +1,12 @@
 import type { SmppDefinition } from '../definitions.ts';
 import type { FailureReason, ReasonCode } from '../../domain/reasons.ts';
-import { segment } from '../../sms/encoding.ts';
 import { inboundBody, Reassembler, submitParts, type AssembledMessage } from '../../smpp/concat.ts';
 import { CommandStatus, describeStatus, isTemporaryStatus, type Tlvs } from '../../smpp/pdu.ts';
 import { formatSmppTime } from '../../smpp/time.ts';
 import { canonicalReceiptId, canonicalSubmitId, isReceiptEsmClass, parseReceipt, type MessageIdConfig, type ParsedReceipt } from '../../smpp/receipt.ts';
 import { bindClient, SmppBindError, SmppError, type BindMode, type IncomingRequest, type Reply, type SmppSession } from '../../smpp/session.ts';
 import { ConnectorError, type Connector, type ConnectorContext, type ConnectorManifest, type ConnectorState, type OutboundMessage, type Receipt, type RefusedPart, type SendResult } from '../types.ts';
+import { wholeMessageIds } from '../shared/http-client.ts';
 import { AdaptiveRate } from './rate.ts';
 
 export const smppManifest: ConnectorManifest = {
@@ -330,7 +330,8 @@ export class SmppConnector implements Connector {
     let parts;
     let concatRef: number | undefined;
     try {
-      parts = submitParts(segment(message.text, { encoding: message.encoding }), {
+      // The parts the pipeline split the text into (sms/encoding.ts, counted and charged at accept): one submit each.
+      parts = submitParts({ encoding: message.encoding, parts: message.parts }, {
         method: this.#def.long_messages ?? 'udh8',
         // The rest of a long text carries the reference its parts taken carried: the handset joins them by it.
         nextRef: () => (concatRef = resume?.concatRef ?? (this.#ref = (this.#ref + 1) & 0xffff)),
@@ -382,7 +383,11 @@ export class SmppConnector implements Connector {
         throw new ConnectorError(`${this.id}: ${describeStatus(resp.status)}`, { retryable: false, reason: SUBMIT_REASONS[resp.status] ?? 'operator_rejected', providerCode: hex(resp.status) });
       }),
     );
-    return settleParts(outcomes, parts.length > 1 ? concatRef : undefined, resume?.taken.size ?? 0);
+    const result = settleParts(outcomes, parts.length > 1 ? concatRef : undefined, resume?.taken.size ?? 0);
+    // message_payload: the SMSC took the whole text under one id, and splits it itself; that id (and its one receipt)
+    // stands for every part counted, as for a provider that takes the whole text (ConnectorManifest.wholeMessage).
+    if (parts.length === 1 && message.parts.length > 1) return { ...result, providerIds: wholeMessageIds(message.parts, result.providerIds[0]!) };
+    return result;
   }
 
   /** The bound transmitting session with the most room, round robin among equals. */
