@@ -70,6 +70,11 @@ export interface AcceptContext {
   billing?: BillingContext | undefined;
   /** the platform's modules switched off (store/modules.ts): a message on a channel among them is refused */
   modulesOff?: ReadonlySet<string> | undefined;
+  /**
+   * the recipient's time zone when the caller resolved it (the mailing runner: the contact's own, else their region's,
+   * else the account's): quiet hours are in it, so they apply once, in the zone the runner timed the message by
+   */
+  recipientZone?: string | undefined;
 }
 
 const NO_SENDERS: SenderRegistry = new Map();
@@ -159,7 +164,7 @@ export function prepareMessage(account: Account, req: SendRequest, now: number, 
     }
   }
   // Validity counts from when the message may go: its send_at, or the end of quiet hours.
-  const start = quietHoursRelease(account, trafficType, mno?.region ?? null, Math.max(now, sendAt ?? now));
+  const start = quietHoursRelease(account, trafficType, mno?.region ?? null, Math.max(now, sendAt ?? now), context.recipientZone);
   return {
     ok: true,
     segmentation,

@@ -270,3 +270,18 @@ test('several channels: a recipient\'s cascade has its first step due at their l
   assert.deepEqual([plain.channel, plain.cascade_step ?? null, plain.due_at], ['sms', null, nominal]);
   await s.database.close();
 });
+
+test('quiet hours apply once, in the contact\'s zone: a 10:00 local-time message to Vladivostok is not held again by the account\'s zone', async () => {
+  // Account zone Moscow, quiet 21:00–09:00: 10:00 Vladivostok is 03:00 Moscow, inside the window there but not in the contact's zone.
+  const s = await setup(
+    [{ first_name: 'Vl', phones: [phone(1)], time_zone: 'Asia/Vladivostok' }],
+    { start_at: Date.parse('2026-12-03T10:00:00+03:00'), local_time: true, time_zone: 'Europe/Moscow', next_run_at: Date.parse('2026-12-03T10:00:00+14:00') },
+  );
+  await s.accounts.updateSettings(s.account.id, { quiet_hours_start: '21:00', quiet_hours_end: '09:00' });
+  const r = s.runner();
+  s.clock.now = Date.parse('2026-12-03T10:00:00+14:00');
+  await r.tick();
+  const [msg] = await s.messages();
+  assert.equal(new Date(msg!.due_at).toISOString(), new Date(Date.parse('2026-12-03T10:00:00+10:00')).toISOString());
+  await s.database.close();
+});

@@ -350,9 +350,10 @@ export class MailingRunner {
           },
           now,
           null,
-          context,
+          // Quiet hours were applied in the recipient's zone above; prepareMessage applies them in the same zone (a no-op then), not again in another.
+          { ...context, recipientZone },
         );
-        if (prepared.ok) steps.push({ row: prepared.row, until, timeout_seconds: timeoutSeconds, connector: null });
+        if (prepared.ok) steps.push({ row: prepared.row, until, timeout_seconds: timeoutSeconds, connector: null, time_zone: recipientZone });
         else firstError ??= prepared.error.code;
       }
       if (steps.length === 0) { skip(c, firstError!); continue; }
