@@ -285,3 +285,24 @@ test('quiet hours apply once, in the contact\'s zone: a 10:00 local-time message
   assert.equal(new Date(msg!.due_at).toISOString(), new Date(Date.parse('2026-12-03T10:00:00+10:00')).toISOString());
   await s.database.close();
 });
+
+test('throttle: it bounds the messages sent, not the contacts read (a segment matching one contact in ten still sends one a second)', async () => {
+  const s = await setup(people(200, (i) => ({ attributes: { city: i % 10 === 0 ? 'Москва' : 'Казань' }, ...(i === 20 ? { consent: { sms: false } } : {}) })), { status: 'draft', throttle_per_minute: 60 });
+  const segment = await new SegmentsRepository(s.db).create(s.account.id, { project_id: s.project.id, name: 'msk', filter: { conditions: [{ field: 'attributes.city', op: 'eq', value: 'москва' }] } });
+  await s.db.updateTable('mailings').set({ segment_id: segment.id, status: 'scheduled', next_run_at: T0 }).where('id', '=', s.mailing.id).execute();
+  const r = s.runner();
+  // 10 s of the runner's 250 ms polls: a message a second (a skipped contact, the one that refused SMS, costs nothing)
+  for (let i = 0; i < 40; i++) {
+    await r.tick();
+    s.clock.now += 250;
+  }
+  assert.equal((await s.messages()).length, 10);
+  for (let i = 0; i < 40; i++) {
+    await r.tick();
+    s.clock.now += 250;
+  }
+  assert.equal((await s.messages()).length, 19, 'every matching contact but the one that refused, each once');
+  assert.deepEqual(await s.mailings.countRecipients(s.account.id, s.mailing.id, 1), { accepted: 19, skipped: 1 });
+  assert.equal((await s.status()).status, 'finished');
+  await s.database.close();
+});
