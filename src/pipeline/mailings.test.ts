@@ -306,3 +306,22 @@ test('throttle: it bounds the messages sent, not the contacts read (a segment ma
   assert.equal((await s.status()).status, 'finished');
   await s.database.close();
 });
+
+test('a mailing whose template is gone is cancelled by the runner as a user\'s cancel is: its held messages are left to the canceller (cancel_cursor)', async () => {
+  const s = await setup(people(4), { status: 'draft' }, { pageSize: 2 });
+  const own = await new TemplatesRepository(s.db).create(s.account.id, { project_id: s.project.id, channel: 'sms', name: 'own', text: 'Own {{first_name}}' }, T0 - 1000);
+  await s.db.updateTable('mailings').set({ templates: JSON.stringify({ sms: own.id }), status: 'scheduled', next_run_at: T0 }).where('id', '=', s.mailing.id).execute();
+  // Quiet hours 11:00–13:00 Moscow: the first page's messages are held.
+  await s.accounts.updateSettings(s.account.id, { quiet_hours_start: '11:00', quiet_hours_end: '13:00' });
+  const r = s.runner();
+  await r.tick();
+  const held = await s.messages();
+  assert.ok(held.length === 2 && held.every((m) => m.status === 'accepted' && m.due_at > s.clock.now));
+  await new TemplatesRepository(s.db).delete(s.account.id, own.id);
+  s.clock.now += 1000;
+  await r.tick();
+  const m = await s.status();
+  assert.deepEqual([m.status, m.cancel_cursor], ['cancelled', '']);
+  assert.deepEqual((await s.mailings.cancelling(10)).map((x) => x.id), [m.id]);
+  await s.database.close();
+});

@@ -255,7 +255,8 @@ export class MailingRunner {
     const project = await this.#db.selectFrom('projects').select('code').where('account_id', '=', m.account_id).where('id', '=', m.project_id).executeTakeFirst();
     if (!account || found.size < ids.length || !project) {
       this.#log.error({ mailing: m.id }, 'a mailing names an account, template or project that is gone; it is cancelled');
-      await this.#mailings.transition(m.account_id, m.id, 'cancel', now);
+      // As a user's cancel: its messages not sent yet are cancelled after it, from this cursor (MailingCanceller picks it up).
+      await this.#mailings.transition(m.account_id, m.id, 'cancel', now, { cancel_cursor: '' });
       return false;
     }
     const segment = m.segment_id ? await this.#segments.get(m.account_id, m.segment_id) : undefined;
