@@ -39,6 +39,7 @@ import * as mailingAudienceSize from './migrations/038-mailing-audience-size.ts'
 import * as partConcatRef from './migrations/039-part-concat-ref.ts';
 import * as mailingCountIndex from './migrations/040-mailing-count-index.ts';
 import * as contactImportLines from './migrations/041-contact-import-lines.ts';
+import * as mailingReferenceFks from './migrations/042-mailing-reference-fks.ts';
 import type { DB } from './schema.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -117,6 +118,7 @@ const migrations: Record<string, Migration> = {
   '039-part-concat-ref': partConcatRef,
   '040-mailing-count-index': mailingCountIndex,
   '041-contact-import-lines': contactImportLines,
+  '042-mailing-reference-fks': mailingReferenceFks,
 };
 
 // bigint columns hold epoch milliseconds, well inside Number's exact range.

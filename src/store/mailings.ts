@@ -1,6 +1,6 @@
 import type { Kysely, Updateable } from 'kysely';
 import { newId } from '../domain/ids.ts';
-import { storedMailingTemplates, type MailingTemplates } from '../domain/mailing-templates.ts';
+import { parseMailingTemplates, storedMailingTemplates, type MailingTemplates } from '../domain/mailing-templates.ts';
 import { insertNumbered } from './projects.ts';
 import type { DB, MailingRecipientsTable, MailingsTable } from './schema.ts';
 import { fixedChunks } from './shapes.ts';
@@ -211,6 +211,29 @@ export class MailingsRepository {
     if (!mailing) return { ok: false, reason: 'not_found' };
     if (Number(result.numUpdatedRows) === 0) return { ok: false, reason: 'wrong_status', status: mailing.status };
     return { ok: true, mailing };
+  }
+
+  /**
+   * A template was deleted: the account's mailings that use it (`template_id`,
+   * or a channel's in `templates`) and are not finished or cancelled are
+   * cancelled, as a user's cancel (their unsent messages after them, from
+   * `cancel_cursor`). Returns the ids cancelled.
+   */
+  async cancelUsingTemplate(accountId: string, templateId: string, now = Date.now()): Promise<string[]> {
+    const live = await this.#db
+      .selectFrom('mailings')
+      .select(['id', 'template_id', 'templates'])
+      .where('account_id', '=', accountId)
+      .where('status', 'not in', ['finished', 'cancelled'])
+      .where((eb) => eb.or([eb('template_id', '=', templateId), eb('templates', 'like', `%"${templateId}"%`)]))
+      .execute();
+    const cancelled: string[] = [];
+    for (const m of live) {
+      // The LIKE only narrows: the map is read to be sure.
+      if (m.template_id !== templateId && !Object.values(parseMailingTemplates(m.templates ?? null)).includes(templateId)) continue;
+      if ((await this.transition(accountId, m.id, 'cancel', now, { cancel_cursor: '' })).ok) cancelled.push(m.id);
+    }
+    return cancelled;
   }
 
   /** The runner: scheduled mailings whose next run is due, of every account. */
