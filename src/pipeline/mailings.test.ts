@@ -325,3 +325,21 @@ test('a mailing whose template is gone is cancelled by the runner as a user\'s c
   assert.deepEqual((await s.mailings.cancelling(10)).map((x) => x.id), [m.id]);
   await s.database.close();
 });
+
+test('stats of a recurring mailing\'s second run: the run\'s messages apart from the mailing\'s', async () => {
+  const s = await setup(people(3), { schedule_cron: '0 12 * * *', time_zone: 'Europe/Moscow', start_at: null, next_run_at: T0 });
+  const r = s.runner();
+  await r.tick();
+  const first = await s.status();
+  assert.deepEqual((await s.mailings.stats(s.account.id, first)).run_messages, { accepted: 3 }, 'the first run: the mailing\'s messages');
+  await s.db.updateTable('messages').set({ status: 'delivered' }).execute();
+  s.clock.now = Date.parse('2026-12-03T12:00:00+03:00');
+  await r.tick();
+  const m = await s.status();
+  assert.equal(m.run_number, 2);
+  await s.db.updateTable('messages').set({ status: 'failed' }).where('status', '=', 'accepted').where('id', '=', (await s.messages()).at(-1)!.id).execute();
+  const stats = await s.mailings.stats(s.account.id, m);
+  assert.deepEqual([stats.messages, stats.errors], [{ delivered: 3, accepted: 2, failed: 1 }, 1]);
+  assert.deepEqual([stats.run_messages, stats.run_errors], [{ accepted: 2, failed: 1 }, 1]);
+  await s.database.close();
+});

@@ -117,11 +117,11 @@ function RunPanel({ stats, streaming, live }: { stats: MailingStats; streaming: 
         </Text>
       )}
       <Group gap="xs" mt="sm" data-testid="run-messages">
-        {MESSAGE_STATUSES.filter((s) => (stats.messages[s] ?? 0) > 0).map((s) => (
+        {MESSAGE_STATUSES.filter((s) => (stats.run_messages[s] ?? 0) > 0).map((s) => (
           <Group gap={4} key={s}>
             <StatusBadge status={s} />
             <Text size="sm" data-testid={`run-messages-${s}`}>
-              {stats.messages[s]}
+              {stats.run_messages[s]}
             </Text>
           </Group>
         ))}
