@@ -6,6 +6,7 @@ import type { Config } from './config.ts';
 import { EventBus } from './events/bus.ts';
 import { LiveHub } from './events/live.ts';
 import { buildApp } from './ingress/http/app.ts';
+import type { HttpDeps } from './ingress/http/deps.ts';
 import { SmppServer } from './ingress/smpp-server/server.ts';
 import { createLogger, type Logger } from './log.ts';
 import { Metrics } from './metrics.ts';
@@ -52,6 +53,8 @@ export interface GatewayOptions {
   smpp?: boolean;
   /** how often the operator registry's marker is checked for imports by other processes, default 5000 ms */
   mnoPollMs?: number;
+  /** internal (tests): limits lowered from their defaults (HttpDeps.limits) */
+  limits?: HttpDeps['limits'];
 }
 
 export interface BootstrapResult {
@@ -165,6 +168,7 @@ export async function startGateway(config: Config, options: GatewayOptions = {})
     modules,
     accountChanged: (account) => smpp?.accountChanged(account),
     isReady: () => ready,
+    ...(options.limits ? { limits: options.limits } : {}),
   });
   // A node without the api role (a worker, a scheduler) opens no HTTP port; without smpp, no SMPP port.
   let url: string | undefined;

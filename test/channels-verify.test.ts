@@ -111,6 +111,24 @@ describe('verifications', { concurrency: true }, () => {
         assert.deepEqual([sixth.status, sixth.body.error.code], [429, 'verification_limit_exceeded']);
       });
 
+      test('a verification whose message the accept refuses (insufficient_balance) is not stored: the answer is the accept\'s error, nothing counts against the limits', async () => {
+        const poor = await t.makeAccount('Poor');
+        const admin = async (method: 'POST' | 'PUT', url: string, body: unknown) => (await t.gateway.app.inject({ method, url, headers: { authorization: `Bearer ${t.apiKey}`, 'content-type': 'application/json' }, payload: JSON.stringify(body) })).statusCode;
+        assert.equal(await admin('POST', '/v1/balance/entries', { account_id: poor.accountId, kind: 'top_up', amount: '1.00' }), 201);
+        assert.equal(await admin('PUT', '/v1/prices', { account_id: poor.accountId, channel: 'sms', price: '1.50' }), 200);
+        const stored = async () => Number((await t.gateway.database.db.selectFrom('verifications').select((eb) => eb.fn.countAll<number>().as('n')).where('account_id', '=', poor.accountId).executeTakeFirstOrThrow()).n);
+        for (let i = 0; i < 6; i++) {
+          const refused = await call('POST', '/v1/verifications', { to: '+79161234530' }, poor.apiKey);
+          assert.deepEqual([refused.status, refused.body.error?.code], [402, 'insufficient_balance'], JSON.stringify(refused.body));
+        }
+        assert.equal(await stored(), 0, 'no verification without its message');
+        assert.equal(await admin('POST', '/v1/balance/entries', { account_id: poor.accountId, kind: 'top_up', amount: '5.00' }), 201);
+        const made = await call('POST', '/v1/verifications', { to: '+79161234530' }, poor.apiKey);
+        assert.equal(made.status, 201, `the refused ones did not use up the number's limit: ${JSON.stringify(made.body)}`);
+        assert.equal(await stored(), 1);
+        assert.equal((await t.gateway.database.db.selectFrom('messages').select('id').where('id', '=', made.body.message_id).executeTakeFirst())?.id, made.body.message_id);
+      });
+
       test('limits: the sixth verification of a number in 10 minutes is refused; WhatsApp needs a template; a bad number is refused', async () => {
         for (let i = 0; i < 5; i++) assert.equal((await call('POST', '/v1/verifications', { to: '+79161234503' })).status, 201);
         const sixth = await call('POST', '/v1/verifications', { to: '+7 916 123-45-03' });

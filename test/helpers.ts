@@ -5,7 +5,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { loadConfig, type Config } from '../src/config.ts';
-import { startGateway, type Gateway } from '../src/gateway.ts';
+import { startGateway, type Gateway, type GatewayOptions } from '../src/gateway.ts';
 import { createLogger } from '../src/log.ts';
 import { AccountsRepository, generateApiKey } from '../src/store/accounts.ts';
 
@@ -59,7 +59,7 @@ export interface TestGateway {
 }
 
 /** A gateway on a fresh database of the given dialect, not listening (use app.inject). */
-export async function startTestGateway(dialect: DialectName, env: Record<string, string> = {}, options: { configFile?: unknown; smpp?: boolean } = {}): Promise<TestGateway> {
+export async function startTestGateway(dialect: DialectName, env: Record<string, string> = {}, options: { configFile?: unknown; smpp?: boolean; limits?: GatewayOptions['limits'] } = {}): Promise<TestGateway> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'depesha-test-'));
   if (options.configFile !== undefined) {
     writeFileSync(path.join(dataDir, 'config.json'), JSON.stringify(options.configFile));
@@ -82,7 +82,7 @@ export async function startTestGateway(dialect: DialectName, env: Record<string,
     ...env,
   });
   const pgSchema = dialect === 'postgres' ? `t_${randomBytes(6).toString('hex')}` : undefined;
-  const start = () => startGateway(config, { log: createLogger('silent'), listen: false, print: () => {}, pollMs: 50, smpp: options.smpp ?? false, ...(pgSchema ? { pgSchema } : {}) });
+  const start = () => startGateway(config, { log: createLogger('silent'), listen: false, print: () => {}, pollMs: 50, smpp: options.smpp ?? false, ...(pgSchema ? { pgSchema } : {}), ...(options.limits ? { limits: options.limits } : {}) });
   const gateway = await start();
   const accounts = new AccountsRepository(gateway.database.db);
   const key = await accounts.findApiKeyByHash((await import('../src/store/accounts.ts')).hashApiKey(apiKey));

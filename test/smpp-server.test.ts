@@ -3,7 +3,7 @@ import { after, before, describe, mock, test } from 'node:test';
 import smpp from 'smpp';
 import type { PDU as LibPdu, Session as LibSession } from 'smpp';
 import { CommandStatus } from '../src/smpp/pdu.ts';
-import { bindClient, SmppBindError, type BindMode, type IncomingRequest, type SmppSession } from '../src/smpp/session.ts';
+import { bindClient, SmppBindError, SmppSessionClosedError, SmppTimeoutError, type BindMode, type IncomingRequest, type SmppSession } from '../src/smpp/session.ts';
 import { ReceiptSender } from '../src/ingress/smpp-server/receipts.ts';
 import { createLogger } from '../src/log.ts';
 import { SenderRegistryCache } from '../src/pipeline/policy.ts';
@@ -234,6 +234,38 @@ for (const dialect of await dialects()) {
       assert.ok(c! - b! > b! - a! && b! - a! >= 900, `the waits grow: ${b! - a!} ms, then ${c! - b!} ms`);
     });
 
+    /** Messages submitted on a transmitter bind of a login of their own and delivered: their receipts wait for a sender. */
+    const delivered = async (systemId: string, count: number, extra: Record<string, unknown> = {}) => {
+      const credentialId = await credential(systemId, extra);
+      const tx = await bind(systemId, 'transmitter');
+      const ids: string[] = [];
+      for (let i = 0; i < count; i++) {
+        const r = await submit(tx, { destinationAddr: `79161235${String(ids.length).padStart(3, '0')}`, shortMessage: Buffer.from(`${systemId} ${i}`) });
+        assert.ok(r.command === 'submit_sm_resp');
+        ids.push(r.messageId);
+      }
+      for (const id of ids) await waitForStatus(t.gateway, id, ['delivered']);
+      const row = (await new SmppCredentialsRepository(t.gateway.database.db).findBySystemId(systemId))!;
+      return { credentialId, row, ids };
+    };
+    /** A bind that answers each receipt as `answer` says (a status, or 'silent' for no answer), counting what it got. */
+    const fakeBind = (answer: (messageId: string, times: number) => number | 'silent') => {
+      const got = new Map<string, number>();
+      const session = {
+        request: (pdu: { tlvs: { receiptedMessageId: string } }) => {
+          const id = pdu.tlvs.receiptedMessageId;
+          const times = (got.get(id) ?? 0) + 1;
+          got.set(id, times);
+          const status = answer(id, times);
+          if (status === 'silent') return Promise.reject(new Error('no deliver_sm_resp (timed out)'));
+          return Promise.resolve({ command: 'deliver_sm_resp', status });
+        },
+      } as unknown as SmppSession;
+      return { session, got };
+    };
+    const marksOf = (credentialId: string) =>
+      t.gateway.database.db.selectFrom('smpp_receipt_marks').select(['event_id', 'state', 'refusals']).where('credential_id', '=', credentialId).execute();
+
     test('a receipt refused until receipt_hold_seconds is dropped, and the receipts behind it, beyond one round, all go once', async () => {
       const credentialId = await credential('stubborn', { receipt_hold_seconds: 4 });
       const tx = await bind('stubborn', 'transmitter');
@@ -258,6 +290,8 @@ for (const dialect of await dialects()) {
       const tick = setInterval(() => sender.wake(), 200); // the server's once-a-second wake, faster
       try {
         await positionPast(credentialId, ids);
+        // The position passes the refused receipt at once; it is dropped (its mark goes) once older than the hold time.
+        await until('the refused receipt dropped', async () => ((await marksOf(credentialId)).length === 0 ? true : undefined), 10_000);
       } finally {
         clearInterval(tick);
         await sender.stop();
@@ -265,6 +299,90 @@ for (const dialect of await dialects()) {
       assert.deepEqual(ids.slice(1).map((id) => got.get(id)), [1, 1, 1, 1], 'every acknowledged receipt once, also those beyond the first round');
       const refusedTimes = got.get(ids[0]!)!;
       assert.ok(refusedTimes >= 2 && refusedTimes <= 4, `the refused receipt sent ${refusedTimes} times in 4 s`);
+    });
+
+    test('one receipt refused for its whole hold time holds neither the stored position nor memory: the position passes it and every receipt after it, only the refused one stays (in the database)', async () => {
+      // receipt_hold_seconds is the default 3 days: the refused receipt is not dropped during the test.
+      const { credentialId, row, ids } = await delivered('poison', 12);
+      const poison = ids[2]!;
+      const { session, got } = fakeBind((id) => (id === poison ? CommandStatus.ESME_RSYSERR : 0));
+      const sender = new ReceiptSender({ db: t.gateway.database.db, credential: row, log: createLogger('silent'), receiver: () => session, batch: 3 });
+      const tick = setInterval(() => sender.wake(), 200);
+      try {
+        // Before: the position stayed below the refused receipt for 3 days, and the ids of every receipt acknowledged after it
+        // were kept in memory (the sender's `sent` set) all that time.
+        await positionPast(credentialId, ids);
+      } finally {
+        clearInterval(tick);
+        await sender.stop();
+      }
+      assert.deepEqual(ids.filter((id) => id !== poison).map((id) => got.get(id)), ids.slice(1).map(() => 1), 'every acknowledged receipt once');
+      assert.ok(got.get(poison)! >= 2, 'the refused receipt is sent again');
+      const marks = await marksOf(credentialId);
+      assert.equal(marks.length, 1, `only the refused receipt is kept above the position: ${JSON.stringify(marks)}`);
+      assert.equal(marks[0]!.state, 'waiting');
+      assert.ok(marks[0]!.refusals >= 2);
+    });
+
+    test('after a restart (a new sender from the database) the receipts sent and not acknowledged go again, those acknowledged never', async () => {
+      const { credentialId, row, ids } = await delivered('restarted', 6);
+      const [refused, unanswered] = [ids[1]!, ids[3]!];
+      // Before the restart: one receipt refused, one unanswered, the rest acknowledged, some of them too recent for the position.
+      const first = fakeBind((id) => (id === refused ? CommandStatus.ESME_RSYSERR : id === unanswered ? 'silent' : 0));
+      const before = new ReceiptSender({ db: t.gateway.database.db, credential: row, log: createLogger('silent'), receiver: () => first.session, batch: 4 });
+      const firstTick = setInterval(() => before.wake(), 200);
+      try {
+        await until('every receipt sent once', async () => (ids.every((id) => first.got.has(id)) ? true : undefined), 10_000);
+      } finally {
+        clearInterval(firstTick);
+        await before.stop();
+      }
+      // The gateway restarts: nothing of the first sender's memory survives.
+      const second = fakeBind(() => 0);
+      const after = new ReceiptSender({ db: t.gateway.database.db, credential: row, log: createLogger('silent'), receiver: () => second.session, batch: 4 });
+      const tick = setInterval(() => after.wake(), 200);
+      try {
+        await positionPast(credentialId, ids);
+        await until('the refused and the unanswered receipts taken', async () => (second.got.has(refused) && second.got.has(unanswered) ? true : undefined), 10_000);
+        await until('nothing left waiting', async () => ((await marksOf(credentialId)).length === 0 ? true : undefined), 10_000);
+      } finally {
+        clearInterval(tick);
+        await after.stop();
+      }
+      assert.deepEqual(Object.fromEntries(second.got), { [refused]: 1, [unanswered]: 1 }, 'only what was not acknowledged is sent again, once');
+    });
+
+    test('a receipt the customer never answers waits with the same growing back-off as a refused one (each sending holds its round for the response timeout); a lost connection does not count', async () => {
+      const { credentialId, row, ids } = await delivered('silent', 3);
+      const [ignored, cut] = [ids[0]!, ids[1]!];
+      let cuts = 0;
+      const got = new Map<string, number>();
+      const session = {
+        request: (pdu: { tlvs: { receiptedMessageId: string } }) => {
+          const id = pdu.tlvs.receiptedMessageId;
+          got.set(id, (got.get(id) ?? 0) + 1);
+          // The customer's application drops this receipt without a word: the session times it out (30 s on a real bind).
+          if (id === ignored) return Promise.reject(new SmppTimeoutError('no deliver_sm_resp within 30000 ms'));
+          // This one is cut off twice by a lost connection, then taken.
+          if (id === cut && cuts++ < 2) return Promise.reject(new SmppSessionClosedError('peer_closed'));
+          return Promise.resolve({ command: 'deliver_sm_resp', status: 0 });
+        },
+      } as unknown as SmppSession;
+      const sender = new ReceiptSender({ db: t.gateway.database.db, credential: row, log: createLogger('silent'), receiver: () => session, batch: 10 });
+      const tick = setInterval(() => sender.wake(), 100);
+      try {
+        await positionPast(credentialId, ids);
+        await until('the cut receipt taken', async () => (got.get(cut) === 3 ? true : undefined), 5000);
+        const mark = (await marksOf(credentialId)).find((m) => m.state === 'waiting');
+        await until('the ignored receipt sent a second time', async () => ((got.get(ignored) ?? 0) >= 2 ? true : undefined), 5000);
+        assert.ok(mark && mark.refusals >= 1, `the unanswered receipt counts for its back-off: ${JSON.stringify(mark)}`);
+      } finally {
+        clearInterval(tick);
+        await sender.stop();
+      }
+      // Rounds every 100 ms for 2 s and more (the position waits SETTLE_MS): sent again after 1 s, 2 s, … not every round.
+      assert.ok(got.get(ignored)! <= 3, `the unanswered receipt sent ${got.get(ignored)} times`);
+      assert.equal(got.get(ids[2]!), 1);
     });
 
     test('query_sm answers our status; cancel_sm cancels a message not yet sent, not a delivered one', async () => {

@@ -135,6 +135,9 @@ for (const { name, skip } of await dialects()) {
         assert.equal(delivered.event.data.status, 'delivered');
         assert.equal(delivered.event.data.to, '+79165555000');
         assert.equal(delivered.event.data.object, 'message');
+        // The whole message as it is after the change (the transition itself returns only a few columns).
+        assert.equal(delivered.event.data.text, 'hello 0');
+        assert.ok(delivered.event.data.delivered_at && delivered.event.data.sent_at, 'the delivered message carries its times');
         const batch = hooks.accepted.filter((r) => r.event.type === 'batch.completed');
         assert.equal(new Set(batch.map((r) => r.event.id)).size, 1, 'one batch.completed');
         assert.equal(batch[0]!.event.data.id, bulk.body!.batch_id);
@@ -187,7 +190,7 @@ for (const { name, skip } of await dialects()) {
       }
     });
 
-    test('private addresses are refused unless the operator allows them: an IP literal at subscription, a name when connecting, a callback_url literal at its first attempt', async () => {
+    test('private addresses are refused unless the operator allows them: an IP literal at subscription and in a message\'s callback_url, a name when connecting', async () => {
       const t = await startTestGateway(name, { ...FAST_RETRIES, DEPESHA_WEBHOOK_ALLOW_PRIVATE_ADDRESSES: 'false' });
       try {
         const r = await receiver();
@@ -196,7 +199,14 @@ for (const { name, skip } of await dialects()) {
           assert.equal(res.status, 422, url);
           assert.equal(res.body!.error.code, 'invalid_webhook_url');
           assert.match(res.body!.error.message, /private, loopback or link-local/);
+          // The same rule at accept: the poster would refuse to post there.
+          const message = await call(t, 'POST', '/v1/messages', { to: '+79161234567', text: 'x', callback_url: url });
+          assert.equal(message.status, 422, `callback_url ${url}`);
+          assert.deepEqual([message.body!.error.code, message.body!.error.details[0].field], ['invalid_webhook_url', 'callback_url']);
+          assert.match(message.body!.error.message, /private, loopback or link-local/);
         }
+        const bulk = await call(t, 'POST', '/v1/messages/bulk', { messages: [{ to: '+79161234567', text: 'x', callback_url: 'http://10.0.0.7/hook' }] });
+        assert.deepEqual([bulk.status, bulk.body!.error.code, bulk.body!.error.details[0].field], [422, 'bulk_all_invalid', 'messages.0.callback_url'], JSON.stringify(bulk.body));
         // A name is accepted, but where it points is checked at every connection.
         const sub = await subscribe(t, r.url.replace('127.0.0.1', 'localhost'));
         await send(t, 1);
@@ -205,20 +215,51 @@ for (const { name, skip } of await dialects()) {
           return log.body!.data[0] as { error: string } | undefined;
         });
         assert.match(attempt.error, /^EBLOCKEDADDRESS: localhost resolves only to addresses webhooks may not reach/);
-        // A message's callback_url at a private IP cannot change: its deliveries are given up at the first attempt, not retried for days.
-        const [viaCallback] = await send(t, 1, { callback_url: 'http://10.0.0.7/hook' });
+        assert.equal(r.received.length, 0, 'nothing reached the receiver');
+      } finally {
+        await t.close();
+      }
+    });
+
+    test('a callback_url delivery that is given up is listed: in the message\'s webhooks and in the account\'s given-up callback deliveries', async () => {
+      const t = await startTestGateway(name, FAST_RETRIES);
+      try {
+        // 1. A message accepted while the operator allowed private addresses, sent after they were refused: its
+        //    callback_url at a private IP cannot change, so each delivery is given up at its first attempt.
+        const [viaCallback] = await send(t, 1, { callback_url: 'http://10.0.0.7/hook', send_at: new Date(Date.now() + 3_600_000).toISOString() });
+        t.config.webhooks.allowPrivateAddresses = false;
+        await t.restart();
+        const refused = await call(t, 'POST', '/v1/messages', { to: '+79161234567', text: 'x', callback_url: 'http://10.0.0.7/hook' });
+        assert.deepEqual([refused.status, refused.body!.error.code], [422, 'invalid_webhook_url'], 'refused at accept now');
+        // Due now rather than in an hour (the scheduler takes it from the store).
+        const due = Date.now();
+        const moved = await t.gateway.database.db.updateTable('messages').set({ send_at: due, due_at: due }).where('id', '=', viaCallback!).where('status', '=', 'accepted').executeTakeFirst();
+        assert.equal(Number(moved.numUpdatedRows), 1, 'still waiting for its send_at');
         await waitForStatus(t.gateway, viaCallback!, ['delivered']);
-        await until('the callback_url deliveries given up', async () => {
-          const hooks = (await call(t, 'GET', `/v1/messages/${viaCallback}/webhooks`)).body!.data as { webhook_id: string | null }[];
-          return hooks.some((h) => h.webhook_id === null) ? undefined : true;
+        // 2. The message's webhooks show them as failed (they are no longer pending), not as gone.
+        const hooks = await until('the callback_url deliveries given up', async () => {
+          const data = (await call(t, 'GET', `/v1/messages/${viaCallback}/webhooks`)).body!.data as { webhook_id: string | null; status: string; url: string; event_type: string }[];
+          return data.length === LIFECYCLE.length && data.every((h) => h.status === 'failed') ? data : undefined;
         });
+        assert.deepEqual(hooks.map((h) => [h.webhook_id, h.url, h.event_type]), LIFECYCLE.map((type) => [null, 'http://10.0.0.7/hook', type]));
         const tried = await t.gateway.database.db.selectFrom('webhook_attempts').select(['error', 'next_attempt_at']).where('webhook_id', 'is', null).where('url', '=', 'http://10.0.0.7/hook').execute();
         assert.equal(tried.length, LIFECYCLE.length, 'one attempt per event');
         for (const a of tried) {
           assert.match(a.error!, /^EBLOCKEDADDRESS: 10\.0\.0\.7/);
           assert.equal(a.next_attempt_at, null);
         }
-        assert.equal(r.received.length, 0, 'nothing reached the receiver');
+        // 3. The account's list of given-up callback deliveries: newest first, paged; another account sees none of them.
+        const first = await call(t, 'GET', '/v1/webhooks/callback-deliveries?limit=2');
+        assert.equal(first.status, 200, JSON.stringify(first.body));
+        const second = await call(t, 'GET', `/v1/webhooks/callback-deliveries?limit=2&cursor=${first.body!.next_cursor}`);
+        assert.equal(second.body!.next_cursor, null);
+        const listed = [...first.body!.data, ...second.body!.data] as { id: string; message_id: string; url: string; event_type: string; status: string; attempts: number }[];
+        assert.deepEqual(listed.map((d) => [d.message_id, d.url, d.event_type, d.status, d.attempts]), [...LIFECYCLE].reverse().map((type) => [viaCallback, 'http://10.0.0.7/hook', type, 'failed', 1]));
+        assert.deepEqual(listed.map((d) => d.id), listed.map((d) => d.id).sort().reverse(), 'newest first');
+        const other = await t.makeAccount();
+        assert.deepEqual((await call(t, 'GET', '/v1/webhooks/callback-deliveries', undefined, other.apiKey)).body!.data, []);
+        assert.equal((await call(t, 'GET', `/v1/messages/${viaCallback}/webhooks`, undefined, other.apiKey)).status, 404);
+        assert.equal((await call(t, 'GET', '/v1/webhooks/callback-deliveries?cursor=nonsense')).body!.error.code, 'invalid_cursor');
       } finally {
         await t.close();
       }

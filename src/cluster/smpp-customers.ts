@@ -3,12 +3,12 @@ import type { Logger } from '../log.ts';
 import { nodeIdentity, REDIS_NOW, TAKE_PLACE, within } from './lease.ts';
 
 /**
- * One login's round. KEYS: the login's binds, its feed lease, the ids handed
- * over with the feed. ARGV: node, lease ms, 1 when this node has a receiving
- * bind of the login, then this node's binds of the login. Renews those binds (adding them back if Redis lost them: they
- * exist), renews the feed if this node holds it, or takes it when it is free
- * and this node can send (taking what was handed over with it). Returns
- * {1 if this node leads the feed, the ids handed over when it took it now}.
+ * One login's round. KEYS: the login's binds, its feed lease. ARGV: node,
+ * lease ms, 1 when this node has a receiving bind of the login, then this
+ * node's binds of the login. Renews those binds (adding them back if Redis
+ * lost them: they exist), renews the feed if this node holds it, or takes it
+ * when it is free and this node can send. Returns 1 if this node leads the
+ * feed.
  */
 const ROUND = `${REDIS_NOW}
 local node = ARGV[1]
@@ -18,48 +18,30 @@ if #ARGV > 3 then
   redis.call('PEXPIRE', KEYS[1], ttl * 2)
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if ARGV[3] ~= '1' then return {0, {}} end
+if ARGV[3] ~= '1' then return 0 end
 local holder = redis.call('GET', KEYS[2])
 if holder == node then
   redis.call('PEXPIRE', KEYS[2], ttl)
-  return {1, {}}
+  return 1
 end
-if holder then return {0, {}} end
+if holder then return 0 end
 redis.call('SET', KEYS[2], node, 'PX', ttl)
-local handed = redis.call('SMEMBERS', KEYS[3])
-redis.call('DEL', KEYS[3])
-return {1, handed}`;
+return 1`;
 
-/**
- * Gives the feed up, if this node holds it: KEYS the feed lease and the
- * handed-over ids; ARGV node, how long the ids are kept, then the ids of the
- * receipts this node sent above the stored position (the next holder skips
- * them). Returns 1 when it held the feed.
- */
+/** Gives the feed up, if this node holds it: KEYS the feed lease; ARGV node. Returns 1 when it held the feed. */
 const YIELD = `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1])
-if #ARGV > 2 then
-  for i = 3, #ARGV do redis.call('SADD', KEYS[2], ARGV[i]) end
-  redis.call('PEXPIRE', KEYS[2], tonumber(ARGV[2]))
-end
 return 1`;
-
-/**
- * How long the ids a feed's last holder sent are kept for the next one: the
- * stored position passes them within seconds once someone holds the feed, but
- * a customer may bind again elsewhere only much later.
- */
-const HANDOVER_MS = 3_600_000;
 
 /** What a login's feed on this node is told and asks. */
 export interface FeedHooks {
   /** this node has a receiving (receiver or transceiver) bind of the login now */
   receiving(): boolean;
-  /** ids of the receipts this node sent above the stored position, once no round of sending is in progress */
-  sent(): Promise<string[]>;
-  /** this node took the feed: receipts the previous holder sent that are not to be sent again */
-  led(handed: string[]): void;
+  /** resolves once no round of sending is in progress (what it sent is recorded in the database) */
+  idle(): Promise<void>;
+  /** this node took the feed: it sends from the stored position and the receipts recorded as sent (ingress/smpp-server/receipts.ts) */
+  led(): void;
 }
 
 interface Feed {
@@ -85,9 +67,10 @@ export interface CustomerLeasesOptions {
  * - one receipt feed per login: the node holding the login's feed lease sends
  *   its receipts; only a node with a receiving bind of the login takes or
  *   keeps it. When its last receiving bind closes (or it stops) it gives the
- *   feed up and hands over the ids it sent above the stored position; when it
- *   dies the lease runs out. Another node with a receiving bind then takes it
- *   within a round and goes on from the stored position.
+ *   feed up once its round of sending is recorded; when it dies the lease
+ *   runs out. Another node with a receiving bind then takes it within a round
+ *   and goes on from the stored position and the receipts recorded as sent
+ *   (acknowledged or waiting) in the database.
  *
  * While Redis does not answer, binds stay; a new bind is checked against this
  * node's count only (after a short wait), and a feed not renewed for two
@@ -116,7 +99,7 @@ export class CustomerLeases {
     this.nodeId = options.nodeId ?? nodeIdentity();
   }
 
-  #key(kind: 'binds' | 'feed' | 'feed-sent', credentialId: string): string {
+  #key(kind: 'binds' | 'feed', credentialId: string): string {
     return `${this.#prefix}:smpp-${kind}:${credentialId}`;
   }
 
@@ -193,7 +176,7 @@ export class CustomerLeases {
     return f !== undefined && f.leads && Date.now() - f.renewedAt <= (this.#ttlMs * 2) / 3;
   }
 
-  /** This node no longer serves the login through `hooks` (no binds left): the feed is given up, with what it sent. */
+  /** This node no longer serves the login through `hooks` (no binds left): the feed is given up once its round is recorded. */
   async forget(credentialId: string, hooks: FeedHooks): Promise<void> {
     const f = this.#feeds.get(credentialId);
     if (f?.hooks !== hooks) return;
@@ -204,9 +187,10 @@ export class CustomerLeases {
   async #yield(credentialId: string, f: Feed): Promise<void> {
     if (!f.leads) return;
     f.leads = false;
-    const sent = await f.hooks.sent();
-    await this.#redis.eval(YIELD, 2, this.#key('feed', credentialId), this.#key('feed-sent', credentialId), this.nodeId, HANDOVER_MS, ...sent);
-    this.#log.info({ credential: credentialId, handed: sent.length }, 'SMPP receipt feed given up on this node');
+    await f.hooks.idle();
+    if (f.leads) return; // a receiving bind came back meanwhile and a round renewed the feed: it stays here
+    await this.#redis.eval(YIELD, 1, this.#key('feed', credentialId), this.nodeId);
+    this.#log.info({ credential: credentialId }, 'SMPP receipt feed given up on this node');
   }
 
   /** One round: every login this node serves, side by side (each is one script on Redis). */
@@ -219,19 +203,20 @@ export class CustomerLeases {
     if (this.#stopped) return;
     const f = this.#feeds.get(id);
     const receiving = f?.hooks.receiving() ?? false;
-    if (f && f.leads && !receiving) await this.#yield(id, f);
+    // Given up beside the round, not in it: the feed's round of sending may take up to a response timeout to end (a
+    // bind unbinding waits for its receipts' answers), and the renewals of every other login here must not wait for it.
+    if (f && f.leads && !receiving) void this.#yield(id, f).catch((err: unknown) => this.#log.warn({ err, credential: id }, 'giving up an SMPP receipt feed failed'));
     const asked = Date.now();
-    const [leads, handed] = (await this.#redis.eval(
+    const leads = (await this.#redis.eval(
       ROUND,
-      3,
+      2,
       this.#key('binds', id),
       this.#key('feed', id),
-      this.#key('feed-sent', id),
       this.nodeId,
       this.#ttlMs,
       receiving ? '1' : '0',
       ...(this.#binds.get(id) ?? []),
-    )) as [number, string[]];
+    )) as number;
     if (!f || this.#stopped || this.#feeds.get(id) !== f) return;
     // An answer that took most of a lease (Redis was unreachable) is too old to send on: the next round asks again.
     if (Date.now() - asked > (this.#ttlMs * 2) / 3) return;
@@ -239,12 +224,12 @@ export class CustomerLeases {
     f.leads = leads === 1;
     if (f.leads) f.renewedAt = asked;
     if (f.leads && !was) {
-      this.#log.info({ credential: id, handed: handed.length }, 'this node sends the SMPP login\'s receipts');
-      f.hooks.led(handed);
+      this.#log.info({ credential: id }, 'this node sends the SMPP login\'s receipts');
+      f.hooks.led();
     } else if (!f.leads && was) this.#log.warn({ credential: id }, 'another node took the SMPP login\'s receipt feed');
   }
 
-  /** Gives every feed up (handing over what was sent) and frees this node's binds' places. */
+  /** Gives every feed up (once its round is recorded) and frees this node's binds' places. */
   async stop(): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#timer);

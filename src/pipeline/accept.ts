@@ -14,11 +14,12 @@ import { MailingsRepository, type MailingPage } from '../store/mailings.ts';
 import type { ModuleSwitches } from '../store/modules.ts';
 import type { DB, SmppSubmitsTable } from '../store/schema.ts';
 import type { SenderRegistry } from '../store/sender-names.ts';
-import { fixedChunks } from '../store/shapes.ts';
+import { insertChunks } from '../store/shapes.ts';
 import type { WriteBatcher } from '../store/write-batcher.ts';
 import { reserveInTx } from '../store/balance.ts';
 import { billingContext, billMessage, insufficientBalance, isTemplatedTraffic, unmatchedTemplatesPolicy, type AcceptBilling, type BillingContext } from './billing.ts';
 import { CascadesRepository, type CascadeRow } from '../store/cascades.ts';
+import { VerificationsRepository, type VerificationRow } from '../store/verifications.ts';
 import type { CascadeStepRequest } from './cascade.ts';
 import type { StatusChange } from '../events/bus.ts';
 import type { EventOutbox } from '../events/webhooks/outbox.ts';
@@ -75,13 +76,43 @@ export interface AcceptContext {
    * else the account's): quiet hours are in it, so they apply once, in the zone the runner timed the message by
    */
   recipientZone?: string | undefined;
+  /**
+   * `webhooks.allow_private_addresses`: whether a `callback_url` may be a
+   * private, loopback or link-local IP address. The webhook poster refuses
+   * to post there otherwise, so accept refuses such a message up front.
+   */
+  allowPrivateCallbackAddresses: boolean;
+}
+
+/**
+ * What an accept context is made from. The HTTP layer's and the SMPP
+ * server's deps are such sources as they are (`acceptContext(account, deps)`),
+ * so no caller picks the pieces, or the webhook setting, by hand.
+ */
+export interface AcceptSources {
+  /** the operator of a number (sms/mno.ts) */
+  mno: OperatorLookup | undefined;
+  /** each account's registered sender names */
+  senderRegistry: SenderRegistryCache;
+  /** prices and approved templates (pipeline/billing.ts) */
+  billing?: AcceptBilling | undefined;
+  /** the platform's module switches */
+  modules?: ModuleSwitches | undefined;
+  /** `config.webhooks.allowPrivateAddresses`, the setting the webhook poster honours */
+  config: { webhooks: { allowPrivateAddresses: boolean } };
 }
 
 const NO_SENDERS: SenderRegistry = new Map();
 
-/** The context for an account's accepts: the lookup, and its sender registry when its policy needs it. */
-export async function acceptContext(account: Account, operators: OperatorLookup | undefined, registries: SenderRegistryCache, billing?: AcceptBilling, modules?: ModuleSwitches): Promise<AcceptContext> {
-  return { operators, senders: account.require_registered_senders === 1 ? await registries.get(account.id) : undefined, billing: await billingContext(billing, account.id), modulesOff: await modules?.disabled() };
+/** The context for an account's accepts: the lookup, its sender registry when its policy needs it, prices, module switches and the callback address rule. */
+export async function acceptContext(account: Account, sources: AcceptSources): Promise<AcceptContext> {
+  return {
+    operators: sources.mno,
+    senders: account.require_registered_senders === 1 ? await sources.senderRegistry.get(account.id) : undefined,
+    billing: await billingContext(sources.billing, account.id),
+    modulesOff: await sources.modules?.disabled(),
+    allowPrivateCallbackAddresses: sources.config.webhooks.allowPrivateAddresses,
+  };
 }
 
 /**
@@ -144,7 +175,7 @@ export function prepareMessage(account: Account, req: SendRequest, now: number, 
     }
   }
   if (req.callback_url !== undefined) {
-    const issue = webhookUrlProblem(req.callback_url);
+    const issue = webhookUrlProblem(req.callback_url, context.allowPrivateCallbackAddresses);
     if (issue) return { ok: false, error: new ApiError('invalid_webhook_url', `callback_url ${issue}`, [{ field: field('callback_url'), issue }]) };
   }
   const ttlSeconds = req.ttl_seconds ?? account.default_ttl_seconds;
@@ -229,6 +260,8 @@ export interface AcceptJob {
   idempotency?: (IdempotencyHold & { status: number; body: string }) | undefined;
   /** a mailing runner's page: its recipient rows go in the same transaction, and only while the mailing's run is running */
   mailing?: MailingPage | undefined;
+  /** the verifications whose codes these messages carry, written in the same transaction: none is left without its message when the accept fails */
+  verifications?: VerificationRow[] | undefined;
   /**
    * write the messages due now as already claimed by this process's sender
    * (queued, leased, the attempt counted), the claim's events in the same
@@ -368,9 +401,11 @@ export class AcceptWriter {
     const written = (j: AcceptJob) => rowsOf.get(j) ?? j.messages;
     await MessagesRepository.insertAccepted(tx, jobs.length === 1 ? written(jobs[0]!) : jobs.flatMap(written));
     const submits = jobs.flatMap((j) => j.smppSubmits ?? []);
-    for (const chunk of fixedChunks(submits)) await tx.insertInto('smpp_submits').values(chunk).execute();
+    await insertChunks(tx, 'smpp_submits', submits);
     const cascades = jobs.flatMap((j) => j.cascades ?? []);
     if (cascades.length > 0) await CascadesRepository.insert(tx, cascades);
+    const verifications = jobs.flatMap((j) => j.verifications ?? []);
+    if (verifications.length > 0) await VerificationsRepository.insert(tx, verifications);
     for (const job of jobs) {
       const i = job.idempotency;
       if (i) await IdempotencyRepository.complete(tx, i, i.status, i.body);

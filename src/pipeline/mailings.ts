@@ -310,7 +310,8 @@ export class MailingRunner {
     const channels = JSON.parse(m.channels) as string[];
     const timeoutSeconds = m.step_timeout_seconds ?? DEFAULT_STEP_TIMEOUT_SECONDS;
     const until = (m.step_until ?? DEFAULT_STEP_UNTIL) as CascadeUntil;
-    const context = await acceptContext(account, this.#operators, this.#registries, this.#billing, this.#modules);
+    // A mailing's messages carry no callback_url, so the callback address rule never applies: the configuration's default stands in.
+    const context = await acceptContext(account, { mno: this.#operators, senderRegistry: this.#registries, billing: this.#billing, modules: this.#modules, config: { webhooks: { allowPrivateAddresses: false } } });
     const scheduleZone = m.time_zone ?? account.time_zone;
     const localTime = m.local_time === 1;
     const nominal = nominalOfRun(m.next_run_at ?? m.start_at ?? now, scheduleZone, localTime);

@@ -9,7 +9,7 @@ import type { MessageRow } from '../store/messages.ts';
 import { SENT_CONDITION } from '../store/migrations/009-sent-expiry.ts';
 import { settleInTx } from '../store/balance.ts';
 import type { DB } from '../store/schema.ts';
-import { fixedChunks, inLists } from '../store/shapes.ts';
+import { inLists, insertChunks } from '../store/shapes.ts';
 
 /**
  * The pipeline's named state changes. Each one states which status it leaves
@@ -20,14 +20,24 @@ import { fixedChunks, inLists } from '../store/shapes.ts';
  */
 
 
+/**
+ * What a transition returns of each message it moved: the columns settling
+ * (store/balance.ts), the webhook outbox and the cascade engine decide on.
+ * Not the whole row: materialising every column of every moved row was a
+ * fifth of the delivery thread's time in bulk loads; the outbox reads the
+ * whole row only for the events a subscription or a callback_url wants.
+ */
+export const TRANSITION_COLUMNS = ['id', 'account_id', 'status', 'batch_id', 'callback_url', 'price_minor', 'parts_count', 'sent_at', 'cascade_step', 'parent_id', 'reason_code', 'mailing_id'] as const;
+export type TransitionRow = Pick<MessageRow, (typeof TRANSITION_COLUMNS)[number]>;
+
 export interface EventInput {
   accountId: string;
   messageId: string;
   status: MessageStatus;
   reason?: FailureReason | undefined;
   at: number;
-  /** the message after the change, when the transition returned it (webhooks carry it) */
-  row?: MessageRow | undefined;
+  /** the message after the change, when the transition returned it (the whole row from a claim, TRANSITION_COLUMNS from the others) */
+  row?: TransitionRow | undefined;
   /** on `sent`: how many of its parts the provider refused (not charged: store/balance.ts settleInTx) */
   refusedParts?: number | undefined;
 }
@@ -50,22 +60,19 @@ export async function insertEvents(tx: Kysely<DB>, events: EventInput[], outbox?
     providerCode: e.reason?.providerCode ?? null,
     at: e.at,
   }));
-  for (const part of fixedChunks(changes)) {
-    await tx
-      .insertInto('message_events')
-      .values(
-        part.map((c) => ({
-          id: c.eventId,
-          account_id: c.accountId,
-          message_id: c.messageId,
-          status: c.status,
-          reason_code: c.reasonCode,
-          provider_code: c.providerCode,
-          created_at: c.at,
-        })),
-      )
-      .execute();
-  }
+  await insertChunks(
+    tx,
+    'message_events',
+    changes.map((c) => ({
+      id: c.eventId,
+      account_id: c.accountId,
+      message_id: c.messageId,
+      status: c.status,
+      reason_code: c.reasonCode,
+      provider_code: c.providerCode,
+      created_at: c.at,
+    })),
+  );
   if (outbox && events.length > 0) await outbox.messageEvents(tx, events.map((e, i) => ({ id: changes[i]!.eventId, accountId: e.accountId, messageId: e.messageId, status: e.status, at: e.at, row: e.row })));
   return changes;
 }
@@ -122,7 +129,7 @@ export interface SentRecord {
  */
 export async function markSent(tx: Kysely<DB>, sent: SentRecord[], now: number): Promise<EventInput[]> {
   if (sent.length === 0) return [];
-  const moved: { record: SentRecord; row: MessageRow }[] = [];
+  const moved: { record: SentRecord; row: TransitionRow }[] = [];
   const byConnector = new Map<string, SentRecord[]>();
   for (const s of sent) {
     const list = byConnector.get(s.connectorId) ?? [];
@@ -138,7 +145,7 @@ export async function markSent(tx: Kysely<DB>, sent: SentRecord[], now: number):
         .set({ status: 'sent', sent_at: now, connector_id: connectorId, lease_until: null, reason_code: null, provider_code: null, reason_detail: null, updated_at: now })
         .where('id', 'in', ids)
         .where('status', '=', 'queued')
-        .returningAll()
+        .returning(TRANSITION_COLUMNS)
         .execute();
       for (const r of movedIds) moved.push({ record: byId.get(r.id)!, row: r });
     }
@@ -161,10 +168,8 @@ export async function markSent(tx: Kysely<DB>, sent: SentRecord[], now: number):
       };
     });
   });
-  for (const part of fixedChunks(parts)) {
-    // A resubmit after a crash may meet part rows of the first try: keep those.
-    await tx.insertInto('message_parts').values(part).onConflict((oc) => oc.columns(['message_id', 'part_index']).doNothing()).execute();
-  }
+  // A resubmit after a crash may meet part rows of the first try: keep those.
+  await insertChunks(tx, 'message_parts', parts, { onConflictDoNothing: ['message_id', 'part_index'] });
   const events: EventInput[] = [];
   for (const { record, row } of moved) {
     const refused = record.refused?.length ?? 0;
@@ -196,7 +201,7 @@ export async function scheduleRetry(tx: Kysely<DB>, row: MessageRow, dueAt: numb
     })
     .where('id', '=', row.id)
     .where('status', '=', 'queued')
-    .returningAll()
+    .returning(TRANSITION_COLUMNS)
     .executeTakeFirst();
   return result ? [{ accountId: row.account_id, messageId: row.id, status: 'queued', reason, at: now, row: result }] : [];
 }
@@ -241,7 +246,7 @@ export async function finishMany(
       })
       .where('id', 'in', ids)
       .where('status', 'in', from)
-      .returningAll()
+      .returning(TRANSITION_COLUMNS)
       .execute();
     for (const m of moved) events.push({ accountId: m.account_id, messageId: m.id, status, reason, at: now, row: m });
   }
@@ -255,7 +260,7 @@ export async function finishMany(
 export async function markRead(tx: Kysely<DB>, messages: { id: string; accountId: string }[], now: number): Promise<EventInput[]> {
   const events: EventInput[] = [];
   for (const ids of inLists([...new Set(messages.map((m) => m.id))])) {
-    const moved = await tx.updateTable('messages').set({ status: 'read', updated_at: now }).where('id', 'in', ids).where('status', '=', 'delivered').returningAll().execute();
+    const moved = await tx.updateTable('messages').set({ status: 'read', updated_at: now }).where('id', 'in', ids).where('status', '=', 'delivered').returning(TRANSITION_COLUMNS).execute();
     for (const m of moved) events.push({ accountId: m.account_id, messageId: m.id, status: 'read', at: now, row: m });
   }
   return events;

@@ -1,7 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import { newId } from '../domain/ids.ts';
 import type { DB, LedgerEntriesTable, PricesTable } from './schema.ts';
-import { fixedChunks } from './shapes.ts';
+import { insertChunks } from './shapes.ts';
 
 export const DEFAULT_CURRENCY = 'RUB';
 export const LEDGER_KINDS = ['top_up', 'adjustment', 'reserve', 'charge', 'refund'] as const;
@@ -264,7 +264,7 @@ export async function reserveInTx<K>(tx: Kysely<DB>, demands: readonly ReserveDe
   for (const [accountId, s] of state) {
     if (s.taken > 0) await tx.updateTable('balances').set({ amount_minor: sql<number>`amount_minor - ${s.taken}`, updated_at: now }).where('account_id', '=', accountId).execute();
   }
-  for (const chunk of fixedChunks(entries)) await tx.insertInto('ledger_entries').values(chunk).execute();
+  await insertChunks(tx, 'ledger_entries', entries);
   return refused;
 }
 
@@ -332,5 +332,5 @@ export async function settleInTx(tx: Kysely<DB>, changes: readonly SettledChange
       entries.push({ id: newId('led', s.at), account_id: accountId, kind: s.kind, amount_minor: s.kind === 'refund' ? s.amount : -s.amount, balance_after_minor: running, message_id: s.row.id, note: s.note, created_at: s.at });
     }
   }
-  for (const chunk of fixedChunks(entries)) await tx.insertInto('ledger_entries').values(chunk).execute();
+  await insertChunks(tx, 'ledger_entries', entries);
 }

@@ -39,7 +39,9 @@ import * as mailingAudienceSize from './migrations/038-mailing-audience-size.ts'
 import * as partConcatRef from './migrations/039-part-concat-ref.ts';
 import * as mailingCountIndex from './migrations/040-mailing-count-index.ts';
 import * as contactImportLines from './migrations/041-contact-import-lines.ts';
-import * as mailingReferenceFks from './migrations/042-mailing-reference-fks.ts';
+import * as callbackGivenUp from './migrations/042-callback-given-up.ts';
+import * as smppReceiptMarks from './migrations/043-smpp-receipt-marks.ts';
+import * as mailingReferenceFks from './migrations/044-mailing-reference-fks.ts';
 import type { DB } from './schema.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -118,7 +120,9 @@ const migrations: Record<string, Migration> = {
   '039-part-concat-ref': partConcatRef,
   '040-mailing-count-index': mailingCountIndex,
   '041-contact-import-lines': contactImportLines,
-  '042-mailing-reference-fks': mailingReferenceFks,
+  '042-callback-given-up': callbackGivenUp,
+  '043-smpp-receipt-marks': smppReceiptMarks,
+  '044-mailing-reference-fks': mailingReferenceFks,
 };
 
 // bigint columns hold epoch milliseconds, well inside Number's exact range.

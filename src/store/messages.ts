@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import { idBoundsAt } from '../domain/ids.ts';
-import { fixedChunks } from './shapes.ts';
+import { insertChunks } from './shapes.ts';
 import type { BatchesTable, DB, MessageEventsTable, MessagePartsTable, MessagesTable } from './schema.ts';
 
 export type MessageRow = MessagesTable;
@@ -40,8 +40,8 @@ export class MessagesRepository {
 
   /** Inserts accepted messages in the caller's transaction. */
   static async insertAccepted(tx: Kysely<DB>, messages: MessageRow[]): Promise<void> {
-    // At most 256 rows × ~32 columns, well under SQLite's 32,766 bound variables.
-    for (const chunk of fixedChunks(messages)) await tx.insertInto('messages').values(chunk).execute();
+    // At most 256 rows × 41 columns, well under SQLite's 32,766 bound variables.
+    await insertChunks(tx, 'messages', messages);
   }
 
   async get(accountId: string, id: string): Promise<MessageRow | undefined> {

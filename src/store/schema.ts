@@ -290,6 +290,22 @@ export interface SmppReceiptCursorsTable {
   updated_at: number;
 }
 
+/**
+ * A receipt sent above a login's stored position: `waiting` (sent, not
+ * acknowledged, `refusals` times refused or timed out: sent again from
+ * `due_at`, dropped once `receipt_at` is older
+ * than receipt_hold_seconds) or `acked` (acknowledged; removed once the
+ * position passes it).
+ */
+export interface SmppReceiptMarksTable {
+  credential_id: string;
+  event_id: string;
+  state: 'waiting' | 'acked';
+  refusals: number;
+  due_at: number;
+  receipt_at: number;
+}
+
 /** A number (E.164 digits without "+", or a short code) an account receives messages on. */
 export interface NumbersTable {
   number: string;
@@ -827,6 +843,7 @@ export interface DB {
   smpp_credentials: SmppCredentialsTable;
   smpp_submits: SmppSubmitsTable;
   smpp_receipt_cursors: SmppReceiptCursorsTable;
+  smpp_receipt_marks: SmppReceiptMarksTable;
   numbers: NumbersTable;
   inbound_messages: InboundMessagesTable;
   connectors: ConnectorsTable;

@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import { SWEEP_CONDITION } from './migrations/024-verification-sweep.ts';
 import type { DB, VerificationsTable } from './schema.ts';
-import { inLists } from './shapes.ts';
+import { fixedChunks, inLists } from './shapes.ts';
 
 export type VerificationRow = VerificationsTable;
 
@@ -22,8 +22,9 @@ export class VerificationsRepository {
     this.#db = db;
   }
 
-  async insert(row: VerificationRow): Promise<void> {
-    await this.#db.insertInto('verifications').values(row).execute();
+  /** Written by the accept of its message, in the same transaction (pipeline/accept.ts: AcceptJob.verifications): a verification exists only with its message. */
+  static async insert(tx: Kysely<DB>, rows: readonly VerificationRow[]): Promise<void> {
+    for (const chunk of fixedChunks(rows)) await tx.insertInto('verifications').values(chunk).execute();
   }
 
   async get(accountId: string, id: string): Promise<VerificationRow | undefined> {

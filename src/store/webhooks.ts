@@ -1,9 +1,10 @@
 import type { Insertable, Kysely } from 'kysely';
 import { idBoundsAt, newId } from '../domain/ids.ts';
 import { PENDING_CONDITION } from './migrations/007-webhooks.ts';
+import { GIVEN_UP_CALLBACK_CONDITION } from './migrations/042-callback-given-up.ts';
 import type { DB, WebhookAttemptsTable, WebhookDeliveriesTable, WebhooksTable } from './schema.ts';
 import type { SecretBox } from './secrets.ts';
-import { fixedChunks, inLists } from './shapes.ts';
+import { inLists, insertChunks } from './shapes.ts';
 
 export type WebhookRow = WebhooksTable;
 export type DeliveryRow = WebhookDeliveriesTable;
@@ -29,11 +30,6 @@ export interface WebhookInput {
 
 export type ReplaySelector = { eventId: string } | { since: number; until: number };
 
-/**
- * Webhook subscriptions and their delivery log, for the account that owns
- * them: every method takes the account id, and another account's ids are not
- * found. Secrets are sealed on the way in.
- */
 /** A webhook of one message's events, for the message's page. */
 export interface MessageDelivery {
   id: string;
@@ -48,6 +44,22 @@ export interface MessageDelivery {
   delivered_at: number | null;
 }
 
+/** A message's `callback_url` delivery that was given up. */
+export interface GivenUpCallback {
+  id: string;
+  url: string;
+  message_id: string;
+  event_id: string;
+  event_type: string;
+  attempts: number;
+  created_at: number;
+}
+
+/**
+ * Webhook subscriptions and their delivery log, for the account that owns
+ * them: every method takes the account id, and another account's ids are not
+ * found. Secrets are sealed on the way in.
+ */
 export class WebhooksRepository {
   readonly #db: Kysely<DB>;
   readonly #box: SecretBox;
@@ -140,8 +152,8 @@ export class WebhooksRepository {
    * The webhooks of one message's events, oldest first: its events (by
    * message), the account's subscriptions' deliveries of them (the
    * (webhook_id, event_id) index), and the message's own callback_url
-   * deliveries still pending (the chain index; delivered ones are in no index
-   * by message, so they are not listed).
+   * deliveries still pending (the chain index) or given up (the given-up
+   * index; delivered ones are in no index by message, so they are not listed).
    */
   async deliveriesOfMessage(accountId: string, messageId: string): Promise<MessageDelivery[]> {
     const events = await this.#db.selectFrom('message_events').select('id').where('account_id', '=', accountId).where('message_id', '=', messageId).execute();
@@ -165,10 +177,33 @@ export class WebhooksRepository {
       .where('account_id', '=', accountId)
       .where('webhook_id', 'is', null)
       .execute();
+    const givenUp = await this.#db
+      .selectFrom('webhook_deliveries')
+      .select(columns)
+      .where('account_id', '=', accountId)
+      .where('order_key', '=', messageId)
+      .where(GIVEN_UP_CALLBACK_CONDITION)
+      .execute();
     const urls = new Map(hooks.map((h) => [h.id, h.url]));
-    return [...subscribed, ...callbacks]
+    return [...subscribed, ...callbacks, ...givenUp]
       .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
       .map((d) => ({ ...d, url: d.webhook_id === null ? (d.callback_url ?? '') : (urls.get(d.webhook_id) ?? '') }));
+  }
+
+  /**
+   * The account's `callback_url` deliveries that were given up, newest first
+   * (the given-up index); one more row than asked tells the caller whether
+   * there is a next page.
+   */
+  async givenUpCallbacks(accountId: string, page: { beforeId?: string | undefined; limit: number }): Promise<GivenUpCallback[]> {
+    let q = this.#db
+      .selectFrom('webhook_deliveries')
+      .select(['id', 'callback_url', 'order_key', 'event_id', 'event_type', 'attempts', 'created_at'])
+      .where('account_id', '=', accountId)
+      .where(GIVEN_UP_CALLBACK_CONDITION);
+    if (page.beforeId !== undefined) q = q.where('id', '<', page.beforeId);
+    const rows = await q.orderBy('id', 'desc').limit(page.limit).execute();
+    return rows.map((r) => ({ id: r.id, url: r.callback_url ?? '', message_id: r.order_key, event_id: r.event_id, event_type: r.event_type, attempts: r.attempts, created_at: r.created_at }));
   }
 
   /** The delivery log, newest first. */
@@ -241,7 +276,7 @@ export const WebhookOutbox = {
   },
 
   async insert(tx: Kysely<DB>, rows: Insertable<WebhookDeliveriesTable>[]): Promise<void> {
-    for (const chunk of fixedChunks(rows)) await tx.insertInto('webhook_deliveries').values(chunk).execute();
+    await insertChunks(tx, 'webhook_deliveries', rows);
   },
 
   /** The endpoints that have pending deliveries (read once at start; the outbox reports new ones). */
@@ -417,7 +452,7 @@ export const WebhookOutbox = {
   },
 
   async logAttempts(tx: Kysely<DB>, rows: AttemptRow[]): Promise<void> {
-    for (const chunk of fixedChunks(rows)) await tx.insertInto('webhook_attempts').values(chunk).execute();
+    await insertChunks(tx, 'webhook_attempts', rows);
   },
 
   async setFailing(tx: Kysely<DB>, webhookId: string, since: number | null): Promise<void> {

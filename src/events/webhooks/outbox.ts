@@ -5,6 +5,7 @@ import { presentBatch, presentInbound, presentMessage } from '../../ingress/http
 import type { Dialect } from '../../store/db.ts';
 import type { InboundMessageRow } from '../../store/inbound.ts';
 import type { MessageRow } from '../../store/messages.ts';
+import type { TransitionRow } from '../../pipeline/transitions.ts';
 import type { DB } from '../../store/schema.ts';
 import { inLists } from '../../store/shapes.ts';
 import { WebhookOutbox, type DeliveryRow } from '../../store/webhooks.ts';
@@ -17,7 +18,8 @@ export interface OutboxMessageEvent {
   messageId: string;
   status: MessageStatus;
   at: number;
-  row?: MessageRow | undefined;
+  /** the message after the change as far as the transition returned it (pipeline/transitions.ts TRANSITION_COLUMNS, or the whole row) */
+  row?: TransitionRow | undefined;
 }
 
 /** Where events become deliveries: the pipeline calls it inside the transaction that commits the events. */
@@ -68,15 +70,16 @@ export class WebhookOutboxWriter implements EventOutbox {
 
   async messageEvents(tx: Kysely<DB>, events: readonly OutboxMessageEvent[]): Promise<void> {
     const wanted = events.filter((e) => this.#subscriptions.matching(e.accountId, `message.${e.status}`).length > 0 || e.row?.callback_url);
-    // A transition that did not return its row (a cancel) is read here, and only when someone subscribes.
-    const missing = events.filter((e) => !e.row && this.#subscriptions.matching(e.accountId, `message.${e.status}`).length > 0).map((e) => e.messageId);
+    // A payload needs the whole row: what a transition did not return (a cancel returns none, the others only
+    // TRANSITION_COLUMNS) is read here, in the same transaction, and only for the events someone wants.
+    const missing = wanted.filter((e) => !(e.row && isWhole(e.row))).map((e) => e.messageId);
     const fetched = new Map<string, MessageRow>();
     for (const ids of inLists([...new Set(missing)])) for (const r of await tx.selectFrom('messages').selectAll().where('id', 'in', ids).execute()) fetched.set(r.id, r);
 
     const rows: DeliveryRow[] = [];
     const batches = new Map<string, string>(); // batch id → account id
     for (const e of wanted) {
-      const row = e.row ?? fetched.get(e.messageId);
+      const row = e.row && isWhole(e.row) ? e.row : fetched.get(e.messageId);
       if (!row) continue;
       const type = `message.${e.status}`;
       const payload = JSON.stringify({ id: e.id, type, created_at: new Date(e.at).toISOString(), data: presentMessage(row) });
@@ -151,4 +154,9 @@ function delivery(accountId: string, webhookId: string | null, callbackUrl: stri
     created_at: at,
     delivered_at: null,
   };
+}
+
+/** A claim returns the whole row; the other transitions only TRANSITION_COLUMNS. */
+function isWhole(row: TransitionRow): row is MessageRow {
+  return 'body' in row;
 }

@@ -5,7 +5,7 @@ import { isBlockedAddress, literalAddress } from './address-guard.ts';
  * http(s) URL without credentials and, unless `allowPrivateAddresses`, not
  * an IP address webhooks may not reach (a name is checked when connecting).
  */
-export function webhookUrlProblem(url: string, allowPrivateAddresses = true): string | undefined {
+export function webhookUrlProblem(url: string, allowPrivateAddresses: boolean): string | undefined {
   let parsed: URL;
   try {
     parsed = new URL(url);

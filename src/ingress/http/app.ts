@@ -12,7 +12,7 @@ import { AuditRepository } from '../../store/audit.ts';
 import { ProjectsRepository } from '../../store/projects.ts';
 import { SessionsRepository } from '../../store/sessions.ts';
 import { UsersRepository } from '../../store/users.ts';
-import { Authenticator, checkRole } from './auth.ts';
+import { Authenticator, checkRole, type ApiKeyAuthenticator } from './auth.ts';
 import { apiKeysRoutes } from './routes/api-keys.ts';
 import { auditRoutes, auditTrail } from './routes/audit.ts';
 import { sessionsRoutes } from './routes/sessions.ts';
@@ -101,6 +101,7 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
   const sessions = new SessionsRepository(deps.database.db);
   const audit = new AuditRepository(deps.database.db);
   const authenticator = new Authenticator(deps.accounts, users, sessions);
+  await shareKeyCache(app, deps, authenticator.keys);
   const limiter = new RateLimiter(deps.config.rateLimitPerSecond);
   app.decorateRequest('auth', undefined);
   /**
@@ -192,4 +193,35 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
   await app.register(compatAllowlistRoutes(deps));
   await app.register(compatCrmRoutes(deps, authenticator.keys));
   return app;
+}
+
+/**
+ * In a cluster the API nodes tell each other of revoked keys and changed
+ * accounts (cluster/auth-notices.ts), so none takes a revoked key from its
+ * cache; a key revoked elsewhere also ends its streams here at once. On
+ * connections of their own, loaded only here (an embedded gateway needs no
+ * ioredis); a single node keeps its cache to itself.
+ */
+async function shareKeyCache(app: FastifyInstance, deps: HttpDeps, keys: ApiKeyAuthenticator): Promise<void> {
+  const { redisUrl, redisPrefix, roles } = deps.config;
+  if (redisUrl === undefined || !roles.includes('api')) return;
+  const [{ connectRedis }, { AuthNotices }] = await Promise.all([import('../../cluster/redis.ts'), import('../../cluster/auth-notices.ts')]);
+  const log = deps.log.child({ component: 'auth-notices' });
+  const pub = connectRedis(redisUrl, 'depesha-auth');
+  const sub = connectRedis(redisUrl, 'depesha-auth-sub');
+  for (const r of [pub, sub]) r.on('error', (err) => log.warn({ err }, 'Redis connection error'));
+  const notices = new AuthNotices(pub, sub, redisPrefix, log);
+  await notices.start(
+    (notice) => {
+      if (notice.kind === 'account_changed') return keys.dropAccount(notice.accountId);
+      keys.dropKey(notice.keyId);
+      deps.live.endKey(notice.accountId, notice.keyId, 'key_revoked');
+    },
+    () => keys.dropAll(),
+  );
+  keys.shareWith((notice) => notices.announce(notice));
+  app.addHook('onClose', async () => {
+    sub.disconnect();
+    await pub.quit().catch(() => pub.disconnect());
+  });
 }

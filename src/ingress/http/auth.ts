@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { timingSafeEqual } from 'node:crypto';
+import type { AuthNotice } from '../../cluster/auth-notices.ts';
 import { ApiError } from '../../errors.ts';
 import { hashApiKey, type Account, type AccountsRepository } from '../../store/accounts.ts';
 import { csrfTokenFor, SESSION_TTL, type SessionsRepository } from '../../store/sessions.ts';
@@ -31,19 +32,37 @@ declare module 'fastify' {
 export const SESSION_COOKIE = 'depesha_session';
 export const CSRF_HEADER = 'x-csrf-token';
 
-const CACHE_TTL_MS = 30_000;
+/**
+ * How long a verified key is cached. A key revoked (or its account changed)
+ * on this node is dropped at once; in a cluster the other API nodes are told
+ * over Redis and drop it before the revocation answers (cluster/auth-notices.ts).
+ * This expiry is the fallback: with the notice lost (Redis away) another node
+ * takes a revoked key for at most this long.
+ */
+export const CACHE_TTL_MS = 30_000;
 const CACHE_MAX = 10_000;
+
+/** What is cached of keys changed: tells the other nodes of a cluster (absent on a single node). */
+export type AuthNoticeSender = (notice: AuthNotice) => Promise<void>;
 
 /**
  * Authenticates `Authorization: Bearer <api key>`. Keys are looked up by hash;
- * found keys are cached for 30 s so a busy client costs no query per request.
+ * found keys are cached for CACHE_TTL_MS (30 s) so a busy client costs no query per request.
  */
 export class ApiKeyAuthenticator implements AccountCache {
   readonly #accounts: AccountsRepository;
   readonly #cache = new Map<string, { auth: AuthContext; expires: number }>();
+  /** moves on whenever something is dropped: a lookup that began before it (and may have read the key still live) is not cached */
+  #generation = 0;
+  #notify: AuthNoticeSender | undefined;
 
   constructor(accounts: AccountsRepository) {
     this.#accounts = accounts;
+  }
+
+  /** In a cluster: how to tell the other API nodes what forgetKey and forgetAccount drop (app.ts). */
+  shareWith(notify: AuthNoticeSender): void {
+    this.#notify = notify;
   }
 
   async authenticate(request: FastifyRequest): Promise<AuthContext> {
@@ -55,6 +74,7 @@ export class ApiKeyAuthenticator implements AccountCache {
     const now = Date.now();
     const cached = this.#cache.get(hash);
     if (cached && cached.expires > now) return cached.auth;
+    const generation = this.#generation;
     const key = await this.#accounts.findApiKeyByHash(hash);
     const account = key && (await this.#accounts.getAccount(key.accountId));
     if (!key || !account) {
@@ -62,24 +82,47 @@ export class ApiKeyAuthenticator implements AccountCache {
       throw new ApiError('unauthorized', 'the API key is unknown or revoked', [], { 'www-authenticate': 'Bearer error="invalid_token"' });
     }
     const auth: AuthContext = { account, keyId: key.id, role: key.role, principal: key.role === 'admin' ? 'administrator' : 'owner', ...(key.projectId !== null ? { projectId: key.projectId } : {}) };
+    // Something was dropped while this lookup read: what it read may be what was dropped; the next request reads again.
+    if (generation !== this.#generation) return auth;
     if (this.#cache.size >= CACHE_MAX) this.#cache.clear();
     this.#cache.set(hash, { auth, expires: now + CACHE_TTL_MS });
     return auth;
   }
 
-  forgetAccount(accountId: string): void {
+  /** The account's settings changed: drops its keys here, and on the other API nodes before it resolves. */
+  async forgetAccount(accountId: string): Promise<void> {
+    this.dropAccount(accountId);
+    await this.#notify?.({ kind: 'account_changed', accountId });
+  }
+
+  /** A key was revoked: drops it here at once rather than after the cache's 30 s, and on the other API nodes before it resolves. */
+  async forgetKey(accountId: string, keyId: string): Promise<void> {
+    this.dropKey(keyId);
+    await this.#notify?.({ kind: 'key_revoked', accountId, keyId });
+  }
+
+  /** Drops what is cached of an account's keys, on this node only (another node's notice). */
+  dropAccount(accountId: string): void {
+    this.#generation++;
     for (const [hash, entry] of this.#cache) if (entry.auth.account.id === accountId) this.#cache.delete(hash);
   }
 
-  /** Drops a revoked key at once rather than after the cache's 30 s. */
-  forgetKey(keyId: string): void {
+  /** Drops a key, on this node only (another node's notice). */
+  dropKey(keyId: string): void {
+    this.#generation++;
     for (const [hash, entry] of this.#cache) if (entry.auth.keyId === keyId) this.#cache.delete(hash);
+  }
+
+  /** Drops every cached key (this node may have missed notices). */
+  dropAll(): void {
+    this.#generation++;
+    this.#cache.clear();
   }
 }
 
 export interface AccountCache {
-  /** Drops what is cached of an account's keys, so the next request reads the account anew (its settings changed). */
-  forgetAccount(accountId: string): void;
+  /** Drops what is cached of an account's keys, so the next request reads the account anew (its settings changed); in a cluster on every API node. */
+  forgetAccount(accountId: string): Promise<void>;
 }
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
@@ -126,8 +169,8 @@ export class Authenticator implements AccountCache {
     };
   }
 
-  forgetAccount(accountId: string): void {
-    this.keys.forgetAccount(accountId);
+  forgetAccount(accountId: string): Promise<void> {
+    return this.keys.forgetAccount(accountId);
   }
 }
 

@@ -37,4 +37,6 @@ export interface HttpDeps {
   accountChanged(account: Account): void;
   /** false while starting or draining: /readyz answers 503 */
   isReady(): boolean;
+  /** internal (tests): limits lowered from their defaults, the contact imports' rows (MAX_IMPORT_ROWS) and bytes (MAX_IMPORT_BYTES) */
+  limits?: { importRows?: number; importBytes?: number };
 }

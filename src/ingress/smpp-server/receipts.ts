@@ -2,18 +2,18 @@ import type { Kysely } from 'kysely';
 import { decodeTime } from 'ulid';
 import type { Logger } from '../../log.ts';
 import { formatReceipt, type ReceiptStatus } from '../../smpp/receipt.ts';
-import type { SmppSession } from '../../smpp/session.ts';
+import { SmppTimeoutError, type SmppSession } from '../../smpp/session.ts';
 import type { DB } from '../../store/schema.ts';
 import type { SmppCredentialRow } from '../../store/smpp-credentials.ts';
-import { SmppReceiptsRepository, type PendingReceipt } from '../../store/smpp-receipts.ts';
+import { SmppReceiptsRepository, type PendingReceipt, type WaitingMark } from '../../store/smpp-receipts.ts';
 
 /**
  * How long after its id's time an event may still commit. Event ids are made
  * from the clock inside each transaction, and in a cluster several nodes (and
  * on PostgreSQL several transactions of one node) commit side by side, so an
  * event can appear below ids already read. The stored position moves only
- * over events older than this; the newer ones are sent at once and kept in
- * memory so they are not sent twice while the position catches up.
+ * over events older than this; the newer ones are sent at once and marked in
+ * the database so they are not sent twice while the position catches up.
  */
 export const SETTLE_MS = 2000;
 
@@ -25,7 +25,7 @@ export function operatorErrorCode(providerCode: string | null): number | undefin
   return err ? Number(err[1]) : undefined;
 }
 
-/** The wait before a receipt the customer refused is sent again: it doubles from the first to the last, per receipt. */
+/** The wait before a receipt the customer refused (or did not answer in time) is sent again: it doubles from the first to the last, per receipt. */
 export const REFUSED_RETRY_FIRST_MS = 1000;
 export const REFUSED_RETRY_MAX_MS = 300_000;
 
@@ -39,28 +39,26 @@ export interface ReceiptSenderOptions {
   batch?: number;
 }
 
-/** A receipt sent and not acknowledged: sent again by itself, after a wait when the customer refused it. */
-interface Unacknowledged {
-  receipt: PendingReceipt;
-  /** the event read before it: the stored position may move up to there while it waits */
-  before: string;
-  /** refusals so far (a response that never came does not count) */
-  refusals: number;
-  /** not sent again before this time */
-  dueAt: number;
-}
-
 /**
  * Sends one customer's receipts as `deliver_sm`, in the order of the stored
  * events, from the credential's stored position. Each receipt the customer
  * acknowledges (command_status 0) is done; one it refuses, or does not
- * answer, waits and is sent again by itself (a refused one after a wait that
- * doubles from REFUSED_RETRY_FIRST_MS to REFUSED_RETRY_MAX_MS) while the
- * receipts after it go on, until it is acknowledged or older than the
- * credential's `receipt_hold_seconds`, when it is dropped. The stored position
- * moves over the receipts done only, never past one still waiting, so a
- * receipt is sent at least once: after a restart the ones not acknowledged
- * are sent again. Receipts older than `receipt_hold_seconds` are skipped.
+ * answer, waits and is sent again by itself (a refused or timed-out one after
+ * a wait that doubles from REFUSED_RETRY_FIRST_MS to REFUSED_RETRY_MAX_MS, one
+ * whose bind closed first on the next round) while the receipts after it go on, until it is acknowledged or older than the
+ * credential's `receipt_hold_seconds`, when it is dropped. Receipts older
+ * than `receipt_hold_seconds` are skipped.
+ *
+ * Nothing is kept in memory between rounds: each round's outcome is recorded
+ * in the database at its end (SmppReceiptsRepository.record), the waiting
+ * receipts and the acknowledged ones the position may not pass yet (newer
+ * than SETTLE_MS) as marks, and the stored position moves over every settled
+ * event, waiting receipts included. So memory stays flat however long a
+ * receipt is refused, and whoever sends next (this sender after a rebind, the
+ * gateway after a restart, another smpp node taking the feed) sends again
+ * the receipts sent and not acknowledged (at least once) and never one that
+ * was acknowledged, unless the process died between the acknowledgement and
+ * the end of its round (at most one round, `batch` receipts, comes twice).
  */
 export class ReceiptSender {
   readonly #repo: SmppReceiptsRepository;
@@ -68,12 +66,6 @@ export class ReceiptSender {
   #running: Promise<void> | null = null;
   #again = false;
   #stopped = false;
-  /** ids of events acknowledged (or handed over as sent) above the stored position */
-  readonly #sent = new Set<string>();
-  /** receipts sent and not acknowledged, by event id */
-  readonly #waiting = new Map<string, Unacknowledged>();
-  /** every event up to this one (settled) is done or waiting: reading goes on after it, ahead of the stored position */
-  #readTo: string | undefined;
 
   constructor(options: ReceiptSenderOptions) {
     this.#options = options;
@@ -108,24 +100,12 @@ export class ReceiptSender {
   }
 
   /**
-   * The ids of the receipts sent above the stored position, once the round in
-   * progress is over: what another node taking this login's feed must not
-   * send again (cluster/smpp-customers.ts). Receipts waiting for an
-   * acknowledgement are not among them: the next node sends them again.
+   * Resolves once no round is in progress (its outcome recorded): another
+   * node taking this login's feed then finds every receipt sent here either
+   * acknowledged or waiting (cluster/smpp-customers.ts).
    */
-  async sentIds(): Promise<string[]> {
-    if (this.#running) await this.#running;
-    return [...this.#sent];
-  }
-
-  /**
-   * This node takes the login's feed: reading starts again from the stored
-   * position, and the receipts another node sent above it are not sent again.
-   */
-  skip(ids: readonly string[]): void {
-    this.#readTo = undefined;
-    this.#waiting.clear();
-    for (const id of ids) this.#sent.add(id);
+  async idle(): Promise<void> {
+    while (this.#running) await this.#running;
   }
 
   #send(session: SmppSession, r: PendingReceipt) {
@@ -157,61 +137,49 @@ export class ReceiptSender {
     while (!this.#stopped) {
       const session = this.#options.receiver();
       if (!session) return; // held until a receiver or transceiver binds
-      const { receipts, last, looked, from } = await this.#repo.next(credential.account_id, credential.id, batch, this.#readTo);
-      if (from === undefined) return;
       const now = Date.now();
       const oldest = now - credential.receipt_hold_seconds * 1000;
+      const { receipts, looked, from, marks } = await this.#repo.next(credential.account_id, credential.id, batch);
+      if (from === undefined) return;
       // Waiting receipts past the hold time are dropped; the ones due go again, before the new ones (they are older).
-      const due: Unacknowledged[] = [];
-      for (const [id, w] of [...this.#waiting].sort((x, y) => (x[0] < y[0] ? -1 : 1))) {
-        if (w.receipt.at < oldest) {
-          this.#waiting.delete(id);
-          log.warn({ messageId: w.receipt.messageId, refusals: w.refusals }, 'SMPP receipt not acknowledged within receipt_hold_seconds; dropped');
-        } else if (w.dueAt <= now) due.push(w);
-      }
-      const fresh: Unacknowledged[] = [];
-      let before = this.#readTo !== undefined && this.#readTo > from ? this.#readTo : from;
+      const { due, expired } = await this.#repo.waiting(credential.account_id, credential.id, now, oldest, batch);
+      for (const w of expired) log.warn({ eventId: w.eventId, refusals: w.refusals }, 'SMPP receipt not acknowledged within receipt_hold_seconds; dropped');
       const isReceipt = new Map(receipts.map((r) => [r.eventId, r]));
+      const round: { receipt: PendingReceipt; mark: WaitingMark }[] = [...due];
       for (const id of looked) {
         const r = isReceipt.get(id);
-        if (r && r.at >= oldest && !this.#sent.has(id) && !this.#waiting.has(id)) fresh.push({ receipt: r, before, refusals: 0, dueAt: 0 });
-        before = id;
+        if (r && r.at >= oldest && !marks.has(id)) round.push({ receipt: r, mark: { eventId: id, refusals: 0, dueAt: 0, at: r.at } });
       }
-      const round = [...due, ...fresh];
       const results = await Promise.allSettled(round.map((w) => this.#send(session, w.receipt)));
       const answeredAt = Date.now();
+      const acked: string[] = [];
+      const waiting: WaitingMark[] = [];
       results.forEach((result, i) => {
-        const w = round[i]!;
-        const id = w.receipt.eventId;
-        if (result.status === 'fulfilled' && result.value.status === 0) {
-          this.#waiting.delete(id);
-          this.#sent.add(id);
-          return;
-        }
-        if (result.status === 'fulfilled') {
-          // Refused: sent again by itself after a growing wait; the receipts after it do not wait for it.
-          w.refusals++;
-          w.dueAt = answeredAt + Math.min(REFUSED_RETRY_MAX_MS, REFUSED_RETRY_FIRST_MS * 2 ** (w.refusals - 1));
-          if (w.refusals === 1) log.warn({ messageId: w.receipt.messageId, commandStatus: result.value.status }, 'the customer refused an SMPP receipt; sending it again later');
-        } else w.dueAt = 0; // no answer (timed out, or the bind is gone): again on the next round
-        this.#waiting.set(id, w);
+        const { receipt, mark } = round[i]!;
+        if (result.status === 'fulfilled' && result.value.status === 0) return void acked.push(mark.eventId);
+        if (result.status === 'fulfilled' || result.reason instanceof SmppTimeoutError) {
+          // Refused, or not answered within the response timeout (a customer that drops it would otherwise hold every
+          // round for that timeout): sent again by itself after a growing wait; the receipts after it do not wait for it.
+          const refusals = mark.refusals + 1;
+          waiting.push({ ...mark, refusals, dueAt: answeredAt + Math.min(REFUSED_RETRY_MAX_MS, REFUSED_RETRY_FIRST_MS * 2 ** (refusals - 1)) });
+          if (refusals === 1)
+            log.warn(
+              { messageId: receipt.messageId, ...(result.status === 'fulfilled' ? { commandStatus: result.value.status } : { err: result.reason }) },
+              result.status === 'fulfilled' ? 'the customer refused an SMPP receipt; sending it again later' : 'the customer did not answer an SMPP receipt; sending it again later',
+            );
+        } else waiting.push({ ...mark, dueAt: 0 }); // the bind is gone (or going) before an answer: again on the next round, on the bind there is then
       });
-      // Reading moves over the settled events (the ids are in time order: a prefix of them), every one now done or waiting.
+      // The position moves over the settled events (the ids are in time order: a prefix of them), each now
+      // acknowledged, waiting (marked), or wanting no receipt; the newer ones are read again, their marks skip them.
       const cutoff = now - SETTLE_MS;
-      const readFrom = this.#readTo;
+      let position: string | undefined;
       for (const id of looked) {
         if (eventTime(id) >= cutoff) break;
-        if (this.#readTo === undefined || id > this.#readTo) this.#readTo = id;
+        position = id;
       }
-      // The stored position moves over what reading settled, up to the first receipt still waiting, never past it.
-      let position = this.#readTo;
-      if (position !== undefined) for (const w of this.#waiting.values()) if (w.before < position) position = w.before;
-      if (position !== undefined && position > from) {
-        await this.#repo.advance(credential.id, position);
-        for (const id of this.#sent) if (id <= position) this.#sent.delete(id);
-      }
-      // Go on while reading moved (more may wait behind); else the once-a-second wake looks again.
-      if (last === undefined || this.#readTo === readFrom) return;
+      await this.#repo.record(credential.id, { acked, waiting, dropped: expired.map((w) => w.eventId), from, position }, answeredAt);
+      // Go on while a full batch moved the position (more may wait behind); else the once-a-second wake looks again.
+      if (position === undefined || looked.length < batch) return;
     }
   }
 }

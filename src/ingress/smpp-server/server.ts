@@ -293,11 +293,8 @@ export class SmppServer {
       pending: new Map(),
       feed: {
         receiving: () => leastBusy(customer.sessions, receives) !== undefined,
-        sent: () => customer.receipts.sentIds(),
-        led: (handed) => {
-          customer.receipts.skip(handed);
-          customer.receipts.wake();
-        },
+        idle: () => customer.receipts.idle(),
+        led: () => customer.receipts.wake(),
       },
       receipts: new ReceiptSender({
         db: this.#deps.database.db,
@@ -427,7 +424,7 @@ export class SmppServer {
       ...(validity.at !== undefined ? { ttl_seconds: Math.min(604800, Math.max(30, Math.round((validity.at - start) / 1000))) } : {}),
     };
     if (now - customer.accountReadAt >= ACCOUNT_TTL_MS) await this.#readAccount(customer, now);
-    const prepared = prepareMessage(customer.account, body, now, null, await acceptContext(customer.account, this.#deps.mno, this.#deps.senderRegistry, this.#deps.billing, this.#deps.modules));
+    const prepared = prepareMessage(customer.account, body, now, null, await acceptContext(customer.account, this.#deps));
     if (!prepared.ok) return { command: 'submit_sm_resp', status: STATUS_FOR_ERROR[prepared.error.code] ?? CommandStatus.ESME_RSUBMITFAIL };
     const row = prepared.row;
     try {

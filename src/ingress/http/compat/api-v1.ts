@@ -128,7 +128,7 @@ export function compatApiV1Routes(deps: HttpDeps, authenticator: ApiKeyAuthentic
       sendAt = new Date(ms).toISOString();
     }
     const fields = fieldNames(s.fields);
-    const context = await acceptContext(account, deps.mno, deps.senderRegistry, deps.billing, deps.modules);
+    const context = await acceptContext(account, deps);
     // The seed names no project: a key bound to one gives its messages that project's code.
     const project = (await projectScope(projects, auth, [])).bound;
     const batchId = newId('bat', now);

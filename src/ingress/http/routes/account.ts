@@ -152,7 +152,7 @@ export function accountRoutes(deps: HttpDeps, cache: AccountCache): FastifyPlugi
           ...(b.default_cascade === undefined ? {} : { default_cascade: b.default_cascade === null ? null : JSON.stringify(b.default_cascade) }),
           ...(b.unmatched_templates === undefined ? {} : { unmatched_templates: b.unmatched_templates }),
         });
-        cache.forgetAccount(auth.account.id);
+        await cache.forgetAccount(auth.account.id);
         deps.accountChanged(updated!);
         return presentAccount(updated!);
       },

@@ -119,7 +119,7 @@ export function apiKeysRoutes(accounts: AccountsRepository, auditLog: AuditRepos
       {
         schema: {
           summary: 'Revoke an API key',
-          description: 'Requests with it fail from now on (401); its open event streams end with `event: dropped`, reason `key_revoked` (at once on this node, within 5 s on the other nodes of a cluster).',
+          description: 'Requests with it fail from now on (401); its open event streams end with `event: dropped`, reason `key_revoked` (at once on this node; on the other API nodes of a cluster by the time this answers, or, with Redis away, requests within 30 s and streams within 5 s).',
           tags: ['api-keys'],
           security,
           params: IdParams,
@@ -129,8 +129,9 @@ export function apiKeysRoutes(accounts: AccountsRepository, auditLog: AuditRepos
       async (request, reply) => {
         const auth = requireRole(request, ['owner', 'administrator']);
         if (!(await accounts.revokeApiKey(auth.account.id, request.params.id))) throw new ApiError('not_found', `no live API key ${request.params.id}`);
-        keys.forgetKey(request.params.id);
         live.endKey(auth.account.id, request.params.id, 'key_revoked');
+        // Dropped from this node's cache, and (in a cluster) from the other API nodes' before the answer; they end its streams too.
+        await keys.forgetKey(auth.account.id, request.params.id);
         await audit(auditLog, request, auth, 'api_key.revoke', request.params.id);
         return reply.code(204).send(null);
       },

@@ -11,13 +11,19 @@ import type { Database } from '../../../store/db.ts';
 import { requireAuth } from '../auth.ts';
 import { decodeCursor, encodeCursor } from '../cursor.ts';
 import { ErrorSchema, IdParams } from '../schemas.ts';
-import { checkContactsFile, csvRows, xlsxRows } from './contacts-files.ts';
+import { checkContactsFile, csvRows, MAX_IMPORT_ROWS, TooManyRows, xlsxRows } from './contacts-files.ts';
 import { keepLeases, LEASE_MS, RENEW_MS } from './job-leases.ts';
 
 /** The largest file an import takes (bytes), CSV or XLSX. */
 export const MAX_IMPORT_BYTES = 1024 * 1024 * 1024;
 /** Checked rows written to the staging table per transaction. */
 const STAGE_BATCH_ROWS = 1000;
+/**
+ * What is read and dropped of an upload after it was refused, so that the
+ * answer goes out and the connection serves the client's next request; a
+ * client still sending past it has its connection closed.
+ */
+export const DRAIN_MAX_BYTES = 64 * 1024 * 1024;
 /** A failing apply (a busy SQLite file, a lost connection) is tried again this many times, resuming where it stopped. */
 const APPLY_ATTEMPTS = 5;
 
@@ -94,6 +100,39 @@ export function presentImport(job: ContactImportRow) {
 
 class TooLarge extends Error {}
 
+/**
+ * The file is more than an import takes (bytes or rows): refused as a whole,
+ * as soon as the limit is passed. The job is failed with its staged rows
+ * deleted; the routes answer 413 `import_too_large`.
+ */
+export class ImportTooLarge extends Error {
+  readonly importId: string;
+  constructor(message: string, importId: string) {
+    super(message);
+    this.importId = importId;
+  }
+
+  toApiError(): ApiError {
+    return new ApiError('import_too_large', `${this.message}; nothing was imported (import ${this.importId} is failed)`, [{ field: '(body)', issue: this.message }]);
+  }
+}
+
+/**
+ * Stops reading `upload` into the parsers and reads what is left of it,
+ * dropping it (at most DRAIN_MAX_BYTES, then the connection is closed): a
+ * request left half-read would hold the client's upload, and its connection,
+ * forever.
+ */
+function drain(upload: Readable): void {
+  upload.unpipe();
+  let dropped = 0;
+  upload.on('data', (chunk: Buffer) => {
+    dropped += chunk.length;
+    if (dropped > DRAIN_MAX_BYTES) upload.destroy();
+  });
+  upload.resume();
+}
+
 /** Passes the upload on, failing it once it passed `max` bytes. */
 function limited(body: Readable, max: number): Readable {
   let bytes = 0;
@@ -122,15 +161,26 @@ export class ContactImportRunner {
   #queue: Promise<void> = Promise.resolve();
   #stopping = false;
 
-  constructor(database: Database, log: Logger) {
+  readonly #maxRows: number;
+  readonly #maxBytes: number;
+
+  /** `limits`: lower than MAX_IMPORT_ROWS and MAX_IMPORT_BYTES (internal: tests) */
+  constructor(database: Database, log: Logger, limits: { rows?: number | undefined; bytes?: number | undefined } = {}) {
     this.repo = new ContactImportsRepository(database);
     this.#log = log;
+    this.#maxRows = limits.rows ?? MAX_IMPORT_ROWS;
+    this.#maxBytes = limits.bytes ?? MAX_IMPORT_BYTES;
   }
 
-  /** Reads, checks and stages the file; returns the job once it is checked: `failed`, or `applying` (queued here). */
+  /**
+   * Reads, checks and stages the file; returns the job once it is checked:
+   * `failed`, or `applying` (queued here). A file past the limits rejects
+   * with ImportTooLarge as soon as it passed them (the rest of the upload
+   * drained), its job failed and nothing of it left staged.
+   */
   async receive(input: { accountId: string; projectId: string; defaultRegion: string; format: 'csv' | 'xlsx'; body: Readable; createdBy: string | null; maxBytes?: number }): Promise<{ job: ContactImportRow; applied: Promise<void> }> {
     const job = await this.repo.create({ accountId: input.accountId, projectId: input.projectId, format: input.format, createdBy: input.createdBy, owner: this.owner, leaseUntil: Date.now() + LEASE_MS });
-    const body = limited(input.body, input.maxBytes ?? MAX_IMPORT_BYTES);
+    const body = limited(input.body, input.maxBytes ?? this.#maxBytes);
     const report = { columns: [] as string[], rows: 0, badRows: 0, skippedRows: 0, problems: [] as ErrorDetail[] };
     let batch: { row: number; at: number; patch: ContactPatch }[] = [];
     // One batch is written while the next is parsed (on PostgreSQL the write does not hold the event loop).
@@ -146,7 +196,7 @@ export class ContactImportRunner {
     };
     try {
       const source = input.format === 'csv' ? csvRows(body) : xlsxRows(body);
-      for await (const item of checkContactsFile(source, input.defaultRegion)) {
+      for await (const item of checkContactsFile(source, input.defaultRegion, this.#maxRows)) {
         if ('header' in item) {
           report.columns = item.header;
           continue;
@@ -167,12 +217,15 @@ export class ContactImportRunner {
       await flush();
       await writing;
     } catch (err) {
-      await writing.catch(() => {});
+      // What is left of the upload is read and dropped (while the staged rows are deleted), so the answer goes out.
+      drain(input.body);
       body.destroy();
-      input.body.resume(); // what is left of the upload is read and dropped, so the answer goes out
+      await writing.catch(() => {});
       const reason = (err as Error).message.split('\n')[0];
-      const message = err instanceof TooLarge ? err.message : err === stageError ? `the rows could not be staged: ${reason}` : `the file cannot be read: ${reason}`;
+      const tooLarge = err instanceof TooLarge || err instanceof TooManyRows;
+      const message = tooLarge ? err.message : err === stageError ? `the rows could not be staged: ${reason}` : `the file cannot be read: ${reason}`;
       await this.repo.fail(input.accountId, job.id, message, report);
+      if (tooLarge) throw new ImportTooLarge(message, job.id);
       return { job: (await this.repo.get(input.accountId, job.id))!, applied: Promise.resolve() };
     }
     const checked = await this.repo.check(input.accountId, job.id, this.owner, report);

@@ -16,6 +16,15 @@ export const XLSX_TYPE = 'application/vnd.openxmlformats-officedocument.spreadsh
  */
 export const MAX_IMPORT_ROWS = 5_000_000;
 
+/** A file holds more data rows than an import takes: thrown by checkContactsFile as soon as it reads the first row past the limit. */
+export class TooManyRows extends Error {
+  readonly limit: number;
+  constructor(limit: number) {
+    super(`the file holds more than ${limit} contacts (data rows); an import takes at most ${limit}: split it`);
+    this.limit = limit;
+  }
+}
+
 /** A row of a file with its number in the file: a CSV file's line where the record starts, an XLSX sheet's row number. */
 export interface NumberedRow {
   row: number;
@@ -181,6 +190,8 @@ const KEY_FIELDS = ['guid', 'phones', 'emails'] as const;
  * header naming none of guid, phones, emails is a bad header row, and an
  * empty file a bad row 1. A guid repeated across rows is found later, in the
  * staged rows (ContactImportsRepository.check), so nothing here grows with the file.
+ * A file of more than `maxRows` data rows throws TooManyRows at the first row
+ * past it (the file is refused whole, not reported row by row).
  */
 export async function* checkContactsFile(source: AsyncIterable<NumberedRow>, defaultRegion: string, maxRows = MAX_IMPORT_ROWS): AsyncGenerator<CheckedRow> {
   let header: string[] | undefined;
@@ -192,10 +203,7 @@ export async function* checkContactsFile(source: AsyncIterable<NumberedRow>, def
       continue;
     }
     rowNumber++;
-    if (rowNumber > maxRows + 1) {
-      yield { row: rowNumber, at, issues: [`a file may hold at most ${maxRows} contacts; split it`] };
-      return;
-    }
+    if (rowNumber > maxRows + 1) throw new TooManyRows(maxRows);
     if (!header) {
       header = cells.map((c) => c.trim());
       const lower = header.map((h) => h.toLowerCase());

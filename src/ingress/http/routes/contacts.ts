@@ -10,7 +10,7 @@ import { decodeCursor, decodeKeyCursor, encodeCursor, encodeKeyCursor } from '..
 import type { HttpDeps } from '../deps.ts';
 import { ErrorSchema, IdParams } from '../schemas.ts';
 import { idempotentCreate } from './idempotent-create.ts';
-import { ContactImportRunner, ContactImportSchema, contactImportReadRoutes, MAX_IMPORT_BYTES, presentImport } from './contact-imports.ts';
+import { ContactImportRunner, ContactImportSchema, contactImportReadRoutes, ImportTooLarge, MAX_IMPORT_BYTES, presentImport } from './contact-imports.ts';
 import { csvExport, MAX_IMPORT_ROWS, XLSX_TYPE, xlsxExport } from './contacts-files.ts';
 
 const Str = (maxLength: number, description?: string) => Type.Union([Type.String({ maxLength }), Type.Null()], description ? { description } : {});
@@ -112,13 +112,17 @@ export function contactsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
     return project;
   };
   const guidTaken = (err: unknown) => (err instanceof ContactGuidTakenError ? new ApiError('contact_guid_taken', err.message, [{ field: 'guid', issue: 'used by another contact of the project' }]) : err);
-  const imports = new ContactImportRunner(deps.database, deps.log);
-  /** The upload as a stream (never the whole file in memory), checked and staged: the job once checked. */
+  const imports = new ContactImportRunner(deps.database, deps.log, { rows: deps.limits?.importRows, bytes: deps.limits?.importBytes });
+  /** The upload as a stream (never the whole file in memory), checked and staged: the job once checked; a file past the limits is a 413 `import_too_large`. */
   const receive = async (request: { body: unknown; headers: Record<string, unknown> }, auth: ReturnType<typeof requireAuth>, projectId: string) => {
     const body = request.body;
     const type = String(request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
     if (!(body instanceof Readable) || (type !== 'text/csv' && type !== XLSX_TYPE)) throw new ApiError('unsupported_media_type', `send the file as text/csv or ${XLSX_TYPE}`);
-    return imports.receive({ accountId: auth.account.id, projectId, defaultRegion: auth.account.default_region, format: type === 'text/csv' ? 'csv' : 'xlsx', body, createdBy: auth.session?.userId ?? auth.keyId });
+    try {
+      return await imports.receive({ accountId: auth.account.id, projectId, defaultRegion: auth.account.default_region, format: type === 'text/csv' ? 'csv' : 'xlsx', body, createdBy: auth.session?.userId ?? auth.keyId });
+    } catch (err) {
+      throw err instanceof ImportTooLarge ? err.toApiError() : err;
+    }
   };
   return async (app) => {
     // Imports come as files, read as they stream in (contact-imports.ts counts the bytes); the parsers are this plugin's alone.
@@ -134,7 +138,7 @@ export function contactsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
           summary: 'Import contacts from a file, in the background',
           description:
             `Body: a CSV file (\`Content-Type: text/csv\`, \`,\` or \`;\` separated, UTF-8) or an XLSX workbook (\`${XLSX_TYPE}\`, its first sheet), at most 1 GiB and ${MAX_IMPORT_ROWS.toLocaleString('en')} rows, with a header row; columns as for POST /v1/contacts/import. ` +
-            'The file is read as it arrives, every row checked and staged; answers 202 with the import once the whole file is in and checked: `failed` with `bad_rows` and the first 100 `problems` (nothing is imported), or `applying`. ' +
+            'The file is read as it arrives, every row checked and staged; answers 202 with the import once the whole file is in and checked: `failed` with `bad_rows` and the first 100 `problems` (nothing is imported), or `applying`. A file past the size or the row limit is refused as soon as it passes it: 413 `import_too_large` (the import is `failed`, nothing staged is kept; the rest of the upload is read and dropped). ' +
             'Poll GET /v1/contacts/imports/{id} until `completed`. A guid twice in a file is a bad row. All or nothing: once applying, every row is written, even across a restart of the gateway.',
           tags: ['contacts'],
           security,
@@ -302,7 +306,7 @@ export function contactsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
             `Body: a CSV file (\`Content-Type: text/csv\`, \`,\` or \`;\` separated, UTF-8) or an XLSX workbook (\`${XLSX_TYPE}\`, its first sheet), at most 1 GiB and ${MAX_IMPORT_ROWS.toLocaleString('en')} rows, with a header row. ` +
             'Columns: guid, first_name, last_name, middle_name, gender, phones (or phone), emails (or email), time_zone, blocked, consent.<channel>, messenger.<name>, ' +
             'attributes/consent/messenger_ids as JSON, any other column a custom attribute (docs/contacts.md). A row whose guid the project has replaces that contact\'s columns the file has. ' +
-            'Every row is checked first; if any is bad (a guid twice in the file too), nothing is imported and `invalid_import` lists the rows. Otherwise all rows are written, all or nothing, and the answer waits for it: the same staged job as POST /v1/contacts/imports (which answers at once and suits large files).',
+            'Every row is checked first; if any is bad (a guid twice in the file too), nothing is imported and `invalid_import` lists the rows; a file past the size or the row limit is refused as soon as it passes it with 413 `import_too_large`. Otherwise all rows are written, all or nothing, and the answer waits for it: the same staged job as POST /v1/contacts/imports (which answers at once and suits large files).',
           tags: ['contacts'],
           security,
           querystring: Type.Object({ project_id: Type.String({ minLength: 1, maxLength: 64 }) }, { additionalProperties: false }),

@@ -127,8 +127,9 @@ export const KEY_CHECK_MS = 5000;
 
 /**
  * Ends the streams of revoked API keys with `key_revoked`. The node that
- * revokes a key ends its streams at once (routes/api-keys.ts); a key revoked
- * on another node is found here: every KEY_CHECK_MS one query per account
+ * revokes a key ends its streams at once (routes/api-keys.ts), and in a
+ * cluster so do the others when its notice comes (app.ts, cluster/auth-notices.ts);
+ * a key revoked without a notice heard (Redis away, the database) is found here: every KEY_CHECK_MS one query per account
  * with key streams open asks the database which of their keys are still live.
  * A check that fails keeps the streams and checks again, as the session check does.
  */
@@ -215,7 +216,7 @@ export function eventsRoutes(deps: HttpDeps, sessions: SessionsRepository): Fast
         schema: {
           summary: "Live status changes of the account's messages",
           description:
-            'Server-Sent Events (`text/event-stream`): every committed status change of the account, as it happens, one event per change (`id:` the event id, `event:` its type, `data:` the event envelope). Resume after a disconnect with the `Last-Event-ID` header (or `last_event_id`): the stored events after it come first, then live ones, with no gap or duplicate between them. Keep-alive comments every 15 s. A client that stops reading is dropped with an `event: dropped`; so is a stream opened with the cabinet\'s session cookie within 5 s of the session ending (signed out on any node), with the reason `session_ended`, and a stream opened with an API key within 5 s of the key being revoked (on any node; at once on the node that revoked it), with the reason `key_revoked`. ' +
+            'Server-Sent Events (`text/event-stream`): every committed status change of the account, as it happens, one event per change (`id:` the event id, `event:` its type, `data:` the event envelope). Resume after a disconnect with the `Last-Event-ID` header (or `last_event_id`): the stored events after it come first, then live ones, with no gap or duplicate between them. Keep-alive comments every 15 s. A client that stops reading is dropped with an `event: dropped`; so is a stream opened with the cabinet\'s session cookie within 5 s of the session ending (signed out on any node), with the reason `session_ended`, and a stream opened with an API key once the key is revoked (at once on the node that revoked it, and in a cluster on the others by the time the revocation answers; within 5 s if Redis is away), with the reason `key_revoked`. ' +
             'With `types` naming `mailing.progress` (it is never sent otherwise), the stream carries, beside the `message.*` types named, `event: mailing.progress` for each running mailing of the account, at most once a second per mailing and only when its figures changed, plus one when a run stops: `data:` is `{"type": "mailing.progress", "created_at": …, "data": <the body of GET /v1/mailings/{id}/stats>}`, with no `id:` (it is not stored and not replayed; `Last-Event-ID` stays the last status change\'s).',
           tags: ['events'],
           security,

@@ -473,7 +473,7 @@ export function mailingsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
         if (!(CHANNELS as readonly string[]).includes(channel)) throw new ApiError('invalid_schedule', `a mailing cannot send on ${channel} yet`, [{ field: 'channels', issue: 'first channel not supported' }]);
         const now = Date.now();
         // Priced and paid like any message: a test send is real traffic.
-        const context = await acceptContext(auth.account, deps.mno, deps.senderRegistry, deps.billing, deps.modules);
+        const context = await acceptContext(auth.account, deps);
         const out: { to: string; message_id: string | null; error: { code: string; message: string } | null }[] = [];
         const prepared = request.body.to.map((to) => ({ to, p: prepareMessage(auth.account, testRequest(m, channel, to, rendered.text, project.code), now, null, context) }));
         const { fits, refused } = await affordable(balances, auth.account.id, prepared.flatMap(({ p }) => (p.ok ? [p.row] : [])));

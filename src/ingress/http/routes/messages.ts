@@ -73,7 +73,7 @@ export function messagesRoutes(deps: HttpDeps, validateItem: ValidateFunction): 
           const now = Date.now();
           const scoped = (await projectScope(projects, auth, [request.body.project])).apply(request.body);
           if (!scoped.ok) throw scoped.error;
-          const prepared = prepareSend(deps, auth.account, scoped.req, now, null, await acceptContext(auth.account, deps.mno, deps.senderRegistry, deps.billing, deps.modules));
+          const prepared = prepareSend(deps, auth.account, scoped.req, now, null, await acceptContext(auth.account, deps));
           if (!prepared.ok) throw prepared.error;
           const body = presentMessage(prepared.head);
           await deps.delivery.accept({ messages: prepared.rows, ...(prepared.cascade ? { cascades: [prepared.cascade] } : {}), idempotency: idem && { ...idem, status: 202, body: JSON.stringify(body) } });
@@ -111,7 +111,7 @@ export function messagesRoutes(deps: HttpDeps, validateItem: ValidateFunction): 
         // A repeat is answered before the balance is looked at: the first request may have spent it.
         return underIdempotencyKey(deps.idempotency, request, reply, auth.account.id, async (idem) => {
           const batchId = newId('bat', now);
-          const context = await acceptContext(auth.account, deps.mno, deps.senderRegistry, deps.billing, deps.modules);
+          const context = await acceptContext(auth.account, deps);
           const scope = await projectScope(projects, auth, items.map(({ raw }) => (raw as { project?: unknown }).project));
           const rows: MessageRow[] = [];
           const cascadeRows: CascadeRow[] = [];

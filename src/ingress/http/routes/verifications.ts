@@ -142,7 +142,7 @@ export function verificationsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
             }
           });
           const base: SendRequest = { to: body.to, text, ttl_seconds: ttlSeconds, traffic_type: 'service', ...(body.from === undefined ? {} : { from: body.from }) };
-          const context = await acceptContext(auth.account, deps.mno, deps.senderRegistry, deps.billing, deps.modules);
+          const context = await acceptContext(auth.account, deps);
           let rows: MessageRow[];
           let head: MessageRow;
           let cascade: CascadeRow | undefined;
@@ -198,9 +198,9 @@ export function verificationsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
             sweep_at: now + ttlSeconds * 1000,
           };
           const answer = present(row);
-          // The verification first: a message without one could never be checked.
-          await repo.insert(row);
-          await deps.delivery.accept({ messages: rows, ...(cascade ? { cascades: [cascade] } : {}), idempotency: idem && { ...idem, status: 201, body: JSON.stringify(answer) } });
+          // With its message, in the accept's transaction: a message without its verification could never be checked, and a
+          // verification whose message was refused (the balance, say) would count against the limits and could never be used.
+          await deps.delivery.accept({ messages: rows, ...(cascade ? { cascades: [cascade] } : {}), verifications: [row], idempotency: idem && { ...idem, status: 201, body: JSON.stringify(answer) } });
           return reply.code(201).send(answer);
         });
       },

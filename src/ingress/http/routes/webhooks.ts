@@ -70,6 +70,34 @@ const AttemptSchema = Type.Object(
   { additionalProperties: false },
 );
 
+const GivenUpCallbackSchema = Type.Object(
+  {
+    id: Type.String({ description: 'the delivery (`whd_…`)' }),
+    message_id: Type.String({ description: 'the message whose `callback_url` it was for' }),
+    url: Type.String({ description: "the message's `callback_url`" }),
+    event_id: Type.String({ description: 'the `webhook-id` header and the envelope id' }),
+    event_type: Type.String(),
+    status: Type.Literal('failed'),
+    attempts: Type.Integer(),
+    created_at: Timestamp,
+  },
+  {
+    additionalProperties: false,
+    examples: [
+      {
+        id: 'whd_01KAT1B6Y8W7S5M2K9D4F3Q0ZR',
+        message_id: 'msg_01KAT1B6Y8W7S5M2K9D4F3Q0ZA',
+        url: 'https://example.com/orders/4711/sms',
+        event_id: 'evt_01KAT1B6Y8W7S5M2K9D4F3Q0ZB',
+        event_type: 'message.delivered',
+        status: 'failed',
+        attempts: 2903,
+        created_at: '2026-12-01T12:00:00.000Z',
+      },
+    ],
+  },
+);
+
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 const present = (r: WebhookRow) => ({
   id: r.id,
@@ -197,6 +225,33 @@ export function webhooksRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
     );
 
     app.get(
+      '/v1/webhooks/callback-deliveries',
+      {
+        schema: {
+          summary: 'Given-up callback_url deliveries',
+          description:
+            "The account's deliveries to messages' `callback_url` that were given up (after failing for the whole retry window, or refused by the address rule), newest first. " +
+            'Their attempts are in no subscription\'s log; one message\'s are also in GET /v1/messages/{id}/webhooks. Kept for `webhooks.retention_days`.',
+          tags: ['webhooks'],
+          security,
+          querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 50 })), cursor: Type.Optional(Type.String()) }, { additionalProperties: false }),
+          response: { 200: Type.Object({ data: Type.Array(GivenUpCallbackSchema), next_cursor: Type.Union([Type.String(), Type.Null()]) }), 400: ErrorSchema, 401: ErrorSchema },
+        },
+      },
+      async (request) => {
+        const auth = requireAuth(request);
+        const limit = request.query.limit ?? 50;
+        const beforeId = request.query.cursor === undefined ? undefined : decodeCursor(request.query.cursor, 'whd');
+        const rows = await repo.givenUpCallbacks(auth.account.id, { beforeId, limit: limit + 1 });
+        const page = rows.slice(0, limit);
+        return {
+          data: page.map((d) => ({ ...d, status: 'failed' as const, created_at: new Date(d.created_at).toISOString() })),
+          next_cursor: rows.length > limit ? encodeCursor(page[page.length - 1]!.id) : null,
+        };
+      },
+    );
+
+    app.get(
       '/v1/webhooks/:id',
       { schema: { summary: 'Get a webhook subscription', tags: ['webhooks'], security, params: IdParams, response: { 200: WebhookSchema, ...errors } } },
       async (request) => {
@@ -310,7 +365,7 @@ export function webhooksRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
         schema: {
           summary: "A message's webhooks",
           description:
-            "The webhook deliveries of this message's events, oldest first: to the account's subscriptions (pending, delivered or failed), and to the message's `callback_url` while pending. " +
+            "The webhook deliveries of this message's events, oldest first: to the account's subscriptions (pending, delivered or failed), and to the message's `callback_url` while pending or once given up (failed). " +
             'For the attempts of one, see GET /v1/webhooks/{id}/deliveries.',
           tags: ['webhooks'],
           security,
