@@ -83,6 +83,7 @@ export const API_ERRORS = {
   unknown_segment: { status: 422, description: 'The `segment_id` names no segment of the project.' },
   invalid_segment_filter: { status: 422, description: 'A segment filter names a field that is not a contact field or `attributes.<name>`, or an operator lacks its value; `details` names the condition.' },
   segment_in_use: { status: 409, description: 'The segment is the audience of a mailing that is not finished or cancelled; cancel the mailing or give it another audience first.' },
+  contact_list_in_use: { status: 409, description: 'The contact list is the audience of a mailing that is not finished or cancelled; cancel the mailing first (a finished or cancelled one does not hold it).' },
   invalid_schedule: { status: 422, description: 'A mailing schedule cannot be used: a cron expression that does not parse, a time zone that is not an IANA name, both `list_id` and `segment_id`, or both throttles; `details` names the field.' },
   internal_error: { status: 500, description: 'An unexpected error on our side. The `request_id` identifies it in our logs.' },
 } as const satisfies Record<string, { status: number; description: string }>;

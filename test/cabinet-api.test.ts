@@ -74,6 +74,15 @@ for (const { name, skip } of await dialects()) {
       assert.equal(wrongCsrf.json.error.code, 'csrf_token_invalid');
       const sent = await s.call('POST', '/v1/messages', { to: '+79161234567', text: 'hi' });
       assert.equal(sent.status, 202, JSON.stringify(sent.json));
+      // The path as the router decodes it decides what is the /v1 API: an encoded prefix is no way round the checks.
+      const encoded = await t.gateway.app.inject({ method: 'POST', url: '/%761/messages', cookies: { depesha_session: s.token }, payload: { to: '+79161234567', text: 'hi' } });
+      assert.deepEqual([encoded.statusCode, encoded.json().error.code], [403, 'csrf_token_invalid']);
+      for (const url of ['/%761/session', '/v%31/mailings', '/v1/mailing%73', '/%761/balance']) {
+        const anonymous = await t.gateway.app.inject({ method: 'GET', url });
+        assert.equal(anonymous.statusCode, 401, `${url}: ${anonymous.body.slice(0, 100)}`);
+      }
+      const nul = await s.call('POST', '/%761/messages', { to: '+79161234567', text: 'a\u0000b' });
+      assert.deepEqual([nul.status, nul.json.error.code], [400, 'validation_failed'], 'the NUL check too');
 
       assert.equal((await s.call('DELETE', '/v1/session')).status, 204);
       const afterOut = await s.call('GET', '/v1/session');

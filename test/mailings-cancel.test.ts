@@ -94,6 +94,22 @@ for (const dialect of await dialects()) {
       assert.deepEqual(await byStatus(id), { 'cancelled/mailing_cancelled': 1200 });
     });
 
+    test('a mailing the runner cancels itself (its template is gone) has its held messages cancelled as a user\'s cancel does', async () => {
+      const made = await heldMailing('GONE', 3);
+      const base = await db().selectFrom('mailings').select(['project_id', 'template_id']).where('id', '=', await made.mailing()).executeTakeFirstOrThrow();
+      const own = (await call('POST', '/v1/templates', { project_id: base.project_id, channel: 'sms', name: 'own', text: 'Своё' })).body;
+      // Two a second: the first recipients' messages are accepted (held for their local time) while the run goes on.
+      const m = (await call('POST', '/v1/mailings', { ...base, templates: { sms: own.id }, name: 'gone', channels: ['sms'], start_at: new Date().toISOString(), time_zone: 'UTC', local_time: true, traffic_type: 'service', throttle_per_minute: 120 })).body;
+      assert.equal((await call('POST', `/v1/mailings/${m.id}/schedule`)).status, 200, JSON.stringify(m));
+      await until('the first message', async () => ((await byStatus(m.id)).accepted ? true : undefined));
+      // Gone behind the API's back (the runner's check is what is tested here).
+      await db().deleteFrom('templates').where('id', '=', own.id).execute();
+      await until('cancelled by the runner', async () => ((await call('GET', `/v1/mailings/${m.id}`)).body.status === 'cancelled' ? true : undefined));
+      await settled(m.id);
+      const statuses = await byStatus(m.id);
+      assert.deepEqual(Object.keys(statuses), ['cancelled/mailing_cancelled'], JSON.stringify(statuses));
+    });
+
     test('pause cancels nothing, cancel from paused does; a draft cancels at once', async () => {
       const made = await heldMailing('PAUSE', 3);
       const tpl = (await db().selectFrom('mailings').select(['project_id', 'template_id']).where('id', '=', await made.mailing()).executeTakeFirstOrThrow());

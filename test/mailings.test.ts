@@ -90,6 +90,26 @@ for (const dialect of await dialects()) {
       assert.equal((await call('GET', `/v1/segments/${gone.body.id}`)).status, 404);
     });
 
+    test('deleting a template or list a mailing names: a finished or cancelled one holds neither; a live one keeps its list (409) and is cancelled with its template', async () => {
+      const tpl = (await call('POST', '/v1/templates', { project_id: project.id, channel: 'sms', name: 'del', text: 'Привет' })).body;
+      const list = (await call('POST', '/v1/contact-lists', { project_id: project.id, name: 'del' })).body;
+      const done = (await call('POST', '/v1/mailings', { project_id: project.id, template_id: tpl.id, list_id: list.id, name: 'old', channels: ['sms'] })).body;
+      assert.equal((await call('POST', `/v1/mailings/${done.id}/cancel`)).status, 200);
+      const live = (await call('POST', '/v1/mailings', { project_id: project.id, template_id: tpl.id, name: 'live', channels: ['sms'] })).body;
+      const mapped = (await call('POST', '/v1/templates', { project_id: project.id, channel: 'sms', name: 'del2', text: 'Пока' })).body;
+      const byMap = (await call('POST', '/v1/mailings', { project_id: project.id, template_id: template.id, templates: { sms: mapped.id }, list_id: list.id, name: 'map', channels: ['sms'] })).body;
+      const kept = (await call('POST', '/v1/mailings', { project_id: project.id, template_id: template.id, name: 'kept', channels: ['sms'] })).body;
+      const inUse = await call('DELETE', `/v1/contact-lists/${list.id}`);
+      assert.deepEqual([inUse.status, inUse.body.error.code], [409, 'contact_list_in_use']);
+      assert.equal((await call('DELETE', `/v1/templates/${tpl.id}`)).status, 204, 'named by a cancelled mailing and a draft');
+      assert.equal((await call('DELETE', `/v1/templates/${mapped.id}`)).status, 204, 'named in a mailing\'s templates map');
+      assert.deepEqual([(await mailing(live.id)).status, (await mailing(byMap.id)).status, (await mailing(kept.id)).status], ['cancelled', 'cancelled', 'draft']);
+      assert.equal((await mailing(done.id)).template_id, tpl.id, 'a finished or cancelled mailing keeps the id it was made with');
+      assert.equal((await call('DELETE', `/v1/contact-lists/${list.id}`)).status, 204, 'its mailings are cancelled now');
+      assert.equal((await call('DELETE', `/v1/templates/${template.id}`, undefined, other.apiKey)).status, 404);
+      await call('POST', `/v1/mailings/${kept.id}/cancel`);
+    });
+
     test('a scheduled mailing to a segment runs: each matching contact gets its variant once, delivered; stats and recipients', async () => {
       const segment = (await call('POST', '/v1/segments', { project_id: project.id, name: 'msk2', filter: { conditions: [{ field: 'attributes.city', op: 'contains', value: 'моск' }], consent: 'sms' } })).body;
       const created = await call('POST', '/v1/mailings', { project_id: project.id, template_id: template.id, segment_id: segment.id, name: 'run', channels: ['sms', 'email'], start_at: new Date(Date.now() - 1000).toISOString(), traffic_type: 'service' });

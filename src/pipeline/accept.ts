@@ -72,6 +72,11 @@ export interface AcceptContext {
   /** the platform's modules switched off (store/modules.ts): a message on a channel among them is refused */
   modulesOff?: ReadonlySet<string> | undefined;
   /**
+   * the recipient's time zone when the caller resolved it (the mailing runner: the contact's own, else their region's,
+   * else the account's): quiet hours are in it, so they apply once, in the zone the runner timed the message by
+   */
+  recipientZone?: string | undefined;
+  /**
    * `webhooks.allow_private_addresses`: whether a `callback_url` may be a
    * private, loopback or link-local IP address. The webhook poster refuses
    * to post there otherwise, so accept refuses such a message up front.
@@ -190,7 +195,7 @@ export function prepareMessage(account: Account, req: SendRequest, now: number, 
     }
   }
   // Validity counts from when the message may go: its send_at, or the end of quiet hours.
-  const start = quietHoursRelease(account, trafficType, mno?.region ?? null, Math.max(now, sendAt ?? now));
+  const start = quietHoursRelease(account, trafficType, mno?.region ?? null, Math.max(now, sendAt ?? now), context.recipientZone);
   return {
     ok: true,
     segmentation,

@@ -113,6 +113,8 @@ export interface PreparedStep {
   /** null on the last step */
   timeout_seconds: number | null;
   connector: string | null;
+  /** the recipient's time zone, when the caller resolved it (the mailing runner): kept in the step for its quiet hours */
+  time_zone?: string | undefined;
 }
 
 /**
@@ -122,11 +124,12 @@ export interface PreparedStep {
  * mailing's per-contact channel order).
  */
 export function cascadeOf(accountId: string, steps: readonly PreparedStep[], now: number, batchId: string | null): { parent: MessageRow; first: MessageRow; cascade: CascadeRow } {
-  const specs: CascadeStepSpec[] = steps.map(({ row: r, until, timeout_seconds, connector }) => ({
+  const specs: CascadeStepSpec[] = steps.map(({ row: r, until, timeout_seconds, connector, time_zone }) => ({
     channel: r.channel,
     until,
     timeout_seconds,
     connector,
+    ...(time_zone ? { time_zone } : {}),
     message: {
       channel: r.channel,
       recipient: r.recipient,
@@ -480,7 +483,8 @@ export class CascadeEngine {
     // message, and any mailing's (a mailing's messages wait out quiet hours whatever their traffic type).
     const quiet = parent.traffic_type === 'advertising' || parent.mailing_id != null;
     const account = quiet ? await tx.selectFrom('accounts').selectAll().where('id', '=', c.account_id).executeTakeFirst() : undefined;
-    const startAt = account ? quietHoursRelease(account, 'advertising', spec.message.region, now) : now;
+    // In the zone the first step was timed by when it is known (a mailing's contact's), else the number's region's.
+    const startAt = account ? quietHoursRelease(account, 'advertising', spec.message.region, now, spec.time_zone) : now;
     const child = stepMessage(parent, spec, action.to, now, startAt);
     const timerAt = spec.timeout_seconds === null ? null : startAt + spec.timeout_seconds * 1000;
     const moved = await tx

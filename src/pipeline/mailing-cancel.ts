@@ -11,6 +11,8 @@ import { insertEvents } from './transitions.ts';
 
 /** Recipients read per page (one transaction each). */
 const PAGE_SIZE = 1000;
+/** How often the store is looked at for cancels begun elsewhere (the mailing runner's own, of a mailing whose template or project is gone). */
+const POLL_MS = 1000;
 /** How often the messages in senders' hands at the cancel are looked at again: well inside the shortest retry back-off (0.5 s by default). */
 const WATCH_POLL_MS = 100;
 /** A plain message not yet sent is one of these; a cascade's parent is one of these while its cascade may still start a step. */
@@ -48,11 +50,14 @@ export class MailingCanceller {
   readonly #repo: MailingsRepository;
   readonly #running = new Map<string, Promise<number>>();
   #stopped = false;
+  readonly #pollMs: number;
+  #timer: NodeJS.Timeout | undefined;
 
   readonly #watchMs: number;
 
   /** `watchMs`: how long after its pages a cancel watches the messages senders held (their lease: every attempt in flight has ended by then) */
-  constructor(db: Kysely<DB>, batcher: WriteBatcher, bus: EventBus, outbox: EventOutbox, cascades: CascadeEngine, log: Logger, options: { pageSize?: number; watchMs: number }) {
+  constructor(db: Kysely<DB>, batcher: WriteBatcher, bus: EventBus, outbox: EventOutbox, cascades: CascadeEngine, log: Logger, options: { pageSize?: number; watchMs: number; pollMs?: number }) {
+    this.#pollMs = options.pollMs ?? POLL_MS;
     this.#batcher = batcher;
     this.#bus = bus;
     this.#outbox = outbox;
@@ -77,18 +82,40 @@ export class MailingCanceller {
     return run;
   }
 
-  /** Goes on, in the background, with every cancel a stop or crash left unfinished. */
+  /**
+   * Goes on, in the background, with every cancel a stop or crash left
+   * unfinished; then, every second until `stop`, takes up any cancel begun
+   * without a call to `cancel` (the mailing runner cancels a mailing whose
+   * template or project is gone by setting its cursor in the store).
+   */
   async resume(): Promise<void> {
     this.#stopped = false;
+    clearTimeout(this.#timer);
+    await this.#pickUp(true);
+    const loop = () => {
+      if (this.#stopped) return;
+      this.#pickUp(false)
+        .catch((err: unknown) => this.#log.error({ err }, 'looking for cancelled mailings failed'))
+        .finally(() => {
+          if (!this.#stopped) this.#timer = setTimeout(loop, this.#pollMs);
+        });
+    };
+    this.#timer = setTimeout(loop, this.#pollMs);
+  }
+
+  async #pickUp(resumed: boolean): Promise<void> {
     for (const m of await this.#repo.cancelling(1000)) {
-      this.#log.info({ mailing: m.id }, 'cancelling the unsent messages of a cancelled mailing goes on');
-      this.cancel(m.account_id, m.id).catch((err: unknown) => this.#log.error({ err, mailing: m.id }, 'cancelling a mailing\'s messages failed; it goes on at the next start'));
+      if (this.#stopped) return;
+      if (this.#running.has(m.id)) continue;
+      this.#log.info({ mailing: m.id }, resumed ? 'cancelling the unsent messages of a cancelled mailing goes on' : 'cancelling the unsent messages of a mailing cancelled by the runner');
+      this.cancel(m.account_id, m.id).catch((err: unknown) => this.#log.error({ err, mailing: m.id }, 'cancelling a mailing\'s messages failed; it is tried again'));
     }
   }
 
   /** Stops after the pages in progress; what is left goes on at the next `resume`. */
   async stop(): Promise<void> {
     this.#stopped = true;
+    clearTimeout(this.#timer);
     await Promise.allSettled([...this.#running.values()]);
   }
 

@@ -270,3 +270,76 @@ test('several channels: a recipient\'s cascade has its first step due at their l
   assert.deepEqual([plain.channel, plain.cascade_step ?? null, plain.due_at], ['sms', null, nominal]);
   await s.database.close();
 });
+
+test('quiet hours apply once, in the contact\'s zone: a 10:00 local-time message to Vladivostok is not held again by the account\'s zone', async () => {
+  // Account zone Moscow, quiet 21:00–09:00: 10:00 Vladivostok is 03:00 Moscow, inside the window there but not in the contact's zone.
+  const s = await setup(
+    [{ first_name: 'Vl', phones: [phone(1)], time_zone: 'Asia/Vladivostok' }],
+    { start_at: Date.parse('2026-12-03T10:00:00+03:00'), local_time: true, time_zone: 'Europe/Moscow', next_run_at: Date.parse('2026-12-03T10:00:00+14:00') },
+  );
+  await s.accounts.updateSettings(s.account.id, { quiet_hours_start: '21:00', quiet_hours_end: '09:00' });
+  const r = s.runner();
+  s.clock.now = Date.parse('2026-12-03T10:00:00+14:00');
+  await r.tick();
+  const [msg] = await s.messages();
+  assert.equal(new Date(msg!.due_at).toISOString(), new Date(Date.parse('2026-12-03T10:00:00+10:00')).toISOString());
+  await s.database.close();
+});
+
+test('throttle: it bounds the messages sent, not the contacts read (a segment matching one contact in ten still sends one a second)', async () => {
+  const s = await setup(people(200, (i) => ({ attributes: { city: i % 10 === 0 ? 'Москва' : 'Казань' }, ...(i === 20 ? { consent: { sms: false } } : {}) })), { status: 'draft', throttle_per_minute: 60 });
+  const segment = await new SegmentsRepository(s.db).create(s.account.id, { project_id: s.project.id, name: 'msk', filter: { conditions: [{ field: 'attributes.city', op: 'eq', value: 'москва' }] } });
+  await s.db.updateTable('mailings').set({ segment_id: segment.id, status: 'scheduled', next_run_at: T0 }).where('id', '=', s.mailing.id).execute();
+  const r = s.runner();
+  // 10 s of the runner's 250 ms polls: a message a second (a skipped contact, the one that refused SMS, costs nothing)
+  for (let i = 0; i < 40; i++) {
+    await r.tick();
+    s.clock.now += 250;
+  }
+  assert.equal((await s.messages()).length, 10);
+  for (let i = 0; i < 40; i++) {
+    await r.tick();
+    s.clock.now += 250;
+  }
+  assert.equal((await s.messages()).length, 19, 'every matching contact but the one that refused, each once');
+  assert.deepEqual(await s.mailings.countRecipients(s.account.id, s.mailing.id, 1), { accepted: 19, skipped: 1 });
+  assert.equal((await s.status()).status, 'finished');
+  await s.database.close();
+});
+
+test('a mailing whose template is gone is cancelled by the runner as a user\'s cancel is: its held messages are left to the canceller (cancel_cursor)', async () => {
+  const s = await setup(people(4), { status: 'draft' }, { pageSize: 2 });
+  const own = await new TemplatesRepository(s.db).create(s.account.id, { project_id: s.project.id, channel: 'sms', name: 'own', text: 'Own {{first_name}}' }, T0 - 1000);
+  await s.db.updateTable('mailings').set({ templates: JSON.stringify({ sms: own.id }), status: 'scheduled', next_run_at: T0 }).where('id', '=', s.mailing.id).execute();
+  // Quiet hours 11:00–13:00 Moscow: the first page's messages are held.
+  await s.accounts.updateSettings(s.account.id, { quiet_hours_start: '11:00', quiet_hours_end: '13:00' });
+  const r = s.runner();
+  await r.tick();
+  const held = await s.messages();
+  assert.ok(held.length === 2 && held.every((m) => m.status === 'accepted' && m.due_at > s.clock.now));
+  await new TemplatesRepository(s.db).delete(s.account.id, own.id);
+  s.clock.now += 1000;
+  await r.tick();
+  const m = await s.status();
+  assert.deepEqual([m.status, m.cancel_cursor], ['cancelled', '']);
+  assert.deepEqual((await s.mailings.cancelling(10)).map((x) => x.id), [m.id]);
+  await s.database.close();
+});
+
+test('stats of a recurring mailing\'s second run: the run\'s messages apart from the mailing\'s', async () => {
+  const s = await setup(people(3), { schedule_cron: '0 12 * * *', time_zone: 'Europe/Moscow', start_at: null, next_run_at: T0 });
+  const r = s.runner();
+  await r.tick();
+  const first = await s.status();
+  assert.deepEqual((await s.mailings.stats(s.account.id, first)).run_messages, { accepted: 3 }, 'the first run: the mailing\'s messages');
+  await s.db.updateTable('messages').set({ status: 'delivered' }).execute();
+  s.clock.now = Date.parse('2026-12-03T12:00:00+03:00');
+  await r.tick();
+  const m = await s.status();
+  assert.equal(m.run_number, 2);
+  await s.db.updateTable('messages').set({ status: 'failed' }).where('status', '=', 'accepted').where('id', '=', (await s.messages()).at(-1)!.id).execute();
+  const stats = await s.mailings.stats(s.account.id, m);
+  assert.deepEqual([stats.messages, stats.errors], [{ delivered: 3, accepted: 2, failed: 1 }, 1]);
+  assert.deepEqual([stats.run_messages, stats.run_errors], [{ accepted: 2, failed: 1 }, 1]);
+  await s.database.close();
+});

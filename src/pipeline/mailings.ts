@@ -255,12 +255,15 @@ export class MailingRunner {
     const project = await this.#db.selectFrom('projects').select('code').where('account_id', '=', m.account_id).where('id', '=', m.project_id).executeTakeFirst();
     if (!account || found.size < ids.length || !project) {
       this.#log.error({ mailing: m.id }, 'a mailing names an account, template or project that is gone; it is cancelled');
-      await this.#mailings.transition(m.account_id, m.id, 'cancel', now);
+      // As a user's cancel: its messages not sent yet are cancelled after it, from this cursor (MailingCanceller picks it up).
+      await this.#mailings.transition(m.account_id, m.id, 'cancel', now, { cancel_cursor: '' });
       return false;
     }
     const segment = m.segment_id ? await this.#segments.get(m.account_id, m.segment_id) : undefined;
-    const page = await audiencePage(this.#db, { accountId: m.account_id, projectId: m.project_id, listId: m.list_id, filter: segment?.filter ?? null }, state.cursor, budget);
-    const job = await this.#page(m, account, (channel) => found.get(templateIdFor(m.template_id, perChannel, channel))!, project.code, page.contacts, state.run, now);
+    // A full page is read whatever the budget: contacts filtered out or skipped cost none of it, so a throttled run
+    // does not wait a whole poll for each page of them; the page stops being built once the budget is spent.
+    const page = await audiencePage(this.#db, { accountId: m.account_id, projectId: m.project_id, listId: m.list_id, filter: segment?.filter ?? null }, state.cursor, this.#pageSize);
+    const { job, processed } = await this.#page(m, account, (channel) => found.get(templateIdFor(m.template_id, perChannel, channel))!, project.code, page.contacts, state.run, now, budget);
     if (job.mailing!.recipients.length > 0) {
       try {
         await this.#accept(job);
@@ -277,14 +280,17 @@ export class MailingRunner {
       state.tokens -= accepted;
       state.acceptedSince += accepted;
     }
-    state.cursor = page.lastId;
-    if (page.done) {
+    // Stopped inside the page (the budget spent): it resumes after the last contact it went through (any filtered-out
+    // contacts between are read again, and filtered out again). Otherwise after the page.
+    const whole = processed === page.contacts.length;
+    state.cursor = whole ? page.lastId : page.contacts[processed - 1]!.id;
+    if (whole && page.done) {
       await this.#endRun(m, now);
       this.#states.delete(m.id);
       return false;
     }
-    // Unthrottled, or the bucket still holds a page's worth (a slow pass): the next page at once.
-    return m.throttle_per_minute === null || (page.contacts.length === budget && state.tokens >= 1);
+    // Unthrottled, or the bucket still holds a message's worth (the page ran out first, or a slow pass): the next page at once.
+    return m.throttle_per_minute === null || state.tokens >= 1;
   }
 
   /**
@@ -297,8 +303,10 @@ export class MailingRunner {
    * does not render for the contact is left out, like one that fails its
    * check as a message. A contact with no usable channel is skipped for the
    * first channel's reason; one whose every step failed, for the first step's.
+   * It stops once `budget` contacts were given a message; `processed` is how
+   * many of `contacts` it went through.
    */
-  async #page(m: MailingRow, account: Account, templateOf: (channel: string) => TemplateRow, projectCode: string, contacts: Contact[], run: number, now: number): Promise<AcceptJob> {
+  async #page(m: MailingRow, account: Account, templateOf: (channel: string) => TemplateRow, projectCode: string, contacts: Contact[], run: number, now: number, budget: number): Promise<{ job: AcceptJob; processed: number }> {
     const channels = JSON.parse(m.channels) as string[];
     const timeoutSeconds = m.step_timeout_seconds ?? DEFAULT_STEP_TIMEOUT_SECONDS;
     const until = (m.step_until ?? DEFAULT_STEP_UNTIL) as CascadeUntil;
@@ -313,7 +321,12 @@ export class MailingRunner {
     const cascades: CascadeRow[] = [];
     const recipients: MailingRecipientsTable[] = [];
     const skip = (c: Contact, reason: SkipReason) => recipients.push({ mailing_id: m.id, run_number: run, contact_id: c.id, account_id: m.account_id, message_id: null, status: 'skipped', reason, created_at: now });
+    let given = 0;
+    let processed = 0;
     for (const c of contacts) {
+      // The budget is of messages (recipients given one): the contacts after the one that spent it wait for the next pass.
+      if (given >= budget) break;
+      processed++;
       if (c.blocked) { skip(c, 'blocked'); continue; }
       const usable: { channel: Channel; to: string }[] = [];
       let firstReason: SkipReason | null = null;
@@ -351,9 +364,10 @@ export class MailingRunner {
           },
           now,
           null,
-          context,
+          // Quiet hours were applied in the recipient's zone above; prepareMessage applies them in the same zone (a no-op then), not again in another.
+          { ...context, recipientZone },
         );
-        if (prepared.ok) steps.push({ row: prepared.row, until, timeout_seconds: timeoutSeconds, connector: null });
+        if (prepared.ok) steps.push({ row: prepared.row, until, timeout_seconds: timeoutSeconds, connector: null, time_zone: recipientZone });
         else firstError ??= prepared.error.code;
       }
       if (steps.length === 0) { skip(c, firstError!); continue; }
@@ -370,8 +384,9 @@ export class MailingRunner {
         cascades.push(built.cascade);
       }
       recipients.push({ mailing_id: m.id, run_number: run, contact_id: c.id, account_id: m.account_id, message_id: own.id, status: 'accepted', reason: null, created_at: now });
+      given++;
     }
-    return { messages, ...(cascades.length > 0 ? { cascades } : {}), mailing: { mailingId: m.id, runNumber: run, recipients } };
+    return { job: { messages, ...(cascades.length > 0 ? { cascades } : {}), mailing: { mailingId: m.id, runNumber: run, recipients } }, processed };
   }
 
   /**

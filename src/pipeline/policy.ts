@@ -37,13 +37,14 @@ export function checkSender(account: Account, registry: SenderRegistry, sender: 
 
 /**
  * Advertising is held through the account's quiet hours, in the recipient's
- * time zone when the numbering plan gives their region, else the account's.
- * Returns when the message may go (its due time or the window's end); its
- * validity then counts from there.
+ * time zone: the one the caller knows (a mailing's contact's, `recipientZone`),
+ * else their number's region's when the numbering plan gives it, else the
+ * account's. Returns when the message may go (its due time or the window's
+ * end); its validity then counts from there.
  */
-export function quietHoursRelease(account: Account, trafficType: string, region: string | null, dueAt: number): number {
+export function quietHoursRelease(account: Account, trafficType: string, region: string | null, dueAt: number, recipientZone?: string | null): number {
   if (trafficType !== 'advertising' || account.quiet_hours_start === null || account.quiet_hours_end === null) return dueAt;
-  const timeZone = timeZoneOfRegion(region) ?? account.time_zone;
+  const timeZone = recipientZone ?? timeZoneOfRegion(region) ?? account.time_zone;
   return quietUntil(dueAt, timeZone, { start: account.quiet_hours_start, end: account.quiet_hours_end }) ?? dueAt;
 }
 

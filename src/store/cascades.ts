@@ -29,6 +29,8 @@ export interface CascadeStepSpec {
   /** the connector the step's message must go by; null: the route of its channel */
   connector: string | null;
   message: StepMessage;
+  /** the recipient's time zone when it was known at accept (a mailing's contact): a later step's quiet hours are in it, as the first step's were */
+  time_zone?: string | undefined;
   /** set on the steps after the running one when the cascade was told to go no further (its verification ended) */
   dropped?: true | undefined;
 }

@@ -34,9 +34,12 @@ export class ContactListsRepository {
     return q.orderBy('id', 'desc').limit(options.limit).execute();
   }
 
-  async delete(accountId: string, id: string): Promise<boolean> {
+  /** Whether it was deleted; a list a mailing that is not finished or cancelled uses is kept (`in_use`): its audience would be gone. */
+  async delete(accountId: string, id: string): Promise<'deleted' | 'not_found' | 'in_use'> {
+    const used = await this.#db.selectFrom('mailings').select('id').where('account_id', '=', accountId).where('list_id', '=', id).where('status', 'not in', ['finished', 'cancelled']).executeTakeFirst();
+    if (used) return 'in_use';
     const result = await this.#db.deleteFrom('contact_lists').where('account_id', '=', accountId).where('id', '=', id).executeTakeFirst();
-    return Number(result.numDeletedRows) > 0;
+    return Number(result.numDeletedRows) > 0 ? 'deleted' : 'not_found';
   }
 
   /**

@@ -41,6 +41,7 @@ import * as mailingCountIndex from './migrations/040-mailing-count-index.ts';
 import * as contactImportLines from './migrations/041-contact-import-lines.ts';
 import * as callbackGivenUp from './migrations/042-callback-given-up.ts';
 import * as smppReceiptMarks from './migrations/043-smpp-receipt-marks.ts';
+import * as mailingReferenceFks from './migrations/044-mailing-reference-fks.ts';
 import type { DB } from './schema.ts';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -121,6 +122,7 @@ const migrations: Record<string, Migration> = {
   '041-contact-import-lines': contactImportLines,
   '042-callback-given-up': callbackGivenUp,
   '043-smpp-receipt-marks': smppReceiptMarks,
+  '044-mailing-reference-fks': mailingReferenceFks,
 };
 
 // bigint columns hold epoch milliseconds, well inside Number's exact range.

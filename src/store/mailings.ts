@@ -1,6 +1,6 @@
 import type { Kysely, Updateable } from 'kysely';
 import { newId } from '../domain/ids.ts';
-import { storedMailingTemplates, type MailingTemplates } from '../domain/mailing-templates.ts';
+import { parseMailingTemplates, storedMailingTemplates, type MailingTemplates } from '../domain/mailing-templates.ts';
 import { insertNumbered } from './projects.ts';
 import type { DB, MailingRecipientsTable, MailingsTable } from './schema.ts';
 import { fixedChunks } from './shapes.ts';
@@ -112,6 +112,10 @@ export interface MailingStats {
   /** every message the mailing sent, by status */
   messages: Record<string, number>;
   errors: number;
+  /** the current run's messages by status (the same as `messages` in a mailing's first run) */
+  run_messages: Record<string, number>;
+  /** the current run's messages rejected, failed, undelivered or expired */
+  run_errors: number;
 }
 
 export interface RecipientView {
@@ -213,6 +217,29 @@ export class MailingsRepository {
     return { ok: true, mailing };
   }
 
+  /**
+   * A template was deleted: the account's mailings that use it (`template_id`,
+   * or a channel's in `templates`) and are not finished or cancelled are
+   * cancelled, as a user's cancel (their unsent messages after them, from
+   * `cancel_cursor`). Returns the ids cancelled.
+   */
+  async cancelUsingTemplate(accountId: string, templateId: string, now = Date.now()): Promise<string[]> {
+    const live = await this.#db
+      .selectFrom('mailings')
+      .select(['id', 'template_id', 'templates'])
+      .where('account_id', '=', accountId)
+      .where('status', 'not in', ['finished', 'cancelled'])
+      .where((eb) => eb.or([eb('template_id', '=', templateId), eb('templates', 'like', `%"${templateId}"%`)]))
+      .execute();
+    const cancelled: string[] = [];
+    for (const m of live) {
+      // The LIKE only narrows: the map is read to be sure.
+      if (m.template_id !== templateId && !Object.values(parseMailingTemplates(m.templates ?? null)).includes(templateId)) continue;
+      if ((await this.transition(accountId, m.id, 'cancel', now, { cancel_cursor: '' })).ok) cancelled.push(m.id);
+    }
+    return cancelled;
+  }
+
   /** The runner: scheduled mailings whose next run is due, of every account. */
   async due(now: number, limit: number): Promise<MailingRow[]> {
     return this.#db.selectFrom('mailings').selectAll().where('status', '=', 'scheduled').where('next_run_at', '<=', now).orderBy('next_run_at').limit(limit).execute();
@@ -271,13 +298,36 @@ export class MailingsRepository {
     return { accepted: byStatus.accepted ?? 0, skipped: byStatus.skipped ?? 0 };
   }
 
+  /**
+   * Counts of the messages of one run of the mailing by status: its recipient
+   * rows (the primary key's range of the run) joined to their messages, so it
+   * reads one message row per recipient, unlike `countMessages`, which the
+   * index answers alone. `stats` asks it only from a recurring mailing's
+   * second run on: until then every message of the mailing is the run's.
+   */
+  async countRunMessages(accountId: string, mailingId: string, runNumber: number): Promise<Record<string, number>> {
+    const rows = await this.#db
+      .selectFrom('mailing_recipients as r')
+      .innerJoin('messages as msg', 'msg.id', 'r.message_id')
+      .select(['msg.status', (eb) => eb.fn.countAll<number>().as('n')])
+      .where('r.account_id', '=', accountId)
+      .where('r.mailing_id', '=', mailingId)
+      .where('r.run_number', '=', runNumber)
+      .where('msg.account_id', '=', accountId)
+      .groupBy('msg.status')
+      .execute();
+    return Object.fromEntries(rows.map((r) => [r.status, Number(r.n)]));
+  }
+
   async stats(accountId: string, m: MailingRow): Promise<MailingStats> {
-    const recipients = await this.countRecipients(accountId, m.id, m.run_number ?? 0);
+    const run = m.run_number ?? 0;
+    const recipients = await this.countRecipients(accountId, m.id, run);
     const messages = await this.countMessages(accountId, m.id);
-    const errors = MAILING_ERROR_STATUSES.reduce((sum, s) => sum + (messages[s] ?? 0), 0);
+    const errorsOf = (counts: Record<string, number>) => MAILING_ERROR_STATUSES.reduce((sum, s) => sum + (counts[s] ?? 0), 0);
+    const runMessages = run <= 1 ? messages : await this.countRunMessages(accountId, m.id, run);
     const audience = m.audience_size ?? null;
     const remaining = audience === null ? null : Math.max(0, audience - recipients.accepted - recipients.skipped);
-    return { run_number: m.run_number ?? 0, audience, remaining, recipients, messages, errors };
+    return { run_number: run, audience, remaining, recipients, messages, errors: errorsOf(messages), run_messages: runMessages, run_errors: errorsOf(runMessages) };
   }
 
   /** An account's mailings with a run under way (`running`), for the live stream's progress events. */

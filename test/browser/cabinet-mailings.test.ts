@@ -19,7 +19,7 @@ import { UsersRepository } from '../../src/store/users.ts';
 import { buildCabinetIfStale } from '../../src/web/build-if-stale.ts';
 import { ARTIFACTS, browserMissing, CHROMIUM } from './chromium.ts';
 import { clusterSkip, dropRedisPrefix, TEST_REDIS_URL } from '../cluster-nodes.ts';
-import { startTestGateway, type TestGateway } from '../helpers.ts';
+import { startTestGateway, type TestGateway, until } from '../helpers.ts';
 
 const PASSWORD = 'correct horse battery';
 
@@ -145,6 +145,24 @@ describe('the cabinet\'s mailing page in Chromium', { skip: skipBrowser }, () =>
     await page.getByRole('link', { name: '← Back' }).click();
     await page.locator(`tr[data-mailing-id="${id}"] [data-mailing-status="finished"]`).waitFor();
     await page.screenshot({ path: path.join(ARTIFACTS, 'mailings.png'), fullPage: true });
+    await context.close();
+  });
+
+  test('a finished mailing can be cancelled from its page; a draft without a start time says why it cannot start instead of offering Start', async () => {
+    const finished = await draft('Готово', {});
+    await call('POST', `/v1/mailings/${finished}/schedule`);
+    await until('finished', async () => ((await call('GET', `/v1/mailings/${finished}`)).status === 'finished' ? true : undefined));
+    const { context, page } = await signIn(base, owner);
+    await page.goto(`${base}/mailings/${finished}`);
+    await page.locator('[data-mailing-status="finished"]').waitFor();
+    await page.getByRole('button', { name: 'Cancel mailing', exact: true }).click();
+    await page.locator('[data-mailing-status="cancelled"]').waitFor({ timeout: 15_000 });
+    const undated = (await call('POST', '/v1/mailings', { project_id: projectId, template_id: templateId, list_id: listId, name: 'Без даты', channels: ['sms'] })).id;
+    await page.goto(`${base}/mailings/${undated}`);
+    await page.getByRole('heading', { name: 'Без даты' }).waitFor();
+    await page.getByTestId('mailing-not-startable').waitFor();
+    assert.equal(await page.getByRole('button', { name: 'Start', exact: true }).count(), 0);
+    assert.equal(await page.getByRole('button', { name: 'Cancel mailing', exact: true }).count(), 1);
     await context.close();
   });
 

@@ -3,7 +3,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Ajv } from 'ajv';
 import addFormatsModule from 'ajv-formats';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { newId } from '../../domain/ids.ts';
 import { ApiError } from '../../errors.ts';
 import { maskUrl } from '../../log.ts';
@@ -104,9 +104,15 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
   await shareKeyCache(app, deps, authenticator.keys);
   const limiter = new RateLimiter(deps.config.rateLimitPerSecond);
   app.decorateRequest('auth', undefined);
+  /**
+   * Whether a request is the /v1 API's: by the route it matched, which the router found after decoding the
+   * path (`/%761/messages` is `/v1/messages`), not by the raw URL, which would let an encoded prefix pass by
+   * authentication, CSRF, the role gate, the rate limit and the NUL check; an unmatched /v1 path is one too.
+   */
+  const underV1 = (request: FastifyRequest) => request.routeOptions.url?.startsWith('/v1/') === true || request.url.startsWith('/v1/');
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
-    if (!request.url.startsWith('/v1/')) return;
+    if (!underV1(request)) return;
     // Public under /v1: providers' status reports (each connector checks the provider's signature or its
     // own secret), and signing in (it limits its own attempts).
     if (request.routeOptions.url === '/v1/callbacks/:connector_id') return;
@@ -121,7 +127,7 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
     }
   });
   app.addHook('preValidation', async (request) => {
-    if (!request.url.startsWith('/v1/')) return; // the compatibility APIs answer in their seeds' shapes
+    if (!underV1(request)) return; // the compatibility APIs answer in their seeds' shapes
     // A bulk request's items are checked one by one (routes/messages.ts): a bad item does not refuse the others.
     const body = request.routeOptions.url === '/v1/messages/bulk' ? undefined : request.body;
     for (const [part, where] of [[request.params, 'path'], [request.query, 'query string'], [body, 'request body']] as const) {

@@ -219,8 +219,12 @@ export interface MailingStats {
   audience: number | null;
   remaining: number | null;
   recipients: { accepted: number; skipped: number };
+  /** every message of the mailing, all runs */
   messages: Record<string, number>;
   errors: number;
+  /** the current (or last) run's messages */
+  run_messages: Record<string, number>;
+  run_errors: number;
 }
 
 export interface AuditEntry {

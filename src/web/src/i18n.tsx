@@ -315,6 +315,7 @@ const RU: Record<string, string> = {
   Pause: 'Приостановить',
   Resume: 'Продолжить',
   'Cancel mailing': 'Отменить рассылку',
+  'It has no start time or schedule, so it cannot be started; a mailing is not edited: create another with a start time.': 'У неё нет времени начала или расписания, поэтому её нельзя запустить; рассылку не редактируют: создайте другую с временем начала.',
   draft: 'черновик',
   scheduled: 'запланирована',
   paused: 'приостановлена',

@@ -15,13 +15,19 @@ const stats = (over: Partial<MailingStats>): MailingStats => ({
   recipients: { accepted: 0, skipped: 0 },
   messages: {},
   errors: 0,
+  run_messages: {},
+  run_errors: 0,
   ...over,
 });
 
 describe('mailing progress (the cabinet)', () => {
   test('the share of the audience gone through, sent, delivered and errors', () => {
-    const p = runProgress(stats({ remaining: 6, recipients: { accepted: 3, skipped: 1 }, messages: { queued: 1, sent: 1, delivered: 1, undelivered: 1 }, errors: 1 }));
+    const counts = { queued: 1, sent: 1, delivered: 1, undelivered: 1 };
+    const p = runProgress(stats({ remaining: 6, recipients: { accepted: 3, skipped: 1 }, messages: counts, errors: 1, run_messages: counts, run_errors: 1 }));
     assert.deepEqual(p, { through: 4, audience: 10, remaining: 6, percent: 40, sent: 3, delivered: 1, errors: 1, skipped: 1, final: false });
+    // A recurring mailing's second run: the first run's messages are the mailing's, not the run's.
+    const second = runProgress(stats({ run_number: 2, recipients: { accepted: 1, skipped: 0 }, messages: { delivered: 3, undelivered: 1, accepted: 1 }, errors: 1, run_messages: { accepted: 1 }, run_errors: 0 }));
+    assert.deepEqual([second.sent, second.delivered, second.errors], [0, 0, 0]);
     assert.equal(runProgress(stats({ remaining: 0, recipients: { accepted: 10, skipped: 0 }, status: 'finished' })).percent, 100);
     assert.equal(runProgress(stats({ remaining: 1, recipients: { accepted: 9, skipped: 0 } })).percent, 90, 'rounded down: 100 only at the end');
   });

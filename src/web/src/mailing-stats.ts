@@ -22,12 +22,13 @@ const FINAL = new Set(['finished', 'cancelled']);
 
 export function runProgress(s: MailingStats): RunProgress {
   const through = s.recipients.accepted + s.recipients.skipped;
-  const count = (statuses: string[]) => statuses.reduce((n, k) => n + (s.messages[k] ?? 0), 0);
+  // The run's messages only: a recurring mailing's earlier runs are not this run's figures.
+  const count = (statuses: string[]) => statuses.reduce((n, k) => n + (s.run_messages[k] ?? 0), 0);
   const final = FINAL.has(s.status);
   let percent: number | null = null;
   if (s.audience !== null && s.audience > 0) percent = Math.min(100, Math.floor((Math.max(0, s.audience - (s.remaining ?? s.audience - through)) / s.audience) * 100));
   else if (s.audience === 0 || (s.status === 'finished' && s.run_number > 0)) percent = 100;
-  return { through, audience: s.audience, remaining: s.remaining, percent, sent: count(SENT), delivered: count(['delivered', 'read']), errors: s.errors, skipped: s.recipients.skipped, final };
+  return { through, audience: s.audience, remaining: s.remaining, percent, sent: count(SENT), delivered: count(['delivered', 'read']), errors: s.run_errors, skipped: s.recipients.skipped, final };
 }
 
 /**

@@ -61,9 +61,11 @@ export function contactListsRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
 
     app.get('/v1/contact-lists/:id', { schema: { summary: 'Get a contact list', tags: ['contacts'], security, params: IdParams, response: { 200: ListSchema, ...errors } } }, async (request) => present(await listOf(requireAuth(request).account.id, request.params.id)));
 
-    app.delete('/v1/contact-lists/:id', { schema: { summary: 'Delete a contact list', description: 'The contacts stay.', tags: ['contacts'], security, params: IdParams, response: { 204: Type.Null(), ...errors } } }, async (request, reply) => {
+    app.delete('/v1/contact-lists/:id', { schema: { summary: 'Delete a contact list', description: 'The contacts stay. Not while a mailing that is not finished or cancelled uses it (`409 contact_list_in_use`).', tags: ['contacts'], security, params: IdParams, response: { 204: Type.Null(), ...errors, 409: ErrorSchema } } }, async (request, reply) => {
       const auth = requireAuth(request);
-      if (!(await repo.delete(auth.account.id, request.params.id))) throw new ApiError('not_found', `no contact list ${request.params.id} in this account`);
+      const result = await repo.delete(auth.account.id, request.params.id);
+      if (result === 'not_found') throw new ApiError('not_found', `no contact list ${request.params.id} in this account`);
+      if (result === 'in_use') throw new ApiError('contact_list_in_use', `contact list ${request.params.id} is the audience of a mailing that is not finished or cancelled`);
       return reply.code(204).send(null);
     });
 

@@ -191,8 +191,10 @@ const StatsSchema = Type.Object(
     recipients: Type.Object({ accepted: Type.Integer(), skipped: Type.Integer() }, { description: 'the current run: contacts given a message, and contacts skipped (blocked, consent refused, no address, the template failed)' }),
     messages: Type.Record(Type.String(), Type.Integer(), { description: 'every message of the mailing by its current status: one per recipient given one (a cascade counts as its parent, with its outcome; its steps are not counted)' }),
     errors: Type.Integer({ description: 'messages rejected, failed, undelivered or expired' }),
+    run_messages: Type.Record(Type.String(), Type.Integer(), { description: 'the current (or last) run\'s messages by their current status, counted as `messages` (the same in a mailing\'s first run; a recurring mailing\'s earlier runs are left out)' }),
+    run_errors: Type.Integer({ description: 'the current run\'s messages rejected, failed, undelivered or expired' }),
   },
-  { examples: [{ object: 'mailing_stats', mailing_id: 'mlg_01KB2ZA1B2C3D4E5F6G7H8J9K0', status: 'running', paused_reason: null, run_number: 1, audience: 5000, remaining: 3797, recipients: { accepted: 1200, skipped: 3 }, messages: { delivered: 1100, sent: 80, queued: 20 }, errors: 0 }] },
+  { examples: [{ object: 'mailing_stats', mailing_id: 'mlg_01KB2ZA1B2C3D4E5F6G7H8J9K0', status: 'running', paused_reason: null, run_number: 1, audience: 5000, remaining: 3797, recipients: { accepted: 1200, skipped: 3 }, messages: { delivered: 1100, sent: 80, queued: 20 }, errors: 0, run_messages: { delivered: 1100, sent: 80, queued: 20 }, run_errors: 0 }] },
 );
 
 const RecipientSchema = Type.Object({

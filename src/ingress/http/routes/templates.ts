@@ -4,6 +4,7 @@ import { checkTemplate, parseGender, renderForContact, type ContactFields } from
 import { ApiError, type ErrorDetail } from '../../../errors.ts';
 import { segment } from '../../../sms/encoding.ts';
 import { ContactsRepository, contactFields } from '../../../store/contacts.ts';
+import { MailingsRepository } from '../../../store/mailings.ts';
 import { ProjectsRepository } from '../../../store/projects.ts';
 import { TemplatesRepository, type TemplateRow } from '../../../store/templates.ts';
 import { requireAuth } from '../auth.ts';
@@ -110,6 +111,7 @@ export function templatesRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
   const repo = new TemplatesRepository(deps.database.db);
   const projects = new ProjectsRepository(deps.database.db);
   const contacts = new ContactsRepository(deps.database.db);
+  const mailings = new MailingsRepository(deps.database.db);
   const notFound = (id: string) => new ApiError('not_found', `no template ${id} in this account`);
   return async (app) => {
     await app.register(templateRegistrationsRoutes(deps));
@@ -191,10 +193,14 @@ export function templatesRoutes(deps: HttpDeps): FastifyPluginAsyncTypebox {
       },
     );
 
-    app.delete('/v1/templates/:id', { schema: { summary: 'Delete a template', tags: ['templates'], security, params: IdParams, response: { 204: Type.Null(), ...errors } } }, async (request, reply) => {
+    app.delete('/v1/templates/:id', { schema: { summary: 'Delete a template', description: 'A mailing that uses it and is not finished or cancelled is cancelled, its messages not sent yet with it (as `POST /v1/mailings/{id}/cancel`).', tags: ['templates'], security, params: IdParams, response: { 204: Type.Null(), ...errors } } }, async (request, reply) => {
       const auth = requireAuth(request);
       if (!(await repo.delete(auth.account.id, request.params.id))) throw notFound(request.params.id);
       deps.billing.templates.forget(auth.account.id);
+      for (const id of await mailings.cancelUsingTemplate(auth.account.id, request.params.id)) {
+        request.log.info({ mailing: id, template: request.params.id }, 'a mailing whose template was deleted is cancelled');
+        deps.delivery.cancelMailing(auth.account.id, id).catch((err: unknown) => deps.log.warn({ err, mailing: id }, 'cancelling a mailing\'s messages did not finish; it goes on when the delivery side starts again'));
+      }
       return reply.code(204).send(null);
     });
 

@@ -117,11 +117,11 @@ function RunPanel({ stats, streaming, live }: { stats: MailingStats; streaming: 
         </Text>
       )}
       <Group gap="xs" mt="sm" data-testid="run-messages">
-        {MESSAGE_STATUSES.filter((s) => (stats.messages[s] ?? 0) > 0).map((s) => (
+        {MESSAGE_STATUSES.filter((s) => (stats.run_messages[s] ?? 0) > 0).map((s) => (
           <Group gap={4} key={s}>
             <StatusBadge status={s} />
             <Text size="sm" data-testid={`run-messages-${s}`}>
-              {stats.messages[s]}
+              {stats.run_messages[s]}
             </Text>
           </Group>
         ))}
@@ -135,7 +135,8 @@ const VERBS: Record<Verb, { from: MailingStatus[]; label: string }> = {
   schedule: { from: ['draft'], label: 'Start' },
   pause: { from: ['running'], label: 'Pause' },
   resume: { from: ['paused'], label: 'Resume' },
-  cancel: { from: ['draft', 'scheduled', 'running', 'paused'], label: 'Cancel mailing' },
+  // A finished mailing too, as the API allows: its messages still held (local time, quiet hours) are cancelled.
+  cancel: { from: ['draft', 'scheduled', 'running', 'paused', 'finished'], label: 'Cancel mailing' },
 };
 
 export function MailingPage() {
@@ -164,6 +165,8 @@ export function MailingPage() {
     },
   });
   const failure = mailing.error ?? act.error ?? error;
+  // Scheduling needs a start time or a cron schedule (the API answers 409 without), and a mailing is not edited.
+  const startable = m ? m.start_at !== null || m.schedule_cron !== null : false;
   return (
     <Stack maw={1100}>
       <Anchor component={Link} to="/mailings" size="sm">
@@ -182,7 +185,7 @@ export function MailingPage() {
         {m && can.send(session.role) && (
           <Group gap="xs">
             {(Object.keys(VERBS) as Verb[])
-              .filter((v) => VERBS[v].from.includes(m.status))
+              .filter((v) => VERBS[v].from.includes(m.status) && (v !== 'schedule' || startable))
               .map((v) => (
                 <Button key={v} size="xs" variant={v === 'cancel' ? 'subtle' : 'light'} color={v === 'cancel' ? 'red' : undefined} loading={act.isPending && act.variables === v} disabled={act.isPending} onClick={() => act.mutate(v)}>
                   {t(v === 'schedule' && m.start_at !== null && Date.parse(m.start_at) > Date.now() ? 'Schedule' : VERBS[v].label)}
@@ -191,6 +194,11 @@ export function MailingPage() {
           </Group>
         )}
       </Group>
+      {m && m.status === 'draft' && !startable && (
+        <Alert color="yellow" data-testid="mailing-not-startable">
+          {t('It has no start time or schedule, so it cannot be started; a mailing is not edited: create another with a start time.')}
+        </Alert>
+      )}
       {failure ? <Alert color="red">{failure instanceof Error ? failure.message : String(failure)}</Alert> : null}
       {m && (
         <Paper withBorder p="md">
