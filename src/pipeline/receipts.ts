@@ -5,7 +5,7 @@ import type { EventOutbox } from '../events/webhooks/outbox.ts';
 import type { Logger } from '../log.ts';
 import type { Receipt } from '../connectors/types.ts';
 import type { WriteBatcher } from '../store/write-batcher.ts';
-import { fixedChunks, inLists } from '../store/shapes.ts';
+import { inLists, insertChunks } from '../store/shapes.ts';
 import { newId } from '../domain/ids.ts';
 import { failedByPartRecord, failedPart, finishMany, insertEvents, markRead, markSent, type EventInput, type SentRecord } from './transitions.ts';
 import { takenParts } from '../store/open-parts.ts';
@@ -145,7 +145,7 @@ export class ReceiptProcessor {
         raw: p.receipt.raw ?? null,
         received_at: now,
       }));
-      for (const chunk of fixedChunks(rows)) await tx.insertInto('unmatched_receipts').values(chunk).execute();
+      await insertChunks(tx, 'unmatched_receipts', rows);
     });
     for (const p of receipts) p.resolve();
   }

@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 import { CASCADE_TIMER_CONDITION } from './migrations/016-cascades.ts';
 import type { MessageRow } from './messages.ts';
 import type { CascadesTable, DB } from './schema.ts';
-import { fixedChunks, inLists } from './shapes.ts';
+import { inLists, insertChunks } from './shapes.ts';
 
 export type CascadeRow = CascadesTable;
 
@@ -58,7 +58,7 @@ export class CascadesRepository {
 
   /** Inserts new cascades in the caller's transaction (with their parents and first steps). */
   static async insert(tx: Kysely<DB>, rows: readonly CascadeRow[]): Promise<void> {
-    for (const chunk of fixedChunks(rows)) await tx.insertInto('cascades').values(chunk).execute();
+    await insertChunks(tx, 'cascades', rows);
   }
 
   /** The cascades of these parents, in the caller's transaction. */

@@ -6,7 +6,7 @@ import { CONTACT_DEFAULTS, type ContactPatch } from './contacts.ts';
 import type { Database } from './db.ts';
 import { copyRows } from './pg-copy.ts';
 import type { ContactImportRowsTable, ContactImportsTable, DB } from './schema.ts';
-import { fixedChunks } from './shapes.ts';
+import { insertChunks } from './shapes.ts';
 
 export type ContactImportRow = Selectable<ContactImportsTable>;
 export type ContactImportStatus = 'received' | 'checking' | 'applying' | 'completed' | 'failed';
@@ -136,7 +136,7 @@ export class ContactImportsRepository {
       return;
     }
     await this.#db.transaction().execute(async (tx) => {
-      for (const chunk of fixedChunks(staged)) await tx.insertInto('contact_import_rows').values(chunk).execute();
+      await insertChunks(tx, 'contact_import_rows', staged);
       const moved = await tx.executeQuery(counts);
       // Failed meanwhile by another process's sweep (this one's lease lapsed): the rows go with the transaction.
       if (Number(moved.numAffectedRows) !== 1) throw new JobTakenOver(id);

@@ -3,7 +3,7 @@ import { newId } from '../domain/ids.ts';
 import { parseMailingTemplates, storedMailingTemplates, type MailingTemplates } from '../domain/mailing-templates.ts';
 import { insertNumbered } from './projects.ts';
 import type { DB, MailingRecipientsTable, MailingsTable } from './schema.ts';
-import { fixedChunks } from './shapes.ts';
+import { insertChunks } from './shapes.ts';
 
 export const MAILING_STATUSES = ['draft', 'scheduled', 'running', 'paused', 'finished', 'cancelled'] as const;
 export type MailingStatus = (typeof MAILING_STATUSES)[number];
@@ -411,7 +411,7 @@ export class MailingsRepository {
       .where('run_number', '=', page.runNumber)
       .executeTakeFirst();
     if (Number(held.numUpdatedRows) === 0) throw new MailingNotRunningError(page.mailingId, page.runNumber);
-    for (const chunk of fixedChunks(page.recipients)) await tx.insertInto('mailing_recipients').values(chunk).execute();
+    await insertChunks(tx, 'mailing_recipients', page.recipients);
   }
 }
 

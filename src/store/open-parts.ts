@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 import type { OpenPart, OpenPartsQuery } from '../connectors/types.ts';
 import { SENT_CONDITION } from './migrations/009-sent-expiry.ts';
 import type { DB } from './schema.ts';
-import { fixedChunks, inLists } from './shapes.ts';
+import { inLists, insertChunks } from './shapes.ts';
 
 /**
  * A connector's parts still waiting for a status, oldest first, in pages
@@ -92,5 +92,5 @@ export async function keepTakenParts(
         : [{ message_id: t.messageId, part_index: i + 1, account_id: t.accountId, connector_id: t.connectorId, provider_message_id: providerId, status: 'sent', reason_code: null, provider_code: null, sent_at: now, done_at: null, concat_ref: t.concatRef ?? null }],
     ),
   );
-  for (const chunk of fixedChunks(rows)) await tx.insertInto('message_parts').values(chunk).onConflict((oc) => oc.columns(['message_id', 'part_index']).doNothing()).execute();
+  await insertChunks(tx, 'message_parts', rows, { onConflictDoNothing: ['message_id', 'part_index'] });
 }

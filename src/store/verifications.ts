@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import { SWEEP_CONDITION } from './migrations/024-verification-sweep.ts';
 import type { DB, VerificationsTable } from './schema.ts';
-import { fixedChunks, inLists } from './shapes.ts';
+import { inLists, insertChunks } from './shapes.ts';
 
 export type VerificationRow = VerificationsTable;
 
@@ -24,7 +24,7 @@ export class VerificationsRepository {
 
   /** Written by the accept of its message, in the same transaction (pipeline/accept.ts: AcceptJob.verifications): a verification exists only with its message. */
   static async insert(tx: Kysely<DB>, rows: readonly VerificationRow[]): Promise<void> {
-    for (const chunk of fixedChunks(rows)) await tx.insertInto('verifications').values(chunk).execute();
+    await insertChunks(tx, 'verifications', rows);
   }
 
   async get(accountId: string, id: string): Promise<VerificationRow | undefined> {
